@@ -1,0 +1,75 @@
+# mimo: every entry point a developer or CI needs. Meson + Ninja do the building; this file
+# wires set-up, sanitizer builds, tests, benchmarks and fuzzing together. See README.md.
+
+BUILD      := build
+MESON_DIR  := $(BUILD)/meson
+ASAN_DIR   := $(BUILD)/asan
+TSAN_DIR   := $(BUILD)/tsan
+FUZZ_DIR   := $(BUILD)/fuzz
+# Debian's pytest and flask belong to the system interpreter, not the first python3 on PATH.
+PY         := /usr/bin/python3
+FUZZ_SECONDS ?= 60
+PYTEST_ARGS ?=
+
+MESON_PREFIX := --prefix=$(CURDIR)/$(BUILD) --bindir=bin --libdir=lib --includedir=include
+
+# A failing command anywhere in a pipe fails the recipe.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+.PHONY: all deps build run test unit integration test-asan test-tsan bench fuzz clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+# Programs land in build/bin and libraries in build/lib: meson installs into the build tree.
+build: deps
+	@[ -f $(MESON_DIR)/build.ninja ] || meson setup $(MESON_DIR) $(MESON_PREFIX) >/dev/null
+	@ninja -C $(MESON_DIR) | sed '/^ninja: /d'
+	@meson install -C $(MESON_DIR) --no-rebuild --quiet >/dev/null
+
+run: build
+	@scripts/run.sh
+
+test: build unit integration test-asan test-tsan
+	@echo "make test: all suites passed"
+
+unit: build
+	meson test -C $(MESON_DIR) --suite unit --print-errorlogs -q
+
+integration: build
+	$(PY) -m pytest -q test/integration $(PYTEST_ARGS)
+
+# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@[ -f $(ASAN_DIR)/build.ninja ] || meson setup $(ASAN_DIR) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dbuildtype=debug >/dev/null
+	@ninja -C $(ASAN_DIR) >/dev/null
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		meson test -C $(ASAN_DIR) --suite unit --print-errorlogs -q
+
+# The tests that exercise threads, under ThreadSanitizer.
+test-tsan: deps
+	@[ -f $(TSAN_DIR)/build.ninja ] || meson setup $(TSAN_DIR) -Db_sanitize=thread \
+		-Db_lundef=false -Dbuildtype=debug >/dev/null
+	@ninja -C $(TSAN_DIR) >/dev/null
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		meson test -C $(TSAN_DIR) --suite threads --print-errorlogs -q
+
+bench: build
+	$(PY) bench/run.py
+
+# libFuzzer targets, each run for FUZZ_SECONDS on its corpus (test/fuzz/corpus/<target>).
+fuzz: deps
+	@[ -f $(FUZZ_DIR)/build.ninja ] || CC=clang meson setup $(FUZZ_DIR) -Dfuzz=true -Dtests=false \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	@ninja -C $(FUZZ_DIR) >/dev/null
+	$(PY) test/fuzz/run.py --build $(FUZZ_DIR) --seconds $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
