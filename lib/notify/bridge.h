@@ -1,0 +1,74 @@
+/* The bridge's process-wide state, shared by the API (notify.c) and the sender thread. */
+#ifndef MIMO_NOTIFY_BRIDGE_H
+#define MIMO_NOTIFY_BRIDGE_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "config.h"
+#include "ring.h"
+#include "spool.h"
+
+enum bridge_state {
+	BRIDGE_UNINIT = 0,
+	BRIDGE_RUNNING,
+	BRIDGE_DISABLED,
+	BRIDGE_STOPPED,
+};
+
+struct notify_bridge {
+	/* Read by every producer on every call; written rarely. */
+	_Atomic int state;
+	_Atomic int sleeping; /* the sender sleeps and wants a wake-up */
+	_Atomic uint32_t max_payload;
+	CURLM *multi; /* the sender's; producers only call curl_multi_wakeup on it */
+
+	struct notify_ring ring;
+
+	_Alignas(MIMO_CACHELINE) _Atomic uint64_t dropped;
+
+	/* Written by the sender. */
+	_Alignas(MIMO_CACHELINE) _Atomic uint64_t handled; /* ring events finished, in order */
+	_Atomic uint64_t sent, retried, failed, spooled, void_cells;
+	_Atomic int flush_waiters;
+	_Atomic int draining; /* the sender is delivering the spool to a receiver that answers */
+	_Atomic int stop;     /* set by shutdown: abandon what is in flight */
+
+	/* Cold: start-up, configuration, flush, shutdown. */
+	pthread_mutex_t lock; /* start, configure, shutdown */
+	struct notify_config cfg;
+	json_t *api_overrides;
+	_Atomic uint64_t cfg_gen;
+	pthread_mutex_t flush_lock;
+	pthread_cond_t flush_cond;
+	pthread_t thread;
+	bool shutting_down; /* under lock: a shutdown is flushing or joining */
+	uint64_t id_prefix;
+	struct notify_spool spool; /* owned by the sender while it runs */
+	void *sender;		   /* struct notify_sender, owned by the sender thread */
+};
+
+extern struct notify_bridge g_notify_bridge;
+
+/* The sender thread's entry point (sender.c). */
+void *notify_sender_main(void *arg);
+
+/* Count ring events as finished and wake flush() waiters if there are any. */
+void notify_bridge_handled(struct notify_bridge *b, uint64_t n);
+
+/* Set or clear b->draining, waking flush() waiters. */
+void notify_bridge_set_draining(struct notify_bridge *b, bool on);
+
+/* Wake the sender if it sleeps. */
+static inline void notify_bridge_wake(struct notify_bridge *b)
+{
+	if (atomic_exchange(&b->sleeping, 0))
+		curl_multi_wakeup(b->multi);
+}
+
+#endif

@@ -1,0 +1,456 @@
+/*
+ * The bridge's public API: lazy start, the producer's hot path, configuration, flush,
+ * shutdown at exit, and the fork protocol.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge.h"
+#include "clock.h"
+#include "envelope.h"
+#include "json_check.h"
+#include "log.h"
+#include "mimo/notify.h"
+#include "random.h"
+
+#define COMP "notify"
+
+/* Payload objects may nest this deep; deeper ones are refused as -EBADMSG. */
+#define PAYLOAD_MAX_DEPTH 64
+
+struct notify_bridge g_notify_bridge = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.flush_lock = PTHREAD_MUTEX_INITIALIZER,
+	.flush_cond = PTHREAD_COND_INITIALIZER,
+	.max_payload = 64 * 1024,
+	.spool = { .lock_fd = -1 },
+};
+
+static struct mimo_ratelimit g_input_rl;
+
+static void at_exit(void);
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static void register_process_hooks(void)
+{
+	/* Once per process image: a forked child inherits both registrations. */
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	atexit(at_exit);
+}
+
+static void reset_counters(struct notify_bridge *b)
+{
+	atomic_store(&b->handled, 0);
+	atomic_store(&b->sent, 0);
+	atomic_store(&b->retried, 0);
+	atomic_store(&b->failed, 0);
+	atomic_store(&b->spooled, 0);
+	atomic_store(&b->void_cells, 0);
+	atomic_store(&b->dropped, 0);
+	atomic_store(&b->draining, 0);
+	atomic_store(&b->stop, 0);
+	atomic_store(&b->sleeping, 0);
+}
+
+/* Start the bridge; called with b->lock held. Returns the new state or a negative errno. */
+static int start_locked(struct notify_bridge *b)
+{
+	static bool curl_ready;
+	sigset_t all, old;
+	int rc;
+
+	notify_config_free(&b->cfg);
+	notify_config_load(&b->cfg, b->api_overrides);
+	atomic_store(&b->max_payload, b->cfg.max_payload);
+	if (b->cfg.disable) {
+		register_process_hooks();
+		atomic_store_explicit(&b->state, BRIDGE_DISABLED, memory_order_release);
+		return BRIDGE_DISABLED;
+	}
+	if (!curl_ready) {
+		/* OpenSSL and libcurl first: OpenSSL registers its own atexit cleanup when it
+		 * initialises, and exit handlers run last-registered first, so ours (registered
+		 * after) flushes while HMAC and TLS still work. */
+		OPENSSL_init_crypto(0, NULL);
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			MIMO_ERR(COMP, "libcurl failed to initialise; events are refused");
+			return -ENOMEM;
+		}
+		curl_ready = true;
+	}
+	register_process_hooks();
+	/* Restarting after mimo_notify_shutdown: release what the last run left for producers
+	 * that raced its shutdown; by the time a restart is asked for they have finished. */
+	if (b->multi != NULL) {
+		curl_multi_cleanup(b->multi);
+		b->multi = NULL;
+	}
+	notify_ring_fini(&b->ring);
+	rc = notify_ring_init(&b->ring, b->cfg.queue);
+	if (rc != 0)
+		return rc;
+	b->multi = curl_multi_init();
+	if (b->multi == NULL)
+		return -ENOMEM;
+	if (mimo_random_bytes(&b->id_prefix, sizeof(b->id_prefix)) != 0)
+		b->id_prefix = (uint64_t)mimo_now_ns() ^ ((uint64_t)getpid() << 32);
+	reset_counters(b);
+	if (b->cfg.spool != NULL) {
+		rc = notify_spool_open(&b->spool, b->cfg.spool,
+				       (uint64_t)b->cfg.spool_max_mb << 20);
+		if (rc != 0)
+			MIMO_ERR(COMP, "spool %s: %s; running without a spool", b->cfg.spool,
+				 rc == -EWOULDBLOCK ? "in use by another process" : strerror(-rc));
+		/* A backlog from an earlier run is delivered first; flush waits for it. */
+		atomic_store(&b->draining,
+			     notify_spool_is_open(&b->spool) && !notify_spool_empty(&b->spool));
+	}
+	/* The sender inherits a mask that blocks every signal: the application's handlers never
+	 * run on it, and SIGPIPE from a closed connection only makes the write fail. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&b->thread, NULL, notify_sender_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		MIMO_ERR(COMP, "cannot start the sender thread: %s", strerror(rc));
+		if (notify_spool_is_open(&b->spool))
+			notify_spool_close(&b->spool);
+		curl_multi_cleanup(b->multi);
+		b->multi = NULL;
+		return -rc;
+	}
+	atomic_store_explicit(&b->state, BRIDGE_RUNNING, memory_order_release);
+	MIMO_DEBUG(COMP, "bridge started: %s %s, queue %u", b->cfg.method, b->cfg.url,
+		   b->cfg.queue);
+	return BRIDGE_RUNNING;
+}
+
+/* Slow path of every entry point: start unless running, disabled or (unless restart) stopped. */
+static int ensure_started(bool restart)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+	int st;
+
+	pthread_mutex_lock(&b->lock);
+	st = atomic_load(&b->state);
+	if (st == BRIDGE_UNINIT || (restart && st == BRIDGE_STOPPED && !b->shutting_down))
+		st = start_locked(b);
+	pthread_mutex_unlock(&b->lock);
+	return st;
+}
+
+static int refuse(int rc, const char *event, const char *what, size_t off)
+{
+	uint64_t suppressed;
+
+	if (!mimo_ratelimit_allow(&g_input_rl, 1000000000LL, &suppressed))
+		return rc;
+	if (rc == -EBADMSG)
+		MIMO_ERR(COMP, "NotifyEvent(\"%.128s\"): payload refused: %s at byte %zu", event,
+			 what, off);
+	else
+		MIMO_ERR(COMP, "NotifyEvent: event refused: %s", what);
+	if (suppressed > 0)
+		MIMO_ERR(COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
+	return rc;
+}
+
+/* The queue is full. This path runs at the rate producers call while the receiver is down,
+ * so it touches one shared counter only; the log line reports that counter. */
+static int refuse_full(struct notify_bridge *b)
+{
+	static struct mimo_ratelimit rl;
+	uint64_t dropped = atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed) + 1;
+
+	if (mimo_ratelimit_allow(&rl, 1000000000LL, NULL))
+		MIMO_ERR(COMP,
+			 "NotifyEvent: queue full (%" PRIu64 " events): event dropped, %" PRIu64
+			 " dropped so far",
+			 notify_ring_capacity(&b->ring), dropped);
+	return -ENOBUFS;
+}
+
+MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+	int st = atomic_load_explicit(&b->state, memory_order_acquire);
+	size_t name_len, payload_len = 0, off = 0;
+	int rc;
+
+	if (mimo_unlikely(st != BRIDGE_RUNNING))
+		st = ensure_started(false);
+
+	rc = notify_check_name(event, &name_len);
+	if (mimo_unlikely(rc != 0))
+		return refuse(rc, event,
+			      rc == -ENAMETOOLONG ? "name longer than 128 bytes"
+						  : "name empty or outside [A-Za-z0-9_.:-]",
+			      0);
+	if (payload != NULL) {
+		uint32_t max = atomic_load_explicit(&b->max_payload, memory_order_relaxed);
+
+		payload_len = strnlen(payload, (size_t)max + 1);
+		if (mimo_unlikely(payload_len > max))
+			return refuse(-EMSGSIZE, event, "payload larger than max_payload_bytes", 0);
+		rc = mimo_json_check_object(payload, payload_len, PAYLOAD_MAX_DEPTH, &off);
+		if (mimo_unlikely(rc != 0))
+			return refuse(-EBADMSG, event,
+				      rc == -E2BIG ? "nested too deeply"
+						   : "not a single JSON object",
+				      off);
+	}
+
+	if (mimo_unlikely(st != BRIDGE_RUNNING)) {
+		if (st == BRIDGE_DISABLED)
+			return 0;
+		return st < 0 ? st : -ESHUTDOWN;
+	}
+	rc = notify_ring_push(&b->ring, mimo_unix_seconds(), event, (uint16_t)name_len, payload,
+			      (uint32_t)payload_len, payload != NULL);
+	if (mimo_unlikely(rc == -ENOBUFS))
+		return refuse_full(b);
+	if (mimo_unlikely(rc != 0))
+		return refuse(rc, event, "no memory", 0);
+	if (mimo_unlikely(atomic_load(&b->sleeping)))
+		notify_bridge_wake(b);
+	return 0;
+}
+
+MIMO_EXPORT int NotifyEvent(const char *event, const char *payload)
+{
+	return mimo_notify_event(event, payload);
+}
+
+MIMO_EXPORT int mimo_notify_init(void)
+{
+	int st = ensure_started(true);
+
+	return st < 0 ? st : 0;
+}
+
+MIMO_EXPORT int mimo_notify_configure(const char *json)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+	json_error_t err;
+	json_t *doc;
+	struct notify_config trial;
+	int rc = 0, st;
+
+	if (json == NULL)
+		return -EINVAL;
+	doc = json_loads(json, JSON_REJECT_DUPLICATES, &err);
+	if (doc == NULL) {
+		MIMO_ERR(COMP, "mimo_notify_configure: %s at byte %d", err.text, err.position);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&b->lock);
+	st = atomic_load(&b->state);
+	/* Validate against the live settings; nothing changes on error. */
+	if (st == BRIDGE_UNINIT)
+		notify_config_load(&trial, b->api_overrides);
+	else
+		rc = notify_config_copy(&trial, &b->cfg);
+	if (rc == 0)
+		rc = notify_config_apply_object(&trial, doc, true, "mimo_notify_configure");
+	if (rc == 0 && st != BRIDGE_UNINIT &&
+	    (trial.queue != b->cfg.queue || trial.disable != b->cfg.disable ||
+	     (trial.spool == NULL) != (b->cfg.spool == NULL) ||
+	     (trial.spool != NULL && strcmp(trial.spool, b->cfg.spool) != 0))) {
+		MIMO_ERR(COMP, "mimo_notify_configure: queue, spool and disable cannot change "
+			       "once the bridge has started");
+		rc = -EBUSY;
+	}
+	if (rc == 0) {
+		if (b->api_overrides == NULL)
+			b->api_overrides = json_object();
+		json_object_update(b->api_overrides, doc);
+		if (st != BRIDGE_UNINIT) {
+			notify_config_free(&b->cfg);
+			b->cfg = trial;
+			memset(&trial, 0, sizeof(trial));
+			atomic_store(&b->max_payload, b->cfg.max_payload);
+			atomic_fetch_add(&b->cfg_gen, 1);
+		}
+	}
+	notify_config_free(&trial);
+	pthread_mutex_unlock(&b->lock);
+	json_decref(doc);
+	return rc;
+}
+
+static void wake_flush_waiters(struct notify_bridge *b)
+{
+	if (atomic_load(&b->flush_waiters) > 0) {
+		pthread_mutex_lock(&b->flush_lock);
+		pthread_cond_broadcast(&b->flush_cond);
+		pthread_mutex_unlock(&b->flush_lock);
+	}
+}
+
+void notify_bridge_handled(struct notify_bridge *b, uint64_t n)
+{
+	atomic_fetch_add(&b->handled, n);
+	wake_flush_waiters(b);
+}
+
+void notify_bridge_set_draining(struct notify_bridge *b, bool on)
+{
+	atomic_store(&b->draining, on ? 1 : 0);
+	if (!on)
+		wake_flush_waiters(b);
+}
+
+/* Settled: every event queued up to target has been handled, and no spooled backlog is being
+ * delivered to a receiver that answers. */
+static bool settled(struct notify_bridge *b, uint64_t target)
+{
+	return atomic_load(&b->handled) >= target && atomic_load(&b->draining) == 0;
+}
+
+MIMO_EXPORT int mimo_notify_flush(uint32_t timeout_ms)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+	int64_t deadline = mimo_now_ns() + (int64_t)timeout_ms * 1000000;
+	uint64_t target;
+	int rc = 0;
+
+	if (atomic_load_explicit(&b->state, memory_order_acquire) != BRIDGE_RUNNING)
+		return 0;
+	target = atomic_load(&b->ring.enq);
+	atomic_fetch_add(&b->flush_waiters, 1);
+	pthread_mutex_lock(&b->flush_lock);
+	while (!settled(b, target)) {
+		int64_t now = mimo_now_ns(), step;
+		struct timespec ts;
+
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (atomic_load(&b->state) != BRIDGE_RUNNING && !b->shutting_down)
+			break;
+		curl_multi_wakeup(b->multi);
+		/* Bounded waits: the sender's broadcast can fall between our check and wait. */
+		step = MIMO_MIN(deadline - now, 10 * 1000000LL);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += step;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&b->flush_cond, &b->flush_lock, &ts);
+	}
+	pthread_mutex_unlock(&b->flush_lock);
+	atomic_fetch_sub(&b->flush_waiters, 1);
+	return rc;
+}
+
+MIMO_EXPORT void mimo_notify_shutdown(uint32_t timeout_ms)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+	int st;
+
+	/* The lock is never held while waiting: the sender takes it to read new settings. */
+	pthread_mutex_lock(&b->lock);
+	st = atomic_load(&b->state);
+	if (st != BRIDGE_RUNNING || b->shutting_down) {
+		if (st == BRIDGE_DISABLED)
+			atomic_store(&b->state, BRIDGE_STOPPED);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	b->shutting_down = true;
+	pthread_mutex_unlock(&b->lock);
+
+	if (mimo_notify_flush(timeout_ms) != 0)
+		MIMO_WARN(COMP, "shutdown: %" PRIu64 " event(s) still queued after %u ms",
+			  atomic_load(&b->ring.enq) - atomic_load(&b->handled), timeout_ms);
+
+	pthread_mutex_lock(&b->lock);
+	atomic_store_explicit(&b->state, BRIDGE_STOPPED, memory_order_release);
+	atomic_store_explicit(&b->stop, 1, memory_order_release);
+	curl_multi_wakeup(b->multi);
+	pthread_mutex_unlock(&b->lock);
+
+	pthread_join(b->thread, NULL);
+	/* The multi handle is not freed: a producer that raced the shutdown may still call
+	 * curl_multi_wakeup on it. */
+	pthread_mutex_lock(&b->lock);
+	b->shutting_down = false;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void at_exit(void)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+
+	if (atomic_load(&b->state) == BRIDGE_RUNNING)
+		mimo_notify_shutdown(b->cfg.grace_ms);
+}
+
+MIMO_EXPORT void mimo_notify_stats(struct mimo_notify_stats *st)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+	uint64_t enq = 0, voids = atomic_load(&b->void_cells);
+
+	memset(st, 0, sizeof(*st));
+	if (atomic_load(&b->state) == BRIDGE_UNINIT)
+		return;
+	if (b->ring.cells != NULL) {
+		enq = atomic_load(&b->ring.enq);
+		st->queue_depth = notify_ring_depth(&b->ring);
+	}
+	st->queued = enq > voids ? enq - voids : 0;
+	st->sent = atomic_load(&b->sent);
+	st->retried = atomic_load(&b->retried);
+	st->failed = atomic_load(&b->failed);
+	st->dropped = atomic_load(&b->dropped);
+	st->spooled = atomic_load(&b->spooled);
+}
+
+/*
+ * fork(): the child has no sender thread and may have inherited the ring mid-update, so it
+ * forgets the parent's bridge (events queued there are the parent's to deliver) and starts a
+ * fresh one on its first call. The parent's curl handles are abandoned, not cleaned up: that
+ * could touch connections the parent still uses.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&g_notify_bridge.lock);
+	pthread_mutex_lock(&g_notify_bridge.flush_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&g_notify_bridge.flush_lock);
+	pthread_mutex_unlock(&g_notify_bridge.lock);
+}
+
+static void fork_child(void)
+{
+	struct notify_bridge *b = &g_notify_bridge;
+
+	if (atomic_load(&b->state) == BRIDGE_RUNNING) {
+		notify_ring_fini(&b->ring);
+		notify_spool_abandon(&b->spool);
+		b->multi = NULL;
+		b->sender = NULL;
+	}
+	atomic_store(&b->state, BRIDGE_UNINIT);
+	b->shutting_down = false;
+	reset_counters(b);
+	atomic_store(&b->flush_waiters, 0);
+	pthread_cond_init(&b->flush_cond, NULL);
+	pthread_mutex_unlock(&b->flush_lock);
+	pthread_mutex_unlock(&b->lock);
+}

@@ -1,0 +1,125 @@
+#include "ring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "envelope.h"
+
+int notify_ring_init(struct notify_ring *r, uint32_t capacity)
+{
+	uint64_t cap = 2;
+	void *p;
+
+	while (cap < capacity)
+		cap <<= 1;
+	/* Zero-filled, page-aligned, and populated now: a page fault on a producer's first touch
+	 * of a cell costs microseconds, which would dominate the call's tail latency. */
+	p = mmap(NULL, cap * sizeof(struct notify_cell), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	r->cells = p;
+	r->mask = cap - 1;
+	atomic_init(&r->enq, 0);
+	atomic_init(&r->deq, 0);
+	return 0;
+}
+
+void notify_ring_fini(struct notify_ring *r)
+{
+	uint64_t d, e;
+
+	if (r->cells == NULL)
+		return;
+	d = atomic_load(&r->deq);
+	e = atomic_load(&r->enq);
+	for (uint64_t pos = d; pos != e; pos++) {
+		struct notify_cell *c = &r->cells[pos & r->mask];
+
+		if (atomic_load(&c->seq) + (pos & r->mask) == pos + 1)
+			free(c->heap);
+	}
+	munmap(r->cells, (r->mask + 1) * sizeof(struct notify_cell));
+	r->cells = NULL;
+}
+
+int notify_ring_push(struct notify_ring *r, int64_t timestamp, const char *name, uint16_t name_len,
+		     const char *payload, uint32_t payload_len, bool has_payload)
+{
+	uint64_t pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+	size_t total = (size_t)name_len + payload_len;
+	struct notify_cell *c;
+	char *dst;
+
+	for (;;) {
+		c = &r->cells[pos & r->mask];
+		uint64_t seq =
+			atomic_load_explicit(&c->seq, memory_order_acquire) + (pos & r->mask);
+		int64_t dif = (int64_t)(seq - pos);
+
+		if (dif == 0) {
+			/* seq_cst: the sender reads enq after announcing it sleeps (see sender.c).
+			 */
+			if (atomic_compare_exchange_weak_explicit(&r->enq, &pos, pos + 1,
+								  memory_order_seq_cst,
+								  memory_order_relaxed))
+				break;
+		} else if (dif < 0) {
+			return -ENOBUFS;
+		} else {
+			pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+		}
+	}
+
+	c->heap = NULL;
+	dst = c->data;
+	if (mimo_unlikely(total > NOTIFY_CELL_INLINE)) {
+		c->heap = malloc(total);
+		if (c->heap == NULL) {
+			/* The cell is claimed and must be published; an empty name marks it void.
+			 */
+			c->name_len = 0;
+			atomic_store_explicit(&c->seq, pos + 1 - (pos & r->mask),
+					      memory_order_release);
+			return -ENOMEM;
+		}
+		dst = c->heap;
+	}
+	memcpy(dst, name, name_len);
+	if (payload_len > 0)
+		memcpy(dst + name_len, payload, payload_len);
+	c->timestamp = timestamp;
+	c->name_len = name_len;
+	c->payload_len = payload_len;
+	c->has_payload = has_payload;
+	atomic_store_explicit(&c->seq, pos + 1 - (pos & r->mask), memory_order_release);
+	return 0;
+}
+
+int notify_ring_pop_envelope(struct notify_ring *r, struct mimo_buf *out)
+{
+	uint64_t pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+	struct notify_cell *c = &r->cells[pos & r->mask];
+	uint64_t idx = pos & r->mask;
+	uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire) + idx;
+	const char *src;
+	int rc = 1;
+
+	if (seq != pos + 1)
+		return atomic_load_explicit(&r->enq, memory_order_acquire) == pos ? 0 : -EAGAIN;
+
+	src = c->heap != NULL ? c->heap : c->data;
+	if (c->name_len == 0)
+		rc = -ENODATA; /* a void cell: the producer could not allocate */
+	else if (notify_envelope_build(out, src, c->name_len,
+				       c->has_payload ? src + c->name_len : NULL, c->payload_len,
+				       c->timestamp) != 0)
+		rc = -ENOMEM;
+	free(c->heap);
+	c->heap = NULL;
+	atomic_store_explicit(&c->seq, pos + r->mask + 1 - idx, memory_order_release);
+	atomic_store_explicit(&r->deq, pos + 1, memory_order_release);
+	return rc;
+}
