@@ -40,14 +40,15 @@ struct notify_bridge {
 	_Atomic int stop;     /* set by shutdown: abandon what is in flight */
 
 	/* Cold: start-up, configuration, flush, shutdown. */
-	pthread_mutex_t lock; /* start, configure, shutdown */
+	pthread_mutex_t lock;	      /* start, configure, shutdown */
+	pthread_cond_t shutdown_cond; /* signalled when a shutdown ends */
+	_Atomic int shutting_down;    /* a shutdown is flushing or joining */
 	struct notify_config cfg;
 	json_t *api_overrides;
 	_Atomic uint64_t cfg_gen;
 	pthread_mutex_t flush_lock;
 	pthread_cond_t flush_cond;
 	pthread_t thread;
-	bool shutting_down; /* under lock: a shutdown is flushing or joining */
 	uint64_t id_prefix;
 	struct notify_spool spool; /* owned by the sender while it runs */
 	void *sender;		   /* struct notify_sender, owned by the sender thread */
@@ -57,6 +58,13 @@ extern struct notify_bridge g_notify_bridge;
 
 /* The sender thread's entry point (sender.c). */
 void *notify_sender_main(void *arg);
+
+/* No backoff pause is longer than this (before jitter). */
+#define NOTIFY_MAX_DELAY_MS 60000
+
+/* The pause before retry number attempt (0 = after the first failure): base_ms doubling,
+ * capped at NOTIFY_MAX_DELAY_MS, +-20% jitter, at least retry_after_ms. */
+uint64_t notify_backoff_ms(uint32_t base_ms, uint32_t attempt, uint32_t retry_after_ms);
 
 /* Count ring events as finished and wake flush() waiters if there are any. */
 void notify_bridge_handled(struct notify_bridge *b, uint64_t n);

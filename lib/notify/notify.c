@@ -16,6 +16,7 @@
 #include "json_check.h"
 #include "log.h"
 #include "mimo/notify.h"
+#include "producers.h"
 #include "random.h"
 
 #define COMP "notify"
@@ -25,6 +26,7 @@
 
 struct notify_bridge g_notify_bridge = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.shutdown_cond = PTHREAD_COND_INITIALIZER,
 	.flush_lock = PTHREAD_MUTEX_INITIALIZER,
 	.flush_cond = PTHREAD_COND_INITIALIZER,
 	.max_payload = 64 * 1024,
@@ -91,17 +93,15 @@ static int start_locked(struct notify_bridge *b)
 		curl_ready = true;
 	}
 	register_process_hooks();
-	/* Restarting after mimo_notify_shutdown: release what the last run left for producers
-	 * that raced its shutdown; by the time a restart is asked for they have finished. */
-	if (b->multi != NULL) {
-		curl_multi_cleanup(b->multi);
-		b->multi = NULL;
-	}
+	/* Restarting after mimo_notify_shutdown: the shutdown waited until no producer was
+	 * inside, and producers stay out until the state is RUNNING again. */
 	notify_ring_fini(&b->ring);
 	rc = notify_ring_init(&b->ring, b->cfg.queue);
 	if (rc != 0)
 		return rc;
-	b->multi = curl_multi_init();
+	/* One multi handle for the life of the process: producers may wake it at any time. */
+	if (b->multi == NULL)
+		b->multi = curl_multi_init();
 	if (b->multi == NULL)
 		return -ENOMEM;
 	if (mimo_random_bytes(&b->id_prefix, sizeof(b->id_prefix)) != 0)
@@ -127,8 +127,6 @@ static int start_locked(struct notify_bridge *b)
 		MIMO_ERR(COMP, "cannot start the sender thread: %s", strerror(rc));
 		if (notify_spool_is_open(&b->spool))
 			notify_spool_close(&b->spool);
-		curl_multi_cleanup(b->multi);
-		b->multi = NULL;
 		return -rc;
 	}
 	atomic_store_explicit(&b->state, BRIDGE_RUNNING, memory_order_release);
@@ -137,15 +135,18 @@ static int start_locked(struct notify_bridge *b)
 	return BRIDGE_RUNNING;
 }
 
-/* Slow path of every entry point: start unless running, disabled or (unless restart) stopped. */
+/* Start unless running, disabled or (unless restart) stopped. A shutdown in progress is
+ * waited for first. Returns the state or a negative errno. */
 static int ensure_started(bool restart)
 {
 	struct notify_bridge *b = &g_notify_bridge;
 	int st;
 
 	pthread_mutex_lock(&b->lock);
+	while (atomic_load(&b->shutting_down))
+		pthread_cond_wait(&b->shutdown_cond, &b->lock);
 	st = atomic_load(&b->state);
-	if (st == BRIDGE_UNINIT || (restart && st == BRIDGE_STOPPED && !b->shutting_down))
+	if (st == BRIDGE_UNINIT || (restart && st == BRIDGE_STOPPED))
 		st = start_locked(b);
 	pthread_mutex_unlock(&b->lock);
 	return st;
@@ -187,9 +188,10 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 	struct notify_bridge *b = &g_notify_bridge;
 	int st = atomic_load_explicit(&b->state, memory_order_acquire);
 	size_t name_len, payload_len = 0, off = 0;
+	struct producer_slot *slot;
 	int rc;
 
-	if (mimo_unlikely(st != BRIDGE_RUNNING))
+	if (mimo_unlikely(st == BRIDGE_UNINIT))
 		st = ensure_started(false);
 
 	rc = notify_check_name(event, &name_len);
@@ -211,20 +213,28 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 						   : "not a single JSON object",
 				      off);
 	}
+	if (mimo_unlikely(st != BRIDGE_RUNNING))
+		return st == BRIDGE_DISABLED ? 0 : st < 0 ? st : -ESHUTDOWN;
 
-	if (mimo_unlikely(st != BRIDGE_RUNNING)) {
-		if (st == BRIDGE_DISABLED)
-			return 0;
-		return st < 0 ? st : -ESHUTDOWN;
+	/* Announce ourselves before looking at the state again (see producers.h): a shutdown
+	 * either waits for this push or we see it and stay out of the ring. */
+	slot = notify_producer_enter();
+	if (mimo_unlikely(slot == NULL))
+		return refuse(-ENOMEM, event, "no memory", 0);
+	if (mimo_unlikely(atomic_load(&b->state) != BRIDGE_RUNNING)) {
+		notify_producer_leave(slot);
+		return -ESHUTDOWN;
 	}
 	rc = notify_ring_push(&b->ring, mimo_unix_seconds(), event, (uint16_t)name_len, payload,
 			      (uint32_t)payload_len, payload != NULL);
+	notify_producer_leave(slot);
 	if (mimo_unlikely(rc == -ENOBUFS))
 		return refuse_full(b);
-	if (mimo_unlikely(rc != 0))
-		return refuse(rc, event, "no memory", 0);
+	/* A void cell (-ENOMEM) is still a cell the sender must take: wake it either way. */
 	if (mimo_unlikely(atomic_load(&b->sleeping)))
 		notify_bridge_wake(b);
+	if (mimo_unlikely(rc != 0))
+		return refuse(rc, event, "no memory", 0);
 	return 0;
 }
 
@@ -339,7 +349,7 @@ MIMO_EXPORT int mimo_notify_flush(uint32_t timeout_ms)
 			rc = -ETIMEDOUT;
 			break;
 		}
-		if (atomic_load(&b->state) != BRIDGE_RUNNING && !b->shutting_down)
+		if (atomic_load(&b->state) != BRIDGE_RUNNING && !atomic_load(&b->shutting_down))
 			break;
 		curl_multi_wakeup(b->multi);
 		/* Bounded waits: the sender's broadcast can fall between our check and wait. */
@@ -362,31 +372,39 @@ MIMO_EXPORT void mimo_notify_shutdown(uint32_t timeout_ms)
 
 	/* The lock is never held while waiting: the sender takes it to read new settings. */
 	pthread_mutex_lock(&b->lock);
+	if (atomic_load(&b->shutting_down)) {
+		/* Another thread is shutting down (exit() while a daemon stops, say): returning
+		 * now would let the process end under the sender's feet. Wait for it. */
+		while (atomic_load(&b->shutting_down))
+			pthread_cond_wait(&b->shutdown_cond, &b->lock);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
 	st = atomic_load(&b->state);
-	if (st != BRIDGE_RUNNING || b->shutting_down) {
+	if (st != BRIDGE_RUNNING) {
 		if (st == BRIDGE_DISABLED)
 			atomic_store(&b->state, BRIDGE_STOPPED);
 		pthread_mutex_unlock(&b->lock);
 		return;
 	}
-	b->shutting_down = true;
+	atomic_store(&b->shutting_down, 1);
 	pthread_mutex_unlock(&b->lock);
 
 	if (mimo_notify_flush(timeout_ms) != 0)
 		MIMO_WARN(COMP, "shutdown: %" PRIu64 " event(s) still queued after %u ms",
 			  atomic_load(&b->ring.enq) - atomic_load(&b->handled), timeout_ms);
 
-	pthread_mutex_lock(&b->lock);
-	atomic_store_explicit(&b->state, BRIDGE_STOPPED, memory_order_release);
+	/* No new producer gets in; wait out those already inside, then the sender takes the
+	 * last events from the ring (finish() in sender.c). */
+	atomic_store(&b->state, BRIDGE_STOPPED);
+	notify_producers_wait_quiescent();
 	atomic_store_explicit(&b->stop, 1, memory_order_release);
 	curl_multi_wakeup(b->multi);
-	pthread_mutex_unlock(&b->lock);
-
 	pthread_join(b->thread, NULL);
-	/* The multi handle is not freed: a producer that raced the shutdown may still call
-	 * curl_multi_wakeup on it. */
+
 	pthread_mutex_lock(&b->lock);
-	b->shutting_down = false;
+	atomic_store(&b->shutting_down, 0);
+	pthread_cond_broadcast(&b->shutdown_cond);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -440,17 +458,19 @@ static void fork_child(void)
 {
 	struct notify_bridge *b = &g_notify_bridge;
 
-	if (atomic_load(&b->state) == BRIDGE_RUNNING) {
-		notify_ring_fini(&b->ring);
-		notify_spool_abandon(&b->spool);
-		b->multi = NULL;
-		b->sender = NULL;
-	}
+	/* Whatever the state (running, stopping, stopped), everything inherited is the
+	 * parent's: forget it without freeing what another thread may have been using. */
+	notify_ring_abandon(&b->ring);
+	notify_spool_abandon(&b->spool);
+	b->multi = NULL;
+	b->sender = NULL;
+	notify_producers_after_fork();
 	atomic_store(&b->state, BRIDGE_UNINIT);
-	b->shutting_down = false;
+	atomic_store(&b->shutting_down, 0);
 	reset_counters(b);
 	atomic_store(&b->flush_waiters, 0);
 	pthread_cond_init(&b->flush_cond, NULL);
+	pthread_cond_init(&b->shutdown_cond, NULL);
 	pthread_mutex_unlock(&b->flush_lock);
 	pthread_mutex_unlock(&b->lock);
 }

@@ -45,6 +45,13 @@ void notify_ring_fini(struct notify_ring *r)
 	r->cells = NULL;
 }
 
+void notify_ring_abandon(struct notify_ring *r)
+{
+	if (r->cells != NULL)
+		munmap(r->cells, (r->mask + 1) * sizeof(struct notify_cell));
+	r->cells = NULL;
+}
+
 int notify_ring_push(struct notify_ring *r, int64_t timestamp, const char *name, uint16_t name_len,
 		     const char *payload, uint32_t payload_len, bool has_payload)
 {

@@ -47,6 +47,8 @@ struct notify_ring {
 int notify_ring_init(struct notify_ring *r, uint32_t capacity);
 /* Frees cells and any event still queued. Only when no producer can run. */
 void notify_ring_fini(struct notify_ring *r);
+/* In a forked child: unmap the cells without freeing events (a cell may be half-popped). */
+void notify_ring_abandon(struct notify_ring *r);
 
 static inline uint64_t notify_ring_capacity(const struct notify_ring *r)
 {

@@ -85,7 +85,9 @@ static bool nap(struct notify_sender *s, uint32_t ms)
 			return false;
 		if (left <= 0)
 			return true;
-		curl_multi_poll(s->b->multi, NULL, 0, (int)((left + 999999) / 1000000), NULL);
+		/* At most a second per poll: the timeout is an int of milliseconds. */
+		curl_multi_poll(s->b->multi, NULL, 0,
+				(int)MIMO_MIN((left + 999999) / 1000000, 1000), NULL);
 	}
 }
 
@@ -101,13 +103,22 @@ static void apply_config(struct notify_sender *s)
 	struct notify_bridge *b = s->b;
 	uint64_t gen = atomic_load(&b->cfg_gen);
 
+	struct notify_config fresh;
+	int rc;
+
 	if (gen == s->cfg_gen && s->cfg.url != NULL)
 		return;
 	pthread_mutex_lock(&b->lock);
-	notify_config_free(&s->cfg);
-	notify_config_copy(&s->cfg, &b->cfg);
-	s->cfg_gen = atomic_load(&b->cfg_gen);
+	rc = notify_config_copy(&fresh, &b->cfg);
+	gen = atomic_load(&b->cfg_gen);
 	pthread_mutex_unlock(&b->lock);
+	if (rc != 0)
+		return; /* out of memory: keep the settings we have, try again next event */
+	notify_config_free(&s->cfg);
+	s->cfg = fresh;
+	s->cfg_gen = gen;
+	/* The sender owns the spool: its size limit may change at run time. */
+	b->spool.max_bytes = (uint64_t)s->cfg.spool_max_mb << 20;
 
 	if (notify_signer_init(&s->signer, s->cfg.secret) != 0)
 		MIMO_ERR(COMP, "secret: a \"whsec_\" secret must be base64 of at most 1 KiB; "
@@ -196,6 +207,7 @@ static enum outcome attempt(struct notify_sender *s, const char *id, const char 
 	CURLcode result = CURLE_OK;
 	enum outcome out;
 	int64_t spin_until;
+	bool done = false;
 	int running = 1;
 	long status = 0;
 	CURLMsg *msg;
@@ -210,7 +222,12 @@ static enum outcome attempt(struct notify_sender *s, const char *id, const char 
 	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_multi_add_handle(b->multi, s->easy);
+	if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK) {
+		curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
+		curl_slist_free_all(hdrs);
+		snprintf(why, why_len, "libcurl refused the transfer");
+		return OUT_RETRY;
+	}
 	spin_until = mimo_now_ns() + (int64_t)s->cfg.spin_us * 1000;
 	for (;;) {
 		curl_multi_perform(b->multi, &running);
@@ -228,8 +245,10 @@ static enum outcome attempt(struct notify_sender *s, const char *id, const char 
 		curl_multi_poll(b->multi, NULL, 0, 1000, NULL);
 	}
 	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
-		if (msg->msg == CURLMSG_DONE)
+		if (msg->msg == CURLMSG_DONE) {
 			result = msg->data.result;
+			done = true;
+		}
 	}
 	curl_multi_remove_handle(b->multi, s->easy);
 	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
@@ -237,6 +256,11 @@ static enum outcome attempt(struct notify_sender *s, const char *id, const char 
 
 	if (running != 0)
 		return OUT_ABORTED;
+	if (!done) {
+		/* Never count an event as sent on a transfer libcurl did not report finished. */
+		snprintf(why, why_len, "transfer ended without a result");
+		return OUT_RETRY;
+	}
 	if (result != CURLE_OK) {
 		snprintf(why, why_len, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
 		return permanent_curl_error(result) ? OUT_PERMANENT : OUT_RETRY;
@@ -250,8 +274,9 @@ static enum outcome attempt(struct notify_sender *s, const char *id, const char 
 		curl_off_t ra = 0;
 
 		if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-			*retry_after_ms = (uint32_t)MIMO_MIN((uint64_t)ra * 1000,
-							     (uint64_t)s->cfg.max_retry_after_ms);
+			*retry_after_ms = (uint32_t)MIMO_MIN(
+				(uint64_t)MIMO_MIN(ra, (curl_off_t)4000000) * 1000,
+				(uint64_t)s->cfg.max_retry_after_ms);
 	}
 	return out;
 }
@@ -268,6 +293,17 @@ static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const 
 		mimo_log(lvl, COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
 }
 
+uint64_t notify_backoff_ms(uint32_t base_ms, uint32_t attempt, uint32_t retry_after_ms)
+{
+	/* base, 2 x base, 4 x base... with +-20% jitter, in 64 bits and capped, so that large
+	 * settings neither wrap nor stall the queue for days. */
+	uint64_t delay = (uint64_t)base_ms << MIMO_MIN(attempt, 20u);
+
+	delay = MIMO_MIN(delay, (uint64_t)NOTIFY_MAX_DELAY_MS);
+	delay = delay - delay / 5 + mimo_random_below(delay / 5 * 2 + 1);
+	return MIMO_MAX(delay, (uint64_t)retry_after_ms);
+}
+
 /* Deliver one event with the configured retries and backoff. */
 static enum delivery deliver(struct notify_sender *s, const char *id, const char *body, size_t len)
 {
@@ -275,7 +311,8 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 	char why[CURL_ERROR_SIZE + 32];
 
 	for (uint32_t n = 0;; n++) {
-		uint32_t retry_after, delay;
+		uint32_t retry_after;
+		uint64_t delay;
 		enum outcome out = attempt(s, id, body, len, &retry_after, why, sizeof(why));
 
 		switch (out) {
@@ -298,12 +335,9 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 			return D_EXHAUSTED;
 		}
 		atomic_fetch_add(&b->retried, 1);
-		/* Exponential backoff with +-20% jitter: 100 ms, 200 ms, ... by default. */
-		delay = s->cfg.backoff_ms << MIMO_MIN(n, 16u);
-		delay = delay - delay / 5 + (uint32_t)mimo_random_below(delay / 5 * 2 + 1);
-		delay = MIMO_MAX(delay, retry_after);
+		delay = notify_backoff_ms(s->cfg.backoff_ms, n, retry_after);
 		log_limited(s, MIMO_LOG_DEBUG, "event %s to %s: %s; retrying", id, why);
-		if (!nap(s, delay))
+		if (!nap(s, (uint32_t)delay))
 			return D_ABORTED;
 	}
 }
@@ -327,8 +361,10 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 		size_t before = all.len;
 
 		rc = notify_ring_pop_envelope(&b->ring, &all);
-		if (rc == -EAGAIN)
-			continue; /* a producer is filling the cell: it takes nanoseconds */
+		if (rc == -EAGAIN) {
+			mimo_cpu_relax(); /* a producer is filling the cell: it takes nanoseconds */
+			continue;
+		}
 		if (rc == 0)
 			break;
 		if (rc == -ENODATA) {
@@ -367,13 +403,15 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 	return n + voids + lost;
 }
 
-/* Deliver spooled events oldest first. Returns D_SENT once the spool is empty. */
+/* Deliver spooled events oldest first. Returns D_SENT once the spool is empty, D_EXHAUSTED
+ * when the receiver failed again or a segment could not be read. */
 static enum delivery drain_spool(struct notify_sender *s)
 {
 	struct notify_bridge *b = s->b;
 	struct spool_rec rec;
+	int rc;
 
-	while (notify_spool_peek(&b->spool, &rec) == 0) {
+	while ((rc = notify_spool_peek(&b->spool, &rec)) == 0) {
 		enum delivery d = deliver(s, rec.id, rec.body, rec.len);
 
 		if (d == D_EXHAUSTED || d == D_ABORTED)
@@ -383,7 +421,9 @@ static enum delivery drain_spool(struct notify_sender *s)
 		if (notify_ring_depth(&b->ring) > notify_ring_capacity(&b->ring) / 2)
 			ring_to_spool(s, SPOOL_BATCH);
 	}
-	return D_SENT;
+	/* Only an empty spool lets new events go straight out again: anything else (a segment
+	 * that can neither be read nor moved aside) would reorder them. */
+	return rc == -ENOENT && notify_spool_empty(&b->spool) ? D_SENT : D_EXHAUSTED;
 }
 
 static void enter_down_mode(struct notify_sender *s)
@@ -514,8 +554,10 @@ static void finish(struct notify_sender *s, bool in_flight)
 			notify_bridge_handled(b, 1);
 		}
 		while ((rc = notify_ring_pop_envelope(&b->ring, &s->body)) != 0) {
-			if (rc == -EAGAIN)
+			if (rc == -EAGAIN) {
+				mimo_cpu_relax();
 				continue;
+			}
 			mimo_buf_reset(&s->body);
 			if (rc == -ENODATA)
 				atomic_fetch_add(&b->void_cells, 1);
@@ -571,8 +613,9 @@ void *notify_sender_main(void *arg)
 			notify_bridge_handled(b, 1);
 		} else if (rc == 0) {
 			idle_wait(s);
+		} else {
+			mimo_cpu_relax(); /* -EAGAIN: a producer is mid-copy; look again */
 		}
-		/* -EAGAIN: a producer is mid-copy; look again at once. */
 	}
 	finish(s, in_flight && s->body.len > 0);
 

@@ -36,6 +36,22 @@ static int seg_filter(const struct dirent *d)
 	return is_segment(d->d_name);
 }
 
+/* The sequence number of any name derived from a segment (seg-N.log, .log.pos, .log.bad),
+ * or -1. Numbers are never reused while such a name exists: a leftover .pos must not apply
+ * to a new segment of the same name. */
+static long long seq_of(const char *name)
+{
+	char *end;
+	long long n;
+
+	if (strncmp(name, SEG_PREFIX, 4) != 0 || strlen(name) < SEG_NAME_LEN)
+		return -1;
+	n = strtoll(name + 4, &end, 10);
+	if (end != name + 4 + 20 || strncmp(end, SEG_SUFFIX, 4) != 0)
+		return -1;
+	return n;
+}
+
 bool notify_spool_is_open(const struct notify_spool *sp)
 {
 	return sp->lock_fd >= 0;
@@ -86,9 +102,13 @@ int notify_spool_open(struct notify_spool *sp, const char *dir, uint64_t max_byt
 	d = opendir(dir);
 	if (d != NULL) {
 		while ((e = readdir(d)) != NULL) {
+			long long seq = seq_of(e->d_name);
+
 			if (strncmp(e->d_name, ".tmp-", 5) == 0) {
 				path_of(sp, e->d_name, "", path);
 				unlink(path);
+			} else if (seq >= 0 && (uint64_t)seq >= sp->next_seq) {
+				sp->next_seq = (uint64_t)seq + 1;
 			}
 		}
 		closedir(d);
@@ -102,8 +122,6 @@ int notify_spool_open(struct notify_spool *sp, const char *dir, uint64_t max_byt
 			sp->bytes += (uint64_t)st.st_size;
 			sp->segments++;
 		}
-		if (i == n - 1)
-			sp->next_seq = strtoull(list[i]->d_name + 4, NULL, 10) + 1;
 		free(list[i]);
 	}
 	free(list);
@@ -175,9 +193,11 @@ static void drop_current(struct notify_spool *sp, bool delete_file)
 	if (sp->cur_name == NULL)
 		return;
 	if (delete_file) {
-		path_of(sp, sp->cur_name, "", path);
-		unlink(path);
+		/* The position first: a .pos left behind by a crash between the two must not
+		 * outlive its segment. */
 		path_of(sp, sp->cur_name, ".pos", path);
+		unlink(path);
+		path_of(sp, sp->cur_name, "", path);
 		unlink(path);
 		sp->bytes = sp->bytes > sp->cur_len ? sp->bytes - sp->cur_len : 0;
 		if (sp->segments > 0)
@@ -190,27 +210,34 @@ static void drop_current(struct notify_spool *sp, bool delete_file)
 	sp->cur_len = sp->cur_off = sp->cur_next = 0;
 }
 
-/* Set aside a segment that cannot be parsed (kept as .bad for inspection). */
-static void quarantine_current(struct notify_spool *sp)
+/* Set aside a segment that cannot be read or parsed (kept as .bad for inspection).
+ * Returns 0, or -errno when it could not be moved. */
+static int quarantine_current(struct notify_spool *sp, const char *why)
 {
 	char from[PATH_MAX], to[PATH_MAX];
+	int rc = 0;
 
+	path_of(sp, sp->cur_name, ".pos", from);
+	unlink(from);
 	path_of(sp, sp->cur_name, "", from);
 	path_of(sp, sp->cur_name, ".bad", to);
-	MIMO_ERR(COMP, "spool segment %s is damaged at byte %zu; moved to %s", from, sp->cur_off,
-		 to);
-	rename(from, to);
+	MIMO_ERR(COMP, "spool segment %s: %s; moved to %s", from, why, to);
+	if (rename(from, to) != 0) {
+		rc = -errno;
+		MIMO_ERR(COMP, "spool segment %s cannot be moved aside: %s", from, strerror(errno));
+	}
 	sp->bytes = sp->bytes > sp->cur_len ? sp->bytes - sp->cur_len : 0;
-	if (sp->segments > 0)
+	if (sp->segments > 0 && rc == 0)
 		sp->segments--;
 	drop_current(sp, false);
+	return rc;
 }
 
 /* Resume where an earlier process stopped, if it left a position at a record boundary. */
 static void apply_saved_position(struct notify_spool *sp)
 {
-	char path[PATH_MAX], buf[32];
-	unsigned long long pos;
+	char path[PATH_MAX], buf[64];
+	unsigned long long pos, size;
 	struct spool_rec rec;
 	size_t off = strlen(SPOOL_MAGIC);
 	ssize_t n;
@@ -225,7 +252,9 @@ static void apply_saved_position(struct notify_spool *sp)
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
-	pos = strtoull(buf, NULL, 10);
+	/* "<offset> <segment size>": a position for some other file of this name is ignored. */
+	if (sscanf(buf, "%llu %llu", &pos, &size) != 2 || size != sp->cur_len)
+		return;
 	while (off < pos && off < sp->cur_len) {
 		size_t next = parse_record(sp->cur_data, sp->cur_len, off, &rec);
 
@@ -259,17 +288,24 @@ static int load_oldest(struct notify_spool *sp)
 			return -ENOMEM;
 		path_of(sp, sp->cur_name, "", path);
 		rc = mimo_file_read_all(path, SIZE_MAX / 2, &sp->cur_data, &sp->cur_len);
-		if (rc != 0) {
-			MIMO_ERR(COMP, "spool segment %s: %s", path, strerror(-rc));
+		if (rc == -ENOMEM) {
 			free(sp->cur_name);
 			sp->cur_name = NULL;
 			return rc;
+		}
+		if (rc != 0) {
+			/* Unreadable (EACCES, EIO, a dangling link): set it aside, or the spool
+			 * would stall behind it for ever. */
+			if (quarantine_current(sp, strerror(-rc)) != 0)
+				return -EIO;
+			continue;
 		}
 		sp->cur_off = strlen(SPOOL_MAGIC);
 		if (sp->cur_len < sp->cur_off ||
 		    memcmp(sp->cur_data, SPOOL_MAGIC, sp->cur_off) != 0) {
 			sp->cur_off = 0;
-			quarantine_current(sp);
+			if (quarantine_current(sp, "not a spool segment") != 0)
+				return -EIO;
 			continue;
 		}
 		apply_saved_position(sp);
@@ -284,7 +320,7 @@ int notify_spool_peek(struct notify_spool *sp, struct spool_rec *rec)
 			int rc = load_oldest(sp);
 
 			if (rc != 0)
-				return rc == -ENOMEM ? rc : -ENOENT;
+				return rc;
 		}
 		if (sp->cur_off >= sp->cur_len) {
 			drop_current(sp, true);
@@ -293,7 +329,8 @@ int notify_spool_peek(struct notify_spool *sp, struct spool_rec *rec)
 		sp->cur_next = parse_record(sp->cur_data, sp->cur_len, sp->cur_off, rec);
 		if (sp->cur_next != 0)
 			return 0;
-		quarantine_current(sp);
+		if (quarantine_current(sp, "damaged record") != 0)
+			return -EIO;
 	}
 }
 
@@ -310,7 +347,7 @@ void notify_spool_consume(struct notify_spool *sp)
 void notify_spool_close(struct notify_spool *sp)
 {
 	if (sp->cur_name != NULL && sp->cur_off > strlen(SPOOL_MAGIC)) {
-		char path[PATH_MAX], buf[32];
+		char path[PATH_MAX], buf[64];
 		int fd;
 
 		/* Best effort, not fsync'd: losing it only means some records are sent again
@@ -318,7 +355,7 @@ void notify_spool_close(struct notify_spool *sp)
 		path_of(sp, sp->cur_name, ".pos", path);
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd >= 0) {
-			int n = snprintf(buf, sizeof(buf), "%zu\n", sp->cur_off);
+			int n = snprintf(buf, sizeof(buf), "%zu %zu\n", sp->cur_off, sp->cur_len);
 
 			if (write(fd, buf, (size_t)n) != n)
 				unlink(path);

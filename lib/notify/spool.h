@@ -46,7 +46,8 @@ bool notify_spool_empty(const struct notify_spool *sp);
 /* Write recs as one durable segment. Returns 0, -ENOSPC over max_bytes, or -errno. */
 int notify_spool_append(struct notify_spool *sp, const struct spool_rec *recs, size_t n);
 
-/* The oldest record, valid until the next call. Returns 0 or -ENOENT when empty. */
+/* The oldest record, valid until the next call. Returns 0, -ENOENT when the spool is empty,
+ * -EIO when a segment can be neither read nor moved aside, -ENOMEM. */
 int notify_spool_peek(struct notify_spool *sp, struct spool_rec *rec);
 /* Done with the record last peeked: advance, deleting the segment at its end. */
 void notify_spool_consume(struct notify_spool *sp);

@@ -50,12 +50,14 @@ int mimo_file_write_durable(const char *dir, const char *name, const void *data,
 		unlink(tmp);
 		return rc;
 	}
-	/* The rename is durable only once the directory entry is. */
+	/* The rename is durable only once the directory entry is. If that cannot be made
+	 * durable, take the file back: the caller will treat the data as not written. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	rc = fsync(dfd) == 0 ? 0 : -errno;
-	close(dfd);
+	rc = dfd < 0 ? -errno : (fsync(dfd) == 0 ? 0 : -errno);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc != 0)
+		unlink(dst);
 	return rc;
 }
 

@@ -217,6 +217,21 @@ def test_spooled_event_survives_kill_9(tmp_path, receiver):
     assert events[10]["event"] == "after_restart"
 
 
+def test_exit_while_another_thread_shuts_down_keeps_the_queue(tmp_path, receiver):
+    """exit() must wait for a shutdown another thread began, not end the process under it."""
+    spool = tmp_path / "spool"
+    dead = f"http://127.0.0.1:{closed_port()}/spdk/events"
+    rc, _, err = send(dead, "-n", 5, "--shutdown-thread", 3000, MIMO_NOTIFY_SPOOL=spool,
+                      MIMO_LOG="error")
+    assert rc == 0, err
+    r = receiver()
+    rc, _, err = send(r.url, "-n", 1, "-e", "later", MIMO_NOTIFY_SPOOL=spool)
+    assert rc == 0, err
+    events = [q.json() for q in r.wait_for(6)]
+    assert [e["payload"]["seq"] for e in events[:5]] == list(range(5))
+    assert events[5]["event"] == "later"
+
+
 def test_eight_threads_ten_thousand_each_exactly_once_in_order(tmp_path, procs):
     port = free_port()
     log = tmp_path / "bodies.log"

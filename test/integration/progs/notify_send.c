@@ -9,6 +9,8 @@
  * --stats prints the bridge's counters as JSON on stdout after the flush.
  * --fork: after one event, fork; the child sends the events and exits; the parent waits.
  * --kill-when-spooled N: wait until N events are spooled, then SIGKILL this process.
+ * --shutdown-thread MS: start a thread that calls mimo_notify_shutdown(MS), and return from
+ *   main at once, so that exit() runs while that shutdown is under way.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -76,6 +78,12 @@ static void run_producers(void)
 	g_produce_ms = now_ms() - t0;
 }
 
+static void *shutdown_thread(void *arg)
+{
+	mimo_notify_shutdown((uint32_t)(intptr_t)arg);
+	return NULL;
+}
+
 static void print_stats(void)
 {
 	struct mimo_notify_stats st;
@@ -98,9 +106,10 @@ int main(int argc, char **argv)
 		{ "fork", no_argument, NULL, 'K' },
 		{ "kill-when-spooled", required_argument, NULL, 'W' },
 		{ "no-payload", no_argument, NULL, 'P' },
+		{ "shutdown-thread", required_argument, NULL, 'X' },
 		{ 0 },
 	};
-	int flush_ms = -1, c;
+	int flush_ms = -1, shutdown_ms = -1, c;
 	long kill_when = -1;
 	bool stats = false, do_fork = false;
 
@@ -133,6 +142,9 @@ int main(int argc, char **argv)
 		case 'P':
 			g_no_payload = true;
 			break;
+		case 'X':
+			shutdown_ms = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of notify_send.c\n");
 			return 2;
@@ -162,6 +174,13 @@ int main(int argc, char **argv)
 	}
 
 	run_producers();
+	if (shutdown_ms >= 0) {
+		pthread_t th;
+
+		pthread_create(&th, NULL, shutdown_thread, (void *)(intptr_t)shutdown_ms);
+		usleep(1000); /* let it begin */
+		return 0;     /* exit() now races the shutdown */
+	}
 	if (kill_when >= 0) {
 		struct mimo_notify_stats st;
 

@@ -170,6 +170,48 @@ static void test_single_owner_and_limits(void **state)
 	notify_spool_close(&b);
 }
 
+/* A position left behind for a segment must never apply to a later segment that could
+ * reuse its name (the segment was removed, or moved aside as damaged). */
+static void test_stale_position_never_skips_records(void **state)
+{
+	struct notify_spool sp;
+	char path[160];
+
+	(void)state;
+	assert_int_equal(notify_spool_open(&sp, g_dir, 1 << 20), 0);
+	append(&sp, 0, 2);
+	expect_next(&sp, 0);
+	notify_spool_close(&sp); /* leaves seg-0.log.pos pointing past record 0 */
+	snprintf(path, sizeof(path), "%s/seg-00000000000000000000.log", g_dir);
+	assert_int_equal(unlink(path), 0); /* the segment goes, its position stays */
+
+	assert_int_equal(notify_spool_open(&sp, g_dir, 1 << 20), 0);
+	assert_true(notify_spool_empty(&sp));
+	append(&sp, 10, 2); /* same record sizes: the old offset would be a valid boundary */
+	expect_next(&sp, 10);
+	expect_next(&sp, 11);
+	notify_spool_close(&sp);
+}
+
+/* A segment that cannot be read is moved aside; the ones after it are still delivered. */
+static void test_unreadable_segment_does_not_stall(void **state)
+{
+	struct notify_spool sp;
+	struct spool_rec rec;
+	char path[160];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/seg-00000000000000000000.log", g_dir);
+	assert_int_equal(symlink("/nonexistent/target", path), 0);
+	assert_int_equal(notify_spool_open(&sp, g_dir, 1 << 20), 0);
+	append(&sp, 0, 1);
+	expect_next(&sp, 0);
+	assert_int_equal(notify_spool_peek(&sp, &rec), -ENOENT);
+	assert_true(notify_spool_empty(&sp));
+	assert_int_equal(count_files(".bad"), 1);
+	notify_spool_close(&sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +219,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_survives_reopen_and_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_segment_quarantined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_owner_and_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_position_never_skips_records, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_segment_does_not_stall, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
