@@ -1,0 +1,67 @@
+/* Private state of the reactor library. */
+#ifndef MIMO_REACTOR_INTERNAL_H
+#define MIMO_REACTOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "mimo/reactor.h"
+#include "msg_ring.h"
+
+struct mimo_poller {
+	mimo_poller_fn fn;
+	void *arg;
+	uint64_t period_ticks; /* 0: active */
+	uint64_t next_run;
+	bool dead;     /* unregistered: skipped, unlinked and freed after the turn */
+	bool in_timed; /* linked in the timed list (else in the active list) */
+	struct mimo_reactor *r;
+	TAILQ_ENTRY(mimo_poller) link;
+	TAILQ_ENTRY(mimo_poller) dead_link;
+};
+TAILQ_HEAD(poller_list, mimo_poller);
+
+struct mimo_fd_watch {
+	int fd;
+	mimo_fd_fn fn;
+	void *arg;
+	struct mimo_reactor *r;
+	bool dead;
+	TAILQ_ENTRY(mimo_fd_watch) dead_link;
+};
+TAILQ_HEAD(watch_list, mimo_fd_watch);
+
+struct mimo_io_channel;
+TAILQ_HEAD(channel_list, mimo_io_channel);
+
+struct mimo_reactor {
+	uint32_t index;
+	uint32_t core;
+	pthread_t thread;
+	int epfd;
+	int evfd;
+	bool poll_mode;
+	uint64_t idle_spin_ticks;
+
+	_Alignas(MIMO_CACHELINE) _Atomic int sleeping;
+	_Atomic int stop;
+
+	struct msg_ring msgs;
+
+	/* Owned by the reactor thread. */
+	struct poller_list active;
+	struct poller_list timed; /* sorted by next_run */
+	struct poller_list dead;
+	struct watch_list dead_watches;
+	struct channel_list channels;
+
+	_Atomic uint64_t busy_ticks, idle_ticks, nmsgs, sleeps;
+};
+
+/* io_channel.c: destroy a reactor's remaining channels when it stops. */
+void io_channels_release_all(struct mimo_reactor *r);
+
+#endif

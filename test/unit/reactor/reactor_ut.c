@@ -1,0 +1,373 @@
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mimo/reactor.h"
+
+static sem_t g_sem;
+
+static void wait_sem(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	assert_int_equal(sem_timedwait(&g_sem, &ts), 0);
+}
+
+/* Run fn(arg) on reactor idx and wait for it to post g_sem. */
+static void run_on(uint32_t idx, mimo_msg_fn fn, void *arg)
+{
+	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(idx), fn, arg), 0);
+	wait_sem();
+}
+
+static int setup(void **state)
+{
+	struct mimo_reactor_opts o;
+
+	(void)state;
+	sem_init(&g_sem, 0, 0);
+	mimo_reactor_opts_init(&o);
+	o.core_mask = 0x3;
+	o.idle_spin_us = 50;
+	return mimo_reactors_start(&o);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mimo_reactors_stop();
+	return 0;
+}
+
+static void test_cpumask(void **state)
+{
+	uint64_t m;
+
+	(void)state;
+	assert_int_equal(mimo_reactor_parse_cpumask("0x3", &m), 0);
+	assert_int_equal(m, 3);
+	assert_int_equal(mimo_reactor_parse_cpumask("F", &m), 0);
+	assert_int_equal(m, 15);
+	assert_int_equal(mimo_reactor_parse_cpumask("[0,2-3]", &m), 0);
+	assert_int_equal(m, 0xd);
+	assert_int_equal(mimo_reactor_parse_cpumask("0x0", &m), -EINVAL);
+	assert_int_equal(mimo_reactor_parse_cpumask("zz", &m), -EINVAL);
+	assert_int_equal(mimo_reactor_parse_cpumask("[1-0]", &m), -EINVAL);
+	assert_int_equal(mimo_reactor_parse_cpumask("[0,64]", &m), -EINVAL);
+}
+
+/* --- messages ----------------------------------------------------------------------------- */
+
+#define NMSG 100000
+static int g_seen[NMSG];
+static _Atomic int g_next;
+static _Atomic int g_order_ok = 1;
+
+static void count_msg(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	if (mimo_reactor_index(mimo_reactor_current()) != 1)
+		atomic_store(&g_order_ok, 0);
+	if (i != atomic_load(&g_next))
+		atomic_store(&g_order_ok, 0);
+	atomic_fetch_add(&g_next, 1);
+	g_seen[i]++;
+	if (i == NMSG - 1)
+		sem_post(&g_sem);
+}
+
+static void test_messages_in_order(void **state)
+{
+	(void)state;
+	assert_int_equal(mimo_reactor_count(), 2);
+	for (int i = 0; i < NMSG; i++) {
+		while (mimo_reactor_send_msg(mimo_reactor_get(1), count_msg, (void *)(intptr_t)i) ==
+		       -EAGAIN)
+			usleep(10);
+	}
+	wait_sem();
+	assert_int_equal(atomic_load(&g_order_ok), 1);
+	for (int i = 0; i < NMSG; i++)
+		assert_int_equal(g_seen[i], 1);
+}
+
+static void post_msg(void *arg)
+{
+	(void)arg;
+	sem_post(&g_sem);
+}
+
+/* A reactor that has gone to sleep wakes for a message. With no timer it sleeps without a
+ * timeout, so a lost wake-up would leave wait_sem() to fail after 10 s. */
+static void test_wakes_from_sleep(void **state)
+{
+	struct mimo_reactor_stats st;
+
+	(void)state;
+	usleep(50000); /* far past idle_spin_us */
+	mimo_reactor_get_stats(mimo_reactor_get(0), &st);
+	assert_true(st.sleeps >= 1);
+	run_on(0, post_msg, NULL);
+}
+
+/* --- pollers --------------------------------------------------------------------------- */
+
+static struct mimo_poller *g_active, *g_timer, *g_victim;
+static _Atomic int g_active_runs, g_timer_runs, g_victim_runs;
+
+static int victim(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&g_victim_runs, 1);
+	return 0;
+}
+
+static int active_poller(void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_add(&g_active_runs, 1) + 1 == 100) {
+		/* Unregister itself and the poller after it, from inside the walk. */
+		mimo_poller_unregister(&g_victim);
+		mimo_poller_unregister(&g_active);
+		sem_post(&g_sem);
+	}
+	return 1;
+}
+
+static int timer_poller(void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_add(&g_timer_runs, 1) + 1 == 5) {
+		mimo_poller_unregister(&g_timer);
+		sem_post(&g_sem);
+	}
+	return 0;
+}
+
+static void start_pollers(void *arg)
+{
+	(void)arg;
+	g_active = mimo_poller_register(active_poller, NULL, 0);
+	g_victim = mimo_poller_register(victim, NULL, 0);
+	g_timer = mimo_poller_register(timer_poller, NULL, 2000);
+	sem_post(&g_sem);
+}
+
+static void test_pollers_and_timers(void **state)
+{
+	struct timespec t0, t1;
+	int victim_runs;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run_on(0, start_pollers, NULL);
+	wait_sem(); /* active poller ran 100 times */
+	wait_sem(); /* timer ran 5 times */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(atomic_load(&g_active_runs), 100);
+	assert_int_equal(atomic_load(&g_timer_runs), 5);
+	/* Five 2 ms periods cannot all have passed in under 8 ms. */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= 8000000L);
+	victim_runs = atomic_load(&g_victim_runs);
+	usleep(20000);
+	assert_int_equal(atomic_load(&g_active_runs), 100);
+	assert_int_equal(atomic_load(&g_timer_runs), 5);
+	assert_int_equal(atomic_load(&g_victim_runs), victim_runs);
+}
+
+/* --- fd watches ------------------------------------------------------------------------- */
+
+static int g_pipe[2];
+static struct mimo_fd_watch *g_watch;
+static char g_got[16];
+
+static void on_readable(void *arg, uint32_t events)
+{
+	(void)arg;
+	assert_true(events & EPOLLIN);
+	assert_int_equal(read(g_pipe[0], g_got, sizeof(g_got)), 5);
+	mimo_fd_watch_remove(&g_watch); /* from inside its own callback */
+	sem_post(&g_sem);
+}
+
+static void add_watch(void *arg)
+{
+	(void)arg;
+	g_watch = mimo_fd_watch_add(g_pipe[0], EPOLLIN, on_readable, NULL);
+	sem_post(&g_sem);
+}
+
+static void test_fd_watch(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(g_pipe), 0);
+	run_on(1, add_watch, NULL);
+	assert_non_null(g_watch);
+	usleep(20000); /* let the reactor fall asleep: the fd must wake it */
+	assert_int_equal(write(g_pipe[1], "hello", 5), 5);
+	wait_sem();
+	assert_memory_equal(g_got, "hello", 5);
+	close(g_pipe[0]);
+	close(g_pipe[1]);
+}
+
+/* --- io channels ----------------------------------------------------------------------- */
+
+static int g_device;
+static _Atomic int g_creates, g_destroys;
+
+struct chan_ctx {
+	uint32_t reactor;
+	uint64_t counter;
+};
+
+static int chan_create(void *dev, void *ctx)
+{
+	struct chan_ctx *c = ctx;
+
+	assert_ptr_equal(dev, &g_device);
+	c->reactor = mimo_reactor_index(mimo_reactor_current());
+	atomic_fetch_add(&g_creates, 1);
+	return 0;
+}
+
+static void chan_destroy(void *dev, void *ctx)
+{
+	(void)dev;
+	(void)ctx;
+	atomic_fetch_add(&g_destroys, 1);
+}
+
+static struct mimo_io_channel *g_ch[2];
+
+static void get_channel(void *arg)
+{
+	uint32_t idx = (uint32_t)(intptr_t)arg;
+	struct mimo_io_channel *again;
+
+	g_ch[idx] = mimo_get_io_channel(&g_device);
+	again = mimo_get_io_channel(&g_device); /* same channel, one more reference */
+	assert_ptr_equal(again, g_ch[idx]);
+	mimo_put_io_channel(again);
+	((struct chan_ctx *)mimo_io_channel_get_ctx(g_ch[idx]))->counter = 10 + idx;
+	sem_post(&g_sem);
+}
+
+static int sum_channel(struct mimo_io_channel *ch, void *arg)
+{
+	struct chan_ctx *c = mimo_io_channel_get_ctx(ch);
+
+	assert_int_equal(c->reactor, mimo_reactor_index(mimo_reactor_current()));
+	*(uint64_t *)arg += c->counter;
+	return 0;
+}
+
+static uint64_t g_sum;
+
+static void sum_done(void *arg, int status)
+{
+	(void)arg;
+	assert_int_equal(status, 0);
+	sem_post(&g_sem);
+}
+
+static void start_sum(void *arg)
+{
+	(void)arg;
+	assert_int_equal(mimo_for_each_channel(&g_device, sum_channel, &g_sum, sum_done), 0);
+}
+
+static void put_channel(void *arg)
+{
+	uint32_t idx = (uint32_t)(intptr_t)arg;
+
+	mimo_put_io_channel(g_ch[idx]);
+	sem_post(&g_sem);
+}
+
+static void unregistered(void *arg)
+{
+	(void)arg;
+	sem_post(&g_sem);
+}
+
+static void unregister_device(void *arg)
+{
+	(void)arg;
+	mimo_io_device_unregister(&g_device, unregistered, NULL);
+}
+
+static void test_io_channels(void **state)
+{
+	(void)state;
+	mimo_io_device_register(&g_device, chan_create, chan_destroy, sizeof(struct chan_ctx),
+				"test");
+	run_on(0, get_channel, (void *)0);
+	run_on(1, get_channel, (void *)1);
+	assert_int_equal(atomic_load(&g_creates), 2);
+	assert_int_equal(atomic_load(&g_destroys), 0);
+	run_on(0, start_sum, NULL);
+	assert_int_equal(g_sum, 10 + 11);
+	/* Unregistering waits for the channels to go. */
+	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(0), unregister_device, NULL), 0);
+	run_on(0, put_channel, (void *)0);
+	run_on(1, put_channel, (void *)1);
+	wait_sem(); /* unregistered */
+	assert_int_equal(atomic_load(&g_destroys), 2);
+}
+
+static _Atomic int g_each_mask;
+
+static void each_fn(void *arg)
+{
+	(void)arg;
+	atomic_fetch_or(&g_each_mask, 1 << mimo_reactor_index(mimo_reactor_current()));
+}
+
+static void each_done(void *arg)
+{
+	(void)arg;
+	assert_int_equal(mimo_reactor_index(mimo_reactor_current()), 1);
+	sem_post(&g_sem);
+}
+
+static void start_each(void *arg)
+{
+	(void)arg;
+	assert_int_equal(mimo_for_each_reactor(each_fn, NULL, each_done), 0);
+}
+
+static void test_for_each_reactor(void **state)
+{
+	(void)state;
+	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(1), start_each, NULL), 0);
+	wait_sem();
+	assert_int_equal(atomic_load(&g_each_mask), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cpumask),		 cmocka_unit_test(test_messages_in_order),
+		cmocka_unit_test(test_wakes_from_sleep), cmocka_unit_test(test_pollers_and_timers),
+		cmocka_unit_test(test_fd_watch),	 cmocka_unit_test(test_io_channels),
+		cmocka_unit_test(test_for_each_reactor),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
