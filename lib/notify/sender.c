@@ -53,6 +53,9 @@ struct notify_sender {
 	char id[NOTIFY_WEBHOOK_ID_LEN];
 	uint64_t seq;
 	bool down; /* the spool holds undelivered events; new ones queue behind them there */
+	/* The last event exhausted its retries: until one gets through, each event is tried
+	 * once, so a dead receiver drains the queue at the speed of a refused connection. */
+	bool receiver_down;
 	int64_t next_probe_ns;
 	uint32_t probe_ms;
 	int64_t last_activity_ns;
@@ -286,7 +289,9 @@ static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const 
 {
 	uint64_t suppressed;
 
-	if (!mimo_ratelimit_allow(&s->rl, 1000000000LL, &suppressed))
+	/* A line that would not be printed must not use up the rate limit's slot. */
+	if (!mimo_log_component_enabled(lvl, COMP) ||
+	    !mimo_ratelimit_allow(&s->rl, 1000000000LL, &suppressed))
 		return;
 	mimo_log(lvl, COMP, fmt, id, s->cfg.url, why);
 	if (suppressed > 0)
@@ -318,6 +323,9 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 		switch (out) {
 		case OUT_OK:
 			atomic_fetch_add(&b->sent, 1);
+			if (s->receiver_down)
+				MIMO_INFO(COMP, "%s answers again", s->cfg.url);
+			s->receiver_down = false;
 			return D_SENT;
 		case OUT_ABORTED:
 			return D_ABORTED;
@@ -329,9 +337,10 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 		case OUT_RETRY:
 			break;
 		}
-		if (n >= s->cfg.retries) {
+		if (n >= s->cfg.retries || s->receiver_down) {
 			log_limited(s, MIMO_LOG_WARN, "event %s to %s: retries exhausted: %s", id,
 				    why);
+			s->receiver_down = true;
 			return D_EXHAUSTED;
 		}
 		atomic_fetch_add(&b->retried, 1);

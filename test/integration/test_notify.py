@@ -160,6 +160,25 @@ def test_retries_exhausted_without_spool_is_counted_failed(receiver):
     assert stats["failed"] == 1 and stats["sent"] == 0 and stats["retried"] == 2
 
 
+def test_receiver_that_stays_down_is_tried_once_per_event(receiver):
+    dead = f"http://127.0.0.1:{closed_port()}/spdk/events"
+    rc, stats, err = send(dead, "-n", 5, "--flush", 10000, "--stats", MIMO_LOG="error")
+    assert rc == 0, err
+    # Only the first event waits through its retries; the rest get one attempt each.
+    assert stats["failed"] == 5 and stats["retried"] == 2
+
+
+def test_retries_resume_once_the_receiver_answers(receiver):
+    r = receiver(responses=[(500, {})] * 3 + [(200, {}), (503, {})])
+    rc, stats, err = send(r.url, "-n", 3, "--flush", 10000, "--stats", MIMO_LOG="error")
+    assert rc == 0, err
+    seqs = [q.json()["payload"]["seq"] for q in r.wait_for(6)]
+    # Event 0 exhausts its retries; event 1 gets one attempt, which succeeds; event 2 is
+    # retried again after its 503.
+    assert seqs == [0, 0, 0, 1, 2, 2]
+    assert stats["failed"] == 1 and stats["sent"] == 2 and stats["retried"] == 3
+
+
 def test_hung_receiver_does_not_slow_the_caller(receiver):
     r = receiver(hang=True)
     rc, stats, err = send(r.url, "-n", 2000, "--stats", MIMO_NOTIFY_GRACE_MS=0,
