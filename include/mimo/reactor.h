@@ -32,7 +32,12 @@ struct mimo_fd_watch;
 struct mimo_io_channel;
 
 typedef void (*mimo_msg_fn)(void *arg);
-/* A poller returns > 0 when it did work, 0 when it found nothing to do. */
+/*
+ * A poller returns > 0 when it did work, 0 when it found nothing to do. A reactor that finds
+ * no work for idle_spin_us sleeps until a message, a timer or a watched fd wakes it - so a
+ * poller waiting for completions that nothing of those will announce (io_uring without an
+ * eventfd, a peer's shared memory) must return > 0 while any are outstanding.
+ */
 typedef int (*mimo_poller_fn)(void *arg);
 /* events: EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP... as returned by epoll. */
 typedef void (*mimo_fd_fn)(void *arg, uint32_t events);

@@ -57,6 +57,7 @@ struct mimo_reactor {
 	struct poller_list dead;
 	struct watch_list dead_watches;
 	struct channel_list channels;
+	bool releasing; /* stopping: channels are destroyed at once, not from messages */
 
 	_Atomic uint64_t busy_ticks, idle_ticks, nmsgs, sleeps;
 };

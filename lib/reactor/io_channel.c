@@ -99,27 +99,49 @@ static void unreg_done_msg(void *p)
 	free(c);
 }
 
-/* Called with g_lock held when the last channel of a device is gone. */
-static void finish_unregister_locked(struct io_device *d)
-{
-	TAILQ_REMOVE(&g_devices, d, link);
-	if (d->unreg_done != NULL) {
-		struct unreg_done_ctx *c = malloc(sizeof(*c));
+/*
+ * The last channel of an unregistering device is gone: forget the device (g_lock held) and
+ * say what must run once the lock is released - never run callbacks under it, as they may
+ * well unregister another device.
+ */
+struct unreg_done {
+	mimo_msg_fn fn;
+	void *arg;
+	struct mimo_reactor *reactor; /* NULL: run on the calling thread */
+};
 
-		if (c != NULL) {
-			c->fn = d->unreg_done;
-			c->arg = d->unreg_arg;
-			if (d->unreg_reactor != NULL)
-				send_retry(d->unreg_reactor, unreg_done_msg, c);
-			else
-				unreg_done_msg(c);
-		}
-	}
+static struct unreg_done finish_unregister_locked(struct io_device *d)
+{
+	struct unreg_done u = { d->unreg_done, d->unreg_arg, d->unreg_reactor };
+
+	TAILQ_REMOVE(&g_devices, d, link);
 	free(d);
+	return u;
+}
+
+static void run_unreg_done(struct unreg_done u)
+{
+	struct unreg_done_ctx *c;
+
+	if (u.fn == NULL)
+		return;
+	if (u.reactor == NULL) {
+		u.fn(u.arg);
+		return;
+	}
+	c = malloc(sizeof(*c));
+	if (c == NULL) {
+		u.fn(u.arg); /* out of memory: better on the wrong thread than never */
+		return;
+	}
+	c->fn = u.fn;
+	c->arg = u.arg;
+	send_retry(u.reactor, unreg_done_msg, c);
 }
 
 void mimo_io_device_unregister(void *io_device, mimo_msg_fn done, void *arg)
 {
+	struct unreg_done u = { 0 };
 	struct io_device *d;
 
 	pthread_mutex_lock(&g_lock);
@@ -136,11 +158,12 @@ void mimo_io_device_unregister(void *io_device, mimo_msg_fn done, void *arg)
 	d->unreg_arg = arg;
 	d->unreg_reactor = mimo_reactor_current();
 	if (d->channels == 0) {
-		/* Run done now, on this thread: no channel is left to wait for. */
+		/* Nothing to wait for: done runs now, on this thread. */
 		d->unreg_reactor = NULL;
-		finish_unregister_locked(d);
+		u = finish_unregister_locked(d);
 	}
 	pthread_mutex_unlock(&g_lock);
+	run_unreg_done(u);
 }
 
 struct mimo_io_channel *mimo_get_io_channel(void *io_device)
@@ -169,12 +192,15 @@ struct mimo_io_channel *mimo_get_io_channel(void *io_device)
 
 	ch = calloc(1, sizeof(*ch) + d->ctx_size);
 	if (ch == NULL || (d->create_cb != NULL && d->create_cb(io_device, ch->ctx) != 0)) {
+		struct unreg_done u = { 0 };
+
 		free(ch);
 		pthread_mutex_lock(&g_lock);
 		d->channels--;
 		if (d->unregistering && d->channels == 0)
-			finish_unregister_locked(d);
+			u = finish_unregister_locked(d);
 		pthread_mutex_unlock(&g_lock);
+		run_unreg_done(u);
 		return NULL;
 	}
 	ch->dev = d;
@@ -191,12 +217,15 @@ static void destroy_channel(struct mimo_io_channel *ch)
 	TAILQ_REMOVE(&ch->r->channels, ch, link);
 	if (d->destroy_cb != NULL)
 		d->destroy_cb(d->dev, ch->ctx);
+	struct unreg_done u = { 0 };
+
 	free(ch);
 	pthread_mutex_lock(&g_lock);
 	d->channels--;
 	if (d->unregistering && d->channels == 0)
-		finish_unregister_locked(d);
+		u = finish_unregister_locked(d);
 	pthread_mutex_unlock(&g_lock);
+	run_unreg_done(u);
 }
 
 static void put_channel_msg(void *p)
@@ -216,6 +245,10 @@ void mimo_put_io_channel(struct mimo_io_channel *ch)
 		return;
 	if (--ch->ref > 0)
 		return;
+	if (ch->r->releasing) {
+		destroy_channel(ch); /* the reactor is stopping: no message will run */
+		return;
+	}
 	/* Destroy from a message, not from inside the caller's callback chain (as SPDK). */
 	ch->destroying = true;
 	send_retry(ch->r, put_channel_msg, ch);
@@ -225,10 +258,15 @@ void io_channels_release_all(struct mimo_reactor *r)
 {
 	struct mimo_io_channel *ch;
 
-	while ((ch = TAILQ_FIRST(&r->channels)) != NULL) {
+	/* Newest first: a channel's create took the channels it holds (a bdev's module channel)
+	 * before it joined the list. Destroying it puts those; with releasing set they go at
+	 * once and leave the list, so the loop never meets a freed channel. */
+	r->releasing = true;
+	while ((ch = TAILQ_LAST(&r->channels, channel_list)) != NULL) {
 		if (ch->ref > 0)
 			MIMO_WARN(COMP, "reactor %u stops with a channel of %s still held",
 				  r->index, ch->dev->name);
+		ch->ref = 0;
 		destroy_channel(ch);
 	}
 }

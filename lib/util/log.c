@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,29 @@ bool mimo_log_enabled(enum mimo_log_level level)
 	return (int)level <= cur;
 }
 
+#define MAX_FLAGS 16
+static char g_flags[MAX_FLAGS][32];
+static int g_nflags;
+
+int mimo_log_enable_flag(const char *component)
+{
+	if (g_nflags >= MAX_FLAGS)
+		return -ENOSPC;
+	snprintf(g_flags[g_nflags++], sizeof(g_flags[0]), "%s", component);
+	return 0;
+}
+
+bool mimo_log_component_enabled(enum mimo_log_level level, const char *component)
+{
+	if (mimo_log_enabled(level))
+		return true;
+	for (int i = 0; i < g_nflags; i++) {
+		if (strcmp(g_flags[i], component) == 0 || strcmp(g_flags[i], "all") == 0)
+			return true;
+	}
+	return false;
+}
+
 void mimo_log(enum mimo_log_level level, const char *component, const char *fmt, ...)
 {
 	static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG" };
@@ -54,7 +78,7 @@ void mimo_log(enum mimo_log_level level, const char *component, const char *fmt,
 	va_list ap;
 	int n, m;
 
-	if (!mimo_log_enabled(level))
+	if (!mimo_log_component_enabled(level, component))
 		return;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);

@@ -21,6 +21,11 @@ void mimo_log(enum mimo_log_level level, const char *component, const char *fmt,
 /* Re-read MIMO_LOG (tests and daemons that change the environment after start). */
 void mimo_log_reload_level(void);
 
+/* SPDK's -L FLAG: debug lines of one component ("bdev", "rpc", "all") whatever the level.
+ * Call before other threads start. Returns 0 or -ENOSPC. */
+int mimo_log_enable_flag(const char *component);
+bool mimo_log_component_enabled(enum mimo_log_level level, const char *component);
+
 #define MIMO_ERR(comp, ...)  mimo_log(MIMO_LOG_ERROR, comp, __VA_ARGS__)
 #define MIMO_WARN(comp, ...) mimo_log(MIMO_LOG_WARN, comp, __VA_ARGS__)
 #define MIMO_INFO(comp, ...) mimo_log(MIMO_LOG_INFO, comp, __VA_ARGS__)

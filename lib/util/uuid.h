@@ -1,0 +1,16 @@
+/* UUIDs in the canonical 8-4-4-4-12 text form, random (version 4) generation. */
+#ifndef MIMO_UTIL_UUID_H
+#define MIMO_UTIL_UUID_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MIMO_UUID_STR_LEN 37
+
+void mimo_uuid_generate(uint8_t uuid[16]);
+void mimo_uuid_format(const uint8_t uuid[16], char out[MIMO_UUID_STR_LEN]);
+/* Returns 0, or -EINVAL when text is not a canonical UUID (either case accepted). */
+int mimo_uuid_parse(const char *text, uint8_t uuid[16]);
+bool mimo_uuid_is_null(const uint8_t uuid[16]);
+
+#endif
