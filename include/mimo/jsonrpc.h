@@ -1,0 +1,160 @@
+/*
+ * mimo/jsonrpc.h - a JSON-RPC 2.0 server with SPDK's wire behaviour, and its method registry.
+ *
+ * Framing as SPDK: requests are a stream of concatenated JSON values (not newline-delimited);
+ * each response is one JSON object followed by "\n". A top-level array is a batch (one array
+ * answers it). A request without an id, or with a null id, is a notification: no reply.
+ *
+ * Handlers run on the server's reactor and answer exactly once, at once or later, from any
+ * thread: mimo_jsonrpc_send_result / _send_bool / _send_error / _send_errno.
+ */
+#ifndef MIMO_JSONRPC_H
+#define MIMO_JSONRPC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MIMO_JSONRPC_ERROR_PARSE_ERROR	    -32700
+#define MIMO_JSONRPC_ERROR_INVALID_REQUEST  -32600
+#define MIMO_JSONRPC_ERROR_METHOD_NOT_FOUND -32601
+#define MIMO_JSONRPC_ERROR_INVALID_PARAMS   -32602
+#define MIMO_JSONRPC_ERROR_INTERNAL_ERROR   -32603
+#define MIMO_JSONRPC_ERROR_INVALID_STATE    -1
+
+/* Application states (SPDK's): methods declare in which they may run. */
+#define MIMO_RPC_STARTUP 0x1 /* before framework_start_init (--wait-for-rpc) */
+#define MIMO_RPC_RUNTIME 0x4
+
+struct mimo_jsonrpc_request;
+struct mimo_jsonrpc_server;
+
+/* params: the request's "params" (an object or array), or NULL when absent or null.
+ * Borrowed: valid until the request is answered. */
+typedef void (*mimo_rpc_handler)(struct mimo_jsonrpc_request *req, const json_t *params);
+
+/*
+ * Register a method (normally through MIMO_RPC_REGISTER at load time). A legacy method is a
+ * name older clients call (py-spdk, SPDK <= 19.x): it runs like any other, is listed by
+ * rpc_get_methods only with include_aliases, and logs a deprecation warning once.
+ */
+void mimo_rpc_register(const char *method, mimo_rpc_handler fn, uint32_t state_mask);
+void mimo_rpc_register_legacy(const char *method, mimo_rpc_handler fn, uint32_t state_mask,
+			      const char *replacement);
+
+#define MIMO_RPC_CONCAT_(a, b) a##b
+#define MIMO_RPC_CONCAT(a, b)  MIMO_RPC_CONCAT_(a, b)
+/* __COUNTER__ gives each registration its own constructor, so one handler may serve a
+ * modern and a legacy name. */
+#define MIMO_RPC_REGISTER(name, fn, mask)                                                          \
+	static void __attribute__((constructor)) MIMO_RPC_CONCAT(mimo_rpc_reg_, __COUNTER__)(void) \
+	{                                                                                          \
+		mimo_rpc_register(name, fn, mask);                                                 \
+	}
+#define MIMO_RPC_REGISTER_LEGACY(name, fn, mask, replacement)                                      \
+	static void __attribute__((constructor)) MIMO_RPC_CONCAT(mimo_rpc_reg_, __COUNTER__)(void) \
+	{                                                                                          \
+		mimo_rpc_register_legacy(name, fn, mask, replacement);                             \
+	}
+
+void mimo_rpc_set_state(uint32_t state);
+uint32_t mimo_rpc_get_state(void);
+bool mimo_rpc_is_method_allowed(const char *method, uint32_t state);
+/* Names of registered methods (legacy ones with include_legacy), optionally only those
+ * allowed in the current state. A new JSON array. */
+json_t *mimo_rpc_list_methods(bool current_only, bool include_legacy);
+
+struct mimo_jsonrpc_opts {
+	size_t opts_size;
+	mode_t socket_mode;	   /* default 0600 */
+	uint32_t max_connections;  /* default 64 */
+	size_t max_request_bytes;  /* default 4 MiB: a larger request is refused, the connection
+				      closed */
+	size_t max_pending_output; /* default 32 MiB: past it, stop reading from that client */
+};
+void mimo_jsonrpc_opts_init(struct mimo_jsonrpc_opts *opts);
+
+/*
+ * Listen on a Unix socket, on the calling reactor. Takes an flock on "<path>.lock" (a second
+ * server on the same path gets -EADDRINUSE), removes a stale socket file, binds, sets the
+ * mode. Returns 0 with *server set, or a negative errno.
+ */
+int mimo_jsonrpc_server_listen(const char *path, const struct mimo_jsonrpc_opts *opts,
+			       struct mimo_jsonrpc_server **server);
+/* Close the listener and every connection, remove the socket and lock files. On its reactor.
+ * Requests still being handled are answered into the void. */
+void mimo_jsonrpc_server_close(struct mimo_jsonrpc_server *server);
+
+/* Answer a request (from any thread, exactly once). send_result takes ownership of result. */
+void mimo_jsonrpc_send_result(struct mimo_jsonrpc_request *req, json_t *result);
+void mimo_jsonrpc_send_bool(struct mimo_jsonrpc_request *req, bool value);
+/* A result already serialised: text is len bytes of valid JSON (malloc'd; this takes it).
+ * For large, cacheable answers (bdev_get_bdevs) that need not pass through jansson. */
+void mimo_jsonrpc_send_result_text(struct mimo_jsonrpc_request *req, char *text, size_t len);
+void mimo_jsonrpc_send_error(struct mimo_jsonrpc_request *req, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* code = rc (a negative errno), message = strerror(-rc): SPDK's convention. */
+void mimo_jsonrpc_send_errno(struct mimo_jsonrpc_request *req, int rc);
+/* The method name of a request (for logs). */
+const char *mimo_jsonrpc_request_method(const struct mimo_jsonrpc_request *req);
+
+/*
+ * Run one request (an object, or a batch array) without a socket, on the calling reactor, as
+ * if it had arrived on a connection. cb receives the response (NULL for a notification) on
+ * the calling reactor and owns it. Used to replay configuration files and by the agent.
+ */
+typedef void (*mimo_jsonrpc_local_cb)(void *arg, json_t *response);
+int mimo_jsonrpc_call_local(json_t *request, mimo_jsonrpc_local_cb cb, void *arg);
+
+/*
+ * Parameter decoding, as SPDK's decoder tables: each known parameter names a field of a
+ * struct and a decode function; unknown parameters are refused. A decode function returns
+ * NULL on success or what it expected ("an unsigned 32-bit integer"), for the error message.
+ */
+typedef const char *(*mimo_json_decode_fn)(const json_t *val, void *out);
+
+struct mimo_json_decoder {
+	const char *name;
+	size_t offset;
+	mimo_json_decode_fn decode;
+	bool optional;
+};
+
+/*
+ * Decode params (an object, or NULL = no parameters) into out. Returns 0, or -EINVAL with a
+ * message naming the parameter in err ("missing parameter \"block_size\"", "parameter
+ * \"num_blocks\" must be an unsigned 64-bit integer", "unknown parameter \"foo\"").
+ */
+int mimo_json_decode_object(const json_t *params, const struct mimo_json_decoder *decoders,
+			    size_t count, void *out, char *err, size_t err_len);
+/* Free what string decoders allocated in out. */
+void mimo_json_decode_free(const struct mimo_json_decoder *decoders, size_t count, void *out);
+
+/* Decode and answer -32602 on failure: true when decoded. */
+bool mimo_rpc_decode(struct mimo_jsonrpc_request *req, const json_t *params,
+		     const struct mimo_json_decoder *decoders, size_t count, void *out);
+/* For methods without parameters: answers -32602 and returns false when some were given. */
+bool mimo_rpc_no_params(struct mimo_jsonrpc_request *req, const json_t *params);
+
+const char *mimo_json_decode_string(const json_t *val, void *out); /* char *, strdup'd */
+const char *mimo_json_decode_bool(const json_t *val, void *out);   /* bool */
+const char *mimo_json_decode_uint16(const json_t *val, void *out); /* uint16_t */
+const char *mimo_json_decode_uint32(const json_t *val, void *out); /* uint32_t */
+const char *mimo_json_decode_uint64(const json_t *val, void *out); /* uint64_t */
+const char *mimo_json_decode_int32(const json_t *val, void *out);  /* int32_t */
+const char *mimo_json_decode_double(const json_t *val, void *out); /* double (any number) */
+const char *mimo_json_decode_json(const json_t *val, void *out);   /* const json_t *, borrowed */
+
+#define MIMO_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIMO_JSONRPC_H */
