@@ -1,0 +1,155 @@
+/*
+ * mimo/bdev.h - block devices: an asynchronous block layer in SPDK's shape.
+ *
+ * A user opens a bdev by name (a descriptor), takes an I/O channel on each reactor it submits
+ * from, and submits reads, writes, flushes, unmaps, write-zeroes and resets; each completes
+ * through a callback on the submitting reactor. Nothing blocks; there are no locks on the I/O
+ * path. Offsets and lengths are in blocks.
+ *
+ * Rules: open, close and get_io_channel run on a reactor; an I/O is submitted on the reactor
+ * that owns the channel; put every channel before closing the descriptor. When a bdev is
+ * deleted, each open descriptor's event callback receives MIMO_BDEV_EVENT_REMOVE on its
+ * reactor; the owner then puts its channels and closes.
+ */
+#ifndef MIMO_BDEV_H
+#define MIMO_BDEV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mimo_bdev;
+struct mimo_bdev_desc;
+struct mimo_bdev_io;
+struct mimo_io_channel;
+
+enum mimo_bdev_io_type {
+	MIMO_BDEV_IO_READ,
+	MIMO_BDEV_IO_WRITE,
+	MIMO_BDEV_IO_UNMAP,
+	MIMO_BDEV_IO_FLUSH,
+	MIMO_BDEV_IO_RESET,
+	MIMO_BDEV_IO_WRITE_ZEROES,
+	MIMO_BDEV_IO_NUM_TYPES,
+};
+
+/* SPDK's names: "read", "write", "unmap", "flush", "reset", "write_zeroes". */
+const char *mimo_bdev_io_type_name(enum mimo_bdev_io_type type);
+
+enum mimo_bdev_event_type {
+	MIMO_BDEV_EVENT_REMOVE,
+};
+
+typedef void (*mimo_bdev_event_cb)(enum mimo_bdev_event_type type, struct mimo_bdev *bdev,
+				   void *ctx);
+/* success is status == 0; mimo_bdev_io_get_status() gives the negative errno. Free the I/O
+ * with mimo_bdev_free_io() (inside the callback or later, on the same reactor). */
+typedef void (*mimo_bdev_io_cb)(struct mimo_bdev_io *io, bool success, void *cb_arg);
+
+/*
+ * Open a bdev, on a reactor. write: writes, unmaps and write-zeroes are allowed. event_cb (may
+ * be NULL) runs on this reactor. Returns 0, -ENODEV (no such bdev), -EBUSY (being deleted),
+ * -EPERM (claimed by a module and write asked for).
+ */
+int mimo_bdev_open(const char *name, bool write, mimo_bdev_event_cb event_cb, void *ctx,
+		   struct mimo_bdev_desc **desc);
+void mimo_bdev_close(struct mimo_bdev_desc *desc);
+struct mimo_bdev *mimo_bdev_desc_get_bdev(struct mimo_bdev_desc *desc);
+/* This reactor's channel for desc's bdev (put it with mimo_put_io_channel). */
+struct mimo_io_channel *mimo_bdev_get_io_channel(struct mimo_bdev_desc *desc);
+
+const char *mimo_bdev_get_name(const struct mimo_bdev *bdev);
+const char *mimo_bdev_get_product_name(const struct mimo_bdev *bdev);
+uint32_t mimo_bdev_get_block_size(const struct mimo_bdev *bdev);
+uint64_t mimo_bdev_get_num_blocks(const struct mimo_bdev *bdev);
+const uint8_t *mimo_bdev_get_uuid(const struct mimo_bdev *bdev);
+/* Byte alignment the bdev needs for data buffers (1 = none). Misaligned buffers still work
+ * (the module bounces them) but cost a copy. */
+uint32_t mimo_bdev_get_buf_align(const struct mimo_bdev *bdev);
+bool mimo_bdev_io_type_supported(const struct mimo_bdev *bdev, enum mimo_bdev_io_type type);
+bool mimo_bdev_is_claimed(const struct mimo_bdev *bdev);
+
+/* Submission, on the channel's reactor. Returns 0 (the callback will run), or -EINVAL (range
+ * or buffer wrong), -EBADF (descriptor not writable), -ENOTSUP, -ENOMEM, -ENODEV (removing). */
+int mimo_bdev_read_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch, void *buf,
+			  uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
+			  void *cb_arg);
+int mimo_bdev_readv_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+			   struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+			   uint64_t num_blocks, mimo_bdev_io_cb cb, void *cb_arg);
+int mimo_bdev_write_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch, void *buf,
+			   uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
+			   void *cb_arg);
+int mimo_bdev_writev_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+			    struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+			    uint64_t num_blocks, mimo_bdev_io_cb cb, void *cb_arg);
+int mimo_bdev_write_zeroes_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				  uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
+				  void *cb_arg);
+int mimo_bdev_unmap_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+			   uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
+			   void *cb_arg);
+int mimo_bdev_flush_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+			   uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
+			   void *cb_arg);
+int mimo_bdev_reset(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch, mimo_bdev_io_cb cb,
+		    void *cb_arg);
+
+void mimo_bdev_free_io(struct mimo_bdev_io *io);
+int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
+
+/*
+ * Listen to writes: after every successful write, write-zeroes or unmap completes, cb runs on
+ * the submitting reactor with the range (the FUSE export keeps page caches coherent with it).
+ * Keep cb short; it must not submit I/O.
+ */
+typedef void (*mimo_bdev_write_hook)(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks,
+				     uint64_t num_blocks);
+int mimo_bdev_add_write_hook(mimo_bdev_write_hook cb, void *arg);
+void mimo_bdev_remove_write_hook(mimo_bdev_write_hook cb, void *arg);
+
+struct mimo_bdev_io_stat {
+	uint64_t bytes_read, num_read_ops;
+	uint64_t bytes_written, num_write_ops;
+	uint64_t bytes_unmapped, num_unmap_ops;
+	uint64_t read_latency_ticks, write_latency_ticks, unmap_latency_ticks;
+	uint64_t num_failed_ops;
+};
+
+/* Statistics summed over every channel the bdev has had (any thread). */
+void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_io_stat *stat);
+
+/*
+ * The bdev as bdev_get_bdevs shows it (SPDK's object: name, aliases, product_name,
+ * block_size, num_blocks, uuid, claimed, supported_io_types, driver_specific...). Take a
+ * snapshot of every bdev, or of one by name or UUID (NULL when unknown).
+ */
+json_t *mimo_bdev_info_json(struct mimo_bdev *bdev);
+json_t *mimo_bdev_list_json(void);
+json_t *mimo_bdev_find_json(const char *name_or_uuid);
+/* The same as JSON text, from a per-bdev cache: "[{...},...]" for every bdev, or for the one
+ * named (NULL when it does not exist). malloc'd; *len gets its length. */
+char *mimo_bdev_list_text(const char *name_or_uuid, size_t *len);
+/* The "bdev" subsystem's saved configuration: a JSON array of {method, params}. */
+json_t *mimo_bdev_config_json(void);
+
+/*
+ * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed. Open
+ * descriptors are told (REMOVE) and the bdev goes once they are closed; cb(arg, 0) then runs
+ * on this reactor. Returns 0, -ENODEV or -EBUSY (then cb is not called).
+ */
+int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc), void *arg);
+
+/* Delete every bdev (at shutdown), virtual ones before their bases; cb runs when done. */
+void mimo_bdev_delete_all(void (*cb)(void *arg), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIMO_BDEV_H */

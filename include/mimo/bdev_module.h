@@ -1,0 +1,146 @@
+/*
+ * mimo/bdev_module.h - how a block device module (malloc, null, aio, error...) plugs into the
+ * bdev layer. A module embeds struct mimo_bdev in its own disk structure, fills the public
+ * fields and registers it; the layer calls submit_request on the submitting reactor with the
+ * module's channel, and the module completes each I/O with mimo_bdev_io_complete() on that
+ * same reactor, at once or later.
+ */
+#ifndef MIMO_BDEV_MODULE_H
+#define MIMO_BDEV_MODULE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+
+#include "mimo/bdev.h"
+#include "mimo/reactor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mimo_bdev_module {
+	const char *name;
+	/* Bytes of per-I/O context the module needs (mimo_bdev_io_driver_ctx). */
+	size_t ctx_size;
+	TAILQ_ENTRY(mimo_bdev_module) link;
+};
+
+void mimo_bdev_module_register(struct mimo_bdev_module *module);
+#define MIMO_BDEV_MODULE_REGISTER(m)                                                 \
+	static void __attribute__((constructor)) mimo_bdev_module_register_##m(void) \
+	{                                                                            \
+		mimo_bdev_module_register(&m);                                       \
+	}
+
+struct mimo_bdev_fn_table {
+	/* Free the module's disk. Return 0 when done, or 1 and call mimo_bdev_destruct_done()
+	 * later. Runs on the reactor that deleted the bdev, after every channel is gone. */
+	int (*destruct)(void *ctx);
+	void (*submit_request)(struct mimo_io_channel *ch, struct mimo_bdev_io *io);
+	bool (*io_type_supported)(void *ctx, enum mimo_bdev_io_type type);
+	/* The module's channel for this disk on the calling reactor. */
+	struct mimo_io_channel *(*get_io_channel)(void *ctx);
+	/* Optional: fill bdev_get_bdevs' driver_specific object. */
+	void (*dump_info_json)(void *ctx, json_t *driver_specific);
+	/* Optional: append the {method, params} that re-create this disk (save_config). */
+	void (*write_config_json)(struct mimo_bdev *bdev, json_t *config);
+};
+
+struct bdev_channel;
+struct mimo_bdev_desc;
+TAILQ_HEAD(bdev_desc_list, mimo_bdev_desc);
+TAILQ_HEAD(bdev_channel_list, bdev_channel);
+
+struct mimo_bdev {
+	/* Filled in by the module before mimo_bdev_register. */
+	char *name;
+	const char *product_name;
+	uint32_t blocklen;
+	uint64_t blockcnt;
+	uint8_t uuid[16];   /* all zero: the layer generates one */
+	uint32_t buf_align; /* required data buffer alignment in bytes; 0 or 1 = none */
+	void *ctxt;	    /* passed to every fn_table call */
+	const struct mimo_bdev_fn_table *fn_table;
+	struct mimo_bdev_module *module;
+
+	/* The layer's own state. */
+	struct {
+		pthread_mutex_t lock; /* descs, claim, status, channels */
+		bool removing;
+		struct mimo_bdev_module *claim_module;
+		struct bdev_desc_list descs;
+		struct bdev_channel_list channels;
+		struct mimo_bdev_io_stat retired; /* stats of channels that are gone */
+		char *info_text; /* bdev_get_bdevs' object, serialised; NULL when stale */
+		size_t info_len;
+		uint64_t info_gen; /* bumped whenever info_text goes stale */
+		void (*unregister_cb)(void *arg, int rc);
+		void *unregister_arg;
+		struct mimo_reactor *unregister_reactor;
+		TAILQ_ENTRY(mimo_bdev) link;
+	} internal;
+};
+
+/* Register a filled-in bdev (on a reactor). Returns 0, -EEXIST (name in use), -EINVAL. */
+int mimo_bdev_register(struct mimo_bdev *bdev);
+/* For destruct returning 1. */
+void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);
+
+/* Exclusive use by a module (an error bdev over its base): others may still open read-only.
+ * Returns 0 or -EPERM when already claimed. */
+int mimo_bdev_module_claim_bdev(struct mimo_bdev *bdev, struct mimo_bdev_desc *desc,
+				struct mimo_bdev_module *module);
+void mimo_bdev_module_release_bdev(struct mimo_bdev *bdev);
+
+/* What a module sees of an I/O. */
+struct mimo_bdev_io {
+	struct mimo_bdev *bdev;
+	enum mimo_bdev_io_type type;
+	struct iovec *iovs;
+	int iovcnt;
+	uint64_t offset_blocks;
+	uint64_t num_blocks;
+
+	/* The layer's. */
+	struct iovec iov; /* storage for a single-buffer I/O */
+	int status;
+	mimo_bdev_io_cb cb;
+	void *cb_arg;
+	uint64_t submit_ticks;
+	struct bdev_channel *ch;
+	STAILQ_ENTRY(mimo_bdev_io)
+	link; /* free list, deferred completions; modules may use it
+		 while they own the I/O */
+	_Alignas(16) char driver_ctx[];
+};
+
+/* status: 0 or a negative errno. On the reactor that submitted the I/O. */
+void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status);
+
+static inline void *mimo_bdev_io_driver_ctx(struct mimo_bdev_io *io)
+{
+	return io->driver_ctx;
+}
+
+static inline struct mimo_bdev_io *mimo_bdev_io_from_ctx(void *ctx)
+{
+	return (struct mimo_bdev_io *)((char *)ctx - offsetof(struct mimo_bdev_io, driver_ctx));
+}
+
+/* Copy between an I/O's buffers and flat memory (modules that keep data in memory). */
+void mimo_iov_to_buf(const struct iovec *iov, int iovcnt, void *buf, size_t len);
+void mimo_iov_from_buf(const struct iovec *iov, int iovcnt, const void *buf, size_t len);
+
+/* A name of the form "<prefix><n>" not yet used by any bdev (Malloc0, Malloc1...). */
+char *mimo_bdev_unused_name(const char *prefix);
+struct mimo_bdev *mimo_bdev_get_by_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIMO_BDEV_MODULE_H */

@@ -1,0 +1,711 @@
+/*
+ * The bdev layer: the registry of block devices, descriptors, per-reactor channels, I/O
+ * submission and completion, statistics, claims, deletion.
+ *
+ * The registry and each bdev's descriptor and channel lists are guarded by mutexes, taken
+ * when bdevs, descriptors and channels come and go - never per I/O. On the I/O path a channel
+ * is touched only by its reactor; its counters are written by that reactor alone (relaxed
+ * atomics, so that other threads may read them for bdev_get_iostat).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev_internal.h"
+#include "buf.h"
+#include "compiler.h"
+#include "log.h"
+#include "mimo/bdev_module.h"
+#include "mimo/events.h"
+#include "ticks.h"
+#include "uuid.h"
+
+#define COMP "bdev"
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(bdev_list, mimo_bdev) g_bdevs = TAILQ_HEAD_INITIALIZER(g_bdevs);
+static TAILQ_HEAD(, mimo_bdev_module) g_modules = TAILQ_HEAD_INITIALIZER(g_modules);
+static size_t g_io_ctx_size;
+
+static const char *const g_io_type_names[MIMO_BDEV_IO_NUM_TYPES] = {
+	[MIMO_BDEV_IO_READ] = "read",	[MIMO_BDEV_IO_WRITE] = "write",
+	[MIMO_BDEV_IO_UNMAP] = "unmap", [MIMO_BDEV_IO_FLUSH] = "flush",
+	[MIMO_BDEV_IO_RESET] = "reset", [MIMO_BDEV_IO_WRITE_ZEROES] = "write_zeroes",
+};
+
+MIMO_EXPORT const char *mimo_bdev_io_type_name(enum mimo_bdev_io_type type)
+{
+	return type < MIMO_BDEV_IO_NUM_TYPES ? g_io_type_names[type] : "unknown";
+}
+
+MIMO_EXPORT void mimo_bdev_module_register(struct mimo_bdev_module *module)
+{
+	pthread_mutex_lock(&g_lock);
+	TAILQ_INSERT_TAIL(&g_modules, module, link);
+	if (module->ctx_size > g_io_ctx_size)
+		g_io_ctx_size = module->ctx_size;
+	pthread_mutex_unlock(&g_lock);
+}
+
+/* --- events --------------------------------------------------------------------------- */
+
+static void __attribute__((constructor)) register_event_types(void)
+{
+	mimo_event_register_type("bdev_register");
+	mimo_event_register_type("bdev_unregister");
+	mimo_event_register_type("bdev_created");
+	mimo_event_register_type("bdev_deleted");
+	mimo_event_register_type("error_occurred");
+}
+
+static json_t *bdev_event_payload(const char *name, const char *product, uint32_t blocklen,
+				  uint64_t blockcnt)
+{
+	return json_pack("{s:s, s:s, s:i, s:I, s:I}", "name", name, "product_name", product,
+			 "block_size", (int)blocklen, "num_blocks", (json_int_t)blockcnt, "size",
+			 (json_int_t)(blockcnt * blocklen));
+}
+
+size_t bdev_io_ctx_size(void)
+{
+	return g_io_ctx_size;
+}
+
+/* I/O errors are reported as events, at most ten a second. */
+void bdev_report_io_error(struct mimo_bdev_io *io)
+{
+	static struct mimo_ratelimit rl;
+	uint64_t suppressed = 0;
+	json_t *p;
+
+	if (!mimo_ratelimit_allow(&rl, 100 * 1000000LL, &suppressed))
+		return;
+	p = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:I}", "error", strerror(-io->status), "bdev",
+		      io->bdev->name, "io_type", mimo_bdev_io_type_name(io->type), "offset_blocks",
+		      (json_int_t)io->offset_blocks, "num_blocks", (json_int_t)io->num_blocks,
+		      "status", io->status, "suppressed", (json_int_t)suppressed);
+	mimo_event_emit("error_occurred", io->bdev->name, p);
+}
+
+/* The cached bdev_get_bdevs object goes stale only when the claim changes: everything else in
+ * it is fixed for the bdev's life. */
+static void invalidate_info_locked(struct mimo_bdev *bdev)
+{
+	free(bdev->internal.info_text);
+	bdev->internal.info_text = NULL;
+	bdev->internal.info_gen++;
+}
+
+/* --- accessors ------------------------------------------------------------------------- */
+
+MIMO_EXPORT const char *mimo_bdev_get_name(const struct mimo_bdev *bdev)
+{
+	return bdev->name;
+}
+
+MIMO_EXPORT const char *mimo_bdev_get_product_name(const struct mimo_bdev *bdev)
+{
+	return bdev->product_name;
+}
+
+MIMO_EXPORT uint32_t mimo_bdev_get_block_size(const struct mimo_bdev *bdev)
+{
+	return bdev->blocklen;
+}
+
+MIMO_EXPORT uint64_t mimo_bdev_get_num_blocks(const struct mimo_bdev *bdev)
+{
+	return bdev->blockcnt;
+}
+
+MIMO_EXPORT const uint8_t *mimo_bdev_get_uuid(const struct mimo_bdev *bdev)
+{
+	return bdev->uuid;
+}
+
+MIMO_EXPORT uint32_t mimo_bdev_get_buf_align(const struct mimo_bdev *bdev)
+{
+	return bdev->buf_align > 1 ? bdev->buf_align : 1;
+}
+
+MIMO_EXPORT bool mimo_bdev_io_type_supported(const struct mimo_bdev *bdev,
+					     enum mimo_bdev_io_type type)
+{
+	return bdev->fn_table->io_type_supported(bdev->ctxt, type);
+}
+
+MIMO_EXPORT bool mimo_bdev_is_claimed(const struct mimo_bdev *bdev)
+{
+	bool claimed;
+
+	pthread_mutex_lock((pthread_mutex_t *)&bdev->internal.lock);
+	claimed = bdev->internal.claim_module != NULL;
+	pthread_mutex_unlock((pthread_mutex_t *)&bdev->internal.lock);
+	return claimed;
+}
+
+static struct mimo_bdev *find_locked(const char *name)
+{
+	struct mimo_bdev *b;
+	uint8_t uuid[16];
+	bool by_uuid = mimo_uuid_parse(name, uuid) == 0;
+
+	TAILQ_FOREACH(b, &g_bdevs, internal.link)
+	{
+		if (strcmp(b->name, name) == 0 || (by_uuid && memcmp(b->uuid, uuid, 16) == 0))
+			return b;
+	}
+	return NULL;
+}
+
+MIMO_EXPORT struct mimo_bdev *mimo_bdev_get_by_name(const char *name)
+{
+	struct mimo_bdev *b;
+
+	pthread_mutex_lock(&g_lock);
+	b = find_locked(name);
+	pthread_mutex_unlock(&g_lock);
+	return b;
+}
+
+MIMO_EXPORT char *mimo_bdev_unused_name(const char *prefix)
+{
+	char name[256];
+
+	pthread_mutex_lock(&g_lock);
+	for (unsigned n = 0;; n++) {
+		snprintf(name, sizeof(name), "%s%u", prefix, n);
+		if (find_locked(name) == NULL)
+			break;
+	}
+	pthread_mutex_unlock(&g_lock);
+	return strdup(name);
+}
+
+/* --- channels -------------------------------------------------------------------------- */
+
+static int channel_create(void *io_device, void *ctx)
+{
+	struct mimo_bdev *bdev = io_device;
+	struct bdev_channel *ch = ctx;
+
+	ch->bdev = bdev;
+	STAILQ_INIT(&ch->free_ios);
+	ch->module_ch = bdev->fn_table->get_io_channel(bdev->ctxt);
+	if (ch->module_ch == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&bdev->internal.lock);
+	TAILQ_INSERT_TAIL(&bdev->internal.channels, ch, link);
+	pthread_mutex_unlock(&bdev->internal.lock);
+	return 0;
+}
+
+static void stat_add(struct mimo_bdev_io_stat *to, const struct bdev_channel *ch)
+{
+	to->bytes_read += stat_get(ch, STAT_BYTES_READ);
+	to->num_read_ops += stat_get(ch, STAT_READ_OPS);
+	to->bytes_written += stat_get(ch, STAT_BYTES_WRITTEN);
+	to->num_write_ops += stat_get(ch, STAT_WRITE_OPS);
+	to->bytes_unmapped += stat_get(ch, STAT_BYTES_UNMAPPED);
+	to->num_unmap_ops += stat_get(ch, STAT_UNMAP_OPS);
+	to->read_latency_ticks += stat_get(ch, STAT_READ_TICKS);
+	to->write_latency_ticks += stat_get(ch, STAT_WRITE_TICKS);
+	to->unmap_latency_ticks += stat_get(ch, STAT_UNMAP_TICKS);
+	to->num_failed_ops += stat_get(ch, STAT_FAILED_OPS);
+}
+
+static void channel_destroy(void *io_device, void *ctx)
+{
+	struct mimo_bdev *bdev = io_device;
+	struct bdev_channel *ch = ctx;
+	struct mimo_bdev_io *io;
+
+	if (ch->outstanding > 0)
+		MIMO_ERR(COMP, "%s: channel destroyed with %u I/O outstanding", bdev->name,
+			 ch->outstanding);
+	while ((io = STAILQ_FIRST(&ch->free_ios)) != NULL) {
+		STAILQ_REMOVE_HEAD(&ch->free_ios, link);
+		free(io);
+	}
+	mimo_put_io_channel(ch->module_ch);
+	pthread_mutex_lock(&bdev->internal.lock);
+	stat_add(&bdev->internal.retired, ch);
+	TAILQ_REMOVE(&bdev->internal.channels, ch, link);
+	pthread_mutex_unlock(&bdev->internal.lock);
+}
+
+MIMO_EXPORT void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_io_stat *stat)
+{
+	struct bdev_channel *ch;
+
+	pthread_mutex_lock(&bdev->internal.lock);
+	*stat = bdev->internal.retired;
+	TAILQ_FOREACH(ch, &bdev->internal.channels, link)
+	stat_add(stat, ch);
+	pthread_mutex_unlock(&bdev->internal.lock);
+}
+
+/* --- register --------------------------------------------------------------------------- */
+
+MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
+{
+	if (bdev->name == NULL || bdev->name[0] == '\0' || bdev->blocklen == 0 ||
+	    bdev->blockcnt == 0 || bdev->fn_table == NULL || bdev->module == NULL)
+		return -EINVAL;
+	if (mimo_uuid_is_null(bdev->uuid))
+		mimo_uuid_generate(bdev->uuid);
+	pthread_mutex_init(&bdev->internal.lock, NULL);
+	TAILQ_INIT(&bdev->internal.descs);
+	TAILQ_INIT(&bdev->internal.channels);
+	memset(&bdev->internal.retired, 0, sizeof(bdev->internal.retired));
+	bdev->internal.removing = false;
+	bdev->internal.claim_module = NULL;
+	bdev->internal.info_text = NULL;
+	bdev->internal.info_gen = 0;
+
+	pthread_mutex_lock(&g_lock);
+	if (find_locked(bdev->name) != NULL) {
+		pthread_mutex_unlock(&g_lock);
+		pthread_mutex_destroy(&bdev->internal.lock);
+		return -EEXIST;
+	}
+	mimo_io_device_register(bdev, channel_create, channel_destroy, sizeof(struct bdev_channel),
+				bdev->name);
+	TAILQ_INSERT_TAIL(&g_bdevs, bdev, internal.link);
+	pthread_mutex_unlock(&g_lock);
+
+	MIMO_INFO(COMP, "%s created: %s, %" PRIu64 " blocks of %u bytes", bdev->name,
+		  bdev->product_name, bdev->blockcnt, bdev->blocklen);
+	mimo_event_emit("bdev_register", bdev->name, NULL);
+	mimo_event_emit(
+		"bdev_created", bdev->name,
+		bdev_event_payload(bdev->name, bdev->product_name, bdev->blocklen, bdev->blockcnt));
+	return 0;
+}
+
+/* --- descriptors -------------------------------------------------------------------------- */
+
+MIMO_EXPORT int mimo_bdev_open(const char *name, bool write, mimo_bdev_event_cb event_cb, void *ctx,
+			       struct mimo_bdev_desc **out)
+{
+	struct mimo_bdev_desc *desc;
+	struct mimo_bdev *bdev;
+	int rc = 0;
+
+	desc = calloc(1, sizeof(*desc));
+	if (desc == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&g_lock);
+	bdev = find_locked(name);
+	if (bdev == NULL) {
+		rc = -ENODEV;
+	} else {
+		pthread_mutex_lock(&bdev->internal.lock);
+		if (bdev->internal.removing)
+			rc = -EBUSY;
+		else if (write && bdev->internal.claim_module != NULL)
+			rc = -EPERM;
+		if (rc == 0) {
+			desc->bdev = bdev;
+			desc->write = write;
+			desc->event_cb = event_cb;
+			desc->ctx = ctx;
+			desc->reactor = mimo_reactor_current();
+			TAILQ_INSERT_TAIL(&bdev->internal.descs, desc, link);
+		}
+		pthread_mutex_unlock(&bdev->internal.lock);
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (rc != 0) {
+		free(desc);
+		return rc;
+	}
+	*out = desc;
+	return 0;
+}
+
+MIMO_EXPORT struct mimo_bdev *mimo_bdev_desc_get_bdev(struct mimo_bdev_desc *desc)
+{
+	return desc->bdev;
+}
+
+MIMO_EXPORT struct mimo_io_channel *mimo_bdev_get_io_channel(struct mimo_bdev_desc *desc)
+{
+	return mimo_get_io_channel(desc->bdev);
+}
+
+static void unregister_finish(void *arg);
+
+MIMO_EXPORT void mimo_bdev_close(struct mimo_bdev_desc *desc)
+{
+	struct mimo_bdev *bdev = desc->bdev;
+	bool last;
+
+	pthread_mutex_lock(&bdev->internal.lock);
+	TAILQ_REMOVE(&bdev->internal.descs, desc, link);
+	last = bdev->internal.removing && TAILQ_EMPTY(&bdev->internal.descs);
+	pthread_mutex_unlock(&bdev->internal.lock);
+	free(desc);
+	if (last)
+		bdev_send(bdev->internal.unregister_reactor, unregister_finish, bdev);
+}
+
+MIMO_EXPORT int mimo_bdev_module_claim_bdev(struct mimo_bdev *bdev, struct mimo_bdev_desc *desc,
+					    struct mimo_bdev_module *module)
+{
+	int rc = 0;
+
+	(void)desc;
+	pthread_mutex_lock(&bdev->internal.lock);
+	if (bdev->internal.claim_module != NULL) {
+		rc = -EPERM;
+	} else {
+		bdev->internal.claim_module = module;
+		invalidate_info_locked(bdev);
+	}
+	pthread_mutex_unlock(&bdev->internal.lock);
+	return rc;
+}
+
+MIMO_EXPORT void mimo_bdev_module_release_bdev(struct mimo_bdev *bdev)
+{
+	pthread_mutex_lock(&bdev->internal.lock);
+	bdev->internal.claim_module = NULL;
+	invalidate_info_locked(bdev);
+	pthread_mutex_unlock(&bdev->internal.lock);
+}
+
+/* --- delete ----------------------------------------------------------------------------- */
+
+struct removed_info {
+	char *name;
+	const char *product;
+	uint32_t blocklen;
+	uint64_t blockcnt;
+	void (*cb)(void *arg, int rc);
+	void *arg;
+};
+
+static void announce_removed(struct removed_info *ri, int rc)
+{
+	MIMO_INFO(COMP, "%s deleted", ri->name);
+	mimo_event_emit("bdev_unregister", ri->name, NULL);
+	mimo_event_emit("bdev_deleted", ri->name,
+			bdev_event_payload(ri->name, ri->product, ri->blocklen, ri->blockcnt));
+	if (ri->cb != NULL)
+		ri->cb(ri->arg, rc);
+	free(ri->name);
+	free(ri);
+}
+
+MIMO_EXPORT void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc)
+{
+	struct removed_info *ri = bdev->internal.unregister_arg;
+
+	announce_removed(ri, rc);
+}
+
+static void after_channels(void *arg)
+{
+	struct mimo_bdev *bdev = arg;
+	struct removed_info *ri = calloc(1, sizeof(*ri));
+	int rc;
+
+	/* Everything the announcement needs, copied: destruct may free the bdev. */
+	if (ri != NULL) {
+		ri->name = strdup(bdev->name);
+		ri->product = bdev->product_name;
+		ri->blocklen = bdev->blocklen;
+		ri->blockcnt = bdev->blockcnt;
+		ri->cb = bdev->internal.unregister_cb;
+		ri->arg = bdev->internal.unregister_arg;
+	}
+	bdev->internal.unregister_arg = ri;
+	free(bdev->internal.info_text);
+	bdev->internal.info_text = NULL;
+	pthread_mutex_destroy(&bdev->internal.lock);
+	rc = bdev->fn_table->destruct(bdev->ctxt);
+	if (rc <= 0 && ri != NULL)
+		announce_removed(ri, rc);
+}
+
+static void unregister_finish(void *arg)
+{
+	struct mimo_bdev *bdev = arg;
+
+	mimo_io_device_unregister(bdev, after_channels, bdev);
+}
+
+static void notify_remove(void *arg)
+{
+	struct mimo_bdev_desc *desc = arg;
+	struct mimo_bdev *bdev = desc->bdev;
+
+	if (desc->event_cb != NULL)
+		desc->event_cb(MIMO_BDEV_EVENT_REMOVE, bdev, desc->ctx);
+}
+
+MIMO_EXPORT int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct mimo_bdev_desc *desc;
+	struct mimo_bdev *bdev;
+	bool none_open;
+
+	pthread_mutex_lock(&g_lock);
+	bdev = find_locked(name);
+	if (bdev == NULL) {
+		pthread_mutex_unlock(&g_lock);
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&bdev->internal.lock);
+	if (bdev->internal.claim_module != NULL || bdev->internal.removing) {
+		pthread_mutex_unlock(&bdev->internal.lock);
+		pthread_mutex_unlock(&g_lock);
+		return -EBUSY;
+	}
+	bdev->internal.removing = true;
+	bdev->internal.unregister_cb = cb;
+	bdev->internal.unregister_arg = arg;
+	bdev->internal.unregister_reactor = mimo_reactor_current();
+	TAILQ_REMOVE(&g_bdevs, bdev, internal.link);
+	/* Owners learn on their own reactors; the bdev goes when the last one closes. */
+	TAILQ_FOREACH(desc, &bdev->internal.descs, link)
+	bdev_send(desc->reactor, notify_remove, desc);
+	none_open = TAILQ_EMPTY(&bdev->internal.descs);
+	pthread_mutex_unlock(&bdev->internal.lock);
+	pthread_mutex_unlock(&g_lock);
+	if (none_open)
+		bdev_send(mimo_reactor_current(), unregister_finish, bdev);
+	return 0;
+}
+
+struct delete_all_ctx {
+	void (*cb)(void *arg);
+	void *arg;
+};
+
+static void delete_next(void *arg);
+
+static void delete_all_step(void *arg, int rc)
+{
+	(void)rc;
+	delete_next(arg);
+}
+
+static void delete_next(void *arg)
+{
+	struct delete_all_ctx *ctx = arg;
+	char name[256] = "";
+	struct mimo_bdev *b;
+
+	/* The newest unclaimed bdev first: virtual bdevs come after, and claim, their bases. */
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH_REVERSE(b, &g_bdevs, bdev_list, internal.link)
+	{
+		if (!mimo_bdev_is_claimed(b)) {
+			snprintf(name, sizeof(name), "%s", b->name);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (name[0] != '\0' && mimo_bdev_delete(name, delete_all_step, ctx) == 0)
+		return;
+	if (name[0] != '\0') {
+		bdev_send(mimo_reactor_current(), delete_next, ctx); /* raced: try again */
+		return;
+	}
+	ctx->cb(ctx->arg);
+	free(ctx);
+}
+
+MIMO_EXPORT void mimo_bdev_delete_all(void (*cb)(void *arg), void *arg)
+{
+	struct delete_all_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL) {
+		cb(arg);
+		return;
+	}
+	ctx->cb = cb;
+	ctx->arg = arg;
+	delete_next(ctx);
+}
+
+/* --- JSON views -------------------------------------------------------------------------- */
+
+MIMO_EXPORT json_t *mimo_bdev_info_json(struct mimo_bdev *bdev)
+{
+	static const char *const unsupported[] = { "compare",	 "compare_and_write", "abort",
+						   "nvme_admin", "nvme_io",	      "zcopy",
+						   "copy" };
+	char uuid[MIMO_UUID_STR_LEN];
+	json_t *io_types = json_object(), *driver = json_object();
+	bool claimed = mimo_bdev_is_claimed(bdev);
+	json_t *j;
+
+	for (int t = 0; t < MIMO_BDEV_IO_NUM_TYPES; t++)
+		json_object_set_new(io_types, g_io_type_names[t],
+				    json_boolean(mimo_bdev_io_type_supported(bdev, t)));
+	for (size_t i = 0; i < MIMO_ARRAY_SIZE(unsupported); i++)
+		json_object_set_new(io_types, unsupported[i], json_false());
+	if (bdev->fn_table->dump_info_json != NULL)
+		bdev->fn_table->dump_info_json(bdev->ctxt, driver);
+	mimo_uuid_format(bdev->uuid, uuid);
+	j = json_pack("{s:s, s:[], s:s, s:i, s:I, s:s, s:{s:i, s:i, s:i, s:i}, s:b, s:b, s:o, s:o}",
+		      "name", bdev->name, "aliases", "product_name", bdev->product_name,
+		      "block_size", (int)bdev->blocklen, "num_blocks", (json_int_t)bdev->blockcnt,
+		      "uuid", uuid, "assigned_rate_limits", "rw_ios_per_sec", 0,
+		      "rw_mbytes_per_sec", 0, "r_mbytes_per_sec", 0, "w_mbytes_per_sec", 0,
+		      "claimed", claimed, "zoned", false, "supported_io_types", io_types,
+		      "driver_specific", driver);
+	if (claimed)
+		json_object_set_new(j, "claim_type", json_string("exclusive_write"));
+	return j;
+}
+
+MIMO_EXPORT json_t *mimo_bdev_list_json(void)
+{
+	json_t *arr = json_array();
+	struct mimo_bdev *b;
+
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(b, &g_bdevs, internal.link)
+	json_array_append_new(arr, mimo_bdev_info_json(b));
+	pthread_mutex_unlock(&g_lock);
+	return arr;
+}
+
+MIMO_EXPORT json_t *mimo_bdev_find_json(const char *name)
+{
+	struct mimo_bdev *b;
+	json_t *j = NULL;
+
+	pthread_mutex_lock(&g_lock);
+	b = find_locked(name);
+	if (b != NULL)
+		j = mimo_bdev_info_json(b);
+	pthread_mutex_unlock(&g_lock);
+	return j;
+}
+
+/* Append the bdev's object (from the cache, filled if stale) to out. */
+static void append_info_text(struct mimo_bdev *b, struct mimo_buf *out)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&b->internal.lock);
+	if (b->internal.info_text == NULL) {
+		json_t *j;
+		char *text;
+
+		gen = b->internal.info_gen;
+		pthread_mutex_unlock(&b->internal.lock); /* info_json takes the lock itself */
+		j = mimo_bdev_info_json(b);
+		text = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		pthread_mutex_lock(&b->internal.lock);
+		if (b->internal.info_text == NULL && b->internal.info_gen == gen && text != NULL) {
+			b->internal.info_text = text;
+			b->internal.info_len = strlen(text);
+		} else {
+			free(text);
+		}
+		if (b->internal.info_text == NULL) {
+			/* Went stale again meanwhile: this once, serve what was computed. */
+			pthread_mutex_unlock(&b->internal.lock);
+			json_t *again = mimo_bdev_info_json(b);
+			char *t = json_dumps(again, JSON_COMPACT);
+
+			json_decref(again);
+			if (t != NULL)
+				mimo_buf_append_str(out, t);
+			free(t);
+			return;
+		}
+	}
+	mimo_buf_append(out, b->internal.info_text, b->internal.info_len);
+	pthread_mutex_unlock(&b->internal.lock);
+}
+
+MIMO_EXPORT char *mimo_bdev_list_text(const char *name, size_t *len)
+{
+	struct mimo_buf out = { 0 };
+	struct mimo_bdev *b;
+	bool first = true;
+
+	/* Room for a typical list at once: growing a 50 KiB buffer doubling costs copies. */
+	mimo_buf_reserve(&out, 16384);
+	mimo_buf_append(&out, "[", 1);
+	pthread_mutex_lock(&g_lock);
+	if (name != NULL) {
+		b = find_locked(name);
+		if (b == NULL) {
+			pthread_mutex_unlock(&g_lock);
+			mimo_buf_free(&out);
+			return NULL;
+		}
+		append_info_text(b, &out);
+	} else {
+		TAILQ_FOREACH(b, &g_bdevs, internal.link)
+		{
+			if (!first)
+				mimo_buf_append(&out, ",", 1);
+			first = false;
+			append_info_text(b, &out);
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (mimo_buf_append(&out, "]", 1) != 0) {
+		mimo_buf_free(&out);
+		return NULL;
+	}
+	*len = out.len;
+	return out.data;
+}
+
+MIMO_EXPORT json_t *mimo_bdev_config_json(void)
+{
+	json_t *arr = json_array();
+	struct mimo_bdev *b;
+
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(b, &g_bdevs, internal.link)
+	{
+		if (b->fn_table->write_config_json != NULL)
+			b->fn_table->write_config_json(b, arr);
+	}
+	pthread_mutex_unlock(&g_lock);
+	return arr;
+}
+
+json_t *bdev_iostat_json(const char *name)
+{
+	json_t *arr = json_array();
+	struct mimo_bdev *b;
+
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(b, &g_bdevs, internal.link)
+	{
+		struct mimo_bdev_io_stat st;
+
+		if (name != NULL && strcmp(b->name, name) != 0)
+			continue;
+		mimo_bdev_get_io_stat(b, &st);
+		json_array_append_new(
+			arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				       "name", b->name, "bytes_read", (json_int_t)st.bytes_read,
+				       "num_read_ops", (json_int_t)st.num_read_ops, "bytes_written",
+				       (json_int_t)st.bytes_written, "num_write_ops",
+				       (json_int_t)st.num_write_ops, "bytes_unmapped",
+				       (json_int_t)st.bytes_unmapped, "num_unmap_ops",
+				       (json_int_t)st.num_unmap_ops, "read_latency_ticks",
+				       (json_int_t)st.read_latency_ticks, "write_latency_ticks",
+				       (json_int_t)st.write_latency_ticks, "unmap_latency_ticks",
+				       (json_int_t)st.unmap_latency_ticks, "num_failed_ops",
+				       (json_int_t)st.num_failed_ops));
+	}
+	pthread_mutex_unlock(&g_lock);
+	return arr;
+}

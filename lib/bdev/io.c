@@ -1,0 +1,326 @@
+/*
+ * The I/O path: submission, completion, statistics, write hooks.
+ *
+ * Completions from inside a submission (modules that complete at once, like malloc) are
+ * deferred to the end of the reactor's turn, so a callback that submits again never recurses
+ * and a deep queue never grows the stack.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev_internal.h"
+#include "compiler.h"
+#include "log.h"
+#include "ticks.h"
+
+#define COMP		 "bdev"
+#define CHANNEL_IO_CACHE 1024
+#define MAX_WRITE_HOOKS	 8
+
+struct deferred {
+	struct bdev_io_list ios;
+	struct mimo_poller *poller;
+};
+
+static __thread unsigned t_submit_depth;
+static __thread struct deferred t_deferred;
+
+static struct {
+	_Atomic(mimo_bdev_write_hook) cb;
+	void *_Atomic arg;
+} g_hooks[MAX_WRITE_HOOKS];
+static _Atomic int g_nhooks;
+static pthread_mutex_t g_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void call_completion(struct mimo_bdev_io *io)
+{
+	io->cb(io, io->status == 0, io->cb_arg);
+}
+
+static int run_deferred(void *arg)
+{
+	struct bdev_io_list now;
+	struct mimo_bdev_io *io;
+	int n = 0;
+
+	(void)arg;
+	if (STAILQ_EMPTY(&t_deferred.ios))
+		return 0;
+	/* Only those present now: completions deferred while these run wait for next turn. */
+	now = t_deferred.ios;
+	STAILQ_INIT(&t_deferred.ios);
+	while ((io = STAILQ_FIRST(&now)) != NULL) {
+		STAILQ_REMOVE_HEAD(&now, link);
+		call_completion(io);
+		n++;
+	}
+	return n;
+}
+
+static void defer(struct mimo_bdev_io *io)
+{
+	if (mimo_unlikely(t_deferred.poller == NULL)) {
+		STAILQ_INIT(&t_deferred.ios);
+		t_deferred.poller = mimo_poller_register(run_deferred, NULL, 0);
+	}
+	STAILQ_INSERT_TAIL(&t_deferred.ios, io, link);
+}
+
+static void call_write_hooks(struct mimo_bdev_io *io)
+{
+	int n = atomic_load_explicit(&g_nhooks, memory_order_acquire);
+
+	for (int i = 0; i < n && i < MAX_WRITE_HOOKS; i++) {
+		mimo_bdev_write_hook cb = atomic_load(&g_hooks[i].cb);
+
+		if (cb != NULL)
+			cb(atomic_load(&g_hooks[i].arg), io->bdev, io->offset_blocks,
+			   io->num_blocks);
+	}
+}
+
+MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
+{
+	struct bdev_channel *ch = io->ch;
+	uint64_t ticks = mimo_get_ticks() - io->submit_ticks;
+	uint64_t bytes = io->num_blocks * io->bdev->blocklen;
+
+	io->status = status;
+	ch->outstanding--;
+	if (mimo_likely(status == 0)) {
+		switch (io->type) {
+		case MIMO_BDEV_IO_READ:
+			stat_add_one(ch, STAT_BYTES_READ, bytes);
+			stat_add_one(ch, STAT_READ_OPS, 1);
+			stat_add_one(ch, STAT_READ_TICKS, ticks);
+			break;
+		case MIMO_BDEV_IO_WRITE:
+		case MIMO_BDEV_IO_WRITE_ZEROES:
+			stat_add_one(ch, STAT_BYTES_WRITTEN, bytes);
+			stat_add_one(ch, STAT_WRITE_OPS, 1);
+			stat_add_one(ch, STAT_WRITE_TICKS, ticks);
+			break;
+		case MIMO_BDEV_IO_UNMAP:
+			stat_add_one(ch, STAT_BYTES_UNMAPPED, bytes);
+			stat_add_one(ch, STAT_UNMAP_OPS, 1);
+			stat_add_one(ch, STAT_UNMAP_TICKS, ticks);
+			break;
+		default:
+			break;
+		}
+		if (io->type == MIMO_BDEV_IO_WRITE || io->type == MIMO_BDEV_IO_WRITE_ZEROES ||
+		    io->type == MIMO_BDEV_IO_UNMAP) {
+			if (atomic_load_explicit(&g_nhooks, memory_order_relaxed) > 0)
+				call_write_hooks(io);
+		}
+	} else {
+		stat_add_one(ch, STAT_FAILED_OPS, 1);
+		bdev_report_io_error(io);
+	}
+	if (t_submit_depth > 0)
+		defer(io);
+	else
+		call_completion(io);
+}
+
+static struct mimo_bdev_io *get_io(struct bdev_channel *ch)
+{
+	struct mimo_bdev_io *io = STAILQ_FIRST(&ch->free_ios);
+
+	if (mimo_likely(io != NULL)) {
+		STAILQ_REMOVE_HEAD(&ch->free_ios, link);
+		ch->nfree--;
+		return io;
+	}
+	return malloc(sizeof(*io) + bdev_io_ctx_size());
+}
+
+MIMO_EXPORT void mimo_bdev_free_io(struct mimo_bdev_io *io)
+{
+	struct bdev_channel *ch = io->ch;
+
+	if (ch->nfree >= CHANNEL_IO_CACHE) {
+		free(io);
+		return;
+	}
+	STAILQ_INSERT_HEAD(&ch->free_ios, io, link);
+	ch->nfree++;
+}
+
+MIMO_EXPORT int mimo_bdev_io_get_status(const struct mimo_bdev_io *io)
+{
+	return io->status;
+}
+
+static bool needs_write(enum mimo_bdev_io_type t)
+{
+	return t == MIMO_BDEV_IO_WRITE || t == MIMO_BDEV_IO_WRITE_ZEROES || t == MIMO_BDEV_IO_UNMAP;
+}
+
+static int submit(struct mimo_bdev_desc *desc, struct mimo_io_channel *ioch,
+		  enum mimo_bdev_io_type type, struct iovec *iov, int iovcnt, void *buf,
+		  uint64_t offset, uint64_t num, mimo_bdev_io_cb cb, void *cb_arg)
+{
+	struct bdev_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct mimo_bdev *bdev = desc->bdev;
+	struct mimo_bdev_io *io;
+
+	if (mimo_unlikely(needs_write(type) && !desc->write))
+		return -EBADF;
+	if (mimo_unlikely(type != MIMO_BDEV_IO_RESET &&
+			  (offset > bdev->blockcnt || num > bdev->blockcnt - offset ||
+			   (num == 0 && type != MIMO_BDEV_IO_FLUSH))))
+		return -EINVAL;
+	if (mimo_unlikely(!bdev->fn_table->io_type_supported(bdev->ctxt, type)))
+		return -ENOTSUP;
+	if (type == MIMO_BDEV_IO_READ || type == MIMO_BDEV_IO_WRITE) {
+		size_t total = 0;
+
+		if (iov == NULL) {
+			if (buf == NULL)
+				return -EINVAL;
+		} else {
+			for (int i = 0; i < iovcnt; i++)
+				total += iov[i].iov_len;
+			if (iovcnt <= 0 || total != num * bdev->blocklen)
+				return -EINVAL;
+		}
+	}
+	io = get_io(ch);
+	if (mimo_unlikely(io == NULL))
+		return -ENOMEM;
+	io->bdev = bdev;
+	io->ch = ch;
+	io->type = type;
+	if (iov == NULL) {
+		io->iov.iov_base = buf;
+		io->iov.iov_len = num * bdev->blocklen;
+		io->iovs = &io->iov;
+		io->iovcnt = buf != NULL ? 1 : 0;
+	} else {
+		io->iovs = iov;
+		io->iovcnt = iovcnt;
+	}
+	io->offset_blocks = offset;
+	io->num_blocks = num;
+	io->status = 0;
+	io->cb = cb;
+	io->cb_arg = cb_arg;
+	io->submit_ticks = mimo_get_ticks();
+	ch->outstanding++;
+	t_submit_depth++;
+	bdev->fn_table->submit_request(ch->module_ch, io);
+	t_submit_depth--;
+	return 0;
+}
+
+MIMO_EXPORT int mimo_bdev_read_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				      void *buf, uint64_t offset, uint64_t num, mimo_bdev_io_cb cb,
+				      void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_READ, NULL, 0, buf, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_readv_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				       struct iovec *iov, int iovcnt, uint64_t offset, uint64_t num,
+				       mimo_bdev_io_cb cb, void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_READ, iov, iovcnt, NULL, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_write_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				       void *buf, uint64_t offset, uint64_t num, mimo_bdev_io_cb cb,
+				       void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_WRITE, NULL, 0, buf, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_writev_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+					struct iovec *iov, int iovcnt, uint64_t offset,
+					uint64_t num, mimo_bdev_io_cb cb, void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_WRITE, iov, iovcnt, NULL, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_write_zeroes_blocks(struct mimo_bdev_desc *desc,
+					      struct mimo_io_channel *ch, uint64_t offset,
+					      uint64_t num, mimo_bdev_io_cb cb, void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_WRITE_ZEROES, NULL, 0, NULL, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_unmap_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				       uint64_t offset, uint64_t num, mimo_bdev_io_cb cb,
+				       void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_UNMAP, NULL, 0, NULL, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_flush_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				       uint64_t offset, uint64_t num, mimo_bdev_io_cb cb,
+				       void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_FLUSH, NULL, 0, NULL, offset, num, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_reset(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				mimo_bdev_io_cb cb, void *cb_arg)
+{
+	return submit(desc, ch, MIMO_BDEV_IO_RESET, NULL, 0, NULL, 0, 0, cb, cb_arg);
+}
+
+MIMO_EXPORT int mimo_bdev_add_write_hook(mimo_bdev_write_hook cb, void *arg)
+{
+	int rc = -ENOSPC;
+
+	pthread_mutex_lock(&g_hooks_lock);
+	for (int i = 0; i < MAX_WRITE_HOOKS; i++) {
+		if (atomic_load(&g_hooks[i].cb) == NULL) {
+			atomic_store(&g_hooks[i].arg, arg);
+			atomic_store(&g_hooks[i].cb, cb);
+			if (i + 1 > atomic_load(&g_nhooks))
+				atomic_store(&g_nhooks, i + 1);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_hooks_lock);
+	return rc;
+}
+
+MIMO_EXPORT void mimo_bdev_remove_write_hook(mimo_bdev_write_hook cb, void *arg)
+{
+	pthread_mutex_lock(&g_hooks_lock);
+	for (int i = 0; i < MAX_WRITE_HOOKS; i++) {
+		if (atomic_load(&g_hooks[i].cb) == cb && atomic_load(&g_hooks[i].arg) == arg)
+			atomic_store(&g_hooks[i].cb, NULL);
+	}
+	pthread_mutex_unlock(&g_hooks_lock);
+}
+
+MIMO_EXPORT void mimo_iov_to_buf(const struct iovec *iov, int iovcnt, void *buf, size_t len)
+{
+	char *p = buf;
+
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		size_t n = MIMO_MIN(iov[i].iov_len, len);
+
+		memcpy(p, iov[i].iov_base, n);
+		p += n;
+		len -= n;
+	}
+}
+
+MIMO_EXPORT void mimo_iov_from_buf(const struct iovec *iov, int iovcnt, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		size_t n = MIMO_MIN(iov[i].iov_len, len);
+
+		memcpy(iov[i].iov_base, p, n);
+		p += n;
+		len -= n;
+	}
+}

@@ -1,0 +1,89 @@
+/* Constructors of the built-in bdev modules, shared with their RPC files. */
+#ifndef MIMO_BDEV_MODULES_H
+#define MIMO_BDEV_MODULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mimo/bdev_module.h"
+
+/* name NULL: "Malloc<n>". uuid NULL: generated. Returns 0 with *out set, or -errno. */
+int bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size,
+		       const uint8_t *uuid, struct mimo_bdev **out);
+int bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size,
+		     const uint8_t *uuid, struct mimo_bdev **out);
+/* block_size 0: the file's or device's logical block size (512 for files). */
+int bdev_aio_create(const char *name, const char *filename, uint32_t block_size, bool readonly,
+		    const uint8_t *uuid, struct mimo_bdev **out);
+/* Creates "EE_<base_name>" over base_name, which it claims. */
+int bdev_error_create(const char *base_name, const uint8_t *uuid, struct mimo_bdev **out);
+
+enum error_inject_type {
+	ERROR_INJECT_NONE,
+	ERROR_INJECT_FAILURE,
+	ERROR_INJECT_PENDING,
+	ERROR_INJECT_CORRUPT_DATA,
+	ERROR_INJECT_NOMEM,
+};
+/* io_type: a MIMO_BDEV_IO_* value, or -1 for all; type NONE clears. */
+int bdev_error_inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
+		      uint64_t corrupt_offset, uint8_t corrupt_value);
+
+extern struct mimo_bdev_module g_malloc_module, g_null_module, g_aio_module, g_error_module;
+
+/* Checks block sizes the way SPDK does: a multiple of 512. */
+static inline bool bdev_block_size_ok(uint32_t bs)
+{
+	return bs >= 512 && bs % 512 == 0 && bs <= 65536;
+}
+
+#endif
+
+/* RPC helpers shared by the modules' RPC files (bdev_rpc.c). */
+struct mimo_jsonrpc_request;
+/* A module's delete RPC: params {name*}; answers true or the error. */
+void bdev_rpc_delete_params(struct mimo_jsonrpc_request *req, const json_t *params,
+			    const struct mimo_bdev_module *module);
+/* Delete name if it belongs to module (any module when NULL); answers req with true or the
+ * error once done. */
+void bdev_rpc_delete(struct mimo_jsonrpc_request *req, const char *name,
+		     const struct mimo_bdev_module *module);
+/* Parse an optional "uuid" parameter; answers -32602 and returns false when malformed. */
+bool bdev_rpc_uuid(struct mimo_jsonrpc_request *req, const char *text, uint8_t out[16],
+		   const uint8_t **uuid);
+/* SPDK's metadata and protection parameters, accepted at their defaults only (mimo keeps
+ * no metadata); answers -32602 naming the first one set otherwise. */
+struct bdev_rpc_md_params {
+	uint32_t physical_block_size;
+	uint32_t optimal_io_boundary;
+	uint32_t md_size;
+	bool md_interleave;
+	int32_t dif_type;
+	bool dif_is_head_of_md;
+	int32_t dif_pi_format;
+	int32_t numa_id;
+};
+/* Decoder entries for struct bdev_rpc_md_params md inside a parameter struct of type. */
+#define MD_DECODERS(type)                                                                         \
+	{ "physical_block_size", offsetof(type, md.physical_block_size), mimo_json_decode_uint32, \
+	  true },                                                                                 \
+		{ "optimal_io_boundary", offsetof(type, md.optimal_io_boundary),                  \
+		  mimo_json_decode_uint32, true },                                                \
+		{ "md_size", offsetof(type, md.md_size), mimo_json_decode_uint32, true },         \
+		{ "md_interleave", offsetof(type, md.md_interleave), mimo_json_decode_bool,       \
+		  true },                                                                         \
+		{ "dif_type", offsetof(type, md.dif_type), mimo_json_decode_int32, true },        \
+		{ "dif_is_head_of_md", offsetof(type, md.dif_is_head_of_md),                      \
+		  mimo_json_decode_bool, true },                                                  \
+		{ "dif_pi_format", offsetof(type, md.dif_pi_format), mimo_json_decode_int32,      \
+		  true },                                                                         \
+	{                                                                                         \
+		"numa_id", offsetof(type, md.numa_id), mimo_json_decode_int32, true               \
+	}
+
+bool bdev_rpc_md_defaults(struct mimo_jsonrpc_request *req, const struct bdev_rpc_md_params *md,
+			  uint32_t block_size);
+/* A create RPC's size checks (block size, at least one block) and SPDK extras (md may be
+ * NULL); answers -32602 naming the parameter and returns false when bad. */
+bool bdev_rpc_check_geometry(struct mimo_jsonrpc_request *req, uint32_t block_size,
+			     uint64_t num_blocks, const struct bdev_rpc_md_params *md);
