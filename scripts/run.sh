@@ -1,25 +1,18 @@
 #!/bin/sh
-# `make run`: the event bridge end to end. Starts the seed's receiver (Python http.server) on
-# 127.0.0.1:9090 - the bridge's default address - sends the Go bridge README's sample events
-# with build/bin/notify_demo, and prints what arrives.
+# `make run`: start mimo_tgt in the foreground with its default configuration (etc/mimo_tgt.json:
+# one 64 MiB malloc bdev) on the default socket, and say how to talk to it. Ctrl-C stops it.
 set -eu
 cd "$(dirname "$0")/.."
 
-PORT=9090
-if /usr/bin/python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$PORT))!=0)"; then
-	echo "run: port $PORT is busy; using a free port instead"
-	PORT=$(/usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-fi
-
-/usr/bin/python3 -u test/integration/seed/http_receiver.py "$PORT" 2>/dev/null &
-RECEIVER=$!
-trap 'kill $RECEIVER 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 50); do
-	/usr/bin/python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$PORT)))" && break
-	sleep 0.1
-done
-
-echo "run: sending sample events with build/bin/notify_demo (return codes below)"
-MIMO_NOTIFY_URL="http://127.0.0.1:$PORT/spdk/events" build/bin/notify_demo
-sleep 0.5
-echo "run: done. The bridge needs no set-up: NotifyEvent(\"name\", \"{json}\") from any thread."
+SOCK=${MIMO_RPC_SOCKET:-/var/tmp/mimo.sock}
+cat <<MSG
+mimo_tgt: starting with etc/mimo_tgt.json (Malloc0, 64 MiB) on $SOCK.
+In another terminal:
+  build/bin/mimo-rpc bdev_get_bdevs                  # list block devices
+  build/bin/mimo-rpc bdev_malloc_create 64 512 -b M1 # create one (64 MiB, 512-byte blocks)
+  build/bin/mimo-rpc save_config                     # the configuration, as SPDK's rpc.py
+  SPDK's scripts/rpc.py -s $SOCK ...                 # works unchanged
+Events go to http://127.0.0.1:9090/spdk/events (MIMO_NOTIFY_URL to change; see docs/notify.md).
+Stop with Ctrl-C.
+MSG
+exec build/bin/mimo_tgt -r "$SOCK" -c etc/mimo_tgt.json

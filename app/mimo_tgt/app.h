@@ -1,0 +1,44 @@
+/* mimo_tgt's shared state: options, subsystems, start-up and shutdown. */
+#ifndef MIMO_TGT_APP_H
+#define MIMO_TGT_APP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct app_opts {
+	uint64_t core_mask;
+	const char *rpc_socket;
+	mode_t rpc_socket_mode;
+	const char *json_config;
+	const char *pid_file;
+	bool wait_for_rpc;
+	bool poll_mode;
+};
+
+extern struct app_opts g_app_opts;
+
+/* Subsystems as SPDK's framework_get_subsystems and framework_get_config show them. */
+struct app_subsystem {
+	const char *name;
+	const char *depends_on[4];
+	json_t *(*config)(void); /* the {method, params} array that re-creates its state */
+};
+const struct app_subsystem *app_subsystems(size_t *count);
+
+/* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
+void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);
+
+/* On reactor 0: leave the startup state (framework_start_init, or at start without
+ * --wait-for-rpc): replay -c, answer framework_wait_init waiters, then done(arg, rc). */
+void app_start_init(void (*done)(void *arg, int rc), void *arg);
+bool app_init_done(void);
+/* Hold a framework_wait_init request until init is done. */
+struct mimo_jsonrpc_request;
+void app_wait_init(struct mimo_jsonrpc_request *req);
+
+/* Ask the process to stop, as a signal would (from any thread). */
+void app_request_stop(void);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * mimo_tgt: the target daemon. Reactors run everything (reactor 0 serves JSON-RPC and owns
+ * configuration); the main thread only waits for signals and runs start-up and shutdown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "log.h"
+#include "mimo/bdev.h"
+#include "mimo/events.h"
+#include "mimo/jsonrpc.h"
+#include "mimo/notify.h"
+#include "mimo/reactor.h"
+
+#define COMP "app"
+
+struct app_opts g_app_opts = {
+	.core_mask = 0x1,
+	.rpc_socket = "/var/tmp/mimo.sock",
+	.rpc_socket_mode = 0600,
+};
+
+static const struct app_subsystem g_subsystems[] = {
+	{ "bdev", { NULL }, mimo_bdev_config_json },
+};
+
+const struct app_subsystem *app_subsystems(size_t *count)
+{
+	*count = sizeof(g_subsystems) / sizeof(g_subsystems[0]);
+	return g_subsystems;
+}
+
+static struct mimo_jsonrpc_server *g_server;
+static sem_t g_step_done;
+static int g_step_rc;
+static bool g_init_done;
+static json_t *g_init_waiters; /* framework_wait_init requests, as pointers in integers */
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options]\n\n"
+	       "  -m, --cpumask MASK       reactor cores, e.g. 0x3 or [0,2-3] (default 0x1)\n"
+	       "  -r, --rpc-socket PATH    JSON-RPC Unix socket (default /var/tmp/mimo.sock)\n"
+	       "      --rpc-socket-mode M  the socket's permission bits, octal (default 0600)\n"
+	       "  -c, --json FILE          replay a configuration saved with save_config\n"
+	       "      --wait-for-rpc       wait for framework_start_init before initialising\n"
+	       "  -f, --pid-file FILE      write the process id to FILE\n"
+	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
+	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
+	       "  -h, --help               this text\n"
+	       "      --version            print the version\n\n"
+	       "SPDK options accepted and ignored (mimo needs no hugepages or DPDK):\n"
+	       "  --no-huge, -s/--mem-size, -i/--shm-id, -n/--mem-channels, -u/--no-pci,\n"
+	       "  -e/--tpoint-group, -p/--main-core, --iova-mode\n\n"
+	       "Logs go to stderr; MIMO_LOG=debug|info|warn|error sets the level.\n",
+	       prog);
+}
+
+enum {
+	OPT_WAIT_FOR_RPC = 256,
+	OPT_SOCKET_MODE,
+	OPT_POLL,
+	OPT_VERSION,
+	OPT_IGNORED_FLAG,
+	OPT_IGNORED_ARG,
+};
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cpumask", required_argument, NULL, 'm' },
+		{ "rpc-socket", required_argument, NULL, 'r' },
+		{ "rpc-socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "json", required_argument, NULL, 'c' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "wait-for-rpc", no_argument, NULL, OPT_WAIT_FOR_RPC },
+		{ "pid-file", required_argument, NULL, 'f' },
+		{ "pidfile", required_argument, NULL, 'f' },
+		{ "logflag", required_argument, NULL, 'L' },
+		{ "poll", no_argument, NULL, OPT_POLL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
+		{ "no-pci", no_argument, NULL, 'u' },
+		{ "mem-size", required_argument, NULL, 's' },
+		{ "shm-id", required_argument, NULL, 'i' },
+		{ "mem-channels", required_argument, NULL, 'n' },
+		{ "tpoint-group", required_argument, NULL, 'e' },
+		{ "main-core", required_argument, NULL, 'p' },
+		{ "iova-mode", required_argument, NULL, OPT_IGNORED_ARG },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:u", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (mimo_reactor_parse_cpumask(optarg, &g_app_opts.core_mask) != 0) {
+				fprintf(stderr, "mimo_tgt: invalid core mask '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'r':
+			g_app_opts.rpc_socket = optarg;
+			break;
+		case OPT_SOCKET_MODE: {
+			char *end;
+			unsigned long m = strtoul(optarg, &end, 8);
+
+			if (*end != '\0' || end == optarg || m > 0777) {
+				fprintf(stderr, "mimo_tgt: invalid socket mode '%s' (octal)\n",
+					optarg);
+				return -1;
+			}
+			g_app_opts.rpc_socket_mode = (mode_t)m;
+			break;
+		}
+		case 'c':
+			g_app_opts.json_config = optarg;
+			break;
+		case OPT_WAIT_FOR_RPC:
+			g_app_opts.wait_for_rpc = true;
+			break;
+		case 'f':
+			g_app_opts.pid_file = optarg;
+			break;
+		case 'L':
+			mimo_log_enable_flag(optarg);
+			break;
+		case OPT_POLL:
+			g_app_opts.poll_mode = true;
+			break;
+		case 'h':
+			usage(argv[0]);
+			exit(0);
+		case OPT_VERSION:
+			printf("mimo_tgt %s\n", MIMO_VERSION);
+			exit(0);
+		case OPT_IGNORED_FLAG:
+		case OPT_IGNORED_ARG:
+		case 's':
+		case 'i':
+		case 'n':
+		case 'e':
+		case 'p':
+		case 'u':
+			break;
+		default:
+			fprintf(stderr, "mimo_tgt: see --help\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mimo_tgt: unexpected argument '%s'; see --help\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- start-up -------------------------------------------------------------------------- */
+
+bool app_init_done(void)
+{
+	return g_init_done;
+}
+
+void app_wait_init(struct mimo_jsonrpc_request *req)
+{
+	if (g_init_waiters == NULL)
+		g_init_waiters = json_array();
+	json_array_append_new(g_init_waiters, json_integer((json_int_t)(intptr_t)req));
+}
+
+struct start_init_ctx {
+	void (*done)(void *arg, int rc);
+	void *arg;
+};
+
+static void start_init_finish(void *arg, int rc)
+{
+	struct start_init_ctx *c = arg;
+	size_t i;
+	json_t *w;
+
+	if (rc == 0) {
+		g_init_done = true;
+		json_array_foreach(g_init_waiters, i, w)
+			mimo_jsonrpc_send_bool((void *)(intptr_t)json_integer_value(w), true);
+		json_decref(g_init_waiters);
+		g_init_waiters = NULL;
+	}
+	c->done(c->arg, rc);
+	free(c);
+}
+
+void app_start_init(void (*done)(void *arg, int rc), void *arg)
+{
+	struct start_init_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		done(arg, -ENOMEM);
+		return;
+	}
+	c->done = done;
+	c->arg = arg;
+	mimo_rpc_set_state(MIMO_RPC_RUNTIME);
+	if (g_app_opts.json_config != NULL)
+		app_replay_config(g_app_opts.json_config, start_init_finish, c);
+	else
+		start_init_finish(c, 0);
+}
+
+static void step_done(void *arg, int rc)
+{
+	(void)arg;
+	g_step_rc = rc;
+	sem_post(&g_step_done);
+}
+
+static void init_on_reactor(void *arg)
+{
+	struct mimo_jsonrpc_opts o;
+	int rc;
+
+	(void)arg;
+	mimo_jsonrpc_opts_init(&o);
+	o.socket_mode = g_app_opts.rpc_socket_mode;
+	mimo_rpc_set_state(g_app_opts.wait_for_rpc ? MIMO_RPC_STARTUP : MIMO_RPC_RUNTIME);
+	rc = mimo_jsonrpc_server_listen(g_app_opts.rpc_socket, &o, &g_server);
+	if (rc == -EADDRINUSE) {
+		MIMO_ERR(COMP,
+			 "another process serves %s (it holds %s.lock); stop it or pick "
+			 "another socket with -r",
+			 g_app_opts.rpc_socket, g_app_opts.rpc_socket);
+		step_done(NULL, rc);
+		return;
+	}
+	if (rc != 0) {
+		MIMO_ERR(COMP, "cannot listen on %s: %s", g_app_opts.rpc_socket, strerror(-rc));
+		step_done(NULL, rc);
+		return;
+	}
+	if (g_app_opts.wait_for_rpc) {
+		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
+		step_done(NULL, 0);
+		return;
+	}
+	app_start_init(step_done, NULL);
+}
+
+static void shutdown_bdevs_done(void *arg)
+{
+	(void)arg;
+	step_done(NULL, 0);
+}
+
+static void shutdown_on_reactor(void *arg)
+{
+	size_t i;
+	json_t *w;
+
+	(void)arg;
+	mimo_jsonrpc_server_close(g_server);
+	g_server = NULL;
+	json_array_foreach(g_init_waiters, i, w)
+		mimo_jsonrpc_send_errno((void *)(intptr_t)json_integer_value(w), -ESHUTDOWN);
+	json_decref(g_init_waiters);
+	g_init_waiters = NULL;
+	mimo_bdev_delete_all(shutdown_bdevs_done, NULL);
+}
+
+/* Run fn on reactor 0 and wait for it to call step_done (up to timeout_s). */
+static int run_step(mimo_msg_fn fn, int timeout_s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_s;
+	if (mimo_reactor_send_msg(mimo_reactor_get(0), fn, NULL) != 0)
+		return -EAGAIN;
+	while (sem_timedwait(&g_step_done, &ts) != 0) {
+		if (errno != EINTR)
+			return -ETIMEDOUT;
+	}
+	return g_step_rc;
+}
+
+void app_request_stop(void)
+{
+	kill(getpid(), SIGTERM);
+}
+
+static int write_pid_file(const char *path)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static void __attribute__((constructor)) register_event_types(void)
+{
+	mimo_event_register_type("mimo_tgt_started");
+	mimo_event_register_type("mimo_tgt_stopped");
+}
+
+int main(int argc, char **argv)
+{
+	struct mimo_reactor_opts ropts;
+	sigset_t sigs;
+	siginfo_t info;
+	int rc, sig;
+
+	if (parse_args(argc, argv) != 0)
+		return 1;
+	/* Signals are taken synchronously by this thread alone; every thread started from
+	 * here on inherits the blocked mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGQUIT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sem_init(&g_step_done, 0, 0);
+
+	mimo_reactor_opts_init(&ropts);
+	ropts.core_mask = g_app_opts.core_mask;
+	ropts.poll_mode = g_app_opts.poll_mode;
+	rc = mimo_reactors_start(&ropts);
+	if (rc != 0) {
+		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));
+		return 1;
+	}
+	rc = run_step(init_on_reactor, 60);
+	if (rc != 0) {
+		fprintf(stderr, "mimo_tgt: start-up failed: %s\n", strerror(rc < 0 ? -rc : rc));
+		if (g_server != NULL)
+			run_step(shutdown_on_reactor, 10);
+		mimo_reactors_stop();
+		mimo_notify_shutdown(0);
+		return 1;
+	}
+	/* Written only once the socket is ours: a second instance must not clobber it. */
+	if (g_app_opts.pid_file != NULL && (rc = write_pid_file(g_app_opts.pid_file)) != 0)
+		MIMO_ERR(COMP, "cannot write %s: %s", g_app_opts.pid_file, strerror(-rc));
+	mimo_event_emit("mimo_tgt_started", "mimo_tgt",
+			json_pack("{s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "name", "mimo_tgt",
+				  "version", MIMO_VERSION, "rpc_socket", g_app_opts.rpc_socket));
+	MIMO_INFO(COMP, "mimo_tgt %s ready: JSON-RPC on %s, %u reactor(s)", MIMO_VERSION,
+		  g_app_opts.rpc_socket, mimo_reactor_count());
+
+	for (;;) {
+		sig = sigwaitinfo(&sigs, &info);
+		if (sig < 0)
+			continue;
+		if (sig == SIGHUP || sig == SIGUSR1) {
+			MIMO_INFO(COMP, "signal %d ignored", sig);
+			continue;
+		}
+		break;
+	}
+	MIMO_INFO(COMP, "signal %d: shutting down", sig);
+	if (run_step(shutdown_on_reactor, 30) != 0)
+		MIMO_WARN(COMP, "shutdown did not finish in time; stopping anyway");
+	mimo_event_emit("mimo_tgt_stopped", "mimo_tgt",
+			json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "name", "mimo_tgt",
+				  "signal", sig));
+	mimo_reactors_stop();
+	if (g_app_opts.pid_file != NULL)
+		unlink(g_app_opts.pid_file);
+	/* exit() flushes the event bridge for up to its grace period (grace_ms). */
+	return 0;
+}
