@@ -42,13 +42,17 @@ unit: build
 integration: build
 	$(PY) -m pytest -q test/integration $(PYTEST_ARGS)
 
-# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The unit tests, and the daemon's integration tests, under ASan + UBSan.
 test-asan: deps
 	@[ -f $(ASAN_DIR)/build.ninja ] || meson setup $(ASAN_DIR) -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dbuildtype=debug >/dev/null
 	@ninja -C $(ASAN_DIR) >/dev/null
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C $(ASAN_DIR) --suite unit --print-errorlogs -q
+	@# The daemon's tests again, against its ASan+UBSan build.
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		MIMO_TGT_BIN=$(CURDIR)/$(ASAN_DIR)/app/mimo_tgt/mimo_tgt \
+		$(PY) -m pytest -q test/integration/test_tgt.py $(PYTEST_ARGS)
 
 # The tests that exercise threads, under ThreadSanitizer.
 test-tsan: deps

@@ -1,5 +1,7 @@
 """Shared fixtures for mimo's integration tests: paths, free ports, real HTTP receivers."""
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,3 +83,159 @@ def procs():
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+# --- mimo_tgt ---------------------------------------------------------------------------------
+
+# MIMO_TGT_BIN runs the daemon tests against another build (make test-asan: ASan+UBSan).
+TGT = os.environ.get("MIMO_TGT_BIN") or os.path.join(BIN, "mimo_tgt")
+
+
+class RpcFailure(Exception):
+    def __init__(self, code, message):
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+
+class RawConn:
+    """A JSON-RPC connection with nothing clever in it: send bytes, read whole responses."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 0
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def recv_json(self):
+        """The next response (responses end with a newline); None when the server closed."""
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, method, params=None):
+        self.next_id += 1
+        req = {"jsonrpc": "2.0", "method": method, "id": self.next_id}
+        if params is not None:
+            req["params"] = params
+        self.send(json.dumps(req))
+        resp = self.recv_json()
+        assert resp is not None, "server closed the connection"
+        assert resp["id"] == self.next_id
+        return resp
+
+    def result(self, method, params=None):
+        resp = self.call(method, params)
+        if "error" in resp:
+            raise RpcFailure(resp["error"]["code"], resp["error"]["message"])
+        return resp["result"]
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """mimo_tgt on a private socket. Events are off unless the test gives MIMO_NOTIFY_URL."""
+
+    def __init__(self, rundir, args=(), env=None, name="tgt", wait=True):
+        self.sock = os.path.join(rundir, f"{name}.sock")
+        self.pid_file = os.path.join(rundir, f"{name}.pid")
+        self.log = open(os.path.join(rundir, f"{name}.log"), "w+")
+        env = dict(env or {})
+        env.setdefault("MIMO_NOTIFY_DISABLE", "1" if "MIMO_NOTIFY_URL" not in env else "0")
+        self.proc = subprocess.Popen([TGT, "-r", self.sock, "--pid-file", self.pid_file,
+                                      *map(str, args)], env=clean_env(**env),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.conns = []
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mimo_tgt exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                c = RawConn(self.sock, timeout=2)
+                c.call("rpc_get_methods")
+                c.close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise TimeoutError("mimo_tgt did not answer")
+
+    def conn(self):
+        c = RawConn(self.sock)
+        self.conns.append(c)
+        return c
+
+    def result(self, method, params=None):
+        c = self.conn()
+        try:
+            return c.result(method, params)
+        finally:
+            c.close()
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        for c in self.conns:
+            c.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+
+@pytest.fixture
+def rundir(tmp_path):
+    """A directory for sockets: tmp_path unless it is too long for sun_path (108 bytes)."""
+    import shutil
+    import tempfile
+    if len(str(tmp_path)) < 80:
+        yield str(tmp_path)
+        return
+    d = tempfile.mkdtemp(prefix="mimo-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def daemons(rundir):
+    """Start mimo_tgt daemons; each is stopped (and must not crash) at the end of the test."""
+    started = []
+
+    def start(*args, env=None, name=None, wait=True):
+        d = Daemon(rundir, args, env, name or f"tgt{len(started)}", wait)
+        started.append(d)
+        return d
+
+    yield start
+    problems = []
+    for d in started:
+        rc = d.stop() if d.proc.poll() is None else d.proc.returncode
+        out = d.output()
+        # A clean exit, and no sanitizer report (make test-asan runs this on ASan+UBSan).
+        if rc not in (0, -signal.SIGKILL) or "Sanitizer" in out or "runtime error" in out:
+            problems.append(f"{d.sock}: exit {rc}\n{out[-4000:]}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def tgt(daemons):
+    return daemons()

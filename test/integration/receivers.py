@@ -2,7 +2,6 @@
 every request, answering from a script of responses (or hanging)."""
 import http.server
 import json
-import socket
 import threading
 import time
 
