@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHES = ["notify.py"]
+BENCHES = ["notify.py", "tgt.py"]
 
 failed = False
 for name in BENCHES:
