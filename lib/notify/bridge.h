@@ -2,7 +2,6 @@
 #ifndef MIMO_NOTIFY_BRIDGE_H
 #define MIMO_NOTIFY_BRIDGE_H
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +10,7 @@
 
 #include "compiler.h"
 #include "config.h"
+#include "poster.h"
 #include "ring.h"
 #include "spool.h"
 
@@ -26,7 +26,9 @@ struct notify_bridge {
 	_Atomic int state;
 	_Atomic int sleeping; /* the sender sleeps and wants a wake-up */
 	_Atomic uint32_t max_payload;
-	CURLM *multi; /* the sender's; producers only call curl_multi_wakeup on it */
+	/* The sender's; producers only wake it. Created once, never freed: a producer that raced
+	 * a shutdown may still wake it. */
+	struct mimo_http_poster *poster;
 
 	struct notify_ring ring;
 
@@ -59,13 +61,6 @@ extern struct notify_bridge g_notify_bridge;
 /* The sender thread's entry point (sender.c). */
 void *notify_sender_main(void *arg);
 
-/* No backoff pause is longer than this (before jitter). */
-#define NOTIFY_MAX_DELAY_MS 60000
-
-/* The pause before retry number attempt (0 = after the first failure): base_ms doubling,
- * capped at NOTIFY_MAX_DELAY_MS, +-20% jitter, at least retry_after_ms. */
-uint64_t notify_backoff_ms(uint32_t base_ms, uint32_t attempt, uint32_t retry_after_ms);
-
 /* Count ring events as finished and wake flush() waiters if there are any. */
 void notify_bridge_handled(struct notify_bridge *b, uint64_t n);
 
@@ -76,7 +71,7 @@ void notify_bridge_set_draining(struct notify_bridge *b, bool on);
 static inline void notify_bridge_wake(struct notify_bridge *b)
 {
 	if (atomic_exchange(&b->sleeping, 0))
-		curl_multi_wakeup(b->multi);
+		mimo_http_poster_wakeup(b->poster);
 }
 
 #endif

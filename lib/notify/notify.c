@@ -2,6 +2,7 @@
  * The bridge's public API: lazy start, the producer's hot path, configuration, flush,
  * shutdown at exit, and the fork protocol.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -99,11 +100,12 @@ static int start_locked(struct notify_bridge *b)
 	rc = notify_ring_init(&b->ring, b->cfg.queue);
 	if (rc != 0)
 		return rc;
-	/* One multi handle for the life of the process: producers may wake it at any time. */
-	if (b->multi == NULL)
-		b->multi = curl_multi_init();
-	if (b->multi == NULL)
+	/* One poster for the life of the process: producers may wake it at any time. */
+	if (b->poster == NULL)
+		b->poster = mimo_http_poster_new();
+	if (b->poster == NULL)
 		return -ENOMEM;
+	mimo_http_poster_set_abort(b->poster, false);
 	if (mimo_random_bytes(&b->id_prefix, sizeof(b->id_prefix)) != 0)
 		b->id_prefix = (uint64_t)mimo_now_ns() ^ ((uint64_t)getpid() << 32);
 	reset_counters(b);
@@ -351,7 +353,7 @@ MIMO_EXPORT int mimo_notify_flush(uint32_t timeout_ms)
 		}
 		if (atomic_load(&b->state) != BRIDGE_RUNNING && !atomic_load(&b->shutting_down))
 			break;
-		curl_multi_wakeup(b->multi);
+		mimo_http_poster_wakeup(b->poster);
 		/* Bounded waits: the sender's broadcast can fall between our check and wait. */
 		step = MIMO_MIN(deadline - now, 10 * 1000000LL);
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -399,7 +401,7 @@ MIMO_EXPORT void mimo_notify_shutdown(uint32_t timeout_ms)
 	atomic_store(&b->state, BRIDGE_STOPPED);
 	notify_producers_wait_quiescent();
 	atomic_store_explicit(&b->stop, 1, memory_order_release);
-	curl_multi_wakeup(b->multi);
+	mimo_http_poster_set_abort(b->poster, true);
 	pthread_join(b->thread, NULL);
 
 	pthread_mutex_lock(&b->lock);
@@ -462,7 +464,7 @@ static void fork_child(void)
 	 * parent's: forget it without freeing what another thread may have been using. */
 	notify_ring_abandon(&b->ring);
 	notify_spool_abandon(&b->spool);
-	b->multi = NULL;
+	b->poster = NULL;
 	b->sender = NULL;
 	notify_producers_after_fork();
 	atomic_store(&b->state, BRIDGE_UNINIT);

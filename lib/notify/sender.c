@@ -17,7 +17,7 @@
 #include "bridge.h"
 #include "clock.h"
 #include "log.h"
-#include "random.h"
+#include "poster.h"
 #include "webhook.h"
 
 #define COMP "notify"
@@ -30,12 +30,6 @@
 #define PROBE_MAX_MS	  30000
 #define SPOOL_BATCH	  1024
 
-enum outcome {
-	OUT_OK,
-	OUT_RETRY,
-	OUT_PERMANENT,
-	OUT_ABORTED
-};
 enum delivery {
 	D_SENT,
 	D_FAILED,
@@ -45,12 +39,11 @@ enum delivery {
 
 struct notify_sender {
 	struct notify_bridge *b;
-	CURL *easy;
+	struct mimo_http_poster *poster; /* the bridge's: producers wake it */
 	struct notify_config cfg;
 	uint64_t cfg_gen;
-	struct notify_signer signer;
 	struct mimo_buf body; /* envelope of the event in flight */
-	char id[NOTIFY_WEBHOOK_ID_LEN];
+	char id[WEBHOOK_ID_LEN];
 	uint64_t seq;
 	bool down; /* the spool holds undelivered events; new ones queue behind them there */
 	/* The last event exhausted its retries: until one gets through, each event is tried
@@ -60,7 +53,6 @@ struct notify_sender {
 	uint32_t probe_ms;
 	int64_t last_activity_ns;
 	struct mimo_ratelimit rl;
-	char errbuf[CURL_ERROR_SIZE];
 };
 
 static bool stopping(const struct notify_sender *s)
@@ -68,44 +60,24 @@ static bool stopping(const struct notify_sender *s)
 	return atomic_load_explicit(&s->b->stop, memory_order_acquire) != 0;
 }
 
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	(void)ptr;
-	(void)userdata;
-	return size * nmemb;
-}
-
-/* Sleep for ms, or until shutdown. Wake-ups for other reasons (flush, producers) do not cut
- * the sleep short: a backoff or a Retry-After pause is kept. Returns false when stopping. */
+/* Sleep for ms, or until shutdown; wake-ups do not cut a backoff short. False: stopping. */
 static bool nap(struct notify_sender *s, uint32_t ms)
 {
-	int64_t deadline = mimo_now_ns() + (int64_t)ms * 1000000;
-
-	for (;;) {
-		int64_t left = deadline - mimo_now_ns();
-
-		if (stopping(s))
-			return false;
-		if (left <= 0)
-			return true;
-		/* At most a second per poll: the timeout is an int of milliseconds. */
-		curl_multi_poll(s->b->multi, NULL, 0,
-				(int)MIMO_MIN((left + 999999) / 1000000, 1000), NULL);
-	}
+	return !stopping(s) && mimo_http_poster_nap(s->poster, ms);
 }
 
 /* Sleep for up to ms, returning early when woken (a producer has queued an event). */
 static void doze(struct notify_sender *s, uint32_t ms)
 {
 	if (!stopping(s))
-		curl_multi_poll(s->b->multi, NULL, 0, (int)ms, NULL);
+		mimo_http_poster_wait(s->poster, ms);
 }
 
 static void apply_config(struct notify_sender *s)
 {
 	struct notify_bridge *b = s->b;
 	uint64_t gen = atomic_load(&b->cfg_gen);
-
+	struct mimo_http_poster_opts o;
 	struct notify_config fresh;
 	int rc;
 
@@ -122,166 +94,18 @@ static void apply_config(struct notify_sender *s)
 	s->cfg_gen = gen;
 	/* The sender owns the spool: its size limit may change at run time. */
 	b->spool.max_bytes = (uint64_t)s->cfg.spool_max_mb << 20;
-
-	if (notify_signer_init(&s->signer, s->cfg.secret) != 0)
+	o = (struct mimo_http_poster_opts){
+		.url = s->cfg.url,
+		.method = s->cfg.method,
+		.timeout_ms = s->cfg.timeout_ms,
+		.spin_us = s->cfg.spin_us,
+		.max_retry_after_ms = s->cfg.max_retry_after_ms,
+		.secret = s->cfg.secret,
+		.user_agent = "mimo-notify/" MIMO_VERSION,
+	};
+	if (mimo_http_poster_configure(s->poster, &o) != 0)
 		MIMO_ERR(COMP, "secret: a \"whsec_\" secret must be base64 of at most 1 KiB; "
 			       "events are sent unsigned");
-	curl_easy_setopt(s->easy, CURLOPT_URL, s->cfg.url);
-	curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)s->cfg.timeout_ms);
-	curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST,
-			 strcmp(s->cfg.method, "PUT") == 0 ? "PUT" : NULL);
-}
-
-static int setup_curl(struct notify_sender *s)
-{
-	s->easy = curl_easy_init();
-	if (s->easy == NULL)
-		return -ENOMEM;
-	curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, discard_body);
-	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "mimo-notify/" MIMO_VERSION);
-	return 0;
-}
-
-static struct curl_slist *make_headers(struct notify_sender *s, const char *id, const char *body,
-				       size_t len)
-{
-	struct curl_slist *h = NULL, *t;
-	char line[128];
-	int64_t now = mimo_unix_seconds();
-
-	/* "Expect:" stops libcurl from waiting for 100-continue on bodies over 1 KiB. */
-	static const char *const fixed[] = { "Content-Type: application/json", "Expect:" };
-
-	for (size_t i = 0; i < 2; i++) {
-		t = curl_slist_append(h, fixed[i]);
-		if (t == NULL)
-			goto fail;
-		h = t;
-	}
-	snprintf(line, sizeof(line), "webhook-id: %s", id);
-	if ((t = curl_slist_append(h, line)) == NULL)
-		goto fail;
-	h = t;
-	/* The attempt's time, not the event's: receivers reject stale timestamps (replay
-	 * protection), and a spooled event may be sent hours after it was queued. */
-	snprintf(line, sizeof(line), "webhook-timestamp: %" PRId64, now);
-	if ((t = curl_slist_append(h, line)) == NULL)
-		goto fail;
-	h = t;
-	if (s->signer.enabled) {
-		char sig[NOTIFY_SIGNATURE_LEN];
-
-		if (notify_sign(&s->signer, id, now, body, len, sig) != 0)
-			goto fail;
-		snprintf(line, sizeof(line), "webhook-signature: %s", sig);
-		if ((t = curl_slist_append(h, line)) == NULL)
-			goto fail;
-		h = t;
-	}
-	return h;
-fail:
-	curl_slist_free_all(h);
-	return NULL;
-}
-
-static bool permanent_curl_error(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* One attempt. *retry_after_ms is set when the receiver asked for a pause. */
-static enum outcome attempt(struct notify_sender *s, const char *id, const char *body, size_t len,
-			    uint32_t *retry_after_ms, char *why, size_t why_len)
-{
-	struct notify_bridge *b = s->b;
-	struct curl_slist *hdrs = make_headers(s, id, body, len);
-	CURLcode result = CURLE_OK;
-	enum outcome out;
-	int64_t spin_until;
-	bool done = false;
-	int running = 1;
-	long status = 0;
-	CURLMsg *msg;
-	int left;
-
-	*retry_after_ms = 0;
-	if (hdrs == NULL) {
-		snprintf(why, why_len, "out of memory");
-		return OUT_RETRY;
-	}
-	s->errbuf[0] = '\0';
-	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK) {
-		curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
-		curl_slist_free_all(hdrs);
-		snprintf(why, why_len, "libcurl refused the transfer");
-		return OUT_RETRY;
-	}
-	spin_until = mimo_now_ns() + (int64_t)s->cfg.spin_us * 1000;
-	for (;;) {
-		curl_multi_perform(b->multi, &running);
-		if (running == 0)
-			break;
-		if (stopping(s))
-			break;
-		/* Spin for a short while before sleeping in poll(): a loopback or LAN answer
-		 * usually comes within it, and the thread's wake-up after a sleep costs as much as
-		 * the round trip itself. Slow receivers cost at most spin_us of CPU per request. */
-		if (mimo_now_ns() < spin_until) {
-			mimo_cpu_relax();
-			continue;
-		}
-		curl_multi_poll(b->multi, NULL, 0, 1000, NULL);
-	}
-	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
-		if (msg->msg == CURLMSG_DONE) {
-			result = msg->data.result;
-			done = true;
-		}
-	}
-	curl_multi_remove_handle(b->multi, s->easy);
-	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
-
-	if (running != 0)
-		return OUT_ABORTED;
-	if (!done) {
-		/* Never count an event as sent on a transfer libcurl did not report finished. */
-		snprintf(why, why_len, "transfer ended without a result");
-		return OUT_RETRY;
-	}
-	if (result != CURLE_OK) {
-		snprintf(why, why_len, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
-		return permanent_curl_error(result) ? OUT_PERMANENT : OUT_RETRY;
-	}
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300)
-		return OUT_OK;
-	snprintf(why, why_len, "HTTP %ld", status);
-	out = (status == 408 || status == 429 || status >= 500) ? OUT_RETRY : OUT_PERMANENT;
-	if (status == 429 || status == 503) {
-		curl_off_t ra = 0;
-
-		if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-			*retry_after_ms = (uint32_t)MIMO_MIN(
-				(uint64_t)MIMO_MIN(ra, (curl_off_t)4000000) * 1000,
-				(uint64_t)s->cfg.max_retry_after_ms);
-	}
-	return out;
 }
 
 static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const char *fmt,
@@ -298,43 +122,34 @@ static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const 
 		mimo_log(lvl, COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
 }
 
-uint64_t notify_backoff_ms(uint32_t base_ms, uint32_t attempt, uint32_t retry_after_ms)
-{
-	/* base, 2 x base, 4 x base... with +-20% jitter, in 64 bits and capped, so that large
-	 * settings neither wrap nor stall the queue for days. */
-	uint64_t delay = (uint64_t)base_ms << MIMO_MIN(attempt, 20u);
-
-	delay = MIMO_MIN(delay, (uint64_t)NOTIFY_MAX_DELAY_MS);
-	delay = delay - delay / 5 + mimo_random_below(delay / 5 * 2 + 1);
-	return MIMO_MAX(delay, (uint64_t)retry_after_ms);
-}
-
 /* Deliver one event with the configured retries and backoff. */
 static enum delivery deliver(struct notify_sender *s, const char *id, const char *body, size_t len)
 {
 	struct notify_bridge *b = s->b;
-	char why[CURL_ERROR_SIZE + 32];
+	char why[512]; /* libcurl's error text (at most 256) and a prefix */
 
 	for (uint32_t n = 0;; n++) {
 		uint32_t retry_after;
 		uint64_t delay;
-		enum outcome out = attempt(s, id, body, len, &retry_after, why, sizeof(why));
+		long status;
+		enum mimo_http_outcome out = mimo_http_poster_send(
+			s->poster, id, body, len, &retry_after, &status, why, sizeof(why));
 
 		switch (out) {
-		case OUT_OK:
+		case MIMO_HTTP_OK:
 			atomic_fetch_add(&b->sent, 1);
 			if (s->receiver_down)
 				MIMO_INFO(COMP, "%s answers again", s->cfg.url);
 			s->receiver_down = false;
 			return D_SENT;
-		case OUT_ABORTED:
+		case MIMO_HTTP_ABORTED:
 			return D_ABORTED;
-		case OUT_PERMANENT:
+		case MIMO_HTTP_PERMANENT:
 			atomic_fetch_add(&b->failed, 1);
 			log_limited(s, MIMO_LOG_ERROR, "event %s to %s failed for good: %s", id,
 				    why);
 			return D_FAILED;
-		case OUT_RETRY:
+		case MIMO_HTTP_RETRY:
 			break;
 		}
 		if (n >= s->cfg.retries || s->receiver_down) {
@@ -344,7 +159,7 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 			return D_EXHAUSTED;
 		}
 		atomic_fetch_add(&b->retried, 1);
-		delay = notify_backoff_ms(s->cfg.backoff_ms, n, retry_after);
+		delay = mimo_http_backoff_ms(s->cfg.backoff_ms, n, retry_after);
 		log_limited(s, MIMO_LOG_DEBUG, "event %s to %s: %s; retrying", id, why);
 		if (!nap(s, (uint32_t)delay))
 			return D_ABORTED;
@@ -387,7 +202,7 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 		}
 		offs[n] = before;
 		recs[n].len = all.len - before;
-		notify_webhook_id(recs[n].id, b->id_prefix, ++s->seq);
+		webhook_make_id(recs[n].id, b->id_prefix, ++s->seq);
 		n++;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -488,7 +303,7 @@ static void deliver_from_ring(struct notify_sender *s)
 	struct notify_bridge *b = s->b;
 	enum delivery d;
 
-	notify_webhook_id(s->id, b->id_prefix, ++s->seq);
+	webhook_make_id(s->id, b->id_prefix, ++s->seq);
 	d = deliver(s, s->id, s->body.data, s->body.len);
 	if (d == D_ABORTED)
 		return; /* finish() deals with it */
@@ -588,13 +403,13 @@ void *notify_sender_main(void *arg)
 	struct notify_sender *s = calloc(1, sizeof(*s));
 	bool in_flight = false;
 
-	if (s == NULL || setup_curl(s) != 0) {
+	if (s == NULL) {
 		MIMO_ERR(COMP, "sender cannot start: out of memory; events will not be delivered");
-		free(s);
 		return NULL;
 	}
 	b->sender = s;
 	s->b = b;
+	s->poster = b->poster;
 	s->probe_ms = PROBE_MIN_MS;
 	s->last_activity_ns = mimo_now_ns();
 	/* Spooled events from an earlier run go first: they are older than anything queued. */
@@ -628,7 +443,6 @@ void *notify_sender_main(void *arg)
 	}
 	finish(s, in_flight && s->body.len > 0);
 
-	curl_easy_cleanup(s->easy);
 	notify_config_free(&s->cfg);
 	mimo_buf_free(&s->body);
 	b->sender = NULL;

@@ -171,8 +171,7 @@ static size_t parse_record(const char *data, size_t len, size_t off, struct spoo
 
 	nl = memchr(p, '\n', (size_t)(end - p));
 	sp = memchr(p, ' ', (size_t)(end - p));
-	if (nl == NULL || sp == NULL || sp > nl || (size_t)(sp - p) >= NOTIFY_WEBHOOK_ID_LEN ||
-	    sp == p)
+	if (nl == NULL || sp == NULL || sp > nl || (size_t)(sp - p) >= WEBHOOK_ID_LEN || sp == p)
 		return 0;
 	errno = 0;
 	body_len = strtoull(sp + 1, &e, 10);

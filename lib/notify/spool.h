@@ -17,7 +17,7 @@
 #include "webhook.h"
 
 struct spool_rec {
-	char id[NOTIFY_WEBHOOK_ID_LEN];
+	char id[WEBHOOK_ID_LEN];
 	const char *body;
 	size_t len;
 };

@@ -5,12 +5,12 @@
 
 #include <cmocka.h>
 
-#include "bridge.h"
+#include "poster.h"
 
 static void expect_between(uint32_t base, uint32_t attempt, uint32_t ra, uint64_t lo, uint64_t hi)
 {
 	for (int i = 0; i < 1000; i++) {
-		uint64_t d = notify_backoff_ms(base, attempt, ra);
+		uint64_t d = mimo_http_backoff_ms(base, attempt, ra);
 
 		if (d < lo || d > hi)
 			fail_msg("backoff(%u,%u,%u) = %llu, want %llu..%llu", base, attempt, ra,

@@ -9,7 +9,7 @@
 #include "base64.h"
 #include "buf.h"
 
-int notify_signer_init(struct notify_signer *s, const char *secret)
+int webhook_signer_init(struct webhook_signer *s, const char *secret)
 {
 	size_t n;
 
@@ -36,8 +36,8 @@ int notify_signer_init(struct notify_signer *s, const char *secret)
 	return 0;
 }
 
-int notify_sign(const struct notify_signer *s, const char *id, int64_t timestamp, const char *body,
-		size_t body_len, char out[NOTIFY_SIGNATURE_LEN])
+int webhook_sign(const struct webhook_signer *s, const char *id, int64_t timestamp,
+		 const char *body, size_t body_len, char out[WEBHOOK_SIGNATURE_LEN])
 {
 	unsigned char mac[32];
 	unsigned int mac_len = sizeof(mac);
@@ -59,7 +59,7 @@ int notify_sign(const struct notify_signer *s, const char *id, int64_t timestamp
 	return 0;
 }
 
-void notify_webhook_id(char out[NOTIFY_WEBHOOK_ID_LEN], uint64_t prefix, uint64_t seq)
+void webhook_make_id(char out[WEBHOOK_ID_LEN], uint64_t prefix, uint64_t seq)
 {
-	snprintf(out, NOTIFY_WEBHOOK_ID_LEN, "msg_%016" PRIx64 "%016" PRIx64, prefix, seq);
+	snprintf(out, WEBHOOK_ID_LEN, "msg_%016" PRIx64 "%016" PRIx64, prefix, seq);
 }
