@@ -12,6 +12,8 @@ FUZZ_SECONDS ?= 60
 PYTEST_ARGS ?=
 
 MESON_PREFIX := --prefix=$(CURDIR)/$(BUILD) --bindir=bin --libdir=lib --includedir=include
+# Tests and benchmarks find the programs of this build.
+export MIMO_BUILD := $(BUILD)
 
 # A failing command anywhere in a pipe fails the recipe.
 SHELL := /bin/bash

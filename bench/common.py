@@ -7,7 +7,7 @@ import subprocess
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BIN = os.path.join(REPO, "build", "bin")
+BIN = os.path.join(REPO, os.environ.get("MIMO_BUILD", "build"), "bin")
 PY = "/usr/bin/python3"
 
 

@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _default_binary():
-    local = os.path.join(REPO, "build", "bin", PROGRAM)
+    local = os.path.join(REPO, os.environ.get("MIMO_BUILD", "build"), "bin", PROGRAM)
     if os.access(local, os.X_OK):
         return local
     return shutil.which(PROGRAM)

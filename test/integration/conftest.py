@@ -14,8 +14,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from receivers import Receiver  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(REPO, "build", "bin")
-LIB = os.path.join(REPO, "build", "lib")
+# `make BUILD=dir test` builds elsewhere; the Makefile passes the directory on.
+BUILD = os.path.join(REPO, os.environ.get("MIMO_BUILD", "build"))
+BIN = os.path.join(BUILD, "bin")
+LIB = os.path.join(BUILD, "lib")
 PY = "/usr/bin/python3"
 # An explicit, empty bridge configuration: no file on this machine changes the tests.
 EMPTY_CONFIG = os.path.join(os.path.dirname(__file__), "empty_config.json")
