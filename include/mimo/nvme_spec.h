@@ -1,0 +1,501 @@
+/*
+ * mimo/nvme_spec.h - NVMe, NVMe over Fabrics and NVMe/TCP wire structures, as the NVM Express
+ * Base Specification 2.0 and the NVMe/TCP Transport Specification 1.0 define them.
+ * Everything is little-endian on the wire, as is every host mimo runs on (x86-64, arm64);
+ * the static asserts pin each layout.
+ */
+#ifndef MIMO_NVME_SPEC_H
+#define MIMO_NVME_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MIMO_NVME_NQN_FIELD_SIZE 256
+#define MIMO_NVMF_NQN_MAX_LEN	 223
+#define MIMO_NVMF_DISCOVERY_NQN	 "nqn.2014-08.org.nvmexpress.discovery"
+
+#pragma pack(push, 1)
+
+/* --- submission and completion queue entries ------------------------------------------- */
+
+struct mimo_nvme_sgl {
+	uint64_t address;
+	uint32_t length;
+	uint8_t reserved[3];
+	uint8_t id; /* type << 4 | subtype */
+};
+_Static_assert(sizeof(struct mimo_nvme_sgl) == 16, "sgl");
+
+/* SGL identifiers NVMe/TCP uses. */
+#define MIMO_NVME_SGL_DATA_BLOCK_OFFSET 0x01 /* in-capsule data, address = offset */
+#define MIMO_NVME_SGL_TRANSPORT_DATA	0x5a /* data moved by C2HData / R2T+H2CData */
+
+struct mimo_nvme_cmd {
+	uint8_t opc;
+	uint8_t fuse_psdt; /* fuse: bits 0-1; psdt: bits 6-7 (2 = SGL for data and metadata) */
+	uint16_t cid;
+	uint32_t nsid;
+	uint64_t rsvd2;
+	uint64_t mptr;
+	struct mimo_nvme_sgl dptr;
+	uint32_t cdw10;
+	uint32_t cdw11;
+	uint32_t cdw12;
+	uint32_t cdw13;
+	uint32_t cdw14;
+	uint32_t cdw15;
+};
+_Static_assert(sizeof(struct mimo_nvme_cmd) == 64, "cmd");
+
+struct mimo_nvme_cpl {
+	uint32_t cdw0;
+	uint32_t cdw1;
+	uint16_t sqhd;
+	uint16_t sqid;
+	uint16_t cid;
+	uint16_t status; /* bit 0 phase; bits 1-8 SC; 9-11 SCT; 14 more; 15 DNR */
+};
+_Static_assert(sizeof(struct mimo_nvme_cpl) == 16, "cpl");
+
+static inline uint16_t mimo_nvme_status(uint8_t sct, uint8_t sc, int dnr)
+{
+	return (uint16_t)(((uint16_t)sc << 1) | ((uint16_t)(sct & 7) << 9) | (dnr ? 0x8000 : 0));
+}
+static inline uint8_t mimo_nvme_status_sc(uint16_t status)
+{
+	return (uint8_t)(status >> 1);
+}
+static inline uint8_t mimo_nvme_status_sct(uint16_t status)
+{
+	return (uint8_t)((status >> 9) & 7);
+}
+
+/* Status code types and the codes mimo uses. */
+#define MIMO_NVME_SCT_GENERIC	       0x0
+#define MIMO_NVME_SCT_COMMAND_SPECIFIC 0x1
+#define MIMO_NVME_SCT_MEDIA	       0x2
+
+#define MIMO_NVME_SC_SUCCESS			 0x00
+#define MIMO_NVME_SC_INVALID_OPCODE		 0x01
+#define MIMO_NVME_SC_INVALID_FIELD		 0x02
+#define MIMO_NVME_SC_CID_CONFLICT		 0x03
+#define MIMO_NVME_SC_DATA_TRANSFER_ERROR	 0x04
+#define MIMO_NVME_SC_INTERNAL_DEVICE_ERROR	 0x06
+#define MIMO_NVME_SC_ABORTED_BY_REQUEST		 0x07
+#define MIMO_NVME_SC_ABORTED_SQ_DELETION	 0x08
+#define MIMO_NVME_SC_INVALID_NAMESPACE		 0x0b
+#define MIMO_NVME_SC_COMMAND_SEQUENCE_ERROR	 0x0c
+#define MIMO_NVME_SC_INVALID_SGL_DESCRIPTOR	 0x0d
+#define MIMO_NVME_SC_DATA_SGL_LENGTH_INVALID	 0x0f
+#define MIMO_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID 0x11
+#define MIMO_NVME_SC_INVALID_SGL_OFFSET		 0x16
+#define MIMO_NVME_SC_LBA_OUT_OF_RANGE		 0x80
+#define MIMO_NVME_SC_CAPACITY_EXCEEDED		 0x81
+#define MIMO_NVME_SC_NAMESPACE_NOT_READY	 0x82
+
+/* Command specific. */
+#define MIMO_NVME_SC_ABORT_LIMIT_EXCEEDED   0x03
+#define MIMO_NVME_SC_ASYNC_EVENT_LIMIT	    0x05
+#define MIMO_NVME_SC_INVALID_LOG_PAGE	    0x09
+#define MIMO_NVME_SC_FEATURE_NOT_SAVEABLE   0x0d
+#define MIMO_NVMF_SC_CONNECT_INCOMPATIBLE   0x80
+#define MIMO_NVMF_SC_CONNECT_CTRLR_BUSY	    0x81
+#define MIMO_NVMF_SC_CONNECT_INVALID_PARAMS 0x82
+#define MIMO_NVMF_SC_CONNECT_INVALID_HOST   0x84
+
+/* Media and data integrity. */
+#define MIMO_NVME_SC_WRITE_FAULT	    0x80
+#define MIMO_NVME_SC_UNRECOVERED_READ_ERROR 0x81
+#define MIMO_NVME_SC_COMPARE_FAILURE	    0x85
+
+/* Admin opcodes. */
+#define MIMO_NVME_OPC_GET_LOG_PAGE    0x02
+#define MIMO_NVME_OPC_CREATE_IO_SQ    0x01
+#define MIMO_NVME_OPC_DELETE_IO_SQ    0x00
+#define MIMO_NVME_OPC_IDENTIFY	      0x06
+#define MIMO_NVME_OPC_ABORT	      0x08
+#define MIMO_NVME_OPC_SET_FEATURES    0x09
+#define MIMO_NVME_OPC_GET_FEATURES    0x0a
+#define MIMO_NVME_OPC_ASYNC_EVENT_REQ 0x0c
+#define MIMO_NVME_OPC_KEEP_ALIVE      0x18
+#define MIMO_NVME_OPC_FABRIC	      0x7f
+
+/* I/O opcodes. */
+#define MIMO_NVME_OPC_FLUSH	   0x00
+#define MIMO_NVME_OPC_WRITE	   0x01
+#define MIMO_NVME_OPC_READ	   0x02
+#define MIMO_NVME_OPC_COMPARE	   0x05
+#define MIMO_NVME_OPC_WRITE_ZEROES 0x08
+#define MIMO_NVME_OPC_DSM	   0x09
+
+/* Fabrics command types (cmd byte 4). */
+#define MIMO_NVMF_FCTYPE_PROPERTY_SET 0x00
+#define MIMO_NVMF_FCTYPE_CONNECT      0x01
+#define MIMO_NVMF_FCTYPE_PROPERTY_GET 0x04
+#define MIMO_NVMF_FCTYPE_DISCONNECT   0x08
+
+/* Identify CNS values. */
+#define MIMO_NVME_CNS_NS	     0x00
+#define MIMO_NVME_CNS_CTRLR	     0x01
+#define MIMO_NVME_CNS_ACTIVE_NS_LIST 0x02
+#define MIMO_NVME_CNS_NS_ID_DESC     0x03
+
+/* Log pages. */
+#define MIMO_NVME_LOG_ERROR	      0x01
+#define MIMO_NVME_LOG_HEALTH	      0x02
+#define MIMO_NVME_LOG_FIRMWARE	      0x03
+#define MIMO_NVME_LOG_CHANGED_NS_LIST 0x04
+#define MIMO_NVME_LOG_DISCOVERY	      0x70
+
+/* Features. */
+#define MIMO_NVME_FEAT_VOLATILE_WRITE_CACHE 0x06
+#define MIMO_NVME_FEAT_NUMBER_OF_QUEUES	    0x07
+#define MIMO_NVME_FEAT_ASYNC_EVENT_CONFIG   0x0b
+#define MIMO_NVME_FEAT_KEEP_ALIVE_TIMER	    0x0f
+
+/* Controller properties (registers). */
+#define MIMO_NVME_REG_CAP  0x00
+#define MIMO_NVME_REG_VS   0x08
+#define MIMO_NVME_REG_CC   0x14
+#define MIMO_NVME_REG_CSTS 0x1c
+
+#define MIMO_NVME_CC_EN		  (1u << 0)
+#define MIMO_NVME_CC_SHN_SHIFT	  14
+#define MIMO_NVME_CSTS_RDY	  (1u << 0)
+#define MIMO_NVME_CSTS_CFS	  (1u << 1)
+#define MIMO_NVME_CSTS_SHST_SHIFT 2
+#define MIMO_NVME_SHST_COMPLETE	  2
+
+/* --- fabrics commands ----------------------------------------------------------------------- */
+
+struct mimo_nvmf_connect_cmd {
+	uint8_t opc;
+	uint8_t rsvd1;
+	uint16_t cid;
+	uint8_t fctype;
+	uint8_t rsvd2[19];
+	struct mimo_nvme_sgl sgl1;
+	uint16_t recfmt;
+	uint16_t qid;
+	uint16_t sqsize;
+	uint8_t cattr; /* bit 2: disable SQ flow control */
+	uint8_t rsvd3;
+	uint32_t kato;
+	uint8_t rsvd4[12];
+};
+_Static_assert(sizeof(struct mimo_nvmf_connect_cmd) == 64, "connect");
+
+#define MIMO_NVMF_CATTR_DISABLE_SQ_FLOW_CONTROL (1u << 2)
+
+struct mimo_nvmf_connect_data {
+	uint8_t hostid[16];
+	uint16_t cntlid;
+	uint8_t rsvd5[238];
+	char subnqn[MIMO_NVME_NQN_FIELD_SIZE];
+	char hostnqn[MIMO_NVME_NQN_FIELD_SIZE];
+	uint8_t rsvd6[256];
+};
+_Static_assert(sizeof(struct mimo_nvmf_connect_data) == 1024, "connect data");
+
+struct mimo_nvmf_prop_cmd { /* Property Get and Property Set */
+	uint8_t opc;
+	uint8_t rsvd0;
+	uint16_t cid;
+	uint8_t fctype;
+	uint8_t rsvd1[35];
+	uint8_t attrib; /* bits 0-2: 0 = 4 bytes, 1 = 8 bytes */
+	uint8_t rsvd2[3];
+	uint32_t ofst;
+	uint64_t value; /* Property Set */
+	uint8_t rsvd4[8];
+};
+_Static_assert(sizeof(struct mimo_nvmf_prop_cmd) == 64, "prop");
+
+/* --- identify ------------------------------------------------------------------------------- */
+
+struct mimo_nvme_ctrlr_data {
+	uint16_t vid;
+	uint16_t ssvid;
+	char sn[20];
+	char mn[40];
+	char fr[8];
+	uint8_t rab;
+	uint8_t ieee[3];
+	uint8_t cmic;
+	uint8_t mdts;
+	uint16_t cntlid;
+	uint32_t ver;
+	uint32_t rtd3r;
+	uint32_t rtd3e;
+	uint32_t oaes; /* bit 8: namespace attribute notices; bit 31: discovery log change */
+	uint32_t ctratt;
+	uint16_t rrls;
+	uint8_t rsvd102[9];
+	uint8_t cntrltype; /* 1 I/O controller, 2 discovery controller */
+	uint8_t fguid[16];
+	uint8_t rsvd128[128];
+	uint16_t oacs;
+	uint8_t acl;
+	uint8_t aerl;
+	uint8_t frmw;
+	uint8_t lpa;
+	uint8_t elpe;
+	uint8_t npss;
+	uint8_t avscc;
+	uint8_t apsta;
+	uint16_t wctemp;
+	uint16_t cctemp;
+	uint8_t rsvd270[50];
+	uint16_t kas; /* keep alive support, in 100 ms units */
+	uint8_t rsvd322[190];
+	uint8_t sqes;
+	uint8_t cqes;
+	uint16_t maxcmd;
+	uint32_t nn;
+	uint16_t oncs; /* bit 0 compare, 2 dataset management, 3 write zeroes */
+	uint16_t fuses;
+	uint8_t fna;
+	uint8_t vwc;
+	uint16_t awun;
+	uint16_t awupf;
+	uint8_t nvscc;
+	uint8_t nwpc;
+	uint16_t acwu;
+	uint16_t rsvd534;
+	uint32_t sgls;
+	uint32_t mnan;
+	uint8_t rsvd544[224];
+	char subnqn[256];
+	uint8_t rsvd1024[768];
+	uint32_t ioccsz; /* fabrics: capsule size in 16-byte units */
+	uint32_t iorcsz;
+	uint16_t icdoff;
+	uint8_t fcatt;
+	uint8_t msdbd;
+	uint16_t ofcs;
+	uint8_t rsvd1806[242];
+	uint8_t psd[1024];
+	uint8_t vs[1024];
+};
+_Static_assert(sizeof(struct mimo_nvme_ctrlr_data) == 4096, "identify controller");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, oacs) == 256, "oacs");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, kas) == 320, "kas");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, sqes) == 512, "sqes");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, sgls) == 536, "sgls");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, subnqn) == 768, "subnqn");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, ioccsz) == 1792, "ioccsz");
+
+struct mimo_nvme_ns_data {
+	uint64_t nsze;
+	uint64_t ncap;
+	uint64_t nuse;
+	uint8_t nsfeat;
+	uint8_t nlbaf;
+	uint8_t flbas;
+	uint8_t mc;
+	uint8_t dpc;
+	uint8_t dps;
+	uint8_t nmic;
+	uint8_t rescap;
+	uint8_t fpi;
+	uint8_t dlfeat; /* bits 0-2: 1 = deallocated blocks read as zeroes */
+	uint16_t nawun;
+	uint16_t nawupf;
+	uint16_t nacwu;
+	uint16_t nabsn;
+	uint16_t nabo;
+	uint16_t nabspf;
+	uint16_t noiob;
+	uint8_t nvmcap[16];
+	uint8_t rsvd64[40];
+	uint8_t nguid[16];
+	uint8_t eui64[8];
+	struct {
+		uint16_t ms;
+		uint8_t lbads; /* log2 of the block size */
+		uint8_t rp;
+	} lbaf[16];
+	uint8_t rsvd192[3904];
+};
+_Static_assert(sizeof(struct mimo_nvme_ns_data) == 4096, "identify namespace");
+_Static_assert(offsetof(struct mimo_nvme_ns_data, nguid) == 104, "nguid");
+_Static_assert(offsetof(struct mimo_nvme_ns_data, lbaf) == 128, "lbaf");
+
+/* Namespace identification descriptor types. */
+#define MIMO_NVME_NIDT_EUI64 1
+#define MIMO_NVME_NIDT_NGUID 2
+#define MIMO_NVME_NIDT_UUID  3
+
+/* --- log pages ------------------------------------------------------------------------------- */
+
+struct mimo_nvme_error_log_entry {
+	uint64_t error_count;
+	uint16_t sqid;
+	uint16_t cid;
+	uint16_t status;
+	uint16_t error_location;
+	uint64_t lba;
+	uint32_t nsid;
+	uint8_t vendor;
+	uint8_t trtype;
+	uint8_t rsvd30[2];
+	uint64_t command_specific;
+	uint16_t trtype_specific;
+	uint8_t rsvd42[22];
+};
+_Static_assert(sizeof(struct mimo_nvme_error_log_entry) == 64, "error log");
+
+struct mimo_nvme_health_log {
+	uint8_t critical_warning;
+	uint16_t temperature; /* kelvin */
+	uint8_t available_spare;
+	uint8_t available_spare_threshold;
+	uint8_t percentage_used;
+	uint8_t rsvd6[26];
+	uint64_t data_units_read[2];
+	uint64_t data_units_written[2];
+	uint64_t host_read_commands[2];
+	uint64_t host_write_commands[2];
+	uint64_t controller_busy_time[2];
+	uint64_t power_cycles[2];
+	uint64_t power_on_hours[2];
+	uint64_t unsafe_shutdowns[2];
+	uint64_t media_errors[2];
+	uint64_t num_error_info_log_entries[2];
+	uint8_t rsvd192[320];
+};
+_Static_assert(sizeof(struct mimo_nvme_health_log) == 512, "health log");
+
+struct mimo_nvmf_discovery_entry {
+	uint8_t trtype;	 /* 3 = TCP */
+	uint8_t adrfam;	 /* 1 = IPv4, 2 = IPv6 */
+	uint8_t subtype; /* 1 = discovery, 2 = NVMe */
+	uint8_t treq;
+	uint16_t portid;
+	uint16_t cntlid; /* 0xffff: dynamic */
+	uint16_t asqsz;
+	uint16_t eflags;
+	uint8_t rsvd12[20];
+	char trsvcid[32];
+	uint8_t rsvd64[192];
+	char subnqn[256];
+	char traddr[256];
+	uint8_t tsas[256];
+};
+_Static_assert(sizeof(struct mimo_nvmf_discovery_entry) == 1024, "discovery entry");
+
+struct mimo_nvmf_discovery_log {
+	uint64_t genctr;
+	uint64_t numrec;
+	uint16_t recfmt;
+	uint8_t rsvd18[1006];
+	struct mimo_nvmf_discovery_entry entries[];
+};
+_Static_assert(sizeof(struct mimo_nvmf_discovery_log) == 1024, "discovery log");
+
+#define MIMO_NVMF_TRTYPE_TCP	    3
+#define MIMO_NVMF_ADRFAM_IPV4	    1
+#define MIMO_NVMF_ADRFAM_IPV6	    2
+#define MIMO_NVMF_SUBTYPE_DISCOVERY 1
+#define MIMO_NVMF_SUBTYPE_NVME	    2
+
+/* --- NVMe/TCP PDUs --------------------------------------------------------------------------- */
+
+enum mimo_nvme_tcp_pdu_type {
+	MIMO_NVME_TCP_IC_REQ = 0x00,
+	MIMO_NVME_TCP_IC_RESP = 0x01,
+	MIMO_NVME_TCP_H2C_TERM_REQ = 0x02,
+	MIMO_NVME_TCP_C2H_TERM_REQ = 0x03,
+	MIMO_NVME_TCP_CAPSULE_CMD = 0x04,
+	MIMO_NVME_TCP_CAPSULE_RESP = 0x05,
+	MIMO_NVME_TCP_H2C_DATA = 0x06,
+	MIMO_NVME_TCP_C2H_DATA = 0x07,
+	MIMO_NVME_TCP_R2T = 0x09,
+};
+
+#define MIMO_NVME_TCP_FLAG_HDGST    (1u << 0)
+#define MIMO_NVME_TCP_FLAG_DDGST    (1u << 1)
+#define MIMO_NVME_TCP_FLAG_LAST_PDU (1u << 2)
+#define MIMO_NVME_TCP_FLAG_SUCCESS  (1u << 3)
+
+struct mimo_nvme_tcp_ch {
+	uint8_t pdu_type;
+	uint8_t flags;
+	uint8_t hlen;
+	uint8_t pdo;
+	uint32_t plen;
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_ch) == 8, "common header");
+
+struct mimo_nvme_tcp_ic { /* ICReq and ICResp */
+	struct mimo_nvme_tcp_ch ch;
+	uint16_t pfv;
+	uint8_t pda;  /* ICReq: hpda; ICResp: cpda */
+	uint8_t dgst; /* bit 0 header digest, bit 1 data digest */
+	uint32_t maxr2t_or_maxh2cdata;
+	uint8_t rsvd[112];
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_ic) == 128, "ic");
+
+struct mimo_nvme_tcp_term_req {
+	struct mimo_nvme_tcp_ch ch;
+	uint16_t fes;
+	uint32_t fei;
+	uint8_t rsvd[10];
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_term_req) == 24, "term req");
+
+#define MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD 0x01
+#define MIMO_NVME_TCP_FES_PDU_SEQUENCE_ERROR   0x02
+#define MIMO_NVME_TCP_FES_HDGST_ERROR	       0x03
+#define MIMO_NVME_TCP_FES_DATA_OUT_OF_RANGE    0x04
+#define MIMO_NVME_TCP_FES_DATA_LIMIT_EXCEEDED  0x05
+#define MIMO_NVME_TCP_FES_UNSUPPORTED_PARAM    0x06
+/* A TermReq carries at most this much of the offending PDU. */
+#define MIMO_NVME_TCP_TERM_REQ_DATA_MAX 128
+
+struct mimo_nvme_tcp_cmd {
+	struct mimo_nvme_tcp_ch ch;
+	struct mimo_nvme_cmd sqe;
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_cmd) == 72, "capsule cmd");
+
+struct mimo_nvme_tcp_rsp {
+	struct mimo_nvme_tcp_ch ch;
+	struct mimo_nvme_cpl cqe;
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_rsp) == 24, "capsule resp");
+
+struct mimo_nvme_tcp_data { /* H2CData and C2HData (ttag is reserved in C2HData) */
+	struct mimo_nvme_tcp_ch ch;
+	uint16_t cccid;
+	uint16_t ttag;
+	uint32_t datao;
+	uint32_t datal;
+	uint8_t rsvd[4];
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_data) == 24, "data");
+
+struct mimo_nvme_tcp_r2t {
+	struct mimo_nvme_tcp_ch ch;
+	uint16_t cccid;
+	uint16_t ttag;
+	uint32_t r2to;
+	uint32_t r2tl;
+	uint8_t rsvd[4];
+};
+_Static_assert(sizeof(struct mimo_nvme_tcp_r2t) == 24, "r2t");
+
+#define MIMO_NVME_TCP_DIGEST_LEN 4
+
+#pragma pack(pop)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIMO_NVME_SPEC_H */
