@@ -1,0 +1,180 @@
+/*
+ * mimo/nvmf.h - the NVMe-oF target as a library: subsystems of bdev-backed namespaces served
+ * over NVMe/TCP, in the process that calls it (mimo_tgt, or a test with an initiator beside it).
+ *
+ * Threads: a target belongs to the reactor that created it ("the target's reactor"). Every
+ * call below is made there and every callback runs there. The target's reactor also runs the
+ * controllers (admin queues, keep-alive, asynchronous events); I/O queues are spread over the
+ * reactors of the target's reactor mask and never wait for the target's reactor, so an
+ * initiator polling on any reactor, the target's included, cannot deadlock with it.
+ *
+ * Errors: 0 or a negative errno; callbacks get the same.
+ */
+#ifndef MIMO_NVMF_H
+#define MIMO_NVMF_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mimo/nvme_spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mimo_nvmf_tgt;
+struct mimo_nvmf_subsystem;
+
+typedef void (*mimo_nvmf_done_cb)(void *cb_arg, int rc);
+
+/* --- target ------------------------------------------------------------------------------- */
+
+struct mimo_nvmf_tgt_opts {
+	size_t opts_size;	 /* sizeof(struct mimo_nvmf_tgt_opts) */
+	uint64_t reactor_mask;	 /* reactors (by index) that serve I/O queues: default all */
+	uint32_t max_subsystems; /* default 1024 */
+};
+
+void mimo_nvmf_tgt_opts_init(struct mimo_nvmf_tgt_opts *opts);
+
+/* Create a target with its discovery subsystem. name: for lookups ("nvmf_tgt" in mimo_tgt).
+ * Returns 0, -EEXIST (name taken), -ENOMEM, -EPERM (not on a reactor). */
+int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tgt_opts *opts,
+			 struct mimo_nvmf_tgt **tgt);
+/* Disconnect every host, delete every subsystem, close every listener, then free. */
+void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *tgt, void (*cb)(void *cb_arg), void *cb_arg);
+/* The target of that name; NULL name: the first one created. */
+struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name);
+const char *mimo_nvmf_tgt_get_name(const struct mimo_nvmf_tgt *tgt);
+
+/* --- transports --------------------------------------------------------------------------- */
+
+struct mimo_nvmf_transport_opts {
+	size_t opts_size;
+	uint32_t max_queue_depth;      /* I/O queue entries (default 128) */
+	uint32_t max_aq_depth;	       /* admin queue entries (default 128) */
+	uint32_t max_qpairs_per_ctrlr; /* admin + I/O queues (default 128) */
+	uint32_t in_capsule_data_size; /* bytes (default 4096) */
+	uint32_t max_io_size;	       /* bytes per command (default 131072) */
+	uint32_t io_unit_size;	       /* bytes per H2CData PDU, MAXH2CDATA (default 131072) */
+	uint32_t num_shared_buffers;   /* max_io_size buffers for transfers larger than the
+					  in-capsule size, allocated as needed (default 511) */
+	bool c2h_success;	       /* C2HData SUCCESS without a response when the host
+					  disabled SQ flow control (default true) */
+};
+
+void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts);
+
+/* Only "TCP" (any case). Returns 0, -EEXIST (already added), -EINVAL (unknown type, options
+ * out of range), -ENOMEM. */
+int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
+				const struct mimo_nvmf_transport_opts *opts);
+/* The options a transport was created with; -ENOENT when it was not. */
+int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
+				struct mimo_nvmf_transport_opts *opts);
+
+/* --- subsystems --------------------------------------------------------------------------- */
+
+struct mimo_nvmf_subsystem_opts {
+	size_t opts_size;
+	const char *serial_number; /* up to 20 ASCII characters (default "00000000000000000000") */
+	const char *model_number;  /* up to 40 (default "mimo bdev Controller") */
+	bool allow_any_host;
+	uint32_t max_namespaces; /* default 32 */
+	uint16_t min_cntlid;	 /* default 1 */
+	uint16_t max_cntlid;	 /* default 0xffef */
+};
+
+void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *opts);
+
+/* A new, inactive subsystem: it takes no connections until started. Returns 0, -EEXIST,
+ * -EINVAL (an NQN that is not nqn.yyyy-mm.reverse-domain:..., or over 223 bytes; a serial or
+ * model number too long or not printable ASCII), -ENOSPC (max_subsystems reached). */
+int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char *nqn,
+			       const struct mimo_nvmf_subsystem_opts *opts,
+			       struct mimo_nvmf_subsystem **subsys);
+/* Disconnect its hosts, close its namespaces, forget it. -EPERM for the discovery subsystem. */
+int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *subsys, mimo_nvmf_done_cb cb,
+				void *cb_arg);
+struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *tgt,
+							 const char *nqn);
+const char *mimo_nvmf_subsystem_get_nqn(const struct mimo_nvmf_subsystem *subsys);
+
+/* Start taking connections; stop disconnects every host and takes no more. */
+void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *subsys, mimo_nvmf_done_cb cb,
+			       void *cb_arg);
+void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *subsys, mimo_nvmf_done_cb cb,
+			      void *cb_arg);
+
+/* --- namespaces --------------------------------------------------------------------------- */
+
+struct mimo_nvmf_ns_opts {
+	size_t opts_size;
+	uint32_t nsid; /* 0: the lowest free */
+	bool has_uuid, has_nguid, has_eui64;
+	uint8_t uuid[16];  /* default: the bdev's UUID */
+	uint8_t nguid[16]; /* default: the UUID's bytes */
+	uint8_t eui64[8];  /* default: none */
+};
+
+void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts);
+
+/*
+ * Open bdev_name and serve it as a namespace; connected controllers get a namespace
+ * attribute notice. Returns the nsid (> 0), or -ENODEV (no such bdev), -EEXIST (nsid taken),
+ * -EINVAL (nsid above max_namespaces), -ENOSPC (no nsid free), -EBUSY (bdev claimed).
+ */
+int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *subsys, const char *bdev_name,
+			       const struct mimo_nvmf_ns_opts *opts);
+/* Commands to it fail from now on; the bdev closes once its I/O in flight completed.
+ * Controllers get a namespace attribute notice. Returns 0 or -ENOENT. */
+int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *subsys, uint32_t nsid);
+
+/* --- hosts -------------------------------------------------------------------------------- */
+
+/* Returns 0, -EEXIST, -EINVAL (not an NQN). */
+int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *subsys, const char *hostnqn);
+/* Also disconnects that host's controllers. Returns 0 or -ENOENT. */
+int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *subsys, const char *hostnqn);
+void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *subsys, bool allow);
+bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *subsys,
+				      const char *hostnqn);
+
+/* --- listeners ---------------------------------------------------------------------------- */
+
+struct mimo_nvmf_listen_addr {
+	char trtype[8]; /* "TCP" */
+	char adrfam[8]; /* "IPv4" (default) or "IPv6" */
+	char traddr[257];
+	char trsvcid[33]; /* default "4420" */
+};
+
+/* Listen on addr for this subsystem (the port opens on first use; trsvcid "0" picks a free
+ * port, which addr then holds on success). cb gets 0, -EADDRINUSE, -EADDRNOTAVAIL, -ENOENT (no
+ * transport of that type), -EEXIST (already listening for this subsystem), -EINVAL. */
+void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *subsys,
+				      struct mimo_nvmf_listen_addr *addr, mimo_nvmf_done_cb cb,
+				      void *cb_arg);
+/* Hosts connected through it are disconnected; the port closes when no subsystem uses it. */
+void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *subsys,
+					 const struct mimo_nvmf_listen_addr *addr,
+					 mimo_nvmf_done_cb cb, void *cb_arg);
+
+/* --- state as JSON (the RPC results) ----------------------------------------------------- */
+
+/* nvmf_get_subsystems: every subsystem, or the one named (NULL if none). */
+json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *tgt, const char *nqn);
+/* nvmf_subsystem_get_controllers. */
+json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *subsys);
+/* nvmf_get_transports. */
+json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt);
+/* save_config's "nvmf" subsystem: the {method, params} that re-create the target. */
+json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIMO_NVMF_H */
