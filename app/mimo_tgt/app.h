@@ -24,8 +24,15 @@ struct app_subsystem {
 	const char *name;
 	const char *depends_on[4];
 	json_t *(*config)(void); /* the {method, params} array that re-creates its state */
+	int (*init)(void);	 /* on reactor 0 at start-up (may be NULL) */
+	void (*fini)(void (*done)(void *arg), void *arg); /* at exit, last subsystem first */
 };
 const struct app_subsystem *app_subsystems(size_t *count);
+
+/* The nvmf subsystem (app_nvmf.c). */
+int app_nvmf_init(void);
+void app_nvmf_fini(void (*done)(void *arg), void *arg);
+json_t *app_nvmf_config(void);
 
 /* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
 void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);

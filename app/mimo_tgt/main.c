@@ -29,8 +29,15 @@ struct app_opts g_app_opts = {
 	.rpc_socket_mode = 0600,
 };
 
+static void bdev_fini(void (*done)(void *arg), void *arg)
+{
+	mimo_bdev_delete_all(done, arg);
+}
+
+/* In dependency order: started first to last, stopped last to first. */
 static const struct app_subsystem g_subsystems[] = {
-	{ "bdev", { NULL }, mimo_bdev_config_json },
+	{ "bdev", { NULL }, mimo_bdev_config_json, NULL, bdev_fini },
+	{ "nvmf", { "bdev", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -249,6 +256,13 @@ static void init_on_reactor(void *arg)
 		step_done(NULL, rc);
 		return;
 	}
+	/* Same reactor as the RPCs: none runs before every subsystem is up. */
+	for (size_t i = 0; i < MIMO_COUNTOF(g_subsystems); i++) {
+		if (g_subsystems[i].init != NULL && (rc = g_subsystems[i].init()) != 0) {
+			step_done(NULL, rc);
+			return;
+		}
+	}
 	if (g_app_opts.wait_for_rpc) {
 		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
 		step_done(NULL, 0);
@@ -257,10 +271,20 @@ static void init_on_reactor(void *arg)
 	app_start_init(step_done, NULL);
 }
 
-static void shutdown_bdevs_done(void *arg)
+/* Stop the subsystems one after the other, last first. */
+static void fini_next(void *arg)
 {
-	(void)arg;
-	step_done(NULL, 0);
+	size_t left = (size_t)(uintptr_t)arg;
+
+	if (left == 0) {
+		step_done(NULL, 0);
+		return;
+	}
+	left--;
+	if (g_subsystems[left].fini != NULL)
+		g_subsystems[left].fini(fini_next, (void *)(uintptr_t)left);
+	else
+		fini_next((void *)(uintptr_t)left);
 }
 
 static void shutdown_on_reactor(void *arg)
@@ -275,7 +299,7 @@ static void shutdown_on_reactor(void *arg)
 		mimo_jsonrpc_send_errno((void *)(intptr_t)json_integer_value(w), -ESHUTDOWN);
 	json_decref(g_init_waiters);
 	g_init_waiters = NULL;
-	mimo_bdev_delete_all(shutdown_bdevs_done, NULL);
+	fini_next((void *)(uintptr_t)MIMO_COUNTOF(g_subsystems));
 }
 
 /* Run fn on reactor 0 and wait for it to call step_done (up to timeout_s). */

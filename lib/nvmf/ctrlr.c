@@ -1,0 +1,544 @@
+/*
+ * Controllers, on the target's reactor: Fabrics Connect (admin and I/O queues), Property Get
+ * and Set, the admin command dispatch, Keep Alive and its timer, Asynchronous Event Requests,
+ * and teardown once every queue of a controller is gone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "nvmf_internal.h"
+#include "ticks.h"
+
+#define COMP "nvmf"
+
+/* Connect's Invalid Parameters names the offending field: IATTR 1 = in the data. */
+#define CONNECT_IPO_CNTLID  16
+#define CONNECT_IPO_SUBNQN  256
+#define CONNECT_IPO_HOSTNQN 512
+#define CONNECT_IPO_QID	    42
+#define CONNECT_IPO_SQSIZE  44
+
+static void connect_invalid(struct nvmf_req *req, bool in_data, uint16_t ipo)
+{
+	nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+			    MIMO_NVMF_SC_CONNECT_INVALID_PARAMS);
+	req->cpl.cdw0 = ipo | (in_data ? 1u << 16 : 0);
+}
+
+void nvmf_ctrlr_emit(const struct nvmf_ctrlr *c, const char *type)
+{
+	json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:i}", "subnqn", c->subsys->nqn, "hostnqn",
+			      c->hostnqn, "traddr", c->traddr, "trsvcid", c->trsvcid, "cntlid",
+			      c->cntlid);
+
+	nvmf_emit(type, p, c->subsys->nqn);
+}
+
+/* --- keep alive ---------------------------------------------------------------------------- */
+
+static int keep_alive_check(void *arg)
+{
+	struct nvmf_ctrlr *c = arg;
+	uint64_t kato_ticks = (uint64_t)c->kato_ms * mimo_get_ticks_hz() / 1000;
+
+	if (c->disconnecting || mimo_get_ticks() - c->last_keep_alive <= kato_ticks)
+		return 0;
+	MIMO_WARN(COMP, "%s: controller %u of %s: no keep alive for %u ms; disconnecting",
+		  c->subsys->nqn, c->cntlid, c->hostnqn, c->kato_ms);
+	nvmf_ctrlr_disconnect(c);
+	return 1;
+}
+
+/* (Re)arm the timer for kato_ms, rounded up to the 100 ms KAS granularity we report. */
+static void keep_alive_arm(struct nvmf_ctrlr *c, uint32_t kato_ms)
+{
+	mimo_poller_unregister(&c->ka_poller);
+	if (kato_ms == 0 && c->subsys->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
+		kato_ms = NVMF_DISC_KATO_MS;
+	kato_ms = (kato_ms + NVMF_MIN_KATO_MS - 1) / NVMF_MIN_KATO_MS * NVMF_MIN_KATO_MS;
+	c->kato_ms = kato_ms;
+	c->last_keep_alive = mimo_get_ticks();
+	if (kato_ms != 0)
+		c->ka_poller = mimo_poller_register(keep_alive_check, c, (uint64_t)kato_ms * 500);
+}
+
+/* --- asynchronous events ------------------------------------------------------------------- */
+
+#define AEN_NS_ATTR	(1u << 8)
+#define AEN_DISCOVERY	(1u << 31)
+#define AER_TYPE_NOTICE 0x2
+
+static void aer_deliver(struct nvmf_ctrlr *c)
+{
+	while (c->num_aer != 0) {
+		struct nvmf_req *req;
+		uint32_t cdw0;
+
+		if (c->ns_notice_pending && !c->ns_notice_masked && (c->aen_config & AEN_NS_ATTR)) {
+			cdw0 = AER_TYPE_NOTICE | (0x00u << 8) |
+			       (MIMO_NVME_LOG_CHANGED_NS_LIST << 16);
+			c->ns_notice_pending = false;
+			c->ns_notice_masked = true;
+		} else if (c->disc_notice_pending && !c->disc_notice_masked &&
+			   (c->aen_config & AEN_DISCOVERY)) {
+			cdw0 = AER_TYPE_NOTICE | (0xf0u << 8) |
+			       ((uint32_t)MIMO_NVME_LOG_DISCOVERY << 16);
+			c->disc_notice_pending = false;
+			c->disc_notice_masked = true;
+		} else {
+			return;
+		}
+		req = c->aer[--c->num_aer];
+		req->cpl.cdw0 = cdw0;
+		nvmf_req_set_status(req, 0, 0);
+		nvmf_req_complete(req);
+	}
+}
+
+static void changed_ns_add(struct nvmf_ctrlr *c, uint32_t nsid)
+{
+	if (c->num_changed_ns > NVMF_CHANGED_NS_MAX)
+		return;
+	for (uint32_t i = 0; i < c->num_changed_ns; i++) {
+		if (c->changed_ns[i] == nsid)
+			return;
+	}
+	if (c->num_changed_ns == NVMF_CHANGED_NS_MAX) {
+		c->num_changed_ns++; /* overflowed: the log says 0xffffffff */
+		return;
+	}
+	c->changed_ns[c->num_changed_ns++] = nsid;
+}
+
+void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, uint32_t nsid)
+{
+	struct nvmf_ctrlr *c;
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	{
+		if (c->disconnecting)
+			continue;
+		changed_ns_add(c, nsid);
+		c->ns_notice_pending = true;
+		aer_deliver(c);
+	}
+}
+
+void nvmf_ctrlr_discovery_changed(struct nvmf_ctrlr *c)
+{
+	if (c->disconnecting)
+		return;
+	c->disc_notice_pending = true;
+	aer_deliver(c);
+}
+
+/* Called by Get Log Page when the host read a log without Retain Asynchronous Event. */
+void nvmf_ctrlr_log_read(struct nvmf_ctrlr *c, uint8_t lid, bool rae)
+{
+	if (rae)
+		return;
+	if (lid == MIMO_NVME_LOG_CHANGED_NS_LIST) {
+		c->num_changed_ns = 0;
+		c->ns_notice_pending = false;
+		c->ns_notice_masked = false;
+	} else if (lid == MIMO_NVME_LOG_DISCOVERY) {
+		c->disc_notice_pending = false;
+		c->disc_notice_masked = false;
+	}
+	aer_deliver(c);
+}
+
+static void async_event_request(struct nvmf_req *req)
+{
+	struct nvmf_ctrlr *c = req->qp->ctrlr;
+
+	if (c->num_aer >= NVMF_NUM_AER) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVME_SC_ASYNC_EVENT_LIMIT);
+		nvmf_req_complete(req);
+		return;
+	}
+	c->aer[c->num_aer++] = req;
+	aer_deliver(c);
+}
+
+/* --- errors -------------------------------------------------------------------------------- */
+
+void nvmf_ctrlr_log_error(struct nvmf_ctrlr *c, struct nvmf_req *req)
+{
+	struct mimo_nvme_error_log_entry *e;
+
+	/* Newest first in the log: keep a ring indexed by the running count. */
+	c->error_count++;
+	e = &c->errors[c->error_count % NVMF_ERROR_LOG_ENTRIES];
+	memset(e, 0, sizeof(*e));
+	e->error_count = c->error_count;
+	e->sqid = req->qp->qid;
+	e->cid = req->cmd.cid;
+	e->status = req->cpl.status >> 1;
+	e->error_location = 0xffff;
+	e->nsid = req->cmd.nsid;
+	e->trtype = MIMO_NVMF_TRTYPE_TCP;
+}
+
+/* --- connect ------------------------------------------------------------------------------- */
+
+static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req *req,
+				       const struct mimo_nvmf_connect_data *data)
+{
+	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_transport *tt = req->qp->tt;
+	struct nvmf_ctrlr *c = calloc(1, sizeof(*c));
+	uint16_t cntlid = nvmf_subsystem_alloc_cntlid(s);
+
+	if (c == NULL || cntlid == 0) {
+		free(c);
+		return NULL;
+	}
+	c->max_qpairs = tt->opts.max_qpairs_per_ctrlr;
+	c->io_qps = calloc(c->max_qpairs, sizeof(*c->io_qps));
+	if (c->io_qps == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->subsys = s;
+	c->cntlid = cntlid;
+	memcpy(c->hostnqn, data->hostnqn, sizeof(c->hostnqn) - 1);
+	memcpy(c->hostid, data->hostid, sizeof(c->hostid));
+	snprintf(c->traddr, sizeof(c->traddr), "%s", req->qp->traddr);
+	snprintf(c->trsvcid, sizeof(c->trsvcid), "%s", req->qp->trsvcid);
+	c->port = nvmf_port_by_id(tt, req->qp->portid);
+	c->admin_qp = req->qp;
+	c->num_io_queues = c->max_qpairs - 1;
+	c->aen_config = s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? AEN_DISCOVERY : AEN_NS_ATTR;
+	c->vwc_enabled = true;
+	c->start_ticks = mimo_get_ticks();
+	keep_alive_arm(c, cmd->kato);
+	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
+	return c;
+}
+
+static struct nvmf_ctrlr *find_ctrlr(struct nvmf_subsystem *s, uint16_t cntlid)
+{
+	struct nvmf_ctrlr *c;
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	{
+		if (c->cntlid == cntlid)
+			return c;
+	}
+	return NULL;
+}
+
+static void connect_admin(struct nvmf_req *req, struct nvmf_subsystem *s,
+			  const struct mimo_nvmf_connect_data *data)
+{
+	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_ctrlr *c;
+
+	if (cmd->sqsize == 0 || cmd->sqsize >= req->qp->tt->opts.max_aq_depth) {
+		connect_invalid(req, false, CONNECT_IPO_SQSIZE);
+		return;
+	}
+	if (data->cntlid != 0xffff) {
+		/* The dynamic controller model only: the host must let us pick. */
+		connect_invalid(req, true, CONNECT_IPO_CNTLID);
+		return;
+	}
+	c = ctrlr_create(s, req, data);
+	if (c == NULL) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_CTRLR_BUSY);
+		return;
+	}
+	req->aux = c;
+	req->cpl.cdw0 = c->cntlid;
+	MIMO_INFO(COMP, "%s: host %s connected from %s:%s as controller %u (KATO %u ms)", s->nqn,
+		  c->hostnqn, c->traddr, c->trsvcid, c->cntlid, c->kato_ms);
+	nvmf_ctrlr_emit(c, "nvmf_host_connected");
+}
+
+static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
+		       const struct mimo_nvmf_connect_data *data)
+{
+	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_ctrlr *c = find_ctrlr(s, data->cntlid);
+
+	if (c == NULL) {
+		connect_invalid(req, true, CONNECT_IPO_CNTLID);
+		return;
+	}
+	if (strncmp(c->hostnqn, data->hostnqn, sizeof(data->hostnqn)) != 0) {
+		connect_invalid(req, true, CONNECT_IPO_HOSTNQN);
+		return;
+	}
+	if (memcmp(c->hostid, data->hostid, sizeof(c->hostid)) != 0) {
+		connect_invalid(req, true, 0);
+		return;
+	}
+	if (c->disconnecting) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_CTRLR_BUSY);
+		return;
+	}
+	if (!(c->cc & MIMO_NVME_CC_EN) || !(c->csts & MIMO_NVME_CSTS_RDY) ||
+	    s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_GENERIC,
+				    MIMO_NVME_SC_COMMAND_SEQUENCE_ERROR);
+		return;
+	}
+	if (cmd->qid >= c->max_qpairs || cmd->qid > c->num_io_queues ||
+	    c->io_qps[cmd->qid] != NULL) {
+		connect_invalid(req, false, CONNECT_IPO_QID);
+		return;
+	}
+	if (cmd->sqsize == 0 || cmd->sqsize >= req->qp->tt->opts.max_queue_depth) {
+		connect_invalid(req, false, CONNECT_IPO_SQSIZE);
+		return;
+	}
+	c->io_qps[cmd->qid] = req->qp;
+	c->num_io_qps++;
+	req->aux = c;
+	req->cpl.cdw0 = c->cntlid;
+}
+
+void nvmf_ctrlr_connect(struct nvmf_req *req)
+{
+	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_tgt *tgt = req->qp->tt->tgt;
+	struct mimo_nvmf_connect_data data;
+	struct nvmf_subsystem *s;
+	struct nvmf_port *port;
+
+	nvmf_req_set_status(req, 0, 0);
+	if (req->data_len < sizeof(data)) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_GENERIC,
+				    MIMO_NVME_SC_DATA_SGL_LENGTH_INVALID);
+		goto out;
+	}
+	if (cmd->recfmt != 0) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_INCOMPATIBLE);
+		goto out;
+	}
+	memcpy(&data, req->data, sizeof(data));
+	if (strnlen(data.subnqn, sizeof(data.subnqn)) > MIMO_NVMF_NQN_MAX_LEN) {
+		connect_invalid(req, true, CONNECT_IPO_SUBNQN);
+		goto out;
+	}
+	if (strnlen(data.hostnqn, sizeof(data.hostnqn)) > MIMO_NVMF_NQN_MAX_LEN) {
+		connect_invalid(req, true, CONNECT_IPO_HOSTNQN);
+		goto out;
+	}
+	s = (struct nvmf_subsystem *)mimo_nvmf_tgt_find_subsystem((struct mimo_nvmf_tgt *)tgt,
+								  data.subnqn);
+	port = tgt->tcp != NULL ? nvmf_port_by_id(tgt->tcp, req->qp->portid) : NULL;
+	/* Unknown, stopped, or not listening where the host came in: all look alike to it. */
+	if (s == NULL || s->state != NVMF_SUBSYS_ACTIVE || port == NULL ||
+	    !nvmf_subsystem_listens_on(s, port)) {
+		MIMO_WARN(COMP, "connect from %s:%s to %s: no such subsystem on this port",
+			  req->qp->traddr, req->qp->trsvcid, data.subnqn);
+		connect_invalid(req, true, CONNECT_IPO_SUBNQN);
+		goto out;
+	}
+	if (!mimo_nvmf_subsystem_host_allowed((struct mimo_nvmf_subsystem *)s, data.hostnqn)) {
+		MIMO_WARN(COMP, "%s: host %s is not allowed", s->nqn, data.hostnqn);
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
+		goto out;
+	}
+	if (cmd->qid == 0)
+		connect_admin(req, s, &data);
+	else
+		connect_io(req, s, &data);
+out:
+	nvmf_req_complete(req);
+}
+
+/* --- properties ---------------------------------------------------------------------------- */
+
+static void property_get(struct nvmf_req *req, struct nvmf_ctrlr *c)
+{
+	const struct mimo_nvmf_prop_cmd *cmd = (const void *)&req->cmd;
+	bool eight = (cmd->attrib & 7) == 1;
+	uint64_t v;
+
+	switch (cmd->ofst) {
+	case MIMO_NVME_REG_CAP:
+		v = nvmf_ctrlr_cap(c);
+		if (!eight) {
+			nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_FIELD);
+			return;
+		}
+		break;
+	case MIMO_NVME_REG_VS:
+		v = 0x00010300; /* 1.3 */
+		break;
+	case MIMO_NVME_REG_CC:
+		v = c->cc;
+		break;
+	case MIMO_NVME_REG_CSTS:
+		v = c->csts;
+		break;
+	default:
+		nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_FIELD);
+		return;
+	}
+	if (eight && cmd->ofst != MIMO_NVME_REG_CAP) {
+		nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_FIELD);
+		return;
+	}
+	req->cpl.cdw0 = (uint32_t)v;
+	req->cpl.cdw1 = (uint32_t)(v >> 32);
+}
+
+static void property_set(struct nvmf_req *req, struct nvmf_ctrlr *c)
+{
+	const struct mimo_nvmf_prop_cmd *cmd = (const void *)&req->cmd;
+	uint32_t cc = (uint32_t)cmd->value, shn;
+
+	if (cmd->ofst != MIMO_NVME_REG_CC || (cmd->attrib & 7) != 0) {
+		nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_FIELD);
+		return;
+	}
+	shn = (cc >> MIMO_NVME_CC_SHN_SHIFT) & 3;
+	if ((cc & MIMO_NVME_CC_EN) && !(c->cc & MIMO_NVME_CC_EN)) {
+		c->csts |= MIMO_NVME_CSTS_RDY;
+	} else if (!(cc & MIMO_NVME_CC_EN) && (c->cc & MIMO_NVME_CC_EN)) {
+		/* A reset: the host reconnects its I/O queues afterwards. */
+		c->csts &= ~(MIMO_NVME_CSTS_RDY | (3u << MIMO_NVME_CSTS_SHST_SHIFT));
+		for (uint32_t q = 1; q < c->max_qpairs; q++) {
+			if (c->io_qps[q] != NULL)
+				nvmf_qpair_disconnect(c->io_qps[q]);
+		}
+	}
+	if (shn != 0) {
+		/* Nothing is cached here: the shutdown is complete at once. */
+		c->csts &= ~(3u << MIMO_NVME_CSTS_SHST_SHIFT);
+		c->csts |= MIMO_NVME_SHST_COMPLETE << MIMO_NVME_CSTS_SHST_SHIFT;
+	} else {
+		c->csts &= ~(3u << MIMO_NVME_CSTS_SHST_SHIFT);
+	}
+	c->cc = cc;
+}
+
+/* Property Get/Set on the admin queue (Connect and Disconnect never come here). */
+void nvmf_ctrlr_process_fabrics(struct nvmf_req *req)
+{
+	const struct mimo_nvmf_prop_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_ctrlr *c = req->qp->ctrlr;
+
+	nvmf_req_set_status(req, 0, 0);
+	if (cmd->fctype == MIMO_NVMF_FCTYPE_PROPERTY_GET)
+		property_get(req, c);
+	else if (cmd->fctype == MIMO_NVMF_FCTYPE_PROPERTY_SET)
+		property_set(req, c);
+	else
+		nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_OPCODE);
+	nvmf_req_complete(req);
+}
+
+/* --- admin commands ------------------------------------------------------------------------ */
+
+static void set_kato(struct nvmf_ctrlr *c, uint32_t kato_ms)
+{
+	keep_alive_arm(c, kato_ms);
+}
+
+void nvmf_ctrlr_process_admin(struct nvmf_req *req)
+{
+	struct nvmf_ctrlr *c = req->qp->ctrlr;
+	bool disc = c->subsys->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY;
+	uint8_t opc = req->cmd.opc;
+
+	nvmf_req_set_status(req, 0, 0);
+	c->last_keep_alive = mimo_get_ticks();
+	switch (opc) {
+	case MIMO_NVME_OPC_IDENTIFY:
+		nvmf_admin_identify(req);
+		break;
+	case MIMO_NVME_OPC_GET_LOG_PAGE:
+		nvmf_admin_get_log_page(req);
+		break;
+	case MIMO_NVME_OPC_GET_FEATURES:
+		nvmf_admin_get_features(req);
+		break;
+	case MIMO_NVME_OPC_SET_FEATURES:
+		nvmf_admin_set_features(req);
+		if (req->cpl.status == 0 &&
+		    (req->cmd.cdw10 & 0xff) == MIMO_NVME_FEAT_KEEP_ALIVE_TIMER)
+			set_kato(c, req->cmd.cdw11);
+		break;
+	case MIMO_NVME_OPC_KEEP_ALIVE:
+		break;
+	case MIMO_NVME_OPC_ASYNC_EVENT_REQ:
+		async_event_request(req);
+		return;
+	case MIMO_NVME_OPC_ABORT:
+		/* Commands here finish in microseconds; none is ever found to abort. */
+		if (disc) {
+			nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_OPCODE);
+			break;
+		}
+		req->cpl.cdw0 = 1;
+		break;
+	default:
+		nvmf_req_set_status(req, 0, MIMO_NVME_SC_INVALID_OPCODE);
+		break;
+	}
+	if (req->cpl.status != 0)
+		nvmf_ctrlr_log_error(c, req);
+	nvmf_req_complete(req);
+}
+
+/* --- teardown ------------------------------------------------------------------------------ */
+
+static void ctrlr_free(struct nvmf_ctrlr *c)
+{
+	struct nvmf_subsystem *s = c->subsys;
+
+	MIMO_INFO(COMP, "%s: controller %u of %s is gone", s->nqn, c->cntlid, c->hostnqn);
+	nvmf_ctrlr_emit(c, "nvmf_host_disconnected");
+	mimo_poller_unregister(&c->ka_poller);
+	TAILQ_REMOVE(&s->ctrlrs, c, link);
+	free(c->io_qps);
+	free(c);
+	nvmf_subsystem_ctrlr_gone(s);
+}
+
+void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *c)
+{
+	if (c->disconnecting)
+		return;
+	c->disconnecting = true;
+	mimo_poller_unregister(&c->ka_poller);
+	if (c->admin_qp != NULL)
+		nvmf_qpair_disconnect(c->admin_qp);
+	for (uint32_t q = 1; q < c->max_qpairs; q++) {
+		if (c->io_qps[q] != NULL)
+			nvmf_qpair_disconnect(c->io_qps[q]);
+	}
+}
+
+void nvmf_ctrlr_qpair_gone(struct nvmf_ctrlr *c, struct nvmf_qpair *qp)
+{
+	if (qp == c->admin_qp) {
+		/* The admin queue is the controller: the rest follows it. */
+		c->admin_qp = NULL;
+		while (c->num_aer != 0) {
+			struct nvmf_req *req = c->aer[--c->num_aer];
+
+			nvmf_req_set_status(req, 0, MIMO_NVME_SC_ABORTED_SQ_DELETION);
+			nvmf_req_complete(req);
+		}
+		nvmf_ctrlr_disconnect(c);
+	} else if (qp->qid < c->max_qpairs && c->io_qps[qp->qid] == qp) {
+		c->io_qps[qp->qid] = NULL;
+		c->num_io_qps--;
+	}
+	nvmf_qpair_ctrlr_released(qp);
+	if (c->admin_qp == NULL && c->num_io_qps == 0)
+		ctrlr_free(c);
+}

@@ -1,0 +1,63 @@
+/* The discovery log page: one record per (subsystem the host may use, port it listens on). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "nvmf_internal.h"
+
+static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_subsystem *s,
+		       const struct nvmf_port *port)
+{
+	memset(e, 0, sizeof(*e));
+	e->trtype = MIMO_NVMF_TRTYPE_TCP;
+	e->adrfam = strcasecmp(port->addr.adrfam, "IPv6") == 0 ? MIMO_NVMF_ADRFAM_IPV6
+							       : MIMO_NVMF_ADRFAM_IPV4;
+	e->subtype = s->subtype;
+	/* TREQ: secure channel not required; SQ flow control may be disabled (bit 2). */
+	e->treq = 1u << 2;
+	e->portid = port->portid;
+	e->cntlid = 0xffff; /* dynamic controller model */
+	e->asqsz = (uint16_t)port->tt->opts.max_aq_depth;
+	/* Address fields are space-padded ASCII in NVMe over Fabrics. */
+	memset(e->trsvcid, ' ', sizeof(e->trsvcid));
+	memcpy(e->trsvcid, port->addr.trsvcid, strnlen(port->addr.trsvcid, sizeof(e->trsvcid)));
+	memset(e->traddr, ' ', sizeof(e->traddr));
+	memcpy(e->traddr, port->addr.traddr, strnlen(port->addr.traddr, sizeof(e->traddr)));
+	snprintf(e->subnqn, sizeof(e->subnqn), "%s", s->nqn);
+	/* TSAS for TCP: SECTYPE 0, no security. */
+}
+
+void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
+{
+	struct mimo_nvmf_discovery_log *log;
+	const struct nvmf_subsystem *s;
+	uint64_t n = 0, i = 0;
+
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		const struct nvmf_subsys_listener *l;
+
+		if (s->subtype != MIMO_NVMF_SUBTYPE_NVME || s->state == NVMF_SUBSYS_DELETING ||
+		    !mimo_nvmf_subsystem_host_allowed((const void *)s, hostnqn))
+			continue;
+		TAILQ_FOREACH(l, &s->listeners, link)
+		n++;
+	}
+	log = calloc(1, sizeof(*log) + n * sizeof(log->entries[0]));
+	if (log == NULL)
+		return NULL;
+	log->genctr = tgt->discovery_genctr;
+	log->numrec = n;
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		const struct nvmf_subsys_listener *l;
+
+		if (s->subtype != MIMO_NVMF_SUBTYPE_NVME || s->state == NVMF_SUBSYS_DELETING ||
+		    !mimo_nvmf_subsystem_host_allowed((const void *)s, hostnqn))
+			continue;
+		TAILQ_FOREACH(l, &s->listeners, link)
+		fill_entry(&log->entries[i++], s, l->port);
+	}
+	*len = sizeof(*log) + n * sizeof(log->entries[0]);
+	return log;
+}

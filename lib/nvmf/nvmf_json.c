@@ -1,0 +1,207 @@
+/* The target as JSON: nvmf_get_subsystems, nvmf_subsystem_get_controllers,
+ * nvmf_get_transports, save_config; and the events the target emits. */
+#include <stdio.h>
+#include <string.h>
+
+#include "mimo/events.h"
+#include "nvmf_internal.h"
+#include "uuid.h"
+
+void nvmf_emit(const char *type, json_t *payload, const char *ctx)
+{
+	mimo_event_emit(type, ctx, payload); /* takes the reference */
+}
+
+static void __attribute__((constructor)) register_event_types(void)
+{
+	mimo_event_register_type("nvmf_subsystem_created");
+	mimo_event_register_type("nvmf_subsystem_deleted");
+	mimo_event_register_type("nvmf_listener_added");
+	mimo_event_register_type("nvmf_host_connected");
+	mimo_event_register_type("nvmf_host_disconnected");
+}
+
+/* SPDK prints NGUID and EUI-64 as upper-case hex without separators. */
+static json_t *hex(const uint8_t *b, size_t n)
+{
+	char s[33];
+
+	for (size_t i = 0; i < n; i++)
+		snprintf(s + 2 * i, 3, "%02X", b[i]);
+	return json_string(s);
+}
+
+static json_t *uuid_json(const uint8_t u[16])
+{
+	char s[MIMO_UUID_STR_LEN];
+
+	mimo_uuid_format(u, s);
+	return json_string(s);
+}
+
+static json_t *listen_addr_json(const struct nvmf_port *p)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam", p->addr.adrfam,
+			 "traddr", p->addr.traddr, "trsvcid", p->addr.trsvcid);
+}
+
+static json_t *ns_json(const struct nvmf_ns *ns, bool config)
+{
+	json_t *o =
+		json_pack("{s:i, s:s}", "nsid", (json_int_t)ns->nsid, "bdev_name", ns->bdev_name);
+
+	if (!config)
+		json_object_set_new(o, "name", json_string(ns->bdev_name));
+	if (!config || ns->opt_nguid)
+		json_object_set_new(o, "nguid", hex(ns->nguid, 16));
+	if (!config || ns->opt_uuid)
+		json_object_set_new(o, "uuid", uuid_json(ns->uuid));
+	if (ns->has_eui64)
+		json_object_set_new(o, "eui64", hex(ns->eui64, 8));
+	return o;
+}
+
+static json_t *subsystem_json(const struct nvmf_subsystem *s)
+{
+	const struct nvmf_subsys_listener *l;
+	const struct nvmf_host *h;
+	json_t *o, *addrs = json_array(), *hosts = json_array();
+
+	TAILQ_FOREACH(l, &s->listeners, link)
+	json_array_append_new(addrs, listen_addr_json(l->port));
+	TAILQ_FOREACH(h, &s->hosts, link)
+	json_array_append_new(hosts, json_pack("{s:s}", "nqn", h->nqn));
+	o = json_pack("{s:s, s:s, s:o, s:b, s:o}", "nqn", s->nqn, "subtype",
+		      s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? "Discovery" : "NVMe",
+		      "listen_addresses", addrs, "allow_any_host", s->allow_any_host, "hosts",
+		      hosts);
+	if (s->subtype == MIMO_NVMF_SUBTYPE_NVME) {
+		json_t *nss = json_array();
+
+		for (uint32_t id = 1; id <= s->max_nsid; id++) {
+			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+
+			if (ns != NULL)
+				json_array_append_new(nss, ns_json(ns, false));
+		}
+		json_object_set_new(o, "serial_number", json_string(s->sn));
+		json_object_set_new(o, "model_number", json_string(s->mn));
+		json_object_set_new(o, "max_namespaces", json_integer(s->max_nsid));
+		json_object_set_new(o, "min_cntlid", json_integer(s->min_cntlid));
+		json_object_set_new(o, "max_cntlid", json_integer(s->max_cntlid));
+		json_object_set_new(o, "namespaces", nss);
+	}
+	return o;
+}
+
+MIMO_EXPORT json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *t, const char *nqn)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	const struct nvmf_subsystem *s;
+	json_t *a = json_array();
+
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		if (s->state == NVMF_SUBSYS_DELETING)
+			continue;
+		if (nqn == NULL || strcmp(nqn, s->nqn) == 0)
+			json_array_append_new(a, subsystem_json(s));
+	}
+	if (nqn != NULL && json_array_size(a) == 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *ss)
+{
+	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
+	const struct nvmf_ctrlr *c;
+	json_t *a = json_array();
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	{
+		json_array_append_new(a, json_pack("{s:i, s:s, s:o, s:i, s:s, s:s}", "cntlid",
+						   c->cntlid, "hostnqn", c->hostnqn, "hostid",
+						   uuid_json(c->hostid), "num_io_qpairs",
+						   c->num_io_qps, "traddr", c->traddr, "trsvcid",
+						   c->trsvcid));
+	}
+	return a;
+}
+
+static json_t *transport_json(const struct nvmf_transport *tt, bool config)
+{
+	const struct mimo_nvmf_transport_opts *o = &tt->opts;
+	json_t *j = json_pack(
+		"{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "trtype", "TCP", "max_queue_depth",
+		o->max_queue_depth, "max_io_qpairs_per_ctrlr", o->max_qpairs_per_ctrlr - 1,
+		"in_capsule_data_size", o->in_capsule_data_size, "max_io_size", o->max_io_size,
+		"io_unit_size", o->io_unit_size, "max_aq_depth", o->max_aq_depth,
+		"num_shared_buffers", o->num_shared_buffers, "c2h_success", o->c2h_success);
+
+	if (!config) {
+		json_object_set_new(j, "num_qpairs", json_integer(atomic_load(&tt->num_qpairs)));
+		json_object_set_new(j, "shared_buffers_allocated",
+				    json_integer(atomic_load(&tt->shared_buffers)));
+	}
+	return j;
+}
+
+MIMO_EXPORT json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *t)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	json_t *a = json_array();
+
+	if (tgt->tcp != NULL)
+		json_array_append_new(a, transport_json(tgt->tcp, false));
+	return a;
+}
+
+static void add_call(json_t *config, const char *method, json_t *params)
+{
+	json_array_append_new(config, json_pack("{s:s, s:o}", "method", method, "params", params));
+}
+
+MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	json_t *config = json_array();
+	const struct nvmf_subsystem *s;
+
+	if (tgt->tcp == NULL)
+		return config;
+	add_call(config, "nvmf_create_transport", transport_json(tgt->tcp, true));
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		const struct nvmf_subsys_listener *l;
+		const struct nvmf_host *h;
+
+		if (s->state == NVMF_SUBSYS_DELETING)
+			continue;
+		if (s->subtype == MIMO_NVMF_SUBTYPE_NVME)
+			add_call(config, "nvmf_create_subsystem",
+				 json_pack("{s:s, s:b, s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn,
+					   "allow_any_host", s->allow_any_host, "serial_number",
+					   s->sn, "model_number", s->mn, "max_namespaces",
+					   s->max_nsid, "min_cntlid", s->min_cntlid, "max_cntlid",
+					   s->max_cntlid));
+		TAILQ_FOREACH(h, &s->hosts, link)
+		add_call(config, "nvmf_subsystem_add_host",
+			 json_pack("{s:s, s:s}", "nqn", s->nqn, "host", h->nqn));
+		for (uint32_t id = 1; id <= s->max_nsid; id++) {
+			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+
+			if (ns != NULL)
+				add_call(config, "nvmf_subsystem_add_ns",
+					 json_pack("{s:s, s:o}", "nqn", s->nqn, "namespace",
+						   ns_json(ns, true)));
+		}
+		TAILQ_FOREACH(l, &s->listeners, link)
+		add_call(config, "nvmf_subsystem_add_listener",
+			 json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
+				   listen_addr_json(l->port)));
+	}
+	return config;
+}

@@ -1,0 +1,917 @@
+/*
+ * SPDK's nvmf_* RPCs, and py-spdk's legacy construct_nvmf_subsystem, delete_nvmf_subsystem and
+ * get_nvmf_subsystems. They run on the RPC reactor, which is the target's reactor in mimo_tgt.
+ * Parameters SPDK's rpc.py sends that mean nothing for TCP here are accepted and ignored.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mimo/jsonrpc.h"
+#include "nvmf_internal.h"
+#include "uuid.h"
+
+#define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS
+#define IGNORED(s, name)                                                \
+	{                                                               \
+		name, offsetof(s, ignored), mimo_json_decode_json, true \
+	}
+
+static struct mimo_nvmf_tgt *get_tgt(struct mimo_jsonrpc_request *req, const char *name)
+{
+	struct mimo_nvmf_tgt *tgt = mimo_nvmf_tgt_find(name);
+
+	if (tgt == NULL) {
+		if (name != NULL)
+			mimo_jsonrpc_send_error(req, INVALID, "NVMf target '%s' not found", name);
+		else
+			mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+						"No default NVMf target found; specify tgt_name");
+	}
+	return tgt;
+}
+
+static struct mimo_nvmf_subsystem *get_subsys(struct mimo_jsonrpc_request *req,
+					      const char *tgt_name, const char *nqn)
+{
+	struct mimo_nvmf_tgt *tgt = get_tgt(req, tgt_name);
+	struct mimo_nvmf_subsystem *s;
+
+	if (tgt == NULL)
+		return NULL;
+	s = mimo_nvmf_tgt_find_subsystem(tgt, nqn);
+	if (s == NULL || ((struct nvmf_subsystem *)s)->state == NVMF_SUBSYS_DELETING) {
+		mimo_jsonrpc_send_error(req, INVALID, "Subsystem with NQN '%s' not found", nqn);
+		return NULL;
+	}
+	return s;
+}
+
+/* --- transports ---------------------------------------------------------------------------- */
+
+struct create_transport {
+	char *trtype;
+	char *tgt_name;
+	uint32_t max_queue_depth, max_io_qpairs_per_ctrlr, in_capsule_data_size, max_io_size;
+	uint32_t io_unit_size, max_aq_depth, num_shared_buffers;
+	bool c2h_success;
+	const json_t *ignored;
+};
+
+#define CT struct create_transport
+static const struct mimo_json_decoder create_transport_decoders[] = {
+	{ "trtype", offsetof(CT, trtype), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(CT, tgt_name), mimo_json_decode_string, true },
+	{ "max_queue_depth", offsetof(CT, max_queue_depth), mimo_json_decode_uint32, true },
+	{ "max_io_qpairs_per_ctrlr", offsetof(CT, max_io_qpairs_per_ctrlr), mimo_json_decode_uint32,
+	  true },
+	{ "in_capsule_data_size", offsetof(CT, in_capsule_data_size), mimo_json_decode_uint32,
+	  true },
+	{ "max_io_size", offsetof(CT, max_io_size), mimo_json_decode_uint32, true },
+	{ "io_unit_size", offsetof(CT, io_unit_size), mimo_json_decode_uint32, true },
+	{ "max_aq_depth", offsetof(CT, max_aq_depth), mimo_json_decode_uint32, true },
+	{ "num_shared_buffers", offsetof(CT, num_shared_buffers), mimo_json_decode_uint32, true },
+	{ "c2h_success", offsetof(CT, c2h_success), mimo_json_decode_bool, true },
+	IGNORED(CT, "buf_cache_size"),
+	IGNORED(CT, "iobuf_small_cache_size"),
+	IGNORED(CT, "iobuf_large_cache_size"),
+	IGNORED(CT, "zcopy"),
+	IGNORED(CT, "num_cqe"),
+	IGNORED(CT, "max_srq_depth"),
+	IGNORED(CT, "no_srq"),
+	IGNORED(CT, "dif_insert_or_strip"),
+	IGNORED(CT, "sock_priority"),
+	IGNORED(CT, "acceptor_backlog"),
+	IGNORED(CT, "abort_timeout_sec"),
+	IGNORED(CT, "no_wr_batching"),
+	IGNORED(CT, "control_msg_num"),
+	IGNORED(CT, "disable_mappable_bar0"),
+	IGNORED(CT, "disable_adaptive_irq"),
+	IGNORED(CT, "disable_shadow_doorbells"),
+	IGNORED(CT, "acceptor_poll_rate"),
+	IGNORED(CT, "ack_timeout"),
+	IGNORED(CT, "data_wr_pool_size"),
+	IGNORED(CT, "disable_command_passthru"),
+	IGNORED(CT, "kas"),
+	IGNORED(CT, "min_kato"),
+	IGNORED(CT, "masked_oncs"),
+	IGNORED(CT, "masked_fuses"),
+};
+#undef CT
+
+/* Create the TCP transport of tgt from decoded options; -EEXIST if it exists. */
+static int create_transport(struct mimo_nvmf_tgt *tgt, const struct create_transport *p)
+{
+	struct mimo_nvmf_transport_opts o;
+
+	mimo_nvmf_transport_opts_init(&o);
+	if (p->max_queue_depth != 0)
+		o.max_queue_depth = p->max_queue_depth;
+	if (p->max_io_qpairs_per_ctrlr != 0)
+		o.max_qpairs_per_ctrlr = p->max_io_qpairs_per_ctrlr + 1;
+	if (p->in_capsule_data_size != 0)
+		o.in_capsule_data_size = p->in_capsule_data_size;
+	if (p->max_io_size != 0)
+		o.max_io_size = p->max_io_size;
+	if (p->io_unit_size != 0)
+		o.io_unit_size = p->io_unit_size;
+	if (p->max_aq_depth != 0)
+		o.max_aq_depth = p->max_aq_depth;
+	if (p->num_shared_buffers != 0)
+		o.num_shared_buffers = p->num_shared_buffers;
+	o.c2h_success = p->c2h_success;
+	return mimo_nvmf_tgt_add_transport(tgt, p->trtype, &o);
+}
+
+static void rpc_nvmf_create_transport(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct create_transport p = { .c2h_success = true };
+	struct mimo_nvmf_tgt *tgt;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, create_transport_decoders,
+			     MIMO_COUNTOF(create_transport_decoders), &p))
+		return;
+	tgt = get_tgt(req, p.tgt_name);
+	if (tgt == NULL)
+		goto out;
+	if (strcasecmp(p.trtype, "TCP") != 0) {
+		mimo_jsonrpc_send_error(req, INVALID, "Transport type '%s' is not supported",
+					p.trtype);
+		goto out;
+	}
+	rc = create_transport(tgt, &p);
+	if (rc == -EEXIST)
+		mimo_jsonrpc_send_error(req, INVALID, "Transport type 'TCP' already exists");
+	else if (rc == -EINVAL)
+		mimo_jsonrpc_send_error(req, INVALID, "Invalid transport options");
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+out:
+	mimo_json_decode_free(create_transport_decoders, MIMO_COUNTOF(create_transport_decoders),
+			      &p);
+}
+MIMO_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport, MIMO_RPC_RUNTIME)
+
+struct get_transports {
+	char *trtype;
+	char *tgt_name;
+};
+
+static const struct mimo_json_decoder get_transports_decoders[] = {
+	{ "trtype", offsetof(struct get_transports, trtype), mimo_json_decode_string, true },
+	{ "tgt_name", offsetof(struct get_transports, tgt_name), mimo_json_decode_string, true },
+};
+
+static void rpc_nvmf_get_transports(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct get_transports p = { 0 };
+	struct mimo_nvmf_tgt *tgt;
+	json_t *a;
+
+	if (!mimo_rpc_decode(req, params, get_transports_decoders,
+			     MIMO_COUNTOF(get_transports_decoders), &p))
+		return;
+	tgt = get_tgt(req, p.tgt_name);
+	if (tgt != NULL) {
+		a = mimo_nvmf_tgt_transports_json(tgt);
+		if (p.trtype != NULL && strcasecmp(p.trtype, "TCP") != 0) {
+			json_decref(a);
+			mimo_jsonrpc_send_error(req, INVALID, "Transport type '%s' not found",
+						p.trtype);
+		} else if (p.trtype != NULL && json_array_size(a) == 0) {
+			json_decref(a);
+			mimo_jsonrpc_send_error(req, INVALID, "Transport type '%s' not found",
+						p.trtype);
+		} else {
+			mimo_jsonrpc_send_result(req, a);
+		}
+	}
+	mimo_json_decode_free(get_transports_decoders, MIMO_COUNTOF(get_transports_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_get_transports", rpc_nvmf_get_transports, MIMO_RPC_RUNTIME)
+
+/* --- subsystems ---------------------------------------------------------------------------- */
+
+struct create_subsystem {
+	char *nqn;
+	char *tgt_name;
+	char *serial_number;
+	char *model_number;
+	bool allow_any_host;
+	uint32_t max_namespaces;
+	uint16_t min_cntlid, max_cntlid;
+	const json_t *ignored;
+};
+
+#define CS struct create_subsystem
+static const struct mimo_json_decoder create_subsystem_decoders[] = {
+	{ "nqn", offsetof(CS, nqn), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(CS, tgt_name), mimo_json_decode_string, true },
+	{ "serial_number", offsetof(CS, serial_number), mimo_json_decode_string, true },
+	{ "model_number", offsetof(CS, model_number), mimo_json_decode_string, true },
+	{ "allow_any_host", offsetof(CS, allow_any_host), mimo_json_decode_bool, true },
+	{ "max_namespaces", offsetof(CS, max_namespaces), mimo_json_decode_uint32, true },
+	{ "min_cntlid", offsetof(CS, min_cntlid), mimo_json_decode_uint16, true },
+	{ "max_cntlid", offsetof(CS, max_cntlid), mimo_json_decode_uint16, true },
+	IGNORED(CS, "ana_reporting"),
+	IGNORED(CS, "passthrough"),
+	IGNORED(CS, "enable_nssr"),
+	IGNORED(CS, "dmrsl"),
+	IGNORED(CS, "wzsl"),
+	IGNORED(CS, "admin_label"),
+};
+#undef CS
+
+/* Create and start; on failure the error is answered and NULL returned. */
+static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request *req,
+						    struct mimo_nvmf_tgt *tgt,
+						    const struct create_subsystem *p)
+{
+	struct mimo_nvmf_subsystem_opts o;
+	struct mimo_nvmf_subsystem *s;
+	int rc;
+
+	mimo_nvmf_subsystem_opts_init(&o);
+	o.serial_number = p->serial_number;
+	o.model_number = p->model_number;
+	o.allow_any_host = p->allow_any_host;
+	if (p->max_namespaces != 0)
+		o.max_namespaces = p->max_namespaces;
+	if (p->min_cntlid != 0)
+		o.min_cntlid = p->min_cntlid;
+	if (p->max_cntlid != 0)
+		o.max_cntlid = p->max_cntlid;
+	rc = mimo_nvmf_subsystem_create(tgt, p->nqn, &o, &s);
+	if (rc == -EEXIST) {
+		mimo_jsonrpc_send_error(req, INVALID, "Subsystem NQN '%s' already exists", p->nqn);
+		return NULL;
+	}
+	if (rc == -EINVAL) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"Invalid subsystem: NQN '%s', serial number, model number "
+					"or controller ID range",
+					p->nqn);
+		return NULL;
+	}
+	if (rc != 0) {
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+					"Unable to create subsystem %s: %s", p->nqn, strerror(-rc));
+		return NULL;
+	}
+	mimo_nvmf_subsystem_start(s, NULL, NULL);
+	return s;
+}
+
+static void rpc_nvmf_create_subsystem(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct create_subsystem p = { 0 };
+	struct mimo_nvmf_tgt *tgt;
+
+	if (!mimo_rpc_decode(req, params, create_subsystem_decoders,
+			     MIMO_COUNTOF(create_subsystem_decoders), &p))
+		return;
+	tgt = get_tgt(req, p.tgt_name);
+	if (tgt != NULL && create_subsystem(req, tgt, &p) != NULL)
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(create_subsystem_decoders, MIMO_COUNTOF(create_subsystem_decoders),
+			      &p);
+}
+MIMO_RPC_REGISTER("nvmf_create_subsystem", rpc_nvmf_create_subsystem, MIMO_RPC_RUNTIME)
+
+struct nqn_params {
+	char *nqn;
+	char *tgt_name;
+};
+
+static const struct mimo_json_decoder nqn_decoders[] = {
+	{ "nqn", offsetof(struct nqn_params, nqn), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(struct nqn_params, tgt_name), mimo_json_decode_string, true },
+};
+
+static void deleted(void *arg, int rc)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+static void rpc_nvmf_delete_subsystem(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct nqn_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL) {
+		rc = mimo_nvmf_subsystem_destroy(s, deleted, req);
+		if (rc == -EPERM)
+			mimo_jsonrpc_send_error(req, INVALID,
+						"The discovery subsystem cannot be deleted");
+		else if (rc != 0)
+			mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+						"Subsystem is already being destroyed.");
+	}
+	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_delete_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME)
+MIMO_RPC_REGISTER_LEGACY("delete_nvmf_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME,
+			 "nvmf_delete_subsystem")
+
+struct get_subsystems {
+	char *nqn;
+	char *tgt_name;
+};
+
+static const struct mimo_json_decoder get_subsystems_decoders[] = {
+	{ "nqn", offsetof(struct get_subsystems, nqn), mimo_json_decode_string, true },
+	{ "tgt_name", offsetof(struct get_subsystems, tgt_name), mimo_json_decode_string, true },
+};
+
+static void rpc_nvmf_get_subsystems(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct get_subsystems p = { 0 };
+	struct mimo_nvmf_tgt *tgt;
+
+	if (!mimo_rpc_decode(req, params, get_subsystems_decoders,
+			     MIMO_COUNTOF(get_subsystems_decoders), &p))
+		return;
+	tgt = get_tgt(req, p.tgt_name);
+	if (tgt != NULL) {
+		json_t *a = mimo_nvmf_tgt_subsystems_json(tgt, p.nqn);
+
+		if (a == NULL)
+			mimo_jsonrpc_send_error(req, INVALID, "Subsystem with NQN '%s' not found",
+						p.nqn);
+		else
+			mimo_jsonrpc_send_result(req, a);
+	}
+	mimo_json_decode_free(get_subsystems_decoders, MIMO_COUNTOF(get_subsystems_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_get_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME)
+MIMO_RPC_REGISTER_LEGACY("get_nvmf_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME,
+			 "nvmf_get_subsystems")
+
+static void rpc_nvmf_subsystem_get_controllers(struct mimo_jsonrpc_request *req,
+					       const json_t *params)
+{
+	struct nqn_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+
+	if (!mimo_rpc_decode(req, params, nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL)
+		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_controllers_json(s));
+	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers,
+		  MIMO_RPC_RUNTIME)
+
+/* --- namespaces ---------------------------------------------------------------------------- */
+
+/* Hex digits, optionally separated by '-', into exactly n bytes. */
+static int parse_hex(const char *s, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+
+	while (*s != '\0') {
+		int hi, lo;
+
+		if (*s == '-') {
+			s++;
+			continue;
+		}
+		if (got == n || !isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+			return -EINVAL;
+		hi = isdigit((unsigned char)s[0]) ? s[0] - '0' : (tolower(s[0]) - 'a' + 10);
+		lo = isdigit((unsigned char)s[1]) ? s[1] - '0' : (tolower(s[1]) - 'a' + 10);
+		out[got++] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+	}
+	return got == n ? 0 : -EINVAL;
+}
+
+struct ns_params {
+	uint32_t nsid;
+	char *bdev_name;
+	char *nguid;
+	char *eui64;
+	char *uuid;
+	const json_t *ignored;
+};
+
+#define NP struct ns_params
+static const struct mimo_json_decoder ns_decoders[] = {
+	{ "nsid", offsetof(NP, nsid), mimo_json_decode_uint32, true },
+	{ "bdev_name", offsetof(NP, bdev_name), mimo_json_decode_string, false },
+	{ "nguid", offsetof(NP, nguid), mimo_json_decode_string, true },
+	{ "eui64", offsetof(NP, eui64), mimo_json_decode_string, true },
+	{ "uuid", offsetof(NP, uuid), mimo_json_decode_string, true },
+	IGNORED(NP, "ptpl_file"),
+	IGNORED(NP, "anagrpid"),
+	IGNORED(NP, "no_auto_visible"),
+	IGNORED(NP, "hide_metadata"),
+};
+#undef NP
+
+/* Add the namespace described by the JSON object ns to s; answers errors itself and returns
+ * the nsid, or 0 after an error. */
+static int add_ns(struct mimo_jsonrpc_request *req, struct mimo_nvmf_subsystem *s,
+		  const json_t *obj)
+{
+	struct mimo_nvmf_ns_opts o;
+	struct ns_params p = { 0 };
+	char err[256];
+	int rc = 0;
+
+	if (mimo_json_decode_object(obj, ns_decoders, MIMO_COUNTOF(ns_decoders), &p, err,
+				    sizeof(err)) != 0) {
+		mimo_jsonrpc_send_error(req, INVALID, "namespace: %s", err);
+		goto out;
+	}
+	mimo_nvmf_ns_opts_init(&o);
+	o.nsid = p.nsid;
+	if ((p.uuid != NULL && mimo_uuid_parse(p.uuid, o.uuid) != 0) ||
+	    (p.nguid != NULL && parse_hex(p.nguid, o.nguid, 16) != 0) ||
+	    (p.eui64 != NULL && parse_hex(p.eui64, o.eui64, 8) != 0)) {
+		mimo_jsonrpc_send_error(req, INVALID, "namespace: malformed uuid, nguid or eui64");
+		goto out;
+	}
+	o.has_uuid = p.uuid != NULL;
+	o.has_nguid = p.nguid != NULL;
+	o.has_eui64 = p.eui64 != NULL;
+	rc = mimo_nvmf_subsystem_add_ns(s, p.bdev_name, &o);
+	if (rc > 0)
+		goto out;
+	if (rc == -ENODEV)
+		mimo_jsonrpc_send_error(req, INVALID, "Unable to find bdev %s", p.bdev_name);
+	else if (rc == -EBUSY)
+		mimo_jsonrpc_send_error(req, INVALID, "bdev %s is already in use by a namespace",
+					p.bdev_name);
+	else if (rc == -EEXIST)
+		mimo_jsonrpc_send_error(req, INVALID, "Namespace ID %u is already in use", p.nsid);
+	else if (rc == -EINVAL)
+		mimo_jsonrpc_send_error(req, INVALID, "Namespace ID %u is out of range", p.nsid);
+	else if (rc == -ENOSPC)
+		mimo_jsonrpc_send_error(req, INVALID, "Subsystem has no free namespace ID");
+	else if (rc == -EPERM)
+		mimo_jsonrpc_send_error(req, INVALID, "This subsystem takes no namespaces");
+	else
+		mimo_jsonrpc_send_errno(req, rc);
+	rc = 0;
+out:
+	mimo_json_decode_free(ns_decoders, MIMO_COUNTOF(ns_decoders), &p);
+	return rc;
+}
+
+struct add_ns_params {
+	char *nqn;
+	char *tgt_name;
+	const json_t *ns;
+};
+
+static const struct mimo_json_decoder add_ns_decoders[] = {
+	{ "nqn", offsetof(struct add_ns_params, nqn), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(struct add_ns_params, tgt_name), mimo_json_decode_string, true },
+	{ "namespace", offsetof(struct add_ns_params, ns), mimo_json_decode_json, false },
+};
+
+static void rpc_nvmf_subsystem_add_ns(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct add_ns_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+	int nsid;
+
+	if (!mimo_rpc_decode(req, params, add_ns_decoders, MIMO_COUNTOF(add_ns_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL) {
+		nsid = add_ns(req, s, p.ns);
+		if (nsid > 0)
+			mimo_jsonrpc_send_result(req, json_integer(nsid));
+	}
+	mimo_json_decode_free(add_ns_decoders, MIMO_COUNTOF(add_ns_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_add_ns", rpc_nvmf_subsystem_add_ns, MIMO_RPC_RUNTIME)
+
+struct remove_ns_params {
+	char *nqn;
+	char *tgt_name;
+	uint32_t nsid;
+};
+
+static const struct mimo_json_decoder remove_ns_decoders[] = {
+	{ "nqn", offsetof(struct remove_ns_params, nqn), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(struct remove_ns_params, tgt_name), mimo_json_decode_string, true },
+	{ "nsid", offsetof(struct remove_ns_params, nsid), mimo_json_decode_uint32, false },
+};
+
+static void rpc_nvmf_subsystem_remove_ns(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct remove_ns_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+
+	if (!mimo_rpc_decode(req, params, remove_ns_decoders, MIMO_COUNTOF(remove_ns_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL) {
+		if (mimo_nvmf_subsystem_remove_ns(s, p.nsid) != 0)
+			mimo_jsonrpc_send_error(req, INVALID, "Namespace %u not found in %s",
+						p.nsid, p.nqn);
+		else
+			mimo_jsonrpc_send_bool(req, true);
+	}
+	mimo_json_decode_free(remove_ns_decoders, MIMO_COUNTOF(remove_ns_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_remove_ns", rpc_nvmf_subsystem_remove_ns, MIMO_RPC_RUNTIME)
+
+/* --- hosts --------------------------------------------------------------------------------- */
+
+struct host_params {
+	char *nqn;
+	char *host;
+	char *tgt_name;
+	const json_t *ignored;
+};
+
+#define HP struct host_params
+static const struct mimo_json_decoder host_decoders[] = {
+	{ "nqn", offsetof(HP, nqn), mimo_json_decode_string, false },
+	{ "host", offsetof(HP, host), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(HP, tgt_name), mimo_json_decode_string, true },
+	IGNORED(HP, "psk"),
+	IGNORED(HP, "dhchap_key"),
+	IGNORED(HP, "dhchap_ctrlr_key"),
+	IGNORED(HP, "timeout_ms"),
+};
+#undef HP
+
+static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, bool add)
+{
+	struct host_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, host_decoders, MIMO_COUNTOF(host_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL) {
+		rc = add ? mimo_nvmf_subsystem_add_host(s, p.host)
+			 : mimo_nvmf_subsystem_remove_host(s, p.host);
+		if (rc == -EINVAL)
+			mimo_jsonrpc_send_error(req, INVALID, "Invalid host NQN '%s'", p.host);
+		else if (rc == -EEXIST)
+			mimo_jsonrpc_send_error(req, INVALID, "Host %s is already allowed", p.host);
+		else if (rc == -ENOENT)
+			mimo_jsonrpc_send_error(req, INVALID, "Host %s is not in the list", p.host);
+		else if (rc != 0)
+			mimo_jsonrpc_send_errno(req, rc);
+		else
+			mimo_jsonrpc_send_bool(req, true);
+	}
+	mimo_json_decode_free(host_decoders, MIMO_COUNTOF(host_decoders), &p);
+}
+
+static void rpc_nvmf_subsystem_add_host(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	host_rpc(req, params, true);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, MIMO_RPC_RUNTIME)
+
+static void rpc_nvmf_subsystem_remove_host(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	host_rpc(req, params, false);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME)
+
+struct allow_params {
+	char *nqn;
+	char *tgt_name;
+	bool allow_any_host;
+};
+
+static const struct mimo_json_decoder allow_decoders[] = {
+	{ "nqn", offsetof(struct allow_params, nqn), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(struct allow_params, tgt_name), mimo_json_decode_string, true },
+	{ "allow_any_host", offsetof(struct allow_params, allow_any_host), mimo_json_decode_bool,
+	  false },
+};
+
+static void rpc_nvmf_subsystem_allow_any_host(struct mimo_jsonrpc_request *req,
+					      const json_t *params)
+{
+	struct allow_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+
+	if (!mimo_rpc_decode(req, params, allow_decoders, MIMO_COUNTOF(allow_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL) {
+		mimo_nvmf_subsystem_allow_any_host(s, p.allow_any_host);
+		mimo_jsonrpc_send_bool(req, true);
+	}
+	mimo_json_decode_free(allow_decoders, MIMO_COUNTOF(allow_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host,
+		  MIMO_RPC_RUNTIME)
+
+/* --- listeners ----------------------------------------------------------------------------- */
+
+struct addr_params {
+	char *trtype;
+	char *adrfam;
+	char *traddr;
+	char *trsvcid;
+	const json_t *ignored;
+};
+
+#define AP struct addr_params
+static const struct mimo_json_decoder addr_decoders[] = {
+	{ "trtype", offsetof(AP, trtype), mimo_json_decode_string, false },
+	{ "adrfam", offsetof(AP, adrfam), mimo_json_decode_string, true },
+	{ "traddr", offsetof(AP, traddr), mimo_json_decode_string, false },
+	{ "trsvcid", offsetof(AP, trsvcid), mimo_json_decode_string, true },
+	IGNORED(AP, "priority"),
+};
+#undef AP
+
+/* Decode a listen_address object; answers errors itself. */
+static bool decode_addr(struct mimo_jsonrpc_request *req, const json_t *obj,
+			struct mimo_nvmf_listen_addr *a)
+{
+	struct addr_params p = { 0 };
+	char err[256];
+	bool ok = false;
+
+	memset(a, 0, sizeof(*a));
+	if (mimo_json_decode_object(obj, addr_decoders, MIMO_COUNTOF(addr_decoders), &p, err,
+				    sizeof(err)) != 0) {
+		mimo_jsonrpc_send_error(req, INVALID, "listen_address: %s", err);
+		goto out;
+	}
+	if (strcasecmp(p.trtype, "TCP") != 0) {
+		mimo_jsonrpc_send_error(req, INVALID, "Transport type '%s' is not supported",
+					p.trtype);
+		goto out;
+	}
+	if (p.adrfam != NULL && strcasecmp(p.adrfam, "IPv4") != 0 &&
+	    strcasecmp(p.adrfam, "IPv6") != 0) {
+		mimo_jsonrpc_send_error(req, INVALID, "Invalid adrfam '%s'", p.adrfam);
+		goto out;
+	}
+	if (strlen(p.traddr) >= sizeof(a->traddr) ||
+	    (p.trsvcid != NULL && strlen(p.trsvcid) >= sizeof(a->trsvcid))) {
+		mimo_jsonrpc_send_error(req, INVALID, "traddr or trsvcid too long");
+		goto out;
+	}
+	snprintf(a->trtype, sizeof(a->trtype), "TCP");
+	snprintf(a->adrfam, sizeof(a->adrfam), "%s",
+		 p.adrfam != NULL && strcasecmp(p.adrfam, "IPv6") == 0 ? "IPv6" : "IPv4");
+	snprintf(a->traddr, sizeof(a->traddr), "%s", p.traddr);
+	snprintf(a->trsvcid, sizeof(a->trsvcid), "%s", p.trsvcid != NULL ? p.trsvcid : "4420");
+	ok = true;
+out:
+	mimo_json_decode_free(addr_decoders, MIMO_COUNTOF(addr_decoders), &p);
+	return ok;
+}
+
+/* The answer to a listener RPC once the listener is (or is not) in place. */
+static int listener_rc_error(struct mimo_jsonrpc_request *req, int rc,
+			     const struct mimo_nvmf_listen_addr *a)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case -ENOENT:
+		mimo_jsonrpc_send_error(req, INVALID,
+					"Unable to find TCP transport. The transport must be "
+					"created first (nvmf_create_transport -t TCP)");
+		break;
+	case -EEXIST:
+		mimo_jsonrpc_send_error(req, INVALID, "Listener %s:%s already exists", a->traddr,
+					a->trsvcid);
+		break;
+	case -EADDRINUSE:
+		mimo_jsonrpc_send_error(req, INVALID, "Address %s:%s is already in use", a->traddr,
+					a->trsvcid);
+		break;
+	case -EINVAL:
+	case -EADDRNOTAVAIL:
+		mimo_jsonrpc_send_error(req, INVALID, "Cannot listen on %s:%s: %s", a->traddr,
+					a->trsvcid, strerror(-rc));
+		break;
+	default:
+		mimo_jsonrpc_send_errno(req, rc);
+		break;
+	}
+	return rc;
+}
+
+struct listener_params {
+	char *nqn;
+	char *tgt_name;
+	const json_t *addr;
+	const json_t *ignored;
+};
+
+#define LP struct listener_params
+static const struct mimo_json_decoder listener_decoders[] = {
+	{ "nqn", offsetof(LP, nqn), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(LP, tgt_name), mimo_json_decode_string, true },
+	{ "listen_address", offsetof(LP, addr), mimo_json_decode_json, false },
+	IGNORED(LP, "secure_channel"),
+	IGNORED(LP, "ana_state"),
+	IGNORED(LP, "anagrpid"),
+	IGNORED(LP, "sock_impl"),
+	IGNORED(LP, "numa_id"),
+};
+#undef LP
+
+struct listener_ctx {
+	struct mimo_jsonrpc_request *req;
+	struct mimo_nvmf_listen_addr addr;
+};
+
+static void listener_done(void *arg, int rc)
+{
+	struct listener_ctx *ctx = arg;
+
+	if (listener_rc_error(ctx->req, rc, &ctx->addr) == 0)
+		mimo_jsonrpc_send_bool(ctx->req, true);
+	free(ctx);
+}
+
+static void listener_rpc(struct mimo_jsonrpc_request *req, const json_t *params, bool add)
+{
+	struct listener_params p = { 0 };
+	struct listener_ctx *ctx = NULL;
+	struct mimo_nvmf_subsystem *s;
+	const char *nqn;
+
+	if (!mimo_rpc_decode(req, params, listener_decoders, MIMO_COUNTOF(listener_decoders), &p))
+		return;
+	/* rpc.py's shortcut for the discovery subsystem. */
+	nqn = strcmp(p.nqn, "discovery") == 0 ? MIMO_NVMF_DISCOVERY_NQN : p.nqn;
+	s = get_subsys(req, p.tgt_name, nqn);
+	if (s == NULL)
+		goto out;
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		mimo_jsonrpc_send_errno(req, -ENOMEM);
+		goto out;
+	}
+	ctx->req = req;
+	if (!decode_addr(req, p.addr, &ctx->addr)) {
+		free(ctx);
+		goto out;
+	}
+	if (add)
+		mimo_nvmf_subsystem_add_listener(s, &ctx->addr, listener_done, ctx);
+	else
+		mimo_nvmf_subsystem_remove_listener(s, &ctx->addr, listener_done, ctx);
+out:
+	mimo_json_decode_free(listener_decoders, MIMO_COUNTOF(listener_decoders), &p);
+}
+
+static void rpc_nvmf_subsystem_add_listener(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	listener_rpc(req, params, true);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener, MIMO_RPC_RUNTIME)
+
+static void rpc_nvmf_subsystem_remove_listener(struct mimo_jsonrpc_request *req,
+					       const json_t *params)
+{
+	listener_rpc(req, params, false);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener,
+		  MIMO_RPC_RUNTIME)
+
+/* --- py-spdk's one-call form --------------------------------------------------------------- */
+
+struct construct_params {
+	char *nqn;
+	const json_t *listen_addresses;
+	const json_t *hosts;
+	char *serial_number;
+	char *model_number;
+	const json_t *namespaces;
+	bool allow_any_host;
+	uint32_t max_namespaces;
+	char *tgt_name;
+};
+
+#define CP struct construct_params
+static const struct mimo_json_decoder construct_decoders[] = {
+	{ "nqn", offsetof(CP, nqn), mimo_json_decode_string, false },
+	{ "listen_addresses", offsetof(CP, listen_addresses), mimo_json_decode_json, true },
+	{ "hosts", offsetof(CP, hosts), mimo_json_decode_json, true },
+	{ "serial_number", offsetof(CP, serial_number), mimo_json_decode_string, true },
+	{ "model_number", offsetof(CP, model_number), mimo_json_decode_string, true },
+	{ "namespaces", offsetof(CP, namespaces), mimo_json_decode_json, true },
+	{ "allow_any_host", offsetof(CP, allow_any_host), mimo_json_decode_bool, true },
+	{ "max_namespaces", offsetof(CP, max_namespaces), mimo_json_decode_uint32, true },
+	{ "tgt_name", offsetof(CP, tgt_name), mimo_json_decode_string, true },
+};
+#undef CP
+
+static void store_rc(void *arg, int rc)
+{
+	*(int *)arg = rc;
+}
+
+static bool array_or_null(const json_t *v)
+{
+	return v == NULL || json_is_array(v) || json_is_null(v);
+}
+
+/* Everything is checked and applied in order; on an error the subsystem is deleted again,
+ * so the call either does all of it or nothing. Listeners open synchronously in mimo. */
+static void construct(struct mimo_jsonrpc_request *req, struct mimo_nvmf_tgt *tgt,
+		      struct construct_params *p)
+{
+	struct create_subsystem cs = { .nqn = p->nqn,
+				       .serial_number = p->serial_number,
+				       .model_number = p->model_number,
+				       .allow_any_host = p->allow_any_host,
+				       .max_namespaces = p->max_namespaces };
+	struct mimo_nvmf_subsystem *s;
+	const json_t *v;
+	size_t i;
+
+	if (!array_or_null(p->listen_addresses) || !array_or_null(p->hosts) ||
+	    !array_or_null(p->namespaces)) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"listen_addresses, hosts and namespaces must be arrays");
+		return;
+	}
+	/* Old SPDK created the TCP transport on demand: so do we, with defaults. */
+	if (json_array_size(p->listen_addresses) != 0) {
+		struct create_transport ct = { .trtype = "TCP", .c2h_success = true };
+		int rc = create_transport(tgt, &ct);
+
+		if (rc != 0 && rc != -EEXIST) {
+			mimo_jsonrpc_send_errno(req, rc);
+			return;
+		}
+	}
+	s = create_subsystem(req, tgt, &cs);
+	if (s == NULL)
+		return;
+	json_array_foreach(p->hosts, i, v)
+	{
+		int rc = json_is_string(v) ? mimo_nvmf_subsystem_add_host(s, json_string_value(v))
+					   : -EINVAL;
+
+		if (rc != 0 && rc != -EEXIST) {
+			mimo_jsonrpc_send_error(req, INVALID, "Invalid host NQN in hosts[%zu]", i);
+			goto undo;
+		}
+	}
+	json_array_foreach(p->namespaces, i, v)
+	{
+		if (add_ns(req, s, v) == 0)
+			goto undo;
+	}
+	json_array_foreach(p->listen_addresses, i, v)
+	{
+		struct mimo_nvmf_listen_addr addr;
+		int rc = -EINPROGRESS;
+
+		if (!decode_addr(req, v, &addr))
+			goto undo;
+		/* mimo opens listeners at once: the callback has run when this returns. */
+		mimo_nvmf_subsystem_add_listener(s, &addr, store_rc, &rc);
+		if (listener_rc_error(req, rc, &addr) != 0)
+			goto undo;
+	}
+	mimo_jsonrpc_send_bool(req, true);
+	return;
+undo:
+	mimo_nvmf_subsystem_destroy(s, NULL, NULL);
+}
+
+static void rpc_construct_nvmf_subsystem(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct construct_params p = { 0 };
+	struct mimo_nvmf_tgt *tgt;
+
+	if (!mimo_rpc_decode(req, params, construct_decoders, MIMO_COUNTOF(construct_decoders), &p))
+		return;
+	tgt = get_tgt(req, p.tgt_name);
+	if (tgt != NULL)
+		construct(req, tgt, &p);
+	mimo_json_decode_free(construct_decoders, MIMO_COUNTOF(construct_decoders), &p);
+}
+MIMO_RPC_REGISTER_LEGACY("construct_nvmf_subsystem", rpc_construct_nvmf_subsystem, MIMO_RPC_RUNTIME,
+			 "nvmf_create_subsystem")

@@ -1,0 +1,617 @@
+/* Subsystems: creation and deletion, state, namespaces, allowed hosts, listeners. All on the
+ * target's reactor. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "nvmf_internal.h"
+#include "uuid.h"
+
+#define COMP "nvmf"
+
+static struct nvmf_subsystem *to_s(struct mimo_nvmf_subsystem *s)
+{
+	return (struct nvmf_subsystem *)s;
+}
+
+/* NQNs as the specification defines them: "nqn.yyyy-mm.reverse.domain:anything" or the
+ * UUID form "nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes. */
+bool nvmf_nqn_is_valid(const char *nqn)
+{
+	size_t len = nqn != NULL ? strnlen(nqn, MIMO_NVMF_NQN_MAX_LEN + 1) : 0;
+	const char *p;
+
+	if (len < 12 || len > MIMO_NVMF_NQN_MAX_LEN)
+		return false;
+	if (strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0)
+		return true;
+	if (strncmp(nqn, "nqn.2014-08.org.nvmexpress:uuid:", 32) == 0) {
+		uint8_t u[16];
+
+		return len == 32 + 36 && mimo_uuid_parse(nqn + 32, u) == 0;
+	}
+	/* nqn.yyyy-mm.<reverse domain> and then ':' before the user part. */
+	if (strncmp(nqn, "nqn.", 4) != 0)
+		return false;
+	for (int i = 4; i < 11; i++) {
+		if (i == 8 ? nqn[i] != '-' : !isdigit((unsigned char)nqn[i]))
+			return false;
+	}
+	if (nqn[11] != '.')
+		return false;
+	p = nqn + 12;
+	if (!isalnum((unsigned char)*p))
+		return false;
+	for (; *p != '\0' && *p != ':'; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			return false;
+	}
+	for (p = nqn; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+static bool printable(const char *s, size_t max)
+{
+	size_t len = strnlen(s, max + 1);
+
+	if (len > max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+	opts->max_namespaces = 32;
+	opts->min_cntlid = 1;
+	opts->max_cntlid = 0xffef;
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *nqn,
+					   const struct mimo_nvmf_subsystem_opts *opts,
+					   struct mimo_nvmf_subsystem **out)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	struct mimo_nvmf_subsystem_opts o;
+	struct nvmf_subsystem *s;
+	bool disc = nqn != NULL && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0;
+
+	mimo_nvmf_subsystem_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	if (!nvmf_nqn_is_valid(nqn))
+		return -EINVAL;
+	if (o.serial_number != NULL && !printable(o.serial_number, 20))
+		return -EINVAL;
+	if (o.model_number != NULL && !printable(o.model_number, 40))
+		return -EINVAL;
+	if (o.min_cntlid == 0 || o.max_cntlid > 0xffef || o.min_cntlid > o.max_cntlid)
+		return -EINVAL;
+	if (o.max_namespaces > 0xfffffffe / 2)
+		return -EINVAL;
+	if (mimo_nvmf_tgt_find_subsystem(t, nqn) != NULL)
+		return -EEXIST;
+	if (!disc && tgt->num_subsystems >= tgt->opts.max_subsystems)
+		return -ENOSPC;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->tgt = tgt;
+	snprintf(s->nqn, sizeof(s->nqn), "%s", nqn);
+	s->subtype = disc ? MIMO_NVMF_SUBTYPE_DISCOVERY : MIMO_NVMF_SUBTYPE_NVME;
+	snprintf(s->sn, sizeof(s->sn), "%s",
+		 o.serial_number != NULL ? o.serial_number : NVMF_DEFAULT_SERIAL);
+	snprintf(s->mn, sizeof(s->mn), "%s",
+		 o.model_number != NULL ? o.model_number : NVMF_DEFAULT_MODEL);
+	s->allow_any_host = o.allow_any_host;
+	s->min_cntlid = o.min_cntlid;
+	s->max_cntlid = o.max_cntlid;
+	s->next_cntlid = o.min_cntlid;
+	s->max_nsid = disc ? 0 : o.max_namespaces;
+	TAILQ_INIT(&s->hosts);
+	TAILQ_INIT(&s->listeners);
+	TAILQ_INIT(&s->ctrlrs);
+	if (s->max_nsid != 0) {
+		s->ns = calloc(s->max_nsid, sizeof(*s->ns));
+		if (s->ns == NULL) {
+			free(s);
+			return -ENOMEM;
+		}
+	}
+	TAILQ_INSERT_TAIL(&tgt->subsystems, s, link);
+	if (!disc) {
+		json_t *p = json_pack("{s:s}", "nqn", s->nqn);
+
+		tgt->num_subsystems++;
+		nvmf_emit("nvmf_subsystem_created", p, s->nqn);
+		nvmf_tgt_discovery_changed(tgt);
+	}
+	*out = (struct mimo_nvmf_subsystem *)s;
+	return 0;
+}
+
+MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *t,
+								     const char *nqn)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	struct nvmf_subsystem *s;
+
+	if (nqn == NULL)
+		return NULL;
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		if (strcmp(s->nqn, nqn) == 0)
+			return (struct mimo_nvmf_subsystem *)s;
+	}
+	return NULL;
+}
+
+MIMO_EXPORT const char *mimo_nvmf_subsystem_get_nqn(const struct mimo_nvmf_subsystem *s)
+{
+	return ((const struct nvmf_subsystem *)s)->nqn;
+}
+
+uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
+{
+	uint32_t span = (uint32_t)s->max_cntlid - s->min_cntlid + 1;
+
+	for (uint32_t i = 0; i < span; i++) {
+		uint16_t id = s->next_cntlid;
+		struct nvmf_ctrlr *c;
+		bool used = false;
+
+		s->next_cntlid = id >= s->max_cntlid ? s->min_cntlid : (uint16_t)(id + 1);
+		TAILQ_FOREACH(c, &s->ctrlrs, link)
+		{
+			if (c->cntlid == id) {
+				used = true;
+				break;
+			}
+		}
+		if (!used)
+			return id;
+	}
+	return 0;
+}
+
+/* --- start, stop, delete ------------------------------------------------------------------- */
+
+static void disconnect_all(struct nvmf_subsystem *s)
+{
+	struct nvmf_ctrlr *c;
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	nvmf_ctrlr_disconnect(c);
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+					   void *cb_arg)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	int rc = 0;
+
+	if (s->state == NVMF_SUBSYS_DELETING)
+		rc = -EBUSY;
+	else
+		s->state = NVMF_SUBSYS_ACTIVE;
+	if (cb != NULL)
+		cb(cb_arg, rc);
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+					  void *cb_arg)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	int rc = 0;
+
+	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->state == NVMF_SUBSYS_DELETING) {
+		rc = -EPERM;
+	} else {
+		s->state = NVMF_SUBSYS_INACTIVE;
+		disconnect_all(s);
+	}
+	if (cb != NULL)
+		cb(cb_arg, rc);
+}
+
+void nvmf_subsystem_free(struct nvmf_subsystem *s)
+{
+	struct nvmf_subsys_listener *l;
+	struct nvmf_host *h;
+
+	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
+		TAILQ_REMOVE(&s->hosts, h, link);
+		free(h);
+	}
+	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
+		TAILQ_REMOVE(&s->listeners, l, link);
+		nvmf_port_put(l->port);
+		free(l);
+	}
+	TAILQ_REMOVE(&s->tgt->subsystems, s, link);
+	free(s->ns);
+	free(s);
+}
+
+static void delete_finish(struct nvmf_subsystem *s)
+{
+	struct nvmf_tgt *tgt = s->tgt;
+	mimo_nvmf_done_cb cb = s->destroy_cb;
+	void *cb_arg = s->destroy_arg;
+	json_t *p;
+
+	p = json_pack("{s:s}", "nqn", s->nqn);
+	nvmf_emit("nvmf_subsystem_deleted", p, s->nqn);
+	tgt->num_subsystems--;
+	nvmf_subsystem_free(s);
+	nvmf_tgt_discovery_changed(tgt);
+	if (cb != NULL)
+		cb(cb_arg, 0);
+	nvmf_tgt_subsystem_removed(tgt);
+}
+
+static void delete_ns_drained(struct nvmf_ns *ns)
+{
+	struct nvmf_subsystem *s = ns->subsys;
+
+	nvmf_ns_free(ns);
+	if (--s->num_ns == 0)
+		delete_finish(s);
+}
+
+/* Every controller is gone: close the namespaces, then forget the subsystem. */
+static void delete_namespaces(struct nvmf_subsystem *s)
+{
+	uint32_t n = s->num_ns;
+
+	if (n == 0) {
+		delete_finish(s);
+		return;
+	}
+	for (uint32_t i = 0; i < s->max_nsid; i++) {
+		struct nvmf_ns *ns = atomic_exchange(&s->ns[i], NULL);
+
+		if (ns != NULL)
+			nvmf_ns_drain(ns, delete_ns_drained);
+	}
+}
+
+void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
+{
+	if (s->state != NVMF_SUBSYS_DELETING || !TAILQ_EMPTY(&s->ctrlrs))
+		return;
+	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
+		nvmf_tgt_subsystem_removed(s->tgt);
+	else
+		delete_namespaces(s);
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+					    void *cb_arg)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+
+	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
+		return -EPERM;
+	if (s->state == NVMF_SUBSYS_DELETING)
+		return -EBUSY;
+	s->state = NVMF_SUBSYS_DELETING;
+	s->destroy_cb = cb;
+	s->destroy_arg = cb_arg;
+	if (TAILQ_EMPTY(&s->ctrlrs))
+		delete_namespaces(s);
+	else
+		disconnect_all(s);
+	return 0;
+}
+
+/* --- namespaces ---------------------------------------------------------------------------- */
+
+MIMO_EXPORT void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+}
+
+static bool bdev_in_use(struct nvmf_tgt *tgt, const struct mimo_bdev *bdev)
+{
+	struct nvmf_subsystem *s;
+
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		for (uint32_t i = 0; i < s->max_nsid; i++) {
+			struct nvmf_ns *ns = atomic_load(&s->ns[i]);
+
+			if (ns != NULL && ns->bdev == bdev)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void ns_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, void *ctx)
+{
+	struct nvmf_ns *ns = ctx;
+
+	(void)bdev;
+	if (type != MIMO_BDEV_EVENT_REMOVE)
+		return;
+	/* The bdev is being deleted: the namespace goes first, so the bdev can. */
+	if (nvmf_subsystem_get_ns(ns->subsys, ns->nsid) == ns) {
+		MIMO_INFO(COMP, "%s: bdev %s removed; removing namespace %u", ns->subsys->nqn,
+			  ns->bdev_name, ns->nsid);
+		mimo_nvmf_subsystem_remove_ns((struct mimo_nvmf_subsystem *)ns->subsys, ns->nsid);
+	}
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const char *bdev_name,
+					   const struct mimo_nvmf_ns_opts *opts)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct mimo_nvmf_ns_opts o;
+	struct nvmf_ns *ns;
+	uint32_t nsid;
+	int rc;
+
+	mimo_nvmf_ns_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->state == NVMF_SUBSYS_DELETING)
+		return -EPERM;
+	if (bdev_name == NULL)
+		return -ENODEV;
+	nsid = o.nsid;
+	if (nsid == 0) {
+		for (nsid = 1; nsid <= s->max_nsid; nsid++) {
+			if (atomic_load(&s->ns[nsid - 1]) == NULL)
+				break;
+		}
+		if (nsid > s->max_nsid)
+			return -ENOSPC;
+	} else if (nsid > s->max_nsid || nsid == 0xffffffff) {
+		return -EINVAL;
+	} else if (atomic_load(&s->ns[nsid - 1]) != NULL) {
+		return -EEXIST;
+	}
+	ns = aligned_alloc(MIMO_CACHELINE, sizeof(*ns));
+	if (ns == NULL)
+		return -ENOMEM;
+	memset(ns, 0, sizeof(*ns));
+	ns->nsid = nsid;
+	ns->subsys = s;
+	ns->bdev_name = strdup(bdev_name);
+	if (ns->bdev_name == NULL) {
+		free(ns);
+		return -ENOMEM;
+	}
+	rc = mimo_bdev_open(bdev_name, true, ns_bdev_event, ns, &ns->desc);
+	if (rc != 0) {
+		free(ns->bdev_name);
+		free(ns);
+		return rc == -EPERM ? -EBUSY : rc;
+	}
+	ns->bdev = mimo_bdev_desc_get_bdev(ns->desc);
+	if (bdev_in_use(s->tgt, ns->bdev)) {
+		mimo_bdev_close(ns->desc);
+		free(ns->bdev_name);
+		free(ns);
+		return -EBUSY;
+	}
+	ns->block_size = mimo_bdev_get_block_size(ns->bdev);
+	ns->block_shift = (uint32_t)__builtin_ctz(ns->block_size);
+	ns->num_blocks = mimo_bdev_get_num_blocks(ns->bdev);
+	ns->opt_uuid = o.has_uuid;
+	ns->opt_nguid = o.has_nguid;
+	memcpy(ns->uuid, o.has_uuid ? o.uuid : mimo_bdev_get_uuid(ns->bdev), 16);
+	memcpy(ns->nguid, o.has_nguid ? o.nguid : ns->uuid, 16);
+	if (o.has_eui64) {
+		memcpy(ns->eui64, o.eui64, 8);
+		ns->has_eui64 = true;
+	}
+	atomic_store_explicit(&s->ns[nsid - 1], ns, memory_order_release);
+	s->num_ns++;
+	MIMO_INFO(COMP, "%s: namespace %u is bdev %s", s->nqn, nsid, bdev_name);
+	nvmf_ctrlr_ns_changed(s, nsid);
+	return (int)nsid;
+}
+
+static void remove_ns_drained(struct nvmf_ns *ns)
+{
+	nvmf_ns_free(ns);
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *ss, uint32_t nsid)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_ns *ns;
+
+	if (nsid == 0 || nsid > s->max_nsid || s->state == NVMF_SUBSYS_DELETING)
+		return -ENOENT;
+	ns = atomic_exchange(&s->ns[nsid - 1], NULL);
+	if (ns == NULL)
+		return -ENOENT;
+	s->num_ns--;
+	nvmf_ctrlr_ns_changed(s, nsid);
+	nvmf_ns_drain(ns, remove_ns_drained);
+	return 0;
+}
+
+/* --- hosts --------------------------------------------------------------------------------- */
+
+static struct nvmf_host *find_host(const struct nvmf_subsystem *s, const char *nqn)
+{
+	struct nvmf_host *h;
+
+	TAILQ_FOREACH(h, &s->hosts, link)
+	{
+		if (strcmp(h->nqn, nqn) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_host *h;
+
+	if (!nvmf_nqn_is_valid(hostnqn) || s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
+		return -EINVAL;
+	if (find_host(s, hostnqn) != NULL)
+		return -EEXIST;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
+	TAILQ_INSERT_TAIL(&s->hosts, h, link);
+	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_host *h = hostnqn != NULL ? find_host(s, hostnqn) : NULL;
+	struct nvmf_ctrlr *c;
+
+	if (h == NULL)
+		return -ENOENT;
+	TAILQ_REMOVE(&s->hosts, h, link);
+	free(h);
+	if (!s->allow_any_host) {
+		TAILQ_FOREACH(c, &s->ctrlrs, link)
+		{
+			if (strcmp(c->hostnqn, hostnqn) == 0)
+				nvmf_ctrlr_disconnect(c);
+		}
+	}
+	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *ss, bool allow)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+
+	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->allow_any_host == allow)
+		return;
+	s->allow_any_host = allow;
+	nvmf_tgt_discovery_changed(s->tgt);
+}
+
+MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *ss,
+						  const char *hostnqn)
+{
+	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
+
+	return s->allow_any_host || (hostnqn != NULL && find_host(s, hostnqn) != NULL);
+}
+
+/* --- listeners ----------------------------------------------------------------------------- */
+
+bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port)
+{
+	const struct nvmf_subsys_listener *l;
+
+	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
+		return true;
+	TAILQ_FOREACH(l, &s->listeners, link)
+	{
+		if (l->port == port)
+			return true;
+	}
+	return false;
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *ss,
+						  struct mimo_nvmf_listen_addr *addr,
+						  mimo_nvmf_done_cb cb, void *cb_arg)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_subsys_listener *l;
+	struct nvmf_port *port;
+	json_t *p;
+	int rc;
+
+	if (strcasecmp(addr->trtype, "TCP") != 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (s->tgt->tcp == NULL) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (s->state == NVMF_SUBSYS_DELETING) {
+		rc = -EBUSY;
+		goto out;
+	}
+	port = nvmf_port_find(s->tgt->tcp, addr);
+	if (port != NULL && nvmf_subsystem_listens_on(s, port) &&
+	    s->subtype != MIMO_NVMF_SUBTYPE_DISCOVERY) {
+		rc = -EEXIST;
+		goto out;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = nvmf_port_get(s->tgt->tcp, addr, &port);
+	if (rc != 0) {
+		free(l);
+		goto out;
+	}
+	l->port = port;
+	TAILQ_INSERT_TAIL(&s->listeners, l, link);
+	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", "TCP", "adrfam",
+		      port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
+		      port->addr.trsvcid);
+	nvmf_emit("nvmf_listener_added", p, s->nqn);
+	MIMO_INFO(COMP, "%s: listening on %s:%s", s->nqn, port->addr.traddr, port->addr.trsvcid);
+	nvmf_tgt_discovery_changed(s->tgt);
+out:
+	if (cb != NULL)
+		cb(cb_arg, rc);
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *ss,
+						     const struct mimo_nvmf_listen_addr *addr,
+						     mimo_nvmf_done_cb cb, void *cb_arg)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_port *port = s->tgt->tcp != NULL ? nvmf_port_find(s->tgt->tcp, addr) : NULL;
+	struct nvmf_subsys_listener *l;
+	struct nvmf_ctrlr *c;
+	int rc = -ENOENT;
+
+	TAILQ_FOREACH(l, &s->listeners, link)
+	{
+		if (port != NULL && l->port == port)
+			break;
+	}
+	if (l != NULL) {
+		TAILQ_REMOVE(&s->listeners, l, link);
+		TAILQ_FOREACH(c, &s->ctrlrs, link)
+		{
+			if (c->port == port)
+				nvmf_ctrlr_disconnect(c);
+		}
+		nvmf_port_put(port);
+		free(l);
+		nvmf_tgt_discovery_changed(s->tgt);
+		rc = 0;
+	}
+	if (cb != NULL)
+		cb(cb_arg, rc);
+}

@@ -1,0 +1,241 @@
+/* Targets: creation, lookup, transports, the reactors that serve I/O queues, teardown. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "nvmf_internal.h"
+
+#define COMP "nvmf"
+
+static pthread_mutex_t g_tgts_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
+
+MIMO_EXPORT void mimo_nvmf_tgt_opts_init(struct mimo_nvmf_tgt_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+	opts->reactor_mask = UINT64_MAX;
+	opts->max_subsystems = 1024;
+}
+
+MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tgt_opts *opts,
+				     struct mimo_nvmf_tgt **out)
+{
+	struct mimo_nvmf_subsystem_opts so;
+	struct mimo_nvmf_subsystem *disc;
+	struct nvmf_tgt *tgt, *t;
+	uint64_t mask = 0;
+	int rc;
+
+	if (mimo_reactor_current() == NULL)
+		return -EPERM;
+	if (name == NULL || *name == '\0')
+		return -EINVAL;
+	tgt = calloc(1, sizeof(*tgt));
+	if (tgt == NULL)
+		return -ENOMEM;
+	mimo_nvmf_tgt_opts_init(&tgt->opts);
+	if (opts != NULL)
+		memcpy(&tgt->opts, opts, MIMO_MIN(opts->opts_size, sizeof(tgt->opts)));
+	tgt->opts.opts_size = sizeof(tgt->opts);
+	for (uint32_t i = 0; i < mimo_reactor_count() && i < NVMF_MAX_REACTORS; i++)
+		mask |= 1ull << i;
+	tgt->opts.reactor_mask &= mask;
+	if (tgt->opts.reactor_mask == 0)
+		tgt->opts.reactor_mask = mask;
+	tgt->name = strdup(name);
+	tgt->reactor = mimo_reactor_current();
+	TAILQ_INIT(&tgt->subsystems);
+	if (tgt->name == NULL) {
+		free(tgt);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&g_tgts_lock);
+	TAILQ_FOREACH(t, &g_tgts, link)
+	{
+		if (strcmp(t->name, name) == 0) {
+			pthread_mutex_unlock(&g_tgts_lock);
+			free(tgt->name);
+			free(tgt);
+			return -EEXIST;
+		}
+	}
+	TAILQ_INSERT_TAIL(&g_tgts, tgt, link);
+	pthread_mutex_unlock(&g_tgts_lock);
+
+	/* The discovery subsystem: any host, every port, no namespaces. */
+	mimo_nvmf_subsystem_opts_init(&so);
+	so.allow_any_host = true;
+	so.max_namespaces = 0;
+	rc = mimo_nvmf_subsystem_create((struct mimo_nvmf_tgt *)tgt, MIMO_NVMF_DISCOVERY_NQN, &so,
+					&disc);
+	if (rc != 0) {
+		pthread_mutex_lock(&g_tgts_lock);
+		TAILQ_REMOVE(&g_tgts, tgt, link);
+		pthread_mutex_unlock(&g_tgts_lock);
+		free(tgt->name);
+		free(tgt);
+		return rc;
+	}
+	tgt->discovery = (struct nvmf_subsystem *)disc;
+	tgt->discovery->state = NVMF_SUBSYS_ACTIVE;
+	*out = (struct mimo_nvmf_tgt *)tgt;
+	return 0;
+}
+
+MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
+{
+	struct nvmf_tgt *t;
+
+	pthread_mutex_lock(&g_tgts_lock);
+	TAILQ_FOREACH(t, &g_tgts, link)
+	{
+		if (!t->destroying && (name == NULL || strcmp(t->name, name) == 0))
+			break;
+	}
+	pthread_mutex_unlock(&g_tgts_lock);
+	return (struct mimo_nvmf_tgt *)t;
+}
+
+MIMO_EXPORT const char *mimo_nvmf_tgt_get_name(const struct mimo_nvmf_tgt *tgt)
+{
+	return ((const struct nvmf_tgt *)tgt)->name;
+}
+
+struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt)
+{
+	uint32_t n = mimo_reactor_count();
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = tgt->next_reactor++ % n;
+
+		if (idx < NVMF_MAX_REACTORS && (tgt->opts.reactor_mask & (1ull << idx)))
+			return mimo_reactor_get(idx);
+	}
+	return tgt->reactor;
+}
+
+void nvmf_tgt_discovery_changed(struct nvmf_tgt *tgt)
+{
+	struct nvmf_ctrlr *c;
+
+	tgt->discovery_genctr++;
+	TAILQ_FOREACH(c, &tgt->discovery->ctrlrs, link)
+	nvmf_ctrlr_discovery_changed(c);
+}
+
+/* --- transports --------------------------------------------------------------------------- */
+
+MIMO_EXPORT void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+	opts->max_queue_depth = 128;
+	opts->max_aq_depth = 128;
+	opts->max_qpairs_per_ctrlr = 128;
+	opts->in_capsule_data_size = 4096;
+	opts->max_io_size = 131072;
+	opts->io_unit_size = 131072;
+	opts->num_shared_buffers = 511;
+	opts->c2h_success = true;
+}
+
+MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *t, const char *trtype,
+					    const struct mimo_nvmf_transport_opts *opts)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	struct mimo_nvmf_transport_opts o;
+
+	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0)
+		return -EINVAL;
+	if (tgt->tcp != NULL)
+		return -EEXIST;
+	mimo_nvmf_transport_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	o.opts_size = sizeof(o);
+	return nvmf_transport_create(tgt, &o, &tgt->tcp);
+}
+
+MIMO_EXPORT int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *t, const char *trtype,
+					    struct mimo_nvmf_transport_opts *opts)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+
+	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0 || tgt->tcp == NULL)
+		return -ENOENT;
+	*opts = tgt->tcp->opts;
+	return 0;
+}
+
+/* --- teardown ----------------------------------------------------------------------------- */
+
+static void destroy_finish(void *arg)
+{
+	struct nvmf_tgt *tgt = arg;
+	void (*cb)(void *) = tgt->destroy_cb;
+	void *cb_arg = tgt->destroy_arg;
+
+	tgt->tcp = NULL;
+	nvmf_subsystem_free(tgt->discovery);
+	pthread_mutex_lock(&g_tgts_lock);
+	TAILQ_REMOVE(&g_tgts, tgt, link);
+	pthread_mutex_unlock(&g_tgts_lock);
+	free(tgt->name);
+	free(tgt);
+	if (cb != NULL)
+		cb(cb_arg);
+}
+
+/* One subsystem at a time, then the discovery controllers, then the transport. Called again
+ * each time a subsystem is gone (nvmf_tgt_subsystem_removed). */
+static void destroy_next(struct nvmf_tgt *tgt)
+{
+	struct nvmf_subsystem *s;
+	struct nvmf_ctrlr *c;
+
+	TAILQ_FOREACH(s, &tgt->subsystems, link)
+	{
+		if (s == tgt->discovery)
+			continue;
+		if (s->state != NVMF_SUBSYS_DELETING)
+			mimo_nvmf_subsystem_destroy((struct mimo_nvmf_subsystem *)s, NULL, NULL);
+		return; /* its end calls back */
+	}
+	if (!TAILQ_EMPTY(&tgt->discovery->ctrlrs)) {
+		if (tgt->discovery->state != NVMF_SUBSYS_DELETING) {
+			tgt->discovery->state = NVMF_SUBSYS_DELETING;
+			TAILQ_FOREACH(c, &tgt->discovery->ctrlrs, link)
+			nvmf_ctrlr_disconnect(c);
+		}
+		return;
+	}
+	if (tgt->tcp != NULL) {
+		struct nvmf_transport *tt = tgt->tcp;
+
+		tgt->tcp = NULL;
+		nvmf_transport_destroy(tt, destroy_finish, tgt);
+		return;
+	}
+	destroy_finish(tgt);
+}
+
+void nvmf_tgt_subsystem_removed(struct nvmf_tgt *tgt)
+{
+	if (tgt->destroying)
+		destroy_next(tgt);
+}
+
+MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *t, void (*cb)(void *cb_arg),
+				       void *cb_arg)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+
+	tgt->destroying = true;
+	tgt->destroy_cb = cb;
+	tgt->destroy_arg = cb_arg;
+	destroy_next(tgt);
+}
