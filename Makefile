@@ -54,7 +54,7 @@ test-asan: deps
 	@# The daemon's tests again, against its ASan+UBSan build.
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		MIMO_TGT_BIN=$(CURDIR)/$(ASAN_DIR)/app/mimo_tgt/mimo_tgt \
-		$(PY) -m pytest -q test/integration/test_tgt.py $(PYTEST_ARGS)
+		$(PY) -m pytest -q test/integration/test_tgt.py test/integration/test_nvmf.py $(PYTEST_ARGS)
 
 # The tests that exercise threads, under ThreadSanitizer.
 test-tsan: deps

@@ -204,7 +204,8 @@ static int process(struct mimo_tcp_rx *rx, const struct mimo_tcp_rx_ops *ops, vo
 		if (rx->pad_left != 0)
 			return 0;
 		n = MIMO_MIN(rx->pdu.data_len - rx->data_done, avail);
-		memcpy((uint8_t *)rx->pdu.data + rx->data_done, rx->buf + rx->head, n);
+		if (n != 0) /* a PDU without data has no destination */
+			memcpy((uint8_t *)rx->pdu.data + rx->data_done, rx->buf + rx->head, n);
 		rx->data_done += n;
 		rx->head += n;
 		avail -= n;

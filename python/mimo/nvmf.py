@@ -1,8 +1,7 @@
 """py-spdk's NvmfTgt on top of ``mimo.Client``: the legacy (SPDK <= 19.x) RPC names and
 parameter shapes, so management code written against py-spdk keeps working with mimo_tgt.
 
-Each method sends one request and returns the parsed result; error replies raise RpcError
-(the NVMe-oF methods answer -32601 until mimo_tgt has NVMe-oF).
+Each method sends one request and returns the parsed result; error replies raise RpcError.
 """
 from .client import RpcConnectionError
 

@@ -187,6 +187,13 @@ class Host:
         self.send_raw(self.pdu_bytes(CMD, sqe))
         return self.recv_pdu().cqe()
 
+    def disconnect(self):
+        """Fabrics Disconnect (this queue). Returns the CQE."""
+        cid = self.next_cid()
+        sqe = struct.pack("<BBHB59x", 0x7F, 0, cid, 0x08)
+        self.send_raw(self.pdu_bytes(CMD, sqe))
+        return self.recv_pdu().cqe()
+
     def enable(self):
         cqe = self.prop_set(0x14, 0x00460001)  # CC: EN, IOSQES 6, IOCQES 4
         assert status_of(cqe["status"])[:2] == (0, 0)

@@ -316,12 +316,18 @@ def test_nvmf_bdev_methods(tgt, tmp_path):
     assert e.value.code == -19
 
 
-def test_nvmf_subsystem_methods_answer_or_are_not_there_yet(tgt):
+def test_nvmf_subsystem_methods(tgt):
     n = NvmfTgt(tgt.client())
-    try:
-        assert isinstance(n.get_nvmf_subsystems(), list)
-    except RpcError as e:
-        assert e.code == -32601
+    assert [s["subtype"] for s in n.get_nvmf_subsystems()] == ["Discovery"]
+    n.construct_malloc_bdev(8, 512, name="M0")
+    nqn = "nqn.2016-06.io.spdk:cnode1"
+    assert n.construct_nvmf_subsystem(nqn, "trtype:tcp traddr:127.0.0.1 trsvcid:0", [],
+                                      "SPDK001", ["M0:3"], allow_any_host=True) is True
+    s = n.get_nvmf_subsystems()[1]
+    assert (s["nqn"], s["serial_number"], s["allow_any_host"]) == (nqn, "SPDK001", True)
+    assert s["namespaces"][0]["nsid"] == 3 and int(s["listen_addresses"][0]["trsvcid"]) > 0
+    assert n.delete_nvmf_subsystem(nqn) is True
+    assert len(n.get_nvmf_subsystems()) == 1
 
 
 def test_nvmf_kill_instance(start):
