@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 
+from . import cli_nvmf
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -229,6 +230,8 @@ def build_parser():
                 lambda a: _params(id=a.id, max=a.max))
     p.add_argument("-i", "--id", type=int, help="first notification id (default 0)")
     p.add_argument("-n", "--max", type=int, help="at most this many")
+
+    cli_nvmf.add_commands(sub, _simple)
 
     p = sub.add_parser("call", help="call any method with JSON params")
     p.add_argument("method")

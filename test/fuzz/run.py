@@ -19,7 +19,9 @@ ap.add_argument("targets", nargs="*")
 args = ap.parse_args()
 
 failed = []
-for exe in sorted(glob.glob(os.path.join(args.build, "test", "fuzz", "fuzz_*"))):
+# Targets of parts with their own directory (test/fuzz/<part>/) build one level down.
+for exe in sorted(glob.glob(os.path.join(args.build, "test", "fuzz", "fuzz_*")) +
+                  glob.glob(os.path.join(args.build, "test", "fuzz", "*", "fuzz_*"))):
     if not os.access(exe, os.X_OK) or os.path.isdir(exe):
         continue
     name = os.path.basename(exe)[len("fuzz_"):]

@@ -461,3 +461,40 @@ def test_cli_runs_through_a_symlink_and_as_a_module(tmp_path):
     p = subprocess.run([PY, "-m", "mimo", "--dry-run", "spdk_get_version"], capture_output=True,
                        text=True, timeout=60, cwd=os.path.join(REPO, "python"))
     assert json.loads(p.stdout)["method"] == "spdk_get_version", p.stderr
+
+
+def test_cli_nvmf_commands(tgt):
+    sock = tgt.rpc_socket
+    nqn = "nqn.2016-06.io.spdk:cnode1"
+
+    def ok(*args):
+        p = rpc(sock, *args)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    ok("bdev_malloc_create", 16, 512, "-b", "Malloc0")
+    assert ok("nvmf_create_transport", "-t", "tcp", "-q", "64", "-o") == "true"
+    t = json.loads(ok("nvmf_get_transports"))[0]
+    assert (t["max_queue_depth"], t["c2h_success"]) == (64, False)
+    ok("nvmf_create_subsystem", nqn, "-a", "-s", "SPDK00000000000001", "-m", "4")
+    assert ok("nvmf_subsystem_add_ns", nqn, "Malloc0", "-n", "2") == "2"
+    ok("nvmf_subsystem_add_listener", nqn, "-t", "tcp", "-a", "127.0.0.1", "-s", "0")
+    ok("nvmf_subsystem_add_host", nqn, "nqn.2014-08.org.nvmexpress:uuid:"
+       "11111111-2222-3333-4444-555555555555")
+    ok("nvmf_subsystem_allow_any_host", nqn, "--no-allow-any-host")
+    s = json.loads(ok("nvmf_get_subsystems", nqn))[0]
+    assert (s["allow_any_host"], s["max_namespaces"], s["namespaces"][0]["nsid"]) == (False, 4, 2)
+    assert len(s["hosts"]) == 1 and s["listen_addresses"][0]["trtype"] == "TCP"
+    assert json.loads(ok("nvmf_subsystem_get_controllers", nqn)) == []
+    ok("nvmf_subsystem_remove_ns", nqn, "2")
+    ok("nvmf_delete_subsystem", nqn)
+    p = rpc(sock, "nvmf_delete_subsystem", nqn)
+    assert p.returncode == 1 and "not found" in p.stderr
+    # The request shapes are rpc.py's.
+    p = rpc(sock, "--dry-run", "nvmf_subsystem_add_listener", nqn, "-t", "tcp", "-a", "10.0.0.1",
+            "-s", "4420", "-f", "ipv4")
+    req = json.loads(p.stdout)
+    assert req == {
+        "jsonrpc": "2.0", "id": 1, "method": "nvmf_subsystem_add_listener",
+        "params": {"nqn": nqn, "listen_address": {"trtype": "tcp", "traddr": "10.0.0.1",
+                                                  "adrfam": "ipv4", "trsvcid": "4420"}}}

@@ -1,0 +1,89 @@
+"""mimo-rpc's NVMe-oF subcommands, with rpc.py's names, arguments and parameter shapes."""
+
+
+def _drop_none(**kw):
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _listen_address(a):
+    return {"nqn": a.nqn, "listen_address": _drop_none(trtype=a.trtype, traddr=a.traddr,
+                                                        adrfam=a.adrfam, trsvcid=a.trsvcid)}
+
+
+def add_commands(sub, simple):
+    """simple(sub, name, help, build) adds a one-request subcommand (cli._simple)."""
+    p = simple(sub, "nvmf_create_transport", "create an NVMe-oF transport (TCP)",
+               lambda a: _drop_none(trtype=a.trtype, max_queue_depth=a.max_queue_depth,
+                                    max_io_qpairs_per_ctrlr=a.max_io_qpairs_per_ctrlr,
+                                    in_capsule_data_size=a.in_capsule_data_size,
+                                    max_io_size=a.max_io_size, io_unit_size=a.io_unit_size,
+                                    max_aq_depth=a.max_aq_depth,
+                                    num_shared_buffers=a.num_shared_buffers,
+                                    c2h_success=a.c2h_success))
+    p.add_argument("-t", "--trtype", required=True, help="transport type (TCP)")
+    p.add_argument("-q", "--max-queue-depth", type=int)
+    p.add_argument("-m", "--max-io-qpairs-per-ctrlr", type=int)
+    p.add_argument("-c", "--in-capsule-data-size", type=int)
+    p.add_argument("-i", "--max-io-size", type=int)
+    p.add_argument("-u", "--io-unit-size", type=int)
+    p.add_argument("-a", "--max-aq-depth", type=int)
+    p.add_argument("-n", "--num-shared-buffers", type=int)
+    p.add_argument("-o", "--c2h-success", action="store_false",
+                   help="disable the C2H success optimization")
+    p = simple(sub, "nvmf_get_transports", "list NVMe-oF transports",
+               lambda a: _drop_none(trtype=a.trtype) or None)
+    p.add_argument("--trtype")
+    p = simple(sub, "nvmf_get_subsystems", "list subsystems, or one",
+               lambda a: _drop_none(nqn=a.nqn) or None)
+    p.add_argument("nqn", nargs="?")
+    p = simple(sub, "nvmf_create_subsystem", "create (and start) a subsystem",
+               lambda a: _drop_none(nqn=a.nqn, serial_number=a.serial_number,
+                                    model_number=a.model_number,
+                                    allow_any_host=a.allow_any_host or None,
+                                    max_namespaces=a.max_namespaces, min_cntlid=a.min_cntlid,
+                                    max_cntlid=a.max_cntlid))
+    p.add_argument("nqn")
+    p.add_argument("-s", "--serial-number")
+    p.add_argument("-d", "--model-number")
+    p.add_argument("-a", "--allow-any-host", action="store_true")
+    p.add_argument("-m", "--max-namespaces", type=int)
+    p.add_argument("-i", "--min-cntlid", type=int)
+    p.add_argument("-I", "--max-cntlid", type=int)
+    p = simple(sub, "nvmf_delete_subsystem", "delete a subsystem", lambda a: {"nqn": a.nqn})
+    p.add_argument("nqn")
+    p = simple(sub, "nvmf_subsystem_add_ns", "add a bdev as a namespace",
+               lambda a: {"nqn": a.nqn, "namespace": _drop_none(
+                   bdev_name=a.bdev_name, nsid=a.nsid, nguid=a.nguid, eui64=a.eui64,
+                   uuid=a.uuid)})
+    p.add_argument("nqn")
+    p.add_argument("bdev_name")
+    p.add_argument("-n", "--nsid", type=int)
+    p.add_argument("-g", "--nguid")
+    p.add_argument("-e", "--eui64")
+    p.add_argument("-u", "--uuid")
+    p = simple(sub, "nvmf_subsystem_remove_ns", "remove a namespace",
+               lambda a: {"nqn": a.nqn, "nsid": a.nsid})
+    p.add_argument("nqn")
+    p.add_argument("nsid", type=int)
+    for name, help in (("nvmf_subsystem_add_listener", "listen for a subsystem"),
+                       ("nvmf_subsystem_remove_listener", "stop listening for a subsystem")):
+        p = simple(sub, name, help, _listen_address)
+        p.add_argument("nqn")
+        p.add_argument("-t", "--trtype", required=True)
+        p.add_argument("-a", "--traddr", required=True)
+        p.add_argument("-f", "--adrfam")
+        p.add_argument("-s", "--trsvcid")
+    for name, help in (("nvmf_subsystem_add_host", "allow a host"),
+                       ("nvmf_subsystem_remove_host", "disallow a host")):
+        p = simple(sub, name, help, lambda a: {"nqn": a.nqn, "host": a.host})
+        p.add_argument("nqn")
+        p.add_argument("host")
+    p = simple(sub, "nvmf_subsystem_allow_any_host", "allow any host, or the list only",
+               lambda a: {"nqn": a.nqn, "allow_any_host": a.allow_any_host})
+    p.add_argument("nqn")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--allow-any-host", dest="allow_any_host", action="store_true")
+    g.add_argument("--no-allow-any-host", dest="allow_any_host", action="store_false")
+    p = simple(sub, "nvmf_subsystem_get_controllers", "controllers of a subsystem",
+               lambda a: {"nqn": a.nqn})
+    p.add_argument("nqn")
