@@ -274,6 +274,7 @@ enum nvmf_qpair_state {
 
 enum nvmf_req_state {
 	NVMF_REQ_FREE,
+	NVMF_REQ_RECV,	   /* its capsule is still arriving */
 	NVMF_REQ_NEED_BUF, /* waiting for a large buffer */
 	NVMF_REQ_R2T,	   /* R2T sent, H2CData arriving */
 	NVMF_REQ_EXEC,	   /* with the bdev or the target's reactor */

@@ -387,7 +387,7 @@ static void qpair_close(struct nvmf_qpair *qp)
 			STAILQ_REMOVE(&qp->pg->buf_waiters, req, nvmf_req, link);
 		else if (req->state == NVMF_REQ_RETRY)
 			STAILQ_REMOVE(&qp->pg->retry, req, nvmf_req, link);
-		else if (req->state != NVMF_REQ_R2T)
+		else if (req->state != NVMF_REQ_R2T && req->state != NVMF_REQ_RECV)
 			continue;
 		nvmf_tcp_req_release(req);
 	}

@@ -22,7 +22,7 @@ static struct nvmf_req *req_get(struct nvmf_qpair *qp)
 	if (mimo_unlikely(qp->num_free == 0))
 		return NULL;
 	req = qp->free_reqs[--qp->num_free];
-	req->state = NVMF_REQ_EXEC;
+	req->state = NVMF_REQ_RECV;
 	req->data = NULL;
 	req->data_len = 0;
 	req->h2c_done = 0;

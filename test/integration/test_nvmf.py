@@ -542,6 +542,14 @@ def bad_truncated_then_close(h):
     return True
 
 
+def bad_capsule_data_cut_short(h):
+    raw = h.pdu_bytes(CMD, h.sqe(0x01, 1, nsid=1, cdw12=7, sgl=(0, 4096, SGL_ICD)),
+                      os.urandom(4096))
+    h.send_raw(raw[:72 + 100])
+    h.close()
+    return True
+
+
 def bad_queue_overflow(h):
     # More commands than the queue holds: writes whose R2Ts are never answered stay open.
     for _ in range(129):
@@ -569,6 +577,7 @@ BAD = {
     "header_digest": (bad_header_digest, "io", {"hdgst": True}),
     "data_digest": (bad_data_digest, "io", {"ddgst": True}),
     "truncated_then_close": (bad_truncated_then_close, "io", {}),
+    "capsule_data_cut_short": (bad_capsule_data_cut_short, "io", {}),
     "queue_overflow": (bad_queue_overflow, "io", {}),
     "pfv": (bad_pfv, "raw", {}),
     "command_before_icreq": (bad_command_before_icreq, "raw", {}),
@@ -599,6 +608,11 @@ def test_bad_input_gets_the_specified_answer_and_others_go_on(target, case):
     for c in (h, admin, gq, good):
         if c is not None:
             c.close()
+    # And once every host is gone, so is every queue pair the target had.
+    deadline = time.monotonic() + 5
+    while target.daemon.result("nvmf_get_transports")[0]["num_qpairs"] != 0:
+        assert time.monotonic() < deadline, "queue pairs left behind"
+        time.sleep(0.02)
 
 
 def test_garbage_connections_do_not_hurt(target):
