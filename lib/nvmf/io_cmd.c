@@ -98,10 +98,17 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 {
 	struct nvmf_req *req = arg;
 	struct nvmf_ns *ns = req->ns;
+	bool nomem = !success && mimo_bdev_io_get_status(io) == -ENOMEM;
 
 	mimo_bdev_free_io(io);
 	req->ns = NULL;
 	nvmf_ns_io_done(ns);
+	if (mimo_unlikely(nomem)) {
+		/* Out of resources below: not the host's problem; try again next turn. */
+		req->state = NVMF_REQ_RETRY;
+		STAILQ_INSERT_TAIL(&req->qp->pg->retry, req, link);
+		return;
+	}
 	io_status(req, success);
 	nvmf_req_complete(req);
 }
@@ -114,6 +121,7 @@ static void submit_failed(struct nvmf_req *req, int rc)
 	req->ns = NULL;
 	nvmf_ns_io_done(ns);
 	if (rc == -ENOMEM) {
+		req->state = NVMF_REQ_RETRY;
 		STAILQ_INSERT_TAIL(&req->qp->pg->retry, req, link);
 		return;
 	}
