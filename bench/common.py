@@ -60,3 +60,30 @@ def run_json(args, env, timeout=300):
         raise RuntimeError(f"{args[0]} failed: {p.stderr[-2000:]}")
     import json
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def start_tgt(sock, *args):
+    """mimo_tgt on a private socket; returns (process, mimo.Client) once it answers."""
+    import sys
+    sys.path.insert(0, os.path.join(REPO, "python"))
+    from mimo import Client
+    p = subprocess.Popen([os.path.join(BIN, "mimo_tgt"), "-r", sock, *args],
+                         env=bench_env(MIMO_NOTIFY_DISABLE=1),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            c = Client(sock, timeout=2)
+            c.call("rpc_get_methods")
+            return p, c
+        except (OSError, ConnectionError):
+            time.sleep(0.01)
+    raise RuntimeError("mimo_tgt did not start")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -21,10 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import BIN, REPO, bench_env, machine, run_json  # noqa: E402
-
-sys.path.insert(0, os.path.join(REPO, "python"))
-from mimo import Client  # noqa: E402
+from common import BIN, REPO, bench_env, machine, rss_kib, run_json, start_tgt  # noqa: E402
 
 TGT = os.path.join(BIN, "mimo_tgt")
 RPC_BENCH = os.path.join(BIN, "rpc_bench")
@@ -38,28 +35,6 @@ CLIENT_CPU = [str(max(0, (os.cpu_count() or 1) - 1))]
 
 def pinned(args):
     return ["taskset", "-c", CLIENT_CPU[0], *args]
-
-
-def start_tgt(sock, *args):
-    p = subprocess.Popen([TGT, "-r", sock, *args], env=bench_env(MIMO_NOTIFY_DISABLE=1),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            c = Client(sock, timeout=2)
-            c.call("rpc_get_methods")
-            return p, c
-        except (OSError, ConnectionError):
-            time.sleep(0.01)
-    raise RuntimeError("mimo_tgt did not start")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def python_calls(client, n):

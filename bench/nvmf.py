@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""Benchmark of the NVMe-oF/TCP target and initiator over loopback. Prints one JSON object.
+
+mimo_tgt serves a 64 MiB malloc bdev (512-byte blocks) from one reactor on CPU 0 (-m 0x1),
+then from two (-m 0x3); mimo_perf drives it from the last CPU: 4 KiB random read at queue
+depth 1 (latency) and 32 (IOPS), 4 KiB random write at depth 32, 128 KiB sequential read at
+depth 8, each for BENCH_SECONDS (default 10). Resident memory of the target is sampled under
+load with 1 host and with 16 hosts (16 mimo_perf processes, each its own controller).
+
+The peer, measured on this machine kind (2-vCPU VM, loopback, same bdev, target on one core,
+spdk_nvme_perf on the other, from the issue): SPDK 25.09's nvmf_tgt does 737-766k IOPS 4 KiB
+random read at depth 32, 532-592k random write at depth 32, 5.0-5.8 GB/s 128 KiB sequential
+read at depth 8, 9.6 us average / 9.1-9.3 us p50 / 11-22 us p99 at depth 1, in 307 MiB.
+SPDK is not built here; set SPDK_NVME_PERF to spdk_nvme_perf's path to also run SPDK's
+initiator against mimo_tgt and report the mimo_perf / spdk_nvme_perf ratio.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import BIN, bench_env, free_port, machine, rss_kib, start_tgt, wait_port  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+PERF = os.path.join(BIN, "mimo_perf")
+SPDK_PERF = os.environ.get("SPDK_NVME_PERF")
+NQN = "nqn.2016-06.io.spdk:cnode1"
+LAST_CPU = (os.cpu_count() or 1) - 1
+PERF_MASK = hex(1 << LAST_CPU)
+
+PEER = {
+    "randread_qd32_iops": [737000, 766000],
+    "randwrite_qd32_iops": [532000, 592000],
+    "seqread_128k_qd8_gbps": [5.0, 5.8],
+    "randread_qd1_p50_us": [9.1, 9.3],
+    "randread_qd1_avg_us": 9.6,
+    "randread_qd1_p99_us": [11, 22],
+    "rss_mib_under_load": 307,
+}
+
+WORKLOADS = {
+    "randread_qd1": ["-q", "1", "-o", "4096", "-w", "randread", "-L"],
+    "randread_qd32": ["-q", "32", "-o", "4096", "-w", "randread"],
+    "randwrite_qd32": ["-q", "32", "-o", "4096", "-w", "randwrite"],
+    "seqread_128k_qd8": ["-q", "8", "-o", "131072", "-w", "read"],
+}
+
+
+def configure(client, port):
+    client.call("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 131072,
+                                       "block_size": 512})
+    client.call("nvmf_create_transport", {"trtype": "TCP"})
+    client.call("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True,
+                                          "serial_number": "SPDK00000000000001"})
+    client.call("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "Malloc0"}})
+    client.call("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": {
+        "trtype": "TCP", "adrfam": "IPv4", "traddr": "127.0.0.1", "trsvcid": str(port)}})
+    if not wait_port(port):
+        raise RuntimeError("the target does not listen")
+
+
+def trid(port):
+    return f"trtype:tcp adrfam:IPv4 traddr:127.0.0.1 trsvcid:{port} subnqn:{NQN}"
+
+
+def mimo_perf(port, args, seconds, mask=PERF_MASK):
+    p = subprocess.run([PERF, "-r", trid(port), *args, "-t", str(seconds), "-c", mask,
+                        "--json"], env=bench_env(), capture_output=True, text=True,
+                       timeout=seconds + 60)
+    if p.returncode != 0:
+        raise RuntimeError(f"mimo_perf {' '.join(args)} failed: {p.stderr[-2000:]}")
+    return json.loads(p.stdout)["total"]
+
+
+def spdk_perf(port, args, seconds):
+    """spdk_nvme_perf's text report: the Total line's IOPS."""
+    p = subprocess.run([SPDK_PERF, "-r", trid(port), *args, "-t", str(seconds), "-c", PERF_MASK],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    for line in p.stdout.splitlines():
+        if line.startswith("Total"):
+            return float(line.split(":")[1].split()[0])
+    raise RuntimeError(f"spdk_nvme_perf gave no total: {p.stdout[-2000:]} {p.stderr[-2000:]}")
+
+
+class RssSampler:
+    """Peak resident memory of a process while a block runs."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.t.join()
+
+
+def summarize(name, t):
+    if name == "randread_qd1":
+        return {"iops": round(t["iops"]), "avg_us": round(t["avg_lat_us"], 2),
+                "p50_us": round(t["p50_lat_us"], 2), "p99_us": round(t["p99_lat_us"], 2),
+                "p999_us": round(t["p999_lat_us"], 2)}
+    if name == "seqread_128k_qd8":
+        return {"gbps": round(t["mibps"] * 1048576 / 1e9, 2), "iops": round(t["iops"]),
+                "p99_us": round(t["p99_lat_us"], 1)}
+    return {"iops": round(t["iops"]), "avg_us": round(t["avg_lat_us"], 2),
+            "p99_us": round(t["p99_lat_us"], 1)}
+
+
+def run_target(mask, d, out):
+    port = free_port()
+    p, c = start_tgt(os.path.join(d, f"tgt{mask}.sock"), "-m", mask)
+    try:
+        configure(c, port)
+        res = {"idle_rss_kib": rss_kib(p.pid)}
+        for name, args in WORKLOADS.items():
+            with RssSampler(p.pid) as s:
+                res[name] = summarize(name, mimo_perf(port, args, SECONDS))
+            res[name]["target_rss_kib"] = s.peak
+        if mask == "0x1":
+            # 16 hosts at once, each its own process and controller.
+            procs = [subprocess.Popen([PERF, "-r", trid(port), "-q", "8", "-o", "4096", "-w",
+                                       "randrw", "-t", str(max(3, SECONDS // 2)), "-c",
+                                       PERF_MASK, "--json"], env=bench_env(),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(16)]
+            with RssSampler(p.pid) as s:
+                totals = [json.loads(q.communicate(timeout=SECONDS + 60)[0])["total"]
+                          for q in procs]
+            res["16_hosts"] = {"iops": round(sum(t["iops"] for t in totals)),
+                               "target_rss_kib": s.peak}
+            if SPDK_PERF:
+                res["spdk_nvme_perf_randread_qd32_iops"] = round(
+                    spdk_perf(port, WORKLOADS["randread_qd32"], SECONDS))
+        out[f"target_{mask}"] = res
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def main():
+    out = {"benchmark": "nvmf", "machine": machine(), "seconds": SECONDS,
+           "placement": f"target reactors per -m, mimo_perf on CPU {LAST_CPU}", "peer": PEER}
+    with tempfile.TemporaryDirectory(prefix="mimo-bench-") as d:
+        for mask in ("0x1", "0x3"):
+            run_target(mask, d, out)
+    one = out["target_0x1"]
+    rss_mib = max(one[w]["target_rss_kib"] for w in WORKLOADS) / 1024
+    out["ratios_to_peer_midpoint"] = {
+        "randread_qd32_iops": round(one["randread_qd32"]["iops"] / 751500, 2),
+        "randwrite_qd32_iops": round(one["randwrite_qd32"]["iops"] / 562000, 2),
+        "seqread_128k_qd8": round(one["seqread_128k_qd8"]["gbps"] / 5.4, 2),
+        "randread_qd1_p50_latency": round(one["randread_qd1"]["p50_us"] / 9.2, 2),
+        "rss_under_load": round(rss_mib / PEER["rss_mib_under_load"], 3),
+    }
+    if "spdk_nvme_perf_randread_qd32_iops" in one:
+        out["mimo_perf_over_spdk_nvme_perf"] = round(
+            one["randread_qd32"]["iops"] / one["spdk_nvme_perf_randread_qd32_iops"], 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
