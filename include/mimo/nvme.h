@@ -10,8 +10,9 @@
  *    that submits 32 commands and then polls pays one system call for all of them.
  * One thread at a time uses a queue pair; the admin queue and each I/O queue pair may be used
  * by different threads. Completion callbacks run inside the process call of their queue.
- * Only mimo_nvme_connect() and the functions named _sync wait; they poll until done, so never
- * call them on the reactor that serves the target they talk to.
+ * Only mimo_nvme_connect(), mimo_nvme_detach(), mimo_nvme_qpair_wait_connected() and the
+ * functions named _sync wait; they poll until done, so never call them on the reactor that
+ * serves the target they talk to (the _async / _poll pairs are for that).
  *
  * Errors: 0 or a negative errno, as everywhere in mimo. A command that reached the target
  * completes with the target's status; one that could not (the connection failed) completes
@@ -76,6 +77,10 @@ struct mimo_nvme_ctrlr_opts {
 	 * defaults to a random UUID per process. */
 	char hostnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
 	uint8_t hostid[16];
+	/* Ask I/O queues to run without SQ flow control (Connect CATTR bit 2): the target then
+	 * omits SQ head updates and may complete reads with C2HData SUCCESS, saving a response
+	 * PDU per read. Default false, as SPDK's driver. */
+	bool disable_sq_flow_control;
 };
 
 void mimo_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts);
@@ -99,6 +104,14 @@ int mimo_nvme_connect(const struct mimo_nvme_trid *trid, const struct mimo_nvme_
 /* Shut the controller down (CC.SHN), close every queue (their outstanding commands complete
  * aborted) and free it. I/O queue pairs must not be in use by other threads. */
 int mimo_nvme_detach(struct mimo_nvme_ctrlr *ctrlr);
+/*
+ * The same without waiting, for a reactor that may serve the target itself: start, then poll
+ * until it returns something other than -EAGAIN (0, or the error of a shutdown the target did
+ * not confirm; the controller is freed either way and ctx with it).
+ */
+struct mimo_nvme_detach_ctx;
+int mimo_nvme_detach_async(struct mimo_nvme_ctrlr *ctrlr, struct mimo_nvme_detach_ctx **ctx);
+int mimo_nvme_detach_poll(struct mimo_nvme_detach_ctx *ctx);
 
 const struct mimo_nvme_trid *mimo_nvme_ctrlr_get_trid(const struct mimo_nvme_ctrlr *ctrlr);
 const struct mimo_nvme_ctrlr_data *mimo_nvme_ctrlr_get_data(const struct mimo_nvme_ctrlr *ctrlr);

@@ -1,0 +1,625 @@
+/*
+ * Controllers: bringing one up (admin queue, CAP/VS, CC.EN then CSTS.RDY, Identify, number of
+ * queues, asynchronous events, namespaces), what it reports, and taking it down (CC.SHN).
+ *
+ * Both directions are state machines driven by polling, so a reactor can connect to a target
+ * it serves itself: nothing here waits except the _sync-style wrappers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "compiler.h"
+#include "log.h"
+#include "nvme_internal.h"
+#include "uuid.h"
+
+#define MS_TO_NS(ms) ((int64_t)(ms)*1000000)
+
+/* CC: NVM command set, 4 KiB pages, round robin; I/O SQ/CQ entries of 64 and 16 bytes. */
+#define CC_IOSQES_SHIFT 16
+#define CC_IOCQES_SHIFT 20
+#define CC_ENABLE	(MIMO_NVME_CC_EN | (6u << CC_IOSQES_SHIFT) | (4u << CC_IOCQES_SHIFT))
+
+/* How long a controller may take to confirm a shutdown before we stop waiting. */
+#define SHUTDOWN_MAX_MS 10000
+
+MIMO_EXPORT void mimo_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+	opts->num_io_queues = 128;
+	opts->io_queue_size = 128;
+	opts->admin_queue_size = 32;
+	opts->keep_alive_timeout_ms = 10000;
+	opts->connect_timeout_ms = 10000;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+static int resolve(struct mimo_nvme_ctrlr *ctrlr)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	int rc;
+
+	hints.ai_family = ctrlr->trid.adrfam == MIMO_NVMF_ADRFAM_IPV6 ? AF_INET6 : AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(ctrlr->trid.traddr, ctrlr->trid.trsvcid, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		MIMO_ERR(NVME_COMP, "cannot resolve %s port %s: %s", ctrlr->trid.traddr,
+			 ctrlr->trid.trsvcid, gai_strerror(rc));
+		return rc == EAI_MEMORY ? -ENOMEM : -EINVAL;
+	}
+	memcpy(&ctrlr->addr, res->ai_addr, res->ai_addrlen);
+	ctrlr->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
+		     struct mimo_nvme_ctrlr **out)
+{
+	static const char uuid_prefix[] = "nqn.2014-08.org.nvmexpress:uuid:";
+	struct mimo_nvme_ctrlr *ctrlr;
+	struct mimo_nvme_ctrlr_opts o;
+	int rc;
+
+	if (trid == NULL || trid->trtype != MIMO_NVMF_TRTYPE_TCP || trid->traddr[0] == '\0' ||
+	    trid->subnqn[0] == '\0')
+		return -EINVAL;
+	mimo_nvme_ctrlr_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts,
+		       MIMO_MIN(opts->opts_size ? opts->opts_size : sizeof(o), sizeof(o)));
+	o.opts_size = sizeof(o);
+	if (o.admin_queue_size < 2 || o.admin_queue_size > 4096 || o.io_queue_size < 2 ||
+	    o.io_queue_size > 65536 || o.num_io_queues == 0 || o.num_io_queues > 65535)
+		return -EINVAL;
+	if (o.connect_timeout_ms == 0)
+		o.connect_timeout_ms = 10000;
+	ctrlr = calloc(1, sizeof(*ctrlr));
+	if (ctrlr == NULL)
+		return -ENOMEM;
+	ctrlr->trid = *trid;
+	ctrlr->trid.trsvcid[sizeof(ctrlr->trid.trsvcid) - 1] = '\0';
+	if (ctrlr->trid.trsvcid[0] == '\0')
+		snprintf(ctrlr->trid.trsvcid, sizeof(ctrlr->trid.trsvcid), "4420");
+	ctrlr->opts = o;
+	/* Identity: the options' NQN, else the trid's, else one made from the host ID. */
+	if (o.hostnqn[0] != '\0')
+		snprintf(ctrlr->hostnqn, sizeof(ctrlr->hostnqn), "%s", o.hostnqn);
+	else if (trid->hostnqn[0] != '\0')
+		snprintf(ctrlr->hostnqn, sizeof(ctrlr->hostnqn), "%s", trid->hostnqn);
+	if (!all_zero(o.hostid, sizeof(o.hostid)))
+		memcpy(ctrlr->hostid, o.hostid, sizeof(ctrlr->hostid));
+	else if (strncmp(ctrlr->hostnqn, uuid_prefix, sizeof(uuid_prefix) - 1) != 0 ||
+		 mimo_uuid_parse(ctrlr->hostnqn + sizeof(uuid_prefix) - 1, ctrlr->hostid) != 0)
+		nvme_default_hostid(ctrlr->hostid); /* a UUID NQN names its own host ID */
+	if (ctrlr->hostnqn[0] == '\0')
+		nvme_hostnqn_from_hostid(ctrlr->hostid, ctrlr->hostnqn, sizeof(ctrlr->hostnqn));
+	ctrlr->is_discovery = strcmp(trid->subnqn, MIMO_NVMF_DISCOVERY_NQN) == 0;
+	ctrlr->max_xfer = UINT32_MAX;
+	pthread_mutex_init(&ctrlr->lock, NULL);
+	TAILQ_INIT(&ctrlr->io_qpairs);
+	ctrlr->aer_log = calloc(1, 4096);
+	rc = ctrlr->aer_log != NULL ? resolve(ctrlr) : -ENOMEM;
+	if (rc != 0) {
+		nvme_ctrlr_free(ctrlr);
+		return rc;
+	}
+	*out = ctrlr;
+	return 0;
+}
+
+void nvme_ctrlr_free(struct mimo_nvme_ctrlr *ctrlr)
+{
+	struct mimo_nvme_qpair *qp;
+
+	if (ctrlr == NULL)
+		return;
+	ctrlr->detaching = true;
+	pthread_mutex_lock(&ctrlr->lock);
+	while ((qp = TAILQ_FIRST(&ctrlr->io_qpairs)) != NULL) {
+		TAILQ_REMOVE(&ctrlr->io_qpairs, qp, link);
+		pthread_mutex_unlock(&ctrlr->lock);
+		nvme_qpair_destroy(qp);
+		pthread_mutex_lock(&ctrlr->lock);
+	}
+	pthread_mutex_unlock(&ctrlr->lock);
+	/* The admin queue's internal callbacks (AERs, a scan) still see a whole controller. */
+	nvme_qpair_destroy(ctrlr->adminq);
+	ctrlr->adminq = NULL;
+	nvme_ns_free_all(ctrlr);
+	pthread_mutex_destroy(&ctrlr->lock);
+	free(ctrlr->qid_used);
+	free(ctrlr->aer_log);
+	free(ctrlr);
+}
+
+/* --- connecting ------------------------------------------------------------------------------ */
+
+enum connect_step {
+	CS_ADMINQ, /* TCP, ICReq, Fabrics Connect of the admin queue */
+	CS_CAP,
+	CS_VS,
+	CS_CC,
+	CS_RDY,
+	CS_IDENTIFY,
+	CS_NUM_QUEUES,
+	CS_AER,
+	CS_NS,
+	CS_DONE,
+};
+
+static const char *const g_step_names[] = { "connecting the admin queue",
+					    "reading CAP",
+					    "reading VS",
+					    "enabling (CC.EN)",
+					    "waiting for CSTS.RDY",
+					    "Identify Controller",
+					    "Set Features Number of Queues",
+					    "configuring asynchronous events",
+					    "scanning namespaces",
+					    "done" };
+
+struct mimo_nvme_connect_ctx {
+	struct mimo_nvme_ctrlr *ctrlr;
+	enum connect_step step;
+	int rc;
+	bool busy; /* the step's command is outstanding */
+	int64_t deadline_ns;
+	int64_t rdy_deadline_ns;
+	int64_t next_poll_ns;
+};
+
+static void next_step(struct mimo_nvme_connect_ctx *ctx, enum connect_step step)
+{
+	ctx->step = step;
+	ctx->busy = false;
+	ctx->deadline_ns = mimo_now_ns() + MS_TO_NS(ctx->ctrlr->opts.connect_timeout_ms);
+}
+
+static void step_fail(struct mimo_nvme_connect_ctx *ctx, int rc, const struct mimo_nvme_cpl *cpl)
+{
+	if (cpl != NULL)
+		MIMO_ERR(NVME_COMP, "%s: %s failed: sct %u sc 0x%02x", ctx->ctrlr->trid.subnqn,
+			 g_step_names[ctx->step], mimo_nvme_status_sct(cpl->status),
+			 mimo_nvme_status_sc(cpl->status));
+	ctx->busy = false;
+	if (ctx->rc == 0)
+		ctx->rc = rc;
+}
+
+static uint32_t compute_max_xfer(const struct mimo_nvme_ctrlr *ctrlr)
+{
+	uint64_t mps_min = 1ull << (12 + ((ctrlr->cap >> 48) & 0xf));
+	uint64_t max;
+
+	if (ctrlr->cdata.mdts == 0)
+		return UINT32_MAX; /* no limit */
+	max = ctrlr->cdata.mdts >= 20 ? UINT64_MAX : mps_min << ctrlr->cdata.mdts;
+	return max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
+}
+
+static void step_done(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_connect_ctx *ctx = arg;
+	struct mimo_nvme_ctrlr *ctrlr = ctx->ctrlr;
+	bool err = mimo_nvme_cpl_is_error(cpl);
+
+	if (ctx->rc != 0)
+		return;
+	switch (ctx->step) {
+	case CS_CAP:
+		if (err)
+			return step_fail(ctx, -EPROTO, cpl);
+		ctrlr->cap = cpl->cdw0 | (uint64_t)cpl->cdw1 << 32;
+		next_step(ctx, CS_VS);
+		return;
+	case CS_VS:
+		if (err)
+			return step_fail(ctx, -EPROTO, cpl);
+		ctrlr->vs = cpl->cdw0;
+		next_step(ctx, CS_CC);
+		return;
+	case CS_CC: {
+		/* CAP.TO: the worst case to become ready, in 500 ms units. */
+		uint64_t to_ms = ((ctrlr->cap >> 24) & 0xff) * 500;
+
+		if (err)
+			return step_fail(ctx, -EPROTO, cpl);
+		next_step(ctx, CS_RDY);
+		ctx->rdy_deadline_ns = mimo_now_ns() + MS_TO_NS(to_ms < 500 ? 500 : to_ms);
+		return;
+	}
+	case CS_RDY:
+		if (err)
+			return step_fail(ctx, -EPROTO, cpl);
+		if (cpl->cdw0 & MIMO_NVME_CSTS_CFS) {
+			MIMO_ERR(NVME_COMP, "%s: controller fatal status", ctrlr->trid.subnqn);
+			return step_fail(ctx, -EIO, NULL);
+		}
+		if (cpl->cdw0 & MIMO_NVME_CSTS_RDY) {
+			next_step(ctx, CS_IDENTIFY);
+		} else {
+			ctx->busy = false; /* read CSTS again in a millisecond */
+			ctx->next_poll_ns = mimo_now_ns() + 1000000;
+		}
+		return;
+	case CS_IDENTIFY:
+		if (err)
+			return step_fail(ctx, -EPROTO, cpl);
+		if (ctrlr->cdata.cntrltype == 2)
+			ctrlr->is_discovery = true;
+		ctrlr->max_xfer = compute_max_xfer(ctrlr);
+		ctrlr->io_icd = ctrlr->cdata.ioccsz >= 4 ? ctrlr->cdata.ioccsz * 16 - 64 : 0;
+		ctrlr->io_queue_size =
+			MIMO_MIN(ctrlr->opts.io_queue_size, (uint32_t)(ctrlr->cap & 0xffff) + 1);
+		if (ctrlr->io_queue_size < 2)
+			ctrlr->io_queue_size = 2;
+		next_step(ctx, ctrlr->is_discovery ? CS_AER : CS_NUM_QUEUES);
+		return;
+	case CS_NUM_QUEUES: {
+		uint32_t nsqa = (cpl->cdw0 & 0xffff) + 1, ncqa = (cpl->cdw0 >> 16) + 1;
+
+		if (err)
+			return step_fail(ctx, -EPROTO, cpl);
+		ctrlr->num_io_queues = MIMO_MIN(MIMO_MIN(nsqa, ncqa), ctrlr->opts.num_io_queues);
+		ctrlr->qid_used = calloc(ctrlr->num_io_queues + 1, 1);
+		if (ctrlr->qid_used == NULL)
+			return step_fail(ctx, -ENOMEM, NULL);
+		next_step(ctx, CS_AER);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+static void scan_done(void *arg, int rc)
+{
+	struct mimo_nvme_connect_ctx *ctx = arg;
+
+	if (rc != 0) {
+		MIMO_ERR(NVME_COMP, "%s: namespace scan failed: %s", ctx->ctrlr->trid.subnqn,
+			 strerror(-rc));
+		step_fail(ctx, rc, NULL);
+		return;
+	}
+	next_step(ctx, CS_DONE);
+}
+
+/* Issue the current step's command when none is outstanding. */
+static void advance(struct mimo_nvme_connect_ctx *ctx)
+{
+	struct mimo_nvme_ctrlr *ctrlr = ctx->ctrlr;
+	int rc = 0;
+
+	while (ctx->rc == 0 && !ctx->busy && ctx->step != CS_DONE) {
+		enum connect_step step = ctx->step;
+
+		switch (step) {
+		case CS_ADMINQ:
+			if (ctrlr->adminq->state != QP_READY)
+				return;
+			next_step(ctx, CS_CAP);
+			continue;
+		case CS_CAP:
+			rc = nvme_prop_get(ctrlr, MIMO_NVME_REG_CAP, 1, step_done, ctx);
+			break;
+		case CS_VS:
+			rc = nvme_prop_get(ctrlr, MIMO_NVME_REG_VS, 0, step_done, ctx);
+			break;
+		case CS_CC:
+			ctrlr->cc = CC_ENABLE;
+			rc = nvme_prop_set(ctrlr, MIMO_NVME_REG_CC, 0, ctrlr->cc, step_done, ctx);
+			break;
+		case CS_RDY:
+			if (mimo_now_ns() < ctx->next_poll_ns)
+				return;
+			rc = nvme_prop_get(ctrlr, MIMO_NVME_REG_CSTS, 0, step_done, ctx);
+			break;
+		case CS_IDENTIFY:
+			rc = mimo_nvme_ctrlr_cmd_identify(ctrlr, MIMO_NVME_CNS_CTRLR, 0,
+							  &ctrlr->cdata, sizeof(ctrlr->cdata),
+							  step_done, ctx);
+			break;
+		case CS_NUM_QUEUES: {
+			uint32_t n = ctrlr->opts.num_io_queues - 1; /* 0's based */
+
+			rc = mimo_nvme_ctrlr_cmd_set_feature(ctrlr, MIMO_NVME_FEAT_NUMBER_OF_QUEUES,
+							     n | n << 16, 0, NULL, 0, step_done,
+							     ctx);
+			break;
+		}
+		case CS_AER:
+			nvme_ctrlr_start_aers(ctrlr);
+			next_step(ctx, ctrlr->is_discovery ? CS_DONE : CS_NS);
+			continue;
+		case CS_NS:
+			ctx->busy = true;
+			rc = nvme_ns_scan(ctrlr, scan_done, ctx);
+			if (rc != 0)
+				ctx->busy = false;
+			break;
+		default:
+			return;
+		}
+		if (rc != 0) {
+			MIMO_ERR(NVME_COMP, "%s: %s: cannot submit: %s", ctrlr->trid.subnqn,
+				 g_step_names[step], strerror(-rc));
+			step_fail(ctx, rc, NULL);
+			return;
+		}
+		if (ctx->step == step)
+			ctx->busy = true;
+	}
+}
+
+MIMO_EXPORT int mimo_nvme_connect_async(const struct mimo_nvme_trid *trid,
+					const struct mimo_nvme_ctrlr_opts *opts,
+					struct mimo_nvme_connect_ctx **out)
+{
+	struct mimo_nvme_connect_ctx *ctx;
+	struct mimo_nvme_ctrlr *ctrlr;
+	int rc;
+
+	rc = nvme_ctrlr_alloc(trid, opts, &ctrlr);
+	if (rc != 0)
+		return rc;
+	rc = nvme_qpair_create(ctrlr, 0, ctrlr->opts.admin_queue_size, &ctrlr->adminq);
+	if (rc == 0)
+		rc = nvme_qpair_connect(ctrlr->adminq);
+	ctx = rc == 0 ? calloc(1, sizeof(*ctx)) : NULL;
+	if (ctx == NULL) {
+		nvme_ctrlr_free(ctrlr);
+		return rc != 0 ? rc : -ENOMEM;
+	}
+	ctx->ctrlr = ctrlr;
+	next_step(ctx, CS_ADMINQ);
+	*out = ctx;
+	return 0;
+}
+
+MIMO_EXPORT int mimo_nvme_connect_poll(struct mimo_nvme_connect_ctx *ctx,
+				       struct mimo_nvme_ctrlr **out)
+{
+	struct mimo_nvme_ctrlr *ctrlr = ctx->ctrlr;
+	int rc;
+
+	advance(ctx);
+	(void)nvme_qpair_process(ctrlr->adminq, 0);
+	advance(ctx);
+	if (ctx->rc == 0 && ctrlr->adminq->state == QP_FAILED)
+		ctx->rc = ctrlr->adminq->fail_rc != 0 ? ctrlr->adminq->fail_rc : -ECONNRESET;
+	if (ctx->rc == 0 && ctx->step != CS_DONE) {
+		int64_t now = mimo_now_ns();
+
+		if (now > ctx->deadline_ns &&
+		    !(ctx->step == CS_RDY && now < ctx->rdy_deadline_ns)) {
+			MIMO_ERR(NVME_COMP, "%s: timed out %s", ctrlr->trid.subnqn,
+				 g_step_names[ctx->step]);
+			ctx->rc = -ETIMEDOUT;
+		} else {
+			return -EAGAIN;
+		}
+	}
+	rc = ctx->rc;
+	if (rc == 0) {
+		nvme_ctrlr_start_keep_alive(ctrlr);
+		MIMO_DEBUG(NVME_COMP, "%s: connected, cntlid %u, %u I/O queue(s)",
+			   ctrlr->trid.subnqn, ctrlr->cntlid, ctrlr->num_io_queues);
+		*out = ctrlr;
+	} else {
+		nvme_ctrlr_free(ctrlr);
+	}
+	free(ctx);
+	return rc;
+}
+
+MIMO_EXPORT void mimo_nvme_connect_abort(struct mimo_nvme_connect_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	ctx->rc = -ECANCELED;
+	nvme_ctrlr_free(ctx->ctrlr);
+	free(ctx);
+}
+
+MIMO_EXPORT int mimo_nvme_connect(const struct mimo_nvme_trid *trid,
+				  const struct mimo_nvme_ctrlr_opts *opts,
+				  struct mimo_nvme_ctrlr **ctrlr)
+{
+	struct mimo_nvme_connect_ctx *ctx;
+	int rc = mimo_nvme_connect_async(trid, opts, &ctx);
+
+	if (rc != 0)
+		return rc;
+	for (;;) {
+		struct mimo_nvme_qpair *adminq = ctx->ctrlr->adminq;
+
+		rc = mimo_nvme_connect_poll(ctx, ctrlr);
+		if (rc != -EAGAIN)
+			return rc;
+		nvme_qpair_wait_io(adminq, 1);
+	}
+}
+
+/* --- detaching ------------------------------------------------------------------------------- */
+
+enum detach_step {
+	DS_SHN,	 /* Property Set CC.SHN = normal */
+	DS_SHST, /* Property Get CSTS until SHST = complete */
+	DS_DONE,
+};
+
+struct mimo_nvme_detach_ctx {
+	struct mimo_nvme_ctrlr *ctrlr;
+	enum detach_step step;
+	bool busy;
+	int rc;
+	int64_t deadline_ns;
+	int64_t next_poll_ns;
+};
+
+static void detach_done_cb(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_detach_ctx *ctx = arg;
+
+	ctx->busy = false;
+	if (mimo_nvme_cpl_is_error(cpl)) {
+		ctx->rc = -EIO;
+		ctx->step = DS_DONE;
+		return;
+	}
+	if (ctx->step == DS_SHN) {
+		ctx->step = DS_SHST;
+		return;
+	}
+	if (((cpl->cdw0 >> MIMO_NVME_CSTS_SHST_SHIFT) & 3) == MIMO_NVME_SHST_COMPLETE)
+		ctx->step = DS_DONE;
+	else
+		ctx->next_poll_ns = mimo_now_ns() + 1000000;
+}
+
+MIMO_EXPORT int mimo_nvme_detach_async(struct mimo_nvme_ctrlr *ctrlr,
+				       struct mimo_nvme_detach_ctx **out)
+{
+	struct mimo_nvme_detach_ctx *ctx;
+	struct mimo_nvme_qpair *qp;
+	uint32_t ms;
+
+	if (ctrlr == NULL)
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return -ENOMEM;
+	ctx->ctrlr = ctrlr;
+	ctrlr->detaching = true;
+	/* I/O queues first: a controller shutting down aborts what they hold anyway. */
+	pthread_mutex_lock(&ctrlr->lock);
+	while ((qp = TAILQ_FIRST(&ctrlr->io_qpairs)) != NULL) {
+		TAILQ_REMOVE(&ctrlr->io_qpairs, qp, link);
+		pthread_mutex_unlock(&ctrlr->lock);
+		nvme_qpair_destroy(qp);
+		pthread_mutex_lock(&ctrlr->lock);
+	}
+	pthread_mutex_unlock(&ctrlr->lock);
+	ms = ctrlr->cdata.rtd3e != 0 ? ctrlr->cdata.rtd3e / 1000 + 1 : SHUTDOWN_MAX_MS;
+	ctx->deadline_ns = mimo_now_ns() + MS_TO_NS(MIMO_MIN(ms, (uint32_t)SHUTDOWN_MAX_MS));
+	ctx->step = ctrlr->adminq->state == QP_READY ? DS_SHN : DS_DONE;
+	*out = ctx;
+	return 0;
+}
+
+MIMO_EXPORT int mimo_nvme_detach_poll(struct mimo_nvme_detach_ctx *ctx)
+{
+	struct mimo_nvme_ctrlr *ctrlr = ctx->ctrlr;
+	int rc = 0;
+
+	if (ctx->step == DS_SHN && !ctx->busy) {
+		uint32_t cc = (ctrlr->cc & ~(3u << MIMO_NVME_CC_SHN_SHIFT)) |
+			      (1u << MIMO_NVME_CC_SHN_SHIFT); /* normal shutdown */
+
+		rc = nvme_prop_set(ctrlr, MIMO_NVME_REG_CC, 0, cc, detach_done_cb, ctx);
+		ctx->busy = rc == 0;
+	} else if (ctx->step == DS_SHST && !ctx->busy && mimo_now_ns() >= ctx->next_poll_ns) {
+		rc = nvme_prop_get(ctrlr, MIMO_NVME_REG_CSTS, 0, detach_done_cb, ctx);
+		ctx->busy = rc == 0;
+	}
+	if (rc != 0) {
+		ctx->rc = rc;
+		ctx->step = DS_DONE;
+	}
+	if (ctx->step != DS_DONE) {
+		if (nvme_qpair_process(ctrlr->adminq, 0) == -ENXIO) {
+			ctx->rc = -ENXIO;
+			ctx->step = DS_DONE;
+		} else if (mimo_now_ns() > ctx->deadline_ns) {
+			MIMO_WARN(NVME_COMP, "%s: the controller did not confirm its shutdown",
+				  ctrlr->trid.subnqn);
+			ctx->rc = -ETIMEDOUT;
+			ctx->step = DS_DONE;
+		}
+	}
+	if (ctx->step != DS_DONE)
+		return -EAGAIN;
+	rc = ctx->rc;
+	nvme_ctrlr_free(ctrlr);
+	free(ctx);
+	/* A controller whose connection was already gone is detached all the same. */
+	return rc == -ENXIO ? 0 : rc;
+}
+
+MIMO_EXPORT int mimo_nvme_detach(struct mimo_nvme_ctrlr *ctrlr)
+{
+	struct mimo_nvme_detach_ctx *ctx;
+	int rc = mimo_nvme_detach_async(ctrlr, &ctx);
+
+	if (rc != 0) {
+		nvme_ctrlr_free(ctrlr);
+		return rc;
+	}
+	for (;;) {
+		struct mimo_nvme_qpair *adminq = ctrlr->adminq;
+
+		rc = mimo_nvme_detach_poll(ctx);
+		if (rc != -EAGAIN)
+			return rc;
+		nvme_qpair_wait_io(adminq, 1);
+	}
+}
+
+/* --- what the controller reports ------------------------------------------------------------ */
+
+MIMO_EXPORT const struct mimo_nvme_trid *mimo_nvme_ctrlr_get_trid(const struct mimo_nvme_ctrlr *c)
+{
+	return &c->trid;
+}
+
+MIMO_EXPORT const struct mimo_nvme_ctrlr_data *
+mimo_nvme_ctrlr_get_data(const struct mimo_nvme_ctrlr *c)
+{
+	return &c->cdata;
+}
+
+MIMO_EXPORT uint64_t mimo_nvme_ctrlr_get_cap(const struct mimo_nvme_ctrlr *c)
+{
+	return c->cap;
+}
+
+MIMO_EXPORT uint32_t mimo_nvme_ctrlr_get_vs(const struct mimo_nvme_ctrlr *c)
+{
+	return c->vs;
+}
+
+MIMO_EXPORT uint32_t mimo_nvme_ctrlr_get_num_io_queues(const struct mimo_nvme_ctrlr *c)
+{
+	return c->num_io_queues;
+}
+
+MIMO_EXPORT uint32_t mimo_nvme_ctrlr_get_max_xfer_size(const struct mimo_nvme_ctrlr *c)
+{
+	return c->max_xfer;
+}
+
+MIMO_EXPORT bool mimo_nvme_ctrlr_is_discovery(const struct mimo_nvme_ctrlr *c)
+{
+	return c->is_discovery;
+}
+
+MIMO_EXPORT bool mimo_nvme_ctrlr_is_connected(const struct mimo_nvme_ctrlr *c)
+{
+	return !c->failed && c->adminq != NULL && c->adminq->state == QP_READY;
+}
