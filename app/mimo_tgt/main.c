@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "bdev_nvme.h"
 #include "log.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
@@ -29,9 +30,31 @@ struct app_opts g_app_opts = {
 	.rpc_socket_mode = 0600,
 };
 
+struct bdev_fini_ctx {
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void nvme_detached(void *arg)
+{
+	struct bdev_fini_ctx *c = arg;
+
+	mimo_bdev_delete_all(c->done, c->arg);
+	free(c);
+}
+
+/* Remote controllers first (their bdevs go with them), then every local bdev. */
 static void bdev_fini(void (*done)(void *arg), void *arg)
 {
-	mimo_bdev_delete_all(done, arg);
+	struct bdev_fini_ctx *c = malloc(sizeof(*c));
+
+	if (c == NULL) {
+		mimo_bdev_delete_all(done, arg);
+		return;
+	}
+	c->done = done;
+	c->arg = arg;
+	mimo_bdev_nvme_fini(nvme_detached, c);
 }
 
 /* In dependency order: started first to last, stopped last to first. */
