@@ -4,7 +4,8 @@
 mimo_tgt serves a 64 MiB malloc bdev (512-byte blocks) from one reactor on CPU 0 (-m 0x1),
 then from two (-m 0x3); mimo_perf drives it from the last CPU: 4 KiB random read at queue
 depth 1 (latency) and 32 (IOPS), 4 KiB random write at depth 32, 128 KiB sequential read at
-depth 8, each for BENCH_SECONDS (default 10). Resident memory of the target is sampled under
+depth 8, each for BENCH_SECONDS (default 10); then, on one reactor, a wider set (depth 128,
+a 70/30 mix, 128 KiB writes, digests, two queue pairs, SQ flow control off). Resident memory of the target is sampled under
 load with 1 host and with 16 hosts (16 mimo_perf processes, each its own controller).
 
 The peer, measured on this machine kind (2-vCPU VM, loopback, same bdev, target on one core,
@@ -40,6 +41,17 @@ PEER = {
     "randread_qd1_avg_us": 9.6,
     "randread_qd1_p99_us": [11, 22],
     "rss_mib_under_load": 307,
+}
+
+# Beside the peer's four: what else a user of the initiator asks about (0x1 target only).
+EXTRA = {
+    "randread_qd128": ["-q", "128", "-o", "4096", "-w", "randread"],
+    "randrw_qd32_m70": ["-q", "32", "-o", "4096", "-w", "randrw", "-M", "70"],
+    "write_128k_qd8": ["-q", "8", "-o", "131072", "-w", "write"],
+    "randread_qd32_digests": ["-q", "32", "-o", "4096", "-w", "randread", "-H", "-I"],
+    "randread_qd32_2qpairs": ["-q", "32", "-o", "4096", "-w", "randread", "-P", "2"],
+    "randread_qd32_no_sqfc": ["-q", "32", "-o", "4096", "-w", "randread",
+                              "--disable-sq-flow-control"],
 }
 
 WORKLOADS = {
@@ -112,7 +124,7 @@ def summarize(name, t):
         return {"iops": round(t["iops"]), "avg_us": round(t["avg_lat_us"], 2),
                 "p50_us": round(t["p50_lat_us"], 2), "p99_us": round(t["p99_lat_us"], 2),
                 "p999_us": round(t["p999_lat_us"], 2)}
-    if name == "seqread_128k_qd8":
+    if name in ("seqread_128k_qd8", "write_128k_qd8"):
         return {"gbps": round(t["mibps"] * 1048576 / 1e9, 2), "iops": round(t["iops"]),
                 "p99_us": round(t["p99_lat_us"], 1)}
     return {"iops": round(t["iops"]), "avg_us": round(t["avg_lat_us"], 2),
@@ -130,6 +142,8 @@ def run_target(mask, d, out):
                 res[name] = summarize(name, mimo_perf(port, args, SECONDS))
             res[name]["target_rss_kib"] = s.peak
         if mask == "0x1":
+            for name, args in EXTRA.items():
+                res[name] = summarize(name, mimo_perf(port, args, max(3, SECONDS // 2)))
             # 16 hosts at once, each its own process and controller.
             procs = [subprocess.Popen([PERF, "-r", trid(port), "-q", "8", "-o", "4096", "-w",
                                        "randrw", "-t", str(max(3, SECONDS // 2)), "-c",
