@@ -86,6 +86,12 @@ int mimo_for_each_reactor(mimo_msg_fn fn, void *arg, mimo_msg_fn done);
  * Unregistering from inside the poller itself is allowed; *p is set to NULL.
  */
 struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t period_us);
+/*
+ * An active poller that runs after every other active poller of the turn: for work that
+ * gathers what the others produced, such as sending the responses completions queued, so
+ * they leave in the same turn instead of after another pass through epoll.
+ */
+struct mimo_poller *mimo_poller_register_late(mimo_poller_fn fn, void *arg);
 void mimo_poller_unregister(struct mimo_poller **p);
 
 /* Watch a file descriptor on the current reactor (edge-triggered if events has EPOLLET).

@@ -108,7 +108,8 @@ static struct nvmf_poll_group *pg_get(struct nvmf_transport *tt)
 	if (pg == NULL)
 		return NULL;
 	pg->free_bufs = calloc(tt->opts.num_shared_buffers, sizeof(void *));
-	pg->poller = mimo_poller_register(pg_poll, pg, 0);
+	/* Late: it sends what the completions of this turn queued, in this turn. */
+	pg->poller = mimo_poller_register_late(pg_poll, pg);
 	if (pg->free_bufs == NULL || pg->poller == NULL) {
 		mimo_poller_unregister(&pg->poller);
 		free(pg->free_bufs);

@@ -18,6 +18,7 @@ struct mimo_poller {
 	uint64_t next_run;
 	bool dead;     /* unregistered: skipped, unlinked and freed after the turn */
 	bool in_timed; /* linked in the timed list (else in the active list) */
+	bool late;     /* in the active list's tail part, after every ordinary poller */
 	struct mimo_reactor *r;
 	TAILQ_ENTRY(mimo_poller) link;
 	TAILQ_ENTRY(mimo_poller) dead_link;
@@ -52,8 +53,9 @@ struct mimo_reactor {
 	struct msg_ring msgs;
 
 	/* Owned by the reactor thread. */
-	struct poller_list active;
-	struct poller_list timed; /* sorted by next_run */
+	struct poller_list active;	/* ordinary pollers, then late ones */
+	struct mimo_poller *first_late; /* where the late part of active begins, or NULL */
+	struct poller_list timed;	/* sorted by next_run */
 	struct poller_list dead;
 	struct watch_list dead_watches;
 	struct channel_list channels;

@@ -156,7 +156,7 @@ static void timed_insert(struct mimo_reactor *r, struct mimo_poller *p)
 	TAILQ_INSERT_TAIL(&r->timed, p, link);
 }
 
-struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t period_us)
+static struct mimo_poller *poller_new(mimo_poller_fn fn, void *arg)
 {
 	struct mimo_reactor *r = t_current;
 	struct mimo_poller *p;
@@ -171,15 +171,41 @@ struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t 
 	p->fn = fn;
 	p->arg = arg;
 	p->r = r;
+	return p;
+}
+
+struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t period_us)
+{
+	struct mimo_poller *p = poller_new(fn, arg);
+	struct mimo_reactor *r;
+
+	if (p == NULL)
+		return NULL;
+	r = p->r;
 	if (period_us > 0) {
 		p->period_ticks = period_us * mimo_get_ticks_hz() / 1000000;
 		if (p->period_ticks == 0)
 			p->period_ticks = 1;
 		p->next_run = mimo_get_ticks() + p->period_ticks;
 		timed_insert(r, p);
+	} else if (r->first_late != NULL) {
+		TAILQ_INSERT_BEFORE(r->first_late, p, link);
 	} else {
 		TAILQ_INSERT_TAIL(&r->active, p, link);
 	}
+	return p;
+}
+
+struct mimo_poller *mimo_poller_register_late(mimo_poller_fn fn, void *arg)
+{
+	struct mimo_poller *p = poller_new(fn, arg);
+
+	if (p == NULL)
+		return NULL;
+	p->late = true;
+	TAILQ_INSERT_TAIL(&p->r->active, p, link);
+	if (p->r->first_late == NULL)
+		p->r->first_late = p;
 	return p;
 }
 
@@ -312,9 +338,12 @@ static void reap(struct mimo_reactor *r)
 
 	while ((p = TAILQ_FIRST(&r->dead)) != NULL) {
 		TAILQ_REMOVE(&r->dead, p, dead_link);
-		if (p->period_ticks == 0)
+		if (p->period_ticks == 0) {
+			/* Everything after the first late poller is late too. */
+			if (p == r->first_late)
+				r->first_late = TAILQ_NEXT(p, link);
 			TAILQ_REMOVE(&r->active, p, link);
-		else if (p->in_timed)
+		} else if (p->in_timed)
 			TAILQ_REMOVE(&r->timed, p, link);
 		free(p);
 	}
@@ -365,7 +394,8 @@ static void sleep_until_work(struct mimo_reactor *r, struct epoll_event *evs)
 		return;
 	}
 	/* Counted on the way in: a reactor with no timer may sleep for as long as it is idle. */
-	atomic_store_explicit(&r->sleeps, atomic_load_explicit(&r->sleeps, memory_order_relaxed) + 1,
+	atomic_store_explicit(&r->sleeps,
+			      atomic_load_explicit(&r->sleeps, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	n = epoll_pwait2(r->epfd, evs, MAX_EVENTS, tsp, NULL);
 	atomic_store(&r->sleeping, 0);

@@ -190,6 +190,48 @@ static void test_pollers_and_timers(void **state)
 	assert_int_equal(atomic_load(&g_victim_runs), victim_runs);
 }
 
+/* --- late pollers: after every ordinary one, whatever the order of registration ------- */
+
+static char g_order[64];
+static int g_order_len, g_turns;
+static struct mimo_poller *g_late1, *g_late2, *g_early1, *g_early2;
+
+static int record(void *arg)
+{
+	if (g_order_len < (int)sizeof(g_order) - 1)
+		g_order[g_order_len++] = *(const char *)arg;
+	/* The first late poller, in its second turn, stops each turn there being recorded. */
+	if (*(const char *)arg == 'z' && ++g_turns == 2) {
+		mimo_poller_unregister(&g_late1);
+		mimo_poller_unregister(&g_late2);
+		mimo_poller_unregister(&g_early1);
+		mimo_poller_unregister(&g_early2);
+		sem_post(&g_sem);
+	}
+	return 1;
+}
+
+static void start_ordered(void *arg)
+{
+	(void)arg;
+	g_order_len = g_turns = 0;
+	g_late1 = mimo_poller_register_late(record, "y");
+	g_early1 = mimo_poller_register(record, "a", 0);
+	g_late2 = mimo_poller_register_late(record, "z");
+	g_early2 = mimo_poller_register(record, "b", 0);
+	sem_post(&g_sem);
+}
+
+static void test_late_pollers_run_last(void **state)
+{
+	(void)state;
+	run_on(1, start_ordered, NULL);
+	wait_sem();
+	/* Turns are whole: ordinary pollers in registration order, then the late ones. */
+	assert_true(g_order_len >= 8);
+	assert_memory_equal(g_order + g_order_len - 8, "abyzabyz", 8);
+}
+
 /* --- fd watches ------------------------------------------------------------------------- */
 
 static int g_pipe[2];
@@ -404,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_messages_in_order),
 		cmocka_unit_test(test_wakes_from_sleep),
 		cmocka_unit_test(test_pollers_and_timers),
+		cmocka_unit_test(test_late_pollers_run_last),
 		cmocka_unit_test(test_fd_watch),
 		cmocka_unit_test(test_io_channels),
 		cmocka_unit_test(test_for_each_reactor),
