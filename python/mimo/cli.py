@@ -283,7 +283,10 @@ def main(argv=None):
         if hasattr(args, "run"):
             return args.run(client, args)
         method, params = args.request(args)
-        _print_result(client.call(method, params))
+        result = client.call(method, params)
+        if hasattr(args, "format") and result is not None:
+            result = args.format(result)
+        _print_result(result)
         return 0
     except RpcError as e:
         _print_rpc_error(e)

@@ -1,4 +1,5 @@
-"""mimo-rpc's NVMe-oF subcommands, with rpc.py's names, arguments and parameter shapes."""
+"""mimo-rpc's NVMe-oF subcommands (target and initiator), with rpc.py's names, arguments and
+parameter shapes."""
 
 
 def _drop_none(**kw):
@@ -87,3 +88,27 @@ def add_commands(sub, simple):
     p = simple(sub, "nvmf_subsystem_get_controllers", "controllers of a subsystem",
                lambda a: {"nqn": a.nqn})
     p.add_argument("nqn")
+
+    # The initiator's bdevs.
+    p = simple(sub, "bdev_nvme_attach_controller", "attach a remote controller as bdevs",
+               lambda a: _drop_none(name=a.name, trtype=a.trtype, traddr=a.traddr,
+                                    adrfam=a.adrfam, trsvcid=a.trsvcid, subnqn=a.subnqn,
+                                    hostnqn=a.hostnqn, hdgst=a.hdgst or None,
+                                    ddgst=a.ddgst or None))
+    p.add_argument("-b", "--name", required=True, help="controller name, bdev name prefix")
+    p.add_argument("-t", "--trtype", required=True)
+    p.add_argument("-a", "--traddr", required=True)
+    p.add_argument("-f", "--adrfam")
+    p.add_argument("-s", "--trsvcid")
+    p.add_argument("-n", "--subnqn")
+    p.add_argument("-q", "--hostnqn")
+    p.add_argument("-e", "--hdgst", action="store_true", help="TCP header digest")
+    p.add_argument("-d", "--ddgst", action="store_true", help="TCP data digest")
+    # rpc.py prints the bdev names on one line.
+    p.set_defaults(format=lambda names: " ".join(names))
+    p = simple(sub, "bdev_nvme_detach_controller", "detach a controller and its bdevs",
+               lambda a: {"name": a.name})
+    p.add_argument("name")
+    p = simple(sub, "bdev_nvme_get_controllers", "list attached controllers",
+               lambda a: _drop_none(name=a.name) or None)
+    p.add_argument("-n", "--name")

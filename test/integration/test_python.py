@@ -498,3 +498,29 @@ def test_cli_nvmf_commands(tgt):
         "jsonrpc": "2.0", "id": 1, "method": "nvmf_subsystem_add_listener",
         "params": {"nqn": nqn, "listen_address": {"trtype": "tcp", "traddr": "10.0.0.1",
                                                   "adrfam": "ipv4", "trsvcid": "4420"}}}
+
+
+def test_cli_bdev_nvme_commands(tgt):
+    """mimo_tgt attaches a subsystem it serves itself, through mimo-rpc."""
+    sock = tgt.rpc_socket
+    nqn = "nqn.2016-06.io.spdk:self"
+
+    def ok(*args):
+        p = rpc(sock, *args)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    ok("bdev_malloc_create", 8, 512, "-b", "Local0")
+    ok("nvmf_create_transport", "-t", "tcp")
+    ok("nvmf_create_subsystem", nqn, "-a")
+    ok("nvmf_subsystem_add_ns", nqn, "Local0")
+    ok("nvmf_subsystem_add_listener", nqn, "-t", "tcp", "-a", "127.0.0.1", "-s", "0")
+    port = json.loads(ok("nvmf_get_subsystems", nqn))[0]["listen_addresses"][0]["trsvcid"]
+    assert ok("bdev_nvme_attach_controller", "-b", "Nvme0", "-t", "tcp", "-a", "127.0.0.1",
+              "-f", "ipv4", "-s", port, "-n", nqn) == "Nvme0n1"
+    b = json.loads(ok("bdev_get_bdevs", "-b", "Nvme0n1"))[0]
+    assert (b["block_size"], b["num_blocks"]) == (512, 16384)
+    c = json.loads(ok("bdev_nvme_get_controllers", "-n", "Nvme0"))
+    assert c[0]["name"] == "Nvme0"
+    ok("bdev_nvme_detach_controller", "Nvme0")
+    assert json.loads(ok("bdev_nvme_get_controllers")) == []
