@@ -256,6 +256,22 @@ static void step_done(void *arg, int rc)
 	sem_post(&g_step_done);
 }
 
+/* Emitted here, on the RPC reactor, so that no RPC served after start-up can put its
+ * events ahead of this one. */
+static void emit_started(void)
+{
+	mimo_event_emit("mimo_tgt_started", "mimo_tgt",
+			json_pack("{s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "name", "mimo_tgt",
+				  "version", MIMO_VERSION, "rpc_socket", g_app_opts.rpc_socket));
+}
+
+static void init_done(void *arg, int rc)
+{
+	if (rc == 0)
+		emit_started();
+	step_done(arg, rc);
+}
+
 static void init_on_reactor(void *arg)
 {
 	struct mimo_jsonrpc_opts o;
@@ -288,10 +304,10 @@ static void init_on_reactor(void *arg)
 	}
 	if (g_app_opts.wait_for_rpc) {
 		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
-		step_done(NULL, 0);
+		init_done(NULL, 0);
 		return;
 	}
-	app_start_init(step_done, NULL);
+	app_start_init(init_done, NULL);
 }
 
 /* Stop the subsystems one after the other, last first. */
@@ -409,9 +425,6 @@ int main(int argc, char **argv)
 	/* Written only once the socket is ours: a second instance must not clobber it. */
 	if (g_app_opts.pid_file != NULL && (rc = write_pid_file(g_app_opts.pid_file)) != 0)
 		MIMO_ERR(COMP, "cannot write %s: %s", g_app_opts.pid_file, strerror(-rc));
-	mimo_event_emit("mimo_tgt_started", "mimo_tgt",
-			json_pack("{s:i, s:s, s:s, s:s}", "pid", (int)getpid(), "name", "mimo_tgt",
-				  "version", MIMO_VERSION, "rpc_socket", g_app_opts.rpc_socket));
 	MIMO_INFO(COMP, "mimo_tgt %s ready: JSON-RPC on %s, %u reactor(s)", MIMO_VERSION,
 		  g_app_opts.rpc_socket, mimo_reactor_count());
 
