@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_plugin.h"
 #include "app.h"
 #include "bdev_nvme.h"
 #include "log.h"
@@ -70,6 +71,7 @@ const struct app_subsystem *app_subsystems(size_t *count)
 }
 
 static struct mimo_jsonrpc_server *g_server;
+static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -86,6 +88,8 @@ static void usage(const char *prog)
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
 	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
+	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
+	       "                           requests arrive as messages, answers go back up\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "SPDK options accepted and ignored (mimo needs no hugepages or DPDK):\n"
@@ -102,6 +106,7 @@ enum {
 	OPT_VERSION,
 	OPT_IGNORED_FLAG,
 	OPT_IGNORED_ARG,
+	OPT_AGENT_SOCKET,
 };
 
 static int parse_args(int argc, char **argv)
@@ -117,6 +122,7 @@ static int parse_args(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'f' },
 		{ "logflag", required_argument, NULL, 'L' },
 		{ "poll", no_argument, NULL, OPT_POLL },
+		{ "agent-socket", required_argument, NULL, OPT_AGENT_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -168,6 +174,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_POLL:
 			g_app_opts.poll_mode = true;
+			break;
+		case OPT_AGENT_SOCKET:
+			g_agent_socket = optarg;
 			break;
 		case 'h':
 			usage(argv[0]);
@@ -427,6 +436,9 @@ int main(int argc, char **argv)
 		MIMO_ERR(COMP, "cannot write %s: %s", g_app_opts.pid_file, strerror(-rc));
 	MIMO_INFO(COMP, "mimo_tgt %s ready: JSON-RPC on %s, %u reactor(s)", MIMO_VERSION,
 		  g_app_opts.rpc_socket, mimo_reactor_count());
+	if (g_agent_socket != NULL && (rc = app_agent_start(g_agent_socket)) != 0)
+		MIMO_ERR(COMP, "cannot be a plugin of the agent on %s: %s", g_agent_socket,
+			 strerror(-rc));
 
 	for (;;) {
 		sig = sigwaitinfo(&sigs, &info);
@@ -439,6 +451,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	MIMO_INFO(COMP, "signal %d: shutting down", sig);
+	app_agent_stop();
 	if (run_step(shutdown_on_reactor, 30) != 0)
 		MIMO_WARN(COMP, "shutdown did not finish in time; stopping anyway");
 	mimo_event_emit("mimo_tgt_stopped", "mimo_tgt",
