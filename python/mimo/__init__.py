@@ -8,6 +8,8 @@ command line.
 from .client import Client, RpcConnectionError, RpcError
 from .nvmf import NvmfTgt
 from .target import Target
+from .agent import AgentClient, AgentError, CallbackReceiver
 
 __version__ = "0.1.0"
-__all__ = ["Client", "RpcError", "RpcConnectionError", "Target", "NvmfTgt", "__version__"]
+__all__ = ["Client", "RpcError", "RpcConnectionError", "Target", "NvmfTgt", "AgentClient",
+           "AgentError", "CallbackReceiver", "__version__"]
