@@ -456,6 +456,10 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&g_notify_bridge.lock);
 }
 
+/* The posters forked children abandoned, kept reachable so that a leak checker in the child
+ * reports only real leaks. One per fork generation; deeper chains are simply dropped. */
+static struct mimo_http_poster *g_abandoned_posters[8];
+
 static void fork_child(void)
 {
 	struct notify_bridge *b = &g_notify_bridge;
@@ -464,6 +468,14 @@ static void fork_child(void)
 	 * parent's: forget it without freeing what another thread may have been using. */
 	notify_ring_abandon(&b->ring);
 	notify_spool_abandon(&b->spool);
+	for (size_t i = 0;
+	     b->poster != NULL && i < sizeof(g_abandoned_posters) / sizeof(g_abandoned_posters[0]);
+	     i++) {
+		if (g_abandoned_posters[i] == NULL) {
+			g_abandoned_posters[i] = b->poster;
+			break;
+		}
+	}
 	b->poster = NULL;
 	b->sender = NULL;
 	notify_producers_after_fork();
