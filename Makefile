@@ -44,25 +44,36 @@ unit: build
 integration: build
 	$(PY) -m pytest -q test/integration $(PYTEST_ARGS)
 
-# The unit tests, and the daemon's integration tests, under ASan + UBSan.
+# Sanitizer builds install into their own tree (programs in <dir>-root/bin, as build/bin), so
+# every integration test can run against them through MIMO_BUILD.
+ASAN_ROOT  := $(BUILD)/asan-root
+TSAN_ROOT  := $(BUILD)/tsan-root
+
+# Every unit test and every integration test, under ASan + UBSan.
 test-asan: deps
 	@[ -f $(ASAN_DIR)/build.ninja ] || meson setup $(ASAN_DIR) -Db_sanitize=address,undefined \
-		-Db_lundef=false -Dbuildtype=debug >/dev/null
+		-Db_lundef=false -Dbuildtype=debug \
+		--prefix=$(CURDIR)/$(ASAN_ROOT) --bindir=bin --libdir=lib --includedir=include >/dev/null
 	@ninja -C $(ASAN_DIR) >/dev/null
+	@meson install -C $(ASAN_DIR) --no-rebuild --quiet >/dev/null
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C $(ASAN_DIR) --suite unit --print-errorlogs -q
-	@# The daemon's tests again, against its ASan+UBSan build.
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-		MIMO_TGT_BIN=$(CURDIR)/$(ASAN_DIR)/app/mimo_tgt/mimo_tgt \
-		$(PY) -m pytest -q test/integration/test_tgt.py test/integration/test_nvmf.py $(PYTEST_ARGS)
+		MIMO_BUILD=$(ASAN_ROOT) MIMO_SANITIZE=address,undefined $(PY) -m pytest -q test/integration $(PYTEST_ARGS)
 
-# The tests that exercise threads, under ThreadSanitizer.
+# The tests that exercise threads, under ThreadSanitizer: the threaded unit tests, and the
+# integration tests of the threaded programs (agent, gateway, plugin SDK, mimo_perf).
 test-tsan: deps
 	@[ -f $(TSAN_DIR)/build.ninja ] || meson setup $(TSAN_DIR) -Db_sanitize=thread \
-		-Db_lundef=false -Dbuildtype=debug >/dev/null
+		-Db_lundef=false -Dbuildtype=debug \
+		--prefix=$(CURDIR)/$(TSAN_ROOT) --bindir=bin --libdir=lib --includedir=include >/dev/null
 	@ninja -C $(TSAN_DIR) >/dev/null
+	@meson install -C $(TSAN_DIR) --no-rebuild --quiet >/dev/null
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		meson test -C $(TSAN_DIR) --suite threads --print-errorlogs -q
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MIMO_BUILD=$(TSAN_ROOT) MIMO_SANITIZE=thread \
+		$(PY) -m pytest -q test/integration/test_agent.py test/integration/test_agent_nats.py \
+		test/integration/test_nvme.py $(PYTEST_ARGS)
 
 bench: build
 	$(PY) bench/run.py

@@ -18,6 +18,9 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(REPO, os.environ.get("MIMO_BUILD", "build"))
 BIN = os.path.join(BUILD, "bin")
 LIB = os.path.join(BUILD, "lib")
+# The sanitizers the programs under test were built with ("address,undefined", "thread"), as
+# `make test-asan` / `make test-tsan` say; empty for the plain build.
+SANITIZE = os.environ.get("MIMO_SANITIZE", "")
 PY = "/usr/bin/python3"
 # An explicit, empty bridge configuration: no file on this machine changes the tests.
 EMPTY_CONFIG = os.path.join(os.path.dirname(__file__), "empty_config.json")

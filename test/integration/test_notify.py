@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BIN, LIB, PY, REPO, clean_env, closed_port, free_port, wait_port
+from conftest import BIN, LIB, PY, REPO, SANITIZE, clean_env, closed_port, free_port, wait_port
 
 SEND = os.path.join(BIN, "notify_send")
 SEED = os.path.join(os.path.dirname(__file__), "seed")
@@ -273,6 +273,9 @@ def test_eight_threads_ten_thousand_each_exactly_once_in_order(tmp_path, procs):
 
 # --- Processes ------------------------------------------------------------------------------
 
+# GCC 12's ASan runtime does not take its allocator lock across fork(), so a child forked
+# while the parent's sender thread allocates can inherit that lock held and hang for ever.
+@pytest.mark.skipif("address" in SANITIZE, reason="ASan's allocator is not fork-safe")
 def test_forked_child_delivers(receiver):
     r = receiver()
     rc, _, err = send(r.url, "--fork", "-n", 5, "-e", "from_child")
@@ -289,7 +292,9 @@ def test_forked_child_delivers(receiver):
 def test_program_written_for_the_go_bridge_builds_and_runs(tmp_path, receiver):
     exe = tmp_path / "notify_demo"
     src = os.path.join(REPO, "examples", "notify_demo.c")
-    subprocess.run(["cc", src, "-o", str(exe), "-I" + os.path.join(REPO, "include"),
+    # A sanitized library needs its runtime in the program too.
+    sanitize = ["-fsanitize=" + SANITIZE] if SANITIZE else []
+    subprocess.run(["cc", *sanitize, src, "-o", str(exe), "-I" + os.path.join(REPO, "include"),
                     "-L" + LIB, "-lspdk_go_notify"], check=True)
     r = receiver()
     env = clean_env(MIMO_NOTIFY_URL=r.url, LD_LIBRARY_PATH=LIB)
