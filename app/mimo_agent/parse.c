@@ -12,6 +12,7 @@
 
 #include "base64.h"
 #include "fabric.h"
+#include "uuid.h"
 
 #define MAX_DEPTH 16
 
@@ -539,17 +540,6 @@ out:
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int fab_url_decode(const char *in, size_t len, char *out, size_t out_len, size_t *out_n)
 {
 	size_t o = 0;
@@ -562,8 +552,8 @@ int fab_url_decode(const char *in, size_t len, char *out, size_t out_len, size_t
 
 			if (i + 2 >= len)
 				return -EINVAL;
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = mimo_hexval(in[i + 1]);
+			lo = mimo_hexval(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = (char)(hi << 4 | lo);

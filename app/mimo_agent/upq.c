@@ -711,22 +711,6 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * The writer: takes what accumulated, appends it to the segment, starts its write-back
  * (sync_file_range) and queues it for the syncer. While the syncer waits for one fdatasync the
@@ -807,7 +791,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&q->lock);
 
 		if (rc == 0 && b->buf.len > 0) {
-			rc = write_all(b->fd, b->buf.data, b->buf.len);
+			rc = mimo_write_all(b->fd, b->buf.data, b->buf.len);
 			if (rc == 0 && !q->o.no_sync)
 				sync_file_range(b->fd, (off64_t)b->base, (off64_t)b->buf.len,
 						SYNC_FILE_RANGE_WRITE);

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *data, size_t len)
+int mimo_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -39,7 +39,7 @@ int mimo_file_write_durable(const char *dir, const char *name, const void *data,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, data, len);
+	rc = mimo_write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) != 0)
 		rc = -errno;
 	if (close(fd) != 0 && rc == 0)

@@ -16,6 +16,9 @@ int mimo_file_write_durable(const char *dir, const char *name, const void *data,
  * Returns 0 and sets *out and *len, or a negative errno (-EFBIG when larger than max). */
 int mimo_file_read_all(const char *path, size_t max, char **out, size_t *len);
 
+/* write(2) all of len bytes, retrying short writes and EINTR. Returns 0 or a negative errno. */
+int mimo_write_all(int fd, const void *data, size_t len);
+
 /* mkdir -p with the given mode for directories it creates. */
 int mimo_mkdir_p(const char *path, unsigned mode);
 

@@ -24,7 +24,7 @@ void mimo_uuid_format(const uint8_t u[16], char out[MIMO_UUID_STR_LEN])
 		 u[15]);
 }
 
-static int hexval(char c)
+int mimo_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -50,8 +50,8 @@ int mimo_uuid_parse(const char *text, uint8_t uuid[16])
 			i++;
 			continue;
 		}
-		hi = hexval(text[i]);
-		lo = hexval(text[i + 1]);
+		hi = mimo_hexval(text[i]);
+		lo = mimo_hexval(text[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		uuid[n++] = (uint8_t)(hi << 4 | lo);

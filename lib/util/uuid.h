@@ -12,5 +12,7 @@ void mimo_uuid_format(const uint8_t uuid[16], char out[MIMO_UUID_STR_LEN]);
 /* Returns 0, or -EINVAL when text is not a canonical UUID (either case accepted). */
 int mimo_uuid_parse(const char *text, uint8_t uuid[16]);
 bool mimo_uuid_is_null(const uint8_t uuid[16]);
+/* The value of one hexadecimal digit (either case), or -1. */
+int mimo_hexval(char c);
 
 #endif
