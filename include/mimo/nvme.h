@@ -181,6 +181,13 @@ uint32_t mimo_nvme_ctrlr_get_next_active_ns(const struct mimo_nvme_ctrlr *ctrlr,
 /* NULL when nsid is not active. Valid until the next admin process call that refreshes it. */
 struct mimo_nvme_ns *mimo_nvme_ctrlr_get_ns(struct mimo_nvme_ctrlr *ctrlr, uint32_t nsid);
 
+/*
+ * A namespace object never changes once returned (any thread may read it): when the target
+ * replaces a namespace under the same ID (another identity, LBA format or size), a rescan
+ * publishes a new object for that ID and the old one stays inactive until the controller is
+ * freed. I/O on an inactive namespace is refused (-ENODEV).
+ */
+bool mimo_nvme_ns_is_active(const struct mimo_nvme_ns *ns);
 uint32_t mimo_nvme_ns_get_id(const struct mimo_nvme_ns *ns);
 uint32_t mimo_nvme_ns_get_sector_size(const struct mimo_nvme_ns *ns);
 uint64_t mimo_nvme_ns_get_num_sectors(const struct mimo_nvme_ns *ns);
@@ -222,7 +229,8 @@ uint32_t mimo_nvme_qpair_outstanding(const struct mimo_nvme_qpair *qpair);
 /*
  * I/O commands. buf stays the caller's until the callback: a write's data leaves straight
  * from it and a read's data lands straight in it. Returns 0, -EINVAL (zero blocks, beyond the
- * maximum transfer), -ENOMEM (the queue is full), -ENXIO (the queue failed).
+ * maximum transfer), -ENOMEM (the queue is full), -ENXIO (the queue failed), -ENODEV (the
+ * namespace is no longer active: removed, or replaced by another under its ID).
  */
 int mimo_nvme_ns_cmd_read(struct mimo_nvme_ns *ns, struct mimo_nvme_qpair *qpair, void *buf,
 			  uint64_t lba, uint32_t lba_count, mimo_nvme_cmd_cb cb, void *cb_arg,

@@ -116,7 +116,7 @@ struct mimo_nvme_ns {
 	uint32_t id;
 	uint32_t sector_size;
 	uint64_t num_sectors;
-	bool active;
+	bool active; /* the only field that changes once published: __atomic_* only */
 	bool has_uuid, has_nguid;
 	uint8_t uuid[16];
 	uint8_t nguid[16];
@@ -159,9 +159,12 @@ struct mimo_nvme_ctrlr {
 	uint8_t *aer_log; /* the changed namespace list page, read to re-arm the event */
 
 	/* Namespaces: objects live as long as the controller (I/O threads hold pointers);
-	 * ns[] sorted by id, active ids in active[]. */
+	 * ns[] sorted by id (the current object of each id), active ids in active[], objects
+	 * replaced under their id (another namespace, block size or size) in retired[]. */
 	struct mimo_nvme_ns **ns;
 	uint32_t num_ns, ns_cap;
+	struct mimo_nvme_ns **retired;
+	uint32_t num_retired;
 	uint32_t *active;
 	uint32_t num_active;
 	struct nvme_scan *scan;
