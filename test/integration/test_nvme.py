@@ -5,6 +5,7 @@ attaches the first's subsystem, re-exports it, follows namespace changes, saves 
 its configuration, detaches)."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -428,3 +429,66 @@ def test_bdev_nvme_stays_up_at_shutdown_with_a_controller(daemons):
     serve(t1, port)
     assert attach(t2, port) == ["Nvme0n1"]
     assert t2.stop() == 0
+
+
+def test_bdev_nvme_namespace_replaced_under_its_id(daemons):
+    # The target swaps namespace 1 for another bdev (another block size, another UUID) under
+    # the same NSID. The initiator must drop the old namespace object and bdev and bring up
+    # the new one, never keep 512-byte blocks for a 4 KiB namespace.
+    t1, t2 = daemons(), daemons()
+    port = free_port()
+    serve(t1, port)
+    assert attach(t2, port) == ["Nvme0n1"]
+    other = "0f1e2d3c-4b5a-4697-8877-665544332211"
+    t1.result("bdev_malloc_create", {"name": "Malloc1", "num_blocks": 2048, "block_size": 4096,
+                                     "uuid": other})
+    # The frontend sleeps through the swap: it sees one notice and one rescan that finds
+    # namespace 1 changed in place (not gone and back).
+    os.kill(t2.proc.pid, signal.SIGSTOP)
+    try:
+        t1.result("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 1})
+        assert t1.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
+            "bdev_name": "Malloc1", "nsid": 1}}) == 1
+    finally:
+        os.kill(t2.proc.pid, signal.SIGCONT)
+
+    def replaced():
+        b = t2.result("bdev_get_bdevs")
+        return b if [(x["name"], x["block_size"]) for x in b] == [("Nvme0n1", 4096)] else None
+    b = wait_for(replaced)[0]
+    assert (b["num_blocks"], b["uuid"]) == (2048, other)
+    # I/O through the new bdev reaches the new namespace: re-export it and verify.
+    p2 = free_port()
+    t2.result("nvmf_create_transport", {"trtype": "tcp"})
+    t2.result("nvmf_create_subsystem", {"nqn": NQN + "-re", "allow_any_host": True})
+    t2.result("nvmf_subsystem_add_ns", {"nqn": NQN + "-re", "namespace": {"bdev_name": "Nvme0n1"}})
+    t2.result("nvmf_subsystem_add_listener", {"nqn": NQN + "-re", "listen_address": {
+        "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": str(p2)}})
+    before = t1.result("bdev_get_iostat", {"name": "Malloc1"})["bdevs"][0]
+    p = perf(p2, "-q", 4, "-o", 4096, "-w", "randrw", "-t", 1, "--verify", nqn=NQN + "-re")
+    assert p.returncode == 0, p.stdout + p.stderr
+    after = t1.result("bdev_get_iostat", {"name": "Malloc1"})["bdevs"][0]
+    assert after["num_write_ops"] > before["num_write_ops"]
+    t2.result("nvmf_delete_subsystem", {"nqn": NQN + "-re"})
+    assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+
+
+def test_bdev_nvme_detach_while_a_gone_namespace_stays_claimed(daemons):
+    # Namespace 1 goes away while its bdev is claimed: the deletion is refused and retried,
+    # and a detach meanwhile answers -EBUSY instead of waiting for a destruct that never
+    # comes. Once the claim is released, the bdev goes and detach succeeds.
+    t1, t2 = daemons(), daemons()
+    port = free_port()
+    serve(t1, port)
+    assert attach(t2, port) == ["Nvme0n1"]
+    assert t2.result("bdev_error_create", {"base_name": "Nvme0n1"}) is True
+    t1.result("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 1})
+    wait_for(lambda: "cannot be deleted now" in t2.output())
+    with pytest.raises(RpcFailure) as e:
+        t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"})
+    assert e.value.code == -16
+    assert [c["name"] for c in t2.result("bdev_nvme_get_controllers")] == ["Nvme0"]
+    t2.result("bdev_error_delete", {"name": "EE_Nvme0n1"})
+    wait_for(lambda: t2.result("bdev_get_bdevs") == [])
+    assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+    assert t2.result("bdev_nvme_get_controllers") == []
