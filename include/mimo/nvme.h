@@ -102,7 +102,9 @@ int mimo_nvme_connect(const struct mimo_nvme_trid *trid, const struct mimo_nvme_
 		      struct mimo_nvme_ctrlr **ctrlr);
 
 /* Shut the controller down (CC.SHN), close every queue (their outstanding commands complete
- * aborted) and free it. I/O queue pairs must not be in use by other threads. */
+ * aborted) and free it. I/O queue pairs must not be in use by other threads. May be called
+ * from inside a completion callback (admin, or an I/O queue's on the admin thread): what the
+ * running process call still walks is freed when it returns. */
 int mimo_nvme_detach(struct mimo_nvme_ctrlr *ctrlr);
 /*
  * The same without waiting, for a reactor that may serve the target itself: start, then poll
@@ -214,7 +216,9 @@ int mimo_nvme_ctrlr_alloc_io_qpair(struct mimo_nvme_ctrlr *ctrlr,
 /* Process the queue until it is connected (0) or failed; -ETIMEDOUT after timeout_ms. */
 int mimo_nvme_qpair_wait_connected(struct mimo_nvme_qpair *qpair, uint32_t timeout_ms);
 bool mimo_nvme_qpair_is_connected(const struct mimo_nvme_qpair *qpair);
-/* Close it; outstanding commands complete aborted. */
+/* Close it; outstanding commands complete aborted. May be called from inside one of its own
+ * completion callbacks: the queue is then closed at once and freed when the process call
+ * running the callback returns (which returns -ENXIO); calling it again does nothing. */
 void mimo_nvme_ctrlr_free_io_qpair(struct mimo_nvme_qpair *qpair);
 
 /* Send what was submitted, reap up to max completions (0: all there are). Returns the number

@@ -197,13 +197,29 @@ static void keep_alive(struct mimo_nvme_ctrlr *ctrlr)
 	ctrlr->next_ka_ns = now + ctrlr->ka_interval_ns;
 }
 
+int nvme_admin_process(struct mimo_nvme_ctrlr *ctrlr, bool *freed)
+{
+	int rc;
+
+	ctrlr->admin_depth++;
+	rc = nvme_qpair_process(ctrlr->adminq, 0);
+	if (--ctrlr->admin_depth == 0 && ctrlr->free_pending) {
+		ctrlr->free_pending = false;
+		nvme_ctrlr_free(ctrlr);
+		*freed = true;
+		return -ENXIO;
+	}
+	return rc;
+}
+
 MIMO_EXPORT int mimo_nvme_ctrlr_process_admin_completions(struct mimo_nvme_ctrlr *ctrlr)
 {
+	bool freed = false;
 	int rc;
 
 	if (ctrlr == NULL || ctrlr->adminq == NULL)
 		return -EINVAL;
-	rc = nvme_qpair_process(ctrlr->adminq, 0);
+	rc = nvme_admin_process(ctrlr, &freed);
 	if (rc >= 0 && ctrlr->ka_interval_ns != 0 && !ctrlr->detaching)
 		keep_alive(ctrlr);
 	return rc;

@@ -109,6 +109,10 @@ struct mimo_nvme_qpair {
 	uint8_t ctl_buf[sizeof(struct mimo_nvme_tcp_term_req) + MIMO_NVME_TCP_TERM_REQ_DATA_MAX];
 	struct mimo_nvmf_connect_data connect_data;
 	TAILQ_ENTRY(mimo_nvme_qpair) link; /* the controller's I/O queue pairs */
+	/* Freeing from inside a completion callback: the process call in progress (depth > 0)
+	 * frees it once its callback loop has unwound. */
+	uint32_t depth;
+	bool free_pending;
 };
 
 struct mimo_nvme_ns {
@@ -170,6 +174,11 @@ struct mimo_nvme_ctrlr {
 	struct nvme_scan *scan;
 	bool rescan; /* a notice arrived during a scan: scan again */
 
+	/* Admin process calls in progress: a detach from inside an admin callback (or one of an
+	 * I/O queue's, on the admin thread) frees the controller when the outermost returns. */
+	uint32_t admin_depth;
+	bool free_pending;
+
 	pthread_mutex_t lock; /* qids and io_qpairs (I/O queues come and go from any thread) */
 	uint8_t *qid_used;
 	uint32_t last_qid;
@@ -192,7 +201,9 @@ int nvme_qpair_create(struct mimo_nvme_ctrlr *ctrlr, uint16_t qid, uint32_t entr
 int nvme_qpair_connect(struct mimo_nvme_qpair *qp);
 /* Take an already connected socket and send ICReq (tests, fuzzing). */
 int nvme_qpair_start_fd(struct mimo_nvme_qpair *qp, int fd);
-/* Close the socket, complete everything outstanding as aborted (callbacks run), free. */
+/* Close the socket, complete everything outstanding as aborted (callbacks run), free. From
+ * inside one of its own completion callbacks, the free waits until the process call that
+ * runs them returns. Once called, further calls do nothing. */
 void nvme_qpair_destroy(struct mimo_nvme_qpair *qp);
 /* Send, receive (one readv), deliver up to max completions (0: all). Returns the number
  * delivered, or -ENXIO once failed (after delivering the aborted commands). */
@@ -237,6 +248,9 @@ void nvme_ctrlr_start_aers(struct mimo_nvme_ctrlr *ctrlr);
 void nvme_ctrlr_start_keep_alive(struct mimo_nvme_ctrlr *ctrlr);
 /* Process the admin queue until done is set or the queue fails (sync helpers). */
 int nvme_admin_wait(struct mimo_nvme_ctrlr *ctrlr, const bool *done);
+/* One pass over the admin queue. Sets *freed (and returns -ENXIO) when a callback detached
+ * the controller: it is gone, the caller must not touch it. */
+int nvme_admin_process(struct mimo_nvme_ctrlr *ctrlr, bool *freed);
 
 /* --- ns.c ---------------------------------------------------------------------------------- */
 

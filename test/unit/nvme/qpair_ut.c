@@ -646,6 +646,84 @@ static void test_ns_descs(void **state)
 	assert_false(ns.has_uuid);
 }
 
+/* --- freeing from inside a completion callback ----------------------------------------------- */
+
+struct free_in_cb {
+	struct env *e;
+	int calls;
+	bool free_ctrlr;
+	uint16_t last_sc;
+};
+
+static void free_qpair_cb(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct free_in_cb *f = arg;
+
+	f->last_sc = mimo_nvme_status_sc(cpl->status);
+	if (f->calls++ != 0)
+		return;
+	/* The first completion frees its own queue (or the whole controller): the loop that
+	 * runs this callback must not touch freed memory, and the other command still gets its
+	 * callback (aborted). A second free is harmless. */
+	if (f->free_ctrlr) {
+		nvme_ctrlr_free(f->e->ctrlr);
+		f->e->ctrlr = NULL;
+	} else {
+		mimo_nvme_ctrlr_free_io_qpair(f->e->qp);
+		mimo_nvme_ctrlr_free_io_qpair(f->e->qp);
+	}
+	f->e->qp = NULL;
+}
+
+static void test_free_from_callback(void **state)
+{
+	static uint8_t buf[2][512];
+	struct pdu *p = malloc(sizeof(*p));
+
+	(void)state;
+	for (int mode = 0; mode < 2; mode++) {
+		struct free_in_cb f = { 0 };
+		struct mimo_nvme_qpair *qp;
+		uint16_t cid[2];
+		struct env e;
+
+		connect_env(&e, false, false, 65536, 32);
+		f.e = &e;
+		f.free_ctrlr = mode == 1;
+		/* As mimo_nvme_ctrlr_alloc_io_qpair would have it: on the controller's list. */
+		TAILQ_INSERT_TAIL(&e.ctrlr->io_qpairs, e.qp, link);
+		qp = e.qp;
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(mimo_nvme_ns_cmd_read(&e.ns, qp, buf[i], (uint64_t)i, 1,
+							       free_qpair_cb, &f, 0),
+					 0);
+		assert_int_equal(nvme_qpair_process(qp, 0), 0);
+		for (int i = 0; i < 2; i++) {
+			next_pdu(&e, p);
+			cid[i] = ((const struct mimo_nvme_cmd *)(p->hdr + 8))->cid;
+		}
+		/* Both complete in the same receive: the first callback frees, the second one
+		 * still runs (with the status it had), then the queue goes. */
+		{
+			uint8_t out[256];
+			size_t n = 0;
+			struct mimo_nvme_tcp_rsp r = { 0 };
+
+			for (int i = 0; i < 2; i++) {
+				r.cqe.cid = cid[i];
+				r.cqe.sqhd = 1;
+				n += make_pdu(&e, out + n, &r, MIMO_NVME_TCP_CAPSULE_RESP, 0, NULL,
+					      0);
+			}
+			assert_int_equal(nvme_qpair_feed(qp, out, n), -ENXIO);
+		}
+		assert_int_equal(f.calls, 2);
+		assert_null(e.qp);
+		destroy_env(&e);
+	}
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +735,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_refused_connect),
 		cmocka_unit_test(test_ns_descs),
+		cmocka_unit_test(test_free_from_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
