@@ -429,6 +429,7 @@ MIMO_EXPORT int mimo_nvme_connect_poll(struct mimo_nvme_connect_ctx *ctx,
 	rc = ctx->rc;
 	if (rc == 0) {
 		nvme_ctrlr_start_keep_alive(ctrlr);
+		__atomic_store_n(&ctrlr->ready, true, __ATOMIC_RELEASE);
 		MIMO_DEBUG(NVME_COMP, "%s: connected, cntlid %u, %u I/O queue(s)",
 			   ctrlr->trid.subnqn, ctrlr->cntlid, ctrlr->num_io_queues);
 		*out = ctrlr;
@@ -638,5 +639,7 @@ MIMO_EXPORT bool mimo_nvme_ctrlr_is_discovery(const struct mimo_nvme_ctrlr *c)
 
 MIMO_EXPORT bool mimo_nvme_ctrlr_is_connected(const struct mimo_nvme_ctrlr *c)
 {
-	return !c->failed && c->adminq != NULL && c->adminq->state == QP_READY;
+	/* Any thread: the admin queue's own state belongs to the admin thread. */
+	return __atomic_load_n(&c->ready, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE);
 }

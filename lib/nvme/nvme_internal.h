@@ -142,7 +142,9 @@ struct mimo_nvme_ctrlr {
 	uint32_t vs;
 	uint16_t cntlid;
 	bool is_discovery;
-	bool failed;	/* the admin queue is gone, or the controller reported CSTS.CFS */
+	/* Read by I/O threads (is_connected, their queues' process calls): __atomic_* only. */
+	bool failed;	/* the admin queue is gone (or timed out): the controller is lost */
+	bool ready;	/* connected (set once, at the end of connect) */
 	bool detaching; /* internal callbacks must not start anything new */
 	uint32_t cc;	/* the CC value written when enabling */
 	struct mimo_nvme_ctrlr_data cdata;
@@ -154,6 +156,7 @@ struct mimo_nvme_ctrlr {
 	/* Keep alive: a command every KATO / 2. */
 	int64_t ka_interval_ns;
 	int64_t next_ka_ns;
+	int64_t ka_sent_ns; /* of the Keep Alive outstanding: unanswered after KATO fails us */
 	bool ka_outstanding;
 
 	/* Asynchronous events. */

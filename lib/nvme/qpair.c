@@ -222,7 +222,7 @@ void nvme_qpair_fail(struct mimo_nvme_qpair *qp, int rc)
 	qp->state = QP_FAILED;
 	qp->fail_rc = rc;
 	if (qp->qid == 0)
-		qp->ctrlr->failed = true;
+		__atomic_store_n(&qp->ctrlr->failed, true, __ATOMIC_RELEASE);
 	mimo_tcp_sendq_abort(&qp->sq);
 	nvme_tcp_close(qp);
 	STAILQ_INIT(&qp->pending);
@@ -391,6 +391,11 @@ int nvme_qpair_process(struct mimo_nvme_qpair *qp, uint32_t max)
 	if (mimo_unlikely(qp->state != QP_READY) && qp->state != QP_FAILED &&
 	    mimo_now_ns() > qp->deadline_ns)
 		nvme_qpair_fail(qp, -ETIMEDOUT);
+	/* A lost controller (its admin queue failed or timed out) takes its I/O queues with it:
+	 * what they hold completes aborted instead of waiting for a target that is gone. */
+	if (mimo_unlikely(qp->qid != 0 && qp->state != QP_FAILED &&
+			  __atomic_load_n(&qp->ctrlr->failed, __ATOMIC_ACQUIRE)))
+		nvme_qpair_fail(qp, -ENOTCONN);
 	if (mimo_likely(qp->state != QP_FAILED))
 		nvme_tcp_poll(qp);
 	return leave(qp, finish(qp, max));
