@@ -492,3 +492,38 @@ def test_bdev_nvme_detach_while_a_gone_namespace_stays_claimed(daemons):
     wait_for(lambda: t2.result("bdev_get_bdevs") == [])
     assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
     assert t2.result("bdev_nvme_get_controllers") == []
+
+
+def test_perf_target_stops_answering(served):
+    # The target freezes (SIGSTOP) under load. With a 1 s keep alive timeout the Keep Alive
+    # goes unanswered, the host fails the controller and its I/O queues, and mimo_perf ends
+    # with I/O errors long before its 10 minutes instead of hanging.
+    t, port = served
+    proc = subprocess.Popen([PERF, "-r", trid(port), "-c", PERF_CORES, "-q", "4", "-o", "4096",
+                             "-w", "randread", "-t", "600", "-k", "1000"], env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Under load: reads have reached the target, so the I/O queue is up.
+        wait_for(lambda: t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0][
+            "num_read_ops"] > 0)
+        os.kill(t.proc.pid, signal.SIGSTOP)
+        out, err = proc.communicate(timeout=120 * SLOW)
+    finally:
+        os.kill(t.proc.pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, (out, err)
+    assert "Keep Alive not answered" in err and "lost the controller" in err, err
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+
+
+def test_perf_verify_needs_writes(served):
+    t, port = served
+    before = t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    p = perf(port, "-q", 4, "-o", 4096, "-w", "randread", "-t", 1, "--verify", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "--verify needs writes" in p.stderr
+    assert json.loads(p.stdout)["verify"] is False
+    after = t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    assert after["num_write_ops"] == before["num_write_ops"]  # a read-only run stays so
