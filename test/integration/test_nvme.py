@@ -527,3 +527,20 @@ def test_perf_verify_needs_writes(served):
     assert json.loads(p.stdout)["verify"] is False
     after = t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
     assert after["num_write_ops"] == before["num_write_ops"]  # a read-only run stays so
+
+
+def test_bdev_nvme_refuses_reconnect_and_multipath(daemons):
+    # mimo has one path and never reconnects: asking for either is an error, not a silent
+    # no-op. SPDK's defaults (0, "disable") are accepted.
+    t1, t2 = daemons(), daemons()
+    port = free_port()
+    serve(t1, port)
+    for extra in ({"ctrlr_loss_timeout_sec": -1}, {"ctrlr_loss_timeout_sec": 30},
+                  {"reconnect_delay_sec": 5}, {"fast_io_fail_timeout_sec": 10},
+                  {"multipath": "failover"}, {"multipath": "multipath"}):
+        with pytest.raises(RpcFailure) as e:
+            attach(t2, port, **extra)
+        assert e.value.code == -95 and "mimo does not reconnect" in e.value.message, extra
+    assert t2.result("bdev_nvme_get_controllers") == []
+    assert attach(t2, port, ctrlr_loss_timeout_sec=0, reconnect_delay_sec=0,
+                  fast_io_fail_timeout_sec=0, multipath="disable") == ["Nvme0n1"]
