@@ -593,6 +593,61 @@ static void test_protocol_errors(void **state)
 	assert_int_equal(d.calls, 2);
 	assert_false(mimo_nvme_qpair_is_connected(e.qp));
 	destroy_env(&e);
+
+	/* A C2HTermReq with data (the offending header) and PDO 0, as SPDK and Linux send it:
+	 * the data follows the header. Accepted as a termination, not answered with an
+	 * H2CTermReq as a malformed PDU would be. */
+	memset(&d, 0, sizeof(d));
+	connect_env(&e, false, false, 65536, 32);
+	assert_int_equal(mimo_nvme_ns_cmd_read(&e.ns, e.qp, buf, 0, 8, done_cb, &d, 0), 0);
+	assert_int_equal(nvme_qpair_process(e.qp, 0), 0);
+	next_pdu(&e, p);
+	{
+		uint8_t out[64], bad[8] = { 0x7f };
+		uint32_t n = mimo_tcp_term_req_build(out, MIMO_NVME_TCP_C2H_TERM_REQ,
+						     MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD, 0, bad,
+						     sizeof(bad));
+
+		assert_int_equal(((struct mimo_nvme_tcp_ch *)out)->pdo, 24);
+		((struct mimo_nvme_tcp_ch *)out)->pdo = 0;
+		feed(&e, out, n);
+	}
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(mimo_nvme_status_sc(d.cpl.status), MIMO_NVME_SC_ABORTED_SQ_DELETION);
+	assert_false(mimo_nvme_qpair_is_connected(e.qp));
+	{
+		uint8_t c;
+
+		assert_int_equal(read(e.peer, &c, 1), 0); /* closed, nothing sent back */
+	}
+	destroy_env(&e);
+	free(p);
+}
+
+/* A read whose C2HData stops short, then a successful response: the buffer is not what the
+ * command promised, so it completes with DATA TRANSFER ERROR. */
+static void test_short_c2h(void **state)
+{
+	static uint8_t buf[8192];
+	struct pdu *p = malloc(sizeof(*p));
+	struct done d = { 0 };
+	struct env e;
+	uint16_t cid;
+
+	(void)state;
+	connect_env(&e, false, false, 65536, 32);
+	assert_int_equal(mimo_nvme_ns_cmd_read(&e.ns, e.qp, buf, 0, 16, done_cb, &d, 0), 0);
+	assert_int_equal(nvme_qpair_process(e.qp, 0), 0);
+	next_pdu(&e, p);
+	cid = ((const struct mimo_nvme_cmd *)(p->hdr + 8))->cid;
+	send_c2h(&e, cid, 0, buf, 4096, MIMO_NVME_TCP_FLAG_LAST_PDU, false);
+	send_resp(&e, cid, 0, 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(mimo_nvme_status_sct(d.cpl.status), MIMO_NVME_SCT_GENERIC);
+	assert_int_equal(mimo_nvme_status_sc(d.cpl.status), MIMO_NVME_SC_DATA_TRANSFER_ERROR);
+	/* The queue stays up: PDU boundaries were intact. */
+	assert_true(mimo_nvme_qpair_is_connected(e.qp));
+	destroy_env(&e);
 	free(p);
 }
 
@@ -736,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_refused_connect),
 		cmocka_unit_test(test_ns_descs),
 		cmocka_unit_test(test_free_from_callback),
+		cmocka_unit_test(test_short_c2h),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
