@@ -544,3 +544,28 @@ def test_bdev_nvme_refuses_reconnect_and_multipath(daemons):
     assert t2.result("bdev_nvme_get_controllers") == []
     assert attach(t2, port, ctrlr_loss_timeout_sec=0, reconnect_delay_sec=0,
                   fast_io_fail_timeout_sec=0, multipath="disable") == ["Nvme0n1"]
+
+
+def test_bdev_nvme_teardown_after_losing_the_target(daemons):
+    # The backend dies under a re-exported namespace with I/O channels open: the controller
+    # shows failed, then detach and shutdown tear everything down in order (the sanitizer
+    # builds check nothing is used after it is freed).
+    t1, t2 = daemons(), daemons()
+    port, p2 = free_port(), free_port()
+    serve(t1, port)
+    assert attach(t2, port) == ["Nvme0n1"]
+    t2.result("nvmf_create_transport", {"trtype": "tcp"})
+    t2.result("nvmf_create_subsystem", {"nqn": NQN + "-re", "allow_any_host": True})
+    t2.result("nvmf_subsystem_add_ns", {"nqn": NQN + "-re", "namespace": {"bdev_name": "Nvme0n1"}})
+    t2.result("nvmf_subsystem_add_listener", {"nqn": NQN + "-re", "listen_address": {
+        "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": str(p2)}})
+    p = perf(p2, "-q", 4, "-o", 4096, "-w", "randrw", "-t", 1, nqn=NQN + "-re")
+    assert p.returncode == 0, p.stdout + p.stderr
+    t1.stop(signal.SIGKILL)
+    wait_for(lambda: t2.result("bdev_nvme_get_controllers")[0]["ctrlrs"][0]["state"] == "failed")
+    p = perf(p2, "-q", 4, "-o", 4096, "-w", "randread", "-t", 1, nqn=NQN + "-re")
+    assert p.returncode == 2, p.stdout + p.stderr  # I/O errors, no hang
+    t2.result("nvmf_delete_subsystem", {"nqn": NQN + "-re"})
+    assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+    assert t2.result("bdev_get_bdevs") == []
+    assert t2.stop() == 0
