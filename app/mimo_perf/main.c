@@ -27,6 +27,7 @@ struct perf_opts g_opts = {
 	.time_s = 0,
 	.core_mask = 0x1,
 	.qpairs_per_ns = 1,
+	.keep_alive_ms = 10000,
 };
 volatile bool g_stop;
 struct worker_list g_workers = TAILQ_HEAD_INITIALIZER(g_workers);
@@ -51,6 +52,7 @@ static void usage(const char *prog)
 	       "  -P, --num-qpairs N        I/O queue pairs per namespace (default 1)\n"
 	       "  -H, --enable-tcp-hdgst    header digest\n"
 	       "  -I, --enable-tcp-ddgst    data digest\n"
+	       "  -k, --keepalive MS        keep alive timeout (default 10000; 0: none)\n"
 	       "  -L, --enable-sw-latency-tracking  percentiles; -LL adds the histogram\n"
 	       "      --disable-sq-flow-control     no SQ head updates (C2HData SUCCESS)\n"
 	       "      --json                one JSON object instead of the text report\n"
@@ -99,6 +101,7 @@ static int parse_args(int argc, char **argv)
 		{ "num-qpairs", required_argument, NULL, 'P' },
 		{ "enable-tcp-hdgst", no_argument, NULL, 'H' },
 		{ "enable-tcp-ddgst", no_argument, NULL, 'I' },
+		{ "keepalive", required_argument, NULL, 'k' },
 		{ "enable-sw-latency-tracking", no_argument, NULL, 'L' },
 		{ "disable-sq-flow-control", no_argument, NULL, OPT_NO_SQFC },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -110,7 +113,7 @@ static int parse_args(int argc, char **argv)
 	uint32_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "r:q:o:w:M:t:c:P:HILh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:q:o:w:M:t:c:P:k:HILh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (g_num_ctrlrs == MAX_TRIDS ||
@@ -125,6 +128,7 @@ static int parse_args(int argc, char **argv)
 		case 't':
 		case 'P':
 		case 'M':
+		case 'k':
 			if (parse_u32(optarg, &v) != 0) {
 				fprintf(stderr, "mimo_perf: invalid -%c value '%s'\n", c, optarg);
 				return -1;
@@ -137,6 +141,8 @@ static int parse_args(int argc, char **argv)
 				g_opts.time_s = v;
 			else if (c == 'P')
 				g_opts.qpairs_per_ns = v;
+			else if (c == 'k')
+				g_opts.keep_alive_ms = v;
 			else
 				g_opts.rw_mix_read = (int)v;
 			break;
@@ -217,6 +223,15 @@ static int parse_args(int argc, char **argv)
 		return -1;
 	}
 	g_opts.is_random = strncmp(g_opts.workload, "rand", 4) == 0;
+	if (g_opts.verify && g_opts.rw_mix_read == 100) {
+		/* --verify writes the pattern it reads back: a read-only run must stay read-only,
+		 * so it runs unverified and says so (the JSON report has "verify": false). */
+		fprintf(stderr,
+			"mimo_perf: --verify needs writes; -w %s is read-only: "
+			"running without verification\n",
+			g_opts.workload);
+		g_opts.verify = false;
+	}
 	if (g_opts.seed == 0)
 		(void)mimo_random_bytes(&g_opts.seed, sizeof(g_opts.seed));
 	return 0;
@@ -303,6 +318,7 @@ static int connect_all(void)
 	o.header_digest = g_opts.hdgst;
 	o.data_digest = g_opts.ddgst;
 	o.disable_sq_flow_control = g_opts.disable_sqfc;
+	o.keep_alive_timeout_ms = g_opts.keep_alive_ms;
 	/* Queue entries: the depth each queue pair carries, plus the slot never used. */
 	o.io_queue_size =
 		(g_opts.queue_depth + g_opts.qpairs_per_ns - 1) / g_opts.qpairs_per_ns + 1;
@@ -310,15 +326,48 @@ static int connect_all(void)
 		o.io_queue_size = 128;
 	if (!g_opts.json)
 		printf("Initializing NVMe Controllers\n");
+	/* Every controller connects at once; those already up are kept alive meanwhile. */
 	for (uint32_t i = 0; i < g_num_ctrlrs; i++) {
 		struct perf_ctrlr *pc = &g_ctrlrs[i];
-		int rc = mimo_nvme_connect(&pc->trid, &o, &pc->ctrlr);
+		int rc = mimo_nvme_connect_async(&pc->trid, &o, &pc->connect);
 
 		if (rc != 0) {
 			fprintf(stderr, "mimo_perf: cannot connect to %s:%s (%s): %s\n",
 				pc->trid.traddr, pc->trid.trsvcid, pc->trid.subnqn, strerror(-rc));
 			return rc;
 		}
+	}
+	for (uint32_t left = g_num_ctrlrs; left != 0;) {
+		struct timespec ts = { 0, 100 * 1000 };
+
+		for (uint32_t i = 0; i < g_num_ctrlrs; i++) {
+			struct perf_ctrlr *pc = &g_ctrlrs[i];
+			int rc;
+
+			if (pc->connect == NULL) {
+				if (pc->ctrlr != NULL)
+					(void)mimo_nvme_ctrlr_process_admin_completions(pc->ctrlr);
+				continue;
+			}
+			rc = mimo_nvme_connect_poll(pc->connect, &pc->ctrlr);
+			if (rc == -EAGAIN)
+				continue;
+			pc->connect = NULL; /* freed by poll */
+			left--;
+			if (rc != 0) {
+				fprintf(stderr, "mimo_perf: cannot connect to %s:%s (%s): %s\n",
+					pc->trid.traddr, pc->trid.trsvcid, pc->trid.subnqn,
+					strerror(-rc));
+				return rc;
+			}
+		}
+		if (left != 0)
+			nanosleep(&ts, NULL);
+	}
+	for (uint32_t i = 0; i < g_num_ctrlrs; i++) {
+		struct perf_ctrlr *pc = &g_ctrlrs[i];
+		int rc = 0;
+
 		if (!g_opts.json)
 			printf("Attached to NVMe over Fabrics controller at %s:%s: %s\n",
 			       pc->trid.traddr, pc->trid.trsvcid, pc->trid.subnqn);
@@ -412,16 +461,27 @@ static void cleanup(void)
 		TAILQ_REMOVE(&g_namespaces, e, link);
 		free(e);
 	}
-	for (uint32_t i = 0; i < g_num_ctrlrs; i++)
+	for (uint32_t i = 0; i < g_num_ctrlrs; i++) {
+		if (g_ctrlrs[i].connect != NULL)
+			mimo_nvme_connect_abort(g_ctrlrs[i].connect);
 		if (g_ctrlrs[i].ctrlr != NULL)
 			(void)mimo_nvme_detach(g_ctrlrs[i].ctrlr);
+	}
 }
 
 /* While the workers run: keep-alive and asynchronous events on every admin queue. */
 static void tend_admin_queues(void)
 {
-	for (uint32_t i = 0; i < g_num_ctrlrs; i++)
-		(void)mimo_nvme_ctrlr_process_admin_completions(g_ctrlrs[i].ctrlr);
+	for (uint32_t i = 0; i < g_num_ctrlrs; i++) {
+		struct perf_ctrlr *pc = &g_ctrlrs[i];
+
+		if (mimo_nvme_ctrlr_process_admin_completions(pc->ctrlr) < 0 && !pc->lost) {
+			/* Its I/O queues fail with it: the workers on it stop with I/O errors. */
+			pc->lost = true;
+			fprintf(stderr, "mimo_perf: lost the controller at %s:%s (%s)\n",
+				pc->trid.traddr, pc->trid.trsvcid, pc->trid.subnqn);
+		}
+	}
 }
 
 static bool workers_running(void)
@@ -485,6 +545,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mimo_perf: cannot start a worker\n");
 			exit(1); /* the barrier cannot be released: nothing to clean up safely */
 		}
+	}
+	/* Queue pairs connect in the workers; keep-alives go on meanwhile. */
+	while (!workers_all_ready()) {
+		struct timespec ts = { 0, 1000 * 1000 };
+
+		tend_admin_queues();
+		nanosleep(&ts, NULL);
 	}
 	workers_ready_wait();
 	while (workers_running()) {

@@ -28,6 +28,7 @@ struct perf_opts {
 	bool json;
 	bool verify;
 	uint64_t seed;
+	uint32_t keep_alive_ms; /* -k: the controllers' KATO (0: none) */
 };
 
 extern struct perf_opts g_opts;
@@ -36,6 +37,8 @@ extern volatile bool g_stop; /* SIGINT */
 struct perf_ctrlr {
 	struct mimo_nvme_trid trid;
 	struct mimo_nvme_ctrlr *ctrlr;
+	struct mimo_nvme_connect_ctx *connect; /* while connecting */
+	bool lost;			       /* reported once */
 };
 
 /* A namespace under test. */
@@ -113,9 +116,12 @@ extern struct worker_list g_workers;
 
 /* worker.c */
 void *worker_main(void *arg);
-/* Every worker has its queues connected (or failed): the clock starts. */
+/* Every worker has its queues connected (or failed): the clock starts. Workers call
+ * worker_ready then workers_ready_wait; the main thread tends the admin queues until
+ * workers_all_ready, then waits. */
 void workers_ready_wait(void);
 void workers_init(uint32_t count);
+bool workers_all_ready(void);
 
 /* report.c */
 void report_text(void);

@@ -9,21 +9,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pattern.h"
 #include "perf.h"
 #include "ticks.h"
 
 static pthread_barrier_t g_ready;
+static uint32_t g_num_workers, g_num_ready;
 
 void workers_init(uint32_t count)
 {
+	g_num_workers = count;
 	pthread_barrier_init(&g_ready, NULL, count + 1);
 }
 
 void workers_ready_wait(void)
 {
 	pthread_barrier_wait(&g_ready);
+}
+
+/* Workers announce themselves before the barrier, so the main thread can keep the admin
+ * queues alive (keep-alive, events) while they connect instead of blocking in it. */
+static void worker_ready(void)
+{
+	__atomic_add_fetch(&g_num_ready, 1, __ATOMIC_RELEASE);
+}
+
+bool workers_all_ready(void)
+{
+	return __atomic_load_n(&g_num_ready, __ATOMIC_ACQUIRE) == g_num_workers;
 }
 
 static inline uint64_t rng_next(uint64_t *s)
@@ -196,14 +211,7 @@ static int setup(struct ns_worker *nw)
 			return rc;
 		}
 	}
-	for (uint32_t i = 0; i < nw->num_qpairs; i++) {
-		rc = mimo_nvme_qpair_wait_connected(nw->qpairs[i], 10000);
-		if (rc != 0) {
-			fprintf(stderr, "mimo_perf: %s: I/O queue pair did not connect: %s\n",
-				e->name, strerror(-rc));
-			return rc;
-		}
-	}
+
 	for (uint32_t i = 0; i < nw->num_tasks; i++) {
 		struct task *t = &nw->tasks[i];
 
@@ -230,6 +238,64 @@ static void teardown(struct ns_worker *nw)
 	free(nw->qpairs);
 	nw->tasks = NULL;
 	nw->qpairs = NULL;
+}
+
+/* Every queue pair of the worker connects at once (each in the background); each step is
+ * bounded by the library's connect timeout, so this ends. */
+static int connect_all_qpairs(struct worker *w)
+{
+	struct ns_worker *nw;
+
+	for (;;) {
+		bool waiting = false;
+
+		TAILQ_FOREACH(nw, &w->ns_workers, link)
+		{
+			for (uint32_t i = 0; i < nw->num_qpairs; i++) {
+				struct mimo_nvme_qpair *qp = nw->qpairs[i];
+				int rc;
+
+				if (mimo_nvme_qpair_is_connected(qp))
+					continue;
+				rc = mimo_nvme_qpair_process_completions(qp, 0);
+				if (mimo_nvme_qpair_is_connected(qp))
+					continue;
+				if (rc == -ENXIO) {
+					/* Failed: wait_connected says why, without waiting. */
+					rc = mimo_nvme_qpair_wait_connected(qp, 0);
+					fprintf(stderr,
+						"mimo_perf: %s: I/O queue pair did not connect: "
+						"%s\n",
+						nw->entry->name, strerror(-rc));
+					return rc;
+				}
+				waiting = true;
+			}
+		}
+		if (!waiting)
+			return 0;
+		if (g_stop)
+			return -EINTR;
+		{
+			struct timespec ts = { 0, 100 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Every namespace of the worker lost its queues and has nothing in flight: nothing more can
+ * happen before the time is up. */
+static bool all_failed(struct worker *w)
+{
+	struct ns_worker *nw;
+
+	TAILQ_FOREACH(nw, &w->ns_workers, link)
+	{
+		if (nw->qpair_error == 0 || nw->outstanding != 0)
+			return false;
+	}
+	return true;
 }
 
 /* One pass over every queue pair of the worker. */
@@ -271,7 +337,10 @@ void *worker_main(void *arg)
 		if (r != 0 && rc == 0)
 			rc = r;
 	}
+	if (rc == 0)
+		rc = connect_all_qpairs(w);
 	w->rc = rc;
+	worker_ready();
 	workers_ready_wait();
 	if (rc != 0 || g_stop) {
 		TAILQ_FOREACH(nw, &w->ns_workers, link)
@@ -288,7 +357,7 @@ void *worker_main(void *arg)
 	for (uint32_t n = 0;; n++) {
 		poll_all(w);
 		/* The clock is read every few passes: a pass is well under a microsecond. */
-		if ((n & 63) == 0 && (mimo_get_ticks() >= end || g_stop))
+		if ((n & 63) == 0 && (mimo_get_ticks() >= end || g_stop || all_failed(w)))
 			break;
 	}
 	w->elapsed_ticks = mimo_get_ticks() - start;

@@ -102,7 +102,9 @@ int mimo_nvme_connect(const struct mimo_nvme_trid *trid, const struct mimo_nvme_
 		      struct mimo_nvme_ctrlr **ctrlr);
 
 /* Shut the controller down (CC.SHN), close every queue (their outstanding commands complete
- * aborted) and free it. I/O queue pairs must not be in use by other threads. */
+ * aborted) and free it. I/O queue pairs must not be in use by other threads. May be called
+ * from inside a completion callback (admin, or an I/O queue's on the admin thread): what the
+ * running process call still walks is freed when it returns. */
 int mimo_nvme_detach(struct mimo_nvme_ctrlr *ctrlr);
 /*
  * The same without waiting, for a reactor that may serve the target itself: start, then poll
@@ -181,6 +183,13 @@ uint32_t mimo_nvme_ctrlr_get_next_active_ns(const struct mimo_nvme_ctrlr *ctrlr,
 /* NULL when nsid is not active. Valid until the next admin process call that refreshes it. */
 struct mimo_nvme_ns *mimo_nvme_ctrlr_get_ns(struct mimo_nvme_ctrlr *ctrlr, uint32_t nsid);
 
+/*
+ * A namespace object never changes once returned (any thread may read it): when the target
+ * replaces a namespace under the same ID (another identity, LBA format or size), a rescan
+ * publishes a new object for that ID and the old one stays inactive until the controller is
+ * freed. I/O on an inactive namespace is refused (-ENODEV).
+ */
+bool mimo_nvme_ns_is_active(const struct mimo_nvme_ns *ns);
 uint32_t mimo_nvme_ns_get_id(const struct mimo_nvme_ns *ns);
 uint32_t mimo_nvme_ns_get_sector_size(const struct mimo_nvme_ns *ns);
 uint64_t mimo_nvme_ns_get_num_sectors(const struct mimo_nvme_ns *ns);
@@ -207,7 +216,9 @@ int mimo_nvme_ctrlr_alloc_io_qpair(struct mimo_nvme_ctrlr *ctrlr,
 /* Process the queue until it is connected (0) or failed; -ETIMEDOUT after timeout_ms. */
 int mimo_nvme_qpair_wait_connected(struct mimo_nvme_qpair *qpair, uint32_t timeout_ms);
 bool mimo_nvme_qpair_is_connected(const struct mimo_nvme_qpair *qpair);
-/* Close it; outstanding commands complete aborted. */
+/* Close it; outstanding commands complete aborted. May be called from inside one of its own
+ * completion callbacks: the queue is then closed at once and freed when the process call
+ * running the callback returns (which returns -ENXIO); calling it again does nothing. */
 void mimo_nvme_ctrlr_free_io_qpair(struct mimo_nvme_qpair *qpair);
 
 /* Send what was submitted, reap up to max completions (0: all there are). Returns the number
@@ -222,7 +233,8 @@ uint32_t mimo_nvme_qpair_outstanding(const struct mimo_nvme_qpair *qpair);
 /*
  * I/O commands. buf stays the caller's until the callback: a write's data leaves straight
  * from it and a read's data lands straight in it. Returns 0, -EINVAL (zero blocks, beyond the
- * maximum transfer), -ENOMEM (the queue is full), -ENXIO (the queue failed).
+ * maximum transfer), -ENOMEM (the queue is full), -ENXIO (the queue failed), -ENODEV (the
+ * namespace is no longer active: removed, or replaced by another under its ID).
  */
 int mimo_nvme_ns_cmd_read(struct mimo_nvme_ns *ns, struct mimo_nvme_qpair *qpair, void *buf,
 			  uint64_t lba, uint32_t lba_count, mimo_nvme_cmd_cb cb, void *cb_arg,

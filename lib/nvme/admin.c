@@ -189,23 +189,56 @@ static void keep_alive(struct mimo_nvme_ctrlr *ctrlr)
 	struct mimo_nvme_cmd cmd = { 0 };
 	int64_t now = mimo_now_ns();
 
-	if (now < ctrlr->next_ka_ns || ctrlr->ka_outstanding)
+	if (ctrlr->ka_outstanding) {
+		/* Not answered within KATO: the target has given up on us by now, or cannot
+		 * answer at all (hung, stopped, a network that drops everything). Fail the admin
+		 * queue: outstanding commands complete aborted, the controller is lost. */
+		if (now - ctrlr->ka_sent_ns >
+		    (int64_t)ctrlr->opts.keep_alive_timeout_ms * 1000000) {
+			MIMO_ERR(NVME_COMP,
+				 "%s: Keep Alive not answered within %u ms: controller lost",
+				 ctrlr->trid.subnqn, ctrlr->opts.keep_alive_timeout_ms);
+			nvme_qpair_fail(ctrlr->adminq, -ETIMEDOUT);
+		}
+		return;
+	}
+	if (now < ctrlr->next_ka_ns)
 		return;
 	cmd.opc = MIMO_NVME_OPC_KEEP_ALIVE;
-	if (nvme_qpair_submit(ctrlr->adminq, &cmd, NULL, 0, keep_alive_done, ctrlr) == 0)
+	if (nvme_qpair_submit(ctrlr->adminq, &cmd, NULL, 0, keep_alive_done, ctrlr) == 0) {
 		ctrlr->ka_outstanding = true;
+		ctrlr->ka_sent_ns = now;
+	}
 	ctrlr->next_ka_ns = now + ctrlr->ka_interval_ns;
+}
+
+int nvme_admin_process(struct mimo_nvme_ctrlr *ctrlr, bool *freed)
+{
+	int rc;
+
+	ctrlr->admin_depth++;
+	rc = nvme_qpair_process(ctrlr->adminq, 0);
+	if (--ctrlr->admin_depth == 0 && ctrlr->free_pending) {
+		ctrlr->free_pending = false;
+		nvme_ctrlr_free(ctrlr);
+		*freed = true;
+		return -ENXIO;
+	}
+	return rc;
 }
 
 MIMO_EXPORT int mimo_nvme_ctrlr_process_admin_completions(struct mimo_nvme_ctrlr *ctrlr)
 {
+	bool freed = false;
 	int rc;
 
 	if (ctrlr == NULL || ctrlr->adminq == NULL)
 		return -EINVAL;
-	rc = nvme_qpair_process(ctrlr->adminq, 0);
-	if (rc >= 0 && ctrlr->ka_interval_ns != 0 && !ctrlr->detaching)
+	/* Before processing: a Keep Alive queued now leaves with this call's flush, not with
+	 * the next call's (which may be a poll period away). */
+	if (ctrlr->ka_interval_ns != 0 && !ctrlr->detaching && ctrlr->adminq->state == QP_READY)
 		keep_alive(ctrlr);
+	rc = nvme_admin_process(ctrlr, &freed);
 	return rc;
 }
 

@@ -29,6 +29,8 @@
 #define REQUEUE_DELAY_NS  1000000000 /* a failed I/O queue is re-made at most this often */
 #define FINI_TIMEOUT_NS	  10000000000LL
 #define DSM_RANGE_MAX_LEN 0xffffffffu
+#define DELETE_RETRY_NS	  100000000	/* a bdev that could not be deleted (claimed) is retried */
+#define DETACH_BUSY_NS	  10000000000LL /* detach gives up (-EBUSY) on a claim this old */
 
 enum nbc_state {
 	NBC_CONNECTING,
@@ -58,6 +60,10 @@ struct nvme_bdev_ctrlr {
 	void *attach_arg;
 	void (*detach_cb)(void *arg, int rc);
 	void *detach_arg;
+	/* Deletions refused (the bdev was claimed): retried from the admin poller. */
+	bool retry_deletes;
+	int64_t next_retry_ns;
+	int64_t detach_deadline_ns;
 	TAILQ_ENTRY(nvme_bdev_ctrlr) link;
 };
 
@@ -66,7 +72,8 @@ struct nvme_disk {
 	struct nvme_bdev_ctrlr *nbc;
 	struct mimo_nvme_ns *ns;
 	uint32_t nsid;
-	bool removing; /* we asked for its deletion */
+	bool removing; /* its deletion is under way (asked for and accepted) */
+	bool delete_warned;
 	TAILQ_ENTRY(nvme_disk) link;
 };
 
@@ -207,7 +214,8 @@ static void rw_continue(struct mimo_bdev_io *io)
 			return;
 		}
 		if (rc != 0) {
-			nio->status = rc == -ENXIO ? -EIO : rc;
+			/* -ENODEV: the namespace went inactive (removed or replaced) meanwhile. */
+			nio->status = rc == -ENXIO || rc == -ENODEV ? -EIO : rc;
 			break;
 		}
 		nio->outstanding++;
@@ -315,6 +323,12 @@ static void nvme_submit(struct mimo_io_channel *ch, struct mimo_bdev_io *io)
 
 	memset(nio, 0, offsetof(struct nvme_io, ranges));
 	nio->ch = mimo_io_channel_get_ctx(ch);
+	/* The namespace behind this bdev was removed or replaced (another block size, another
+	 * identity): nothing may reach whatever now answers to its ID. The bdev goes soon. */
+	if (!mimo_nvme_ns_is_active(((struct nvme_disk *)io->bdev->ctxt)->ns)) {
+		mimo_bdev_io_complete(io, -EIO);
+		return;
+	}
 	nio->next = io->offset_blocks;
 	nio->end = io->offset_blocks + io->num_blocks;
 	switch (io->type) {
@@ -620,22 +634,54 @@ static int create_disk(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ns *ns, jso
 	return 0;
 }
 
-/* Make the bdevs match the active namespaces. */
+/*
+ * Ask for a bdev's deletion. Only an accepted request marks it removing (its destruct will
+ * come); one refused because the bdev is claimed is retried from the admin poller, so neither
+ * reconcile nor detach waits for a destruct that never comes.
+ */
+static void delete_disk(struct nvme_bdev_ctrlr *nbc, struct nvme_disk *d)
+{
+	int rc = mimo_bdev_delete(d->bdev.name, NULL, NULL);
+
+	/* -ENODEV / -EBUSY while unclaimed: someone else's deletion is under way, and its
+	 * destruct comes all the same. */
+	if (rc == 0 || rc == -ENODEV || (rc == -EBUSY && !mimo_bdev_is_claimed(&d->bdev))) {
+		d->removing = true;
+		return;
+	}
+	if (!d->delete_warned)
+		MIMO_WARN(COMP, "%s: %s cannot be deleted now (%s): retrying", nbc->name,
+			  d->bdev.name, rc == -EBUSY ? "claimed" : strerror(-rc));
+	d->delete_warned = true;
+	nbc->retry_deletes = true;
+	nbc->next_retry_ns = mimo_now_ns() + DELETE_RETRY_NS;
+}
+
+/* Make the bdevs match the active namespaces: a bdev whose namespace is gone, or was replaced
+ * under its ID by another object (identity, block size or size changed), is deleted; its
+ * destruct calls this again, which then creates the bdev of the new namespace. */
 static void reconcile(struct nvme_bdev_ctrlr *nbc)
 {
 	struct mimo_nvme_ctrlr *ctrlr = nbc->ctrlr;
-	struct nvme_disk *d;
+	struct nvme_disk *d, *tmp;
 
-	TAILQ_FOREACH(d, &nbc->disks, link)
-	{
-		if (d->removing || mimo_nvme_ctrlr_get_ns(ctrlr, d->nsid) != NULL)
+	nbc->retry_deletes = false;
+	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
+		struct mimo_nvme_ns *cur = mimo_nvme_ctrlr_get_ns(ctrlr, d->nsid);
+
+		tmp = TAILQ_NEXT(d, link);
+		if (d->removing || cur == d->ns)
 			continue;
-		MIMO_INFO(COMP, "%s: namespace %u is gone: deleting %s", nbc->name, d->nsid,
-			  d->bdev.name);
-		d->removing = true;
-		if (mimo_bdev_delete(d->bdev.name, NULL, NULL) != 0)
-			MIMO_WARN(COMP, "%s: %s cannot be deleted now (claimed?)", nbc->name,
+		if (cur == NULL)
+			MIMO_INFO(COMP, "%s: namespace %u is gone: deleting %s", nbc->name, d->nsid,
 				  d->bdev.name);
+		else
+			MIMO_INFO(COMP,
+				  "%s: namespace %u was replaced (block size %u, now %u): "
+				  "re-creating %s",
+				  nbc->name, d->nsid, d->bdev.blocklen,
+				  mimo_nvme_ns_get_sector_size(cur), d->bdev.name);
+		delete_disk(nbc, d);
 	}
 	for (uint32_t id = mimo_nvme_ctrlr_get_first_active_ns(ctrlr); id != 0;
 	     id = mimo_nvme_ctrlr_get_next_active_ns(ctrlr, id)) {
@@ -664,10 +710,44 @@ static void nbc_free(struct nvme_bdev_ctrlr *nbc)
 	free(nbc);
 }
 
+static void retry_deletes(struct nvme_bdev_ctrlr *nbc)
+{
+	struct nvme_disk *d, *tmp;
+	void (*cb)(void *arg, int rc);
+
+	if (nbc->state == NBC_ENABLED) {
+		reconcile(nbc);
+		return;
+	}
+	if (nbc->state != NBC_DELETING)
+		return;
+	if (mimo_now_ns() >= nbc->detach_deadline_ns) {
+		/* A bdev stayed claimed: the detach fails and the controller stays. Its other
+		 * bdevs, already gone, come back through reconcile. */
+		MIMO_ERR(COMP, "%s: detach abandoned: a bdev of it stays claimed", nbc->name);
+		nbc->state = NBC_ENABLED;
+		cb = nbc->detach_cb;
+		nbc->detach_cb = NULL;
+		reconcile(nbc);
+		if (cb != NULL)
+			cb(nbc->detach_arg, -EBUSY);
+		return;
+	}
+	nbc->retry_deletes = false;
+	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
+		tmp = TAILQ_NEXT(d, link);
+		if (!d->removing)
+			delete_disk(nbc, d);
+	}
+}
+
 static int admin_poll(void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc = arg;
 	int rc = mimo_nvme_ctrlr_process_admin_completions(nbc->ctrlr);
+
+	if (nbc->retry_deletes && mimo_now_ns() >= nbc->next_retry_ns)
+		retry_deletes(nbc);
 
 	if (rc == -ENXIO && nbc->state == NBC_ENABLED) {
 		MIMO_ERR(COMP, "%s: lost the controller at %s:%s", nbc->name, nbc->trid.traddr,
@@ -834,15 +914,15 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 		continue_detach(nbc);
 		return 0;
 	}
+	nbc->detach_deadline_ns = mimo_now_ns() + DETACH_BUSY_NS;
+	nbc->retry_deletes = false;
 	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
 		tmp = TAILQ_NEXT(d, link);
 		if (d->removing)
 			continue; /* already going; its destruct counts */
-		d->removing = true;
 		/* The last destruct continues the detach; the bdev layer calls it later, never
-		 * from inside mimo_bdev_delete. */
-		if (mimo_bdev_delete(d->bdev.name, NULL, NULL) != 0)
-			MIMO_WARN(COMP, "%s: %s could not be deleted", nbc->name, d->bdev.name);
+		 * from inside mimo_bdev_delete. One claimed meanwhile is retried. */
+		delete_disk(nbc, d);
 	}
 	return 0;
 }

@@ -137,6 +137,29 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 		mimo_jsonrpc_send_error(req, -EINVAL, "protection information is not supported");
 		return false;
 	}
+	/* One path, no reconnect: silently ignoring these would promise a recovery that
+	 * never happens. */
+	if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
+	    p->fast_io_fail_timeout_sec != 0) {
+		mimo_jsonrpc_send_error(
+			req, -ENOTSUP,
+			"mimo does not reconnect: ctrlr_loss_timeout_sec, "
+			"reconnect_delay_sec and fast_io_fail_timeout_sec must be 0");
+		return false;
+	}
+	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0) {
+		mimo_jsonrpc_send_error(req, -ENOTSUP,
+					"mimo does not reconnect or fail over: multipath \"%s\" is "
+					"not supported (only \"disable\")",
+					p->multipath);
+		return false;
+	}
+	if (p->multipath_opts != NULL && !json_is_null(p->multipath_opts)) {
+		mimo_jsonrpc_send_error(req, -ENOTSUP,
+					"mimo does not do multipath: multipath_opts "
+					"is not supported");
+		return false;
+	}
 	if (p->psk != NULL || p->dhchap_key != NULL || p->dhchap_ctrlr_key != NULL) {
 		mimo_jsonrpc_send_error(req, -ENOTSUP, "TLS and DH-HMAC-CHAP are not supported");
 		return false;

@@ -126,9 +126,18 @@ void nvme_ctrlr_free(struct mimo_nvme_ctrlr *ctrlr)
 {
 	struct mimo_nvme_qpair *qp;
 
-	if (ctrlr == NULL)
+	if (ctrlr == NULL || ctrlr->free_pending)
 		return;
 	ctrlr->detaching = true;
+	if (ctrlr->admin_depth > 0) {
+		/* From inside an admin callback: the loop running it still holds the admin queue
+		 * and the internal callbacks still use the controller. The outermost admin
+		 * process call frees it; until then it is failed. */
+		ctrlr->free_pending = true;
+		if (ctrlr->adminq != NULL)
+			nvme_qpair_fail(ctrlr->adminq, -ECANCELED);
+		return;
+	}
 	pthread_mutex_lock(&ctrlr->lock);
 	while ((qp = TAILQ_FIRST(&ctrlr->io_qpairs)) != NULL) {
 		TAILQ_REMOVE(&ctrlr->io_qpairs, qp, link);
@@ -398,8 +407,10 @@ MIMO_EXPORT int mimo_nvme_connect_poll(struct mimo_nvme_connect_ctx *ctx,
 	struct mimo_nvme_ctrlr *ctrlr = ctx->ctrlr;
 	int rc;
 
+	bool freed = false;
+
 	advance(ctx);
-	(void)nvme_qpair_process(ctrlr->adminq, 0);
+	(void)nvme_admin_process(ctrlr, &freed);
 	advance(ctx);
 	if (ctx->rc == 0 && ctrlr->adminq->state == QP_FAILED)
 		ctx->rc = ctrlr->adminq->fail_rc != 0 ? ctrlr->adminq->fail_rc : -ECONNRESET;
@@ -418,6 +429,7 @@ MIMO_EXPORT int mimo_nvme_connect_poll(struct mimo_nvme_connect_ctx *ctx,
 	rc = ctx->rc;
 	if (rc == 0) {
 		nvme_ctrlr_start_keep_alive(ctrlr);
+		__atomic_store_n(&ctrlr->ready, true, __ATOMIC_RELEASE);
 		MIMO_DEBUG(NVME_COMP, "%s: connected, cntlid %u, %u I/O queue(s)",
 			   ctrlr->trid.subnqn, ctrlr->cntlid, ctrlr->num_io_queues);
 		*out = ctrlr;
@@ -543,7 +555,13 @@ MIMO_EXPORT int mimo_nvme_detach_poll(struct mimo_nvme_detach_ctx *ctx)
 		ctx->step = DS_DONE;
 	}
 	if (ctx->step != DS_DONE) {
-		if (nvme_qpair_process(ctrlr->adminq, 0) == -ENXIO) {
+		bool freed = false;
+
+		if (nvme_admin_process(ctrlr, &freed) == -ENXIO && freed) {
+			/* A callback of ours detached it a second time: that one freed it. */
+			free(ctx);
+			return 0;
+		} else if (ctrlr->adminq->state == QP_FAILED) {
 			ctx->rc = -ENXIO;
 			ctx->step = DS_DONE;
 		} else if (mimo_now_ns() > ctx->deadline_ns) {
@@ -621,5 +639,7 @@ MIMO_EXPORT bool mimo_nvme_ctrlr_is_discovery(const struct mimo_nvme_ctrlr *c)
 
 MIMO_EXPORT bool mimo_nvme_ctrlr_is_connected(const struct mimo_nvme_ctrlr *c)
 {
-	return !c->failed && c->adminq != NULL && c->adminq->state == QP_READY;
+	/* Any thread: the admin queue's own state belongs to the admin thread. */
+	return __atomic_load_n(&c->ready, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE);
 }

@@ -91,8 +91,8 @@ MIMO_EXPORT void mimo_nvme_ctrlr_free_io_qpair(struct mimo_nvme_qpair *qp)
 {
 	struct mimo_nvme_ctrlr *ctrlr;
 
-	if (qp == NULL)
-		return;
+	if (qp == NULL || qp->free_pending)
+		return; /* freed already, from inside a callback: it goes when the loop unwinds */
 	ctrlr = qp->ctrlr;
 	pthread_mutex_lock(&ctrlr->lock);
 	TAILQ_REMOVE(&ctrlr->io_qpairs, qp, link);

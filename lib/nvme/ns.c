@@ -3,8 +3,12 @@
  * and CNS 3 for each), run at connect and after a namespace attribute notice, and the
  * namespace accessors.
  *
- * Namespace objects live until the controller is freed, active or not: I/O threads keep
- * pointers to them, and a namespace that comes back reuses its object.
+ * Namespace objects are immutable once published and live until the controller is freed,
+ * active or not: I/O threads keep pointers to them and read their fields without a lock. A
+ * scan therefore builds a new object for every namespace it identifies and, at commit, keeps
+ * the old one when nothing that I/O depends on changed (identity, LBA format, size), else
+ * retires the old object (inactive for good) and publishes the new one under the same id. Only
+ * `active` changes after publication, atomically.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +25,8 @@ struct nvme_scan {
 	struct mimo_nvme_ctrlr *ctrlr;
 	void (*done)(void *arg, int rc);
 	void *arg;
-	uint32_t *ids; /* active ids found; 0 once known inactive */
+	uint32_t *ids;		     /* active ids found; 0 once known inactive */
+	struct mimo_nvme_ns **found; /* per id: the object built from this scan's identify data */
 	uint32_t count, cap;
 	uint32_t idx;
 	uint32_t list[NVME_NS_LIST_MAX];
@@ -32,14 +37,25 @@ struct nvme_scan {
 static void scan_start(struct nvme_scan *scan);
 static void identify_next(struct nvme_scan *scan);
 
+/* Objects built but not published (commit takes them; a failed scan drops them). */
+static void drop_found(struct nvme_scan *scan)
+{
+	for (uint32_t i = 0; i < scan->count; i++) {
+		free(scan->found[i]);
+		scan->found[i] = NULL;
+	}
+}
+
 static void scan_finish(struct nvme_scan *scan, int rc)
 {
 	struct mimo_nvme_ctrlr *ctrlr = scan->ctrlr;
 	void (*done)(void *, int) = scan->done;
 	void *arg = scan->arg;
 
+	drop_found(scan);
 	ctrlr->scan = NULL;
 	free(scan->ids);
+	free(scan->found);
 	free(scan);
 	done(arg, rc);
 }
@@ -49,12 +65,18 @@ static int push_id(struct nvme_scan *scan, uint32_t id)
 	if (scan->count == scan->cap) {
 		uint32_t cap = scan->cap ? scan->cap * 2 : 64;
 		uint32_t *ids = realloc(scan->ids, cap * sizeof(*ids));
+		struct mimo_nvme_ns **found;
 
 		if (ids == NULL)
 			return -ENOMEM;
 		scan->ids = ids;
+		found = realloc(scan->found, cap * sizeof(*found));
+		if (found == NULL)
+			return -ENOMEM;
+		scan->found = found;
 		scan->cap = cap;
 	}
+	scan->found[scan->count] = NULL;
 	scan->ids[scan->count++] = id;
 	return 0;
 }
@@ -63,6 +85,7 @@ static void fallback_list(struct nvme_scan *scan)
 {
 	uint32_t nn = MIMO_MIN(scan->ctrlr->cdata.nn, (uint32_t)FALLBACK_MAX_NS);
 
+	drop_found(scan);
 	scan->count = 0;
 	for (uint32_t id = 1; id <= nn; id++) {
 		if (push_id(scan, id) != 0) {
@@ -136,32 +159,51 @@ static struct mimo_nvme_ns *find_ns(const struct mimo_nvme_ctrlr *ctrlr, uint32_
 	return lo < ctrlr->num_ns && ctrlr->ns[lo]->id == id ? ctrlr->ns[lo] : NULL;
 }
 
-static struct mimo_nvme_ns *get_or_add_ns(struct mimo_nvme_ctrlr *ctrlr, uint32_t id)
+/* Publish ns under its id: a new slot in the sorted array, or in place of the object that
+ * held the id (which goes to the retired list: I/O threads may still hold it). */
+static int publish_ns(struct mimo_nvme_ctrlr *ctrlr, struct mimo_nvme_ns *ns)
 {
-	struct mimo_nvme_ns *ns;
+	struct mimo_nvme_ns *old;
 	uint32_t pos;
 
-	ns = find_ns(ctrlr, id, &pos);
-	if (ns != NULL)
-		return ns;
+	old = find_ns(ctrlr, ns->id, &pos);
+	if (old != NULL) {
+		struct mimo_nvme_ns **arr =
+			realloc(ctrlr->retired, (ctrlr->num_retired + 1) * sizeof(*arr));
+
+		if (arr == NULL)
+			return -ENOMEM;
+		ctrlr->retired = arr;
+		__atomic_store_n(&old->active, false, __ATOMIC_RELEASE);
+		ctrlr->retired[ctrlr->num_retired++] = old;
+		ctrlr->ns[pos] = ns;
+		return 0;
+	}
 	if (ctrlr->num_ns == ctrlr->ns_cap) {
 		uint32_t cap = ctrlr->ns_cap ? ctrlr->ns_cap * 2 : 16;
 		struct mimo_nvme_ns **arr = realloc(ctrlr->ns, cap * sizeof(*arr));
 
 		if (arr == NULL)
-			return NULL;
+			return -ENOMEM;
 		ctrlr->ns = arr;
 		ctrlr->ns_cap = cap;
 	}
-	ns = calloc(1, sizeof(*ns));
-	if (ns == NULL)
-		return NULL;
-	ns->ctrlr = ctrlr;
-	ns->id = id;
 	memmove(&ctrlr->ns[pos + 1], &ctrlr->ns[pos], (ctrlr->num_ns - pos) * sizeof(*ctrlr->ns));
 	ctrlr->ns[pos] = ns;
 	ctrlr->num_ns++;
-	return ns;
+	return 0;
+}
+
+/* Whether an I/O built for a could go to b unchanged: same identity, block size and size. */
+static bool same_ns(const struct mimo_nvme_ns *a, const struct mimo_nvme_ns *b)
+{
+	return a->sector_size == b->sector_size && a->num_sectors == b->num_sectors &&
+	       a->data.flbas == b->data.flbas &&
+	       memcmp(a->data.lbaf, b->data.lbaf, sizeof(a->data.lbaf)) == 0 &&
+	       memcmp(a->data.eui64, b->data.eui64, sizeof(a->data.eui64)) == 0 &&
+	       a->has_uuid == b->has_uuid && (!a->has_uuid || memcmp(a->uuid, b->uuid, 16) == 0) &&
+	       a->has_nguid == b->has_nguid &&
+	       (!a->has_nguid || memcmp(a->nguid, b->nguid, 16) == 0);
 }
 
 void nvme_ns_parse_descs(struct mimo_nvme_ns *ns, const uint8_t *descs, size_t len)
@@ -198,7 +240,7 @@ static bool nonzero(const uint8_t *p, size_t n)
 static void desc_done(void *arg, const struct mimo_nvme_cpl *cpl)
 {
 	struct nvme_scan *scan = arg;
-	struct mimo_nvme_ns *ns = get_or_add_ns(scan->ctrlr, scan->ids[scan->idx]);
+	struct mimo_nvme_ns *ns = calloc(1, sizeof(*ns));
 	const struct mimo_nvme_ns_data *d = &scan->nsdata;
 	uint8_t lbads = d->lbaf[d->flbas & 0xf].lbads;
 
@@ -206,6 +248,10 @@ static void desc_done(void *arg, const struct mimo_nvme_cpl *cpl)
 		scan_finish(scan, -ENOMEM);
 		return;
 	}
+	/* Built whole before anyone can see it; commit decides whether it is published. */
+	scan->found[scan->idx] = ns;
+	ns->ctrlr = scan->ctrlr;
+	ns->id = scan->ids[scan->idx];
 	ns->data = *d;
 	/* Block sizes from 512 bytes to 64 KiB; anything else is a broken report. */
 	ns->sector_size = lbads >= 9 && lbads <= 16 ? 1u << lbads : 512;
@@ -213,9 +259,6 @@ static void desc_done(void *arg, const struct mimo_nvme_cpl *cpl)
 	/* Descriptors are optional (CNS 3 is from NVMe 1.3): INVALID_FIELD just means none. */
 	if (!mimo_nvme_cpl_is_error(cpl)) {
 		nvme_ns_parse_descs(ns, scan->descs, sizeof(scan->descs));
-	} else {
-		ns->has_uuid = false;
-		ns->has_nguid = false;
 	}
 	if (!ns->has_nguid && nonzero(d->nguid, sizeof(d->nguid))) {
 		memcpy(ns->nguid, d->nguid, sizeof(ns->nguid));
@@ -249,7 +292,8 @@ static void ns_done(void *arg, const struct mimo_nvme_cpl *cpl)
 		scan_finish(scan, rc);
 }
 
-/* Every id handled: the new active set replaces the old one. */
+/* Every id handled: the new active set replaces the old one. A namespace whose identity,
+ * LBA format or size changed under its id gets a new object; the old one stays inactive. */
 static void commit(struct nvme_scan *scan)
 {
 	struct mimo_nvme_ctrlr *ctrlr = scan->ctrlr;
@@ -259,19 +303,44 @@ static void commit(struct nvme_scan *scan)
 		scan_finish(scan, -ENOMEM);
 		return;
 	}
-	for (uint32_t i = 0; i < ctrlr->num_ns; i++)
-		ctrlr->ns[i]->active = false;
 	for (uint32_t i = 0; i < scan->count; i++) {
-		struct mimo_nvme_ns *ns;
+		struct mimo_nvme_ns *cand = scan->found[i], *cur;
 
-		if (scan->ids[i] == 0)
+		if (scan->ids[i] == 0 || cand == NULL)
 			continue;
-		ns = find_ns(ctrlr, scan->ids[i], NULL);
-		if (ns == NULL)
-			continue;
-		ns->active = true;
-		active[n++] = scan->ids[i];
+		cur = find_ns(ctrlr, scan->ids[i], NULL);
+		if (cur != NULL && same_ns(cur, cand)) {
+			free(cand);
+		} else {
+			if (cur != NULL)
+				MIMO_INFO(NVME_COMP, "%s: namespace %u was replaced",
+					  ctrlr->trid.subnqn, scan->ids[i]);
+			if (publish_ns(ctrlr, cand) != 0) {
+				free(cand);
+				scan->found[i] = NULL;
+				scan->ids[i] = 0; /* not published: left out of the active set */
+				continue;
+			}
+		}
+		scan->found[i] = NULL;
 	}
+	/* Active flags last, so no thread sees an id active with a half-replaced object. */
+	for (uint32_t i = 0; i < ctrlr->num_ns; i++) {
+		struct mimo_nvme_ns *ns = ctrlr->ns[i];
+		bool on = false;
+
+		for (uint32_t j = 0; j < scan->count; j++) {
+			if (scan->ids[j] == ns->id) {
+				on = true;
+				break;
+			}
+		}
+		__atomic_store_n(&ns->active, on, __ATOMIC_RELEASE);
+	}
+	n = 0;
+	for (uint32_t i = 0; i < scan->count; i++)
+		if (scan->ids[i] != 0 && find_ns(ctrlr, scan->ids[i], NULL) != NULL)
+			active[n++] = scan->ids[i];
 	free(ctrlr->active);
 	ctrlr->active = active;
 	ctrlr->num_active = n;
@@ -301,6 +370,7 @@ static void identify_next(struct nvme_scan *scan)
 static void scan_start(struct nvme_scan *scan)
 {
 	scan->ctrlr->rescan = false;
+	drop_found(scan);
 	scan->count = 0;
 	scan->idx = 0;
 	/* The active namespace list came with NVMe 1.1. */
@@ -335,8 +405,13 @@ void nvme_ns_free_all(struct mimo_nvme_ctrlr *ctrlr)
 {
 	for (uint32_t i = 0; i < ctrlr->num_ns; i++)
 		free(ctrlr->ns[i]);
+	for (uint32_t i = 0; i < ctrlr->num_retired; i++)
+		free(ctrlr->retired[i]);
 	free(ctrlr->ns);
+	free(ctrlr->retired);
 	free(ctrlr->active);
+	ctrlr->retired = NULL;
+	ctrlr->num_retired = 0;
 	ctrlr->ns = NULL;
 	ctrlr->active = NULL;
 	ctrlr->num_ns = ctrlr->ns_cap = ctrlr->num_active = 0;
@@ -371,7 +446,12 @@ MIMO_EXPORT struct mimo_nvme_ns *mimo_nvme_ctrlr_get_ns(struct mimo_nvme_ctrlr *
 {
 	struct mimo_nvme_ns *ns = find_ns(ctrlr, nsid, NULL);
 
-	return ns != NULL && ns->active ? ns : NULL;
+	return ns != NULL && __atomic_load_n(&ns->active, __ATOMIC_ACQUIRE) ? ns : NULL;
+}
+
+MIMO_EXPORT bool mimo_nvme_ns_is_active(const struct mimo_nvme_ns *ns)
+{
+	return __atomic_load_n(&ns->active, __ATOMIC_ACQUIRE);
 }
 
 MIMO_EXPORT uint32_t mimo_nvme_ns_get_id(const struct mimo_nvme_ns *ns)

@@ -25,6 +25,10 @@ static inline int rw(struct mimo_nvme_ns *ns, struct mimo_nvme_qpair *qpair, uin
 		return -EINVAL;
 	if (mimo_unlikely(qp->state == QP_FAILED))
 		return -ENXIO;
+	/* A namespace removed or replaced under its ID: its blocks are not what the caller
+	 * sized this I/O for. */
+	if (mimo_unlikely(!mimo_nvme_ns_is_active(ns)))
+		return -ENODEV;
 	req = nvme_qpair_get_req(qp);
 	if (mimo_unlikely(req == NULL))
 		return -ENOMEM;
@@ -78,6 +82,8 @@ MIMO_EXPORT int mimo_nvme_ns_cmd_write_zeroes(struct mimo_nvme_ns *ns,
 		return -EINVAL;
 	if (qp->state == QP_FAILED)
 		return -ENXIO;
+	if (!mimo_nvme_ns_is_active(ns))
+		return -ENODEV;
 	req = nvme_qpair_get_req(qp);
 	if (req == NULL)
 		return -ENOMEM;
@@ -96,6 +102,8 @@ MIMO_EXPORT int mimo_nvme_ns_cmd_flush(struct mimo_nvme_ns *ns, struct mimo_nvme
 {
 	struct mimo_nvme_cmd cmd = { 0 };
 
+	if (!mimo_nvme_ns_is_active(ns))
+		return -ENODEV;
 	cmd.opc = MIMO_NVME_OPC_FLUSH;
 	cmd.nsid = ns->id;
 	return nvme_qpair_submit(qpair, &cmd, NULL, 0, cb, cb_arg);
@@ -110,6 +118,8 @@ MIMO_EXPORT int mimo_nvme_ns_cmd_deallocate(struct mimo_nvme_ns *ns, struct mimo
 	_Static_assert(sizeof(struct mimo_nvme_dsm_range) == 16, "DSM range");
 	if (ranges == NULL || num_ranges == 0 || num_ranges > 256)
 		return -EINVAL;
+	if (!mimo_nvme_ns_is_active(ns))
+		return -ENODEV;
 	cmd.opc = MIMO_NVME_OPC_DSM;
 	cmd.nsid = ns->id;
 	cmd.cdw10 = num_ranges - 1u; /* 0's based */

@@ -109,6 +109,10 @@ struct mimo_nvme_qpair {
 	uint8_t ctl_buf[sizeof(struct mimo_nvme_tcp_term_req) + MIMO_NVME_TCP_TERM_REQ_DATA_MAX];
 	struct mimo_nvmf_connect_data connect_data;
 	TAILQ_ENTRY(mimo_nvme_qpair) link; /* the controller's I/O queue pairs */
+	/* Freeing from inside a completion callback: the process call in progress (depth > 0)
+	 * frees it once its callback loop has unwound. */
+	uint32_t depth;
+	bool free_pending;
 };
 
 struct mimo_nvme_ns {
@@ -116,7 +120,7 @@ struct mimo_nvme_ns {
 	uint32_t id;
 	uint32_t sector_size;
 	uint64_t num_sectors;
-	bool active;
+	bool active; /* the only field that changes once published: __atomic_* only */
 	bool has_uuid, has_nguid;
 	uint8_t uuid[16];
 	uint8_t nguid[16];
@@ -138,7 +142,9 @@ struct mimo_nvme_ctrlr {
 	uint32_t vs;
 	uint16_t cntlid;
 	bool is_discovery;
-	bool failed;	/* the admin queue is gone, or the controller reported CSTS.CFS */
+	/* Read by I/O threads (is_connected, their queues' process calls): __atomic_* only. */
+	bool failed;	/* the admin queue is gone (or timed out): the controller is lost */
+	bool ready;	/* connected (set once, at the end of connect) */
 	bool detaching; /* internal callbacks must not start anything new */
 	uint32_t cc;	/* the CC value written when enabling */
 	struct mimo_nvme_ctrlr_data cdata;
@@ -150,6 +156,7 @@ struct mimo_nvme_ctrlr {
 	/* Keep alive: a command every KATO / 2. */
 	int64_t ka_interval_ns;
 	int64_t next_ka_ns;
+	int64_t ka_sent_ns; /* of the Keep Alive outstanding: unanswered after KATO fails us */
 	bool ka_outstanding;
 
 	/* Asynchronous events. */
@@ -159,13 +166,21 @@ struct mimo_nvme_ctrlr {
 	uint8_t *aer_log; /* the changed namespace list page, read to re-arm the event */
 
 	/* Namespaces: objects live as long as the controller (I/O threads hold pointers);
-	 * ns[] sorted by id, active ids in active[]. */
+	 * ns[] sorted by id (the current object of each id), active ids in active[], objects
+	 * replaced under their id (another namespace, block size or size) in retired[]. */
 	struct mimo_nvme_ns **ns;
 	uint32_t num_ns, ns_cap;
+	struct mimo_nvme_ns **retired;
+	uint32_t num_retired;
 	uint32_t *active;
 	uint32_t num_active;
 	struct nvme_scan *scan;
 	bool rescan; /* a notice arrived during a scan: scan again */
+
+	/* Admin process calls in progress: a detach from inside an admin callback (or one of an
+	 * I/O queue's, on the admin thread) frees the controller when the outermost returns. */
+	uint32_t admin_depth;
+	bool free_pending;
 
 	pthread_mutex_t lock; /* qids and io_qpairs (I/O queues come and go from any thread) */
 	uint8_t *qid_used;
@@ -189,7 +204,9 @@ int nvme_qpair_create(struct mimo_nvme_ctrlr *ctrlr, uint16_t qid, uint32_t entr
 int nvme_qpair_connect(struct mimo_nvme_qpair *qp);
 /* Take an already connected socket and send ICReq (tests, fuzzing). */
 int nvme_qpair_start_fd(struct mimo_nvme_qpair *qp, int fd);
-/* Close the socket, complete everything outstanding as aborted (callbacks run), free. */
+/* Close the socket, complete everything outstanding as aborted (callbacks run), free. From
+ * inside one of its own completion callbacks, the free waits until the process call that
+ * runs them returns. Once called, further calls do nothing. */
 void nvme_qpair_destroy(struct mimo_nvme_qpair *qp);
 /* Send, receive (one readv), deliver up to max completions (0: all). Returns the number
  * delivered, or -ENXIO once failed (after delivering the aborted commands). */
@@ -234,6 +251,9 @@ void nvme_ctrlr_start_aers(struct mimo_nvme_ctrlr *ctrlr);
 void nvme_ctrlr_start_keep_alive(struct mimo_nvme_ctrlr *ctrlr);
 /* Process the admin queue until done is set or the queue fails (sync helpers). */
 int nvme_admin_wait(struct mimo_nvme_ctrlr *ctrlr, const bool *done);
+/* One pass over the admin queue. Sets *freed (and returns -ENXIO) when a callback detached
+ * the controller: it is gone, the caller must not touch it. */
+int nvme_admin_process(struct mimo_nvme_ctrlr *ctrlr, bool *freed);
 
 /* --- ns.c ---------------------------------------------------------------------------------- */
 

@@ -222,7 +222,7 @@ void nvme_qpair_fail(struct mimo_nvme_qpair *qp, int rc)
 	qp->state = QP_FAILED;
 	qp->fail_rc = rc;
 	if (qp->qid == 0)
-		qp->ctrlr->failed = true;
+		__atomic_store_n(&qp->ctrlr->failed, true, __ATOMIC_RELEASE);
 	mimo_tcp_sendq_abort(&qp->sq);
 	nvme_tcp_close(qp);
 	STAILQ_INIT(&qp->pending);
@@ -348,6 +348,27 @@ int nvme_qpair_send_connect(struct mimo_nvme_qpair *qp)
 
 /* --- processing ----------------------------------------------------------------------------- */
 
+/* The memory goes: every aborted command's callback has run (they may not free it again:
+ * free_pending is set). */
+static void release(struct mimo_nvme_qpair *qp)
+{
+	qp->depth++;
+	deliver(qp, 0);
+	mimo_tcp_rx_fini(&qp->rx);
+	free(qp->reqs);
+	free(qp);
+}
+
+/* The end of a process call: a queue freed by one of its callbacks goes now. */
+static int leave(struct mimo_nvme_qpair *qp, int rc)
+{
+	if (--qp->depth == 0 && qp->free_pending) {
+		release(qp);
+		return -ENXIO;
+	}
+	return rc;
+}
+
 static int finish(struct mimo_nvme_qpair *qp, uint32_t max)
 {
 	int n;
@@ -366,19 +387,26 @@ static int finish(struct mimo_nvme_qpair *qp, uint32_t max)
 
 int nvme_qpair_process(struct mimo_nvme_qpair *qp, uint32_t max)
 {
+	qp->depth++;
 	if (mimo_unlikely(qp->state != QP_READY) && qp->state != QP_FAILED &&
 	    mimo_now_ns() > qp->deadline_ns)
 		nvme_qpair_fail(qp, -ETIMEDOUT);
+	/* A lost controller (its admin queue failed or timed out) takes its I/O queues with it:
+	 * what they hold completes aborted instead of waiting for a target that is gone. */
+	if (mimo_unlikely(qp->qid != 0 && qp->state != QP_FAILED &&
+			  __atomic_load_n(&qp->ctrlr->failed, __ATOMIC_ACQUIRE)))
+		nvme_qpair_fail(qp, -ENOTCONN);
 	if (mimo_likely(qp->state != QP_FAILED))
 		nvme_tcp_poll(qp);
-	return finish(qp, max);
+	return leave(qp, finish(qp, max));
 }
 
 int nvme_qpair_feed(struct mimo_nvme_qpair *qp, const void *data, size_t len)
 {
+	qp->depth++;
 	if (qp->state != QP_FAILED)
 		nvme_tcp_feed(qp, data, len);
-	return finish(qp, 0);
+	return leave(qp, finish(qp, 0));
 }
 
 void nvme_qpair_wait_io(struct mimo_nvme_qpair *qp, int timeout_ms)
@@ -394,11 +422,12 @@ void nvme_qpair_wait_io(struct mimo_nvme_qpair *qp, int timeout_ms)
 
 void nvme_qpair_destroy(struct mimo_nvme_qpair *qp)
 {
-	if (qp == NULL)
+	if (qp == NULL || qp->free_pending)
 		return;
+	qp->free_pending = true;
 	nvme_qpair_fail(qp, -ECANCELED); /* closed on purpose: nothing to warn about */
-	deliver(qp, 0);
-	mimo_tcp_rx_fini(&qp->rx);
-	free(qp->reqs);
-	free(qp);
+	/* Called from one of its callbacks: the loop running them still walks this queue. */
+	if (qp->depth > 0)
+		return;
+	release(qp);
 }

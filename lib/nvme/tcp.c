@@ -272,6 +272,19 @@ static int on_pdu(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 		}
 		if (cqe->sqhd != 0xffff)
 			qp->sq_head = cqe->sqhd;
+		/* Success with less data than the command asked for: the buffer holds stale
+		 * bytes past what arrived, so the command did not do what it says. */
+		if (mimo_unlikely(req->dir == DIR_C2H && req->xfer != req->len) &&
+		    !mimo_nvme_cpl_is_error(cqe)) {
+			struct mimo_nvme_cpl cpl = *cqe;
+
+			cpl.status =
+				(uint16_t)((cqe->status & 1) |
+					   mimo_nvme_status(MIMO_NVME_SCT_GENERIC,
+							    MIMO_NVME_SC_DATA_TRANSFER_ERROR, 0));
+			nvme_req_complete(req, &cpl);
+			return 0;
+		}
 		nvme_req_complete(req, cqe);
 		return 0;
 	}
@@ -419,8 +432,10 @@ void nvme_tcp_poll(struct mimo_nvme_qpair *qp)
 		rx_error(qp, rc);
 		return;
 	}
-	/* H2CData for R2Ts that came in, the Fabrics Connect after ICResp. */
-	if (!mimo_tcp_sendq_empty(&qp->sq))
+	/* While connecting: the Fabrics Connect after ICResp. Once ready, the process call
+	 * flushes after delivering completions anyway (H2CData for R2Ts that came in, what the
+	 * callbacks submitted): one sendmsg, not two. */
+	if (qp->state != QP_READY && qp->state != QP_FAILED && !mimo_tcp_sendq_empty(&qp->sq))
 		nvme_tcp_flush(qp);
 }
 
@@ -432,7 +447,8 @@ void nvme_tcp_feed(struct mimo_nvme_qpair *qp, const void *data, size_t len)
 		rx_error(qp, rc);
 		return;
 	}
-	if (!mimo_tcp_sendq_empty(&qp->sq))
+	/* As nvme_tcp_poll: once ready, the process call's flush sends it. */
+	if (qp->state != QP_READY && qp->state != QP_FAILED && !mimo_tcp_sendq_empty(&qp->sq))
 		nvme_tcp_flush(qp);
 }
 

@@ -106,6 +106,7 @@ struct mimo_tcp_rx {
 	enum mimo_tcp_rx_state state;
 	struct mimo_tcp_rx_pdu pdu;
 	uint32_t hdr_len;    /* header + digest bytes of the current PDU */
+	uint32_t data_off;   /* where its data starts (PDO; see check_ch for TermReqs) */
 	uint32_t pad_left;   /* padding between the header and data still to skip */
 	uint32_t data_done;  /* bytes of pdu.data filled */
 	uint32_t ddgst_done; /* bytes of the data digest received */

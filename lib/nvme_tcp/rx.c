@@ -50,7 +50,7 @@ static int check_ch(struct mimo_tcp_rx *rx, const struct mimo_nvme_tcp_ch *ch, u
 	bool ic = type == MIMO_NVME_TCP_IC_REQ || type == MIMO_NVME_TCP_IC_RESP;
 	bool term = type == MIMO_NVME_TCP_H2C_TERM_REQ || type == MIMO_NVME_TCP_C2H_TERM_REQ;
 	bool hd = false, dd = false;
-	uint32_t front;
+	uint32_t front, data_off = 0;
 
 	if (hlen == 0 || mimo_tcp_pdu_from_host(type) == rx->host)
 		return fail(rx, MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD,
@@ -80,13 +80,18 @@ static int check_ch(struct mimo_tcp_rx *rx, const struct mimo_nvme_tcp_ch *ch, u
 		if (!mimo_tcp_pdu_has_data(type))
 			return fail(rx, MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD,
 				    offsetof(struct mimo_nvme_tcp_ch, plen));
-		if (ch->pdo < front || ch->pdo >= ch->plen)
+		data_off = ch->pdo;
+		/* TermReqs carry no digests and their data follows the header: PDO 0 there
+		 * means "right after it" (SPDK and Linux send it so). */
+		if (term && data_off == 0)
+			data_off = front;
+		if (data_off < front || data_off >= ch->plen)
 			return fail(rx, MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD,
 				    offsetof(struct mimo_nvme_tcp_ch, pdo));
 		if (rx->ddgst && !dd && !term)
 			return fail(rx, MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD,
 				    offsetof(struct mimo_nvme_tcp_ch, flags));
-		dlen = ch->plen - ch->pdo;
+		dlen = ch->plen - data_off;
 		if (dd) {
 			if (dlen <= MIMO_NVME_TCP_DIGEST_LEN)
 				return fail(rx, MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD,
@@ -97,6 +102,7 @@ static int check_ch(struct mimo_tcp_rx *rx, const struct mimo_nvme_tcp_ch *ch, u
 			return fail(rx, MIMO_NVME_TCP_FES_DATA_LIMIT_EXCEEDED, 0);
 	}
 	*hdr_len = front;
+	rx->data_off = data_off;
 	return 0;
 }
 
@@ -122,9 +128,9 @@ static int start_pdu(struct mimo_tcp_rx *rx, const struct mimo_tcp_rx_ops *ops, 
 	rx->pad_left = 0;
 	if (ch->plen > rx->hdr_len) {
 		pdu->data_len =
-			ch->plen - ch->pdo -
+			ch->plen - rx->data_off -
 			((ch->flags & MIMO_NVME_TCP_FLAG_DDGST) ? MIMO_NVME_TCP_DIGEST_LEN : 0);
-		rx->pad_left = ch->pdo - rx->hdr_len;
+		rx->pad_left = rx->data_off - rx->hdr_len;
 	}
 	rc = ops->on_header(ctx, pdu, &fei);
 	if (rc > 0)

@@ -5,6 +5,7 @@ attaches the first's subsystem, re-exports it, follows namespace changes, saves 
 its configuration, detaches)."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -427,4 +428,144 @@ def test_bdev_nvme_stays_up_at_shutdown_with_a_controller(daemons):
     port = free_port()
     serve(t1, port)
     assert attach(t2, port) == ["Nvme0n1"]
+    assert t2.stop() == 0
+
+
+def test_bdev_nvme_namespace_replaced_under_its_id(daemons):
+    # The target swaps namespace 1 for another bdev (another block size, another UUID) under
+    # the same NSID. The initiator must drop the old namespace object and bdev and bring up
+    # the new one, never keep 512-byte blocks for a 4 KiB namespace.
+    t1, t2 = daemons(), daemons()
+    port = free_port()
+    serve(t1, port)
+    assert attach(t2, port) == ["Nvme0n1"]
+    other = "0f1e2d3c-4b5a-4697-8877-665544332211"
+    t1.result("bdev_malloc_create", {"name": "Malloc1", "num_blocks": 2048, "block_size": 4096,
+                                     "uuid": other})
+    # The frontend sleeps through the swap: it sees one notice and one rescan that finds
+    # namespace 1 changed in place (not gone and back).
+    os.kill(t2.proc.pid, signal.SIGSTOP)
+    try:
+        t1.result("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 1})
+        assert t1.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
+            "bdev_name": "Malloc1", "nsid": 1}}) == 1
+    finally:
+        os.kill(t2.proc.pid, signal.SIGCONT)
+
+    def replaced():
+        b = t2.result("bdev_get_bdevs")
+        return b if [(x["name"], x["block_size"]) for x in b] == [("Nvme0n1", 4096)] else None
+    b = wait_for(replaced)[0]
+    assert (b["num_blocks"], b["uuid"]) == (2048, other)
+    # I/O through the new bdev reaches the new namespace: re-export it and verify.
+    p2 = free_port()
+    t2.result("nvmf_create_transport", {"trtype": "tcp"})
+    t2.result("nvmf_create_subsystem", {"nqn": NQN + "-re", "allow_any_host": True})
+    t2.result("nvmf_subsystem_add_ns", {"nqn": NQN + "-re", "namespace": {"bdev_name": "Nvme0n1"}})
+    t2.result("nvmf_subsystem_add_listener", {"nqn": NQN + "-re", "listen_address": {
+        "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": str(p2)}})
+    before = t1.result("bdev_get_iostat", {"name": "Malloc1"})["bdevs"][0]
+    p = perf(p2, "-q", 4, "-o", 4096, "-w", "randrw", "-t", 1, "--verify", nqn=NQN + "-re")
+    assert p.returncode == 0, p.stdout + p.stderr
+    after = t1.result("bdev_get_iostat", {"name": "Malloc1"})["bdevs"][0]
+    assert after["num_write_ops"] > before["num_write_ops"]
+    t2.result("nvmf_delete_subsystem", {"nqn": NQN + "-re"})
+    assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+
+
+def test_bdev_nvme_detach_while_a_gone_namespace_stays_claimed(daemons):
+    # Namespace 1 goes away while its bdev is claimed: the deletion is refused and retried,
+    # and a detach meanwhile answers -EBUSY instead of waiting for a destruct that never
+    # comes. Once the claim is released, the bdev goes and detach succeeds.
+    t1, t2 = daemons(), daemons()
+    port = free_port()
+    serve(t1, port)
+    assert attach(t2, port) == ["Nvme0n1"]
+    assert t2.result("bdev_error_create", {"base_name": "Nvme0n1"}) is True
+    t1.result("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 1})
+    wait_for(lambda: "cannot be deleted now" in t2.output())
+    with pytest.raises(RpcFailure) as e:
+        t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"})
+    assert e.value.code == -16
+    assert [c["name"] for c in t2.result("bdev_nvme_get_controllers")] == ["Nvme0"]
+    t2.result("bdev_error_delete", {"name": "EE_Nvme0n1"})
+    wait_for(lambda: t2.result("bdev_get_bdevs") == [])
+    assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+    assert t2.result("bdev_nvme_get_controllers") == []
+
+
+def test_perf_target_stops_answering(served):
+    # The target freezes (SIGSTOP) under load. With a 1 s keep alive timeout the Keep Alive
+    # goes unanswered, the host fails the controller and its I/O queues, and mimo_perf ends
+    # with I/O errors long before its 10 minutes instead of hanging.
+    t, port = served
+    proc = subprocess.Popen([PERF, "-r", trid(port), "-c", PERF_CORES, "-q", "4", "-o", "4096",
+                             "-w", "randread", "-t", "600", "-k", "1000"], env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Under load: reads have reached the target, so the I/O queue is up.
+        wait_for(lambda: t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0][
+            "num_read_ops"] > 0)
+        os.kill(t.proc.pid, signal.SIGSTOP)
+        out, err = proc.communicate(timeout=120 * SLOW)
+    finally:
+        os.kill(t.proc.pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, (out, err)
+    assert "Keep Alive not answered" in err and "lost the controller" in err, err
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+
+
+def test_perf_verify_needs_writes(served):
+    t, port = served
+    before = t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    p = perf(port, "-q", 4, "-o", 4096, "-w", "randread", "-t", 1, "--verify", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "--verify needs writes" in p.stderr
+    assert json.loads(p.stdout)["verify"] is False
+    after = t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    assert after["num_write_ops"] == before["num_write_ops"]  # a read-only run stays so
+
+
+def test_bdev_nvme_refuses_reconnect_and_multipath(daemons):
+    # mimo has one path and never reconnects: asking for either is an error, not a silent
+    # no-op. SPDK's defaults (0, "disable") are accepted.
+    t1, t2 = daemons(), daemons()
+    port = free_port()
+    serve(t1, port)
+    for extra in ({"ctrlr_loss_timeout_sec": -1}, {"ctrlr_loss_timeout_sec": 30},
+                  {"reconnect_delay_sec": 5}, {"fast_io_fail_timeout_sec": 10},
+                  {"multipath": "failover"}, {"multipath": "multipath"}):
+        with pytest.raises(RpcFailure) as e:
+            attach(t2, port, **extra)
+        assert e.value.code == -95 and "mimo does not reconnect" in e.value.message, extra
+    assert t2.result("bdev_nvme_get_controllers") == []
+    assert attach(t2, port, ctrlr_loss_timeout_sec=0, reconnect_delay_sec=0,
+                  fast_io_fail_timeout_sec=0, multipath="disable") == ["Nvme0n1"]
+
+
+def test_bdev_nvme_teardown_after_losing_the_target(daemons):
+    # The backend dies under a re-exported namespace with I/O channels open: the controller
+    # shows failed, then detach and shutdown tear everything down in order (the sanitizer
+    # builds check nothing is used after it is freed).
+    t1, t2 = daemons(), daemons()
+    port, p2 = free_port(), free_port()
+    serve(t1, port)
+    assert attach(t2, port) == ["Nvme0n1"]
+    t2.result("nvmf_create_transport", {"trtype": "tcp"})
+    t2.result("nvmf_create_subsystem", {"nqn": NQN + "-re", "allow_any_host": True})
+    t2.result("nvmf_subsystem_add_ns", {"nqn": NQN + "-re", "namespace": {"bdev_name": "Nvme0n1"}})
+    t2.result("nvmf_subsystem_add_listener", {"nqn": NQN + "-re", "listen_address": {
+        "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": str(p2)}})
+    p = perf(p2, "-q", 4, "-o", 4096, "-w", "randrw", "-t", 1, nqn=NQN + "-re")
+    assert p.returncode == 0, p.stdout + p.stderr
+    t1.stop(signal.SIGKILL)
+    wait_for(lambda: t2.result("bdev_nvme_get_controllers")[0]["ctrlrs"][0]["state"] == "failed")
+    p = perf(p2, "-q", 4, "-o", 4096, "-w", "randread", "-t", 1, nqn=NQN + "-re")
+    assert p.returncode == 2, p.stdout + p.stderr  # I/O errors, no hang
+    t2.result("nvmf_delete_subsystem", {"nqn": NQN + "-re"})
+    assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+    assert t2.result("bdev_get_bdevs") == []
     assert t2.stop() == 0

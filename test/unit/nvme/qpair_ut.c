@@ -593,6 +593,61 @@ static void test_protocol_errors(void **state)
 	assert_int_equal(d.calls, 2);
 	assert_false(mimo_nvme_qpair_is_connected(e.qp));
 	destroy_env(&e);
+
+	/* A C2HTermReq with data (the offending header) and PDO 0, as SPDK and Linux send it:
+	 * the data follows the header. Accepted as a termination, not answered with an
+	 * H2CTermReq as a malformed PDU would be. */
+	memset(&d, 0, sizeof(d));
+	connect_env(&e, false, false, 65536, 32);
+	assert_int_equal(mimo_nvme_ns_cmd_read(&e.ns, e.qp, buf, 0, 8, done_cb, &d, 0), 0);
+	assert_int_equal(nvme_qpair_process(e.qp, 0), 0);
+	next_pdu(&e, p);
+	{
+		uint8_t out[64], bad[8] = { 0x7f };
+		uint32_t n = mimo_tcp_term_req_build(out, MIMO_NVME_TCP_C2H_TERM_REQ,
+						     MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD, 0, bad,
+						     sizeof(bad));
+
+		assert_int_equal(((struct mimo_nvme_tcp_ch *)out)->pdo, 24);
+		((struct mimo_nvme_tcp_ch *)out)->pdo = 0;
+		feed(&e, out, n);
+	}
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(mimo_nvme_status_sc(d.cpl.status), MIMO_NVME_SC_ABORTED_SQ_DELETION);
+	assert_false(mimo_nvme_qpair_is_connected(e.qp));
+	{
+		uint8_t c;
+
+		assert_int_equal(read(e.peer, &c, 1), 0); /* closed, nothing sent back */
+	}
+	destroy_env(&e);
+	free(p);
+}
+
+/* A read whose C2HData stops short, then a successful response: the buffer is not what the
+ * command promised, so it completes with DATA TRANSFER ERROR. */
+static void test_short_c2h(void **state)
+{
+	static uint8_t buf[8192];
+	struct pdu *p = malloc(sizeof(*p));
+	struct done d = { 0 };
+	struct env e;
+	uint16_t cid;
+
+	(void)state;
+	connect_env(&e, false, false, 65536, 32);
+	assert_int_equal(mimo_nvme_ns_cmd_read(&e.ns, e.qp, buf, 0, 16, done_cb, &d, 0), 0);
+	assert_int_equal(nvme_qpair_process(e.qp, 0), 0);
+	next_pdu(&e, p);
+	cid = ((const struct mimo_nvme_cmd *)(p->hdr + 8))->cid;
+	send_c2h(&e, cid, 0, buf, 4096, MIMO_NVME_TCP_FLAG_LAST_PDU, false);
+	send_resp(&e, cid, 0, 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(mimo_nvme_status_sct(d.cpl.status), MIMO_NVME_SCT_GENERIC);
+	assert_int_equal(mimo_nvme_status_sc(d.cpl.status), MIMO_NVME_SC_DATA_TRANSFER_ERROR);
+	/* The queue stays up: PDU boundaries were intact. */
+	assert_true(mimo_nvme_qpair_is_connected(e.qp));
+	destroy_env(&e);
 	free(p);
 }
 
@@ -646,6 +701,84 @@ static void test_ns_descs(void **state)
 	assert_false(ns.has_uuid);
 }
 
+/* --- freeing from inside a completion callback ----------------------------------------------- */
+
+struct free_in_cb {
+	struct env *e;
+	int calls;
+	bool free_ctrlr;
+	uint16_t last_sc;
+};
+
+static void free_qpair_cb(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct free_in_cb *f = arg;
+
+	f->last_sc = mimo_nvme_status_sc(cpl->status);
+	if (f->calls++ != 0)
+		return;
+	/* The first completion frees its own queue (or the whole controller): the loop that
+	 * runs this callback must not touch freed memory, and the other command still gets its
+	 * callback (aborted). A second free is harmless. */
+	if (f->free_ctrlr) {
+		nvme_ctrlr_free(f->e->ctrlr);
+		f->e->ctrlr = NULL;
+	} else {
+		mimo_nvme_ctrlr_free_io_qpair(f->e->qp);
+		mimo_nvme_ctrlr_free_io_qpair(f->e->qp);
+	}
+	f->e->qp = NULL;
+}
+
+static void test_free_from_callback(void **state)
+{
+	static uint8_t buf[2][512];
+	struct pdu *p = malloc(sizeof(*p));
+
+	(void)state;
+	for (int mode = 0; mode < 2; mode++) {
+		struct free_in_cb f = { 0 };
+		struct mimo_nvme_qpair *qp;
+		uint16_t cid[2];
+		struct env e;
+
+		connect_env(&e, false, false, 65536, 32);
+		f.e = &e;
+		f.free_ctrlr = mode == 1;
+		/* As mimo_nvme_ctrlr_alloc_io_qpair would have it: on the controller's list. */
+		TAILQ_INSERT_TAIL(&e.ctrlr->io_qpairs, e.qp, link);
+		qp = e.qp;
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(mimo_nvme_ns_cmd_read(&e.ns, qp, buf[i], (uint64_t)i, 1,
+							       free_qpair_cb, &f, 0),
+					 0);
+		assert_int_equal(nvme_qpair_process(qp, 0), 0);
+		for (int i = 0; i < 2; i++) {
+			next_pdu(&e, p);
+			cid[i] = ((const struct mimo_nvme_cmd *)(p->hdr + 8))->cid;
+		}
+		/* Both complete in the same receive: the first callback frees, the second one
+		 * still runs (with the status it had), then the queue goes. */
+		{
+			uint8_t out[256];
+			size_t n = 0;
+			struct mimo_nvme_tcp_rsp r = { 0 };
+
+			for (int i = 0; i < 2; i++) {
+				r.cqe.cid = cid[i];
+				r.cqe.sqhd = 1;
+				n += make_pdu(&e, out + n, &r, MIMO_NVME_TCP_CAPSULE_RESP, 0, NULL,
+					      0);
+			}
+			assert_int_equal(nvme_qpair_feed(qp, out, n), -ENXIO);
+		}
+		assert_int_equal(f.calls, 2);
+		assert_null(e.qp);
+		destroy_env(&e);
+	}
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +790,8 @@ int main(void)
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_refused_connect),
 		cmocka_unit_test(test_ns_descs),
+		cmocka_unit_test(test_free_from_callback),
+		cmocka_unit_test(test_short_c2h),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
