@@ -142,8 +142,6 @@ static void abort_connection(unsigned long dev)
 static int prepare_mountpoint(const char *mountpoint, char *real, char *err, size_t err_len)
 {
 	struct stat st;
-	char type[64];
-	unsigned long dev;
 
 	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN) {
 		/* A FUSE mount whose daemon is gone: a crashed run left it. */
@@ -159,6 +157,15 @@ static int prepare_mountpoint(const char *mountpoint, char *real, char *err, siz
 		return fail(err, err_len, -errno, "mountpoint %s: %s", real, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return fail(err, err_len, -ENOTDIR, "mountpoint %s is not a directory", real);
+	return 0;
+}
+
+/* A live mimo mount there that is not ours: another daemon serves it. */
+static int check_not_mounted(const char *real, char *err, size_t err_len)
+{
+	char type[64];
+	unsigned long dev;
+
 	if (find_mount(real, type, sizeof(type), &dev) && strcmp(type, FSTYPE) == 0)
 		return fail(err, err_len, -EBUSY,
 			    "%s is already a live mimo FUSE mount (another mimo_tgt?)", real);
@@ -366,6 +373,8 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 		rc = fail(err, err_len, -EEXIST, "%s is already exported", real);
 		goto out;
 	}
+	if ((rc = check_not_mounted(real, err, err_len)) != 0)
+		goto out;
 	exp = calloc(1, sizeof(*exp));
 	if (exp == NULL || (exp->mountpoint = strdup(real)) == NULL) {
 		free(exp);

@@ -127,7 +127,7 @@ struct fuse_export {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* the notifier's queue and events, stop; verify replies */
-	TAILQ_HEAD(, fuse_node) nodes;
+	TAILQ_HEAD(fuse_node_head_, fuse_node) nodes;
 	uint64_t next_ino;
 	uint32_t next_reactor;
 	TAILQ_HEAD(nitem_head_, nitem) queue;

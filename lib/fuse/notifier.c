@@ -199,10 +199,11 @@ static void scan_events_locked(struct fuse_export *exp)
 			if (it != NULL && (it->name = strdup(name)) != NULL) {
 				it->kind = added ? N_ENTRY_ADDED : N_ENTRY_GONE;
 				if (gone) {
-					TAILQ_FOREACH(n, &exp->nodes, link)
+					/* The newest node of that name (its REMOVE may already
+					 * have marked it dead). */
+					TAILQ_FOREACH_REVERSE(n, &exp->nodes, fuse_node_head_, link)
 					{
-						if (!atomic_load(&n->dead) &&
-						    strcmp(n->name, name) == 0)
+						if (strcmp(n->name, name) == 0)
 							break;
 					}
 					if (n != NULL)
