@@ -4,6 +4,7 @@ bdevs appearing and vanishing, poll() on the events file, dd, fio, ext4 on a loo
 input, unmount at SIGTERM and after a crash. As root; skipped where /dev/fuse cannot be opened."""
 import errno
 import hashlib
+import json
 import os
 import select
 import shutil
@@ -449,3 +450,24 @@ def test_stale_mount_cleaned_at_start(mnt, daemons):
     t4 = daemons()
     export(t4, mnt)
     assert os.listdir(mnt) == ["bdevs", "events"] or sorted(os.listdir(mnt)) == ["bdevs", "events"]
+
+
+def test_mimo_rpc_commands(mnt, daemons):
+    rpc = os.path.join(os.path.dirname(__file__), "..", "..", "python", "mimo-rpc")
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+
+    def run(*args):
+        p = subprocess.run(["/usr/bin/python3", rpc, "-s", t.sock, *args], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    assert run("fuse_export_create", mnt, "-b", "M0", "-c", "inval", "-r") is True
+    e = run("fuse_get_exports")
+    assert e[0]["bdevs"] == ["M0"] and e[0]["coherence"] == "inval" and not e[0]["writable"]
+    pread(os.path.join(mnt, "bdevs", "M0"), 0, 4096)
+    v = run("fuse_export_verify_cache", mnt, "M0")
+    assert v["pages_checked"] >= 1 and v["pages_mismatched"] == 0
+    assert run("fuse_export_delete", mnt) is True
+    assert not mounted(mnt)
