@@ -240,8 +240,12 @@ static void export_free(struct fuse_export *exp)
 			fuse_pollhandle_destroy(r->ph);
 		free(r);
 	}
-	if (exp->se != NULL)
+	if (exp->se != NULL) {
+		/* Already detached and aborted: this only closes the fd and frees the path
+		 * (the aborted fd polls POLLERR, so libfuse does not unmount again). */
+		fuse_session_unmount(exp->se);
 		fuse_session_destroy(exp->se);
+	}
 	for (size_t i = 0; i < FUSE_EVENTS_RING; i++)
 		free(exp->ev_lines[i]);
 	for (size_t i = 0; i < exp->num_bdevs; i++)
@@ -323,6 +327,7 @@ static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 		return fail(err, err_len, -errno, "cannot open /dev/fuse: %s", strerror(errno));
 	close(fd);
 	exp->se = fuse_session_new(&args, &g_fuse_ops, sizeof(g_fuse_ops), exp);
+	fuse_opt_free_args(&args);
 	if (exp->se == NULL)
 		return fail(err, err_len, -ENOMEM, "cannot create a FUSE session");
 	if (fuse_session_mount(exp->se, exp->mountpoint) != 0)
