@@ -34,6 +34,12 @@ int app_nvmf_init(void);
 void app_nvmf_fini(void (*done)(void *arg), void *arg);
 json_t *app_nvmf_config(void);
 
+/* The fuse subsystem (app_fuse.c). fini unmounts every export; mount is --fuse-mount DIR
+ * (from the main thread, never a reactor). */
+void app_fuse_fini(void (*done)(void *arg), void *arg);
+json_t *app_fuse_config(void);
+int app_fuse_mount(const char *dir);
+
 /* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
 void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);
 

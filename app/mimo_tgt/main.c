@@ -62,6 +62,7 @@ static void bdev_fini(void (*done)(void *arg), void *arg)
 static const struct app_subsystem g_subsystems[] = {
 	{ "bdev", { NULL }, mimo_bdev_config_json, NULL, bdev_fini },
 	{ "nvmf", { "bdev", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
+	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -72,6 +73,7 @@ const struct app_subsystem *app_subsystems(size_t *count)
 
 static struct mimo_jsonrpc_server *g_server;
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
+static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -90,6 +92,7 @@ static void usage(const char *prog)
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
 	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
 	       "                           requests arrive as messages, answers go back up\n"
+	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "SPDK options accepted and ignored (mimo needs no hugepages or DPDK):\n"
@@ -107,6 +110,7 @@ enum {
 	OPT_IGNORED_FLAG,
 	OPT_IGNORED_ARG,
 	OPT_AGENT_SOCKET,
+	OPT_FUSE_MOUNT,
 };
 
 static int parse_args(int argc, char **argv)
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv)
 		{ "logflag", required_argument, NULL, 'L' },
 		{ "poll", no_argument, NULL, OPT_POLL },
 		{ "agent-socket", required_argument, NULL, OPT_AGENT_SOCKET },
+		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -177,6 +182,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_AGENT_SOCKET:
 			g_agent_socket = optarg;
+			break;
+		case OPT_FUSE_MOUNT:
+			g_fuse_mount = optarg;
 			break;
 		case 'h':
 			usage(argv[0]);
@@ -436,6 +444,10 @@ int main(int argc, char **argv)
 		MIMO_ERR(COMP, "cannot write %s: %s", g_app_opts.pid_file, strerror(-rc));
 	MIMO_INFO(COMP, "mimo_tgt %s ready: JSON-RPC on %s, %u reactor(s)", MIMO_VERSION,
 		  g_app_opts.rpc_socket, mimo_reactor_count());
+	/* After start-up (and -c): the export shows the bdevs configured. A mount that fails
+	 * leaves the daemon running; the log says why. */
+	if (g_fuse_mount != NULL)
+		app_fuse_mount(g_fuse_mount);
 	if (g_agent_socket != NULL && (rc = app_agent_start(g_agent_socket)) != 0)
 		MIMO_ERR(COMP, "cannot be a plugin of the agent on %s: %s", g_agent_socket,
 			 strerror(-rc));

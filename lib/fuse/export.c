@@ -1,0 +1,538 @@
+/*
+ * Exports: mount, serve, unmount. Each export is a libfuse session served by libfuse's
+ * multi-threaded loop (requests in parallel) on its own thread, and a notifier thread.
+ *
+ * Unmounting: umount2(MNT_DETACH) while the loop still runs (the kernel's DESTROY must be
+ * answered), then abort the connection through fusectl, so a file some process still holds
+ * open cannot keep the loop - and so the daemon - alive: that process gets ENOTCONN. The
+ * loop then sees ENODEV and ends.
+ *
+ * A stale mount (its daemon died; every access fails with ENOTCONN) is detached before
+ * mounting on the same directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fuse_internal.h"
+#include "compiler.h"
+#include "log.h"
+#include "mimo/events.h"
+
+#define FUSECTL "/sys/fs/fuse/connections"
+#define FSNAME	"mimo_tgt"
+#define FSTYPE	"fuse.mimo"
+
+struct fuse_export_list g_fuse_exports = TAILQ_HEAD_INITIALIZER(g_fuse_exports);
+pthread_rwlock_t g_fuse_exports_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Serialises create and delete (they mount, unmount and register the write hook). */
+static pthread_mutex_t g_admin_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void __attribute__((constructor)) register_event_types(void)
+{
+	mimo_event_register_type("fuse_export_created");
+	mimo_event_register_type("fuse_export_deleted");
+}
+
+MIMO_EXPORT const char *mimo_fuse_coherence_name(enum mimo_fuse_coherence c)
+{
+	switch (c) {
+	case MIMO_FUSE_COHERENCE_STORE:
+		return "store";
+	case MIMO_FUSE_COHERENCE_INVAL:
+		return "inval";
+	default:
+		return "none";
+	}
+}
+
+MIMO_EXPORT int mimo_fuse_coherence_parse(const char *s, enum mimo_fuse_coherence *c)
+{
+	if (strcmp(s, "store") == 0)
+		*c = MIMO_FUSE_COHERENCE_STORE;
+	else if (strcmp(s, "inval") == 0)
+		*c = MIMO_FUSE_COHERENCE_INVAL;
+	else if (strcmp(s, "none") == 0)
+		*c = MIMO_FUSE_COHERENCE_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && err_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* --- mounts ------------------------------------------------------------------------------ */
+
+/* The last mount on path in /proc/self/mountinfo: its fstype and kernel device number. */
+static bool find_mount(const char *path, char *fstype, size_t fstype_len, unsigned long *dev)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned maj, min;
+		char mnt[PATH_MAX], type[64];
+		const char *sep;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+			continue;
+		if (strcmp(mnt, path) != 0 || (sep = strstr(line, " - ")) == NULL ||
+		    sscanf(sep + 3, "%63s", type) != 1)
+			continue;
+		found = true;
+		snprintf(fstype, fstype_len, "%s", type);
+		*dev = ((unsigned long)maj << 20) | min; /* the kernel's MKDEV: fusectl's name */
+	}
+	fclose(f);
+	return found;
+}
+
+static void abort_connection(unsigned long dev)
+{
+	char path[128];
+	bool mounted = false;
+	int fd;
+
+	snprintf(path, sizeof(path), FUSECTL "/%lu/abort", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* fusectl is not mounted on many machines; it is ours to mount as root. */
+		mounted = mount("fusectl", FUSECTL, "fusectl", 0, NULL) == 0;
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		if (mounted)
+			umount2(FUSECTL, MNT_DETACH);
+		if (errno != ENOENT) /* ENOENT: the connection is already gone */
+			MIMO_WARN(COMP, "cannot abort FUSE connection %lu: %s", dev,
+				  strerror(errno));
+		return;
+	}
+	if (write(fd, "1", 1) != 1)
+		MIMO_WARN(COMP, "abort FUSE connection %lu: %s", dev, strerror(errno));
+	close(fd);
+	if (mounted) /* leave the machine as we found it */
+		umount2(FUSECTL, MNT_DETACH);
+}
+
+/* Resolve mountpoint; detach a stale mount found there. 0 with real filled, or -errno. */
+static int prepare_mountpoint(const char *mountpoint, char *real, char *err, size_t err_len)
+{
+	struct stat st;
+
+	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN) {
+		/* A FUSE mount whose daemon is gone: a crashed run left it. */
+		MIMO_WARN(COMP, "%s: stale FUSE mount from an earlier run; unmounting it",
+			  mountpoint);
+		if (umount2(mountpoint, MNT_DETACH) != 0)
+			return fail(err, err_len, -errno, "cannot unmount stale mount on %s: %s",
+				    mountpoint, strerror(errno));
+	}
+	if (realpath(mountpoint, real) == NULL)
+		return fail(err, err_len, -errno, "mountpoint %s: %s", mountpoint, strerror(errno));
+	if (stat(real, &st) != 0)
+		return fail(err, err_len, -errno, "mountpoint %s: %s", real, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail(err, err_len, -ENOTDIR, "mountpoint %s is not a directory", real);
+	return 0;
+}
+
+/* A live mimo mount there that is not ours: another daemon serves it. */
+static int check_not_mounted(const char *real, char *err, size_t err_len)
+{
+	char type[64];
+	unsigned long dev;
+
+	if (find_mount(real, type, sizeof(type), &dev) && strcmp(type, FSTYPE) == 0)
+		return fail(err, err_len, -EBUSY,
+			    "%s is already a live mimo FUSE mount (another mimo_tgt?)", real);
+	return 0;
+}
+
+/* --- the loop thread --------------------------------------------------------------------- */
+
+static void *loop_main(void *arg)
+{
+	struct fuse_export *exp = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+	pthread_setname_np(pthread_self(), "fuse_loop");
+	if (cfg != NULL) {
+		fuse_loop_cfg_set_clone_fd(cfg, 0);
+		fuse_loop_cfg_set_idle_threads(cfg, 16);
+	}
+	fuse_session_loop_mt(exp->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return NULL;
+}
+
+/* --- create / delete --------------------------------------------------------------------- */
+
+static struct fuse_export *find_locked(const char *real)
+{
+	struct fuse_export *exp;
+
+	TAILQ_FOREACH(exp, &g_fuse_exports, link)
+	{
+		if (strcmp(exp->mountpoint, real) == 0)
+			return exp;
+	}
+	return NULL;
+}
+
+static json_t *export_params(const struct fuse_export *exp)
+{
+	json_t *p = json_pack("{s:s, s:b, s:s}", "mountpoint", exp->mountpoint, "writable",
+			      exp->writable, "coherence", mimo_fuse_coherence_name(exp->coherence));
+
+	if (exp->bdevs != NULL) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; i < exp->num_bdevs; i++)
+			json_array_append_new(a, json_string(exp->bdevs[i]));
+		json_object_set_new(p, "bdevs", a);
+	}
+	return p;
+}
+
+static void export_free(struct fuse_export *exp)
+{
+	struct fuse_node *n;
+	struct nitem *it;
+	struct ev_reader *r;
+
+	while ((n = TAILQ_FIRST(&exp->nodes)) != NULL) {
+		TAILQ_REMOVE(&exp->nodes, n, link);
+		fuse_node_close(n);
+		fuse_node_free(n);
+	}
+	while ((it = TAILQ_FIRST(&exp->queue)) != NULL) {
+		TAILQ_REMOVE(&exp->queue, it, link);
+		free(it->name);
+		free(it);
+	}
+	while ((r = TAILQ_FIRST(&exp->readers)) != NULL) {
+		TAILQ_REMOVE(&exp->readers, r, link);
+		if (r->ph != NULL)
+			fuse_pollhandle_destroy(r->ph);
+		free(r);
+	}
+	if (exp->se != NULL) {
+		/* Already detached and aborted: this only closes the fd and frees the path
+		 * (the aborted fd polls POLLERR, so libfuse does not unmount again). */
+		fuse_session_unmount(exp->se);
+		fuse_session_destroy(exp->se);
+	}
+	for (size_t i = 0; i < FUSE_EVENTS_RING; i++)
+		free(exp->ev_lines[i]);
+	for (size_t i = 0; i < exp->num_bdevs; i++)
+		free(exp->bdevs[i]);
+	free(exp->bdevs);
+	free(exp->mountpoint);
+	pthread_mutex_destroy(&exp->lock);
+	pthread_mutex_destroy(&exp->verify_lock);
+	pthread_cond_destroy(&exp->cond);
+	free(exp);
+}
+
+/* Stop everything an export runs; it is already off the list. */
+static void export_stop(struct fuse_export *exp)
+{
+	struct ev_reader *r;
+	struct timespec ts;
+
+	mimo_events_remove_listener(fuse_events_listener, exp);
+	pthread_mutex_lock(&exp->lock);
+	exp->stopping = true;
+	pthread_cond_broadcast(&exp->cond);
+	pthread_mutex_unlock(&exp->lock);
+	if (exp->notifier_started)
+		pthread_join(exp->notifier_thread, NULL);
+	/* Parked reads of `events` end: end of file. */
+	pthread_mutex_lock(&exp->lock);
+	TAILQ_FOREACH(r, &exp->readers, link)
+	{
+		if (r->pending != NULL) {
+			fuse_reply_buf(r->pending, NULL, 0);
+			r->pending = NULL;
+		}
+	}
+	pthread_mutex_unlock(&exp->lock);
+	if (exp->loop_started) {
+		if (umount2(exp->mountpoint, MNT_DETACH) != 0 && errno != EINVAL)
+			MIMO_WARN(COMP, "unmount %s: %s", exp->mountpoint, strerror(errno));
+		abort_connection(exp->conn_id);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		if (pthread_timedjoin_np(exp->loop_thread, NULL, &ts) != 0) {
+			/* Should not happen: the aborted connection ends the loop. Leave it. */
+			MIMO_ERR(COMP, "%s: the FUSE loop did not end; leaking it",
+				 exp->mountpoint);
+			exp->se = NULL;
+		}
+	}
+}
+
+static void hook_update_locked(void)
+{
+	static bool registered;
+	bool want = !TAILQ_EMPTY(&g_fuse_exports);
+
+	if (want && !registered)
+		registered = mimo_bdev_add_write_hook(fuse_write_hook, NULL) == 0;
+	else if (!want && registered) {
+		mimo_bdev_remove_write_hook(fuse_write_hook, NULL);
+		registered = false;
+	}
+}
+
+static int export_start(struct fuse_export *exp, char *err, size_t err_len)
+{
+	char *argv[] = { "mimo_tgt", "-o",
+			 exp->writable ? "fsname=" FSNAME ",subtype=mimo,allow_other,"
+					 "default_permissions"
+				       : "fsname=" FSNAME ",subtype=mimo,allow_other,"
+					 "default_permissions,ro",
+			 NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	char type[64];
+	int fd, rc;
+
+	/* libfuse only prints why it cannot; say it in the answer. */
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, err_len, -errno, "cannot open /dev/fuse: %s", strerror(errno));
+	close(fd);
+	exp->se = fuse_session_new(&args, &g_fuse_ops, sizeof(g_fuse_ops), exp);
+	fuse_opt_free_args(&args);
+	if (exp->se == NULL)
+		return fail(err, err_len, -ENOMEM, "cannot create a FUSE session");
+	if (fuse_session_mount(exp->se, exp->mountpoint) != 0)
+		return fail(err, err_len, -EIO, "cannot mount on %s (see the log)",
+			    exp->mountpoint);
+	if (!find_mount(exp->mountpoint, type, sizeof(type), &exp->conn_id)) {
+		/* Without the id an unmount could hang on an open file: refuse. */
+		umount2(exp->mountpoint, MNT_DETACH);
+		return fail(err, err_len, -EIO, "mounted %s but cannot find it in mountinfo",
+			    exp->mountpoint);
+	}
+	rc = pthread_create(&exp->notifier_thread, NULL, fuse_notifier_main, exp);
+	if (rc != 0) {
+		umount2(exp->mountpoint, MNT_DETACH);
+		abort_connection(exp->conn_id);
+		return fail(err, err_len, -rc, "cannot start a thread");
+	}
+	exp->notifier_started = true;
+	rc = pthread_create(&exp->loop_thread, NULL, loop_main, exp);
+	if (rc != 0) {
+		umount2(exp->mountpoint, MNT_DETACH);
+		abort_connection(exp->conn_id);
+		return fail(err, err_len, -rc, "cannot start a thread");
+	}
+	exp->loop_started = true;
+	return 0;
+}
+
+MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts, char *err,
+					size_t err_len)
+{
+	char real[PATH_MAX];
+	struct fuse_export *exp;
+	int rc;
+
+	if (opts == NULL || opts->mountpoint == NULL || opts->mountpoint[0] == '\0')
+		return fail(err, err_len, -EINVAL, "mountpoint is required");
+	if (opts->coherence > MIMO_FUSE_COHERENCE_NONE)
+		return fail(err, err_len, -EINVAL, "unknown coherence");
+	pthread_mutex_lock(&g_admin_lock);
+	rc = prepare_mountpoint(opts->mountpoint, real, err, err_len);
+	if (rc != 0)
+		goto out;
+	pthread_rwlock_rdlock(&g_fuse_exports_lock);
+	exp = find_locked(real);
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	if (exp != NULL) {
+		rc = fail(err, err_len, -EEXIST, "%s is already exported", real);
+		goto out;
+	}
+	if ((rc = check_not_mounted(real, err, err_len)) != 0)
+		goto out;
+	exp = calloc(1, sizeof(*exp));
+	if (exp == NULL || (exp->mountpoint = strdup(real)) == NULL) {
+		free(exp);
+		rc = fail(err, err_len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	pthread_mutex_init(&exp->lock, NULL);
+	pthread_mutex_init(&exp->verify_lock, NULL);
+	pthread_cond_init(&exp->cond, NULL);
+	TAILQ_INIT(&exp->nodes);
+	TAILQ_INIT(&exp->queue);
+	TAILQ_INIT(&exp->readers);
+	exp->next_ino = INO_FIRST_BDEV;
+	exp->writable = opts->writable;
+	exp->coherence = opts->coherence;
+	exp->created = time(NULL);
+	if (opts->bdevs != NULL) {
+		exp->bdevs = calloc(opts->num_bdevs + 1, sizeof(char *));
+		for (size_t i = 0; exp->bdevs != NULL && i < opts->num_bdevs; i++) {
+			if ((exp->bdevs[i] = strdup(opts->bdevs[i])) != NULL)
+				exp->num_bdevs++;
+		}
+	}
+	/* The listener before the mount: a poll right after creation misses nothing. */
+	mimo_events_add_listener(fuse_events_listener, exp);
+	rc = export_start(exp, err, err_len);
+	if (rc != 0) {
+		export_stop(exp);
+		export_free(exp);
+		goto out;
+	}
+	pthread_rwlock_wrlock(&g_fuse_exports_lock);
+	TAILQ_INSERT_TAIL(&g_fuse_exports, exp, link);
+	hook_update_locked();
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	MIMO_INFO(COMP, "exported bdevs on %s (coherence %s%s)", real,
+		  mimo_fuse_coherence_name(exp->coherence), exp->writable ? "" : ", read-only");
+	mimo_event_emit("fuse_export_created", real, export_params(exp));
+out:
+	pthread_mutex_unlock(&g_admin_lock);
+	return rc;
+}
+
+static void export_delete(struct fuse_export *exp)
+{
+	char *mp = strdup(exp->mountpoint);
+
+	pthread_rwlock_wrlock(&g_fuse_exports_lock);
+	TAILQ_REMOVE(&g_fuse_exports, exp, link);
+	hook_update_locked();
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	export_stop(exp);
+	export_free(exp);
+	MIMO_INFO(COMP, "unmounted %s", mp != NULL ? mp : "?");
+	if (mp != NULL)
+		mimo_event_emit("fuse_export_deleted", mp, json_pack("{s:s}", "mountpoint", mp));
+	free(mp);
+}
+
+MIMO_EXPORT int mimo_fuse_export_delete(const char *mountpoint)
+{
+	char real[PATH_MAX];
+	struct fuse_export *exp;
+
+	pthread_mutex_lock(&g_admin_lock);
+	/* By the name given or its resolved path (resolving a live mount stats our root). */
+	pthread_rwlock_rdlock(&g_fuse_exports_lock);
+	exp = find_locked(mountpoint);
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	if (exp == NULL && realpath(mountpoint, real) != NULL) {
+		pthread_rwlock_rdlock(&g_fuse_exports_lock);
+		exp = find_locked(real);
+		pthread_rwlock_unlock(&g_fuse_exports_lock);
+	}
+	if (exp != NULL)
+		export_delete(exp);
+	pthread_mutex_unlock(&g_admin_lock);
+	return exp != NULL ? 0 : -ENOENT;
+}
+
+MIMO_EXPORT void mimo_fuse_export_delete_all(void)
+{
+	struct fuse_export *exp;
+
+	pthread_mutex_lock(&g_admin_lock);
+	for (;;) {
+		pthread_rwlock_rdlock(&g_fuse_exports_lock);
+		exp = TAILQ_FIRST(&g_fuse_exports);
+		pthread_rwlock_unlock(&g_fuse_exports_lock);
+		if (exp == NULL)
+			break;
+		export_delete(exp);
+	}
+	pthread_mutex_unlock(&g_admin_lock);
+}
+
+MIMO_EXPORT json_t *mimo_fuse_exports_json(void)
+{
+	json_t *arr = json_array();
+	struct fuse_export *exp;
+
+	pthread_rwlock_rdlock(&g_fuse_exports_lock);
+	TAILQ_FOREACH(exp, &g_fuse_exports, link)
+	{
+		json_t *p = export_params(exp);
+
+		json_object_set_new(p, "notifications",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "store",
+					      (json_int_t)atomic_load(&exp->n_store), "store_bytes",
+					      (json_int_t)atomic_load(&exp->n_store_bytes),
+					      "inval_inode", (json_int_t)atomic_load(&exp->n_inval),
+					      "entry", (json_int_t)atomic_load(&exp->n_entry),
+					      "poll", (json_int_t)atomic_load(&exp->n_poll),
+					      "store_raced",
+					      (json_int_t)atomic_load(&exp->n_store_race)));
+		json_array_append_new(arr, p);
+	}
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	return arr;
+}
+
+MIMO_EXPORT json_t *mimo_fuse_config_json(void)
+{
+	json_t *arr = json_array();
+	struct fuse_export *exp;
+
+	pthread_rwlock_rdlock(&g_fuse_exports_lock);
+	TAILQ_FOREACH(exp, &g_fuse_exports, link)
+	json_array_append_new(arr, json_pack("{s:s, s:o}", "method", "fuse_export_create", "params",
+					     export_params(exp)));
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	return arr;
+}
+
+MIMO_EXPORT int mimo_fuse_export_verify_cache(const char *mountpoint, const char *bdev,
+					      uint64_t *checked, uint64_t *mismatched)
+{
+	char real[PATH_MAX];
+	struct fuse_export *exp;
+	struct fuse_node *n = NULL;
+	int rc = -ENOENT, err;
+
+	/* Held across the walk: the export cannot be deleted under it. */
+	pthread_mutex_lock(&g_admin_lock);
+	pthread_rwlock_rdlock(&g_fuse_exports_lock);
+	exp = find_locked(mountpoint);
+	if (exp == NULL && realpath(mountpoint, real) != NULL)
+		exp = find_locked(real);
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	if (exp != NULL)
+		n = fuse_node_get(exp, bdev, &err);
+	if (n != NULL)
+		rc = fuse_export_verify_node(exp, n, checked, mismatched);
+	pthread_mutex_unlock(&g_admin_lock);
+	return rc;
+}

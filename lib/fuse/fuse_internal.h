@@ -1,0 +1,196 @@
+/*
+ * The FUSE export's private state. One export = one mount = one fuse session served by
+ * libfuse's multi-threaded loop, plus a notifier thread that alone talks to the kernel
+ * unprompted (store, inval, delete, poll): notifying from inside a request handler deadlocks.
+ *
+ * Locks, outermost first: g_exports_lock (the list of exports; read-held by the write hook),
+ * exp->lock (nodes, notify queue, events ring). Nothing waits for a reactor while holding
+ * either: the write hook runs on reactors and takes both.
+ */
+#ifndef MIMO_FUSE_INTERNAL_H
+#define MIMO_FUSE_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/param.h>
+#include <sys/queue.h>
+
+#include "mimo/bdev.h"
+#include "mimo/fuse.h"
+#include "mimo/reactor.h"
+
+#define COMP "fuse"
+
+enum {
+	INO_ROOT = 1,
+	INO_BDEVS = 2,
+	INO_EVENTS = 3,
+	INO_FIRST_BDEV = 16,
+};
+
+/* Kernel caches of entries and attributes: long, because the export tells the kernel when
+ * they change (a bdev is created or deleted); sizes never change while a bdev lives. */
+#define FUSE_CACHE_TIMEOUT_S 3600.0
+/* The largest single STORE (and RETRIEVE) request: the kernel's max_write. */
+#define FUSE_MAX_XFER (1u << 20)
+/* A write hook range larger than this is invalidated instead of stored: pushing a bulk
+ * copy into the page cache would evict what readers use for data nobody asked for. */
+#define FUSE_STORE_MAX_RANGE (8u << 20)
+#define FUSE_EVENTS_RING     4096
+
+struct fuse_export;
+
+/* A write of this export in flight, so the write hook can tell it from writes by others. */
+struct own_write {
+	uint64_t offset_blocks, num_blocks;
+	TAILQ_ENTRY(own_write) link;
+};
+
+/* One bdev file. Lives until the export goes (the kernel may hold its ino for a while);
+ * once its bdev is deleted it is dead and answers ENODEV. */
+struct fuse_node {
+	struct fuse_export *exp;
+	uint64_t ino;
+	char *name;
+	uint32_t block_size;
+	uint64_t num_blocks;
+	uint64_t size;
+	_Atomic bool dead; /* the bdev was deleted */
+	bool looked_up;	   /* under exp->lock: the kernel knows the ino */
+
+	/* The descriptor, opened on first open() on reactor `reactor` and used only there. */
+	pthread_mutex_t open_lock;
+	struct mimo_reactor *reactor;
+	struct mimo_bdev_desc *desc; /* NULL once closed */
+	struct mimo_bdev *bdev;	     /* under exp->lock, for the write hook; NULL once closed */
+	struct mimo_io_channel *ch;  /* reactor-local from here down */
+	bool removing;
+	uint32_t inflight;
+	TAILQ_HEAD(, own_write) own;
+
+	/* Own writes, for the STORE race check (see notifier.c). */
+	_Atomic uint64_t own_gen;
+	_Atomic uint32_t own_inflight;
+	/* Aligned writes share it, read-modify-writes of partial blocks take it alone. */
+	pthread_rwlock_t rmw_lock;
+	TAILQ_ENTRY(fuse_node) link;
+};
+
+enum nitem_kind {
+	N_RANGE,       /* a bdev range changed by another path: store or inval */
+	N_ENTRY_ADDED, /* a bdev appeared: inval_entry on bdevs/ */
+	N_ENTRY_GONE,  /* a bdev vanished: delete on bdevs/, inval its pages */
+};
+
+struct nitem {
+	enum nitem_kind kind;
+	struct fuse_node *node; /* N_RANGE, N_ENTRY_GONE (may be NULL: never looked up) */
+	uint64_t off, len;
+	char *name;
+	TAILQ_ENTRY(nitem) link;
+};
+
+/* An open `events` file: where it is in the ring, and what waits on it. */
+struct ev_reader {
+	uint64_t next;	    /* sequence number of the next line to read */
+	size_t line_off;    /* bytes of that line already read */
+	fuse_req_t pending; /* a blocking read waiting for a line */
+	size_t pending_size;
+	struct fuse_pollhandle *ph;
+	TAILQ_ENTRY(ev_reader) link;
+};
+
+struct verify_wait {
+	uint64_t cookie;
+	bool done;
+	uint64_t offset;
+	size_t len;
+	uint8_t *buf; /* FUSE_MAX_XFER bytes */
+};
+
+struct fuse_export {
+	char *mountpoint;
+	char **bdevs; /* NULL: every bdev */
+	size_t num_bdevs;
+	bool writable;
+	enum mimo_fuse_coherence coherence;
+	time_t created;
+
+	struct fuse_session *se;
+	pthread_t loop_thread, notifier_thread;
+	bool loop_started, notifier_started;
+	unsigned long conn_id; /* the connection's name under /sys/fs/fuse/connections */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* the notifier's queue and events, stop; verify replies */
+	TAILQ_HEAD(fuse_node_head_, fuse_node) nodes;
+	uint64_t next_ino;
+	uint32_t next_reactor;
+	TAILQ_HEAD(nitem_head_, nitem) queue;
+	size_t queue_len;
+	bool stopping;
+
+	/* The events ring: lines [ev_head - ev_count, ev_head). */
+	char *ev_lines[FUSE_EVENTS_RING];
+	size_t ev_lens[FUSE_EVENTS_RING];
+	uint64_t ev_head, ev_count, ev_seen; /* ev_seen: lines the notifier has acted on */
+	TAILQ_HEAD(, ev_reader) readers;
+
+	/* fuse_export_verify_cache: one at a time. */
+	pthread_mutex_t verify_lock;
+	struct verify_wait *verify;
+	uint64_t next_cookie;
+
+	/* counters for fuse_get_exports */
+	_Atomic uint64_t n_store, n_store_bytes, n_inval, n_entry, n_poll, n_store_race;
+
+	TAILQ_ENTRY(fuse_export) link;
+};
+
+/* export.c: every export, for the write hook. */
+TAILQ_HEAD(fuse_export_list, fuse_export);
+extern struct fuse_export_list g_fuse_exports;
+extern pthread_rwlock_t g_fuse_exports_lock;
+
+/* node.c */
+bool fuse_export_allows(const struct fuse_export *exp, const char *name);
+/* The node for a bdev name (created on first sight, with a new ino), or NULL with *err. */
+struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *err);
+struct fuse_node *fuse_node_by_ino(struct fuse_export *exp, uint64_t ino);
+/* Open the bdev for I/O (once): 0 or a negative errno. Not on a reactor. */
+int fuse_node_open(struct fuse_node *n);
+void fuse_node_close(struct fuse_node *n);
+void fuse_node_free(struct fuse_node *n);
+/* Blocking byte-range I/O from a non-reactor thread. own: this export's own write (the
+ * kernel's cache already agrees: the write hook leaves it alone). Returns 0 or -errno. */
+int fuse_node_read(struct fuse_node *n, void *buf, uint64_t off, size_t len);
+int fuse_node_write(struct fuse_node *n, const void *buf, uint64_t off, size_t len);
+int fuse_node_flush(struct fuse_node *n);
+int fuse_node_unmap(struct fuse_node *n, uint64_t off, uint64_t len, bool zeroes);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops g_fuse_ops;
+
+/* notifier.c */
+void *fuse_notifier_main(void *arg);
+void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks,
+		     uint64_t num_blocks);
+void fuse_events_listener(void *arg, const char *line);
+/* Under exp->lock. */
+void fuse_queue_push_locked(struct fuse_export *exp, struct nitem *it);
+/* events file, under exp->lock: bytes readable by r; copy up to size into buf. */
+size_t fuse_events_available_locked(struct fuse_export *exp, struct ev_reader *r);
+size_t fuse_events_copy_locked(struct fuse_export *exp, struct ev_reader *r, char *buf,
+			       size_t size);
+
+/* verify.c */
+int fuse_export_verify_node(struct fuse_export *exp, struct fuse_node *n, uint64_t *checked,
+			    uint64_t *mismatched);
+void fuse_verify_reply(struct fuse_export *exp, uint64_t cookie, uint64_t offset,
+		       struct fuse_bufvec *bufv);
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * The notifier: the only thread that sends the kernel notifications (store, inval_inode,
+ * inval_entry, delete, poll) and answers parked reads of `events`. Request handlers never
+ * notify - on this kernel that hangs both the client and the daemon thread.
+ *
+ * Fed by the bdev write hook (on reactors: ranges other paths wrote) and by the events
+ * listener (any thread: a line for the events file; bdev_created / bdev_deleted).
+ *
+ * The STORE race: the notifier reads a range from the bdev and pushes it; if this export's
+ * own write of that range lands in between, the kernel's pages (which hold the own write)
+ * would be overwritten with older bytes. The own-write counters are sampled before the read
+ * and after the store; if an own write was in flight or happened in between, the range is
+ * invalidated instead, so the next read goes to the bdev.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse_internal.h"
+#include "log.h"
+
+/* --- the queue --------------------------------------------------------------------------- */
+
+void fuse_queue_push_locked(struct fuse_export *exp, struct nitem *it)
+{
+	TAILQ_INSERT_TAIL(&exp->queue, it, link);
+	exp->queue_len++;
+	pthread_cond_broadcast(&exp->cond);
+}
+
+/* A range that extends or overlaps the last one queued for the same node joins it. */
+static bool merge_range_locked(struct fuse_export *exp, struct fuse_node *n, uint64_t off,
+			       uint64_t len)
+{
+	struct nitem *last = TAILQ_LAST(&exp->queue, nitem_head_);
+
+	if (last == NULL || last->kind != N_RANGE || last->node != n)
+		return false;
+	if (off > last->off + last->len || off + len < last->off)
+		return false;
+	{
+		uint64_t a = MIN(off, last->off), b = MAX(off + len, last->off + last->len);
+
+		last->off = a;
+		last->len = b - a;
+	}
+	return true;
+}
+
+static bool own_write_here(struct fuse_node *n, uint64_t offset_blocks, uint64_t num_blocks)
+{
+	struct own_write *w;
+
+	/* The own list belongs to the node's reactor; a write from elsewhere is not ours. */
+	if (mimo_reactor_current() != n->reactor)
+		return false;
+	TAILQ_FOREACH(w, &n->own, link)
+	{
+		if (w->offset_blocks == offset_blocks && w->num_blocks == num_blocks)
+			return true;
+	}
+	return false;
+}
+
+void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks, uint64_t num_blocks)
+{
+	struct fuse_export *exp;
+
+	(void)arg;
+	pthread_rwlock_rdlock(&g_fuse_exports_lock);
+	TAILQ_FOREACH(exp, &g_fuse_exports, link)
+	{
+		struct fuse_node *n;
+
+		if (exp->coherence == MIMO_FUSE_COHERENCE_NONE)
+			continue;
+		pthread_mutex_lock(&exp->lock);
+		TAILQ_FOREACH(n, &exp->nodes, link)
+		{
+			if (n->bdev == bdev)
+				break;
+		}
+		/* Only a file the kernel has opened can have cached pages. */
+		if (n != NULL && n->looked_up && !exp->stopping &&
+		    !own_write_here(n, offset_blocks, num_blocks)) {
+			uint64_t off = offset_blocks * n->block_size,
+				 len = num_blocks * n->block_size;
+
+			if (!merge_range_locked(exp, n, off, len)) {
+				struct nitem *it = calloc(1, sizeof(*it));
+
+				if (it != NULL) {
+					it->kind = N_RANGE;
+					it->node = n;
+					it->off = off;
+					it->len = len;
+					fuse_queue_push_locked(exp, it);
+				} else {
+					MIMO_ERR(COMP, "out of memory: %s may serve stale data",
+						 n->name);
+				}
+			}
+		}
+		pthread_mutex_unlock(&exp->lock);
+	}
+	pthread_rwlock_unlock(&g_fuse_exports_lock);
+}
+
+/* --- the events ring ----------------------------------------------------------------------- */
+
+void fuse_events_listener(void *arg, const char *line)
+{
+	struct fuse_export *exp = arg;
+	size_t len = strlen(line);
+	char *copy = malloc(len + 1);
+	uint64_t slot;
+
+	if (copy == NULL)
+		return;
+	memcpy(copy, line, len);
+	copy[len] = '\n';
+	pthread_mutex_lock(&exp->lock);
+	slot = exp->ev_head % FUSE_EVENTS_RING;
+	if (exp->ev_count == FUSE_EVENTS_RING)
+		free(exp->ev_lines[slot]); /* the oldest goes; slow readers skip it */
+	else
+		exp->ev_count++;
+	exp->ev_lines[slot] = copy;
+	exp->ev_lens[slot] = len + 1;
+	exp->ev_head++;
+	pthread_cond_broadcast(&exp->cond);
+	pthread_mutex_unlock(&exp->lock);
+}
+
+static void reader_catch_up_locked(struct fuse_export *exp, struct ev_reader *r)
+{
+	uint64_t oldest = exp->ev_head - exp->ev_count;
+
+	if (r->next < oldest) {
+		r->next = oldest;
+		r->line_off = 0;
+	}
+}
+
+size_t fuse_events_available_locked(struct fuse_export *exp, struct ev_reader *r)
+{
+	reader_catch_up_locked(exp, r);
+	return r->next < exp->ev_head ? 1 : 0;
+}
+
+size_t fuse_events_copy_locked(struct fuse_export *exp, struct ev_reader *r, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	reader_catch_up_locked(exp, r);
+	while (n < size && r->next < exp->ev_head) {
+		uint64_t slot = r->next % FUSE_EVENTS_RING;
+		size_t left = exp->ev_lens[slot] - r->line_off, take = MIN(left, size - n);
+
+		memcpy(buf + n, exp->ev_lines[slot] + r->line_off, take);
+		n += take;
+		r->line_off += take;
+		if (r->line_off == exp->ev_lens[slot]) {
+			r->next++;
+			r->line_off = 0;
+		}
+	}
+	return n;
+}
+
+/* --- the thread --------------------------------------------------------------------------- */
+
+struct wakeup {
+	fuse_req_t req; /* a parked read to answer with buf */
+	char *buf;
+	size_t len;
+	struct fuse_pollhandle *ph;
+	struct wakeup *next;
+};
+
+/* New lines: bdev_created / bdev_deleted become entry notifications. Under exp->lock. */
+static void scan_events_locked(struct fuse_export *exp)
+{
+	uint64_t oldest = exp->ev_head - exp->ev_count;
+
+	for (uint64_t i = MAX(exp->ev_seen, oldest); i < exp->ev_head; i++) {
+		uint64_t slot = i % FUSE_EVENTS_RING;
+		json_t *j = json_loadb(exp->ev_lines[slot], exp->ev_lens[slot], 0, NULL);
+		const char *type = json_string_value(json_object_get(j, "type"));
+		const char *name = json_string_value(json_object_get(j, "ctx"));
+		bool added = type != NULL && strcmp(type, "bdev_created") == 0;
+		bool gone = type != NULL && strcmp(type, "bdev_deleted") == 0;
+
+		if ((added || gone) && name != NULL && fuse_export_allows(exp, name)) {
+			struct nitem *it = calloc(1, sizeof(*it));
+			struct fuse_node *n;
+
+			if (it != NULL && (it->name = strdup(name)) != NULL) {
+				it->kind = added ? N_ENTRY_ADDED : N_ENTRY_GONE;
+				if (gone) {
+					/* The newest node of that name (its REMOVE may already
+					 * have marked it dead). */
+					TAILQ_FOREACH_REVERSE(n, &exp->nodes, fuse_node_head_, link)
+					{
+						if (strcmp(n->name, name) == 0)
+							break;
+					}
+					if (n != NULL)
+						atomic_store(&n->dead, true);
+					it->node = n;
+				}
+				fuse_queue_push_locked(exp, it);
+			} else {
+				free(it);
+			}
+		}
+		json_decref(j);
+	}
+	exp->ev_seen = exp->ev_head;
+}
+
+/* Parked reads and poll handles of readers that now have lines. Under exp->lock. */
+static struct wakeup *collect_wakeups_locked(struct fuse_export *exp)
+{
+	struct wakeup *list = NULL;
+	struct ev_reader *r;
+
+	TAILQ_FOREACH(r, &exp->readers, link)
+	{
+		struct wakeup *w;
+
+		if (fuse_events_available_locked(exp, r) == 0 ||
+		    (r->pending == NULL && r->ph == NULL))
+			continue;
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			continue;
+		if (r->pending != NULL && (w->buf = malloc(r->pending_size)) != NULL) {
+			w->len = fuse_events_copy_locked(exp, r, w->buf, r->pending_size);
+			w->req = r->pending;
+			r->pending = NULL;
+		}
+		w->ph = r->ph;
+		r->ph = NULL;
+		w->next = list;
+		list = w;
+	}
+	return list;
+}
+
+static void notify_range(struct fuse_export *exp, struct nitem *it)
+{
+	struct fuse_node *n = it->node;
+	uint64_t ino = n->ino;
+	int rc;
+
+	if (atomic_load(&n->dead))
+		return;
+	if (exp->coherence == MIMO_FUSE_COHERENCE_STORE && it->len <= FUSE_STORE_MAX_RANGE) {
+		uint8_t *buf = aligned_alloc(4096, FUSE_MAX_XFER);
+
+		for (uint64_t off = it->off; buf != NULL && off < it->off + it->len;) {
+			size_t len = (size_t)MIN((uint64_t)FUSE_MAX_XFER, it->off + it->len - off);
+			uint64_t gen0 = atomic_load(&n->own_gen);
+			uint32_t busy0 = atomic_load(&n->own_inflight);
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+			if (fuse_node_read(n, buf, off, len) != 0)
+				break; /* the bdev is going: its deletion invalidates */
+			bv.buf[0].mem = buf;
+			rc = fuse_lowlevel_notify_store(exp->se, ino, (off_t)off, &bv, 0);
+			if (rc == 0) {
+				atomic_fetch_add(&exp->n_store, 1);
+				atomic_fetch_add(&exp->n_store_bytes, len);
+			} else if (rc != -ENOENT) {
+				MIMO_DEBUG(COMP, "store %s +%" PRIu64 ": %s", n->name, off,
+					   strerror(-rc));
+			}
+			if (busy0 != 0 || atomic_load(&n->own_gen) != gen0) {
+				/* An own write raced the store: let the next read go to the bdev.
+				 */
+				fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)off,
+								 (off_t)len);
+				atomic_fetch_add(&exp->n_store_race, 1);
+			}
+			off += len;
+		}
+		free(buf);
+		return;
+	}
+	rc = fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)it->off, (off_t)it->len);
+	if (rc == 0)
+		atomic_fetch_add(&exp->n_inval, 1);
+}
+
+static void notify_entry(struct fuse_export *exp, struct nitem *it)
+{
+	size_t len = strlen(it->name);
+	int rc;
+
+	if (it->kind == N_ENTRY_GONE && it->node != NULL) {
+		/* Drop the name and the cached pages: a reader that still holds the file open
+		 * must get an error from the bdev, not its old contents. */
+		rc = fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, it->node->ino, it->name, len);
+		if (rc == -ENOENT || rc == -ENOTDIR)
+			rc = fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, it->name, len);
+		fuse_lowlevel_notify_inval_inode(exp->se, it->node->ino, 0, 0);
+	} else {
+		rc = fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, it->name, len);
+	}
+	if (rc == 0)
+		atomic_fetch_add(&exp->n_entry, 1);
+	/* The directory's own attributes (and any readdir cache) change too. */
+	fuse_lowlevel_notify_inval_inode(exp->se, INO_BDEVS, 0, 0);
+}
+
+void *fuse_notifier_main(void *arg)
+{
+	struct fuse_export *exp = arg;
+	struct nitem_head_ work;
+
+	pthread_setname_np(pthread_self(), "fuse_notify");
+	pthread_mutex_lock(&exp->lock);
+	while (!exp->stopping) {
+		struct wakeup *wake;
+		struct nitem *it;
+
+		if (TAILQ_EMPTY(&exp->queue) && exp->ev_seen == exp->ev_head) {
+			pthread_cond_wait(&exp->cond, &exp->lock);
+			continue;
+		}
+		scan_events_locked(exp);
+		wake = collect_wakeups_locked(exp);
+		TAILQ_INIT(&work);
+		TAILQ_CONCAT(&work, &exp->queue, link);
+		exp->queue_len = 0;
+		pthread_mutex_unlock(&exp->lock);
+
+		while (wake != NULL) {
+			struct wakeup *w = wake;
+
+			wake = w->next;
+			if (w->req != NULL)
+				fuse_reply_buf(w->req, w->buf, w->len);
+			if (w->ph != NULL) {
+				fuse_lowlevel_notify_poll(w->ph);
+				fuse_pollhandle_destroy(w->ph);
+				atomic_fetch_add(&exp->n_poll, 1);
+			}
+			free(w->buf);
+			free(w);
+		}
+		while ((it = TAILQ_FIRST(&work)) != NULL) {
+			TAILQ_REMOVE(&work, it, link);
+			if (it->kind == N_RANGE)
+				notify_range(exp, it);
+			else
+				notify_entry(exp, it);
+			free(it->name);
+			free(it);
+		}
+		pthread_mutex_lock(&exp->lock);
+	}
+	pthread_mutex_unlock(&exp->lock);
+	return NULL;
+}

@@ -1,0 +1,491 @@
+/*
+ * The FUSE request handlers. They answer and return; they never notify the kernel (that
+ * deadlocks: the kernel holds locks of the request being answered) - the notifier thread
+ * does. A blocking read of `events` is parked and answered by the notifier.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fuse_internal.h"
+#include "log.h"
+
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10
+#endif
+
+static struct fuse_export *exp_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void fill_attr(struct fuse_export *exp, uint64_t ino, const struct fuse_node *n,
+		      struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = exp->created;
+	if (ino == INO_ROOT || ino == INO_BDEVS) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+	} else if (ino == INO_EVENTS) {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+	} else {
+		st->st_mode = S_IFREG | (exp->writable ? 0644 : 0444);
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->size;
+		st->st_blksize = n->block_size > 4096 ? n->block_size : 4096;
+		st->st_blocks = (blkcnt_t)(n->size / 512);
+	}
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->max_write = FUSE_MAX_XFER;
+	conn->max_read = 0;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	/* The export says when data changes; the kernel must not second-guess it from
+	 * attributes, and must write through so the bdev always has what readers see. */
+	conn->want &= ~(unsigned)(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_WRITEBACK_CACHE);
+	if (conn->capable & FUSE_CAP_ASYNC_DIO)
+		conn->want |= FUSE_CAP_ASYNC_DIO;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_export *exp = exp_of(req);
+	struct fuse_entry_param e;
+	struct fuse_node *n = NULL;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	e.attr_timeout = e.entry_timeout = FUSE_CACHE_TIMEOUT_S;
+	if (parent == INO_ROOT && strcmp(name, "bdevs") == 0) {
+		e.ino = INO_BDEVS;
+	} else if (parent == INO_ROOT && strcmp(name, "events") == 0) {
+		e.ino = INO_EVENTS;
+	} else if (parent == INO_BDEVS) {
+		n = fuse_node_get(exp, name, &err);
+		if (n == NULL) {
+			fuse_reply_err(req, -err);
+			return;
+		}
+		pthread_mutex_lock(&exp->lock);
+		n->looked_up = true;
+		pthread_mutex_unlock(&exp->lock);
+		e.ino = n->ino;
+	} else {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(exp, e.ino, n, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse_export *exp = exp_of(req);
+	struct fuse_node *n = NULL;
+	struct stat st;
+
+	(void)fi;
+	if (ino >= INO_FIRST_BDEV && (n = fuse_node_by_ino(exp, ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (ino != INO_ROOT && ino != INO_BDEVS && ino != INO_EVENTS && n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(exp, ino, n, &st);
+	fuse_reply_attr(req, &st, FUSE_CACHE_TIMEOUT_S);
+}
+
+/* Block devices ignore O_TRUNC and cannot be resized; chmod and utimes mean nothing here. So
+ * setattr answers the attributes unchanged (dd without conv=notrunc works, as on /dev/sdX). */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)attr;
+	(void)to_set;
+	op_getattr(req, ino, fi);
+}
+
+struct dirbuf {
+	char *p;
+	size_t size;
+};
+
+static void dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, uint64_t ino,
+		       mode_t mode)
+{
+	struct stat st = { .st_ino = ino, .st_mode = mode };
+	size_t old = b->size;
+	char *np;
+
+	b->size += fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	np = realloc(b->p, b->size);
+	if (np == NULL) {
+		b->size = old;
+		return;
+	}
+	b->p = np;
+	fuse_add_direntry(req, b->p + old, b->size - old, name, &st, (off_t)b->size);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fuse_export *exp = exp_of(req);
+	struct dirbuf b = { 0 };
+	size_t i;
+	json_t *list, *bd;
+
+	(void)fi;
+	if (ino != INO_ROOT && ino != INO_BDEVS) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	dirbuf_add(req, &b, ".", ino, S_IFDIR);
+	dirbuf_add(req, &b, "..", INO_ROOT, S_IFDIR);
+	if (ino == INO_ROOT) {
+		dirbuf_add(req, &b, "bdevs", INO_BDEVS, S_IFDIR);
+		dirbuf_add(req, &b, "events", INO_EVENTS, S_IFREG);
+	} else {
+		list = mimo_bdev_list_json();
+		json_array_foreach(list, i, bd)
+		{
+			const char *name = json_string_value(json_object_get(bd, "name"));
+			struct fuse_node *n;
+			int err;
+
+			if (name == NULL || (n = fuse_node_get(exp, name, &err)) == NULL)
+				continue;
+			dirbuf_add(req, &b, name, n->ino, S_IFREG);
+		}
+		json_decref(list);
+	}
+	if ((size_t)off < b.size)
+		fuse_reply_buf(req, b.p + off, MIN(b.size - (size_t)off, size));
+	else
+		fuse_reply_buf(req, NULL, 0);
+	free(b.p);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse_export *exp = exp_of(req);
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct fuse_node *n;
+	int rc;
+
+	if (ino == INO_EVENTS) {
+		struct ev_reader *r;
+
+		if (wr) {
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		if ((r = calloc(1, sizeof(*r))) == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		pthread_mutex_lock(&exp->lock);
+		r->next = exp->ev_head; /* a reader sees events from its open on, as tail -f */
+		TAILQ_INSERT_TAIL(&exp->readers, r, link);
+		pthread_mutex_unlock(&exp->lock);
+		fi->fh = (uintptr_t)r;
+		fi->direct_io = 1;
+		fi->nonseekable = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if (ino < INO_FIRST_BDEV) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((n = fuse_node_by_ino(exp, ino)) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (wr && !exp->writable) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((rc = fuse_node_open(n)) != 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)n;
+	fi->keep_cache = 1; /* the point of this export: the notifier keeps the cache right */
+	fuse_reply_open(req, fi);
+}
+
+/* --- events ------------------------------------------------------------------------------- */
+
+static void events_interrupted(fuse_req_t req, void *data)
+{
+	struct ev_reader *r = data;
+	struct fuse_export *exp = exp_of(req);
+	bool mine;
+
+	pthread_mutex_lock(&exp->lock);
+	mine = r->pending == req;
+	if (mine)
+		r->pending = NULL;
+	pthread_mutex_unlock(&exp->lock);
+	if (mine)
+		fuse_reply_err(req, EINTR);
+}
+
+static void events_read(fuse_req_t req, struct fuse_export *exp, struct ev_reader *r, size_t size,
+			bool nonblock)
+{
+	char *buf = malloc(size ? size : 1);
+	size_t n = 0;
+
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (!nonblock)
+		fuse_req_interrupt_func(req, events_interrupted, r);
+	/* Checked before taking exp->lock: the interrupt callback takes it while libfuse holds
+	 * the request's lock, which fuse_req_interrupted also takes. */
+	if (!nonblock && fuse_req_interrupted(req)) {
+		free(buf);
+		fuse_reply_err(req, EINTR);
+		return;
+	}
+	pthread_mutex_lock(&exp->lock);
+	if (exp->stopping) {
+		n = 0;
+	} else if (fuse_events_available_locked(exp, r) > 0) {
+		n = fuse_events_copy_locked(exp, r, buf, size);
+	} else if (!nonblock && r->pending == NULL) {
+		r->pending = req; /* the notifier answers it when a line arrives */
+		r->pending_size = size;
+		pthread_mutex_unlock(&exp->lock);
+		free(buf);
+		return;
+	} else {
+		pthread_mutex_unlock(&exp->lock);
+		free(buf);
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	pthread_mutex_unlock(&exp->lock);
+	fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fuse_export *exp = exp_of(req);
+	struct fuse_node *n;
+	void *buf;
+	int rc;
+
+	if (ino == INO_EVENTS) {
+		events_read(req, exp, (struct ev_reader *)(uintptr_t)fi->fh, size,
+			    (fi->flags & O_NONBLOCK) != 0);
+		return;
+	}
+	n = (struct fuse_node *)(uintptr_t)fi->fh;
+	if (off < 0 || (uint64_t)off >= n->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size = (size_t)MIN((uint64_t)size, n->size - (uint64_t)off);
+	if ((buf = aligned_alloc(4096, (size + 4095) / 4096 * 4096)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = fuse_node_read(n, buf, (uint64_t)off, size);
+	if (rc != 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, size);
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fuse_node *n = (struct fuse_node *)(uintptr_t)fi->fh;
+	int rc;
+
+	if (ino < INO_FIRST_BDEV) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	/* As a block device: nothing can be written at or past the end. */
+	if (off < 0 || (uint64_t)off >= n->size) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
+	size = (size_t)MIN((uint64_t)size, n->size - (uint64_t)off);
+	rc = fuse_node_write(n, buf, (uint64_t)off, size);
+	if (rc != 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0); /* close(): fsync is what reaches the bdev */
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	if (ino < INO_FIRST_BDEV) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fuse_reply_err(req, -fuse_node_flush((struct fuse_node *)(uintptr_t)fi->fh));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse_export *exp = exp_of(req);
+
+	if (ino == INO_EVENTS) {
+		struct ev_reader *r = (struct ev_reader *)(uintptr_t)fi->fh;
+		fuse_req_t pending;
+
+		struct fuse_pollhandle *ph;
+
+		pthread_mutex_lock(&exp->lock);
+		TAILQ_REMOVE(&exp->readers, r, link);
+		pending = r->pending;
+		r->pending = NULL;
+		ph = r->ph;
+		r->ph = NULL;
+		pthread_mutex_unlock(&exp->lock);
+		if (pending != NULL)
+			fuse_reply_buf(pending, NULL, 0);
+		if (ph != NULL)
+			fuse_pollhandle_destroy(ph);
+		free(r);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_export *exp = exp_of(req);
+	struct fuse_node *n = (struct fuse_node *)(uintptr_t)fi->fh;
+	uint64_t end;
+	int rc;
+
+	if (ino < INO_FIRST_BDEV) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (!exp->writable) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	end = (uint64_t)off + (uint64_t)len;
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		if (!(mode & FALLOC_FL_KEEP_SIZE) ||
+		    (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))) {
+			fuse_reply_err(req, EOPNOTSUPP);
+			return;
+		}
+		rc = (uint64_t)off >= n->size
+			     ? 0
+			     : fuse_node_unmap(n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off,
+					       false);
+	} else if (mode & FALLOC_FL_ZERO_RANGE) {
+		if (end > n->size && !(mode & FALLOC_FL_KEEP_SIZE))
+			rc = -ENOSPC;
+		else
+			rc = (uint64_t)off >= n->size
+				     ? 0
+				     : fuse_node_unmap(n, (uint64_t)off,
+						       MIN(end, n->size) - (uint64_t)off, true);
+	} else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0) {
+		/* Every block of a bdev is allocated; it cannot grow. */
+		rc = end > n->size && !(mode & FALLOC_FL_KEEP_SIZE) ? -ENOSPC : 0;
+	} else {
+		rc = -EOPNOTSUPP;
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct fuse_export *exp = exp_of(req);
+	struct ev_reader *r;
+	unsigned revents = 0;
+
+	if (ino != INO_EVENTS) {
+		if (ph != NULL)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+		return;
+	}
+	r = (struct ev_reader *)(uintptr_t)fi->fh;
+	pthread_mutex_lock(&exp->lock);
+	if (fuse_events_available_locked(exp, r) > 0 || exp->stopping)
+		revents = POLLIN | POLLRDNORM;
+	if (ph != NULL) {
+		/* Keep the newest handle; the notifier wakes it on the next event. */
+		if (r->ph != NULL)
+			fuse_pollhandle_destroy(r->ph);
+		r->ph = ph;
+	}
+	pthread_mutex_unlock(&exp->lock);
+	fuse_reply_poll(req, revents);
+}
+
+static void op_retrieve_reply(fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset,
+			      struct fuse_bufvec *bufv)
+{
+	(void)ino;
+	fuse_verify_reply(exp_of(req), (uint64_t)(uintptr_t)cookie, (uint64_t)offset, bufv);
+	fuse_reply_none(req);
+}
+
+const struct fuse_lowlevel_ops g_fuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.fsync = op_fsync,
+	.release = op_release,
+	.fallocate = op_fallocate,
+	.poll = op_poll,
+	.retrieve_reply = op_retrieve_reply,
+};

@@ -1,0 +1,473 @@
+"""The FUSE export against real mounts: bdev files read and written through the kernel,
+kept coherent (or knowingly not) when an NVMe/TCP host writes the same bdev, RETRIEVE read-back,
+bdevs appearing and vanishing, poll() on the events file, dd, fio, ext4 on a loop device, bad
+input, unmount at SIGTERM and after a crash. As root; skipped where /dev/fuse cannot be opened."""
+import errno
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import RpcFailure, free_port
+from nvme_tcp_host import admin_session, io_session, status_of
+
+NQN = "nqn.2016-06.io.spdk:fuse"
+SIZE = 64 << 20
+SLOW = 4 if os.environ.get("MIMO_SANITIZE") else 1
+
+
+def _fuse_usable():
+    try:
+        os.close(os.open("/dev/fuse", os.O_RDWR))
+        return None
+    except OSError as e:
+        return f"/dev/fuse cannot be opened ({e.strerror}): FUSE tests need root and /dev/fuse"
+
+
+pytestmark = pytest.mark.skipif(_fuse_usable() is not None, reason=str(_fuse_usable()))
+
+
+def mounted(path):
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    """A mountpoint; whatever happens, nothing stays mounted on it after the test."""
+    d = tmp_path / "mnt"
+    d.mkdir()
+    path = str(d)
+    yield path
+    for _ in range(3):
+        if not mounted(path):
+            break
+        subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True)
+        subprocess.run(["umount", "-l", path], capture_output=True)
+    assert not mounted(path), f"{path} left mounted"
+
+
+def wait_for(fn, timeout=5.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.02)
+    return fn()
+
+
+def export(t, mnt, **params):
+    t.result("fuse_export_create", {"mountpoint": mnt, **params})
+    assert mounted(mnt)
+    return os.path.join(mnt, "bdevs")
+
+
+def close_quietly(fd):
+    """close() of a file whose connection was aborted fails (flush: ENOTCONN)."""
+    try:
+        os.close(fd)
+    except OSError as e:
+        assert e.errno == errno.ENOTCONN
+
+
+def pread(path, off, n):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, n, off)
+    finally:
+        os.close(fd)
+
+
+def serve_nvmf(t, bdev, port):
+    t.result("nvmf_create_transport", {"trtype": "tcp"})
+    t.result("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True})
+    t.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": bdev}})
+    t.result("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": {
+        "trtype": "tcp", "adrfam": "IPv4", "traddr": "127.0.0.1", "trsvcid": str(port)}})
+    a = admin_session(port, NQN)
+    return a, io_session(port, a, NQN)
+
+
+# --- coherence ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("coherence", ["store", "inval", "none"])
+def test_nvmf_write_seen_through_file(mnt, daemons, coherence):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": SIZE // 512, "block_size": 512})
+    bdevs = export(t, mnt, coherence=coherence)
+    f = os.path.join(bdevs, "M0")
+    port = free_port()
+    admin, q = serve_nvmf(t, "M0", port)
+
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        before = os.pread(fd, 64 << 10, 1 << 20)            # now in the page cache
+        assert before == bytes(64 << 10)
+        new = os.urandom(64 << 10)
+        cqe, _ = q.write(1, (1 << 20) // 512, new, icd=False)
+        assert status_of(cqe["status"])[:2] == (0, 0)
+        if coherence == "none":
+            # The libfuse test method: without notify the cache keeps serving the old bytes.
+            time.sleep(0.3)
+            assert os.pread(fd, 64 << 10, 1 << 20) == before
+        else:
+            assert wait_for(lambda: os.pread(fd, 64 << 10, 1 << 20) == new)
+        v = t.result("fuse_export_verify_cache", {"mountpoint": mnt, "bdev": "M0"})
+        assert v["pages_checked"] >= 16
+        if coherence == "none":
+            assert v["pages_mismatched"] == 16
+        else:
+            assert v["pages_mismatched"] == 0
+        n = t.result("fuse_get_exports")[0]["notifications"]
+        if coherence == "store":
+            assert n["store"] >= 1 and n["store_bytes"] >= len(new)
+        elif coherence == "inval":
+            assert n["inval_inode"] >= 1 and n["store"] == 0
+        else:
+            assert n["store"] == 0 and n["inval_inode"] == 0
+    finally:
+        os.close(fd)
+        q.close()
+        admin.close()
+
+
+def test_own_writes_and_second_export(mnt, tmp_path, daemons):
+    """Writes through the file are the bdev's; a second export of the same bdev sees them."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 8192, "block_size": 512})
+    b1 = export(t, mnt)
+    m2 = tmp_path / "mnt2"
+    m2.mkdir()
+    b2 = export(t, str(m2), bdevs=["M0"])
+    try:
+        f1, f2 = os.path.join(b1, "M0"), os.path.join(b2, "M0")
+        assert pread(f2, 0, 4096) == bytes(4096)              # cached in export 2
+        data = os.urandom(5000)                               # unaligned: read-modify-write
+        fd = os.open(f1, os.O_RDWR)
+        assert os.pwrite(fd, data, 100) == len(data)
+        os.fsync(fd)
+        os.close(fd)
+        assert pread(f1, 100, len(data)) == data
+        assert wait_for(lambda: pread(f2, 100, len(data)) == data)
+        v = t.result("fuse_export_verify_cache", {"mountpoint": str(m2), "bdev": "M0"})
+        assert v["pages_checked"] >= 1 and v["pages_mismatched"] == 0
+    finally:
+        t.result("fuse_export_delete", {"mountpoint": str(m2)})
+    assert not mounted(str(m2))
+
+
+# --- bdevs and events ----------------------------------------------------------------------
+
+def test_bdevs_come_and_go_and_events_poll(mnt, daemons):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "A", "num_blocks": 2048, "block_size": 512})
+    bdevs = export(t, mnt)
+    assert os.listdir(mnt) == ["bdevs", "events"] or sorted(os.listdir(mnt)) == ["bdevs", "events"]
+    assert os.listdir(bdevs) == ["A"]
+    assert os.stat(os.path.join(bdevs, "A")).st_size == 2048 * 512
+    with pytest.raises(FileNotFoundError):
+        os.stat(os.path.join(bdevs, "B"))                      # and now a negative lookup
+
+    ev = os.open(os.path.join(mnt, "events"), os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with pytest.raises(BlockingIOError):
+            os.read(ev, 4096)
+        p = select.poll()
+        p.register(ev, select.POLLIN)
+        assert p.poll(0) == []
+        t0 = time.monotonic()
+        t.result("bdev_malloc_create", {"name": "B", "num_blocks": 4096, "block_size": 4096})
+        r = p.poll(5000)
+        woke = time.monotonic() - t0
+        assert r and r[0][1] & select.POLLIN
+        assert woke < 0.1 * SLOW + 0.15, f"poll woke after {woke * 1000:.0f} ms"
+        lines = wait_for(lambda: os.read(ev, 65536), 2)
+        assert b'"type":"bdev_created","ctx":"B"' in lines
+        # bdev B shows up at once (its negative dentry was invalidated)
+        assert sorted(os.listdir(bdevs)) == ["A", "B"]
+        assert os.stat(os.path.join(bdevs, "B")).st_size == 4096 * 4096
+        assert pread(os.path.join(bdevs, "B"), 0, 4096) == bytes(4096)
+
+        t.result("bdev_malloc_delete", {"name": "B"})
+        assert os.listdir(bdevs) == ["A"]
+        assert wait_for(lambda: not os.path.exists(os.path.join(bdevs, "B")))
+        assert b'"bdev_deleted"' in wait_for(lambda: _read_nb(ev), 2)
+    finally:
+        os.close(ev)
+
+
+def _read_nb(fd):
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
+
+
+def test_events_blocking_read(mnt, daemons):
+    t = daemons()
+    export(t, mnt)
+    p = subprocess.Popen(["head", "-c", "1", os.path.join(mnt, "events")],
+                         stdout=subprocess.PIPE)
+    time.sleep(0.2)
+    assert p.poll() is None                                    # parked: no event yet
+    t.result("bdev_null_create", {"name": "N0", "num_blocks": 1024, "block_size": 512})
+    assert p.communicate(timeout=5 * SLOW)[0] == b"{"
+    # A blocked reader that is killed does not hang: its request is interrupted.
+    p = subprocess.Popen(["cat", os.path.join(mnt, "events")], stdout=subprocess.DEVNULL)
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=5 * SLOW)
+
+
+def test_bdev_subset_and_read_only(mnt, daemons):
+    t = daemons()
+    for n in ("A", "B"):
+        t.result("bdev_malloc_create", {"name": n, "num_blocks": 1024, "block_size": 512})
+    bdevs = export(t, mnt, bdevs=["B", "C"], writable=False)
+    assert os.listdir(bdevs) == ["B"]
+    assert not os.path.exists(os.path.join(bdevs, "A"))
+    with pytest.raises(OSError) as e:
+        os.open(os.path.join(bdevs, "B"), os.O_RDWR)
+    assert e.value.errno == errno.EROFS
+    t.result("bdev_malloc_create", {"name": "C", "num_blocks": 1024, "block_size": 512})
+    assert sorted(os.listdir(bdevs)) == ["B", "C"]
+    e = t.result("fuse_get_exports")
+    assert e[0]["mountpoint"] == mnt and e[0]["bdevs"] == ["B", "C"] and not e[0]["writable"]
+
+
+# --- tools ---------------------------------------------------------------------------------
+
+def test_dd(mnt, tmp_path, daemons):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": SIZE // 512, "block_size": 512})
+    f = os.path.join(export(t, mnt), "M0")
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(8 << 20))
+    for flags in ([], ["oflag=direct"]):
+        subprocess.run(["dd", f"if={src}", f"of={f}", "bs=1M", *flags], check=True,
+                       capture_output=True)
+        out = subprocess.run(["dd", f"if={f}", "bs=1M", "count=8", "iflag=direct"],
+                             check=True, capture_output=True).stdout
+        assert hashlib.sha256(out).digest() == hashlib.sha256(src.read_bytes()).digest()
+    assert os.stat(f).st_size == SIZE                           # O_TRUNC changed nothing
+
+
+@pytest.mark.skipif(shutil.which("fio") is None, reason="fio is not installed")
+def test_fio_verify(mnt, daemons):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": SIZE // 512, "block_size": 512})
+    f = os.path.join(export(t, mnt), "M0")
+    for direct in (1, 0):
+        p = subprocess.run(["fio", "--name=v", f"--filename={f}", "--rw=randwrite", "--bs=4k",
+                            "--size=16M", "--ioengine=psync", f"--direct={direct}",
+                            "--numjobs=1", "--verify=crc32c", "--do_verify=1", "--verify_state_save=0",
+                            "--output-format=terse"], capture_output=True, text=True,
+                           timeout=120 * SLOW)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_ext4_on_loop_device(mnt, tmp_path, daemons):
+    if shutil.which("losetup") is None or shutil.which("mkfs.ext4") is None:
+        pytest.skip("losetup or mkfs.ext4 missing")
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": SIZE // 4096, "block_size": 4096})
+    f = os.path.join(export(t, mnt), "M0")
+    p = subprocess.run(["losetup", "-f", "--show", f], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"no loop device here: {p.stderr.strip()}")
+    loop = p.stdout.strip()
+    fsdir = tmp_path / "ext4"
+    fsdir.mkdir()
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", loop], check=True, capture_output=True)
+        subprocess.run(["mount", loop, str(fsdir)], check=True, capture_output=True)
+        try:
+            data = os.urandom(1 << 20)
+            (fsdir / "x").write_bytes(data)
+            subprocess.run(["sync"], check=True)
+        finally:
+            subprocess.run(["umount", str(fsdir)], check=True)
+        subprocess.run(["fsck.ext4", "-n", "-f", loop], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "ro", loop, str(fsdir)], check=True)
+        try:
+            assert (fsdir / "x").read_bytes() == data
+        finally:
+            subprocess.run(["umount", str(fsdir)], check=True)
+    finally:
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+def test_writes_past_the_end(mnt, daemons):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 8, "block_size": 512})
+    f = os.path.join(export(t, mnt), "M0")
+    fd = os.open(f, os.O_RDWR)
+    try:
+        with pytest.raises(OSError) as e:
+            os.pwrite(fd, b"x" * 512, 4096)
+        assert e.value.errno == errno.ENOSPC
+        assert os.pwrite(fd, b"y" * 1024, 4096 - 512) == 512   # short, as a block device
+        assert os.pread(fd, 4096, 4096) == b""
+        assert os.pread(fd, 1024, 4096 - 512) == b"y" * 512
+        with pytest.raises(OSError) as e:
+            os.posix_fallocate(fd, 0, 8192)
+        assert e.value.errno in (errno.ENOSPC, errno.EOPNOTSUPP)
+    finally:
+        os.close(fd)
+    assert os.stat(f).st_size == 4096
+
+
+def test_fallocate_punch_and_zero(mnt, daemons):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 256, "block_size": 512})
+    f = os.path.join(export(t, mnt), "M0")
+    data = os.urandom(128 << 10)
+    fd = os.open(f, os.O_RDWR)
+    try:
+        os.pwrite(fd, data, 0)
+        subprocess.run(["fallocate", "-p", "-o", "1000", "-l", "10000", f], check=True)
+        exp = bytearray(data)
+        exp[1000:11000] = bytes(10000)
+        assert os.pread(fd, len(data), 0) == bytes(exp)
+        p = subprocess.run(["fallocate", "-z", "-o", "65536", "-l", "8192", f],
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            exp[65536:65536 + 8192] = bytes(8192)
+            assert wait_for(lambda: os.pread(fd, len(data), 0) == bytes(exp))
+        else:
+            assert "not supported" in p.stderr                 # the kernel may refuse it
+        v = t.result("fuse_export_verify_cache", {"mountpoint": mnt, "bdev": "M0"})
+        assert v["pages_mismatched"] == 0
+    finally:
+        os.close(fd)
+
+
+def test_deleted_bdev_and_unmount_under_reader(mnt, daemons):
+    t = daemons()
+    for n in ("M0", "M1"):
+        t.result("bdev_malloc_create", {"name": n, "num_blocks": 2048, "block_size": 512})
+    bdevs = export(t, mnt)
+    fd0 = os.open(os.path.join(bdevs, "M0"), os.O_RDONLY)
+    fd1 = os.open(os.path.join(bdevs, "M1"), os.O_RDONLY)
+    try:
+        assert os.pread(fd0, 4096, 0) == bytes(4096)
+        t.result("bdev_malloc_delete", {"name": "M0"})         # not held up by the open file
+
+        def fails():
+            try:
+                os.pread(fd0, 4096, 0)
+                return False
+            except OSError as e:
+                return e.errno
+        assert wait_for(fails) == errno.ENODEV
+        assert os.listdir(bdevs) == ["M1"]
+
+        # Unmount while a reader holds M1 open: the reader gets an error, nothing hangs.
+        assert os.pread(fd1, 512, 0) == bytes(512)
+        t.result("fuse_export_delete", {"mountpoint": mnt})
+        assert not mounted(mnt)
+        # Pages already cached may still be read; anything that reaches the daemon fails.
+        with pytest.raises(OSError) as e:
+            os.fsync(fd1)
+        assert e.value.errno in (errno.ENOTCONN, errno.ECONNABORTED, errno.EIO)
+    finally:
+        close_quietly(fd0)
+        close_quietly(fd1)
+    assert t.result("fuse_get_exports") == []
+
+
+def test_rpc_errors(mnt, tmp_path, daemons):
+    t = daemons()
+    cases = [
+        ({}, -32602),
+        ({"mountpoint": mnt, "coherence": "sometimes"}, -32602),
+        ({"mountpoint": mnt, "bdevs": "M0"}, -32602),
+        ({"mountpoint": mnt, "bdevs": ["../x"]}, -32602),
+        ({"mountpoint": mnt, "writable": "yes"}, -32602),
+        ({"mountpoint": str(tmp_path / "absent")}, -errno.ENOENT),
+    ]
+    (tmp_path / "file").write_text("")
+    cases.append(({"mountpoint": str(tmp_path / "file")}, -errno.ENOTDIR))
+    for params, code in cases:
+        with pytest.raises(RpcFailure) as e:
+            t.result("fuse_export_create", params)
+        assert e.value.code == code, (params, e.value)
+    export(t, mnt)
+    with pytest.raises(RpcFailure) as e:
+        t.result("fuse_export_create", {"mountpoint": mnt})
+    assert e.value.code == -errno.EEXIST
+    for method, params in (("fuse_export_delete", {"mountpoint": "/nonexistent"}),
+                           ("fuse_export_verify_cache", {"mountpoint": mnt, "bdev": "nope"})):
+        with pytest.raises(RpcFailure) as e:
+            t.result(method, params)
+        assert e.value.code == -errno.ENOENT
+    events = [e["type"] for e in t.result("notify_get_notifications", {"id": 0})]
+    assert "fuse_export_created" in events
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+def test_sigterm_unmounts(mnt, daemons):
+    t = daemons("--fuse-mount", mnt)
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    assert wait_for(lambda: mounted(mnt))
+    fd = os.open(os.path.join(mnt, "bdevs", "M0"), os.O_RDONLY)   # held across the exit
+    try:
+        assert t.stop(signal.SIGTERM) == 0
+        assert not mounted(mnt)
+    finally:
+        close_quietly(fd)
+
+
+def test_stale_mount_cleaned_at_start(mnt, daemons):
+    t = daemons("--fuse-mount", mnt, name="crash")
+    assert wait_for(lambda: mounted(mnt))
+    t.proc.kill()
+    t.proc.wait()
+    with pytest.raises(OSError) as e:
+        os.listdir(mnt)
+    assert e.value.errno == errno.ENOTCONN                     # stale
+    t2 = daemons("--fuse-mount", mnt)
+    t2.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    assert wait_for(lambda: os.path.exists(os.path.join(mnt, "bdevs", "M0")))
+    assert t2.result("fuse_get_exports")[0]["mountpoint"] == mnt
+    t2.stop()
+    assert not mounted(mnt)
+    # The same through the RPC on a directory that has a stale mount.
+    t3 = daemons("--fuse-mount", mnt, name="crash2")
+    assert wait_for(lambda: mounted(mnt))
+    t3.proc.kill()
+    t3.proc.wait()
+    t4 = daemons()
+    export(t4, mnt)
+    assert os.listdir(mnt) == ["bdevs", "events"] or sorted(os.listdir(mnt)) == ["bdevs", "events"]
+
+
+def test_mimo_rpc_commands(mnt, daemons):
+    rpc = os.path.join(os.path.dirname(__file__), "..", "..", "python", "mimo-rpc")
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+
+    def run(*args):
+        p = subprocess.run(["/usr/bin/python3", rpc, "-s", t.sock, *args], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    assert run("fuse_export_create", mnt, "-b", "M0", "-c", "inval", "-r") is True
+    e = run("fuse_get_exports")
+    assert e[0]["bdevs"] == ["M0"] and e[0]["coherence"] == "inval" and not e[0]["writable"]
+    pread(os.path.join(mnt, "bdevs", "M0"), 0, 4096)
+    v = run("fuse_export_verify_cache", mnt, "M0")
+    assert v["pages_checked"] >= 1 and v["pages_mismatched"] == 0
+    assert run("fuse_export_delete", mnt) is True
+    assert not mounted(mnt)
