@@ -152,8 +152,9 @@ struct mimo_nvmf_listen_addr {
 };
 
 /* Listen on addr for this subsystem (the port opens on first use; trsvcid "0" picks a free
- * port, which addr then holds on success). cb runs before this returns and gets 0, -EADDRINUSE, -EADDRNOTAVAIL, -ENOENT (no
- * transport of that type), -EEXIST (already listening for this subsystem), -EINVAL. */
+ * port, which addr then holds on success). cb runs before this returns and gets 0, -EADDRINUSE,
+ * -EADDRNOTAVAIL, -ENOENT (no transport of that type), -EEXIST (already listening for this
+ * subsystem), -EINVAL. */
 void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *subsys,
 				      struct mimo_nvmf_listen_addr *addr, mimo_nvmf_done_cb cb,
 				      void *cb_arg);

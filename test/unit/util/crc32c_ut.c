@@ -40,9 +40,9 @@ static void test_hardware_and_table_agree(void **state)
 		assert_int_equal(a, b);
 	}
 	/* Split updates equal one update. */
-	assert_int_equal(mimo_crc32c_update(mimo_crc32c_update(0xffffffffu, buf, 1000), buf + 1000,
-					    3000),
-			 mimo_crc32c_update(0xffffffffu, buf, 4000));
+	assert_int_equal(
+		mimo_crc32c_update(mimo_crc32c_update(0xffffffffu, buf, 1000), buf + 1000, 3000),
+		mimo_crc32c_update(0xffffffffu, buf, 4000));
 }
 
 int main(void)

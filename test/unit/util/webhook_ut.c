@@ -21,7 +21,7 @@ static void test_standard_webhooks_vector(void **state)
 	assert_true(s.enabled);
 	assert_int_equal(s.key_len, 24);
 	assert_int_equal(webhook_sign(&s, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-				     strlen(body), sig),
+				      strlen(body), sig),
 			 0);
 	assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
