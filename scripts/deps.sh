@@ -7,6 +7,7 @@ PKGS="
 build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
 libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev liburing-dev libssl-dev
 libfuse3-dev fuse3 fio libnats-dev nats-server
+qemu-system-common
 libcmocka-dev python3 python3-pytest python3-flask tshark
 "
 
