@@ -49,6 +49,10 @@ struct mimo_reactor {
 
 	_Alignas(MIMO_CACHELINE) _Atomic int sleeping;
 	_Atomic int stop;
+	/* Threads that are no reactor and are inside mimo_reactor_send_msg. The message they
+	 * pushed may be the one that ends the program, so the reactor is freed only once they
+	 * are out (their wake-up still reads the reactor). */
+	_Atomic int foreign_senders;
 
 	struct msg_ring msgs;
 

@@ -120,7 +120,7 @@ static void wake(struct mimo_reactor *r)
 		MIMO_ERR(COMP, "reactor %u: eventfd write: %s", r->index, strerror(errno));
 }
 
-int mimo_reactor_send_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
+static int send_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 {
 	int rc = msg_ring_push(&r->msgs, fn, arg);
 
@@ -129,6 +129,19 @@ int mimo_reactor_send_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 	if (atomic_load(&r->sleeping) && atomic_exchange(&r->sleeping, 0))
 		wake(r);
 	return 0;
+}
+
+int mimo_reactor_send_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
+{
+	int rc;
+
+	/* Reactor threads are all joined before any reactor is freed: no count needed. */
+	if (mimo_likely(t_current != NULL))
+		return send_msg(r, fn, arg);
+	atomic_fetch_add(&r->foreign_senders, 1);
+	rc = send_msg(r, fn, arg);
+	atomic_fetch_sub(&r->foreign_senders, 1);
+	return rc;
 }
 
 void mimo_reactor_get_stats(struct mimo_reactor *r, struct mimo_reactor_stats *st)
@@ -467,6 +480,9 @@ static void *reactor_main(void *arg)
 static void reactor_free(struct mimo_reactor *r)
 {
 	struct mimo_poller *p;
+
+	while (atomic_load(&r->foreign_senders) != 0)
+		sched_yield();
 
 	while ((p = TAILQ_FIRST(&r->active)) != NULL) {
 		TAILQ_REMOVE(&r->active, p, link);
