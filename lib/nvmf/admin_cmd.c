@@ -352,10 +352,26 @@ static bool feature_supported(const struct nvmf_ctrlr *c, uint8_t fid)
 		return true;
 	case MIMO_NVME_FEAT_NUMBER_OF_QUEUES:
 	case MIMO_NVME_FEAT_VOLATILE_WRITE_CACHE:
+	case MIMO_NVME_FEAT_ARBITRATION:
+	case MIMO_NVME_FEAT_POWER_MANAGEMENT:
+	case MIMO_NVME_FEAT_TEMPERATURE_THRESHOLD:
+	case MIMO_NVME_FEAT_ERROR_RECOVERY:
+	case MIMO_NVME_FEAT_WRITE_ATOMICITY:
 		return !is_discovery(c);
 	default:
 		return false;
 	}
+}
+
+/* Temperature Threshold selects one threshold: the composite temperature's (TMPSEL 0), over
+ * (THSEL 0) or under (THSEL 1); there are no other sensors. NULL: an invalid selection. */
+static uint16_t *temp_threshold(struct nvmf_ctrlr *c, uint32_t cdw11)
+{
+	uint32_t tmpsel = (cdw11 >> 16) & 0xf, thsel = (cdw11 >> 20) & 3;
+
+	if (tmpsel != 0 || thsel > 1)
+		return NULL;
+	return thsel == 0 ? &c->temp_over : &c->temp_under;
 }
 
 static uint32_t queues_dword(uint32_t n)
@@ -389,6 +405,28 @@ void nvmf_admin_get_features(struct nvmf_req *req)
 		break;
 	case MIMO_NVME_FEAT_VOLATILE_WRITE_CACHE:
 		req->cpl.cdw0 = c->vwc_enabled ? 1 : 0;
+		break;
+	case MIMO_NVME_FEAT_ARBITRATION:
+		req->cpl.cdw0 = c->arbitration;
+		break;
+	case MIMO_NVME_FEAT_POWER_MANAGEMENT:
+		req->cpl.cdw0 = c->power_mgmt;
+		break;
+	case MIMO_NVME_FEAT_TEMPERATURE_THRESHOLD: {
+		uint16_t *th = temp_threshold(c, req->cmd.cdw11);
+
+		if (th == NULL) {
+			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+			return;
+		}
+		req->cpl.cdw0 = *th;
+		break;
+	}
+	case MIMO_NVME_FEAT_ERROR_RECOVERY:
+		req->cpl.cdw0 = c->error_recovery;
+		break;
+	case MIMO_NVME_FEAT_WRITE_ATOMICITY:
+		req->cpl.cdw0 = c->write_atomicity;
 		break;
 	}
 }
@@ -431,6 +469,38 @@ void nvmf_admin_set_features(struct nvmf_req *req)
 		break;
 	case MIMO_NVME_FEAT_VOLATILE_WRITE_CACHE:
 		c->vwc_enabled = cdw11 & 1;
+		break;
+	case MIMO_NVME_FEAT_ARBITRATION:
+		c->arbitration = cdw11 & 0xffffff07;
+		break;
+	case MIMO_NVME_FEAT_POWER_MANAGEMENT:
+		/* One power state (NPSS 0): PS 0 is all there is. */
+		if ((cdw11 & 0x1f) != 0) {
+			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+			return;
+		}
+		c->power_mgmt = cdw11 & 0xff;
+		break;
+	case MIMO_NVME_FEAT_TEMPERATURE_THRESHOLD: {
+		uint16_t *th = temp_threshold(c, cdw11);
+
+		if (th == NULL) {
+			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+			return;
+		}
+		*th = cdw11 & 0xffff;
+		break;
+	}
+	case MIMO_NVME_FEAT_ERROR_RECOVERY:
+		/* DULBE needs namespaces that report deallocated blocks as errors: none does. */
+		if (cdw11 & (1u << 16)) {
+			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+			return;
+		}
+		c->error_recovery = cdw11 & 0xffff;
+		break;
+	case MIMO_NVME_FEAT_WRITE_ATOMICITY:
+		c->write_atomicity = cdw11 & 1;
 		break;
 	}
 }

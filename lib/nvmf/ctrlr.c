@@ -214,6 +214,7 @@ static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req
 	c->num_io_queues = c->max_qpairs - 1;
 	c->aen_config = s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? AEN_DISCOVERY : AEN_NS_ATTR;
 	c->vwc_enabled = true;
+	c->temp_over = 343; /* 70 °C; the health log reports 298 K */
 	c->start_ticks = mimo_get_ticks();
 	keep_alive_arm(c, cmd->kato);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);

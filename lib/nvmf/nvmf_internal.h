@@ -186,6 +186,10 @@ struct nvmf_ctrlr {
 	uint32_t num_changed_ns; /* > NVMF_CHANGED_NS_MAX: overflowed */
 
 	bool vwc_enabled;
+	/* Features with nothing behind them here, kept so that what a host sets reads back
+	 * (spdk_nvme_identify asks for all of them). */
+	uint32_t arbitration, power_mgmt, error_recovery, write_atomicity;
+	uint16_t temp_over, temp_under; /* composite temperature thresholds, kelvin */
 	uint64_t error_count;
 	struct mimo_nvme_error_log_entry errors[NVMF_ERROR_LOG_ENTRIES];
 

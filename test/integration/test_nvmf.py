@@ -251,6 +251,16 @@ def test_identify_logs_features_properties(target):
     assert st(a.command(0x09, cdws=(0x06, 0))[0]) == OK
     assert a.command(0x0A, cdws=(0x06,))[0]["cdw0"] == 0
     assert st(a.command(0x0A, cdws=(0x0C,))[0]) == INVALID_FIELD
+    # The features spdk_nvme_identify reads, with nothing behind them: what is set reads back.
+    for fid, value in ((0x01, 0x03020107), (0x02, 0), (0x05, 100), (0x0A, 1)):
+        assert st(a.command(0x09, cdws=(fid, value))[0]) == OK
+        assert a.command(0x0A, cdws=(fid,))[0]["cdw0"] == value
+    assert a.command(0x0A, cdws=(0x04, 0))[0]["cdw0"] == 343           # over: 70 °C
+    assert st(a.command(0x09, cdws=(0x04, (1 << 20) | 250))[0]) == OK  # under: 250 K
+    assert a.command(0x0A, cdws=(0x04, 1 << 20))[0]["cdw0"] == 250
+    assert st(a.command(0x0A, cdws=(0x04, 1 << 16))[0]) == INVALID_FIELD  # no sensor 1
+    assert st(a.command(0x09, cdws=(0x02, 1))[0]) == INVALID_FIELD      # no power state 1
+    assert st(a.command(0x09, cdws=(0x05, 1 << 16))[0]) == INVALID_FIELD  # no DULBE
     assert st(a.command(0x09, cdws=(0x0B | (1 << 31), 0))[0]) == (1, 0x0D)  # not saveable
     assert st(a.command(0x05)[0]) == INVALID_OPCODE                    # Create I/O CQ
     assert st(a.command(0x18)[0]) == OK                                # Keep Alive
