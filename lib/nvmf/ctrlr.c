@@ -177,7 +177,8 @@ void nvmf_ctrlr_log_error(struct nvmf_ctrlr *c, struct nvmf_req *req)
 	e->error_count = c->error_count;
 	e->sqid = req->qp->qid;
 	e->cid = req->cmd.cid;
-	e->status = req->cpl.status >> 1;
+	/* The completion's status word as posted: the status field above the phase tag (0). */
+	e->status = req->cpl.status & ~1u;
 	e->error_location = 0xffff;
 	e->nsid = req->cmd.nsid;
 	e->trtype = MIMO_NVMF_TRTYPE_TCP;

@@ -268,6 +268,10 @@ def test_identify_logs_features_properties(target):
     # Logs: the error log remembers the failures above, newest first.
     cqe, log = a.get_log_page(0x01, 64 * 4)
     assert st(cqe) == OK and struct.unpack_from("<Q", log, 0)[0] >= 4
+    # The newest: Abort succeeded, Keep Alive too; before them Create I/O CQ's Invalid Opcode
+    # (status word as in the completion: SC 1 above the phase tag, DNR).
+    sqid, cid, status = struct.unpack_from("<HHH", log, 8)
+    assert sqid == 0 and status_of(status) == (0, 0x01, True) and status & 1 == 0
     q = io_session(target.port, a, NQN)
     q.write(1, 0, os.urandom(8192), icd=False)
     cqe, health = a.get_log_page(0x02, 512)
