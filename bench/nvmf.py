@@ -12,8 +12,11 @@ The peer, measured on this machine kind (2-vCPU VM, loopback, same bdev, target 
 spdk_nvme_perf on the other, from the issue): SPDK 25.09's nvmf_tgt does 737-766k IOPS 4 KiB
 random read at depth 32, 532-592k random write at depth 32, 5.0-5.8 GB/s 128 KiB sequential
 read at depth 8, 9.6 us average / 9.1-9.3 us p50 / 11-22 us p99 at depth 1, in 307 MiB.
-SPDK is not built here; set SPDK_NVME_PERF to spdk_nvme_perf's path to also run SPDK's
-initiator against mimo_tgt and report the mimo_perf / spdk_nvme_perf ratio.
+SPDK is not a Debian package. Where it has been built (no hugepages needed: both run with
+--no-huge -s 1024), set SPDK_NVME_PERF to spdk_nvme_perf's path to also run SPDK's initiator
+against mimo_tgt (ratio mimo_perf / spdk_nvme_perf), and SPDK_NVMF_TGT to nvmf_tgt's path to
+run the same workloads, in the same run, against SPDK's target on the same core (ratio
+mimo_tgt / nvmf_tgt with the same initiator, and its resident memory).
 """
 import json
 import os
@@ -29,6 +32,8 @@ from common import BIN, bench_env, free_port, machine, rss_kib, start_tgt, wait_
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 PERF = os.path.join(BIN, "mimo_perf")
 SPDK_PERF = os.environ.get("SPDK_NVME_PERF")
+SPDK_TGT = os.environ.get("SPDK_NVMF_TGT")
+SPDK_MEM = ["--no-huge", "-s", "1024"]  # SPDK without hugepages, as this machine kind has
 NQN = "nqn.2016-06.io.spdk:cnode1"
 LAST_CPU = (os.cpu_count() or 1) - 1
 PERF_MASK = hex(1 << LAST_CPU)
@@ -90,8 +95,8 @@ def mimo_perf(port, args, seconds, mask=PERF_MASK):
 
 def spdk_perf(port, args, seconds):
     """spdk_nvme_perf's text report: the Total line's IOPS."""
-    p = subprocess.run([SPDK_PERF, "-r", trid(port), *args, "-t", str(seconds), "-c", PERF_MASK],
-                       capture_output=True, text=True, timeout=seconds + 60)
+    p = subprocess.run([SPDK_PERF, *SPDK_MEM, "-r", trid(port), *args, "-t", str(seconds), "-c",
+                        PERF_MASK], capture_output=True, text=True, timeout=seconds + 60)
     for line in p.stdout.splitlines():
         if line.startswith("Total"):
             return float(line.split(":")[1].split()[0])
@@ -164,12 +169,51 @@ def run_target(mask, d, out):
         p.wait()
 
 
+def start_spdk_tgt(sock):
+    """SPDK's nvmf_tgt on one core, configured through the same JSON-RPC calls."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+    from mimo import Client
+    p = subprocess.Popen([SPDK_TGT, *SPDK_MEM, "-m", "0x1", "-r", sock],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            c = Client(sock, timeout=5)
+            c.call("rpc_get_methods")
+            return p, c
+        except (OSError, ConnectionError):
+            time.sleep(0.1)
+    p.kill()
+    raise RuntimeError("nvmf_tgt did not start")
+
+
+def run_spdk_target(d, out):
+    """The four peer workloads against SPDK's target, with mimo_perf (and spdk_nvme_perf)."""
+    port = free_port()
+    p, c = start_spdk_tgt(os.path.join(d, "spdk.sock"))
+    try:
+        configure(c, port)
+        res = {"idle_rss_kib": rss_kib(p.pid)}
+        for name, args in WORKLOADS.items():
+            with RssSampler(p.pid) as s:
+                res[name] = summarize(name, mimo_perf(port, args, SECONDS))
+            res[name]["target_rss_kib"] = s.peak
+            if SPDK_PERF and name != "randread_qd1":
+                res[name]["spdk_nvme_perf_iops"] = round(spdk_perf(port, args, SECONDS))
+        out["target_spdk_0x1"] = res
+    finally:
+        p.terminate()
+        p.wait()
+
+
 def main():
     out = {"benchmark": "nvmf", "machine": machine(), "seconds": SECONDS,
            "placement": f"target reactors per -m, mimo_perf on CPU {LAST_CPU}", "peer": PEER}
     with tempfile.TemporaryDirectory(prefix="mimo-bench-") as d:
         for mask in ("0x1", "0x3"):
             run_target(mask, d, out)
+        if SPDK_TGT:
+            run_spdk_target(d, out)
     one = out["target_0x1"]
     rss_mib = max(one[w]["target_rss_kib"] for w in WORKLOADS) / 1024
     out["ratios_to_peer_midpoint"] = {
@@ -182,6 +226,21 @@ def main():
     if "spdk_nvme_perf_randread_qd32_iops" in one:
         out["mimo_perf_over_spdk_nvme_perf"] = round(
             one["randread_qd32"]["iops"] / one["spdk_nvme_perf_randread_qd32_iops"], 2)
+    spdk = out.get("target_spdk_0x1")
+    if spdk:
+        # Same run, same core, same initiator (mimo_perf): mimo_tgt / SPDK's nvmf_tgt.
+        out["mimo_tgt_over_spdk_tgt"] = {
+            "randread_qd32_iops": round(one["randread_qd32"]["iops"]
+                                        / spdk["randread_qd32"]["iops"], 2),
+            "randwrite_qd32_iops": round(one["randwrite_qd32"]["iops"]
+                                         / spdk["randwrite_qd32"]["iops"], 2),
+            "seqread_128k_qd8": round(one["seqread_128k_qd8"]["gbps"]
+                                      / spdk["seqread_128k_qd8"]["gbps"], 2),
+            "randread_qd1_p50_latency": round(one["randread_qd1"]["p50_us"]
+                                              / spdk["randread_qd1"]["p50_us"], 2),
+            "rss_under_load": round(max(one[w]["target_rss_kib"] for w in WORKLOADS)
+                                    / max(spdk[w]["target_rss_kib"] for w in WORKLOADS), 3),
+        }
     print(json.dumps(out))
 
 
