@@ -205,8 +205,9 @@ static struct fuse_export *find_locked(const char *real)
 
 static json_t *export_params(const struct fuse_export *exp)
 {
-	json_t *p = json_pack("{s:s, s:b, s:s}", "mountpoint", exp->mountpoint, "writable",
-			      exp->writable, "coherence", mimo_fuse_coherence_name(exp->coherence));
+	json_t *p = json_pack("{s:s, s:b, s:s, s:b}", "mountpoint", exp->mountpoint, "writable",
+			      exp->writable, "coherence", mimo_fuse_coherence_name(exp->coherence),
+			      "allow_other", exp->allow_other);
 
 	if (exp->bdevs != NULL) {
 		json_t *a = json_array();
@@ -311,16 +312,15 @@ static void hook_update_locked(void)
 
 static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 {
-	char *argv[] = { "mimo_tgt", "-o",
-			 exp->writable ? "fsname=" FSNAME ",subtype=mimo,allow_other,"
-					 "default_permissions"
-				       : "fsname=" FSNAME ",subtype=mimo,allow_other,"
-					 "default_permissions,ro",
-			 NULL };
+	char o[128];
+	char *argv[] = { "mimo_tgt", "-o", o, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	char type[64];
 	int fd, rc;
 
+	/* default_permissions: the kernel checks the files' modes (0600, owned by us). */
+	snprintf(o, sizeof(o), "fsname=" FSNAME ",subtype=mimo,default_permissions%s%s",
+		 exp->allow_other ? ",allow_other" : "", exp->writable ? "" : ",ro");
 	/* libfuse only prints why it cannot; say it in the answer. */
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -394,6 +394,9 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	TAILQ_INIT(&exp->readers);
 	exp->next_ino = INO_FIRST_BDEV;
 	exp->writable = opts->writable;
+	exp->allow_other = opts->allow_other;
+	exp->uid = getuid();
+	exp->gid = getgid();
 	exp->coherence = opts->coherence;
 	exp->created = time(NULL);
 	if (opts->bdevs != NULL) {

@@ -117,8 +117,11 @@ struct fuse_export {
 	char **bdevs; /* NULL: every bdev */
 	size_t num_bdevs;
 	bool writable;
+	bool allow_other;
 	enum mimo_fuse_coherence coherence;
 	time_t created;
+	uid_t uid; /* the daemon's: owner of every file */
+	gid_t gid;
 
 	struct fuse_session *se;
 	pthread_t loop_thread, notifier_thread;

@@ -34,14 +34,18 @@ static void fill_attr(struct fuse_export *exp, uint64_t ino, const struct fuse_n
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = exp->created;
+	/* As qemu-storage-daemon: only the daemon's user, and the kernel checks the modes
+	 * (default_permissions). */
+	st->st_uid = exp->uid;
+	st->st_gid = exp->gid;
 	if (ino == INO_ROOT || ino == INO_BDEVS) {
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | 0700;
 		st->st_nlink = 2;
 	} else if (ino == INO_EVENTS) {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | 0400;
 		st->st_nlink = 1;
 	} else {
-		st->st_mode = S_IFREG | (exp->writable ? 0644 : 0444);
+		st->st_mode = S_IFREG | (exp->writable ? 0600 : 0400);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->size;
 		st->st_blksize = n->block_size > 4096 ? n->block_size : 4096;

@@ -10,6 +10,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -240,6 +241,47 @@ def test_bdev_subset_and_read_only(mnt, daemons):
     assert sorted(os.listdir(bdevs)) == ["B", "C"]
     e = t.result("fuse_get_exports")
     assert e[0]["mountpoint"] == mnt and e[0]["bdevs"] == ["B", "C"] and not e[0]["writable"]
+
+
+def _as_nobody(*cmd):
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd],
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv is not installed")
+@pytest.mark.parametrize("allow_other", [False, True])
+def test_other_users_cannot_read(daemons, allow_other):
+    """Files are the daemon's user's alone (as qemu-storage-daemon's): 0600, dirs 0700,
+    checked by the kernel (default_permissions); allow_other only lets others reach the mount."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to switch to another user")
+    # Not under pytest's tmp_path (0700 for root): every user must reach the mountpoint, so
+    # only the mount decides.
+    mnt = tempfile.mkdtemp(prefix="mimo-fuse-perm-", dir="/tmp")
+    os.chmod(mnt, 0o755)
+    try:
+        _check_other_users(daemons, mnt, allow_other)
+    finally:
+        if mounted(mnt):
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
+        assert not mounted(mnt)
+        os.rmdir(mnt)
+
+
+def _check_other_users(daemons, mnt, allow_other):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    bdevs = export(t, mnt, allow_other=allow_other)
+    f = os.path.join(bdevs, "M0")
+    st = os.stat(f)
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, os.getuid(), os.getgid())
+    assert os.stat(bdevs).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(mnt, "events")).st_mode & 0o777 == 0o400
+    assert pread(f, 0, 512) == bytes(512)                      # the daemon's user can
+    for path in (f, os.path.join(mnt, "events")):
+        p = _as_nobody("cat", path)
+        assert p.returncode != 0 and "denied" in p.stderr, p.stderr
+    assert t.result("fuse_get_exports")[0]["allow_other"] is allow_other
 
 
 # --- tools ---------------------------------------------------------------------------------
