@@ -126,6 +126,9 @@ struct fuse_export {
 	struct fuse_session *se;
 	pthread_t loop_thread, notifier_thread;
 	bool loop_started, notifier_started;
+	bool listening;	       /* the events listener is registered */
+	bool mounted;	       /* conn_id is known: stop aborts and unmounts */
+	uint32_t users;	       /* under lock: verify_cache calls holding it */
 	unsigned long conn_id; /* the connection's name under /sys/fs/fuse/connections */
 
 	pthread_mutex_t lock;

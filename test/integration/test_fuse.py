@@ -494,6 +494,53 @@ def test_stale_mount_cleaned_at_start(mnt, daemons):
     assert os.listdir(mnt) == ["bdevs", "events"] or sorted(os.listdir(mnt)) == ["bdevs", "events"]
 
 
+def _foreign_stale_fuse_mount(path):
+    """A FUSE mount of another type whose daemon is gone (every access: ENOTCONN)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    try:
+        opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+        if libc.mount(b"other_src", path.encode(), b"fuse.other", 0, opts) != 0:
+            pytest.skip(f"cannot mount fuse: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)                                           # the "daemon" is gone
+
+
+def test_foreign_mount_left_alone(mnt, tmp_path, daemons):
+    """Stale cleanup detaches only mimo's own mounts (fuse.mimo from mimo_tgt), looked up in
+    mountinfo - even with a space in the path (mountinfo writes it as \\040)."""
+    t = daemons()
+    for path in (mnt, str(tmp_path / "with space")):
+        os.makedirs(path, exist_ok=True)
+        _foreign_stale_fuse_mount(path)
+        try:
+            with pytest.raises(OSError) as e:
+                os.listdir(path)
+            assert e.value.errno == errno.ENOTCONN
+            with pytest.raises(RpcFailure):
+                t.result("fuse_export_create", {"mountpoint": path})
+            with open("/proc/self/mountinfo") as f:
+                assert any(" fuse.other other_src " in line for line in f)
+            assert mounted(path.replace(" ", "\\040"))       # still there, still theirs
+        finally:
+            subprocess.run(["umount", "-l", path], capture_output=True)
+        assert not mounted(path.replace(" ", "\\040"))
+    # Our own stale mount on a path with a space is found and cleaned.
+    sp = str(tmp_path / "with space")
+    t2 = daemons("--fuse-mount", sp, name="crash")
+    assert wait_for(lambda: mounted(sp.replace(" ", "\\040")))
+    t2.proc.kill()
+    t2.proc.wait()
+    try:
+        t.result("fuse_export_create", {"mountpoint": sp})
+        assert sorted(os.listdir(sp)) == ["bdevs", "events"]
+        t.result("fuse_export_delete", {"mountpoint": sp})
+    finally:
+        subprocess.run(["umount", "-l", sp], capture_output=True)
+    assert not mounted(sp.replace(" ", "\\040"))
+
+
 def test_mimo_rpc_commands(mnt, daemons):
     rpc = os.path.join(os.path.dirname(__file__), "..", "..", "python", "mimo-rpc")
     t = daemons()
