@@ -427,6 +427,50 @@ def test_deleted_bdev_and_unmount_under_reader(mnt, daemons):
     assert t.result("fuse_get_exports") == []
 
 
+def test_recreated_bdev_of_same_name(mnt, daemons):
+    """A bdev deleted and created again under its name is another bdev: a new file with the new
+    size and contents, not killed by the old one's deletion."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    bdevs = export(t, mnt)
+    f = os.path.join(bdevs, "M0")
+    fd = os.open(f, os.O_RDWR)
+    try:
+        os.pwrite(fd, b"\xaa" * 4096, 0)
+        assert os.pread(fd, 4096, 0) == b"\xaa" * 4096
+        t.result("bdev_malloc_delete", {"name": "M0"})
+        t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 4096, "block_size": 512})
+        assert wait_for(lambda: os.path.exists(f) and os.stat(f).st_size == 4096 * 512)
+        fd2 = os.open(f, os.O_RDWR)
+        try:
+            assert os.pread(fd2, 4096, 0) == bytes(4096)       # the new bdev's (zeroed)
+            os.pwrite(fd2, b"\x55" * 512, 4096 * 512 - 512)   # past the old size
+            assert pread(f, 4096 * 512 - 512, 512) == b"\x55" * 512
+            time.sleep(0.2)                                    # the old deletion is handled...
+            assert os.stat(f).st_size == 4096 * 512            # ...and spared the new file
+            assert os.pread(fd2, 512, 4096 * 512 - 512) == b"\x55" * 512
+        finally:
+            os.close(fd2)
+        with pytest.raises(OSError) as e:                      # the old handle: the old bdev
+            os.pread(fd, 4096, 0)
+        assert e.value.errno == errno.ENODEV
+    finally:
+        os.close(fd)
+
+
+def test_claimed_bdev_is_read_only(mnt, daemons):
+    """A bdev claimed by a module (here an error bdev on top of it) can still be read; only
+    opens for write are refused."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    t.result("bdev_error_create", {"base_name": "M0"})
+    f = os.path.join(export(t, mnt), "M0")
+    assert pread(f, 0, 4096) == bytes(4096)
+    with pytest.raises(OSError) as e:
+        os.open(f, os.O_RDWR)
+    assert e.value.errno in (errno.EPERM, errno.EACCES)
+
+
 def test_rpc_errors(mnt, tmp_path, daemons):
     t = daemons()
     cases = [
