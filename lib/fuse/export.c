@@ -2,13 +2,15 @@
  * Exports: mount, serve, unmount. Each export is a libfuse session served by libfuse's
  * multi-threaded loop (requests in parallel) on its own thread, and a notifier thread.
  *
- * Unmounting: umount2(MNT_DETACH) while the loop still runs (the kernel's DESTROY must be
- * answered), then abort the connection through fusectl, so a file some process still holds
- * open cannot keep the loop - and so the daemon - alive: that process gets ENOTCONN. The
- * loop then sees ENODEV and ends.
+ * Unmounting: abort the connection through fusectl first, so a file some process still holds
+ * open cannot keep the loop - and so the daemon - alive: that process gets ENOTCONN, and the
+ * loop sees ENODEV and ends. Then umount2(MNT_DETACH), if /proc/self/mountinfo still shows our
+ * mount on the path. Threads are joined with a bound; an export one of them may still use is
+ * leaked, never freed.
  *
- * A stale mount (its daemon died; every access fails with ENOTCONN) is detached before
- * mounting on the same directory.
+ * A stale mimo mount (type fuse.mimo, source mimo_tgt, found in mountinfo before anything
+ * touches the path; its daemon died, every access fails with ENOTCONN) is detached before
+ * mounting on the same directory. Other mounts are never touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -366,14 +368,14 @@ static bool join_within(pthread_t t, int seconds)
 }
 
 /* Detach the mount and end the connection. fusectl's abort comes first, while mountinfo still
- * shows our connection on our path (or nothing: then it was unmounted from outside, and the
- * connection is still ours while we hold its fd); the unmount only if it is still ours. */
+ * shows our connection on our path: the connection is ours whatever is mounted there now (we
+ * hold its fd, so its number cannot be reused). Then the unmount, only if the mount on the
+ * path is still ours - never one mounted over or instead of it. */
 static void unmount_export(struct fuse_export *exp)
 {
 	struct mount_info mi;
 
-	if (!find_mount(exp->mountpoint, &mi) || mi.dev == exp->conn_id)
-		abort_connection(exp->conn_id);
+	abort_connection(exp->conn_id);
 	if (find_mount(exp->mountpoint, &mi) && mi.dev == exp->conn_id && is_mimo_mount(&mi) &&
 	    umount2(exp->mountpoint, MNT_DETACH) != 0 && errno != EINVAL)
 		MIMO_WARN(COMP, "unmount %s: %s", exp->mountpoint, strerror(errno));
