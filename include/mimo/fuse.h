@@ -37,6 +37,10 @@ struct mimo_fuse_export_opts {
 	size_t num_bdevs;
 	bool writable;
 	enum mimo_fuse_coherence coherence;
+	/* Mount with -o allow_other: other users may reach the mount at all. The files stay
+	 * 0600 (0400 read-only), directories 0700, owned by the daemon's uid/gid, and the kernel
+	 * checks those modes (default_permissions), so only root gains from it. */
+	bool allow_other;
 };
 
 /*

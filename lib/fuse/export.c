@@ -2,13 +2,15 @@
  * Exports: mount, serve, unmount. Each export is a libfuse session served by libfuse's
  * multi-threaded loop (requests in parallel) on its own thread, and a notifier thread.
  *
- * Unmounting: umount2(MNT_DETACH) while the loop still runs (the kernel's DESTROY must be
- * answered), then abort the connection through fusectl, so a file some process still holds
- * open cannot keep the loop - and so the daemon - alive: that process gets ENOTCONN. The
- * loop then sees ENODEV and ends.
+ * Unmounting: abort the connection through fusectl first, so a file some process still holds
+ * open cannot keep the loop - and so the daemon - alive: that process gets ENOTCONN, and the
+ * loop sees ENODEV and ends. Then umount2(MNT_DETACH), if /proc/self/mountinfo still shows our
+ * mount on the path. Threads are joined with a bound; an export one of them may still use is
+ * leaked, never freed.
  *
- * A stale mount (its daemon died; every access fails with ENOTCONN) is detached before
- * mounting on the same directory.
+ * A stale mimo mount (type fuse.mimo, source mimo_tgt, found in mountinfo before anything
+ * touches the path; its daemon died, every access fails with ENOTCONN) is detached before
+ * mounting on the same directory. Other mounts are never touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,37 +85,86 @@ static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
 
 /* --- mounts ------------------------------------------------------------------------------ */
 
-/* The last mount on path in /proc/self/mountinfo: its fstype and kernel device number. */
-static bool find_mount(const char *path, char *fstype, size_t fstype_len, unsigned long *dev)
+/* mountinfo escapes space, tab, newline and backslash as \ooo: undo it in place. */
+static void unescape_octal(char *s)
+{
+	char *d = s;
+
+	while (*s != '\0') {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+struct mount_info {
+	char fstype[64];
+	char source[256];
+	unsigned long dev; /* the kernel's MKDEV(maj, min): fusectl's name for a FUSE mount */
+};
+
+/* The last (topmost) mount on path in /proc/self/mountinfo. Reads no file under path: a hung
+ * FUSE mount there cannot block it, so it comes before any stat() of the path. */
+static bool find_mount(const char *path, struct mount_info *mi)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
 	bool found = false;
 
 	if (f == NULL)
 		return false;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *tok, *fields[5] = { 0 };
+		char *type = NULL, *source = NULL;
 		unsigned maj, min;
-		char mnt[PATH_MAX], type[64];
-		const char *sep;
+		int i = 0;
+		bool after_sep = false;
 
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+		line[strcspn(line, "\n")] = '\0';
+		for (tok = strtok_r(line, " ", &save); tok != NULL;
+		     tok = strtok_r(NULL, " ", &save)) {
+			if (i < 5)
+				fields[i++] = tok;
+			else if (!after_sep && strcmp(tok, "-") == 0)
+				after_sep = true;
+			else if (after_sep && type == NULL)
+				type = tok;
+			else if (after_sep && source == NULL)
+				source = tok;
+		}
+		if (fields[4] == NULL || type == NULL || source == NULL ||
+		    sscanf(fields[2], "%u:%u", &maj, &min) != 2)
 			continue;
-		if (strcmp(mnt, path) != 0 || (sep = strstr(line, " - ")) == NULL ||
-		    sscanf(sep + 3, "%63s", type) != 1)
+		unescape_octal(fields[4]);
+		if (strcmp(fields[4], path) != 0)
 			continue;
+		unescape_octal(source);
 		found = true;
-		snprintf(fstype, fstype_len, "%s", type);
-		*dev = ((unsigned long)maj << 20) | min; /* the kernel's MKDEV: fusectl's name */
+		snprintf(mi->fstype, sizeof(mi->fstype), "%s", type);
+		snprintf(mi->source, sizeof(mi->source), "%s", source);
+		mi->dev = ((unsigned long)maj << 20) | min;
 	}
+	free(line);
 	fclose(f);
 	return found;
 }
 
-static void abort_connection(unsigned long dev)
+/* A mount this program makes: type fuse.mimo, source mimo_tgt. */
+static bool is_mimo_mount(const struct mount_info *mi)
+{
+	return strcmp(mi->fstype, FSTYPE) == 0 && strcmp(mi->source, FSNAME) == 0;
+}
+
+static bool abort_connection(unsigned long dev)
 {
 	char path[128];
-	bool mounted = false;
+	bool mounted = false, ok = false;
 	int fd;
 
 	snprintf(path, sizeof(path), FUSECTL "/%lu/abort", dev);
@@ -124,35 +175,84 @@ static void abort_connection(unsigned long dev)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	}
 	if (fd < 0) {
+		int e = errno;
+
 		if (mounted)
 			umount2(FUSECTL, MNT_DETACH);
-		if (errno != ENOENT) /* ENOENT: the connection is already gone */
-			MIMO_WARN(COMP, "cannot abort FUSE connection %lu: %s", dev,
-				  strerror(errno));
-		return;
+		if (e != ENOENT) /* ENOENT: the connection is already gone */
+			MIMO_WARN(COMP, "cannot abort FUSE connection %lu: %s", dev, strerror(e));
+		return e == ENOENT;
 	}
-	if (write(fd, "1", 1) != 1)
+	ok = write(fd, "1", 1) == 1;
+	if (!ok)
 		MIMO_WARN(COMP, "abort FUSE connection %lu: %s", dev, strerror(errno));
 	close(fd);
 	if (mounted) /* leave the machine as we found it */
 		umount2(FUSECTL, MNT_DETACH);
+	return ok;
 }
 
-/* Resolve mountpoint; detach a stale mount found there. 0 with real filled, or -errno. */
+/* The absolute path of mountpoint without touching the mountpoint itself (only its parent):
+ * stat() or realpath() of a hung FUSE mount blocks. 0 or -errno. */
+static int lexical_path(const char *mountpoint, char *out)
+{
+	char buf[PATH_MAX], parent[PATH_MAX];
+	char *slash, *base;
+	size_t len = strlen(mountpoint);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, mountpoint, len + 1);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	slash = strrchr(buf, '/');
+	base = slash != NULL ? slash + 1 : buf;
+	if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(buf, "/") == 0)
+		return realpath(mountpoint, out) != NULL ? 0 : -errno;
+	if (slash == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == buf)
+		snprintf(parent, sizeof(parent), "/");
+	else {
+		*slash = '\0';
+		snprintf(parent, sizeof(parent), "%s", buf);
+	}
+	if (realpath(parent, out) == NULL)
+		return -errno;
+	if (strlen(out) + 1 + strlen(base) + 1 > PATH_MAX)
+		return -ENAMETOOLONG;
+	if (strcmp(out, "/") != 0)
+		strcat(out, "/");
+	strcat(out, base);
+	return 0;
+}
+
+/*
+ * Resolve mountpoint; detach a stale mimo mount found there. 0 with real filled, or -errno.
+ * /proc/self/mountinfo is read first: only a mount of our type and source (fuse.mimo,
+ * mimo_tgt) is ever probed with stat() or detached - never somebody else's.
+ */
 static int prepare_mountpoint(const char *mountpoint, char *real, char *err, size_t err_len)
 {
+	struct mount_info mi;
 	struct stat st;
+	int rc;
 
-	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN) {
-		/* A FUSE mount whose daemon is gone: a crashed run left it. */
-		MIMO_WARN(COMP, "%s: stale FUSE mount from an earlier run; unmounting it",
-			  mountpoint);
-		if (umount2(mountpoint, MNT_DETACH) != 0)
+	if ((rc = lexical_path(mountpoint, real)) != 0)
+		return fail(err, err_len, rc, "mountpoint %s: %s", mountpoint, strerror(-rc));
+	if (!find_mount(real, &mi)) {
+		/* Nothing mounted on it: resolving it (symlinks too) cannot block. */
+		if (realpath(mountpoint, real) == NULL)
+			return fail(err, err_len, -errno, "mountpoint %s: %s", mountpoint,
+				    strerror(errno));
+	} else if (is_mimo_mount(&mi) && stat(real, &st) != 0 && errno == ENOTCONN) {
+		/* A mimo mount whose daemon is gone: a crashed run left it. */
+		MIMO_WARN(COMP, "%s: stale FUSE mount from an earlier run; unmounting it", real);
+		abort_connection(mi.dev);
+		if (umount2(real, MNT_DETACH) != 0)
 			return fail(err, err_len, -errno, "cannot unmount stale mount on %s: %s",
-				    mountpoint, strerror(errno));
+				    real, strerror(errno));
 	}
-	if (realpath(mountpoint, real) == NULL)
-		return fail(err, err_len, -errno, "mountpoint %s: %s", mountpoint, strerror(errno));
 	if (stat(real, &st) != 0)
 		return fail(err, err_len, -errno, "mountpoint %s: %s", real, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
@@ -163,10 +263,9 @@ static int prepare_mountpoint(const char *mountpoint, char *real, char *err, siz
 /* A live mimo mount there that is not ours: another daemon serves it. */
 static int check_not_mounted(const char *real, char *err, size_t err_len)
 {
-	char type[64];
-	unsigned long dev;
+	struct mount_info mi;
 
-	if (find_mount(real, type, sizeof(type), &dev) && strcmp(type, FSTYPE) == 0)
+	if (find_mount(real, &mi) && is_mimo_mount(&mi))
 		return fail(err, err_len, -EBUSY,
 			    "%s is already a live mimo FUSE mount (another mimo_tgt?)", real);
 	return 0;
@@ -205,8 +304,9 @@ static struct fuse_export *find_locked(const char *real)
 
 static json_t *export_params(const struct fuse_export *exp)
 {
-	json_t *p = json_pack("{s:s, s:b, s:s}", "mountpoint", exp->mountpoint, "writable",
-			      exp->writable, "coherence", mimo_fuse_coherence_name(exp->coherence));
+	json_t *p = json_pack("{s:s, s:b, s:s, s:b}", "mountpoint", exp->mountpoint, "writable",
+			      exp->writable, "coherence", mimo_fuse_coherence_name(exp->coherence),
+			      "allow_other", exp->allow_other);
 
 	if (exp->bdevs != NULL) {
 		json_t *a = json_array();
@@ -258,19 +358,49 @@ static void export_free(struct fuse_export *exp)
 	free(exp);
 }
 
-/* Stop everything an export runs; it is already off the list. */
-static void export_stop(struct fuse_export *exp)
+static bool join_within(pthread_t t, int seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+/* Detach the mount and end the connection. fusectl's abort comes first, while mountinfo still
+ * shows our connection on our path: the connection is ours whatever is mounted there now (we
+ * hold its fd, so its number cannot be reused). Then the unmount, only if the mount on the
+ * path is still ours - never one mounted over or instead of it. */
+static void unmount_export(struct fuse_export *exp)
+{
+	struct mount_info mi;
+
+	abort_connection(exp->conn_id);
+	if (find_mount(exp->mountpoint, &mi) && mi.dev == exp->conn_id && is_mimo_mount(&mi) &&
+	    umount2(exp->mountpoint, MNT_DETACH) != 0 && errno != EINVAL)
+		MIMO_WARN(COMP, "unmount %s: %s", exp->mountpoint, strerror(errno));
+}
+
+/*
+ * Stop everything an export runs; it is already off the list. Returns false when something
+ * may still use it (a thread that did not end, a verify that did not return): the caller must
+ * then leak it rather than free it. Never waits without a bound.
+ */
+static bool export_stop(struct fuse_export *exp)
 {
 	struct ev_reader *r;
 	struct timespec ts;
+	bool notifier_done = !exp->notifier_started, loop_done = !exp->loop_started;
+	int rc = 0;
 
-	mimo_events_remove_listener(fuse_events_listener, exp);
+	if (exp->listening)
+		mimo_events_remove_listener(fuse_events_listener, exp);
 	pthread_mutex_lock(&exp->lock);
 	exp->stopping = true;
 	pthread_cond_broadcast(&exp->cond);
 	pthread_mutex_unlock(&exp->lock);
-	if (exp->notifier_started)
-		pthread_join(exp->notifier_thread, NULL);
+	if (!notifier_done)
+		notifier_done = join_within(exp->notifier_thread, 5);
 	/* Parked reads of `events` end: end of file. */
 	pthread_mutex_lock(&exp->lock);
 	TAILQ_FOREACH(r, &exp->readers, link)
@@ -281,46 +411,61 @@ static void export_stop(struct fuse_export *exp)
 		}
 	}
 	pthread_mutex_unlock(&exp->lock);
-	if (exp->loop_started) {
-		if (umount2(exp->mountpoint, MNT_DETACH) != 0 && errno != EINVAL)
-			MIMO_WARN(COMP, "unmount %s: %s", exp->mountpoint, strerror(errno));
-		abort_connection(exp->conn_id);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 10;
-		if (pthread_timedjoin_np(exp->loop_thread, NULL, &ts) != 0) {
-			/* Should not happen: the aborted connection ends the loop. Leave it. */
-			MIMO_ERR(COMP, "%s: the FUSE loop did not end; leaking it",
-				 exp->mountpoint);
-			exp->se = NULL;
-		}
+	if (exp->mounted)
+		unmount_export(exp);
+	/* The aborted connection fails whatever the notifier was sending. */
+	if (!notifier_done)
+		notifier_done = join_within(exp->notifier_thread, 5);
+	if (!loop_done)
+		loop_done = join_within(exp->loop_thread, 10);
+	/* verify_cache calls in progress see `stopping` and return. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&exp->lock);
+	while (exp->users > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&exp->cond, &exp->lock, &ts);
+	rc = exp->users > 0;
+	pthread_mutex_unlock(&exp->lock);
+	if (!notifier_done || !loop_done || rc) {
+		MIMO_ERR(COMP,
+			 "%s: %s did not end within its time; leaking the export (its nodes and "
+			 "FUSE session) rather than freeing what it may still use",
+			 exp->mountpoint,
+			 !loop_done	  ? "the FUSE loop"
+			 : !notifier_done ? "the notifier"
+					  : "a verify");
+		return false;
 	}
+	return true;
 }
 
-static void hook_update_locked(void)
+static int hook_update_locked(void)
 {
 	static bool registered;
 	bool want = !TAILQ_EMPTY(&g_fuse_exports);
+	int rc = 0;
 
-	if (want && !registered)
-		registered = mimo_bdev_add_write_hook(fuse_write_hook, NULL) == 0;
-	else if (!want && registered) {
+	if (want && !registered) {
+		rc = mimo_bdev_add_write_hook(fuse_write_hook, NULL);
+		registered = rc == 0;
+	} else if (!want && registered) {
 		mimo_bdev_remove_write_hook(fuse_write_hook, NULL);
 		registered = false;
 	}
+	return rc;
 }
 
 static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 {
-	char *argv[] = { "mimo_tgt", "-o",
-			 exp->writable ? "fsname=" FSNAME ",subtype=mimo,allow_other,"
-					 "default_permissions"
-				       : "fsname=" FSNAME ",subtype=mimo,allow_other,"
-					 "default_permissions,ro",
-			 NULL };
+	char o[128];
+	char *argv[] = { "mimo_tgt", "-o", o, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-	char type[64];
+	struct mount_info mi;
 	int fd, rc;
 
+	/* default_permissions: the kernel checks the files' modes (0600, owned by us). */
+	snprintf(o, sizeof(o), "fsname=" FSNAME ",subtype=mimo,default_permissions%s%s",
+		 exp->allow_other ? ",allow_other" : "", exp->writable ? "" : ",ro");
 	/* libfuse only prints why it cannot; say it in the answer. */
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -333,25 +478,21 @@ static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 	if (fuse_session_mount(exp->se, exp->mountpoint) != 0)
 		return fail(err, err_len, -EIO, "cannot mount on %s (see the log)",
 			    exp->mountpoint);
-	if (!find_mount(exp->mountpoint, type, sizeof(type), &exp->conn_id)) {
+	if (!find_mount(exp->mountpoint, &mi) || !is_mimo_mount(&mi)) {
 		/* Without the id an unmount could hang on an open file: refuse. */
 		umount2(exp->mountpoint, MNT_DETACH);
 		return fail(err, err_len, -EIO, "mounted %s but cannot find it in mountinfo",
 			    exp->mountpoint);
 	}
+	exp->conn_id = mi.dev;
+	exp->mounted = true; /* export_stop unmounts it from here on */
 	rc = pthread_create(&exp->notifier_thread, NULL, fuse_notifier_main, exp);
-	if (rc != 0) {
-		umount2(exp->mountpoint, MNT_DETACH);
-		abort_connection(exp->conn_id);
+	if (rc != 0)
 		return fail(err, err_len, -rc, "cannot start a thread");
-	}
 	exp->notifier_started = true;
 	rc = pthread_create(&exp->loop_thread, NULL, loop_main, exp);
-	if (rc != 0) {
-		umount2(exp->mountpoint, MNT_DETACH);
-		abort_connection(exp->conn_id);
+	if (rc != 0)
 		return fail(err, err_len, -rc, "cannot start a thread");
-	}
 	exp->loop_started = true;
 	return 0;
 }
@@ -394,6 +535,9 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	TAILQ_INIT(&exp->readers);
 	exp->next_ino = INO_FIRST_BDEV;
 	exp->writable = opts->writable;
+	exp->allow_other = opts->allow_other;
+	exp->uid = getuid();
+	exp->gid = getgid();
 	exp->coherence = opts->coherence;
 	exp->created = time(NULL);
 	if (opts->bdevs != NULL) {
@@ -404,17 +548,31 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 		}
 	}
 	/* The listener before the mount: a poll right after creation misses nothing. */
-	mimo_events_add_listener(fuse_events_listener, exp);
-	rc = export_start(exp, err, err_len);
+	rc = mimo_events_add_listener(fuse_events_listener, exp);
+	if (rc != 0)
+		rc = fail(err, err_len, rc < 0 ? rc : -ENOMEM,
+			  "cannot listen to the daemon's events: %s",
+			  strerror(rc < 0 ? -rc : ENOMEM));
+	else {
+		exp->listening = true;
+		rc = export_start(exp, err, err_len);
+	}
+	if (rc == 0) {
+		pthread_rwlock_wrlock(&g_fuse_exports_lock);
+		TAILQ_INSERT_TAIL(&g_fuse_exports, exp, link);
+		if ((rc = hook_update_locked()) != 0) {
+			TAILQ_REMOVE(&g_fuse_exports, exp, link);
+			rc = fail(err, err_len, rc < 0 ? rc : -ENOMEM,
+				  "cannot register the bdev write hook: %s",
+				  strerror(rc < 0 ? -rc : ENOMEM));
+		}
+		pthread_rwlock_unlock(&g_fuse_exports_lock);
+	}
 	if (rc != 0) {
-		export_stop(exp);
-		export_free(exp);
+		if (export_stop(exp))
+			export_free(exp);
 		goto out;
 	}
-	pthread_rwlock_wrlock(&g_fuse_exports_lock);
-	TAILQ_INSERT_TAIL(&g_fuse_exports, exp, link);
-	hook_update_locked();
-	pthread_rwlock_unlock(&g_fuse_exports_lock);
 	MIMO_INFO(COMP, "exported bdevs on %s (coherence %s%s)", real,
 		  mimo_fuse_coherence_name(exp->coherence), exp->writable ? "" : ", read-only");
 	mimo_event_emit("fuse_export_created", real, export_params(exp));
@@ -431,8 +589,8 @@ static void export_delete(struct fuse_export *exp)
 	TAILQ_REMOVE(&g_fuse_exports, exp, link);
 	hook_update_locked();
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
-	export_stop(exp);
-	export_free(exp);
+	if (export_stop(exp))
+		export_free(exp);
 	MIMO_INFO(COMP, "unmounted %s", mp != NULL ? mp : "?");
 	if (mp != NULL)
 		mimo_event_emit("fuse_export_deleted", mp, json_pack("{s:s}", "mountpoint", mp));
@@ -445,11 +603,11 @@ MIMO_EXPORT int mimo_fuse_export_delete(const char *mountpoint)
 	struct fuse_export *exp;
 
 	pthread_mutex_lock(&g_admin_lock);
-	/* By the name given or its resolved path (resolving a live mount stats our root). */
+	/* By the name given or its absolute path (made without touching the mount). */
 	pthread_rwlock_rdlock(&g_fuse_exports_lock);
 	exp = find_locked(mountpoint);
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
-	if (exp == NULL && realpath(mountpoint, real) != NULL) {
+	if (exp == NULL && lexical_path(mountpoint, real) == 0) {
 		pthread_rwlock_rdlock(&g_fuse_exports_lock);
 		exp = find_locked(real);
 		pthread_rwlock_unlock(&g_fuse_exports_lock);
@@ -521,18 +679,28 @@ MIMO_EXPORT int mimo_fuse_export_verify_cache(const char *mountpoint, const char
 	struct fuse_export *exp;
 	struct fuse_node *n = NULL;
 	int rc = -ENOENT, err;
+	bool resolved = lexical_path(mountpoint, real) == 0;
 
-	/* Held across the walk: the export cannot be deleted under it. */
-	pthread_mutex_lock(&g_admin_lock);
+	/* A reference, not the admin lock: a long walk holds up no create or delete, and
+	 * delete waits (bounded) for it to see `stopping` and return. */
 	pthread_rwlock_rdlock(&g_fuse_exports_lock);
 	exp = find_locked(mountpoint);
-	if (exp == NULL && realpath(mountpoint, real) != NULL)
+	if (exp == NULL && resolved)
 		exp = find_locked(real);
+	if (exp != NULL) {
+		pthread_mutex_lock(&exp->lock);
+		exp->users++;
+		pthread_mutex_unlock(&exp->lock);
+	}
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
-	if (exp != NULL)
-		n = fuse_node_get(exp, bdev, &err);
+	if (exp == NULL)
+		return -ENOENT;
+	n = fuse_node_get(exp, bdev, &err);
 	if (n != NULL)
 		rc = fuse_export_verify_node(exp, n, checked, mismatched);
-	pthread_mutex_unlock(&g_admin_lock);
+	pthread_mutex_lock(&exp->lock);
+	exp->users--;
+	pthread_cond_broadcast(&exp->cond);
+	pthread_mutex_unlock(&exp->lock);
 	return rc;
 }

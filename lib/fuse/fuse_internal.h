@@ -44,6 +44,18 @@ enum {
 
 struct fuse_export;
 
+/* What every export's node of one bdev shares (node.c): the read-modify-write lock, so two
+ * exports of the same bdev do not lose each other's partial-block updates. */
+struct fuse_bdev_shared {
+	struct mimo_bdev *bdev;
+	uint32_t refs; /* under the registry's lock */
+	pthread_rwlock_t rmw_lock;
+	TAILQ_ENTRY(fuse_bdev_shared) link;
+};
+
+/* Per-node queue bounds: past them the node's queued ranges become one whole-file INVAL. */
+#define FUSE_NODE_QUEUE_ITEMS 64
+
 /* A write of this export in flight, so the write hook can tell it from writes by others. */
 struct own_write {
 	uint64_t offset_blocks, num_blocks;
@@ -56,11 +68,19 @@ struct fuse_node {
 	struct fuse_export *exp;
 	uint64_t ino;
 	char *name;
+	char uuid[40]; /* the bdev's identity: a re-created bdev of the same name is another */
 	uint32_t block_size;
 	uint64_t num_blocks;
 	uint64_t size;
-	_Atomic bool dead; /* the bdev was deleted */
-	bool looked_up;	   /* under exp->lock: the kernel knows the ino */
+	_Atomic bool dead;	  /* the bdev was deleted */
+	bool looked_up;		  /* under exp->lock: the kernel knows the ino */
+	_Atomic bool read_only;	  /* opened read-only: the bdev is claimed for write by a module */
+	_Atomic uint32_t openers; /* open file handles: STORE only while someone has it open */
+	/* Under exp->lock: this node's N_RANGE items in the queue. */
+	uint32_t q_items;
+	uint64_t q_bytes;
+	bool q_whole;	/* a whole-file INVAL is queued: more ranges add nothing */
+	bool gone_sent; /* under exp->lock: its deletion was notified */
 
 	/* The descriptor, opened on first open() on reactor `reactor` and used only there. */
 	pthread_mutex_t open_lock;
@@ -75,13 +95,14 @@ struct fuse_node {
 	/* Own writes, for the STORE race check (see notifier.c). */
 	_Atomic uint64_t own_gen;
 	_Atomic uint32_t own_inflight;
-	/* Aligned writes share it, read-modify-writes of partial blocks take it alone. */
-	pthread_rwlock_t rmw_lock;
+	/* Set on open: its rmw_lock is shared by aligned writes and taken alone by
+	 * read-modify-writes of partial blocks, across exports. */
+	struct fuse_bdev_shared *shared;
 	TAILQ_ENTRY(fuse_node) link;
 };
 
 enum nitem_kind {
-	N_RANGE,       /* a bdev range changed by another path: store or inval */
+	N_RANGE,       /* a bdev range changed by another path: store or inval (whole: all) */
 	N_ENTRY_ADDED, /* a bdev appeared: inval_entry on bdevs/ */
 	N_ENTRY_GONE,  /* a bdev vanished: delete on bdevs/, inval its pages */
 };
@@ -90,6 +111,7 @@ struct nitem {
 	enum nitem_kind kind;
 	struct fuse_node *node; /* N_RANGE, N_ENTRY_GONE (may be NULL: never looked up) */
 	uint64_t off, len;
+	bool whole; /* N_RANGE: the node's queue overflowed: INVAL the whole file */
 	char *name;
 	TAILQ_ENTRY(nitem) link;
 };
@@ -117,12 +139,18 @@ struct fuse_export {
 	char **bdevs; /* NULL: every bdev */
 	size_t num_bdevs;
 	bool writable;
+	bool allow_other;
 	enum mimo_fuse_coherence coherence;
 	time_t created;
+	uid_t uid; /* the daemon's: owner of every file */
+	gid_t gid;
 
 	struct fuse_session *se;
 	pthread_t loop_thread, notifier_thread;
 	bool loop_started, notifier_started;
+	bool listening;	       /* the events listener is registered */
+	bool mounted;	       /* conn_id is known: stop aborts and unmounts */
+	uint32_t users;	       /* under lock: verify_cache calls holding it */
 	unsigned long conn_id; /* the connection's name under /sys/fs/fuse/connections */
 
 	pthread_mutex_t lock;
@@ -132,7 +160,7 @@ struct fuse_export {
 	uint32_t next_reactor;
 	TAILQ_HEAD(nitem_head_, nitem) queue;
 	size_t queue_len;
-	bool stopping;
+	_Atomic bool stopping; /* set under lock; read without it between notifications */
 
 	/* The events ring: lines [ev_head - ev_count, ev_head). */
 	char *ev_lines[FUSE_EVENTS_RING];
@@ -157,6 +185,10 @@ extern struct fuse_export_list g_fuse_exports;
 extern pthread_rwlock_t g_fuse_exports_lock;
 
 /* node.c */
+/* Whether any export has bdev open (no lock: the write hook's fast path). */
+bool fuse_bdev_interesting(const struct mimo_bdev *bdev);
+/* Resolve bdev name now: its UUID into uuid (empty when there is none). */
+void fuse_bdev_uuid_of(const char *name, char *uuid, size_t len);
 bool fuse_export_allows(const struct fuse_export *exp, const char *name);
 /* The node for a bdev name (created on first sight, with a new ino), or NULL with *err. */
 struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *err);
@@ -170,7 +202,7 @@ void fuse_node_free(struct fuse_node *n);
 int fuse_node_read(struct fuse_node *n, void *buf, uint64_t off, size_t len);
 int fuse_node_write(struct fuse_node *n, const void *buf, uint64_t off, size_t len);
 int fuse_node_flush(struct fuse_node *n);
-int fuse_node_unmap(struct fuse_node *n, uint64_t off, uint64_t len, bool zeroes);
+int fuse_node_zero(struct fuse_node *n, uint64_t off, uint64_t len);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops g_fuse_ops;

@@ -18,6 +18,7 @@ struct create_params {
 	const json_t *bdevs;
 	bool writable;
 	char *coherence;
+	bool allow_other;
 };
 
 static const struct mimo_json_decoder create_decoders[] = {
@@ -26,6 +27,7 @@ static const struct mimo_json_decoder create_decoders[] = {
 	{ "bdevs", offsetof(struct create_params, bdevs), mimo_json_decode_json, true },
 	{ "writable", offsetof(struct create_params, writable), mimo_json_decode_bool, true },
 	{ "coherence", offsetof(struct create_params, coherence), mimo_json_decode_string, true },
+	{ "allow_other", offsetof(struct create_params, allow_other), mimo_json_decode_bool, true },
 };
 
 struct job {
@@ -34,7 +36,7 @@ struct job {
 	char *bdev; /* verify */
 	char **bdevs;
 	size_t num_bdevs;
-	bool has_bdevs, writable;
+	bool has_bdevs, writable, allow_other;
 	enum mimo_fuse_coherence coherence;
 };
 
@@ -73,6 +75,7 @@ static void *create_job(void *arg)
 		.num_bdevs = j->num_bdevs,
 		.writable = j->writable,
 		.coherence = j->coherence,
+		.allow_other = j->allow_other,
 	};
 	char err[512] = "";
 	int rc = mimo_fuse_export_create(&o, err, sizeof(err));
@@ -100,6 +103,7 @@ static void rpc_fuse_export_create(struct mimo_jsonrpc_request *req, const json_
 	}
 	j->req = req;
 	j->writable = p.writable;
+	j->allow_other = p.allow_other;
 	if (p.coherence != NULL && mimo_fuse_coherence_parse(p.coherence, &j->coherence) != 0) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"coherence must be \"store\", \"inval\" or \"none\"");

@@ -4,7 +4,8 @@
  * bdev I/O must be submitted on a reactor, so each request is sent as a message to the
  * node's reactor, submitted there through that reactor's channel, and the worker waits on a
  * semaphore until the completion posts it. Partial blocks are read, patched and written back
- * under the node's rmw_lock held alone; aligned writes share it.
+ * under the bdev's rmw_lock (shared by every export of that bdev) held alone; aligned writes
+ * share it.
  */
 #include <errno.h>
 #include <semaphore.h>
@@ -14,6 +15,72 @@
 
 #include "fuse_internal.h"
 #include "log.h"
+#include "uuid.h"
+
+/* --- what the exports of one bdev share ------------------------------------------------ */
+
+static pthread_mutex_t g_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, fuse_bdev_shared) g_shared = TAILQ_HEAD_INITIALIZER(g_shared);
+/* Open nodes per bdev, hashed by its address: the write hook returns at once for a bdev no
+ * export has open, without a lock. A collision only costs the slow path. */
+#define INTEREST_SLOTS 256
+static _Atomic uint32_t g_interest[INTEREST_SLOTS];
+
+static size_t interest_slot(const struct mimo_bdev *bdev)
+{
+	uintptr_t p = (uintptr_t)bdev;
+
+	return (size_t)((p >> 4) ^ (p >> 12)) % INTEREST_SLOTS;
+}
+
+bool fuse_bdev_interesting(const struct mimo_bdev *bdev)
+{
+	return atomic_load_explicit(&g_interest[interest_slot(bdev)], memory_order_relaxed) != 0;
+}
+
+static struct fuse_bdev_shared *shared_get(struct mimo_bdev *bdev)
+{
+	struct fuse_bdev_shared *sh;
+
+	pthread_mutex_lock(&g_shared_lock);
+	TAILQ_FOREACH(sh, &g_shared, link)
+	{
+		if (sh->bdev == bdev)
+			break;
+	}
+	if (sh == NULL && (sh = calloc(1, sizeof(*sh))) != NULL) {
+		sh->bdev = bdev;
+		pthread_rwlock_init(&sh->rmw_lock, NULL);
+		TAILQ_INSERT_TAIL(&g_shared, sh, link);
+	}
+	if (sh != NULL)
+		sh->refs++;
+	pthread_mutex_unlock(&g_shared_lock);
+	return sh;
+}
+
+static void shared_put(struct fuse_bdev_shared *sh)
+{
+	if (sh == NULL)
+		return;
+	pthread_mutex_lock(&g_shared_lock);
+	if (--sh->refs == 0) {
+		TAILQ_REMOVE(&g_shared, sh, link);
+		pthread_rwlock_destroy(&sh->rmw_lock);
+		free(sh);
+	}
+	pthread_mutex_unlock(&g_shared_lock);
+}
+
+void fuse_bdev_uuid_of(const char *name, char *uuid, size_t len)
+{
+	json_t *info = mimo_bdev_find_json(name);
+	const char *real = json_string_value(json_object_get(info, "name"));
+	const char *u = json_string_value(json_object_get(info, "uuid"));
+
+	snprintf(uuid, len, "%s", real != NULL && strcmp(real, name) == 0 && u != NULL ? u : "");
+	json_decref(info);
+}
 
 bool fuse_export_allows(const struct fuse_export *exp, const char *name)
 {
@@ -42,24 +109,33 @@ struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *
 {
 	struct fuse_node *n, *other;
 	json_t *info;
-	const char *real;
+	const char *real, *uuid;
 
 	if (!fuse_export_allows(exp, name)) {
 		*err = -ENOENT;
 		return NULL;
 	}
-	pthread_mutex_lock(&exp->lock);
-	n = find_live_locked(exp, name);
-	pthread_mutex_unlock(&exp->lock);
-	if (n != NULL)
-		return n;
 	/* Only by its name: an alias or UUID would give one bdev two files. */
 	info = mimo_bdev_find_json(name);
 	real = info != NULL ? json_string_value(json_object_get(info, "name")) : NULL;
+	uuid = json_string_value(json_object_get(info, "uuid"));
 	if (real == NULL || strcmp(real, name) != 0) {
 		json_decref(info);
 		*err = -ENOENT;
 		return NULL;
+	}
+	/* The node of this very bdev: one of the same name but another UUID is a deleted bdev
+	 * whose deletion the notifier has not handled yet. */
+	pthread_mutex_lock(&exp->lock);
+	n = find_live_locked(exp, name);
+	if (n != NULL && strcmp(n->uuid, uuid != NULL ? uuid : "") != 0) {
+		atomic_store(&n->dead, true);
+		n = NULL;
+	}
+	pthread_mutex_unlock(&exp->lock);
+	if (n != NULL) {
+		json_decref(info);
+		return n;
 	}
 	n = calloc(1, sizeof(*n));
 	if (n == NULL || (n->name = strdup(name)) == NULL) {
@@ -69,12 +145,12 @@ struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *
 		return NULL;
 	}
 	n->exp = exp;
+	snprintf(n->uuid, sizeof(n->uuid), "%s", uuid != NULL ? uuid : "");
 	n->block_size = (uint32_t)json_integer_value(json_object_get(info, "block_size"));
 	n->num_blocks = (uint64_t)json_integer_value(json_object_get(info, "num_blocks"));
 	n->size = n->num_blocks * n->block_size;
 	json_decref(info);
 	pthread_mutex_init(&n->open_lock, NULL);
-	pthread_rwlock_init(&n->rmw_lock, NULL);
 	TAILQ_INIT(&n->own);
 	pthread_mutex_lock(&exp->lock);
 	other = find_live_locked(exp, name); /* another worker got there first */
@@ -108,7 +184,7 @@ struct fuse_node *fuse_node_by_ino(struct fuse_export *exp, uint64_t ino)
 void fuse_node_free(struct fuse_node *n)
 {
 	pthread_mutex_destroy(&n->open_lock);
-	pthread_rwlock_destroy(&n->rmw_lock);
+	shared_put(n->shared);
 	free(n->name);
 	free(n);
 }
@@ -134,6 +210,8 @@ static void close_here(struct fuse_node *n)
 		mimo_bdev_close(n->desc);
 	n->desc = NULL;
 	pthread_mutex_lock(&n->exp->lock);
+	if (n->bdev != NULL)
+		atomic_fetch_sub(&g_interest[interest_slot(n->bdev)], 1);
 	n->bdev = NULL;
 	pthread_mutex_unlock(&n->exp->lock);
 }
@@ -164,18 +242,29 @@ static void open_here(void *arg)
 	struct fuse_node *n = c->n;
 
 	c->rc = mimo_bdev_open(n->name, n->exp->writable, bdev_event, n, &n->desc);
+	if (c->rc == -EPERM && n->exp->writable) {
+		/* Claimed for write by a module: readable still; write opens get EPERM. */
+		c->rc = mimo_bdev_open(n->name, false, bdev_event, n, &n->desc);
+		n->read_only = c->rc == 0;
+	}
 	if (c->rc == 0) {
 		struct mimo_bdev *b = mimo_bdev_desc_get_bdev(n->desc);
+		char uuid[MIMO_UUID_STR_LEN];
 
+		mimo_uuid_format(mimo_bdev_get_uuid(b), uuid);
 		/* Deleted and re-created under the same name since we looked it up? */
-		if (mimo_bdev_get_num_blocks(b) != n->num_blocks ||
-		    mimo_bdev_get_block_size(b) != n->block_size) {
+		if (strcmp(uuid, n->uuid) != 0 || mimo_bdev_get_num_blocks(b) != n->num_blocks ||
+		    mimo_bdev_get_block_size(b) != n->block_size)
+			c->rc = -ENODEV;
+		else if (n->shared == NULL && (n->shared = shared_get(b)) == NULL)
+			c->rc = -ENOMEM;
+		if (c->rc != 0) {
 			mimo_bdev_close(n->desc);
 			n->desc = NULL;
-			c->rc = -ENODEV;
 		} else {
 			pthread_mutex_lock(&n->exp->lock);
 			n->bdev = b;
+			atomic_fetch_add(&g_interest[interest_slot(b)], 1);
 			pthread_mutex_unlock(&n->exp->lock);
 		}
 	}
@@ -374,17 +463,19 @@ static int write_bytes(struct fuse_node *n, const void *buf, uint64_t off, size_
 	uint8_t *tmp;
 	int rc;
 
+	if ((rc = fuse_node_open(n)) != 0) /* sets n->shared */
+		return rc;
 	if (off % bs == 0 && len % bs == 0) {
-		pthread_rwlock_rdlock(&n->rmw_lock);
+		pthread_rwlock_rdlock(&n->shared->rmw_lock);
 		/* The bdev API takes a non-const buffer; a write does not change it. */
 		rc = do_io(n, MIMO_BDEV_IO_WRITE, (void *)(uintptr_t)buf, first, last - first, own);
-		pthread_rwlock_unlock(&n->rmw_lock);
+		pthread_rwlock_unlock(&n->shared->rmw_lock);
 		return rc;
 	}
 	tmp = alloc_blocks(n, (last - first) * bs);
 	if (tmp == NULL)
 		return -ENOMEM;
-	pthread_rwlock_wrlock(&n->rmw_lock);
+	pthread_rwlock_wrlock(&n->shared->rmw_lock);
 	rc = 0;
 	/* Only the partial head and tail blocks need their old contents. */
 	if (off % bs != 0)
@@ -395,7 +486,7 @@ static int write_bytes(struct fuse_node *n, const void *buf, uint64_t off, size_
 		memcpy(tmp + (off - first * bs), buf, len);
 		rc = do_io(n, MIMO_BDEV_IO_WRITE, tmp, first, last - first, own);
 	}
-	pthread_rwlock_unlock(&n->rmw_lock);
+	pthread_rwlock_unlock(&n->shared->rmw_lock);
 	free(tmp);
 	return rc;
 }
@@ -412,18 +503,23 @@ int fuse_node_flush(struct fuse_node *n)
 	return rc == -ENOTSUP ? 0 : rc; /* nothing volatile to flush */
 }
 
-/* Punch a hole (unmap, or write zeroes where unmap is not supported) or zero a byte range.
- * Partial blocks at the edges are zeroed by writing zeroes over those bytes - not as own
- * writes: the kernel need not have those bytes cached as zeroes, so the hook updates them. */
-int fuse_node_unmap(struct fuse_node *n, uint64_t off, uint64_t len, bool zeroes)
+/* Zero a byte range (fallocate PUNCH_HOLE and ZERO_RANGE alike: unmap does not promise that
+ * the blocks read back as zeroes). The whole blocks go first with one write-zeroes, so when
+ * the bdev cannot do it nothing has changed; the partial blocks at the edges are then zeroed
+ * by writing zeroes over those bytes - not as own writes: the kernel need not have those bytes
+ * cached as zeroes, so the hook updates them. 0 or -errno; an error may leave the range
+ * partly zeroed (it is reported, never hidden). */
+int fuse_node_zero(struct fuse_node *n, uint64_t off, uint64_t len)
 {
 	uint64_t bs = n->block_size;
 	uint64_t a = (off + bs - 1) / bs * bs, b = (off + len) / bs * bs;
-	enum mimo_bdev_io_type t;
 	int rc = 0;
 
 	if (a >= b) /* within one block */
 		a = b = off;
+	if (a < b &&
+	    (rc = do_io(n, MIMO_BDEV_IO_WRITE_ZEROES, NULL, a / bs, (b - a) / bs, false)) != 0)
+		return rc;
 	if (a > off || b < off + len) {
 		size_t head = a - off, tail = off + len - b, sz = head > tail ? head : tail;
 		void *z = calloc(1, sz ? sz : 1);
@@ -439,14 +535,6 @@ int fuse_node_unmap(struct fuse_node *n, uint64_t off, uint64_t len, bool zeroes
 				rc = write_bytes(n, z, b, tail, false);
 		}
 		free(z);
-		if (rc != 0 || a == b)
-			return rc;
 	}
-	if ((rc = fuse_node_open(n)) != 0)
-		return rc;
-	t = zeroes ? MIMO_BDEV_IO_WRITE_ZEROES : MIMO_BDEV_IO_UNMAP;
-	rc = do_io(n, t, NULL, a / bs, (b - a) / bs, false);
-	if (rc == -ENOTSUP && !zeroes)
-		rc = do_io(n, MIMO_BDEV_IO_WRITE_ZEROES, NULL, a / bs, (b - a) / bs, false);
 	return rc;
 }

@@ -63,11 +63,65 @@ static bool own_write_here(struct fuse_node *n, uint64_t offset_blocks, uint64_t
 	return false;
 }
 
+/* Drop the node's queued ranges for one whole-file INVAL: the queue stays bounded however
+ * fast other paths write. Under exp->lock. */
+static void collapse_node_locked(struct fuse_export *exp, struct fuse_node *n, struct nitem *whole)
+{
+	struct nitem *it, *tmp;
+
+	for (it = TAILQ_FIRST(&exp->queue); it != NULL; it = tmp) {
+		tmp = TAILQ_NEXT(it, link);
+		if (it->kind == N_RANGE && it->node == n) {
+			TAILQ_REMOVE(&exp->queue, it, link);
+			exp->queue_len--;
+			free(it);
+		}
+	}
+	whole->kind = N_RANGE;
+	whole->node = n;
+	whole->whole = true;
+	n->q_whole = true;
+	n->q_items = 1;
+	fuse_queue_push_locked(exp, whole);
+}
+
+static void queue_range_locked(struct fuse_export *exp, struct fuse_node *n, uint64_t off,
+			       uint64_t len)
+{
+	struct nitem *it;
+
+	if (n->q_whole)
+		return; /* the whole file is invalidated anyway */
+	if (merge_range_locked(exp, n, off, len)) {
+		n->q_bytes += len;
+		return;
+	}
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		MIMO_ERR(COMP, "out of memory: %s may serve stale data", n->name);
+		return;
+	}
+	if (n->q_items >= FUSE_NODE_QUEUE_ITEMS || n->q_bytes + len > FUSE_STORE_MAX_RANGE) {
+		collapse_node_locked(exp, n, it);
+		return;
+	}
+	it->kind = N_RANGE;
+	it->node = n;
+	it->off = off;
+	it->len = len;
+	n->q_items++;
+	n->q_bytes += len;
+	fuse_queue_push_locked(exp, it);
+}
+
 void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks, uint64_t num_blocks)
 {
 	struct fuse_export *exp;
 
 	(void)arg;
+	/* Every completed write of every bdev comes here: one atomic load for a bdev that no
+	 * export has open. */
+	if (!fuse_bdev_interesting(bdev))
+		return;
 	pthread_rwlock_rdlock(&g_fuse_exports_lock);
 	TAILQ_FOREACH(exp, &g_fuse_exports, link)
 	{
@@ -83,25 +137,9 @@ void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks, 
 		}
 		/* Only a file the kernel has opened can have cached pages. */
 		if (n != NULL && n->looked_up && !exp->stopping &&
-		    !own_write_here(n, offset_blocks, num_blocks)) {
-			uint64_t off = offset_blocks * n->block_size,
-				 len = num_blocks * n->block_size;
-
-			if (!merge_range_locked(exp, n, off, len)) {
-				struct nitem *it = calloc(1, sizeof(*it));
-
-				if (it != NULL) {
-					it->kind = N_RANGE;
-					it->node = n;
-					it->off = off;
-					it->len = len;
-					fuse_queue_push_locked(exp, it);
-				} else {
-					MIMO_ERR(COMP, "out of memory: %s may serve stale data",
-						 n->name);
-				}
-			}
-		}
+		    !own_write_here(n, offset_blocks, num_blocks))
+			queue_range_locked(exp, n, offset_blocks * n->block_size,
+					   num_blocks * n->block_size);
 		pthread_mutex_unlock(&exp->lock);
 	}
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
@@ -194,22 +232,10 @@ static void scan_events_locked(struct fuse_export *exp)
 
 		if ((added || gone) && name != NULL && fuse_export_allows(exp, name)) {
 			struct nitem *it = calloc(1, sizeof(*it));
-			struct fuse_node *n;
 
 			if (it != NULL && (it->name = strdup(name)) != NULL) {
+				/* Gone: which nodes is decided by UUID when it is sent. */
 				it->kind = added ? N_ENTRY_ADDED : N_ENTRY_GONE;
-				if (gone) {
-					/* The newest node of that name (its REMOVE may already
-					 * have marked it dead). */
-					TAILQ_FOREACH_REVERSE(n, &exp->nodes, fuse_node_head_, link)
-					{
-						if (strcmp(n->name, name) == 0)
-							break;
-					}
-					if (n != NULL)
-						atomic_store(&n->dead, true);
-					it->node = n;
-				}
 				fuse_queue_push_locked(exp, it);
 			} else {
 				free(it);
@@ -248,63 +274,103 @@ static struct wakeup *collect_wakeups_locked(struct fuse_export *exp)
 	return list;
 }
 
+static void inval_range(struct fuse_export *exp, uint64_t ino, uint64_t off, uint64_t len)
+{
+	if (fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)off, (off_t)len) == 0)
+		atomic_fetch_add(&exp->n_inval, 1);
+}
+
 static void notify_range(struct fuse_export *exp, struct nitem *it)
 {
 	struct fuse_node *n = it->node;
-	uint64_t ino = n->ino;
+	uint64_t ino = n->ino, end = it->off + it->len;
+	uint8_t *buf;
 	int rc;
 
 	if (atomic_load(&n->dead))
 		return;
-	if (exp->coherence == MIMO_FUSE_COHERENCE_STORE && it->len <= FUSE_STORE_MAX_RANGE) {
-		uint8_t *buf = aligned_alloc(4096, FUSE_MAX_XFER);
-
-		for (uint64_t off = it->off; buf != NULL && off < it->off + it->len;) {
-			size_t len = (size_t)MIN((uint64_t)FUSE_MAX_XFER, it->off + it->len - off);
-			uint64_t gen0 = atomic_load(&n->own_gen);
-			uint32_t busy0 = atomic_load(&n->own_inflight);
-			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-
-			if (fuse_node_read(n, buf, off, len) != 0)
-				break; /* the bdev is going: its deletion invalidates */
-			bv.buf[0].mem = buf;
-			rc = fuse_lowlevel_notify_store(exp->se, ino, (off_t)off, &bv, 0);
-			if (rc == 0) {
-				atomic_fetch_add(&exp->n_store, 1);
-				atomic_fetch_add(&exp->n_store_bytes, len);
-			} else if (rc != -ENOENT) {
-				MIMO_DEBUG(COMP, "store %s +%" PRIu64 ": %s", n->name, off,
-					   strerror(-rc));
-			}
-			if (busy0 != 0 || atomic_load(&n->own_gen) != gen0) {
-				/* An own write raced the store: let the next read go to the bdev.
-				 */
-				fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)off,
-								 (off_t)len);
-				atomic_fetch_add(&exp->n_store_race, 1);
-			}
-			off += len;
-		}
-		free(buf);
+	if (it->whole) {
+		inval_range(exp, ino, 0, 0);
 		return;
 	}
-	rc = fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)it->off, (off_t)it->len);
-	if (rc == 0)
-		atomic_fetch_add(&exp->n_inval, 1);
+	/* STORE only into a file somebody has open (the bytes are wanted); otherwise INVAL is
+	 * cheaper: at most cached pages are dropped. */
+	if (exp->coherence != MIMO_FUSE_COHERENCE_STORE || it->len > FUSE_STORE_MAX_RANGE ||
+	    atomic_load(&n->openers) == 0 || (buf = aligned_alloc(4096, FUSE_MAX_XFER)) == NULL) {
+		inval_range(exp, ino, it->off, it->len);
+		return;
+	}
+	for (uint64_t off = it->off; off < end;) {
+		size_t len = (size_t)MIN((uint64_t)FUSE_MAX_XFER, end - off);
+		uint64_t gen0 = atomic_load(&n->own_gen);
+		uint32_t busy0 = atomic_load(&n->own_inflight);
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+		if (atomic_load(&exp->stopping))
+			break;
+		/* A failure leaves the rest of the range to INVAL: never stale pages. */
+		if ((rc = fuse_node_read(n, buf, off, len)) != 0) {
+			MIMO_DEBUG(COMP, "store %s +%" PRIu64 ": read: %s", n->name, off,
+				   strerror(-rc));
+			inval_range(exp, ino, off, end - off);
+			break;
+		}
+		bv.buf[0].mem = buf;
+		rc = fuse_lowlevel_notify_store(exp->se, ino, (off_t)off, &bv, 0);
+		if (rc == -ENOENT)
+			break; /* the kernel has no inode: nothing is cached */
+		if (rc != 0) {
+			MIMO_DEBUG(COMP, "store %s +%" PRIu64 ": %s", n->name, off, strerror(-rc));
+			inval_range(exp, ino, off, end - off);
+			break;
+		}
+		atomic_fetch_add(&exp->n_store, 1);
+		atomic_fetch_add(&exp->n_store_bytes, len);
+		if (busy0 != 0 || atomic_load(&n->own_gen) != gen0) {
+			/* An own write raced the store: let the next read go to the bdev. */
+			fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)off, (off_t)len);
+			atomic_fetch_add(&exp->n_store_race, 1);
+		}
+		off += len;
+	}
+	free(buf);
 }
 
 static void notify_entry(struct fuse_export *exp, struct nitem *it)
 {
 	size_t len = strlen(it->name);
-	int rc;
+	int rc = -ENOENT;
 
-	if (it->kind == N_ENTRY_GONE && it->node != NULL) {
-		/* Drop the name and the cached pages: a reader that still holds the file open
-		 * must get an error from the bdev, not its old contents. */
-		rc = fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, it->node->ino, it->name, len);
-		if (rc == -ENOENT || rc == -ENOTDIR)
+	if (it->kind == N_ENTRY_GONE) {
+		char uuid[40];
+		uint64_t inos[16];
+		size_t k = 0;
+		struct fuse_node *n;
+
+		/* The nodes of that name that are not the bdev that has it now (a bdev of the
+		 * same name may have been created since): those are gone. */
+		fuse_bdev_uuid_of(it->name, uuid, sizeof(uuid));
+		pthread_mutex_lock(&exp->lock);
+		TAILQ_FOREACH(n, &exp->nodes, link)
+		{
+			if (strcmp(n->name, it->name) != 0 || strcmp(n->uuid, uuid) == 0 ||
+			    n->gone_sent)
+				continue;
+			atomic_store(&n->dead, true);
+			n->gone_sent = true;
+			if (k < sizeof(inos) / sizeof(inos[0]))
+				inos[k++] = n->ino;
+		}
+		pthread_mutex_unlock(&exp->lock);
+		for (size_t i = 0; i < k; i++) {
+			/* Drop the name and the cached pages: a reader that still holds the file
+			 * open must get an error from the bdev, not its old contents. */
+			rc = fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, inos[i], it->name,
+							 len);
+			fuse_lowlevel_notify_inval_inode(exp->se, inos[i], 0, 0);
+		}
+		if (rc != 0)
 			rc = fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, it->name, len);
-		fuse_lowlevel_notify_inval_inode(exp->se, it->node->ino, 0, 0);
 	} else {
 		rc = fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, it->name, len);
 	}
@@ -334,6 +400,14 @@ void *fuse_notifier_main(void *arg)
 		TAILQ_INIT(&work);
 		TAILQ_CONCAT(&work, &exp->queue, link);
 		exp->queue_len = 0;
+		TAILQ_FOREACH(it, &work, link)
+		{
+			if (it->kind == N_RANGE) { /* new writes queue anew from here */
+				it->node->q_items = 0;
+				it->node->q_bytes = 0;
+				it->node->q_whole = false;
+			}
+		}
 		pthread_mutex_unlock(&exp->lock);
 
 		while (wake != NULL) {
@@ -352,7 +426,10 @@ void *fuse_notifier_main(void *arg)
 		}
 		while ((it = TAILQ_FIRST(&work)) != NULL) {
 			TAILQ_REMOVE(&work, it, link);
-			if (it->kind == N_RANGE)
+			/* A backlog does not hold up delete or shutdown: the rest is dropped. */
+			if (atomic_load(&exp->stopping))
+				;
+			else if (it->kind == N_RANGE)
 				notify_range(exp, it);
 			else
 				notify_entry(exp, it);

@@ -34,14 +34,18 @@ static void fill_attr(struct fuse_export *exp, uint64_t ino, const struct fuse_n
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = exp->created;
+	/* As qemu-storage-daemon: only the daemon's user, and the kernel checks the modes
+	 * (default_permissions). */
+	st->st_uid = exp->uid;
+	st->st_gid = exp->gid;
 	if (ino == INO_ROOT || ino == INO_BDEVS) {
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | 0700;
 		st->st_nlink = 2;
 	} else if (ino == INO_EVENTS) {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | 0400;
 		st->st_nlink = 1;
 	} else {
-		st->st_mode = S_IFREG | (exp->writable ? 0644 : 0444);
+		st->st_mode = S_IFREG | (exp->writable && !n->read_only ? 0600 : 0400);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->size;
 		st->st_blksize = n->block_size > 4096 ? n->block_size : 4096;
@@ -230,6 +234,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	if (wr && n->read_only) { /* claimed for write by a module (an NVMe-oF subsystem...) */
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	atomic_fetch_add(&n->openers, 1);
 	fi->fh = (uintptr_t)n;
 	fi->keep_cache = 1; /* the point of this export: the notifier keeps the cache right */
 	fuse_reply_open(req, fi);
@@ -386,6 +395,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (ph != NULL)
 			fuse_pollhandle_destroy(ph);
 		free(r);
+	} else if (ino >= INO_FIRST_BDEV) {
+		atomic_fetch_sub(&((struct fuse_node *)(uintptr_t)fi->fh)->openers, 1);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -419,23 +430,22 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		}
 		rc = (uint64_t)off >= n->size
 			     ? 0
-			     : fuse_node_unmap(n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off,
-					       false);
+			     : fuse_node_zero(n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
 		if (end > n->size && !(mode & FALLOC_FL_KEEP_SIZE))
 			rc = -ENOSPC;
 		else
 			rc = (uint64_t)off >= n->size
 				     ? 0
-				     : fuse_node_unmap(n, (uint64_t)off,
-						       MIN(end, n->size) - (uint64_t)off, true);
+				     : fuse_node_zero(n, (uint64_t)off,
+						      MIN(end, n->size) - (uint64_t)off);
 	} else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0) {
 		/* Every block of a bdev is allocated; it cannot grow. */
 		rc = end > n->size && !(mode & FALLOC_FL_KEEP_SIZE) ? -ENOSPC : 0;
 	} else {
 		rc = -EOPNOTSUPP;
 	}
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, rc == -ENOTSUP ? EOPNOTSUPP : -rc);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,

@@ -11,6 +11,8 @@ def add_commands(sub, simple):
             p["writable"] = False
         if a.coherence:
             p["coherence"] = a.coherence
+        if a.allow_other:
+            p["allow_other"] = True
         return p
 
     p = simple(sub, "fuse_export_create", "export bdevs as files under MOUNTPOINT/bdevs",
@@ -21,6 +23,8 @@ def add_commands(sub, simple):
     p.add_argument("-r", "--read-only", action="store_true")
     p.add_argument("-c", "--coherence", choices=["store", "inval", "none"],
                    help="how writes by other paths reach the page cache (default store)")
+    p.add_argument("--allow-other", action="store_true",
+                   help="mount with allow_other (files stay 0600, owned by the daemon's user)")
     p = simple(sub, "fuse_export_delete", "unmount an export",
                lambda a: {"mountpoint": a.mountpoint})
     p.add_argument("mountpoint")

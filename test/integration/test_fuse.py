@@ -10,6 +10,8 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
+import threading
 import time
 
 import pytest
@@ -182,12 +184,26 @@ def test_bdevs_come_and_go_and_events_poll(mnt, daemons):
         p = select.poll()
         p.register(ev, select.POLLIN)
         assert p.poll(0) == []
+        # A thread blocks in poll() first; only then is the bdev created (by this thread), so
+        # the wakeup must come through FUSE_NOTIFY_POLL, not from a poll that starts late.
+        got = {}
+
+        def poller():
+            got["tid"] = threading.get_native_id()
+            got["r"] = p.poll(10000 * SLOW)
+            got["at"] = time.monotonic()
+        th = threading.Thread(target=poller)
+        th.start()
+        assert wait_for(lambda: "tid" in got and _in_syscall(os.getpid(), got["tid"], 7, ev))
+        polls = t.result("fuse_get_exports")[0]["notifications"]["poll"]
         t0 = time.monotonic()
         t.result("bdev_malloc_create", {"name": "B", "num_blocks": 4096, "block_size": 4096})
-        r = p.poll(5000)
-        woke = time.monotonic() - t0
+        th.join(15 * SLOW)
+        assert not th.is_alive()
+        r, woke = got["r"], got["at"] - t0
         assert r and r[0][1] & select.POLLIN
         assert woke < 0.1 * SLOW + 0.15, f"poll woke after {woke * 1000:.0f} ms"
+        assert t.result("fuse_get_exports")[0]["notifications"]["poll"] > polls
         lines = wait_for(lambda: os.read(ev, 65536), 2)
         assert b'"type":"bdev_created","ctx":"B"' in lines
         # bdev B shows up at once (its negative dentry was invalidated)
@@ -203,6 +219,30 @@ def test_bdevs_come_and_go_and_events_poll(mnt, daemons):
         os.close(ev)
 
 
+def _in_syscall(pid, tid, nr, fd):
+    """Whether thread tid of pid is inside syscall nr (x86-64 numbers: read 0, poll 7) whose
+    first argument is fd (for poll: whose pollfd array holds it - not checked, nr is enough
+    when only one poll runs)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    if not fields or fields[0] != str(nr):
+        return False
+    return nr != 0 or int(fields[1], 16) == fd
+
+
+def _blocked_reading(pid, path):
+    """Whether process pid (one thread) is inside read() of its open file path."""
+    try:
+        fds = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")
+               if os.readlink(f"/proc/{pid}/fd/{fd}") == path}
+    except OSError:
+        return False
+    return any(_in_syscall(pid, pid, 0, fd) for fd in fds)
+
+
 def _read_nb(fd):
     try:
         return os.read(fd, 65536)
@@ -213,17 +253,18 @@ def _read_nb(fd):
 def test_events_blocking_read(mnt, daemons):
     t = daemons()
     export(t, mnt)
-    p = subprocess.Popen(["head", "-c", "1", os.path.join(mnt, "events")],
-                         stdout=subprocess.PIPE)
-    time.sleep(0.2)
-    assert p.poll() is None                                    # parked: no event yet
+    events = os.path.join(mnt, "events")
+    p = subprocess.Popen(["head", "-c", "1", events], stdout=subprocess.PIPE)
+    # parked: blocked in read() of the events file, no event yet
+    assert wait_for(lambda: _blocked_reading(p.pid, events)), "head never blocked in read"
+    assert p.poll() is None
     t.result("bdev_null_create", {"name": "N0", "num_blocks": 1024, "block_size": 512})
     assert p.communicate(timeout=5 * SLOW)[0] == b"{"
     # A blocked reader that is killed does not hang: its request is interrupted.
-    p = subprocess.Popen(["cat", os.path.join(mnt, "events")], stdout=subprocess.DEVNULL)
-    time.sleep(0.2)
+    p = subprocess.Popen(["cat", events], stdout=subprocess.DEVNULL)
+    assert wait_for(lambda: _blocked_reading(p.pid, events)), "cat never blocked in read"
     p.send_signal(signal.SIGINT)
-    p.wait(timeout=5 * SLOW)
+    assert p.wait(timeout=5 * SLOW) == -signal.SIGINT
 
 
 def test_bdev_subset_and_read_only(mnt, daemons):
@@ -240,6 +281,47 @@ def test_bdev_subset_and_read_only(mnt, daemons):
     assert sorted(os.listdir(bdevs)) == ["B", "C"]
     e = t.result("fuse_get_exports")
     assert e[0]["mountpoint"] == mnt and e[0]["bdevs"] == ["B", "C"] and not e[0]["writable"]
+
+
+def _as_nobody(*cmd):
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd],
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv is not installed")
+@pytest.mark.parametrize("allow_other", [False, True])
+def test_other_users_cannot_read(daemons, allow_other):
+    """Files are the daemon's user's alone (as qemu-storage-daemon's): 0600, dirs 0700,
+    checked by the kernel (default_permissions); allow_other only lets others reach the mount."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to switch to another user")
+    # Not under pytest's tmp_path (0700 for root): every user must reach the mountpoint, so
+    # only the mount decides.
+    mnt = tempfile.mkdtemp(prefix="mimo-fuse-perm-", dir="/tmp")
+    os.chmod(mnt, 0o755)
+    try:
+        _check_other_users(daemons, mnt, allow_other)
+    finally:
+        if mounted(mnt):
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
+        assert not mounted(mnt)
+        os.rmdir(mnt)
+
+
+def _check_other_users(daemons, mnt, allow_other):
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    bdevs = export(t, mnt, allow_other=allow_other)
+    f = os.path.join(bdevs, "M0")
+    st = os.stat(f)
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, os.getuid(), os.getgid())
+    assert os.stat(bdevs).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(mnt, "events")).st_mode & 0o777 == 0o400
+    assert pread(f, 0, 512) == bytes(512)                      # the daemon's user can
+    for path in (f, os.path.join(mnt, "events")):
+        p = _as_nobody("cat", path)
+        assert p.returncode != 0 and "denied" in p.stderr, p.stderr
+    assert t.result("fuse_get_exports")[0]["allow_other"] is allow_other
 
 
 # --- tools ---------------------------------------------------------------------------------
@@ -346,7 +428,7 @@ def test_fallocate_punch_and_zero(mnt, daemons):
         else:
             assert "not supported" in p.stderr                 # the kernel may refuse it
         v = t.result("fuse_export_verify_cache", {"mountpoint": mnt, "bdev": "M0"})
-        assert v["pages_mismatched"] == 0
+        assert v["pages_checked"] > 0 and v["pages_mismatched"] == 0
     finally:
         os.close(fd)
 
@@ -383,6 +465,50 @@ def test_deleted_bdev_and_unmount_under_reader(mnt, daemons):
         close_quietly(fd0)
         close_quietly(fd1)
     assert t.result("fuse_get_exports") == []
+
+
+def test_recreated_bdev_of_same_name(mnt, daemons):
+    """A bdev deleted and created again under its name is another bdev: a new file with the new
+    size and contents, not killed by the old one's deletion."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    bdevs = export(t, mnt)
+    f = os.path.join(bdevs, "M0")
+    fd = os.open(f, os.O_RDWR)
+    try:
+        os.pwrite(fd, b"\xaa" * 4096, 0)
+        assert os.pread(fd, 4096, 0) == b"\xaa" * 4096
+        t.result("bdev_malloc_delete", {"name": "M0"})
+        t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 4096, "block_size": 512})
+        assert wait_for(lambda: os.path.exists(f) and os.stat(f).st_size == 4096 * 512)
+        fd2 = os.open(f, os.O_RDWR)
+        try:
+            assert os.pread(fd2, 4096, 0) == bytes(4096)       # the new bdev's (zeroed)
+            os.pwrite(fd2, b"\x55" * 512, 4096 * 512 - 512)   # past the old size
+            assert pread(f, 4096 * 512 - 512, 512) == b"\x55" * 512
+            time.sleep(0.2)                                    # the old deletion is handled...
+            assert os.stat(f).st_size == 4096 * 512            # ...and spared the new file
+            assert os.pread(fd2, 512, 4096 * 512 - 512) == b"\x55" * 512
+        finally:
+            os.close(fd2)
+        with pytest.raises(OSError) as e:                      # the old handle: the old bdev
+            os.pread(fd, 4096, 0)
+        assert e.value.errno == errno.ENODEV
+    finally:
+        os.close(fd)
+
+
+def test_claimed_bdev_is_read_only(mnt, daemons):
+    """A bdev claimed by a module (here an error bdev on top of it) can still be read; only
+    opens for write are refused."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
+    t.result("bdev_error_create", {"base_name": "M0"})
+    f = os.path.join(export(t, mnt), "M0")
+    assert pread(f, 0, 4096) == bytes(4096)
+    with pytest.raises(OSError) as e:
+        os.open(f, os.O_RDWR)
+    assert e.value.errno in (errno.EPERM, errno.EACCES)
 
 
 def test_rpc_errors(mnt, tmp_path, daemons):
@@ -450,6 +576,53 @@ def test_stale_mount_cleaned_at_start(mnt, daemons):
     t4 = daemons()
     export(t4, mnt)
     assert os.listdir(mnt) == ["bdevs", "events"] or sorted(os.listdir(mnt)) == ["bdevs", "events"]
+
+
+def _foreign_stale_fuse_mount(path):
+    """A FUSE mount of another type whose daemon is gone (every access: ENOTCONN)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    try:
+        opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+        if libc.mount(b"other_src", path.encode(), b"fuse.other", 0, opts) != 0:
+            pytest.skip(f"cannot mount fuse: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)                                           # the "daemon" is gone
+
+
+def test_foreign_mount_left_alone(mnt, tmp_path, daemons):
+    """Stale cleanup detaches only mimo's own mounts (fuse.mimo from mimo_tgt), looked up in
+    mountinfo - even with a space in the path (mountinfo writes it as \\040)."""
+    t = daemons()
+    for path in (mnt, str(tmp_path / "with space")):
+        os.makedirs(path, exist_ok=True)
+        _foreign_stale_fuse_mount(path)
+        try:
+            with pytest.raises(OSError) as e:
+                os.listdir(path)
+            assert e.value.errno == errno.ENOTCONN
+            with pytest.raises(RpcFailure):
+                t.result("fuse_export_create", {"mountpoint": path})
+            with open("/proc/self/mountinfo") as f:
+                assert any(" fuse.other other_src " in line for line in f)
+            assert mounted(path.replace(" ", "\\040"))       # still there, still theirs
+        finally:
+            subprocess.run(["umount", "-l", path], capture_output=True)
+        assert not mounted(path.replace(" ", "\\040"))
+    # Our own stale mount on a path with a space is found and cleaned.
+    sp = str(tmp_path / "with space")
+    t2 = daemons("--fuse-mount", sp, name="crash")
+    assert wait_for(lambda: mounted(sp.replace(" ", "\\040")))
+    t2.proc.kill()
+    t2.proc.wait()
+    try:
+        t.result("fuse_export_create", {"mountpoint": sp})
+        assert sorted(os.listdir(sp)) == ["bdevs", "events"]
+        t.result("fuse_export_delete", {"mountpoint": sp})
+    finally:
+        subprocess.run(["umount", "-l", sp], capture_output=True)
+    assert not mounted(sp.replace(" ", "\\040"))
 
 
 def test_mimo_rpc_commands(mnt, daemons):
