@@ -62,15 +62,16 @@ def run_json(args, env, timeout=300):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def start_tgt(sock, *args):
-    """mimo_tgt on a private socket; returns (process, mimo.Client) once it answers."""
+def start_tgt(sock, *args, exe=None, timeout=10):
+    """mimo_tgt (or exe: another JSON-RPC target, SPDK's) on a private socket; returns
+    (process, mimo.Client) once it answers."""
     import sys
     sys.path.insert(0, os.path.join(REPO, "python"))
     from mimo import Client
-    p = subprocess.Popen([os.path.join(BIN, "mimo_tgt"), "-r", sock, *args],
-                         env=bench_env(MIMO_NOTIFY_DISABLE=1),
+    exe = exe or os.path.join(BIN, "mimo_tgt")
+    p = subprocess.Popen([exe, "-r", sock, *args], env=bench_env(MIMO_NOTIFY_DISABLE=1),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             c = Client(sock, timeout=2)
@@ -78,7 +79,8 @@ def start_tgt(sock, *args):
             return p, c
         except (OSError, ConnectionError):
             time.sleep(0.01)
-    raise RuntimeError("mimo_tgt did not start")
+    p.kill()
+    raise RuntimeError(f"{os.path.basename(exe)} did not start")
 
 
 def rss_kib(pid):

@@ -169,28 +169,11 @@ def run_target(mask, d, out):
         p.wait()
 
 
-def start_spdk_tgt(sock):
-    """SPDK's nvmf_tgt on one core, configured through the same JSON-RPC calls."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
-    from mimo import Client
-    p = subprocess.Popen([SPDK_TGT, *SPDK_MEM, "-m", "0x1", "-r", sock],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            c = Client(sock, timeout=5)
-            c.call("rpc_get_methods")
-            return p, c
-        except (OSError, ConnectionError):
-            time.sleep(0.1)
-    p.kill()
-    raise RuntimeError("nvmf_tgt did not start")
-
-
 def run_spdk_target(d, out):
     """The four peer workloads against SPDK's target, with mimo_perf (and spdk_nvme_perf)."""
     port = free_port()
-    p, c = start_spdk_tgt(os.path.join(d, "spdk.sock"))
+    p, c = start_tgt(os.path.join(d, "spdk.sock"), *SPDK_MEM, "-m", "0x1", exe=SPDK_TGT,
+                     timeout=30)
     try:
         configure(c, port)
         res = {"idle_rss_kib": rss_kib(p.pid)}
