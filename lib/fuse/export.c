@@ -1,6 +1,10 @@
 /*
- * Exports: mount, serve, unmount. Each export is a libfuse session served by libfuse's
- * multi-threaded loop (requests in parallel) on its own thread, and a notifier thread.
+ * Exports: mount, serve, unmount. Each export is a libfuse session served on a reactor (as
+ * qemu-storage-daemon serves it from its event loop): the /dev/fuse fd is non-blocking and
+ * watched there; when it is readable the reactor receives and processes a bounded batch of
+ * requests per turn, and handlers answer at once or from their I/O's completion - no thread
+ * handoff per request. Mounting blocks, so it stays on the caller's thread. Plus a notifier
+ * thread.
  *
  * Unmounting: abort the connection through fusectl first, so a file some process still holds
  * open cannot keep the loop - and so the daemon - alive: that process gets ENOTCONN, and the
@@ -15,10 +19,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -271,21 +277,113 @@ static int check_not_mounted(const char *real, char *err, size_t err_len)
 	return 0;
 }
 
-/* --- the loop thread --------------------------------------------------------------------- */
+/* --- serving on the reactor --------------------------------------------------------------- */
 
-static void *loop_main(void *arg)
+/* Requests received and processed per turn of the reactor: the rest wait for the next turn,
+ * so other work on the reactor (NVMe-oF, other exports) is not starved. */
+#define RX_BATCH 32
+
+static void run_on_reactor(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
+{
+	while (mimo_reactor_send_msg(r, fn, arg) == -EAGAIN)
+		usleep(50);
+}
+
+/* On the reactor, from export_stop (once): the watch goes if the loop has not removed it
+ * already, and `drained` is posted once nothing is in flight - never before this runs, so
+ * export_stop cannot free the export under a message still queued. */
+static void serve_stop_msg(void *arg)
 {
 	struct fuse_export *exp = arg;
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
-	pthread_setname_np(pthread_self(), "fuse_loop");
-	if (cfg != NULL) {
-		fuse_loop_cfg_set_clone_fd(cfg, 0);
-		fuse_loop_cfg_set_idle_threads(cfg, 16);
+	if (exp->watch != NULL)
+		mimo_fd_watch_remove(&exp->watch);
+	exp->draining = true;
+	if (exp->inflight == 0)
+		sem_post(&exp->drained);
+}
+
+void fuse_export_io_get(struct fuse_export *exp)
+{
+	exp->inflight++;
+}
+
+void fuse_export_io_put(struct fuse_export *exp)
+{
+	if (--exp->inflight == 0 && exp->draining)
+		sem_post(&exp->drained);
+}
+
+void *fuse_export_buf_get(struct fuse_export *exp)
+{
+	if (exp->pool_size == 0)
+		return NULL;
+	if (exp->pool_count > 0)
+		return exp->pool[--exp->pool_count];
+	return aligned_alloc(4096, (exp->pool_size + 4095) / 4096 * 4096);
+}
+
+void fuse_export_buf_put(struct fuse_export *exp, void *buf)
+{
+	if (exp->pool_count < FUSE_POOL_BUFS)
+		exp->pool[exp->pool_count++] = buf;
+	else
+		free(buf);
+}
+
+static void fd_ready(void *arg, uint32_t events)
+{
+	struct fuse_export *exp = arg;
+
+	(void)events;
+	for (int i = 0; i < RX_BATCH; i++) {
+		int res = fuse_session_receive_buf(exp->se, &exp->rx);
+
+		if (res == -EINTR) /* an interrupted request: try the next */
+			continue;
+		if (res == -EAGAIN)
+			return;
+		if (res <= 0 || fuse_session_exited(exp->se)) {
+			/* ENODEV: aborted or unmounted (libfuse exits the session); or an error
+			 * that a level-triggered watch would report every turn. */
+			if (res < 0)
+				MIMO_WARN(COMP, "%s: reading /dev/fuse: %s", exp->mountpoint,
+					  strerror(-res));
+			mimo_fd_watch_remove(&exp->watch); /* export_stop does the rest */
+			return;
+		}
+		if (exp->pool_size == 0) /* libfuse's buffer: its capacity sizes the pool's */
+			exp->pool_size = malloc_usable_size(exp->rx.mem);
+		fuse_session_process_buf(exp->se, &exp->rx);
+		if (exp->rx_taken) { /* a write owns it now: receive into another one */
+			exp->rx.mem = fuse_export_buf_get(exp); /* NULL: libfuse allocates */
+			exp->rx_taken = false;
+		}
 	}
-	fuse_session_loop_mt(exp->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return NULL;
+}
+
+struct serve_ctx {
+	struct fuse_export *exp;
+	int rc;
+	sem_t done;
+};
+
+static void serve_start_msg(void *arg)
+{
+	struct serve_ctx *c = arg;
+	struct fuse_export *exp = c->exp;
+
+	exp->watch = mimo_fd_watch_add(fuse_session_fd(exp->se), EPOLLIN, fd_ready, exp);
+	c->rc = exp->watch != NULL ? 0 : -errno;
+	sem_post(&c->done);
+}
+
+/* Pick the reactor an export is served on: round-robin over the reactors. */
+static struct mimo_reactor *pick_reactor(void)
+{
+	static _Atomic uint32_t next;
+
+	return mimo_reactor_get(atomic_fetch_add(&next, 1) % mimo_reactor_count());
 }
 
 /* --- create / delete --------------------------------------------------------------------- */
@@ -346,6 +444,10 @@ static void export_free(struct fuse_export *exp)
 		fuse_session_unmount(exp->se);
 		fuse_session_destroy(exp->se);
 	}
+	free(exp->rx.mem);
+	while (exp->pool_count > 0)
+		free(exp->pool[--exp->pool_count]);
+	sem_destroy(&exp->drained);
 	for (size_t i = 0; i < FUSE_EVENTS_RING; i++)
 		free(exp->ev_lines[i]);
 	for (size_t i = 0; i < exp->num_bdevs; i++)
@@ -416,8 +518,17 @@ static bool export_stop(struct fuse_export *exp)
 	/* The aborted connection fails whatever the notifier was sending. */
 	if (!notifier_done)
 		notifier_done = join_within(exp->notifier_thread, 5);
-	if (!loop_done)
-		loop_done = join_within(exp->loop_thread, 10);
+	if (!loop_done) {
+		/* Off the reactor before the session goes: the watch is removed there, and the
+		 * requests answered from completions are answered (to an aborted connection). */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		run_on_reactor(exp->reactor, serve_stop_msg, exp);
+		while ((rc = sem_timedwait(&exp->drained, &ts)) != 0 && errno == EINTR)
+			;
+		loop_done = rc == 0;
+		rc = 0;
+	}
 	/* verify_cache calls in progress see `stopping` and return. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 10;
@@ -431,7 +542,7 @@ static bool export_stop(struct fuse_export *exp)
 			 "%s: %s did not end within its time; leaking the export (its nodes and "
 			 "FUSE session) rather than freeing what it may still use",
 			 exp->mountpoint,
-			 !loop_done	  ? "the FUSE loop"
+			 !loop_done	  ? "a FUSE request in flight"
 			 : !notifier_done ? "the notifier"
 					  : "a verify");
 		return false;
@@ -486,13 +597,26 @@ static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 	}
 	exp->conn_id = mi.dev;
 	exp->mounted = true; /* export_stop unmounts it from here on */
+	fd = fuse_session_fd(exp->se);
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+		return fail(err, err_len, -errno, "cannot make /dev/fuse non-blocking: %s",
+			    strerror(errno));
 	rc = pthread_create(&exp->notifier_thread, NULL, fuse_notifier_main, exp);
 	if (rc != 0)
 		return fail(err, err_len, -rc, "cannot start a thread");
 	exp->notifier_started = true;
-	rc = pthread_create(&exp->loop_thread, NULL, loop_main, exp);
-	if (rc != 0)
-		return fail(err, err_len, -rc, "cannot start a thread");
+	{
+		struct serve_ctx c = { .exp = exp };
+
+		sem_init(&c.done, 0, 0);
+		run_on_reactor(exp->reactor, serve_start_msg, &c);
+		while (sem_wait(&c.done) != 0)
+			;
+		sem_destroy(&c.done);
+		if (c.rc != 0)
+			return fail(err, err_len, c.rc, "cannot watch /dev/fuse on a reactor: %s",
+				    strerror(-c.rc));
+	}
 	exp->loop_started = true;
 	return 0;
 }
@@ -530,6 +654,8 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	pthread_mutex_init(&exp->lock, NULL);
 	pthread_mutex_init(&exp->verify_lock, NULL);
 	pthread_cond_init(&exp->cond, NULL);
+	sem_init(&exp->drained, 0, 0);
+	exp->reactor = pick_reactor();
 	TAILQ_INIT(&exp->nodes);
 	TAILQ_INIT(&exp->queue);
 	TAILQ_INIT(&exp->readers);

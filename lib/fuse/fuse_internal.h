@@ -1,7 +1,9 @@
 /*
- * The FUSE export's private state. One export = one mount = one fuse session served by
- * libfuse's multi-threaded loop, plus a notifier thread that alone talks to the kernel
- * unprompted (store, inval, delete, poll): notifying from inside a request handler deadlocks.
+ * The FUSE export's private state. One export = one mount = one fuse session served on a
+ * reactor (its /dev/fuse fd is a non-blocking fd watch there; handlers answer at once or from
+ * the completion of the bdev I/O they submit), plus a notifier thread that alone talks to the
+ * kernel unprompted (store, inval, delete, poll): notifying from inside a request handler
+ * deadlocks.
  *
  * Locks, outermost first: g_exports_lock (the list of exports; read-held by the write hook),
  * exp->lock (nodes, notify queue, events ring). Nothing waits for a reactor while holding
@@ -13,6 +15,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,26 +44,66 @@ enum {
  * copy into the page cache would evict what readers use for data nobody asked for. */
 #define FUSE_STORE_MAX_RANGE (8u << 20)
 #define FUSE_EVENTS_RING     4096
+#define FUSE_POOL_BUFS	     8
 
 struct fuse_export;
-
-/* What every export's node of one bdev shares (node.c): the read-modify-write lock, so two
- * exports of the same bdev do not lose each other's partial-block updates. */
-struct fuse_bdev_shared {
-	struct mimo_bdev *bdev;
-	uint32_t refs; /* under the registry's lock */
-	pthread_rwlock_t rmw_lock;
-	TAILQ_ENTRY(fuse_bdev_shared) link;
-};
-
-/* Per-node queue bounds: past them the node's queued ranges become one whole-file INVAL. */
-#define FUSE_NODE_QUEUE_ITEMS 64
 
 /* A write of this export in flight, so the write hook can tell it from writes by others. */
 struct own_write {
 	uint64_t offset_blocks, num_blocks;
 	TAILQ_ENTRY(own_write) link;
 };
+
+struct fuse_aio;
+
+/* A waiter for the read-modify-write lock: cont(a) runs on reactor r once it is granted. */
+struct rmw_waiter {
+	struct fuse_aio *a;
+	bool excl;
+	void (*cont)(struct fuse_aio *a);
+	struct mimo_reactor *r;
+	TAILQ_ENTRY(rmw_waiter) link;
+};
+
+/* What every export's node of one bdev shares (node.c): the read-modify-write lock, so two
+ * exports of the same bdev do not lose each other's partial-block updates. The lock never
+ * blocks a reactor: a writer that cannot have it queues, and the release sends it on (to its
+ * reactor, which may be another one when exports of the bdev run on several). */
+struct fuse_bdev_shared {
+	struct mimo_bdev *bdev;
+	uint32_t refs; /* under the registry's lock */
+	pthread_mutex_t mtx; /* held only to change what is below, never across I/O */
+	uint32_t readers;    /* aligned writes holding the lock shared */
+	bool writer;	     /* a read-modify-write holding it alone */
+	TAILQ_HEAD(, rmw_waiter) waiters;
+	TAILQ_ENTRY(fuse_bdev_shared) link;
+};
+
+/* A byte-range operation in progress on a node's reactor (node.c). The caller fills nothing:
+ * the fuse_aio_* functions do, and call done(a, rc) once (possibly before they return). */
+struct fuse_aio {
+	struct fuse_node *n;
+	void (*done)(struct fuse_aio *a, int rc);
+	/* one bdev I/O */
+	void (*next)(struct fuse_aio *a, int rc);
+	struct own_write ow;
+	bool own_io;
+	/* a byte-range write (read-modify-write at the edges) */
+	void (*wdone)(struct fuse_aio *a, int rc);
+	const uint8_t *data;
+	uint64_t off;
+	size_t len;
+	bool own, excl;
+	uint8_t *tmp;
+	struct rmw_waiter w;
+	/* zero */
+	uint64_t zoff, zlen, za, zb;
+	uint8_t *zeros;
+};
+
+/* Per-node queue bounds: past them the node's queued ranges become one whole-file INVAL. */
+#define FUSE_NODE_QUEUE_ITEMS 64
+
 
 /* One bdev file. Lives until the export goes (the kernel may hold its ino for a while);
  * once its bdev is deleted it is dead and answers ENODEV. */
@@ -82,8 +125,8 @@ struct fuse_node {
 	bool q_whole;	/* a whole-file INVAL is queued: more ranges add nothing */
 	bool gone_sent; /* under exp->lock: its deletion was notified */
 
-	/* The descriptor, opened on first open() on reactor `reactor` and used only there. */
-	pthread_mutex_t open_lock;
+	/* The descriptor, opened on first open() on reactor `reactor` (the export's, where its
+	 * requests are served) and used only there. */
 	struct mimo_reactor *reactor;
 	struct mimo_bdev_desc *desc; /* NULL once closed */
 	struct mimo_bdev *bdev;	     /* under exp->lock, for the write hook; NULL once closed */
@@ -95,7 +138,7 @@ struct fuse_node {
 	/* Own writes, for the STORE race check (see notifier.c). */
 	_Atomic uint64_t own_gen;
 	_Atomic uint32_t own_inflight;
-	/* Set on open: its rmw_lock is shared by aligned writes and taken alone by
+	/* Set on open: its rmw lock is shared by aligned writes and taken alone by
 	 * read-modify-writes of partial blocks, across exports. */
 	struct fuse_bdev_shared *shared;
 	TAILQ_ENTRY(fuse_node) link;
@@ -146,8 +189,22 @@ struct fuse_export {
 	gid_t gid;
 
 	struct fuse_session *se;
-	pthread_t loop_thread, notifier_thread;
+	pthread_t notifier_thread;
 	bool loop_started, notifier_started;
+	/* Serving on `reactor`: reactor-local from here to `drained` (which posts once the watch
+	 * is gone and nothing is in flight). */
+	struct mimo_reactor *reactor;
+	struct mimo_fd_watch *watch;
+	struct fuse_buf rx;	/* the receive buffer; a large write takes it (rx_taken) */
+	bool rx_taken;
+	/* Large buffers kept for reuse (a fresh 1 MiB costs a page fault per page): the receive
+	 * buffer's replacements and large reads. pool_size: the receive buffer's capacity. */
+	void *pool[FUSE_POOL_BUFS];
+	uint32_t pool_count;
+	size_t pool_size;
+	uint32_t inflight; /* requests answered from an I/O completion, not yet answered */
+	bool draining;
+	sem_t drained;
 	bool listening;	       /* the events listener is registered */
 	bool mounted;	       /* conn_id is known: stop aborts and unmounts */
 	uint32_t users;	       /* under lock: verify_cache calls holding it */
@@ -157,7 +214,6 @@ struct fuse_export {
 	pthread_cond_t cond; /* the notifier's queue and events, stop; verify replies */
 	TAILQ_HEAD(fuse_node_head_, fuse_node) nodes;
 	uint64_t next_ino;
-	uint32_t next_reactor;
 	TAILQ_HEAD(nitem_head_, nitem) queue;
 	size_t queue_len;
 	_Atomic bool stopping; /* set under lock; read without it between notifications */
@@ -193,16 +249,39 @@ bool fuse_export_allows(const struct fuse_export *exp, const char *name);
 /* The node for a bdev name (created on first sight, with a new ino), or NULL with *err. */
 struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *err);
 struct fuse_node *fuse_node_by_ino(struct fuse_export *exp, uint64_t ino);
-/* Open the bdev for I/O (once): 0 or a negative errno. Not on a reactor. */
+/* Open the bdev for I/O (once): 0 or a negative errno. On the node's reactor, or (waiting
+ * for it) on another thread. */
 int fuse_node_open(struct fuse_node *n);
+/* Not on a reactor. */
 void fuse_node_close(struct fuse_node *n);
 void fuse_node_free(struct fuse_node *n);
-/* Blocking byte-range I/O from a non-reactor thread. own: this export's own write (the
- * kernel's cache already agrees: the write hook leaves it alone). Returns 0 or -errno. */
+/* Blocking byte-range read from a non-reactor thread (the notifier, verify). 0 or -errno. */
 int fuse_node_read(struct fuse_node *n, void *buf, uint64_t off, size_t len);
-int fuse_node_write(struct fuse_node *n, const void *buf, uint64_t off, size_t len);
-int fuse_node_flush(struct fuse_node *n);
-int fuse_node_zero(struct fuse_node *n, uint64_t off, uint64_t len);
+/*
+ * Asynchronous I/O on the node's reactor (request handlers): done(a, rc) runs there once,
+ * maybe before the call returns. read: the blocks covering [off, off+len) into buf (which
+ * holds them: fuse_node_span), the bytes then start at buf + off % block_size. write: own =
+ * this export's own write (the kernel's cache already agrees: the write hook leaves it
+ * alone); data must live until done.
+ */
+void fuse_node_span(const struct fuse_node *n, uint64_t off, size_t len, uint64_t *first,
+		    uint64_t *count);
+void fuse_aio_read(struct fuse_aio *a, struct fuse_node *n, void *buf, uint64_t off, size_t len,
+		   void (*done)(struct fuse_aio *a, int rc));
+void fuse_aio_write(struct fuse_aio *a, struct fuse_node *n, const void *data, uint64_t off,
+		    size_t len, void (*done)(struct fuse_aio *a, int rc));
+void fuse_aio_flush(struct fuse_aio *a, struct fuse_node *n,
+		    void (*done)(struct fuse_aio *a, int rc));
+void fuse_aio_zero(struct fuse_aio *a, struct fuse_node *n, uint64_t off, uint64_t len,
+		   void (*done)(struct fuse_aio *a, int rc));
+
+/* export.c: a request answered later (from an I/O completion) starts and ends. */
+void fuse_export_io_get(struct fuse_export *exp);
+void fuse_export_io_put(struct fuse_export *exp);
+/* On the export's reactor: a buffer of exp->pool_size bytes (4 KiB aligned) or NULL; give it
+ * back with fuse_export_buf_put (or free it). */
+void *fuse_export_buf_get(struct fuse_export *exp);
+void fuse_export_buf_put(struct fuse_export *exp, void *buf);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops g_fuse_ops;

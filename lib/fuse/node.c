@@ -1,11 +1,12 @@
 /*
- * Bdev files: the node table and blocking byte-range I/O for FUSE worker threads.
+ * Bdev files: the node table and byte-range I/O.
  *
- * bdev I/O must be submitted on a reactor, so each request is sent as a message to the
- * node's reactor, submitted there through that reactor's channel, and the worker waits on a
- * semaphore until the completion posts it. Partial blocks are read, patched and written back
- * under the bdev's rmw_lock (shared by every export of that bdev) held alone; aligned writes
- * share it.
+ * Request handlers run on the export's reactor, which is every node's reactor: they submit
+ * bdev I/O there through that reactor's channel and answer from the completion (fuse_aio_*).
+ * Partial blocks are read, patched and written back as a small state machine under the bdev's
+ * rmw lock (shared by every export of that bdev) held alone; aligned writes share it. The
+ * lock never blocks: a waiter is queued and continued by the release. The notifier and
+ * verify (other threads) read through a message to the reactor and wait on a semaphore.
  */
 #include <errno.h>
 #include <semaphore.h>
@@ -50,7 +51,8 @@ static struct fuse_bdev_shared *shared_get(struct mimo_bdev *bdev)
 	}
 	if (sh == NULL && (sh = calloc(1, sizeof(*sh))) != NULL) {
 		sh->bdev = bdev;
-		pthread_rwlock_init(&sh->rmw_lock, NULL);
+		pthread_mutex_init(&sh->mtx, NULL);
+		TAILQ_INIT(&sh->waiters);
 		TAILQ_INSERT_TAIL(&g_shared, sh, link);
 	}
 	if (sh != NULL)
@@ -66,7 +68,7 @@ static void shared_put(struct fuse_bdev_shared *sh)
 	pthread_mutex_lock(&g_shared_lock);
 	if (--sh->refs == 0) {
 		TAILQ_REMOVE(&g_shared, sh, link);
-		pthread_rwlock_destroy(&sh->rmw_lock);
+		pthread_mutex_destroy(&sh->mtx);
 		free(sh);
 	}
 	pthread_mutex_unlock(&g_shared_lock);
@@ -150,13 +152,12 @@ struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *
 	n->num_blocks = (uint64_t)json_integer_value(json_object_get(info, "num_blocks"));
 	n->size = n->num_blocks * n->block_size;
 	json_decref(info);
-	pthread_mutex_init(&n->open_lock, NULL);
 	TAILQ_INIT(&n->own);
 	pthread_mutex_lock(&exp->lock);
 	other = find_live_locked(exp, name); /* another worker got there first */
 	if (other == NULL) {
 		n->ino = exp->next_ino++;
-		n->reactor = mimo_reactor_get(exp->next_reactor++ % mimo_reactor_count());
+		n->reactor = exp->reactor; /* where its requests are served */
 		TAILQ_INSERT_TAIL(&exp->nodes, n, link);
 	}
 	pthread_mutex_unlock(&exp->lock);
@@ -183,15 +184,87 @@ struct fuse_node *fuse_node_by_ino(struct fuse_export *exp, uint64_t ino)
 
 void fuse_node_free(struct fuse_node *n)
 {
-	pthread_mutex_destroy(&n->open_lock);
 	shared_put(n->shared);
 	free(n->name);
 	free(n);
 }
 
+/* --- the rmw lock ------------------------------------------------------------------------ */
+
+static bool rmw_can_grant(const struct fuse_bdev_shared *sh, bool excl)
+{
+	return excl ? !sh->writer && sh->readers == 0 : !sh->writer;
+}
+
+static void rmw_take(struct fuse_bdev_shared *sh, bool excl)
+{
+	if (excl)
+		sh->writer = true;
+	else
+		sh->readers++;
+}
+
+/* Take the lock (shared, or alone with excl), then cont(a): now or once it is released. */
+static void rmw_lock(struct fuse_aio *a, bool excl, void (*cont)(struct fuse_aio *a))
+{
+	struct fuse_bdev_shared *sh = a->n->shared;
+	bool now;
+
+	pthread_mutex_lock(&sh->mtx);
+	/* Behind any waiter: a read-modify-write is not starved by a stream of aligned writes. */
+	now = TAILQ_EMPTY(&sh->waiters) && rmw_can_grant(sh, excl);
+	if (now) {
+		rmw_take(sh, excl);
+	} else {
+		a->w.a = a;
+		a->w.excl = excl;
+		a->w.cont = cont;
+		a->w.r = mimo_reactor_current();
+		TAILQ_INSERT_TAIL(&sh->waiters, &a->w, link);
+	}
+	pthread_mutex_unlock(&sh->mtx);
+	if (now)
+		cont(a);
+}
+
+static void rmw_granted(void *arg)
+{
+	struct fuse_aio *a = arg;
+
+	a->w.cont(a);
+}
+
+static void rmw_unlock(struct fuse_aio *a, bool excl)
+{
+	struct fuse_bdev_shared *sh = a->n->shared;
+	TAILQ_HEAD(, rmw_waiter) granted = TAILQ_HEAD_INITIALIZER(granted);
+	struct rmw_waiter *w;
+
+	pthread_mutex_lock(&sh->mtx);
+	if (excl)
+		sh->writer = false;
+	else
+		sh->readers--;
+	while ((w = TAILQ_FIRST(&sh->waiters)) != NULL && rmw_can_grant(sh, w->excl)) {
+		TAILQ_REMOVE(&sh->waiters, w, link);
+		rmw_take(sh, w->excl);
+		TAILQ_INSERT_TAIL(&granted, w, link);
+	}
+	pthread_mutex_unlock(&sh->mtx);
+	while ((w = TAILQ_FIRST(&granted)) != NULL) {
+		TAILQ_REMOVE(&granted, w, link);
+		if (w->r == mimo_reactor_current())
+			w->cont(w->a);
+		else
+			/* Another reactor's export of the same bdev: continue there. */
+			while (mimo_reactor_send_msg(w->r, rmw_granted, w->a) == -EAGAIN)
+				usleep(10);
+	}
+}
+
 /* --- running on the node's reactor ------------------------------------------------------- */
 
-/* Post a message to r and wait until the function posts sem. */
+/* Post a message to r and wait until the function posts sem. Not on r. */
 static void run_on(struct mimo_reactor *r, mimo_msg_fn fn, void *arg, sem_t *sem)
 {
 	while (mimo_reactor_send_msg(r, fn, arg) == -EAGAIN)
@@ -230,24 +303,22 @@ static void bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, v
 		close_here(n);
 }
 
-struct open_ctx {
-	struct fuse_node *n;
-	int rc;
-	sem_t done;
-};
-
-static void open_here(void *arg)
+/* On the node's reactor: open the descriptor unless it is open. 0 or -errno. */
+static int open_here(struct fuse_node *n)
 {
-	struct open_ctx *c = arg;
-	struct fuse_node *n = c->n;
+	int rc;
 
-	c->rc = mimo_bdev_open(n->name, n->exp->writable, bdev_event, n, &n->desc);
-	if (c->rc == -EPERM && n->exp->writable) {
+	if (n->desc != NULL)
+		return 0;
+	if (n->removing || atomic_load(&n->dead))
+		return -ENODEV;
+	rc = mimo_bdev_open(n->name, n->exp->writable, bdev_event, n, &n->desc);
+	if (rc == -EPERM && n->exp->writable) {
 		/* Claimed for write by a module: readable still; write opens get EPERM. */
-		c->rc = mimo_bdev_open(n->name, false, bdev_event, n, &n->desc);
-		n->read_only = c->rc == 0;
+		rc = mimo_bdev_open(n->name, false, bdev_event, n, &n->desc);
+		atomic_store(&n->read_only, rc == 0);
 	}
-	if (c->rc == 0) {
+	if (rc == 0) {
 		struct mimo_bdev *b = mimo_bdev_desc_get_bdev(n->desc);
 		char uuid[MIMO_UUID_STR_LEN];
 
@@ -255,10 +326,10 @@ static void open_here(void *arg)
 		/* Deleted and re-created under the same name since we looked it up? */
 		if (strcmp(uuid, n->uuid) != 0 || mimo_bdev_get_num_blocks(b) != n->num_blocks ||
 		    mimo_bdev_get_block_size(b) != n->block_size)
-			c->rc = -ENODEV;
+			rc = -ENODEV;
 		else if (n->shared == NULL && (n->shared = shared_get(b)) == NULL)
-			c->rc = -ENOMEM;
-		if (c->rc != 0) {
+			rc = -ENOMEM;
+		if (rc != 0) {
 			mimo_bdev_close(n->desc);
 			n->desc = NULL;
 		} else {
@@ -268,28 +339,36 @@ static void open_here(void *arg)
 			pthread_mutex_unlock(&n->exp->lock);
 		}
 	}
+	if (rc == -ENODEV || rc == -EBUSY)
+		atomic_store(&n->dead, true);
+	return rc;
+}
+
+struct open_ctx {
+	struct fuse_node *n;
+	int rc;
+	sem_t done;
+};
+
+static void open_msg(void *arg)
+{
+	struct open_ctx *c = arg;
+
+	c->rc = open_here(c->n);
 	sem_post(&c->done);
 }
 
 int fuse_node_open(struct fuse_node *n)
 {
 	struct open_ctx c = { .n = n };
-	bool need;
 
 	if (atomic_load(&n->dead))
 		return -ENODEV;
-	pthread_mutex_lock(&n->open_lock);
-	need = n->desc == NULL && !n->removing;
-	if (need) {
-		sem_init(&c.done, 0, 0);
-		run_on(n->reactor, open_here, &c, &c.done);
-		sem_destroy(&c.done);
-	} else if (n->removing) {
-		c.rc = -ENODEV;
-	}
-	pthread_mutex_unlock(&n->open_lock);
-	if (c.rc == -ENODEV || c.rc == -EBUSY)
-		atomic_store(&n->dead, true);
+	if (mimo_reactor_current() == n->reactor)
+		return open_here(n);
+	sem_init(&c.done, 0, 0);
+	run_on(n->reactor, open_msg, &c, &c.done);
+	sem_destroy(&c.done);
 	return c.rc;
 }
 
@@ -298,7 +377,8 @@ static void close_msg(void *arg)
 	struct open_ctx *c = arg;
 
 	c->n->removing = true;
-	close_here(c->n);
+	if (c->n->inflight == 0)
+		close_here(c->n);
 	sem_post(&c->done);
 }
 
@@ -306,235 +386,358 @@ void fuse_node_close(struct fuse_node *n)
 {
 	struct open_ctx c = { .n = n };
 
-	pthread_mutex_lock(&n->open_lock);
-	if (n->desc != NULL) {
-		sem_init(&c.done, 0, 0);
-		run_on(n->reactor, close_msg, &c, &c.done);
-		sem_destroy(&c.done);
-	}
-	pthread_mutex_unlock(&n->open_lock);
+	/* Always through the reactor: the descriptor is its to look at. */
+	sem_init(&c.done, 0, 0);
+	run_on(n->reactor, close_msg, &c, &c.done);
+	sem_destroy(&c.done);
 }
 
 /* --- block I/O --------------------------------------------------------------------------- */
 
-struct sync_io {
-	struct fuse_node *n;
-	enum mimo_bdev_io_type type;
-	void *buf;
-	uint64_t offset_blocks, num_blocks;
-	bool own;
-	struct own_write ow;
-	int rc;
-	sem_t done;
-};
-
-static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
+static void aio_io_done(struct mimo_bdev_io *io, bool success, void *arg)
 {
-	struct sync_io *s = arg;
-	struct fuse_node *n = s->n;
+	struct fuse_aio *a = arg;
+	struct fuse_node *n = a->n;
+	int rc = success ? 0 : mimo_bdev_io_get_status(io);
 
-	s->rc = success ? 0 : mimo_bdev_io_get_status(io);
-	if (s->rc == 0 && !success)
-		s->rc = -EIO;
+	if (rc == 0 && !success)
+		rc = -EIO;
 	mimo_bdev_free_io(io);
-	if (s->own)
-		TAILQ_REMOVE(&n->own, &s->ow, link);
+	if (a->own_io) {
+		TAILQ_REMOVE(&n->own, &a->ow, link);
+		atomic_fetch_add(&n->own_gen, 1);
+		atomic_fetch_sub(&n->own_inflight, 1);
+	}
 	if (--n->inflight == 0 && n->removing)
 		close_here(n);
-	sem_post(&s->done);
+	a->next(a, rc);
 }
 
-static void submit_here(void *arg)
+/* On the node's reactor: one bdev I/O, then next(a, rc). */
+static void aio_submit(struct fuse_aio *a, enum mimo_bdev_io_type type, void *buf,
+		       uint64_t offset_blocks, uint64_t num_blocks, bool own,
+		       void (*next)(struct fuse_aio *a, int rc))
 {
-	struct sync_io *s = arg;
-	struct fuse_node *n = s->n;
+	struct fuse_node *n = a->n;
 	int rc;
 
-	if (n->desc == NULL || n->removing) {
-		s->rc = -ENODEV;
-		sem_post(&s->done);
+	a->next = next;
+	if (num_blocks == 0) {
+		next(a, 0);
+		return;
+	}
+	if ((rc = open_here(n)) != 0) {
+		next(a, rc);
+		return;
+	}
+	if (n->removing) {
+		next(a, -ENODEV);
 		return;
 	}
 	if (n->ch == NULL && (n->ch = mimo_bdev_get_io_channel(n->desc)) == NULL) {
-		s->rc = -ENOMEM;
-		sem_post(&s->done);
+		next(a, -ENOMEM);
 		return;
 	}
 	n->inflight++;
-	if (s->own) {
-		/* The write hook runs before io_done: it finds this and skips the range. */
-		s->ow.offset_blocks = s->offset_blocks;
-		s->ow.num_blocks = s->num_blocks;
-		TAILQ_INSERT_TAIL(&n->own, &s->ow, link);
+	a->own_io = own;
+	if (own) {
+		/* The write hook runs before aio_io_done: it finds this and skips the range. The
+		 * counters tell the notifier's STORE an own write raced it. */
+		atomic_fetch_add(&n->own_inflight, 1);
+		atomic_fetch_add(&n->own_gen, 1);
+		a->ow.offset_blocks = offset_blocks;
+		a->ow.num_blocks = num_blocks;
+		TAILQ_INSERT_TAIL(&n->own, &a->ow, link);
 	}
-	switch (s->type) {
+	switch (type) {
 	case MIMO_BDEV_IO_READ:
-		rc = mimo_bdev_read_blocks(n->desc, n->ch, s->buf, s->offset_blocks, s->num_blocks,
-					   io_done, s);
+		rc = mimo_bdev_read_blocks(n->desc, n->ch, buf, offset_blocks, num_blocks,
+					   aio_io_done, a);
 		break;
 	case MIMO_BDEV_IO_WRITE:
-		rc = mimo_bdev_write_blocks(n->desc, n->ch, s->buf, s->offset_blocks, s->num_blocks,
-					    io_done, s);
-		break;
-	case MIMO_BDEV_IO_UNMAP:
-		rc = mimo_bdev_unmap_blocks(n->desc, n->ch, s->offset_blocks, s->num_blocks,
-					    io_done, s);
+		rc = mimo_bdev_write_blocks(n->desc, n->ch, buf, offset_blocks, num_blocks,
+					    aio_io_done, a);
 		break;
 	case MIMO_BDEV_IO_WRITE_ZEROES:
-		rc = mimo_bdev_write_zeroes_blocks(n->desc, n->ch, s->offset_blocks, s->num_blocks,
-						   io_done, s);
+		rc = mimo_bdev_write_zeroes_blocks(n->desc, n->ch, offset_blocks, num_blocks,
+						   aio_io_done, a);
 		break;
 	case MIMO_BDEV_IO_FLUSH:
-		rc = mimo_bdev_flush_blocks(n->desc, n->ch, s->offset_blocks, s->num_blocks,
-					    io_done, s);
+		rc = mimo_bdev_flush_blocks(n->desc, n->ch, offset_blocks, num_blocks,
+					    aio_io_done, a);
 		break;
 	default:
 		rc = -ENOTSUP;
 	}
 	if (rc != 0) {
-		if (s->own)
-			TAILQ_REMOVE(&n->own, &s->ow, link);
-		s->rc = rc;
+		if (own) {
+			TAILQ_REMOVE(&n->own, &a->ow, link);
+			atomic_fetch_add(&n->own_gen, 1);
+			atomic_fetch_sub(&n->own_inflight, 1);
+		}
 		if (--n->inflight == 0 && n->removing)
 			close_here(n);
-		sem_post(&s->done);
+		next(a, rc);
 	}
 }
 
-static int do_io(struct fuse_node *n, enum mimo_bdev_io_type type, void *buf, uint64_t off_blocks,
-		 uint64_t num_blocks, bool own)
+void fuse_node_span(const struct fuse_node *n, uint64_t off, size_t len, uint64_t *first,
+		    uint64_t *count)
 {
-	struct sync_io s = { .n = n,
-			     .type = type,
-			     .buf = buf,
-			     .offset_blocks = off_blocks,
-			     .num_blocks = num_blocks,
-			     .own = own };
-	int rc;
+	uint64_t bs = n->block_size;
 
-	if (num_blocks == 0)
-		return 0;
-	if ((rc = fuse_node_open(n)) != 0)
-		return rc;
-	if (own) {
-		atomic_fetch_add(&n->own_inflight, 1);
-		atomic_fetch_add(&n->own_gen, 1);
-	}
-	sem_init(&s.done, 0, 0);
-	run_on(n->reactor, submit_here, &s, &s.done);
-	sem_destroy(&s.done);
-	if (own) {
-		atomic_fetch_add(&n->own_gen, 1);
-		atomic_fetch_sub(&n->own_inflight, 1);
-	}
-	return s.rc;
+	*first = off / bs;
+	*count = (off + len + bs - 1) / bs - *first;
 }
 
-static void *alloc_blocks(struct fuse_node *n, uint64_t bytes)
+void fuse_aio_read(struct fuse_aio *a, struct fuse_node *n, void *buf, uint64_t off, size_t len,
+		   void (*done)(struct fuse_aio *a, int rc))
+{
+	uint64_t first, count;
+
+	a->n = n;
+	a->done = done;
+	fuse_node_span(n, off, len, &first, &count);
+	aio_submit(a, MIMO_BDEV_IO_READ, buf, first, count, false, done);
+}
+
+/* The blocking read, for threads that are not reactors. */
+struct sync_io {
+	struct fuse_aio a;
+	void *buf;
+	uint64_t off;
+	size_t len;
+	int rc;
+	sem_t done;
+};
+
+static void sync_done(struct fuse_aio *a, int rc)
+{
+	struct sync_io *s = (struct sync_io *)a;
+
+	s->rc = rc;
+	sem_post(&s->done);
+}
+
+static void sync_read_msg(void *arg)
+{
+	struct sync_io *s = arg;
+
+	fuse_aio_read(&s->a, s->a.n, s->buf, s->off, s->len, sync_done);
+}
+
+static void *alloc_blocks(uint64_t bytes)
 {
 	size_t align = 4096;
 
 	bytes = (bytes + align - 1) / align * align;
-	(void)n;
-	return aligned_alloc(align, bytes);
+	return aligned_alloc(align, bytes ? bytes : align);
 }
 
 int fuse_node_read(struct fuse_node *n, void *buf, uint64_t off, size_t len)
 {
-	uint64_t bs = n->block_size, first = off / bs, last = (off + len + bs - 1) / bs;
-	uint8_t *tmp;
-	int rc;
+	uint64_t first, count, bs = n->block_size;
+	struct sync_io s = { .a.n = n, .off = off, .len = len };
+	bool aligned = off % bs == 0 && len % bs == 0;
 
-	if (off % bs == 0 && len % bs == 0)
-		return do_io(n, MIMO_BDEV_IO_READ, buf, first, last - first, false);
-	tmp = alloc_blocks(n, (last - first) * bs);
-	if (tmp == NULL)
+	if (len == 0)
+		return 0;
+	if (atomic_load(&n->dead))
+		return -ENODEV;
+	fuse_node_span(n, off, len, &first, &count);
+	s.buf = aligned ? buf : alloc_blocks(count * bs);
+	if (s.buf == NULL)
 		return -ENOMEM;
-	rc = do_io(n, MIMO_BDEV_IO_READ, tmp, first, last - first, false);
-	if (rc == 0)
-		memcpy(buf, tmp + (off - first * bs), len);
-	free(tmp);
-	return rc;
+	sem_init(&s.done, 0, 0);
+	run_on(n->reactor, sync_read_msg, &s, &s.done);
+	sem_destroy(&s.done);
+	if (!aligned) {
+		if (s.rc == 0)
+			memcpy(buf, (uint8_t *)s.buf + (off - first * bs), len);
+		free(s.buf);
+	}
+	return s.rc;
 }
 
-static int write_bytes(struct fuse_node *n, const void *buf, uint64_t off, size_t len, bool own)
-{
-	uint64_t bs = n->block_size, first = off / bs, last = (off + len + bs - 1) / bs;
-	uint8_t *tmp;
-	int rc;
+/* --- writes: aligned under the shared lock, partial blocks read-modify-written alone --- */
 
-	if ((rc = fuse_node_open(n)) != 0) /* sets n->shared */
-		return rc;
-	if (off % bs == 0 && len % bs == 0) {
-		pthread_rwlock_rdlock(&n->shared->rmw_lock);
-		/* The bdev API takes a non-const buffer; a write does not change it. */
-		rc = do_io(n, MIMO_BDEV_IO_WRITE, (void *)(uintptr_t)buf, first, last - first, own);
-		pthread_rwlock_unlock(&n->shared->rmw_lock);
-		return rc;
+static void wr_finish(struct fuse_aio *a, int rc)
+{
+	rmw_unlock(a, a->excl);
+	free(a->tmp);
+	a->tmp = NULL;
+	a->wdone(a, rc);
+}
+
+static void wr_aligned_go(struct fuse_aio *a)
+{
+	uint64_t first, count;
+
+	fuse_node_span(a->n, a->off, a->len, &first, &count);
+	/* The bdev API takes a non-const buffer; a write does not change it. */
+	aio_submit(a, MIMO_BDEV_IO_WRITE, (void *)(uintptr_t)a->data, first, count, a->own,
+		   wr_finish);
+}
+
+static void wr_rmw_write(struct fuse_aio *a, int rc)
+{
+	uint64_t first, count, bs = a->n->block_size;
+
+	if (rc != 0) {
+		wr_finish(a, rc);
+		return;
 	}
-	tmp = alloc_blocks(n, (last - first) * bs);
-	if (tmp == NULL)
-		return -ENOMEM;
-	pthread_rwlock_wrlock(&n->shared->rmw_lock);
-	rc = 0;
+	fuse_node_span(a->n, a->off, a->len, &first, &count);
+	memcpy(a->tmp + (a->off - first * bs), a->data, a->len);
+	aio_submit(a, MIMO_BDEV_IO_WRITE, a->tmp, first, count, a->own, wr_finish);
+}
+
+static void wr_rmw_tail(struct fuse_aio *a, int rc)
+{
+	uint64_t first, count, last, bs = a->n->block_size;
+
+	if (rc != 0) {
+		wr_finish(a, rc);
+		return;
+	}
+	fuse_node_span(a->n, a->off, a->len, &first, &count);
+	last = first + count;
 	/* Only the partial head and tail blocks need their old contents. */
-	if (off % bs != 0)
-		rc = do_io(n, MIMO_BDEV_IO_READ, tmp, first, 1, false);
-	if (rc == 0 && (off + len) % bs != 0 && (last - 1 != first || off % bs == 0))
-		rc = do_io(n, MIMO_BDEV_IO_READ, tmp + (last - 1 - first) * bs, last - 1, 1, false);
-	if (rc == 0) {
-		memcpy(tmp + (off - first * bs), buf, len);
-		rc = do_io(n, MIMO_BDEV_IO_WRITE, tmp, first, last - first, own);
+	if ((a->off + a->len) % bs != 0 && (last - 1 != first || a->off % bs == 0))
+		aio_submit(a, MIMO_BDEV_IO_READ, a->tmp + (last - 1 - first) * bs, last - 1, 1,
+			   false, wr_rmw_write);
+	else
+		wr_rmw_write(a, 0);
+}
+
+static void wr_rmw_head(struct fuse_aio *a)
+{
+	uint64_t first, count;
+
+	fuse_node_span(a->n, a->off, a->len, &first, &count);
+	if (a->off % a->n->block_size != 0)
+		aio_submit(a, MIMO_BDEV_IO_READ, a->tmp, first, 1, false, wr_rmw_tail);
+	else
+		wr_rmw_tail(a, 0);
+}
+
+static void write_bytes(struct fuse_aio *a, const void *data, uint64_t off, size_t len, bool own,
+			void (*wdone)(struct fuse_aio *a, int rc))
+{
+	struct fuse_node *n = a->n;
+	uint64_t bs = n->block_size, first, count;
+	int rc;
+
+	a->wdone = wdone;
+	a->data = data;
+	a->off = off;
+	a->len = len;
+	a->own = own;
+	a->tmp = NULL;
+	if (len == 0) {
+		wdone(a, 0);
+		return;
 	}
-	pthread_rwlock_unlock(&n->shared->rmw_lock);
-	free(tmp);
-	return rc;
+	if ((rc = open_here(n)) != 0) { /* sets n->shared */
+		wdone(a, rc);
+		return;
+	}
+	a->excl = off % bs != 0 || len % bs != 0;
+	if (!a->excl) {
+		rmw_lock(a, false, wr_aligned_go);
+		return;
+	}
+	fuse_node_span(n, off, len, &first, &count);
+	if ((a->tmp = alloc_blocks(count * bs)) == NULL) {
+		wdone(a, -ENOMEM);
+		return;
+	}
+	rmw_lock(a, true, wr_rmw_head);
 }
 
-int fuse_node_write(struct fuse_node *n, const void *buf, uint64_t off, size_t len)
+void fuse_aio_write(struct fuse_aio *a, struct fuse_node *n, const void *data, uint64_t off,
+		    size_t len, void (*done)(struct fuse_aio *a, int rc))
 {
-	return write_bytes(n, buf, off, len, true);
+	a->n = n;
+	a->done = done;
+	write_bytes(a, data, off, len, true, done);
 }
 
-int fuse_node_flush(struct fuse_node *n)
+static void flush_done(struct fuse_aio *a, int rc)
 {
-	int rc = do_io(n, MIMO_BDEV_IO_FLUSH, NULL, 0, n->num_blocks, false);
+	a->done(a, rc == -ENOTSUP ? 0 : rc); /* nothing volatile to flush */
+}
 
-	return rc == -ENOTSUP ? 0 : rc; /* nothing volatile to flush */
+void fuse_aio_flush(struct fuse_aio *a, struct fuse_node *n,
+		    void (*done)(struct fuse_aio *a, int rc))
+{
+	a->n = n;
+	a->done = done;
+	aio_submit(a, MIMO_BDEV_IO_FLUSH, NULL, 0, n->num_blocks, false, flush_done);
 }
 
 /* Zero a byte range (fallocate PUNCH_HOLE and ZERO_RANGE alike: unmap does not promise that
  * the blocks read back as zeroes). The whole blocks go first with one write-zeroes, so when
  * the bdev cannot do it nothing has changed; the partial blocks at the edges are then zeroed
  * by writing zeroes over those bytes - not as own writes: the kernel need not have those bytes
- * cached as zeroes, so the hook updates them. 0 or -errno; an error may leave the range
- * partly zeroed (it is reported, never hidden). */
-int fuse_node_zero(struct fuse_node *n, uint64_t off, uint64_t len)
+ * cached as zeroes, so the hook updates them. An error may leave the range partly zeroed (it
+ * is reported, never hidden). */
+static void zero_fin(struct fuse_aio *a, int rc)
+{
+	free(a->zeros);
+	a->zeros = NULL;
+	a->done(a, rc);
+}
+
+static void zero_tail(struct fuse_aio *a, int rc)
+{
+	uint64_t tail = a->zoff + a->zlen - a->zb;
+
+	if (rc == 0 && tail != 0)
+		write_bytes(a, a->zeros, a->zb, tail, false, zero_fin);
+	else
+		zero_fin(a, rc);
+}
+
+static void zero_edges(struct fuse_aio *a, int rc)
+{
+	uint64_t head = a->za - a->zoff, tail = a->zoff + a->zlen - a->zb;
+	size_t sz = head > tail ? head : tail;
+
+	if (rc != 0 || (a->za <= a->zoff && a->zb >= a->zoff + a->zlen)) {
+		a->done(a, rc);
+		return;
+	}
+	if (a->za == a->zb && a->za == a->zoff)
+		sz = a->zlen; /* < 2 blocks */
+	if ((a->zeros = calloc(1, sz ? sz : 1)) == NULL) {
+		a->done(a, -ENOMEM);
+		return;
+	}
+	if (a->za == a->zb && a->za == a->zoff)
+		write_bytes(a, a->zeros, a->zoff, a->zlen, false, zero_fin);
+	else if (head != 0)
+		write_bytes(a, a->zeros, a->zoff, head, false, zero_tail);
+	else
+		zero_tail(a, 0);
+}
+
+void fuse_aio_zero(struct fuse_aio *a, struct fuse_node *n, uint64_t off, uint64_t len,
+		   void (*done)(struct fuse_aio *a, int rc))
 {
 	uint64_t bs = n->block_size;
-	uint64_t a = (off + bs - 1) / bs * bs, b = (off + len) / bs * bs;
-	int rc = 0;
 
-	if (a >= b) /* within one block */
-		a = b = off;
-	if (a < b &&
-	    (rc = do_io(n, MIMO_BDEV_IO_WRITE_ZEROES, NULL, a / bs, (b - a) / bs, false)) != 0)
-		return rc;
-	if (a > off || b < off + len) {
-		size_t head = a - off, tail = off + len - b, sz = head > tail ? head : tail;
-		void *z = calloc(1, sz ? sz : 1);
-
-		if (z == NULL)
-			return -ENOMEM;
-		if (a == b && a == off)
-			rc = write_bytes(n, z, off, len, false); /* < 2 blocks */
-		else {
-			if (head != 0)
-				rc = write_bytes(n, z, off, head, false);
-			if (rc == 0 && tail != 0)
-				rc = write_bytes(n, z, b, tail, false);
-		}
-		free(z);
-	}
-	return rc;
+	a->n = n;
+	a->done = done;
+	a->zoff = off;
+	a->zlen = len;
+	a->za = (off + bs - 1) / bs * bs;
+	a->zb = (off + len) / bs * bs;
+	if (a->za >= a->zb) /* within one block */
+		a->za = a->zb = off;
+	if (a->za < a->zb)
+		aio_submit(a, MIMO_BDEV_IO_WRITE_ZEROES, NULL, a->za / bs, (a->zb - a->za) / bs,
+			   false, zero_edges);
+	else
+		zero_edges(a, 0);
 }

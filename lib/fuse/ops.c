@@ -1,7 +1,9 @@
 /*
- * The FUSE request handlers. They answer and return; they never notify the kernel (that
- * deadlocks: the kernel holds locks of the request being answered) - the notifier thread
- * does. A blocking read of `events` is parked and answered by the notifier.
+ * The FUSE request handlers, run on the export's reactor. Metadata requests are answered at
+ * once; read, write, fsync and fallocate submit bdev I/O and are answered from its
+ * completion. They never block and never notify the kernel (that deadlocks: the kernel holds
+ * locks of the request being answered) - the notifier thread does. A blocking read of
+ * `events` is parked and answered by the notifier (or EINTR when interrupted).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +65,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* The export says when data changes; the kernel must not second-guess it from
 	 * attributes, and must write through so the bdev always has what readers see. */
 	conn->want &= ~(unsigned)(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_WRITEBACK_CACHE);
+	/* Requests are read into memory (the loop hands a large write its buffer). */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -302,13 +306,64 @@ static void events_read(fuse_req_t req, struct fuse_export *exp, struct ev_reade
 	free(buf);
 }
 
+/* A request answered from an I/O completion. */
+struct freq {
+	struct fuse_aio a; /* first: the completion's argument is the freq */
+	fuse_req_t req;
+	struct fuse_export *exp;
+	void *buf;   /* read: the blocks; write: the data (copied, or the receive buffer) */
+	size_t len;  /* the bytes answered */
+	size_t skip; /* read: where they start in buf */
+	bool pooled; /* buf goes back to the export's pool */
+};
+
+/* Writes at least this large take the receive buffer instead of copying it. */
+#define TAKE_RX_MIN (64u << 10)
+
+static struct freq *freq_new(fuse_req_t req)
+{
+	struct freq *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return NULL;
+	}
+	f->req = req;
+	f->exp = exp_of(req);
+	fuse_export_io_get(f->exp);
+	return f;
+}
+
+static void freq_end(struct freq *f)
+{
+	struct fuse_export *exp = f->exp;
+
+	if (f->pooled)
+		fuse_export_buf_put(exp, f->buf);
+	else
+		free(f->buf);
+	free(f);
+	fuse_export_io_put(exp);
+}
+
+static void read_done(struct fuse_aio *a, int rc)
+{
+	struct freq *f = (struct freq *)a;
+
+	if (rc != 0)
+		fuse_reply_err(f->req, -rc);
+	else
+		fuse_reply_buf(f->req, (char *)f->buf + f->skip, f->len);
+	freq_end(f);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_export *exp = exp_of(req);
 	struct fuse_node *n;
-	void *buf;
-	int rc;
+	struct freq *f;
+	uint64_t first, count;
 
 	if (ino == INO_EVENTS) {
 		events_read(req, exp, (struct ev_reader *)(uintptr_t)fi->fh, size,
@@ -316,28 +371,45 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	n = (struct fuse_node *)(uintptr_t)fi->fh;
-	if (off < 0 || (uint64_t)off >= n->size) {
+	if (off < 0 || (uint64_t)off >= n->size || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	size = (size_t)MIN((uint64_t)size, n->size - (uint64_t)off);
-	if ((buf = aligned_alloc(4096, (size + 4095) / 4096 * 4096)) == NULL) {
-		fuse_reply_err(req, ENOMEM);
+	if ((f = freq_new(req)) == NULL)
+		return;
+	fuse_node_span(n, (uint64_t)off, size, &first, &count);
+	f->len = size;
+	f->skip = (size_t)((uint64_t)off - first * n->block_size);
+	if (count * n->block_size >= TAKE_RX_MIN && count * n->block_size <= exp->pool_size)
+		f->pooled = (f->buf = fuse_export_buf_get(exp)) != NULL;
+	if (f->buf == NULL &&
+	    (f->buf = aligned_alloc(4096, (count * n->block_size + 4095) / 4096 * 4096)) == NULL) {
+		read_done(&f->a, -ENOMEM);
 		return;
 	}
-	rc = fuse_node_read(n, buf, (uint64_t)off, size);
+	fuse_aio_read(&f->a, n, f->buf, (uint64_t)off, size, read_done);
+}
+
+static void write_done(struct fuse_aio *a, int rc)
+{
+	struct freq *f = (struct freq *)a;
+
 	if (rc != 0)
-		fuse_reply_err(req, -rc);
+		fuse_reply_err(f->req, -rc);
 	else
-		fuse_reply_buf(req, buf, size);
-	free(buf);
+		fuse_reply_write(f->req, f->len);
+	freq_end(f);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	struct fuse_export *exp = exp_of(req);
 	struct fuse_node *n = (struct fuse_node *)(uintptr_t)fi->fh;
-	int rc;
+	const char *rx = exp->rx.mem;
+	const void *data;
+	struct freq *f;
 
 	if (ino < INO_FIRST_BDEV) {
 		fuse_reply_err(req, EBADF);
@@ -349,11 +421,25 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	size = (size_t)MIN((uint64_t)size, n->size - (uint64_t)off);
-	rc = fuse_node_write(n, buf, (uint64_t)off, size);
-	if (rc != 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+	if ((f = freq_new(req)) == NULL)
+		return;
+	f->len = size;
+	/* The data lives in the receive buffer only until this handler returns: a large write
+	 * takes the buffer (the loop receives into a new one), a small one is copied. */
+	if (size >= TAKE_RX_MIN && !exp->rx_taken && rx != NULL && buf >= rx &&
+	    buf + size <= rx + exp->rx.size) {
+		exp->rx_taken = true;
+		f->buf = exp->rx.mem;
+		f->pooled = true; /* at least pool_size bytes, as every receive buffer */
+		data = buf;
+	} else if ((f->buf = aligned_alloc(4096, (size + 4095) / 4096 * 4096)) != NULL) {
+		memcpy(f->buf, buf, size);
+		data = f->buf;
+	} else {
+		write_done(&f->a, -ENOMEM);
+		return;
+	}
+	fuse_aio_write(&f->a, n, data, (uint64_t)off, size, write_done);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -363,14 +449,25 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0); /* close(): fsync is what reaches the bdev */
 }
 
+static void err_done(struct fuse_aio *a, int rc)
+{
+	struct freq *f = (struct freq *)a;
+
+	fuse_reply_err(f->req, rc == -ENOTSUP ? EOPNOTSUPP : -rc);
+	freq_end(f);
+}
+
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	struct freq *f;
+
 	(void)datasync;
 	if (ino < INO_FIRST_BDEV) {
 		fuse_reply_err(req, 0);
 		return;
 	}
-	fuse_reply_err(req, -fuse_node_flush((struct fuse_node *)(uintptr_t)fi->fh));
+	if ((f = freq_new(req)) != NULL)
+		fuse_aio_flush(&f->a, (struct fuse_node *)(uintptr_t)fi->fh, err_done);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -406,6 +503,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	struct fuse_export *exp = exp_of(req);
 	struct fuse_node *n = (struct fuse_node *)(uintptr_t)fi->fh;
+	struct freq *f;
 	uint64_t end;
 	int rc;
 
@@ -424,28 +522,29 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	end = (uint64_t)off + (uint64_t)len;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		if (!(mode & FALLOC_FL_KEEP_SIZE) ||
-		    (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))) {
-			fuse_reply_err(req, EOPNOTSUPP);
-			return;
-		}
-		rc = (uint64_t)off >= n->size
-			     ? 0
-			     : fuse_node_zero(n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off);
+		    (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)))
+			rc = -EOPNOTSUPP;
+		else
+			rc = (uint64_t)off >= n->size ? 0 : 1;
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
 		if (end > n->size && !(mode & FALLOC_FL_KEEP_SIZE))
 			rc = -ENOSPC;
 		else
-			rc = (uint64_t)off >= n->size
-				     ? 0
-				     : fuse_node_zero(n, (uint64_t)off,
-						      MIN(end, n->size) - (uint64_t)off);
+			rc = (uint64_t)off >= n->size ? 0 : 1;
 	} else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0) {
 		/* Every block of a bdev is allocated; it cannot grow. */
 		rc = end > n->size && !(mode & FALLOC_FL_KEEP_SIZE) ? -ENOSPC : 0;
 	} else {
 		rc = -EOPNOTSUPP;
 	}
-	fuse_reply_err(req, rc == -ENOTSUP ? EOPNOTSUPP : -rc);
+	if (rc != 1) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* Zero [off, min(end, size)): whole blocks, then the partial edges. */
+	if ((f = freq_new(req)) != NULL)
+		fuse_aio_zero(&f->a, n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off,
+			      err_done);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
