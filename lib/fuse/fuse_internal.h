@@ -71,7 +71,7 @@ struct rmw_waiter {
  * reactor, which may be another one when exports of the bdev run on several). */
 struct fuse_bdev_shared {
 	struct mimo_bdev *bdev;
-	uint32_t refs; /* under the registry's lock */
+	uint32_t refs;	     /* under the registry's lock */
 	pthread_mutex_t mtx; /* held only to change what is below, never across I/O */
 	uint32_t readers;    /* aligned writes holding the lock shared */
 	bool writer;	     /* a read-modify-write holding it alone */
@@ -103,7 +103,6 @@ struct fuse_aio {
 
 /* Per-node queue bounds: past them the node's queued ranges become one whole-file INVAL. */
 #define FUSE_NODE_QUEUE_ITEMS 64
-
 
 /* One bdev file. Lives until the export goes (the kernel may hold its ino for a while);
  * once its bdev is deleted it is dead and answers ENODEV. */
@@ -195,7 +194,7 @@ struct fuse_export {
 	 * is gone and nothing is in flight). */
 	struct mimo_reactor *reactor;
 	struct mimo_fd_watch *watch;
-	struct fuse_buf rx;	/* the receive buffer; a large write takes it (rx_taken) */
+	struct fuse_buf rx; /* the receive buffer; a large write takes it (rx_taken) */
 	bool rx_taken;
 	/* Large buffers kept for reuse (a fresh 1 MiB costs a page fault per page): the receive
 	 * buffer's replacements and large reads. pool_size: the receive buffer's capacity. */

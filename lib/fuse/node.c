@@ -463,8 +463,8 @@ static void aio_submit(struct fuse_aio *a, enum mimo_bdev_io_type type, void *bu
 						   aio_io_done, a);
 		break;
 	case MIMO_BDEV_IO_FLUSH:
-		rc = mimo_bdev_flush_blocks(n->desc, n->ch, offset_blocks, num_blocks,
-					    aio_io_done, a);
+		rc = mimo_bdev_flush_blocks(n->desc, n->ch, offset_blocks, num_blocks, aio_io_done,
+					    a);
 		break;
 	default:
 		rc = -ENOTSUP;

@@ -543,8 +543,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	}
 	/* Zero [off, min(end, size)): whole blocks, then the partial edges. */
 	if ((f = freq_new(req)) != NULL)
-		fuse_aio_zero(&f->a, n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off,
-			      err_done);
+		fuse_aio_zero(&f->a, n, (uint64_t)off, MIN(end, n->size) - (uint64_t)off, err_done);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
