@@ -298,6 +298,8 @@ static void serve_stop_msg(void *arg)
 
 	if (exp->watch != NULL)
 		mimo_fd_watch_remove(&exp->watch);
+	/* Replies still due go nowhere: an exited session does not report them as errors. */
+	fuse_session_exit(exp->se);
 	exp->draining = true;
 	if (exp->inflight == 0)
 		sem_post(&exp->drained);
@@ -325,7 +327,9 @@ void *fuse_export_buf_get(struct fuse_export *exp)
 
 void fuse_export_buf_put(struct fuse_export *exp, void *buf)
 {
-	if (exp->pool_count < FUSE_POOL_BUFS)
+	/* libfuse's own first receive buffer is malloc'd (16-byte aligned): reads into it would
+	 * bounce on an O_DIRECT bdev, so only page-aligned buffers of ours are kept. */
+	if (exp->pool_count < FUSE_POOL_BUFS && (uintptr_t)buf % 4096 == 0)
 		exp->pool[exp->pool_count++] = buf;
 	else
 		free(buf);
@@ -346,9 +350,14 @@ static void fd_ready(void *arg, uint32_t events)
 		if (res <= 0 || fuse_session_exited(exp->se)) {
 			/* ENODEV: aborted or unmounted (libfuse exits the session); or an error
 			 * that a level-triggered watch would report every turn. */
-			if (res < 0)
-				MIMO_WARN(COMP, "%s: reading /dev/fuse: %s", exp->mountpoint,
-					  strerror(-res));
+			if (res < 0 && !fuse_session_exited(exp->se)) {
+				/* Nobody will read this mount again: abort it, so that its users
+				 * get ENOTCONN instead of hanging until fuse_export_delete. */
+				MIMO_ERR(COMP, "%s: reading /dev/fuse: %s; aborting the mount",
+					 exp->mountpoint, strerror(-res));
+				abort_connection(exp->conn_id);
+				fuse_session_exit(exp->se);
+			}
 			mimo_fd_watch_remove(&exp->watch); /* export_stop does the rest */
 			return;
 		}

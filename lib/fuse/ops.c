@@ -425,9 +425,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	f->len = size;
 	/* The data lives in the receive buffer only until this handler returns: a large write
-	 * takes the buffer (the loop receives into a new one), a small one is copied. */
+	 * takes the buffer (the loop receives into a new one), a small one is copied. Only if
+	 * the data sits where the bdev can take it: behind FUSE's header it is not 512-aligned,
+	 * and an O_DIRECT (aio) bdev would bounce it - more work than the copy saved. */
 	if (size >= TAKE_RX_MIN && !exp->rx_taken && rx != NULL && buf >= rx &&
-	    buf + size <= rx + exp->rx.size) {
+	    buf + size <= rx + exp->rx.size && n->bdev != NULL &&
+	    (uintptr_t)buf % mimo_bdev_get_buf_align(n->bdev) == 0) {
 		exp->rx_taken = true;
 		f->buf = exp->rx.mem;
 		f->pooled = true; /* at least pool_size bytes, as every receive buffer */
