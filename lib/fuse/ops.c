@@ -155,24 +155,20 @@ static void dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, uint6
 	fuse_add_direntry(req, b->p + old, b->size - old, name, &st, (off_t)b->size);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+/* The whole listing of a directory, built by the READDIR at offset 0 of an open directory (its
+ * first, or a rewinddir) and served from there by the calls that continue it: rebuilding it per
+ * call (one call per ~4 KiB of entries) would cost O(bdevs^2) on the reactor for one `ls`. */
+static int dir_build(fuse_req_t req, fuse_ino_t ino, struct dirbuf *b)
 {
 	struct fuse_export *exp = exp_of(req);
-	struct dirbuf b = { 0 };
 	size_t i;
 	json_t *list, *bd;
 
-	(void)fi;
-	if (ino != INO_ROOT && ino != INO_BDEVS) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	dirbuf_add(req, &b, ".", ino, S_IFDIR);
-	dirbuf_add(req, &b, "..", INO_ROOT, S_IFDIR);
+	dirbuf_add(req, b, ".", ino, S_IFDIR);
+	dirbuf_add(req, b, "..", INO_ROOT, S_IFDIR);
 	if (ino == INO_ROOT) {
-		dirbuf_add(req, &b, "bdevs", INO_BDEVS, S_IFDIR);
-		dirbuf_add(req, &b, "events", INO_EVENTS, S_IFREG);
+		dirbuf_add(req, b, "bdevs", INO_BDEVS, S_IFDIR);
+		dirbuf_add(req, b, "events", INO_EVENTS, S_IFREG);
 	} else {
 		list = mimo_bdev_list_json();
 		json_array_foreach(list, i, bd)
@@ -183,15 +179,60 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 			if (name == NULL || (n = fuse_node_get(exp, name, &err)) == NULL)
 				continue;
-			dirbuf_add(req, &b, name, n->ino, S_IFREG);
+			dirbuf_add(req, b, name, n->ino, S_IFREG);
 		}
 		json_decref(list);
 	}
-	if ((size_t)off < b.size)
-		fuse_reply_buf(req, b.p + off, MIN(b.size - (size_t)off, size));
+	return b->p != NULL ? 0 : -ENOMEM;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *b;
+
+	if (ino != INO_ROOT && ino != INO_BDEVS) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)b;
+	if (fuse_reply_open(req, fi) != 0) { /* the opener is gone: no releasedir follows */
+		free(b->p);
+		free(b);
+	}
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+	int rc;
+
+	if (off == 0) {
+		free(b->p);
+		*b = (struct dirbuf){ 0 };
+		if ((rc = dir_build(req, ino, b)) != 0) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
+	if ((size_t)off < b->size)
+		fuse_reply_buf(req, b->p + off, MIN(b->size - (size_t)off, size));
 	else
 		fuse_reply_buf(req, NULL, 0);
-	free(b.p);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	free(b->p);
+	free(b);
+	fuse_reply_err(req, 0);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -589,7 +630,9 @@ const struct fuse_lowlevel_ops g_fuse_ops = {
 	.lookup = op_lookup,
 	.getattr = op_getattr,
 	.setattr = op_setattr,
+	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,

@@ -250,6 +250,27 @@ def _read_nb(fd):
         return b""
 
 
+def test_listing_of_many_bdevs_is_whole(mnt, daemons):
+    """A listing that takes many READDIR calls (300 names) has every bdev once, and a rewound
+    directory sees a bdev created meanwhile."""
+    t = daemons()
+    names = [f"Many{i:03d}_{'x' * 40}" for i in range(300)]
+    for n in names:
+        t.result("bdev_null_create", {"name": n, "num_blocks": 8, "block_size": 512})
+    bdevs = export(t, mnt)
+    assert sorted(os.listdir(bdevs)) == names
+    fd = os.open(bdevs, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(fd) as it:
+            assert len([e.name for e in it]) == 300
+        t.result("bdev_null_create", {"name": "Late", "num_blocks": 8, "block_size": 512})
+        os.lseek(fd, 0, os.SEEK_SET)                               # rewinddir
+        with os.scandir(fd) as it:
+            assert "Late" in [e.name for e in it]
+    finally:
+        os.close(fd)
+
+
 def test_events_blocking_read(mnt, daemons):
     t = daemons()
     export(t, mnt)
