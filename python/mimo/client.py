@@ -70,31 +70,31 @@ class _Framer:
     def __init__(self):
         self._utf8 = codecs.getincrementaldecoder("utf-8")()  # a read may split a character
         self._done = []  # scanned pieces of the value in progress
-        self._todo = ""  # text not scanned yet
+        self._pending = ""  # text not scanned yet
         self._depth, self._in_str, self._escape = 0, False, False
 
     def feed(self, data):
-        self._todo += self._utf8.decode(data)
+        self._pending += self._utf8.decode(data)
 
     def pending(self):
-        return "".join(self._done) + self._todo
+        return "".join(self._done) + self._pending
 
     def next_value(self):
         """The next complete value, or None until more bytes arrive; ValueError if the stream
         is not JSON."""
         if not self._done:
-            self._todo = self._todo.lstrip()
-            if not self._todo:
+            self._pending = self._pending.lstrip()
+            if not self._pending:
                 return None
-            if self._todo[0] not in "{[":
-                raise ValueError(f"non-JSON: {self._todo[:80]!r}")
-        end = self._scan(self._todo)
+            if self._pending[0] not in "{[":
+                raise ValueError(f"non-JSON: {self._pending[:80]!r}")
+        end = self._scan(self._pending)
         if end is None:
-            self._done.append(self._todo)
-            self._todo = ""
+            self._done.append(self._pending)
+            self._pending = ""
             return None
-        text = "".join(self._done) + self._todo[:end]
-        self._done, self._todo = [], self._todo[end:]
+        text = "".join(self._done) + self._pending[:end]
+        self._done, self._pending = [], self._pending[end:]
         return json.JSONDecoder().raw_decode(text)[0]
 
     def _scan(self, text):
