@@ -246,3 +246,23 @@ static void rpc_delete_bdev(struct mimo_jsonrpc_request *req, const json_t *para
 	bdev_rpc_delete_params(req, params, NULL);
 }
 MIMO_RPC_REGISTER_LEGACY("delete_bdev", rpc_delete_bdev, MIMO_RPC_RUNTIME, "bdev_*_delete")
+
+void bdev_rpc_create(struct mimo_jsonrpc_request *req, struct bdev_rpc_create_params *p,
+		     bdev_rpc_create_fn fn)
+{
+	struct mimo_bdev *bdev;
+	uint8_t uuid_buf[16];
+	const uint8_t *uuid;
+	int rc;
+
+	if (p->num_blocks == 0 && p->total_size > 0 && p->block_size > 0)
+		p->num_blocks = (uint64_t)(p->total_size * 1024 * 1024) / p->block_size;
+	if (!bdev_rpc_check_geometry(req, p->block_size, p->num_blocks, &p->md) ||
+	    !bdev_rpc_uuid(req, p->uuid, uuid_buf, &uuid))
+		return;
+	rc = fn(p->name, p->num_blocks, p->block_size, uuid, &bdev);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_result(req, json_string(mimo_bdev_get_name(bdev)));
+}

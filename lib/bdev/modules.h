@@ -87,3 +87,19 @@ bool bdev_rpc_md_defaults(struct mimo_jsonrpc_request *req, const struct bdev_rp
  * NULL); answers -32602 naming the parameter and returns false when bad. */
 bool bdev_rpc_check_geometry(struct mimo_jsonrpc_request *req, uint32_t block_size,
 			     uint64_t num_blocks, const struct bdev_rpc_md_params *md);
+
+/* The parameters of a create RPC for a bdev that is only a geometry (malloc, null). */
+struct bdev_rpc_create_params {
+	char *name;
+	char *uuid;
+	uint64_t num_blocks;
+	uint32_t block_size;
+	double total_size; /* legacy: MiB */
+	struct bdev_rpc_md_params md;
+};
+typedef int (*bdev_rpc_create_fn)(const char *name, uint64_t num_blocks, uint32_t block_size,
+				  const uint8_t *uuid, struct mimo_bdev **out);
+/* Check p, create the bdev with fn and answer req with its name or the error. The legacy
+ * form's total_size (MiB) stands for num_blocks when that is not given. */
+void bdev_rpc_create(struct mimo_jsonrpc_request *req, struct bdev_rpc_create_params *p,
+		     bdev_rpc_create_fn fn);
