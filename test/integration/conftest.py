@@ -24,6 +24,24 @@ SANITIZE = os.environ.get("MIMO_SANITIZE", "")
 PY = "/usr/bin/python3"
 # An explicit, empty bridge configuration: no file on this machine changes the tests.
 EMPTY_CONFIG = os.path.join(os.path.dirname(__file__), "empty_config.json")
+# Sanitizer builds run several times slower: every deadline a test waits for stretches.
+SLOW = 4 if SANITIZE else 1
+
+
+def wait_until(pred, timeout=10.0, what=None, step=0.01):
+    """Poll pred() until it returns something true and return that. Tests wait on what they
+    can observe (a counter, a state, a file), never for a fixed time; the deadline only bounds
+    a failure, so it is generous and stretched for sanitizer builds. Raises AssertionError
+    naming `what` (or pred) when the deadline passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout * SLOW:g} s waiting for "
+                                 f"{what or getattr(pred, '__name__', 'a condition')}")
+        time.sleep(step)
 
 
 def free_port():
