@@ -72,6 +72,7 @@ const struct app_subsystem *app_subsystems(size_t *count)
 }
 
 static struct mimo_jsonrpc_server *g_server;
+static bool g_pid_written;	   /* ours to remove at exit */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
 static sem_t g_step_done;
@@ -289,6 +290,22 @@ static void init_done(void *arg, int rc)
 	step_done(arg, rc);
 }
 
+static int write_pid_file(const char *path)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
 static void init_on_reactor(void *arg)
 {
 	struct mimo_jsonrpc_opts o;
@@ -311,6 +328,14 @@ static void init_on_reactor(void *arg)
 		MIMO_ERR(COMP, "cannot listen on %s: %s", g_app_opts.rpc_socket, strerror(-rc));
 		step_done(NULL, rc);
 		return;
+	}
+	/* The socket is ours (we hold its lock) and nothing is served before this function
+	 * returns: whoever sees an answer on the socket also finds the PID file. */
+	if (g_app_opts.pid_file != NULL) {
+		rc = write_pid_file(g_app_opts.pid_file);
+		if (rc != 0)
+			MIMO_ERR(COMP, "cannot write %s: %s", g_app_opts.pid_file, strerror(-rc));
+		g_pid_written = rc == 0;
 	}
 	/* Same reactor as the RPCs: none runs before every subsystem is up. */
 	for (size_t i = 0; i < MIMO_COUNTOF(g_subsystems); i++) {
@@ -379,22 +404,6 @@ void app_request_stop(void)
 	kill(getpid(), SIGTERM);
 }
 
-static int write_pid_file(const char *path)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, (size_t)n) != n) {
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 static void __attribute__((constructor)) register_event_types(void)
 {
 	mimo_event_register_type("mimo_tgt_started");
@@ -436,12 +445,11 @@ int main(int argc, char **argv)
 		if (g_server != NULL)
 			run_step(shutdown_on_reactor, 10);
 		mimo_reactors_stop();
+		if (g_pid_written)
+			unlink(g_app_opts.pid_file);
 		mimo_notify_shutdown(0);
 		return 1;
 	}
-	/* Written only once the socket is ours: a second instance must not clobber it. */
-	if (g_app_opts.pid_file != NULL && (rc = write_pid_file(g_app_opts.pid_file)) != 0)
-		MIMO_ERR(COMP, "cannot write %s: %s", g_app_opts.pid_file, strerror(-rc));
 	MIMO_INFO(COMP, "mimo_tgt %s ready: JSON-RPC on %s, %u reactor(s)", MIMO_VERSION,
 		  g_app_opts.rpc_socket, mimo_reactor_count());
 	/* After start-up (and -c): the export shows the bdevs configured. A mount that fails
@@ -470,7 +478,7 @@ int main(int argc, char **argv)
 			json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "name", "mimo_tgt",
 				  "signal", sig));
 	mimo_reactors_stop();
-	if (g_app_opts.pid_file != NULL)
+	if (g_pid_written)
 		unlink(g_app_opts.pid_file);
 	/* exit() flushes the event bridge for up to its grace period (grace_ms). */
 	return 0;

@@ -118,7 +118,10 @@ class Target:
         return -signal.SIGKILL
 
     def get_process_id(self):
-        """The pid recorded in the PID file, or None if there is no usable file."""
+        """The pid of the daemon this object started, else the pid recorded in the PID file,
+        or None if there is neither."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc.pid
         try:
             with open(self.pid_file) as f:
                 return int(f.read().strip())
@@ -127,8 +130,8 @@ class Target:
 
     def is_alive(self):
         """True if the PID file names a live (not zombie) mimo_tgt process."""
-        if self._proc is not None and self._proc.poll() is not None:
-            return False  # our child exited; poll() reaped it
+        if self._proc is not None:
+            return self._proc.poll() is None  # our own child: no file needed (poll reaps)
         pid = self.get_process_id()
         return pid is not None and self._pid_is_target(pid)
 

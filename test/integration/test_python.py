@@ -1,16 +1,19 @@
 """The Python package ``mimo`` against the real mimo_tgt: Client framing and errors, Target
 process control, py-spdk's NvmfTgt legacy methods, and the mimo-rpc command line."""
+import fcntl
 import json
 import os
 import socket
 import subprocess
+import struct
 import sys
+import termios
 import threading
 import time
 
 import pytest
 
-from conftest import BIN, PY, REPO, clean_env
+from conftest import BIN, PY, REPO, clean_env, wait_until
 
 TGT = os.path.join(BIN, "mimo_tgt")
 if not os.path.exists(TGT):
@@ -53,10 +56,12 @@ def rpc(sock, *args, stdin=None):
 
 
 def wait_dead(t, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while t.is_alive():
-        assert time.monotonic() < deadline, "mimo_tgt did not exit"
-        time.sleep(0.02)
+    wait_until(lambda: not t.is_alive(), timeout, "mimo_tgt to exit")
+
+
+def unread_bytes(sock):
+    """Bytes sent on a Unix stream socket that the peer has not read yet (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
 def scripted_server(path, chunks, close=True):
@@ -73,7 +78,9 @@ def scripted_server(path, chunks, close=True):
             conn.recv(65536)
             for chunk in chunks:
                 conn.sendall(chunk)
-                time.sleep(0.02)
+                # The client has read this chunk before the next is sent: each arrives in
+                # a read of its own.
+                wait_until(lambda: unread_bytes(conn) == 0, 10, "the client to read a chunk")
             while not close and conn.recv(65536):
                 pass
         srv.close()
@@ -224,6 +231,34 @@ def test_target_start_is_alive_and_close(rundir):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert t.close_server() is None
+
+
+def test_pid_file_exists_once_the_socket_answers(rundir):
+    """Whoever sees the RPC socket answer finds the daemon's PID file (scripts that start
+    mimo_tgt, wait for the socket and then read the file rely on it)."""
+    sock = os.path.join(rundir, "early.sock")
+    pid_file = sock + ".pid"
+    for _ in range(10):  # the old daemon wrote the file late about 1 start in 4
+        p = subprocess.Popen([TGT, "-r", sock, "--pid-file", pid_file], env=clean_env())
+        try:
+            def answers():
+                # A bare socket, so the answer is seen as early as the daemon gives it.
+                try:
+                    with socket.socket(socket.AF_UNIX) as c:
+                        c.settimeout(5)
+                        c.connect(sock)
+                        c.sendall(b'{"jsonrpc":"2.0","method":"spdk_get_version","id":1}')
+                        return c.recv(4096) != b""
+                except OSError:
+                    return p.poll() is not None  # exited: let the assertion below say so
+            wait_until(answers, 10, "the RPC socket to answer", step=0)
+            assert p.poll() is None
+            with open(pid_file) as f:
+                assert int(f.read()) == p.pid
+        finally:
+            p.terminate()
+            p.wait(10)
+        assert not os.path.exists(pid_file), "the PID file outlived the daemon"
 
 
 def test_is_alive_never_trusts_a_foreign_pid(rundir):
