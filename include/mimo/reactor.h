@@ -98,6 +98,14 @@ void mimo_poller_unregister(struct mimo_poller **p);
  * Returns NULL with errno set on failure. */
 struct mimo_fd_watch *mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, void *arg);
 int mimo_fd_watch_modify(struct mimo_fd_watch *w, uint32_t events);
+/*
+ * Report no events for about usec, then watch again for the events last asked for (a
+ * modify while paused is applied at the end). For a listening socket the process cannot
+ * serve for now - accept() failed with EMFILE - so that the reactor sleeps instead of
+ * spinning on a socket that stays readable. Pausing a paused watch restarts the pause.
+ * Returns 0 or a negative errno.
+ */
+int mimo_fd_watch_pause(struct mimo_fd_watch *w, uint64_t usec);
 /* Stop watching (the fd itself is not closed). Safe from inside the watch's callback. */
 void mimo_fd_watch_remove(struct mimo_fd_watch **w);
 

@@ -30,6 +30,8 @@ struct mimo_fd_watch {
 	mimo_fd_fn fn;
 	void *arg;
 	struct mimo_reactor *r;
+	uint32_t events;	    /* what the owner asked for (applied unless paused) */
+	struct mimo_poller *resume; /* paused: the timer that watches again */
 	bool dead;
 	TAILQ_ENTRY(mimo_fd_watch) dead_link;
 };

@@ -290,6 +290,7 @@ struct mimo_fd_watch *mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, 
 	w->fn = fn;
 	w->arg = arg;
 	w->r = r;
+	w->events = events;
 	ev.data.ptr = w;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		int e = errno;
@@ -301,11 +302,45 @@ struct mimo_fd_watch *mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, 
 	return w;
 }
 
-int mimo_fd_watch_modify(struct mimo_fd_watch *w, uint32_t events)
+static int watch_apply(struct mimo_fd_watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	return epoll_ctl(w->r->epfd, EPOLL_CTL_MOD, w->fd, &ev) == 0 ? 0 : -errno;
+}
+
+int mimo_fd_watch_modify(struct mimo_fd_watch *w, uint32_t events)
+{
+	w->events = events;
+	return w->resume != NULL ? 0 : watch_apply(w, events);
+}
+
+static int watch_resume(void *arg)
+{
+	struct mimo_fd_watch *w = arg;
+	int rc;
+
+	mimo_poller_unregister(&w->resume);
+	rc = watch_apply(w, w->events);
+	if (rc != 0)
+		MIMO_ERR(COMP, "cannot watch fd %d again: %s", w->fd, strerror(-rc));
+	return 1;
+}
+
+int mimo_fd_watch_pause(struct mimo_fd_watch *w, uint64_t usec)
+{
+	int rc;
+
+	mimo_poller_unregister(&w->resume);
+	rc = watch_apply(w, 0);
+	if (rc != 0)
+		return rc;
+	w->resume = mimo_poller_register(watch_resume, w, usec > 0 ? usec : 1);
+	if (w->resume == NULL) {
+		watch_apply(w, w->events);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void mimo_fd_watch_remove(struct mimo_fd_watch **wp)
@@ -315,6 +350,7 @@ void mimo_fd_watch_remove(struct mimo_fd_watch **wp)
 	*wp = NULL;
 	if (w == NULL || w->dead)
 		return;
+	mimo_poller_unregister(&w->resume);
 	epoll_ctl(w->r->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	/* Events already fetched this turn may still point at w: free it after the turn. */
 	w->dead = true;
