@@ -8,6 +8,7 @@
 
 #include "compiler.h"
 #include "mimo/jsonrpc.h"
+#include "parse.h"
 
 MIMO_EXPORT const char *mimo_json_decode_string(const json_t *val, void *out)
 {
@@ -70,8 +71,12 @@ MIMO_EXPORT const char *mimo_json_decode_uint64(const json_t *val, void *out)
 {
 	long double v;
 
-	/* jansson holds integers as int64: that is the range that can arrive. */
-	if (!integer_of(val, &v) || v < 0)
+	/* Above INT64_MAX the parser kept the exact value beside the tree (parse.h). */
+	if (json_is_real(val) && jsonrpc_bignum_lookup(val, (uint64_t *)out))
+		return NULL;
+	/* A real of 2^64 or more (the nearest doubles to the top of the range are) does not
+	 * fit; one below 2^64 converts exactly. */
+	if (!integer_of(val, &v) || v < 0 || v >= 18446744073709551616.0L)
 		return "an unsigned 64-bit integer";
 	*(uint64_t *)out = json_is_integer(val) ? (uint64_t)json_integer_value(val) : (uint64_t)v;
 	return NULL;

@@ -1,7 +1,13 @@
 #include "frame.h"
 
 #include <errno.h>
-#include <stdbool.h>
+
+enum {
+	KIND_NONE,	/* leading whitespace so far */
+	KIND_CONTAINER, /* { or [ */
+	KIND_STRING,	/* a bare string */
+	KIND_SCALAR,	/* a bare number or literal */
+};
 
 static bool is_ws(char c)
 {
@@ -15,77 +21,104 @@ static bool is_scalar_char(char c)
 	       c == '-' || c == '+' || c == '.';
 }
 
-ssize_t jsonrpc_frame(const char *buf, size_t len, size_t *start)
+static ssize_t bad(struct jsonrpc_framer *f, size_t at)
 {
-	size_t i = 0, depth = 0;
-	bool in_string = false, escape = false;
+	f->start = at;
+	f->pos = at;
+	return -EBADMSG;
+}
 
-	while (i < len && is_ws(buf[i]))
-		i++;
-	*start = i;
-	if (i == len)
-		return 0;
-
-	switch (buf[i]) {
-	case '{':
-	case '[':
-		break;
-	case '"':
-		/* A bare string: complete at its closing quote. */
-		for (i++; i < len; i++) {
-			if (escape)
-				escape = false;
-			else if (buf[i] == '\\')
-				escape = true;
-			else if (buf[i] == '"')
-				return (ssize_t)(i + 1);
-		}
-		return 0;
-	default:
-		if (!is_scalar_char(buf[i]))
-			return -EBADMSG;
-		/* A bare number or literal ends at the first byte that cannot continue it;
-		 * at the end of the buffer more digits may still come. */
-		while (i < len && is_scalar_char(buf[i]))
-			i++;
-		return i < len ? (ssize_t)i : 0;
-	}
-
+/* Inside a string: the offset just past its closing quote, or len when it goes on. */
+static size_t string_end(struct jsonrpc_framer *f, const char *buf, size_t i, size_t len)
+{
 	for (; i < len; i++) {
-		char c = buf[i];
-
-		if (in_string) {
-			if (escape)
-				escape = false;
-			else if (c == '\\')
-				escape = true;
-			else if (c == '"')
-				in_string = false;
-			continue;
+		if (f->escape) {
+			f->escape = false;
+		} else if (buf[i] == '\\') {
+			f->escape = true;
+		} else if (buf[i] == '"') {
+			f->in_string = false;
+			return i + 1;
 		}
-		switch (c) {
-		case '"':
-			in_string = true;
-			break;
+	}
+	return len;
+}
+
+ssize_t jsonrpc_framer_scan(struct jsonrpc_framer *f, const char *buf, size_t len)
+{
+	size_t i = f->pos;
+
+	if (f->kind == KIND_NONE) {
+		while (i < len && is_ws(buf[i]))
+			i++;
+		f->start = i;
+		f->pos = i;
+		if (i == len)
+			return 0;
+		switch (buf[i]) {
 		case '{':
 		case '[':
-			if (++depth > JSONRPC_FRAME_MAX_DEPTH) {
-				*start = i;
-				return -EBADMSG;
-			}
+			f->kind = KIND_CONTAINER;
 			break;
-		case '}':
-		case ']':
-			if (depth == 0) {
-				*start = i;
-				return -EBADMSG;
-			}
-			if (--depth == 0)
-				return (ssize_t)(i + 1);
+		case '"':
+			f->kind = KIND_STRING;
+			f->in_string = true;
+			i++;
 			break;
 		default:
+			if (!is_scalar_char(buf[i]))
+				return bad(f, i);
+			f->kind = KIND_SCALAR;
 			break;
 		}
 	}
+	switch (f->kind) {
+	case KIND_STRING:
+		i = string_end(f, buf, i, len);
+		f->pos = i;
+		return f->in_string ? 0 : (ssize_t)i;
+	case KIND_SCALAR:
+		/* It ends at the first byte that cannot continue it; at the end of the buffer
+		 * more digits may still come. */
+		while (i < len && is_scalar_char(buf[i]))
+			i++;
+		f->pos = i;
+		return i < len ? (ssize_t)i : 0;
+	default:
+		break;
+	}
+	while (i < len) {
+		char c;
+
+		if (f->in_string) {
+			i = string_end(f, buf, i, len);
+			continue;
+		}
+		c = buf[i];
+		if (c == '"') {
+			f->in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++f->depth > JSONRPC_FRAME_MAX_DEPTH)
+				return bad(f, i);
+		} else if (c == '}' || c == ']') {
+			if (f->depth == 0)
+				return bad(f, i);
+			if (--f->depth == 0) {
+				f->pos = i + 1;
+				return (ssize_t)(i + 1);
+			}
+		}
+		i++;
+	}
+	f->pos = i;
 	return 0;
+}
+
+ssize_t jsonrpc_frame(const char *buf, size_t len, size_t *start)
+{
+	struct jsonrpc_framer f = { 0 };
+	ssize_t rc = jsonrpc_framer_scan(&f, buf, len);
+
+	*start = f.start;
+	return rc;
 }

@@ -19,6 +19,8 @@ struct rpc_sink {
 	uint32_t refs;
 	void (*deliver)(struct rpc_sink *sink, char *text, size_t len);
 	void (*release)(struct rpc_sink *sink); /* last reference gone */
+	/* Optional: only the owner's reference is left (every request was answered). */
+	void (*unbusy)(struct rpc_sink *sink);
 };
 
 static inline void rpc_sink_get(struct rpc_sink *s)
@@ -30,6 +32,8 @@ static inline void rpc_sink_put(struct rpc_sink *s)
 {
 	if (--s->refs == 0)
 		s->release(s);
+	else if (s->refs == 1 && s->unbusy != NULL)
+		s->unbusy(s);
 }
 
 struct rpc_batch {

@@ -1,7 +1,17 @@
 /*
  * The JSON-RPC server: a Unix socket on one reactor, connections read and written without
- * blocking. A client that sends garbage, stalls mid-request, floods requests without reading
- * answers, or disconnects mid-answer only ever affects its own connection.
+ * blocking. What any one client does only ever costs that client:
+ *  - garbage gets a parse error and the connection closes (SPDK's behaviour);
+ *  - a request is framed incrementally and parsed once, so a large one costs linear time;
+ *  - a client that does not read its answers stops being read (the socket is then watched
+ *    for output only, so the reactor does not spin) and is closed if its unread answers pass
+ *    max_pending_output;
+ *  - a client that half-closes after its requests still gets every answer, asynchronous ones
+ *    included, and the connection closes once they are sent;
+ *  - when max_connections are open, a new client evicts the connection that has been idle
+ *    longest (nothing in flight), so idle connections can never lock the operator out;
+ *  - when accept() fails for want of file descriptors the listener backs off instead of
+ *    spinning (accept_backoff.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,16 +24,24 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "accept_backoff.h"
 #include "buf.h"
 #include "compiler.h"
 #include "frame.h"
 #include "internal.h"
 #include "log.h"
+#include "parse.h"
 
 #define COMP	   "rpc"
 #define READ_CHUNK 65536
+/* Past this much unsent output a connection is not read from until it drains: a client
+ * that pipelines requests without reading answers gets back-pressure, not our memory. */
+#define OUT_PAUSE (256u * 1024)
+/* An idle connection keeps at most this much input buffer (a large request's is freed). */
+#define IN_KEEP (16u * 1024)
 
 struct rpc_conn;
 
@@ -36,6 +54,10 @@ struct mimo_jsonrpc_server {
 	struct mimo_jsonrpc_opts opts;
 	uint32_t nconns;
 	struct rpc_conn *conns;
+	char *scratch; /* READ_CHUNK bytes every connection reads into */
+	struct mimo_accept_backoff backoff;
+	struct mimo_ratelimit evict_rl, limit_rl;
+	uint64_t evicted;
 };
 
 struct rpc_conn {
@@ -43,12 +65,16 @@ struct rpc_conn {
 	struct mimo_jsonrpc_server *server;
 	int fd;
 	struct mimo_fd_watch *watch;
+	uint32_t events; /* what the watch asks for now */
 	struct mimo_buf in;
+	size_t in_off; /* bytes of in already handled */
+	struct jsonrpc_framer framer;
 	struct mimo_buf out;
 	size_t out_off;
-	bool closed;	      /* socket gone: answers are dropped */
-	bool close_when_sent; /* after a parse error, as SPDK */
-	bool want_out;
+	uint64_t last_active_ns; /* last byte received or sent */
+	bool closed;		 /* socket gone: answers are dropped */
+	bool close_when_sent;	 /* after a parse error, as SPDK */
+	bool eof;		 /* the client will send nothing more */
 	struct rpc_conn *next;
 };
 
@@ -60,6 +86,14 @@ MIMO_EXPORT void mimo_jsonrpc_opts_init(struct mimo_jsonrpc_opts *opts)
 	opts->max_connections = 64;
 	opts->max_request_bytes = 4u << 20;
 	opts->max_pending_output = 32u << 20;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void conn_process(struct rpc_conn *c);
@@ -82,6 +116,11 @@ static void conn_close(struct rpc_conn *c)
 	}
 	c->server->nconns--;
 	c->server = NULL;
+	/* Nothing more will be read or sent: give the buffers back now, not when the last
+	 * request still running answers into the void. */
+	mimo_buf_free(&c->in);
+	mimo_buf_free(&c->out);
+	c->in_off = c->out_off = 0;
 	rpc_sink_put(&c->sink); /* the connection's own reference */
 }
 
@@ -94,17 +133,45 @@ static void conn_release(struct rpc_sink *s)
 	free(c);
 }
 
-static void set_out_interest(struct rpc_conn *c, bool want)
-{
-	if (c->closed || c->want_out == want)
-		return;
-	c->want_out = want;
-	mimo_fd_watch_modify(c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
-}
-
 static size_t pending_out(const struct rpc_conn *c)
 {
 	return c->out.len - c->out_off;
+}
+
+/* Requests of this connection still running (the sink's own and in-callback references
+ * aside: callers know how many of those they hold). */
+static bool has_inflight(const struct rpc_conn *c, uint32_t held)
+{
+	return c->sink.refs > 1 + held;
+}
+
+/*
+ * Watch for what the connection can do next: input while it may read (not after the client's
+ * EOF, not while its answers pile up), output while answers wait. With neither, only hang-ups
+ * and errors wake it.
+ */
+static void conn_update_watch(struct rpc_conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->closed)
+		return;
+	if (!c->eof && !c->close_when_sent && pending_out(c) < OUT_PAUSE)
+		ev |= EPOLLIN | EPOLLRDHUP;
+	if (pending_out(c) > 0)
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		c->events = ev;
+		mimo_fd_watch_modify(c->watch, ev);
+	}
+}
+
+/* Done with a client that sent EOF once everything it asked for is answered and sent. */
+static void conn_maybe_finish(struct rpc_conn *c, uint32_t held)
+{
+	if (!c->closed && (c->eof || c->close_when_sent) && pending_out(c) == 0 &&
+	    (c->close_when_sent || !has_inflight(c, held)))
+		conn_close(c);
 }
 
 /* Write what can be written now. */
@@ -115,39 +182,66 @@ static void conn_flush(struct rpc_conn *c)
 
 		if (n > 0) {
 			c->out_off += (size_t)n;
+			c->last_active_ns = now_ns();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			set_out_interest(c, true);
-			return;
-		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
 		/* EPIPE, ECONNRESET: the client left mid-answer. */
 		conn_close(c);
 		return;
 	}
 	if (c->closed)
 		return;
-	mimo_buf_reset(&c->out);
-	c->out_off = 0;
-	set_out_interest(c, false);
-	if (c->close_when_sent)
-		conn_close(c);
+	if (pending_out(c) == 0) {
+		/* A large answer's buffer is not kept for a connection that may idle for days. */
+		if (c->out.cap > IN_KEEP)
+			mimo_buf_free(&c->out);
+		else
+			mimo_buf_reset(&c->out);
+		c->out_off = 0;
+	}
+	conn_update_watch(c);
 }
 
 static void conn_deliver(struct rpc_sink *s, char *text, size_t len)
 {
 	struct rpc_conn *c = (struct rpc_conn *)s;
+	size_t max_out;
 
-	if (!c->closed &&
-	    (mimo_buf_append(&c->out, text, len) != 0 || mimo_buf_append(&c->out, "\n", 1) != 0)) {
-		MIMO_ERR(COMP, "out of memory for an answer; closing the connection");
+	if (c->closed) {
+		free(text);
+		return;
+	}
+	max_out = c->server->opts.max_pending_output;
+	if (pending_out(c) + len + 1 > max_out) {
+		uint64_t suppressed = 0;
+
+		if (mimo_ratelimit_allow(&c->server->limit_rl, 1000000000LL, &suppressed))
+			MIMO_WARN(COMP,
+				  "%s: a client left more than %zu bytes of answers unread; "
+				  "closing its connection (%llu more such)",
+				  c->server->path, max_out, (unsigned long long)suppressed);
+		free(text);
 		conn_close(c);
+		return;
+	}
+	if (mimo_buf_append(&c->out, text, len) != 0 || mimo_buf_append(&c->out, "\n", 1) != 0) {
+		MIMO_ERR(COMP, "out of memory for an answer; closing the connection");
+		free(text);
+		conn_close(c);
+		return;
 	}
 	free(text);
-	if (!c->closed)
-		conn_flush(c);
+	conn_flush(c);
+}
+
+/* The last request of the connection was answered: a client that sent EOF is done. */
+static void conn_unbusy(struct rpc_sink *s)
+{
+	conn_maybe_finish((struct rpc_conn *)s, 0);
 }
 
 static void conn_fail_parse(struct rpc_conn *c, const char *why)
@@ -156,84 +250,184 @@ static void conn_fail_parse(struct rpc_conn *c, const char *why)
 
 	/* SPDK answers a parse error and closes: the stream cannot be resynchronised. */
 	c->close_when_sent = true;
-	mimo_buf_reset(&c->in);
+	mimo_buf_free(&c->in);
+	c->in_off = 0;
+	jsonrpc_framer_reset(&c->framer);
 	text = jsonrpc_error_response(NULL, MIMO_JSONRPC_ERROR_PARSE_ERROR, why);
 	if (text != NULL)
 		conn_deliver(&c->sink, text, strlen(text));
+	conn_update_watch(c);
+}
+
+/* Parse and dispatch one framed value. */
+static void conn_dispatch(struct rpc_conn *c, const char *text, size_t len)
+{
+	struct jsonrpc_bignums bigs = { 0 };
+	char err[128];
+	json_t *value = jsonrpc_parse(text, len, &bigs, err, sizeof(err));
+
+	if (value == NULL) {
+		MIMO_DEBUG(COMP, "%s: parse error: %s", c->server->path, err);
+		jsonrpc_bignums_free(&bigs);
+		conn_fail_parse(c, "Parse error");
+		return;
+	}
+	jsonrpc_bignums_enter(&bigs);
+	jsonrpc_handle_value(&c->sink, value);
+	jsonrpc_bignums_leave();
+	json_decref(value);
+	jsonrpc_bignums_free(&bigs);
+}
+
+/* Drop what was handled; keep the buffer small once it is empty. */
+static void conn_compact_input(struct rpc_conn *c)
+{
+	if (c->in_off == 0)
+		return;
+	if (c->in_off >= c->in.len) {
+		if (c->in.cap > IN_KEEP)
+			mimo_buf_free(&c->in);
+		else
+			mimo_buf_reset(&c->in);
+	} else {
+		mimo_buf_consume(&c->in, c->in_off);
+	}
+	c->in_off = 0;
 }
 
 /* Handle every complete request in the input buffer, unless the client is not reading its
  * answers (then wait for the output to drain). */
 static void conn_process(struct rpc_conn *c)
 {
-	size_t max_out = c->server->opts.max_pending_output;
-
 	rpc_sink_get(&c->sink); /* handlers may close the connection under us */
-	while (!c->closed && !c->close_when_sent && c->in.len > 0 && pending_out(c) <= max_out) {
-		size_t start = 0;
-		ssize_t end = jsonrpc_frame(c->in.data, c->in.len, &start);
-		json_error_t err;
-		json_t *value;
+	while (!c->closed && !c->close_when_sent && c->in_off < c->in.len &&
+	       pending_out(c) < OUT_PAUSE) {
+		const char *base = c->in.data + c->in_off;
+		ssize_t end = jsonrpc_framer_scan(&c->framer, base, c->in.len - c->in_off);
+		size_t start = c->framer.start;
 
 		if (end == 0) {
-			mimo_buf_consume(&c->in, start); /* drop leading whitespace */
+			/* Leading whitespace can go; a partial value waits for more bytes. */
+			if (c->framer.pos == start) {
+				c->in_off += start;
+				c->framer.pos = c->framer.start = 0;
+			}
 			break;
 		}
 		if (end < 0) {
 			conn_fail_parse(c, "Parse error");
 			break;
 		}
-		value = json_loadb(c->in.data + start, (size_t)end - start, JSON_DECODE_ANY, &err);
-		mimo_buf_consume(&c->in, (size_t)end);
-		if (value == NULL) {
-			conn_fail_parse(c, "Parse error");
-			break;
-		}
-		jsonrpc_handle_value(&c->sink, value);
-		json_decref(value);
+		jsonrpc_framer_reset(&c->framer);
+		c->in_off += (size_t)end;
+		conn_dispatch(c, base + start, (size_t)end - start);
 	}
+	if (!c->closed && !c->close_when_sent) {
+		conn_compact_input(c);
+		if (c->in.len > c->server->opts.max_request_bytes) {
+			MIMO_WARN(COMP, "%s: request larger than %zu bytes; closing the connection",
+				  c->server->path, c->server->opts.max_request_bytes);
+			conn_fail_parse(c, "Request too large");
+		}
+	}
+	conn_update_watch(c);
 	rpc_sink_put(&c->sink);
 }
 
-static void conn_on_event(void *arg, uint32_t events)
+/* Read what the socket has, a chunk at a time, while the connection may read. */
+static void conn_read(struct rpc_conn *c)
 {
-	struct rpc_conn *c = arg;
-	size_t max_in = c->server->opts.max_request_bytes;
+	char *scratch = c->server->scratch;
 
-	rpc_sink_get(&c->sink);
-	if (events & EPOLLOUT) {
-		conn_flush(c);
-		if (!c->closed && pending_out(c) == 0)
-			conn_process(c); /* requests held back while the client was not reading */
-	}
-	while (!c->closed && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) &&
-	       pending_out(c) <= c->server->opts.max_pending_output) {
-		ssize_t n;
+	while (!c->closed && !c->eof && !c->close_when_sent && pending_out(c) < OUT_PAUSE) {
+		ssize_t n = recv(c->fd, scratch, READ_CHUNK, 0);
 
-		if (mimo_buf_reserve(&c->in, READ_CHUNK) != 0) {
-			conn_close(c);
-			break;
-		}
-		n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
 		if (n > 0) {
-			c->in.len += (size_t)n;
-			c->in.data[c->in.len] = '\0';
-			conn_process(c);
-			if (!c->closed && c->in.len > max_in) {
-				MIMO_WARN(COMP,
-					  "request larger than %zu bytes; closing the connection",
-					  max_in);
-				conn_fail_parse(c, "Request too large");
+			c->last_active_ns = now_ns();
+			/* The framer resumes where it stopped: the input is never rescanned. */
+			if (mimo_buf_append(&c->in, scratch, (size_t)n) != 0) {
+				MIMO_ERR(COMP,
+					 "out of memory for a request; closing the connection");
+				conn_close(c);
+				return;
 			}
+			conn_process(c);
+			if ((size_t)n < READ_CHUNK)
+				break; /* the socket is drained: no need for a call to say EAGAIN */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		conn_close(c); /* 0: the client closed; or an error */
+		if (n == 0) {
+			/* Half-closed: what was asked is still answered (see conn_maybe_finish). */
+			c->eof = true;
+			break;
+		}
+		conn_close(c); /* an error */
+		return;
 	}
+}
+
+static void conn_on_event(void *arg, uint32_t events)
+{
+	struct rpc_conn *c = arg;
+
+	rpc_sink_get(&c->sink);
+	if (events & EPOLLOUT) {
+		conn_flush(c);
+		if (!c->closed && pending_out(c) < OUT_PAUSE)
+			conn_process(c); /* requests held back while the client was not reading */
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP))
+		conn_read(c);
+	/* Gone both ways (or broken): nobody can read the answers any more. */
+	if (events & (EPOLLHUP | EPOLLERR))
+		conn_close(c);
+	conn_update_watch(c);
+	conn_maybe_finish(c, 1);
 	rpc_sink_put(&c->sink);
+}
+
+/* The connection idle longest that has no request in flight, or NULL. */
+static struct rpc_conn *idlest(struct mimo_jsonrpc_server *s)
+{
+	struct rpc_conn *best = NULL;
+
+	for (struct rpc_conn *c = s->conns; c != NULL; c = c->next) {
+		if (!has_inflight(c, 0) &&
+		    (best == NULL || c->last_active_ns < best->last_active_ns))
+			best = c;
+	}
+	return best;
+}
+
+/* Room for one more connection: evict the idlest when full. False when all are busy. */
+static bool make_room(struct mimo_jsonrpc_server *s)
+{
+	struct rpc_conn *victim;
+	uint64_t suppressed = 0;
+
+	if (s->nconns < s->opts.max_connections)
+		return true;
+	victim = idlest(s);
+	if (victim == NULL) {
+		if (mimo_ratelimit_allow(&s->limit_rl, 1000000000LL, &suppressed))
+			MIMO_WARN(COMP, "%s: %u connections, all busy; refusing another", s->path,
+				  s->nconns);
+		return false;
+	}
+	s->evicted++;
+	if (mimo_ratelimit_allow(&s->evict_rl, 1000000000LL, &suppressed))
+		MIMO_WARN(COMP,
+			  "%s: %u connections open; closing the one idle longest (%llu s) for a "
+			  "new client (%llu evicted so far)",
+			  s->path, s->nconns,
+			  (unsigned long long)((now_ns() - victim->last_active_ns) / 1000000000u),
+			  (unsigned long long)s->evicted);
+	conn_close(victim);
+	return true;
 }
 
 static void on_accept(void *arg, uint32_t events)
@@ -246,15 +440,15 @@ static void on_accept(void *arg, uint32_t events)
 		struct rpc_conn *c;
 
 		if (fd < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    !mimo_accept_backoff_failed(&s->backoff, s->watch, errno, s->path))
 				MIMO_ERR(COMP, "accept on %s: %s", s->path, strerror(errno));
 			return;
 		}
-		if (s->nconns >= s->opts.max_connections) {
-			MIMO_WARN(COMP, "%s: %u connections already; refusing another", s->path,
-				  s->nconns);
+		mimo_accept_backoff_ok(&s->backoff);
+		if (!make_room(s)) {
 			close(fd);
 			continue;
 		}
@@ -267,9 +461,12 @@ static void on_accept(void *arg, uint32_t events)
 		c->sink.refs = 1;
 		c->sink.deliver = conn_deliver;
 		c->sink.release = conn_release;
+		c->sink.unbusy = conn_unbusy;
 		c->server = s;
 		c->fd = fd;
-		c->watch = mimo_fd_watch_add(fd, EPOLLIN | EPOLLRDHUP, conn_on_event, c);
+		c->last_active_ns = now_ns();
+		c->events = EPOLLIN | EPOLLRDHUP;
+		c->watch = mimo_fd_watch_add(fd, c->events, conn_on_event, c);
 		if (c->watch == NULL) {
 			close(fd);
 			free(c);
@@ -318,10 +515,20 @@ MIMO_EXPORT int mimo_jsonrpc_server_listen(const char *path, const struct mimo_j
 		memcpy(&s->opts, opts,
 		       MIMO_MIN(opts->opts_size ? opts->opts_size : sizeof(*opts),
 				sizeof(s->opts)));
+	if (s->opts.max_connections == 0) {
+		free(s);
+		return -EINVAL;
+	}
+	s->scratch = malloc(READ_CHUNK);
+	if (s->scratch == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->fd = -1;
 	rc = lock_path(s, path);
 	if (rc != 0) {
+		free(s->scratch);
 		free(s);
 		return rc;
 	}
@@ -347,6 +554,7 @@ fail:
 		unlink(path);
 	}
 	close(s->lock_fd);
+	free(s->scratch);
 	free(s);
 	return rc;
 }
@@ -362,5 +570,6 @@ MIMO_EXPORT void mimo_jsonrpc_server_close(struct mimo_jsonrpc_server *s)
 	unlink(s->path);
 	unlink(s->lock_path);
 	close(s->lock_fd);
+	free(s->scratch);
 	free(s);
 }

@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "internal.h"
 #include "mimo/jsonrpc.h"
+#include "parse.h"
 
 struct all_types {
 	char *s;
@@ -106,26 +107,52 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rpc_sink sink = {
 		.reactor = NULL, .refs = 1, .deliver = deliver, .release = release
 	};
+	struct jsonrpc_framer f = { 0 };
 	const char *p = (const char *)data;
-	size_t left = size;
+	size_t left = size, avail;
 
-	/* As a connection does: frame values out of the stream until one is incomplete. */
+	/*
+	 * As a connection does: frame values out of the stream until one is incomplete. The
+	 * bytes arrive in pieces (the first byte of the input says how long), so the framer
+	 * resumes its scan; it must find the same ends as a scan of everything at once.
+	 */
+	avail = size > 0 ? (size_t)data[0] % 17 + 1 : 0;
 	while (left > 0) {
-		size_t start = 0;
-		ssize_t end = jsonrpc_frame(p, left, &start);
+		struct jsonrpc_bignums bigs = { 0 };
+		size_t start = 0, whole_start;
+		ssize_t end, whole;
+		char err[128];
 		json_t *v;
 
-		if (start > left || (end > 0 && (size_t)end > left))
+		if (avail > left)
+			avail = left;
+		end = jsonrpc_framer_scan(&f, p, avail);
+		start = f.start;
+		if (start > avail || (end > 0 && (size_t)end > avail))
+			abort();
+		if (end == 0 && avail < left) {
+			avail += avail; /* more bytes arrive */
+			continue;
+		}
+		whole = jsonrpc_frame(p, left, &whole_start);
+		if (end != 0 && (end != whole || start != whole_start))
 			abort();
 		if (end <= 0)
 			break;
-		v = json_loadb(p + start, (size_t)end - start, JSON_DECODE_ANY, NULL);
-		if (v == NULL)
+		v = jsonrpc_parse(p + start, (size_t)end - start, &bigs, err, sizeof(err));
+		if (v == NULL) {
+			jsonrpc_bignums_free(&bigs);
 			break; /* the server answers -32700 and closes */
+		}
+		jsonrpc_bignums_enter(&bigs);
 		jsonrpc_handle_value(&sink, v);
+		jsonrpc_bignums_leave();
 		json_decref(v);
+		jsonrpc_bignums_free(&bigs);
+		jsonrpc_framer_reset(&f);
 		p += end;
 		left -= (size_t)end;
+		avail = left;
 	}
 	if (sink.refs != 1)
 		abort(); /* every request answered and released */

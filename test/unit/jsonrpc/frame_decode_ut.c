@@ -10,6 +10,7 @@
 
 #include "frame.h"
 #include "mimo/jsonrpc.h"
+#include "parse.h"
 
 static ssize_t frame(const char *s, size_t *start)
 {
@@ -61,6 +62,104 @@ static void test_garbage(void **state)
 	memset(deep, '[', sizeof(deep) - 1);
 	deep[sizeof(deep) - 1] = '\0';
 	assert_int_equal(frame(deep, &start), -EBADMSG);
+}
+
+/* A value that arrives a byte at a time is found where a whole scan finds it, and no byte is
+ * looked at twice (the framer's position only moves forward). */
+static void test_incremental(void **state)
+{
+	static const char *texts[] = {
+		"{\"a\":[1,{\"b\":\"}\\\"]\"}]} ",
+		"  \"str\\\"ing\" ",
+		"  12345 ",
+		"[[[]],{}] ",
+	};
+
+	(void)state;
+	for (size_t t = 0; t < MIMO_COUNTOF(texts); t++) {
+		const char *s = texts[t];
+		size_t whole_start, len = strlen(s);
+		ssize_t whole = jsonrpc_frame(s, len, &whole_start);
+		struct jsonrpc_framer f = { 0 };
+		ssize_t end = 0;
+		size_t n, last_pos = 0;
+
+		assert_true(whole > 0);
+		for (n = 1; n <= len && end == 0; n++) {
+			end = jsonrpc_framer_scan(&f, s, n);
+			assert_true(f.pos >= last_pos);
+			last_pos = f.pos;
+		}
+		assert_int_equal(end, whole);
+		assert_int_equal(f.start, whole_start);
+	}
+}
+
+/* Integers past INT64_MAX reach unsigned 64-bit parameters exactly, and nothing else. */
+static void test_big_integers(void **state)
+{
+	static const char text[] = "{\"a\":18446744073709551615,\"b\":9223372036854775808,"
+				   "\"c\":9223372036854775807,\"d\":-9223372036854775808,"
+				   "\"e\":18446744073709551615}";
+	struct jsonrpc_bignums bigs = { 0 };
+	char err[128];
+	json_t *v = jsonrpc_parse(text, strlen(text), &bigs, err, sizeof(err));
+	uint64_t u = 0;
+	uint32_t u32;
+
+	(void)state;
+	assert_non_null(v);
+	assert_int_equal(bigs.n, 3);
+	jsonrpc_bignums_enter(&bigs);
+	assert_null(mimo_json_decode_uint64(json_object_get(v, "a"), &u));
+	assert_true(u == UINT64_MAX);
+	assert_null(mimo_json_decode_uint64(json_object_get(v, "b"), &u));
+	assert_true(u == (uint64_t)INT64_MAX + 1);
+	assert_null(mimo_json_decode_uint64(json_object_get(v, "c"), &u));
+	assert_true(u == (uint64_t)INT64_MAX);
+	assert_non_null(mimo_json_decode_uint64(json_object_get(v, "d"), &u));
+	assert_non_null(mimo_json_decode_uint32(json_object_get(v, "a"), &u32));
+	jsonrpc_bignums_leave();
+	/* Outside the dispatch the exact value is gone: refused, never rounded. */
+	assert_non_null(mimo_json_decode_uint64(json_object_get(v, "a"), &u));
+	json_decref(v);
+	jsonrpc_bignums_free(&bigs);
+
+	assert_null(jsonrpc_parse("18446744073709551616", 20, &bigs, err, sizeof(err)));
+	assert_string_equal(err, "too big integer");
+	assert_null(jsonrpc_parse("-9223372036854775809", 20, &bigs, err, sizeof(err)));
+	assert_int_equal(bigs.n, 0);
+	jsonrpc_bignums_free(&bigs);
+}
+
+/* The parser's refusals and acceptances that jansson shares (the fuzzer compares the rest). */
+static void test_parse_rules(void **state)
+{
+	static const char *bad[] = { "01",	     "1.",
+				     ".5",	     "-",
+				     "1e",	     "[1,]",
+				     "{\"a\":1,}",   "truex",
+				     "\"\\u0000\"",  "\"\\ud800\"",
+				     "\"\\udc00\"",  "\"\x01\"",
+				     "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+				     "[1] 2",	     "1e999" };
+	static const char *good[] = {
+		"-0",	 "0.5e-3", "\"\\ud83d\\ude00\"", "\"\xc3\xa9\"", "{\"a\":1,\"a\":2}",
+		" [ ] ", "1e-400"
+	};
+	struct jsonrpc_bignums bigs = { 0 };
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < MIMO_COUNTOF(bad); i++)
+		assert_null(jsonrpc_parse(bad[i], strlen(bad[i]), &bigs, err, sizeof(err)));
+	for (size_t i = 0; i < MIMO_COUNTOF(good); i++) {
+		json_t *v = jsonrpc_parse(good[i], strlen(good[i]), &bigs, err, sizeof(err));
+
+		assert_non_null(v);
+		json_decref(v);
+	}
+	jsonrpc_bignums_free(&bigs);
 }
 
 struct params {
@@ -137,9 +236,9 @@ static void test_decoders(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_complete_values),
-		cmocka_unit_test(test_incomplete_values),
-		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_complete_values), cmocka_unit_test(test_incomplete_values),
+		cmocka_unit_test(test_garbage),		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_big_integers),	cmocka_unit_test(test_parse_rules),
 		cmocka_unit_test(test_decoders),
 	};
 
