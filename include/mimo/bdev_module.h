@@ -50,6 +50,10 @@ struct mimo_bdev_fn_table {
 	void (*write_config_json)(struct mimo_bdev *bdev, json_t *config);
 };
 
+/* The largest size a bdev may have, in bytes: sizes are signed 64-bit where they leave mimo
+ * (off_t for the FUSE export, JSON numbers for most clients). */
+#define MIMO_BDEV_MAX_BYTES ((uint64_t)INT64_MAX)
+
 struct bdev_channel;
 struct mimo_bdev_desc;
 TAILQ_HEAD(bdev_desc_list, mimo_bdev_desc);
@@ -85,7 +89,8 @@ struct mimo_bdev {
 	} internal;
 };
 
-/* Register a filled-in bdev (on a reactor). Returns 0, -EEXIST (name in use), -EINVAL. */
+/* Register a filled-in bdev (on a reactor). Returns 0, -EEXIST (name in use), -EINVAL (no
+ * name, no blocks, or more than MIMO_BDEV_MAX_BYTES). */
 int mimo_bdev_register(struct mimo_bdev *bdev);
 /* For destruct returning 1. */
 void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);

@@ -252,7 +252,8 @@ MIMO_EXPORT void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_
 MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 {
 	if (bdev->name == NULL || bdev->name[0] == '\0' || bdev->blocklen == 0 ||
-	    bdev->blockcnt == 0 || bdev->fn_table == NULL || bdev->module == NULL)
+	    bdev->blockcnt == 0 || bdev->fn_table == NULL || bdev->module == NULL ||
+	    bdev->blockcnt > MIMO_BDEV_MAX_BYTES / bdev->blocklen)
 		return -EINVAL;
 	if (mimo_uuid_is_null(bdev->uuid))
 		mimo_uuid_generate(bdev->uuid);

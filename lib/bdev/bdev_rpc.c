@@ -1,6 +1,7 @@
 /* RPCs over every bdev: bdev_get_bdevs, bdev_get_iostat, and the legacy get_bdevs and
  * delete_bdev; helpers the module RPCs share. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,13 @@ bool bdev_rpc_check_geometry(struct mimo_jsonrpc_request *req, uint32_t block_si
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"%s: the size must be at least one block",
 					mimo_jsonrpc_request_method(req));
+		return false;
+	}
+	if (num_blocks > MIMO_BDEV_MAX_BYTES / block_size) {
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+					"%s: %" PRIu64 " blocks of %u bytes is more than the "
+					"largest size a bdev may have (2^63 - 1 bytes)",
+					mimo_jsonrpc_request_method(req), num_blocks, block_size);
 		return false;
 	}
 	return md == NULL || bdev_rpc_md_defaults(req, md, block_size);
