@@ -63,6 +63,12 @@ struct mimo_nvmf_transport_opts {
 					  in-capsule size, allocated as needed (default 511) */
 	bool c2h_success;	       /* C2HData SUCCESS without a response when the host
 					  disabled SQ flow control (default true) */
+	/* mimo's own (SPDK has no such options): what a hostile client can hold. */
+	uint32_t connect_timeout_ms; /* a connection that has not sent ICReq and a successful
+					Connect by then is closed (default 10000) */
+	uint32_t max_connections_per_listener; /* more are accepted and closed at once; 0 (the
+						  default): leave a quarter of the process's
+						  file descriptors to everything else */
 };
 
 void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts);

@@ -25,6 +25,8 @@
 #define MIMO_TCP_HDR_BUF 160
 /* Bytes the receiver stages between reads. */
 #define MIMO_TCP_RX_STAGING (64 * 1024)
+/* Staging of a connection that has not sent its ICReq yet: room for any one header. */
+#define MIMO_TCP_RX_STAGING_MIN 256
 
 /* --- headers ------------------------------------------------------------------------------- */
 
@@ -114,6 +116,7 @@ struct mimo_tcp_rx {
 	uint8_t scratch[MIMO_NVME_TCP_TERM_REQ_DATA_MAX];
 
 	uint8_t *buf; /* staging */
+	uint32_t buf_size;
 	uint32_t head, tail;
 
 	/* Set when a read or check failed: what the TermReq should say. */
@@ -122,6 +125,14 @@ struct mimo_tcp_rx {
 };
 
 int mimo_tcp_rx_init(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len);
+/*
+ * The same with only MIMO_TCP_RX_STAGING_MIN bytes of staging, for a connection that may
+ * never get past its ICReq (a target holding thousands of them pays a header each, not 64
+ * KiB); mimo_tcp_rx_grow gives it the full staging once the connection is worth it.
+ * Both return 0 or -ENOMEM.
+ */
+int mimo_tcp_rx_init_small(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len);
+int mimo_tcp_rx_grow(struct mimo_tcp_rx *rx);
 void mimo_tcp_rx_fini(struct mimo_tcp_rx *rx);
 
 /*

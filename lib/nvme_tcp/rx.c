@@ -15,14 +15,40 @@
 #include "compiler.h"
 #include "nvme_tcp.h"
 
-int mimo_tcp_rx_init(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len)
+static int rx_init(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len, uint32_t staging)
 {
 	memset(rx, 0, sizeof(*rx));
 	rx->host = host;
 	rx->max_data_len = max_data_len;
 	rx->state = MIMO_TCP_RX_HEADER;
-	rx->buf = malloc(MIMO_TCP_RX_STAGING);
+	rx->buf = malloc(staging);
+	rx->buf_size = staging;
 	return rx->buf != NULL ? 0 : -ENOMEM;
+}
+
+int mimo_tcp_rx_init(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len)
+{
+	return rx_init(rx, host, max_data_len, MIMO_TCP_RX_STAGING);
+}
+
+int mimo_tcp_rx_init_small(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len)
+{
+	return rx_init(rx, host, max_data_len, MIMO_TCP_RX_STAGING_MIN);
+}
+
+int mimo_tcp_rx_grow(struct mimo_tcp_rx *rx)
+{
+	uint8_t *buf;
+
+	if (rx->buf_size >= MIMO_TCP_RX_STAGING)
+		return 0;
+	/* What is staged moves along: bytes behind the ICReq are not lost. */
+	buf = realloc(rx->buf, MIMO_TCP_RX_STAGING);
+	if (buf == NULL)
+		return -ENOMEM;
+	rx->buf = buf;
+	rx->buf_size = MIMO_TCP_RX_STAGING;
+	return 0;
 }
 
 void mimo_tcp_rx_fini(struct mimo_tcp_rx *rx)
@@ -260,7 +286,7 @@ int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, int fd, const struct mimo_tcp_rx_op
 		}
 	}
 	iov[cnt].iov_base = rx->buf + rx->tail;
-	iov[cnt++].iov_len = MIMO_TCP_RX_STAGING - rx->tail;
+	iov[cnt++].iov_len = rx->buf_size - rx->tail;
 	n = readv(fd, iov, cnt);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
@@ -291,7 +317,7 @@ int mimo_tcp_rx_feed(struct mimo_tcp_rx *rx, const void *data, size_t len,
 		int rc;
 
 		compact(rx);
-		n = MIMO_MIN(len, (size_t)(MIMO_TCP_RX_STAGING - rx->tail));
+		n = MIMO_MIN(len, (size_t)(rx->buf_size - rx->tail));
 		memcpy(rx->buf + rx->tail, p, n);
 		rx->tail += (uint32_t)n;
 		p += n;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "accept_backoff.h"
 #include "compiler.h"
 #include "mimo/bdev.h"
 #include "mimo/nvmf.h"
@@ -229,6 +230,8 @@ void nvmf_io_exec(struct nvmf_req *req);
 
 /* --- transport ----------------------------------------------------------------------------- */
 
+/* A listening socket. On the target's reactor. Freed once it is closed and the last of
+ * its connections is gone (they count against its cap until then). */
 struct nvmf_port {
 	struct mimo_nvmf_listen_addr addr;
 	struct nvmf_transport *tt;
@@ -236,12 +239,19 @@ struct nvmf_port {
 	struct mimo_fd_watch *watch;
 	uint32_t refs; /* subsystems listening on it */
 	uint16_t portid;
+	bool closed;
+	uint32_t nconns; /* accepted and not yet freed */
+	uint64_t refused;
+	struct mimo_accept_backoff backoff;
 	TAILQ_ENTRY(nvmf_port) link;
 };
 
 struct nvmf_transport {
 	struct nvmf_tgt *tgt;
 	struct mimo_nvmf_transport_opts opts;
+	uint32_t max_conns;   /* per listener: the option, or what the fd limit allows */
+	uint32_t qpairs_high; /* most connections since memory was last trimmed (tgt reactor) */
+	uint64_t connect_timeout_ticks;
 	uint32_t inline_size; /* per-request buffer: in-capsule data and small transfers */
 	TAILQ_HEAD(, nvmf_port) ports;
 	uint16_t next_portid;
@@ -261,9 +271,11 @@ struct nvmf_poll_group {
 	uint32_t reactor_index;
 	struct mimo_poller *poller;
 	TAILQ_HEAD(, nvmf_qpair) qpairs;
-	TAILQ_HEAD(, nvmf_qpair) dirty;	     /* output to flush */
-	STAILQ_HEAD(, nvmf_req) buf_waiters; /* requests waiting for a large buffer */
-	STAILQ_HEAD(, nvmf_req) retry;	     /* bdev said -ENOMEM: submit again */
+	TAILQ_HEAD(, nvmf_qpair) dirty;	      /* output to flush */
+	STAILQ_HEAD(, nvmf_req) buf_waiters;  /* requests waiting for a large buffer */
+	STAILQ_HEAD(, nvmf_req) retry;	      /* bdev said -ENOMEM: submit again */
+	TAILQ_HEAD(, nvmf_qpair) unconnected; /* oldest first: not yet past Connect */
+	struct mimo_poller *timeout_poller;   /* while unconnected is not empty */
 	void **free_bufs;
 	uint32_t num_free_bufs, max_free_bufs;
 };
@@ -315,7 +327,8 @@ struct nvmf_req {
 struct nvmf_qpair {
 	struct nvmf_transport *tt;
 	struct nvmf_poll_group *pg;
-	uint16_t portid; /* the port that accepted it */
+	struct nvmf_port *port; /* the port that accepted it (its struct outlives us) */
+	uint16_t portid;
 	int fd;
 	struct mimo_fd_watch *watch;
 	bool want_out; /* EPOLLOUT armed */
@@ -350,6 +363,9 @@ struct nvmf_qpair {
 	uint8_t term_hdr[MIMO_TCP_HDR_BUF];
 	bool close_after_send; /* Disconnect answered, or a TermReq sent */
 	bool free_scheduled;
+	bool unconnected;	 /* on pg->unconnected */
+	uint64_t accepted_ticks; /* when the connect timeout started */
+	TAILQ_ENTRY(nvmf_qpair) unconnected_link;
 	TAILQ_ENTRY(nvmf_qpair) link;
 	TAILQ_ENTRY(nvmf_qpair) dirty_link;
 };

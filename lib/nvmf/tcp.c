@@ -7,6 +7,7 @@
  * once per reactor turn, so completions that land together leave in one sendmsg.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,17 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <malloc.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "nvmf_internal.h"
 #include "tcp_internal.h"
+#include "ticks.h"
 
 #define COMP	       "nvmf_tcp"
 #define ACCEPT_BATCH   32
 #define LISTEN_BACKLOG 512
+/* How often the connect timeout is checked while connections wait for it. */
+#define TIMEOUT_CHECK_US 100000
+
+static struct mimo_ratelimit g_refuse_rl, g_timeout_rl;
 
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 {
@@ -40,6 +48,22 @@ void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 
 /* --- transport ----------------------------------------------------------------------------- */
 
+/*
+ * Connections a listener takes when no cap was given: three quarters of the file descriptors
+ * the process may open, so that hosts (or anyone who can reach the port) never take the
+ * descriptors the RPC socket, bdevs and other listeners need.
+ */
+static uint32_t default_max_conns(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 65536;
+	n = rl.rlim_cur - rl.rlim_cur / 4;
+	return n < 16 ? 16 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
 			  struct nvmf_transport **out)
 {
@@ -50,7 +74,7 @@ int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport
 	    opts->max_qpairs_per_ctrlr > 65535 || opts->max_io_size < 4096 ||
 	    opts->max_io_size > (1u << 24) || opts->in_capsule_data_size % 16 != 0 ||
 	    opts->in_capsule_data_size > 131072 || opts->io_unit_size < 4096 ||
-	    opts->num_shared_buffers == 0)
+	    opts->num_shared_buffers == 0 || opts->connect_timeout_ms == 0)
 		return -EINVAL;
 	tt = calloc(1, sizeof(*tt));
 	if (tt == NULL)
@@ -60,6 +84,10 @@ int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport
 	if (tt->opts.io_unit_size > tt->opts.max_io_size)
 		tt->opts.io_unit_size = tt->opts.max_io_size;
 	tt->inline_size = (MIMO_MAX(tt->opts.in_capsule_data_size, 4096u) + 4095) & ~4095u;
+	tt->max_conns = opts->max_connections_per_listener != 0 ? opts->max_connections_per_listener
+								: default_max_conns();
+	tt->connect_timeout_ticks =
+		(uint64_t)tt->opts.connect_timeout_ms * mimo_get_ticks_hz() / 1000;
 	TAILQ_INIT(&tt->ports);
 	*out = tt;
 	MIMO_INFO(COMP, "TCP transport: queue depth %u, admin %u, in-capsule %u, max I/O %u",
@@ -122,6 +150,7 @@ static struct nvmf_poll_group *pg_get(struct nvmf_transport *tt)
 	pg->max_free_bufs = tt->opts.num_shared_buffers;
 	TAILQ_INIT(&pg->qpairs);
 	TAILQ_INIT(&pg->dirty);
+	TAILQ_INIT(&pg->unconnected);
 	STAILQ_INIT(&pg->buf_waiters);
 	STAILQ_INIT(&pg->retry);
 	tt->groups[idx] = pg;
@@ -164,6 +193,7 @@ void nvmf_tcp_buf_put(struct nvmf_poll_group *pg, void *buf)
 
 struct conn_msg {
 	struct nvmf_transport *tt;
+	struct nvmf_port *port;
 	int fd;
 	uint16_t portid;
 	char traddr[64];
@@ -182,16 +212,82 @@ static void qpair_free_mem(struct nvmf_qpair *qp)
 	free(qp);
 }
 
-static void conn_dropped(struct nvmf_transport *tt);
+static void conn_gone(struct nvmf_transport *tt, struct nvmf_port *port);
+static void qpair_close(struct nvmf_qpair *qp);
 
+/* --- the connect timeout ------------------------------------------------------------------- */
+
+static void unconnected_remove(struct nvmf_qpair *qp)
+{
+	struct nvmf_poll_group *pg = qp->pg;
+
+	if (!qp->unconnected)
+		return;
+	qp->unconnected = false;
+	TAILQ_REMOVE(&pg->unconnected, qp, unconnected_link);
+	if (TAILQ_EMPTY(&pg->unconnected))
+		mimo_poller_unregister(&pg->timeout_poller);
+}
+
+/* Close the connections that had connect_timeout_ms to send ICReq and Connect and did not. */
+static int check_timeouts(void *arg)
+{
+	struct nvmf_poll_group *pg = arg;
+	uint64_t now = mimo_get_ticks(), suppressed = 0;
+	struct nvmf_qpair *qp;
+	int closed = 0;
+
+	while ((qp = TAILQ_FIRST(&pg->unconnected)) != NULL &&
+	       now - qp->accepted_ticks >= pg->tt->connect_timeout_ticks) {
+		/* A Connect the target's reactor is deciding is left to finish. */
+		if (qp->state == NVMF_QP_CONNECTING) {
+			unconnected_remove(qp);
+			continue;
+		}
+		if (mimo_ratelimit_allow(&g_timeout_rl, 1000000000LL, &suppressed))
+			MIMO_WARN(COMP,
+				  "%s:%s sent no %s within %u ms; closing the connection "
+				  "(%" PRIu64 " more such)",
+				  qp->traddr, qp->trsvcid,
+				  qp->state == NVMF_QP_AWAIT_IC ? "ICReq" : "Connect",
+				  pg->tt->opts.connect_timeout_ms, suppressed);
+		qpair_close(qp); /* takes it off the list */
+		closed++;
+	}
+	return closed;
+}
+
+static int unconnected_add(struct nvmf_qpair *qp)
+{
+	struct nvmf_poll_group *pg = qp->pg;
+
+	if (pg->timeout_poller == NULL) {
+		pg->timeout_poller = mimo_poller_register(check_timeouts, pg, TIMEOUT_CHECK_US);
+		if (pg->timeout_poller == NULL)
+			return -ENOMEM;
+	}
+	qp->accepted_ticks = mimo_get_ticks();
+	qp->unconnected = true;
+	TAILQ_INSERT_TAIL(&pg->unconnected, qp, unconnected_link);
+	return 0;
+}
+
+void nvmf_tcp_qpair_connected(struct nvmf_qpair *qp)
+{
+	unconnected_remove(qp);
+}
+
+/*
+ * A new connection costs only its queue pair and a header's worth of staging until it has
+ * sent an ICReq (nvmf_tcp_qpair_alloc_reqs): thousands of idle connections must not cost
+ * their requests' memory.
+ */
 static void qpair_create(void *arg)
 {
 	struct conn_msg *m = arg;
 	struct nvmf_transport *tt = m->tt;
-	uint32_t num = MIMO_MAX(tt->opts.max_queue_depth, tt->opts.max_aq_depth);
 	struct nvmf_poll_group *pg = NULL;
 	struct nvmf_qpair *qp = NULL;
-	uint8_t *bufs = NULL;
 
 	if (atomic_load(&tt->destroying))
 		goto fail;
@@ -199,38 +295,27 @@ static void qpair_create(void *arg)
 	qp = calloc(1, sizeof(*qp));
 	if (pg == NULL || qp == NULL)
 		goto fail;
-	qp->reqs = calloc(num, sizeof(*qp->reqs));
-	qp->free_reqs = calloc(num, sizeof(*qp->free_reqs));
-	/* Virtual until used: the LIFO free list keeps the pages touched few. */
-	bufs = aligned_alloc(4096, (size_t)num * tt->inline_size);
-	if (qp->reqs == NULL || qp->free_reqs == NULL || bufs == NULL)
+	if (mimo_tcp_rx_init_small(&qp->rx, false,
+				   MIMO_MAX(MIMO_MAX(tt->opts.io_unit_size, NVMF_ADMIN_ICD),
+					    tt->opts.in_capsule_data_size)) != 0)
 		goto fail;
-	if (mimo_tcp_rx_init(&qp->rx, false,
-			     MIMO_MAX(MIMO_MAX(tt->opts.io_unit_size, NVMF_ADMIN_ICD),
-				      tt->opts.in_capsule_data_size)) != 0)
-		goto fail;
-	qp->num_reqs = num;
-	for (uint32_t i = 0; i < num; i++) {
-		struct nvmf_req *req = &qp->reqs[i];
-
-		req->qp = qp;
-		req->ttag = (uint16_t)(i + 1);
-		req->inline_buf = bufs + (size_t)i * tt->inline_size;
-		qp->free_reqs[num - 1 - i] = req;
-	}
-	bufs = NULL;
-	qp->num_free = num;
 	qp->tt = tt;
 	qp->pg = pg;
 	qp->fd = m->fd;
+	qp->port = m->port;
 	qp->portid = m->portid;
 	qp->state = NVMF_QP_AWAIT_IC;
 	qp->maxh2cdata = tt->opts.io_unit_size;
 	memcpy(qp->traddr, m->traddr, sizeof(qp->traddr));
 	memcpy(qp->trsvcid, m->trsvcid, sizeof(qp->trsvcid));
 	mimo_tcp_sendq_init(&qp->sq);
+	if (unconnected_add(qp) != 0) {
+		mimo_tcp_rx_fini(&qp->rx);
+		goto fail;
+	}
 	qp->watch = mimo_fd_watch_add(qp->fd, EPOLLIN, qpair_event, qp);
 	if (qp->watch == NULL) {
+		unconnected_remove(qp);
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
@@ -240,17 +325,45 @@ static void qpair_create(void *arg)
 	free(m);
 	return;
 fail:
-	free(bufs);
-	if (qp != NULL) {
-		if (qp->reqs != NULL)
-			free(qp->reqs[0].inline_buf); /* the buffers, once handed out */
+	free(qp);
+	close(m->fd);
+	conn_gone(tt, m->port);
+	free(m);
+}
+
+int nvmf_tcp_qpair_alloc_reqs(struct nvmf_qpair *qp)
+{
+	struct nvmf_transport *tt = qp->tt;
+	uint32_t num = MIMO_MAX(tt->opts.max_queue_depth, tt->opts.max_aq_depth);
+	uint8_t *bufs;
+
+	if (qp->reqs != NULL)
+		return 0;
+	if (mimo_tcp_rx_grow(&qp->rx) != 0)
+		return -ENOMEM;
+	qp->reqs = calloc(num, sizeof(*qp->reqs));
+	qp->free_reqs = calloc(num, sizeof(*qp->free_reqs));
+	/* Virtual until used: the LIFO free list keeps the pages touched few. */
+	bufs = aligned_alloc(4096, (size_t)num * tt->inline_size);
+	if (qp->reqs == NULL || qp->free_reqs == NULL || bufs == NULL) {
+		free(bufs);
 		free(qp->reqs);
 		free(qp->free_reqs);
-		free(qp);
+		qp->reqs = NULL;
+		qp->free_reqs = NULL;
+		return -ENOMEM;
 	}
-	close(m->fd);
-	free(m);
-	conn_dropped(tt);
+	qp->num_reqs = num;
+	for (uint32_t i = 0; i < num; i++) {
+		struct nvmf_req *req = &qp->reqs[i];
+
+		req->qp = qp;
+		req->ttag = (uint16_t)(i + 1);
+		req->inline_buf = bufs + (size_t)i * tt->inline_size;
+		qp->free_reqs[num - 1 - i] = req;
+	}
+	qp->num_free = num;
+	return 0;
 }
 
 struct mimo_reactor *nvmf_qpair_reactor(const struct nvmf_qpair *qp)
@@ -335,12 +448,13 @@ static void qpair_free(void *arg)
 {
 	struct nvmf_qpair *qp = arg;
 	struct nvmf_transport *tt = qp->tt;
+	struct nvmf_port *port = qp->port;
 
 	TAILQ_REMOVE(&qp->pg->qpairs, qp, link);
 	if (qp->fd >= 0)
 		close(qp->fd);
 	qpair_free_mem(qp);
-	conn_dropped(tt);
+	conn_gone(tt, port);
 }
 
 void nvmf_tcp_qpair_try_free(struct nvmf_qpair *qp)
@@ -374,6 +488,7 @@ static void qpair_close(struct nvmf_qpair *qp)
 	if (qp->state == NVMF_QP_CLOSING)
 		return;
 	qp->state = NVMF_QP_CLOSING;
+	unconnected_remove(qp);
 	mimo_fd_watch_remove(&qp->watch);
 	shutdown(qp->fd, SHUT_RDWR);
 	if (qp->dirty) {
@@ -430,6 +545,21 @@ void nvmf_qpair_ctrlr_released(struct nvmf_qpair *qp)
 
 /* --- ports --------------------------------------------------------------------------------- */
 
+/* Past the listener's cap: accepted and closed at once, so the host sees a clean refusal
+ * rather than a connection that hangs in the backlog. */
+static void refuse(struct nvmf_port *port, int fd)
+{
+	uint64_t suppressed = 0;
+
+	close(fd);
+	port->refused++;
+	if (mimo_ratelimit_allow(&g_refuse_rl, 1000000000LL, &suppressed))
+		MIMO_WARN(COMP,
+			  "%s:%s: %u connections already (max_connections_per_listener); "
+			  "refusing more (%" PRIu64 " refused so far)",
+			  port->addr.traddr, port->addr.trsvcid, port->nconns, port->refused);
+}
+
 static void port_accept(void *arg, uint32_t events)
 {
 	struct nvmf_port *port = arg;
@@ -441,13 +571,27 @@ static void port_accept(void *arg, uint32_t events)
 		socklen_t len = sizeof(ss);
 		struct conn_msg *m;
 		int one = 1, fd;
+		uint32_t n;
 
 		fd = accept4(port->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			char what[320];
+
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			snprintf(what, sizeof(what), "NVMe/TCP listener %s:%s", port->addr.traddr,
+				 port->addr.trsvcid);
+			if (!mimo_accept_backoff_failed(&port->backoff, port->watch, errno, what))
 				MIMO_WARN(COMP, "accept on %s:%s: %s", port->addr.traddr,
 					  port->addr.trsvcid, strerror(errno));
 			return;
+		}
+		mimo_accept_backoff_ok(&port->backoff);
+		if (port->nconns >= tt->max_conns) {
+			refuse(port, fd);
+			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		m = calloc(1, sizeof(*m));
@@ -456,13 +600,17 @@ static void port_accept(void *arg, uint32_t events)
 			continue;
 		}
 		m->tt = tt;
+		m->port = port;
 		m->fd = fd;
 		m->portid = port->portid;
 		if (getnameinfo((struct sockaddr *)&ss, len, m->traddr, sizeof(m->traddr),
 				m->trsvcid, sizeof(m->trsvcid),
 				NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 			snprintf(m->traddr, sizeof(m->traddr), "?");
-		atomic_fetch_add(&tt->num_qpairs, 1);
+		port->nconns++;
+		n = atomic_fetch_add(&tt->num_qpairs, 1) + 1;
+		if (n > tt->qpairs_high)
+			tt->qpairs_high = n;
 		nvmf_msg(nvmf_tgt_next_reactor(tt->tgt), qpair_create, m);
 	}
 }
@@ -484,7 +632,7 @@ struct nvmf_port *nvmf_port_find(struct nvmf_transport *tt,
 	addr_defaults(&a);
 	TAILQ_FOREACH(p, &tt->ports, link)
 	{
-		if (strcasecmp(p->addr.adrfam, a.adrfam) == 0 &&
+		if (!p->closed && strcasecmp(p->addr.adrfam, a.adrfam) == 0 &&
 		    strcmp(p->addr.traddr, a.traddr) == 0 &&
 		    strcmp(p->addr.trsvcid, a.trsvcid) == 0)
 			return p;
@@ -498,10 +646,23 @@ struct nvmf_port *nvmf_port_by_id(struct nvmf_transport *tt, uint16_t portid)
 
 	TAILQ_FOREACH(p, &tt->ports, link)
 	{
-		if (p->portid == portid)
+		if (!p->closed && p->portid == portid)
 			return p;
 	}
 	return NULL;
+}
+
+static bool portid_in_use(struct nvmf_transport *tt, uint16_t id)
+{
+	struct nvmf_port *p;
+
+	/* Closed ports whose connections live on keep their ID: it names them in logs. */
+	TAILQ_FOREACH(p, &tt->ports, link)
+	{
+		if (p->portid == id)
+			return true;
+	}
+	return false;
 }
 
 static uint16_t alloc_portid(struct nvmf_transport *tt)
@@ -509,7 +670,7 @@ static uint16_t alloc_portid(struct nvmf_transport *tt)
 	for (;;) {
 		uint16_t id = ++tt->next_portid;
 
-		if (id != 0 && nvmf_port_by_id(tt, id) == NULL)
+		if (id != 0 && !portid_in_use(tt, id))
 			return id;
 	}
 }
@@ -600,12 +761,19 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	return 0;
 }
 
+/* Stop listening. The struct stays while connections it accepted live: they count on it. */
 static void port_close(struct nvmf_port *p)
 {
-	TAILQ_REMOVE(&p->tt->ports, p, link);
+	if (p->closed)
+		return;
+	p->closed = true;
 	mimo_fd_watch_remove(&p->watch);
 	close(p->fd);
-	free(p);
+	p->fd = -1;
+	if (p->nconns == 0) {
+		TAILQ_REMOVE(&p->tt->ports, p, link);
+		free(p);
+	}
 }
 
 void nvmf_port_put(struct nvmf_port *p)
@@ -669,6 +837,54 @@ static void conn_dropped(struct nvmf_transport *tt)
 		nvmf_msg(tt->tgt->reactor, destroy_groups, tt);
 }
 
+struct gone_msg {
+	struct nvmf_transport *tt;
+	struct nvmf_port *port;
+};
+
+/* On the target's reactor, which owns the ports. */
+static void conn_gone_here(void *arg)
+{
+	struct gone_msg *g = arg;
+	struct nvmf_transport *tt = g->tt;
+	struct nvmf_port *p = g->port;
+	uint32_t left;
+
+	free(g);
+	if (--p->nconns == 0 && p->closed) {
+		TAILQ_REMOVE(&tt->ports, p, link);
+		free(p);
+	}
+	/*
+	 * Give what a storm of connections took back to the system once they are gone: the
+	 * requests of thousands of queue pairs fragment the heap, and glibc only trims its top.
+	 */
+	left = atomic_load(&tt->num_qpairs) - 1;
+	if (left == 0 || left < tt->qpairs_high / 2) {
+		if (tt->qpairs_high >= 64)
+			malloc_trim(0);
+		tt->qpairs_high = left;
+	}
+	conn_dropped(tt);
+}
+
+/* A connection accepted on port is gone (from any reactor). */
+static void conn_gone(struct nvmf_transport *tt, struct nvmf_port *port)
+{
+	struct gone_msg *g = malloc(sizeof(*g));
+
+	if (g == NULL) {
+		/* Cannot tell the port: its count stays one too high, which only refuses
+		 * connections early. The transport's own count must stay right. */
+		MIMO_ERR(COMP, "out of memory; a listener's connection count is off by one");
+		conn_dropped(tt);
+		return;
+	}
+	g->tt = tt;
+	g->port = port;
+	nvmf_msg(tt->tgt->reactor, conn_gone_here, g);
+}
+
 static void close_all_here(void *arg)
 {
 	struct nvmf_transport *tt = arg;
@@ -684,12 +900,14 @@ static void close_all_here(void *arg)
 
 void nvmf_transport_destroy(struct nvmf_transport *tt, void (*cb)(void *arg), void *arg)
 {
-	struct nvmf_port *p;
+	struct nvmf_port *p, *next;
 
 	tt->destroy_cb = cb;
 	tt->destroy_arg = arg;
-	while ((p = TAILQ_FIRST(&tt->ports)) != NULL)
+	for (p = TAILQ_FIRST(&tt->ports); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, link);
 		port_close(p);
+	}
 	/* One count for ourselves, so the last queue pair cannot finish before we asked. */
 	atomic_fetch_add(&tt->num_qpairs, 1);
 	atomic_store(&tt->destroying, true);

@@ -104,6 +104,7 @@ static void connect_done(struct nvmf_qpair *qp, struct nvmf_req *req)
 			return;
 		}
 		qp->state = NVMF_QP_RUNNING;
+		nvmf_tcp_qpair_connected(qp);
 		return;
 	}
 	if (qp->state == NVMF_QP_CLOSING)
@@ -414,6 +415,12 @@ static int icreq(struct nvmf_qpair *qp, const struct mimo_nvme_tcp_ic *req, uint
 		*fei = offsetof(struct mimo_nvme_tcp_ic, pda);
 		return MIMO_NVME_TCP_FES_INVALID_HEADER_FIELD;
 	}
+	/* Only now is the connection worth its requests (tcp.c: qpair_create). */
+	if (nvmf_tcp_qpair_alloc_reqs(qp) != 0) {
+		MIMO_ERR(COMP, "%s:%s: out of memory for a new queue pair", qp->traddr,
+			 qp->trsvcid);
+		return -ENOMEM;
+	}
 	qp->hpda = req->pda;
 	qp->hdgst = (req->dgst & 1) != 0;
 	qp->ddgst = (req->dgst & 2) != 0;
@@ -440,6 +447,22 @@ static int icreq(struct nvmf_qpair *qp, const struct mimo_nvme_tcp_ic *req, uint
 }
 
 /* --- receive callbacks --------------------------------------------------------------------- */
+
+/*
+ * In-capsule data longer than what the command's SGL describes (offset + length), or any
+ * in-capsule data for a command that moves none: the host's framing and ours disagree, which
+ * is a fatal transport error (as the Linux target, which reads only the SGL's length and then
+ * finds garbage where the next PDU should start).
+ */
+static bool icd_beyond_sgl(const struct mimo_nvme_cmd *cmd, uint32_t icd_len)
+{
+	const struct mimo_nvme_sgl *sgl = &cmd->dptr;
+
+	if (xfer_dir(cmd) == 0)
+		return true;
+	return sgl->id == MIMO_NVME_SGL_DATA_BLOCK_OFFSET &&
+	       (uint64_t)icd_len > sgl->address + (uint64_t)sgl->length;
+}
 
 static int on_header(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 {
@@ -472,6 +495,12 @@ static int on_header(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 		if (mimo_unlikely(pdu->data_len > limit)) {
 			nvmf_tcp_req_release(req);
 			return MIMO_NVME_TCP_FES_DATA_LIMIT_EXCEEDED;
+		}
+		if (mimo_unlikely(icd_beyond_sgl(&req->cmd, pdu->data_len))) {
+			/* Bytes no command asked for: the host and we disagree on the stream. */
+			nvmf_tcp_req_release(req);
+			*fei = offsetof(struct mimo_nvme_tcp_ch, plen);
+			return MIMO_NVME_TCP_FES_DATA_OUT_OF_RANGE;
 		}
 		if (pdu->data_len <= qp->tt->inline_size) {
 			req->data = req->inline_buf;

@@ -14,6 +14,10 @@ void nvmf_tcp_qpair_terminate(struct nvmf_qpair *qp, uint16_t fes, uint32_t fei)
 void nvmf_tcp_qpair_close(struct nvmf_qpair *qp);
 void nvmf_tcp_qpair_try_free(struct nvmf_qpair *qp);
 void nvmf_tcp_qpair_leave_ctrlr(struct nvmf_qpair *qp);
+/* After the ICReq: the queue pair's requests and full receive staging. 0 or -ENOMEM. */
+int nvmf_tcp_qpair_alloc_reqs(struct nvmf_qpair *qp);
+/* Connect succeeded: the connect timeout no longer applies. */
+void nvmf_tcp_qpair_connected(struct nvmf_qpair *qp);
 
 /* Large buffers (max_io_size) from the poll group's pool; NULL when the pool is dry. */
 void *nvmf_tcp_buf_get(struct nvmf_poll_group *pg);
