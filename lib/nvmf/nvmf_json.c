@@ -141,6 +141,14 @@ static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 		"io_unit_size", o->io_unit_size, "max_aq_depth", o->max_aq_depth,
 		"num_shared_buffers", o->num_shared_buffers, "c2h_success", o->c2h_success);
 
+	/* mimo's own options: saved only when set, so SPDK's rpc.py can replay a default
+	 * configuration; always shown by nvmf_get_transports (with the cap in force). */
+	if (!config || o->connect_timeout_ms != 10000)
+		json_object_set_new(j, "connect_timeout_ms", json_integer(o->connect_timeout_ms));
+	if (!config || o->max_connections_per_listener != 0)
+		json_object_set_new(
+			j, "max_connections_per_listener",
+			json_integer(config ? o->max_connections_per_listener : tt->max_conns));
 	if (!config) {
 		json_object_set_new(j, "num_qpairs", json_integer(atomic_load(&tt->num_qpairs)));
 		json_object_set_new(j, "shared_buffers_allocated",

@@ -56,6 +56,7 @@ struct create_transport {
 	char *tgt_name;
 	uint32_t max_queue_depth, max_io_qpairs_per_ctrlr, in_capsule_data_size, max_io_size;
 	uint32_t io_unit_size, max_aq_depth, num_shared_buffers;
+	uint32_t connect_timeout_ms, max_connections_per_listener;
 	bool c2h_success;
 	const json_t *ignored;
 };
@@ -74,6 +75,9 @@ static const struct mimo_json_decoder create_transport_decoders[] = {
 	{ "max_aq_depth", offsetof(CT, max_aq_depth), mimo_json_decode_uint32, true },
 	{ "num_shared_buffers", offsetof(CT, num_shared_buffers), mimo_json_decode_uint32, true },
 	{ "c2h_success", offsetof(CT, c2h_success), mimo_json_decode_bool, true },
+	{ "connect_timeout_ms", offsetof(CT, connect_timeout_ms), mimo_json_decode_uint32, true },
+	{ "max_connections_per_listener", offsetof(CT, max_connections_per_listener),
+	  mimo_json_decode_uint32, true },
 	IGNORED(CT, "buf_cache_size"),
 	IGNORED(CT, "iobuf_small_cache_size"),
 	IGNORED(CT, "iobuf_large_cache_size"),
@@ -121,6 +125,9 @@ static int create_transport(struct mimo_nvmf_tgt *tgt, const struct create_trans
 		o.max_aq_depth = p->max_aq_depth;
 	if (p->num_shared_buffers != 0)
 		o.num_shared_buffers = p->num_shared_buffers;
+	if (p->connect_timeout_ms != 0)
+		o.connect_timeout_ms = p->connect_timeout_ms;
+	o.max_connections_per_listener = p->max_connections_per_listener;
 	o.c2h_success = p->c2h_success;
 	return mimo_nvmf_tgt_add_transport(tgt, p->trtype, &o);
 }

@@ -20,7 +20,9 @@ def add_commands(sub, simple):
                                     max_io_size=a.max_io_size, io_unit_size=a.io_unit_size,
                                     max_aq_depth=a.max_aq_depth,
                                     num_shared_buffers=a.num_shared_buffers,
-                                    c2h_success=a.c2h_success))
+                                    c2h_success=a.c2h_success,
+                                    connect_timeout_ms=a.connect_timeout_ms,
+                                    max_connections_per_listener=a.max_connections_per_listener))
     p.add_argument("-t", "--trtype", required=True, help="transport type (TCP)")
     p.add_argument("-q", "--max-queue-depth", type=int)
     p.add_argument("-m", "--max-io-qpairs-per-ctrlr", type=int)
@@ -31,6 +33,12 @@ def add_commands(sub, simple):
     p.add_argument("-n", "--num-shared-buffers", type=int)
     p.add_argument("-o", "--c2h-success", action="store_false",
                    help="disable the C2H success optimization")
+    p.add_argument("--connect-timeout-ms", type=int,
+                   help="mimo: close a connection that has not sent ICReq and Connect by then "
+                        "(default 10000)")
+    p.add_argument("--max-connections-per-listener", type=int,
+                   help="mimo: refuse connections past this many per listener (default: 3/4 "
+                        "of the file descriptor limit)")
     p = simple(sub, "nvmf_get_transports", "list NVMe-oF transports",
                lambda a: _drop_none(trtype=a.trtype) or None)
     p.add_argument("--trtype")
