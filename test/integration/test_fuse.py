@@ -600,7 +600,10 @@ def test_stale_mount_cleaned_at_start(mnt, daemons):
     t2 = daemons("--fuse-mount", mnt)
     t2.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
     wait_until(lambda: os.path.exists(os.path.join(mnt, "bdevs", "M0")), what="bdevs/M0")
-    assert t2.result("fuse_get_exports")[0]["mountpoint"] == mnt
+    # Listed once mounted and served (--fuse-mount mounts after the RPC socket is up, and the
+    # mount serves a moment before fuse_get_exports lists it).
+    exports = wait_until(lambda: t2.result("fuse_get_exports"), what="the export to be listed")
+    assert exports[0]["mountpoint"] == mnt
     t2.stop()
     assert not mounted(mnt)
     # The same through the RPC on a directory that has a stale mount.
