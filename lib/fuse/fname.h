@@ -3,11 +3,11 @@
  *
  * A bdev name that is a valid file name (1 to 255 bytes, no '/', neither "." nor "..") is its
  * own file name, always: every bdev that was reachable before names were mapped keeps its path.
- * Any other name (an lvol alias "lvs/lvol", "..", a name of more than 255 bytes) is escaped the
- * way udev names /dev/disk/by-label links: '/' -> \x2f, '\' -> \x5c, '~' -> \x7e (and each dot of
- * "." or ".." -> \x2e). If that is longer than 255 bytes, or is the name of a bdev in the same
- * directory, the file name is a prefix of the escaped name, '~', and 32 hex digits of the
- * name's SHA-256 (then of SHA-256(digest, 1), (digest, 2)... while that too is taken).
+ * Any other name (an lvol alias "lvs/lvol", "..", a name of more than 255 bytes) is escaped in
+ * the \xHH style of udev's /dev/disk/by-label links: '/' -> \x2f, '\' -> \x5c, '~' -> \x7e (and
+ * each dot of "." or ".." -> \x2e). If that is longer than 255 bytes, or is the name of a bdev
+ * in the same directory, the file name is a prefix of the escaped name, '~', and 32 hex digits
+ * of the name's SHA-256 (then of SHA-256(digest, 1), (digest, 2)... while that too is taken).
  *
  * No two bdevs get one file name: escaping is one-to-one; an escaped name never holds a bare
  * '~' (it is escaped), while a hashed one always does; hashed names differ by their digests;
