@@ -498,27 +498,32 @@ static void delete_all_step(void *arg, int rc)
 static void delete_next(void *arg)
 {
 	struct delete_all_ctx *ctx = arg;
-	char name[256] = "";
+	char *name = NULL;
 	struct mimo_bdev *b;
+	int rc = -ENOMEM;
 
-	/* The newest unclaimed bdev first: virtual bdevs come after, and claim, their bases. */
+	/* The newest unclaimed bdev first: virtual bdevs come after, and claim, their bases. The
+	 * whole name is copied: names have no length limit, and a cut one names no bdev (this
+	 * would retry it forever and shutdown would never end). */
 	pthread_mutex_lock(&g_lock);
 	TAILQ_FOREACH_REVERSE(b, &g_bdevs, bdev_list, internal.link)
 	{
 		if (!mimo_bdev_is_claimed(b)) {
-			snprintf(name, sizeof(name), "%s", b->name);
+			name = strdup(b->name);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&g_lock);
-	if (name[0] != '\0' && mimo_bdev_delete(name, delete_all_step, ctx) == 0)
-		return;
-	if (name[0] != '\0') {
-		bdev_send(mimo_reactor_current(), delete_next, ctx); /* raced: try again */
+	if (b == NULL) {
+		ctx->cb(ctx->arg);
+		free(ctx);
 		return;
 	}
-	ctx->cb(ctx->arg);
-	free(ctx);
+	if (name != NULL)
+		rc = mimo_bdev_delete(name, delete_all_step, ctx);
+	free(name);
+	if (rc != 0) /* raced (or no memory for the name): try again */
+		bdev_send(mimo_reactor_current(), delete_next, ctx);
 }
 
 MIMO_EXPORT void mimo_bdev_delete_all(void (*cb)(void *arg), void *arg)

@@ -22,6 +22,7 @@
 #include <sys/param.h>
 #include <sys/queue.h>
 
+#include "fname.h"
 #include "mimo/bdev.h"
 #include "mimo/fuse.h"
 #include "mimo/reactor.h"
@@ -32,6 +33,7 @@ enum {
 	INO_ROOT = 1,
 	INO_BDEVS = 2,
 	INO_EVENTS = 3,
+	INO_NAMES = 4,
 	INO_FIRST_BDEV = 16,
 };
 
@@ -109,7 +111,8 @@ struct fuse_aio {
 struct fuse_node {
 	struct fuse_export *exp;
 	uint64_t ino;
-	char *name;
+	char *name;    /* the bdev's */
+	char *fname;   /* under exp->lock: its file name as last looked up (NULL: never) */
 	char uuid[40]; /* the bdev's identity: a re-created bdev of the same name is another */
 	uint32_t block_size;
 	uint64_t num_blocks;
@@ -147,6 +150,7 @@ enum nitem_kind {
 	N_RANGE,       /* a bdev range changed by another path: store or inval (whole: all) */
 	N_ENTRY_ADDED, /* a bdev appeared: inval_entry on bdevs/ */
 	N_ENTRY_GONE,  /* a bdev vanished: delete on bdevs/, inval its pages */
+	N_ENTRY_STALE, /* name: a file name of bdevs/ the kernel may hold for the wrong bdev */
 };
 
 struct nitem {
@@ -154,7 +158,7 @@ struct nitem {
 	struct fuse_node *node; /* N_RANGE, N_ENTRY_GONE (may be NULL: never looked up) */
 	uint64_t off, len;
 	bool whole; /* N_RANGE: the node's queue overflowed: INVAL the whole file */
-	char *name;
+	char *name; /* N_ENTRY_ADDED/GONE: the bdev's name; N_ENTRY_STALE: a file name */
 	TAILQ_ENTRY(nitem) link;
 };
 
@@ -216,6 +220,10 @@ struct fuse_export {
 	TAILQ_HEAD(nitem_head_, nitem) queue;
 	size_t queue_len;
 	_Atomic bool stopping; /* set under lock; read without it between notifications */
+	/* Under lock: bumped before the notifier acts on a bdev created or deleted, whose file
+	 * names (ours and others', see names.c) may change. A lookup that saw it change while it
+	 * mapped a name does not let the kernel cache its answer. */
+	uint64_t names_gen;
 
 	/* The events ring: lines [ev_head - ev_count, ev_head). */
 	char *ev_lines[FUSE_EVENTS_RING];
@@ -281,6 +289,24 @@ void fuse_export_io_put(struct fuse_export *exp);
  * back with fuse_export_buf_put (or free it). */
 void *fuse_export_buf_get(struct fuse_export *exp);
 void fuse_export_buf_put(struct fuse_export *exp, void *buf);
+
+/* names.c: file names under bdevs/ (fname.h's rules against the bdevs the export shows). */
+/* A snapshot of the bdevs exp shows: their objects in order, and a set of their names. */
+struct fuse_names_snap {
+	json_t *bdevs;
+	json_t *set;
+};
+int fuse_names_snapshot(struct fuse_export *exp, struct fuse_names_snap *s);
+void fuse_names_snap_free(struct fuse_names_snap *s);
+void fuse_names_snap_file_of(const struct fuse_names_snap *s, const char *name,
+			     char out[FUSE_FNAME_MAX + 1]);
+/* The file name of bdev name now (not under exp->lock: it asks the bdev layer). */
+void fuse_names_file_of(struct fuse_export *exp, const char *name, char out[FUSE_FNAME_MAX + 1]);
+/* The bdev whose mapped file name (not its own name: the caller looks that up first) is fname:
+ * 0 with *name malloc'd, -ENOENT or -ENOMEM. */
+int fuse_names_resolve(struct fuse_export *exp, const char *fname, char **name);
+/* The names file: a JSON line {file, bdev, uuid} per bdev shown. malloc'd; NULL: no memory. */
+char *fuse_names_index(struct fuse_export *exp, size_t *len);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops g_fuse_ops;

@@ -123,7 +123,8 @@ static void rpc_fuse_export_create(struct mimo_jsonrpc_request *req, const json_
 		{
 			const char *s = json_string_value(v);
 
-			if (s == NULL || s[0] == '\0' || strchr(s, '/') != NULL) {
+			/* Bdev names, not paths: "lvs/lvol" names an lvol (docs/fuse.md). */
+			if (s == NULL || s[0] == '\0') {
 				mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 							"bdevs must be an array of bdev names");
 				job_free(j);
@@ -204,7 +205,7 @@ static void *verify_job(void *arg)
 							   (json_int_t)checked, "pages_mismatched",
 							   (json_int_t)mismatched));
 	else if (rc == -ENOENT)
-		mimo_jsonrpc_send_error(j->req, rc, "no file bdevs/%s in an export on %s", j->bdev,
+		mimo_jsonrpc_send_error(j->req, rc, "no bdev %s in an export on %s", j->bdev,
 					j->mountpoint);
 	else
 		mimo_jsonrpc_send_errno(j->req, rc);

@@ -186,6 +186,7 @@ void fuse_node_free(struct fuse_node *n)
 {
 	shared_put(n->shared);
 	free(n->name);
+	free(n->fname);
 	free(n);
 }
 

@@ -237,6 +237,7 @@ static void scan_events_locked(struct fuse_export *exp)
 				/* Gone: which nodes is decided by UUID when it is sent. */
 				it->kind = added ? N_ENTRY_ADDED : N_ENTRY_GONE;
 				fuse_queue_push_locked(exp, it);
+				exp->names_gen++; /* file names may move: see lookup_bdev */
 			} else {
 				free(it);
 			}
@@ -336,14 +337,24 @@ static void notify_range(struct fuse_export *exp, struct nitem *it)
 	free(buf);
 }
 
+static int inval_entry(struct fuse_export *exp, const char *fname)
+{
+	return fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, fname, strlen(fname));
+}
+
+/* Entries are notified by file name (names.c), never by bdev name: the kernel knows only the
+ * former, and a bdev name with a '/' or over 255 bytes is no name it could hold. */
 static void notify_entry(struct fuse_export *exp, struct nitem *it)
 {
-	size_t len = strlen(it->name);
+	char fname[FUSE_FNAME_MAX + 1];
 	int rc = -ENOENT;
 
 	if (it->kind == N_ENTRY_GONE) {
 		char uuid[40];
-		uint64_t inos[16];
+		struct {
+			uint64_t ino;
+			char *fname; /* the name the kernel looked it up by; NULL: none */
+		} gone[16];
 		size_t k = 0;
 		struct fuse_node *n;
 
@@ -358,21 +369,33 @@ static void notify_entry(struct fuse_export *exp, struct nitem *it)
 				continue;
 			atomic_store(&n->dead, true);
 			n->gone_sent = true;
-			if (k < sizeof(inos) / sizeof(inos[0]))
-				inos[k++] = n->ino;
+			if (k < sizeof(gone) / sizeof(gone[0])) {
+				gone[k].ino = n->ino;
+				gone[k++].fname = n->fname; /* dead: nobody sets it again */
+				n->fname = NULL;
+			}
 		}
 		pthread_mutex_unlock(&exp->lock);
 		for (size_t i = 0; i < k; i++) {
 			/* Drop the name and the cached pages: a reader that still holds the file
 			 * open must get an error from the bdev, not its old contents. */
-			rc = fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, inos[i], it->name,
-							 len);
-			fuse_lowlevel_notify_inval_inode(exp->se, inos[i], 0, 0);
+			if (gone[i].fname != NULL)
+				rc = fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, gone[i].ino,
+								 gone[i].fname,
+								 strlen(gone[i].fname));
+			fuse_lowlevel_notify_inval_inode(exp->se, gone[i].ino, 0, 0);
+			free(gone[i].fname);
 		}
-		if (rc != 0)
-			rc = fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, it->name, len);
+		if (rc != 0) {
+			fuse_names_file_of(exp, it->name, fname);
+			rc = inval_entry(exp, fname);
+		}
+	} else if (it->kind == N_ENTRY_STALE) {
+		rc = inval_entry(exp, it->name);
 	} else {
-		rc = fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, it->name, len);
+		/* Its file name: a negative entry, or another bdev's that this one takes over. */
+		fuse_names_file_of(exp, it->name, fname);
+		rc = inval_entry(exp, fname);
 	}
 	if (rc == 0)
 		atomic_fetch_add(&exp->n_entry, 1);
@@ -380,10 +403,62 @@ static void notify_entry(struct fuse_export *exp, struct nitem *it)
 	fuse_lowlevel_notify_inval_inode(exp->se, INO_BDEVS, 0, 0);
 }
 
+/*
+ * After bdevs came or went: a bdev's mapped file name may have moved (a bdev now has it as its
+ * own name, or gave it up; names.c). The kernel must not keep finding the old name: its entry
+ * is dropped, and the node forgets it until the next lookup. Bdevs named plainly never move.
+ */
+static void remap_nodes(struct fuse_export *exp)
+{
+	struct moved {
+		struct fuse_node *n;
+		char *old;
+	} *v = NULL;
+	size_t cnt = 0, cap = 0;
+	char now[FUSE_FNAME_MAX + 1];
+	struct fuse_node *n;
+
+	pthread_mutex_lock(&exp->lock);
+	TAILQ_FOREACH(n, &exp->nodes, link)
+	{
+		if (n->fname == NULL || atomic_load(&n->dead) || fuse_fname_is_plain(n->name))
+			continue;
+		if (cnt == cap) {
+			struct moved *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+
+			if (nv == NULL)
+				break;
+			v = nv;
+		}
+		if ((v[cnt].old = strdup(n->fname)) != NULL)
+			v[cnt++].n = n;
+	}
+	pthread_mutex_unlock(&exp->lock);
+	for (size_t i = 0; i < cnt; i++) {
+		bool moved;
+
+		/* Nodes live as long as the export; a node's bdev name never changes. */
+		fuse_names_file_of(exp, v[i].n->name, now);
+		pthread_mutex_lock(&exp->lock);
+		moved = strcmp(now, v[i].old) != 0 && v[i].n->fname != NULL &&
+			strcmp(v[i].n->fname, v[i].old) == 0;
+		if (moved) {
+			free(v[i].n->fname);
+			v[i].n->fname = NULL;
+		}
+		pthread_mutex_unlock(&exp->lock);
+		if (moved && !atomic_load(&exp->stopping) && inval_entry(exp, v[i].old) == 0)
+			atomic_fetch_add(&exp->n_entry, 1);
+		free(v[i].old);
+	}
+	free(v);
+}
+
 void *fuse_notifier_main(void *arg)
 {
 	struct fuse_export *exp = arg;
 	struct nitem_head_ work;
+	bool renamed;
 
 	pthread_setname_np(pthread_self(), "fuse_notify");
 	pthread_mutex_lock(&exp->lock);
@@ -424,8 +499,10 @@ void *fuse_notifier_main(void *arg)
 			free(w->buf);
 			free(w);
 		}
+		renamed = false;
 		while ((it = TAILQ_FIRST(&work)) != NULL) {
 			TAILQ_REMOVE(&work, it, link);
+			renamed |= it->kind == N_ENTRY_ADDED || it->kind == N_ENTRY_GONE;
 			/* A backlog does not hold up delete or shutdown: the rest is dropped. */
 			if (atomic_load(&exp->stopping))
 				;
@@ -436,6 +513,8 @@ void *fuse_notifier_main(void *arg)
 			free(it->name);
 			free(it);
 		}
+		if (renamed && !atomic_load(&exp->stopping))
+			remap_nodes(exp);
 		pthread_mutex_lock(&exp->lock);
 	}
 	pthread_mutex_unlock(&exp->lock);

@@ -43,7 +43,8 @@ static void fill_attr(struct fuse_export *exp, uint64_t ino, const struct fuse_n
 	if (ino == INO_ROOT || ino == INO_BDEVS) {
 		st->st_mode = S_IFDIR | 0700;
 		st->st_nlink = 2;
-	} else if (ino == INO_EVENTS) {
+	} else if (ino == INO_EVENTS || ino == INO_NAMES) {
+		/* Size 0, read to the end (as /proc files): what they hold is made when read. */
 		st->st_mode = S_IFREG | 0400;
 		st->st_nlink = 1;
 	} else {
@@ -73,6 +74,55 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 }
 
+/* The node behind file name of bdevs/ (a bdev's own name or its mapped one, names.c), now
+ * known to the kernel under that name. */
+static struct fuse_node *lookup_bdev(struct fuse_export *exp, const char *fname,
+				     struct fuse_entry_param *e, int *err)
+{
+	struct fuse_node *n = NULL;
+	struct nitem *stale = NULL;
+	char *bdev, *copy;
+	uint64_t gen;
+	bool known;
+
+	pthread_mutex_lock(&exp->lock);
+	gen = exp->names_gen;
+	pthread_mutex_unlock(&exp->lock);
+	/* Its own name first: a bdev's own name always wins over any mapped one. */
+	n = fuse_node_get(exp, fname, err);
+	if (n == NULL && *err == -ENOENT && (*err = fuse_names_resolve(exp, fname, &bdev)) == 0) {
+		n = fuse_node_get(exp, bdev, err);
+		free(bdev);
+	}
+	if (n == NULL)
+		return NULL;
+	copy = strdup(fname);
+	pthread_mutex_lock(&exp->lock);
+	n->looked_up = true;
+	known = n->fname != NULL && strcmp(n->fname, fname) == 0;
+	if (!known && copy != NULL) {
+		/* Found under another name than before (its name moved): the notifier drops the
+		 * kernel's entry of the old one, which may be another bdev's now. */
+		if (n->fname != NULL && (stale = calloc(1, sizeof(*stale))) != NULL) {
+			stale->kind = N_ENTRY_STALE;
+			stale->name = n->fname;
+			fuse_queue_push_locked(exp, stale);
+		} else {
+			free(n->fname);
+		}
+		n->fname = copy;
+		copy = NULL;
+		known = true;
+	}
+	/* Bdevs came or went while the name was mapped, or the name is not recorded (no
+	 * memory): the kernel asks again next time rather than keep the answer for an hour. */
+	if (exp->names_gen != gen || !known)
+		e->entry_timeout = 0;
+	pthread_mutex_unlock(&exp->lock);
+	free(copy);
+	return n;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_export *exp = exp_of(req);
@@ -86,15 +136,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.ino = INO_BDEVS;
 	} else if (parent == INO_ROOT && strcmp(name, "events") == 0) {
 		e.ino = INO_EVENTS;
+	} else if (parent == INO_ROOT && strcmp(name, "names") == 0) {
+		e.ino = INO_NAMES;
 	} else if (parent == INO_BDEVS) {
-		n = fuse_node_get(exp, name, &err);
-		if (n == NULL) {
+		if ((n = lookup_bdev(exp, name, &e, &err)) == NULL) {
 			fuse_reply_err(req, -err);
 			return;
 		}
-		pthread_mutex_lock(&exp->lock);
-		n->looked_up = true;
-		pthread_mutex_unlock(&exp->lock);
 		e.ino = n->ino;
 	} else {
 		fuse_reply_err(req, ENOENT);
@@ -115,7 +163,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (ino != INO_ROOT && ino != INO_BDEVS && ino != INO_EVENTS && n == NULL) {
+	if (ino != INO_ROOT && ino != INO_BDEVS && ino != INO_EVENTS && ino != INO_NAMES &&
+	    n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -161,27 +210,34 @@ static void dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, uint6
 static int dir_build(fuse_req_t req, fuse_ino_t ino, struct dirbuf *b)
 {
 	struct fuse_export *exp = exp_of(req);
+	struct fuse_names_snap s;
+	char fname[FUSE_FNAME_MAX + 1];
 	size_t i;
-	json_t *list, *bd;
+	json_t *bd;
 
 	dirbuf_add(req, b, ".", ino, S_IFDIR);
 	dirbuf_add(req, b, "..", INO_ROOT, S_IFDIR);
 	if (ino == INO_ROOT) {
 		dirbuf_add(req, b, "bdevs", INO_BDEVS, S_IFDIR);
 		dirbuf_add(req, b, "events", INO_EVENTS, S_IFREG);
+		dirbuf_add(req, b, "names", INO_NAMES, S_IFREG);
 	} else {
-		list = mimo_bdev_list_json();
-		json_array_foreach(list, i, bd)
+		/* Every bdev under its file name: no name can make the kernel reject the listing
+		 * (it fails all of it, EIO, for one entry with a '/' or over 255 bytes). */
+		if (fuse_names_snapshot(exp, &s) != 0)
+			return -ENOMEM;
+		json_array_foreach(s.bdevs, i, bd)
 		{
 			const char *name = json_string_value(json_object_get(bd, "name"));
 			struct fuse_node *n;
 			int err;
 
-			if (name == NULL || (n = fuse_node_get(exp, name, &err)) == NULL)
+			if ((n = fuse_node_get(exp, name, &err)) == NULL)
 				continue;
-			dirbuf_add(req, b, name, n->ino, S_IFREG);
+			fuse_names_snap_file_of(&s, name, fname);
+			dirbuf_add(req, b, fname, n->ino, S_IFREG);
 		}
-		json_decref(list);
+		fuse_names_snap_free(&s);
 	}
 	return b->p != NULL ? 0 : -ENOMEM;
 }
@@ -235,6 +291,44 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+/* --- names ------------------------------------------------------------------------------- */
+
+/* An open `names` file: the text made at open, so a reader sees one consistent listing. */
+struct names_file {
+	char *text;
+	size_t len;
+};
+
+static void names_open(fuse_req_t req, struct fuse_export *exp, struct fuse_file_info *fi, bool wr)
+{
+	struct names_file *f;
+
+	if (wr) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->text = fuse_names_index(exp, &f->len)) == NULL) {
+		free(f);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1;		     /* size 0 in its attributes: reads must come here */
+	if (fuse_reply_open(req, fi) != 0) { /* the opener is gone: no release follows */
+		free(f->text);
+		free(f);
+	}
+}
+
+static void names_read(fuse_req_t req, struct names_file *f, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= f->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, f->text + off, MIN(f->len - (size_t)off, size));
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuse_export *exp = exp_of(req);
@@ -261,6 +355,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 		fi->nonseekable = 1;
 		fuse_reply_open(req, fi);
+		return;
+	}
+	if (ino == INO_NAMES) {
+		names_open(req, exp, fi, wr);
 		return;
 	}
 	if (ino < INO_FIRST_BDEV) {
@@ -411,6 +509,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    (fi->flags & O_NONBLOCK) != 0);
 		return;
 	}
+	if (ino == INO_NAMES) {
+		names_read(req, (struct names_file *)(uintptr_t)fi->fh, size, off);
+		return;
+	}
 	n = (struct fuse_node *)(uintptr_t)fi->fh;
 	if (off < 0 || (uint64_t)off >= n->size || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
@@ -536,6 +638,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (ph != NULL)
 			fuse_pollhandle_destroy(ph);
 		free(r);
+	} else if (ino == INO_NAMES) {
+		struct names_file *f = (struct names_file *)(uintptr_t)fi->fh;
+
+		free(f->text);
+		free(f);
 	} else if (ino >= INO_FIRST_BDEV) {
 		atomic_fetch_sub(&((struct fuse_node *)(uintptr_t)fi->fh)->openers, 1);
 	}

@@ -321,6 +321,15 @@ def test_pid_file_socket_mode_and_clean_exit(daemons, rundir):
     assert stat.S_IMODE(os.stat(wide.sock).st_mode) == 0o660
 
 
+def test_clean_exit_with_bdev_names_of_any_length(daemons):
+    """Shutdown deletes every bdev by its whole name: one longer than 255 bytes (bdev names
+    have no limit, as in SPDK) used to be retried forever under a cut name."""
+    d = daemons()
+    for n in ("x" * 255, "y" * 256, "z" * 5000):
+        assert d.result("bdev_null_create", {"name": n, "num_blocks": 8, "block_size": 512}) == n
+    assert d.stop(signal.SIGTERM) == 0
+
+
 def test_kill_instance(daemons):
     d = daemons()
     assert d.result("spdk_kill_instance", {"sig_name": "SIGTERM"}) is True
