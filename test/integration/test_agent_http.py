@@ -271,3 +271,42 @@ def test_link_local_callback_is_refused_at_connect_time(fabric):
     cp.cmd("send ll-1 to a link-local callback")
     wait_until(lambda: a.health()["upq"]["dropped"] == 1, 15, "the message to be dropped")
     assert "fe80::1 is a link-local address: refused" in a.output()
+
+
+def test_a_request_waiting_for_its_plugin_outlives_the_idle_timeout(fabric):
+    """A request-reply is suspended while a worker waits for the plugin: neither the idle
+    timeout nor the header deadline cuts it, and its 504 arrives on the same connection."""
+    a = fabric.agent(args=["--http-idle-timeout", "1", "--http-header-timeout", "1"])
+    rx = fabric.receiver()
+    slot = register(a, "quiet", rx)
+    fabric.plugin(a, "quiet").wait("launched")
+    with pytest.raises(AgentError) as e:
+        a.client(slot).request(a.agent_id, b"anyone?", timeout_ms=2500)
+    assert e.value.status == 504 and e.value.body["status"] == "timeout"
+
+
+def test_a_full_worker_queue_answers_503_at_once(fabric):
+    """One worker and its 32 places, taken by requests to a plugin that never answers: the
+    next requests get 503 with Retry-After at once instead of waiting; health still answers."""
+    import threading
+    a = fabric.agent(args=["--http-workers", "1"])
+    rx = fabric.receiver()
+    slot = register(a, "quiet", rx)
+    fabric.plugin(a, "quiet").wait("launched")
+    results = []
+
+    def ask(i):
+        try:
+            c = a.client(slot)
+            st, hdrs, _ = c.raw("POST", "/v1/request", {
+                "slot_id": slot["slot_id"], "token": slot["token"], "message_id": f"q-{i}",
+                "agent_id": a.agent_id, "content": "x", "timeout_ms": 30000})
+            results.append((st, hdrs.get("Retry-After")))
+        except OSError:
+            pass  # cut at the agent's shutdown, still queued
+    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(40)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(results) >= 40 - 33, 15, "the requests beyond the queue refused")
+    assert all(r == (503, "1") for r in results), results
+    assert health(a.port)[0] == 200
