@@ -95,9 +95,9 @@ static int url_host(const char *url, char *host, size_t host_len)
 	}
 	n = (size_t)(end - p);
 	for (size_t i = 0; i < n && o + 1 < host_len; i++) {
-		if (p[i] == '%' && i + 2 < n && p[i + 1] == '2' && p[i + 2] == '5')
-			i += 2;
 		host[o++] = p[i];
+		if (p[i] == '%' && i + 2 < n && p[i + 1] == '2' && p[i + 2] == '5')
+			i += 2; /* "%25" is the URL's spelling of the zone's '%' */
 	}
 	if (o + 1 >= host_len && n > 0)
 		return -EINVAL;

@@ -227,6 +227,7 @@ BAD_CALLBACKS = [
     "http://169.254.169.254/latest/meta-data/",
     "http://169.254.1.1:8080/cb",
     "http://[fe80::1]/cb",
+    "http://[fe80::1%25lo]:8080/cb",
     "http://[fd00:ec2::254]/",
     "http://100.100.100.200/latest/meta-data",
     "http://metadata.google.internal/computeMetadata/v1/",
