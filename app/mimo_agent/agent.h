@@ -4,9 +4,9 @@
  *    their frames, and once every 100 ms expires queued messages;
  *  - the up-queue's committer (upq.c): makes messages durable, then queues the plugins' ACKs;
  *  - one delivery thread per slot with messages (deliver.c), or the NATS forwarder;
- *  - the HTTP front (http.c): libmicrohttpd's event loop, which answers quick requests
- *    (health, dispatch) itself, its worker pool for those that wait (request-reply, the
- *    cache, slot changes), and the thread enforcing request deadlines;
+ *  - the HTTP front (http.c): one event-loop thread running libmicrohttpd, which answers
+ *    quick requests (health, dispatch) itself and enforces request deadlines, and a worker
+ *    pool for the requests that wait (request-reply, the cache, slot changes);
  *  - with --nats, cnats's threads (nats_agent.c).
  * a->lock guards the plugin table, down queues, connection output and waiters. Sockets are
  * non-blocking, so any thread may flush a connection's output under the lock: a dispatch is
