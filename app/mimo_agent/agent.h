@@ -4,7 +4,9 @@
  *    their frames, and once every 100 ms expires queued messages;
  *  - the up-queue's committer (upq.c): makes messages durable, then queues the plugins' ACKs;
  *  - one delivery thread per slot with messages (deliver.c), or the NATS forwarder;
- *  - libmicrohttpd's threads, one per HTTP connection (the API);
+ *  - the HTTP front (http.c): one event-loop thread running libmicrohttpd, which answers
+ *    quick requests (health, dispatch) itself and enforces request deadlines, and a worker
+ *    pool for the requests that wait (request-reply, the cache, slot changes);
  *  - with --nats, cnats's threads (nats_agent.c).
  * a->lock guards the plugin table, down queues, connection output and waiters. Sockets are
  * non-blocking, so any thread may flush a connection's output under the lock: a dispatch is
@@ -42,6 +44,8 @@ struct agent_opts {
 	uint64_t up_max_bytes;	       /* the durable queue's bound (1 GiB) */
 	bool check_process_name;       /* GSE's rule: the peer's process name = plugin name */
 	bool no_sync;		       /* benchmarks only: acknowledge without fdatasync */
+	bool allow_link_local_callbacks;
+	struct fab_http_opts http; /* the HTTP front's limits */
 };
 
 enum conn_state {

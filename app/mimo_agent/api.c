@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "dest.h"
 #include "fabric.h"
 #include "log.h"
 
@@ -174,6 +175,14 @@ static void handle_slots(struct fab_api *api, const char *method, const char *re
 		if (parse_slot_create(body, len, plugin, sizeof(plugin), url, sizeof(url), err,
 				      sizeof(err)) != 0) {
 			set_error(r, 400, "%s", err);
+			return;
+		}
+		if (!api->allow_link_local_callbacks &&
+		    mimo_dest_check_url(url, err, sizeof(err)) != 0) {
+			set_error(r, 400,
+				  "\"callback_url\" refused: %s; start with "
+				  "--allow-link-local-callbacks to allow it",
+				  err);
 			return;
 		}
 		rc = slots_create(api->slots, plugin, url, &si, token);
@@ -522,6 +531,21 @@ static bool ends_with(const char *s, const char *suffix)
 	size_t n = strlen(s), m = strlen(suffix);
 
 	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+bool fab_api_may_wait(const struct fab_api *api, const char *method, const char *url)
+{
+	if (strcmp(url, "/v1/slots") == 0 || strncmp(url, "/v1/slots/", 10) == 0)
+		return strcmp(method, "GET") != 0; /* a change is persisted: fsync, or NATS KV */
+	if (api->slots_read_only)
+		return false; /* only health and the slots are served */
+	if (strcmp(url, "/v1/request") == 0 || strncmp(url, "/v1/agents/", 10) == 0)
+		return true; /* waits for the plugin's answer */
+	if (strcmp(url, "/v1/dispatch") == 0 ||
+	    ends_with(url, "/api/v2/cluster/dispatch_message") ||
+	    ends_with(url, "/api/v2/cluster/dispatch_multi_message"))
+		return api->backend_waits;
+	return false;
 }
 
 void fab_api_handle(struct fab_api *api, const char *method, const char *url, const char *query,

@@ -113,14 +113,15 @@ static bool deliver_one(struct deliverer *d, const struct up_rec *r, struct mimo
 			return true;
 		}
 		if (strcmp(si.url, d->url) != 0 || strcmp(si.secret, d->secret) != 0) {
-			struct mimo_http_poster_opts o = { .url = si.url,
-							   .timeout_ms =
-								   d->a->o.callback_timeout_ms,
-							   .spin_us = 200,
-							   .max_retry_after_ms = 60000,
-							   .secret = si.secret,
-							   .user_agent =
-								   "mimo-agent/" MIMO_VERSION };
+			struct mimo_http_poster_opts o = {
+				.url = si.url,
+				.timeout_ms = d->a->o.callback_timeout_ms,
+				.spin_us = 200,
+				.max_retry_after_ms = 60000,
+				.secret = si.secret,
+				.user_agent = "mimo-agent/" MIMO_VERSION,
+				.forbid_link_local = !d->a->o.allow_link_local_callbacks
+			};
 
 			mimo_http_poster_configure(d->poster, &o);
 			snprintf(d->url, sizeof(d->url), "%s", si.url);

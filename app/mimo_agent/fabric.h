@@ -207,6 +207,12 @@ struct fab_api {
 	char admin_token[FAB_TOKEN_HEX + 16];
 	bool slots_read_only; /* an agent behind NATS: slots are managed at the gateway */
 	const char *agent_id; /* for logs and the callback shape; NULL in the gateway */
+	/* Every backend call may wait (the gateway's are NATS round trips); otherwise only
+	 * request-reply and the cache routes do, and dispatch is answered at once. */
+	bool backend_waits;
+	/* --allow-link-local-callbacks: accept callback URLs at link-local or cloud-metadata
+	 * addresses (lib/http/dest.h). */
+	bool allow_link_local_callbacks;
 };
 
 struct fab_http_response {
@@ -220,9 +226,41 @@ void fab_api_handle(struct fab_api *api, const char *method, const char *url, co
 		    const char *authorization, const char *body, size_t body_len,
 		    struct fab_http_response *resp);
 
+/* Whether a request may wait (for a plugin, NATS, the disk) and so goes to the HTTP front's
+ * worker pool rather than being answered on its event loop. */
+bool fab_api_may_wait(const struct fab_api *api, const char *method, const char *url);
+
+/* The HTTP front's limits (docs/agent.md, "The HTTP front"). Zero-initialised fields take
+ * the defaults below. */
+struct fab_http_opts {
+	uint32_t max_conns;	   /* open connections (4096; lowered to fit RLIMIT_NOFILE) */
+	bool max_conns_given;	   /* given on the command line: refuse it rather than lower it */
+	uint32_t max_conns_per_ip; /* per client address (128; 0 = no limit) */
+	bool max_conns_per_ip_given;
+	uint32_t header_timeout_s; /* a connection's first request headers (10 s) */
+	uint32_t idle_timeout_s;   /* inactivity, and between keep-alive requests (30 s) */
+	uint32_t workers;	   /* threads answering the requests that may wait (32) */
+};
+#define FAB_HTTP_MAX_CONNS	  4096
+#define FAB_HTTP_MAX_CONNS_PER_IP 128
+#define FAB_HTTP_HEADER_TIMEOUT_S 10
+#define FAB_HTTP_IDLE_TIMEOUT_S	  30
+#define FAB_HTTP_WORKERS	  32
+#define FAB_HTTP_QUEUE_PER_WORKER 32	       /* requests waiting for a worker, per worker */
+#define FAB_HTTP_BODY_BUDGET	  (256u << 20) /* bytes of bodies held at once, all clients */
+#define FAB_HTTP_FD_RESERVE	  256	       /* descriptors kept for plugins, files, callbacks */
+#define FAB_HTTP_INLINE_BODY	  (64u << 10)  /* larger bodies are parsed off the loop */
+
+/* Parse one of the HTTP front's command-line options ("http-max-conns", ...) into o: 1 if
+ * name is one of them and value is valid, 0 if name is not one of them, -1 if value is bad. */
+int fab_http_parse_opt(struct fab_http_opts *o, const char *name, const char *value);
+/* The usage lines of those options. */
+extern const char fab_http_usage[];
+
 struct fab_http;
 /* Serve api on addr ("127.0.0.1:8089", "[::1]:80", ":8089"). */
-int fab_http_start(struct fab_http **out, const char *addr, struct fab_api *api);
+int fab_http_start(struct fab_http **out, const char *addr, const struct fab_http_opts *o,
+		   struct fab_api *api);
 void fab_http_stop(struct fab_http *h);
 /* The port actually bound (addr may say 0). */
 uint16_t fab_http_port(struct fab_http *h);

@@ -45,10 +45,13 @@ static void usage(const char *prog)
 	       "  --callback-timeout-ms MS per callback attempt (default 5000)\n"
 	       "  --callback-backoff-ms MS first pause after a failed callback (default 100)\n"
 	       "  --check-process-name     GSE's rule: a plugin's process must bear its name\n"
+	       "  --allow-link-local-callbacks  accept callback URLs at link-local and cloud\n"
+	       "                           metadata addresses (169.254.0.0/16, fe80::/10, ...)\n"
+	       "%s"
 	       "  --no-sync                acknowledge without fdatasync (benchmarks only)\n"
 	       "  -h, --help, --version\n\n"
 	       "Logs go to stderr; MIMO_LOG=debug|info|warn|error sets the level.\n",
-	       prog);
+	       prog, fab_http_usage);
 }
 
 static int default_agent_id(char *out, size_t len)
@@ -106,6 +109,8 @@ enum {
 	OPT_CHECK,
 	OPT_NOSYNC,
 	OPT_VERSION,
+	OPT_ALLOW_LL,
+	OPT_HTTP_FRONT, /* the HTTP front's options: fab_http_parse_opt */
 };
 
 static int parse_args(int argc, char **argv, struct agent_opts *o)
@@ -131,15 +136,31 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{ "no-sync", no_argument, NULL, OPT_NOSYNC },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "allow-link-local-callbacks", no_argument, NULL, OPT_ALLOW_LL },
+		{ "http-max-conns", required_argument, NULL, OPT_HTTP_FRONT },
+		{ "http-max-conns-per-ip", required_argument, NULL, OPT_HTTP_FRONT },
+		{ "http-header-timeout", required_argument, NULL, OPT_HTTP_FRONT },
+		{ "http-idle-timeout", required_argument, NULL, OPT_HTTP_FRONT },
+		{ "http-workers", required_argument, NULL, OPT_HTTP_FRONT },
 		{ 0 },
 	};
 	uint64_t v;
-	int c;
+	int c, idx;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		bool ok = true;
 
 		switch (c) {
+		case OPT_HTTP_FRONT:
+			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 1) {
+				fprintf(stderr, "mimo_agent: invalid value '%s' for --%s\n", optarg,
+					opts[idx].name);
+				return -1;
+			}
+			break;
+		case OPT_ALLOW_LL:
+			o->allow_link_local_callbacks = true;
+			break;
 		case OPT_ID:
 			o->agent_id = optarg;
 			ok = fab_agent_id_valid(optarg);
@@ -312,6 +333,7 @@ int main(int argc, char **argv)
 	a.api.slots = a.slots;
 	a.api.agent_id = a.o.agent_id;
 	a.api.slots_read_only = a.o.nats_url != NULL;
+	a.api.allow_link_local_callbacks = a.o.allow_link_local_callbacks;
 	agent_backend_init(&a, &a.api.be);
 
 	rc = agent_io_start(&a);
@@ -328,7 +350,7 @@ int main(int argc, char **argv)
 		free(pending);
 	}
 	if (rc == 0)
-		rc = fab_http_start(&a.http, a.o.http_addr, &a.api);
+		rc = fab_http_start(&a.http, a.o.http_addr, &a.o.http, &a.api);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_agent: start-up failed: %s\n", strerror(-rc));
 		return 1;

@@ -39,6 +39,8 @@ struct gw_opts {
 	uint32_t rpc_timeout_ms;
 	uint32_t callback_timeout_ms;
 	uint32_t callback_backoff_ms;
+	bool allow_link_local_callbacks;
+	struct fab_http_opts http;
 };
 
 struct gateway {
@@ -398,7 +400,8 @@ static struct mimo_http_poster *poster_for(struct gateway *g, struct poster_ent 
 					   .spin_us = 200,
 					   .max_retry_after_ms = 60000,
 					   .secret = si->secret,
-					   .user_agent = "mimo-gateway/" MIMO_VERSION };
+					   .user_agent = "mimo-gateway/" MIMO_VERSION,
+					   .forbid_link_local = !g->o.allow_link_local_callbacks };
 
 	for (int i = 0; i < POSTER_CACHE; i++) {
 		if (cache[i].p != NULL && cache[i].slot_id == si->id) {
@@ -585,8 +588,11 @@ static void usage(const char *prog)
 	       "5000)\n"
 	       "  --callback-timeout-ms MS per callback attempt (default 5000)\n"
 	       "  --callback-backoff-ms MS first pause after a failed callback (default 100)\n"
+	       "  --allow-link-local-callbacks  accept callback URLs at link-local and cloud\n"
+	       "                           metadata addresses (169.254.0.0/16, fe80::/10, ...)\n"
+	       "%s"
 	       "  -h, --help, --version\n",
-	       prog);
+	       prog, fab_http_usage);
 }
 
 static int parse_args(int argc, char **argv, struct gw_opts *o)
@@ -602,13 +608,33 @@ static int parse_args(int argc, char **argv, struct gw_opts *o)
 		{ "callback-backoff-ms", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "allow-link-local-callbacks", no_argument, NULL, 'L' },
+		{ "http-max-conns", required_argument, NULL, 'F' },
+		{ "http-max-conns-per-ip", required_argument, NULL, 'F' },
+		{ "http-header-timeout", required_argument, NULL, 'F' },
+		{ "http-idle-timeout", required_argument, NULL, 'F' },
+		{ "http-workers", required_argument, NULL, 'F' },
 		{ 0 },
 	};
-	int c;
+	int c, idx;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		char *end = NULL;
 		unsigned long v = 0;
+
+		if (c == 'F') {
+			/* The HTTP front's options, shared with mimo_agent. */
+			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 1) {
+				fprintf(stderr, "mimo_gateway: invalid value '%s' for --%s\n",
+					optarg, opts[idx].name);
+				return -1;
+			}
+			continue;
+		}
+		if (c == 'L') {
+			o->allow_link_local_callbacks = true;
+			continue;
+		}
 
 		if (c == 'w' || c == 'k' || c == 'r' || c == 't' || c == 'b') {
 			v = strtoul(optarg, &end, 10);
@@ -707,6 +733,8 @@ int main(int argc, char **argv)
 		kvEntry_Destroy(e);
 	}
 	g.api.slots = g.slots;
+	g.api.backend_waits = true; /* every call is a NATS round trip */
+	g.api.allow_link_local_callbacks = g.o.allow_link_local_callbacks;
 	g.api.be = (struct fab_backend){ .ctx = &g,
 					 .dispatch = be_dispatch,
 					 .request = be_request,
@@ -716,7 +744,7 @@ int main(int argc, char **argv)
 	g.workers = calloc(g.o.workers, sizeof(pthread_t));
 	for (uint32_t i = 0; g.workers != NULL && i < g.o.workers; i++)
 		pthread_create(&g.workers[i], NULL, worker_main, &g);
-	rc = fab_http_start(&g.http, g.o.http_addr, &g.api);
+	rc = fab_http_start(&g.http, g.o.http_addr, &g.o.http, &g.api);
 	if (rc != 0)
 		return 1;
 	MIMO_INFO(COMP, "mimo_gateway %s ready: HTTP on %s (port %u), NATS %s, %u worker(s)",

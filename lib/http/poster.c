@@ -7,6 +7,7 @@
  */
 #include "poster.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -14,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "compiler.h"
+#include "dest.h"
 #include "random.h"
 #include "webhook.h"
 
@@ -30,6 +33,8 @@ struct mimo_http_poster {
 	uint32_t max_retry_after_ms;
 	struct webhook_signer signer;
 	char errbuf[CURL_ERROR_SIZE];
+	bool forbid_link_local;
+	char refused[160]; /* why the last attempt's address was refused, or "" */
 };
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -37,6 +42,32 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	(void)ptr;
 	(void)userdata;
 	return size * nmemb;
+}
+
+/* libcurl asks us for every socket it connects, with the address it resolved: the one place
+ * where a name that resolved harmlessly at registration and to a metadata address now (DNS
+ * rebinding) is caught before a single packet leaves. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct mimo_http_poster *p = clientp;
+	const char *reason;
+
+	(void)purpose;
+	reason = p->forbid_link_local ? mimo_dest_refused(&addr->addr, addr->addrlen) : NULL;
+	if (reason != NULL) {
+		char text[INET6_ADDRSTRLEN] = "?";
+		const void *in =
+			addr->family == AF_INET6
+				? (const void *)&((struct sockaddr_in6 *)&addr->addr)->sin6_addr
+				: (const void *)&((struct sockaddr_in *)&addr->addr)->sin_addr;
+
+		inet_ntop(addr->family, in, text, sizeof(text));
+		snprintf(p->refused, sizeof(p->refused),
+			 "%s is a %s address: refused (see --allow-link-local-callbacks)", text,
+			 reason);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 struct mimo_http_poster *mimo_http_poster_new(void)
@@ -56,6 +87,8 @@ struct mimo_http_poster *mimo_http_poster_new(void)
 	curl_easy_setopt(p->easy, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard_body);
 	curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, p->errbuf);
+	curl_easy_setopt(p->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(p->easy, CURLOPT_OPENSOCKETDATA, p);
 	p->spin_us = 200;
 	p->max_retry_after_ms = 60000;
 	return p;
@@ -84,6 +117,7 @@ int mimo_http_poster_configure(struct mimo_http_poster *p, const struct mimo_htt
 			 o->user_agent != NULL ? o->user_agent : "mimo/" MIMO_VERSION);
 	p->spin_us = o->spin_us;
 	p->max_retry_after_ms = o->max_retry_after_ms;
+	p->forbid_link_local = o->forbid_link_local;
 	return rc;
 }
 
@@ -211,6 +245,7 @@ enum mimo_http_outcome mimo_http_poster_send(struct mimo_http_poster *p, const c
 		return MIMO_HTTP_RETRY;
 	}
 	p->errbuf[0] = '\0';
+	p->refused[0] = '\0';
 	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -247,6 +282,10 @@ enum mimo_http_outcome mimo_http_poster_send(struct mimo_http_poster *p, const c
 		/* Never count a message as sent on a transfer libcurl did not report finished. */
 		snprintf(why, why_len, "transfer ended without a result");
 		return MIMO_HTTP_RETRY;
+	}
+	if (result != CURLE_OK && p->refused[0] != '\0') {
+		snprintf(why, why_len, "%s", p->refused);
+		return MIMO_HTTP_PERMANENT;
 	}
 	if (result != CURLE_OK) {
 		snprintf(why, why_len, "%s", p->errbuf[0] ? p->errbuf : curl_easy_strerror(result));

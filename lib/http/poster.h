@@ -23,6 +23,9 @@ struct mimo_http_poster_opts {
 	uint32_t max_retry_after_ms; /* cap on a Retry-After the receiver asks for */
 	const char *secret; /* Standard Webhooks: "whsec_<base64>" or raw bytes; NULL: unsigned */
 	const char *user_agent;
+	/* Refuse to connect to link-local and cloud-metadata addresses (dest.h), judged on the
+	 * address each connection is about to use, after DNS: a refusal is MIMO_HTTP_PERMANENT. */
+	bool forbid_link_local;
 };
 
 enum mimo_http_outcome {

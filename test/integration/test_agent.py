@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import BIN, PY, REPO, TGT, clean_env, free_port
+from conftest import BIN, PY, REPO, SLOW, TGT, clean_env, free_port, wait_until
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 from mimo.agent import AgentClient, AgentError, CallbackReceiver, verify_signature  # noqa: E402
@@ -27,22 +27,14 @@ GSE_PLUGIN = os.path.join(os.path.dirname(__file__), "progs", "gse_plugin.py")
 pytestmark = pytest.mark.skipif(not os.path.exists(AGENT), reason="mimo_agent is not built")
 
 
-def wait_until(pred, timeout=15.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
 class Agent:
     """A mimo_agent on private sockets, port and state directory."""
 
-    def __init__(self, rundir, agent_id="host-1", nats=None, args=(), name="agent"):
+    def __init__(self, rundir, agent_id="host-1", nats=None, args=(), name="agent",
+                 preexec=None):
         self.rundir, self.agent_id, self.nats, self.args, self.name = \
             rundir, agent_id, nats, list(args), name
+        self.preexec = preexec  # run in the child before exec (resource limits)
         self.sock = os.path.join(rundir, f"{name}.sock")
         self.gse_sock = os.path.join(rundir, f"{name}-gse.sock")
         self.state = os.path.join(rundir, f"{name}-state")
@@ -59,9 +51,8 @@ class Agent:
         if self.nats:
             cmd += ["--nats", self.nats]
         self.proc = subprocess.Popen(cmd, env=clean_env(MIMO_LOG="info"), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        ok = wait_until(self._ready, 10)
-        assert ok, f"mimo_agent did not start:\n{self.output()}"
+                                     stderr=subprocess.STDOUT, preexec_fn=self.preexec)
+        wait_until(self._ready, 10, f"mimo_agent to start (log: {self.log.name})")
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -355,9 +346,11 @@ def test_wrong_slot_or_token_is_refused_and_nothing_is_delivered(fabric):
     assert e.value.status == 403
     # The right token still works, and only its message arrived.
     a.client(slot).dispatch([a.agent_id], b"yes", message_id="ok-1")
-    cp.wait("message")
-    time.sleep(0.2)
-    assert cp.messages() == [("ok-1", b"yes")]
+    # Delivery to a plugin is ordered: once a later marker arrived, anything the refused
+    # dispatches had wrongly sent would have arrived before it.
+    a.client(slot).dispatch([a.agent_id], b"end", message_id="marker")
+    cp.wait("message", lambda e: e["id"] == "marker")
+    assert cp.messages() == [("ok-1", b"yes"), ("marker", b"end")]
 
 
 def test_malformed_bodies_get_clear_errors(fabric):
@@ -386,8 +379,12 @@ def test_malformed_bodies_get_clear_errors(fabric):
         decoded = json.loads(data)
         assert st == status, (path, body, data)
         assert words in (decoded.get("error") or decoded.get("message")), (path, decoded)
-    st, _, data = c.raw("POST", "/v1/dispatch", b"x" * (17 << 20))
-    assert st == 413
+    # Over 16 MiB: refused from Content-Length, before the body is sent (a client that sends
+    # it anyway sees the connection closed: test_agent_http.py).
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=10 * SLOW)
+    s.sendall(b"POST /v1/dispatch HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (17 << 20))
+    assert s.recv(4096).startswith(b"HTTP/1.1 413")
+    s.close()
     # The agent is still fine.
     assert a.health()["agent_id"] == a.agent_id
 
@@ -436,10 +433,10 @@ def test_callback_retries_keep_the_webhook_id_and_4xx_is_final(fabric):
     rx.responses = [404]
     cp.cmd("send r-2 refused")
     cp.cmd("send r-3 fine")
-    msgs = rx.wait_for(2)
-    time.sleep(0.3)
-    assert [m["message_id"] for m in rx.messages] == ["r-1", "r-3"]
-    assert rx.requests == 5
+    cp.cmd("send r-4 marker")
+    # A slot's messages go out in order: when r-4 is in, r-2 can no longer be retried.
+    assert [m["message_id"] for m in rx.wait_for(3)] == ["r-1", "r-3", "r-4"]
+    assert rx.requests == 6
 
 
 def test_gse_plugin_sends_up(fabric):
@@ -458,17 +455,21 @@ def test_gse_plugin_sends_up(fabric):
 
 def test_request_reply_and_timeouts(fabric):
     a = fabric.agent()
-    rx = fabric.receiver()
+    rx, grx = fabric.receiver(), fabric.receiver()
     slot = register(a, "echo", rx)
-    gslot = register(a, "gecho", rx)
+    gslot = register(a, "gecho", grx)
     fabric.plugin(a, "echo", "--echo").wait("launched")
     fabric.gse(a, "gecho", "--echo").wait("keepalive_resp")
     c = a.client(slot)
     assert c.request(a.agent_id, b"\x00ping\xff", timeout_ms=5000) == b"\x00ping\xff"
     assert a.client(gslot).request(a.agent_id, b"gse ping", timeout_ms=5000) == b"gse ping"
-    # The reply answers the request; it is not also posted to the callback.
-    time.sleep(0.3)
-    assert rx.messages == []
+    # The reply answers the request; it is not also posted to the callback. A plain dispatch
+    # afterwards is echoed up to the callback: messages up leave in order, so by the time
+    # these markers arrive a reply posted by mistake would have arrived first.
+    c.dispatch([a.agent_id], b"marker", message_id="marker-1")
+    a.client(gslot).dispatch_gse([a.agent_id], "marker", message_id="marker-2")
+    assert [m["message_id"] for m in rx.wait_for(1)] == ["marker-1"]
+    assert [m["message_id"] for m in grx.wait_for(1)] == ["marker-2"]
     many = c.request_many([a.agent_id, "ghost"], b"both", timeout_ms=2000)
     assert many[0]["status"] == "ok" and base64.b64decode(many[0]["content_base64"]) == b"both"
     assert many[1]["status"] == "failed" and many[1]["code"] == 404
@@ -587,9 +588,9 @@ def test_queued_for_a_disconnected_plugin_and_delivered_once(fabric):
     cp2 = fabric.plugin(a, "cplug")
     cp2.wait("launched")
     c.dispatch([a.agent_id], b"after", message_id="after")
-    cp2.wait("message")
-    time.sleep(0.3)
-    assert [m[0] for m in cp2.messages()] == ["after"]
+    c.dispatch([a.agent_id], b"end", message_id="marker")
+    cp2.wait("message", lambda e: e["id"] == "marker")
+    assert [m[0] for m in cp2.messages()] == ["after", "marker"]
 
 
 def test_unregistered_plugins_and_bad_peers_are_refused(fabric):
@@ -646,9 +647,8 @@ def test_agent_killed_and_restarted_while_messages_flow(fabric):
     n = 3000
     cp.cmd(f"sendn k 3000 200")
     # Kill the agent while the plugin is sending and callbacks are flowing.
-    wait_until(lambda: len(rx.messages) > 200, 20)
+    wait_until(lambda: len(rx.messages) > 200, 20, "callbacks to flow")
     a.kill()
-    time.sleep(0.3)
     a.start()
     cp.wait("sendn")
     cp.cmd("flush 60000")

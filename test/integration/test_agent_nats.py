@@ -6,13 +6,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import BIN, clean_env, free_port
-from test_agent import Agent, AgentClient, AgentError, CallbackReceiver, c_plugin, gse_plugin, \
-    wait_until
+from conftest import BIN, clean_env, free_port, wait_until
+from test_agent import Agent, AgentClient, AgentError, CallbackReceiver, c_plugin, gse_plugin
+from test_agent_http import close_all, health, slow_conns
 
 GATEWAY = os.environ.get("MIMO_GATEWAY_BIN") or os.path.join(BIN, "mimo_gateway")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -31,7 +30,7 @@ class Gateway:
             [GATEWAY, "--nats", nats, "--http", f"127.0.0.1:{self.port}", "--admin-token-file",
              token_file, "--ack-wait-ms", "2000", "--callback-backoff-ms", "50", *args],
             env=clean_env(MIMO_LOG="info"), stdout=self.log, stderr=subprocess.STDOUT)
-        assert wait_until(self._ready, 15), self.output()
+        wait_until(self._ready, 15, f"mimo_gateway to start (log: {self.log.name})")
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -190,7 +189,7 @@ def test_gateway_killed_mid_stream_loses_nothing(world):
     n = 1500
     for i, p in enumerate(plugins):
         p.cmd(f"sendn m{i} {n} 300")
-    wait_until(lambda: len(rx.messages) > 100, 30)
+    wait_until(lambda: len(rx.messages) > 100, 30, "callbacks to flow")
     gw.proc.kill()  # kill -9, holding unacknowledged messages
     gw.proc.wait()
     for p in plugins:
@@ -204,3 +203,23 @@ def test_gateway_killed_mid_stream_loses_nothing(world):
     got = {(m["bk_agent_id"], m["message_id"]) for m in msgs}
     want = {(f"h{i + 1}", f"m{i}-{k}") for i in range(2) for k in range(n)}
     assert got == want
+
+
+def test_gateway_http_front_holds_a_slow_header_storm(world):
+    """The gateway serves the same HTTP front as the agent: 700 connections that never finish
+    their headers leave health, and the API behind it (a slot change: a NATS KV round trip on
+    the worker pool), answering; callback URLs at metadata addresses are refused there too."""
+    gw = world.gateway()
+    conns = slow_conns(gw.port, 700)
+    try:
+        for _ in range(20):
+            status, body = health(gw.port)
+            assert status == 200 and body["role"] == "gateway"
+        rx = world.receiver()
+        admin = gw.admin()
+        admin.register_slot("p", rx.url)
+        with pytest.raises(AgentError) as e:
+            admin.register_slot("meta", "http://169.254.169.254/latest/meta-data/")
+        assert e.value.status == 400 and "--allow-link-local-callbacks" in e.value.body["error"]
+    finally:
+        close_all(conns)
