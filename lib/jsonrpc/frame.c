@@ -1,6 +1,7 @@
 #include "frame.h"
 
 #include <errno.h>
+#include <string.h>
 
 enum {
 	KIND_NONE,	/* leading whitespace so far */
@@ -28,17 +29,34 @@ static ssize_t bad(struct jsonrpc_framer *f, size_t at)
 	return -EBADMSG;
 }
 
-/* Inside a string: the offset just past its closing quote, or len when it goes on. */
+/*
+ * Inside a string: the offset just past its closing quote, or len when it goes on. memchr
+ * finds the next quote (long strings are most of a large request); the quote is escaped when
+ * an odd number of backslashes runs up to it.
+ */
 static size_t string_end(struct jsonrpc_framer *f, const char *buf, size_t i, size_t len)
 {
-	for (; i < len; i++) {
+	while (i < len) {
+		const char *q;
+		size_t stop, k;
+
 		if (f->escape) {
-			f->escape = false;
-		} else if (buf[i] == '\\') {
-			f->escape = true;
-		} else if (buf[i] == '"') {
+			f->escape = false; /* the byte after a backslash ends nothing */
+			i++;
+			continue;
+		}
+		q = memchr(buf + i, '"', len - i);
+		stop = q != NULL ? (size_t)(q - buf) : len;
+		for (k = stop; k > i && buf[k - 1] == '\\';)
+			k--;
+		if (q == NULL) {
+			f->escape = ((stop - k) & 1) != 0;
+			return len;
+		}
+		i = stop + 1;
+		if (((stop - k) & 1) == 0) {
 			f->in_string = false;
-			return i + 1;
+			return i;
 		}
 	}
 	return len;

@@ -8,8 +8,9 @@
  *    max_pending_output;
  *  - a client that half-closes after its requests still gets every answer, asynchronous ones
  *    included, and the connection closes once they are sent;
- *  - when max_connections are open, a new client evicts the connection that has been idle
- *    longest (nothing in flight), so idle connections can never lock the operator out;
+ *  - when max_connections are open, a new client evicts an idle connection (nothing in
+ *    flight): one that never sent a request first, else the one idle longest - so idle
+ *    connections can never lock the operator out;
  *  - when accept() fails for want of file descriptors the listener backs off instead of
  *    spinning (accept_backoff.h).
  */
@@ -72,6 +73,7 @@ struct rpc_conn {
 	struct mimo_buf out;
 	size_t out_off;
 	uint64_t last_active_ns; /* last byte received or sent */
+	uint64_t requests;	 /* whole requests received */
 	bool closed;		 /* socket gone: answers are dropped */
 	bool close_when_sent;	 /* after a parse error, as SPDK */
 	bool eof;		 /* the client will send nothing more */
@@ -320,6 +322,7 @@ static void conn_process(struct rpc_conn *c)
 		}
 		jsonrpc_framer_reset(&c->framer);
 		c->in_off += (size_t)end;
+		c->requests++;
 		conn_dispatch(c, base + start, (size_t)end - start);
 	}
 	if (!c->closed && !c->close_when_sent) {
@@ -390,14 +393,24 @@ static void conn_on_event(void *arg, uint32_t events)
 	rpc_sink_put(&c->sink);
 }
 
-/* The connection idle longest that has no request in flight, or NULL. */
+/*
+ * The connection to evict for a new one, or NULL when every one has a request in flight.
+ * First a connection that never sent a whole request (a leaked or hostile one has given
+ * nothing; an operator's client has), oldest first; then the one idle longest. So a storm of
+ * new idle connections evicts its own kind, not the operator's client that was active a
+ * moment ago.
+ */
 static struct rpc_conn *idlest(struct mimo_jsonrpc_server *s)
 {
 	struct rpc_conn *best = NULL;
 
 	for (struct rpc_conn *c = s->conns; c != NULL; c = c->next) {
-		if (!has_inflight(c, 0) &&
-		    (best == NULL || c->last_active_ns < best->last_active_ns))
+		bool silent = c->requests == 0;
+
+		if (has_inflight(c, 0))
+			continue;
+		if (best == NULL || silent > (best->requests == 0) ||
+		    (silent == (best->requests == 0) && c->last_active_ns < best->last_active_ns))
 			best = c;
 	}
 	return best;
