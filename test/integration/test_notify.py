@@ -144,7 +144,7 @@ def test_other_4xx_is_a_permanent_failure(receiver):
     r = receiver(responses=[(400, {}), (404, {})])
     rc, stats, err = send(r.url, "-n", 2, "--flush", 10000, "--stats")
     assert rc == 0, err
-    time.sleep(0.3)
+    # The sender has exited: every request it made was recorded before it got its answer.
     assert len(r.requests) == 2  # no retries
     assert stats["failed"] == 2 and stats["sent"] == 0 and stats["retried"] == 0
 
@@ -336,8 +336,8 @@ def test_bad_input_is_refused_and_never_sent(receiver):
     # A log line says why (rate-limited to one a second), and only the valid events arrive,
     # intact.
     assert "NotifyEvent: event refused: name empty" in p.stderr
-    time.sleep(0.3)
-    events = [q.json() for q in r.wait_for(3)]
+    # The program has exited, its queue flushed: nothing more can arrive.
+    events = [q.json() for q in r.requests]
     assert [e["event"] for e in events] == ["valid.unicode", "valid:nested", "valid-none"]
     assert events[0]["payload"] == {"s": "h\u00e9llo \u00e9 \U0001F600"}
     assert events[1]["payload"] == {"a": [1, {"b": None}], "c": -1500.0, "d": True}
@@ -368,5 +368,5 @@ def test_disable_sends_nothing(receiver):
     r = receiver()
     rc, stats, err = send(r.url, "-n", 5, "--stats", MIMO_NOTIFY_DISABLE=1)
     assert rc == 0, err
-    time.sleep(0.3)
+    # The sender has exited: whatever it would have sent would be here by now.
     assert r.requests == [] and stats["queued"] == 0

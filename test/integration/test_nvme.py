@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, RpcFailure, clean_env, closed_port, free_port
+from conftest import BIN, RpcFailure, clean_env, closed_port, free_port, wait_until
 
 IDENTIFY = os.path.join(BIN, "mimo_identify")
 PERF = os.path.join(BIN, "mimo_perf")
@@ -62,13 +62,7 @@ def perf(port, *args, nqn=NQN, timeout=60):
 
 
 def wait_for(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
+    return wait_until(fn, timeout)
 
 
 @pytest.fixture
@@ -265,7 +259,9 @@ def test_perf_failures(served):
     proc = subprocess.Popen([PERF, "-r", trid(port), "-c", PERF_CORES, "-q", "8", "-o", "4096",
                              "-w", "randread", "-t", str(3 * SLOW)], env=clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0 * SLOW)
+    # Under load: reads have reached the target before the namespace goes.
+    wait_for(lambda: t.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0][
+        "num_read_ops"] > 100)
     t.result("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 1})
     out, err = proc.communicate(timeout=60 * SLOW)
     assert proc.returncode != 0 and "I/O error" in err, (out, err)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPO, RpcFailure, free_port
+from conftest import REPO, RpcFailure, free_port, wait_until
 from nvme_tcp_host import (C2H_TERM, CMD, DISCOVERY_NQN, F_LAST, H2C_DATA, IC_REQ, R2T, RSP,
                            SGL_ICD, SGL_TRANSPORT, Closed, Host, admin_session, io_session,
                            status_of)
@@ -392,11 +392,12 @@ def test_keep_alive_expiry_disconnects_a_silent_host(target):
     d = target.daemon
     quiet = admin_session(target.port, NQN, kato=1000)
     chatty = admin_session(target.port, NQN, kato=1000)
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 2.5:
+    # The chatty host sends a Keep Alive every 0.3 s - paced by waiting that long for the
+    # quiet one's connection to end - until the target gives up on the quiet one.
+    deadline = time.monotonic() + 30
+    while not quiet.closed(timeout=0.3):
         assert st(chatty.command(0x18)[0]) == OK
-        time.sleep(0.3)
-    assert quiet.closed(timeout=2.0)
+        assert time.monotonic() < deadline, "the silent host was never disconnected"
     ctrlrs = d.result("nvmf_subsystem_get_controllers", {"nqn": NQN})
     assert [c["cntlid"] for c in ctrlrs] == [chatty.cntlid]
     chatty.close()
@@ -428,23 +429,27 @@ def test_delete_subsystem_with_hosts_and_io(target):
     q = io_session(target.port, a, NQN)
     stop = threading.Event()
     errors = []
+    writes = [0]
+    cut = [False]
 
     def load():
         try:
             while not stop.is_set():
                 q.write(1, 0, os.urandom(8192), icd=False)
+                writes[0] += 1
         except (Closed, OSError):
-            pass
+            cut[0] = True  # the deletion ended the queue under the writes
         except Exception as e:  # noqa: BLE001
             errors.append(e)
 
     t = threading.Thread(target=load)
     t.start()
-    time.sleep(0.3)
+    wait_until(lambda: writes[0] >= 5 or errors, 30, "writes to be flowing")
     assert d.result("nvmf_delete_subsystem", {"nqn": NQN}) is True
     stop.set()
     t.join()
     assert not errors
+    assert cut[0], "the host's I/O queue outlived its subsystem"
     assert a.closed()
     d.result("bdev_malloc_delete", {"name": "Malloc0"})
 
@@ -623,10 +628,8 @@ def test_bad_input_gets_the_specified_answer_and_others_go_on(target, case):
         if c is not None:
             c.close()
     # And once every host is gone, so is every queue pair the target had.
-    deadline = time.monotonic() + 5
-    while target.daemon.result("nvmf_get_transports")[0]["num_qpairs"] != 0:
-        assert time.monotonic() < deadline, "queue pairs left behind"
-        time.sleep(0.02)
+    wait_until(lambda: target.daemon.result("nvmf_get_transports")[0]["num_qpairs"] == 0, 10,
+               "every queue pair to be freed (none left behind)")
 
 
 def test_garbage_connections_do_not_hurt(target):
@@ -648,15 +651,17 @@ def test_events_reach_a_real_receiver(daemons, receiver):
     a = admin_session(port, NQN)
     local = a.sock.getsockname()
     a.close()
-    time.sleep(0.2)
+    # The host's own disconnect, not the deletion, ends its controller.
+    wait_until(lambda: t.daemon.result("nvmf_subsystem_get_controllers", {"nqn": NQN}) == [],
+               10, "the controller to go with its host")
     t.daemon.result("nvmf_delete_subsystem", {"nqn": NQN})
     want = ["nvmf_subsystem_created", "nvmf_listener_added", "nvmf_host_connected",
             "nvmf_host_disconnected", "nvmf_subsystem_deleted"]
-    got = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not all(w in [e["event"] for e in got] for w in want):
+
+    def events():
         got = [q.json() for q in r.requests]
-        time.sleep(0.05)
+        return got if all(w in [e["event"] for e in got] for w in want) else None
+    got = wait_until(events, 10, "every event at the receiver")
     by = {e["event"]: e["payload"] for e in got}
     assert by["nvmf_subsystem_created"] == {"nqn": NQN}
     assert by["nvmf_listener_added"] == {"nqn": NQN, "trtype": "TCP", "adrfam": "IPv4",
@@ -784,9 +789,9 @@ def test_namespace_removed_under_load(target):
 
     th = threading.Thread(target=load)
     th.start()
-    time.sleep(0.3)
+    wait_until(lambda: statuses.count(OK) >= 5, 30, "writes to succeed")
     d.result("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 1})
-    time.sleep(0.3)
+    wait_until(lambda: statuses.count(INVALID_NS) >= 3, 30, "writes to see the namespace gone")
     stop.set()
     th.join()
     assert statuses[0] == OK and statuses[-1] == INVALID_NS

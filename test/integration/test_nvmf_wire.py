@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_until
 from nvme_tcp_host import CMD, Host, admin_session, io_session
 from nvmf_target import NQN, NvmfTarget
 
@@ -65,14 +65,17 @@ def test_wireshark_decodes_every_pdu(daemons, tmp_path):
         line = cap.stderr.readline()
     assert "Capturing on" in line, "tshark did not start capturing"
     # The filter may be in place a little after the message: knock until a packet shows.
-    while time.monotonic() < deadline:
+    def knocked():
         socket.create_connection(("127.0.0.1", port)).close()
-        time.sleep(0.1)
-        if pcap.exists() and subprocess.run([TSHARK, "-r", str(pcap), "-c", "1"],
-                                            capture_output=True).stdout:
-            break
+        return pcap.exists() and subprocess.run([TSHARK, "-r", str(pcap), "-c", "1"],
+                                                capture_output=True).stdout
+    wait_until(knocked, 20, "the capture to see a packet", step=0.1)
     session(port)
-    time.sleep(0.5)
+    # The session's last PDU, the C2HTermReq, is in the file before the capture stops.
+    wait_until(lambda: subprocess.run([TSHARK, "-r", str(pcap), "-d",
+                                       f"tcp.port=={port},nvme-tcp", "-Y", "nvme-tcp.type == 3"],
+                                      capture_output=True, text=True).stdout.strip(),
+               20, "the C2HTermReq in the capture", step=0.1)
     cap.send_signal(signal.SIGINT)
     cap.wait(timeout=20)
     t.stop()

@@ -157,10 +157,14 @@ def test_wait_for_rpc_state_machine(daemons):
     assert "framework_start_init" in current and "bdev_malloc_create" not in current
     # framework_wait_init on another connection is answered once init is done.
     waiter = d.conn()
+    # Requests of one connection are taken in order: the answer to the second proves the
+    # first was taken, and that it waits (it would have been answered first otherwise).
     waiter.send(json.dumps({"method": "framework_wait_init", "id": 9}))
-    time.sleep(0.1)
+    waiter.send(json.dumps({"method": "spdk_get_version", "id": 10}))
+    assert waiter.recv_json()["id"] == 10
     assert c.result("framework_start_init") is True
-    assert waiter.recv_json()["result"] is True
+    resp = waiter.recv_json()
+    assert resp["id"] == 9 and resp["result"] is True
     assert c.result("framework_wait_init") is True
     assert c.result("bdev_malloc_create", {"num_blocks": 8, "block_size": 512}) == "Malloc0"
     assert err(c, "framework_start_init")[0] == -1
@@ -239,10 +243,13 @@ def test_bdev_listing_follows_claims(tgt):
 def test_bdev_get_bdevs_waits_with_a_timeout(tgt):
     c = tgt.conn()
     c.send(json.dumps({"method": "bdev_get_bdevs", "id": 1,
-                       "params": {"name": "Later", "timeout": 3000}}))
-    time.sleep(0.2)
+                       "params": {"name": "Later", "timeout": 60000}}))
+    # Taken in order: once the second is answered, the first is known to be waiting.
+    c.send(json.dumps({"method": "spdk_get_version", "id": 5}))
+    assert c.recv_json()["id"] == 5
     tgt.result("bdev_malloc_create", {"num_blocks": 8, "block_size": 512, "name": "Later"})
-    assert c.recv_json()["result"][0]["name"] == "Later"
+    resp = c.recv_json()
+    assert resp["id"] == 1 and resp["result"][0]["name"] == "Later"
     c.send(json.dumps({"method": "bdev_get_bdevs", "id": 2,
                        "params": {"name": "Never", "timeout": 100}}))
     assert c.recv_json()["error"]["code"] == -19

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -116,7 +117,9 @@ static void test_shutdown_racing_producers_loses_nothing_silently(void **state)
 	assert_int_equal(mimo_notify_init(), 0);
 	for (int t = 0; t < THREADS; t++)
 		pthread_create(&th[t], NULL, until_shutdown, NULL);
-	usleep(20000);
+	/* The producers are in full swing (events accepted) when the shutdown comes. */
+	for (time_t t0 = time(NULL); atomic_load(&g_accepted) < 1000;)
+		assert_true(time(NULL) - t0 < 10);
 	mimo_notify_shutdown(0);
 	for (int t = 0; t < THREADS; t++)
 		pthread_join(th[t], NULL);

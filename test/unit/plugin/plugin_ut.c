@@ -199,8 +199,16 @@ static void *peer_main(void *arg)
 						  mimo_wire_encode_reply(buf, h.unique, 0)) > 0);
 			}
 		}
-		if (conn == 0)
-			usleep(100000); /* let the DISPATCH be read before the hang-up */
+		/* The DISPATCH was read before the hang-up: its ACK says so. */
+		while (conn == 0) {
+			ssize_t n = read_frame(fd, buf, sizeof(buf), &h);
+			uint64_t seq = 0;
+
+			if (n < 0 ||
+			    (h.code == MIMO_WIRE_ACK &&
+			     mimo_wire_decode_ack(buf + 16, (size_t)n - 16, &seq) == 0 && seq == 1))
+				break;
+		}
 		close(fd);
 	}
 	return NULL;

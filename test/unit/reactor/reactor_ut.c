@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,9 +15,25 @@
 
 #include <cmocka.h>
 
+#include "internal.h" /* the sleeping flag: tests wait for it, never for a fixed time */
 #include "mimo/reactor.h"
 
 static sem_t g_sem;
+
+/* Wait (10 s at most) until reactor idx is asleep in epoll: a test that needs a sleeping
+ * reactor waits for exactly that. */
+static void wait_asleep(uint32_t idx)
+{
+	struct mimo_reactor *r = mimo_reactor_get(idx);
+	struct timespec t0, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!atomic_load(&r->sleeping)) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		assert_true(now.tv_sec - t0.tv_sec < 10);
+		sched_yield();
+	}
+}
 
 static void wait_sem(void)
 {
@@ -119,7 +136,7 @@ static void test_wakes_from_sleep(void **state)
 	struct mimo_reactor_stats st;
 
 	(void)state;
-	usleep(50000); /* far past idle_spin_us */
+	wait_asleep(0);
 	mimo_reactor_get_stats(mimo_reactor_get(0), &st);
 	assert_true(st.sleeps >= 1);
 	run_on(0, post_msg, NULL);
@@ -184,7 +201,8 @@ static void test_pollers_and_timers(void **state)
 	/* Five 2 ms periods cannot all have passed in under 8 ms. */
 	assert_true((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= 8000000L);
 	victim_runs = atomic_load(&g_victim_runs);
-	usleep(20000);
+	/* Asleep: every turn since the last poller's last run passed without running one. */
+	wait_asleep(0);
 	assert_int_equal(atomic_load(&g_active_runs), 100);
 	assert_int_equal(atomic_load(&g_timer_runs), 5);
 	assert_int_equal(atomic_load(&g_victim_runs), victim_runs);
@@ -260,7 +278,7 @@ static void test_fd_watch(void **state)
 	assert_int_equal(pipe(g_pipe), 0);
 	run_on(1, add_watch, NULL);
 	assert_non_null(g_watch);
-	usleep(20000); /* let the reactor fall asleep: the fd must wake it */
+	wait_asleep(1); /* the fd must wake it */
 	assert_int_equal(write(g_pipe[1], "hello", 5), 5);
 	wait_sem();
 	assert_memory_equal(g_got, "hello", 5);
