@@ -74,7 +74,8 @@ test-tsan: deps
 		meson test -C $(TSAN_DIR) --suite threads --print-errorlogs -q
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MIMO_BUILD=$(TSAN_ROOT) MIMO_SANITIZE=thread \
 		$(PY) -m pytest -q test/integration/test_agent.py test/integration/test_agent_nats.py \
-		test/integration/test_nvme.py test/integration/test_fuse.py $(PYTEST_ARGS)
+		test/integration/test_nvme.py test/integration/test_fuse.py \
+		test/integration/test_hostile.py $(PYTEST_ARGS)
 
 bench: build
 	$(PY) bench/run.py
