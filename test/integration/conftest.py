@@ -55,15 +55,20 @@ def closed_port():
     return free_port()
 
 
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def wait_port(port, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+    """True once something listens on the loopback port, False if nothing does in time."""
+    try:
+        return wait_until(lambda: port_open(port), timeout, f"port {port}", step=0.02)
+    except AssertionError:
+        return False
 
 
 def clean_env(**overrides):
@@ -182,18 +187,17 @@ class Daemon:
             self.wait_ready()
 
     def wait_ready(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mimo_tgt exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 c = RawConn(self.sock, timeout=2)
                 c.call("rpc_get_methods")
                 c.close()
-                return
+                return True
             except OSError:
-                time.sleep(0.01)
-        raise TimeoutError("mimo_tgt did not answer")
+                return False
+        wait_until(answers, timeout, "mimo_tgt to answer on its socket")
 
     def conn(self):
         c = RawConn(self.sock)

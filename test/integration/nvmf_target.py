@@ -4,10 +4,9 @@ only that process. A PID file per port lets a later run clean up what a crashed 
 without touching anything else on the machine."""
 import os
 import signal
-import socket
-import subprocess
 import tempfile
-import time
+
+from conftest import wait_port, wait_until
 
 NQN = "nqn.2016-06.io.mimo:cnode1"
 STATE_DIR = os.path.join(tempfile.gettempdir(), "mimo-nvmf-test")
@@ -35,24 +34,14 @@ def cleanup_stale(port):
     killed = False
     if pid > 0 and _is_mimo_tgt(pid):
         os.kill(pid, signal.SIGKILL)
-        for _ in range(200):
-            if not _is_mimo_tgt(pid):
-                break
-            time.sleep(0.01)
+        wait_until(lambda: not _is_mimo_tgt(pid), 10, f"stale mimo_tgt {pid} to die")
         killed = True
     os.unlink(path)
     return killed
 
 
 def wait_listening(port, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.01)
-    return False
+    return wait_port(port, timeout)
 
 
 class NvmfTarget:
