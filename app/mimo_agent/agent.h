@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
 #include "buf.h"
 #include "fabric.h"
 #include "upq.h"
@@ -147,6 +148,12 @@ struct agent {
 
 	bool closing; /* shutting down: no thread may start waiting for a plugin */
 	int epfd, evfd, lfd, gse_lfd;
+	/* accept() ran out of descriptors: the listeners are not watched until then (I/O
+	 * thread; 0 while they are watched). */
+	int64_t accept_resume_ns;
+	uint32_t accept_delay_ms;
+	uint64_t accept_failures;
+	struct mimo_ratelimit accept_rl;
 	struct conn *conns; /* open connections (I/O thread) */
 	bool stop;
 	pthread_t io_thread;

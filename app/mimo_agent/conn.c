@@ -23,6 +23,7 @@
 #include "agent.h"
 #include "clock.h"
 #include "file.h"
+#include "compiler.h"
 #include "log.h"
 
 #define COMP	   "agent"
@@ -647,6 +648,42 @@ static void conn_read(struct agent *a, struct conn *c)
 	}
 }
 
+/* The listeners, watched for connections or not (while descriptors are short). */
+static void watch_listeners(struct agent *a, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0 };
+
+	ev.data.ptr = &a->lfd;
+	epoll_ctl(a->epfd, EPOLL_CTL_MOD, a->lfd, &ev);
+	if (a->gse_lfd >= 0) {
+		ev.data.ptr = &a->gse_lfd;
+		epoll_ctl(a->epfd, EPOLL_CTL_MOD, a->gse_lfd, &ev);
+	}
+}
+
+/*
+ * accept() failed for want of descriptors or memory: the pending connection stays queued and
+ * the listener readable, so the loop would spin. Stop watching the listeners for a while (100
+ * ms doubling to 1 s, reset by the next success; the I/O thread's tick resumes them) and log
+ * one line a second.
+ */
+static void accept_backoff(struct agent *a, int err)
+{
+	uint64_t suppressed = 0;
+
+	a->accept_failures++;
+	a->accept_delay_ms =
+		a->accept_delay_ms == 0 ? TICK_MS : MIMO_MIN(a->accept_delay_ms * 2, 1000);
+	a->accept_resume_ns = mimo_now_ns() + (int64_t)a->accept_delay_ms * 1000000;
+	watch_listeners(a, false);
+	if (mimo_ratelimit_allow(&a->accept_rl, 1000000000LL, &suppressed))
+		MIMO_WARN(
+			COMP,
+			"cannot accept a plugin connection: %s; not accepting for %u ms (%llu such "
+			"failures so far)",
+			strerror(err), a->accept_delay_ms, (unsigned long long)a->accept_failures);
+}
+
 static void conn_accept(struct agent *a, int lfd, bool gse)
 {
 	for (;;) {
@@ -658,8 +695,15 @@ static void conn_accept(struct agent *a, int lfd, bool gse)
 		ssize_t n;
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				accept_backoff(a, errno);
 			return;
+		}
+		a->accept_delay_ms = 0;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
 			MIMO_WARN(COMP, "connection refused: no peer credentials (%s)",
 				  strerror(errno));
@@ -704,6 +748,7 @@ static void *io_main(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), "agent_io");
 	for (;;) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(a->epfd, evs, 64, TICK_MS);
@@ -735,6 +780,10 @@ static void *io_main(void *arg)
 				else if (c->broken)
 					conn_close(a, c, "write failed");
 			}
+		}
+		if (a->accept_resume_ns != 0 && mimo_now_ns() >= a->accept_resume_ns) {
+			a->accept_resume_ns = 0;
+			watch_listeners(a, true);
 		}
 		if (mimo_now_ns() >= next_tick) {
 			next_tick = mimo_now_ns() + TICK_MS * 1000000LL;

@@ -191,6 +191,54 @@ def test_descriptors_run_out_without_locking_everyone_out(fabric, rundir):
         close_all(conns)
 
 
+def thread_switches(pid, name):
+    """Voluntary context switches of the process's thread called name: a thread that blocks
+    in epoll_wait makes them, one that spins on a ready descriptor does not."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().strip() != name:
+                continue
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    raise AssertionError(f"no thread {name} in {pid}")
+
+
+def test_plugin_socket_out_of_descriptors_does_not_spin(fabric):
+    """Plugins' connections past the descriptor limit: accept() fails with EMFILE and the
+    connection stays queued. The I/O thread stops watching the listeners for a while instead
+    of spinning on them (it keeps sleeping in epoll_wait), logs one line a second, and takes
+    connections again once descriptors are free."""
+    def limit_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    a = fabric.agent(preexec=limit_fds)
+    conns = []
+    try:
+        for _ in range(600):
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)
+            try:
+                s.connect(a.sock)
+            except (BlockingIOError, OSError):
+                pass
+            conns.append(s)
+        wait_until(lambda: "cannot accept a plugin connection" in a.output(), 20,
+                   "accept() to run out of descriptors")
+        before = thread_switches(a.proc.pid, "agent_io")
+        wait_until(lambda: thread_switches(a.proc.pid, "agent_io") >= before + 10, 20,
+                   "the I/O thread to sleep between its ticks (not spin)")
+        assert a.output().count("cannot accept a plugin connection") <= 30
+    finally:
+        close_all(conns)
+    # Descriptors free again: a plugin gets in.
+    rx = fabric.receiver()
+    register(a, "late", rx)
+    p = fabric.plugin(a, "late")
+    assert p.wait("launched")[0]["rc"] == 0
+
+
 def test_oversized_body_is_refused_before_it_is_read(fabric):
     """Content-Length 100 MB: 413 at once, before the client sent one byte of the body."""
     a = fabric.agent()
