@@ -340,8 +340,11 @@ static void conn_process(struct rpc_conn *c)
 /* Read what the socket has, a chunk at a time, while the connection may read. */
 static void conn_read(struct rpc_conn *c)
 {
-	char *scratch = c->server->scratch;
+	char *scratch;
 
+	if (c->closed)
+		return; /* a failed flush closed it (the server is no longer ours to use) */
+	scratch = c->server->scratch;
 	while (!c->closed && !c->eof && !c->close_when_sent && pending_out(c) < OUT_PAUSE) {
 		ssize_t n = recv(c->fd, scratch, READ_CHUNK, 0);
 
