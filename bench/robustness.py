@@ -9,6 +9,8 @@ same session. Each attack starts a fresh daemon. Prints one JSON object:
 - icreq_storm: the same for 500 connections that send an ICReq and then nothing.
 - emfile: the daemon's file descriptors limited to 1024 (hard), 1,100 idle connections: its CPU
   seconds and log bytes over 3 s, whether a new RPC client and a connected host are served.
+  emfile_limit_lowered: the same with the limit lowered to 512 under the running target, so
+  that accept() itself fails (EMFILE).
 - rpc_idle: 70 idle RPC connections: is a new client answered?
 - rpc_nonreader: a client pipelining requests without reading, for 3.5 s: CPU seconds, RSS
   growth.
@@ -159,10 +161,15 @@ def idle_connections(tmp, n=1000, icreq=False):
             "rss_back_pct": round(100 * after / before, 1)}
 
 
-def emfile(tmp):
-    t = Tgt(tmp, nofile=1024)
+def emfile(tmp, lower_to=None):
+    """The daemon started with 1024 descriptors (hard), 1,100 idle connections. With
+    lower_to, the limit is lowered to that under the running target instead, after its
+    transport sized its cap: what an operator's prlimit, or other descriptors, can cause."""
+    t = Tgt(tmp, nofile=None if lower_to else 1024)
     port = free_port()
-    t.serve(port, max_connections_per_listener=100000, connect_timeout_ms=600000)
+    t.serve(port, connect_timeout_ms=600000)
+    if lower_to:
+        resource.prlimit(t.p.pid, resource.RLIMIT_NOFILE, (lower_to, lower_to))
     admin = admin_session(port, NQN)
     io = io_session(port, admin, NQN)
     conns = storm(port, 1100)
@@ -182,7 +189,8 @@ def emfile(tmp):
     for s in conns:
         s.close()
     t.stop()
-    return {"fd_limit": 1024, "connections": 1100, "cpu_s_in_3s": round(cpu, 2),
+    return {"fd_limit": lower_to or 1024, "limit_lowered_after_start": bool(lower_to),
+            "connections": 1100, "cpu_s_in_3s": round(cpu, 2),
             "log_bytes_per_s": round(logb / 3), "new_rpc_client_served": rpc_ok,
             "connected_host_served": host_ok}
 
@@ -259,7 +267,9 @@ def main():
                                     capture_output=True, text=True).stdout.strip()}
     for name, fn in (("idle_connection", lambda: idle_connections(tmp)),
                      ("icreq_storm", lambda: idle_connections(tmp, 500, icreq=True)),
-                     ("emfile", lambda: emfile(tmp)), ("rpc_idle", lambda: rpc_idle(tmp)),
+                     ("emfile", lambda: emfile(tmp)),
+                     ("emfile_limit_lowered", lambda: emfile(tmp, lower_to=512)),
+                     ("rpc_idle", lambda: rpc_idle(tmp)),
                      ("rpc_nonreader", lambda: rpc_nonreader(tmp)),
                      ("rpc_large", lambda: rpc_large(tmp))):
         try:

@@ -68,7 +68,8 @@ struct mimo_nvmf_transport_opts {
 					Connect by then is closed (default 10000) */
 	uint32_t max_connections_per_listener; /* more are accepted and closed at once; 0 (the
 						  default): leave a quarter of the process's
-						  file descriptors to everything else */
+						  file descriptors to everything else, which
+						  is also the most it may be (-EMFILE) */
 };
 
 void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts);

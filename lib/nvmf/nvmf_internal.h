@@ -251,6 +251,7 @@ struct nvmf_transport {
 	struct mimo_nvmf_transport_opts opts;
 	uint32_t max_conns;   /* per listener: the option, or what the fd limit allows */
 	uint32_t qpairs_high; /* most connections since memory was last trimmed (tgt reactor) */
+	bool trim_when_empty; /* trimmed while connections remained: trim again at none */
 	uint64_t connect_timeout_ticks;
 	uint32_t inline_size; /* per-request buffer: in-capsule data and small transfers */
 	TAILQ_HEAD(, nvmf_port) ports;
@@ -371,6 +372,8 @@ struct nvmf_qpair {
 };
 
 /* tcp.c */
+/* The most connections a listener may take: 3/4 of RLIMIT_NOFILE (the default cap). */
+uint32_t nvmf_tcp_max_conns_allowed(void);
 int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
 			  struct nvmf_transport **tt);
 void nvmf_transport_destroy(struct nvmf_transport *tt, void (*cb)(void *arg), void *arg);

@@ -152,6 +152,12 @@ static void rpc_nvmf_create_transport(struct mimo_jsonrpc_request *req, const js
 	rc = create_transport(tgt, &p);
 	if (rc == -EEXIST)
 		mimo_jsonrpc_send_error(req, INVALID, "Transport type 'TCP' already exists");
+	else if (rc == -EMFILE)
+		mimo_jsonrpc_send_error(req, INVALID,
+					"max_connections_per_listener %u is more than the file "
+					"descriptor limit allows (%u: three quarters of RLIMIT_NOFILE); "
+					"raise the limit or lower the cap",
+					p.max_connections_per_listener, nvmf_tcp_max_conns_allowed());
 	else if (rc == -EINVAL)
 		mimo_jsonrpc_send_error(req, INVALID, "Invalid transport options");
 	else if (rc != 0)

@@ -49,11 +49,11 @@ void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 /* --- transport ----------------------------------------------------------------------------- */
 
 /*
- * Connections a listener takes when no cap was given: three quarters of the file descriptors
- * the process may open, so that hosts (or anyone who can reach the port) never take the
- * descriptors the RPC socket, bdevs and other listeners need.
+ * Connections a listener takes when no cap was given, and the most it may be given: three
+ * quarters of the file descriptors the process may open, so that hosts (or anyone who can
+ * reach the port) never take the descriptors the RPC socket, bdevs and other listeners need.
  */
-static uint32_t default_max_conns(void)
+uint32_t nvmf_tcp_max_conns_allowed(void)
 {
 	struct rlimit rl;
 	rlim_t n;
@@ -76,6 +76,8 @@ int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport
 	    opts->in_capsule_data_size > 131072 || opts->io_unit_size < 4096 ||
 	    opts->num_shared_buffers == 0 || opts->connect_timeout_ms == 0)
 		return -EINVAL;
+	if (opts->max_connections_per_listener > nvmf_tcp_max_conns_allowed())
+		return -EMFILE;
 	tt = calloc(1, sizeof(*tt));
 	if (tt == NULL)
 		return -ENOMEM;
@@ -85,7 +87,7 @@ int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport
 		tt->opts.io_unit_size = tt->opts.max_io_size;
 	tt->inline_size = (MIMO_MAX(tt->opts.in_capsule_data_size, 4096u) + 4095) & ~4095u;
 	tt->max_conns = opts->max_connections_per_listener != 0 ? opts->max_connections_per_listener
-								: default_max_conns();
+								: nvmf_tcp_max_conns_allowed();
 	tt->connect_timeout_ticks =
 		(uint64_t)tt->opts.connect_timeout_ms * mimo_get_ticks_hz() / 1000;
 	TAILQ_INIT(&tt->ports);
@@ -860,10 +862,16 @@ static void conn_gone_here(void *arg)
 	 * requests of thousands of queue pairs fragment the heap, and glibc only trims its top.
 	 */
 	left = atomic_load(&tt->num_qpairs) - 1;
-	if (left == 0 || left < tt->qpairs_high / 2) {
-		if (tt->qpairs_high >= 64)
-			malloc_trim(0);
+	if (left < tt->qpairs_high / 2 && tt->qpairs_high >= 64) {
+		malloc_trim(0);
 		tt->qpairs_high = left;
+		tt->trim_when_empty = true; /* what the survivors hold goes back at the end */
+	}
+	if (left == 0) {
+		if (tt->trim_when_empty)
+			malloc_trim(0);
+		tt->trim_when_empty = false;
+		tt->qpairs_high = 0;
 	}
 	conn_dropped(tt);
 }

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from conftest import SANITIZE, RawConn, free_port, wait_until
+from conftest import SANITIZE, RawConn, RpcFailure, free_port, wait_until
 from nvme_tcp_host import CMD, SGL_ICD, Closed, Host, admin_session, io_session, status_of
 from nvmf_target import NQN, NvmfTarget
 
@@ -255,16 +255,15 @@ def storm(port, n):
 
 
 def test_running_out_of_descriptors_neither_spins_nor_locks_out(daemons):
-    """With a cap above what the descriptor limit allows, a storm of idle connections runs the
-    daemon out of descriptors: accept() fails with EMFILE. The listener backs off instead of
-    spinning, logs one line a second, and the RPC connection and the connected host keep
-    working; when the storm ends, new hosts get in again."""
+    """The descriptor limit lowered under a running target (its cap was sized for the old
+    one): a storm of idle connections runs the daemon out of descriptors, accept() fails with
+    EMFILE. The listener backs off instead of spinning, logs one line a second, and the RPC
+    connection and the connected host keep working; when the storm ends, new hosts get in
+    again."""
     raise_own_fd_limit(4096)
     port = free_port()
     t = NvmfTarget.start(daemons, port, cores="0x1", bdev_mib=4,
-                         transport={"max_connections_per_listener": 100000,
-                                    "connect_timeout_ms": 600000},
-                         env={"MIMO_LOG": "warn"})
+                         transport={"connect_timeout_ms": 600000}, env={"MIMO_LOG": "warn"})
     resource.prlimit(t.daemon.proc.pid, resource.RLIMIT_NOFILE, (200, 200))
     ops = t.daemon.conn()
     admin = admin_session(port, NQN)
@@ -301,6 +300,9 @@ def test_default_cap_keeps_descriptors_for_everything_else(daemons):
     # The limit the transport sizes its cap from (mimo_tgt raised its soft limit at start).
     resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (200, 200))
     d.result("bdev_malloc_create", {"name": "Malloc0", "block_size": 512, "num_blocks": 8192})
+    # A cap the limit cannot hold is refused, saying why.
+    with pytest.raises(RpcFailure, match="more than the file descriptor limit allows"):
+        d.result("nvmf_create_transport", {"trtype": "TCP", "max_connections_per_listener": 190})
     d.result("nvmf_create_transport", {"trtype": "TCP", "connect_timeout_ms": 600000})
     assert d.result("nvmf_get_transports")[0]["max_connections_per_listener"] == 150
     d.result("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True})
