@@ -215,17 +215,26 @@ def test_plugin_socket_out_of_descriptors_does_not_spin(fabric):
 
     a = fabric.agent(preexec=limit_fds)
     conns = []
-    try:
-        for _ in range(600):
+
+    def more_until_refused():
+        # Connections beyond the listen backlog fail at once (EAGAIN): keep adding until
+        # the agent has taken all it can and one waits in the backlog.
+        if "cannot accept a plugin connection" in a.output():
+            return True
+        for _ in range(50):
+            if len(conns) >= 2000:
+                break
             s = socket.socket(socket.AF_UNIX)
             s.setblocking(False)
             try:
                 s.connect(a.sock)
-            except (BlockingIOError, OSError):
-                pass
-            conns.append(s)
-        wait_until(lambda: "cannot accept a plugin connection" in a.output(), 20,
-                   "accept() to run out of descriptors")
+                conns.append(s)
+            except OSError:
+                s.close()
+        return False
+
+    try:
+        wait_until(more_until_refused, 30, "accept() to run out of descriptors")
         before = thread_switches(a.proc.pid, "agent_io")
         wait_until(lambda: thread_switches(a.proc.pid, "agent_io") >= before + 10, 20,
                    "the I/O thread to sleep between its ticks (not spin)")
