@@ -127,16 +127,27 @@ def until(pred, timeout=30):
 
 
 def storm(port, n, icreq=False):
+    """n connections, without waiting for any: past a full listen backlog a blocking connect
+    would wait for minutes of SYN retries."""
     conns = []
     for _ in range(n):
         s = socket.socket()
+        s.setblocking(False)
         try:
             s.connect(("127.0.0.1", port))
-            if icreq:
-                s.sendall(bytes([0, 0, 128, 0, 128, 0, 0, 0]) + bytes(120))
-        except OSError:
+        except BlockingIOError:
             pass
+        except OSError:
+            s.close()
+            continue
         conns.append(s)
+    if icreq:
+        for s in conns:
+            try:
+                s.settimeout(5)
+                s.sendall(bytes([0, 0, 128, 0, 128, 0, 0, 0]) + bytes(120))
+            except OSError:
+                pass
     return conns
 
 

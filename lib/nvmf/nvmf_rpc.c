@@ -153,11 +153,12 @@ static void rpc_nvmf_create_transport(struct mimo_jsonrpc_request *req, const js
 	if (rc == -EEXIST)
 		mimo_jsonrpc_send_error(req, INVALID, "Transport type 'TCP' already exists");
 	else if (rc == -EMFILE)
-		mimo_jsonrpc_send_error(req, INVALID,
-					"max_connections_per_listener %u is more than the file "
-					"descriptor limit allows (%u: three quarters of RLIMIT_NOFILE); "
-					"raise the limit or lower the cap",
-					p.max_connections_per_listener, nvmf_tcp_max_conns_allowed());
+		mimo_jsonrpc_send_error(
+			req, INVALID,
+			"max_connections_per_listener %u is more than the file "
+			"descriptor limit allows (%u: three quarters of RLIMIT_NOFILE); "
+			"raise the limit or lower the cap",
+			p.max_connections_per_listener, nvmf_tcp_max_conns_allowed());
 	else if (rc == -EINVAL)
 		mimo_jsonrpc_send_error(req, INVALID, "Invalid transport options");
 	else if (rc != 0)
@@ -822,6 +823,9 @@ struct construct_params {
 	bool allow_any_host;
 	uint32_t max_namespaces;
 	char *tgt_name;
+	int32_t core;	   /* SPDK 17.x: the core the subsystem ran on; -1 = any */
+	char *mode;	   /* SPDK 17.x: "Virtual" (bdevs) or "Direct" (an NVMe device) */
+	char *pci_address; /* SPDK 17.x, Direct mode only */
 };
 
 #define CP struct construct_params
@@ -835,8 +839,62 @@ static const struct mimo_json_decoder construct_decoders[] = {
 	{ "allow_any_host", offsetof(CP, allow_any_host), mimo_json_decode_bool, true },
 	{ "max_namespaces", offsetof(CP, max_namespaces), mimo_json_decode_uint32, true },
 	{ "tgt_name", offsetof(CP, tgt_name), mimo_json_decode_string, true },
+	{ "core", offsetof(CP, core), mimo_json_decode_int32, true },
+	{ "mode", offsetof(CP, mode), mimo_json_decode_string, true },
+	{ "pci_address", offsetof(CP, pci_address), mimo_json_decode_string, true },
 };
 #undef CP
+
+/*
+ * SPDK 17.x's own parameters, as its rpc.py (and py-spdk, which drives it) always sends them:
+ * "core": -1 and "mode": "Virtual" mean what mimo does anyway (connections spread over every
+ * reactor, namespaces on bdevs). Pinning to one core and Direct mode (an NVMe device passed
+ * through by PCI address) are not what mimo can do: refused, saying so.
+ */
+static bool legacy_params_ok(struct mimo_jsonrpc_request *req, const struct construct_params *p)
+{
+	if (p->core != -1) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"core %d: mimo does not pin a subsystem to one core (its "
+					"connections are spread over every reactor); use -1",
+					p->core);
+		return false;
+	}
+	if (p->mode != NULL && strcasecmp(p->mode, "Virtual") != 0) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"mode %s: only Virtual (namespaces on bdevs) is supported; "
+					"attach the NVMe device as a bdev instead",
+					p->mode);
+		return false;
+	}
+	if (p->pci_address != NULL) {
+		mimo_jsonrpc_send_error(
+			req, INVALID,
+			"pci_address: Direct mode is not supported; attach the NVMe "
+			"device as a bdev instead");
+		return false;
+	}
+	return true;
+}
+
+/* A namespace of construct_nvmf_subsystem: an object, or (SPDK 17.x) a bdev's name. */
+static int add_legacy_ns(struct mimo_jsonrpc_request *req, struct mimo_nvmf_subsystem *s,
+			 const json_t *v)
+{
+	json_t *obj;
+	int rc;
+
+	if (!json_is_string(v))
+		return add_ns(req, s, v);
+	obj = json_pack("{s:O}", "bdev_name", v);
+	if (obj == NULL) {
+		mimo_jsonrpc_send_errno(req, -ENOMEM);
+		return 0;
+	}
+	rc = add_ns(req, s, obj);
+	json_decref(obj);
+	return rc;
+}
 
 static void store_rc(void *arg, int rc)
 {
@@ -862,6 +920,8 @@ static void construct(struct mimo_jsonrpc_request *req, struct mimo_nvmf_tgt *tg
 	const json_t *v;
 	size_t i;
 
+	if (!legacy_params_ok(req, p))
+		return;
 	if (!array_or_null(p->listen_addresses) || !array_or_null(p->hosts) ||
 	    !array_or_null(p->namespaces)) {
 		mimo_jsonrpc_send_error(req, INVALID,
@@ -893,7 +953,7 @@ static void construct(struct mimo_jsonrpc_request *req, struct mimo_nvmf_tgt *tg
 	}
 	json_array_foreach(p->namespaces, i, v)
 	{
-		if (add_ns(req, s, v) == 0)
+		if (add_legacy_ns(req, s, v) == 0)
 			goto undo;
 	}
 	json_array_foreach(p->listen_addresses, i, v)
@@ -916,7 +976,7 @@ undo:
 
 static void rpc_construct_nvmf_subsystem(struct mimo_jsonrpc_request *req, const json_t *params)
 {
-	struct construct_params p = { 0 };
+	struct construct_params p = { .core = -1 };
 	struct mimo_nvmf_tgt *tgt;
 
 	if (!mimo_rpc_decode(req, params, construct_decoders, MIMO_COUNTOF(construct_decoders), &p))

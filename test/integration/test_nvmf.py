@@ -156,6 +156,32 @@ def test_legacy_construct_get_delete(tgt):
     assert [x["nqn"] for x in n.get_nvmf_subsystems()] == [DISCOVERY_NQN]
 
 
+def test_legacy_construct_takes_spdk_17_forms(tgt):
+    """SPDK 17.x's rpc.py, which py-spdk drives, sends "core": -1, "mode": "Virtual" and the
+    namespaces as bare bdev names: accepted as SPDK 17 did. What mimo cannot do - pinning to a
+    core, Direct mode - is refused, saying so."""
+    tgt.result("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 64, "block_size": 512})
+    tgt.result("bdev_malloc_create", {"name": "Malloc1", "num_blocks": 64, "block_size": 512})
+    port = free_port()
+    assert tgt.result("construct_nvmf_subsystem", {
+        "core": -1, "mode": "Virtual", "nqn": NQN, "serial_number": "SPDK17",
+        "listen_addresses": [{"trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": str(port)}],
+        "hosts": [HOSTNQN], "namespaces": ["Malloc0", "Malloc1"]}) is True
+    s = tgt.result("nvmf_get_subsystems", {"nqn": NQN})[0]
+    assert [(n["nsid"], n["bdev_name"]) for n in s["namespaces"]] == [(1, "Malloc0"),
+                                                                      (2, "Malloc1")]
+    h = admin_session(port, NQN, HOSTNQN)
+    assert st(h.identify(1)[0]) == OK
+    h.close()
+    for bad, says in (({"core": 1}, "does not pin"), ({"mode": "Direct"}, "only Virtual"),
+                      ({"pci_address": "0000:01:00.0"}, "Direct mode")):
+        with pytest.raises(RpcFailure) as e:
+            tgt.result("construct_nvmf_subsystem", {"nqn": NQN + "x", "serial_number": "S",
+                                                     "namespaces": [], **bad})
+        assert says in e.value.message
+    assert all(x["nqn"] != NQN + "x" for x in tgt.result("nvmf_get_subsystems"))
+
+
 # --- connect, I/O -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("digests", [(False, False), (True, True), (True, False)])
