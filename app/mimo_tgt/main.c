@@ -428,11 +428,16 @@ static void raise_fd_limit(void)
  * 4 MiB RPC request, the next ones land on the heap and stay resident after they are freed.
  * A fixed threshold keeps large, short-lived buffers in mappings that go back to the system
  * at free(). 256 KiB is above every buffer the data path allocates (I/O buffers of up to
- * max_io_size, 128 KiB by default, are pooled anyway).
+ * max_io_size, 128 KiB by default, are pooled anyway). Free memory at the heap's top goes
+ * back past 1 MiB; what storms of connections leave inside it goes back through malloc_trim
+ * (lib/nvmf/tcp.c).
  */
 static void fix_malloc_thresholds(void)
 {
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	/* Setting the one fixes the other at its default (128 KiB): a freed 64 KiB answer next
+	 * to the heap's top would then be unmapped and faulted in again on the next call. */
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 }
 
 static void __attribute__((constructor)) register_event_types(void)
