@@ -9,6 +9,7 @@ FUZZ_DIR   := $(BUILD)/fuzz
 # Debian's pytest and flask belong to the system interpreter, not the first python3 on PATH.
 PY         := /usr/bin/python3
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 PYTEST_ARGS ?=
 
 MESON_PREFIX := --prefix=$(CURDIR)/$(BUILD) --bindir=bin --libdir=lib --includedir=include
@@ -80,12 +81,13 @@ test-tsan: deps
 bench: build
 	$(PY) bench/run.py
 
-# libFuzzer targets, each run for FUZZ_SECONDS on its corpus (test/fuzz/corpus/<target>).
+# libFuzzer targets, each run for FUZZ_SECONDS on its corpus (test/fuzz/corpus/<target>);
+# FUZZ_TARGETS="jsonrpc jsonrpc_parse" runs only those.
 fuzz: deps
 	@[ -f $(FUZZ_DIR)/build.ninja ] || CC=clang meson setup $(FUZZ_DIR) -Dfuzz=true -Dtests=false \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	@ninja -C $(FUZZ_DIR) >/dev/null
-	$(PY) test/fuzz/run.py --build $(FUZZ_DIR) --seconds $(FUZZ_SECONDS)
+	$(PY) test/fuzz/run.py --build $(FUZZ_DIR) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -27,7 +27,25 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
-# A fresh machine may have empty package lists; update once, quietly.
-$SUDO apt-get update -qq >/dev/null
+# Another apt (unattended-upgrades on a fresh machine, a second terminal) may hold the dpkg
+# lock: wait for it, up to 10 minutes, instead of failing at once.
+LOCK="-o DPkg::Lock::Timeout=600"
+# A fresh machine may have empty package lists; update once, quietly. apt-get update does not
+# wait for the lists lock (DPkg::Lock::Timeout covers only dpkg's): retry while it is held.
+tries=0
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+until out=$($SUDO apt-get $LOCK update -qq 2>&1); do
+	case "$out" in
+	*"Could not get lock"* | *"Unable to lock"*) ;;
+	*)
+		echo "$out" >&2
+		exit 1
+		;;
+	esac
+	tries=$((tries + 1))
+	[ "$tries" -eq 1 ] && echo "deps.sh: another apt holds its lock; waiting (up to 10 minutes)" >&2
+	[ "$tries" -ge 300 ] && { echo "$out" >&2; exit 1; }
+	sleep 2
+done
+# shellcheck disable=SC2086
+$SUDO apt-get $LOCK install -y -qq --no-install-recommends $missing >/dev/null
