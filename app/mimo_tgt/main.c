@@ -75,6 +75,7 @@ const struct app_subsystem *app_subsystems(size_t *count)
 
 static struct mimo_jsonrpc_server *g_server;
 static bool g_pid_written;	   /* ours to remove at exit */
+static int g_main_core = -1;	   /* -p, checked against the mask */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
 static sem_t g_step_done;
@@ -98,9 +99,11 @@ static void usage(const char *prog)
 	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
-	       "SPDK options accepted and ignored (mimo needs no hugepages or DPDK):\n"
+	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
+	       "SPDK options that size what mimo does not use (hugepages, DPDK shared memory,\n"
+	       "PCI), accepted so SPDK's scripts start mimo_tgt unchanged:\n"
 	       "  --no-huge, -s/--mem-size, -i/--shm-id, -n/--mem-channels, -u/--no-pci,\n"
-	       "  -e/--tpoint-group, -p/--main-core, --iova-mode\n\n"
+	       "  --iova-mode; -e/--tpoint-group is accepted with a notice (no tracepoints)\n\n"
 	       "Logs go to stderr; MIMO_LOG=debug|info|warn|error sets the level.\n",
 	       prog);
 }
@@ -195,14 +198,35 @@ static int parse_args(int argc, char **argv)
 		case OPT_VERSION:
 			printf("mimo_tgt %s\n", MIMO_VERSION);
 			exit(0);
+		case 'p': {
+			/* SPDK's main core runs the RPC server: in mimo the first core of the mask
+			 * always does, so only that one can be asked for. */
+			char *end;
+			long core = strtol(optarg, &end, 0);
+
+			if (*end != '\0' || end == optarg || core < 0 || core > 63) {
+				fprintf(stderr, "mimo_tgt: invalid main core '%s'\n", optarg);
+				return -1;
+			}
+			g_main_core = (int)core;
+			break;
+		}
+		case 'e':
+			/* Tracepoints are SPDK's trace buffer in shared memory: mimo has none. A
+			 * debugging aid, not a behaviour: said once, then the start goes on. */
+			fprintf(stderr,
+				"mimo_tgt: -e %s: SPDK tracepoints are not supported (use -L for "
+				"debug logs); going on without them\n",
+				optarg);
+			break;
 		case OPT_IGNORED_FLAG:
 		case OPT_IGNORED_ARG:
 		case 's':
 		case 'i':
 		case 'n':
-		case 'e':
-		case 'p':
 		case 'u':
+			/* Hugepages, DPDK shared memory and memory channels, PCI: resources mimo
+			 * does not use (docs/mimo_tgt.md). */
 			break;
 		default:
 			fprintf(stderr, "mimo_tgt: see --help\n");
@@ -211,6 +235,14 @@ static int parse_args(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "mimo_tgt: unexpected argument '%s'; see --help\n", argv[optind]);
+		return -1;
+	}
+	if (g_main_core >= 0 && !(g_app_opts.core_mask & (1ULL << g_main_core) &&
+				  (g_app_opts.core_mask & ((1ULL << g_main_core) - 1)) == 0)) {
+		fprintf(stderr,
+			"mimo_tgt: main core %d: mimo's main reactor is the first core of the "
+			"mask (-m); leave -p out or give that core\n",
+			g_main_core);
 		return -1;
 	}
 	return 0;

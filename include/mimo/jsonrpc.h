@@ -150,6 +150,16 @@ const char *mimo_json_decode_uint64(const json_t *val, void *out); /* uint64_t *
 const char *mimo_json_decode_int32(const json_t *val, void *out);  /* int32_t */
 const char *mimo_json_decode_double(const json_t *val, void *out); /* double (any number) */
 const char *mimo_json_decode_json(const json_t *val, void *out);   /* const json_t *, borrowed */
+/*
+ * For SPDK's parameters, so that none is accepted and silently ignored (offset: any field,
+ * nothing is written). _unsupported: what it asks for is not done, so only "off" is taken -
+ * null, false, 0 or "" - and anything else is refused naming the parameter. _no_meaning: it
+ * sizes or tunes what mimo does not have (another transport's queues, SPDK's buffer caches):
+ * taken at any value, so that saved SPDK configurations load; never for a security option,
+ * and each is listed with its reason in the documentation of its method.
+ */
+const char *mimo_json_decode_unsupported(const json_t *val, void *out);
+const char *mimo_json_decode_no_meaning(const json_t *val, void *out);
 
 #define MIMO_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 

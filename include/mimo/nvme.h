@@ -44,13 +44,18 @@ struct mimo_nvme_trid {
 	char subnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
 	char hostnqn[MIMO_NVMF_NQN_MAX_LEN + 1]; /* optional: "" = the options' or a default */
 	uint32_t nsid;				 /* optional "ns:N" of spdk_nvme_perf: 0 = all */
+	char hostaddr[MIMO_NVME_TRADDR_MAX_LEN + 1]; /* optional: the local address to connect
+							from ("" = the kernel's choice) */
+	uint32_t priority; /* optional: SO_PRIORITY of its sockets (0-6) */
 };
 
 /*
  * Parse SPDK's transport ID string: space-separated key:value (or key=value) pairs, keys
  * case-insensitive: trtype (tcp), adrfam (IPv4/IPv6), traddr, trsvcid (default 4420), subnqn
- * (default the discovery NQN), hostnqn, ns. Returns 0, or -EINVAL for an unknown key, a
- * missing traddr, a transport other than TCP, or a value too long.
+ * (default the discovery NQN), hostnqn, ns, hostaddr (local address to connect from),
+ * priority (socket priority). Returns 0, or -EINVAL for an unknown key, a missing traddr, a
+ * transport other than TCP, a value too long, a hostsvcid other than 0 (several connections
+ * cannot share one local port) or an alt_traddr (no failover).
  */
 int mimo_nvme_trid_parse(struct mimo_nvme_trid *trid, const char *str);
 /* The canonical string ("trtype:TCP adrfam:IPv4 traddr:... trsvcid:... subnqn:..."). Returns

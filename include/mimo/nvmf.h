@@ -70,6 +70,13 @@ struct mimo_nvmf_transport_opts {
 						  default): leave a quarter of the process's
 						  file descriptors to everything else, which
 						  is also the most it may be (-EMFILE) */
+	/* SPDK's, with SPDK's meaning: */
+	uint32_t kas;		   /* Keep Alive granularity reported, in 100 ms (default 1) */
+	uint32_t min_kato_ms;	   /* a smaller KATO from a host is raised to it (default 0) */
+	uint16_t masked_oncs;	   /* ONCS bits not reported, their commands refused */
+	uint32_t sock_priority;	   /* SO_PRIORITY of host connections, 0-6 (default 0) */
+	uint32_t acceptor_backlog; /* listen() backlog (default 512) */
+	uint32_t buf_cache_size;   /* large buffers a poll group keeps (default: all) */
 };
 
 void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts);
@@ -124,6 +131,9 @@ struct mimo_nvmf_ns_opts {
 	uint8_t uuid[16];  /* default: the bdev's UUID */
 	uint8_t nguid[16]; /* default: the UUID's bytes */
 	uint8_t eui64[8];  /* default: none */
+	/* SPDK's --no-auto-visible: no host sees the namespace until mimo_nvmf_ns_add_host
+	 * names it (default false: every host the subsystem allows sees it). */
+	bool no_auto_visible;
 };
 
 void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts);
@@ -138,6 +148,18 @@ int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *subsys, const char *b
 /* Commands to it fail from now on; the bdev closes once its I/O in flight completed.
  * Controllers get a namespace attribute notice. Returns 0 or -ENOENT. */
 int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *subsys, uint32_t nsid);
+
+/*
+ * Namespace visibility, as SPDK's nvmf_ns_add_host / nvmf_ns_remove_host: a namespace added
+ * with no_auto_visible is seen only by the hosts named here - in Identify, the active
+ * namespace list and I/O (others get Invalid Namespace). The controllers of the host get a
+ * namespace attribute notice. On the target's reactor. Returns 0, -EINVAL (nsid 0, hostnqn
+ * not an NQN), -ENOENT (no such namespace; on remove also: host not named), -EPERM (the
+ * namespace is visible to every host), -EEXIST (already named), -ENOMEM.
+ */
+int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *subsys, uint32_t nsid, const char *hostnqn);
+int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *subsys, uint32_t nsid,
+			     const char *hostnqn);
 
 /* --- hosts -------------------------------------------------------------------------------- */
 

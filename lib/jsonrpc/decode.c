@@ -106,6 +106,23 @@ MIMO_EXPORT const char *mimo_json_decode_json(const json_t *val, void *out)
 	return NULL;
 }
 
+MIMO_EXPORT const char *mimo_json_decode_unsupported(const json_t *val, void *out)
+{
+	(void)out;
+	if (json_is_null(val) || json_is_false(val) ||
+	    (json_is_integer(val) && json_integer_value(val) == 0) ||
+	    (json_is_string(val) && json_string_length(val) == 0))
+		return NULL;
+	return "left out (or false, 0, \"\"): mimo does not support what it asks for";
+}
+
+MIMO_EXPORT const char *mimo_json_decode_no_meaning(const json_t *val, void *out)
+{
+	(void)val;
+	(void)out;
+	return NULL;
+}
+
 MIMO_EXPORT int mimo_json_decode_object(const json_t *params,
 					const struct mimo_json_decoder *decoders, size_t count,
 					void *out, char *err, size_t err_len)

@@ -137,6 +137,27 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 		mimo_jsonrpc_send_error(req, -EINVAL, "protection information is not supported");
 		return false;
 	}
+	if (p->hostaddr != NULL &&
+	    !copy_checked(req, "hostaddr", trid->hostaddr, sizeof(trid->hostaddr), p->hostaddr))
+		return false;
+	if (p->hostsvcid != NULL && p->hostsvcid[0] != '\0' && strcmp(p->hostsvcid, "0") != 0) {
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"hostsvcid %s: a controller's connections cannot share one "
+					"local port (leave it out)",
+					p->hostsvcid);
+		return false;
+	}
+	if (p->priority != NULL) {
+		char *end;
+		unsigned long v = strtoul(p->priority, &end, 10);
+
+		if (*p->priority == '\0' || *end != '\0' || v > 6) {
+			mimo_jsonrpc_send_error(req, -EINVAL, "priority %s: a socket priority 0-6",
+						p->priority);
+			return false;
+		}
+		trid->priority = (uint32_t)v;
+	}
 	/* One path, no reconnect: silently ignoring these would promise a recovery that
 	 * never happens. */
 	if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
@@ -273,6 +294,14 @@ static bool path_matches(const struct detach_params *p, const struct mimo_nvme_t
 	if (p->subnqn != NULL && strcmp(p->subnqn, t->subnqn) != 0)
 		return false;
 	if (p->trtype != NULL && strcasecmp(p->trtype, "tcp") != 0)
+		return false;
+	if (p->adrfam != NULL &&
+	    strcasecmp(p->adrfam, t->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "ipv6" : "ipv4") != 0)
+		return false;
+	if (p->hostaddr != NULL && strcmp(p->hostaddr, t->hostaddr) != 0)
+		return false;
+	/* The controller's connections come from any local port: only that matches. */
+	if (p->hostsvcid != NULL && p->hostsvcid[0] != '\0' && strcmp(p->hostsvcid, "0") != 0)
 		return false;
 	return true;
 }

@@ -64,6 +64,20 @@ static int resolve(struct mimo_nvme_ctrlr *ctrlr)
 	memcpy(&ctrlr->addr, res->ai_addr, res->ai_addrlen);
 	ctrlr->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+	if (ctrlr->trid.hostaddr[0] == '\0')
+		return 0;
+	/* The local address to connect from: numeric, of the target's family, any port. */
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	res = NULL;
+	rc = getaddrinfo(ctrlr->trid.hostaddr, "0", &hints, &res);
+	if (rc != 0 || res == NULL) {
+		MIMO_ERR(NVME_COMP, "hostaddr %s is not a local %s address", ctrlr->trid.hostaddr,
+			 hints.ai_family == AF_INET6 ? "IPv6" : "IPv4");
+		return -EINVAL;
+	}
+	memcpy(&ctrlr->src, res->ai_addr, res->ai_addrlen);
+	ctrlr->src_len = res->ai_addrlen;
+	freeaddrinfo(res);
 	return 0;
 }
 

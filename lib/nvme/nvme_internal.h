@@ -136,6 +136,8 @@ struct mimo_nvme_ctrlr {
 	uint8_t hostid[16];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	struct sockaddr_storage src; /* trid.hostaddr resolved; src_len 0: none */
+	socklen_t src_len;
 
 	struct mimo_nvme_qpair *adminq;
 	uint64_t cap;

@@ -375,6 +375,16 @@ int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
 		return -errno;
 	/* Small PDUs (responses, R2Ts, 4 KiB writes) must not wait for Nagle. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((ctrlr->trid.priority != 0 &&
+	     setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &ctrlr->trid.priority,
+			sizeof(ctrlr->trid.priority)) != 0) ||
+	    (ctrlr->src_len != 0 &&
+	     bind(fd, (const struct sockaddr *)&ctrlr->src, ctrlr->src_len) != 0)) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
 	if (connect(fd, (const struct sockaddr *)&ctrlr->addr, ctrlr->addrlen) != 0 &&
 	    errno != EINPROGRESS) {
 		int rc = -errno;

@@ -71,10 +71,17 @@ static int parse_pair(struct mimo_nvme_trid *trid, const char *key, size_t klen,
 		return set_field(trid->hostnqn, sizeof(trid->hostnqn), val, vlen);
 	if (KEY("ns"))
 		return parse_u32(val, vlen, &trid->nsid);
-	/* Keys SPDK's tools accept and mimo has no use for: source address and port, socket
-	 * priority, a failover address. Accepted so their strings parse unchanged. */
-	if (KEY("hostaddr") || KEY("hostsvcid") || KEY("priority") || KEY("alt_traddr"))
-		return 0;
+	if (KEY("hostaddr"))
+		return set_field(trid->hostaddr, sizeof(trid->hostaddr), val, vlen);
+	if (KEY("priority")) {
+		int rc = parse_u32(val, vlen, &trid->priority);
+
+		return rc != 0 || trid->priority > 6 ? -EINVAL : 0;
+	}
+	/* A controller's connections cannot all come from one local port: only "any". */
+	if (KEY("hostsvcid"))
+		return vlen == 0 || (vlen == 1 && val[0] == '0') ? 0 : -EINVAL;
+	/* alt_traddr (a failover address): mimo does not fail over; refused as unknown. */
 	return -EINVAL;
 #undef KEY
 }

@@ -70,7 +70,7 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 	cd->aerl = NVMF_NUM_AER - 1;
 	cd->lpa = 1u << 2; /* extended Get Log Page (offsets) */
 	cd->elpe = NVMF_ERROR_LOG_ENTRIES - 1;
-	cd->kas = NVMF_MIN_KATO_MS / 100;
+	cd->kas = (uint16_t)c->admin_qp->tt->opts.kas;
 	cd->sqes = 0x66;
 	cd->cqes = 0x44;
 	/* SGLs with no alignment need, offsets for in-capsule data. */
@@ -93,7 +93,8 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 	cd->frmw = 0x3; /* one slot, read-only */
 	cd->maxcmd = (uint16_t)o->max_queue_depth;
 	cd->nn = s->max_nsid;
-	cd->oncs = (1u << 0) | (1u << 2) | (1u << 3); /* compare, DSM, write zeroes */
+	/* Compare, DSM, write zeroes; masked_oncs takes some away (io_cmd.c refuses them). */
+	cd->oncs = NVMF_ONCS & ~c->admin_qp->tt->opts.masked_oncs;
 	cd->vwc = 1;
 }
 
@@ -155,8 +156,8 @@ void nvmf_admin_identify(struct nvmf_req *req)
 			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_NAMESPACE);
 			return;
 		}
-		/* An inactive namespace reads as zeroes. */
-		ns = nvmf_subsystem_get_ns(s, nsid);
+		/* An inactive namespace, or one this host may not see, reads as zeroes. */
+		ns = nvmf_ctrlr_get_ns(c, nsid);
 		if (ns != NULL)
 			build_ns_data(ns, (struct mimo_nvme_ns_data *)page);
 		break;
@@ -168,13 +169,13 @@ void nvmf_admin_identify(struct nvmf_req *req)
 			return;
 		}
 		for (uint32_t id = nsid + 1; id <= s->max_nsid && n < 1024; id++) {
-			if (nvmf_subsystem_get_ns(s, id) != NULL)
+			if (nvmf_ctrlr_get_ns(c, id) != NULL)
 				list[n++] = id;
 		}
 		break;
 	}
 	case MIMO_NVME_CNS_NS_ID_DESC:
-		ns = nvmf_subsystem_get_ns(s, nsid);
+		ns = nvmf_ctrlr_get_ns(c, nsid);
 		if (ns == NULL) {
 			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_NAMESPACE);
 			return;
@@ -224,7 +225,7 @@ static void *health_log(const struct nvmf_ctrlr *c, uint32_t nsid, size_t *len)
 	h->available_spare = 100;
 	h->available_spare_threshold = 10;
 	for (uint32_t id = 1; id <= s->max_nsid; id++) {
-		struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+		struct nvmf_ns *ns = nvmf_ctrlr_get_ns((struct nvmf_ctrlr *)c, id);
 		struct mimo_bdev_io_stat st;
 
 		if (ns == NULL || (nsid != 0 && nsid != 0xffffffff && nsid != id))

@@ -54,10 +54,15 @@ static int keep_alive_check(void *arg)
 /* (Re)arm the timer for kato_ms, rounded up to the 100 ms KAS granularity we report. */
 static void keep_alive_arm(struct nvmf_ctrlr *c, uint32_t kato_ms)
 {
+	const struct mimo_nvmf_transport_opts *o = &c->admin_qp->tt->opts;
+	uint32_t unit = o->kas * 100; /* KAS: the granularity the controller reports */
+
 	mimo_poller_unregister(&c->ka_poller);
 	if (kato_ms == 0 && c->subsys->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
 		kato_ms = NVMF_DISC_KATO_MS;
-	kato_ms = (kato_ms + NVMF_MIN_KATO_MS - 1) / NVMF_MIN_KATO_MS * NVMF_MIN_KATO_MS;
+	if (kato_ms != 0 && kato_ms < o->min_kato_ms)
+		kato_ms = o->min_kato_ms;
+	kato_ms = (uint32_t)(((uint64_t)kato_ms + unit - 1) / unit * unit);
 	c->kato_ms = kato_ms;
 	c->last_keep_alive = mimo_get_ticks();
 	if (kato_ms != 0)
@@ -112,17 +117,53 @@ static void changed_ns_add(struct nvmf_ctrlr *c, uint32_t nsid)
 	c->changed_ns[c->num_changed_ns++] = nsid;
 }
 
-void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, uint32_t nsid)
+static void ns_notice(struct nvmf_ctrlr *c, uint32_t nsid)
+{
+	if (c->disconnecting)
+		return;
+	changed_ns_add(c, nsid);
+	c->ns_notice_pending = true;
+	aer_deliver(c);
+}
+
+/* Only the hosts that see the namespace hear of it (the others never knew it). */
+void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, const struct nvmf_ns *ns)
 {
 	struct nvmf_ctrlr *c;
 
 	TAILQ_FOREACH(c, &s->ctrlrs, link)
 	{
-		if (c->disconnecting)
+		if (nvmf_ctrlr_sees(c, ns))
+			ns_notice(c, ns->nsid);
+	}
+}
+
+void nvmf_ctrlr_set_visible(struct nvmf_ctrlr *c, uint32_t nsid, bool visible)
+{
+	_Atomic uint64_t *word = &c->visible_ns[(nsid - 1) / 64];
+	uint64_t bit = 1ull << ((nsid - 1) % 64), old;
+
+	old = visible ? atomic_fetch_or(word, bit) : atomic_fetch_and(word, ~bit);
+	if (((old & bit) != 0) != visible)
+		ns_notice(c, nsid);
+}
+
+/* A new controller sees the namespaces that are not visible to all where its host is named. */
+static void visible_init(struct nvmf_ctrlr *c)
+{
+	struct nvmf_subsystem *s = c->subsys;
+
+	for (uint32_t id = 1; id <= s->max_nsid; id++) {
+		struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
+		struct nvmf_host *h;
+
+		if (ns == NULL || ns->auto_visible)
 			continue;
-		changed_ns_add(c, nsid);
-		c->ns_notice_pending = true;
-		aer_deliver(c);
+		TAILQ_FOREACH(h, &ns->visible_hosts, link)
+		{
+			if (strcmp(h->nqn, c->hostnqn) == 0)
+				c->visible_ns[(id - 1) / 64] |= 1ull << ((id - 1) % 64);
+		}
 	}
 }
 
@@ -200,7 +241,10 @@ static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req
 	}
 	c->max_qpairs = tt->opts.max_qpairs_per_ctrlr;
 	c->io_qps = calloc(c->max_qpairs, sizeof(*c->io_qps));
-	if (c->io_qps == NULL) {
+	c->visible_ns = calloc((s->max_nsid + 63) / 64, sizeof(*c->visible_ns));
+	if (c->io_qps == NULL || c->visible_ns == NULL) {
+		free(c->io_qps);
+		free(c->visible_ns);
 		free(c);
 		return NULL;
 	}
@@ -217,6 +261,7 @@ static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req
 	c->vwc_enabled = true;
 	c->temp_over = 343; /* 70 °C; the health log reports 298 K */
 	c->start_ticks = mimo_get_ticks();
+	visible_init(c);
 	keep_alive_arm(c, cmd->kato);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	return c;
@@ -506,6 +551,7 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 	mimo_poller_unregister(&c->ka_poller);
 	TAILQ_REMOVE(&s->ctrlrs, c, link);
 	free(c->io_qps);
+	free(c->visible_ns);
 	free(c);
 	nvmf_subsystem_ctrlr_gone(s);
 }

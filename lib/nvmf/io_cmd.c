@@ -73,6 +73,12 @@ void nvmf_ns_drain(struct nvmf_ns *ns, void (*done)(struct nvmf_ns *ns))
 
 void nvmf_ns_free(struct nvmf_ns *ns)
 {
+	struct nvmf_host *h;
+
+	while ((h = TAILQ_FIRST(&ns->visible_hosts)) != NULL) {
+		TAILQ_REMOVE(&ns->visible_hosts, h, link);
+		free(h);
+	}
 	mimo_bdev_close(ns->desc);
 	free(ns->bdev_name);
 	free(ns);
@@ -232,10 +238,20 @@ static void dsm(struct nvmf_req *req, struct nvmf_ns *ns, struct mimo_io_channel
 	}
 }
 
+/* The optional commands the transport's masked_oncs took away (Identify does not list them). */
+static bool oncs_masked(uint16_t masked, uint8_t opc)
+{
+	if (mimo_likely(masked == 0))
+		return false;
+	return (opc == MIMO_NVME_OPC_COMPARE && (masked & (1u << 0))) ||
+	       (opc == MIMO_NVME_OPC_DSM && (masked & (1u << 2))) ||
+	       (opc == MIMO_NVME_OPC_WRITE_ZEROES && (masked & (1u << 3)));
+}
+
 void nvmf_io_exec(struct nvmf_req *req)
 {
 	const struct mimo_nvme_cmd *cmd = &req->cmd;
-	struct nvmf_ns *ns = nvmf_subsystem_get_ns(req->qp->subsys, cmd->nsid);
+	struct nvmf_ns *ns = nvmf_ctrlr_get_ns(req->qp->ctrlr, cmd->nsid);
 	struct mimo_io_channel *ch;
 	uint64_t slba = cmd->cdw10 | (uint64_t)cmd->cdw11 << 32;
 	uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
@@ -252,6 +268,10 @@ void nvmf_io_exec(struct nvmf_req *req)
 		return;
 	}
 	len = (uint64_t)nlb << ns->block_shift;
+	if (mimo_unlikely(oncs_masked(req->qp->tt->opts.masked_oncs, cmd->opc))) {
+		finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_OPCODE);
+		return;
+	}
 	switch (cmd->opc) {
 	case MIMO_NVME_OPC_READ:
 	case MIMO_NVME_OPC_WRITE:

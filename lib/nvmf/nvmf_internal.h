@@ -35,8 +35,10 @@
 #define NVMF_ERROR_LOG_ENTRIES 16
 #define NVMF_DISC_KATO_MS      120000 /* a discovery controller connected with KATO 0 */
 #define NVMF_MIN_KATO_MS       100
-#define NVMF_DEFAULT_MODEL     "mimo bdev Controller"
-#define NVMF_DEFAULT_SERIAL    "00000000000000000000"
+/* Optional NVM commands: Compare (bit 0), Dataset Management (2), Write Zeroes (3). */
+#define NVMF_ONCS	    ((1u << 0) | (1u << 2) | (1u << 3))
+#define NVMF_DEFAULT_MODEL  "mimo bdev Controller"
+#define NVMF_DEFAULT_SERIAL "00000000000000000000"
 
 struct nvmf_tgt;
 struct nvmf_subsystem;
@@ -69,6 +71,10 @@ struct nvmf_ns {
 	uint8_t eui64[8];
 	bool has_eui64;
 	bool opt_uuid, opt_nguid; /* given by the user (saved in the configuration) */
+	/* Visible to every host, or (no_auto_visible) only to the hosts listed; the list is the
+	 * target reactor's, the I/O path reads each controller's bitmap (nvmf_ctrlr). */
+	bool auto_visible;
+	TAILQ_HEAD(, nvmf_host) visible_hosts;
 	atomic_int draining_reactors;
 	void (*drained)(struct nvmf_ns *ns);
 	struct nvmf_ns_reactor per_reactor[NVMF_MAX_REACTORS];
@@ -169,6 +175,9 @@ struct nvmf_ctrlr {
 
 	struct nvmf_qpair *admin_qp;
 	struct nvmf_qpair **io_qps; /* [max_qpairs], by qid */
+	/* Bit nsid - 1: this host may see that namespace when it is not visible to all. Set on
+	 * the target's reactor, read by the I/O path on any reactor. */
+	_Atomic uint64_t *visible_ns;
 	uint32_t max_qpairs;
 	uint32_t num_io_qps;
 	uint32_t num_io_queues; /* granted by Set Features Number of Queues */
@@ -199,6 +208,27 @@ struct nvmf_ctrlr {
 	TAILQ_ENTRY(nvmf_ctrlr) link;
 };
 
+static inline bool nvmf_ctrlr_sees(const struct nvmf_ctrlr *c, const struct nvmf_ns *ns)
+{
+	uint32_t bit = ns->nsid - 1;
+
+	return ns->auto_visible ||
+	       ((atomic_load_explicit(&c->visible_ns[bit / 64], memory_order_relaxed) >>
+		 (bit % 64)) &
+		1);
+}
+
+/* On any reactor: the namespace, if it exists and this controller's host may see it. */
+static inline struct nvmf_ns *nvmf_ctrlr_get_ns(struct nvmf_ctrlr *c, uint32_t nsid)
+{
+	struct nvmf_ns *ns = nvmf_subsystem_get_ns(c->subsys, nsid);
+
+	return ns != NULL && nvmf_ctrlr_sees(c, ns) ? ns : NULL;
+}
+
+/* On the target's reactor: this controller's bit for nsid, and its notice if it changed. */
+void nvmf_ctrlr_set_visible(struct nvmf_ctrlr *c, uint32_t nsid, bool visible);
+
 /* On the target's reactor. */
 void nvmf_ctrlr_connect(struct nvmf_req *req);
 void nvmf_ctrlr_process_admin(struct nvmf_req *req);
@@ -207,8 +237,8 @@ void nvmf_ctrlr_process_fabrics(struct nvmf_req *req);
 void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *ctrlr);
 /* A queue pair of the controller closed (message from its reactor). */
 void nvmf_ctrlr_qpair_gone(struct nvmf_ctrlr *ctrlr, struct nvmf_qpair *qp);
-/* Namespace notices for every controller of s. */
-void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, uint32_t nsid);
+/* The namespace was added or removed: the controllers that see it get a notice. */
+void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, const struct nvmf_ns *ns);
 void nvmf_ctrlr_discovery_changed(struct nvmf_ctrlr *ctrlr);
 /* The host read log page lid; without RAE its notices are re-armed (and the list cleared). */
 void nvmf_ctrlr_log_read(struct nvmf_ctrlr *ctrlr, uint8_t lid, bool rae);

@@ -58,6 +58,18 @@ static json_t *ns_json(const struct nvmf_ns *ns, bool config)
 		json_object_set_new(o, "uuid", uuid_json(ns->uuid));
 	if (ns->has_eui64)
 		json_object_set_new(o, "eui64", hex(ns->eui64, 8));
+	if (!ns->auto_visible) {
+		json_object_set_new(o, "no_auto_visible", json_true());
+		/* The configuration replays nvmf_ns_add_host for each; a listing shows them. */
+		if (!config) {
+			json_t *hosts = json_array();
+			const struct nvmf_host *h;
+
+			TAILQ_FOREACH(h, &ns->visible_hosts, link)
+			json_array_append_new(hosts, json_string(h->nqn));
+			json_object_set_new(o, "hosts", hosts);
+		}
+	}
 	return o;
 }
 
@@ -141,6 +153,19 @@ static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 		"io_unit_size", o->io_unit_size, "max_aq_depth", o->max_aq_depth,
 		"num_shared_buffers", o->num_shared_buffers, "c2h_success", o->c2h_success);
 
+	/* SPDK's options mimo implements beyond the basics: shown always, saved when set. */
+	if (!config || o->kas != 1)
+		json_object_set_new(j, "kas", json_integer(o->kas));
+	if (!config || o->min_kato_ms != 0)
+		json_object_set_new(j, "min_kato", json_integer(o->min_kato_ms));
+	if (!config || o->masked_oncs != 0)
+		json_object_set_new(j, "masked_oncs", json_integer(o->masked_oncs));
+	if (!config || o->sock_priority != 0)
+		json_object_set_new(j, "sock_priority", json_integer(o->sock_priority));
+	if (!config || o->acceptor_backlog != 512)
+		json_object_set_new(j, "acceptor_backlog", json_integer(o->acceptor_backlog));
+	if (o->buf_cache_size != UINT32_MAX)
+		json_object_set_new(j, "buf_cache_size", json_integer(o->buf_cache_size));
 	/* mimo's own options: saved only when set, so SPDK's rpc.py can replay a default
 	 * configuration; always shown by nvmf_get_transports (with the cap in force). */
 	if (!config || o->connect_timeout_ms != 10000)
@@ -201,10 +226,17 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 		for (uint32_t id = 1; id <= s->max_nsid; id++) {
 			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
 
-			if (ns != NULL)
-				add_call(config, "nvmf_subsystem_add_ns",
-					 json_pack("{s:s, s:o}", "nqn", s->nqn, "namespace",
-						   ns_json(ns, true)));
+			const struct nvmf_host *vh;
+
+			if (ns == NULL)
+				continue;
+			add_call(config, "nvmf_subsystem_add_ns",
+				 json_pack("{s:s, s:o}", "nqn", s->nqn, "namespace",
+					   ns_json(ns, true)));
+			TAILQ_FOREACH(vh, &ns->visible_hosts, link)
+			add_call(config, "nvmf_ns_add_host",
+				 json_pack("{s:s, s:i, s:s}", "nqn", s->nqn, "nsid",
+					   (json_int_t)ns->nsid, "host", vh->nqn));
 		}
 		TAILQ_FOREACH(l, &s->listeners, link)
 		add_call(config, "nvmf_subsystem_add_listener",

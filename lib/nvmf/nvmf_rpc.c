@@ -14,9 +14,15 @@
 #include "uuid.h"
 
 #define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS
-#define IGNORED(s, name)                                                \
-	{                                                               \
-		name, offsetof(s, ignored), mimo_json_decode_json, true \
+/* SPDK's parameters that mean nothing in mimo, and those that ask for what mimo does not do
+ * (mimo/jsonrpc.h); docs/nvmf.md lists each with its reason. */
+#define NO_MEANING(s, name)                                                   \
+	{                                                                     \
+		name, offsetof(s, ignored), mimo_json_decode_no_meaning, true \
+	}
+#define UNSUPPORTED(s, name)                                                   \
+	{                                                                      \
+		name, offsetof(s, ignored), mimo_json_decode_unsupported, true \
 	}
 
 static struct mimo_nvmf_tgt *get_tgt(struct mimo_jsonrpc_request *req, const char *name)
@@ -57,6 +63,8 @@ struct create_transport {
 	uint32_t max_queue_depth, max_io_qpairs_per_ctrlr, in_capsule_data_size, max_io_size;
 	uint32_t io_unit_size, max_aq_depth, num_shared_buffers;
 	uint32_t connect_timeout_ms, max_connections_per_listener;
+	uint32_t kas, min_kato, sock_priority, acceptor_backlog, buf_cache_size;
+	uint16_t masked_oncs;
 	bool c2h_success;
 	const json_t *ignored;
 };
@@ -78,30 +86,30 @@ static const struct mimo_json_decoder create_transport_decoders[] = {
 	{ "connect_timeout_ms", offsetof(CT, connect_timeout_ms), mimo_json_decode_uint32, true },
 	{ "max_connections_per_listener", offsetof(CT, max_connections_per_listener),
 	  mimo_json_decode_uint32, true },
-	IGNORED(CT, "buf_cache_size"),
-	IGNORED(CT, "iobuf_small_cache_size"),
-	IGNORED(CT, "iobuf_large_cache_size"),
-	IGNORED(CT, "zcopy"),
-	IGNORED(CT, "num_cqe"),
-	IGNORED(CT, "max_srq_depth"),
-	IGNORED(CT, "no_srq"),
-	IGNORED(CT, "dif_insert_or_strip"),
-	IGNORED(CT, "sock_priority"),
-	IGNORED(CT, "acceptor_backlog"),
-	IGNORED(CT, "abort_timeout_sec"),
-	IGNORED(CT, "no_wr_batching"),
-	IGNORED(CT, "control_msg_num"),
-	IGNORED(CT, "disable_mappable_bar0"),
-	IGNORED(CT, "disable_adaptive_irq"),
-	IGNORED(CT, "disable_shadow_doorbells"),
-	IGNORED(CT, "acceptor_poll_rate"),
-	IGNORED(CT, "ack_timeout"),
-	IGNORED(CT, "data_wr_pool_size"),
-	IGNORED(CT, "disable_command_passthru"),
-	IGNORED(CT, "kas"),
-	IGNORED(CT, "min_kato"),
-	IGNORED(CT, "masked_oncs"),
-	IGNORED(CT, "masked_fuses"),
+	{ "buf_cache_size", offsetof(CT, buf_cache_size), mimo_json_decode_uint32, true },
+	{ "sock_priority", offsetof(CT, sock_priority), mimo_json_decode_uint32, true },
+	{ "acceptor_backlog", offsetof(CT, acceptor_backlog), mimo_json_decode_uint32, true },
+	{ "kas", offsetof(CT, kas), mimo_json_decode_uint32, true },
+	{ "min_kato", offsetof(CT, min_kato), mimo_json_decode_uint32, true },
+	{ "masked_oncs", offsetof(CT, masked_oncs), mimo_json_decode_uint16, true },
+	UNSUPPORTED(CT, "dif_insert_or_strip"),
+	NO_MEANING(CT, "iobuf_small_cache_size"),
+	NO_MEANING(CT, "iobuf_large_cache_size"),
+	NO_MEANING(CT, "zcopy"),
+	NO_MEANING(CT, "num_cqe"),
+	NO_MEANING(CT, "max_srq_depth"),
+	NO_MEANING(CT, "no_srq"),
+	NO_MEANING(CT, "abort_timeout_sec"),
+	NO_MEANING(CT, "no_wr_batching"),
+	NO_MEANING(CT, "control_msg_num"),
+	NO_MEANING(CT, "disable_mappable_bar0"),
+	NO_MEANING(CT, "disable_adaptive_irq"),
+	NO_MEANING(CT, "disable_shadow_doorbells"),
+	NO_MEANING(CT, "acceptor_poll_rate"),
+	NO_MEANING(CT, "ack_timeout"),
+	NO_MEANING(CT, "data_wr_pool_size"),
+	NO_MEANING(CT, "disable_command_passthru"),
+	NO_MEANING(CT, "masked_fuses"),
 };
 #undef CT
 
@@ -128,6 +136,15 @@ static int create_transport(struct mimo_nvmf_tgt *tgt, const struct create_trans
 	if (p->connect_timeout_ms != 0)
 		o.connect_timeout_ms = p->connect_timeout_ms;
 	o.max_connections_per_listener = p->max_connections_per_listener;
+	if (p->kas != 0)
+		o.kas = p->kas;
+	o.min_kato_ms = p->min_kato;
+	o.masked_oncs = p->masked_oncs;
+	o.sock_priority = p->sock_priority;
+	if (p->acceptor_backlog != 0)
+		o.acceptor_backlog = p->acceptor_backlog;
+	if (p->buf_cache_size != 0)
+		o.buf_cache_size = p->buf_cache_size;
 	o.c2h_success = p->c2h_success;
 	return mimo_nvmf_tgt_add_transport(tgt, p->trtype, &o);
 }
@@ -232,12 +249,12 @@ static const struct mimo_json_decoder create_subsystem_decoders[] = {
 	{ "max_namespaces", offsetof(CS, max_namespaces), mimo_json_decode_uint32, true },
 	{ "min_cntlid", offsetof(CS, min_cntlid), mimo_json_decode_uint16, true },
 	{ "max_cntlid", offsetof(CS, max_cntlid), mimo_json_decode_uint16, true },
-	IGNORED(CS, "ana_reporting"),
-	IGNORED(CS, "passthrough"),
-	IGNORED(CS, "enable_nssr"),
-	IGNORED(CS, "dmrsl"),
-	IGNORED(CS, "wzsl"),
-	IGNORED(CS, "admin_label"),
+	UNSUPPORTED(CS, "ana_reporting"),
+	UNSUPPORTED(CS, "passthrough"),
+	UNSUPPORTED(CS, "enable_nssr"),
+	UNSUPPORTED(CS, "dmrsl"),
+	UNSUPPORTED(CS, "wzsl"),
+	UNSUPPORTED(CS, "admin_label"),
 };
 #undef CS
 
@@ -421,6 +438,8 @@ struct ns_params {
 	char *nguid;
 	char *eui64;
 	char *uuid;
+	uint32_t anagrpid;
+	bool no_auto_visible;
 	const json_t *ignored;
 };
 
@@ -431,10 +450,10 @@ static const struct mimo_json_decoder ns_decoders[] = {
 	{ "nguid", offsetof(NP, nguid), mimo_json_decode_string, true },
 	{ "eui64", offsetof(NP, eui64), mimo_json_decode_string, true },
 	{ "uuid", offsetof(NP, uuid), mimo_json_decode_string, true },
-	IGNORED(NP, "ptpl_file"),
-	IGNORED(NP, "anagrpid"),
-	IGNORED(NP, "no_auto_visible"),
-	IGNORED(NP, "hide_metadata"),
+	UNSUPPORTED(NP, "ptpl_file"),
+	{ "anagrpid", offsetof(NP, anagrpid), mimo_json_decode_uint32, true },
+	{ "no_auto_visible", offsetof(NP, no_auto_visible), mimo_json_decode_bool, true },
+	NO_MEANING(NP, "hide_metadata"),
 };
 #undef NP
 
@@ -453,6 +472,16 @@ static int add_ns(struct mimo_jsonrpc_request *req, struct mimo_nvmf_subsystem *
 		mimo_jsonrpc_send_error(req, INVALID, "namespace: %s", err);
 		goto out;
 	}
+	/* SPDK saves every namespace in the ANA group of its own nsid: that is the one group
+	 * mimo has (no ANA reporting yet). Any other group is refused. */
+	if (p.anagrpid != 0 && p.anagrpid != p.nsid) {
+		mimo_jsonrpc_send_error(
+			req, INVALID,
+			"namespace: anagrpid %u: ANA groups are not supported (only "
+			"the namespace's own nsid, SPDK's default)",
+			p.anagrpid);
+		goto out;
+	}
 	mimo_nvmf_ns_opts_init(&o);
 	o.nsid = p.nsid;
 	if ((p.uuid != NULL && mimo_uuid_parse(p.uuid, o.uuid) != 0) ||
@@ -464,6 +493,7 @@ static int add_ns(struct mimo_jsonrpc_request *req, struct mimo_nvmf_subsystem *
 	o.has_uuid = p.uuid != NULL;
 	o.has_nguid = p.nguid != NULL;
 	o.has_eui64 = p.eui64 != NULL;
+	o.no_auto_visible = p.no_auto_visible;
 	rc = mimo_nvmf_subsystem_add_ns(s, p.bdev_name, &o);
 	if (rc > 0)
 		goto out;
@@ -563,10 +593,10 @@ static const struct mimo_json_decoder host_decoders[] = {
 	{ "nqn", offsetof(HP, nqn), mimo_json_decode_string, false },
 	{ "host", offsetof(HP, host), mimo_json_decode_string, false },
 	{ "tgt_name", offsetof(HP, tgt_name), mimo_json_decode_string, true },
-	IGNORED(HP, "psk"),
-	IGNORED(HP, "dhchap_key"),
-	IGNORED(HP, "dhchap_ctrlr_key"),
-	IGNORED(HP, "timeout_ms"),
+	UNSUPPORTED(HP, "psk"),
+	UNSUPPORTED(HP, "dhchap_key"),
+	UNSUPPORTED(HP, "dhchap_ctrlr_key"),
+	NO_MEANING(HP, "timeout_ms"),
 };
 #undef HP
 
@@ -607,6 +637,72 @@ static void rpc_nvmf_subsystem_remove_host(struct mimo_jsonrpc_request *req, con
 	host_rpc(req, params, false);
 }
 MIMO_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME)
+
+/* --- namespace visibility ------------------------------------------------------------------ */
+
+struct ns_host_params {
+	char *nqn;
+	uint32_t nsid;
+	char *host;
+	char *tgt_name;
+};
+
+static const struct mimo_json_decoder ns_host_decoders[] = {
+	{ "nqn", offsetof(struct ns_host_params, nqn), mimo_json_decode_string, false },
+	{ "nsid", offsetof(struct ns_host_params, nsid), mimo_json_decode_uint32, false },
+	{ "host", offsetof(struct ns_host_params, host), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(struct ns_host_params, tgt_name), mimo_json_decode_string, true },
+};
+
+static void ns_host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, bool add)
+{
+	struct ns_host_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, ns_host_decoders, MIMO_COUNTOF(ns_host_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s == NULL)
+		goto out;
+	rc = add ? mimo_nvmf_ns_add_host(s, p.nsid, p.host)
+		 : mimo_nvmf_ns_remove_host(s, p.nsid, p.host);
+	if (rc == -EINVAL)
+		mimo_jsonrpc_send_error(req, INVALID, "Invalid nsid %u or host NQN '%s'", p.nsid,
+					p.host);
+	else if (rc == -ENOENT && add)
+		mimo_jsonrpc_send_error(req, INVALID, "Namespace %u not found", p.nsid);
+	else if (rc == -ENOENT)
+		mimo_jsonrpc_send_error(req, INVALID,
+					"Namespace %u not found, or %s cannot see it already",
+					p.nsid, p.host);
+	else if (rc == -EPERM)
+		mimo_jsonrpc_send_error(req, INVALID,
+					"Namespace %u is visible to every host: add it with "
+					"no_auto_visible to choose its hosts",
+					p.nsid);
+	else if (rc == -EEXIST)
+		mimo_jsonrpc_send_error(req, INVALID, "Namespace %u is already visible to %s",
+					p.nsid, p.host);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+out:
+	mimo_json_decode_free(ns_host_decoders, MIMO_COUNTOF(ns_host_decoders), &p);
+}
+
+static void rpc_nvmf_ns_add_host(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	ns_host_rpc(req, params, true);
+}
+MIMO_RPC_REGISTER("nvmf_ns_add_host", rpc_nvmf_ns_add_host, MIMO_RPC_RUNTIME)
+
+static void rpc_nvmf_ns_remove_host(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	ns_host_rpc(req, params, false);
+}
+MIMO_RPC_REGISTER("nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, MIMO_RPC_RUNTIME)
 
 struct allow_params {
 	char *nqn;
@@ -655,7 +751,7 @@ static const struct mimo_json_decoder addr_decoders[] = {
 	{ "adrfam", offsetof(AP, adrfam), mimo_json_decode_string, true },
 	{ "traddr", offsetof(AP, traddr), mimo_json_decode_string, false },
 	{ "trsvcid", offsetof(AP, trsvcid), mimo_json_decode_string, true },
-	IGNORED(AP, "priority"),
+	UNSUPPORTED(AP, "priority"),
 };
 #undef AP
 
@@ -735,19 +831,44 @@ struct listener_params {
 	char *nqn;
 	char *tgt_name;
 	const json_t *addr;
+	const json_t *ana_state;
+	const json_t *sock_impl;
 	const json_t *ignored;
 };
+
+/* Without ANA reporting every listener is what SPDK calls "optimized". */
+static const char *decode_ana_state(const json_t *val, void *out)
+{
+	*(const json_t **)out = val;
+	if (json_is_null(val) ||
+	    (json_is_string(val) && strcasecmp(json_string_value(val), "optimized") == 0))
+		return NULL;
+	return "\"optimized\": ANA states are not supported";
+}
+
+/* SPDK's socket layers: "posix" and "uring" are plain TCP, which mimo speaks over epoll; "ssl"
+ * is TLS, which mimo does not speak yet. */
+static const char *decode_sock_impl(const json_t *val, void *out)
+{
+	const char *v = json_string_value(val);
+
+	*(const json_t **)out = val;
+	if (json_is_null(val) ||
+	    (v != NULL && (strcmp(v, "posix") == 0 || strcmp(v, "uring") == 0)))
+		return NULL;
+	return "\"posix\" or \"uring\" (plain TCP): TLS (\"ssl\") is not supported";
+}
 
 #define LP struct listener_params
 static const struct mimo_json_decoder listener_decoders[] = {
 	{ "nqn", offsetof(LP, nqn), mimo_json_decode_string, false },
 	{ "tgt_name", offsetof(LP, tgt_name), mimo_json_decode_string, true },
 	{ "listen_address", offsetof(LP, addr), mimo_json_decode_json, false },
-	IGNORED(LP, "secure_channel"),
-	IGNORED(LP, "ana_state"),
-	IGNORED(LP, "anagrpid"),
-	IGNORED(LP, "sock_impl"),
-	IGNORED(LP, "numa_id"),
+	UNSUPPORTED(LP, "secure_channel"),
+	{ "ana_state", offsetof(LP, ana_state), decode_ana_state, true },
+	UNSUPPORTED(LP, "anagrpid"),
+	{ "sock_impl", offsetof(LP, sock_impl), decode_sock_impl, true },
+	NO_MEANING(LP, "numa_id"),
 };
 #undef LP
 

@@ -390,6 +390,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const
 	memset(ns, 0, sizeof(*ns));
 	ns->nsid = nsid;
 	ns->subsys = s;
+	ns->auto_visible = !o.no_auto_visible;
+	TAILQ_INIT(&ns->visible_hosts);
 	ns->bdev_name = strdup(bdev_name);
 	if (ns->bdev_name == NULL) {
 		free(ns);
@@ -421,10 +423,13 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const
 	}
 	atomic_store_explicit(&s->ns[nsid - 1], ns, memory_order_release);
 	s->num_ns++;
-	MIMO_INFO(COMP, "%s: namespace %u is bdev %s", s->nqn, nsid, bdev_name);
-	nvmf_ctrlr_ns_changed(s, nsid);
+	MIMO_INFO(COMP, "%s: namespace %u is bdev %s%s", s->nqn, nsid, bdev_name,
+		  ns->auto_visible ? "" : " (visible to no host until one is added to it)");
+	nvmf_ctrlr_ns_changed(s, ns);
 	return (int)nsid;
 }
+
+static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns);
 
 static void remove_ns_drained(struct nvmf_ns *ns)
 {
@@ -442,8 +447,110 @@ MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *ss, ui
 	if (ns == NULL)
 		return -ENOENT;
 	s->num_ns--;
-	nvmf_ctrlr_ns_changed(s, nsid);
+	nvmf_ctrlr_ns_changed(s, ns);
+	forget_visibility(s, ns);
 	nvmf_ns_drain(ns, remove_ns_drained);
+	return 0;
+}
+
+/* --- namespace visibility ------------------------------------------------------------------ */
+
+static struct nvmf_host *ns_find_host(const struct nvmf_ns *ns, const char *nqn)
+{
+	struct nvmf_host *h;
+
+	TAILQ_FOREACH(h, &ns->visible_hosts, link)
+	{
+		if (strcmp(h->nqn, nqn) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+/* The controllers' bits for a namespace that is going: a later one with its nsid starts
+ * hidden from everyone. Quietly: they got their notice for the removal. */
+static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
+{
+	struct nvmf_ctrlr *c;
+	struct nvmf_host *h;
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	atomic_fetch_and(&c->visible_ns[(ns->nsid - 1) / 64], ~(1ull << ((ns->nsid - 1) % 64)));
+	while ((h = TAILQ_FIRST(&ns->visible_hosts)) != NULL) {
+		TAILQ_REMOVE(&ns->visible_hosts, h, link);
+		free(h);
+	}
+}
+
+/* The namespace for a visibility change, or an error. */
+static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+			     struct nvmf_ns **out)
+{
+	struct nvmf_ns *ns;
+
+	if (nsid == 0 || hostnqn == NULL || !nvmf_nqn_is_valid(hostnqn))
+		return -EINVAL;
+	ns = nvmf_subsystem_get_ns(s, nsid);
+	if (ns == NULL)
+		return -ENOENT;
+	/* Visible to all: there is no list to change (SPDK refuses the same). */
+	if (ns->auto_visible)
+		return -EPERM;
+	*out = ns;
+	return 0;
+}
+
+static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+				bool visible)
+{
+	struct nvmf_ctrlr *c;
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	{
+		if (strcmp(c->hostnqn, hostnqn) == 0)
+			nvmf_ctrlr_set_visible(c, nsid, visible);
+	}
+}
+
+MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+				      const char *hostnqn)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_host *h;
+	struct nvmf_ns *ns;
+	int rc = visibility_target(s, nsid, hostnqn, &ns);
+
+	if (rc != 0)
+		return rc;
+	if (ns_find_host(ns, hostnqn) != NULL)
+		return -EEXIST;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
+	TAILQ_INSERT_TAIL(&ns->visible_hosts, h, link);
+	set_host_visibility(s, nsid, hostnqn, true);
+	MIMO_INFO(COMP, "%s: namespace %u is visible to %s", s->nqn, nsid, hostnqn);
+	return 0;
+}
+
+MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+					 const char *hostnqn)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_host *h;
+	struct nvmf_ns *ns;
+	int rc = visibility_target(s, nsid, hostnqn, &ns);
+
+	if (rc != 0)
+		return rc;
+	h = ns_find_host(ns, hostnqn);
+	if (h == NULL)
+		return -ENOENT;
+	TAILQ_REMOVE(&ns->visible_hosts, h, link);
+	free(h);
+	set_host_visibility(s, nsid, hostnqn, false);
+	MIMO_INFO(COMP, "%s: namespace %u is no longer visible to %s", s->nqn, nsid, hostnqn);
 	return 0;
 }
 

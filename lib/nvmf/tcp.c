@@ -26,9 +26,8 @@
 #include "tcp_internal.h"
 #include "ticks.h"
 
-#define COMP	       "nvmf_tcp"
-#define ACCEPT_BATCH   32
-#define LISTEN_BACKLOG 512
+#define COMP	     "nvmf_tcp"
+#define ACCEPT_BATCH 32
 /* How often the connect timeout is checked while connections wait for it. */
 #define TIMEOUT_CHECK_US 100000
 
@@ -74,7 +73,8 @@ int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport
 	    opts->max_qpairs_per_ctrlr > 65535 || opts->max_io_size < 4096 ||
 	    opts->max_io_size > (1u << 24) || opts->in_capsule_data_size % 16 != 0 ||
 	    opts->in_capsule_data_size > 131072 || opts->io_unit_size < 4096 ||
-	    opts->num_shared_buffers == 0 || opts->connect_timeout_ms == 0)
+	    opts->num_shared_buffers == 0 || opts->connect_timeout_ms == 0 || opts->kas == 0 ||
+	    opts->kas > 0xffff || opts->sock_priority > 6 || opts->acceptor_backlog == 0)
 		return -EINVAL;
 	if (opts->max_connections_per_listener > nvmf_tcp_max_conns_allowed())
 		return -EMFILE;
@@ -149,7 +149,7 @@ static struct nvmf_poll_group *pg_get(struct nvmf_transport *tt)
 	pg->tt = tt;
 	pg->reactor = mimo_reactor_current();
 	pg->reactor_index = idx;
-	pg->max_free_bufs = tt->opts.num_shared_buffers;
+	pg->max_free_bufs = MIMO_MIN(tt->opts.num_shared_buffers, tt->opts.buf_cache_size);
 	TAILQ_INIT(&pg->qpairs);
 	TAILQ_INIT(&pg->dirty);
 	TAILQ_INIT(&pg->unconnected);
@@ -596,6 +596,9 @@ static void port_accept(void *arg, uint32_t events)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (tt->opts.sock_priority != 0)
+			setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &tt->opts.sock_priority,
+				   sizeof(tt->opts.sock_priority));
 		m = calloc(1, sizeof(*m));
 		if (m == NULL) {
 			close(fd);
@@ -677,7 +680,7 @@ static uint16_t alloc_portid(struct nvmf_transport *tt)
 	}
 }
 
-static int open_listener(struct mimo_nvmf_listen_addr *a)
+static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
@@ -703,7 +706,7 @@ static int open_listener(struct mimo_nvmf_listen_addr *a)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
 		rc = -errno;
 		freeaddrinfo(ai);
 		close(fd);
@@ -737,7 +740,7 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
-	fd = open_listener(addr);
+	fd = open_listener(addr, (int)MIMO_MIN(tt->opts.acceptor_backlog, (uint32_t)INT32_MAX));
 	if (fd < 0) {
 		MIMO_ERR(COMP, "cannot listen on %s:%s: %s", addr->traddr, addr->trsvcid,
 			 strerror(-fd));

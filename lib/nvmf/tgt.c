@@ -142,6 +142,9 @@ MIMO_EXPORT void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *
 	opts->num_shared_buffers = 511;
 	opts->c2h_success = true;
 	opts->connect_timeout_ms = 10000;
+	opts->kas = 1;
+	opts->acceptor_backlog = 512;
+	opts->buf_cache_size = UINT32_MAX;
 }
 
 MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *t, const char *trtype,

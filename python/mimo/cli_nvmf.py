@@ -63,13 +63,22 @@ def add_commands(sub, simple):
     p = simple(sub, "nvmf_subsystem_add_ns", "add a bdev as a namespace",
                lambda a: {"nqn": a.nqn, "namespace": _drop_none(
                    bdev_name=a.bdev_name, nsid=a.nsid, nguid=a.nguid, eui64=a.eui64,
-                   uuid=a.uuid)})
+                   uuid=a.uuid, no_auto_visible=a.no_auto_visible or None)})
     p.add_argument("nqn")
     p.add_argument("bdev_name")
     p.add_argument("-n", "--nsid", type=int)
     p.add_argument("-g", "--nguid")
     p.add_argument("-e", "--eui64")
     p.add_argument("-u", "--uuid")
+    p.add_argument("--no-auto-visible", action="store_true",
+                   help="no host sees it until nvmf_ns_add_host names one")
+    for name, help in (("nvmf_ns_add_host", "let a host see a namespace"),
+                       ("nvmf_ns_remove_host", "hide a namespace from a host")):
+        p = simple(sub, name, help,
+                   lambda a: {"nqn": a.nqn, "nsid": a.nsid, "host": a.host})
+        p.add_argument("nqn")
+        p.add_argument("nsid", type=int)
+        p.add_argument("host")
     p = simple(sub, "nvmf_subsystem_remove_ns", "remove a namespace",
                lambda a: {"nqn": a.nqn, "nsid": a.nsid})
     p.add_argument("nqn")

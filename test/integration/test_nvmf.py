@@ -414,6 +414,131 @@ def test_namespace_hot_add_and_remove_raise_notices(target):
     a.close()
 
 
+HOST_B = "nqn.2014-08.org.nvmexpress:uuid:22222222-3333-4444-5555-666666666666"
+
+
+def active_ns(h):
+    cqe, data = h.identify(2)
+    assert st(cqe) == OK
+    ids = struct.unpack_from("<1024I", data)
+    return [i for i in ids if i != 0]
+
+
+def test_namespace_visibility_per_host(target):
+    """--no-auto-visible and nvmf_ns_add_host / _remove_host (SPDK's): a namespace hidden from a
+    host is absent from its active list, reads as zeroes in Identify, and its I/O gets Invalid
+    Namespace; making it visible or hiding it again raises a namespace notice for that host
+    only; the configuration keeps it."""
+    d = target.daemon
+    d.result("bdev_malloc_create", {"name": "Private", "num_blocks": 64, "block_size": 512})
+    assert d.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
+        "bdev_name": "Private", "no_auto_visible": True}}) == 2
+    a = admin_session(target.port, NQN, HOSTNQN)
+    b = admin_session(target.port, NQN, HOST_B)
+    qa = io_session(target.port, a, NQN)
+    assert active_ns(a) == [1] and active_ns(b) == [1]
+    assert a.identify(0, nsid=2)[1] == b"\0" * 4096
+    assert st(qa.read(2, 0, 1)[0]) == INVALID_NS
+    # A sees it now: A's controller gets a notice, B's does not.
+    aer_a, aer_b = a.next_cid(), b.next_cid()
+    a.send_raw(a.pdu_bytes(CMD, a.sqe(0x0C, aer_a)))
+    b.send_raw(b.pdu_bytes(CMD, b.sqe(0x0C, aer_b)))
+    assert d.result("nvmf_ns_add_host", {"nqn": NQN, "nsid": 2, "host": HOSTNQN}) is True
+    cqe = a.recv_pdu().cqe()
+    assert cqe["cid"] == aer_a and cqe["cdw0"] == 0x040002
+    assert struct.unpack_from("<II", a.get_log_page(0x04, 4096)[1], 0) == (2, 0)
+    assert active_ns(a) == [1, 2] and active_ns(b) == [1]
+    assert st(qa.write(2, 0, b"\x5a" * 512)[0]) == OK
+    assert qa.read(2, 0, 1)[1] == b"\x5a" * 512
+    # B's request is still outstanding: it heard nothing (a keep-alive is answered first).
+    b.send_raw(b.pdu_bytes(CMD, b.sqe(0x18, b.next_cid())))
+    assert b.recv_pdu().cqe()["cid"] != aer_b
+    listed = d.result("nvmf_get_subsystems", {"nqn": NQN})[0]["namespaces"][1]
+    assert listed["no_auto_visible"] is True and listed["hosts"] == [HOSTNQN]
+    config = json.dumps(d.result("framework_get_config", {"name": "nvmf"}))
+    assert '"no_auto_visible": true' in config and '"nvmf_ns_add_host"' in config
+    # Hidden again: a notice, and I/O is refused.
+    aer_a = a.next_cid()
+    a.send_raw(a.pdu_bytes(CMD, a.sqe(0x0C, aer_a)))
+    assert d.result("nvmf_ns_remove_host", {"nqn": NQN, "nsid": 2, "host": HOSTNQN}) is True
+    assert a.recv_pdu().cqe()["cid"] == aer_a
+    assert active_ns(a) == [1]
+    assert st(qa.read(2, 0, 1)[0]) == INVALID_NS
+    # What cannot be done says why.
+    for params, says in (({"nsid": 1, "host": HOSTNQN}, "visible to every host"),
+                         ({"nsid": 9, "host": HOSTNQN}, "not found"),
+                         ({"nsid": 2, "host": "not-an-nqn"}, "Invalid")):
+        with pytest.raises(RpcFailure) as e:
+            d.result("nvmf_ns_add_host", {"nqn": NQN, **params})
+        assert says in e.value.message
+    for h in (qa, a, b):
+        h.close()
+
+
+def refused(d, method, params, says):
+    with pytest.raises(RpcFailure) as e:
+        d.result(method, params)
+    assert says in e.value.message, e.value.message
+
+
+def test_spdk_options_are_implemented_or_refused(daemons):
+    """Every option of SPDK's nvmf RPCs is implemented, or refused unless it asks for nothing
+    (false, 0, "") - never accepted and ignored. Options that only size what mimo does not have
+    (RDMA's queues, SPDK's buffer caches) are accepted at any value, documented."""
+    d = daemons()
+    d.result("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 2048, "block_size": 512})
+    refused(d, "nvmf_create_transport", {"trtype": "TCP", "dif_insert_or_strip": True},
+            "dif_insert_or_strip")
+    refused(d, "nvmf_create_transport", {"trtype": "TCP", "sock_priority": 7}, "Invalid")
+    # Implemented: KAS, a minimum KATO, masked optional commands; the rest sized or no meaning.
+    assert d.result("nvmf_create_transport", {
+        "trtype": "TCP", "kas": 5, "min_kato": 5000, "masked_oncs": 1, "sock_priority": 2,
+        "acceptor_backlog": 64, "buf_cache_size": 8, "dif_insert_or_strip": False,
+        "num_cqe": 4096, "zcopy": True, "iobuf_small_cache_size": 32, "abort_timeout_sec": 1,
+        "acceptor_poll_rate": 10000, "control_msg_num": 32}) is True
+    tr = d.result("nvmf_get_transports")[0]
+    assert (tr["kas"], tr["min_kato"], tr["masked_oncs"]) == (5, 5000, 1)
+    for params, says in (({"ana_reporting": True}, "ana_reporting"),
+                         ({"passthrough": True}, "passthrough"),
+                         ({"admin_label": "rack-7"}, "admin_label"),
+                         ({"enable_nssr": True}, "enable_nssr")):
+        refused(d, "nvmf_create_subsystem", {"nqn": NQN + "x", **params}, says)
+    d.result("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True,
+                                       "ana_reporting": False, "dmrsl": 0, "admin_label": ""})
+    refused(d, "nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
+        "bdev_name": "Malloc0", "ptpl_file": "/tmp/ptpl"}}, "ptpl_file")
+    refused(d, "nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
+        "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 2}}, "ANA groups")
+    assert d.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
+        "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 1}}) == 1
+    for params, says in (({"psk": "key0"}, "psk"), ({"dhchap_key": "key0"}, "dhchap_key"),
+                         ({"dhchap_ctrlr_key": "key1"}, "dhchap_ctrlr_key")):
+        refused(d, "nvmf_subsystem_add_host", {"nqn": NQN, "host": HOSTNQN, **params}, says)
+    port = free_port()
+    addr = {"trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": str(port)}
+    for params, says in (({"secure_channel": True}, "secure_channel"),
+                         ({"sock_impl": "ssl"}, "TLS"),
+                         ({"ana_state": "inaccessible"}, "ANA states"),
+                         ({"listen_address": dict(addr, priority=3)}, "priority")):
+        refused(d, "nvmf_subsystem_add_listener",
+                {"nqn": NQN, "listen_address": addr, **params}, says)
+    d.result("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": addr,
+                                             "secure_channel": False, "sock_impl": "posix",
+                                             "ana_state": "optimized"})
+    # The implemented ones act: KAS 5 (500 ms), a 1 s KATO raised to 5 s, Compare masked.
+    a = admin_session(port, NQN, kato=1000)
+    cd = a.identify(1)[1]
+    kas, = struct.unpack_from("<H", cd, 320)
+    oncs, = struct.unpack_from("<H", cd, 520)
+    assert kas == 5 and oncs & 1 == 0 and oncs & 0b1100 == 0b1100
+    cqe = a.command(0x0A, cdws=(0x0F,))[0]  # Get Features: Keep Alive Timer
+    assert st(cqe) == OK and cqe["cdw0"] == 5000
+    q = io_session(port, a, NQN)
+    assert st(q.command(0x05, nsid=1, data_out=b"\0" * 512, cdws=(0, 0, 0))[0]) == (0, 0x01)
+    q.close()
+    a.close()
+
+
 def test_keep_alive_expiry_disconnects_a_silent_host(target):
     d = target.daemon
     quiet = admin_session(target.port, NQN, kato=1000)
@@ -424,8 +549,10 @@ def test_keep_alive_expiry_disconnects_a_silent_host(target):
     while not quiet.closed(timeout=0.3):
         assert st(chatty.command(0x18)[0]) == OK
         assert time.monotonic() < deadline, "the silent host was never disconnected"
-    ctrlrs = d.result("nvmf_subsystem_get_controllers", {"nqn": NQN})
-    assert [c["cntlid"] for c in ctrlrs] == [chatty.cntlid]
+    # Its controller goes once its queues are torn down (after the socket closed).
+    wait_until(lambda: [c["cntlid"] for c in d.result("nvmf_subsystem_get_controllers",
+                                                      {"nqn": NQN})] == [chatty.cntlid],
+               10, "only the chatty host's controller to remain")
     chatty.close()
 
 

@@ -73,11 +73,18 @@ static void test_optional_keys(void **state)
 			 0);
 	assert_int_equal(t.nsid, 7);
 	assert_string_equal(t.hostnqn, "nqn.2014-08.h:a");
-	/* spdk_nvme_perf's other keys are accepted and ignored. */
-	assert_int_equal(mimo_nvme_trid_parse(&t, "traddr:1.2.3.4 hostaddr:1.2.3.5 hostsvcid:9 "
-						  "priority:1 alt_traddr:1.2.3.6"),
+	/* spdk_nvme_perf's other keys: the local address and the socket priority are used;
+	 * a fixed local port (several connections cannot share it) and a failover address (no
+	 * failover here) are refused, never accepted and ignored. */
+	assert_int_equal(mimo_nvme_trid_parse(&t, "traddr:1.2.3.4 hostaddr:1.2.3.5 hostsvcid:0 "
+						  "priority:1"),
 			 0);
 	assert_string_equal(t.traddr, "1.2.3.4");
+	assert_string_equal(t.hostaddr, "1.2.3.5");
+	assert_int_equal(t.priority, 1);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "traddr:1.2.3.4 hostsvcid:9"), -EINVAL);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "traddr:1.2.3.4 alt_traddr:1.2.3.6"), -EINVAL);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "traddr:1.2.3.4 priority:7"), -EINVAL);
 	/* The last of a repeated key wins. */
 	assert_int_equal(mimo_nvme_trid_parse(&t, "traddr:1.1.1.1 traddr:2.2.2.2"), 0);
 	assert_string_equal(t.traddr, "2.2.2.2");
