@@ -78,6 +78,7 @@ struct conn {
 	struct mimo_buf in; /* the I/O thread's */
 	struct mimo_buf out;
 	size_t out_off;
+	uint64_t out_queued, out_sent; /* bytes ever appended to out, and ever sent from it */
 	bool want_out;
 	bool broken;
 	/* Native: replies to SENDs, in the order the SENDs came (answered as they complete). */
@@ -98,17 +99,29 @@ struct down_item {
 	size_t id_len;
 	uint8_t *content;
 	size_t len;
+	uint64_t out_end; /* GSE: out_queued once its frame was appended (sent when out_sent is) */
+};
+
+enum plugin_proto {
+	PROTO_UNKNOWN, /* not connected since the agent started */
+	PROTO_NATIVE,
+	PROTO_GSE,
 };
 
 struct plugin {
 	struct plugin *next;
 	char name[MIMO_WIRE_MAX_NAME + 1];
 	uint64_t slot_id;
-	struct conn *conn;		     /* READY connection, or NULL */
-	struct down_item *q_head, *q_tail;   /* not yet written */
-	struct down_item *in_head, *in_tail; /* written, awaiting ACK (native) */
-	uint64_t queued, queued_bytes, inflight;
+	struct conn *conn;		   /* READY connection, or NULL */
+	struct down_item *q_head, *q_tail; /* not yet written */
+	/* Written to the connection: native, until the plugin ACKs them; GSE (no ACK), until
+	 * their bytes have all gone into the socket. */
+	struct down_item *in_head, *in_tail;
+	/* --down-queue and --down-queue-mb bound queued + inflight: everything held. */
+	uint64_t queued, queued_bytes, inflight, inflight_bytes;
 	uint64_t delivered, dropped, up;
+	uint64_t too_large;	 /* queued, then found larger than the GSE plugin can receive */
+	enum plugin_proto proto; /* of its current or last connection */
 };
 
 /* A thread waiting for a plugin: a request's reply, or a RETRIEVE's NOTIFY_REPLY. */
@@ -158,15 +171,19 @@ struct agent {
 	bool stop;
 	pthread_t io_thread;
 	uint64_t conns_total;
-	uint64_t up_delivered; /* callbacks answered 2xx */
-	uint64_t up_dropped;   /* refused for good, expired, or their slot deleted */
+	uint64_t plugins_refused; /* HELLOs and GSE keepalives refused (no slot, pid, name) */
+	uint64_t up_delivered;	  /* callbacks answered 2xx */
+	uint64_t up_dropped;	  /* refused for good, expired, or their slot deleted */
 };
 
 /* conn.c */
 int agent_io_start(struct agent *a);
 void agent_io_stop(struct agent *a);
-/* Write what a connection has queued (under a->lock). */
+/* Write what a connection has queued (under a->lock), then let its plugin's queue move into
+ * the room that made (plugin_pump_locked). */
 void conn_flush_locked(struct agent *a, struct conn *c);
+/* Only write (plugin_pump_locked's own). */
+void conn_write_locked(struct agent *a, struct conn *c);
 void conn_unref_locked(struct agent *a, struct conn *c);
 /* The up-queue's hooks: request-reply matching and batched ACK writes. */
 void agent_upq_hooks(struct agent *a, struct upq_hooks *h);
@@ -178,7 +195,8 @@ struct plugin *plugin_get_locked(struct agent *a, const char *name, bool create)
 /* Bind c to its plugin (HELLO or GSE's first frame): 0, -EPERM (no slot), -EEXIST. */
 int plugin_attach_locked(struct agent *a, struct conn *c, const char *name, uint64_t *slot_id);
 void plugin_detach_locked(struct agent *a, struct conn *c);
-/* Move queued messages onto the connection, within the window. */
+/* Move queued messages onto the connection, within the window and while the connection's
+ * unsent output is under DOWN_OUT_HIGH; release GSE messages whose bytes left. */
 void plugin_pump_locked(struct agent *a, struct plugin *p);
 void plugin_ack_locked(struct agent *a, struct plugin *p, uint64_t seq);
 void plugins_expire_locked(struct agent *a);

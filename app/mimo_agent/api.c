@@ -43,10 +43,17 @@ static void set_error(struct fab_http_response *r, int status, const char *fmt, 
 	set_json(r, status, json_pack("{s:s, s:i}", "error", msg, "code", status));
 }
 
-/* GSE's envelope: {"code", "message", "data"}; HTTP status as well. */
-static void set_gse_error(struct fab_http_response *r, int status, const char *msg)
+/*
+ * An error on GSE's routes: GSE's envelope {"code", "message", "data": null} with HTTP 200.
+ * GSE's SDK (internal/server/request.go) turns any other HTTP status into "request to ...
+ * failed, status code: N" and never reads the body, so a caller using it could not tell a
+ * wrong token from a broken proxy; with 200 it decodes the envelope and its callers check
+ * resp.Code (the SDK's examples do). The code is the HTTP status mimo's /v1 routes answer
+ * for the same fault (400, 401, 403, 405).
+ */
+static void set_gse_error(struct fab_http_response *r, int code, const char *msg)
 {
-	set_json(r, status, json_pack("{s:i, s:s, s:n}", "code", status, "message", msg, "data"));
+	set_json(r, 200, json_pack("{s:i, s:s, s:n}", "code", code, "message", msg, "data"));
 }
 
 json_t *fab_json_content_string(const void *data, size_t len)

@@ -31,14 +31,20 @@
 #define TICK_MS	   100
 
 static struct mimo_ratelimit g_rl_bad;
+static struct mimo_ratelimit g_rl_noslot;
 
 /* --- output --------------------------------------------------------------------------------- */
 
 int conn_queue_locked(struct conn *c, const void *frame, size_t len)
 {
+	int rc;
+
 	if (c->state == CONN_CLOSED || c->broken)
 		return -EPIPE;
-	return mimo_buf_append(&c->out, frame, len);
+	rc = mimo_buf_append(&c->out, frame, len);
+	if (rc == 0)
+		c->out_queued += len;
+	return rc;
 }
 
 static void watch_locked(struct agent *a, struct conn *c, bool out)
@@ -52,7 +58,10 @@ static void watch_locked(struct agent *a, struct conn *c, bool out)
 	epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-void conn_flush_locked(struct agent *a, struct conn *c)
+/* An output buffer emptied keeps at most this much memory. */
+#define OUT_KEEP (256u << 10)
+
+void conn_write_locked(struct agent *a, struct conn *c)
 {
 	while (c->fd >= 0 && !c->broken && c->out_off < c->out.len) {
 		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
@@ -70,15 +79,27 @@ void conn_flush_locked(struct agent *a, struct conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		c->out_sent += (uint64_t)n;
 	}
 	if (c->out_off == c->out.len) {
-		mimo_buf_reset(&c->out);
+		/* A large message passed: give its memory back. */
+		if (c->out.cap > OUT_KEEP)
+			mimo_buf_free(&c->out);
+		else
+			mimo_buf_reset(&c->out);
 		c->out_off = 0;
 		watch_locked(a, c, false);
 	} else if (c->out_off > (1u << 20)) {
 		mimo_buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
+}
+
+void conn_flush_locked(struct agent *a, struct conn *c)
+{
+	conn_write_locked(a, c);
+	if (c->state == CONN_READY && c->plugin != NULL && c->plugin->conn == c)
+		plugin_pump_locked(a, c->plugin);
 }
 
 static void mark_dirty_locked(struct agent *a, struct conn *c)
@@ -234,24 +255,32 @@ static bool process_name_is(pid_t pid, const char *name)
 static int bind_plugin_locked(struct agent *a, struct conn *c, const char *name, int64_t pid,
 			      uint64_t *slot_id)
 {
+	uint64_t sup = 0;
 	int rc;
 
 	/* A plugin that says which process it is must be that process (pid 0: unknown, e.g.
 	 * from another pid namespace). */
 	if (pid != 0 && pid != c->pid) {
+		a->plugins_refused++;
 		MIMO_WARN(COMP, "plugin %s refused: says pid %" PRId64 ", socket peer is pid %d",
 			  name, pid, (int)c->pid);
 		return -EPERM;
 	}
 	if (a->o.check_process_name && !process_name_is(c->pid, name)) {
+		a->plugins_refused++;
 		MIMO_WARN(COMP, "plugin %s refused: peer pid %d is not a process named %s", name,
 			  (int)c->pid, name);
 		return -EPERM;
 	}
 	rc = plugin_attach_locked(a, c, name, slot_id);
-	if (rc == -EPERM)
-		MIMO_WARN(COMP, "plugin %s refused: no slot is registered for it (pid %d uid %d)",
-			  name, (int)c->pid, (int)c->uid);
+	if (rc != 0)
+		a->plugins_refused++;
+	/* A plugin started before its slot retries every second: one line per 10 s. */
+	if (rc == -EPERM && mimo_ratelimit_allow(&g_rl_noslot, 10000000000LL, &sup))
+		MIMO_WARN(COMP,
+			  "plugin %s refused: no slot is registered for it (pid %d uid %d; %" PRIu64
+			  " refusals not logged since the last such line)",
+			  name, (int)c->pid, (int)c->uid, sup);
 	else if (rc == -EEXIST)
 		MIMO_WARN(COMP, "plugin %s refused: already connected (pid %d)", name, (int)c->pid);
 	if (rc == 0)
@@ -423,11 +452,17 @@ static int handle_native(struct agent *a, struct conn *c, const struct mimo_wire
 /* --- GSE frames --------------------------------------------------------------------------------
  */
 
+/* What GSE's agent says of itself in a keepalive reply; the SDK's GetAgentInfo reads
+ * status_code 2 as running (IsRunning) and run_mode 0 as a proxy (IsProxy). */
+#define GSE_STATUS_RUNNING 2
+#define GSE_RUN_MODE_AGENT 1
+
 static void gse_keepalive_reply(struct agent *a, struct conn *c, uint64_t seq)
 {
-	json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "agent_id", a->o.agent_id,
-			      "version", MIMO_VERSION, "cloud_id", 0, "run_mode", 0, "status_code",
-			      0, "status", "ok");
+	json_t *j =
+		json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "agent_id", a->o.agent_id, "version",
+			  MIMO_VERSION, "cloud_id", 0, "run_mode", GSE_RUN_MODE_AGENT,
+			  "status_code", GSE_STATUS_RUNNING, "status", "ok");
 	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	uint8_t *f;
 
@@ -643,6 +678,9 @@ static void conn_read(struct agent *a, struct conn *c)
 			return;
 		}
 		mimo_buf_consume(&c->in, used);
+		/* A large message came in whole: give its memory back. */
+		if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK)
+			mimo_buf_free(&c->in);
 		if ((size_t)n < READ_CHUNK / 2)
 			return;
 	}

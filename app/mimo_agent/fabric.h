@@ -150,6 +150,7 @@ enum fab_status {
 #define FAB_ERR_TIMEOUT	      504
 #define FAB_ERR_INTERNAL      500
 #define FAB_ERR_BAD_PLUGIN    501
+#define FAB_ERR_TOO_LARGE     413 /* larger than the plugin can receive (GSE's SDK: 10 MiB) */
 
 struct fab_result {
 	enum fab_status status;

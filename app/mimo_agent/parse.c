@@ -16,6 +16,16 @@
 
 #define MAX_DEPTH 16
 
+/*
+ * Bodies are read with JSON_ALLOW_NUL: content is bytes, and GSE's SDK sends a zero byte as
+ * "\u0000" (Go's encoding/json). Every string used as a C string (tokens, ids, URLs, keys)
+ * must then hold no NUL, or it would be read shorter than it is: cstr() checks that.
+ */
+static bool cstr(const json_t *s)
+{
+	return json_is_string(s) && strlen(json_string_value(s)) == json_string_length(s);
+}
+
 static int fail(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -93,7 +103,7 @@ static json_t *load_object(const char *body, size_t len, char *err, size_t err_l
 		fail(err, err_len, "empty body: a JSON object is required");
 		return NULL;
 	}
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (j == NULL) {
 		fail(err, err_len, "body is not JSON: %s (at byte %d)", jerr.text, jerr.position);
 		return NULL;
@@ -110,12 +120,16 @@ static json_t *load_object(const char *body, size_t len, char *err, size_t err_l
 static int check_keys(json_t *j, const char *const *known, char *err, size_t err_len)
 {
 	const char *k;
+	size_t klen;
 	json_t *v;
 
-	json_object_foreach(j, k, v)
+	json_object_keylen_foreach(j, k, klen, v)
 	{
-		bool ok = false;
+		bool ok = strlen(k) == klen;
 
+		if (!ok)
+			return fail(err, err_len, "a key holds a zero byte");
+		ok = false;
 		for (size_t i = 0; known[i] != NULL && !ok; i++)
 			ok = strcmp(known[i], k) == 0;
 		if (!ok)
@@ -130,8 +144,9 @@ static int get_slot_token(json_t *j, struct down_msg_req *r, char *err, size_t e
 
 	if (!json_is_integer(sid) || json_integer_value(sid) <= 0)
 		return fail(err, err_len, "\"slot_id\" must be a positive integer");
-	if (!json_is_string(tok) || json_string_length(tok) == 0 || json_string_length(tok) > 256)
-		return fail(err, err_len, "\"token\" must be a non-empty string");
+	if (!cstr(tok) || json_string_length(tok) == 0 || json_string_length(tok) > 256)
+		return fail(err, err_len,
+			    "\"token\" must be a non-empty string without zero bytes");
 	r->slot_id = (uint64_t)json_integer_value(sid);
 	r->token = strdup(json_string_value(tok));
 	return r->token != NULL ? 0 : -ENOMEM;
@@ -179,7 +194,7 @@ static int get_agent_list(json_t *a, const char *key, struct down_msg_req *r, ch
 		return rc;
 	json_array_foreach(a, i, v)
 	{
-		if (!json_is_string(v) || !fab_agent_id_valid(json_string_value(v)))
+		if (!cstr(v) || !fab_agent_id_valid(json_string_value(v)))
 			return fail(err, err_len,
 				    "\"%s\"[%zu] is not an agent id (1-128 of [A-Za-z0-9_.:-])",
 				    key, i);
@@ -355,8 +370,8 @@ int parse_gse_dispatch_multi(const char *body, size_t len, struct down_msg_req *
 
 		if (rc != 0)
 			break;
-		if (!json_is_object(v) || !json_is_string(id) ||
-		    !fab_agent_id_valid(json_string_value(id)) || !json_is_string(c)) {
+		if (!json_is_object(v) || !cstr(id) || !fab_agent_id_valid(json_string_value(id)) ||
+		    !json_is_string(c)) {
 			rc = fail(err, err_len,
 				  "\"agent_message_list\"[%zu] must be {\"bk_agent_id\": "
 				  "an agent id, \"content\": a string}",
@@ -438,7 +453,7 @@ int parse_request(const char *body, size_t len, struct down_msg_req *r, char *er
 	if (rc == 0 && one != NULL && json_object_get(j, "agent_ids") != NULL)
 		rc = fail(err, err_len, "give \"agent_id\" or \"agent_ids\", not both");
 	if (rc == 0 && one != NULL) {
-		if (!json_is_string(one) || !fab_agent_id_valid(json_string_value(one))) {
+		if (!cstr(one) || !fab_agent_id_valid(json_string_value(one))) {
 			rc = fail(err, err_len, "\"agent_id\" is not an agent id");
 		} else {
 			r->single = true;
@@ -477,7 +492,7 @@ int parse_slot_create(const char *body, size_t len, char *plugin, size_t plugin_
 		rc = fail(err, err_len,
 			  "\"plugin_name\" must be 1-64 of [A-Za-z0-9_.-] (the "
 			  "plugin's process name)");
-	if (rc == 0 && (!json_is_string(u) || !fab_url_valid(json_string_value(u))))
+	if (rc == 0 && (!cstr(u) || !fab_url_valid(json_string_value(u))))
 		rc = fail(err, err_len, "\"callback_url\" must be an http:// or https:// URL");
 	if (rc == 0) {
 		snprintf(plugin, plugin_len, "%s", json_string_value(p));

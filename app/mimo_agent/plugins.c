@@ -7,7 +7,14 @@
  * Down delivery is at least once per connection: a DISPATCH stays in flight until the plugin
  * ACKs it; if the connection breaks first it goes back to the head of the queue and is sent
  * again, with the same sequence number, on the next connection (the SDK recognises it). GSE's
- * protocol has no ACK: there a message counts as delivered once written.
+ * protocol has no ACK: there a message counts as delivered once all its bytes went into the
+ * socket; one the socket has not taken whole when the connection breaks is queued again.
+ *
+ * What the agent holds for a plugin - queued, and written but not yet delivered - is bounded
+ * by --down-queue (messages) and --down-queue-mb (bytes), whatever the plugin speaks; past
+ * that a dispatch fails with 429. Messages move from the queue to the connection's output only
+ * while less than DOWN_OUT_HIGH of it is unsent, so a plugin that stops reading holds at most
+ * its queue's bound plus one such buffer.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +29,9 @@
 #include "log.h"
 
 #define COMP "agent"
+
+/* Bytes of a connection's output the agent fills ahead of the socket. */
+#define DOWN_OUT_HIGH (1u << 20)
 
 static struct mimo_ratelimit g_rl_drop;
 
@@ -64,6 +74,7 @@ int plugin_attach_locked(struct agent *a, struct conn *c, const char *name, uint
 	if (p->conn != NULL)
 		return -EEXIST;
 	p->slot_id = si.id;
+	p->proto = c->gse ? PROTO_GSE : PROTO_NATIVE;
 	p->conn = c;
 	c->plugin = p;
 	c->state = CONN_READY;
@@ -83,25 +94,78 @@ static void fail_waiters_locked(struct agent *a, struct plugin *p, bool retrieve
 	(void)retrieves_only;
 }
 
+/* The head of the in-flight list is done (acknowledged, or for GSE sent whole). */
+static void inflight_done_locked(struct plugin *p)
+{
+	struct down_item *it = p->in_head;
+
+	p->in_head = it->next;
+	if (p->in_head == NULL)
+		p->in_tail = NULL;
+	p->inflight--;
+	p->inflight_bytes -= it->len;
+	p->delivered++;
+	item_free(it);
+}
+
+/* GSE has no ACK: a message whose bytes all went into the socket is delivered. */
+static void gse_release_locked(struct plugin *p, struct conn *c)
+{
+	while (p->in_head != NULL && p->in_head->out_end <= c->out_sent)
+		inflight_done_locked(p);
+}
+
 void plugin_detach_locked(struct agent *a, struct conn *c)
 {
 	struct plugin *p = c->plugin;
 
 	if (p == NULL || p->conn != c)
 		return;
+	if (c->gse)
+		gse_release_locked(p, c);
 	p->conn = NULL;
-	/* Unacknowledged messages go back to the head of the queue, oldest first. */
+	/* Unacknowledged messages (GSE: not sent whole) go back to the head of the queue, oldest
+	 * first. */
 	if (p->in_head != NULL) {
 		p->in_tail->next = p->q_head;
 		if (p->q_head == NULL)
 			p->q_tail = p->in_tail;
 		p->q_head = p->in_head;
 		p->queued += p->inflight;
+		p->queued_bytes += p->inflight_bytes;
 		p->in_head = p->in_tail = NULL;
 		p->inflight = 0;
+		p->inflight_bytes = 0;
 	}
 	/* A RETRIEVE asked on this connection will not be answered. */
 	fail_waiters_locked(a, p, true);
+}
+
+/* The meta of a GSE dispatch frame, {"message_id", "session_id": ""}: its length, or -ENOMEM. */
+static long gse_meta(const char *id, size_t id_len, char *out, size_t out_len)
+{
+	json_t *j = json_pack("{s:s%, s:s}", "message_id", id, id_len, "session_id", "");
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	long n;
+
+	json_decref(j);
+	if (text == NULL)
+		return -ENOMEM;
+	n = snprintf(out, out_len, "%s", text);
+	free(text);
+	return n;
+}
+
+#define GSE_META_MAX (MIMO_WIRE_MAX_MSG_ID * 6 + 64)
+
+/* Whether a GSE plugin's SDK can receive this message (its reader fails on a longer frame,
+ * and the message would be lost). */
+static bool gse_fits(const char *id, size_t len)
+{
+	char meta[GSE_META_MAX];
+	long m = gse_meta(id, strlen(id), meta, sizeof(meta));
+
+	return m > 0 && mimo_gse_size((size_t)m, len) <= MIMO_GSE_SDK_MAX_FRAME;
 }
 
 static int write_item_locked(struct agent *a, struct conn *c, struct down_item *it)
@@ -112,17 +176,14 @@ static int write_item_locked(struct agent *a, struct conn *c, struct down_item *
 
 	(void)a;
 	if (c->gse) {
-		char meta[MIMO_WIRE_MAX_MSG_ID * 6 + 64];
-		json_t *j = json_pack("{s:s%, s:s}", "message_id", it->id, it->id_len, "session_id",
-				      "");
-		char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+		char meta[GSE_META_MAX];
+		long m = gse_meta(it->id, it->id_len, meta, sizeof(meta));
 
-		json_decref(j);
-		if (text == NULL)
-			return -ENOMEM;
-		snprintf(meta, sizeof(meta), "%s", text);
-		free(text);
-		n = mimo_gse_size(strlen(meta), it->len);
+		if (m < 0)
+			return (int)m;
+		n = mimo_gse_size((size_t)m, it->len);
+		if (n > MIMO_GSE_SDK_MAX_FRAME)
+			return -EMSGSIZE;
 		f = malloc(n);
 		if (f == NULL)
 			return -ENOMEM;
@@ -146,53 +207,80 @@ static int write_item_locked(struct agent *a, struct conn *c, struct down_item *
 	return rc;
 }
 
+static size_t out_pending(const struct conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
+/* Take the queue's head off the queue. */
+static struct down_item *queue_pop_locked(struct plugin *p)
+{
+	struct down_item *it = p->q_head;
+
+	p->q_head = it->next;
+	if (p->q_head == NULL)
+		p->q_tail = NULL;
+	it->next = NULL;
+	p->queued--;
+	p->queued_bytes -= it->len;
+	return it;
+}
+
 void plugin_pump_locked(struct agent *a, struct plugin *p)
 {
 	struct conn *c = p->conn;
-	bool wrote = false;
 
 	if (c == NULL || c->state != CONN_READY)
 		return;
-	while (p->q_head != NULL && (c->gse || p->inflight < a->o.inflight_max)) {
-		struct down_item *it = p->q_head;
+	for (;;) {
+		bool wrote = false;
 
-		if (write_item_locked(a, c, it) != 0)
-			break;
-		wrote = true;
-		p->q_head = it->next;
-		if (p->q_head == NULL)
-			p->q_tail = NULL;
-		p->queued--;
-		p->queued_bytes -= it->len;
-		if (c->gse) {
-			p->delivered++;
-			item_free(it);
-			continue;
+		while (p->q_head != NULL && (c->gse || p->inflight < a->o.inflight_max) &&
+		       out_pending(c) < DOWN_OUT_HIGH) {
+			struct down_item *it = p->q_head;
+			int rc = write_item_locked(a, c, it);
+
+			if (rc == -EMSGSIZE) {
+				/* Queued before the agent knew the plugin speaks GSE. */
+				uint64_t sup;
+
+				item_free(queue_pop_locked(p));
+				p->too_large++;
+				if (mimo_ratelimit_allow(&g_rl_drop, 1000000000, &sup))
+					MIMO_WARN(
+						COMP,
+						"plugin %s: a queued message is larger than GSE's "
+						"SDK receives (%u bytes a frame); dropped",
+						p->name, MIMO_GSE_SDK_MAX_FRAME);
+				continue;
+			}
+			if (rc != 0)
+				break;
+			wrote = true;
+			it = queue_pop_locked(p);
+			it->out_end = c->out_queued;
+			if (p->in_tail != NULL)
+				p->in_tail->next = it;
+			else
+				p->in_head = it;
+			p->in_tail = it;
+			p->inflight++;
+			p->inflight_bytes += it->len;
 		}
-		it->next = NULL;
-		if (p->in_tail != NULL)
-			p->in_tail->next = it;
-		else
-			p->in_head = it;
-		p->in_tail = it;
-		p->inflight++;
+		conn_write_locked(a, c);
+		if (c->gse)
+			gse_release_locked(p, c);
+		/* Stop when nothing moved, or the socket takes no more for now (EPOLLOUT brings
+		 * the I/O thread back here through conn_flush_locked). */
+		if (!wrote || c->broken || out_pending(c) >= DOWN_OUT_HIGH)
+			break;
 	}
-	if (wrote || c->out.len > c->out_off)
-		conn_flush_locked(a, c);
 }
 
 void plugin_ack_locked(struct agent *a, struct plugin *p, uint64_t seq)
 {
-	while (p->in_head != NULL && p->in_head->seq <= seq) {
-		struct down_item *it = p->in_head;
-
-		p->in_head = it->next;
-		if (p->in_head == NULL)
-			p->in_tail = NULL;
-		p->inflight--;
-		p->delivered++;
-		item_free(it);
-	}
+	while (p->in_head != NULL && p->in_head->seq <= seq)
+		inflight_done_locked(p);
 	plugin_pump_locked(a, p);
 }
 
@@ -322,7 +410,16 @@ static void dispatch_locked(struct agent *a, const struct slot_info *slot, const
 		set_failed(out, FAB_ERR_NOT_CONNECTED, "plugin not connected");
 		return;
 	}
-	if (p->queued >= a->o.down_queue_max || p->queued_bytes + len > a->o.down_queue_max_bytes) {
+	/* A GSE plugin's SDK cannot receive it: say so now rather than lose it there. */
+	if ((p->conn != NULL ? p->conn->gse : p->proto == PROTO_GSE) &&
+	    !gse_fits(message_id, len)) {
+		set_failed(out, FAB_ERR_TOO_LARGE,
+			   "message too large for the plugin (GSE's SDK receives at most "
+			   "10485760 bytes a frame, 28-byte header and meta included)");
+		return;
+	}
+	if (p->queued + p->inflight >= a->o.down_queue_max ||
+	    p->queued_bytes + p->inflight_bytes + len > a->o.down_queue_max_bytes) {
 		set_failed(out, FAB_ERR_QUEUE_FULL, "queue full");
 		return;
 	}
@@ -572,34 +669,38 @@ int agent_cache(struct agent *a, const struct fab_cache_req *req, struct mimo_bu
 json_t *agent_health(struct agent *a)
 {
 	json_t *plugins = json_array();
-	uint64_t delivered, dropped;
+	uint64_t delivered, dropped, refused;
 	struct upq_stats st;
 
 	pthread_mutex_lock(&a->lock);
 	for (struct plugin *p = a->plugins; p != NULL; p = p->next)
 		json_array_append_new(
 			plugins,
-			json_pack("{s:s, s:I, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-				  p->name, "slot_id", (json_int_t)p->slot_id, "connected",
+			json_pack("{s:s, s:I, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "name", p->name, "slot_id", (json_int_t)p->slot_id, "connected",
 				  p->conn != NULL, "protocol",
 				  p->conn == NULL ? ""
 				  : p->conn->gse  ? "gse"
 						  : "native",
 				  "pid", (json_int_t)(p->conn != NULL ? p->conn->pid : 0), "queued",
 				  (json_int_t)p->queued, "inflight", (json_int_t)p->inflight,
+				  "held_bytes", (json_int_t)(p->queued_bytes + p->inflight_bytes),
 				  "delivered", (json_int_t)p->delivered, "expired",
-				  (json_int_t)p->dropped, "up", (json_int_t)p->up));
+				  (json_int_t)p->dropped, "too_large", (json_int_t)p->too_large,
+				  "up", (json_int_t)p->up));
 	delivered = __atomic_load_n(&a->up_delivered, __ATOMIC_RELAXED);
 	dropped = __atomic_load_n(&a->up_dropped, __ATOMIC_RELAXED);
+	refused = a->plugins_refused;
 	pthread_mutex_unlock(&a->lock);
 	upq_get_stats(a->upq, &st);
-	return json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "agent_id",
-			 a->o.agent_id, "version", MIMO_VERSION, "mode",
-			 a->o.nats_url != NULL ? "nats" : "embedded", "plugins", plugins, "upq",
-			 "appended", (json_int_t)st.appended, "duplicates",
-			 (json_int_t)st.duplicates, "commits", (json_int_t)st.commits, "fsyncs",
-			 (json_int_t)st.fsyncs, "segments", (json_int_t)st.segments, "delivered",
-			 (json_int_t)delivered, "dropped", (json_int_t)dropped);
+	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "agent_id", a->o.agent_id, "version", MIMO_VERSION, "mode",
+			 a->o.nats_url != NULL ? "nats" : "embedded", "plugins", plugins,
+			 "plugins_refused", (json_int_t)refused, "upq", "appended",
+			 (json_int_t)st.appended, "duplicates", (json_int_t)st.duplicates,
+			 "commits", (json_int_t)st.commits, "fsyncs", (json_int_t)st.fsyncs,
+			 "segments", (json_int_t)st.segments, "delivered", (json_int_t)delivered,
+			 "dropped", (json_int_t)dropped);
 }
 
 /* --- the embedded backend: the API reaches this agent's own plugins -----------------------------

@@ -920,7 +920,10 @@ static void *syncer_main(void *arg)
 			if (rc == 0 && !q->o.no_sync) {
 				if (fdatasync(list->fd) != 0)
 					rc = -errno;
+				/* Counted under the lock: upq_get_stats reads it there. */
+				pthread_mutex_lock(&q->lock);
 				q->st.fsyncs++;
+				pthread_mutex_unlock(&q->lock);
 				/* A new segment's name must be durable before its records count. */
 				if (rc == 0 && new_seg && fsync(q->dirfd) != 0)
 					rc = -errno;

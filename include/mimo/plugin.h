@@ -78,7 +78,7 @@ struct mimo_plugin_opts {
 	uint32_t keepalive_ms;	       /* PING interval; 3 missed answers = reconnect (3000) */
 	uint32_t max_message_bytes;    /* largest message either way (10 MiB, GSE's) */
 	uint32_t reconnect_min_ms;     /* first reconnect delay (100) */
-	uint32_t reconnect_max_ms;     /* cap of the doubling delay (5000) */
+	uint32_t reconnect_max_ms;     /* cap of the doubling delay (1000, GSE's interval) */
 	uint32_t send_queue_max;       /* messages queued and not yet acknowledged (65536) */
 	uint64_t send_queue_max_bytes; /* their bytes (64 MiB) */
 	uint32_t ttl_ms;	       /* lifetime of messages sent up; 0 = the agent's default */

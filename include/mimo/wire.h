@@ -197,6 +197,9 @@ size_t mimo_wire_encode_notify_reply(void *out, const struct mimo_wire_notify_re
 #define MIMO_GSE_MAGIC	   0xdeadbeefu
 #define MIMO_GSE_VERSION   0x6
 #define MIMO_GSE_MAX_FRAME (10u << 20 | 65536) /* the SDK's 10 MiB plus meta and header */
+/* The largest frame bk-gse-sdk receives with its default MaxMessageSizeBytes: its reader
+ * fails on a longer one (the 28-byte header counts). */
+#define MIMO_GSE_SDK_MAX_FRAME (10u << 20)
 
 enum mimo_gse_type {
 	MIMO_GSE_KEEPALIVE_REQ = 0x9006,

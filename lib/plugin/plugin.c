@@ -26,7 +26,9 @@ MIMO_EXPORT void mimo_plugin_opts_init(struct mimo_plugin_opts *opts)
 	opts->keepalive_ms = 3000;
 	opts->max_message_bytes = 10u << 20;
 	opts->reconnect_min_ms = 100;
-	opts->reconnect_max_ms = 5000;
+	/* GSE's SDK reconnects every second; a local socket costs nothing to try, and a plugin
+	 * started before its agent or its slot is then there within a second of them. */
+	opts->reconnect_max_ms = 1000;
 	opts->send_queue_max = 65536;
 	opts->send_queue_max_bytes = 64ull << 20;
 	opts->cache_max_bytes = 64u << 20;

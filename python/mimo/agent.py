@@ -35,7 +35,9 @@ _ids = itertools.count(1)
 
 
 class AgentError(Exception):
-    """The API refused or failed: ``status`` is the HTTP status, ``body`` the decoded answer."""
+    """The API refused or failed: ``status`` is the HTTP status, ``body`` the decoded answer.
+    On GSE's routes, which answer errors with HTTP 200 and GSE's envelope, ``status`` is the
+    envelope's non-zero ``code``."""
 
     def __init__(self, status, body):
         msg = body.get("error") or body.get("message") if isinstance(body, dict) else body
@@ -56,19 +58,46 @@ class AgentClient:
     """One keep-alive HTTP connection to an agent (embedded mode) or a gateway.
 
     ``admin_token`` is needed for slots; ``slot_id`` and ``token`` for dispatch and request;
-    the cache routes take the slot's token (or the admin token)."""
+    the cache routes take the slot's token (or the admin token). ``admin_token_file`` names a
+    file holding the admin token, read when first needed (the agent creates it at start)."""
 
     def __init__(self, url="http://127.0.0.1:8089", admin_token=None, slot_id=None, token=None,
-                 timeout=30.0):
+                 timeout=30.0, admin_token_file=None):
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("http", "https"):
             raise ValueError(f"not an http(s) URL: {url}")
         self.scheme, self.host, self.port = u.scheme, u.hostname, u.port
         self.base = u.path.rstrip("/")
-        self.admin_token, self.slot_id, self.token = admin_token, slot_id, token
+        self._admin_token, self.slot_id, self.token = admin_token, slot_id, token
+        self.admin_token_file = admin_token_file
         self.timeout = timeout
         self._conn = None
         self._lock = threading.Lock()
+
+    @property
+    def admin_token(self):
+        if self._admin_token is None and self.admin_token_file is not None:
+            with open(self.admin_token_file) as f:
+                self._admin_token = f.read().strip()
+        return self._admin_token
+
+    @admin_token.setter
+    def admin_token(self, value):
+        self._admin_token = value
+
+    def wait_ready(self, timeout=10.0):
+        """Wait until the agent (or gateway) answers GET /v1/health - one just started in the
+        background may not listen yet - and return self. Raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.health()
+                return self
+            except (OSError, http.client.HTTPException, AgentError) as e:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"no answer from {self.host}:{self.port} within "
+                                       f"{timeout:g} s: {e}") from None
+            time.sleep(0.05)
 
     # --- transport ------------------------------------------------------------------------
 
@@ -139,6 +168,26 @@ class AgentClient:
                           {"plugin_name": plugin_name, "callback_url": callback_url},
                           self.admin_token)
 
+    def ensure_slot(self, plugin_name, callback_url):
+        """register_slot, or - when a slot already serves the plugin (409) - that slot with new
+        credentials: the agent keeps only a hash of a token, so the way to get credentials for
+        an existing slot is to rotate them (the old token and secret stop working at once).
+        A slot of that plugin with another callback URL is not changed: AgentError 409."""
+        try:
+            return self.register_slot(plugin_name, callback_url)
+        except AgentError as e:
+            if e.status != 409:
+                raise
+        for s in self.list_slots():
+            if s["plugin_name"] == plugin_name:
+                if s["callback_url"] != callback_url:
+                    raise AgentError(409, {"error": f"slot {s['slot_id']} serves plugin "
+                                                    f"{plugin_name!r} with callback "
+                                                    f"{s['callback_url']!r}, not "
+                                                    f"{callback_url!r}"})
+                return self.rotate_slot(s["slot_id"])
+        raise AgentError(409, {"error": f"a slot serves {plugin_name!r} but is not listed"})
+
     def list_slots(self):
         return self._json("GET", "/v1/slots", auth=self.admin_token)["slots"]
 
@@ -169,7 +218,15 @@ class AgentClient:
         """GSE's dispatch_message: content is a string; only failed agents are listed."""
         body = dict(self._slot_auth(), message_id=message_id or _message_id(),
                     agent_id_list=list(agent_ids), content=content)
-        return self._json("POST", base_path + "/api/v2/cluster/dispatch_message", body)
+        return self._gse(self._json("POST", base_path + "/api/v2/cluster/dispatch_message",
+                                    body))
+
+    @staticmethod
+    def _gse(out):
+        # GSE's routes answer errors with HTTP 200 and a non-zero code (what GSE's SDK reads).
+        if not isinstance(out, dict) or out.get("code") != 0:
+            raise AgentError(out.get("code") if isinstance(out, dict) else 200, out)
+        return out
 
     def dispatch_multi_gse(self, agent_contents, message_id=None, front_content="",
                            back_content="", base_path=""):
@@ -177,7 +234,8 @@ class AgentClient:
                     agent_message_list=[{"bk_agent_id": a, "content": c}
                                         for a, c in agent_contents.items()],
                     front_content=front_content, back_content=back_content)
-        return self._json("POST", base_path + "/api/v2/cluster/dispatch_multi_message", body)
+        return self._gse(self._json("POST",
+                                    base_path + "/api/v2/cluster/dispatch_multi_message", body))
 
     def request(self, agent_id, content, message_id=None, timeout_ms=5000):
         """Dispatch and wait for the plugin's reply with the same message_id: its bytes.

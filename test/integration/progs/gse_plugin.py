@@ -7,13 +7,20 @@ once and then every interval; dispatch frames (0x9008) checked as the SDK checks
 (meta_len != 0, meta + content = body); messages up as respond frames (0x900a) with the meta
 {name, transmit_type, topic, message_id, session_id} and the raw content.
 
-    gse_plugin.py --socket PATH --name NAME [--echo] [--keepalive-s S]
+    gse_plugin.py --socket PATH --name NAME [--echo] [--keepalive-s S] [--max-message-bytes N]
+
+As the SDK's reader (go/internal/agent/buffer.go), a frame longer than --max-message-bytes (the
+SDK's MaxMessageSizeBytes, default 10 MiB, header included) fails the connection: it reports
+{"event":"error","error":"override buffer capacity N"} and closes.
 
 Prints JSON lines: {"event":"keepalive_resp", ...agent's JSON}, {"event":"message","id",
-"content_b64"}. Commands on stdin: "send ID TEXT", "quit".
+"content_b64"} (or "len" and "sha256" instead of "content_b64" with --digest). Commands on
+stdin: "send ID TEXT", "pause" (stop reading the socket, as a stalled plugin), "resume",
+"quit".
 """
 import argparse
 import base64
+import hashlib
 import itertools
 import json
 import os
@@ -41,8 +48,11 @@ def frame(kind, body, meta_len=0, content_len=0):
 
 
 class Plugin:
-    def __init__(self, path, name, echo, keepalive_s):
+    def __init__(self, path, name, echo, keepalive_s, max_bytes=10 << 20, digest=False):
         self.name, self.echo, self.keepalive_s = name, echo, keepalive_s
+        self.max_bytes, self.digest = max_bytes, digest
+        self.reading = threading.Event()
+        self.reading.set()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
         self.wlock = threading.Lock()
@@ -81,9 +91,15 @@ class Plugin:
     def reader(self):
         try:
             while True:
+                self.reading.wait()
                 magic, kind, _ver, _seq_no, length, r0, r1 = HDR.unpack(self.read_exact(HDR.size))
                 if magic != MAGIC:
                     say({"event": "error", "error": "bad magic"})
+                    return
+                if length > self.max_bytes:
+                    # The SDK's Buffer.Read: the reader fails, the connection is dropped.
+                    say({"event": "error", "error": f"override buffer capacity {length}"})
+                    self.sock.close()
                     return
                 body = self.read_exact(length - HDR.size)
                 if kind == KEEPALIVE_RESP:
@@ -94,9 +110,13 @@ class Plugin:
                         continue
                     meta = json.loads(body[:r0])
                     content = body[r0:]
-                    say({"event": "message", "id": meta["message_id"],
-                         "session_id": meta.get("session_id"),
-                         "content_b64": base64.b64encode(content).decode()})
+                    ev = {"event": "message", "id": meta["message_id"],
+                          "session_id": meta.get("session_id")}
+                    if self.digest:
+                        ev.update(len=len(content), sha256=hashlib.sha256(content).hexdigest())
+                    else:
+                        ev["content_b64"] = base64.b64encode(content).decode()
+                    say(ev)
                     if self.echo:
                         self.send(meta["message_id"], content)
                 else:
@@ -111,11 +131,14 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--echo", action="store_true")
     ap.add_argument("--keepalive-s", type=float, default=3.0)
+    ap.add_argument("--max-message-bytes", type=int, default=10 << 20)
+    ap.add_argument("--digest", action="store_true")
     args = ap.parse_args()
     deadline = time.monotonic() + 10
     while True:
         try:
-            p = Plugin(args.socket, args.name, args.echo, args.keepalive_s)
+            p = Plugin(args.socket, args.name, args.echo, args.keepalive_s,
+                       args.max_message_bytes, args.digest)
             break
         except OSError:
             if time.monotonic() > deadline:
@@ -129,6 +152,11 @@ def main():
         if parts[0] == "send" and len(parts) == 3:
             p.send(parts[1], parts[2].encode())
             say({"event": "sent", "id": parts[1]})
+        elif parts[0] == "pause":
+            p.reading.clear()
+            say({"event": "paused"})
+        elif parts[0] == "resume":
+            p.reading.set()
         elif parts[0] == "quit":
             break
     p.stop.set()
