@@ -75,6 +75,16 @@ uint32_t mimo_reactor_core(const struct mimo_reactor *r);
 int mimo_reactor_send_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg);
 
 /*
+ * Run fn(arg) on reactor r, never failing for want of room in r's ring: from a reactor, a
+ * message that does not fit waits in the calling reactor's overflow list, which its loop
+ * sends on (in the order posted) as room appears - so two reactors that fill each other's
+ * rings keep draining their own instead of spinning on a send; from any other thread it waits
+ * for room. Messages from one sender to one reactor still run in the order posted. Returns 0
+ * or -ENOMEM.
+ */
+int mimo_reactor_post(struct mimo_reactor *r, mimo_msg_fn fn, void *arg);
+
+/*
  * Run fn(arg) on every reactor in turn (index order), then done(arg) on the reactor that
  * called this. On a reactor. Returns 0 or -ENOMEM.
  */

@@ -131,8 +131,8 @@ static void complete_text(struct mimo_jsonrpc_request *req, const char *key, con
 		finish(req);
 		return;
 	}
-	while (mimo_reactor_send_msg(req->sink->reactor, finish, req) == -EAGAIN)
-		sched_yield();
+	if (mimo_reactor_post(req->sink->reactor, finish, req) != 0)
+		MIMO_ERR(COMP, "out of memory: the answer to %s is lost", req->method);
 }
 
 static void complete(struct mimo_jsonrpc_request *req, json_t *member_value, bool is_error)

@@ -438,7 +438,7 @@ static inline void nvmf_req_set_status(struct nvmf_req *req, uint8_t sct, uint8_
 	req->cpl.status = mimo_nvme_status(sct, sc, !retry);
 }
 
-/* Send a message, waiting for room if the ring is full (it holds 16384). */
+/* Send a message between reactors (mimo_reactor_post: never a spin on a full ring). */
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg);
 
 /* Namespace I/O accounting on the calling reactor (io_cmd.c). */

@@ -35,14 +35,9 @@ static struct mimo_ratelimit g_refuse_rl, g_timeout_rl;
 
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 {
-	while (mimo_reactor_send_msg(r, fn, arg) != 0) {
-		if (r == mimo_reactor_current()) {
-			/* Our own ring is full and only we drain it: run it now. */
-			fn(arg);
-			return;
-		}
-		mimo_cpu_relax();
-	}
+	/* Never a spin on a full ring: two reactors that filled each other's would livelock. */
+	if (mimo_reactor_post(r, fn, arg) != 0)
+		MIMO_ERR(COMP, "out of memory: a message between reactors is lost");
 }
 
 /* --- transport ----------------------------------------------------------------------------- */

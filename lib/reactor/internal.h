@@ -40,6 +40,15 @@ TAILQ_HEAD(watch_list, mimo_fd_watch);
 struct mimo_io_channel;
 TAILQ_HEAD(channel_list, mimo_io_channel);
 
+/* A message posted while its target's ring was full (mimo_reactor_post). */
+struct overflow_msg {
+	struct mimo_reactor *to;
+	mimo_msg_fn fn;
+	void *arg;
+	STAILQ_ENTRY(overflow_msg) link;
+};
+STAILQ_HEAD(overflow_list, overflow_msg);
+
 struct mimo_reactor {
 	uint32_t index;
 	uint32_t core;
@@ -65,6 +74,7 @@ struct mimo_reactor {
 	struct poller_list dead;
 	struct watch_list dead_watches;
 	struct channel_list channels;
+	struct overflow_list overflow; /* posted by this reactor, waiting for room */
 	bool releasing; /* stopping: channels are destroyed at once, not from messages */
 
 	_Atomic uint64_t busy_ticks, idle_ticks, nmsgs, sleeps;

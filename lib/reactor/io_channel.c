@@ -82,8 +82,8 @@ void mimo_io_device_register(void *io_device, mimo_io_channel_create_cb create_c
 
 static void send_retry(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 {
-	while (mimo_reactor_send_msg(r, fn, arg) == -EAGAIN)
-		sched_yield();
+	if (mimo_reactor_post(r, fn, arg) != 0)
+		MIMO_ERR(COMP, "out of memory: a channel message is lost");
 }
 
 struct unreg_done_ctx {

@@ -144,6 +144,44 @@ int mimo_reactor_send_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 	return rc;
 }
 
+int mimo_reactor_post(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
+{
+	struct mimo_reactor *self = t_current;
+	struct overflow_msg *m;
+
+	if (self == NULL) {
+		/* No loop of ours to send it later: wait for room. */
+		while (mimo_reactor_send_msg(r, fn, arg) == -EAGAIN)
+			sched_yield();
+		return 0;
+	}
+	/* Behind anything already waiting, or the order would change. */
+	if (STAILQ_EMPTY(&self->overflow) && send_msg(r, fn, arg) == 0)
+		return 0;
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return -ENOMEM;
+	m->to = r;
+	m->fn = fn;
+	m->arg = arg;
+	STAILQ_INSERT_TAIL(&self->overflow, m, link);
+	return 0;
+}
+
+/* Send what this reactor posted while rings were full, oldest first, until one is full. */
+static int run_overflow(struct mimo_reactor *r)
+{
+	struct overflow_msg *m;
+
+	while ((m = STAILQ_FIRST(&r->overflow)) != NULL) {
+		if (send_msg(m->to, m->fn, m->arg) != 0)
+			return 1; /* still waiting: stay awake to try again */
+		STAILQ_REMOVE_HEAD(&r->overflow, link);
+		free(m);
+	}
+	return 0;
+}
+
 void mimo_reactor_get_stats(struct mimo_reactor *r, struct mimo_reactor_stats *st)
 {
 	st->busy_ticks = atomic_load_explicit(&r->busy_ticks, memory_order_relaxed);
@@ -477,6 +515,8 @@ static void *reactor_main(void *arg)
 		int work = 0, n;
 
 		work |= run_msgs(r);
+		if (mimo_unlikely(!STAILQ_EMPTY(&r->overflow)))
+			work |= run_overflow(r);
 		work |= run_active(r);
 		if (!TAILQ_EMPTY(&r->timed))
 			work |= run_timers(r, t0);
@@ -505,8 +545,20 @@ static void *reactor_main(void *arg)
 		last_work = mimo_get_ticks();
 	}
 	/* Drain what was sent before the stop, then release what is left. */
-	while (run_msgs(r))
+	while (run_msgs(r) || (!STAILQ_EMPTY(&r->overflow) && run_overflow(r) == 0))
 		;
+	if (!STAILQ_EMPTY(&r->overflow)) {
+		struct overflow_msg *m;
+		int n = 0;
+
+		while ((m = STAILQ_FIRST(&r->overflow)) != NULL) {
+			STAILQ_REMOVE_HEAD(&r->overflow, link);
+			free(m);
+			n++;
+		}
+		MIMO_WARN(COMP, "reactor %u stopped with %d message(s) it could not deliver",
+			  r->index, n);
+	}
 	io_channels_release_all(r);
 	reap(r);
 	t_current = NULL;
@@ -554,6 +606,7 @@ static struct mimo_reactor *reactor_new(uint32_t index, uint32_t core,
 	TAILQ_INIT(&r->dead);
 	TAILQ_INIT(&r->dead_watches);
 	TAILQ_INIT(&r->channels);
+	STAILQ_INIT(&r->overflow);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->epfd < 0 || r->evfd < 0 || msg_ring_init(&r->msgs, o->msg_ring_size) != 0 ||
@@ -646,9 +699,8 @@ static void each_step(void *p);
 
 static void each_send(struct each_ctx *c, struct mimo_reactor *r, mimo_msg_fn fn)
 {
-	/* A full ring is transient (the target drains it every turn): retry. */
-	while (mimo_reactor_send_msg(r, fn, c) == -EAGAIN)
-		sched_yield();
+	if (mimo_reactor_post(r, fn, c) != 0)
+		MIMO_ERR(COMP, "out of memory: a for_each_reactor step is lost");
 }
 
 static void each_done(void *p)

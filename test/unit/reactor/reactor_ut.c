@@ -457,6 +457,54 @@ static void test_stop_with_channels_held(void **state)
 	/* The group teardown stops the reactors with g_held still held. */
 }
 
+/* --- posting between reactors whose rings are full --------------------------------------- */
+
+#define PINGS 5000
+static _Atomic int g_pongs, g_pings_seen;
+
+static void pong(void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_add(&g_pongs, 1) + 1 == PINGS)
+		sem_post(&g_sem);
+}
+
+static void ping(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&g_pings_seen, 1);
+	assert_int_equal(mimo_reactor_post(mimo_reactor_get(0), pong, NULL), 0);
+}
+
+static void send_pings(void *arg)
+{
+	(void)arg;
+	/* Far more than the 16-message rings hold, in both directions at once: a sender that
+	 * spun on a full ring would never drain its own, and neither reactor would move. */
+	for (int i = 0; i < PINGS; i++)
+		assert_int_equal(mimo_reactor_post(mimo_reactor_get(1), ping, NULL), 0);
+}
+
+static void test_post_between_full_rings(void **state)
+{
+	(void)state;
+	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(0), send_pings, NULL), 0);
+	wait_sem();
+	assert_int_equal(atomic_load(&g_pings_seen), PINGS);
+	assert_int_equal(atomic_load(&g_pongs), PINGS);
+}
+
+static int setup_small_rings(void **state)
+{
+	struct mimo_reactor_opts o;
+
+	(void)state;
+	mimo_reactor_opts_init(&o);
+	o.core_mask = 0x3;
+	o.msg_ring_size = 16;
+	return mimo_reactors_start(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +518,10 @@ int main(void)
 		cmocka_unit_test(test_for_each_reactor),
 		cmocka_unit_test(test_stop_with_channels_held),
 	};
+	const struct CMUnitTest small_rings[] = {
+		cmocka_unit_test(test_post_between_full_rings),
+	};
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return failed + cmocka_run_group_tests(small_rings, setup_small_rings, teardown);
 }
