@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opts.h"
 #include "accept_backoff.h"
 #include "buf.h"
 #include "compiler.h"
@@ -531,11 +532,7 @@ MIMO_EXPORT int mimo_jsonrpc_server_listen(const char *path, const struct mimo_j
 	if (s == NULL)
 		return -ENOMEM;
 	mimo_jsonrpc_opts_init(&s->opts);
-	if (opts != NULL)
-		memcpy(&s->opts, opts,
-		       MIMO_MIN(opts->opts_size ? opts->opts_size : sizeof(*opts),
-				sizeof(s->opts)));
-	if (s->opts.max_connections == 0) {
+	if (mimo_opts_copy(&s->opts, sizeof(s->opts), opts) != 0 || s->opts.max_connections == 0) {
 		free(s);
 		return -EINVAL;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "opts.h"
 #include "clock.h"
 #include "compiler.h"
 #include "log.h"
@@ -93,10 +94,8 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	    trid->subnqn[0] == '\0')
 		return -EINVAL;
 	mimo_nvme_ctrlr_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts,
-		       MIMO_MIN(opts->opts_size ? opts->opts_size : sizeof(o), sizeof(o)));
-	o.opts_size = sizeof(o);
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
+		return -EINVAL;
 	if (o.admin_queue_size < 2 || o.admin_queue_size > 4096 || o.io_queue_size < 2 ||
 	    o.io_queue_size > 65536 || o.num_io_queues == 0 || o.num_io_queues > 65535)
 		return -EINVAL;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stddef.h>
 
+#include "opts.h"
 #include "clock.h"
 #include "compiler.h"
 #include "nvme_internal.h"
@@ -17,16 +18,16 @@ MIMO_EXPORT int mimo_nvme_ctrlr_alloc_io_qpair(struct mimo_nvme_ctrlr *ctrlr,
 					       const struct mimo_nvme_io_qpair_opts *opts,
 					       struct mimo_nvme_qpair **out)
 {
+	struct mimo_nvme_io_qpair_opts o = { .opts_size = sizeof(o) };
 	uint32_t entries = ctrlr->io_queue_size;
 	struct mimo_nvme_qpair *qp;
 	uint16_t qid = 0;
 	int rc;
 
-	if (opts != NULL &&
-	    opts->opts_size >= offsetof(struct mimo_nvme_io_qpair_opts, io_queue_size) +
-				       sizeof(opts->io_queue_size) &&
-	    opts->io_queue_size != 0)
-		entries = MIMO_MIN(opts->io_queue_size, (uint32_t)(ctrlr->cap & 0xffff) + 1);
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
+		return -EINVAL;
+	if (o.io_queue_size != 0)
+		entries = MIMO_MIN(o.io_queue_size, (uint32_t)(ctrlr->cap & 0xffff) + 1);
 	if (entries < 2)
 		entries = 2;
 	/* Round robin from the last one handed out: a queue ID just released may still be

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "opts.h"
 #include "log.h"
 #include "nvmf_internal.h"
 #include "uuid.h"
@@ -88,9 +89,7 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 	bool disc = nqn != NULL && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0;
 
 	mimo_nvmf_subsystem_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
-	if (!nvmf_nqn_is_valid(nqn))
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0 || !nvmf_nqn_is_valid(nqn))
 		return -EINVAL;
 	if (o.serial_number != NULL && !printable(o.serial_number, 20))
 		return -EINVAL;
@@ -365,8 +364,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const
 	int rc;
 
 	mimo_nvmf_ns_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
+		return -EINVAL;
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->state == NVMF_SUBSYS_DELETING)
 		return -EPERM;
 	if (bdev_name == NULL)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "opts.h"
 #include "log.h"
 #include "nvmf_internal.h"
 
@@ -38,9 +39,10 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	if (tgt == NULL)
 		return -ENOMEM;
 	mimo_nvmf_tgt_opts_init(&tgt->opts);
-	if (opts != NULL)
-		memcpy(&tgt->opts, opts, MIMO_MIN(opts->opts_size, sizeof(tgt->opts)));
-	tgt->opts.opts_size = sizeof(tgt->opts);
+	if (mimo_opts_copy(&tgt->opts, sizeof(tgt->opts), opts) != 0) {
+		free(tgt);
+		return -EINVAL;
+	}
 	for (uint32_t i = 0; i < mimo_reactor_count() && i < NVMF_MAX_REACTORS; i++)
 		mask |= 1ull << i;
 	tgt->opts.reactor_mask &= mask;
@@ -158,9 +160,8 @@ MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *t, const char 
 	if (tgt->tcp != NULL)
 		return -EEXIST;
 	mimo_nvmf_transport_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
-	o.opts_size = sizeof(o);
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
+		return -EINVAL;
 	return nvmf_transport_create(tgt, &o, &tgt->tcp);
 }
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opts.h"
 #include "compiler.h"
 #include "internal.h"
 #include "log.h"
@@ -64,11 +65,11 @@ MIMO_EXPORT struct mimo_plugin *mimo_plugin_create(const struct mimo_plugin_opts
 	pthread_condattr_t ca;
 
 	mimo_plugin_opts_init(&o);
-	if (opts == NULL || opts->opts_size == 0 || opts->opts_size > sizeof(o)) {
+	/* A name and a version are required: no options at all is an error here. */
+	if (opts == NULL || mimo_opts_copy(&o, sizeof(o), opts) != 0) {
 		errno = EINVAL;
 		return NULL;
 	}
-	memcpy(&o, opts, opts->opts_size);
 	if (o.name == NULL || !mimo_wire_name_valid(o.name, strlen(o.name)) || o.version == NULL ||
 	    strlen(o.version) > MIMO_WIRE_MAX_VERSION ||
 	    (o.version[0] != '\0' && !mimo_wire_msg_id_valid(o.version, strlen(o.version))) ||

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opts.h"
 #include "internal.h"
 #include "log.h"
 #include "ticks.h"
@@ -626,10 +627,7 @@ int mimo_reactors_start(const struct mimo_reactor_opts *opts)
 	if (g_count != 0)
 		return -EALREADY;
 	mimo_reactor_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts,
-		       MIMO_MIN(opts->opts_size ? opts->opts_size : sizeof(o), sizeof(o)));
-	if (o.core_mask == 0)
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0 || o.core_mask == 0)
 		return -EINVAL;
 	if (o.msg_ring_size == 0)
 		o.msg_ring_size = 16384;
