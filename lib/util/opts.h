@@ -5,6 +5,8 @@
  * built against an older header keeps the defaults of the fields it did not know. Refused with
  * -EINVAL: opts_size 0 (the struct was never initialised), and a larger struct from a newer
  * header that sets anything past what this library knows (an option it would otherwise ignore).
+ * So a field added to such a struct must go past the old struct's sizeof, not into its tail
+ * padding (which an older caller's _opts_init zeroed, and which would be copied as 0).
  */
 #ifndef MIMO_UTIL_OPTS_H
 #define MIMO_UTIL_OPTS_H

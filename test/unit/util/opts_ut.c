@@ -12,13 +12,13 @@
 
 struct v1 {
 	size_t opts_size;
-	uint32_t a;
+	uint64_t a;
 };
 
 struct v2 {
 	size_t opts_size;
-	uint32_t a;
-	uint32_t b; /* added later */
+	uint64_t a;
+	uint64_t b; /* added later */
 };
 
 static void test_older_caller_keeps_new_defaults(void **state)
