@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "compiler.h"
-#include "internal.h"
+#include "jsonrpc_internal.h"
 #include "log.h"
 
 #define COMP "rpc"

@@ -11,7 +11,7 @@
 
 #include "buf.h"
 #include "compiler.h"
-#include "internal.h"
+#include "jsonrpc_internal.h"
 #include "log.h"
 
 #define COMP "rpc"

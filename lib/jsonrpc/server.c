@@ -33,7 +33,7 @@
 #include "buf.h"
 #include "compiler.h"
 #include "frame.h"
-#include "internal.h"
+#include "jsonrpc_internal.h"
 #include "log.h"
 #include "parse.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "compiler.h"
-#include "internal.h"
+#include "plugin_internal.h"
 
 #define BUCKETS 256
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "plugin_internal.h"
 
 #define ACK_EVERY 64
 

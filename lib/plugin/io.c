@@ -19,7 +19,7 @@
 
 #include "clock.h"
 #include "compiler.h"
-#include "internal.h"
+#include "plugin_internal.h"
 #include "random.h"
 
 #define READ_CHUNK  (256u << 10)

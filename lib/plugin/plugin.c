@@ -13,7 +13,7 @@
 
 #include "opts.h"
 #include "compiler.h"
-#include "internal.h"
+#include "plugin_internal.h"
 #include "log.h"
 #include "random.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "reactor_internal.h"
 #include "log.h"
 
 #define COMP "reactor"

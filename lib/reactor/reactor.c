@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "opts.h"
-#include "internal.h"
+#include "reactor_internal.h"
 #include "log.h"
 #include "ticks.h"
 

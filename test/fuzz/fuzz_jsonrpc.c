@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "frame.h"
-#include "internal.h"
+#include "jsonrpc_internal.h"
 #include "mimo/jsonrpc.h"
 #include "parse.h"
 

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "plugin_internal.h"
 #include "mimo/plugin.h"
 #include "mimo/wire.h"
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h" /* the sleeping flag: tests wait for it, never for a fixed time */
+#include "reactor_internal.h" /* the sleeping flag: tests wait for it, never for a fixed time */
 #include "mimo/reactor.h"
 
 static sem_t g_sem;

@@ -1,6 +1,6 @@
 /* Private state of the reactor library. */
-#ifndef MIMO_REACTOR_INTERNAL_H
-#define MIMO_REACTOR_INTERNAL_H
+#ifndef MIMO_REACTOR_REACTOR_INTERNAL_H
+#define MIMO_REACTOR_REACTOR_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
