@@ -3,11 +3,13 @@
 # Idempotent and quiet when everything is present; run as root (or with sudo available).
 set -eu
 
+# qemu-system-x86 (the guest), kmod (depmod, to build its image) and iproute2 (a network
+# namespace per test): the tests with kernel clients in a QEMU guest, docs/guest-tests.md.
 PKGS="
 build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
 libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev liburing-dev libssl-dev
 libfuse3-dev fuse3 fio libnats-dev nats-server
-qemu-system-common
+qemu-system-common qemu-system-x86 kmod iproute2
 libcmocka-dev python3 python3-pytest python3-flask tshark
 "
 

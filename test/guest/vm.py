@@ -22,7 +22,6 @@ Run as a script, `vm.py shell` boots the guest with an interactive shell on the 
 network namespace with mimo_tgt's address at 10.0.0.1; start a target there with `ip netns exec`
 as printed), for debugging.
 """
-import ctypes
 import itertools
 import os
 import re
@@ -62,9 +61,10 @@ class GuestError(AssertionError):
     """A guest that did not finish as asked: the message has its output and console's tail."""
 
 
-def _pdeathsig():
-    """In the child before exec: SIGKILL it if the test process dies (pytest killed)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# Before every program started for a guest: SIGKILL it if the test process dies (pytest
+# killed), so no QEMU or mimo_tgt outlives it. setpriv (util-linux) execs the program: its PID
+# is the program's.
+PDEATHSIG = ["setpriv", "--pdeathsig", "KILL", "--"]
 
 
 def _ip(*args, check=True):
@@ -98,12 +98,15 @@ def netns_usable():
     return True
 
 
+def netns_names():
+    return [line.split()[0] for line in _ip("netns", "list", check=False).stdout.splitlines()
+            if line.split()]
+
+
 def clean_stale():
     """Delete the namespaces of earlier test processes that are gone (killed before their
     teardown), and kill the processes still inside them (their mimo_tgt and QEMU)."""
-    r = _ip("netns", "list", check=False)
-    for line in r.stdout.splitlines():
-        name = line.split()[0] if line.split() else ""
+    for name in netns_names():
         m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
         if not m or os.path.exists(f"/proc/{m.group(1)}"):
             continue
@@ -139,11 +142,12 @@ class Netns:
             raise
 
     def prefix(self):
-        """What runs a command inside the namespace (ip netns exec execs it: same PID)."""
-        return ["ip", "netns", "exec", self.name]
+        """What runs a command inside the namespace, killed if the test process dies (ip netns
+        exec and setpriv exec it: the PID is the command's)."""
+        return ["ip", "netns", "exec", self.name, *PDEATHSIG]
 
     def popen(self, args, **kw):
-        p = subprocess.Popen(self.prefix() + list(args), preexec_fn=_pdeathsig, **kw)
+        p = subprocess.Popen(self.prefix() + list(args), **kw)
         self.procs.append(p)
         return p
 
@@ -182,15 +186,15 @@ class UserNet:
         self.procs = []
 
     def prefix(self):
-        return []
+        return list(PDEATHSIG)
 
     def popen(self, args, **kw):
-        p = subprocess.Popen(list(args), preexec_fn=_pdeathsig, **kw)
+        p = subprocess.Popen(self.prefix() + list(args), **kw)
         self.procs.append(p)
         return p
 
     def run(self, args, **kw):
-        return subprocess.run(list(args), **kw)
+        return subprocess.run(self.prefix() + list(args), **kw)
 
     def qemu_netdev(self):
         return ["-netdev", "user,id=n0,restrict=off"]
@@ -329,6 +333,9 @@ class Run:
                           f"--- qemu:\n{self._read(self.qemu_log_path, 1000)}")
 
     def _wait(self, pred, what, timeout):
+        """pred() under the lock until it returns something true, then that. The guest
+        ending first, or the deadline, raises GuestError (outside the lock: raising kills
+        QEMU and joins the reader, which takes the lock)."""
         deadline = min(self.started + self.timeout,
                        time.monotonic() + (timeout if timeout is not None else self.timeout))
         with self.cond:
@@ -336,24 +343,25 @@ class Run:
                 v = pred()
                 if v:
                     return v
-                if self.eof or self.proc.poll() is not None:
-                    raise self._problem(f"the guest ended before {what}")
+                if EXIT_RE.search(self.buf) or self.eof or self.proc.poll() is not None:
+                    problem = f"the guest ended before {what}"
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise self._problem(f"timed out waiting for {what}")
+                    problem = f"timed out waiting for {what}"
+                    break
                 self.cond.wait(min(left, 0.5))
+        raise self._problem(problem)
 
     def wait_for(self, name, timeout=None):
-        """Wait until the script has run `mark NAME`; returns the output up to it."""
+        """Wait until the script has run `mark NAME`; returns its output up to there."""
         key = f"@@mimo:mark={name}@@".encode()
 
         def seen():
             i = self.buf.find(key)
-            return self._clean(self.buf[:i]) if i >= 0 else None
+            return [self._clean(self.buf[:i])] if i >= 0 else None
 
-        if EXIT_RE.search(self.buf) and key not in self.buf:
-            raise self._problem(f"the script ended before mark {name}")
-        return self._wait(seen, f"mark {name}", timeout)
+        return self._wait(seen, f"mark {name}", timeout)[0]
 
     def send(self, line):
         """A line for the script's `wait_host` (its standard input)."""

@@ -124,3 +124,6 @@ def guest(guest_image, daemons, tmp_path):
     env = GuestEnv(guest_image, str(tmp_path), daemons)
     yield env
     env.close()
+    # Nothing left behind: the namespace is gone, and with it everything that ran in it.
+    if env.net.kind == "netns":
+        assert env.net.name not in vm.netns_names(), f"{env.net.name} is still there"
