@@ -101,8 +101,12 @@ def fetch():
             r = subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
                                 *missing], cwd=tmp, capture_output=True, text=True)
             if r.returncode != 0:
-                raise Unavailable("apt-get download failed (no access to Debian's archive?): "
-                                  + (r.stderr.strip() or r.stdout.strip())[-600:])
+                errors = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.startswith("E:")]
+                first = re.sub(r"https?://\S*/", "", errors[0] if errors else
+                               (r.stderr.strip() or r.stdout.strip())[-300:])
+                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                raise Unavailable(f"apt-get download failed, Debian's archive out of reach? "
+                                  f"{first[:300]}{more}")
             for f in os.listdir(tmp):
                 os.rename(os.path.join(tmp, f), os.path.join(_debs_dir(), f))
         finally:
