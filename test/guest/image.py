@@ -11,7 +11,8 @@ by QEMU with -kernel/-initrd. See docs/guest-tests.md.
             Rebuilt only when the packages or this directory's files change.
 
 <cache> is build/guest (MIMO_GUEST_DIR overrides it). Run as a script it does both and prints
-where the files are; `--force` rebuilds. Nothing here downloads anything but Debian packages
+where the files are; `--force` rebuilds, `--kernel bookworm-backports` makes the image with
+backports' 6.12 kernel (files named with that suffix). Nothing here downloads anything but Debian packages
 through apt, which uses the machine's own sources (those scripts/deps.sh installs from).
 """
 import glob
@@ -29,7 +30,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CACHE = os.environ.get("MIMO_GUEST_DIR") or os.path.join(REPO, "build", "guest")
 
-KERNEL_META = "linux-image-amd64"          # resolved to linux-image-6.1.0-N-amd64
+# The guest kernels: Debian 12's own (the default), and bookworm-backports' (6.12), the one
+# with NVMe in-band authentication (Debian 12's 6.1 is built without CONFIG_NVME_AUTH) and
+# NVMe/TCP TLS. "pattern" finds the cached package, "suite" is where apt gets it: the machine's
+# own sources, or the same mirror's bookworm-backports through a private apt state under
+# <cache>/apt-<name> (the machine's configuration is not changed).
+KERNELS = {
+    "bookworm": {"pattern": "linux-image-6.1.0-*-amd64_*.deb", "suite": None},
+    "bookworm-backports": {"pattern": "linux-image-*-amd64_*bpo12*.deb",
+                           "suite": "bookworm-backports"},
+}
+DEFAULT_KERNEL = "bookworm"
+KERNEL_META = "linux-image-amd64"          # resolved to linux-image-6.1.0-N-amd64 (and so on)
 # The guest's userspace: busybox (shell, modprobe, ip, dd, cmp...) and nvme-cli with the
 # libraries it links. libc6 is taken from the archive too, so the guest does not depend on what
 # the host happens to have installed.
@@ -69,14 +81,57 @@ def _cached(name):
     return found[-1] if found else None
 
 
-def _kernel_deb():
-    found = sorted(glob.glob(os.path.join(_debs_dir(), "linux-image-6.*-amd64_*.deb")))
+def _kernel_deb(kernel):
+    found = sorted(glob.glob(os.path.join(_debs_dir(), KERNELS[kernel]["pattern"])))
     return found[-1] if found else None
 
 
-def _resolve_kernel():
+def _mirror():
+    """The URI the machine's apt gets bookworm from (apt-cache policy says)."""
+    r = subprocess.run(["apt-cache", "policy"], capture_output=True, text=True)
+    m = re.search(r"^\s*\d+\s+(\S+)\s+bookworm/main amd64 Packages", r.stdout, re.M)
+    if not m:
+        raise Unavailable("apt has no bookworm source (no package lists? `apt-get update`)")
+    return m.group(1)
+
+
+def _apt_options(kernel):
+    """apt-get/apt-cache options for the kernel's suite: none for the machine's own sources;
+    otherwise a private sources list and state (updated when made)."""
+    suite = KERNELS[kernel]["suite"]
+    if not suite:
+        return []
+    d = os.path.join(CACHE, f"apt-{kernel}")
+    opts = ["-o", f"Dir::Etc::sourcelist={d}/sources.list",
+            "-o", f"Dir::Etc::sourceparts={d}/sources.list.d",
+            "-o", f"Dir::State::Lists={d}/lists", "-o", f"Dir::Cache={d}/cache",
+            "-o", "APT::Sandbox::User=root"]
+    if not os.path.exists(os.path.join(d, "updated")):
+        for sub in ("lists/partial", "cache/archives/partial", "sources.list.d"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        with open(os.path.join(d, "sources.list"), "w") as f:
+            f.write(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                    f"{_mirror()} {suite} main\n")
+        _apt(["apt-get", *opts, "-q", "update"], d, f"apt-get update of {suite}")
+        open(os.path.join(d, "updated"), "w").close()
+    return opts
+
+
+def _apt(args, cwd, what):
+    r = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        errors = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.startswith(("E:", "W:"))]
+        first = re.sub(r"https?://\S*/", "", errors[0] if errors else
+                       (r.stderr.strip() or r.stdout.strip())[-300:])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise Unavailable(f"{what} failed, Debian's archive out of reach? {first[:300]}{more}")
+    return r.stdout
+
+
+def _resolve_kernel(opts):
     """The versioned kernel package linux-image-amd64 depends on, from apt's package lists."""
-    r = subprocess.run(["apt-cache", "depends", KERNEL_META], capture_output=True, text=True)
+    r = subprocess.run(["apt-cache", *opts, "depends", KERNEL_META], capture_output=True,
+                       text=True)
     m = re.search(r"Depends: (linux-image-\S+-amd64)\b", r.stdout)
     if not m:
         raise Unavailable(f"apt-cache does not know {KERNEL_META} (no package lists? "
@@ -84,34 +139,35 @@ def _resolve_kernel():
     return m.group(1)
 
 
-def fetch():
-    """Download what is missing from the cache. Returns the list of .deb paths."""
+def _download(names, opts=()):
+    log(f"downloading {' '.join(names)} into {_debs_dir()}")
+    # Into a temporary folder first, so an interrupted download leaves no partial .deb.
+    tmp = tempfile.mkdtemp(prefix=".dl-", dir=_debs_dir())
+    try:
+        # As root, apt would hand the download to its _apt user, who cannot write here.
+        _apt(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *opts, *names],
+             tmp, "apt-get download")
+        for f in os.listdir(tmp):
+            os.rename(os.path.join(tmp, f), os.path.join(_debs_dir(), f))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fetch(kernel=DEFAULT_KERNEL):
+    """Download what is missing from the cache. Returns the list of .deb paths, the kernel's
+    first."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel {kernel!r}: one of {', '.join(KERNELS)}")
     os.makedirs(_debs_dir(), exist_ok=True)
     missing = [p for p in PACKAGES if not _cached(p)]
-    if not _kernel_deb():
-        missing.insert(0, _resolve_kernel())
+    if (missing or not _kernel_deb(kernel)) and not shutil.which("apt-get"):
+        raise Unavailable("apt-get is not installed")
     if missing:
-        if not shutil.which("apt-get"):
-            raise Unavailable("apt-get is not installed")
-        log(f"downloading {' '.join(missing)} into {_debs_dir()}")
-        # Into a temporary folder first, so an interrupted download leaves no partial .deb.
-        tmp = tempfile.mkdtemp(prefix=".dl-", dir=_debs_dir())
-        try:
-            # As root, apt would hand the download to its _apt user, who cannot write here.
-            r = subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
-                                *missing], cwd=tmp, capture_output=True, text=True)
-            if r.returncode != 0:
-                errors = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.startswith("E:")]
-                first = re.sub(r"https?://\S*/", "", errors[0] if errors else
-                               (r.stderr.strip() or r.stdout.strip())[-300:])
-                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-                raise Unavailable(f"apt-get download failed, Debian's archive out of reach? "
-                                  f"{first[:300]}{more}")
-            for f in os.listdir(tmp):
-                os.rename(os.path.join(tmp, f), os.path.join(_debs_dir(), f))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    debs = [_kernel_deb()] + [_cached(p) for p in PACKAGES]
+        _download(missing)
+    if not _kernel_deb(kernel):
+        opts = _apt_options(kernel)
+        _download([_resolve_kernel(opts)], opts)
+    debs = [_kernel_deb(kernel)] + [_cached(p) for p in PACKAGES]
     assert all(debs), debs
     return debs
 
@@ -175,20 +231,28 @@ def _stamp(debs):
 
 
 def _vmlinux(bz):
-    """The ELF kernel inside a bzImage (Debian's is xz-compressed). QEMU boots it through PVH,
-    which skips the firmware and the decompressor: 3 to 5 s less per boot under TCG."""
+    """The ELF kernel inside a bzImage (xz in Debian 12's 6.1, zstd in backports' 6.12), or
+    None. QEMU boots it through PVH, which skips the firmware and the decompressor: 3 to 5 s
+    less per boot under TCG."""
     i = bz.find(b"\xfd7zXZ\x00")
-    if i < 0:
-        raise RuntimeError("the kernel image is not xz-compressed: teach _vmlinux its format")
-    elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(bz[i:])
-    if not elf.startswith(b"\x7fELF"):
-        raise RuntimeError("no ELF kernel inside the bzImage")
-    return elf
+    if i >= 0:
+        elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(bz[i:])
+    else:
+        i = bz.find(b"\x28\xb5\x2f\xfd")
+        if i < 0 or not shutil.which("zstd"):
+            return None
+        # The bzImage's stream ends with the decompressed size; zstd warns about it.
+        r = subprocess.run(["zstd", "-dcq"], input=bz[i:], capture_output=True)
+        elf = r.stdout
+    return elf if elf.startswith(b"\x7fELF") else None
 
 
-def paths():
-    return {"kernel": os.path.join(CACHE, "vmlinux"), "initrd": os.path.join(CACHE, "base.cpio"),
-            "manifest": os.path.join(CACHE, "manifest.json")}
+def paths(kernel=DEFAULT_KERNEL):
+    """Where the image of `kernel` is: kernel, initrd, manifest."""
+    sfx = "" if kernel == DEFAULT_KERNEL else f"-{kernel}"
+    return {"kernel": os.path.join(CACHE, f"vmlinux{sfx}"),
+            "initrd": os.path.join(CACHE, f"base{sfx}.cpio"),
+            "manifest": os.path.join(CACHE, f"manifest{sfx}.json")}
 
 
 def _inside(root, path):
@@ -207,8 +271,8 @@ def _needed(elf):
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
 
 
-def build(debs, force=False):
-    p = paths()
+def build(debs, force=False, kernel=DEFAULT_KERNEL):
+    p = paths(kernel)
     stamp = _stamp(debs)
     try:
         with open(p["manifest"]) as f:
@@ -221,7 +285,7 @@ def build(debs, force=False):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}") \
                 and not os.path.exists(f"/sbin/{tool}"):
             raise RuntimeError(f"{tool} is missing (scripts/deps.sh installs it)")
-    log(f"building the base image in {CACHE}")
+    log(f"building the {kernel} image in {CACHE}")
     work = tempfile.mkdtemp(prefix=".build-", dir=CACHE)
     try:
         root = os.path.join(work, "root")
@@ -235,7 +299,13 @@ def build(debs, force=False):
         mods = []
         for m in MODULES:
             r = subprocess.run(["modprobe", "-d", root, "-S", kver, "--show-depends", m],
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                # Built in, or gone in this kernel (crc32c_intel became crc32c-x86 later):
+                # only the essential ones must be there.
+                if m in ("nvme-tcp", "virtio_net"):
+                    raise RuntimeError(f"{m}: {r.stderr.strip()}")
+                continue
             for line in r.stdout.splitlines():
                 w = line.split()
                 if w and w[0] == "insmod" and w[1] not in mods:
@@ -262,7 +332,12 @@ def build(debs, force=False):
         for m in mods:
             rel = os.path.relpath(m, os.path.join(root, "lib", "modules", kver))
             os.makedirs(os.path.dirname(os.path.join(mdir, rel)), exist_ok=True)
-            shutil.copy(m, os.path.join(mdir, rel))
+            if rel.endswith(".xz"):
+                # Uncompressed in the image: busybox's modprobe then needs no xz.
+                with lzma.open(m) as src, open(os.path.join(mdir, rel[:-3]), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                shutil.copy(m, os.path.join(mdir, rel))
         for f in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
             src = os.path.join(root, "lib", "modules", kver, f)
             if os.path.exists(src):
@@ -300,12 +375,12 @@ def build(debs, force=False):
         with open(glob.glob(os.path.join(root, "boot", "vmlinuz-*"))[0], "rb") as f:
             bz = f.read()
         with open(ktmp, "wb") as f:
-            f.write(_vmlinux(bz))
+            f.write(_vmlinux(bz) or bz)
         os.rename(ktmp, p["kernel"])
         os.rename(tmp, p["initrd"])
         manifest = {"stamp": stamp, "kernel_version": kver,
                     "packages": [os.path.basename(d) for d in debs],
-                    "modules": [os.path.basename(m) for m in mods],
+                    "modules": [os.path.basename(m).removesuffix(".xz") for m in mods],
                     "files": [os.path.relpath(f, root) for f in files]}
         with open(os.path.join(work, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=1)
@@ -316,16 +391,21 @@ def build(debs, force=False):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ensure(force=False):
+def ensure(kernel=DEFAULT_KERNEL, force=False):
     """fetch() then build(): the paths of kernel, initrd and manifest. Raises Unavailable when
     the packages cannot be downloaded."""
     os.makedirs(CACHE, exist_ok=True)
-    return build(fetch(), force)
+    return build(fetch(kernel), force, kernel)
 
 
 if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="Fetch and build the guest image (build/guest).")
+    ap.add_argument("--kernel", default=DEFAULT_KERNEL, choices=list(KERNELS))
+    ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    a = ap.parse_args()
     try:
-        print(json.dumps(ensure(force="--force" in sys.argv[1:]), indent=1))
+        print(json.dumps(ensure(a.kernel, a.force), indent=1))
     except Unavailable as e:
         print(f"guest image unavailable: {e}", file=sys.stderr)
         sys.exit(77)

@@ -275,6 +275,8 @@ def tgt(daemons):
 def pytest_configure(config):
     config.addinivalue_line("markers", "guest: boots a QEMU guest with Debian's kernel as the "
                             "client (-m guest selects these, -m 'not guest' leaves them out)")
+    config.addinivalue_line("markers", "guest_kernel(name): the guest's kernel, one of "
+                            "test/guest/image.py's KERNELS (default: bookworm, Debian 12's)")
 
 
 from guest_fixtures import guest, guest_image  # noqa: E402,F401

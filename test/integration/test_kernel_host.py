@@ -1,6 +1,6 @@
-"""The Linux kernel's NVMe/TCP host (Debian 12's 6.1, in a QEMU guest) against mimo_tgt:
-connect, the namespace as a block device, data written and read back, disconnect; and
-discovery. See docs/guest-tests.md."""
+"""The Linux kernel's NVMe/TCP host (Debian 12's 6.1, and bookworm-backports' 6.12, in a QEMU
+guest) against mimo_tgt: connect, the namespace as a block device, data written and read back,
+disconnect; and discovery. See docs/guest-tests.md."""
 import pytest
 
 from conftest import wait_until
@@ -11,9 +11,15 @@ NQN = "nqn.2016-06.io.mimo:guest1"
 DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery"
 
 
-def test_connect_write_read_disconnect(guest):
+KERNELS = {"bookworm": "6.1.0-", "bookworm-backports": "6.12."}
+
+
+@pytest.mark.parametrize("kernel", [pytest.param(k, marks=pytest.mark.guest_kernel(k), id=k)
+                                    for k in KERNELS])
+def test_connect_write_read_disconnect(guest, kernel):
     guest.export(NQN, bdev_mib=64, block_size=512)
     run = guest.start(r"""
+echo "kernel=$(uname -r)"
 nvme connect -t tcp -a "$GUEST_tgt" -s "$GUEST_port" -n "$GUEST_nqn"
 dev=$(nvme_ns "$GUEST_nqn")
 echo "dev=$dev size=$(blockdev --getsize64 "$dev") lbs=$(blockdev --getss "$dev")"
@@ -25,10 +31,11 @@ dd if=/tmp/data of="$dev" bs=1M seek=1 oflag=direct conv=fsync 2>/dev/null
 dd if="$dev" of=/tmp/back bs=1M skip=1 count=4 iflag=direct 2>/dev/null
 cmp /tmp/data /tmp/back
 echo "sum=$(md5sum </tmp/data | cut -d' ' -f1)"
-# The same blocks through a new controller: what the target stored, not what this one cached.
+# The same blocks through a new controller, with header and data digests: what the target
+# stored, not what this one cached.
 nvme disconnect -n "$GUEST_nqn"
 wait_for 10 sh -c '! ls /dev/nvme*n* >/dev/null 2>&1'
-nvme connect -t tcp -a "$GUEST_tgt" -s "$GUEST_port" -n "$GUEST_nqn"
+nvme connect -t tcp -a "$GUEST_tgt" -s "$GUEST_port" -n "$GUEST_nqn" --hdr-digest --data-digest
 dev=$(nvme_ns "$GUEST_nqn")
 dd if="$dev" of=/tmp/again bs=1M skip=1 count=4 iflag=direct 2>/dev/null
 cmp /tmp/data /tmp/again
@@ -48,7 +55,9 @@ wait_host
     run.send("done")
     r = run.wait()
     fields = dict(w.split("=", 1) for line in r.output.splitlines() for w in line.split()
-                  if "=" in w and w.split("=", 1)[0] in ("dev", "size", "lbs", "sum", "reread"))
+                  if "=" in w and w.split("=", 1)[0] in ("kernel", "dev", "size", "lbs", "sum",
+                                                         "reread"))
+    assert fields["kernel"].startswith(KERNELS[kernel]), r.output
     assert fields["size"] == str(64 << 20) and fields["lbs"] == "512", r.output
     assert fields["sum"] == fields["reread"], r.output
     assert NQN in r.output   # nvme list-subsys names the subsystem
