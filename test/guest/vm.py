@@ -18,9 +18,9 @@ Without CAP_NET_ADMIN (no network namespace), Netns is replaced by UserNet: QEMU
 networking, where the guest reaches the host's 127.0.0.1 as 10.0.2.2 (MIMO_GUEST_NET=user
 forces it).
 
-Run as a script, `vm.py shell` boots the guest with an interactive shell on the terminal (in a
-network namespace with mimo_tgt's address at 10.0.0.1; start a target there with `ip netns exec`
-as printed), for debugging.
+Run as a script, `vm.py shell [KERNEL]` boots the guest with an interactive shell on the
+terminal (in a network namespace with mimo_tgt's address at 10.0.0.1; start a target there with
+`ip netns exec` as printed), for debugging.
 """
 import itertools
 import os
@@ -441,9 +441,9 @@ class Guest:
             self.current.kill()
 
 
-def shell():
+def shell(kernel=image.DEFAULT_KERNEL):
     """An interactive guest on this terminal, in a network namespace of its own."""
-    paths = image.ensure()
+    paths = image.ensure(kernel)
     net = Netns()
     try:
         print(f"namespace {net.name}: start a target there with\n"
@@ -465,8 +465,8 @@ def shell():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["shell"]:
-        shell()
+    if sys.argv[1:2] == ["shell"] and len(sys.argv) <= 3:
+        shell(*sys.argv[2:])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -1,6 +1,8 @@
 """The Linux kernel's NVMe/TCP host (Debian 12's 6.1, and bookworm-backports' 6.12, in a QEMU
 guest) against mimo_tgt: connect, the namespace as a block device, data written and read back,
 disconnect; and discovery. See docs/guest-tests.md."""
+import re
+
 import pytest
 
 from conftest import wait_until
@@ -41,6 +43,8 @@ dd if="$dev" of=/tmp/again bs=1M skip=1 count=4 iflag=direct 2>/dev/null
 cmp /tmp/data /tmp/again
 echo "reread=$(md5sum </tmp/again | cut -d' ' -f1)"
 nvme disconnect -n "$GUEST_nqn"
+# What the kernel said about the target, with each line's level (<3> error, <4> warning).
+dmesg -r | grep -i nvme | sed 's/^/klog:/'
 mark disconnected
 wait_host
 """)
@@ -61,6 +65,10 @@ wait_host
     assert fields["size"] == str(64 << 20) and fields["lbs"] == "512", r.output
     assert fields["sum"] == fields["reread"], r.output
     assert NQN in r.output   # nvme list-subsys names the subsystem
+    klog = [ln[len("klog:"):] for ln in r.output.splitlines() if ln.startswith("klog:")]
+    assert any("new ctrl" in ln for ln in klog), r.output
+    # No emergency, alert, critical, error or warning from the NVMe host about mimo.
+    assert not [ln for ln in klog if re.match(r"<[0-4]>", ln)], klog
 
 
 def test_discover(guest):
