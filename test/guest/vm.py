@@ -22,6 +22,7 @@ Run as a script, `vm.py shell [KERNEL]` boots the guest with an interactive shel
 terminal (in a network namespace with mimo_tgt's address at 10.0.0.1; start a target there with
 `ip netns exec` as printed), for debugging.
 """
+import glob
 import itertools
 import os
 import re
@@ -105,7 +106,14 @@ def netns_names():
 
 def clean_stale():
     """Delete the namespaces of earlier test processes that are gone (killed before their
-    teardown), and kill the processes still inside them (their mimo_tgt and QEMU)."""
+    teardown), kill the processes still inside them (their mimo_tgt and QEMU), and remove
+    their result ports' folders."""
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), f"{NS_PREFIX}*-*")):
+        m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", os.path.basename(d))
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            shutil.rmtree(d, ignore_errors=True)
+    if not shutil.which("ip"):
+        return
     for name in netns_names():
         m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
         if not m or os.path.exists(f"/proc/{m.group(1)}"):
@@ -183,6 +191,7 @@ class UserNet:
     guest_ip = "10.0.2.15/24"
 
     def __init__(self):
+        clean_stale()
         self.procs = []
 
     def prefix(self):
@@ -223,19 +232,6 @@ class Run:
     """One guest boot running one script. Made by Guest.start()."""
 
     def __init__(self, guest, script, env, files, timeout):
-        self.guest = guest
-        self.timeout = timeout
-        self.dir = tempfile.mkdtemp(prefix=f"run{guest.runs}-", dir=guest.workdir)
-        self.console_path = os.path.join(self.dir, "console.log")
-        self.output_path = os.path.join(self.dir, "output.log")
-        self.qemu_log_path = os.path.join(self.dir, "qemu.log")
-        self.buf = b""
-        self.cond = threading.Condition()
-        self.eof = False
-        self.sock = None
-        self.sockdir = tempfile.mkdtemp(prefix="mimo-g")   # short: sun_path holds 108 bytes
-        sock_path = os.path.join(self.sockdir, "result.sock")
-
         cmdline = ["console=ttyS0", "quiet", "panic=-1"]
         params = {"ip": guest.net.guest_ip, "tgt": guest.net.guest_tgt,
                   "hostnqn": guest.hostnqn, "hostid": guest.hostid}
@@ -252,9 +248,21 @@ class Run:
             raise ValueError(f"kernel command line too long ({len(cmdline)} bytes): "
                              "pass large values as files")
 
-        initrd = os.path.join(self.dir, "initrd.cpio")
-        shutil.copyfile(guest.image["initrd"], initrd)
-        with open(initrd, "ab") as f:
+        self.guest = guest
+        self.timeout = timeout
+        self.dir = tempfile.mkdtemp(prefix=f"run{guest.runs}-", dir=guest.workdir)
+        self.console_path = os.path.join(self.dir, "console.log")
+        self.output_path = os.path.join(self.dir, "output.log")
+        self.qemu_log_path = os.path.join(self.dir, "qemu.log")
+        self.buf = b""
+        self.cond = threading.Condition()
+        self.eof = False
+        self.sock = None
+
+        # The test's own cpio is kept (test.cpio); the whole initrd, base image first, only
+        # while QEMU runs.
+        test_cpio = os.path.join(self.dir, "test.cpio")
+        with open(test_cpio, "wb") as f:
             c = image.Cpio(f)
             c.file("test/script.sh", script.encode(), 0o755)
             for path, data in (files or {}).items():
@@ -263,6 +271,13 @@ class Run:
                 mode = 0o755 if data.startswith(b"\x7fELF") or data.startswith(b"#!") else 0o644
                 c.file(path, data, mode)
             c.close()
+        self.initrd = initrd = os.path.join(self.dir, "initrd.cpio")
+        shutil.copyfile(guest.image["initrd"], initrd)
+        with open(initrd, "ab") as f, open(test_cpio, "rb") as t:
+            shutil.copyfileobj(t, f)
+        # Short (sun_path holds 108 bytes), and named after this process for clean_stale.
+        self.sockdir = tempfile.mkdtemp(prefix=f"{NS_PREFIX}{os.getpid()}-")
+        sock_path = os.path.join(self.sockdir, "result.sock")
         accel = ["-accel", "kvm", "-cpu", "host"] if ACCEL == "kvm" else \
             ["-accel", "tcg", "-cpu", "max"]
         args = [QEMU, *accel, "-smp", str(VCPUS), "-m", str(MEM_MIB), "-M", "pc",
@@ -283,6 +298,7 @@ class Run:
         # QEMU waits for us on the result port before it starts the guest.
         while self.sock is None:
             if self.proc.poll() is not None:
+                self.close()
                 raise GuestError(f"QEMU exited with {self.proc.returncode} before the guest "
                                  f"started:\n{self._read(self.qemu_log_path)}")
             if time.monotonic() - self.started > 30:
@@ -405,6 +421,8 @@ class Run:
             self.out.close()
         self.qemu_log.close()
         shutil.rmtree(self.sockdir, ignore_errors=True)
+        if self.proc.poll() is not None and os.path.exists(self.initrd):
+            os.unlink(self.initrd)
 
 
 class Guest:
