@@ -12,8 +12,9 @@ by QEMU with -kernel/-initrd. See docs/guest-tests.md.
 
 <cache> is build/guest (MIMO_GUEST_DIR overrides it). Run as a script it does both and prints
 where the files are; `--force` rebuilds, `--kernel bookworm-backports` makes the image with
-backports' 6.12 kernel (files named with that suffix). Nothing here downloads anything but Debian packages
-through apt, which uses the machine's own sources (those scripts/deps.sh installs from).
+backports' 6.12 kernel (files named with that suffix). Nothing here downloads anything but
+Debian packages through apt, from the machine's own sources (those scripts/deps.sh installs
+from), or their mirror's bookworm-backports suite for that kernel.
 """
 import glob
 import hashlib
