@@ -20,7 +20,8 @@ export MIMO_BUILD := $(BUILD)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all deps build run test unit integration test-asan test-tsan bench fuzz clean format
+.PHONY: all deps build run test unit integration test-guest guest-image test-asan test-tsan bench \
+	fuzz clean format
 
 all: build
 
@@ -43,8 +44,18 @@ test: build
 unit: build
 	meson test -C $(MESON_DIR) --suite unit --print-errorlogs -q
 
+# -rs: the reason of each skipped test (a guest test skips when Debian's archive is out of reach).
 integration: build
-	$(PY) -m pytest -q test/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs test/integration $(PYTEST_ARGS)
+
+# Only the tests with a kernel client in a QEMU guest (docs/guest-tests.md); they are part of
+# `make integration` too.
+test-guest: build
+	$(PY) -m pytest -q -rs -m guest test/integration $(PYTEST_ARGS)
+
+# Download and build the guest's image (build/guest) without running a test.
+guest-image: deps
+	$(PY) test/guest/image.py
 
 # Sanitizer builds install into their own tree (programs in <dir>-root/bin, as build/bin), so
 # every integration test can run against them through MIMO_BUILD.
@@ -61,7 +72,7 @@ test-asan: deps
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C $(ASAN_DIR) --suite unit --print-errorlogs -q
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-		MIMO_BUILD=$(ASAN_ROOT) MIMO_SANITIZE=address,undefined $(PY) -m pytest -q test/integration $(PYTEST_ARGS)
+		MIMO_BUILD=$(ASAN_ROOT) MIMO_SANITIZE=address,undefined $(PY) -m pytest -q -rs test/integration $(PYTEST_ARGS)
 
 # The tests that exercise threads, under ThreadSanitizer: the threaded unit tests, and the
 # integration tests of the threaded programs (agent, gateway, plugin SDK, mimo_perf).

@@ -173,13 +173,15 @@ class RawConn:
 class Daemon:
     """mimo_tgt on a private socket. Events are off unless the test gives MIMO_NOTIFY_URL."""
 
-    def __init__(self, rundir, args=(), env=None, name="tgt", wait=True):
+    def __init__(self, rundir, args=(), env=None, name="tgt", wait=True, prefix=()):
         self.sock = os.path.join(rundir, f"{name}.sock")
         self.pid_file = os.path.join(rundir, f"{name}.pid")
         self.log = open(os.path.join(rundir, f"{name}.log"), "w+")
         env = dict(env or {})
         env.setdefault("MIMO_NOTIFY_DISABLE", "1" if "MIMO_NOTIFY_URL" not in env else "0")
-        self.proc = subprocess.Popen([TGT, "-r", self.sock, "--pid-file", self.pid_file,
+        # prefix: what runs it elsewhere, e.g. in a network namespace (`ip netns exec NS`,
+        # which execs mimo_tgt: self.proc.pid is still mimo_tgt's).
+        self.proc = subprocess.Popen([*prefix, TGT, "-r", self.sock, "--pid-file", self.pid_file,
                                       *map(str, args)], env=clean_env(**env),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.conns = []
@@ -247,8 +249,8 @@ def daemons(rundir):
     """Start mimo_tgt daemons; each is stopped (and must not crash) at the end of the test."""
     started = []
 
-    def start(*args, env=None, name=None, wait=True):
-        d = Daemon(rundir, args, env, name or f"tgt{len(started)}", wait)
+    def start(*args, env=None, name=None, wait=True, prefix=()):
+        d = Daemon(rundir, args, env, name or f"tgt{len(started)}", wait, prefix)
         started.append(d)
         return d
 
@@ -266,3 +268,15 @@ def daemons(rundir):
 @pytest.fixture
 def tgt(daemons):
     return daemons()
+
+
+# --- kernel clients in a QEMU guest (guest_fixtures.py, docs/guest-tests.md) ------------------
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "guest: boots a QEMU guest with Debian's kernel as the "
+                            "client (-m guest selects these, -m 'not guest' leaves them out)")
+    config.addinivalue_line("markers", "guest_kernel(name): the guest's kernel, one of "
+                            "test/guest/image.py's KERNELS (default: bookworm, Debian 12's)")
+
+
+from guest_fixtures import guest, guest_image  # noqa: E402,F401
