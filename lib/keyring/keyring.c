@@ -296,8 +296,10 @@ int mimo_key_get_material(struct mimo_key *k, struct mimo_key_material *out)
 	pthread_mutex_lock(&g_lock);
 	removed = k->removed;
 	pthread_mutex_unlock(&g_lock);
-	if (removed)
-		return -ENOKEY;
+	if (removed) {
+		MIMO_ERR(COMP, "key %s was removed from the keyring: it cannot be used", k->name);
+		return -EKEYREVOKED;
+	}
 	rc = read_key_file(k->path, out, err, sizeof(err));
 	if (rc != 0) {
 		MIMO_ERR(COMP, "key %s: %s", k->name, err);

@@ -21,7 +21,7 @@
  *     mimo_key_put(k);
  *
  * A key removed while referenced stays (listed "removed": true) until its last reference
- * goes, but its material can no longer be had (-ENOKEY): whatever uses it fails closed.
+ * goes, but its material can no longer be had (-EKEYREVOKED): whatever uses it fails closed.
  *
  * Threads: every function may be called from any thread (one mutex).
  */
@@ -58,7 +58,7 @@ const char *mimo_key_name(const struct mimo_key *key);
 enum mimo_key_kind mimo_key_kind(const struct mimo_key *key);
 /*
  * Read, check and decode the key's file now. Returns 0 with the secret in *out (wipe it),
- * -ENOKEY (the key was removed), or the errors of add (the file changed since, or its
+ * -EKEYREVOKED (the key was removed), or the errors of add (the file changed since, or its
  * permissions did; also -EKEYREJECTED when it now holds another kind of key).
  */
 int mimo_key_get_material(struct mimo_key *key, struct mimo_key_material *out);

@@ -276,25 +276,33 @@ class Host:
 
 
 def admin_session(port, subnqn, hostnqn="nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555",
-                  hdgst=False, ddgst=False, kato=0):
-    """Connected and enabled admin queue. Returns (host, cntlid)."""
+                  hdgst=False, ddgst=False, kato=0, dhchap=None):
+    """Connected and enabled admin queue. Returns (host, cntlid). dhchap: authenticate()'s
+    keyword arguments (key, ctrl_key, hashes, groups) when the target requires it; what
+    was agreed lands in host.auth."""
     h = Host(port)
     h.icreq(hdgst, ddgst)
     cqe = h.connect(subnqn, hostnqn, kato=kato)
     assert status_of(cqe["status"])[:2] == (0, 0), f"connect failed: {cqe}"
     h.hostnqn = hostnqn
     h.cntlid = cqe["cdw0"] & 0xFFFF
+    h.authreq = cqe["cdw0"] >> 16
+    h.auth = h.authenticate(subnqn, hostnqn, **dhchap) if dhchap else None
     if subnqn != DISCOVERY_NQN:
         h.enable()
     return h
 
 
-def io_session(port, admin, subnqn, qid=1, sqsize=127, hdgst=False, ddgst=False, cattr=0):
+def io_session(port, admin, subnqn, qid=1, sqsize=127, hdgst=False, ddgst=False, cattr=0,
+               dhchap=None):
     h = Host(port)
     h.icreq(hdgst, ddgst)
     cqe = h.connect(subnqn, admin.hostnqn, qid=qid, sqsize=sqsize, cntlid=admin.cntlid,
                     hostid=admin.hostid, cattr=cattr)
     assert status_of(cqe["status"])[:2] == (0, 0), f"I/O connect failed: {cqe}"
+    h.hostnqn = admin.hostnqn
+    h.authreq = cqe["cdw0"] >> 16
+    h.auth = h.authenticate(subnqn, admin.hostnqn, **dhchap) if dhchap else None
     return h
 
 

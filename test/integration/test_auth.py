@@ -5,12 +5,17 @@ bidirectional, refusals, rotation - and what an unauthenticated queue may do; mi
 (mimo_perf, mimo_identify, bdev_nvme) authenticating to mimo_tgt; saved configurations."""
 import json
 import os
+import struct
 import subprocess
 
 import pytest
 
 from conftest import BIN, RpcFailure, clean_env, free_port, wait_until
-from nvme_tcp_host import make_dhchap_key, make_tls_psk
+from nvme_tcp_host import (ASCR, ATR, DHCHAP, DHGROUP_UNUSABLE, FAILED, GROUPS, HASH_UNUSABLE,
+                           HASHES, INCORRECT_PAYLOAD, INCORRECT_PROTOCOL_MESSAGE,
+                           PROTOCOL_UNUSABLE, REPLY, SCC_MISMATCH, AuthOutcome, Host,
+                           admin_session, io_session, make_dhchap_key, make_tls_psk,
+                           negotiate_msg, parse_auth, status_of)
 
 HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 
@@ -122,3 +127,495 @@ def test_keyring_is_saved_first_and_replayed_with_c(daemons, tmp_path):
                         str(cfg)], env=clean_env(MIMO_NOTIFY_DISABLE=1), capture_output=True,
                        text=True, timeout=30)
     assert p.returncode != 0 and "keyring_file_add_key failed" in p.stderr, p.stderr
+
+
+# --- the target: hosts with keys -------------------------------------------------------------
+
+NQN = "nqn.2016-06.io.mimo:cnode1"
+OK = (0, 0)
+AUTH_REQUIRED = (1, 0x91)
+INVALID_FIELD, SEQUENCE_ERROR = (0, 0x02), (0, 0x0C)
+
+
+def st(cqe):
+    return status_of(cqe["status"])[:2]
+
+
+class AuthTarget:
+    """mimo_tgt serving NQN (a malloc namespace) on a port, with keys in its keyring."""
+
+    def __init__(self, daemons, tmp_path, transport=None, allow_any_host=False):
+        self.d = daemons("-m", "0x3")
+        self.tmp = tmp_path
+        self.port = free_port()
+        self.keys = {}
+        d = self.d
+        d.result("bdev_malloc_create", {"name": "M0", "num_blocks": 8192, "block_size": 512})
+        d.result("nvmf_create_transport", dict({"trtype": "TCP"}, **(transport or {})))
+        d.result("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": allow_any_host})
+        d.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "M0"}})
+        d.result("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": {
+            "trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": str(self.port)}})
+
+    def key(self, name, text=None, **kw):
+        """Add a key to the keyring (a new random one unless text is given); its text."""
+        text = text or make_dhchap_key(**kw)
+        self.d.result("keyring_file_add_key",
+                      {"name": name, "path": key_file(self.tmp, name, text)})
+        self.keys[name] = text
+        return text
+
+    def add_host(self, host=HOSTNQN, key=None, ctrl_key=None):
+        params = {"nqn": NQN, "host": host}
+        if key:
+            params["dhchap_key"] = key
+        if ctrl_key:
+            params["dhchap_ctrlr_key"] = ctrl_key
+        return self.d.result("nvmf_subsystem_add_host", params)
+
+    def host_entry(self, host=HOSTNQN):
+        return next(h for h in self.d.result("nvmf_get_subsystems", {"nqn": NQN})[0]["hosts"]
+                    if h["nqn"] == host)
+
+    def qpairs(self):
+        return self.d.result("nvmf_subsystem_get_qpairs", {"nqn": NQN})
+
+
+@pytest.fixture
+def at(daemons, tmp_path):
+    return AuthTarget(daemons, tmp_path)
+
+
+def connected(port, host=HOSTNQN, qid=0, admin=None):
+    """A queue past Connect (admin, or I/O of admin's controller), not yet authenticated."""
+    h = Host(port)
+    h.icreq()
+    if admin is None:
+        cqe = h.connect(NQN, host)
+    else:
+        cqe = h.connect(NQN, host, qid=qid, sqsize=31, cntlid=admin.cntlid,
+                        hostid=admin.hostid)
+    assert st(cqe) == OK, cqe
+    h.hostnqn, h.cntlid, h.authreq = host, cqe["cdw0"] & 0xFFFF, cqe["cdw0"] >> 16
+    return h
+
+
+def test_a_host_with_a_key_authenticates_each_queue_before_using_it(at):
+    key = at.key("key0", hh=1)
+    at.add_host(key="key0")
+    a = connected(at.port)
+    # Connect succeeds and says authentication is required (AUTHREQ.ATR, not ASCR).
+    assert a.cntlid != 0 and a.authreq & (ATR >> 16) and not a.authreq & (ASCR >> 16)
+    assert [(q["qid"], q["state"], q["auth"]["state"]) for q in at.qpairs()] == \
+        [(0, "authenticating", "negotiate")]
+    # Nothing but authentication until then: Property Get/Set, admin commands, Disconnect.
+    assert st(a.prop_get(0x1C)) == AUTH_REQUIRED
+    assert st(a.prop_set(0x14, 0x00460001)) == AUTH_REQUIRED
+    assert st(a.identify(1)[0]) == AUTH_REQUIRED
+    assert st(a.command(0x18)[0]) == AUTH_REQUIRED
+    assert st(a.disconnect()) == AUTH_REQUIRED
+    assert a.authenticate(NQN, HOSTNQN, key) == {"hash": "sha512", "group": "ffdhe8192",
+                                                 "bidirectional": False}
+    a.enable()
+    assert st(a.identify(1)[0]) == OK
+    ctrl = at.d.result("nvmf_subsystem_get_controllers", {"nqn": NQN})
+    assert ctrl[0]["auth"] == {"state": "completed", "digest": "sha512", "dhgroup": "ffdhe8192"}
+    # The I/O queue is told the same and refuses I/O until it authenticated too.
+    q = connected(at.port, admin=a, qid=1)
+    assert q.authreq & (ATR >> 16)
+    assert st(q.write(1, 0, b"\xab" * 512)[0]) == AUTH_REQUIRED
+    assert st(q.read(1, 0, 1)[0]) == AUTH_REQUIRED
+    assert {(p["qid"], p["state"]) for p in at.qpairs()} == {(0, "enabled"),
+                                                             (1, "authenticating")}
+    q.authenticate(NQN, HOSTNQN, key, groups=(0,))
+    assert st(q.write(1, 0, b"\xab" * 512)[0]) == OK
+    cqe, data = q.read(1, 0, 1)
+    assert st(cqe) == OK and data == b"\xab" * 512
+    assert [(p["qid"], p["state"], p["auth"]["dhgroup"]) for p in at.qpairs()] == \
+        [(0, "enabled", "ffdhe8192"), (1, "enabled", "null")]
+    assert at.host_entry() == {"nqn": HOSTNQN, "dhchap_key": "key0", "auth_failures": 0}
+    q.close()
+    a.close()
+
+
+def test_every_digest_and_dhgroup(at):
+    """Each hash function with each group: both queues authenticate and the I/O queue reads
+    what it wrote."""
+    key = at.key("key0", hh=1)
+    at.add_host(key="key0")
+    for hash_id in (1, 2, 3):
+        for group in (0, 1, 2, 3, 4, 5):
+            kw = dict(key=key, hashes=(hash_id,), groups=(group,))
+            a = admin_session(at.port, NQN, HOSTNQN, dhchap=kw)
+            assert a.auth == {"hash": HASHES[hash_id], "group": GROUPS[group],
+                              "bidirectional": False}
+            q = io_session(at.port, a, NQN, dhchap=kw)
+            data = bytes([hash_id * 16 + group]) * 512
+            assert st(q.write(1, group, data)[0]) == OK
+            assert q.read(1, group, 1)[1] == data
+            q.close()
+            a.close()
+    assert at.host_entry()["auth_failures"] == 0
+
+
+def test_every_kind_of_secret(at):
+    """Secrets of 32, 48 and 64 bytes, used as they are (hh 00) or transformed with each hash
+    (01-03), whatever hash the exchange then negotiates."""
+    for i, (hh, length) in enumerate(((0, 32), (0, 48), (0, 64), (1, 32), (2, 48), (3, 64),
+                                      (1, 64), (3, 32))):
+        host = f"nqn.2014-08.io.mimo:host{i}"
+        key = at.key(f"key{i}", hh=hh, length=length)
+        at.add_host(host, key=f"key{i}")
+        a = admin_session(at.port, NQN, host,
+                          dhchap=dict(key=key, hashes=(1 + i % 3,), groups=(i % 2,)))
+        assert st(a.identify(1)[0]) == OK
+        a.close()
+
+
+def test_bidirectional_authentication(at):
+    key, ckey = at.key("key0", hh=2, length=48), at.key("ckey0", hh=3, length=64)
+    at.add_host(key="key0", ctrl_key="ckey0")
+    for group in (0, 1):
+        kw = dict(key=key, ctrl_key=ckey, groups=(group,))
+        a = admin_session(at.port, NQN, HOSTNQN, dhchap=kw)
+        assert a.auth["bidirectional"]
+        q = io_session(at.port, a, NQN, dhchap=kw)
+        assert st(q.write(1, 0, b"\x01" * 512)[0]) == OK
+        q.close()
+        a.close()
+    # A host that does not ask the controller to prove itself still authenticates.
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key))
+    assert a.auth["bidirectional"] is False
+    a.close()
+
+
+def failures_logged(at, host=HOSTNQN):
+    return at.d.output().count(f"host {host} (")
+
+
+def test_a_wrong_key_gets_no_queue_and_is_counted_and_logged_once(at):
+    right = at.key("key0", hh=1)
+    at.add_host(key="key0")
+    for attempt in range(3):
+        h = connected(at.port)
+        with pytest.raises(AuthOutcome) as e:
+            h.authenticate(NQN, HOSTNQN, make_dhchap_key(hh=1))
+        assert (e.value.what, e.value.step, e.value.reason) == ("failure1", "success1", FAILED)
+        assert h.closed()
+        wait_until(lambda: at.host_entry()["auth_failures"] == attempt + 1, 10,
+                   "the failure to be counted")
+    assert failures_logged(at) == 1
+    assert "wrong response: the host does not hold the key" in at.d.output()
+    # The right key works; a failure after a success is worth a line again.
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=right))
+    # An I/O queue with the wrong key: that queue goes, the controller stays.
+    q = connected(at.port, admin=a, qid=1)
+    with pytest.raises(AuthOutcome):
+        q.authenticate(NQN, HOSTNQN, make_dhchap_key())
+    assert q.closed()
+    wait_until(lambda: at.host_entry()["auth_failures"] == 4, 10, "the failure to be counted")
+    assert failures_logged(at) == 2
+    assert st(a.identify(1)[0]) == OK
+    q = io_session(at.port, a, NQN, dhchap=dict(key=right))
+    assert st(q.write(1, 0, b"\x07" * 512)[0]) == OK
+    assert [p["state"] for p in at.qpairs()] == ["enabled", "enabled"]
+    q.close()
+    a.close()
+
+
+def test_a_host_without_its_key_is_refused(daemons, tmp_path):
+    at = AuthTarget(daemons, tmp_path, transport={"connect_timeout_ms": 500})
+    at.key("key0")
+    at.add_host(key="key0")
+    h = connected(at.port)
+    assert h.authreq & (ATR >> 16)
+    # It never authenticates: every command is refused, an I/O queue cannot attach to the
+    # controller (never enabled), and the connect timeout closes the queue.
+    assert st(h.prop_get(0x1C)) == AUTH_REQUIRED
+    q = Host(at.port)
+    q.icreq()
+    assert st(q.connect(NQN, HOSTNQN, qid=1, cntlid=h.cntlid, hostid=h.hostid)) == SEQUENCE_ERROR
+    q.close()
+    assert h.closed(timeout=10)
+    wait_until(lambda: at.host_entry()["auth_failures"] == 1, 10, "the failure to be counted")
+    assert "closed before it authenticated (no authentication started)" in at.d.output()
+    assert "sent no successful authentication within 500 ms" in at.d.output()
+    assert at.d.result("nvmf_subsystem_get_controllers", {"nqn": NQN}) == []
+
+
+def test_a_wrong_controller_key_is_refused_by_the_host(at):
+    key = at.key("key0")
+    at.key("ckey0")
+    at.add_host(key="key0", ctrl_key="ckey0")
+    h = connected(at.port)
+    # The host expects another controller key: the controller's response does not match, the
+    # host says so with AUTH_Failure2 (answered), and the queue goes.
+    with pytest.raises(AuthOutcome) as e:
+        h.authenticate(NQN, HOSTNQN, key, ctrl_key=make_dhchap_key())
+    assert e.value.what == "controller_failed" and e.value.rvalid == 1
+    assert e.value.failure2_status[:2] == OK
+    assert h.closed()
+    wait_until(lambda: at.host_entry()["auth_failures"] == 1, 10, "the failure to be counted")
+    assert "the host refused the controller's response (AUTH_Failure2)" in at.d.output()
+    # A host that asks the controller to prove itself when it has no controller key for it.
+    at.d.result("nvmf_subsystem_set_keys", {"nqn": NQN, "host": HOSTNQN, "dhchap_key": "key0"})
+    h = connected(at.port)
+    with pytest.raises(AuthOutcome) as e:
+        h.authenticate(NQN, HOSTNQN, key, ctrl_key=make_dhchap_key())
+    assert (e.value.what, e.value.step, e.value.reason) == ("failure1", "success1", FAILED)
+    assert h.closed()
+
+
+def test_key_rotation_and_reauthentication(at):
+    k0, c0 = at.key("key0"), at.key("ckey0")
+    k1, c1 = at.key("key1", hh=2, length=48), at.key("ckey1", hh=1)
+    at.add_host(key="key0", ctrl_key="ckey0")
+    old = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=k0, ctrl_key=c0, groups=(1,)))
+    oldq = io_session(at.port, old, NQN, dhchap=dict(key=k0, ctrl_key=c0, groups=(0,)))
+    assert at.d.result("nvmf_subsystem_set_keys", {"nqn": NQN, "host": HOSTNQN,
+                                                   "dhchap_key": "key1",
+                                                   "dhchap_ctrlr_key": "ckey1"}) is True
+    assert at.host_entry() == {"nqn": HOSTNQN, "dhchap_key": "key1", "dhchap_ctrlr_key": "ckey1",
+                               "auth_failures": 0}
+    # New connections need the new keys.
+    h = connected(at.port)
+    with pytest.raises(AuthOutcome):
+        h.authenticate(NQN, HOSTNQN, k0, ctrl_key=c0)
+    assert h.closed()
+    new = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=k1, ctrl_key=c1, groups=(1,)))
+    # Connections made before keep working, and re-authenticate (as the Linux host does when
+    # its keys change) with the new keys; I/O goes on between the messages.
+    assert st(oldq.write(1, 8, b"\x11" * 512)[0]) == OK
+    assert old.authenticate(NQN, HOSTNQN, k1, ctrl_key=c1)["bidirectional"]
+    assert oldq.authenticate(NQN, HOSTNQN, k1, ctrl_key=c1,
+                             tamper=lambda name, b: (oldq.write(1, 9, b"\x22" * 512), b)[1])
+    assert oldq.read(1, 8, 2)[1] == b"\x11" * 512 + b"\x22" * 512
+    assert st(old.identify(1)[0]) == OK
+    # A re-authentication with the old key fails: that queue goes.
+    with pytest.raises(AuthOutcome):
+        oldq.authenticate(NQN, HOSTNQN, k0, ctrl_key=c0)
+    assert oldq.closed()
+    assert st(old.identify(1)[0]) == OK
+    # Without keys, the host no longer authenticates.
+    at.d.result("nvmf_subsystem_set_keys", {"nqn": NQN, "host": HOSTNQN})
+    assert at.host_entry() == {"nqn": HOSTNQN, "auth_failures": 2}
+    plain = admin_session(at.port, NQN, HOSTNQN)
+    assert plain.authreq == 0 and st(plain.identify(1)[0]) == OK
+    for bad, says in (({"host": "nqn.2014-08.io.mimo:nobody", "dhchap_key": "key0"},
+                       "is not in the list"),
+                      ({"host": HOSTNQN, "dhchap_ctrlr_key": "ckey0"}, "needs dhchap_key"),
+                      ({"host": HOSTNQN, "dhchap_key": "nope"}, "no key of that name")):
+        refused(at.d, "nvmf_subsystem_set_keys", dict({"nqn": NQN}, **bad), says)
+    for c in (plain, new, old):
+        c.close()
+
+
+def test_hosts_without_keys_connect_as_before(daemons, tmp_path):
+    at = AuthTarget(daemons, tmp_path, allow_any_host=True)
+    key = at.key("key0")
+    at.add_host("nqn.2014-08.io.mimo:listed")
+    at.add_host("nqn.2014-08.io.mimo:keyed", key="key0")
+    for host in ("nqn.2014-08.io.mimo:listed", "nqn.2014-08.io.mimo:anyone"):
+        a = admin_session(at.port, NQN, host)
+        assert a.authreq == 0
+        q = io_session(at.port, a, NQN)
+        assert q.authreq == 0 and st(q.write(1, 0, b"\x33" * 512)[0]) == OK
+        assert "auth" not in at.d.result("nvmf_subsystem_get_controllers", {"nqn": NQN})[0]
+        q.close()
+        a.close()
+    # allow_any_host does not excuse a listed host from its key.
+    assert connected(at.port, "nqn.2014-08.io.mimo:keyed").authreq & (ATR >> 16)
+    a = admin_session(at.port, NQN, "nqn.2014-08.io.mimo:keyed", dhchap=dict(key=key))
+    assert st(a.identify(1)[0]) == OK
+    # A host may authenticate though not asked to (wanting the controller to prove itself):
+    # without a key configured for it, it cannot.
+    b = admin_session(at.port, NQN, "nqn.2014-08.io.mimo:anyone")
+    with pytest.raises(AuthOutcome) as e:
+        b.authenticate(NQN, "nqn.2014-08.io.mimo:anyone", key, ctrl_key=key)
+    assert (e.value.what, e.value.reason) == ("failure1", FAILED)
+    assert b.closed()
+    a.close()
+
+
+def test_authentication_messages_the_controller_refuses(at):
+    key = at.key("key0")
+    at.add_host(key="key0")
+
+    def refused_msg(run, reason, step=None):
+        h = connected(at.port)
+        with pytest.raises(AuthOutcome) as e:
+            run(h)
+        assert (e.value.what, e.value.reason) == ("failure1", reason), e.value
+        if step:
+            assert e.value.step == step
+        assert h.closed()
+
+    auth = dict(subnqn=NQN, hostnqn=HOSTNQN, key=key)
+    # Command fields: refused, the queue stays and may still authenticate.
+    h = connected(at.port)
+    assert st(h.auth_send(negotiate_msg(1), secp=0xEA)) == INVALID_FIELD
+    assert st(h.auth_send(negotiate_msg(1), spsp0=0)) == INVALID_FIELD
+    assert st(h.auth_send(negotiate_msg(1), tl=8)) == INVALID_FIELD
+    assert st(h.auth_recv(al=64, spsp1=2)[0]) == INVALID_FIELD
+    assert h.authenticate(**auth)["hash"] == "sha512"
+    h.close()
+    # Messages: Failure1 with the reason, then the queue closes.
+    refused_msg(lambda h: h.authenticate(**auth, tamper=lambda n, b: b[:6] + b"\x01" + b[7:]
+                                         if n == "negotiate" else b), SCC_MISMATCH)
+    refused_msg(lambda h: h.authenticate(**auth, tamper=lambda n, b: b[:8] + b"\x02" + b[9:]
+                                         if n == "negotiate" else b), PROTOCOL_UNUSABLE)
+    refused_msg(lambda h: h.authenticate(**auth, tamper=lambda n, b: b[:8] + b"\x01\x00\x1f"
+                                         + b[11:] if n == "negotiate" else b), INCORRECT_PAYLOAD)
+    refused_msg(lambda h: h.authenticate(**auth, tamper=lambda n, b: b[:4] + b"\xff\xff" + b[6:]
+                                         if n == "reply" else b), INCORRECT_PAYLOAD, "success1")
+    refused_msg(lambda h: h.authenticate(**auth, tamper=lambda n, b: b[:-1]
+                                         if n == "reply" else b), INCORRECT_PAYLOAD, "success1")
+    # The host's DH value 0: not a value of the group.
+    refused_msg(lambda h: h.authenticate(**auth, groups=(1,), tamper=lambda n, b: b[:-256] +
+                                         b"\0" * 256 if n == "reply" else b), FAILED)
+    # A message the controller cannot use, then a new AUTH_Negotiate: that starts afresh.
+    h = connected(at.port)
+    assert st(h.auth_send(bytes(16 + 64))) == OK
+    assert h.authenticate(**auth)["hash"] == "sha512"
+    h.close()
+    # Out of sequence: a receive first, a reply first.
+
+    def receive_first(h):
+        cqe, data = h.auth_recv()
+        m = parse_auth(data)
+        raise AuthOutcome("failure1", reason=m["rescode_exp"], step="first")
+    refused_msg(receive_first, INCORRECT_PROTOCOL_MESSAGE)
+
+    def reply_first(h):
+        assert st(h.auth_send(struct.pack("<BBxxH10x", DHCHAP, REPLY, 0))) == OK
+        receive_first(h)
+    refused_msg(reply_first, INCORRECT_PROTOCOL_MESSAGE)
+    # An AUTH_Receive too short for any message: refused, and the queue goes.
+    h = connected(at.port)
+    assert st(h.auth_send(negotiate_msg(5))) == OK
+    assert st(h.auth_recv(al=4)[0]) == INVALID_FIELD
+    assert h.closed()
+    # What only the target's configuration forbids.
+    at.d.result("nvmf_set_config", {"dhchap_digests": ["sha512"], "dhchap_dhgroups": ["null"]})
+    refused_msg(lambda h: h.authenticate(**auth, hashes=(1, 2)), HASH_UNUSABLE, "challenge")
+    refused_msg(lambda h: h.authenticate(**auth, groups=(1, 2, 3, 4, 5)), DHGROUP_UNUSABLE)
+    assert at.host_entry()["auth_failures"] == 11
+    # One line for the failures before the fresh start's success, one for those after it.
+    assert failures_logged(at) == 2
+
+
+def test_nvmf_set_config_chooses_what_the_target_accepts(at):
+    key = at.key("key0")
+    at.add_host(key="key0")
+    # What SPDK's save_config writes by default loads unchanged.
+    assert at.d.result("nvmf_set_config", {
+        "discovery_filters": [], "admin_cmd_passthru": {"identify_ctrlr": False,
+                                                        "get_log_page": False},
+        "dhchap_digests": ["sha256", "sha384", "sha512"],
+        "dhchap_dhgroups": ["null", "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144",
+                            "ffdhe8192"],
+        "dup_host_policy": "allow"}) is True
+    assert [c["method"] for c in at.d.result("framework_get_config", {"name": "nvmf"})][0] == \
+        "nvmf_create_transport"
+    # The host offers everything: the strongest the target allows is chosen.
+    assert at.d.result("nvmf_set_config", {"dhchap_digests": ["sha256", "sha384"],
+                                           "dhchap_dhgroups": ["null", "ffdhe2048"]}) is True
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key))
+    assert a.auth == {"hash": "sha384", "group": "ffdhe2048", "bidirectional": False}
+    a.close()
+    assert at.d.result("framework_get_config", {"name": "nvmf"})[0] == {
+        "method": "nvmf_set_config", "params": {"dhchap_digests": ["sha256", "sha384"],
+                                                "dhchap_dhgroups": ["null", "ffdhe2048"]}}
+    for params, says in (({"dhchap_digests": ["md5"]}, "unknown 'md5'"),
+                         ({"dhchap_dhgroups": ["ffdhe1024"]}, "unknown 'ffdhe1024'"),
+                         ({"dhchap_digests": []}, "non-empty array"),
+                         ({"dhchap_dhgroups": "null"}, "non-empty array"),
+                         ({"admin_cmd_passthru": {"identify_ctrlr": True}}, "all false"),
+                         ({"poll_groups_mask": "0x1"}, "poll_groups_mask"),
+                         ({"discovery_filter": "transport"}, "match_any"),
+                         ({"discovery_filters": ["address"]}, "match_any"),
+                         ({"dup_host_policy": "restrict_per_listener"}, "allow"),
+                         ({"bogus": 1}, "bogus")):
+        refused(at.d, "nvmf_set_config", params, says)
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key))
+    assert a.auth["hash"] == "sha384"
+    a.close()
+
+
+def test_host_keys_refused_unless_usable(at, tmp_path):
+    at.key("key0")
+    at.d.result("keyring_file_add_key",
+                {"name": "psk0", "path": key_file(tmp_path, "psk0", make_tls_psk())})
+    for params, says in (({"dhchap_key": "nope"}, "no key of that name"),
+                         ({"dhchap_key": "psk0"}, "not a DH-HMAC-CHAP secret"),
+                         ({"dhchap_key": "key0", "dhchap_ctrlr_key": "psk0"},
+                          "not a DH-HMAC-CHAP secret"),
+                         ({"dhchap_ctrlr_key": "key0"}, "needs dhchap_key"),
+                         ({"psk": "psk0"}, "psk")):
+        refused(at.d, "nvmf_subsystem_add_host", dict({"nqn": NQN, "host": HOSTNQN}, **params),
+                says)
+    refused(at.d, "nvmf_subsystem_add_listener",
+            {"nqn": NQN, "secure_channel": True, "listen_address": {
+                "trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": str(free_port())}},
+            "secure_channel")
+    assert at.d.result("nvmf_get_subsystems", {"nqn": NQN})[0]["hosts"] == []
+    refused(at.d, "nvmf_subsystem_add_host", {"nqn": "nqn.2014-08.org.nvmexpress.discovery",
+                                               "host": HOSTNQN, "dhchap_key": "key0"},
+            "Invalid host NQN")
+
+
+def test_a_key_removed_from_the_keyring_fails_closed(at):
+    key = at.key("key0")
+    at.add_host(key="key0")
+    assert [k["refcnt"] for k in at.d.result("keyring_get_keys")] == [2]
+    at.d.result("keyring_file_remove_key", {"name": "key0"})
+    # The host still must authenticate, and cannot: the key is gone.
+    assert at.d.result("keyring_get_keys") == [{
+        "name": "key0", "module": "keyring_file", "removed": True, "probed": False, "refcnt": 1,
+        "path": str(at.tmp / "key0"), "kind": "dhchap"}]
+    h = connected(at.port)
+    assert h.authreq & (ATR >> 16)
+    with pytest.raises(AuthOutcome) as e:
+        h.authenticate(NQN, HOSTNQN, key)
+    assert e.value.reason == FAILED
+    assert "the host's key cannot be read" in at.d.output()
+    # A key file that changed meanwhile is read again at each authentication.
+    at.key("key1", key)
+    at.d.result("nvmf_subsystem_set_keys", {"nqn": NQN, "host": HOSTNQN, "dhchap_key": "key1"})
+    assert at.d.result("keyring_get_keys")[0]["name"] == "key1"
+    new = make_dhchap_key(hh=2, length=48)
+    key_file(at.tmp, "key1", new)
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=new))
+    assert st(a.identify(1)[0]) == OK
+    a.close()
+    os.chmod(at.tmp / "key1", 0o644)
+    h = connected(at.port)
+    with pytest.raises(AuthOutcome):
+        h.authenticate(NQN, HOSTNQN, new)
+    assert "it must be 0600" in at.d.output()
+    at.d.result("nvmf_subsystem_remove_host", {"nqn": NQN, "host": HOSTNQN})
+    assert [k["refcnt"] for k in at.d.result("keyring_get_keys")] == [1]
+
+
+def test_saved_configuration_with_keys_replays(daemons, tmp_path):
+    at = AuthTarget(daemons, tmp_path)
+    key, ckey = at.key("key0"), at.key("ckey0")
+    at.add_host(key="key0", ctrl_key="ckey0")
+    at.add_host("nqn.2014-08.io.mimo:plain")
+    at.d.result("nvmf_set_config", {"dhchap_dhgroups": ["ffdhe3072"]})
+    config = saved(at.d)
+    text = json.dumps(config)
+    assert key.split(":")[2] not in text and ckey.split(":")[2] not in text
+    hosts = [c["params"] for c in at.d.result("framework_get_config", {"name": "nvmf"})
+             if c["method"] == "nvmf_subsystem_add_host"]
+    assert hosts == [{"nqn": NQN, "host": HOSTNQN, "dhchap_key": "key0",
+                      "dhchap_ctrlr_key": "ckey0"},
+                     {"nqn": NQN, "host": "nqn.2014-08.io.mimo:plain"}]
+    at.d.stop()
+    path = tmp_path / "cfg.json"
+    path.write_text(text)
+    d = daemons("-c", str(path), name="again")
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key, ctrl_key=ckey))
+    assert a.auth == {"hash": "sha512", "group": "ffdhe3072", "bidirectional": True}
+    a.close()
+    assert saved(d) == config
