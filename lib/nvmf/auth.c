@@ -77,6 +77,10 @@ static enum nvmf_auth_event negotiate(struct nvmf_auth *a, const struct nvmf_aut
 	drop_transaction(a);
 	a->tid = n->hdr.t_id;
 	a->state = NVMF_AUTH_NEGOTIATE;
+	if (!a->authenticated && ++a->attempts > NVMF_AUTH_MAX_ATTEMPTS)
+		return fail1(a, MIMO_NVMF_AUTH_INCORRECT_PROTOCOL_MSG,
+			     "too many authentication transactions on a queue not yet "
+			     "authenticated");
 	if (len < sizeof(*n) || n->napd == 0 ||
 	    len < sizeof(*n) + (uint32_t)n->napd * sizeof(n->descriptors[0]))
 		return fail1(a, MIMO_NVMF_AUTH_INCORRECT_PAYLOAD,

@@ -9,7 +9,9 @@
  * _Success1 (Receive) and, when the host asked the controller to authenticate itself,
  * _Success2 (or AUTH_Failure2) (Send). A message the controller cannot accept turns the next
  * Receive into AUTH_Failure1; the transaction has then failed. An AUTH_Negotiate starts a new
- * transaction at any point (re-authentication of a queue already authenticated included).
+ * transaction at any point (re-authentication of a queue already authenticated included) -
+ * but a queue not yet authenticated gets NVMF_AUTH_MAX_ATTEMPTS of them: each challenge costs
+ * the controller a Diffie-Hellman key pair, and whoever knows a host's NQN can ask for them.
  */
 #ifndef MIMO_NVMF_AUTH_H
 #define MIMO_NVMF_AUTH_H
@@ -18,6 +20,8 @@
 #include <stdint.h>
 
 #include "dhchap.h"
+
+#define NVMF_AUTH_MAX_ATTEMPTS 3
 
 enum nvmf_auth_state {
 	NVMF_AUTH_NEGOTIATE, /* waiting for AUTH_Negotiate */
@@ -56,6 +60,7 @@ struct nvmf_auth {
 	uint8_t digest;
 	uint8_t dhgroup;
 	uint8_t fail_reason; /* the Failure1 reason code explanation */
+	uint8_t attempts;    /* transactions started before the queue authenticated */
 	uint16_t tid;
 	uint32_t seqnum;
 	const char *why; /* the last failure, in words, for the log */

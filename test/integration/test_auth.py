@@ -11,11 +11,11 @@ import subprocess
 import pytest
 
 from conftest import BIN, RpcFailure, clean_env, free_port, wait_until
-from nvme_tcp_host import (ASCR, ATR, DHCHAP, DHGROUP_UNUSABLE, FAILED, GROUPS, HASH_UNUSABLE,
-                           HASHES, INCORRECT_PAYLOAD, INCORRECT_PROTOCOL_MESSAGE,
-                           PROTOCOL_UNUSABLE, REPLY, SCC_MISMATCH, AuthOutcome, Host,
-                           admin_session, io_session, make_dhchap_key, make_tls_psk,
-                           negotiate_msg, parse_auth, status_of)
+from nvme_tcp_host import (ASCR, ATR, CHALLENGE, DHCHAP, DHGROUP_UNUSABLE, FAILED, FAILURE1,
+                           GROUPS, HASHES, HASH_UNUSABLE, INCORRECT_PAYLOAD,
+                           INCORRECT_PROTOCOL_MESSAGE, PROTOCOL_UNUSABLE, REPLY, SCC_MISMATCH,
+                           AuthOutcome, Host, admin_session, io_session, make_dhchap_key,
+                           make_tls_psk, negotiate_msg, parse_auth, status_of)
 
 HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 
@@ -478,6 +478,16 @@ def test_authentication_messages_the_controller_refuses(at):
     assert st(h.auth_send(bytes(16 + 64))) == OK
     assert h.authenticate(**auth)["hash"] == "sha512"
     h.close()
+    # A queue not yet authenticated gets three transactions (each challenge costs the target
+    # a DH key pair), then AUTH_Failure1.
+    h = connected(at.port)
+    for tid in range(3):
+        assert st(h.auth_send(negotiate_msg(tid, groups=(1,)))) == OK
+        assert parse_auth(h.auth_recv()[1])["id"] == CHALLENGE
+    assert st(h.auth_send(negotiate_msg(3))) == OK
+    m = parse_auth(h.auth_recv()[1])
+    assert (m["id"], m["rescode_exp"]) == (FAILURE1, INCORRECT_PROTOCOL_MESSAGE)
+    assert h.closed()
     # Out of sequence: a receive first, a reply first.
 
     def receive_first(h):
@@ -499,7 +509,7 @@ def test_authentication_messages_the_controller_refuses(at):
     at.d.result("nvmf_set_config", {"dhchap_digests": ["sha512"], "dhchap_dhgroups": ["null"]})
     refused_msg(lambda h: h.authenticate(**auth, hashes=(1, 2)), HASH_UNUSABLE, "challenge")
     refused_msg(lambda h: h.authenticate(**auth, groups=(1, 2, 3, 4, 5)), DHGROUP_UNUSABLE)
-    assert at.host_entry()["auth_failures"] == 11
+    assert at.host_entry()["auth_failures"] == 12
     # One line for the failures before the fresh start's success, one for those after it.
     assert failures_logged(at) == 2
 
