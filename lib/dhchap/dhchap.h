@@ -69,8 +69,9 @@ int dhchap_dh_generate(uint8_t dhg_id, struct dhchap_dh **out);
 int dhchap_dh_public(const struct dhchap_dh *dh, uint8_t *pub, size_t len);
 /*
  * The shared value (peer^x mod p), padded to the group's length, into secret (len bytes, the
- * group's length). -EINVAL when the peer's value is not a valid public value of the group
- * (0, 1, p-1, p or more, or longer than the group), -EIO on other failures.
+ * group's length). -EINVAL when the peer's value is not a public value of the group (outside
+ * 2 .. p - 2, or longer than the group: the range check; dhchap.c says why no more), -EIO on
+ * other failures.
  */
 int dhchap_dh_derive(const struct dhchap_dh *dh, const uint8_t *peer, size_t peer_len,
 		     uint8_t *secret, size_t len);

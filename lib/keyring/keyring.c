@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -112,6 +113,21 @@ static int read_key_file(const char *path, struct mimo_key_material *out, char *
 			return fail(err, err_len, rc, "key file '%s': %s", path, why);
 	}
 	return 0;
+}
+
+int mimo_key_load_arg(const char *arg, struct mimo_key_material *out, char *err, size_t err_len)
+{
+	char path[PATH_MAX];
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(arg, "DHHC-1:", 7) == 0 || strncmp(arg, "NVMeTLSkey-1:", 13) == 0)
+		return mimo_key_parse(arg, strlen(arg), out, err, err_len);
+	if (realpath(arg, path) == NULL) {
+		int rc = -errno;
+
+		return fail(err, err_len, rc, "key file '%s': %s", arg, strerror(-rc));
+	}
+	return read_key_file(path, out, err, err_len);
 }
 
 static bool name_ok(const char *name)

@@ -63,6 +63,13 @@ enum mimo_key_kind mimo_key_kind(const struct mimo_key *key);
  */
 int mimo_key_get_material(struct mimo_key *key, struct mimo_key_material *out);
 
+/*
+ * For tools (mimo_perf, mimo_identify: --dhchap-key): arg is the secret itself ("DHHC-1:...",
+ * "NVMeTLSkey-1:...") or the path of a file holding it, relative or absolute, checked as
+ * keyring_file_add_key checks its files. Returns 0 or what add would, with err in words.
+ */
+int mimo_key_load_arg(const char *arg, struct mimo_key_material *out, char *err, size_t err_len);
+
 /* keyring_get_keys: [{name, module, removed, probed, refcnt, path, kind}], no secret. */
 json_t *mimo_keyring_keys_json(void);
 /* save_config's "keyring" subsystem: keyring_file_add_key {name, path} for each key. */
