@@ -5,17 +5,21 @@ bidirectional, refusals, rotation - and what an unauthenticated queue may do; mi
 (mimo_perf, mimo_identify, bdev_nvme) authenticating to mimo_tgt; saved configurations."""
 import json
 import os
+import socket
 import struct
 import subprocess
+import threading
 
 import pytest
 
-from conftest import BIN, RpcFailure, clean_env, free_port, wait_until
-from nvme_tcp_host import (ASCR, ATR, CHALLENGE, DHCHAP, DHGROUP_UNUSABLE, FAILED, FAILURE1,
-                           GROUPS, HASHES, HASH_UNUSABLE, INCORRECT_PAYLOAD,
-                           INCORRECT_PROTOCOL_MESSAGE, PROTOCOL_UNUSABLE, REPLY, SCC_MISMATCH,
-                           AuthOutcome, Host, admin_session, io_session, make_dhchap_key,
-                           make_tls_psk, negotiate_msg, parse_auth, status_of)
+from conftest import BIN, SLOW, RpcFailure, clean_env, free_port, wait_until
+from nvme_tcp_host import (ASCR, ATR, AUTH_RECV, AUTH_SEND, C2H_DATA, CHALLENGE, DHCHAP,
+                           DHGROUP_UNUSABLE, FAILED, FAILURE1, FAILURE2, F_LAST, GROUPS, HASHES,
+                           HASH_UNUSABLE, IC_REQ, IC_RESP, INCORRECT_PAYLOAD,
+                           INCORRECT_PROTOCOL_MESSAGE, NEGOTIATE, PROTOCOL_UNUSABLE, REPLY, RSP,
+                           SCC_MISMATCH, SUCCESS1, SUCCESS2, AuthOutcome, Closed, DhKey, Host,
+                           admin_session, dhchap_response, ffdhe_prime, io_session,
+                           make_dhchap_key, make_tls_psk, negotiate_msg, parse_auth, status_of)
 
 HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 
@@ -120,6 +124,7 @@ def test_keyring_is_saved_first_and_replayed_with_c(daemons, tmp_path):
     cfg.write_text(json.dumps(config))
     d.stop()
     d2 = daemons("-c", str(cfg), name="again")
+    assert d2.result("framework_wait_init") is True
     assert [(k["name"], k["path"]) for k in d2.result("keyring_get_keys")] == [("key0", path)]
     # A key file gone bad stops a replay, naming the call.
     os.chmod(path, 0o644)
@@ -470,9 +475,11 @@ def test_authentication_messages_the_controller_refuses(at):
                                          if n == "reply" else b), INCORRECT_PAYLOAD, "success1")
     refused_msg(lambda h: h.authenticate(**auth, tamper=lambda n, b: b[:-1]
                                          if n == "reply" else b), INCORRECT_PAYLOAD, "success1")
-    # The host's DH value 0: not a value of the group.
-    refused_msg(lambda h: h.authenticate(**auth, groups=(1,), tamper=lambda n, b: b[:-256] +
-                                         b"\0" * 256 if n == "reply" else b), FAILED)
+    # The host's DH value 0, 1 or p - 1: not a value of the group (p - 1 is of order 2).
+    for bad in (0, 1, ffdhe_prime(1) - 1):
+        refused_msg(lambda h: h.authenticate(**auth, groups=(1,), tamper=lambda n, b: b[:-256] +
+                                             bad.to_bytes(256, "big") if n == "reply" else b),
+                    FAILED)
     # A message the controller cannot use, then a new AUTH_Negotiate: that starts afresh.
     h = connected(at.port)
     assert st(h.auth_send(bytes(16 + 64))) == OK
@@ -509,7 +516,7 @@ def test_authentication_messages_the_controller_refuses(at):
     at.d.result("nvmf_set_config", {"dhchap_digests": ["sha512"], "dhchap_dhgroups": ["null"]})
     refused_msg(lambda h: h.authenticate(**auth, hashes=(1, 2)), HASH_UNUSABLE, "challenge")
     refused_msg(lambda h: h.authenticate(**auth, groups=(1, 2, 3, 4, 5)), DHGROUP_UNUSABLE)
-    assert at.host_entry()["auth_failures"] == 12
+    assert at.host_entry()["auth_failures"] == 14
     # One line for the failures before the fresh start's success, one for those after it.
     assert failures_logged(at) == 2
 
@@ -625,7 +632,228 @@ def test_saved_configuration_with_keys_replays(daemons, tmp_path):
     path = tmp_path / "cfg.json"
     path.write_text(text)
     d = daemons("-c", str(path), name="again")
+    assert d.result("framework_wait_init") is True
     a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key, ctrl_key=ckey))
     assert a.auth == {"hash": "sha512", "group": "ffdhe3072", "bidirectional": True}
     a.close()
     assert saved(d) == config
+
+
+# --- mimo's initiator: mimo_identify, mimo_perf, bdev_nvme -----------------------------------
+
+IDENTIFY = os.path.join(BIN, "mimo_identify")
+PERF = os.path.join(BIN, "mimo_perf")
+
+
+def trid(port, host=HOSTNQN):
+    return f"trtype:tcp adrfam:IPv4 traddr:127.0.0.1 trsvcid:{port} subnqn:{NQN} hostnqn:{host}"
+
+
+def tool(prog, *args, timeout=60):
+    p = subprocess.run([prog, *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout * SLOW, env=clean_env())
+    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    return p
+
+
+def identify(port, *args, host=HOSTNQN):
+    return tool(IDENTIFY, "-r", trid(port, host), "--json", *args)
+
+
+def test_mimo_identify_and_perf_authenticate(at):
+    key, ckey = at.key("key0", hh=1), at.key("ckey0", hh=2, length=48)
+    at.add_host(key="key0", ctrl_key="ckey0")
+    keyfile = str(at.tmp / "key0")
+    # The secret itself (as nvme-cli's --dhchap-secret) or a key file (as spdk_nvme_perf's).
+    for args in (["--dhchap-key", key], ["--dhchap-key", keyfile],
+                 ["--dhchap-key", os.path.relpath(keyfile), "--dhchap-ctrlr-key", ckey]):
+        p = identify(at.port, *args)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["controller"]["subnqn"] == NQN
+    # Each hash function, with the null group and ffdhe2048, both ways.
+    for digest in ("sha256", "sha384", "sha512"):
+        for group in ("null", "ffdhe2048"):
+            p = identify(at.port, "--dhchap-key", key, "--dhchap-ctrlr-key", ckey,
+                         "--dhchap-digests", digest, "--dhchap-dhgroups", group)
+            assert p.returncode == 0, p.stderr
+    # I/O queues authenticate too: mimo_perf verifies what it wrote over two of them.
+    p = tool(PERF, "-r", trid(at.port), "-c", "0x1", "-q", "8", "-o", "4096", "-w", "randrw",
+             "-t", "1", "-P", "2", "--verify", "--json", "--dhchap-key", keyfile,
+             "--dhchap-ctrlr-key", ckey, "--dhchap-dhgroups", "null,ffdhe3072")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["total"]["io_errors"] == 0 and report["total"]["verify_errors"] == 0
+    assert at.host_entry()["auth_failures"] == 0
+
+
+def test_mimo_identify_and_perf_refuse(at):
+    key, ckey = at.key("key0"), at.key("ckey0")
+    at.add_host(key="key0", ctrl_key="ckey0")
+    for args, says in (
+            ([], "the controller requires authentication and no key was given"),
+            (["--dhchap-key", make_dhchap_key()], "AUTH_Failure1): authentication failed"),
+            (["--dhchap-key", key, "--dhchap-ctrlr-key", make_dhchap_key()],
+             "does not hold the controller key"),
+            (["--dhchap-key", key, "--dhchap-digests", "sha256", "--dhchap-dhgroups", "ffdhe1"],
+             "--dhchap-dhgroups: unknown 'ffdhe1'"),
+            (["--dhchap-ctrlr-key", ckey], "controller key needs the host's key"),
+            (["--dhchap-key", key[:12] + ("B" if key[12] != "B" else "C") + key[13:]],
+             "bad CRC-32"),
+            (["--dhchap-key", key_file(at.tmp, "open", key, 0o644)], "it must be 0600"),
+            (["--dhchap-key", str(at.tmp / "missing")], "No such file"),
+            (["--dhchap-key", make_tls_psk()], "a TLS PSK, not a DH-HMAC-CHAP secret")):
+        p = identify(at.port, *args)
+        assert p.returncode != 0 and says in p.stderr, (args, p.stderr)
+    p = tool(PERF, "-r", trid(at.port), "-q", "1", "-o", "4096", "-w", "read", "-t", "1",
+             "--dhchap-key", make_dhchap_key())
+    assert p.returncode != 0 and "authentication failed" in p.stderr, p.stderr
+
+
+def test_bdev_nvme_attaches_with_keyring_keys(daemons, tmp_path):
+    at = AuthTarget(daemons, tmp_path / "t")
+    os.makedirs(at.tmp, exist_ok=True)
+    key, ckey = at.key("key0"), at.key("ckey0")
+    at.add_host(key="key0", ctrl_key="ckey0")
+    host = daemons(name="host")
+    attach = {"name": "Nvme0", "trtype": "tcp", "traddr": "127.0.0.1",
+              "trsvcid": str(at.port), "subnqn": NQN, "hostnqn": HOSTNQN}
+    refused(host, "bdev_nvme_attach_controller", dict(attach, dhchap_key="key0"),
+            "no key of that name")
+    for name, text in (("hkey", key), ("hckey", ckey), ("wrong", make_dhchap_key()),
+                       ("psk", make_tls_psk())):
+        host.result("keyring_file_add_key",
+                    {"name": name, "path": key_file(tmp_path, name, text)})
+    refused(host, "bdev_nvme_attach_controller", dict(attach, dhchap_key="psk"),
+            "not a DH-HMAC-CHAP secret")
+    refused(host, "bdev_nvme_attach_controller", dict(attach, dhchap_ctrlr_key="hckey"),
+            "needs dhchap_key")
+    refused(host, "bdev_nvme_attach_controller", dict(attach, psk="psk"), "TLS")
+    refused(host, "bdev_nvme_attach_controller", attach, "Required key not available")
+    refused(host, "bdev_nvme_attach_controller", dict(attach, dhchap_key="wrong"),
+            "Permission denied")
+    assert host.result("bdev_nvme_attach_controller",
+                       dict(attach, dhchap_key="hkey", dhchap_ctrlr_key="hckey")) == ["Nvme0n1"]
+    assert [q["auth"]["state"] for q in at.qpairs()] == ["completed"] * len(at.qpairs())
+    # The configuration names the keys; the keyring, saved first, says where they are.
+    config = saved(host)
+    calls = [c for s in config["subsystems"] for c in s["config"]]
+    att = next(c["params"] for c in calls if c["method"] == "bdev_nvme_attach_controller")
+    assert (att["dhchap_key"], att["dhchap_ctrlr_key"]) == ("hkey", "hckey")
+    assert key.split(":")[2] not in json.dumps(config)
+    host.stop()
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps(config))
+    again = daemons("-c", str(path), name="again")
+    # The replay (its attach connects in the background) is over once init is.
+    assert again.result("framework_wait_init") is True
+    assert "Nvme0n1" in [b["name"] for b in again.result("bdev_get_bdevs")]
+
+
+class SpdkLikeController(threading.Thread):
+    """One admin queue of a controller that requires authentication and answers as SPDK's
+    target does where that differs from mimo's: Authentication Receive data is the message
+    alone (shorter than the host asked for), and Success1 carries HL with or without a
+    response. Written from the specification with the Python host's crypto. It records what
+    it received after authentication, then closes. wrong_response: it answers the host's
+    challenge as if it held another controller key."""
+
+    def __init__(self, key, ctrl_key, group=1, wrong_response=False):
+        super().__init__(daemon=True)
+        self.key, self.ctrl_key, self.group = key, ctrl_key, group
+        self.wrong = wrong_response
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.port = self.srv.getsockname()[1]
+        self.events = []
+        self.after = None  # (opc, fctype) of the first command after authentication
+        self.start()
+
+    def _send_rsp(self, c, cid, status=0, cdw0=0):
+        c.send_raw(c.pdu_bytes(RSP, struct.pack("<IIHHHH", cdw0, 0, 0, 0, cid, status)))
+
+    def _send_data(self, c, cid, data):
+        c.send_raw(c.pdu_bytes(C2H_DATA, struct.pack("<HHII4x", cid, 0, 0, len(data)), data,
+                               flags=F_LAST))
+        self._send_rsp(c, cid)
+
+    def run(self):
+        sock, _ = self.srv.accept()
+        c = Host.__new__(Host)
+        c.sock, c.buf, c.hdgst, c.ddgst = sock, b"", False, False
+        sock.settimeout(30)
+        try:
+            self._serve(c)
+        except (Closed, OSError) as e:
+            self.events.append(("closed", str(e)))
+        finally:
+            sock.close()
+            self.srv.close()
+
+    def _serve(self, c):
+        assert c.recv_pdu().type == IC_REQ
+        c.send_raw(c.pdu_bytes(IC_RESP, struct.pack("<HBBI", 0, 0, 0, 131072) + b"\0" * 112))
+        pdu = c.recv_pdu()
+        cid, = struct.unpack_from("<H", pdu.header, 10)
+        hostnqn = pdu.data[512:768].rstrip(b"\0").decode()
+        subnqn = pdu.data[256:512].rstrip(b"\0").decode()
+        self._send_rsp(c, cid, cdw0=1 | ATR)
+        dh = mine = None
+        while True:
+            pdu = c.recv_pdu()
+            sqe = pdu.header[8:72]
+            opc, cid, fctype = sqe[0], struct.unpack_from("<H", sqe, 2)[0], sqe[4]
+            if opc != 0x7F or fctype not in (AUTH_SEND, AUTH_RECV):
+                self.after = (opc, fctype)
+                return
+            if fctype == AUTH_SEND:
+                msg = pdu.data
+                kind, mid, tid = struct.unpack_from("<BBxxH", msg)
+                self.events.append(("send", mid))
+                if mid == NEGOTIATE:
+                    desc = msg[8:72]
+                    assert self.group in desc[34:34 + desc[3]]
+                    self.tid, self.hash = tid, 1
+                elif mid == REPLY:
+                    hl, cvalid, dhvlen, s2 = msg[6], msg[8], *struct.unpack_from("<HI", msg, 10)
+                    dh = mine.shared(msg[16 + 2 * hl:16 + 2 * hl + dhvlen]) if mine else None
+                    r1 = dhchap_response(1, self.key, "HostHost", hostnqn, subnqn, self.seq,
+                                         tid, self.c1, dh)
+                    assert msg[16:16 + hl] == r1, "the host's response is wrong"
+                    key = make_dhchap_key() if self.wrong else self.ctrl_key
+                    self.r2 = dhchap_response(1, key, "Controller", subnqn, hostnqn, s2, tid,
+                                              msg[16 + hl:16 + 2 * hl], dh) if cvalid else b""
+                self._send_rsp(c, cid)
+                continue
+            al, = struct.unpack_from("<I", sqe, 44)
+            if self.events[-1] == ("send", NEGOTIATE):
+                mine = DhKey(self.group) if self.group else None
+                pub = mine.pub if mine else b""
+                self.c1, self.seq = os.urandom(32), 0x1234
+                msg = struct.pack("<BBxxHBxBBHI", DHCHAP, CHALLENGE, self.tid, 32, 1, self.group,
+                                  len(pub), self.seq) + self.c1 + pub
+            else:
+                msg = struct.pack("<BBxxHBxB7x", DHCHAP, SUCCESS1, self.tid, 32,
+                                  1 if self.r2 else 0) + self.r2
+            assert len(msg) < al
+            self.events.append(("recv", msg[1]))
+            self._send_data(c, cid, msg)
+
+
+def test_mimo_initiator_authenticates_to_an_spdk_like_controller(tmp_path):
+    key, ckey = make_dhchap_key(hh=1), make_dhchap_key()
+    for ctrl_key, group in ((None, 0), (ckey, 1)):
+        ctl = SpdkLikeController(key, ctrl_key, group=group)
+        args = ["--dhchap-key", key] + (["--dhchap-ctrlr-key", ckey] if ctrl_key else [])
+        p = tool(IDENTIFY, "-r", trid(ctl.port), *args)
+        ctl.join(30)
+        # Authenticated (Success2 when bidirectional), then on to CAP (Property Get).
+        want = [("send", NEGOTIATE), ("recv", CHALLENGE), ("send", REPLY), ("recv", SUCCESS1)]
+        assert ctl.events == want + ([("send", SUCCESS2)] if ctrl_key else []), ctl.events
+        assert ctl.after == (0x7F, 0x04), p.stderr
+    # A controller that does not hold the controller key: Failure2, and nothing more.
+    ctl = SpdkLikeController(key, ckey, wrong_response=True)
+    p = tool(IDENTIFY, "-r", trid(ctl.port), "--dhchap-key", key, "--dhchap-ctrlr-key", ckey)
+    ctl.join(30)
+    assert p.returncode != 0 and "does not hold the controller key" in p.stderr
+    assert ("send", FAILURE2) in ctl.events and ctl.after is None
