@@ -1,5 +1,5 @@
-/* The host's DH-HMAC-CHAP messages (auth.h). */
-#include "auth.h"
+/* The host's DH-HMAC-CHAP messages (nvme_auth.h). */
+#include "nvme_auth.h"
 
 #include <string.h>
 

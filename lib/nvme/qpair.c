@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "nvme_auth.h"
 #include "clock.h"
 #include "compiler.h"
 #include "log.h"

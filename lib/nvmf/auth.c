@@ -1,5 +1,5 @@
-/* The controller's DH-HMAC-CHAP state machine (auth.h). */
-#include "auth.h"
+/* The controller's DH-HMAC-CHAP state machine (nvmf_auth.h). */
+#include "nvmf_auth.h"
 
 #include <errno.h>
 #include <string.h>

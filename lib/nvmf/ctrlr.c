@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "nvmf_auth.h"
 #include "keyring.h"
 #include "log.h"
 #include "nvmf_internal.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth.h"
+#include "nvmf_auth.h"
 #include "keyring.h"
 #include "mimo/events.h"
 #include "nvmf_internal.h"

@@ -3,7 +3,7 @@
  * build the AUTH_Negotiate, check the controller's DH-HMAC-CHAP_Challenge and answer it, check
  * its Success1 (and with it, in bidirectional authentication, the controller's response). No
  * I/O: qpair.c sends and receives (Authentication Send / Receive), and the fuzzer drives these
- * with messages a controller might send (test/fuzz/nvme/fuzz_nvme_auth.c).
+ * with messages a controller might send (test/fuzz/dhchap/fuzz_dhchap_auth.c).
  */
 #ifndef MIMO_NVME_AUTH_H
 #define MIMO_NVME_AUTH_H

@@ -3,7 +3,7 @@
  * machine of messages: what an AUTH_Send brings and what an AUTH_Receive takes away. No I/O
  * and no knowledge of queues or controllers: the caller (ctrlr.c) gives it the NQNs, the
  * allowed hashes and groups and a way to the keys, and acts on the events it returns. So the
- * fuzzer drives it directly (test/fuzz/nvmf/fuzz_nvmf_auth.c).
+ * fuzzer drives it directly (test/fuzz/dhchap/fuzz_dhchap_auth.c).
  *
  * The sequence: AUTH_Negotiate (Send) -> DH-HMAC-CHAP_Challenge (Receive) -> _Reply (Send) ->
  * _Success1 (Receive) and, when the host asked the controller to authenticate itself,
