@@ -191,6 +191,11 @@ def at(daemons, tmp_path):
     return AuthTarget(daemons, tmp_path)
 
 
+def connected_events(at):
+    return [e["ctx"] for e in at.d.result("notify_get_notifications", {"id": 0})
+            if e["type"] == "nvmf_host_connected"]
+
+
 def connected(port, host=HOSTNQN, qid=0, admin=None):
     """A queue past Connect (admin, or I/O of admin's controller), not yet authenticated."""
     h = Host(port)
@@ -219,8 +224,11 @@ def test_a_host_with_a_key_authenticates_each_queue_before_using_it(at):
     assert st(a.identify(1)[0]) == AUTH_REQUIRED
     assert st(a.command(0x18)[0]) == AUTH_REQUIRED
     assert st(a.disconnect()) == AUTH_REQUIRED
+    # Not yet announced: no nvmf_host_connected until the admin queue has authenticated.
+    assert connected_events(at) == []
     assert a.authenticate(NQN, HOSTNQN, key) == {"hash": "sha512", "group": "ffdhe8192",
                                                  "bidirectional": False}
+    assert connected_events(at) == [NQN]
     a.enable()
     assert st(a.identify(1)[0]) == OK
     ctrl = at.d.result("nvmf_subsystem_get_controllers", {"nqn": NQN})
@@ -346,6 +354,9 @@ def test_a_host_without_its_key_is_refused(daemons, tmp_path):
     assert "closed before it authenticated (no authentication started)" in at.d.output()
     assert "sent no successful authentication within 500 ms" in at.d.output()
     assert at.d.result("nvmf_subsystem_get_controllers", {"nqn": NQN}) == []
+    # A controller never announced is not announced gone either.
+    assert not [e for e in at.d.result("notify_get_notifications", {"id": 0})
+                if e["type"] in ("nvmf_host_connected", "nvmf_host_disconnected")]
 
 
 def test_a_wrong_controller_key_is_refused_by_the_host(at):
