@@ -284,10 +284,13 @@ static void auth_free(struct mimo_nvme_qpair *qp)
 	qp->auth = NULL;
 }
 
+static struct mimo_ratelimit g_auth_rl;
+
 /* Authenticated: the queue is the caller's. Or not: it fails, saying why (once). */
 static void auth_end(struct mimo_nvme_qpair *qp, int rc, const char *why)
 {
 	struct nvme_qp_auth *x = qp->auth;
+	uint64_t skipped;
 
 	if (rc == 0) {
 		MIMO_DEBUG(NVME_COMP, "%s: queue %u authenticated (DH-HMAC-CHAP %s/%s%s)",
@@ -299,8 +302,10 @@ static void auth_end(struct mimo_nvme_qpair *qp, int rc, const char *why)
 		send_pending(qp);
 		return;
 	}
-	MIMO_ERR(NVME_COMP, "%s: queue %u: DH-HMAC-CHAP authentication failed: %s",
-		 qp->ctrlr->trid.subnqn, qp->qid, why);
+	/* A controller can make every queue fail: one line a second at most. */
+	if (mimo_ratelimit_allow(&g_auth_rl, 1000000000, &skipped))
+		MIMO_ERR(NVME_COMP, "%s: queue %u: DH-HMAC-CHAP authentication failed: %s%s",
+			 qp->ctrlr->trid.subnqn, qp->qid, why, skipped ? " (more suppressed)" : "");
 	auth_free(qp);
 	nvme_qpair_fail(qp, rc);
 }

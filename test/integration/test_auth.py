@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import BIN, SLOW, RpcFailure, clean_env, free_port, wait_until
+from conftest import BIN, REPO, SLOW, RpcFailure, clean_env, free_port, wait_until
 from nvme_tcp_host import (ASCR, ATR, AUTH_RECV, AUTH_SEND, C2H_DATA, CHALLENGE, DHCHAP,
                            DHGROUP_UNUSABLE, FAILED, FAILURE1, FAILURE2, F_LAST, GROUPS, HASHES,
                            HASH_UNUSABLE, IC_REQ, IC_RESP, INCORRECT_PAYLOAD,
@@ -868,3 +868,31 @@ def test_mimo_initiator_authenticates_to_an_spdk_like_controller(tmp_path):
     ctl.join(30)
     assert p.returncode != 0 and "does not hold the controller key" in p.stderr
     assert ("send", FAILURE2) in ctl.events and ctl.after is None
+
+
+def test_mimo_rpc_sets_up_authentication_with_rpc_py_s_arguments(daemons, tmp_path):
+    """mimo-rpc takes rpc.py's commands and arguments for keys and authentication."""
+    at = AuthTarget(daemons, tmp_path)
+    mimo_rpc = os.path.join(REPO, "python", "mimo-rpc")
+
+    def cli(*args):
+        p = subprocess.run([mimo_rpc, "-s", at.d.sock, *args], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    key, ckey = make_dhchap_key(), make_dhchap_key(hh=2, length=48)
+    cli("keyring_file_add_key", "key0", key_file(tmp_path, "k0", key))
+    cli("keyring_file_add_key", "ckey0", key_file(tmp_path, "c0", ckey))
+    assert [k["name"] for k in json.loads(cli("keyring_get_keys"))] == ["key0", "ckey0"]
+    cli("nvmf_subsystem_add_host", NQN, HOSTNQN, "--dhchap-key", "key0", "--dhchap-ctrlr-key",
+        "ckey0")
+    cli("nvmf_set_config", "--dhchap-digests", "sha256,sha384", "--dhchap-dhgroups",
+        "ffdhe2048")
+    a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key, ctrl_key=ckey))
+    assert a.auth == {"hash": "sha384", "group": "ffdhe2048", "bidirectional": True}
+    assert json.loads(cli("nvmf_subsystem_get_qpairs", NQN))[0]["auth"]["state"] == "completed"
+    cli("nvmf_subsystem_set_keys", NQN, HOSTNQN)
+    assert at.host_entry() == {"nqn": HOSTNQN}
+    cli("keyring_file_remove_key", "ckey0")
+    a.close()
