@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_opts.h"
 #include "mimo/nvme.h"
 #include "uuid.h"
 
@@ -24,7 +25,7 @@ static void usage(const char *prog)
 	       "                           (subnqn defaults to the discovery NQN)\n"
 	       "  -H, --enable-tcp-hdgst   header digest\n"
 	       "  -I, --enable-tcp-ddgst   data digest\n"
-	       "      --json               one JSON object instead of text\n"
+	       "      --json               one JSON object instead of text\n" AUTH_USAGE
 	       "  -h, --help               this text\n",
 	       prog);
 }
@@ -401,6 +402,7 @@ int main(int argc, char **argv)
 		{ "enable-tcp-ddgst", no_argument, NULL, 'I' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		AUTH_LONG_OPTIONS,
 		{ 0 },
 	};
 	struct mimo_nvme_ctrlr_opts copts;
@@ -436,6 +438,11 @@ int main(int argc, char **argv)
 			usage(argv[0]);
 			return 0;
 		default:
+			rc = auth_opt(c, optarg, &copts, "mimo_identify");
+			if (rc < 0)
+				return 1;
+			if (rc == 0)
+				break;
 			fprintf(stderr, "mimo_identify: see --help\n");
 			return 1;
 		}
@@ -445,6 +452,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rc = mimo_nvme_connect(&trid, &copts, &ctrlr);
+	explicit_bzero(&copts, sizeof(copts)); /* the secrets */
 	if (rc != 0) {
 		fprintf(stderr, "mimo_identify: cannot connect to %s:%s (%s): %s\n", trid.traddr,
 			trid.trsvcid, trid.subnqn, strerror(-rc));

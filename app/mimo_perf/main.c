@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth_opts.h"
 #include "mimo/reactor.h"
 #include "perf.h"
 #include "random.h"
@@ -33,6 +34,8 @@ volatile bool g_stop;
 struct worker_list g_workers = TAILQ_HEAD_INITIALIZER(g_workers);
 
 static struct perf_ctrlr g_ctrlrs[MAX_TRIDS];
+/* --dhchap-*: what the controllers' options take for authentication. */
+static struct mimo_nvme_ctrlr_opts g_auth;
 static uint32_t g_num_ctrlrs;
 static struct ns_list g_namespaces = TAILQ_HEAD_INITIALIZER(g_namespaces);
 static uint32_t g_num_namespaces;
@@ -57,7 +60,7 @@ static void usage(const char *prog)
 	       "      --disable-sq-flow-control     no SQ head updates (C2HData SUCCESS)\n"
 	       "      --json                one JSON object instead of the text report\n"
 	       "      --verify              write a pattern, read it back, compare\n"
-	       "      --seed N              the pattern's seed (default: random)\n"
+	       "      --seed N              the pattern's seed (default: random)\n" AUTH_USAGE
 	       "  -h, --help                this text\n",
 	       prog);
 }
@@ -108,6 +111,7 @@ static int parse_args(int argc, char **argv)
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "help", no_argument, NULL, 'h' },
+		AUTH_LONG_OPTIONS,
 		{ 0 },
 	};
 	uint32_t v;
@@ -188,9 +192,16 @@ static int parse_args(int argc, char **argv)
 		case 'h':
 			usage(argv[0]);
 			exit(0);
-		default:
+		default: {
+			int rc = auth_opt(c, optarg, &g_auth, "mimo_perf");
+
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+				break;
 			fprintf(stderr, "mimo_perf: see --help\n");
 			return -1;
+		}
 		}
 	}
 	if (optind < argc) {
@@ -315,6 +326,10 @@ static int connect_all(void)
 	struct mimo_nvme_ctrlr_opts o;
 
 	mimo_nvme_ctrlr_opts_init(&o);
+	o.dhchap_key = g_auth.dhchap_key;
+	o.dhchap_ctrlr_key = g_auth.dhchap_ctrlr_key;
+	o.dhchap_digests = g_auth.dhchap_digests;
+	o.dhchap_dhgroups = g_auth.dhchap_dhgroups;
 	o.header_digest = g_opts.hdgst;
 	o.data_digest = g_opts.ddgst;
 	o.disable_sq_flow_control = g_opts.disable_sqfc;
@@ -364,6 +379,9 @@ static int connect_all(void)
 		if (left != 0)
 			nanosleep(&ts, NULL);
 	}
+	/* The controllers keep their copies of the secrets; these go. */
+	explicit_bzero(&o, sizeof(o));
+	explicit_bzero(&g_auth, sizeof(g_auth));
 	for (uint32_t i = 0; i < g_num_ctrlrs; i++) {
 		struct perf_ctrlr *pc = &g_ctrlrs[i];
 		int rc = 0;

@@ -18,6 +18,7 @@
 #include "agent_plugin.h"
 #include "app.h"
 #include "bdev_nvme.h"
+#include "keyring.h"
 #include "log.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
@@ -60,8 +61,17 @@ static void bdev_fini(void (*done)(void *arg), void *arg)
 	mimo_bdev_nvme_fini(nvme_detached, c);
 }
 
-/* In dependency order: started first to last, stopped last to first. */
+/* Keys go last at exit, once nothing uses them. */
+static void keyring_fini(void (*done)(void *arg), void *arg)
+{
+	mimo_keyring_clear();
+	done(arg);
+}
+
+/* In dependency order: started first to last, stopped last to first. The keyring comes first
+ * (as in SPDK): bdev_nvme controllers and nvmf hosts name its keys. */
 static const struct app_subsystem g_subsystems[] = {
+	{ "keyring", { NULL }, mimo_keyring_config_json, NULL, keyring_fini },
 	{ "bdev", { NULL }, mimo_bdev_config_json, NULL, bdev_fini },
 	{ "nvmf", { "bdev", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },

@@ -69,6 +69,17 @@ struct mimo_nvme_ns;
 struct mimo_nvme_qpair;
 struct mimo_nvme_connect_ctx;
 
+/* A DH-HMAC-CHAP secret, decoded (mimo_nvme_dhchap_key_parse). len 0: none. */
+struct mimo_nvme_dhchap_key {
+	uint8_t hash; /* the secret's transformation: 0 none, 1-3 SHA-256/384/512 (its "hh") */
+	uint8_t len;  /* 32, 48 or 64 */
+	uint8_t key[64];
+};
+
+/* nvme-cli's interchange form "DHHC-1:<hh>:<base64 secret || CRC-32>:". Returns 0, -EINVAL
+ * (not that form) or -EBADMSG (the CRC-32 does not match). */
+int mimo_nvme_dhchap_key_parse(const char *secret, struct mimo_nvme_dhchap_key *key);
+
 struct mimo_nvme_ctrlr_opts {
 	size_t opts_size;	   /* sizeof(struct mimo_nvme_ctrlr_opts) */
 	uint32_t num_io_queues;	   /* asked for with Set Features (default 128) */
@@ -86,6 +97,18 @@ struct mimo_nvme_ctrlr_opts {
 	 * omits SQ head updates and may complete reads with C2HData SUCCESS, saving a response
 	 * PDU per read. Default false, as SPDK's driver. */
 	bool disable_sq_flow_control;
+	/*
+	 * In-band authentication (DH-HMAC-CHAP, NVMe Base 2.0 8.13). With dhchap_key, each queue
+	 * authenticates when the controller asks (Connect's AUTHREQ.ATR); without, a controller
+	 * that asks is refused (-ENOKEY). With dhchap_ctrlr_key as well, each queue also makes the
+	 * controller prove that it holds that key - whether it asked or not - and a controller
+	 * that cannot is refused (-EACCES). The hash functions and groups offered: masks of
+	 * 1 << HashID and 1 << DHgID (mimo/nvme_spec.h), 0 meaning all; the controller chooses.
+	 */
+	struct mimo_nvme_dhchap_key dhchap_key;
+	struct mimo_nvme_dhchap_key dhchap_ctrlr_key;
+	uint32_t dhchap_digests;
+	uint32_t dhchap_dhgroups;
 };
 
 void mimo_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts);
@@ -94,7 +117,9 @@ void mimo_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts);
  * Start connecting (TCP connect, ICReq, Fabrics Connect, CC.EN, Identify, Set Features,
  * namespaces). Poll with mimo_nvme_connect_poll until it returns something other than
  * -EAGAIN: 0 with *ctrlr set, or a negative errno (-ECONNREFUSED, -ETIMEDOUT, -EACCES for a
- * host the subsystem does not allow, -ENOENT for an unknown subsystem, -EPROTO). The context
+ * host the subsystem does not allow or an authentication that failed either way, -ENOKEY for
+ * a controller that requires authentication from a host without a key, -EOPNOTSUPP for one
+ * that requires a secure channel, -ENOENT for an unknown subsystem, -EPROTO). The context
  * is freed when poll returns anything but -EAGAIN, or by mimo_nvme_connect_abort.
  */
 int mimo_nvme_connect_async(const struct mimo_nvme_trid *trid,

@@ -107,6 +107,7 @@ static inline uint8_t mimo_nvme_status_sct(uint16_t status)
 #define MIMO_NVMF_SC_CONNECT_CTRLR_BUSY	    0x81
 #define MIMO_NVMF_SC_CONNECT_INVALID_PARAMS 0x82
 #define MIMO_NVMF_SC_CONNECT_INVALID_HOST   0x84
+#define MIMO_NVMF_SC_AUTH_REQUIRED	    0x91 /* a command before the queue authenticated */
 
 /* Media and data integrity. */
 #define MIMO_NVME_SC_WRITE_FAULT	    0x80
@@ -137,6 +138,8 @@ static inline uint8_t mimo_nvme_status_sct(uint16_t status)
 #define MIMO_NVMF_FCTYPE_PROPERTY_SET 0x00
 #define MIMO_NVMF_FCTYPE_CONNECT      0x01
 #define MIMO_NVMF_FCTYPE_PROPERTY_GET 0x04
+#define MIMO_NVMF_FCTYPE_AUTH_SEND    0x05
+#define MIMO_NVMF_FCTYPE_AUTH_RECV    0x06
 #define MIMO_NVMF_FCTYPE_DISCONNECT   0x08
 
 /* Identify CNS values. */
@@ -220,6 +223,146 @@ struct mimo_nvmf_prop_cmd { /* Property Get and Property Set */
 	uint8_t rsvd4[8];
 };
 _Static_assert(sizeof(struct mimo_nvmf_prop_cmd) == 64, "prop");
+
+/* Connect response DW0 bits 31:16, AUTHREQ: authentication transaction required (ATR), and
+ * authentication with secure channel concatenation required (ASCR). */
+#define MIMO_NVMF_CONNECT_AUTHREQ_ATR  (1u << 17)
+#define MIMO_NVMF_CONNECT_AUTHREQ_ASCR (1u << 18)
+
+/* --- in-band authentication (NVMe Base 2.0, 8.13: DH-HMAC-CHAP) ----------------------------- */
+
+/* Authentication Send (tl: bytes sent) and Authentication Receive (al: bytes the host takes). */
+struct mimo_nvmf_auth_cmd {
+	uint8_t opc;
+	uint8_t rsvd1;
+	uint16_t cid;
+	uint8_t fctype; /* MIMO_NVMF_FCTYPE_AUTH_SEND or _RECV */
+	uint8_t rsvd2[19];
+	struct mimo_nvme_sgl sgl1;
+	uint8_t rsvd3;
+	uint8_t spsp0; /* 01h */
+	uint8_t spsp1; /* 01h */
+	uint8_t secp;  /* E9h: NVMe in-band authentication */
+	uint32_t tl_al;
+	uint8_t rsvd4[16];
+};
+_Static_assert(sizeof(struct mimo_nvmf_auth_cmd) == 64, "auth cmd");
+
+#define MIMO_NVMF_AUTH_SECP  0xe9
+#define MIMO_NVMF_AUTH_SPSP0 0x01
+#define MIMO_NVMF_AUTH_SPSP1 0x01
+
+/* AUTH_Type */
+#define MIMO_NVMF_AUTH_TYPE_COMMON 0x00
+#define MIMO_NVMF_AUTH_TYPE_DHCHAP 0x01
+/* AUTH_Id */
+#define MIMO_NVMF_AUTH_ID_NEGOTIATE 0x00 /* common */
+#define MIMO_NVMF_AUTH_ID_CHALLENGE 0x01 /* DH-HMAC-CHAP_Challenge */
+#define MIMO_NVMF_AUTH_ID_REPLY	    0x02 /* DH-HMAC-CHAP_Reply */
+#define MIMO_NVMF_AUTH_ID_SUCCESS1  0x03 /* DH-HMAC-CHAP_Success1 */
+#define MIMO_NVMF_AUTH_ID_SUCCESS2  0x04 /* DH-HMAC-CHAP_Success2 */
+#define MIMO_NVMF_AUTH_ID_FAILURE2  0xf0 /* common, host to controller */
+#define MIMO_NVMF_AUTH_ID_FAILURE1  0xf1 /* common, controller to host */
+/* AUTH_Negotiate protocol descriptor AUTH_ID */
+#define MIMO_NVMF_AUTH_PROTOCOL_DHCHAP 0x01
+
+/* Hash functions (HashID) and Diffie-Hellman groups (DHgID). */
+#define MIMO_NVMF_DHCHAP_HASH_SHA256  0x01
+#define MIMO_NVMF_DHCHAP_HASH_SHA384  0x02
+#define MIMO_NVMF_DHCHAP_HASH_SHA512  0x03
+#define MIMO_NVMF_DHCHAP_DHGROUP_NULL 0x00
+#define MIMO_NVMF_DHCHAP_DHGROUP_2048 0x01
+#define MIMO_NVMF_DHCHAP_DHGROUP_3072 0x02
+#define MIMO_NVMF_DHCHAP_DHGROUP_4096 0x03
+#define MIMO_NVMF_DHCHAP_DHGROUP_6144 0x04
+#define MIMO_NVMF_DHCHAP_DHGROUP_8192 0x05
+
+/* AUTH_Failure reason code (1: authentication failure) and its explanations. */
+#define MIMO_NVMF_AUTH_RC_FAILURE	      0x01
+#define MIMO_NVMF_AUTH_FAILED		      0x01
+#define MIMO_NVMF_AUTH_PROTOCOL_UNUSABLE      0x02
+#define MIMO_NVMF_AUTH_SCC_MISMATCH	      0x03
+#define MIMO_NVMF_AUTH_HASH_UNUSABLE	      0x04
+#define MIMO_NVMF_AUTH_DHGROUP_UNUSABLE	      0x05
+#define MIMO_NVMF_AUTH_INCORRECT_PAYLOAD      0x06
+#define MIMO_NVMF_AUTH_INCORRECT_PROTOCOL_MSG 0x07
+
+/* Every message starts so. Multi-byte fields are little-endian. */
+struct mimo_nvmf_auth_hdr {
+	uint8_t auth_type;
+	uint8_t auth_id;
+	uint8_t rsvd[2];
+	uint16_t t_id;
+};
+
+struct mimo_nvmf_auth_descriptor {
+	uint8_t auth_id; /* MIMO_NVMF_AUTH_PROTOCOL_DHCHAP */
+	uint8_t rsvd;
+	uint8_t halen;
+	uint8_t dhlen;
+	uint8_t hash_ids[30];
+	uint8_t dhg_ids[30];
+};
+_Static_assert(sizeof(struct mimo_nvmf_auth_descriptor) == 64, "auth descriptor");
+
+struct mimo_nvmf_auth_negotiate {
+	struct mimo_nvmf_auth_hdr hdr;
+	uint8_t sc_c; /* secure channel concatenation: 0, none */
+	uint8_t napd; /* descriptors that follow */
+	struct mimo_nvmf_auth_descriptor descriptors[];
+};
+_Static_assert(sizeof(struct mimo_nvmf_auth_negotiate) == 8, "negotiate");
+
+/* Followed by C1 (hl bytes) and the controller's DH value (dhvlen bytes). */
+struct mimo_nvmf_dhchap_challenge {
+	struct mimo_nvmf_auth_hdr hdr;
+	uint8_t hl;
+	uint8_t rsvd1;
+	uint8_t hash_id;
+	uint8_t dhg_id;
+	uint16_t dhvlen;
+	uint32_t seqnum;
+	uint8_t cval[];
+};
+_Static_assert(sizeof(struct mimo_nvmf_dhchap_challenge) == 16, "challenge");
+
+/* Followed by R1 (hl), C2 (hl, meaningful when cvalid) and the host's DH value (dhvlen). */
+struct mimo_nvmf_dhchap_reply {
+	struct mimo_nvmf_auth_hdr hdr;
+	uint8_t hl;
+	uint8_t rsvd1;
+	uint8_t cvalid;
+	uint8_t rsvd2;
+	uint16_t dhvlen;
+	uint32_t seqnum; /* S2, 0 when cvalid is 0 */
+	uint8_t rval[];
+};
+_Static_assert(sizeof(struct mimo_nvmf_dhchap_reply) == 16, "reply");
+
+/* Followed by R2 (hl bytes) when rvalid. */
+struct mimo_nvmf_dhchap_success1 {
+	struct mimo_nvmf_auth_hdr hdr;
+	uint8_t hl;
+	uint8_t rsvd1;
+	uint8_t rvalid;
+	uint8_t rsvd2[7];
+	uint8_t rval[];
+};
+_Static_assert(sizeof(struct mimo_nvmf_dhchap_success1) == 16, "success1");
+
+struct mimo_nvmf_dhchap_success2 {
+	struct mimo_nvmf_auth_hdr hdr;
+	uint8_t rsvd[10];
+};
+_Static_assert(sizeof(struct mimo_nvmf_dhchap_success2) == 16, "success2");
+
+/* AUTH_Failure1 (controller) and AUTH_Failure2 (host). */
+struct mimo_nvmf_auth_failure {
+	struct mimo_nvmf_auth_hdr hdr;
+	uint8_t rescode;
+	uint8_t rescode_exp;
+};
+_Static_assert(sizeof(struct mimo_nvmf_auth_failure) == 8, "failure");
 
 /* --- identify ------------------------------------------------------------------------------- */
 

@@ -165,6 +165,35 @@ int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *subsys, uint32_t nsid,
 
 /* Returns 0, -EEXIST, -EINVAL (not an NQN). */
 int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *subsys, const char *hostnqn);
+
+/*
+ * In-band authentication (DH-HMAC-CHAP, NVMe Base 2.0 8.13): a host given a key must
+ * authenticate every queue before it may use it; given a controller key too, the controller
+ * answers a host that asks it to prove itself (bidirectional authentication). Keys are names
+ * in the keyring (keyring.h: keyring_file_add_key), read when a queue authenticates.
+ */
+struct mimo_nvmf_host_opts {
+	size_t opts_size;
+	const char *dhchap_key;	      /* the host's secret, by keyring name; NULL: none */
+	const char *dhchap_ctrlr_key; /* the controller's, by name; needs dhchap_key */
+};
+
+void mimo_nvmf_host_opts_init(struct mimo_nvmf_host_opts *opts);
+/* Returns 0, -EEXIST, -EINVAL (not an NQN, a controller key without a host key), -ENOKEY (no
+ * key of that name), -EKEYREJECTED (a key that is not a DH-HMAC-CHAP secret). */
+int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *subsys, const char *hostnqn,
+				     const struct mimo_nvmf_host_opts *opts);
+/* Replace a listed host's keys (NULL: none; both NULL: the host no longer authenticates).
+ * Queues authenticate with the new keys from their next transaction on. Returns 0, -ENOENT
+ * (host not listed), and the key errors of add_host_ext. */
+int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *subsys, const char *hostnqn,
+				 const char *dhchap_key, const char *dhchap_ctrlr_key);
+/* The hash functions and DH groups a target accepts, as masks of 1 << HashID (SHA-256 1,
+ * SHA-384 2, SHA-512 3) and 1 << DHgID (null 0, ffdhe2048 1 .. ffdhe8192 5). Default: all.
+ * -EINVAL for an empty mask or unknown bits. */
+int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *tgt, uint32_t digests, uint32_t dhgroups);
+void mimo_nvmf_tgt_get_dhchap(const struct mimo_nvmf_tgt *tgt, uint32_t *digests,
+			      uint32_t *dhgroups);
 /* Also disconnects that host's controllers. Returns 0 or -ENOENT. */
 int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *subsys, const char *hostnqn);
 void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *subsys, bool allow);
@@ -198,6 +227,8 @@ void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *subsys,
 json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *tgt, const char *nqn);
 /* nvmf_subsystem_get_controllers. */
 json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *subsys);
+/* nvmf_subsystem_get_qpairs: every queue of every controller, with its authentication. */
+json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *subsys);
 /* nvmf_get_transports. */
 json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt);
 /* save_config's "nvmf" subsystem: the {method, params} that re-create the target. */

@@ -14,6 +14,7 @@
 #include "bdev_nvme_internal.h"
 #include "clock.h"
 #include "compiler.h"
+#include "keyring.h"
 #include "log.h"
 #include "mimo/bdev_module.h"
 #include "mimo/reactor.h"
@@ -45,6 +46,8 @@ struct nvme_disk;
 
 struct nvme_bdev_ctrlr {
 	char *name;
+	char *dhchap_key; /* keyring names, for the configuration */
+	char *dhchap_ctrlr_key;
 	struct mimo_nvme_trid trid;
 	struct mimo_nvme_ctrlr_opts opts;
 	struct mimo_nvme_ctrlr *ctrlr;
@@ -569,6 +572,7 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 {
 	struct nvme_disk *disk = bdev->ctxt, *d;
 	struct nvme_bdev_ctrlr *nbc = disk->nbc;
+	json_t *params;
 
 	/* One attach per controller: written by its lowest-numbered namespace's bdev. */
 	TAILQ_FOREACH(d, &nbc->disks, link)
@@ -576,15 +580,19 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 		if (!d->removing && d->nsid < disk->nsid)
 			return;
 	}
-	json_array_append_new(config,
-			      json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}}",
-					"method", "bdev_nvme_attach_controller", "params", "name",
-					nbc->name, "trtype", "TCP", "adrfam",
-					nbc->trid.adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4",
-					"traddr", nbc->trid.traddr, "trsvcid", nbc->trid.trsvcid,
-					"subnqn", nbc->trid.subnqn, "hostnqn", nbc->ctrlr->hostnqn,
-					"hdgst", nbc->opts.header_digest, "ddgst",
-					nbc->opts.data_digest));
+	params = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "name", nbc->name,
+			   "trtype", "TCP", "adrfam",
+			   nbc->trid.adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", "traddr",
+			   nbc->trid.traddr, "trsvcid", nbc->trid.trsvcid, "subnqn",
+			   nbc->trid.subnqn, "hostnqn", nbc->ctrlr->hostnqn, "hdgst",
+			   nbc->opts.header_digest, "ddgst", nbc->opts.data_digest);
+	/* The keys by name: the keyring (saved before) holds where they are. */
+	if (nbc->dhchap_key != NULL)
+		json_object_set_new(params, "dhchap_key", json_string(nbc->dhchap_key));
+	if (nbc->dhchap_ctrlr_key != NULL)
+		json_object_set_new(params, "dhchap_ctrlr_key", json_string(nbc->dhchap_ctrlr_key));
+	json_array_append_new(config, json_pack("{s:s, s:o}", "method",
+						"bdev_nvme_attach_controller", "params", params));
 }
 
 static const struct mimo_bdev_fn_table g_nvme_fn_table = {
@@ -707,7 +715,38 @@ static void nbc_free(struct nvme_bdev_ctrlr *nbc)
 {
 	free(nbc->hidden);
 	free(nbc->name);
+	free(nbc->dhchap_key);
+	free(nbc->dhchap_ctrlr_key);
+	explicit_bzero(&nbc->opts, sizeof(nbc->opts)); /* the secrets */
 	free(nbc);
+}
+
+/* A DH-HMAC-CHAP secret of the keyring, by name, into k (and its name into *saved). */
+static int keyring_secret(const char *name, struct mimo_nvme_dhchap_key *k, char **saved)
+{
+	struct mimo_key_material m;
+	struct mimo_key *key;
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	key = mimo_keyring_get(name);
+	if (key == NULL)
+		return -ENOKEY;
+	if (mimo_key_kind(key) != MIMO_KEY_DHCHAP) {
+		mimo_key_put(key);
+		return -EKEYREJECTED;
+	}
+	rc = mimo_key_get_material(key, &m);
+	mimo_key_put(key);
+	if (rc != 0)
+		return rc;
+	k->hash = m.hash;
+	k->len = m.len;
+	memcpy(k->key, m.key, m.len);
+	mimo_key_material_wipe(&m);
+	*saved = strdup(name);
+	return *saved != NULL ? 0 : -ENOMEM;
 }
 
 static void retry_deletes(struct nvme_bdev_ctrlr *nbc)
@@ -794,7 +833,8 @@ static int connect_poll(void *arg)
 }
 
 int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
-		     const struct mimo_nvme_ctrlr_opts *opts, bdev_nvme_attach_cb cb, void *arg)
+		     const struct mimo_nvme_ctrlr_opts *opts, const char *dhchap_key,
+		     const char *dhchap_ctrlr_key, bdev_nvme_attach_cb cb, void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc;
 	int rc;
@@ -813,6 +853,14 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 		nbc->opts = *opts;
 	else
 		mimo_nvme_ctrlr_opts_init(&nbc->opts);
+	rc = keyring_secret(dhchap_key, &nbc->opts.dhchap_key, &nbc->dhchap_key);
+	if (rc == 0)
+		rc = keyring_secret(dhchap_ctrlr_key, &nbc->opts.dhchap_ctrlr_key,
+				    &nbc->dhchap_ctrlr_key);
+	if (rc != 0) {
+		nbc_free(nbc);
+		return rc;
+	}
 	TAILQ_INIT(&nbc->disks);
 	nbc->attach_cb = cb;
 	nbc->attach_arg = arg;

@@ -181,8 +181,15 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 					"is not supported");
 		return false;
 	}
-	if (p->psk != NULL || p->dhchap_key != NULL || p->dhchap_ctrlr_key != NULL) {
-		mimo_jsonrpc_send_error(req, -ENOTSUP, "TLS and DH-HMAC-CHAP are not supported");
+	/* TLS is not spoken (yet): a PSK would be a promise of encryption not kept. */
+	if (p->psk != NULL && p->psk[0] != '\0') {
+		mimo_jsonrpc_send_error(req, -ENOTSUP, "psk: TLS is not supported");
+		return false;
+	}
+	if (p->dhchap_ctrlr_key != NULL && p->dhchap_key == NULL) {
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"dhchap_ctrlr_key needs dhchap_key: the controller proves "
+					"itself only to a host that does");
 		return false;
 	}
 	if (p->num_io_queues != 0) {
@@ -223,10 +230,26 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
 	if (build(req, &p, &trid, &opts)) {
-		rc = bdev_nvme_attach(p.name, &trid, &opts, attach_done, req);
+		rc = bdev_nvme_attach(p.name, &trid, &opts, p.dhchap_key, p.dhchap_ctrlr_key,
+				      attach_done, req);
+		explicit_bzero(&opts, sizeof(opts));
 		if (rc == -EALREADY)
 			mimo_jsonrpc_send_error(req, -EALREADY,
 						"A controller named %s already exists", p.name);
+		else if (rc == -ENOKEY)
+			mimo_jsonrpc_send_error(
+				req, -ENOKEY,
+				"dhchap_key '%s' or dhchap_ctrlr_key '%s': no key of "
+				"that name in the keyring (keyring_file_add_key)",
+				p.dhchap_key != NULL ? p.dhchap_key : "",
+				p.dhchap_ctrlr_key != NULL ? p.dhchap_ctrlr_key : "");
+		else if (rc == -EKEYREJECTED)
+			mimo_jsonrpc_send_error(req, -EKEYREJECTED,
+						"dhchap_key '%s' or dhchap_ctrlr_key '%s': not a "
+						"DH-HMAC-CHAP secret (DHHC-1:...)",
+						p.dhchap_key != NULL ? p.dhchap_key : "",
+						p.dhchap_ctrlr_key != NULL ? p.dhchap_ctrlr_key
+									   : "");
 		else if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 	}

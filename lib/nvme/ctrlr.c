@@ -15,6 +15,8 @@
 #include "opts.h"
 #include "clock.h"
 #include "compiler.h"
+#include "dhchap.h"
+#include "keyfmt.h"
 #include "log.h"
 #include "nvme_internal.h"
 #include "uuid.h"
@@ -38,6 +40,57 @@ MIMO_EXPORT void mimo_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts)
 	opts->admin_queue_size = 32;
 	opts->keep_alive_timeout_ms = 10000;
 	opts->connect_timeout_ms = 10000;
+}
+
+MIMO_EXPORT int mimo_nvme_dhchap_key_parse(const char *secret, struct mimo_nvme_dhchap_key *key)
+{
+	struct mimo_key_material m;
+	char err[200];
+	int rc;
+
+	memset(key, 0, sizeof(*key));
+	if (secret == NULL)
+		return -EINVAL;
+	rc = mimo_key_parse(secret, strlen(secret), &m, err, sizeof(err));
+	if (rc == 0 && m.kind != MIMO_KEY_DHCHAP) {
+		snprintf(err, sizeof(err), "a TLS PSK, not a DH-HMAC-CHAP secret (DHHC-1:...)");
+		rc = -EINVAL;
+	}
+	if (rc != 0) {
+		MIMO_ERR(NVME_COMP, "DH-HMAC-CHAP key: %s", err);
+		mimo_key_material_wipe(&m);
+		return rc;
+	}
+	key->hash = m.hash;
+	key->len = m.len;
+	memcpy(key->key, m.key, m.len);
+	mimo_key_material_wipe(&m);
+	return 0;
+}
+
+static bool dhchap_key_valid(const struct mimo_nvme_dhchap_key *k)
+{
+	return k->len == 0 || (k->hash <= MIMO_NVMF_DHCHAP_HASH_SHA512 &&
+			       (k->len == 32 || k->len == 48 || k->len == 64));
+}
+
+int nvme_ctrlr_check_dhchap(const struct mimo_nvme_ctrlr_opts *o)
+{
+	if (!dhchap_key_valid(&o->dhchap_key) || !dhchap_key_valid(&o->dhchap_ctrlr_key)) {
+		MIMO_ERR(NVME_COMP, "DH-HMAC-CHAP key: hash 0-3 and 32, 48 or 64 bytes");
+		return -EINVAL;
+	}
+	if (o->dhchap_ctrlr_key.len != 0 && o->dhchap_key.len == 0) {
+		MIMO_ERR(NVME_COMP, "a DH-HMAC-CHAP controller key needs the host's key too: the "
+				    "controller proves itself only to a host that has");
+		return -EINVAL;
+	}
+	if ((o->dhchap_digests & ~DHCHAP_ALL_DIGESTS) != 0 ||
+	    (o->dhchap_dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0) {
+		MIMO_ERR(NVME_COMP, "DH-HMAC-CHAP digests or groups: unknown identifiers");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -101,6 +154,11 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 		return -EINVAL;
 	if (o.connect_timeout_ms == 0)
 		o.connect_timeout_ms = 10000;
+	rc = nvme_ctrlr_check_dhchap(&o);
+	if (rc != 0) {
+		explicit_bzero(&o, sizeof(o));
+		return rc;
+	}
 	ctrlr = calloc(1, sizeof(*ctrlr));
 	if (ctrlr == NULL)
 		return -ENOMEM;
@@ -127,6 +185,7 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	TAILQ_INIT(&ctrlr->io_qpairs);
 	ctrlr->aer_log = calloc(1, 4096);
 	rc = ctrlr->aer_log != NULL ? resolve(ctrlr) : -ENOMEM;
+	explicit_bzero(&o, sizeof(o)); /* the secrets: ctrlr->opts has them */
 	if (rc != 0) {
 		nvme_ctrlr_free(ctrlr);
 		return rc;
@@ -166,6 +225,7 @@ void nvme_ctrlr_free(struct mimo_nvme_ctrlr *ctrlr)
 	pthread_mutex_destroy(&ctrlr->lock);
 	free(ctrlr->qid_used);
 	free(ctrlr->aer_log);
+	explicit_bzero(&ctrlr->opts, sizeof(ctrlr->opts)); /* the secrets */
 	free(ctrlr);
 }
 

@@ -31,6 +31,7 @@ enum nvme_qp_state {
 	QP_CONNECTING, /* TCP connect in progress */
 	QP_IC,	       /* ICReq sent, waiting for ICResp */
 	QP_FABRIC,     /* Fabrics Connect sent */
+	QP_AUTH,       /* connected, authenticating (DH-HMAC-CHAP): user commands wait */
 	QP_READY,
 	QP_FAILED,
 };
@@ -59,6 +60,8 @@ struct nvme_req {
 	bool active;   /* between submission and completion callback */
 	bool done;     /* cpl is final; the callback waits for sends to reach 0 */
 	bool in_capsule;
+	bool short_ok;	     /* C2H: less data than asked for is no error (Authentication
+				Receive: the controller sends the message, not the buffer) */
 	bool queued;	     /* on the pending list (not yet sent) */
 	bool h2c_queued;     /* h2c is in the send queue: its header buffer is taken */
 	uint16_t err_status; /* non-zero: replaces a successful status (data digest error) */
@@ -108,6 +111,7 @@ struct mimo_nvme_qpair {
 	bool ctl_queued;
 	uint8_t ctl_buf[sizeof(struct mimo_nvme_tcp_term_req) + MIMO_NVME_TCP_TERM_REQ_DATA_MAX];
 	struct mimo_nvmf_connect_data connect_data;
+	struct nvme_qp_auth *auth;	   /* while authenticating (qpair.c) */
 	TAILQ_ENTRY(mimo_nvme_qpair) link; /* the controller's I/O queue pairs */
 	/* Freeing from inside a completion callback: the process call in progress (depth > 0)
 	 * frees it once its callback loop has unwound. */
@@ -154,6 +158,10 @@ struct mimo_nvme_ctrlr {
 	uint32_t io_queue_size; /* entries per I/O queue, within CAP.MQES */
 	uint32_t max_xfer;
 	uint32_t io_icd;
+	/* DH-HMAC-CHAP: the transaction IDs and S2 sequence numbers of the controller's queues
+	 * (any thread: __atomic_*). */
+	uint16_t auth_tid;
+	uint32_t auth_seqnum;
 
 	/* Keep alive: a command every KATO / 2. */
 	int64_t ka_interval_ns;
@@ -238,6 +246,9 @@ int nvme_cmd_dir(const struct mimo_nvme_cmd *cmd, enum nvme_dir *dir);
 int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
 		     struct mimo_nvme_ctrlr **out);
 void nvme_ctrlr_free(struct mimo_nvme_ctrlr *ctrlr);
+/* Check the options' DH-HMAC-CHAP keys: 0 or -EINVAL. */
+int nvme_ctrlr_check_dhchap(const struct mimo_nvme_ctrlr_opts *opts);
+
 /* Map a failed Fabrics Connect completion to an errno (-ENOENT unknown subsystem, -EACCES
  * host not allowed, -EPROTO otherwise). */
 int nvme_connect_status_errno(const struct mimo_nvme_cpl *cpl);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nvme_auth.h"
 #include "clock.h"
 #include "compiler.h"
 #include "log.h"
@@ -123,6 +124,7 @@ static void prepare(struct nvme_req *req, void *buf, uint32_t len, enum nvme_dir
 	req->sends = 0;
 	req->err_status = 0;
 	req->done = false;
+	req->short_ok = false;
 	req->queued = false;
 	req->h2c_queued = false;
 	req->active = true;
@@ -209,6 +211,8 @@ static void complete_status(struct nvme_req *req, uint8_t sct, uint8_t sc)
 	nvme_req_complete(req, &cpl);
 }
 
+static void auth_free(struct mimo_nvme_qpair *qp);
+
 void nvme_qpair_fail(struct mimo_nvme_qpair *qp, int rc)
 {
 	if (qp->state == QP_FAILED)
@@ -233,6 +237,8 @@ void nvme_qpair_fail(struct mimo_nvme_qpair *qp, int rc)
 			complete_status(req, MIMO_NVME_SCT_GENERIC,
 					MIMO_NVME_SC_ABORTED_SQ_DELETION);
 	}
+	/* Nothing reads into or sends from its buffers any more. */
+	auth_free(qp);
 }
 
 /* Run up to max callbacks (0: all). */
@@ -254,6 +260,239 @@ static int deliver(struct mimo_nvme_qpair *qp, uint32_t max)
 		n++;
 	}
 	return n;
+}
+
+/* --- in-band authentication (DH-HMAC-CHAP) ---------------------------------------------------- */
+
+static void send_pending(struct mimo_nvme_qpair *qp);
+
+struct nvme_qp_auth {
+	struct nvme_auth a;
+	struct mimo_key_material key, ctrl_key;
+	struct nvme_auth_params p;
+	uint8_t rx[NVME_AUTH_BUF_LEN];
+	uint8_t tx[NVME_AUTH_BUF_LEN];
+};
+
+static void auth_free(struct mimo_nvme_qpair *qp)
+{
+	if (qp->auth == NULL)
+		return;
+	nvme_auth_wipe(&qp->auth->a);
+	explicit_bzero(qp->auth, sizeof(*qp->auth));
+	free(qp->auth);
+	qp->auth = NULL;
+}
+
+static struct mimo_ratelimit g_auth_rl;
+
+/* Authenticated: the queue is the caller's. Or not: it fails, saying why (once). */
+static void auth_end(struct mimo_nvme_qpair *qp, int rc, const char *why)
+{
+	struct nvme_qp_auth *x = qp->auth;
+	uint64_t skipped;
+
+	if (rc == 0) {
+		MIMO_DEBUG(NVME_COMP, "%s: queue %u authenticated (DH-HMAC-CHAP %s/%s%s)",
+			   qp->ctrlr->trid.subnqn, qp->qid, dhchap_hash_name(x->a.digest),
+			   dhchap_dhgroup_name(x->a.dhgroup),
+			   x->p.ctrl_key != NULL ? ", bidirectional" : "");
+		auth_free(qp);
+		qp->state = QP_READY;
+		send_pending(qp);
+		return;
+	}
+	/* A controller can make every queue fail: one line a second at most. */
+	if (mimo_ratelimit_allow(&g_auth_rl, 1000000000, &skipped))
+		MIMO_ERR(NVME_COMP, "%s: queue %u: DH-HMAC-CHAP authentication failed: %s%s",
+			 qp->ctrlr->trid.subnqn, qp->qid, why, skipped ? " (more suppressed)" : "");
+	auth_free(qp);
+	nvme_qpair_fail(qp, rc);
+}
+
+/* Authentication Send (len bytes of tx) or Receive (into rx, zeroed). */
+static int auth_submit(struct mimo_nvme_qpair *qp, uint8_t fctype, uint32_t len,
+		       mimo_nvme_cmd_cb cb)
+{
+	struct nvme_req *req = nvme_qpair_get_req(qp);
+	struct mimo_nvmf_auth_cmd *c;
+	bool send = fctype == MIMO_NVMF_FCTYPE_AUTH_SEND;
+
+	if (req == NULL)
+		return -ENOMEM;
+	c = (struct mimo_nvmf_auth_cmd *)nvme_req_cmd(req);
+	memset(c, 0, sizeof(*c));
+	c->opc = MIMO_NVME_OPC_FABRIC;
+	c->fctype = fctype;
+	c->secp = MIMO_NVMF_AUTH_SECP;
+	c->spsp0 = MIMO_NVMF_AUTH_SPSP0;
+	c->spsp1 = MIMO_NVMF_AUTH_SPSP1;
+	c->tl_al = len;
+	if (!send)
+		memset(qp->auth->rx, 0, len);
+	prepare(req, send ? qp->auth->tx : qp->auth->rx, len, send ? DIR_H2C : DIR_C2H, send, cb,
+		qp);
+	req->short_ok = !send;
+	qp->deadline_ns = mimo_now_ns() + (int64_t)qp->ctrlr->opts.connect_timeout_ms * 1000000;
+	nvme_tcp_send_req(req);
+	return 0;
+}
+
+/* The controller answered an Authentication command with an error status (not a message). */
+static bool auth_status_failed(struct mimo_nvme_qpair *qp, const struct mimo_nvme_cpl *cpl,
+			       const char *step)
+{
+	char why[96];
+
+	if (qp->state != QP_AUTH)
+		return true; /* failed meanwhile */
+	if (!mimo_nvme_cpl_is_error(cpl))
+		return false;
+	snprintf(why, sizeof(why), "%s: the controller answered sct %u sc 0x%02x", step,
+		 mimo_nvme_status_sct(cpl->status), mimo_nvme_status_sc(cpl->status));
+	auth_end(qp, -EPROTO, why);
+	return true;
+}
+
+static void auth_failure2_sent(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_qpair *qp = arg;
+
+	(void)cpl;
+	if (qp->state == QP_AUTH)
+		auth_end(qp, -EACCES, qp->auth->a.why);
+}
+
+/* A result of the state machine that ends the transaction: Failure2 out first, or not. */
+static void auth_stop(struct mimo_nvme_qpair *qp, enum nvme_auth_result res, uint32_t len)
+{
+	char why[160];
+
+	if (res == NVME_AUTH_FAILURE2) {
+		if (auth_submit(qp, MIMO_NVMF_FCTYPE_AUTH_SEND, len, auth_failure2_sent) != 0)
+			auth_end(qp, -EACCES, qp->auth->a.why);
+		return;
+	}
+	snprintf(why, sizeof(why), "%s: %s", qp->auth->a.why,
+		 nvme_auth_reason_name(qp->auth->a.reason));
+	auth_end(qp, -EACCES, why);
+}
+
+static void auth_success2_sent(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_qpair *qp = arg;
+
+	if (!auth_status_failed(qp, cpl, "DH-HMAC-CHAP_Success2"))
+		auth_end(qp, 0, NULL);
+}
+
+static void auth_success1(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_qpair *qp = arg;
+	struct nvme_qp_auth *x = qp->auth;
+	enum nvme_auth_result res;
+	uint32_t len = 0;
+
+	if (auth_status_failed(qp, cpl, "receiving DH-HMAC-CHAP_Success1"))
+		return;
+	res = nvme_auth_success1(&x->a, &x->p, x->rx, NVME_AUTH_BUF_LEN, x->tx, &len);
+	if (res != NVME_AUTH_DONE)
+		auth_stop(qp, res, len);
+	else if (len == 0)
+		auth_end(qp, 0, NULL);
+	else if (auth_submit(qp, MIMO_NVMF_FCTYPE_AUTH_SEND, len, auth_success2_sent) != 0)
+		auth_end(qp, -ENOMEM, "no command slot");
+}
+
+static void auth_reply_sent(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_qpair *qp = arg;
+
+	if (auth_status_failed(qp, cpl, "DH-HMAC-CHAP_Reply"))
+		return;
+	if (auth_submit(qp, MIMO_NVMF_FCTYPE_AUTH_RECV, NVME_AUTH_BUF_LEN, auth_success1) != 0)
+		auth_end(qp, -ENOMEM, "no command slot");
+}
+
+static void auth_challenge(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_qpair *qp = arg;
+	struct nvme_qp_auth *x = qp->auth;
+	enum nvme_auth_result res;
+	uint32_t len = 0;
+
+	if (auth_status_failed(qp, cpl, "receiving DH-HMAC-CHAP_Challenge"))
+		return;
+	res = nvme_auth_challenge(&x->a, &x->p, x->rx, NVME_AUTH_BUF_LEN, x->tx, &len);
+	if (res != NVME_AUTH_NEXT)
+		auth_stop(qp, res, len);
+	else if (auth_submit(qp, MIMO_NVMF_FCTYPE_AUTH_SEND, len, auth_reply_sent) != 0)
+		auth_end(qp, -ENOMEM, "no command slot");
+}
+
+static void auth_negotiate_sent(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_nvme_qpair *qp = arg;
+
+	if (auth_status_failed(qp, cpl, "AUTH_Negotiate"))
+		return;
+	if (auth_submit(qp, MIMO_NVMF_FCTYPE_AUTH_RECV, NVME_AUTH_BUF_LEN, auth_challenge) != 0)
+		auth_end(qp, -ENOMEM, "no command slot");
+}
+
+static void key_material(const struct mimo_nvme_dhchap_key *k, struct mimo_key_material *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = MIMO_KEY_DHCHAP;
+	m->hash = k->hash;
+	m->len = k->len;
+	memcpy(m->key, k->key, sizeof(m->key));
+}
+
+/* Connect succeeded and asked for authentication (cdw0's AUTHREQ), or our options ask the
+ * controller to prove itself: run the transaction before anything else uses the queue. */
+static void auth_start(struct mimo_nvme_qpair *qp, uint32_t cdw0)
+{
+	struct mimo_nvme_ctrlr *ctrlr = qp->ctrlr;
+	const struct mimo_nvme_ctrlr_opts *o = &ctrlr->opts;
+	struct nvme_qp_auth *x;
+	uint32_t len;
+	uint16_t tid;
+
+	qp->state = QP_AUTH;
+	if (cdw0 & MIMO_NVMF_CONNECT_AUTHREQ_ASCR) {
+		auth_end(qp, -EOPNOTSUPP,
+			 "the controller requires a secure channel (TLS) with it, which this host "
+			 "does not do");
+		return;
+	}
+	if (o->dhchap_key.len == 0) {
+		auth_end(qp, -ENOKEY,
+			 "the controller requires authentication and no key was given (the host's "
+			 "DH-HMAC-CHAP secret, --dhchap-key)");
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		auth_end(qp, -ENOMEM, "out of memory");
+		return;
+	}
+	qp->auth = x;
+	key_material(&o->dhchap_key, &x->key);
+	x->p.key = &x->key;
+	if (o->dhchap_ctrlr_key.len != 0) {
+		key_material(&o->dhchap_ctrlr_key, &x->ctrl_key);
+		x->p.ctrl_key = &x->ctrl_key;
+		x->p.seqnum = __atomic_add_fetch(&ctrlr->auth_seqnum, 1, __ATOMIC_RELAXED);
+	}
+	x->p.hostnqn = ctrlr->hostnqn;
+	x->p.subnqn = ctrlr->trid.subnqn;
+	x->p.digests = o->dhchap_digests != 0 ? o->dhchap_digests : DHCHAP_ALL_DIGESTS;
+	x->p.dhgroups = o->dhchap_dhgroups != 0 ? o->dhchap_dhgroups : DHCHAP_ALL_DHGROUPS;
+	tid = __atomic_fetch_add(&ctrlr->auth_tid, 1, __ATOMIC_RELAXED);
+	len = nvme_auth_negotiate(&x->a, &x->p, tid, x->tx);
+	if (auth_submit(qp, MIMO_NVMF_FCTYPE_AUTH_SEND, len, auth_negotiate_sent) != 0)
+		auth_end(qp, -ENOMEM, "no command slot");
 }
 
 /* --- Fabrics Connect ------------------------------------------------------------------------ */
@@ -311,6 +550,11 @@ static void connect_done(void *arg, const struct mimo_nvme_cpl *cpl)
 	if (qp->qid == 0)
 		qp->ctrlr->cntlid = (uint16_t)(cpl->cdw0 & 0xffff);
 	qp->sq_head = cpl->sqhd;
+	if ((cpl->cdw0 & (MIMO_NVMF_CONNECT_AUTHREQ_ATR | MIMO_NVMF_CONNECT_AUTHREQ_ASCR)) ||
+	    qp->ctrlr->opts.dhchap_ctrlr_key.len != 0) {
+		auth_start(qp, cpl->cdw0);
+		return;
+	}
 	qp->state = QP_READY;
 	send_pending(qp);
 }
@@ -380,7 +624,7 @@ static int finish(struct mimo_nvme_qpair *qp, uint32_t max)
 	}
 	n = deliver(qp, max);
 	/* What the callbacks submitted leaves now, not a poll later. */
-	if (qp->state == QP_READY && !mimo_tcp_sendq_empty(&qp->sq))
+	if ((qp->state == QP_READY || qp->state == QP_AUTH) && !mimo_tcp_sendq_empty(&qp->sq))
 		nvme_tcp_flush(qp);
 	return qp->state == QP_FAILED ? -ENXIO : n;
 }

@@ -275,7 +275,7 @@ static int on_pdu(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 		/* Success with less data than the command asked for: the buffer holds stale
 		 * bytes past what arrived, so the command did not do what it says. */
 		if (mimo_unlikely(req->dir == DIR_C2H && req->xfer != req->len) &&
-		    !mimo_nvme_cpl_is_error(cqe)) {
+		    !mimo_nvme_cpl_is_error(cqe) && !req->short_ok) {
 			struct mimo_nvme_cpl cpl = *cqe;
 
 			cpl.status =
@@ -307,7 +307,7 @@ static int on_pdu(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 
 			cpl.sqid = qp->qid;
 			cpl.sqhd = qp->sq_head;
-			if (req->xfer != req->len)
+			if (req->xfer != req->len && !req->short_ok)
 				cpl.status = mimo_nvme_status(MIMO_NVME_SCT_GENERIC,
 							      MIMO_NVME_SC_DATA_TRANSFER_ERROR, 0);
 			nvme_req_complete(req, &cpl);

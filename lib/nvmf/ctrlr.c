@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nvmf_auth.h"
+#include "keyring.h"
 #include "log.h"
 #include "nvmf_internal.h"
 #include "ticks.h"
@@ -267,6 +269,55 @@ static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req
 	return c;
 }
 
+/* Log the new controller and tell the event bridge: at Connect, or once its admin queue has
+ * authenticated when its host must. */
+static void announce(struct nvmf_ctrlr *c, const struct nvmf_auth *a)
+{
+	c->announced = true;
+	if (a != NULL)
+		MIMO_INFO(COMP,
+			  "%s: host %s connected from %s:%s as controller %u (KATO %u ms), "
+			  "authenticated with DH-HMAC-CHAP %s/%s",
+			  c->subsys->nqn, c->hostnqn, c->traddr, c->trsvcid, c->cntlid, c->kato_ms,
+			  dhchap_hash_name(a->digest), dhchap_dhgroup_name(a->dhgroup));
+	else
+		MIMO_INFO(COMP, "%s: host %s connected from %s:%s as controller %u (KATO %u ms)",
+			  c->subsys->nqn, c->hostnqn, c->traddr, c->trsvcid, c->cntlid, c->kato_ms);
+	nvmf_ctrlr_emit(c, "nvmf_host_connected");
+}
+
+/* A controller made for a Connect that then failed: never seen by anyone. */
+static void ctrlr_destroy_unused(struct nvmf_ctrlr *c)
+{
+	mimo_poller_unregister(&c->ka_poller);
+	TAILQ_REMOVE(&c->subsys->ctrlrs, c, link);
+	free(c->io_qps);
+	free(c->visible_ns);
+	free(c);
+}
+
+/*
+ * A host listed with a DH-HMAC-CHAP key authenticates every queue: the Connect succeeds with
+ * AUTHREQ.ATR set, and the queue takes only authentication commands until it has (tcp_cmd.c).
+ * False only when the queue's authentication state cannot be allocated.
+ */
+static bool require_auth(struct nvmf_req *req, struct nvmf_subsystem *s, const char *hostnqn)
+{
+	struct nvmf_host *h = nvmf_subsystem_find_host(s, hostnqn);
+	struct nvmf_auth *a;
+
+	if (h == NULL || h->dhchap_key == NULL)
+		return true;
+	a = malloc(sizeof(*a));
+	if (a == NULL)
+		return false;
+	nvmf_auth_init(a);
+	a->required = true;
+	req->qp->auth = a;
+	req->cpl.cdw0 = MIMO_NVMF_CONNECT_AUTHREQ_ATR;
+	return true;
+}
+
 static struct nvmf_ctrlr *find_ctrlr(struct nvmf_subsystem *s, uint16_t cntlid)
 {
 	struct nvmf_ctrlr *c;
@@ -295,16 +346,18 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsystem *s,
 		return;
 	}
 	c = ctrlr_create(s, req, data);
-	if (c == NULL) {
+	if (c == NULL || !require_auth(req, s, data->hostnqn)) {
+		if (c != NULL)
+			ctrlr_destroy_unused(c);
 		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
 				    MIMO_NVMF_SC_CONNECT_CTRLR_BUSY);
 		return;
 	}
 	req->aux = c;
-	req->cpl.cdw0 = c->cntlid;
-	MIMO_INFO(COMP, "%s: host %s connected from %s:%s as controller %u (KATO %u ms)", s->nqn,
-		  c->hostnqn, c->traddr, c->trsvcid, c->cntlid, c->kato_ms);
-	nvmf_ctrlr_emit(c, "nvmf_host_connected");
+	req->cpl.cdw0 |= c->cntlid;
+	/* A host that must authenticate is told of once its admin queue has. */
+	if (req->qp->auth == NULL)
+		announce(c, NULL);
 }
 
 static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
@@ -345,10 +398,15 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
 		connect_invalid(req, false, CONNECT_IPO_SQSIZE);
 		return;
 	}
+	if (!require_auth(req, s, data->hostnqn)) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_CTRLR_BUSY);
+		return;
+	}
 	c->io_qps[cmd->qid] = req->qp;
 	c->num_io_qps++;
 	req->aux = c;
-	req->cpl.cdw0 = c->cntlid;
+	req->cpl.cdw0 |= c->cntlid;
 }
 
 void nvmf_ctrlr_connect(struct nvmf_req *req)
@@ -400,6 +458,125 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 		connect_admin(req, s, &data);
 	else
 		connect_io(req, s, &data);
+out:
+	nvmf_req_complete(req);
+}
+
+/* --- in-band authentication ---------------------------------------------------------------- */
+
+static struct mimo_ratelimit g_unlisted_rl;
+
+/* The queue's ID as the controller knows it (qp->qid belongs to the queue's reactor). */
+static uint16_t qid_of(const struct nvmf_ctrlr *c, const struct nvmf_qpair *qp)
+{
+	for (uint32_t q = 1; qp != c->admin_qp && q < c->max_qpairs; q++) {
+		if (c->io_qps[q] == qp)
+			return (uint16_t)q;
+	}
+	return 0;
+}
+
+static int auth_get_key(void *arg, bool ctrlr, struct mimo_key_material *out)
+{
+	struct nvmf_ctrlr *c = arg;
+	struct nvmf_host *h = nvmf_subsystem_find_host(c->subsys, c->hostnqn);
+	struct mimo_key *k = h == NULL ? NULL : ctrlr ? h->dhchap_ctrlr_key : h->dhchap_key;
+
+	return k != NULL ? mimo_key_get_material(k, out) : -ENOKEY;
+}
+
+/* Counted always; logged once per host until it authenticates again, so a host that retries
+ * with a wrong key does not flood the log (the count shows in nvmf_get_subsystems). */
+static void auth_failed(struct nvmf_ctrlr *c, const struct nvmf_qpair *qp, const char *why)
+{
+	struct nvmf_host *h = nvmf_subsystem_find_host(c->subsys, c->hostnqn);
+	uint64_t suppressed = 0;
+
+	if (h != NULL) {
+		h->auth_failures++;
+		if (h->failure_logged)
+			return;
+		h->failure_logged = true;
+	} else if (!mimo_ratelimit_allow(&g_unlisted_rl, 1000000000LL, &suppressed)) {
+		return;
+	}
+	MIMO_WARN(COMP, "%s: host %s (%s:%s) failed to authenticate queue %u: %s%s", c->subsys->nqn,
+		  c->hostnqn, c->traddr, c->trsvcid, qid_of(c, qp), why,
+		  h != NULL ? "; its further failures are counted, not logged, until it "
+			      "authenticates"
+			    : "");
+}
+
+static void auth_succeeded(struct nvmf_ctrlr *c, const struct nvmf_qpair *qp, bool again)
+{
+	struct nvmf_host *h = nvmf_subsystem_find_host(c->subsys, c->hostnqn);
+
+	if (h != NULL)
+		h->failure_logged = false;
+	if (qp == c->admin_qp && !c->announced)
+		announce(c, qp->auth);
+	else
+		MIMO_DEBUG(COMP, "%s: host %s %sauthenticated queue %u (%s/%s)", c->subsys->nqn,
+			   c->hostnqn, again ? "re-" : "", qid_of(c, qp),
+			   dhchap_hash_name(qp->auth->digest),
+			   dhchap_dhgroup_name(qp->auth->dhgroup));
+}
+
+/* Authentication Send / Receive, on any queue of the controller. */
+void nvmf_ctrlr_process_auth(struct nvmf_req *req)
+{
+	const struct mimo_nvmf_auth_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_qpair *qp = req->qp;
+	struct nvmf_ctrlr *c = qp->ctrlr;
+	struct nvmf_tgt *tgt = c->subsys->tgt;
+	struct nvmf_auth_params p = {
+		.hostnqn = c->hostnqn,
+		.subnqn = c->subsys->nqn,
+		.digests = tgt->dhchap_digests,
+		.dhgroups = tgt->dhchap_dhgroups,
+		.get_key = auth_get_key,
+		.arg = c,
+		.seqnum = &tgt->auth_seqnum,
+	};
+	enum nvmf_auth_event ev;
+	bool again;
+
+	nvmf_req_set_status(req, 0, 0);
+	if (qp == c->admin_qp)
+		c->last_keep_alive = mimo_get_ticks();
+	if (cmd->secp != MIMO_NVMF_AUTH_SECP || cmd->spsp0 != MIMO_NVMF_AUTH_SPSP0 ||
+	    cmd->spsp1 != MIMO_NVMF_AUTH_SPSP1 || cmd->tl_al == 0 || cmd->tl_al != req->data_len) {
+		nvmf_req_set_status(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+		goto out;
+	}
+	if (qp->auth == NULL) {
+		/* The host authenticates though the target does not ask it to (it wants the
+		 * controller to prove itself): the same transaction, nothing required. */
+		qp->auth = malloc(sizeof(*qp->auth));
+		if (qp->auth == NULL) {
+			nvmf_req_set_status(req, MIMO_NVME_SCT_GENERIC,
+					    MIMO_NVME_SC_INTERNAL_DEVICE_ERROR);
+			goto out;
+		}
+		nvmf_auth_init(qp->auth);
+	}
+	again = qp->auth->authenticated;
+	if (cmd->fctype == MIMO_NVMF_FCTYPE_AUTH_RECV) {
+		uint32_t len;
+
+		/* The whole buffer goes back, zero past the message, as the Linux target does. */
+		memset(req->data, 0, req->data_len);
+		ev = nvmf_auth_recv(qp->auth, &p, req->data, req->data_len, &len);
+		if (len == 0)
+			nvmf_req_set_status(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+	} else {
+		ev = nvmf_auth_send(qp->auth, &p, req->data, req->data_len);
+	}
+	req->auth_event = (uint8_t)ev;
+	if (ev == NVMF_AUTH_EV_DONE)
+		auth_succeeded(c, qp, again);
+	else if (ev == NVMF_AUTH_EV_FAILED)
+		auth_failed(c, qp, qp->auth->why != NULL ? qp->auth->why : "failed");
 out:
 	nvmf_req_complete(req);
 }
@@ -547,7 +724,8 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 	struct nvmf_subsystem *s = c->subsys;
 
 	MIMO_INFO(COMP, "%s: controller %u of %s is gone", s->nqn, c->cntlid, c->hostnqn);
-	nvmf_ctrlr_emit(c, "nvmf_host_disconnected");
+	if (c->announced)
+		nvmf_ctrlr_emit(c, "nvmf_host_disconnected");
 	mimo_poller_unregister(&c->ka_poller);
 	TAILQ_REMOVE(&s->ctrlrs, c, link);
 	free(c->io_qps);
@@ -572,6 +750,21 @@ void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *c)
 
 void nvmf_ctrlr_qpair_gone(struct nvmf_ctrlr *c, struct nvmf_qpair *qp)
 {
+	if (qp->auth != NULL) {
+		/* Closed before it authenticated (timed out, or the host gave up): a failure,
+		 * unless one was already counted for it. */
+		if (qp->auth->required && !qp->auth->authenticated &&
+		    qp->auth->state != NVMF_AUTH_FAILED)
+			auth_failed(
+				c, qp,
+				qp->auth->state == NVMF_AUTH_NEGOTIATE
+					? "the queue closed before it authenticated (no "
+					  "authentication started)"
+					: "the queue closed before its authentication finished");
+		nvmf_auth_fini(qp->auth);
+		free(qp->auth);
+		qp->auth = NULL;
+	}
 	if (qp == c->admin_qp) {
 		/* The admin queue is the controller: the rest follows it. */
 		c->admin_qp = NULL;

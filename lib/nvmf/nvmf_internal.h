@@ -82,8 +82,17 @@ struct nvmf_ns {
 
 /* --- subsystems ---------------------------------------------------------------------------- */
 
+struct mimo_key;
+
+/* A host a subsystem allows (or a namespace is visible to: then without keys). */
 struct nvmf_host {
 	char nqn[MIMO_NVMF_NQN_MAX_LEN + 1];
+	/* DH-HMAC-CHAP: with dhchap_key, every queue of this host must authenticate;
+	 * dhchap_ctrlr_key answers a host that asks the controller to prove itself. */
+	struct mimo_key *dhchap_key;
+	struct mimo_key *dhchap_ctrlr_key;
+	uint64_t auth_failures; /* queues of this host that did not authenticate */
+	bool failure_logged;	/* one line per host until it authenticates again */
 	TAILQ_ENTRY(nvmf_host) link;
 };
 
@@ -128,6 +137,9 @@ static inline struct nvmf_ns *nvmf_subsystem_get_ns(struct nvmf_subsystem *s, ui
 }
 
 bool nvmf_nqn_is_valid(const char *nqn);
+struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn);
+/* Put a host entry's keys and free it. */
+void nvmf_host_free(struct nvmf_host *h);
 bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port);
 void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s);
 void nvmf_subsystem_free(struct nvmf_subsystem *s);
@@ -144,6 +156,11 @@ struct nvmf_tgt {
 	uint32_t num_subsystems;
 	struct nvmf_subsystem *discovery;
 	struct nvmf_transport *tcp;
+	/* DH-HMAC-CHAP: what nvmf_set_config allows (1 << HashID, 1 << DHgID) and the
+	 * sequence numbers of challenges (random start, never 0). */
+	uint32_t dhchap_digests;
+	uint32_t dhchap_dhgroups;
+	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
 	uint32_t next_reactor;
 	bool destroying;
@@ -205,6 +222,9 @@ struct nvmf_ctrlr {
 
 	uint64_t start_ticks;
 	bool disconnecting;
+	/* The host was told of (log, nvmf_host_connected): at Connect, or once the admin queue
+	 * authenticated when it must. */
+	bool announced;
 	TAILQ_ENTRY(nvmf_ctrlr) link;
 };
 
@@ -233,6 +253,8 @@ void nvmf_ctrlr_set_visible(struct nvmf_ctrlr *c, uint32_t nsid, bool visible);
 void nvmf_ctrlr_connect(struct nvmf_req *req);
 void nvmf_ctrlr_process_admin(struct nvmf_req *req);
 void nvmf_ctrlr_process_fabrics(struct nvmf_req *req);
+/* Authentication Send and Receive (ctrlr.c, with auth.c's state machine). */
+void nvmf_ctrlr_process_auth(struct nvmf_req *req);
 /* Tear a controller down: every queue disconnects; it is freed when the last one is gone. */
 void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *ctrlr);
 /* A queue pair of the controller closed (message from its reactor). */
@@ -313,8 +335,9 @@ struct nvmf_poll_group {
 
 enum nvmf_qpair_state {
 	NVMF_QP_AWAIT_IC,
-	NVMF_QP_AWAIT_CONNECT, /* ICResp sent: the first capsule must be Connect */
-	NVMF_QP_CONNECTING,    /* Connect is with the target's reactor */
+	NVMF_QP_AWAIT_CONNECT,	/* ICResp sent: the first capsule must be Connect */
+	NVMF_QP_CONNECTING,	/* Connect is with the target's reactor */
+	NVMF_QP_AUTHENTICATING, /* connected; only authentication commands until it succeeds */
 	NVMF_QP_RUNNING,
 	NVMF_QP_CLOSING,
 };
@@ -342,6 +365,7 @@ struct nvmf_req {
 	bool data_is_large;  /* from the poll group's pool */
 	bool data_is_malloc; /* admin data larger than the inline buffer */
 	bool ddgst_error;    /* data arrived with a bad digest: fail without executing */
+	uint8_t auth_event;  /* an authentication command's outcome (enum nvmf_auth_event) */
 	uint8_t *inline_buf;
 	struct nvmf_ns *ns;   /* counted in flight on its reactor */
 	uint32_t sub_pending; /* DSM ranges, compare reads */
@@ -377,6 +401,10 @@ struct nvmf_qpair {
 	bool sq_fc_disabled;
 	struct nvmf_ctrlr *ctrlr;
 	struct nvmf_subsystem *subsys;
+	/* In-band authentication: the target reactor's (allocated at a Connect that requires
+	 * it, or at the host's first authentication command; freed when the queue leaves its
+	 * controller). Never touched on the queue pair's reactor. */
+	struct nvmf_auth *auth;
 
 	struct nvmf_req *reqs;
 	uint32_t num_reqs;

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nvmf_auth.h"
+#include "keyring.h"
 #include "mimo/events.h"
 #include "nvmf_internal.h"
 #include "uuid.h"
@@ -73,6 +75,22 @@ static json_t *ns_json(const struct nvmf_ns *ns, bool config)
 	return o;
 }
 
+/* A host as nvmf_get_subsystems shows it (SPDK's {nqn, dhchap_key, dhchap_ctrlr_key}) and
+ * nvmf_subsystem_add_host replays it; the failure count only in listings. */
+static json_t *host_json(const struct nvmf_host *h, bool config)
+{
+	json_t *o = json_pack("{s:s}", "nqn", h->nqn);
+
+	if (h->dhchap_key != NULL)
+		json_object_set_new(o, "dhchap_key", json_string(mimo_key_name(h->dhchap_key)));
+	if (h->dhchap_ctrlr_key != NULL)
+		json_object_set_new(o, "dhchap_ctrlr_key",
+				    json_string(mimo_key_name(h->dhchap_ctrlr_key)));
+	if (!config && (h->dhchap_key != NULL || h->auth_failures != 0))
+		json_object_set_new(o, "auth_failures", json_integer((json_int_t)h->auth_failures));
+	return o;
+}
+
 static json_t *subsystem_json(const struct nvmf_subsystem *s)
 {
 	const struct nvmf_subsys_listener *l;
@@ -82,7 +100,7 @@ static json_t *subsystem_json(const struct nvmf_subsystem *s)
 	TAILQ_FOREACH(l, &s->listeners, link)
 	json_array_append_new(addrs, listen_addr_json(l->port));
 	TAILQ_FOREACH(h, &s->hosts, link)
-	json_array_append_new(hosts, json_pack("{s:s}", "nqn", h->nqn));
+	json_array_append_new(hosts, host_json(h, false));
 	o = json_pack("{s:s, s:s, s:o, s:b, s:o}", "nqn", s->nqn, "subtype",
 		      s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? "Discovery" : "NVMe",
 		      "listen_addresses", addrs, "allow_any_host", s->allow_any_host, "hosts",
@@ -126,6 +144,17 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *t, const
 	return a;
 }
 
+/* SPDK's "auth" object of a queue pair: {state, digest, dhgroup}. */
+static json_t *auth_json(const struct nvmf_auth *a)
+{
+	const char *digest = dhchap_hash_name(a->digest), *group = dhchap_dhgroup_name(a->dhgroup);
+	bool chosen = a->state != NVMF_AUTH_NEGOTIATE || a->authenticated;
+
+	return json_pack("{s:s, s:s, s:s}", "state", nvmf_auth_state_name(a->state), "digest",
+			 chosen && digest != NULL ? digest : "unknown", "dhgroup",
+			 chosen && group != NULL ? group : "unknown");
+}
+
 MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *ss)
 {
 	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
@@ -134,11 +163,50 @@ MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsys
 
 	TAILQ_FOREACH(c, &s->ctrlrs, link)
 	{
-		json_array_append_new(a, json_pack("{s:i, s:s, s:o, s:i, s:s, s:s}", "cntlid",
-						   c->cntlid, "hostnqn", c->hostnqn, "hostid",
-						   uuid_json(c->hostid), "num_io_qpairs",
-						   c->num_io_qps, "traddr", c->traddr, "trsvcid",
-						   c->trsvcid));
+		json_t *o =
+			json_pack("{s:i, s:s, s:o, s:i, s:s, s:s}", "cntlid", c->cntlid, "hostnqn",
+				  c->hostnqn, "hostid", uuid_json(c->hostid), "num_io_qpairs",
+				  c->num_io_qps, "traddr", c->traddr, "trsvcid", c->trsvcid);
+
+		/* The admin queue's authentication, as SPDK shows a queue pair's. */
+		if (c->admin_qp != NULL && c->admin_qp->auth != NULL)
+			json_object_set_new(o, "auth", auth_json(c->admin_qp->auth));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *qpair_json(const struct nvmf_ctrlr *c, const struct nvmf_qpair *qp, uint32_t qid)
+{
+	const struct nvmf_auth *a = qp->auth;
+	json_t *o = json_pack(
+		"{s:i, s:i, s:s, s:s, s:{s:s, s:s}}", "cntlid", c->cntlid, "qid", qid, "state",
+		a != NULL && a->required && !a->authenticated ? "authenticating" : "enabled",
+		"hostnqn", c->hostnqn, "peer_address", "traddr", qp->traddr, "trsvcid",
+		qp->trsvcid);
+
+	if (c->port != NULL)
+		json_object_set_new(o, "listen_address", listen_addr_json(c->port));
+	if (a != NULL)
+		json_object_set_new(o, "auth", auth_json(a));
+	return o;
+}
+
+/* On the target's reactor: what it knows of each queue (the rest is the queues' reactors'). */
+MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *ss)
+{
+	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
+	const struct nvmf_ctrlr *c;
+	json_t *a = json_array();
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+	{
+		if (c->admin_qp != NULL)
+			json_array_append_new(a, qpair_json(c, c->admin_qp, 0));
+		for (uint32_t q = 1; q < c->max_qpairs; q++) {
+			if (c->io_qps[q] != NULL)
+				json_array_append_new(a, qpair_json(c, c->io_qps[q], q));
+		}
 	}
 	return a;
 }
@@ -203,6 +271,21 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 	json_t *config = json_array();
 	const struct nvmf_subsystem *s;
 
+	/* SPDK writes nvmf_set_config first; mimo only when it changes something, so that a
+	 * default configuration stays what it was. */
+	if (tgt->dhchap_digests != DHCHAP_ALL_DIGESTS ||
+	    tgt->dhchap_dhgroups != DHCHAP_ALL_DHGROUPS) {
+		json_t *d = json_array(), *g = json_array();
+
+		for (uint8_t i = 0; i < 32; i++) {
+			if ((tgt->dhchap_digests & (1u << i)) && dhchap_hash_name(i) != NULL)
+				json_array_append_new(d, json_string(dhchap_hash_name(i)));
+			if ((tgt->dhchap_dhgroups & (1u << i)) && dhchap_dhgroup_name(i) != NULL)
+				json_array_append_new(g, json_string(dhchap_dhgroup_name(i)));
+		}
+		add_call(config, "nvmf_set_config",
+			 json_pack("{s:o, s:o}", "dhchap_digests", d, "dhchap_dhgroups", g));
+	}
 	if (tgt->tcp == NULL)
 		return config;
 	add_call(config, "nvmf_create_transport", transport_json(tgt->tcp, true));
@@ -221,8 +304,13 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 					   s->max_nsid, "min_cntlid", s->min_cntlid, "max_cntlid",
 					   s->max_cntlid));
 		TAILQ_FOREACH(h, &s->hosts, link)
-		add_call(config, "nvmf_subsystem_add_host",
-			 json_pack("{s:s, s:s}", "nqn", s->nqn, "host", h->nqn));
+		{
+			json_t *p = host_json(h, true);
+
+			json_object_set(p, "host", json_object_get(p, "nqn"));
+			json_object_set_new(p, "nqn", json_string(s->nqn));
+			add_call(config, "nvmf_subsystem_add_host", p);
+		}
 		for (uint32_t id = 1; id <= s->max_nsid; id++) {
 			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
 

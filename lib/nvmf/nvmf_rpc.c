@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dhchap.h"
 #include "mimo/jsonrpc.h"
 #include "nvmf_internal.h"
 #include "uuid.h"
@@ -585,6 +586,8 @@ struct host_params {
 	char *nqn;
 	char *host;
 	char *tgt_name;
+	char *dhchap_key;
+	char *dhchap_ctrlr_key;
 	const json_t *ignored;
 };
 
@@ -593,12 +596,41 @@ static const struct mimo_json_decoder host_decoders[] = {
 	{ "nqn", offsetof(HP, nqn), mimo_json_decode_string, false },
 	{ "host", offsetof(HP, host), mimo_json_decode_string, false },
 	{ "tgt_name", offsetof(HP, tgt_name), mimo_json_decode_string, true },
+	{ "dhchap_key", offsetof(HP, dhchap_key), mimo_json_decode_string, true },
+	{ "dhchap_ctrlr_key", offsetof(HP, dhchap_ctrlr_key), mimo_json_decode_string, true },
 	UNSUPPORTED(HP, "psk"),
-	UNSUPPORTED(HP, "dhchap_key"),
-	UNSUPPORTED(HP, "dhchap_ctrlr_key"),
 	NO_MEANING(HP, "timeout_ms"),
 };
 #undef HP
+
+/* The answer to a key error of add_host_ext / set_keys; false when rc was one. */
+static bool key_error(struct mimo_jsonrpc_request *req, int rc, const struct host_params *p)
+{
+	switch (rc) {
+	case -ENOKEY:
+		mimo_jsonrpc_send_error(req, INVALID,
+					"dhchap_key '%s' or dhchap_ctrlr_key '%s': no key of that "
+					"name in the keyring (keyring_file_add_key)",
+					p->dhchap_key != NULL ? p->dhchap_key : "",
+					p->dhchap_ctrlr_key != NULL ? p->dhchap_ctrlr_key : "");
+		return true;
+	case -EKEYREJECTED:
+		mimo_jsonrpc_send_error(req, INVALID,
+					"dhchap_key '%s' or dhchap_ctrlr_key '%s': not a "
+					"DH-HMAC-CHAP secret (DHHC-1:...)",
+					p->dhchap_key != NULL ? p->dhchap_key : "",
+					p->dhchap_ctrlr_key != NULL ? p->dhchap_ctrlr_key : "");
+		return true;
+	default:
+		if (rc == -EINVAL && p->dhchap_key == NULL && p->dhchap_ctrlr_key != NULL) {
+			mimo_jsonrpc_send_error(req, INVALID,
+						"dhchap_ctrlr_key needs dhchap_key: the controller "
+						"authenticates itself only to a host that has");
+			return true;
+		}
+		return false;
+	}
+}
 
 static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, bool add)
 {
@@ -610,8 +642,24 @@ static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, boo
 		return;
 	s = get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
-		rc = add ? mimo_nvmf_subsystem_add_host(s, p.host)
-			 : mimo_nvmf_subsystem_remove_host(s, p.host);
+		if (add) {
+			struct mimo_nvmf_host_opts o;
+
+			mimo_nvmf_host_opts_init(&o);
+			o.dhchap_key = p.dhchap_key;
+			o.dhchap_ctrlr_key = p.dhchap_ctrlr_key;
+			rc = mimo_nvmf_subsystem_add_host_ext(s, p.host, &o);
+		} else if (p.dhchap_key != NULL || p.dhchap_ctrlr_key != NULL) {
+			mimo_jsonrpc_send_error(
+				req, INVALID,
+				"dhchap_key and dhchap_ctrlr_key belong to "
+				"nvmf_subsystem_add_host and nvmf_subsystem_set_keys");
+			goto out;
+		} else {
+			rc = mimo_nvmf_subsystem_remove_host(s, p.host);
+		}
+		if (key_error(req, rc, &p))
+			goto out;
 		if (rc == -EINVAL)
 			mimo_jsonrpc_send_error(req, INVALID, "Invalid host NQN '%s'", p.host);
 		else if (rc == -EEXIST)
@@ -623,6 +671,7 @@ static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, boo
 		else
 			mimo_jsonrpc_send_bool(req, true);
 	}
+out:
 	mimo_json_decode_free(host_decoders, MIMO_COUNTOF(host_decoders), &p);
 }
 
@@ -637,6 +686,212 @@ static void rpc_nvmf_subsystem_remove_host(struct mimo_jsonrpc_request *req, con
 	host_rpc(req, params, false);
 }
 MIMO_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME)
+
+/* SPDK's rotation: both keys as given, an absent one cleared (as SPDK does). */
+static const struct mimo_json_decoder set_keys_decoders[] = {
+	{ "nqn", offsetof(struct host_params, nqn), mimo_json_decode_string, false },
+	{ "host", offsetof(struct host_params, host), mimo_json_decode_string, false },
+	{ "tgt_name", offsetof(struct host_params, tgt_name), mimo_json_decode_string, true },
+	{ "dhchap_key", offsetof(struct host_params, dhchap_key), mimo_json_decode_string, true },
+	{ "dhchap_ctrlr_key", offsetof(struct host_params, dhchap_ctrlr_key),
+	  mimo_json_decode_string, true },
+};
+
+static void rpc_nvmf_subsystem_set_keys(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct host_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, set_keys_decoders, MIMO_COUNTOF(set_keys_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL) {
+		rc = mimo_nvmf_subsystem_set_keys(s, p.host, p.dhchap_key, p.dhchap_ctrlr_key);
+		if (key_error(req, rc, &p))
+			goto out;
+		if (rc == -ENOENT)
+			mimo_jsonrpc_send_error(req, INVALID,
+						"Host %s is not in the list of %s "
+						"(nvmf_subsystem_add_host first)",
+						p.host, p.nqn);
+		else if (rc != 0)
+			mimo_jsonrpc_send_errno(req, rc);
+		else
+			mimo_jsonrpc_send_bool(req, true);
+	}
+out:
+	mimo_json_decode_free(set_keys_decoders, MIMO_COUNTOF(set_keys_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_set_keys", rpc_nvmf_subsystem_set_keys, MIMO_RPC_RUNTIME)
+
+static void rpc_nvmf_subsystem_get_qpairs(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct nqn_params p = { 0 };
+	struct mimo_nvmf_subsystem *s;
+
+	if (!mimo_rpc_decode(req, params, nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p))
+		return;
+	s = get_subsys(req, p.tgt_name, p.nqn);
+	if (s != NULL)
+		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_qpairs_json(s));
+	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, MIMO_RPC_RUNTIME)
+
+/* --- nvmf_set_config ----------------------------------------------------------------------- */
+
+struct set_config_params {
+	const json_t *digests;
+	const json_t *dhgroups;
+	const json_t *admin_cmd_passthru;
+	const json_t *discovery_filter;
+	const json_t *discovery_filters;
+	const json_t *dup_host_policy;
+	const json_t *ignored;
+};
+
+/* admin_cmd_passthru: only {..., all false}, what SPDK saves by default - mimo passes no
+ * command through to a device. */
+static const char *decode_passthru(const json_t *val, void *out)
+{
+	const char *key;
+	json_t *v;
+
+	*(const json_t **)out = val;
+	if (json_is_null(val))
+		return NULL;
+	if (!json_is_object(val))
+		return "an object";
+	json_object_foreach((json_t *)val, key, v)
+	{
+		if (!json_is_false(v))
+			return "all false: mimo passes no admin command through to a device";
+	}
+	return NULL;
+}
+
+/* Discovery filters: only "match_any" (or none), which is what mimo's discovery log does. */
+static const char *decode_filter(const json_t *val, void *out)
+{
+	const char *v = json_string_value(val);
+
+	*(const json_t **)out = val;
+	if (json_is_null(val) || (v != NULL && (strcmp(v, "match_any") == 0 || *v == '\0')))
+		return NULL;
+	return "\"match_any\": discovery log filters are not supported";
+}
+
+static const char *decode_filters(const json_t *val, void *out)
+{
+	size_t i;
+	json_t *v;
+
+	*(const json_t **)out = val;
+	if (json_is_null(val))
+		return NULL;
+	if (!json_is_array(val))
+		return "an array";
+	json_array_foreach(val, i, v)
+	{
+		if (!json_is_string(v) || strcmp(json_string_value(v), "match_any") != 0)
+			return "[] or [\"match_any\"]: discovery log filters are not supported";
+	}
+	return NULL;
+}
+
+/* mimo lets one host NQN connect from anywhere, as SPDK's default "allow". */
+static const char *decode_dup_host_policy(const json_t *val, void *out)
+{
+	const char *v = json_string_value(val);
+
+	*(const json_t **)out = val;
+	if (json_is_null(val) || (v != NULL && strcmp(v, "allow") == 0))
+		return NULL;
+	return "\"allow\": restricting a host to one listener is not supported";
+}
+
+static const char *decode_names(const json_t *val, void *out)
+{
+	size_t i;
+	json_t *v;
+
+	*(const json_t **)out = val;
+	if (!json_is_array(val) || json_array_size(val) == 0)
+		return "a non-empty array of names";
+	json_array_foreach(val, i, v)
+	{
+		if (!json_is_string(v))
+			return "a non-empty array of names";
+	}
+	return NULL;
+}
+
+#define SC struct set_config_params
+static const struct mimo_json_decoder set_config_decoders[] = {
+	{ "dhchap_digests", offsetof(SC, digests), decode_names, true },
+	{ "dhchap_dhgroups", offsetof(SC, dhgroups), decode_names, true },
+	{ "admin_cmd_passthru", offsetof(SC, admin_cmd_passthru), decode_passthru, true },
+	{ "discovery_filter", offsetof(SC, discovery_filter), decode_filter, true },
+	{ "discovery_filters", offsetof(SC, discovery_filters), decode_filters, true },
+	{ "dup_host_policy", offsetof(SC, dup_host_policy), decode_dup_host_policy, true },
+	UNSUPPORTED(SC, "poll_groups_mask"),
+};
+#undef SC
+
+/* Names into a mask; answers the error and returns false on an unknown name. */
+static bool names_mask(struct mimo_jsonrpc_request *req, const json_t *names, const char *what,
+		       int (*id_of)(const char *), uint32_t *mask)
+{
+	size_t i;
+	json_t *v;
+
+	if (names == NULL)
+		return true;
+	*mask = 0;
+	json_array_foreach(names, i, v)
+	{
+		int id = id_of(json_string_value(v));
+
+		if (id < 0) {
+			mimo_jsonrpc_send_error(req, INVALID,
+						"%s: unknown '%s' (sha256, sha384, sha512; null, "
+						"ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, "
+						"ffdhe8192)",
+						what, json_string_value(v));
+			return false;
+		}
+		*mask |= 1u << id;
+	}
+	return true;
+}
+
+/* SPDK's target-wide options: here, of the default target ("nvmf_tgt"), at any time (they
+ * apply to authentications that start afterwards). */
+static void rpc_nvmf_set_config(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct set_config_params p = { 0 };
+	struct mimo_nvmf_tgt *tgt;
+	uint32_t digests, dhgroups;
+
+	if (!mimo_rpc_decode(req, params, set_config_decoders, MIMO_COUNTOF(set_config_decoders),
+			     &p))
+		return;
+	tgt = get_tgt(req, NULL);
+	if (tgt == NULL)
+		goto out;
+	mimo_nvmf_tgt_get_dhchap(tgt, &digests, &dhgroups);
+	if (!names_mask(req, p.digests, "dhchap_digests", dhchap_hash_id, &digests) ||
+	    !names_mask(req, p.dhgroups, "dhchap_dhgroups", dhchap_dhgroup_id, &dhgroups))
+		goto out;
+	if (mimo_nvmf_tgt_set_dhchap(tgt, digests, dhgroups) != 0)
+		mimo_jsonrpc_send_error(req, INVALID, "Invalid DH-HMAC-CHAP digests or groups");
+	else
+		mimo_jsonrpc_send_bool(req, true);
+out:
+	mimo_json_decode_free(set_config_decoders, MIMO_COUNTOF(set_config_decoders), &p);
+}
+MIMO_RPC_REGISTER("nvmf_set_config", rpc_nvmf_set_config, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 /* --- namespace visibility ------------------------------------------------------------------ */
 

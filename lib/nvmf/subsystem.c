@@ -6,8 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "opts.h"
+#include "keyring.h"
 #include "log.h"
+#include "opts.h"
 #include "nvmf_internal.h"
 #include "uuid.h"
 
@@ -231,7 +232,7 @@ void nvmf_subsystem_free(struct nvmf_subsystem *s)
 
 	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 		TAILQ_REMOVE(&s->hosts, h, link);
-		free(h);
+		nvmf_host_free(h);
 	}
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
 		TAILQ_REMOVE(&s->listeners, l, link);
@@ -555,7 +556,7 @@ MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_
 
 /* --- hosts --------------------------------------------------------------------------------- */
 
-static struct nvmf_host *find_host(const struct nvmf_subsystem *s, const char *nqn)
+struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn)
 {
 	struct nvmf_host *h;
 
@@ -567,34 +568,134 @@ static struct nvmf_host *find_host(const struct nvmf_subsystem *s, const char *n
 	return NULL;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+void nvmf_host_free(struct nvmf_host *h)
+{
+	mimo_key_put(h->dhchap_key);
+	mimo_key_put(h->dhchap_ctrlr_key);
+	free(h);
+}
+
+MIMO_EXPORT void mimo_nvmf_host_opts_init(struct mimo_nvmf_host_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+}
+
+/* A DH-HMAC-CHAP key of the keyring by name (NULL name: none). */
+static int dhchap_key_get(const char *name, struct mimo_key **out)
+{
+	struct mimo_key *k;
+
+	*out = NULL;
+	if (name == NULL)
+		return 0;
+	k = mimo_keyring_get(name);
+	if (k == NULL)
+		return -ENOKEY;
+	if (mimo_key_kind(k) != MIMO_KEY_DHCHAP) {
+		mimo_key_put(k);
+		return -EKEYREJECTED;
+	}
+	*out = k;
+	return 0;
+}
+
+/* A controller key needs a host key: the controller proves itself only within a transaction
+ * in which the host proved itself first. */
+static int dhchap_keys_get(const char *key, const char *ctrlr_key, struct mimo_key **k,
+			   struct mimo_key **ck)
+{
+	int rc;
+
+	if (key == NULL && ctrlr_key != NULL)
+		return -EINVAL;
+	rc = dhchap_key_get(key, k);
+	if (rc == 0) {
+		rc = dhchap_key_get(ctrlr_key, ck);
+		if (rc != 0) {
+			mimo_key_put(*k);
+			*k = NULL;
+		}
+	}
+	return rc;
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *ss,
+						 const char *hostnqn,
+						 const struct mimo_nvmf_host_opts *opts)
 {
 	struct nvmf_subsystem *s = to_s(ss);
+	struct mimo_nvmf_host_opts o;
 	struct nvmf_host *h;
+	int rc;
 
+	mimo_nvmf_host_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
 	if (!nvmf_nqn_is_valid(hostnqn) || s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
 		return -EINVAL;
-	if (find_host(s, hostnqn) != NULL)
+	if (nvmf_subsystem_find_host(s, hostnqn) != NULL)
 		return -EEXIST;
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
+	rc = dhchap_keys_get(o.dhchap_key, o.dhchap_ctrlr_key, &h->dhchap_key,
+			     &h->dhchap_ctrlr_key);
+	if (rc != 0) {
+		free(h);
+		return rc;
+	}
 	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
+	if (h->dhchap_key != NULL)
+		MIMO_INFO(COMP, "%s: host %s must authenticate (DH-HMAC-CHAP key %s%s%s)", s->nqn,
+			  hostnqn, mimo_key_name(h->dhchap_key),
+			  h->dhchap_ctrlr_key != NULL ? ", controller key " : "",
+			  h->dhchap_ctrlr_key != NULL ? mimo_key_name(h->dhchap_ctrlr_key) : "");
 	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+{
+	return mimo_nvmf_subsystem_add_host_ext(ss, hostnqn, NULL);
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, const char *hostnqn,
+					     const char *dhchap_key, const char *dhchap_ctrlr_key)
+{
+	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
+	struct mimo_key *k, *ck;
+	int rc;
+
+	if (h == NULL)
+		return -ENOENT;
+	rc = dhchap_keys_get(dhchap_key, dhchap_ctrlr_key, &k, &ck);
+	if (rc != 0)
+		return rc;
+	mimo_key_put(h->dhchap_key);
+	mimo_key_put(h->dhchap_ctrlr_key);
+	h->dhchap_key = k;
+	h->dhchap_ctrlr_key = ck;
+	MIMO_INFO(COMP,
+		  "%s: host %s: DH-HMAC-CHAP key %s, controller key %s (from the next "
+		  "authentication on)",
+		  s->nqn, hostnqn, k != NULL ? mimo_key_name(k) : "none",
+		  ck != NULL ? mimo_key_name(ck) : "none");
 	return 0;
 }
 
 MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
 {
 	struct nvmf_subsystem *s = to_s(ss);
-	struct nvmf_host *h = hostnqn != NULL ? find_host(s, hostnqn) : NULL;
+	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct nvmf_ctrlr *c;
 
 	if (h == NULL)
 		return -ENOENT;
 	TAILQ_REMOVE(&s->hosts, h, link);
-	free(h);
+	nvmf_host_free(h);
 	if (!s->allow_any_host) {
 		TAILQ_FOREACH(c, &s->ctrlrs, link)
 		{
@@ -621,7 +722,8 @@ MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsyst
 {
 	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
 
-	return s->allow_any_host || (hostnqn != NULL && find_host(s, hostnqn) != NULL);
+	return s->allow_any_host ||
+	       (hostnqn != NULL && nvmf_subsystem_find_host(s, hostnqn) != NULL);
 }
 
 /* --- listeners ----------------------------------------------------------------------------- */

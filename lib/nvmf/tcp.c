@@ -246,7 +246,10 @@ static int check_timeouts(void *arg)
 				  "%s:%s sent no %s within %u ms; closing the connection "
 				  "(%" PRIu64 " more such)",
 				  qp->traddr, qp->trsvcid,
-				  qp->state == NVMF_QP_AWAIT_IC ? "ICReq" : "Connect",
+				  qp->state == NVMF_QP_AWAIT_IC ? "ICReq"
+				  : qp->state == NVMF_QP_AUTHENTICATING
+					  ? "successful authentication"
+					  : "Connect",
 				  pg->tt->opts.connect_timeout_ms, suppressed);
 		qpair_close(qp); /* takes it off the list */
 		closed++;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nvmf_auth.h"
 #include "log.h"
 #include "nvmf_internal.h"
 #include "tcp_internal.h"
@@ -30,6 +31,7 @@ static struct nvmf_req *req_get(struct nvmf_qpair *qp)
 	req->data_is_large = false;
 	req->data_is_malloc = false;
 	req->ddgst_error = false;
+	req->auth_event = 0;
 	req->ns = NULL;
 	req->aux = NULL;
 	memset(&req->cpl, 0, sizeof(req->cpl));
@@ -103,6 +105,11 @@ static void connect_done(struct nvmf_qpair *qp, struct nvmf_req *req)
 			nvmf_tcp_qpair_leave_ctrlr(qp);
 			return;
 		}
+		/* A queue that must authenticate stays under the connect timeout until it has. */
+		if (req->cpl.cdw0 & MIMO_NVMF_CONNECT_AUTHREQ_ATR) {
+			qp->state = NVMF_QP_AUTHENTICATING;
+			return;
+		}
 		qp->state = NVMF_QP_RUNNING;
 		nvmf_tcp_qpair_connected(qp);
 		return;
@@ -120,10 +127,22 @@ static void queue_response(struct nvmf_req *req)
 	uint32_t front;
 
 	if (mimo_unlikely(req->cmd.opc == MIMO_NVME_OPC_FABRIC)) {
-		if (is_fabrics(&req->cmd, MIMO_NVMF_FCTYPE_CONNECT))
+		if (is_fabrics(&req->cmd, MIMO_NVMF_FCTYPE_CONNECT)) {
 			connect_done(qp, req);
-		else if (is_fabrics(&req->cmd, MIMO_NVMF_FCTYPE_DISCONNECT))
+		} else if (is_fabrics(&req->cmd, MIMO_NVMF_FCTYPE_DISCONNECT)) {
+			/* Refused before authentication: the queue stays until it times out. */
+			if (req->cpl.status == 0)
+				qp->close_after_send = true;
+		} else if (req->auth_event == NVMF_AUTH_EV_DONE) {
+			/* Authenticated: from the next command on, the queue is the host's. */
+			if (qp->state == NVMF_QP_AUTHENTICATING) {
+				qp->state = NVMF_QP_RUNNING;
+				nvmf_tcp_qpair_connected(qp);
+			}
+		} else if (req->auth_event == NVMF_AUTH_EV_FAILED) {
+			/* Failure1 (or the host's Failure2) goes out, then the queue goes. */
 			qp->close_after_send = true;
+		}
 	}
 	if (mimo_unlikely(qp->state == NVMF_QP_CLOSING)) {
 		nvmf_tcp_req_release(req);
@@ -217,6 +236,11 @@ static void connect_msg(void *arg)
 	nvmf_ctrlr_connect(arg);
 }
 
+static void auth_msg(void *arg)
+{
+	nvmf_ctrlr_process_auth(arg);
+}
+
 static void exec(struct nvmf_req *req)
 {
 	struct nvmf_qpair *qp = req->qp;
@@ -247,6 +271,12 @@ static void exec(struct nvmf_req *req)
 			return;
 		}
 		to_tgt(req, fabrics_msg);
+		return;
+	case MIMO_NVMF_FCTYPE_AUTH_SEND:
+	case MIMO_NVMF_FCTYPE_AUTH_RECV:
+		/* On any queue, once connected (keys and the state live on the target's
+		 * reactor, as the controller does). */
+		to_tgt(req, auth_msg);
 		return;
 	case MIMO_NVMF_FCTYPE_DISCONNECT:
 		finish(req, 0, 0);
@@ -316,11 +346,20 @@ static void capsule_start(struct nvmf_req *req, uint32_t icd_len)
 		finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_TRANSIENT_TRANSPORT_ERROR);
 		return;
 	}
-	if (mimo_unlikely(qp->state != NVMF_QP_RUNNING) &&
-	    !is_fabrics(cmd, MIMO_NVMF_FCTYPE_CONNECT)) {
-		/* Nothing but Connect until Connect succeeded. */
-		finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_COMMAND_SEQUENCE_ERROR);
-		return;
+	if (mimo_unlikely(qp->state != NVMF_QP_RUNNING)) {
+		if (qp->state == NVMF_QP_AUTHENTICATING) {
+			/* Nothing but authentication until it succeeded. */
+			if (!is_fabrics(cmd, MIMO_NVMF_FCTYPE_AUTH_SEND) &&
+			    !is_fabrics(cmd, MIMO_NVMF_FCTYPE_AUTH_RECV)) {
+				finish(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				       MIMO_NVMF_SC_AUTH_REQUIRED);
+				return;
+			}
+		} else if (!is_fabrics(cmd, MIMO_NVMF_FCTYPE_CONNECT)) {
+			/* Nothing but Connect until Connect succeeded. */
+			finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_COMMAND_SEQUENCE_ERROR);
+			return;
+		}
 	}
 	if (mimo_unlikely(cmd->opc != MIMO_NVME_OPC_FABRIC && (cmd->fuse_psdt & 3) != 0)) {
 		finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);

@@ -7,6 +7,7 @@
 
 #include "opts.h"
 #include "log.h"
+#include "dhchap.h"
 #include "nvmf_internal.h"
 
 #define COMP "nvmf"
@@ -50,6 +51,8 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		tgt->opts.reactor_mask = mask;
 	tgt->name = strdup(name);
 	tgt->reactor = mimo_reactor_current();
+	tgt->dhchap_digests = DHCHAP_ALL_DIGESTS;
+	tgt->dhchap_dhgroups = DHCHAP_ALL_DHGROUPS;
 	TAILQ_INIT(&tgt->subsystems);
 	if (tgt->name == NULL) {
 		free(tgt);
@@ -100,6 +103,28 @@ MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
 	}
 	pthread_mutex_unlock(&g_tgts_lock);
 	return (struct mimo_nvmf_tgt *)t;
+}
+
+MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *t, uint32_t digests,
+					 uint32_t dhgroups)
+{
+	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+
+	if (digests == 0 || (digests & ~DHCHAP_ALL_DIGESTS) != 0 || dhgroups == 0 ||
+	    (dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0)
+		return -EINVAL;
+	tgt->dhchap_digests = digests;
+	tgt->dhchap_dhgroups = dhgroups;
+	return 0;
+}
+
+MIMO_EXPORT void mimo_nvmf_tgt_get_dhchap(const struct mimo_nvmf_tgt *t, uint32_t *digests,
+					  uint32_t *dhgroups)
+{
+	const struct nvmf_tgt *tgt = (const struct nvmf_tgt *)t;
+
+	*digests = tgt->dhchap_digests;
+	*dhgroups = tgt->dhchap_dhgroups;
 }
 
 MIMO_EXPORT const char *mimo_nvmf_tgt_get_name(const struct mimo_nvmf_tgt *tgt)

@@ -91,11 +91,45 @@ def add_commands(sub, simple):
         p.add_argument("-a", "--traddr", required=True)
         p.add_argument("-f", "--adrfam")
         p.add_argument("-s", "--trsvcid")
-    for name, help in (("nvmf_subsystem_add_host", "allow a host"),
-                       ("nvmf_subsystem_remove_host", "disallow a host")):
-        p = simple(sub, name, help, lambda a: {"nqn": a.nqn, "host": a.host})
-        p.add_argument("nqn")
-        p.add_argument("host")
+    p = simple(sub, "nvmf_subsystem_add_host", "allow a host (with its DH-HMAC-CHAP keys)",
+               lambda a: _drop_none(nqn=a.nqn, host=a.host, dhchap_key=a.dhchap_key,
+                                    dhchap_ctrlr_key=a.dhchap_ctrlr_key))
+    p.add_argument("nqn")
+    p.add_argument("host")
+    p.add_argument("--dhchap-key", help="keyring name of the host's DH-HMAC-CHAP secret: the "
+                                        "host must authenticate")
+    p.add_argument("--dhchap-ctrlr-key", help="keyring name of the controller's secret "
+                                              "(bidirectional authentication)")
+    p = simple(sub, "nvmf_subsystem_remove_host", "disallow a host",
+               lambda a: {"nqn": a.nqn, "host": a.host})
+    p.add_argument("nqn")
+    p.add_argument("host")
+    p = simple(sub, "nvmf_subsystem_set_keys", "replace a host's DH-HMAC-CHAP keys (an absent "
+               "one is cleared)",
+               lambda a: _drop_none(nqn=a.nqn, host=a.host, dhchap_key=a.dhchap_key,
+                                    dhchap_ctrlr_key=a.dhchap_ctrlr_key))
+    p.add_argument("nqn")
+    p.add_argument("host")
+    p.add_argument("--dhchap-key")
+    p.add_argument("--dhchap-ctrlr-key")
+    p = simple(sub, "nvmf_set_config", "the target's DH-HMAC-CHAP hash functions and groups",
+               lambda a: _drop_none(dhchap_digests=a.dhchap_digests,
+                                    dhchap_dhgroups=a.dhchap_dhgroups))
+    p.add_argument("--dhchap-digests", type=lambda v: v.split(","),
+                   help="comma-separated: sha256, sha384, sha512")
+    p.add_argument("--dhchap-dhgroups", type=lambda v: v.split(","),
+                   help="comma-separated: null, ffdhe2048 .. ffdhe8192")
+    p = simple(sub, "nvmf_subsystem_get_qpairs", "queues of a subsystem, with their "
+               "authentication", lambda a: {"nqn": a.nqn})
+    p.add_argument("nqn")
+    p = simple(sub, "keyring_file_add_key", "add a key file to the keyring (0600, owned by "
+               "mimo_tgt's user)", lambda a: {"name": a.name, "path": a.path})
+    p.add_argument("name")
+    p.add_argument("path")
+    p = simple(sub, "keyring_file_remove_key", "remove a key from the keyring",
+               lambda a: {"name": a.name})
+    p.add_argument("name")
+    simple(sub, "keyring_get_keys", "list the keyring's keys (never their secrets)")
     p = simple(sub, "nvmf_subsystem_allow_any_host", "allow any host, or the list only",
                lambda a: {"nqn": a.nqn, "allow_any_host": a.allow_any_host})
     p.add_argument("nqn")
@@ -111,7 +145,8 @@ def add_commands(sub, simple):
                lambda a: _drop_none(name=a.name, trtype=a.trtype, traddr=a.traddr,
                                     adrfam=a.adrfam, trsvcid=a.trsvcid, subnqn=a.subnqn,
                                     hostnqn=a.hostnqn, hdgst=a.hdgst or None,
-                                    ddgst=a.ddgst or None))
+                                    ddgst=a.ddgst or None, dhchap_key=a.dhchap_key,
+                                    dhchap_ctrlr_key=a.dhchap_ctrlr_key))
     p.add_argument("-b", "--name", required=True, help="controller name, bdev name prefix")
     p.add_argument("-t", "--trtype", required=True)
     p.add_argument("-a", "--traddr", required=True)
@@ -121,6 +156,8 @@ def add_commands(sub, simple):
     p.add_argument("-q", "--hostnqn")
     p.add_argument("-e", "--hdgst", action="store_true", help="TCP header digest")
     p.add_argument("-d", "--ddgst", action="store_true", help="TCP data digest")
+    p.add_argument("--dhchap-key", help="keyring name of the host's DH-HMAC-CHAP secret")
+    p.add_argument("--dhchap-ctrlr-key", help="keyring name of the controller's secret")
     # rpc.py prints the bdev names on one line.
     p.set_defaults(format=lambda names: " ".join(names))
     p = simple(sub, "bdev_nvme_detach_controller", "detach a controller and its bdevs",
