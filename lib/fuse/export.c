@@ -436,8 +436,10 @@ static void export_free(struct fuse_export *exp)
 		fuse_node_close(n);
 		fuse_node_free(n);
 	}
+	/* Their writes were answered when the notifier stopped. */
 	while ((it = TAILQ_FIRST(&exp->queue)) != NULL) {
 		TAILQ_REMOVE(&exp->queue, it, link);
+		fuse_holds_release(it->holds);
 		free(it->name);
 		free(it);
 	}
@@ -547,6 +549,13 @@ static bool export_stop(struct fuse_export *exp)
 	rc = exp->users > 0;
 	pthread_mutex_unlock(&exp->lock);
 	if (!notifier_done || !loop_done || rc) {
+		struct fuse_hold *left;
+
+		/* No write waits for a notifier that did not end. */
+		pthread_mutex_lock(&exp->lock);
+		left = fuse_holds_take_locked(exp, NULL, true);
+		pthread_mutex_unlock(&exp->lock);
+		fuse_holds_release(left);
 		MIMO_ERR(COMP,
 			 "%s: %s did not end within its time; leaking the export (its nodes and "
 			 "FUSE session) rather than freeing what it may still use",
@@ -667,6 +676,7 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	exp->reactor = pick_reactor();
 	TAILQ_INIT(&exp->nodes);
 	TAILQ_INIT(&exp->queue);
+	TAILQ_INIT(&exp->work);
 	TAILQ_INIT(&exp->readers);
 	exp->next_ino = INO_FIRST_BDEV;
 	exp->writable = opts->writable;
@@ -692,6 +702,9 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 		exp->listening = true;
 		rc = export_start(exp, err, err_len);
 	}
+	/* The watchdog of held writes runs while any export exists (hold.c). */
+	if (rc == 0 && (rc = fuse_watchdog_start()) != 0)
+		rc = fail(err, err_len, rc, "cannot start a thread: %s", strerror(-rc));
 	if (rc == 0) {
 		pthread_rwlock_wrlock(&g_fuse_exports_lock);
 		TAILQ_INSERT_TAIL(&g_fuse_exports, exp, link);
@@ -706,6 +719,8 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	if (rc != 0) {
 		if (export_stop(exp))
 			export_free(exp);
+		if (TAILQ_EMPTY(&g_fuse_exports))
+			fuse_watchdog_stop();
 		goto out;
 	}
 	MIMO_INFO(COMP, "exported bdevs on %s (coherence %s%s)", real,
@@ -726,6 +741,8 @@ static void export_delete(struct fuse_export *exp)
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
 	if (export_stop(exp))
 		export_free(exp);
+	if (TAILQ_EMPTY(&g_fuse_exports)) /* under the admin lock: nobody adds one */
+		fuse_watchdog_stop();
 	MIMO_INFO(COMP, "unmounted %s", mp != NULL ? mp : "?");
 	if (mp != NULL)
 		mimo_event_emit("fuse_export_deleted", mp, json_pack("{s:s}", "mountpoint", mp));
@@ -779,15 +796,17 @@ MIMO_EXPORT json_t *mimo_fuse_exports_json(void)
 	{
 		json_t *p = export_params(exp);
 
-		json_object_set_new(p, "notifications",
-				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "store",
-					      (json_int_t)atomic_load(&exp->n_store), "store_bytes",
-					      (json_int_t)atomic_load(&exp->n_store_bytes),
-					      "inval_inode", (json_int_t)atomic_load(&exp->n_inval),
-					      "entry", (json_int_t)atomic_load(&exp->n_entry),
-					      "poll", (json_int_t)atomic_load(&exp->n_poll),
-					      "store_raced",
-					      (json_int_t)atomic_load(&exp->n_store_race)));
+		json_object_set_new(
+			p, "notifications",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "store",
+				  (json_int_t)atomic_load(&exp->n_store), "store_bytes",
+				  (json_int_t)atomic_load(&exp->n_store_bytes), "inval_inode",
+				  (json_int_t)atomic_load(&exp->n_inval), "entry",
+				  (json_int_t)atomic_load(&exp->n_entry), "poll",
+				  (json_int_t)atomic_load(&exp->n_poll), "store_raced",
+				  (json_int_t)atomic_load(&exp->n_store_race), "held_writes",
+				  (json_int_t)atomic_load(&exp->n_held), "held_answered_early",
+				  (json_int_t)atomic_load(&exp->n_held_early)));
 		json_array_append_new(arr, p);
 	}
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
