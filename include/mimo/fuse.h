@@ -32,7 +32,7 @@ const char *mimo_fuse_coherence_name(enum mimo_fuse_coherence c);
 int mimo_fuse_coherence_parse(const char *s, enum mimo_fuse_coherence *c);
 
 struct mimo_fuse_export_opts {
-	const char *mountpoint;	  /* an existing directory */
+	const char *mountpoint;	  /* an existing directory: it is not created */
 	const char *const *bdevs; /* names to show; NULL = every bdev, now and later */
 	size_t num_bdevs;
 	bool writable;
@@ -50,6 +50,13 @@ struct mimo_fuse_export_opts {
  * gets a sentence for the user.
  */
 int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts, char *err, size_t err_len);
+/*
+ * Whether mountpoint can be mounted on, without mounting, creating, or touching anything
+ * mounted there (a mount found there is left to mimo_fuse_export_create to judge): 0, or
+ * -ENOENT (it does not exist: the caller creates mountpoints, as with mount(8)), -ENOTDIR,
+ * -EACCES... with a sentence naming it in err.
+ */
+int mimo_fuse_mountpoint_check(const char *mountpoint, char *err, size_t err_len);
 /* Unmount (lazily: open files then fail with ENOTCONN) and free. 0 or -ENOENT. */
 int mimo_fuse_export_delete(const char *mountpoint);
 void mimo_fuse_export_delete_all(void);

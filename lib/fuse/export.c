@@ -233,6 +233,66 @@ static int lexical_path(const char *mountpoint, char *out)
 	return 0;
 }
 
+/* Why mountpoint cannot be used, as a sentence that names it: the errno's meaning alone
+ * ("No such file or directory") does not say which path, nor what to do. */
+static int bad_mountpoint(char *err, size_t err_len, int rc, const char *mountpoint)
+{
+	switch (rc) {
+	case -ENOENT:
+		return fail(
+			err, err_len, rc,
+			"mountpoint %s does not exist: create the directory first (mkdir -p %s); "
+			"mimo_tgt does not create mountpoints",
+			mountpoint, mountpoint);
+	case -ENOTDIR:
+		return fail(err, err_len, rc,
+			    "mountpoint %s is not a directory (or a component of its path is not)",
+			    mountpoint);
+	case -EACCES:
+		return fail(err, err_len, rc, "mountpoint %s: permission denied (to this daemon)",
+			    mountpoint);
+	default:
+		return fail(err, err_len, rc, "mountpoint %s: %s", mountpoint, strerror(-rc));
+	}
+}
+
+/*
+ * Resolve mountpoint without touching anything mounted on it: 0 with real filled (and *mi,
+ * *mounted: the topmost mount there, if any), or -errno with err filled. A path with nothing
+ * mounted on it must be an existing directory (resolved through symlinks).
+ */
+static int resolve_mountpoint(const char *mountpoint, char *real, struct mount_info *mi,
+			      bool *mounted, char *err, size_t err_len)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = lexical_path(mountpoint, real)) != 0)
+		return bad_mountpoint(err, err_len, rc, mountpoint);
+	if ((*mounted = find_mount(real, mi)))
+		return 0;
+	/* Nothing mounted on it: resolving it (symlinks too) cannot block. */
+	if (realpath(mountpoint, real) == NULL)
+		return bad_mountpoint(err, err_len, -errno, mountpoint);
+	if (stat(real, &st) != 0)
+		return bad_mountpoint(err, err_len, -errno, mountpoint);
+	if (!S_ISDIR(st.st_mode))
+		return bad_mountpoint(err, err_len, -ENOTDIR, mountpoint);
+	return 0;
+}
+
+MIMO_EXPORT int mimo_fuse_mountpoint_check(const char *mountpoint, char *err, size_t err_len)
+{
+	char real[PATH_MAX];
+	struct mount_info mi;
+	bool mounted;
+
+	if (mountpoint == NULL || mountpoint[0] == '\0')
+		return fail(err, err_len, -EINVAL, "mountpoint is required");
+	/* Something mounted there (a stale mount of ours...) is for the create to judge. */
+	return resolve_mountpoint(mountpoint, real, &mi, &mounted, err, err_len);
+}
+
 /*
  * Resolve mountpoint; detach a stale mimo mount found there. 0 with real filled, or -errno.
  * /proc/self/mountinfo is read first: only a mount of our type and source (fuse.mimo,
@@ -242,16 +302,14 @@ static int prepare_mountpoint(const char *mountpoint, char *real, char *err, siz
 {
 	struct mount_info mi;
 	struct stat st;
+	bool mounted;
 	int rc;
 
-	if ((rc = lexical_path(mountpoint, real)) != 0)
-		return fail(err, err_len, rc, "mountpoint %s: %s", mountpoint, strerror(-rc));
-	if (!find_mount(real, &mi)) {
-		/* Nothing mounted on it: resolving it (symlinks too) cannot block. */
-		if (realpath(mountpoint, real) == NULL)
-			return fail(err, err_len, -errno, "mountpoint %s: %s", mountpoint,
-				    strerror(errno));
-	} else if (is_mimo_mount(&mi) && stat(real, &st) != 0 && errno == ENOTCONN) {
+	if ((rc = resolve_mountpoint(mountpoint, real, &mi, &mounted, err, err_len)) != 0)
+		return rc;
+	if (!mounted)
+		return 0;
+	if (is_mimo_mount(&mi) && stat(real, &st) != 0 && errno == ENOTCONN) {
 		/* A mimo mount whose daemon is gone: a crashed run left it. */
 		MIMO_WARN(COMP, "%s: stale FUSE mount from an earlier run; unmounting it", real);
 		abort_connection(mi.dev);
