@@ -60,7 +60,7 @@ struct fuse_export;
 /* How long the notifier may sit in one kernel notification before the watchdog takes it for
  * a cycle (see hold.c) and answers the writes that came through its export; how long one item
  * may take before the watchdog answers everything the export holds. */
-#define FUSE_HOLD_CYCLE_MS 50
+#define FUSE_HOLD_CYCLE_MS 20
 #define FUSE_HOLD_STUCK_MS 5000
 
 /* A write held until an export's kernel shows it (on a queued item's list). */

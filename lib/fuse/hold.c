@@ -27,7 +27,7 @@
 #include "fuse_internal.h"
 #include "log.h"
 
-#define FUSE_WATCHDOG_PERIOD_MS 10
+#define FUSE_WATCHDOG_PERIOD_MS 5
 
 uint64_t fuse_now_ns(void)
 {
