@@ -561,15 +561,22 @@ static bool export_stop(struct fuse_export *exp)
 {
 	struct ev_reader *r;
 	struct timespec ts;
+	struct fuse_hold *held;
 	bool notifier_done = !exp->notifier_started, loop_done = !exp->loop_started;
 	int rc = 0;
 
 	if (exp->listening)
 		mimo_events_remove_listener(fuse_events_listener, exp);
+	/* No write waits for a mount that goes (the hook holds no more: it is off the list).
+	 * At once, not when the notifier gets there: it may be waiting in the kernel for a page
+	 * that one of these writes, through another export, keeps locked - and off the list,
+	 * the watchdog no longer sees it. */
 	pthread_mutex_lock(&exp->lock);
 	exp->stopping = true;
+	held = fuse_holds_take_locked(exp, NULL, true);
 	pthread_cond_broadcast(&exp->cond);
 	pthread_mutex_unlock(&exp->lock);
+	fuse_holds_release(held);
 	if (!notifier_done)
 		notifier_done = join_within(exp->notifier_thread, 5);
 	/* Parked reads of `events` end: end of file. */
