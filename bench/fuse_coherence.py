@@ -2,7 +2,8 @@
 """What read-after-write coherence of the FUSE export costs an NVMe/TCP writer, and what it buys.
 
 mimo_perf (4 KiB random writes, queue depth 1, -L) over NVMe/TCP to a 16 MiB malloc bdev, the
-target pinned to CPU 0 and every client to CPU 1, in four set-ups:
+target's reactor on CPU 0 (its other threads on FUSE_COHERENCE_TGT_CPUS, default "0": all of
+it on CPU 0) and every client on CPU 1, in four set-ups:
   no_export         the bdev is not exported (the baseline: the write hook is not even there)
   export_unopened   exported, its file never opened (nothing can be cached: nothing held)
   store_cached      exported with coherence "store"; a reader holds the file open and reads
@@ -32,6 +33,7 @@ from nvme_tcp_host import admin_session, io_session  # noqa: E402
 RUNS = int(os.environ.get("FUSE_COHERENCE_RUNS", "3"))
 SECONDS = int(os.environ.get("FUSE_COHERENCE_SECONDS", "5"))
 PAIRS = int(os.environ.get("FUSE_COHERENCE_PAIRS", "2000"))
+TGT_CPUS = os.environ.get("FUSE_COHERENCE_TGT_CPUS", "0")
 SIZE = 16 << 20
 NQN = "nqn.2016-06.io.spdk:coherence"
 SCENARIOS = ("no_export", "export_unopened", "store_cached", "inval_cached")
@@ -81,8 +83,9 @@ class Target:
         self.sock = os.path.join(work, "t.sock")
         self.mnt = os.path.join(work, "mnt")
         os.makedirs(self.mnt, exist_ok=True)
-        self.p = subprocess.Popen(["taskset", "-c", "0", os.path.join(bindir, "mimo_tgt"),
-                                   "-r", self.sock], env=bench_env(MIMO_NOTIFY_DISABLE="1"),
+        self.p = subprocess.Popen(["taskset", "-c", TGT_CPUS, os.path.join(bindir, "mimo_tgt"),
+                                   "-m", "0x1", "-r", self.sock],
+                                  env=bench_env(MIMO_NOTIFY_DISABLE="1"),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -207,7 +210,7 @@ def main():
             for name, bindir in builds:
                 raw[name]["stale_" + coherence].append(one_stale_run(bindir, coherence))
     out = {"bench": "fuse_coherence", "machine": machine(), "runs": RUNS,
-           "perf_seconds": SECONDS, "builds": {n: d for n, d in builds}, "results": {}}
+           "perf_seconds": SECONDS, "target_cpus": TGT_CPUS, "builds": {n: d for n, d in builds}, "results": {}}
     for name, _ in builds:
         res = {}
         for s in SCENARIOS:

@@ -684,7 +684,7 @@ static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
 		return fail(err, err_len, -errno, "cannot make /dev/fuse non-blocking: %s",
 			    strerror(errno));
-	rc = pthread_create(&exp->notifier_thread, NULL, fuse_notifier_main, exp);
+	rc = fuse_thread_create(&exp->notifier_thread, fuse_notifier_main, exp);
 	if (rc != 0)
 		return fail(err, err_len, -rc, "cannot start a thread");
 	exp->notifier_started = true;

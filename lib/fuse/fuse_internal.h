@@ -351,6 +351,8 @@ size_t fuse_events_copy_locked(struct fuse_export *exp, struct ev_reader *r, cha
 			       size_t size);
 
 /* hold.c */
+/* A thread on any CPU the process may use (not the creating thread's: a reactor's). */
+int fuse_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 uint64_t fuse_now_ns(void);
 /* Answer the writes of a list (not under exp->lock) and free it. */
 void fuse_holds_release(struct fuse_hold *list);

@@ -20,14 +20,33 @@
  * writes were answered before every cache showed them.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fuse_internal.h"
 #include "log.h"
 
 #define FUSE_WATCHDOG_PERIOD_MS 5
+
+int fuse_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t a;
+	cpu_set_t set;
+	int rc;
+
+	pthread_attr_init(&a);
+	/* The process's CPUs (its main thread's), not the creator's: an export made by RPC is
+	 * made on a thread that inherited a reactor's pinning, and a notifier on a reactor's
+	 * core waits for the reactor to stop spinning before a held write can be answered. */
+	if (sched_getaffinity(getpid(), sizeof(set), &set) == 0)
+		pthread_attr_setaffinity_np(&a, sizeof(set), &set);
+	rc = pthread_create(t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return rc;
+}
 
 uint64_t fuse_now_ns(void)
 {
@@ -193,7 +212,7 @@ int fuse_watchdog_start(void)
 	pthread_cond_init(&g_wd_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	g_wd_stop = false;
-	rc = pthread_create(&g_wd, NULL, watchdog_main, NULL);
+	rc = fuse_thread_create(&g_wd, watchdog_main, NULL);
 	if (rc != 0) {
 		pthread_cond_destroy(&g_wd_cond);
 		return -rc;
