@@ -361,7 +361,10 @@ static void inval_range(struct fuse_export *exp, uint64_t ino, uint64_t off, uin
 		atomic_fetch_add(&exp->n_inval, 1);
 }
 
-static void notify_range(struct fuse_export *exp, struct nitem *it)
+/* *bufp: the notifier's STORE buffer, made on first use and kept (a fresh 1 MiB is a mapping
+ * of its own here - mimo_tgt fixes the mmap threshold - and costs a page fault per page and an
+ * munmap per STORE, paid by the held writes). */
+static void notify_range(struct fuse_export *exp, struct nitem *it, uint8_t **bufp)
 {
 	struct fuse_node *n = it->node;
 	uint64_t ino = n->ino, end = it->off + it->len;
@@ -377,10 +380,12 @@ static void notify_range(struct fuse_export *exp, struct nitem *it)
 	/* STORE only into a file somebody has open (the bytes are wanted); otherwise INVAL is
 	 * cheaper: at most cached pages are dropped. */
 	if (exp->coherence != MIMO_FUSE_COHERENCE_STORE || it->len > FUSE_STORE_MAX_RANGE ||
-	    atomic_load(&n->openers) == 0 || (buf = aligned_alloc(4096, FUSE_MAX_XFER)) == NULL) {
+	    atomic_load(&n->openers) == 0 ||
+	    (*bufp == NULL && (*bufp = aligned_alloc(4096, FUSE_MAX_XFER)) == NULL)) {
 		inval_range(exp, ino, it->off, it->len);
 		return;
 	}
+	buf = *bufp;
 	for (uint64_t off = it->off; off < end;) {
 		size_t len = (size_t)MIN((uint64_t)FUSE_MAX_XFER, end - off);
 		uint64_t gen0 = atomic_load(&n->own_gen);
@@ -414,7 +419,6 @@ static void notify_range(struct fuse_export *exp, struct nitem *it)
 		}
 		off += len;
 	}
-	free(buf);
 }
 
 static int inval_entry(struct fuse_export *exp, const char *fname)
@@ -565,6 +569,7 @@ void *fuse_notifier_main(void *arg)
 	struct fuse_export *exp = arg;
 	struct fuse_hold *left;
 	struct nitem *it;
+	uint8_t *buf = NULL;
 	bool renamed;
 
 	pthread_setname_np(pthread_self(), "fuse_notify");
@@ -615,7 +620,7 @@ void *fuse_notifier_main(void *arg)
 			if (atomic_load(&exp->stopping))
 				;
 			else if (it->kind == N_RANGE)
-				notify_range(exp, it);
+				notify_range(exp, it, &buf);
 			else
 				notify_entry(exp, it);
 			atomic_store_explicit(&exp->item_since, 0, memory_order_relaxed);
@@ -629,5 +634,6 @@ void *fuse_notifier_main(void *arg)
 	left = fuse_holds_take_locked(exp, NULL, true);
 	pthread_mutex_unlock(&exp->lock);
 	fuse_holds_release(left);
+	free(buf);
 	return NULL;
 }
