@@ -260,6 +260,7 @@ struct fuse_export {
 	/* counters for fuse_get_exports */
 	_Atomic uint64_t n_store, n_store_bytes, n_inval, n_entry, n_poll, n_store_race;
 	_Atomic uint64_t n_held, n_held_early;
+	uint64_t wd_logged, wd_quiet; /* the watchdog's alone: its last line, answers since */
 
 	TAILQ_ENTRY(fuse_export) link;
 };

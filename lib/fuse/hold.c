@@ -149,19 +149,29 @@ static void watch_once(void)
 			if ((n = count(got)) == 0)
 				continue;
 			atomic_fetch_add(&exp->n_held_early, n);
-			if (stuck && exp == blocked)
-				MIMO_ERR(COMP,
-					 "%s: answered %llu held write(s) before its cache showed "
-					 "them: its notifier has been on one item for %d ms",
-					 exp->mountpoint, (unsigned long long)n,
-					 FUSE_HOLD_STUCK_MS);
-			else
-				MIMO_WARN(COMP,
-					  "%s: answered %llu held write(s) through %s before it "
-					  "showed them: that export's notifier waits in the kernel "
-					  "(for a page one of them keeps locked?)",
-					  exp->mountpoint, (unsigned long long)n,
-					  blocked->mountpoint);
+			/* A line a second per export at most: the counter has them all. */
+			exp->wd_quiet += n;
+			if (now - exp->wd_logged >= 1000000000ull) {
+				n = exp->wd_quiet;
+				exp->wd_quiet = 0;
+				exp->wd_logged = now;
+				if (stuck && exp == blocked)
+					MIMO_ERR(COMP,
+						 "%s: answered %llu held write(s) (since the last "
+						 "such line) before its cache showed them: its "
+						 "notifier has been on one item for %d ms",
+						 exp->mountpoint, (unsigned long long)n,
+						 FUSE_HOLD_STUCK_MS);
+				else
+					MIMO_WARN(
+						COMP,
+						"%s: answered %llu held write(s) (since the last "
+						"such line) through %s before it showed them: that "
+						"export's notifier waits in the kernel (for a page "
+						"one of them keeps locked?)",
+						exp->mountpoint, (unsigned long long)n,
+						blocked->mountpoint);
+			}
 			while (got != NULL) {
 				struct fuse_hold *h = got;
 
