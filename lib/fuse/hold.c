@@ -128,8 +128,11 @@ static void watch_once(void)
 	{
 		uint64_t kc = atomic_load_explicit(&blocked->kcall_since, memory_order_relaxed);
 		uint64_t is = atomic_load_explicit(&blocked->item_since, memory_order_relaxed);
-		bool cycle = kc != 0 && now - kc >= FUSE_HOLD_CYCLE_MS * 1000000ull;
-		bool stuck = is != 0 && now - is >= FUSE_HOLD_STUCK_MS * 1000000ull;
+		/* A stamp taken after `now` (the notifier moved on meanwhile) has no age yet:
+		 * unsigned, it would wrap to a huge one (seen under TSan: a whole export answered
+		 * early). */
+		bool cycle = kc != 0 && kc < now && now - kc >= FUSE_HOLD_CYCLE_MS * 1000000ull;
+		bool stuck = is != 0 && is < now && now - is >= FUSE_HOLD_STUCK_MS * 1000000ull;
 
 		if (!cycle && !stuck)
 			continue;
