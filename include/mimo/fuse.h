@@ -4,7 +4,8 @@
  * Under the mountpoint: bdevs/<name> (one regular file per bdev, size = bdev size) and
  * events (the daemon's events as JSON lines; poll() wakes when one arrives). Files open with
  * keep_cache; when a bdev changes by another path the export pushes the new bytes into the
- * page cache (STORE) or drops the range (INVAL), from a dedicated thread.
+ * page cache (STORE) or drops the range (INVAL), from a dedicated thread, and that write
+ * completes to its writer only once the kernel has applied it (docs/fuse.md, Coherence).
  *
  * Every function here blocks (mounting, unmounting, waiting for bdev I/O on a reactor): call
  * them from a thread that is not a reactor.
