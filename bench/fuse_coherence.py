@@ -28,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "integration"))
 from common import BIN, REPO, bench_env, free_port, machine  # noqa: E402
+from fuse import mounted, rpc  # noqa: E402  (bench/fuse.py)
 from nvme_tcp_host import admin_session, io_session  # noqa: E402
 
 RUNS = int(os.environ.get("FUSE_COHERENCE_RUNS", "3"))
@@ -48,30 +49,6 @@ while True:
     os.pread(fd, n, 0)
     time.sleep(0.02)
 """
-
-
-def rpc(sock, method, params=None):
-    import socket
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
-    s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                          "params": params or {}}).encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    r = json.loads(buf)
-    if "error" in r:
-        raise RuntimeError(f"{method}: {r['error']}")
-    return r["result"]
-
-
-def mounted(path):
-    with open("/proc/mounts") as f:
-        return any(line.split()[1] == path for line in f)
 
 
 class Target:
