@@ -39,6 +39,8 @@ json_t *app_nvmf_config(void);
 void app_fuse_fini(void (*done)(void *arg), void *arg);
 json_t *app_fuse_config(void);
 int app_fuse_mount(const char *dir);
+/* Before start-up: 0, or a message on stderr and -errno (no such directory...). */
+int app_fuse_check(const char *dir);
 
 /* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
 void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +76,20 @@ int app_fuse_mount(const char *dir)
 	char err[512] = "";
 	int rc = mimo_fuse_export_create(&o, err, sizeof(err));
 
+	/* stderr whatever the log level: the start fails because of it. */
 	if (rc != 0)
-		MIMO_ERR(COMP, "--fuse-mount %s: %s", dir, err[0] ? err : strerror(-rc));
+		fprintf(stderr, "mimo_tgt: --fuse-mount %s: %s\n", dir,
+			err[0] ? err : strerror(-rc));
+	return rc;
+}
+
+int app_fuse_check(const char *dir)
+{
+	char err[512] = "";
+	int rc = mimo_fuse_mountpoint_check(dir, err, sizeof(err));
+
+	if (rc != 0)
+		fprintf(stderr, "mimo_tgt: --fuse-mount %s: %s\n", dir,
+			err[0] ? err : strerror(-rc));
 	return rc;
 }

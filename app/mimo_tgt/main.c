@@ -106,7 +106,9 @@ static void usage(const char *prog)
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
 	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
 	       "                           requests arrive as messages, answers go back up\n"
-	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE)\n"
+	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE; DIR "
+	       "must\n"
+	       "                           exist: it is not created)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
@@ -497,6 +499,10 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv) != 0)
 		return 1;
+	/* A mountpoint that cannot be one fails the start before anything runs (the mount
+	 * itself comes once the bdevs of -c exist). */
+	if (g_fuse_mount != NULL && app_fuse_check(g_fuse_mount) != 0)
+		return 1;
 	raise_fd_limit();
 	fix_malloc_thresholds();
 	/* Signals are taken synchronously by this thread alone; every thread started from
@@ -530,12 +536,18 @@ int main(int argc, char **argv)
 		mimo_notify_shutdown(0);
 		return 1;
 	}
+	/* After start-up (and -c): the export shows the bdevs configured. A mount that fails
+	 * fails the start, as any other option that cannot be honoured. */
+	if (g_fuse_mount != NULL && app_fuse_mount(g_fuse_mount) != 0) {
+		run_step(shutdown_on_reactor, 30);
+		mimo_reactors_stop();
+		if (g_pid_written)
+			unlink(g_app_opts.pid_file);
+		mimo_notify_shutdown(0);
+		return 1;
+	}
 	MIMO_INFO(COMP, "mimo_tgt %s ready: JSON-RPC on %s, %u reactor(s)", MIMO_VERSION,
 		  g_app_opts.rpc_socket, mimo_reactor_count());
-	/* After start-up (and -c): the export shows the bdevs configured. A mount that fails
-	 * leaves the daemon running; the log says why. */
-	if (g_fuse_mount != NULL)
-		app_fuse_mount(g_fuse_mount);
 	if (g_agent_socket != NULL && (rc = app_agent_start(g_agent_socket)) != 0)
 		MIMO_ERR(COMP, "cannot be a plugin of the agent on %s: %s", g_agent_socket,
 			 strerror(-rc));

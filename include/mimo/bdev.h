@@ -104,14 +104,28 @@ void mimo_bdev_free_io(struct mimo_bdev_io *io);
 int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
 
 /*
- * Listen to writes: after every successful write, write-zeroes or unmap completes, cb runs on
- * the submitting reactor with the range (the FUSE export keeps page caches coherent with it).
- * Keep cb short; it must not submit I/O.
+ * Listen to writes: after every successful write, write-zeroes or unmap, cb runs on the
+ * submitting reactor with the range, before the submitter's completion callback. Keep cb short;
+ * it must not submit I/O. It may hold the completion back from the submitter
+ * (mimo_bdev_io_hold) until something outside the bdev layer has caught up with the write - the
+ * FUSE export holds writes until the kernel's page cache of the range is updated, so that
+ * nobody learns of a write before every cached copy shows it.
  */
-typedef void (*mimo_bdev_write_hook)(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks,
-				     uint64_t num_blocks);
+typedef void (*mimo_bdev_write_hook)(void *arg, struct mimo_bdev_io *io, struct mimo_bdev *bdev,
+				     uint64_t offset_blocks, uint64_t num_blocks);
 int mimo_bdev_add_write_hook(mimo_bdev_write_hook cb, void *arg);
 void mimo_bdev_remove_write_hook(mimo_bdev_write_hook cb, void *arg);
+/*
+ * From inside a write hook only (on the submitting reactor): keep io's completion from its
+ * submitter until mimo_bdev_io_release has been called once for every hold. Release from any
+ * thread; after the last one the completion callback runs on the submitting reactor (by a
+ * message, never inside the release). A write nobody holds completes as before, at no cost.
+ */
+void mimo_bdev_io_hold(struct mimo_bdev_io *io);
+void mimo_bdev_io_release(struct mimo_bdev_io *io);
+/* io's cb_arg if io was submitted with completion callback cb, else NULL: a write hook tells
+ * its own layer's I/O from others'. */
+void *mimo_bdev_io_cb_arg_if(const struct mimo_bdev_io *io, mimo_bdev_io_cb cb);
 
 struct mimo_bdev_io_stat {
 	uint64_t bytes_read, num_read_ops;

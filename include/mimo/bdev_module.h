@@ -117,6 +117,10 @@ struct mimo_bdev_io {
 	void *cb_arg;
 	uint64_t submit_ticks;
 	struct bdev_channel *ch;
+	/* Write hooks holding the completion (0: none; else one more for the layer while the
+	 * hooks run), and the reactor the completion then goes back to. */
+	uint32_t holds; /* __atomic builtins: this header is also C++ */
+	struct mimo_reactor *hold_reactor;
 	STAILQ_ENTRY(mimo_bdev_io)
 	link; /* free list, deferred completions; modules may use it
 		 while they own the I/O */

@@ -4,7 +4,8 @@
  * Under the mountpoint: bdevs/<name> (one regular file per bdev, size = bdev size) and
  * events (the daemon's events as JSON lines; poll() wakes when one arrives). Files open with
  * keep_cache; when a bdev changes by another path the export pushes the new bytes into the
- * page cache (STORE) or drops the range (INVAL), from a dedicated thread.
+ * page cache (STORE) or drops the range (INVAL), from a dedicated thread, and that write
+ * completes to its writer only once the kernel has applied it (docs/fuse.md, Coherence).
  *
  * Every function here blocks (mounting, unmounting, waiting for bdev I/O on a reactor): call
  * them from a thread that is not a reactor.
@@ -32,7 +33,7 @@ const char *mimo_fuse_coherence_name(enum mimo_fuse_coherence c);
 int mimo_fuse_coherence_parse(const char *s, enum mimo_fuse_coherence *c);
 
 struct mimo_fuse_export_opts {
-	const char *mountpoint;	  /* an existing directory */
+	const char *mountpoint;	  /* an existing directory: it is not created */
 	const char *const *bdevs; /* names to show; NULL = every bdev, now and later */
 	size_t num_bdevs;
 	bool writable;
@@ -50,6 +51,13 @@ struct mimo_fuse_export_opts {
  * gets a sentence for the user.
  */
 int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts, char *err, size_t err_len);
+/*
+ * Whether mountpoint can be mounted on, without mounting, creating, or touching anything
+ * mounted there (a mount found there is left to mimo_fuse_export_create to judge): 0, or
+ * -ENOENT (it does not exist: the caller creates mountpoints, as with mount(8)), -ENOTDIR,
+ * -EACCES... with a sentence naming it in err.
+ */
+int mimo_fuse_mountpoint_check(const char *mountpoint, char *err, size_t err_len);
 /* Unmount (lazily: open files then fail with ENOTCONN) and free. 0 or -ENOENT. */
 int mimo_fuse_export_delete(const char *mountpoint);
 void mimo_fuse_export_delete_all(void);

@@ -1,6 +1,10 @@
 /*
  * The I/O path: submission, completion, statistics, write hooks.
  *
+ * A write hook may hold a write's completion (the FUSE export does, until the kernel's page
+ * cache shows the write): the count of holds lives in the I/O, the layer takes one more while
+ * the hooks run, and the last release sends the completion back to the submitting reactor.
+ *
  * Completions from inside a submission (modules that complete at once, like malloc) are
  * deferred to the end of the reactor's turn, so a callback that submits again never recurses
  * and a deep queue never grows the stack.
@@ -35,6 +39,8 @@ static pthread_mutex_t g_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void call_completion(struct mimo_bdev_io *io)
 {
+	/* Outstanding until the submitter hears of it: a held write still is. */
+	io->ch->outstanding--;
 	io->cb(io, io->status == 0, io->cb_arg);
 }
 
@@ -67,17 +73,49 @@ static void defer(struct mimo_bdev_io *io)
 	STAILQ_INSERT_TAIL(&t_deferred.ios, io, link);
 }
 
-static void call_write_hooks(struct mimo_bdev_io *io)
+/* Run the hooks; true when one of them holds the completion (it comes later). */
+static bool call_write_hooks(struct mimo_bdev_io *io)
 {
 	int n = atomic_load_explicit(&g_nhooks, memory_order_acquire);
 
+	io->holds = 0; /* nobody else can see the I/O yet */
 	for (int i = 0; i < n && i < MAX_WRITE_HOOKS; i++) {
 		mimo_bdev_write_hook cb = atomic_load(&g_hooks[i].cb);
 
 		if (cb != NULL)
-			cb(atomic_load(&g_hooks[i].arg), io->bdev, io->offset_blocks,
+			cb(atomic_load(&g_hooks[i].arg), io, io->bdev, io->offset_blocks,
 			   io->num_blocks);
 	}
+	/* Drop the layer's own hold: if a release is still to come, it completes the I/O. */
+	return __atomic_load_n(&io->holds, __ATOMIC_RELAXED) != 0 &&
+	       __atomic_sub_fetch(&io->holds, 1, __ATOMIC_ACQ_REL) != 0;
+}
+
+MIMO_EXPORT void mimo_bdev_io_hold(struct mimo_bdev_io *io)
+{
+	/* On the submitting reactor, inside a hook: the first hold also counts the layer's. */
+	if (__atomic_load_n(&io->holds, __ATOMIC_RELAXED) == 0) {
+		io->hold_reactor = mimo_reactor_current();
+		__atomic_store_n(&io->holds, 2, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&io->holds, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void held_complete(void *arg)
+{
+	call_completion(arg); /* a message: never inside a submission */
+}
+
+MIMO_EXPORT void mimo_bdev_io_release(struct mimo_bdev_io *io)
+{
+	if (__atomic_sub_fetch(&io->holds, 1, __ATOMIC_ACQ_REL) == 0)
+		bdev_send(io->hold_reactor, held_complete, io);
+}
+
+MIMO_EXPORT void *mimo_bdev_io_cb_arg_if(const struct mimo_bdev_io *io, mimo_bdev_io_cb cb)
+{
+	return io->cb == cb ? io->cb_arg : NULL;
 }
 
 MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
@@ -87,7 +125,6 @@ MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
 	uint64_t bytes = io->num_blocks * io->bdev->blocklen;
 
 	io->status = status;
-	ch->outstanding--;
 	if (mimo_likely(status == 0)) {
 		switch (io->type) {
 		case MIMO_BDEV_IO_READ:
@@ -111,8 +148,9 @@ MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
 		}
 		if (io->type == MIMO_BDEV_IO_WRITE || io->type == MIMO_BDEV_IO_WRITE_ZEROES ||
 		    io->type == MIMO_BDEV_IO_UNMAP) {
-			if (atomic_load_explicit(&g_nhooks, memory_order_relaxed) > 0)
-				call_write_hooks(io);
+			if (atomic_load_explicit(&g_nhooks, memory_order_relaxed) > 0 &&
+			    call_write_hooks(io))
+				return; /* held: the last mimo_bdev_io_release completes it */
 		}
 	} else {
 		stat_add_one(ch, STAT_FAILED_OPS, 1);

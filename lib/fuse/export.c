@@ -233,6 +233,66 @@ static int lexical_path(const char *mountpoint, char *out)
 	return 0;
 }
 
+/* Why mountpoint cannot be used, as a sentence that names it: the errno's meaning alone
+ * ("No such file or directory") does not say which path, nor what to do. */
+static int bad_mountpoint(char *err, size_t err_len, int rc, const char *mountpoint)
+{
+	switch (rc) {
+	case -ENOENT:
+		return fail(
+			err, err_len, rc,
+			"mountpoint %s does not exist: create the directory first (mkdir -p %s); "
+			"mimo_tgt does not create mountpoints",
+			mountpoint, mountpoint);
+	case -ENOTDIR:
+		return fail(err, err_len, rc,
+			    "mountpoint %s is not a directory (or a component of its path is not)",
+			    mountpoint);
+	case -EACCES:
+		return fail(err, err_len, rc, "mountpoint %s: permission denied (to this daemon)",
+			    mountpoint);
+	default:
+		return fail(err, err_len, rc, "mountpoint %s: %s", mountpoint, strerror(-rc));
+	}
+}
+
+/*
+ * Resolve mountpoint without touching anything mounted on it: 0 with real filled (and *mi,
+ * *mounted: the topmost mount there, if any), or -errno with err filled. A path with nothing
+ * mounted on it must be an existing directory (resolved through symlinks).
+ */
+static int resolve_mountpoint(const char *mountpoint, char *real, struct mount_info *mi,
+			      bool *mounted, char *err, size_t err_len)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = lexical_path(mountpoint, real)) != 0)
+		return bad_mountpoint(err, err_len, rc, mountpoint);
+	if ((*mounted = find_mount(real, mi)))
+		return 0;
+	/* Nothing mounted on it: resolving it (symlinks too) cannot block. */
+	if (realpath(mountpoint, real) == NULL)
+		return bad_mountpoint(err, err_len, -errno, mountpoint);
+	if (stat(real, &st) != 0)
+		return bad_mountpoint(err, err_len, -errno, mountpoint);
+	if (!S_ISDIR(st.st_mode))
+		return bad_mountpoint(err, err_len, -ENOTDIR, mountpoint);
+	return 0;
+}
+
+MIMO_EXPORT int mimo_fuse_mountpoint_check(const char *mountpoint, char *err, size_t err_len)
+{
+	char real[PATH_MAX];
+	struct mount_info mi;
+	bool mounted;
+
+	if (mountpoint == NULL || mountpoint[0] == '\0')
+		return fail(err, err_len, -EINVAL, "mountpoint is required");
+	/* Something mounted there (a stale mount of ours...) is for the create to judge. */
+	return resolve_mountpoint(mountpoint, real, &mi, &mounted, err, err_len);
+}
+
 /*
  * Resolve mountpoint; detach a stale mimo mount found there. 0 with real filled, or -errno.
  * /proc/self/mountinfo is read first: only a mount of our type and source (fuse.mimo,
@@ -242,16 +302,14 @@ static int prepare_mountpoint(const char *mountpoint, char *real, char *err, siz
 {
 	struct mount_info mi;
 	struct stat st;
+	bool mounted;
 	int rc;
 
-	if ((rc = lexical_path(mountpoint, real)) != 0)
-		return fail(err, err_len, rc, "mountpoint %s: %s", mountpoint, strerror(-rc));
-	if (!find_mount(real, &mi)) {
-		/* Nothing mounted on it: resolving it (symlinks too) cannot block. */
-		if (realpath(mountpoint, real) == NULL)
-			return fail(err, err_len, -errno, "mountpoint %s: %s", mountpoint,
-				    strerror(errno));
-	} else if (is_mimo_mount(&mi) && stat(real, &st) != 0 && errno == ENOTCONN) {
+	if ((rc = resolve_mountpoint(mountpoint, real, &mi, &mounted, err, err_len)) != 0)
+		return rc;
+	if (!mounted)
+		return 0;
+	if (is_mimo_mount(&mi) && stat(real, &st) != 0 && errno == ENOTCONN) {
 		/* A mimo mount whose daemon is gone: a crashed run left it. */
 		MIMO_WARN(COMP, "%s: stale FUSE mount from an earlier run; unmounting it", real);
 		abort_connection(mi.dev);
@@ -436,8 +494,10 @@ static void export_free(struct fuse_export *exp)
 		fuse_node_close(n);
 		fuse_node_free(n);
 	}
+	/* Their writes were answered when the notifier stopped. */
 	while ((it = TAILQ_FIRST(&exp->queue)) != NULL) {
 		TAILQ_REMOVE(&exp->queue, it, link);
+		fuse_holds_release(it->holds);
 		free(it->name);
 		free(it);
 	}
@@ -501,15 +561,22 @@ static bool export_stop(struct fuse_export *exp)
 {
 	struct ev_reader *r;
 	struct timespec ts;
+	struct fuse_hold *held;
 	bool notifier_done = !exp->notifier_started, loop_done = !exp->loop_started;
 	int rc = 0;
 
 	if (exp->listening)
 		mimo_events_remove_listener(fuse_events_listener, exp);
+	/* No write waits for a mount that goes (the hook holds no more: it is off the list).
+	 * At once, not when the notifier gets there: it may be waiting in the kernel for a page
+	 * that one of these writes, through another export, keeps locked - and off the list,
+	 * the watchdog no longer sees it. */
 	pthread_mutex_lock(&exp->lock);
 	exp->stopping = true;
+	held = fuse_holds_take_locked(exp, NULL, true);
 	pthread_cond_broadcast(&exp->cond);
 	pthread_mutex_unlock(&exp->lock);
+	fuse_holds_release(held);
 	if (!notifier_done)
 		notifier_done = join_within(exp->notifier_thread, 5);
 	/* Parked reads of `events` end: end of file. */
@@ -547,6 +614,13 @@ static bool export_stop(struct fuse_export *exp)
 	rc = exp->users > 0;
 	pthread_mutex_unlock(&exp->lock);
 	if (!notifier_done || !loop_done || rc) {
+		struct fuse_hold *left;
+
+		/* No write waits for a notifier that did not end. */
+		pthread_mutex_lock(&exp->lock);
+		left = fuse_holds_take_locked(exp, NULL, true);
+		pthread_mutex_unlock(&exp->lock);
+		fuse_holds_release(left);
 		MIMO_ERR(COMP,
 			 "%s: %s did not end within its time; leaking the export (its nodes and "
 			 "FUSE session) rather than freeing what it may still use",
@@ -610,7 +684,7 @@ static int export_start(struct fuse_export *exp, char *err, size_t err_len)
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
 		return fail(err, err_len, -errno, "cannot make /dev/fuse non-blocking: %s",
 			    strerror(errno));
-	rc = pthread_create(&exp->notifier_thread, NULL, fuse_notifier_main, exp);
+	rc = fuse_thread_create(&exp->notifier_thread, fuse_notifier_main, exp);
 	if (rc != 0)
 		return fail(err, err_len, -rc, "cannot start a thread");
 	exp->notifier_started = true;
@@ -667,6 +741,7 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	exp->reactor = pick_reactor();
 	TAILQ_INIT(&exp->nodes);
 	TAILQ_INIT(&exp->queue);
+	TAILQ_INIT(&exp->work);
 	TAILQ_INIT(&exp->readers);
 	exp->next_ino = INO_FIRST_BDEV;
 	exp->writable = opts->writable;
@@ -692,6 +767,9 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 		exp->listening = true;
 		rc = export_start(exp, err, err_len);
 	}
+	/* The watchdog of held writes runs while any export exists (hold.c). */
+	if (rc == 0 && (rc = fuse_watchdog_start()) != 0)
+		rc = fail(err, err_len, rc, "cannot start a thread: %s", strerror(-rc));
 	if (rc == 0) {
 		pthread_rwlock_wrlock(&g_fuse_exports_lock);
 		TAILQ_INSERT_TAIL(&g_fuse_exports, exp, link);
@@ -706,6 +784,8 @@ MIMO_EXPORT int mimo_fuse_export_create(const struct mimo_fuse_export_opts *opts
 	if (rc != 0) {
 		if (export_stop(exp))
 			export_free(exp);
+		if (TAILQ_EMPTY(&g_fuse_exports))
+			fuse_watchdog_stop();
 		goto out;
 	}
 	MIMO_INFO(COMP, "exported bdevs on %s (coherence %s%s)", real,
@@ -726,6 +806,8 @@ static void export_delete(struct fuse_export *exp)
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
 	if (export_stop(exp))
 		export_free(exp);
+	if (TAILQ_EMPTY(&g_fuse_exports)) /* under the admin lock: nobody adds one */
+		fuse_watchdog_stop();
 	MIMO_INFO(COMP, "unmounted %s", mp != NULL ? mp : "?");
 	if (mp != NULL)
 		mimo_event_emit("fuse_export_deleted", mp, json_pack("{s:s}", "mountpoint", mp));
@@ -779,15 +861,17 @@ MIMO_EXPORT json_t *mimo_fuse_exports_json(void)
 	{
 		json_t *p = export_params(exp);
 
-		json_object_set_new(p, "notifications",
-				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "store",
-					      (json_int_t)atomic_load(&exp->n_store), "store_bytes",
-					      (json_int_t)atomic_load(&exp->n_store_bytes),
-					      "inval_inode", (json_int_t)atomic_load(&exp->n_inval),
-					      "entry", (json_int_t)atomic_load(&exp->n_entry),
-					      "poll", (json_int_t)atomic_load(&exp->n_poll),
-					      "store_raced",
-					      (json_int_t)atomic_load(&exp->n_store_race)));
+		json_object_set_new(
+			p, "notifications",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "store",
+				  (json_int_t)atomic_load(&exp->n_store), "store_bytes",
+				  (json_int_t)atomic_load(&exp->n_store_bytes), "inval_inode",
+				  (json_int_t)atomic_load(&exp->n_inval), "entry",
+				  (json_int_t)atomic_load(&exp->n_entry), "poll",
+				  (json_int_t)atomic_load(&exp->n_poll), "store_raced",
+				  (json_int_t)atomic_load(&exp->n_store_race), "held_writes",
+				  (json_int_t)atomic_load(&exp->n_held), "held_answered_early",
+				  (json_int_t)atomic_load(&exp->n_held_early)));
 		json_array_append_new(arr, p);
 	}
 	pthread_rwlock_unlock(&g_fuse_exports_lock);

@@ -5,6 +5,13 @@
  * kernel unprompted (store, inval, delete, poll): notifying from inside a request handler
  * deadlocks.
  *
+ * Coherence: a write to a bdev whose file an export's kernel knows is held back from its
+ * submitter (mimo_bdev_io_hold) until that export's notifier has sent the STORE or INVAL of
+ * the range and the kernel has applied it (the notify's write() returns once it has). The holds
+ * ride on the queued items; whoever ends an item - the notifier, a stop, the watchdog
+ * (hold.c) - releases them, never under exp->lock (a release sends a message to a reactor,
+ * which may be waiting for that lock).
+ *
  * Locks, outermost first: g_exports_lock (the list of exports; read-held by the write hook),
  * exp->lock (nodes, notify queue, events ring). Nothing waits for a reactor while holding
  * either: the write hook runs on reactors and takes both.
@@ -50,10 +57,17 @@ enum {
 
 struct fuse_export;
 
-/* A write of this export in flight, so the write hook can tell it from writes by others. */
-struct own_write {
-	uint64_t offset_blocks, num_blocks;
-	TAILQ_ENTRY(own_write) link;
+/* How long the notifier may sit in one kernel notification before the watchdog takes it for
+ * a cycle (see hold.c) and answers the writes that came through its export; how long one item
+ * may take before the watchdog answers everything the export holds. */
+#define FUSE_HOLD_CYCLE_MS 20
+#define FUSE_HOLD_STUCK_MS 5000
+
+/* A write held until an export's kernel shows it (on a queued item's list). */
+struct fuse_hold {
+	struct mimo_bdev_io *io;
+	struct fuse_export *src; /* the export the write came through (compared, never used) */
+	struct fuse_hold *next;
 };
 
 struct fuse_aio;
@@ -88,14 +102,14 @@ struct fuse_aio {
 	void (*done)(struct fuse_aio *a, int rc);
 	/* one bdev I/O */
 	void (*next)(struct fuse_aio *a, int rc);
-	struct own_write ow;
-	bool own_io;
+	bool own_io; /* the write hook leaves this export's file alone */
 	/* a byte-range write (read-modify-write at the edges) */
 	void (*wdone)(struct fuse_aio *a, int rc);
 	const uint8_t *data;
 	uint64_t off;
 	size_t len;
 	bool own, excl;
+	bool locked; /* holds the rmw lock */
 	uint8_t *tmp;
 	struct rmw_waiter w;
 	/* zero */
@@ -124,8 +138,9 @@ struct fuse_node {
 	/* Under exp->lock: this node's N_RANGE items in the queue. */
 	uint32_t q_items;
 	uint64_t q_bytes;
-	bool q_whole;	/* a whole-file INVAL is queued: more ranges add nothing */
-	bool gone_sent; /* under exp->lock: its deletion was notified */
+	bool q_whole;		  /* a whole-file INVAL is queued: more ranges add nothing */
+	struct nitem *q_whole_it; /* that item, which holds later writes too */
+	bool gone_sent;		  /* under exp->lock: its deletion was notified */
 
 	/* The descriptor, opened on first open() on reactor `reactor` (the export's, where its
 	 * requests are served) and used only there. */
@@ -135,7 +150,6 @@ struct fuse_node {
 	struct mimo_io_channel *ch;  /* reactor-local from here down */
 	bool removing;
 	uint32_t inflight;
-	TAILQ_HEAD(, own_write) own;
 
 	/* Own writes, for the STORE race check (see notifier.c). */
 	_Atomic uint64_t own_gen;
@@ -159,6 +173,7 @@ struct nitem {
 	uint64_t off, len;
 	bool whole; /* N_RANGE: the node's queue overflowed: INVAL the whole file */
 	char *name; /* N_ENTRY_ADDED/GONE: the bdev's name; N_ENTRY_STALE: a file name */
+	struct fuse_hold *holds; /* N_RANGE: writes answered once this is sent */
 	TAILQ_ENTRY(nitem) link;
 };
 
@@ -219,6 +234,12 @@ struct fuse_export {
 	uint64_t next_ino;
 	TAILQ_HEAD(nitem_head_, nitem) queue;
 	size_t queue_len;
+	/* The notifier's batch and the item it is on (under lock: the watchdog looks at holds). */
+	struct nitem_head_ work;
+	struct nitem *cur;
+	/* CLOCK_MONOTONIC ns since the notifier is inside a kernel notification / on its item; 0:
+	 * it is not (hold.c's watchdog). */
+	_Atomic uint64_t kcall_since, item_since;
 	_Atomic bool stopping; /* set under lock; read without it between notifications */
 	/* Under lock: bumped before the notifier acts on a bdev created or deleted, whose file
 	 * names (ours and others', see names.c) may change. A lookup that saw it change while it
@@ -238,6 +259,8 @@ struct fuse_export {
 
 	/* counters for fuse_get_exports */
 	_Atomic uint64_t n_store, n_store_bytes, n_inval, n_entry, n_poll, n_store_race;
+	_Atomic uint64_t n_held, n_held_early;
+	uint64_t wd_logged, wd_quiet; /* the watchdog's alone: its last line, answers since */
 
 	TAILQ_ENTRY(fuse_export) link;
 };
@@ -281,6 +304,11 @@ void fuse_aio_flush(struct fuse_aio *a, struct fuse_node *n,
 		    void (*done)(struct fuse_aio *a, int rc));
 void fuse_aio_zero(struct fuse_aio *a, struct fuse_node *n, uint64_t off, uint64_t len,
 		   void (*done)(struct fuse_aio *a, int rc));
+/* The fuse_aio that submitted io, or NULL when it came from elsewhere (NVMe-oF, ...). */
+struct fuse_aio *fuse_aio_of(const struct mimo_bdev_io *io);
+/* From the write hook, once a's write has landed and its completion is held: release the
+ * read-modify-write lock now, not at the completion. */
+void fuse_aio_landed(struct fuse_aio *a);
 
 /* export.c: a request answered later (from an I/O completion) starts and ends. */
 void fuse_export_io_get(struct fuse_export *exp);
@@ -313,8 +341,8 @@ extern const struct fuse_lowlevel_ops g_fuse_ops;
 
 /* notifier.c */
 void *fuse_notifier_main(void *arg);
-void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks,
-		     uint64_t num_blocks);
+void fuse_write_hook(void *arg, struct mimo_bdev_io *io, struct mimo_bdev *bdev,
+		     uint64_t offset_blocks, uint64_t num_blocks);
 void fuse_events_listener(void *arg, const char *line);
 /* Under exp->lock. */
 void fuse_queue_push_locked(struct fuse_export *exp, struct nitem *it);
@@ -322,6 +350,20 @@ void fuse_queue_push_locked(struct fuse_export *exp, struct nitem *it);
 size_t fuse_events_available_locked(struct fuse_export *exp, struct ev_reader *r);
 size_t fuse_events_copy_locked(struct fuse_export *exp, struct ev_reader *r, char *buf,
 			       size_t size);
+
+/* hold.c */
+/* A thread on any CPU the process may use (not the creating thread's: a reactor's). */
+int fuse_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+uint64_t fuse_now_ns(void);
+/* Answer the writes of a list (not under exp->lock) and free it. */
+void fuse_holds_release(struct fuse_hold *list);
+/* Under exp->lock: take every hold of the export's items (queue, batch, current); with src
+ * not NULL, only those of writes that came through src. Returns them as one list. */
+struct fuse_hold *fuse_holds_take_locked(struct fuse_export *exp, const struct fuse_export *src,
+					 bool all);
+/* The watchdog thread, while any export exists (under the admin lock). */
+int fuse_watchdog_start(void);
+void fuse_watchdog_stop(void);
 
 /* verify.c */
 int fuse_export_verify_node(struct fuse_export *exp, struct fuse_node *n, uint64_t *checked,

@@ -152,7 +152,6 @@ struct fuse_node *fuse_node_get(struct fuse_export *exp, const char *name, int *
 	n->num_blocks = (uint64_t)json_integer_value(json_object_get(info, "num_blocks"));
 	n->size = n->num_blocks * n->block_size;
 	json_decref(info);
-	TAILQ_INIT(&n->own);
 	pthread_mutex_lock(&exp->lock);
 	other = find_live_locked(exp, name); /* another worker got there first */
 	if (other == NULL) {
@@ -224,8 +223,10 @@ static void rmw_lock(struct fuse_aio *a, bool excl, void (*cont)(struct fuse_aio
 		TAILQ_INSERT_TAIL(&sh->waiters, &a->w, link);
 	}
 	pthread_mutex_unlock(&sh->mtx);
-	if (now)
+	if (now) {
+		a->locked = true;
 		cont(a);
+	}
 }
 
 static void rmw_granted(void *arg)
@@ -235,7 +236,9 @@ static void rmw_granted(void *arg)
 	a->w.cont(a);
 }
 
-static void rmw_unlock(struct fuse_aio *a, bool excl)
+/* Release the lock; waiters it can now go to continue. From a write hook (defer), not even a
+ * waiter of this reactor continues inline: a hook must not submit I/O. */
+static void rmw_unlock(struct fuse_aio *a, bool excl, bool defer)
 {
 	struct fuse_bdev_shared *sh = a->n->shared;
 	TAILQ_HEAD(, rmw_waiter) granted = TAILQ_HEAD_INITIALIZER(granted);
@@ -249,12 +252,13 @@ static void rmw_unlock(struct fuse_aio *a, bool excl)
 	while ((w = TAILQ_FIRST(&sh->waiters)) != NULL && rmw_can_grant(sh, w->excl)) {
 		TAILQ_REMOVE(&sh->waiters, w, link);
 		rmw_take(sh, w->excl);
+		w->a->locked = true;
 		TAILQ_INSERT_TAIL(&granted, w, link);
 	}
 	pthread_mutex_unlock(&sh->mtx);
 	while ((w = TAILQ_FIRST(&granted)) != NULL) {
 		TAILQ_REMOVE(&granted, w, link);
-		if (w->r == mimo_reactor_current())
+		if (w->r == mimo_reactor_current() && !defer)
 			w->cont(w->a);
 		else
 			/* Another reactor's export of the same bdev: continue there. */
@@ -405,13 +409,29 @@ static void aio_io_done(struct mimo_bdev_io *io, bool success, void *arg)
 		rc = -EIO;
 	mimo_bdev_free_io(io);
 	if (a->own_io) {
-		TAILQ_REMOVE(&n->own, &a->ow, link);
 		atomic_fetch_add(&n->own_gen, 1);
 		atomic_fetch_sub(&n->own_inflight, 1);
 	}
 	if (--n->inflight == 0 && n->removing)
 		close_here(n);
 	a->next(a, rc);
+}
+
+struct fuse_aio *fuse_aio_of(const struct mimo_bdev_io *io)
+{
+	return mimo_bdev_io_cb_arg_if(io, aio_io_done);
+}
+
+void fuse_aio_landed(struct fuse_aio *a)
+{
+	/* The write is on the bdev: the read-modify-write lock has done its job. Held until the
+	 * write's completion, it would make every writer of the bdev wait for other exports'
+	 * notifiers - and one of those may be waiting for a page that such a writer's request
+	 * keeps locked in its kernel. */
+	if (a->locked) {
+		a->locked = false;
+		rmw_unlock(a, a->excl, true);
+	}
 }
 
 /* On the node's reactor: one bdev I/O, then next(a, rc). */
@@ -442,13 +462,11 @@ static void aio_submit(struct fuse_aio *a, enum mimo_bdev_io_type type, void *bu
 	n->inflight++;
 	a->own_io = own;
 	if (own) {
-		/* The write hook runs before aio_io_done: it finds this and skips the range. The
-		 * counters tell the notifier's STORE an own write raced it. */
+		/* The write hook knows this I/O by its callback (fuse_aio_of) and leaves this
+		 * export's file alone. The counters tell the notifier's STORE an own write raced
+		 * it. */
 		atomic_fetch_add(&n->own_inflight, 1);
 		atomic_fetch_add(&n->own_gen, 1);
-		a->ow.offset_blocks = offset_blocks;
-		a->ow.num_blocks = num_blocks;
-		TAILQ_INSERT_TAIL(&n->own, &a->ow, link);
 	}
 	switch (type) {
 	case MIMO_BDEV_IO_READ:
@@ -472,7 +490,6 @@ static void aio_submit(struct fuse_aio *a, enum mimo_bdev_io_type type, void *bu
 	}
 	if (rc != 0) {
 		if (own) {
-			TAILQ_REMOVE(&n->own, &a->ow, link);
 			atomic_fetch_add(&n->own_gen, 1);
 			atomic_fetch_sub(&n->own_inflight, 1);
 		}
@@ -564,7 +581,10 @@ int fuse_node_read(struct fuse_node *n, void *buf, uint64_t off, size_t len)
 
 static void wr_finish(struct fuse_aio *a, int rc)
 {
-	rmw_unlock(a, a->excl);
+	if (a->locked) { /* not yet let go by fuse_aio_landed */
+		a->locked = false;
+		rmw_unlock(a, a->excl, false);
+	}
 	free(a->tmp);
 	a->tmp = NULL;
 	a->wdone(a, rc);

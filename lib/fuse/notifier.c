@@ -6,6 +6,13 @@
  * Fed by the bdev write hook (on reactors: ranges other paths wrote) and by the events
  * listener (any thread: a line for the events file; bdev_created / bdev_deleted).
  *
+ * Read-after-write across paths: the hook holds each such write's completion (the NVMe-oF
+ * host, the other export's writer... hear of it only then) on the queued item of its range,
+ * and the notifier releases an item's writes once the kernel has applied its STORE or INVAL -
+ * the notification's write() to /dev/fuse returns only then: the kernel copies STOREd bytes
+ * into the pages, or drops the pages, inside it, waiting for any page locked by a read in
+ * flight, whose reply then goes first and is overwritten or dropped.
+ *
  * The STORE race: the notifier reads a range from the bdev and pushes it; if this export's
  * own write of that range lands in between, the kernel's pages (which hold the own write)
  * would be overwritten with older bytes. The own-write counters are sampled before the read
@@ -29,42 +36,36 @@ void fuse_queue_push_locked(struct fuse_export *exp, struct nitem *it)
 	pthread_cond_broadcast(&exp->cond);
 }
 
-/* A range that extends or overlaps the last one queued for the same node joins it. */
-static bool merge_range_locked(struct fuse_export *exp, struct fuse_node *n, uint64_t off,
-			       uint64_t len)
+/* A range that extends or overlaps the last one queued for the same node joins it: that item,
+ * or NULL. */
+static struct nitem *merge_range_locked(struct fuse_export *exp, struct fuse_node *n, uint64_t off,
+					uint64_t len)
 {
 	struct nitem *last = TAILQ_LAST(&exp->queue, nitem_head_);
 
-	if (last == NULL || last->kind != N_RANGE || last->node != n)
-		return false;
+	if (last == NULL || last->kind != N_RANGE || last->node != n || last->whole)
+		return NULL;
 	if (off > last->off + last->len || off + len < last->off)
-		return false;
+		return NULL;
 	{
 		uint64_t a = MIN(off, last->off), b = MAX(off + len, last->off + last->len);
 
 		last->off = a;
 		last->len = b - a;
 	}
-	return true;
+	return last;
 }
 
-static bool own_write_here(struct fuse_node *n, uint64_t offset_blocks, uint64_t num_blocks)
+static void add_hold(struct nitem *it, struct fuse_hold *h)
 {
-	struct own_write *w;
-
-	/* The own list belongs to the node's reactor; a write from elsewhere is not ours. */
-	if (mimo_reactor_current() != n->reactor)
-		return false;
-	TAILQ_FOREACH(w, &n->own, link)
-	{
-		if (w->offset_blocks == offset_blocks && w->num_blocks == num_blocks)
-			return true;
+	if (h != NULL) {
+		h->next = it->holds;
+		it->holds = h;
 	}
-	return false;
 }
 
-/* Drop the node's queued ranges for one whole-file INVAL: the queue stays bounded however
- * fast other paths write. Under exp->lock. */
+/* Drop the node's queued ranges for one whole-file INVAL, which takes over their writes: the
+ * queue stays bounded however fast other paths write. Under exp->lock. */
 static void collapse_node_locked(struct fuse_export *exp, struct fuse_node *n, struct nitem *whole)
 {
 	struct nitem *it, *tmp;
@@ -74,6 +75,12 @@ static void collapse_node_locked(struct fuse_export *exp, struct fuse_node *n, s
 		if (it->kind == N_RANGE && it->node == n) {
 			TAILQ_REMOVE(&exp->queue, it, link);
 			exp->queue_len--;
+			while (it->holds != NULL) {
+				struct fuse_hold *h = it->holds;
+
+				it->holds = h->next;
+				add_hold(whole, h);
+			}
 			free(it);
 		}
 	}
@@ -81,28 +88,35 @@ static void collapse_node_locked(struct fuse_export *exp, struct fuse_node *n, s
 	whole->node = n;
 	whole->whole = true;
 	n->q_whole = true;
+	n->q_whole_it = whole;
 	n->q_items = 1;
 	fuse_queue_push_locked(exp, whole);
 }
 
-static void queue_range_locked(struct fuse_export *exp, struct fuse_node *n, uint64_t off,
-			       uint64_t len)
+/* Queue [off, off + len) of n; h (may be NULL) is a write to answer once it is sent. Under
+ * exp->lock. False: out of memory, h is not taken. */
+static bool queue_range_locked(struct fuse_export *exp, struct fuse_node *n, uint64_t off,
+			       uint64_t len, struct fuse_hold *h)
 {
 	struct nitem *it;
 
-	if (n->q_whole)
-		return; /* the whole file is invalidated anyway */
-	if (merge_range_locked(exp, n, off, len)) {
+	if (n->q_whole) { /* the whole file is invalidated anyway */
+		add_hold(n->q_whole_it, h);
+		return true;
+	}
+	if ((it = merge_range_locked(exp, n, off, len)) != NULL) {
 		n->q_bytes += len;
-		return;
+		add_hold(it, h);
+		return true;
 	}
 	if ((it = calloc(1, sizeof(*it))) == NULL) {
 		MIMO_ERR(COMP, "out of memory: %s may serve stale data", n->name);
-		return;
+		return false; /* nothing will notify it: the caller answers the write */
 	}
+	add_hold(it, h);
 	if (n->q_items >= FUSE_NODE_QUEUE_ITEMS || n->q_bytes + len > FUSE_STORE_MAX_RANGE) {
 		collapse_node_locked(exp, n, it);
-		return;
+		return true;
 	}
 	it->kind = N_RANGE;
 	it->node = n;
@@ -111,21 +125,31 @@ static void queue_range_locked(struct fuse_export *exp, struct fuse_node *n, uin
 	n->q_items++;
 	n->q_bytes += len;
 	fuse_queue_push_locked(exp, it);
+	return true;
 }
 
-void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks, uint64_t num_blocks)
+void fuse_write_hook(void *arg, struct mimo_bdev_io *io, struct mimo_bdev *bdev,
+		     uint64_t offset_blocks, uint64_t num_blocks)
 {
-	struct fuse_export *exp;
+	struct fuse_aio *a;
+	struct fuse_export *exp, *src;
+	struct fuse_hold *undo = NULL;
+	bool held = false;
 
 	(void)arg;
 	/* Every completed write of every bdev comes here: one atomic load for a bdev that no
 	 * export has open. */
 	if (!fuse_bdev_interesting(bdev))
 		return;
+	/* A write through an export: its own file already shows it (FUSE writes through; an
+	 * O_DIRECT write drops the cached pages itself), the others do not. */
+	a = fuse_aio_of(io);
+	src = a != NULL ? a->n->exp : NULL;
 	pthread_rwlock_rdlock(&g_fuse_exports_lock);
 	TAILQ_FOREACH(exp, &g_fuse_exports, link)
 	{
 		struct fuse_node *n;
+		struct fuse_hold *h;
 
 		if (exp->coherence == MIMO_FUSE_COHERENCE_NONE)
 			continue;
@@ -135,14 +159,32 @@ void fuse_write_hook(void *arg, struct mimo_bdev *bdev, uint64_t offset_blocks, 
 			if (n->bdev == bdev)
 				break;
 		}
-		/* Only a file the kernel has opened can have cached pages. */
+		/* Only a file the kernel has looked up can have cached pages. */
 		if (n != NULL && n->looked_up && !exp->stopping &&
-		    !own_write_here(n, offset_blocks, num_blocks))
-			queue_range_locked(exp, n, offset_blocks * n->block_size,
-					   num_blocks * n->block_size);
+		    !(a != NULL && a->own_io && a->n == n)) {
+			/* Held until this export's kernel shows it (if memory allows: otherwise
+			 * it is only notified, as before). */
+			if ((h = malloc(sizeof(*h))) != NULL) {
+				h->io = io;
+				h->src = src;
+				h->next = NULL;
+				mimo_bdev_io_hold(io);
+				held = true;
+				atomic_fetch_add_explicit(&exp->n_held, 1, memory_order_relaxed);
+			}
+			if (!queue_range_locked(exp, n, offset_blocks * n->block_size,
+						num_blocks * n->block_size, h) &&
+			    h != NULL) {
+				h->next = undo;
+				undo = h;
+			}
+		}
 		pthread_mutex_unlock(&exp->lock);
 	}
 	pthread_rwlock_unlock(&g_fuse_exports_lock);
+	fuse_holds_release(undo);
+	if (held && a != NULL)
+		fuse_aio_landed(a);
 }
 
 /* --- the events ring ----------------------------------------------------------------------- */
@@ -275,13 +317,54 @@ static struct wakeup *collect_wakeups_locked(struct fuse_export *exp)
 	return list;
 }
 
+/* The kernel calls that can block (on a page or inode lock), timed for the watchdog. */
+static void kcall_begin(struct fuse_export *exp)
+{
+	atomic_store_explicit(&exp->kcall_since, fuse_now_ns(), memory_order_relaxed);
+}
+
+static int kcall_end(struct fuse_export *exp, int rc)
+{
+	atomic_store_explicit(&exp->kcall_since, 0, memory_order_relaxed);
+	return rc;
+}
+
+static int k_inval_inode(struct fuse_export *exp, uint64_t ino, off_t off, off_t len)
+{
+	kcall_begin(exp);
+	return kcall_end(exp, fuse_lowlevel_notify_inval_inode(exp->se, ino, off, len));
+}
+
+static int k_store(struct fuse_export *exp, uint64_t ino, off_t off, struct fuse_bufvec *bv)
+{
+	kcall_begin(exp);
+	return kcall_end(exp, fuse_lowlevel_notify_store(exp->se, ino, off, bv, 0));
+}
+
+static int k_inval_entry(struct fuse_export *exp, const char *fname)
+{
+	kcall_begin(exp);
+	return kcall_end(
+		exp, fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, fname, strlen(fname)));
+}
+
+static int k_delete(struct fuse_export *exp, uint64_t ino, const char *fname)
+{
+	kcall_begin(exp);
+	return kcall_end(
+		exp, fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, ino, fname, strlen(fname)));
+}
+
 static void inval_range(struct fuse_export *exp, uint64_t ino, uint64_t off, uint64_t len)
 {
-	if (fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)off, (off_t)len) == 0)
+	if (k_inval_inode(exp, ino, (off_t)off, (off_t)len) == 0)
 		atomic_fetch_add(&exp->n_inval, 1);
 }
 
-static void notify_range(struct fuse_export *exp, struct nitem *it)
+/* *bufp: the notifier's STORE buffer, made on first use and kept (a fresh 1 MiB is a mapping
+ * of its own here - mimo_tgt fixes the mmap threshold - and costs a page fault per page and an
+ * munmap per STORE, paid by the held writes). */
+static void notify_range(struct fuse_export *exp, struct nitem *it, uint8_t **bufp)
 {
 	struct fuse_node *n = it->node;
 	uint64_t ino = n->ino, end = it->off + it->len;
@@ -297,10 +380,12 @@ static void notify_range(struct fuse_export *exp, struct nitem *it)
 	/* STORE only into a file somebody has open (the bytes are wanted); otherwise INVAL is
 	 * cheaper: at most cached pages are dropped. */
 	if (exp->coherence != MIMO_FUSE_COHERENCE_STORE || it->len > FUSE_STORE_MAX_RANGE ||
-	    atomic_load(&n->openers) == 0 || (buf = aligned_alloc(4096, FUSE_MAX_XFER)) == NULL) {
+	    atomic_load(&n->openers) == 0 ||
+	    (*bufp == NULL && (*bufp = aligned_alloc(4096, FUSE_MAX_XFER)) == NULL)) {
 		inval_range(exp, ino, it->off, it->len);
 		return;
 	}
+	buf = *bufp;
 	for (uint64_t off = it->off; off < end;) {
 		size_t len = (size_t)MIN((uint64_t)FUSE_MAX_XFER, end - off);
 		uint64_t gen0 = atomic_load(&n->own_gen);
@@ -317,7 +402,7 @@ static void notify_range(struct fuse_export *exp, struct nitem *it)
 			break;
 		}
 		bv.buf[0].mem = buf;
-		rc = fuse_lowlevel_notify_store(exp->se, ino, (off_t)off, &bv, 0);
+		rc = k_store(exp, ino, (off_t)off, &bv);
 		if (rc == -ENOENT)
 			break; /* the kernel has no inode: nothing is cached */
 		if (rc != 0) {
@@ -329,17 +414,16 @@ static void notify_range(struct fuse_export *exp, struct nitem *it)
 		atomic_fetch_add(&exp->n_store_bytes, len);
 		if (busy0 != 0 || atomic_load(&n->own_gen) != gen0) {
 			/* An own write raced the store: let the next read go to the bdev. */
-			fuse_lowlevel_notify_inval_inode(exp->se, ino, (off_t)off, (off_t)len);
+			k_inval_inode(exp, ino, (off_t)off, (off_t)len);
 			atomic_fetch_add(&exp->n_store_race, 1);
 		}
 		off += len;
 	}
-	free(buf);
 }
 
 static int inval_entry(struct fuse_export *exp, const char *fname)
 {
-	return fuse_lowlevel_notify_inval_entry(exp->se, INO_BDEVS, fname, strlen(fname));
+	return k_inval_entry(exp, fname);
 }
 
 /* Entries are notified by file name (names.c), never by bdev name: the kernel knows only the
@@ -380,10 +464,8 @@ static void notify_entry(struct fuse_export *exp, struct nitem *it)
 			/* Drop the name and the cached pages: a reader that still holds the file
 			 * open must get an error from the bdev, not its old contents. */
 			if (gone[i].fname != NULL)
-				rc = fuse_lowlevel_notify_delete(exp->se, INO_BDEVS, gone[i].ino,
-								 gone[i].fname,
-								 strlen(gone[i].fname));
-			fuse_lowlevel_notify_inval_inode(exp->se, gone[i].ino, 0, 0);
+				rc = k_delete(exp, gone[i].ino, gone[i].fname);
+			k_inval_inode(exp, gone[i].ino, 0, 0);
 			free(gone[i].fname);
 		}
 		if (rc != 0) {
@@ -400,7 +482,7 @@ static void notify_entry(struct fuse_export *exp, struct nitem *it)
 	if (rc == 0)
 		atomic_fetch_add(&exp->n_entry, 1);
 	/* The directory's own attributes (and any readdir cache) change too. */
-	fuse_lowlevel_notify_inval_inode(exp->se, INO_BDEVS, 0, 0);
+	k_inval_inode(exp, INO_BDEVS, 0, 0);
 }
 
 /*
@@ -454,17 +536,46 @@ static void remap_nodes(struct fuse_export *exp)
 	free(v);
 }
 
+/* The next item of the batch, now the current one (the watchdog sees its holds). */
+static struct nitem *next_item(struct fuse_export *exp)
+{
+	struct nitem *it;
+
+	pthread_mutex_lock(&exp->lock);
+	if ((it = TAILQ_FIRST(&exp->work)) != NULL)
+		TAILQ_REMOVE(&exp->work, it, link);
+	exp->cur = it;
+	pthread_mutex_unlock(&exp->lock);
+	return it;
+}
+
+/* The current item is done: its writes are answered (those the watchdog has not answered). */
+static void item_done(struct fuse_export *exp, struct nitem *it)
+{
+	struct fuse_hold *holds;
+
+	pthread_mutex_lock(&exp->lock);
+	holds = it->holds;
+	it->holds = NULL;
+	exp->cur = NULL;
+	pthread_mutex_unlock(&exp->lock);
+	fuse_holds_release(holds);
+	free(it->name);
+	free(it);
+}
+
 void *fuse_notifier_main(void *arg)
 {
 	struct fuse_export *exp = arg;
-	struct nitem_head_ work;
+	struct fuse_hold *left;
+	struct nitem *it;
+	uint8_t *buf = NULL;
 	bool renamed;
 
 	pthread_setname_np(pthread_self(), "fuse_notify");
 	pthread_mutex_lock(&exp->lock);
 	while (!exp->stopping) {
 		struct wakeup *wake;
-		struct nitem *it;
 
 		if (TAILQ_EMPTY(&exp->queue) && exp->ev_seen == exp->ev_head) {
 			pthread_cond_wait(&exp->cond, &exp->lock);
@@ -472,15 +583,15 @@ void *fuse_notifier_main(void *arg)
 		}
 		scan_events_locked(exp);
 		wake = collect_wakeups_locked(exp);
-		TAILQ_INIT(&work);
-		TAILQ_CONCAT(&work, &exp->queue, link);
+		TAILQ_CONCAT(&exp->work, &exp->queue, link);
 		exp->queue_len = 0;
-		TAILQ_FOREACH(it, &work, link)
+		TAILQ_FOREACH(it, &exp->work, link)
 		{
 			if (it->kind == N_RANGE) { /* new writes queue anew from here */
 				it->node->q_items = 0;
 				it->node->q_bytes = 0;
 				it->node->q_whole = false;
+				it->node->q_whole_it = NULL;
 			}
 		}
 		pthread_mutex_unlock(&exp->lock);
@@ -500,23 +611,29 @@ void *fuse_notifier_main(void *arg)
 			free(w);
 		}
 		renamed = false;
-		while ((it = TAILQ_FIRST(&work)) != NULL) {
-			TAILQ_REMOVE(&work, it, link);
+		while ((it = next_item(exp)) != NULL) {
 			renamed |= it->kind == N_ENTRY_ADDED || it->kind == N_ENTRY_GONE;
-			/* A backlog does not hold up delete or shutdown: the rest is dropped. */
+			atomic_store_explicit(&exp->item_since, fuse_now_ns(),
+					      memory_order_relaxed);
+			/* A backlog does not hold up delete or shutdown: the rest is dropped (and
+			 * its writes answered: the mount goes). */
 			if (atomic_load(&exp->stopping))
 				;
 			else if (it->kind == N_RANGE)
-				notify_range(exp, it);
+				notify_range(exp, it, &buf);
 			else
 				notify_entry(exp, it);
-			free(it->name);
-			free(it);
+			atomic_store_explicit(&exp->item_since, 0, memory_order_relaxed);
+			item_done(exp, it);
 		}
 		if (renamed && !atomic_load(&exp->stopping))
 			remap_nodes(exp);
 		pthread_mutex_lock(&exp->lock);
 	}
+	/* Stopping: no write waits for a mount that goes. */
+	left = fuse_holds_take_locked(exp, NULL, true);
 	pthread_mutex_unlock(&exp->lock);
+	fuse_holds_release(left);
+	free(buf);
 	return NULL;
 }

@@ -6,16 +6,18 @@ import errno
 import hashlib
 import json
 import os
+import random
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
 
 import pytest
 
-from conftest import SLOW, RpcFailure, free_port, wait_until
+from conftest import SLOW, TGT, RpcFailure, clean_env, free_port, wait_until
 from nvme_tcp_host import admin_session, io_session, status_of
 
 NQN = "nqn.2016-06.io.spdk:fuse"
@@ -146,6 +148,233 @@ def test_nvmf_write_seen_through_file(mnt, daemons, coherence):
         os.close(marker)
         q.close()
         admin.close()
+
+
+def notifications(t, export=0):
+    return t.result("fuse_get_exports")[export]["notifications"]
+
+
+def _stamp(tag, i, size):
+    """size bytes that no earlier write of a test left anywhere: tag and i, repeated."""
+    return struct.pack("<QQ", tag, i) * (size // 16) + bytes(size % 16)
+
+
+class _Churn:
+    """A thread that keeps dropping the file's first `span` bytes from the page cache and
+    reading them back, so that READ requests are in flight when writes land."""
+
+    def __init__(self, path, span):
+        self.fd = os.open(path, os.O_RDONLY)
+        self.span = span
+        self.stop = threading.Event()
+        self.reads = 0
+        self.th = threading.Thread(target=self.run)
+        self.th.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            os.posix_fadvise(self.fd, 0, self.span, os.POSIX_FADV_DONTNEED)
+            os.pread(self.fd, self.span, 0)
+            self.reads += 1
+
+    def close(self):
+        self.stop.set()
+        self.th.join()
+        os.close(self.fd)
+
+
+RAW_PAGES = 64          # the pages written and read back (256 KiB, all cached)
+RAW_ROUNDS = 3
+RAW_PAIRS = 1000        # per round
+
+
+@pytest.mark.parametrize("coherence", ["store", "inval"])
+def test_read_after_nvmf_write_is_never_stale(mnt, daemons, coherence):
+    """Read-after-write across paths (issue 10): once an NVMe/TCP write has completed to the
+    host, a read of those bytes through the file returns them - never the older bytes the page
+    cache held before the write. Thousands of write-then-read pairs in rounds, each page cached
+    just before its write, whole pages and 512-byte pieces of them, while another reader keeps
+    evicting and re-reading the same pages so that reads are in flight as writes land. A write
+    to a bdev whose file the kernel has not looked up is not held at all; deleting the export
+    while writes are held answers them."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 8192, "block_size": 512})
+    bdevs = export(t, mnt, coherence=coherence)
+    admin, q = serve_nvmf(t, "M0", free_port())
+    f = os.path.join(bdevs, "M0")
+    rng = random.Random(10)
+    stale, pairs = [], 0
+    try:
+        # No kernel knows the file yet: nothing to update, nothing held.
+        cqe, _ = q.write(1, 0, os.urandom(4096))
+        assert status_of(cqe["status"])[:2] == (0, 0)
+        assert notifications(t).get("held_writes", 0) == 0
+        fd = os.open(f, os.O_RDONLY)
+        churn = _Churn(f, RAW_PAGES * 4096)
+        try:
+            for rnd in range(RAW_ROUNDS):
+                for i in range(RAW_PAIRS):
+                    page = rng.randrange(RAW_PAGES)
+                    if i % 2:
+                        off, size = page * 4096, 4096
+                    else:
+                        off, size = page * 4096 + 512 * rng.randrange(8), 512
+                    os.pread(fd, 4096, page * 4096)            # the old bytes, cached
+                    data = _stamp(rnd + 1, i, size)
+                    cqe, _ = q.write(1, off // 512, data)
+                    assert status_of(cqe["status"])[:2] == (0, 0)
+                    got = os.pread(fd, size, off)             # the write has completed
+                    pairs += 1
+                    if got != data:
+                        stale.append((rnd, i, off, size))
+        finally:
+            churn.close()
+        assert not stale, (f"{len(stale)} of {pairs} reads right after a completed NVMe "
+                           f"write returned older data, e.g. (round, i, off, size) {stale[:5]}")
+        assert churn.reads > 0
+        n = notifications(t)
+        assert n["held_writes"] >= pairs and n["held_answered_early"] == 0
+        key = "store" if coherence == "store" else "inval_inode"
+        assert n[key] >= pairs
+        v = t.result("fuse_export_verify_cache", {"mountpoint": mnt, "bdev": "M0"})
+        assert v["pages_checked"] >= 1 and v["pages_mismatched"] == 0
+
+        # Deleted while writes are held: they are answered, and writes go on.
+        done = [0]
+        stop = threading.Event()
+        errors = []
+
+        def hammer():
+            k = 0
+            while not stop.is_set():
+                cqe, _ = q.write(1, 8 * (k % RAW_PAGES), _stamp(9, k, 4096))
+                if status_of(cqe["status"])[:2] != (0, 0):
+                    errors.append(cqe)
+                done[0] += 1
+                k += 1
+        th = threading.Thread(target=hammer)
+        th.start()
+        try:
+            wait_until(lambda: done[0] > 50, what="writes to flow")
+            reads = os.pread(fd, RAW_PAGES * 4096, 0)          # and be held
+            assert len(reads) == RAW_PAGES * 4096
+            t.result("fuse_export_delete", {"mountpoint": mnt})
+            after = done[0]
+            wait_until(lambda: done[0] > after + 50, what="NVMe writes to go on after the delete")
+        finally:
+            stop.set()
+            th.join()
+            close_quietly(fd)
+        assert not errors
+    finally:
+        q.close()
+        admin.close()
+
+
+def test_read_after_write_through_another_export(mnt, tmp_path, daemons):
+    """Read-after-write between exports of one bdev: once write() through one mount has
+    returned, a read through another returns the new bytes - whole pages, 512-byte pieces and
+    unaligned bytes (read-modify-written), between three exports (store, inval, read-only).
+    Then both writable mounts write partial pages into the same pages at once, with the pages
+    evicted so that the kernel keeps each partly written page locked while its write is
+    answered - each write waits for the other mount's cache, which waits for that page: every
+    write must still return. SIGTERM while writes are held ends the daemon cleanly."""
+    t = daemons()
+    t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 8192, "block_size": 512})
+    mounts = [mnt, str(tmp_path / "mnt2"), str(tmp_path / "mnt3")]
+    os.mkdir(mounts[1])
+    os.mkdir(mounts[2])
+    export(t, mounts[0], coherence="store")
+    export(t, mounts[1], coherence="inval", bdevs=["M0"])
+    export(t, mounts[2], coherence="store", bdevs=["M0"], writable=False)
+    files = [os.path.join(m, "bdevs", "M0") for m in mounts]
+    fds = [os.open(files[0], os.O_RDWR), os.open(files[1], os.O_RDWR),
+           os.open(files[2], os.O_RDONLY)]
+    rng = random.Random(11)
+    stale, pairs = [], 0
+    try:
+        for i in range(1500):
+            src = i % 2
+            page = rng.randrange(RAW_PAGES)
+            kind = i % 3
+            if kind == 0:
+                off, size = page * 4096, 4096
+            elif kind == 1:
+                off, size = page * 4096 + 512 * rng.randrange(8), 512
+            else:
+                off, size = page * 4096 + rng.randrange(4000), 1 + rng.randrange(96)
+            readers = [k for k in range(3) if k != src]
+            for k in readers:
+                os.pread(fds[k], 4096, page * 4096)           # the old bytes, cached
+            data = _stamp(3, i, size) if size >= 16 else bytes([i % 251 + 1]) * size
+            assert os.pwrite(fds[src], data, off) == size
+            for k in readers:
+                pairs += 1
+                if os.pread(fds[k], size, off) != data:
+                    stale.append((i, src, k, off, size))
+        assert not stale, (f"{len(stale)} of {pairs} reads through another export right after "
+                           f"write() returned older data, e.g. (i, from, to, off, size) "
+                           f"{stale[:5]}")
+        for k in range(3):
+            n = notifications(t, k)
+            assert n["held_writes"] > 0
+
+        # Partial pages into the same pages through both writable mounts at once.
+        progress = [0, 0]
+        failures = []
+
+        def writer(k):
+            try:
+                for j in range(200):
+                    page = j % 4
+                    os.posix_fadvise(fds[k], page * 4096, 4096, os.POSIX_FADV_DONTNEED)
+                    os.pwrite(fds[k], bytes([k + 1]) * 100, page * 4096 + 1000 * k + 7)
+                    progress[k] += 1
+            except OSError as e:                               # pragma: no cover
+                failures.append(e)
+        ths = [threading.Thread(target=writer, args=(k,)) for k in (0, 1)]
+        for th in ths:
+            th.start()
+        wait_until(lambda: not any(th.is_alive() for th in ths), timeout=120,
+                   what=f"both mounts' writers to finish (done {progress})")
+        assert not failures and progress == [200, 200]
+        for k, m in enumerate(mounts):
+            v = t.result("fuse_export_verify_cache", {"mountpoint": m, "bdev": "M0"})
+            assert v["pages_mismatched"] == 0, (m, v)
+
+        # SIGTERM while NVMe writes to cached pages are being held.
+        admin, q = serve_nvmf(t, "M0", free_port())
+        stop = threading.Event()
+        done = [0]
+
+        def hammer():
+            k = 0
+            try:
+                while not stop.is_set():
+                    q.write(1, 8 * (k % RAW_PAGES), _stamp(4, k, 4096))
+                    done[0] += 1
+                    k += 1
+            except Exception:                                  # the daemon went
+                pass
+        th = threading.Thread(target=hammer)
+        th.start()
+        try:
+            wait_until(lambda: done[0] > 20, what="NVMe writes to flow")
+            for k in range(3):
+                os.pread(fds[k], RAW_PAGES * 4096, 0)
+            before = notifications(t)["held_writes"]
+            wait_until(lambda: notifications(t)["held_writes"] > before + 10,
+                       what="NVMe writes to be held")
+            assert t.stop(signal.SIGTERM) == 0
+        finally:
+            stop.set()
+            q.close()
+            admin.close()
+            th.join()
+        assert not any(mounted(m) for m in mounts)
+    finally:
+        for fd in fds:
+            close_quietly(fd)
 
 
 def test_own_writes_and_second_export(mnt, tmp_path, daemons):
@@ -718,6 +947,51 @@ def test_rpc_errors(mnt, tmp_path, daemons):
 
 
 # --- lifecycle ------------------------------------------------------------------------------
+
+def _tgt_start_fails(rundir, *args):
+    """Run mimo_tgt with args; it must fail its start: its exit status and output."""
+    sock = os.path.join(rundir, "failing.sock")
+    p = subprocess.run([TGT, "-r", sock, *args], env=clean_env(MIMO_NOTIFY_DISABLE="1"),
+                       capture_output=True, text=True, timeout=30 * SLOW)
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert not os.path.exists(sock)                             # it is not left behind
+    return p.stdout + p.stderr
+
+
+def test_missing_mountpoint_fails_start_and_create(mnt, tmp_path, rundir, daemons):
+    """A mountpoint that does not exist fails mimo_tgt's start (exit status, a message naming
+    it and what to do) and the RPC (-2, the same sentence); it is not created. A mountpoint
+    that exists but cannot be mounted on fails the start too."""
+    absent = str(tmp_path / "absent")
+    deep = str(tmp_path / "no" / "such" / "dir")
+    for path in (absent, deep):
+        out = _tgt_start_fails(rundir, "--fuse-mount", path)
+        assert f"--fuse-mount {path}: mountpoint {path} does not exist" in out, out
+        assert f"mkdir -p {path}" in out, out
+        assert not os.path.exists(path)
+    (tmp_path / "file").write_text("")
+    out = _tgt_start_fails(rundir, "--fuse-mount", str(tmp_path / "file"))
+    assert f"mountpoint {tmp_path / 'file'} is not a directory" in out, out
+
+    t = daemons()
+    for path in (absent, deep):
+        with pytest.raises(RpcFailure) as e:
+            t.result("fuse_export_create", {"mountpoint": path})
+        assert e.value.code == -errno.ENOENT
+        assert e.value.message.startswith(f"mountpoint {path} does not exist: create the "
+                                          f"directory first (mkdir -p {path})"), e.value.message
+        assert not os.path.exists(path)
+    with pytest.raises(RpcFailure) as e:
+        t.result("fuse_export_create", {"mountpoint": str(tmp_path / "file")})
+    assert e.value.code == -errno.ENOTDIR and str(tmp_path / "file") in e.value.message
+
+    # It exists, but another mimo_tgt serves it: the mount fails after start-up, and so
+    # does the start.
+    export(t, mnt)
+    out = _tgt_start_fails(rundir, "--fuse-mount", mnt)
+    assert f"--fuse-mount {mnt}: {mnt} is already a live mimo FUSE mount" in out, out
+    assert mounted(mnt) and sorted(os.listdir(mnt)) == ["bdevs", "events", "names"]
+
 
 def test_sigterm_unmounts(mnt, daemons):
     t = daemons("--fuse-mount", mnt)

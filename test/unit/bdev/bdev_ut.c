@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -443,9 +445,11 @@ static void test_delete_while_open(void **state)
 static int g_hook_calls;
 static uint64_t g_hook_off, g_hook_num;
 
-static void hook(void *arg, struct mimo_bdev *bdev, uint64_t off, uint64_t num)
+static void hook(void *arg, struct mimo_bdev_io *io, struct mimo_bdev *bdev, uint64_t off,
+		 uint64_t num)
 {
 	(void)arg;
+	(void)io;
 	(void)bdev;
 	g_hook_calls++;
 	g_hook_off = off;
@@ -477,6 +481,58 @@ static void test_write_hook(void **state)
 	free(buf);
 }
 
+/* A hook that holds every write twice; the test thread releases them. */
+static struct mimo_bdev_io *_Atomic g_held;
+static _Atomic int g_holding_hooks;
+
+static void holding_hook(void *arg, struct mimo_bdev_io *io, struct mimo_bdev *bdev, uint64_t off,
+			 uint64_t num)
+{
+	(void)bdev;
+	(void)off;
+	(void)num;
+	assert_ptr_equal(mimo_bdev_io_cb_arg_if(io, io_done), arg);
+	assert_null(mimo_bdev_io_cb_arg_if(io, NULL));
+	mimo_bdev_io_hold(io);
+	mimo_bdev_io_hold(io);
+	atomic_fetch_add(&g_holding_hooks, 1);
+	atomic_store(&g_held, io);
+}
+
+static void test_write_hook_holds_completion(void **state)
+{
+	struct call h = { .name = "H1" }, c;
+	uint8_t *buf = calloc(1, 512);
+	struct mimo_bdev_io *io;
+
+	(void)state;
+	assert_int_equal(create("malloc", "H1", NULL, 64, 512), 0);
+	assert_int_equal(run(do_open, &h), 0);
+	c = h;
+	c.type = MIMO_BDEV_IO_WRITE;
+	c.buf = buf;
+	c.off = 3;
+	c.num = 1;
+	assert_int_equal(mimo_bdev_add_write_hook(holding_hook, &c), 0);
+	c.fn = do_io;
+	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(0), run_msg, &c), 0);
+	/* The hook ran and holds it: the submitter has not heard of the write. */
+	while ((io = atomic_load(&g_held)) == NULL)
+		sched_yield();
+	assert_int_equal(sem_trywait(&g_sem), -1);
+	mimo_bdev_io_release(io);
+	assert_int_equal(sem_trywait(&g_sem), -1); /* one hold is left */
+	mimo_bdev_io_release(io);		   /* from this thread: completes on reactor 0 */
+	wait_sem();
+	assert_int_equal(c.rc, 0);
+	assert_int_equal(c.status, 0);
+	assert_int_equal(atomic_load(&g_holding_hooks), 1);
+	mimo_bdev_remove_write_hook(holding_hook, &c);
+	assert_int_equal(run(do_close, &h), 0);
+	assert_int_equal(del("H1"), 0);
+	free(buf);
+}
+
 int main(void)
 {
 	/* The layer emits events; nothing here needs them delivered. */
@@ -488,6 +544,7 @@ int main(void)
 		cmocka_unit_test(test_error_injection_and_claims),
 		cmocka_unit_test(test_delete_while_open),
 		cmocka_unit_test(test_write_hook),
+		cmocka_unit_test(test_write_hook_holds_completion),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
