@@ -17,6 +17,10 @@ each message once. Standard library only.
         print(c.request("host-1", b"ping", timeout_ms=2000))
         print(rx.wait_for(1)[0]["content"])
 """
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
+
 import base64
 import hashlib
 import hmac
@@ -85,7 +89,7 @@ class AgentClient:
     def admin_token(self, value):
         self._admin_token = value
 
-    def wait_ready(self, timeout=10.0):
+    def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the agent (or gateway) answers GET /v1/health - one just started in the
         background may not listen yet - and return self. Raises TimeoutError."""
         deadline = time.monotonic() + timeout
@@ -161,14 +165,14 @@ class AgentClient:
 
     # --- slots (admin token) ----------------------------------------------------------------
 
-    def register_slot(self, plugin_name, callback_url):
+    def register_slot(self, plugin_name: str, callback_url: str) -> dict:
         """{"slot_id", "token", "secret", "plugin_name", "callback_url"}: keep token and
         secret, the agent stores only a hash of the token."""
         return self._json("POST", "/v1/slots",
                           {"plugin_name": plugin_name, "callback_url": callback_url},
                           self.admin_token)
 
-    def ensure_slot(self, plugin_name, callback_url):
+    def ensure_slot(self, plugin_name: str, callback_url: str) -> dict:
         """register_slot, or - when a slot already serves the plugin (409) - that slot with new
         credentials: the agent keeps only a hash of a token, so the way to get credentials for
         an existing slot is to rotate them (the old token and secret stop working at once).
@@ -188,21 +192,22 @@ class AgentClient:
                 return self.rotate_slot(s["slot_id"])
         raise AgentError(409, {"error": f"a slot serves {plugin_name!r} but is not listed"})
 
-    def list_slots(self):
+    def list_slots(self) -> list:
         return self._json("GET", "/v1/slots", auth=self.admin_token)["slots"]
 
-    def delete_slot(self, slot_id):
+    def delete_slot(self, slot_id: int) -> Any:
         return self._json("DELETE", f"/v1/slots/{int(slot_id)}", auth=self.admin_token)
 
-    def rotate_slot(self, slot_id):
+    def rotate_slot(self, slot_id: int) -> dict:
         return self._json("POST", f"/v1/slots/{int(slot_id)}/rotate", auth=self.admin_token)
 
-    def health(self):
+    def health(self) -> dict:
         return self._json("GET", "/v1/health")
 
     # --- down ---------------------------------------------------------------------------------
 
-    def dispatch(self, agent_ids, content, message_id=None, ttl_ms=None):
+    def dispatch(self, agent_ids: Sequence[str], content: Union[str, bytes],
+                 message_id: Optional[str] = None, ttl_ms: Optional[int] = None) -> Any:
         """mimo's binary-safe dispatch. Returns {"message_id", "results": [{"agent_id",
         "status": "delivered"|"queued"|"failed", "code", "message"}]}."""
         if isinstance(agent_ids, str):
@@ -237,7 +242,8 @@ class AgentClient:
         return self._gse(self._json("POST",
                                     base_path + "/api/v2/cluster/dispatch_multi_message", body))
 
-    def request(self, agent_id, content, message_id=None, timeout_ms=5000):
+    def request(self, agent_id: str, content: Union[str, bytes], message_id: Optional[str] = None,
+                timeout_ms: int = 5000) -> Any:
         """Dispatch and wait for the plugin's reply with the same message_id: its bytes.
         Raises AgentError (status 504 on a timeout, 404 unknown agent, 503 not connected)."""
         body = dict(self._slot_auth(), message_id=message_id or _message_id(),

@@ -6,6 +6,8 @@ its top-level value ends and then decoded, never read line by line. One connecti
 for the life of the client because the daemon keeps per-connection order: a notification
 followed by a call on the same connection is executed before the call is answered.
 """
+from __future__ import annotations
+
 import codecs
 import itertools
 import json
@@ -15,6 +17,7 @@ import select
 import socket
 import threading
 import time
+from typing import Any, Callable, Iterable, Optional
 
 DEFAULT_SOCKET = "/var/tmp/mimo.sock"
 DEFAULT_PORT = 5260  # rpc.py's default when -s is an IP address
@@ -125,9 +128,13 @@ class _Framer:
 
 class Client:
     """One persistent JSON-RPC connection. Calls are serialised by a lock, so a Client may be
-    shared between threads, but replies are always read in the order requests were sent."""
+    shared between threads, but replies are always read in the order requests were sent.
 
-    def __init__(self, socket_path=DEFAULT_SOCKET, timeout=60.0, port=None, conn_retries=0):
+    Methods can be called by name, as SPDK's client allows: ``client.bdev_malloc_create(
+    num_blocks=8, block_size=512)`` is ``client.call("bdev_malloc_create", {...})``."""
+
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: Optional[float] = 60.0,
+                 port: Optional[int] = None, conn_retries: int = 0) -> None:
         self.socket_path = socket_path
         self.timeout = 60.0 if timeout is None else timeout  # None: rpc.py's default
         self._family, self._sockaddr = _address(socket_path, port)
@@ -160,19 +167,30 @@ class Client:
 
     # --- public API ---------------------------------------------------------------------
 
-    def call(self, method, params=None):
+    def call(self, method: str, params: Any = None) -> Any:
         """Send one request and return its "result"; raise RpcError on an error reply."""
         with self._lock:
             req = self._request(method, params, next(self._ids))
             self._send(req)
             return self._result(self._receive(method), req)
 
-    def notify(self, method, params=None):
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        """client.<method>(**params): the RPC of that name (names with a leading underscore
+        stay attributes, so a typo in one is still an AttributeError)."""
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def rpc(**params: Any) -> Any:
+            return self.call(method, params or None)
+        rpc.__name__ = method
+        return rpc
+
+    def notify(self, method: str, params: Any = None) -> None:
         """Send a request without an id: the daemon runs it and sends no reply."""
         with self._lock:
             self._send(self._request(method, params, None))
 
-    def batch(self, calls):
+    def batch(self, calls: Iterable[tuple]) -> list:
         """Send [(method, params), ...] as one JSON array; return results in request order,
         each either the result or an RpcError instance (errors are returned, not raised)."""
         calls = list(calls)
@@ -202,7 +220,7 @@ class Client:
                 out.append(e)
         return out
 
-    def is_connected(self):
+    def is_connected(self) -> bool:
         """True while the connection is open and the daemon has not closed its end."""
         if self._sock is None:
             return False
@@ -214,10 +232,10 @@ class Client:
         except OSError:
             return False
 
-    def close(self):
+    def close(self) -> None:
         self._drop()
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
     def __exit__(self, *exc):

@@ -4,11 +4,15 @@ Liveness is decided from the daemon's own PID file plus a check that the pid sti
 mimo_tgt, never by searching process names, so two targets on different sockets (or a reused
 pid) are never confused.
 """
+from __future__ import annotations
+
 import os
 import shutil
 import signal
 import subprocess
 import time
+
+from typing import Any, Mapping, Optional, Sequence
 
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
@@ -26,7 +30,8 @@ def _default_binary():
 class Target:
     """One mimo_tgt daemon, identified by its RPC socket and PID file."""
 
-    def __init__(self, binary=None, rpc_socket=DEFAULT_SOCKET, pid_file=None):
+    def __init__(self, binary: Optional[str] = None, rpc_socket: str = DEFAULT_SOCKET,
+                 pid_file: Optional[str] = None) -> None:
         self.binary = binary or _default_binary()
         self.rpc_socket = rpc_socket
         self.pid_file = pid_file or rpc_socket + ".pid"
@@ -35,8 +40,10 @@ class Target:
 
     # --- process control ----------------------------------------------------------------
 
-    def start_server(self, cpumask="0x1", config=None, wait_for_rpc=False, extra_args=(),
-                     timeout=10.0, env=None, stdout=None, stderr=None):
+    def start_server(self, cpumask: str = "0x1", config: Optional[str] = None,
+                     wait_for_rpc: bool = False, extra_args: Sequence[str] = (),
+                     timeout: float = 10.0, env: Optional[Mapping[str, str]] = None,
+                     stdout: Any = None, stderr: Any = None) -> int:
         """Start the daemon and return its pid once it answers ``rpc_get_methods``."""
         if not self.binary:
             raise FileNotFoundError(f"{PROGRAM} not found in {REPO}/build/bin or on PATH")
@@ -90,7 +97,7 @@ class Target:
             client.close()
         return True
 
-    def close_server(self, timeout=10.0):
+    def close_server(self, timeout: float = 10.0) -> Optional[int]:
         """SIGTERM, then SIGKILL after ``timeout``. Returns the exit status (negative signal
         number as in subprocess), or None if nothing was running. A daemon we did not start
         cannot be reaped by us: its status is reported as 0, or -SIGKILL if it had to be killed.
@@ -117,7 +124,7 @@ class Target:
         os.kill(pid, signal.SIGKILL)
         return -signal.SIGKILL
 
-    def get_process_id(self):
+    def get_process_id(self) -> Optional[int]:
         """The pid of the daemon this object started, else the pid recorded in the PID file,
         or None if there is neither."""
         if self._proc is not None and self._proc.poll() is None:
@@ -128,7 +135,7 @@ class Target:
         except (OSError, ValueError):
             return None
 
-    def is_alive(self):
+    def is_alive(self) -> bool:
         """True if the PID file names a live (not zombie) mimo_tgt process."""
         if self._proc is not None:
             return self._proc.poll() is None  # our own child: no file needed (poll reaps)
@@ -170,13 +177,13 @@ class Target:
 
     # --- RPC ----------------------------------------------------------------------------
 
-    def client(self):
+    def client(self) -> Client:
         """The persistent Client on ``rpc_socket``, reconnected if the daemon dropped it."""
         if self._client is None or not self._client.is_connected():
             self._replace_client(Client(self.rpc_socket))
         return self._client
 
-    def exec_rpc(self, method, params=None):
+    def exec_rpc(self, method: str, params: Any = None) -> Any:
         """One call through the persistent client; raises RpcError on an error reply."""
         return self.client().call(method, params)
 

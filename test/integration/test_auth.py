@@ -873,7 +873,7 @@ def test_mimo_initiator_authenticates_to_an_spdk_like_controller(tmp_path):
 def test_mimo_rpc_sets_up_authentication_with_rpc_py_s_arguments(daemons, tmp_path):
     """mimo-rpc takes rpc.py's commands and arguments for keys and authentication."""
     at = AuthTarget(daemons, tmp_path)
-    mimo_rpc = os.path.join(REPO, "python", "mimo-rpc")
+    mimo_rpc = os.path.join(BIN, "mimo-rpc")
 
     def cli(*args):
         p = subprocess.run([mimo_rpc, "-s", at.d.sock, *args], capture_output=True, text=True,

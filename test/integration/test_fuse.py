@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import SLOW, TGT, RpcFailure, clean_env, free_port, wait_until
+from conftest import BIN, SLOW, TGT, RpcFailure, clean_env, free_port, wait_until
 from nvme_tcp_host import admin_session, io_session, status_of
 
 NQN = "nqn.2016-06.io.spdk:fuse"
@@ -1080,7 +1080,7 @@ def test_foreign_mount_left_alone(mnt, tmp_path, daemons):
 
 
 def test_mimo_rpc_commands(mnt, daemons):
-    rpc = os.path.join(os.path.dirname(__file__), "..", "..", "python", "mimo-rpc")
+    rpc = os.path.join(BIN, "mimo-rpc")
     t = daemons()
     t.result("bdev_malloc_create", {"name": "M0", "num_blocks": 2048, "block_size": 512})
 

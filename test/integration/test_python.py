@@ -3,6 +3,7 @@ process control, py-spdk's NvmfTgt legacy methods, and the mimo-rpc command line
 import fcntl
 import json
 import os
+import shutil
 import socket
 import subprocess
 import struct
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 
 from mimo import Client, NvmfTgt, RpcConnectionError, RpcError, Target  # noqa: E402
 
-MIMO_RPC = os.path.join(REPO, "python", "mimo-rpc")
+MIMO_RPC = os.path.join(BIN, "mimo-rpc")  # the package as one executable zip (make build)
 
 
 # --- fixtures and helpers ----------------------------------------------------------------
@@ -487,6 +488,45 @@ def test_cli_kill_instance(start):
     wait_dead(t)
 
 
+def test_client_calls_methods_by_name(tgt):
+    """SPDK's client allows client.bdev_malloc_create(...): so does mimo's, beside call()."""
+    c = tgt.client()
+    assert c.bdev_malloc_create(num_blocks=8, block_size=512, name="ByName") == "ByName"
+    assert [b["name"] for b in c.bdev_get_bdevs(name="ByName")] == ["ByName"]
+    assert c.spdk_get_version()["version"]
+    with pytest.raises(RpcError):
+        c.bdev_malloc_delete(name="nope")
+    with pytest.raises(AttributeError):
+        c._not_a_method
+
+
+def test_package_installs_offline_and_its_command_works(tmp_path, tgt):
+    """pip install --no-build-isolation ./python, with Debian's setuptools and no network, in
+    a virtual environment: the package imports and its mimo-rpc entry point runs."""
+    venv = tmp_path / "venv"
+    r = subprocess.run([PY, "-m", "venv", "--system-site-packages", str(venv)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.skip(f"python3 -m venv is not usable here: {r.stderr.strip()[-200:]}")
+    # From a copy: setuptools builds in the source directory and would leave build/ and
+    # mimo.egg-info/ behind in the checkout.
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(REPO, "python"), src,
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-build-isolation",
+                          "--no-index", "--quiet", str(src)],
+                         capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PIP_NO_INDEX="1"))
+    assert pip.returncode == 0, pip.stderr
+    out = subprocess.run([str(venv / "bin" / "mimo-rpc"), "-s", tgt.rpc_socket,
+                          "spdk_get_version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and json.loads(out.stdout)["version"], out.stderr
+    imp = subprocess.run([str(venv / "bin" / "python"), "-c",
+                          "import mimo, os; print(os.path.dirname(mimo.__file__))"],
+                         capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert str(venv) in imp.stdout, imp.stdout + imp.stderr
+
+
 def test_cli_runs_through_a_symlink_and_as_a_module(tmp_path):
     link = tmp_path / "bin" / "mimo-rpc"
     link.parent.mkdir()
@@ -560,3 +600,13 @@ def test_cli_bdev_nvme_commands(tgt):
     assert c[0]["name"] == "Nvme0"
     ok("bdev_nvme_detach_controller", "Nvme0")
     assert json.loads(ok("bdev_nvme_get_controllers")) == []
+
+
+def test_built_command_carries_every_module_of_the_package():
+    """build/bin/mimo-rpc is made from the list of sources in meson.build; a module added to
+    python/mimo and not to that list would be missing from the command."""
+    import zipfile
+    with zipfile.ZipFile(MIMO_RPC) as z:
+        inside = {os.path.basename(n) for n in z.namelist() if n.startswith("mimo/")}
+    here = {n for n in os.listdir(os.path.join(REPO, "python", "mimo")) if n.endswith(".py")}
+    assert here <= inside, f"add to meson.build's mimo-rpc inputs: {sorted(here - inside)}"

@@ -60,7 +60,8 @@ def run_readme(rundir, port, n):
         # Its own session: the processes it starts in the background are one group to stop.
         p = subprocess.Popen(["/bin/bash", "-c", script], cwd=REPO, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True,
-                             env=clean_env(MIMO_NOTIFY_DISABLE="1"))
+                             env=clean_env(MIMO_NOTIFY_DISABLE="1",
+                                           PYTHONPATH=os.path.join(REPO, "python")))
         try:
             rc = p.wait(timeout=60 * SLOW)
         finally:

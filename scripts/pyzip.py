@@ -1,0 +1,32 @@
+#!/usr/bin/python3
+"""Make build/bin/mimo-rpc: the `mimo` package as one executable zip (Python's zipapp) that
+runs mimo.cli:main - a command that needs no installation and no sys.path tricks.
+
+    scripts/pyzip.py PACKAGE_DIR OUTPUT
+"""
+import os
+import sys
+import tempfile
+import zipapp
+
+
+def main():
+    pkg, out = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        # Only the package's sources, in a stable order (no __pycache__, no editor files).
+        dst = os.path.join(tmp, "mimo")
+        os.makedirs(dst)
+        for name in sorted(os.listdir(pkg)):
+            if name.endswith(".py"):
+                with open(os.path.join(pkg, name), "rb") as src, \
+                        open(os.path.join(dst, name), "wb") as f:
+                    f.write(src.read())
+        # Our own __main__ (zipapp's would drop main()'s exit status).
+        with open(os.path.join(tmp, "__main__.py"), "w") as f:
+            f.write("import sys\n\nfrom mimo.cli import main\n\nsys.exit(main())\n")
+        zipapp.create_archive(tmp, out, interpreter="/usr/bin/python3")
+    os.chmod(out, 0o755)
+
+
+if __name__ == "__main__":
+    main()
