@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bdev_malloc.h"
 #include "mimo/bdev.h"
 #include "mimo/reactor.h"
-#include "modules.h"
 
 #define QD	   64
 #define IO_SIZE	   4096

@@ -54,6 +54,12 @@ struct mimo_bdev_fn_table {
  * (off_t for the FUSE export, JSON numbers for most clients). */
 #define MIMO_BDEV_MAX_BYTES ((uint64_t)INT64_MAX)
 
+/* The block sizes a bdev may have, as SPDK's: a multiple of 512, from 512 to 64 KiB. */
+static inline bool mimo_bdev_block_size_ok(uint32_t bs)
+{
+	return bs >= 512 && bs % 512 == 0 && bs <= 65536;
+}
+
 struct bdev_channel;
 struct mimo_bdev_desc;
 TAILQ_HEAD(bdev_desc_list, mimo_bdev_desc);

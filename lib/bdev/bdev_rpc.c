@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
-#include "modules.h"
+#include "bdev_rpc.h"
 #include "mimo/jsonrpc.h"
 #include "ticks.h"
 #include "uuid.h"
@@ -94,7 +94,7 @@ bool bdev_rpc_md_defaults(struct mimo_jsonrpc_request *req, const struct bdev_rp
 bool bdev_rpc_check_geometry(struct mimo_jsonrpc_request *req, uint32_t block_size,
 			     uint64_t num_blocks, const struct bdev_rpc_md_params *md)
 {
-	if (!bdev_block_size_ok(block_size)) {
+	if (!mimo_bdev_block_size_ok(block_size)) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"%s: parameter \"block_size\" must be a multiple of 512 "
 					"from 512 to 65536",

@@ -1,46 +1,22 @@
-/* Constructors of the built-in bdev modules, shared with their RPC files. */
-#ifndef MIMO_BDEV_MODULES_H
-#define MIMO_BDEV_MODULES_H
+/*
+ * What the bdev layer gives the RPC files of the bdev modules (module/bdev/<name>/): the
+ * create and delete forms every module shares, the "uuid" parameter, and SPDK's geometry,
+ * metadata and protection parameters. Implemented in bdev_rpc.c.
+ *
+ * In-tree only, like the other headers a library shares through its meson dependency
+ * (keyring.h, nvme_internal.h): no program outside the tree builds a bdev module, so these
+ * are not part of include/mimo.
+ */
+#ifndef MIMO_BDEV_RPC_H
+#define MIMO_BDEV_RPC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mimo/bdev_module.h"
+#include "mimo/jsonrpc.h"
 
-/* name NULL: "Malloc<n>". uuid NULL: generated. Returns 0 with *out set, or -errno. */
-int bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size,
-		       const uint8_t *uuid, struct mimo_bdev **out);
-int bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size,
-		     const uint8_t *uuid, struct mimo_bdev **out);
-/* block_size 0: the file's or device's logical block size (512 for files). */
-int bdev_aio_create(const char *name, const char *filename, uint32_t block_size, bool readonly,
-		    const uint8_t *uuid, struct mimo_bdev **out);
-/* Creates "EE_<base_name>" over base_name, which it claims. */
-int bdev_error_create(const char *base_name, const uint8_t *uuid, struct mimo_bdev **out);
-
-enum error_inject_type {
-	ERROR_INJECT_NONE,
-	ERROR_INJECT_FAILURE,
-	ERROR_INJECT_PENDING,
-	ERROR_INJECT_CORRUPT_DATA,
-	ERROR_INJECT_NOMEM,
-};
-/* io_type: a MIMO_BDEV_IO_* value, or -1 for all; type NONE clears. */
-int bdev_error_inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
-		      uint64_t corrupt_offset, uint8_t corrupt_value);
-
-extern struct mimo_bdev_module g_malloc_module, g_null_module, g_aio_module, g_error_module;
-
-/* Checks block sizes the way SPDK does: a multiple of 512. */
-static inline bool bdev_block_size_ok(uint32_t bs)
-{
-	return bs >= 512 && bs % 512 == 0 && bs <= 65536;
-}
-
-#endif
-
-/* RPC helpers shared by the modules' RPC files (bdev_rpc.c). */
-struct mimo_jsonrpc_request;
 /* A module's delete RPC: params {name*}; answers true or the error. */
 void bdev_rpc_delete_params(struct mimo_jsonrpc_request *req, const json_t *params,
 			    const struct mimo_bdev_module *module);
@@ -103,3 +79,5 @@ typedef int (*bdev_rpc_create_fn)(const char *name, uint64_t num_blocks, uint32_
  * form's total_size (MiB) stands for num_blocks when that is not given. */
 void bdev_rpc_create(struct mimo_jsonrpc_request *req, struct bdev_rpc_create_params *p,
 		     bdev_rpc_create_fn fn);
+
+#endif

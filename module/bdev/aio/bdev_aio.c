@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bdev_aio.h"
 #include "compiler.h"
 #include "log.h"
-#include "modules.h"
 #include "uuid.h"
 
 #define COMP	     "aio"
@@ -445,7 +445,7 @@ int bdev_aio_create(const char *name, const char *filename, uint32_t block_size,
 	int rc;
 
 	if (name == NULL || filename == NULL ||
-	    (block_size != 0 && !bdev_block_size_ok(block_size)))
+	    (block_size != 0 && !mimo_bdev_block_size_ok(block_size)))
 		return -EINVAL;
 	pthread_once(&g_group_once, register_group);
 	d = calloc(1, sizeof(*d));

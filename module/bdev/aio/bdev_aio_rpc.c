@@ -2,8 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bdev_aio.h"
+#include "bdev_rpc.h"
 #include "mimo/jsonrpc.h"
-#include "modules.h"
 
 struct aio_create {
 	char *name;
@@ -40,7 +41,7 @@ static void create(struct mimo_jsonrpc_request *req, struct aio_create *p)
 	const uint8_t *uuid;
 	int rc;
 
-	if (p->block_size != 0 && !bdev_block_size_ok(p->block_size)) {
+	if (p->block_size != 0 && !mimo_bdev_block_size_ok(p->block_size)) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"%s: parameter \"block_size\" must be a multiple of 512 "
 					"from 512 to 65536",

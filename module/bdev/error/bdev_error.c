@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bdev_error.h"
 #include "compiler.h"
 #include "log.h"
-#include "modules.h"
 #include "uuid.h"
 
 #define COMP "error"

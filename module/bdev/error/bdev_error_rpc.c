@@ -3,8 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bdev_error.h"
+#include "bdev_rpc.h"
 #include "mimo/jsonrpc.h"
-#include "modules.h"
 
 struct error_create {
 	char *base_name;

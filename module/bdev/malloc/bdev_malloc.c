@@ -9,8 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bdev_malloc.h"
 #include "compiler.h"
-#include "modules.h"
 #include "uuid.h"
 
 struct malloc_disk {
@@ -116,7 +116,7 @@ int bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_siz
 	struct malloc_disk *d;
 	int rc;
 
-	if (!bdev_block_size_ok(block_size) || num_blocks == 0 ||
+	if (!mimo_bdev_block_size_ok(block_size) || num_blocks == 0 ||
 	    num_blocks > SIZE_MAX / block_size)
 		return -EINVAL;
 	pthread_once(&g_device_once, register_device);

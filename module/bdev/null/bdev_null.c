@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bdev_null.h"
 #include "compiler.h"
-#include "modules.h"
 #include "uuid.h"
 
 struct null_disk {
@@ -79,7 +79,7 @@ int bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size,
 	struct null_disk *d;
 	int rc;
 
-	if (name == NULL || !bdev_block_size_ok(block_size) || num_blocks == 0)
+	if (name == NULL || !mimo_bdev_block_size_ok(block_size) || num_blocks == 0)
 		return -EINVAL;
 	pthread_once(&g_device_once, register_device);
 	d = calloc(1, sizeof(*d));

@@ -2,8 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bdev_null.h"
+#include "bdev_rpc.h"
 #include "mimo/jsonrpc.h"
-#include "modules.h"
 
 static const struct mimo_json_decoder null_create_decoders[] = {
 	{ "name", offsetof(struct bdev_rpc_create_params, name), mimo_json_decode_string, false },

@@ -19,10 +19,13 @@
 
 #include <cmocka.h>
 
+#include "bdev_aio.h"
+#include "bdev_error.h"
+#include "bdev_malloc.h"
+#include "bdev_null.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
 #include "mimo/reactor.h"
-#include "modules.h"
 
 static sem_t g_sem;
 
