@@ -262,6 +262,8 @@ static int reactor(double seconds)
 int main(int argc, char **argv)
 {
 	setenv("MIMO_NOTIFY_DISABLE", "1", 1);
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	if (argc == 3 && strcmp(argv[1], "randread") == 0)
 		return randread(atof(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "reactor") == 0)

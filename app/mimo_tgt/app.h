@@ -52,6 +52,8 @@ bool app_init_done(void);
 /* Hold a framework_wait_init request until init is done. */
 struct mimo_jsonrpc_request;
 void app_wait_init(struct mimo_jsonrpc_request *req);
+/* app_rpc.c: register the framework's methods (spdk_get_version, framework_*...). */
+void app_rpc_register(void);
 
 /* Ask the process to stop, as a signal would (from any thread). */
 void app_request_stop(void);

@@ -17,13 +17,19 @@
 
 #include "agent_plugin.h"
 #include "app.h"
+#include "bdev_aio.h"
+#include "bdev_error.h"
+#include "bdev_malloc.h"
+#include "bdev_null.h"
 #include "bdev_nvme.h"
 #include "keyring.h"
 #include "log.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
+#include "mimo/fuse.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/notify.h"
+#include "mimo/nvmf.h"
 #include "mimo/reactor.h"
 
 #define COMP "app"
@@ -484,10 +490,29 @@ static void fix_malloc_thresholds(void)
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 }
 
-static void __attribute__((constructor)) register_event_types(void)
+/*
+ * Everything mimo_tgt serves: its RPC methods, bdev modules and event types, registered
+ * before anything runs (docs/ARCHITECTURE.md, "Registration"). The order is what
+ * rpc_get_methods and notify_get_types list, so it is kept as it was when these parts
+ * registered themselves from constructors in link order: a client that compares the lists
+ * sees no change. A new part goes where its methods should be listed.
+ */
+static void register_parts(void)
 {
+	app_rpc_register();
 	mimo_event_register_type("mimo_tgt_started");
 	mimo_event_register_type("mimo_tgt_stopped");
+	mimo_register_keyring();
+	mimo_register_fuse();
+	mimo_register_nvmf();
+	mimo_register_bdev_nvme();
+	mimo_register_bdev_aio();
+	mimo_register_bdev_layer();
+	mimo_register_bdev_error();
+	mimo_register_bdev_malloc();
+	mimo_register_bdev_null();
+	mimo_register_jsonrpc();
+	mimo_register_events();
 }
 
 int main(int argc, char **argv)
@@ -497,6 +522,7 @@ int main(int argc, char **argv)
 	siginfo_t info;
 	int rc, sig;
 
+	register_parts();
 	if (parse_args(argc, argv) != 0)
 		return 1;
 	/* A mountpoint that cannot be one fails the start before anything runs (the mount

@@ -28,6 +28,14 @@ struct mimo_bdev_desc;
 struct mimo_bdev_io;
 struct mimo_io_channel;
 
+/*
+ * Register the layer's RPC methods (bdev_get_bdevs, bdev_get_iostat and their legacy names)
+ * and event types (bdev_register...). Each module registers itself and its methods with its
+ * own mimo_register_bdev_<name>() (module/bdev/<name>/bdev_<name>.h). mimo/jsonrpc.h,
+ * "Registration".
+ */
+void mimo_register_bdev_layer(void);
+
 enum mimo_bdev_io_type {
 	MIMO_BDEV_IO_READ,
 	MIMO_BDEV_IO_WRITE,

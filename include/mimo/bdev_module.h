@@ -29,12 +29,12 @@ struct mimo_bdev_module {
 	TAILQ_ENTRY(mimo_bdev_module) link;
 };
 
+/*
+ * Add a module to the layer, before any bdev of it is registered: from the module's
+ * mimo_register_bdev_<name>(), which also registers its RPC methods and which programs call
+ * (mimo/jsonrpc.h, "Registration"). Registering a module again does nothing.
+ */
 void mimo_bdev_module_register(struct mimo_bdev_module *module);
-#define MIMO_BDEV_MODULE_REGISTER(m)                                                 \
-	static void __attribute__((constructor)) mimo_bdev_module_register_##m(void) \
-	{                                                                            \
-		mimo_bdev_module_register(&m);                                       \
-	}
 
 struct mimo_bdev_fn_table {
 	/* Free the module's disk. Return 0 when done, or 1 and call mimo_bdev_destruct_done()
@@ -96,7 +96,7 @@ struct mimo_bdev {
 };
 
 /* Register a filled-in bdev (on a reactor). Returns 0, -EEXIST (name in use), -EINVAL (no
- * name, no blocks, or more than MIMO_BDEV_MAX_BYTES). */
+ * name, no blocks, more than MIMO_BDEV_MAX_BYTES, or a module not registered). */
 int mimo_bdev_register(struct mimo_bdev *bdev);
 /* For destruct returning 1. */
 void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);

@@ -29,6 +29,10 @@ struct mimo_nvmf_subsystem;
 
 typedef void (*mimo_nvmf_done_cb)(void *cb_arg, int rc);
 
+/* Register the nvmf_* RPC methods and the nvmf_* event types (mimo/jsonrpc.h,
+ * "Registration"). */
+void mimo_register_nvmf(void);
+
 /* --- target ------------------------------------------------------------------------------- */
 
 struct mimo_nvmf_tgt_opts {

@@ -478,5 +478,7 @@ void nvmf_ns_free(struct nvmf_ns *ns);
 
 /* Events (nvmf_events.c). */
 void nvmf_emit(const char *type, json_t *payload, const char *ctx);
+/* nvmf_rpc.c: register its methods (mimo_register_nvmf does). */
+void nvmf_rpc_register(void);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "nvmf_auth.h"
 #include "keyring.h"
 #include "mimo/events.h"
@@ -14,13 +15,14 @@ void nvmf_emit(const char *type, json_t *payload, const char *ctx)
 	mimo_event_emit(type, ctx, payload); /* takes the reference */
 }
 
-static void __attribute__((constructor)) register_event_types(void)
+MIMO_EXPORT void mimo_register_nvmf(void)
 {
 	mimo_event_register_type("nvmf_subsystem_created");
 	mimo_event_register_type("nvmf_subsystem_deleted");
 	mimo_event_register_type("nvmf_listener_added");
 	mimo_event_register_type("nvmf_host_connected");
 	mimo_event_register_type("nvmf_host_disconnected");
+	nvmf_rpc_register();
 }
 
 /* SPDK prints NGUID and EUI-64 as upper-case hex without separators. */

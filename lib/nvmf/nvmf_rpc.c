@@ -187,7 +187,6 @@ out:
 	mimo_json_decode_free(create_transport_decoders, MIMO_COUNTOF(create_transport_decoders),
 			      &p);
 }
-MIMO_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport, MIMO_RPC_RUNTIME)
 
 struct get_transports {
 	char *trtype;
@@ -225,7 +224,6 @@ static void rpc_nvmf_get_transports(struct mimo_jsonrpc_request *req, const json
 	}
 	mimo_json_decode_free(get_transports_decoders, MIMO_COUNTOF(get_transports_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_get_transports", rpc_nvmf_get_transports, MIMO_RPC_RUNTIME)
 
 /* --- subsystems ---------------------------------------------------------------------------- */
 
@@ -313,7 +311,6 @@ static void rpc_nvmf_create_subsystem(struct mimo_jsonrpc_request *req, const js
 	mimo_json_decode_free(create_subsystem_decoders, MIMO_COUNTOF(create_subsystem_decoders),
 			      &p);
 }
-MIMO_RPC_REGISTER("nvmf_create_subsystem", rpc_nvmf_create_subsystem, MIMO_RPC_RUNTIME)
 
 struct nqn_params {
 	char *nqn;
@@ -355,9 +352,6 @@ static void rpc_nvmf_delete_subsystem(struct mimo_jsonrpc_request *req, const js
 	}
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_delete_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME)
-MIMO_RPC_REGISTER_LEGACY("delete_nvmf_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME,
-			 "nvmf_delete_subsystem")
 
 struct get_subsystems {
 	char *nqn;
@@ -389,9 +383,6 @@ static void rpc_nvmf_get_subsystems(struct mimo_jsonrpc_request *req, const json
 	}
 	mimo_json_decode_free(get_subsystems_decoders, MIMO_COUNTOF(get_subsystems_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_get_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME)
-MIMO_RPC_REGISTER_LEGACY("get_nvmf_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME,
-			 "nvmf_get_subsystems")
 
 static void rpc_nvmf_subsystem_get_controllers(struct mimo_jsonrpc_request *req,
 					       const json_t *params)
@@ -406,8 +397,6 @@ static void rpc_nvmf_subsystem_get_controllers(struct mimo_jsonrpc_request *req,
 		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_controllers_json(s));
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers,
-		  MIMO_RPC_RUNTIME)
 
 /* --- namespaces ---------------------------------------------------------------------------- */
 
@@ -547,7 +536,6 @@ static void rpc_nvmf_subsystem_add_ns(struct mimo_jsonrpc_request *req, const js
 	}
 	mimo_json_decode_free(add_ns_decoders, MIMO_COUNTOF(add_ns_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_add_ns", rpc_nvmf_subsystem_add_ns, MIMO_RPC_RUNTIME)
 
 struct remove_ns_params {
 	char *nqn;
@@ -578,7 +566,6 @@ static void rpc_nvmf_subsystem_remove_ns(struct mimo_jsonrpc_request *req, const
 	}
 	mimo_json_decode_free(remove_ns_decoders, MIMO_COUNTOF(remove_ns_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_remove_ns", rpc_nvmf_subsystem_remove_ns, MIMO_RPC_RUNTIME)
 
 /* --- hosts --------------------------------------------------------------------------------- */
 
@@ -679,13 +666,11 @@ static void rpc_nvmf_subsystem_add_host(struct mimo_jsonrpc_request *req, const 
 {
 	host_rpc(req, params, true);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_subsystem_remove_host(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	host_rpc(req, params, false);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME)
 
 /* SPDK's rotation: both keys as given, an absent one cleared (as SPDK does). */
 static const struct mimo_json_decoder set_keys_decoders[] = {
@@ -723,7 +708,6 @@ static void rpc_nvmf_subsystem_set_keys(struct mimo_jsonrpc_request *req, const 
 out:
 	mimo_json_decode_free(set_keys_decoders, MIMO_COUNTOF(set_keys_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_set_keys", rpc_nvmf_subsystem_set_keys, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_subsystem_get_qpairs(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -737,7 +721,6 @@ static void rpc_nvmf_subsystem_get_qpairs(struct mimo_jsonrpc_request *req, cons
 		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_qpairs_json(s));
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, MIMO_RPC_RUNTIME)
 
 /* --- nvmf_set_config ----------------------------------------------------------------------- */
 
@@ -891,7 +874,6 @@ static void rpc_nvmf_set_config(struct mimo_jsonrpc_request *req, const json_t *
 out:
 	mimo_json_decode_free(set_config_decoders, MIMO_COUNTOF(set_config_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_set_config", rpc_nvmf_set_config, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 /* --- namespace visibility ------------------------------------------------------------------ */
 
@@ -951,13 +933,11 @@ static void rpc_nvmf_ns_add_host(struct mimo_jsonrpc_request *req, const json_t 
 {
 	ns_host_rpc(req, params, true);
 }
-MIMO_RPC_REGISTER("nvmf_ns_add_host", rpc_nvmf_ns_add_host, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_ns_remove_host(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	ns_host_rpc(req, params, false);
 }
-MIMO_RPC_REGISTER("nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, MIMO_RPC_RUNTIME)
 
 struct allow_params {
 	char *nqn;
@@ -987,8 +967,6 @@ static void rpc_nvmf_subsystem_allow_any_host(struct mimo_jsonrpc_request *req,
 	}
 	mimo_json_decode_free(allow_decoders, MIMO_COUNTOF(allow_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host,
-		  MIMO_RPC_RUNTIME)
 
 /* --- listeners ----------------------------------------------------------------------------- */
 
@@ -1177,15 +1155,12 @@ static void rpc_nvmf_subsystem_add_listener(struct mimo_jsonrpc_request *req, co
 {
 	listener_rpc(req, params, true);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_subsystem_remove_listener(struct mimo_jsonrpc_request *req,
 					       const json_t *params)
 {
 	listener_rpc(req, params, false);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener,
-		  MIMO_RPC_RUNTIME)
 
 /* --- py-spdk's one-call form --------------------------------------------------------------- */
 
@@ -1362,5 +1337,34 @@ static void rpc_construct_nvmf_subsystem(struct mimo_jsonrpc_request *req, const
 		construct(req, tgt, &p);
 	mimo_json_decode_free(construct_decoders, MIMO_COUNTOF(construct_decoders), &p);
 }
-MIMO_RPC_REGISTER_LEGACY("construct_nvmf_subsystem", rpc_construct_nvmf_subsystem, MIMO_RPC_RUNTIME,
-			 "nvmf_create_subsystem")
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "nvmf_create_transport", rpc_nvmf_create_transport, MIMO_RPC_RUNTIME },
+	{ "nvmf_get_transports", rpc_nvmf_get_transports, MIMO_RPC_RUNTIME },
+	{ "nvmf_create_subsystem", rpc_nvmf_create_subsystem, MIMO_RPC_RUNTIME },
+	{ "nvmf_delete_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME },
+	{ "delete_nvmf_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME,
+	  "nvmf_delete_subsystem" },
+	{ "nvmf_get_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME },
+	{ "get_nvmf_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME, "nvmf_get_subsystems" },
+	{ "nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_add_ns", rpc_nvmf_subsystem_add_ns, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_remove_ns", rpc_nvmf_subsystem_remove_ns, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_set_keys", rpc_nvmf_subsystem_set_keys, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, MIMO_RPC_RUNTIME },
+	{ "nvmf_set_config", rpc_nvmf_set_config, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "nvmf_ns_add_host", rpc_nvmf_ns_add_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener, MIMO_RPC_RUNTIME },
+	{ "construct_nvmf_subsystem", rpc_construct_nvmf_subsystem, MIMO_RPC_RUNTIME,
+	  "nvmf_create_subsystem" },
+};
+
+void nvmf_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

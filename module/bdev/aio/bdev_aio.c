@@ -70,7 +70,12 @@ struct aio_task {
 };
 
 struct mimo_bdev_module g_aio_module = { .name = "aio", .ctx_size = sizeof(struct aio_task) };
-MIMO_BDEV_MODULE_REGISTER(g_aio_module)
+
+MIMO_EXPORT void mimo_register_bdev_aio(void)
+{
+	mimo_bdev_module_register(&g_aio_module);
+	bdev_aio_rpc_register();
+}
 
 static pthread_once_t g_group_once = PTHREAD_ONCE_INIT;
 

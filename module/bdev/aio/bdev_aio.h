@@ -15,4 +15,10 @@ int bdev_aio_create(const char *name, const char *filename, uint32_t block_size,
 
 extern struct mimo_bdev_module g_aio_module;
 
+/* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of
+ * its bdevs is created. */
+void mimo_register_bdev_aio(void);
+/* bdev_aio_rpc.c's methods alone (mimo_register_bdev_aio registers them). */
+void bdev_aio_rpc_register(void);
+
 #endif

@@ -67,7 +67,6 @@ static void rpc_bdev_aio_create(struct mimo_jsonrpc_request *req, const json_t *
 	create(req, &p);
 	mimo_json_decode_free(aio_create_decoders, MIMO_COUNTOF(aio_create_decoders), &p);
 }
-MIMO_RPC_REGISTER("bdev_aio_create", rpc_bdev_aio_create, MIMO_RPC_RUNTIME)
 
 static void rpc_construct_aio_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -79,11 +78,19 @@ static void rpc_construct_aio_bdev(struct mimo_jsonrpc_request *req, const json_
 	create(req, &p);
 	mimo_json_decode_free(construct_aio_decoders, MIMO_COUNTOF(construct_aio_decoders), &p);
 }
-MIMO_RPC_REGISTER_LEGACY("construct_aio_bdev", rpc_construct_aio_bdev, MIMO_RPC_RUNTIME,
-			 "bdev_aio_create")
 
 static void rpc_bdev_aio_delete(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	bdev_rpc_delete_params(req, params, &g_aio_module);
 }
-MIMO_RPC_REGISTER("bdev_aio_delete", rpc_bdev_aio_delete, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_aio_create", rpc_bdev_aio_create, MIMO_RPC_RUNTIME },
+	{ "construct_aio_bdev", rpc_construct_aio_bdev, MIMO_RPC_RUNTIME, "bdev_aio_create" },
+	{ "bdev_aio_delete", rpc_bdev_aio_delete, MIMO_RPC_RUNTIME },
+};
+
+void bdev_aio_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -49,7 +49,12 @@ struct error_task {
 };
 
 struct mimo_bdev_module g_error_module = { .name = "error", .ctx_size = sizeof(struct error_task) };
-MIMO_BDEV_MODULE_REGISTER(g_error_module)
+
+MIMO_EXPORT void mimo_register_bdev_error(void)
+{
+	mimo_bdev_module_register(&g_error_module);
+	bdev_error_rpc_register();
+}
 
 /* Take one injection for this I/O type, if any is left. */
 static enum error_inject_type take(struct error_disk *d, enum mimo_bdev_io_type type,

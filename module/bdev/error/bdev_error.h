@@ -23,4 +23,10 @@ int bdev_error_inject(const char *name, int io_type, enum error_inject_type type
 
 extern struct mimo_bdev_module g_error_module;
 
+/* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of
+ * its bdevs is created. */
+void mimo_register_bdev_error(void);
+/* bdev_error_rpc.c's methods alone (mimo_register_bdev_error registers them). */
+void bdev_error_rpc_register(void);
+
 #endif

@@ -52,7 +52,6 @@ static void rpc_bdev_error_create(struct mimo_jsonrpc_request *req, const json_t
 	create(req, p.base_name, p.uuid);
 	mimo_json_decode_free(error_create_decoders, MIMO_COUNTOF(error_create_decoders), &p);
 }
-MIMO_RPC_REGISTER("bdev_error_create", rpc_bdev_error_create, MIMO_RPC_RUNTIME)
 
 static void rpc_construct_error_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -70,14 +69,11 @@ static void rpc_construct_error_bdev(struct mimo_jsonrpc_request *req, const jso
 		create(req, base, NULL);
 	mimo_json_decode_free(construct_error_decoders, MIMO_COUNTOF(construct_error_decoders), &p);
 }
-MIMO_RPC_REGISTER_LEGACY("construct_error_bdev", rpc_construct_error_bdev, MIMO_RPC_RUNTIME,
-			 "bdev_error_create")
 
 static void rpc_bdev_error_delete(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	bdev_rpc_delete_params(req, params, &g_error_module);
 }
-MIMO_RPC_REGISTER("bdev_error_delete", rpc_bdev_error_delete, MIMO_RPC_RUNTIME)
 
 struct inject {
 	char *name;
@@ -160,4 +156,15 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 	}
 	mimo_json_decode_free(inject_decoders, MIMO_COUNTOF(inject_decoders), &p);
 }
-MIMO_RPC_REGISTER("bdev_error_inject_error", rpc_bdev_error_inject_error, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_error_create", rpc_bdev_error_create, MIMO_RPC_RUNTIME },
+	{ "construct_error_bdev", rpc_construct_error_bdev, MIMO_RPC_RUNTIME, "bdev_error_create" },
+	{ "bdev_error_delete", rpc_bdev_error_delete, MIMO_RPC_RUNTIME },
+	{ "bdev_error_inject_error", rpc_bdev_error_inject_error, MIMO_RPC_RUNTIME },
+};
+
+void bdev_error_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -20,7 +20,12 @@ struct malloc_disk {
 };
 
 struct mimo_bdev_module g_malloc_module = { .name = "malloc" };
-MIMO_BDEV_MODULE_REGISTER(g_malloc_module)
+
+MIMO_EXPORT void mimo_register_bdev_malloc(void)
+{
+	mimo_bdev_module_register(&g_malloc_module);
+	bdev_malloc_rpc_register();
+}
 
 /* The module needs no per-reactor state, but channels are how the layer reaches it. */
 static pthread_once_t g_device_once = PTHREAD_ONCE_INIT;

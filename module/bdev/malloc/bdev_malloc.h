@@ -12,4 +12,10 @@ int bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_siz
 
 extern struct mimo_bdev_module g_malloc_module;
 
+/* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of
+ * its bdevs is created. */
+void mimo_register_bdev_malloc(void);
+/* bdev_malloc_rpc.c's methods alone (mimo_register_bdev_malloc registers them). */
+void bdev_malloc_rpc_register(void);
+
 #endif

@@ -38,7 +38,6 @@ static void rpc_bdev_malloc_create(struct mimo_jsonrpc_request *req, const json_
 	bdev_rpc_create(req, &p, bdev_malloc_create);
 	mimo_json_decode_free(malloc_create_decoders, MIMO_COUNTOF(malloc_create_decoders), &p);
 }
-MIMO_RPC_REGISTER("bdev_malloc_create", rpc_bdev_malloc_create, MIMO_RPC_RUNTIME)
 
 static void rpc_construct_malloc_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -51,11 +50,20 @@ static void rpc_construct_malloc_bdev(struct mimo_jsonrpc_request *req, const js
 	mimo_json_decode_free(construct_malloc_decoders, MIMO_COUNTOF(construct_malloc_decoders),
 			      &p);
 }
-MIMO_RPC_REGISTER_LEGACY("construct_malloc_bdev", rpc_construct_malloc_bdev, MIMO_RPC_RUNTIME,
-			 "bdev_malloc_create")
 
 static void rpc_bdev_malloc_delete(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	bdev_rpc_delete_params(req, params, &g_malloc_module);
 }
-MIMO_RPC_REGISTER("bdev_malloc_delete", rpc_bdev_malloc_delete, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_malloc_create", rpc_bdev_malloc_create, MIMO_RPC_RUNTIME },
+	{ "construct_malloc_bdev", rpc_construct_malloc_bdev, MIMO_RPC_RUNTIME,
+	  "bdev_malloc_create" },
+	{ "bdev_malloc_delete", rpc_bdev_malloc_delete, MIMO_RPC_RUNTIME },
+};
+
+void bdev_malloc_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

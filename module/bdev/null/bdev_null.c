@@ -13,7 +13,12 @@ struct null_disk {
 };
 
 struct mimo_bdev_module g_null_module = { .name = "null" };
-MIMO_BDEV_MODULE_REGISTER(g_null_module)
+
+MIMO_EXPORT void mimo_register_bdev_null(void)
+{
+	mimo_bdev_module_register(&g_null_module);
+	bdev_null_rpc_register();
+}
 
 static pthread_once_t g_device_once = PTHREAD_ONCE_INIT;
 

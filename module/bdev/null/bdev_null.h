@@ -12,4 +12,10 @@ int bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size,
 
 extern struct mimo_bdev_module g_null_module;
 
+/* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of
+ * its bdevs is created. */
+void mimo_register_bdev_null(void);
+/* bdev_null_rpc.c's methods alone (mimo_register_bdev_null registers them). */
+void bdev_null_rpc_register(void);
+
 #endif

@@ -37,7 +37,6 @@ static void rpc_bdev_null_create(struct mimo_jsonrpc_request *req, const json_t 
 	bdev_rpc_create(req, &p, bdev_null_create);
 	mimo_json_decode_free(null_create_decoders, MIMO_COUNTOF(null_create_decoders), &p);
 }
-MIMO_RPC_REGISTER("bdev_null_create", rpc_bdev_null_create, MIMO_RPC_RUNTIME)
 
 static void rpc_construct_null_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -49,11 +48,19 @@ static void rpc_construct_null_bdev(struct mimo_jsonrpc_request *req, const json
 	bdev_rpc_create(req, &p, bdev_null_create);
 	mimo_json_decode_free(construct_null_decoders, MIMO_COUNTOF(construct_null_decoders), &p);
 }
-MIMO_RPC_REGISTER_LEGACY("construct_null_bdev", rpc_construct_null_bdev, MIMO_RPC_RUNTIME,
-			 "bdev_null_create")
 
 static void rpc_bdev_null_delete(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	bdev_rpc_delete_params(req, params, &g_null_module);
 }
-MIMO_RPC_REGISTER("bdev_null_delete", rpc_bdev_null_delete, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_null_create", rpc_bdev_null_create, MIMO_RPC_RUNTIME },
+	{ "construct_null_bdev", rpc_construct_null_bdev, MIMO_RPC_RUNTIME, "bdev_null_create" },
+	{ "bdev_null_delete", rpc_bdev_null_delete, MIMO_RPC_RUNTIME },
+};
+
+void bdev_null_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

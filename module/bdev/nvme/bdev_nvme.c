@@ -104,7 +104,12 @@ struct nvme_io {
 static TAILQ_HEAD(, nvme_bdev_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
 
 struct mimo_bdev_module g_nvme_module = { .name = "nvme", .ctx_size = sizeof(struct nvme_io) };
-MIMO_BDEV_MODULE_REGISTER(g_nvme_module)
+
+MIMO_EXPORT void mimo_register_bdev_nvme(void)
+{
+	mimo_bdev_module_register(&g_nvme_module);
+	bdev_nvme_rpc_register();
+}
 
 static struct nvme_bdev_ctrlr *find_nbc(const char *name)
 {

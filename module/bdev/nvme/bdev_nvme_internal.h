@@ -22,6 +22,8 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 /* Delete the controller's bdevs, then shut it down; cb(arg, 0) when gone. Returns 0, -ENODEV,
  * -EBUSY (a bdev of it is claimed, or it is already being detached). */
 int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg);
+/* bdev_nvme_rpc.c's methods alone (mimo_register_bdev_nvme registers them). */
+void bdev_nvme_rpc_register(void);
 /* bdev_nvme_get_controllers' result; NULL when name is given and unknown. */
 json_t *bdev_nvme_controllers_json(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */

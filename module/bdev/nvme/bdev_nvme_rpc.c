@@ -260,14 +260,11 @@ static void rpc_bdev_nvme_attach_controller(struct mimo_jsonrpc_request *req, co
 {
 	attach(req, params, attach_decoders, MIMO_COUNTOF(attach_decoders));
 }
-MIMO_RPC_REGISTER("bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller, MIMO_RPC_RUNTIME)
 
 static void rpc_construct_nvme_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	attach(req, params, construct_decoders, MIMO_COUNTOF(construct_decoders));
 }
-MIMO_RPC_REGISTER_LEGACY("construct_nvme_bdev", rpc_construct_nvme_bdev, MIMO_RPC_RUNTIME,
-			 "bdev_nvme_attach_controller")
 
 struct detach_params {
 	char *name;
@@ -352,14 +349,11 @@ static void rpc_bdev_nvme_detach_controller(struct mimo_jsonrpc_request *req, co
 {
 	detach(req, params, detach_decoders, MIMO_COUNTOF(detach_decoders));
 }
-MIMO_RPC_REGISTER("bdev_nvme_detach_controller", rpc_bdev_nvme_detach_controller, MIMO_RPC_RUNTIME)
 
 static void rpc_delete_nvme_controller(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	detach(req, params, detach_decoders, 1);
 }
-MIMO_RPC_REGISTER_LEGACY("delete_nvme_controller", rpc_delete_nvme_controller, MIMO_RPC_RUNTIME,
-			 "bdev_nvme_detach_controller")
 
 struct get_params {
 	char *name;
@@ -383,4 +377,18 @@ static void rpc_bdev_nvme_get_controllers(struct mimo_jsonrpc_request *req, cons
 		mimo_jsonrpc_send_result(req, result);
 	mimo_json_decode_free(get_decoders, MIMO_COUNTOF(get_decoders), &p);
 }
-MIMO_RPC_REGISTER("bdev_nvme_get_controllers", rpc_bdev_nvme_get_controllers, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller, MIMO_RPC_RUNTIME },
+	{ "construct_nvme_bdev", rpc_construct_nvme_bdev, MIMO_RPC_RUNTIME,
+	  "bdev_nvme_attach_controller" },
+	{ "bdev_nvme_detach_controller", rpc_bdev_nvme_detach_controller, MIMO_RPC_RUNTIME },
+	{ "delete_nvme_controller", rpc_delete_nvme_controller, MIMO_RPC_RUNTIME,
+	  "bdev_nvme_detach_controller" },
+	{ "bdev_nvme_get_controllers", rpc_bdev_nvme_get_controllers, MIMO_RPC_RUNTIME },
+};
+
+void bdev_nvme_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -225,6 +225,11 @@ static int setup(void **state)
 	struct mimo_reactor_opts o;
 
 	(void)state;
+	mimo_register_bdev_layer();
+	mimo_register_bdev_aio();
+	mimo_register_bdev_error();
+	mimo_register_bdev_malloc();
+	mimo_register_bdev_null();
 	sem_init(&g_sem, 0, 0);
 	mimo_reactor_opts_init(&o);
 	o.core_mask = 0x1;

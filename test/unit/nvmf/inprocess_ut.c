@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "bdev_malloc.h"
+#include "mimo/bdev.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/nvme.h"
 #include "mimo/nvmf.h"
@@ -568,6 +570,9 @@ static int setup(void **state)
 
 	(void)state;
 	setenv("MIMO_NOTIFY_DISABLE", "1", 1);
+	mimo_register_nvmf();
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	sem_init(&g_sem, 0, 0);
 	mimo_reactor_opts_init(&o);
 	o.core_mask = 0x3;
