@@ -129,7 +129,7 @@ static void ns_notice(struct nvmf_ctrlr *c, uint32_t nsid)
 }
 
 /* Only the hosts that see the namespace hear of it (the others never knew it). */
-void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, const struct nvmf_ns *ns)
+void nvmf_ctrlr_ns_changed(struct mimo_nvmf_subsystem *s, const struct nvmf_ns *ns)
 {
 	struct nvmf_ctrlr *c;
 
@@ -153,7 +153,7 @@ void nvmf_ctrlr_set_visible(struct nvmf_ctrlr *c, uint32_t nsid, bool visible)
 /* A new controller sees the namespaces that are not visible to all where its host is named. */
 static void visible_init(struct nvmf_ctrlr *c)
 {
-	struct nvmf_subsystem *s = c->subsys;
+	struct mimo_nvmf_subsystem *s = c->subsys;
 
 	for (uint32_t id = 1; id <= s->max_nsid; id++) {
 		struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
@@ -229,7 +229,7 @@ void nvmf_ctrlr_log_error(struct nvmf_ctrlr *c, struct nvmf_req *req)
 
 /* --- connect ------------------------------------------------------------------------------- */
 
-static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req *req,
+static struct nvmf_ctrlr *ctrlr_create(struct mimo_nvmf_subsystem *s, struct nvmf_req *req,
 				       const struct mimo_nvmf_connect_data *data)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -301,7 +301,7 @@ static void ctrlr_destroy_unused(struct nvmf_ctrlr *c)
  * AUTHREQ.ATR set, and the queue takes only authentication commands until it has (tcp_cmd.c).
  * False only when the queue's authentication state cannot be allocated.
  */
-static bool require_auth(struct nvmf_req *req, struct nvmf_subsystem *s, const char *hostnqn)
+static bool require_auth(struct nvmf_req *req, struct mimo_nvmf_subsystem *s, const char *hostnqn)
 {
 	struct nvmf_host *h = nvmf_subsystem_find_host(s, hostnqn);
 	struct nvmf_auth *a;
@@ -318,7 +318,7 @@ static bool require_auth(struct nvmf_req *req, struct nvmf_subsystem *s, const c
 	return true;
 }
 
-static struct nvmf_ctrlr *find_ctrlr(struct nvmf_subsystem *s, uint16_t cntlid)
+static struct nvmf_ctrlr *find_ctrlr(struct mimo_nvmf_subsystem *s, uint16_t cntlid)
 {
 	struct nvmf_ctrlr *c;
 
@@ -330,7 +330,7 @@ static struct nvmf_ctrlr *find_ctrlr(struct nvmf_subsystem *s, uint16_t cntlid)
 	return NULL;
 }
 
-static void connect_admin(struct nvmf_req *req, struct nvmf_subsystem *s,
+static void connect_admin(struct nvmf_req *req, struct mimo_nvmf_subsystem *s,
 			  const struct mimo_nvmf_connect_data *data)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -360,7 +360,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsystem *s,
 		announce(c, NULL);
 }
 
-static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
+static void connect_io(struct nvmf_req *req, struct mimo_nvmf_subsystem *s,
 		       const struct mimo_nvmf_connect_data *data)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -412,9 +412,9 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
 void nvmf_ctrlr_connect(struct nvmf_req *req)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
-	struct nvmf_tgt *tgt = req->qp->tt->tgt;
+	struct mimo_nvmf_tgt *tgt = req->qp->tt->tgt;
 	struct mimo_nvmf_connect_data data;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	struct nvmf_port *port;
 
 	nvmf_req_set_status(req, 0, 0);
@@ -437,8 +437,7 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 		connect_invalid(req, true, CONNECT_IPO_HOSTNQN);
 		goto out;
 	}
-	s = (struct nvmf_subsystem *)mimo_nvmf_tgt_find_subsystem((struct mimo_nvmf_tgt *)tgt,
-								  data.subnqn);
+	s = mimo_nvmf_tgt_find_subsystem(tgt, data.subnqn);
 	port = tgt->tcp != NULL ? nvmf_port_by_id(tgt->tcp, req->qp->portid) : NULL;
 	/* Unknown, stopped, or not listening where the host came in: all look alike to it. */
 	if (s == NULL || s->state != NVMF_SUBSYS_ACTIVE || port == NULL ||
@@ -448,7 +447,7 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 		connect_invalid(req, true, CONNECT_IPO_SUBNQN);
 		goto out;
 	}
-	if (!mimo_nvmf_subsystem_host_allowed((struct mimo_nvmf_subsystem *)s, data.hostnqn)) {
+	if (!mimo_nvmf_subsystem_host_allowed(s, data.hostnqn)) {
 		MIMO_WARN(COMP, "%s: host %s is not allowed", s->nqn, data.hostnqn);
 		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
 				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
@@ -528,7 +527,7 @@ void nvmf_ctrlr_process_auth(struct nvmf_req *req)
 	const struct mimo_nvmf_auth_cmd *cmd = (const void *)&req->cmd;
 	struct nvmf_qpair *qp = req->qp;
 	struct nvmf_ctrlr *c = qp->ctrlr;
-	struct nvmf_tgt *tgt = c->subsys->tgt;
+	struct mimo_nvmf_tgt *tgt = c->subsys->tgt;
 	struct nvmf_auth_params p = {
 		.hostnqn = c->hostnqn,
 		.subnqn = c->subsys->nqn,
@@ -721,7 +720,7 @@ void nvmf_ctrlr_process_admin(struct nvmf_req *req)
 
 static void ctrlr_free(struct nvmf_ctrlr *c)
 {
-	struct nvmf_subsystem *s = c->subsys;
+	struct mimo_nvmf_subsystem *s = c->subsys;
 
 	MIMO_INFO(COMP, "%s: controller %u of %s is gone", s->nqn, c->cntlid, c->hostnqn);
 	if (c->announced)

@@ -5,7 +5,7 @@
 
 #include "nvmf_internal.h"
 
-static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_subsystem *s,
+static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct mimo_nvmf_subsystem *s,
 		       const struct nvmf_port *port)
 {
 	memset(e, 0, sizeof(*e));
@@ -27,10 +27,10 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_su
 	/* TSAS for TCP: SECTYPE 0, no security. */
 }
 
-void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
+void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 {
 	struct mimo_nvmf_discovery_log *log;
-	const struct nvmf_subsystem *s;
+	const struct mimo_nvmf_subsystem *s;
 	uint64_t n = 0, i = 0;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -38,7 +38,7 @@ void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 		const struct nvmf_subsys_listener *l;
 
 		if (s->subtype != MIMO_NVMF_SUBTYPE_NVME || s->state == NVMF_SUBSYS_DELETING ||
-		    !mimo_nvmf_subsystem_host_allowed((const void *)s, hostnqn))
+		    !mimo_nvmf_subsystem_host_allowed(s, hostnqn))
 			continue;
 		TAILQ_FOREACH(l, &s->listeners, link)
 		n++;
@@ -53,7 +53,7 @@ void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 		const struct nvmf_subsys_listener *l;
 
 		if (s->subtype != MIMO_NVMF_SUBTYPE_NVME || s->state == NVMF_SUBSYS_DELETING ||
-		    !mimo_nvmf_subsystem_host_allowed((const void *)s, hostnqn))
+		    !mimo_nvmf_subsystem_host_allowed(s, hostnqn))
 			continue;
 		TAILQ_FOREACH(l, &s->listeners, link)
 		fill_entry(&log->entries[i++], s, l->port);

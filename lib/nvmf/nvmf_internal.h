@@ -40,8 +40,8 @@
 #define NVMF_DEFAULT_MODEL  "mimo bdev Controller"
 #define NVMF_DEFAULT_SERIAL "00000000000000000000"
 
-struct nvmf_tgt;
-struct nvmf_subsystem;
+struct mimo_nvmf_tgt;
+struct mimo_nvmf_subsystem;
 struct nvmf_ctrlr;
 struct nvmf_qpair;
 struct nvmf_req;
@@ -59,7 +59,7 @@ struct nvmf_ns_reactor {
 
 struct nvmf_ns {
 	uint32_t nsid;
-	struct nvmf_subsystem *subsys;
+	struct mimo_nvmf_subsystem *subsys;
 	struct mimo_bdev_desc *desc;
 	struct mimo_bdev *bdev;
 	char *bdev_name;
@@ -107,8 +107,8 @@ enum nvmf_subsys_state {
 	NVMF_SUBSYS_DELETING,
 };
 
-struct nvmf_subsystem {
-	struct nvmf_tgt *tgt;
+struct mimo_nvmf_subsystem {
+	struct mimo_nvmf_tgt *tgt;
 	char nqn[MIMO_NVMF_NQN_MAX_LEN + 1];
 	uint8_t subtype; /* MIMO_NVMF_SUBTYPE_NVME or _DISCOVERY */
 	enum nvmf_subsys_state state;
@@ -125,11 +125,12 @@ struct nvmf_subsystem {
 	/* Deletion waits for every controller to go. */
 	mimo_nvmf_done_cb destroy_cb;
 	void *destroy_arg;
-	TAILQ_ENTRY(nvmf_subsystem) link;
+	TAILQ_ENTRY(mimo_nvmf_subsystem) link;
 };
 
 /* On any reactor: the namespace, or NULL (unknown or being removed). */
-static inline struct nvmf_ns *nvmf_subsystem_get_ns(struct nvmf_subsystem *s, uint32_t nsid)
+static inline struct nvmf_ns *nvmf_subsystem_get_ns(const struct mimo_nvmf_subsystem *s,
+						    uint32_t nsid)
 {
 	if (nsid == 0 || nsid > s->max_nsid)
 		return NULL;
@@ -137,24 +138,24 @@ static inline struct nvmf_ns *nvmf_subsystem_get_ns(struct nvmf_subsystem *s, ui
 }
 
 bool nvmf_nqn_is_valid(const char *nqn);
-struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn);
+struct nvmf_host *nvmf_subsystem_find_host(const struct mimo_nvmf_subsystem *s, const char *nqn);
 /* Put a host entry's keys and free it. */
 void nvmf_host_free(struct nvmf_host *h);
-bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port);
-void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s);
-void nvmf_subsystem_free(struct nvmf_subsystem *s);
+bool nvmf_subsystem_listens_on(const struct mimo_nvmf_subsystem *s, const struct nvmf_port *port);
+void nvmf_subsystem_ctrlr_gone(struct mimo_nvmf_subsystem *s);
+void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s);
 /* The next free controller ID, or 0 when none is left. */
-uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s);
+uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s);
 
 /* --- target -------------------------------------------------------------------------------- */
 
-struct nvmf_tgt {
+struct mimo_nvmf_tgt {
 	char *name;
 	struct mimo_nvmf_tgt_opts opts;
 	struct mimo_reactor *reactor;
-	TAILQ_HEAD(, nvmf_subsystem) subsystems;
+	TAILQ_HEAD(, mimo_nvmf_subsystem) subsystems;
 	uint32_t num_subsystems;
-	struct nvmf_subsystem *discovery;
+	struct mimo_nvmf_subsystem *discovery;
 	struct nvmf_transport *tcp;
 	/* DH-HMAC-CHAP: what nvmf_set_config allows (1 << HashID, 1 << DHgID) and the
 	 * sequence numbers of challenges (random start, never 0). */
@@ -166,15 +167,15 @@ struct nvmf_tgt {
 	bool destroying;
 	void (*destroy_cb)(void *arg);
 	void *destroy_arg;
-	TAILQ_ENTRY(nvmf_tgt) link;
+	TAILQ_ENTRY(mimo_nvmf_tgt) link;
 };
 
 /* A subsystem, host, listener or namespace changed: discovery controllers hear of it. */
-void nvmf_tgt_discovery_changed(struct nvmf_tgt *tgt);
+void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt);
 /* A subsystem (or the last discovery controller) is gone: a target being destroyed goes on. */
-void nvmf_tgt_subsystem_removed(struct nvmf_tgt *tgt);
-struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt);
-static inline bool nvmf_on_tgt_reactor(const struct nvmf_tgt *tgt)
+void nvmf_tgt_subsystem_removed(struct mimo_nvmf_tgt *tgt);
+struct mimo_reactor *nvmf_tgt_next_reactor(struct mimo_nvmf_tgt *tgt);
+static inline bool nvmf_on_tgt_reactor(const struct mimo_nvmf_tgt *tgt)
 {
 	return mimo_reactor_current() == tgt->reactor;
 }
@@ -182,7 +183,7 @@ static inline bool nvmf_on_tgt_reactor(const struct nvmf_tgt *tgt)
 /* --- controllers --------------------------------------------------------------------------- */
 
 struct nvmf_ctrlr {
-	struct nvmf_subsystem *subsys;
+	struct mimo_nvmf_subsystem *subsys;
 	uint16_t cntlid;
 	char hostnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
 	uint8_t hostid[16];
@@ -239,7 +240,7 @@ static inline bool nvmf_ctrlr_sees(const struct nvmf_ctrlr *c, const struct nvmf
 }
 
 /* On any reactor: the namespace, if it exists and this controller's host may see it. */
-static inline struct nvmf_ns *nvmf_ctrlr_get_ns(struct nvmf_ctrlr *c, uint32_t nsid)
+static inline struct nvmf_ns *nvmf_ctrlr_get_ns(const struct nvmf_ctrlr *c, uint32_t nsid)
 {
 	struct nvmf_ns *ns = nvmf_subsystem_get_ns(c->subsys, nsid);
 
@@ -260,7 +261,7 @@ void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *ctrlr);
 /* A queue pair of the controller closed (message from its reactor). */
 void nvmf_ctrlr_qpair_gone(struct nvmf_ctrlr *ctrlr, struct nvmf_qpair *qp);
 /* The namespace was added or removed: the controllers that see it get a notice. */
-void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, const struct nvmf_ns *ns);
+void nvmf_ctrlr_ns_changed(struct mimo_nvmf_subsystem *s, const struct nvmf_ns *ns);
 void nvmf_ctrlr_discovery_changed(struct nvmf_ctrlr *ctrlr);
 /* The host read log page lid; without RAE its notices are re-armed (and the list cleared). */
 void nvmf_ctrlr_log_read(struct nvmf_ctrlr *ctrlr, uint8_t lid, bool rae);
@@ -275,7 +276,7 @@ void nvmf_admin_set_features(struct nvmf_req *req);
 uint64_t nvmf_ctrlr_cap(const struct nvmf_ctrlr *ctrlr);
 
 /* discovery.c: the log for a host, as one buffer (header + entries). */
-void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len);
+void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len);
 
 /* io_cmd.c: on the queue pair's reactor. */
 void nvmf_io_exec(struct nvmf_req *req);
@@ -299,7 +300,7 @@ struct nvmf_port {
 };
 
 struct nvmf_transport {
-	struct nvmf_tgt *tgt;
+	struct mimo_nvmf_tgt *tgt;
 	struct mimo_nvmf_transport_opts opts;
 	uint32_t max_conns;   /* per listener: the option, or what the fd limit allows */
 	uint32_t qpairs_high; /* most connections since memory was last trimmed (tgt reactor) */
@@ -400,7 +401,7 @@ struct nvmf_qpair {
 	uint16_t sqhd;
 	bool sq_fc_disabled;
 	struct nvmf_ctrlr *ctrlr;
-	struct nvmf_subsystem *subsys;
+	struct mimo_nvmf_subsystem *subsys;
 	/* In-band authentication: the target reactor's (allocated at a Connect that requires
 	 * it, or at the host's first authentication command; freed when the queue leaves its
 	 * controller). Never touched on the queue pair's reactor. */
@@ -432,7 +433,7 @@ struct nvmf_qpair {
 /* tcp.c */
 /* The most connections a listener may take: 3/4 of RLIMIT_NOFILE (the default cap). */
 uint32_t nvmf_tcp_max_conns_allowed(void);
-int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
+int nvmf_transport_create(struct mimo_nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
 			  struct nvmf_transport **tt);
 void nvmf_transport_destroy(struct nvmf_transport *tt, void (*cb)(void *arg), void *arg);
 int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,

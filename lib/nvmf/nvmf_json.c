@@ -91,7 +91,7 @@ static json_t *host_json(const struct nvmf_host *h, bool config)
 	return o;
 }
 
-static json_t *subsystem_json(const struct nvmf_subsystem *s)
+static json_t *subsystem_json(const struct mimo_nvmf_subsystem *s)
 {
 	const struct nvmf_subsys_listener *l;
 	const struct nvmf_host *h;
@@ -109,7 +109,7 @@ static json_t *subsystem_json(const struct nvmf_subsystem *s)
 		json_t *nss = json_array();
 
 		for (uint32_t id = 1; id <= s->max_nsid; id++) {
-			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+			struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
 
 			if (ns != NULL)
 				json_array_append_new(nss, ns_json(ns, false));
@@ -124,10 +124,9 @@ static json_t *subsystem_json(const struct nvmf_subsystem *s)
 	return o;
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *t, const char *nqn)
+MIMO_EXPORT json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *tgt, const char *nqn)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-	const struct nvmf_subsystem *s;
+	const struct mimo_nvmf_subsystem *s;
 	json_t *a = json_array();
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -155,9 +154,8 @@ static json_t *auth_json(const struct nvmf_auth *a)
 			 chosen && group != NULL ? group : "unknown");
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *ss)
+MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *s)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
 	const struct nvmf_ctrlr *c;
 	json_t *a = json_array();
 
@@ -193,9 +191,8 @@ static json_t *qpair_json(const struct nvmf_ctrlr *c, const struct nvmf_qpair *q
 }
 
 /* On the target's reactor: what it knows of each queue (the rest is the queues' reactors'). */
-MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *ss)
+MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *s)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
 	const struct nvmf_ctrlr *c;
 	json_t *a = json_array();
 
@@ -250,9 +247,8 @@ static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 	return j;
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *t)
+MIMO_EXPORT json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
 	json_t *a = json_array();
 
 	if (tgt->tcp != NULL)
@@ -265,11 +261,10 @@ static void add_call(json_t *config, const char *method, json_t *params)
 	json_array_append_new(config, json_pack("{s:s, s:o}", "method", method, "params", params));
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
+MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
 	json_t *config = json_array();
-	const struct nvmf_subsystem *s;
+	const struct mimo_nvmf_subsystem *s;
 
 	/* SPDK writes nvmf_set_config first; mimo only when it changes something, so that a
 	 * default configuration stays what it was. */
@@ -312,7 +307,7 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 			add_call(config, "nvmf_subsystem_add_host", p);
 		}
 		for (uint32_t id = 1; id <= s->max_nsid; id++) {
-			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+			struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
 
 			const struct nvmf_host *vh;
 

@@ -49,7 +49,7 @@ static struct mimo_nvmf_subsystem *get_subsys(struct mimo_jsonrpc_request *req,
 	if (tgt == NULL)
 		return NULL;
 	s = mimo_nvmf_tgt_find_subsystem(tgt, nqn);
-	if (s == NULL || ((struct nvmf_subsystem *)s)->state == NVMF_SUBSYS_DELETING) {
+	if (s == NULL || (s)->state == NVMF_SUBSYS_DELETING) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem with NQN '%s' not found", nqn);
 		return NULL;
 	}

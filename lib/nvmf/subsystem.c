@@ -14,11 +14,6 @@
 
 #define COMP "nvmf"
 
-static struct nvmf_subsystem *to_s(struct mimo_nvmf_subsystem *s)
-{
-	return (struct nvmf_subsystem *)s;
-}
-
 /* NQNs as the specification defines them: "nqn.yyyy-mm.reverse.domain:anything" or the
  * UUID form "nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes. */
 bool nvmf_nqn_is_valid(const char *nqn)
@@ -80,13 +75,12 @@ MIMO_EXPORT void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *
 	opts->max_cntlid = 0xffef;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *nqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char *nqn,
 					   const struct mimo_nvmf_subsystem_opts *opts,
 					   struct mimo_nvmf_subsystem **out)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
 	struct mimo_nvmf_subsystem_opts o;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	bool disc = nqn != NULL && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0;
 
 	mimo_nvmf_subsystem_opts_init(&o);
@@ -100,7 +94,7 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 		return -EINVAL;
 	if (o.max_namespaces > 0xfffffffe / 2)
 		return -EINVAL;
-	if (mimo_nvmf_tgt_find_subsystem(t, nqn) != NULL)
+	if (mimo_nvmf_tgt_find_subsystem(tgt, nqn) != NULL)
 		return -EEXIST;
 	if (!disc && tgt->num_subsystems >= tgt->opts.max_subsystems)
 		return -ENOSPC;
@@ -137,32 +131,31 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 		nvmf_emit("nvmf_subsystem_created", p, s->nqn);
 		nvmf_tgt_discovery_changed(tgt);
 	}
-	*out = (struct mimo_nvmf_subsystem *)s;
+	*out = s;
 	return 0;
 }
 
-MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *t,
+MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *tgt,
 								     const char *nqn)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 
 	if (nqn == NULL)
 		return NULL;
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
 		if (strcmp(s->nqn, nqn) == 0)
-			return (struct mimo_nvmf_subsystem *)s;
+			return s;
 	}
 	return NULL;
 }
 
 MIMO_EXPORT const char *mimo_nvmf_subsystem_get_nqn(const struct mimo_nvmf_subsystem *s)
 {
-	return ((const struct nvmf_subsystem *)s)->nqn;
+	return (s)->nqn;
 }
 
-uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
+uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s)
 {
 	uint32_t span = (uint32_t)s->max_cntlid - s->min_cntlid + 1;
 
@@ -187,7 +180,7 @@ uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
 
 /* --- start, stop, delete ------------------------------------------------------------------- */
 
-static void disconnect_all(struct nvmf_subsystem *s)
+static void disconnect_all(struct mimo_nvmf_subsystem *s)
 {
 	struct nvmf_ctrlr *c;
 
@@ -195,10 +188,9 @@ static void disconnect_all(struct nvmf_subsystem *s)
 	nvmf_ctrlr_disconnect(c);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					   void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	int rc = 0;
 
 	if (s->state == NVMF_SUBSYS_DELETING)
@@ -209,10 +201,9 @@ MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_
 		cb(cb_arg, rc);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					  void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	int rc = 0;
 
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->state == NVMF_SUBSYS_DELETING) {
@@ -225,7 +216,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_n
 		cb(cb_arg, rc);
 }
 
-void nvmf_subsystem_free(struct nvmf_subsystem *s)
+void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s)
 {
 	struct nvmf_subsys_listener *l;
 	struct nvmf_host *h;
@@ -244,9 +235,9 @@ void nvmf_subsystem_free(struct nvmf_subsystem *s)
 	free(s);
 }
 
-static void delete_finish(struct nvmf_subsystem *s)
+static void delete_finish(struct mimo_nvmf_subsystem *s)
 {
-	struct nvmf_tgt *tgt = s->tgt;
+	struct mimo_nvmf_tgt *tgt = s->tgt;
 	mimo_nvmf_done_cb cb = s->destroy_cb;
 	void *cb_arg = s->destroy_arg;
 	json_t *p;
@@ -263,7 +254,7 @@ static void delete_finish(struct nvmf_subsystem *s)
 
 static void delete_ns_drained(struct nvmf_ns *ns)
 {
-	struct nvmf_subsystem *s = ns->subsys;
+	struct mimo_nvmf_subsystem *s = ns->subsys;
 
 	nvmf_ns_free(ns);
 	if (--s->num_ns == 0)
@@ -271,7 +262,7 @@ static void delete_ns_drained(struct nvmf_ns *ns)
 }
 
 /* Every controller is gone: close the namespaces, then forget the subsystem. */
-static void delete_namespaces(struct nvmf_subsystem *s)
+static void delete_namespaces(struct mimo_nvmf_subsystem *s)
 {
 	uint32_t n = s->num_ns;
 
@@ -287,7 +278,7 @@ static void delete_namespaces(struct nvmf_subsystem *s)
 	}
 }
 
-void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
+void nvmf_subsystem_ctrlr_gone(struct mimo_nvmf_subsystem *s)
 {
 	if (s->state != NVMF_SUBSYS_DELETING || !TAILQ_EMPTY(&s->ctrlrs))
 		return;
@@ -297,11 +288,9 @@ void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
 		delete_namespaces(s);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					    void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
 		return -EPERM;
 	if (s->state == NVMF_SUBSYS_DELETING)
@@ -324,9 +313,9 @@ MIMO_EXPORT void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts)
 	opts->opts_size = sizeof(*opts);
 }
 
-static bool bdev_in_use(struct nvmf_tgt *tgt, const struct mimo_bdev *bdev)
+static bool bdev_in_use(struct mimo_nvmf_tgt *tgt, const struct mimo_bdev *bdev)
 {
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
@@ -351,14 +340,13 @@ static void ns_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 	if (nvmf_subsystem_get_ns(ns->subsys, ns->nsid) == ns) {
 		MIMO_INFO(COMP, "%s: bdev %s removed; removing namespace %u", ns->subsys->nqn,
 			  ns->bdev_name, ns->nsid);
-		mimo_nvmf_subsystem_remove_ns((struct mimo_nvmf_subsystem *)ns->subsys, ns->nsid);
+		mimo_nvmf_subsystem_remove_ns(ns->subsys, ns->nsid);
 	}
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const char *bdev_name,
+MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *s, const char *bdev_name,
 					   const struct mimo_nvmf_ns_opts *opts)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct mimo_nvmf_ns_opts o;
 	struct nvmf_ns *ns;
 	uint32_t nsid;
@@ -429,16 +417,15 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const
 	return (int)nsid;
 }
 
-static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns);
+static void forget_visibility(struct mimo_nvmf_subsystem *s, struct nvmf_ns *ns);
 
 static void remove_ns_drained(struct nvmf_ns *ns)
 {
 	nvmf_ns_free(ns);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *ss, uint32_t nsid)
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *s, uint32_t nsid)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_ns *ns;
 
 	if (nsid == 0 || nsid > s->max_nsid || s->state == NVMF_SUBSYS_DELETING)
@@ -469,7 +456,7 @@ static struct nvmf_host *ns_find_host(const struct nvmf_ns *ns, const char *nqn)
 
 /* The controllers' bits for a namespace that is going: a later one with its nsid starts
  * hidden from everyone. Quietly: they got their notice for the removal. */
-static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
+static void forget_visibility(struct mimo_nvmf_subsystem *s, struct nvmf_ns *ns)
 {
 	struct nvmf_ctrlr *c;
 	struct nvmf_host *h;
@@ -483,7 +470,7 @@ static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
 }
 
 /* The namespace for a visibility change, or an error. */
-static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+static int visibility_target(struct mimo_nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
 			     struct nvmf_ns **out)
 {
 	struct nvmf_ns *ns;
@@ -500,7 +487,7 @@ static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char
 	return 0;
 }
 
-static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+static void set_host_visibility(struct mimo_nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
 				bool visible)
 {
 	struct nvmf_ctrlr *c;
@@ -512,10 +499,9 @@ static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const c
 	}
 }
 
-MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *s, uint32_t nsid,
 				      const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h;
 	struct nvmf_ns *ns;
 	int rc = visibility_target(s, nsid, hostnqn, &ns);
@@ -534,10 +520,9 @@ MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t n
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *s, uint32_t nsid,
 					 const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h;
 	struct nvmf_ns *ns;
 	int rc = visibility_target(s, nsid, hostnqn, &ns);
@@ -556,7 +541,7 @@ MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_
 
 /* --- hosts --------------------------------------------------------------------------------- */
 
-struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn)
+struct nvmf_host *nvmf_subsystem_find_host(const struct mimo_nvmf_subsystem *s, const char *nqn)
 {
 	struct nvmf_host *h;
 
@@ -620,11 +605,9 @@ static int dhchap_keys_get(const char *key, const char *ctrlr_key, struct mimo_k
 	return rc;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *ss,
-						 const char *hostnqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 						 const struct mimo_nvmf_host_opts *opts)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct mimo_nvmf_host_opts o;
 	struct nvmf_host *h;
 	int rc;
@@ -661,10 +644,9 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *ss, con
 	return mimo_nvmf_subsystem_add_host_ext(ss, hostnqn, NULL);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, const char *hostnqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 					     const char *dhchap_key, const char *dhchap_ctrlr_key)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct mimo_key *k, *ck;
 	int rc;
@@ -686,9 +668,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, con
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *s, const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct nvmf_ctrlr *c;
 
@@ -707,28 +688,24 @@ MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, 
 	return 0;
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *ss, bool allow)
+MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *s, bool allow)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->allow_any_host == allow)
 		return;
 	s->allow_any_host = allow;
 	nvmf_tgt_discovery_changed(s->tgt);
 }
 
-MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *s,
 						  const char *hostnqn)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
-
 	return s->allow_any_host ||
 	       (hostnqn != NULL && nvmf_subsystem_find_host(s, hostnqn) != NULL);
 }
 
 /* --- listeners ----------------------------------------------------------------------------- */
 
-bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port)
+bool nvmf_subsystem_listens_on(const struct mimo_nvmf_subsystem *s, const struct nvmf_port *port)
 {
 	const struct nvmf_subsys_listener *l;
 
@@ -742,11 +719,10 @@ bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf
 	return false;
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 						  struct mimo_nvmf_listen_addr *addr,
 						  mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_subsys_listener *l;
 	struct nvmf_port *port;
 	json_t *p;
@@ -793,11 +769,10 @@ out:
 		cb(cb_arg, rc);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *s,
 						     const struct mimo_nvmf_listen_addr *addr,
 						     mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_port *port = s->tgt->tcp != NULL ? nvmf_port_find(s->tgt->tcp, addr) : NULL;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_ctrlr *c;

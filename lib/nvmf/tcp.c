@@ -58,7 +58,7 @@ uint32_t nvmf_tcp_max_conns_allowed(void)
 	return n < 16 ? 16 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
+int nvmf_transport_create(struct mimo_nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
 			  struct nvmf_transport **out)
 {
 	struct nvmf_transport *tt;

@@ -213,7 +213,7 @@ static void finish(struct nvmf_req *req, uint8_t sct, uint8_t sc)
 
 static void to_tgt(struct nvmf_req *req, mimo_msg_fn fn)
 {
-	struct nvmf_tgt *tgt = req->qp->tt->tgt;
+	struct mimo_nvmf_tgt *tgt = req->qp->tt->tgt;
 
 	if (mimo_reactor_current() == tgt->reactor)
 		fn(req);

@@ -13,7 +13,7 @@
 #define COMP "nvmf"
 
 static pthread_mutex_t g_tgts_lock = PTHREAD_MUTEX_INITIALIZER;
-static TAILQ_HEAD(, nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
+static TAILQ_HEAD(, mimo_nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
 
 MIMO_EXPORT void mimo_nvmf_tgt_opts_init(struct mimo_nvmf_tgt_opts *opts)
 {
@@ -28,7 +28,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 {
 	struct mimo_nvmf_subsystem_opts so;
 	struct mimo_nvmf_subsystem *disc;
-	struct nvmf_tgt *tgt, *t;
+	struct mimo_nvmf_tgt *tgt, *t;
 	uint64_t mask = 0;
 	int rc;
 
@@ -75,8 +75,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	mimo_nvmf_subsystem_opts_init(&so);
 	so.allow_any_host = true;
 	so.max_namespaces = 0;
-	rc = mimo_nvmf_subsystem_create((struct mimo_nvmf_tgt *)tgt, MIMO_NVMF_DISCOVERY_NQN, &so,
-					&disc);
+	rc = mimo_nvmf_subsystem_create(tgt, MIMO_NVMF_DISCOVERY_NQN, &so, &disc);
 	if (rc != 0) {
 		pthread_mutex_lock(&g_tgts_lock);
 		TAILQ_REMOVE(&g_tgts, tgt, link);
@@ -85,15 +84,15 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		free(tgt);
 		return rc;
 	}
-	tgt->discovery = (struct nvmf_subsystem *)disc;
+	tgt->discovery = disc;
 	tgt->discovery->state = NVMF_SUBSYS_ACTIVE;
-	*out = (struct mimo_nvmf_tgt *)tgt;
+	*out = tgt;
 	return 0;
 }
 
 MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
 {
-	struct nvmf_tgt *t;
+	struct mimo_nvmf_tgt *t;
 
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_FOREACH(t, &g_tgts, link)
@@ -102,14 +101,12 @@ MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
 			break;
 	}
 	pthread_mutex_unlock(&g_tgts_lock);
-	return (struct mimo_nvmf_tgt *)t;
+	return t;
 }
 
-MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *t, uint32_t digests,
+MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *tgt, uint32_t digests,
 					 uint32_t dhgroups)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-
 	if (digests == 0 || (digests & ~DHCHAP_ALL_DIGESTS) != 0 || dhgroups == 0 ||
 	    (dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0)
 		return -EINVAL;
@@ -118,21 +115,19 @@ MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *t, uint32_t diges
 	return 0;
 }
 
-MIMO_EXPORT void mimo_nvmf_tgt_get_dhchap(const struct mimo_nvmf_tgt *t, uint32_t *digests,
+MIMO_EXPORT void mimo_nvmf_tgt_get_dhchap(const struct mimo_nvmf_tgt *tgt, uint32_t *digests,
 					  uint32_t *dhgroups)
 {
-	const struct nvmf_tgt *tgt = (const struct nvmf_tgt *)t;
-
 	*digests = tgt->dhchap_digests;
 	*dhgroups = tgt->dhchap_dhgroups;
 }
 
 MIMO_EXPORT const char *mimo_nvmf_tgt_get_name(const struct mimo_nvmf_tgt *tgt)
 {
-	return ((const struct nvmf_tgt *)tgt)->name;
+	return (tgt)->name;
 }
 
-struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt)
+struct mimo_reactor *nvmf_tgt_next_reactor(struct mimo_nvmf_tgt *tgt)
 {
 	uint32_t n = mimo_reactor_count();
 
@@ -145,7 +140,7 @@ struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt)
 	return tgt->reactor;
 }
 
-void nvmf_tgt_discovery_changed(struct nvmf_tgt *tgt)
+void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt)
 {
 	struct nvmf_ctrlr *c;
 
@@ -174,10 +169,9 @@ MIMO_EXPORT void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *
 	opts->buf_cache_size = UINT32_MAX;
 }
 
-MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *t, const char *trtype,
+MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
 					    const struct mimo_nvmf_transport_opts *opts)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
 	struct mimo_nvmf_transport_opts o;
 
 	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0)
@@ -190,11 +184,9 @@ MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *t, const char 
 	return nvmf_transport_create(tgt, &o, &tgt->tcp);
 }
 
-MIMO_EXPORT int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *t, const char *trtype,
+MIMO_EXPORT int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
 					    struct mimo_nvmf_transport_opts *opts)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-
 	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0 || tgt->tcp == NULL)
 		return -ENOENT;
 	*opts = tgt->tcp->opts;
@@ -205,7 +197,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *t, const char 
 
 static void destroy_finish(void *arg)
 {
-	struct nvmf_tgt *tgt = arg;
+	struct mimo_nvmf_tgt *tgt = arg;
 	void (*cb)(void *) = tgt->destroy_cb;
 	void *cb_arg = tgt->destroy_arg;
 
@@ -222,9 +214,9 @@ static void destroy_finish(void *arg)
 
 /* One subsystem at a time, then the discovery controllers, then the transport. Called again
  * each time a subsystem is gone (nvmf_tgt_subsystem_removed). */
-static void destroy_next(struct nvmf_tgt *tgt)
+static void destroy_next(struct mimo_nvmf_tgt *tgt)
 {
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	struct nvmf_ctrlr *c;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -232,7 +224,7 @@ static void destroy_next(struct nvmf_tgt *tgt)
 		if (s == tgt->discovery)
 			continue;
 		if (s->state != NVMF_SUBSYS_DELETING)
-			mimo_nvmf_subsystem_destroy((struct mimo_nvmf_subsystem *)s, NULL, NULL);
+			mimo_nvmf_subsystem_destroy(s, NULL, NULL);
 		return; /* its end calls back */
 	}
 	if (!TAILQ_EMPTY(&tgt->discovery->ctrlrs)) {
@@ -253,17 +245,15 @@ static void destroy_next(struct nvmf_tgt *tgt)
 	destroy_finish(tgt);
 }
 
-void nvmf_tgt_subsystem_removed(struct nvmf_tgt *tgt)
+void nvmf_tgt_subsystem_removed(struct mimo_nvmf_tgt *tgt)
 {
 	if (tgt->destroying)
 		destroy_next(tgt);
 }
 
-MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *t, void (*cb)(void *cb_arg),
+MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *tgt, void (*cb)(void *cb_arg),
 				       void *cb_arg)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-
 	tgt->destroying = true;
 	tgt->destroy_cb = cb;
 	tgt->destroy_arg = cb_arg;
