@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "ticks.h"
 
 #define AEN_NS_ATTR   (1u << 8)

@@ -10,8 +10,8 @@
 #include "nvmf_auth.h"
 #include "keyring.h"
 #include "log.h"
-#include "nvmf_internal.h"
 #include "ticks.h"
+#include "transport.h"
 
 #define COMP "nvmf"
 
@@ -224,7 +224,7 @@ void nvmf_ctrlr_log_error(struct nvmf_ctrlr *c, struct nvmf_req *req)
 	e->status = req->cpl.status & ~1u;
 	e->error_location = 0xffff;
 	e->nsid = req->cmd.nsid;
-	e->trtype = MIMO_NVMF_TRTYPE_TCP;
+	e->trtype = req->qp->tt->ops->trtype;
 }
 
 /* --- connect ------------------------------------------------------------------------------- */
@@ -256,7 +256,7 @@ static struct nvmf_ctrlr *ctrlr_create(struct mimo_nvmf_subsystem *s, struct nvm
 	memcpy(c->hostid, data->hostid, sizeof(c->hostid));
 	snprintf(c->traddr, sizeof(c->traddr), "%s", req->qp->traddr);
 	snprintf(c->trsvcid, sizeof(c->trsvcid), "%s", req->qp->trsvcid);
-	c->port = nvmf_port_by_id(tt, req->qp->portid);
+	c->port = nvmf_qpair_port(req->qp);
 	c->admin_qp = req->qp;
 	c->num_io_queues = c->max_qpairs - 1;
 	c->aen_config = s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? AEN_DISCOVERY : AEN_NS_ATTR;
@@ -298,7 +298,7 @@ static void ctrlr_destroy_unused(struct nvmf_ctrlr *c)
 
 /*
  * A host listed with a DH-HMAC-CHAP key authenticates every queue: the Connect succeeds with
- * AUTHREQ.ATR set, and the queue takes only authentication commands until it has (tcp_cmd.c).
+ * AUTHREQ.ATR set, and the queue takes only authentication commands until it has (request.c).
  * False only when the queue's authentication state cannot be allocated.
  */
 static bool require_auth(struct nvmf_req *req, struct mimo_nvmf_subsystem *s, const char *hostnqn)
@@ -438,7 +438,7 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 		goto out;
 	}
 	s = mimo_nvmf_tgt_find_subsystem(tgt, data.subnqn);
-	port = tgt->tcp != NULL ? nvmf_port_by_id(tgt->tcp, req->qp->portid) : NULL;
+	port = nvmf_qpair_port(req->qp);
 	/* Unknown, stopped, or not listening where the host came in: all look alike to it. */
 	if (s == NULL || s->state != NVMF_SUBSYS_ACTIVE || port == NULL ||
 	    !nvmf_subsystem_listens_on(s, port)) {

@@ -3,15 +3,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "nvmf_internal.h"
+#include "transport.h"
 
 static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct mimo_nvmf_subsystem *s,
 		       const struct nvmf_port *port)
 {
 	memset(e, 0, sizeof(*e));
-	e->trtype = MIMO_NVMF_TRTYPE_TCP;
-	e->adrfam = strcasecmp(port->addr.adrfam, "IPv6") == 0 ? MIMO_NVMF_ADRFAM_IPV6
-							       : MIMO_NVMF_ADRFAM_IPV4;
+	e->trtype = port->tt->ops->trtype;
+	e->adrfam = strcasecmp(port->addr.adrfam, "IPv6") == 0	 ? MIMO_NVMF_ADRFAM_IPV6
+		    : strcasecmp(port->addr.adrfam, "loop") == 0 ? MIMO_NVMF_ADRFAM_LOOP
+								 : MIMO_NVMF_ADRFAM_IPV4;
 	e->subtype = s->subtype;
 	/* TREQ: secure channel not required; SQ flow control may be disabled (bit 2). */
 	e->treq = 1u << 2;

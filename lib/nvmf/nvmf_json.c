@@ -6,7 +6,7 @@
 #include "nvmf_auth.h"
 #include "keyring.h"
 #include "mimo/events.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 void nvmf_emit(const char *type, json_t *payload, const char *ctx)
@@ -43,7 +43,7 @@ static json_t *uuid_json(const uint8_t u[16])
 
 static json_t *listen_addr_json(const struct nvmf_port *p)
 {
-	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam", p->addr.adrfam,
+	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", p->addr.trtype, "adrfam", p->addr.adrfam,
 			 "traddr", p->addr.traddr, "trsvcid", p->addr.trsvcid);
 }
 
@@ -211,12 +211,13 @@ MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *
 static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 {
 	const struct mimo_nvmf_transport_opts *o = &tt->opts;
-	json_t *j = json_pack(
-		"{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "trtype", "TCP", "max_queue_depth",
-		o->max_queue_depth, "max_io_qpairs_per_ctrlr", o->max_qpairs_per_ctrlr - 1,
-		"in_capsule_data_size", o->in_capsule_data_size, "max_io_size", o->max_io_size,
-		"io_unit_size", o->io_unit_size, "max_aq_depth", o->max_aq_depth,
-		"num_shared_buffers", o->num_shared_buffers, "c2h_success", o->c2h_success);
+	json_t *j =
+		json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "trtype", tt->ops->name,
+			  "max_queue_depth", o->max_queue_depth, "max_io_qpairs_per_ctrlr",
+			  o->max_qpairs_per_ctrlr - 1, "in_capsule_data_size",
+			  o->in_capsule_data_size, "max_io_size", o->max_io_size, "io_unit_size",
+			  o->io_unit_size, "max_aq_depth", o->max_aq_depth, "num_shared_buffers",
+			  o->num_shared_buffers, "c2h_success", o->c2h_success);
 
 	/* SPDK's options mimo implements beyond the basics: shown always, saved when set. */
 	if (!config || o->kas != 1)
@@ -231,34 +232,41 @@ static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 		json_object_set_new(j, "acceptor_backlog", json_integer(o->acceptor_backlog));
 	if (o->buf_cache_size != UINT32_MAX)
 		json_object_set_new(j, "buf_cache_size", json_integer(o->buf_cache_size));
-	/* mimo's own options: saved only when set, so SPDK's rpc.py can replay a default
-	 * configuration; always shown by nvmf_get_transports (with the cap in force). */
-	if (!config || o->connect_timeout_ms != 10000)
-		json_object_set_new(j, "connect_timeout_ms", json_integer(o->connect_timeout_ms));
-	if (!config || o->max_connections_per_listener != 0)
-		json_object_set_new(
-			j, "max_connections_per_listener",
-			json_integer(config ? o->max_connections_per_listener : tt->max_conns));
-	if (!config) {
-		json_object_set_new(j, "num_qpairs", json_integer(atomic_load(&tt->num_qpairs)));
-		json_object_set_new(j, "shared_buffers_allocated",
-				    json_integer(atomic_load(&tt->shared_buffers)));
-	}
+	if (tt->ops->dump != NULL)
+		tt->ops->dump(tt, j, config);
 	return j;
 }
 
 MIMO_EXPORT json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt)
 {
+	const struct nvmf_transport *tt;
 	json_t *a = json_array();
 
-	if (tgt->tcp != NULL)
-		json_array_append_new(a, transport_json(tgt->tcp, false));
+	TAILQ_FOREACH(tt, &tgt->transports, link)
+	json_array_append_new(a, transport_json(tt, false));
 	return a;
 }
 
 static void add_call(json_t *config, const char *method, json_t *params)
 {
 	json_array_append_new(config, json_pack("{s:s, s:o}", "method", method, "params", params));
+}
+
+/* The transports an RPC can re-create (not loop: in-process only). False when there is none:
+ * then nothing else is saved either (nothing could reach a subsystem). */
+static bool transports_config(const struct mimo_nvmf_tgt *tgt, json_t *config)
+{
+	const struct nvmf_transport *tt;
+	bool any = false;
+
+	TAILQ_FOREACH(tt, &tgt->transports, link)
+	{
+		if (!tt->ops->in_config)
+			continue;
+		add_call(config, "nvmf_create_transport", transport_json(tt, true));
+		any = true;
+	}
+	return any;
 }
 
 MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
@@ -281,9 +289,8 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 		add_call(config, "nvmf_set_config",
 			 json_pack("{s:o, s:o}", "dhchap_digests", d, "dhchap_dhgroups", g));
 	}
-	if (tgt->tcp == NULL)
+	if (!transports_config(tgt, config))
 		return config;
-	add_call(config, "nvmf_create_transport", transport_json(tgt->tcp, true));
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
 		const struct nvmf_subsys_listener *l;
@@ -322,9 +329,12 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 					   (json_int_t)ns->nsid, "host", vh->nqn));
 		}
 		TAILQ_FOREACH(l, &s->listeners, link)
-		add_call(config, "nvmf_subsystem_add_listener",
-			 json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
-				   listen_addr_json(l->port)));
+		{
+			if (l->port->tt->ops->in_config)
+				add_call(config, "nvmf_subsystem_add_listener",
+					 json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
+						   listen_addr_json(l->port)));
+		}
 	}
 	return config;
 }

@@ -11,7 +11,7 @@
 
 #include "dhchap.h"
 #include "mimo/jsonrpc.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 #define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS

@@ -9,7 +9,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "opts.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 #define COMP "nvmf"
@@ -723,16 +723,18 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 						  struct mimo_nvmf_listen_addr *addr,
 						  mimo_nvmf_done_cb cb, void *cb_arg)
 {
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
 	struct nvmf_subsys_listener *l;
 	struct nvmf_port *port;
 	json_t *p;
 	int rc;
 
-	if (strcasecmp(addr->trtype, "TCP") != 0) {
+	/* A type no transport has, or one this target did not create. */
+	if (nvmf_transport_ops_find(addr->trtype) == NULL) {
 		rc = -EINVAL;
 		goto out;
 	}
-	if (s->tgt->tcp == NULL) {
+	if (tt == NULL) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -740,7 +742,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 		rc = -EBUSY;
 		goto out;
 	}
-	port = nvmf_port_find(s->tgt->tcp, addr);
+	port = nvmf_port_find(tt, addr);
 	if (port != NULL && nvmf_subsystem_listens_on(s, port) &&
 	    s->subtype != MIMO_NVMF_SUBTYPE_DISCOVERY) {
 		rc = -EEXIST;
@@ -751,15 +753,15 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = nvmf_port_get(s->tgt->tcp, addr, &port);
+	rc = nvmf_port_get(tt, addr, &port);
 	if (rc != 0) {
 		free(l);
 		goto out;
 	}
 	l->port = port;
 	TAILQ_INSERT_TAIL(&s->listeners, l, link);
-	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", "TCP", "adrfam",
-		      port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
+	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", port->addr.trtype,
+		      "adrfam", port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
 		      port->addr.trsvcid);
 	nvmf_emit("nvmf_listener_added", p, s->nqn);
 	MIMO_INFO(COMP, "%s: listening on %s:%s", s->nqn, port->addr.traddr, port->addr.trsvcid);
@@ -773,7 +775,8 @@ MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem 
 						     const struct mimo_nvmf_listen_addr *addr,
 						     mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_port *port = s->tgt->tcp != NULL ? nvmf_port_find(s->tgt->tcp, addr) : NULL;
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
+	struct nvmf_port *port = tt != NULL ? nvmf_port_find(tt, addr) : NULL;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_ctrlr *c;
 	int rc = -ENOENT;

@@ -1,4 +1,5 @@
-/* Targets: creation, lookup, transports, the reactors that serve I/O queues, teardown. */
+/* Targets: creation, lookup, the reactors that serve I/O queues, teardown. Transports:
+ * transport.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 #include "opts.h"
 #include "log.h"
 #include "dhchap.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 
 #define COMP "nvmf"
 
@@ -54,6 +55,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt->dhchap_digests = DHCHAP_ALL_DIGESTS;
 	tgt->dhchap_dhgroups = DHCHAP_ALL_DHGROUPS;
 	TAILQ_INIT(&tgt->subsystems);
+	TAILQ_INIT(&tgt->transports);
 	if (tgt->name == NULL) {
 		free(tgt);
 		return -ENOMEM;
@@ -132,7 +134,8 @@ struct mimo_reactor *nvmf_tgt_next_reactor(struct mimo_nvmf_tgt *tgt)
 	uint32_t n = mimo_reactor_count();
 
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t idx = tgt->next_reactor++ % n;
+		uint32_t idx =
+			atomic_fetch_add_explicit(&tgt->next_reactor, 1, memory_order_relaxed) % n;
 
 		if (idx < NVMF_MAX_REACTORS && (tgt->opts.reactor_mask & (1ull << idx)))
 			return mimo_reactor_get(idx);
@@ -169,30 +172,6 @@ MIMO_EXPORT void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *
 	opts->buf_cache_size = UINT32_MAX;
 }
 
-MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
-					    const struct mimo_nvmf_transport_opts *opts)
-{
-	struct mimo_nvmf_transport_opts o;
-
-	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0)
-		return -EINVAL;
-	if (tgt->tcp != NULL)
-		return -EEXIST;
-	mimo_nvmf_transport_opts_init(&o);
-	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
-		return -EINVAL;
-	return nvmf_transport_create(tgt, &o, &tgt->tcp);
-}
-
-MIMO_EXPORT int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
-					    struct mimo_nvmf_transport_opts *opts)
-{
-	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0 || tgt->tcp == NULL)
-		return -ENOENT;
-	*opts = tgt->tcp->opts;
-	return 0;
-}
-
 /* --- teardown ----------------------------------------------------------------------------- */
 
 static void destroy_finish(void *arg)
@@ -201,7 +180,6 @@ static void destroy_finish(void *arg)
 	void (*cb)(void *) = tgt->destroy_cb;
 	void *cb_arg = tgt->destroy_arg;
 
-	tgt->tcp = NULL;
 	nvmf_subsystem_free(tgt->discovery);
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_REMOVE(&g_tgts, tgt, link);
@@ -212,7 +190,7 @@ static void destroy_finish(void *arg)
 		cb(cb_arg);
 }
 
-/* One subsystem at a time, then the discovery controllers, then the transport. Called again
+/* One subsystem at a time, then the discovery controllers, then the transports. Called again
  * each time a subsystem is gone (nvmf_tgt_subsystem_removed). */
 static void destroy_next(struct mimo_nvmf_tgt *tgt)
 {
@@ -235,14 +213,7 @@ static void destroy_next(struct mimo_nvmf_tgt *tgt)
 		}
 		return;
 	}
-	if (tgt->tcp != NULL) {
-		struct nvmf_transport *tt = tgt->tcp;
-
-		tgt->tcp = NULL;
-		nvmf_transport_destroy(tt, destroy_finish, tgt);
-		return;
-	}
-	destroy_finish(tgt);
+	nvmf_tgt_destroy_transports(tgt, destroy_finish, tgt);
 }
 
 void nvmf_tgt_subsystem_removed(struct mimo_nvmf_tgt *tgt)
