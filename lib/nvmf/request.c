@@ -54,7 +54,10 @@ static void connect_done(struct nvmf_qpair *qp, struct nvmf_req *req)
 static void fabrics_done(struct nvmf_qpair *qp, struct nvmf_req *req)
 {
 	if (nvmf_cmd_is_fabrics(&req->cmd, MIMO_NVMF_FCTYPE_CONNECT)) {
-		connect_done(qp, req);
+		/* Only the Connect that went to the target's reactor: one refused on the way
+		 * (a second Connect on a connected queue) changes nothing about the queue. */
+		if (qp->connect_pending)
+			connect_done(qp, req);
 	} else if (nvmf_cmd_is_fabrics(&req->cmd, MIMO_NVMF_FCTYPE_DISCONNECT)) {
 		/* Refused before authentication: the queue stays until it times out. */
 		if (req->cpl.status == 0)
