@@ -106,6 +106,15 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 {
 	memset(trid, 0, sizeof(*trid));
 	mimo_nvme_ctrlr_opts_init(opts);
+	if (strcasecmp(p->trtype, "loop") == 0) {
+		/* A loop listener is another library's object in the same process: reachable
+		 * from C (mimo/nvme.h), not something a daemon's configuration can name. */
+		mimo_jsonrpc_send_error(
+			req, -EINVAL,
+			"trtype loop is not attachable over RPC: it reaches a target "
+			"in the same process through the C API (mimo/nvme.h) only");
+		return false;
+	}
 	if (strcasecmp(p->trtype, "tcp") != 0) {
 		mimo_jsonrpc_send_error(req, -EINVAL,
 					"Failed to parse trtype: %s (mimo speaks TCP)", p->trtype);

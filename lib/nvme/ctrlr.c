@@ -143,12 +143,19 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	struct mimo_nvme_ctrlr_opts o;
 	int rc;
 
-	if (trid == NULL || trid->trtype != MIMO_NVMF_TRTYPE_TCP || trid->traddr[0] == '\0' ||
-	    trid->subnqn[0] == '\0')
+	if (trid == NULL || trid->subnqn[0] == '\0' ||
+	    (trid->trtype == MIMO_NVMF_TRTYPE_TCP ? trid->traddr[0] == '\0'
+						  : trid->trtype != MIMO_NVMF_TRTYPE_LOOP))
 		return -EINVAL;
 	mimo_nvme_ctrlr_opts_init(&o);
 	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
 		return -EINVAL;
+	if (trid->trtype == MIMO_NVMF_TRTYPE_LOOP && (o.header_digest || o.data_digest)) {
+		MIMO_ERR(NVME_COMP,
+			 "%s: digests protect NVMe/TCP PDUs; the loop transport has none",
+			 trid->subnqn);
+		return -EINVAL;
+	}
 	if (o.admin_queue_size < 2 || o.admin_queue_size > 4096 || o.io_queue_size < 2 ||
 	    o.io_queue_size > 65536 || o.num_io_queues == 0 || o.num_io_queues > 65535)
 		return -EINVAL;
@@ -184,7 +191,9 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	pthread_mutex_init(&ctrlr->lock, NULL);
 	TAILQ_INIT(&ctrlr->io_qpairs);
 	ctrlr->aer_log = calloc(1, 4096);
-	rc = ctrlr->aer_log != NULL ? resolve(ctrlr) : -ENOMEM;
+	rc = ctrlr->aer_log == NULL			  ? -ENOMEM
+	     : ctrlr->trid.trtype == MIMO_NVMF_TRTYPE_TCP ? resolve(ctrlr)
+							  : 0;
 	explicit_bzero(&o, sizeof(o)); /* the secrets: ctrlr->opts has them */
 	if (rc != 0) {
 		nvme_ctrlr_free(ctrlr);

@@ -365,7 +365,7 @@ static void send_icreq(struct mimo_nvme_qpair *qp)
 	qp->deadline_ns = mimo_now_ns() + (int64_t)qp->ctrlr->opts.connect_timeout_ms * 1000000;
 }
 
-int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
+static int tcp_connect(struct mimo_nvme_qpair *qp)
 {
 	struct mimo_nvme_ctrlr *ctrlr = qp->ctrlr;
 	int one = 1, fd;
@@ -469,3 +469,11 @@ void nvme_tcp_close(struct mimo_nvme_qpair *qp)
 		qp->fd = -1;
 	}
 }
+
+const struct nvme_transport_ops nvme_tcp_transport = {
+	.connect = tcp_connect,
+	.send_req = nvme_tcp_send_req,
+	.poll = nvme_tcp_poll,
+	.flush = nvme_tcp_flush,
+	.close = nvme_tcp_close,
+};

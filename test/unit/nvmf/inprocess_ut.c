@@ -7,6 +7,9 @@
  * reactor 0, the target's own reactor, with the target's I/O queues spread over both reactors,
  * and still nothing waits on anything.
  *
+ * Both over NVMe/TCP on loopback and over the loop transport (no socket at all: the
+ * initiator's loop queue pairs call into the target's core, inline when on its reactor).
+ *
  * Covered: connect, identify, write patterns and read them back across four I/O queues,
  * compare (equal and not), write zeroes, deallocate; a namespace hot-added (and removed) raises
  * an asynchronous event the initiator sees, with its namespace list already refreshed; a host
@@ -40,6 +43,7 @@ static sem_t g_sem;
 static struct mimo_nvmf_tgt *g_tgt;
 static struct mimo_nvmf_subsystem *g_subsys;
 static char g_port[33];
+static bool g_loop; /* connect over the loop transport instead of TCP */
 /* Failures found on a reactor are reported here and asserted on the test thread. */
 static char g_fail[256];
 
@@ -111,18 +115,21 @@ static void tgt_create_msg(void *arg)
 	struct mimo_nvmf_tgt_opts to;
 	struct mimo_nvmf_subsystem_opts so;
 	struct mimo_nvmf_listen_addr a = { "TCP", "IPv4", "127.0.0.1", "0" };
+	struct mimo_nvmf_listen_addr l = { .trtype = "loop", .traddr = "inproc" };
 	uint64_t mask = *(uint64_t *)arg;
 
 	mimo_nvmf_tgt_opts_init(&to);
 	to.reactor_mask = mask;
 	CHECK(mimo_nvmf_tgt_create("inproc", &to, &g_tgt) == 0);
 	CHECK(mimo_nvmf_tgt_add_transport(g_tgt, "TCP", NULL) == 0);
+	CHECK(mimo_nvmf_tgt_add_transport(g_tgt, "loop", NULL) == 0);
 	mimo_nvmf_subsystem_opts_init(&so);
 	so.allow_any_host = true;
 	so.serial_number = "INPROC0001";
 	CHECK(mimo_nvmf_subsystem_create(g_tgt, NQN, &so, &g_subsys) == 0);
 	CHECK(mimo_nvmf_subsystem_add_ns(g_subsys, "M0", NULL) == 1);
 	mimo_nvmf_subsystem_add_listener(g_subsys, &a, listened, NULL);
+	mimo_nvmf_subsystem_add_listener(g_subsys, &l, listened, NULL);
 	mimo_nvmf_subsystem_start(g_subsys, NULL, NULL);
 	snprintf(g_port, sizeof(g_port), "%s", a.trsvcid);
 	sem_post(&g_sem);
@@ -151,8 +158,12 @@ static void trid(struct mimo_nvme_trid *t)
 {
 	char s[256];
 
-	snprintf(s, sizeof(s), "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s",
-		 g_port, NQN);
+	if (g_loop)
+		snprintf(s, sizeof(s), "trtype:loop traddr:inproc subnqn:%s", NQN);
+	else
+		snprintf(s, sizeof(s),
+			 "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s", g_port,
+			 NQN);
 	assert_int_equal(mimo_nvme_trid_parse(t, s), 0);
 }
 
@@ -560,6 +571,22 @@ static void test_nonblocking_initiator_on_the_targets_reactor(void **state)
 	stop_target();
 }
 
+/* --- 5, 6: the same over the loop transport ------------------------------------------------ */
+
+static void test_blocking_initiator_over_loop(void **state)
+{
+	g_loop = true;
+	test_blocking_initiator_on_another_reactor(state);
+	g_loop = false;
+}
+
+static void test_nonblocking_initiator_over_loop_on_the_targets_reactor(void **state)
+{
+	g_loop = true;
+	test_nonblocking_initiator_on_the_targets_reactor(state);
+	g_loop = false;
+}
+
 /* --- set-up -------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -588,6 +615,8 @@ int main(void)
 		cmocka_unit_test(test_hot_added_namespace_raises_an_event),
 		cmocka_unit_test(test_silent_host_is_disconnected_after_kato),
 		cmocka_unit_test(test_nonblocking_initiator_on_the_targets_reactor),
+		cmocka_unit_test(test_blocking_initiator_over_loop),
+		cmocka_unit_test(test_nonblocking_initiator_over_loop_on_the_targets_reactor),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
