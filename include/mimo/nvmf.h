@@ -81,8 +81,9 @@ struct mimo_nvmf_transport_opts {
 
 void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts);
 
-/* Only "TCP" (any case). Returns 0, -EEXIST (already added), -EINVAL (unknown type, options
- * out of range), -ENOMEM. */
+/* "TCP", or "loop" (any case): the in-process transport mimo's initiator reaches with
+ * trtype:loop (docs/nvmf.md; its TCP-only options must stay at their defaults). Returns 0,
+ * -EEXIST (already added), -EINVAL (unknown type, options out of range), -ENOMEM. */
 int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
 				const struct mimo_nvmf_transport_opts *opts);
 /* The options a transport was created with; -ENOENT when it was not. */
@@ -203,10 +204,10 @@ bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *subsys,
 /* --- listeners ---------------------------------------------------------------------------- */
 
 struct mimo_nvmf_listen_addr {
-	char trtype[8]; /* "TCP" */
-	char adrfam[8]; /* "IPv4" (default) or "IPv6" */
-	char traddr[257];
-	char trsvcid[33]; /* default "4420" */
+	char trtype[8];	  /* "TCP", or "loop" */
+	char adrfam[8];	  /* "IPv4" (default) or "IPv6"; loop: "" or "loop" */
+	char traddr[257]; /* loop: the listener's name, unique in the process */
+	char trsvcid[33]; /* default "4420"; loop: "" */
 };
 
 /* Listen on addr for this subsystem (the port opens on first use; trsvcid "0" picks a free

@@ -55,10 +55,10 @@ static void reaped(void *arg, uint16_t slot, const struct mimo_nvme_cpl *cqe, co
 		return; /* aborted meanwhile (the queue failed): nothing waits for it */
 	if (cqe->sqhd != 0xffff)
 		qp->sq_head = cqe->sqhd;
-	if (req->dir == DIR_C2H && data != NULL) {
+	if (req->dir == DIR_C2H && data != NULL)
 		req->xfer = MIMO_MIN(len, req->len);
+	if (req->xfer != 0 && req->dir == DIR_C2H)
 		memcpy(req->buf, data, req->xfer);
-	}
 	/* As over TCP: success with less data than the command asked for is an error. */
 	if (req->dir == DIR_C2H && req->xfer != req->len && !mimo_nvme_cpl_is_error(&cpl) &&
 	    !req->short_ok)

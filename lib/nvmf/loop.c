@@ -301,7 +301,7 @@ static int host_submit(struct nvme_loop_queue *q, uint16_t slot, const struct mi
 			return -ENOMEM;
 		req->cap = len;
 	}
-	if (data != NULL && !req->too_long)
+	if (data != NULL && len != 0 && !req->too_long)
 		memcpy(req->buf, data, len);
 	to_reactor(qp, exec_msg, req);
 	return 0;
@@ -459,11 +459,32 @@ static void loop_stop_listen(struct nvmf_port *core)
 
 /* --- the transport ------------------------------------------------------------------------- */
 
+/* The options only TCP acts on (sockets, in-capsule data, its buffer pool): refused unless
+ * left at their defaults, never taken and ignored. */
+static bool tcp_only_opts_set(const struct mimo_nvmf_transport_opts *o)
+{
+	struct mimo_nvmf_transport_opts d;
+
+	mimo_nvmf_transport_opts_init(&d);
+	return o->in_capsule_data_size != d.in_capsule_data_size ||
+	       o->io_unit_size != d.io_unit_size || o->num_shared_buffers != d.num_shared_buffers ||
+	       o->c2h_success != d.c2h_success || o->connect_timeout_ms != d.connect_timeout_ms ||
+	       o->max_connections_per_listener != d.max_connections_per_listener ||
+	       o->sock_priority != d.sock_priority || o->acceptor_backlog != d.acceptor_backlog ||
+	       o->buf_cache_size != d.buf_cache_size;
+}
+
 static int loop_create(struct mimo_nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
 		       struct nvmf_transport **out)
 {
 	struct nvmf_loop_transport *tt;
 
+	if (tcp_only_opts_set(opts)) {
+		MIMO_ERR(COMP, "loop transport: in-capsule size, I/O unit, shared buffers, "
+			       "c2h_success and the socket options are TCP's; leave them at their "
+			       "defaults");
+		return -EINVAL;
+	}
 	if (opts->max_queue_depth < 2 || opts->max_queue_depth > 65535 || opts->max_aq_depth < 2 ||
 	    opts->max_aq_depth > 4096 || opts->max_qpairs_per_ctrlr < 2 ||
 	    opts->max_qpairs_per_ctrlr > 65535 || opts->max_io_size < 4096 ||
