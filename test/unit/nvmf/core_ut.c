@@ -28,6 +28,7 @@
 #include "mimo/nvme.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
+#include "reactor_steps.h"
 #include "nvme_loop.h"
 
 #define NQN	   "nqn.2016-06.io.mimo:core"
@@ -35,56 +36,11 @@
 #define NUM_BLOCKS 2048
 #define MAX_NS	   32
 
-static sem_t g_sem;
 static struct mimo_nvmf_tgt *g_tgt;
 static struct mimo_nvmf_subsystem *g_subsys;
 static struct mimo_nvme_ctrlr *g_ctrlr;
-static char g_fail[256];
-
-#define CHECK(cond)                                                                               \
-	do {                                                                                      \
-		if (!(cond) && g_fail[0] == '\0')                                                 \
-			snprintf(g_fail, sizeof(g_fail), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-	} while (0)
-
-static void run_on(uint32_t reactor, mimo_msg_fn fn, void *arg)
-{
-	struct timespec ts;
-
-	g_fail[0] = '\0';
-	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(reactor), fn, arg), 0);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 30;
-	while (sem_timedwait(&g_sem, &ts) != 0)
-		assert_int_equal(errno, EINTR);
-	if (g_fail[0] != '\0')
-		fail_msg("%s", g_fail);
-}
 
 /* --- the target, on reactor 0 ---------------------------------------------------------- */
-
-static void rpc_done(void *arg, json_t *resp)
-{
-	(void)arg;
-	CHECK(json_object_get(resp, "error") == NULL);
-	json_decref(resp);
-	sem_post(&g_sem);
-}
-
-static void rpc_msg(void *arg)
-{
-	json_t *req = arg;
-
-	CHECK(mimo_jsonrpc_call_local(req, rpc_done, NULL) == 0);
-	json_decref(req);
-}
-
-static void rpc(const char *method, json_t *params)
-{
-	run_on(0, rpc_msg,
-	       json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
-			 "params", params));
-}
 
 static void inject(const char *io_type, const char *error_type)
 {
@@ -112,12 +68,6 @@ static void tgt_create_msg(void *arg)
 	CHECK(mimo_nvmf_subsystem_add_ns(g_subsys, "EE_M0", NULL) == 1);
 	mimo_nvmf_subsystem_add_listener(g_subsys, &a, NULL, NULL);
 	mimo_nvmf_subsystem_start(g_subsys, NULL, NULL);
-	sem_post(&g_sem);
-}
-
-static void post(void *arg)
-{
-	(void)arg;
 	sem_post(&g_sem);
 }
 
@@ -186,7 +136,7 @@ static struct mimo_nvme_cpl admin(uint8_t opc, uint32_t nsid, uint32_t cdw10, ui
 	a.cmd.nsid = nsid;
 	a.cmd.cdw10 = cdw10;
 	a.cmd.cdw11 = cdw11;
-	run_on(1, admin_msg, &a);
+	run_on(1, admin_msg, &a, 30);
 	return a.cpl;
 }
 
@@ -247,7 +197,7 @@ static struct mimo_nvme_cpl io(uint8_t opc, uint32_t nsid, uint64_t slba, uint32
 	io.cmd.cdw10 = (uint32_t)slba;
 	io.cmd.cdw11 = (uint32_t)(slba >> 32);
 	io.cmd.cdw12 = nlb - 1;
-	run_on(1, io_msg, &io);
+	run_on(1, io_msg, &io, 30);
 	return io.cpl;
 }
 
@@ -391,9 +341,9 @@ static void test_active_ns_list_and_changed_ns_log(void **state)
 	int want = g_aers + 1;
 
 	(void)state;
-	run_on(0, add_ns_msg, &nsid);
+	run_on(0, add_ns_msg, &nsid, 30);
 	/* The host hears of it (a notice pointing at the changed namespace list)... */
-	run_on(1, admin_poll_msg, &want);
+	run_on(1, admin_poll_msg, &want, 30);
 	assert_int_equal(g_aer_cdw0, 0x040002);
 	cpl = admin(MIMO_NVME_OPC_IDENTIFY, 0, MIMO_NVME_CNS_ACTIVE_NS_LIST, 0, list, sizeof(list));
 	assert_status(&cpl, 0, 0, false);
@@ -412,9 +362,9 @@ static void test_active_ns_list_and_changed_ns_log(void **state)
 	cpl = get_log(MIMO_NVME_LOG_CHANGED_NS_LIST, 0, list, 4096);
 	assert_status(&cpl, 0, 0, false);
 	assert_int_equal(list[0], 0);
-	run_on(0, remove_ns_msg, &nsid);
+	run_on(0, remove_ns_msg, &nsid, 30);
 	want = g_aers + 1;
-	run_on(1, admin_poll_msg, &want);
+	run_on(1, admin_poll_msg, &want, 30);
 	cpl = admin(MIMO_NVME_OPC_IDENTIFY, 0, MIMO_NVME_CNS_ACTIVE_NS_LIST, 0, list, sizeof(list));
 	assert_int_equal(list[0], 1);
 	assert_int_equal(list[1], 0);
@@ -495,11 +445,11 @@ static void test_discovery_log_over_loop(void **state)
 
 	(void)state;
 	g_ctrlr = NULL;
-	run_on(1, connect_msg, MIMO_NVMF_DISCOVERY_NQN);
+	run_on(1, connect_msg, MIMO_NVMF_DISCOVERY_NQN, 30);
 	assert_non_null(g_ctrlr);
 	assert_true(mimo_nvme_ctrlr_is_discovery(g_ctrlr));
-	run_on(1, discovery_log_msg, &log);
-	run_on(1, detach_msg, NULL);
+	run_on(1, discovery_log_msg, &log, 30);
+	run_on(1, detach_msg, NULL, 30);
 	g_ctrlr = io_ctrlr;
 	assert_non_null(log);
 	assert_int_equal(log->numrec, 1);
@@ -692,7 +642,7 @@ static void test_io_queue_property_get_refused(void **state)
 	{
 		struct io x = { .cmd = cmd };
 
-		run_on(1, io_msg, &x);
+		run_on(1, io_msg, &x, 30);
 		cpl = x.cpl;
 	}
 	assert_status(&cpl, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD, true);
@@ -716,16 +666,16 @@ static int setup(void **state)
 	rpc("bdev_malloc_create",
 	    json_pack("{s:s, s:i, s:i}", "name", "M1", "num_blocks", 256, "block_size", 4096));
 	rpc("bdev_error_create", json_pack("{s:s}", "base_name", "M0"));
-	run_on(0, tgt_create_msg, NULL);
-	run_on(1, connect_msg, NQN);
+	run_on(0, tgt_create_msg, NULL, 30);
+	run_on(1, connect_msg, NQN, 30);
 	return g_ctrlr != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	run_on(1, detach_msg, NULL);
-	run_on(0, tgt_destroy_msg, NULL);
+	run_on(1, detach_msg, NULL, 30);
+	run_on(0, tgt_destroy_msg, NULL, 30);
 	rpc("bdev_error_delete", json_pack("{s:s}", "name", "EE_M0"));
 	rpc("bdev_malloc_delete", json_pack("{s:s}", "name", "M0"));
 	rpc("bdev_malloc_delete", json_pack("{s:s}", "name", "M1"));

@@ -33,76 +33,19 @@
 #include "mimo/nvme.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
+#include "reactor_steps.h"
 
 #define NQN	   "nqn.2016-06.io.mimo:inproc"
 #define NUM_QPAIRS 4
 #define DEPTH	   8
 #define BLOCKS	   8 /* per I/O: 4 KiB */
 
-static sem_t g_sem;
 static struct mimo_nvmf_tgt *g_tgt;
 static struct mimo_nvmf_subsystem *g_subsys;
 static char g_port[33];
 static bool g_loop; /* connect over the loop transport instead of TCP */
-/* Failures found on a reactor are reported here and asserted on the test thread. */
-static char g_fail[256];
-
-#define CHECK(cond)                                                                               \
-	do {                                                                                      \
-		if (!(cond) && g_fail[0] == '\0')                                                 \
-			snprintf(g_fail, sizeof(g_fail), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-	} while (0)
-
-static void wait_sem(int seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += seconds;
-	while (sem_timedwait(&g_sem, &ts) != 0)
-		assert_int_equal(errno, EINTR);
-}
-
-static void run_on(uint32_t reactor, mimo_msg_fn fn, void *arg, int seconds)
-{
-	g_fail[0] = '\0';
-	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(reactor), fn, arg), 0);
-	wait_sem(seconds);
-	if (g_fail[0] != '\0')
-		fail_msg("%s", g_fail);
-}
-
-static void post(void *arg)
-{
-	(void)arg;
-	sem_post(&g_sem);
-}
 
 /* --- the target, on reactor 0 ---------------------------------------------------------- */
-
-static void rpc_done(void *arg, json_t *resp)
-{
-	(void)arg;
-	CHECK(json_object_get(resp, "error") == NULL);
-	json_decref(resp);
-	sem_post(&g_sem);
-}
-
-static void rpc_msg(void *arg)
-{
-	json_t *req = arg;
-
-	CHECK(mimo_jsonrpc_call_local(req, rpc_done, NULL) == 0);
-	json_decref(req);
-}
-
-static void rpc(const char *method, json_t *params)
-{
-	run_on(0, rpc_msg,
-	       json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
-			 "params", params),
-	       10);
-}
 
 static void listened(void *arg, int rc)
 {
