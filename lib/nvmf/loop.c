@@ -173,22 +173,16 @@ static void exec_msg(void *arg)
 	put_ref(qp);
 }
 
-static void release_req(struct nvmf_loop_req *req)
-{
-	struct nvmf_loop_qpair *qp = req->qp;
-
-	free(req->core.aux);
-	req->core.aux = NULL;
-	qp->core.outstanding--;
-	if (mimo_unlikely(qp->core.state == NVMF_QP_CLOSING))
-		nvmf_qpair_try_free(&qp->core);
-}
-
 static void queue_response(struct nvmf_req *core)
 {
 	struct nvmf_loop_req *req = mimo_container_of(core, struct nvmf_loop_req, core);
 	struct nvmf_loop_qpair *qp = req->qp;
 
+	free(core->aux);
+	core->aux = NULL;
+	/* From here on the request is the host's: it reads the buffer and cpl when it reaps,
+	 * and its slot keeps the request from being used again until then. Nothing below
+	 * touches the request; the queue's memory stays while the host holds it. */
 	if (mimo_likely(qp->core.state != NVMF_QP_CLOSING)) {
 		pthread_mutex_lock(&qp->lock);
 		if (!qp->host_gone) {
@@ -198,11 +192,11 @@ static void queue_response(struct nvmf_req *core)
 		}
 		pthread_mutex_unlock(&qp->lock);
 	}
-	/* The host reads the buffer and cpl when it reaps: its slot keeps the request from
-	 * being used again until then, and the queue's memory stays while the host holds it. */
-	release_req(req);
-	if (mimo_unlikely(qp->core.close_after_send))
-		qpair_close(&qp->core);
+	qp->core.outstanding--;
+	if (mimo_unlikely(qp->core.state == NVMF_QP_CLOSING))
+		nvmf_qpair_try_free(&qp->core);
+	else if (mimo_unlikely(qp->core.close_after_send))
+		qpair_close(&qp->core); /* Disconnect answered, authentication failed */
 }
 
 static void qpair_close(struct nvmf_qpair *core)
