@@ -121,7 +121,7 @@ void nvmf_tcp_queue_response(struct nvmf_req *core)
 	nvmf_tcp_qpair_kick(qp);
 }
 
-/* Done with here, on the queue pair's reactor: a transport error, or Disconnect. */
+/* Done with here, on the queue pair's reactor: what TCP found wrong (SGL, length, digest). */
 static void finish(struct nvmf_tcp_req *req, uint8_t sct, uint8_t sc)
 {
 	nvmf_req_fail(&req->core, sct, sc);
