@@ -8,7 +8,8 @@
  * reactors of the target's reactor mask and never wait for the target's reactor, so an
  * initiator polling on any reactor, the target's included, cannot deadlock with it.
  *
- * Errors: 0 or a negative errno; callbacks get the same.
+ * Errors: 0 or a negative errno; callbacks get the same. JSON: a returned json_t * is a new
+ * reference the caller releases with json_decref; a json_t * argument is borrowed.
  */
 #ifndef MIMO_NVMF_H
 #define MIMO_NVMF_H

@@ -313,8 +313,7 @@ static void qpair_create(void *arg)
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
-	qp->watch = mimo_fd_watch_add(qp->fd, EPOLLIN, qpair_event, qp);
-	if (qp->watch == NULL) {
+	if (mimo_fd_watch_add(qp->fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
 		unconnected_remove(qp);
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
@@ -726,7 +725,7 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 		  struct nvmf_port **out)
 {
 	struct nvmf_port *p;
-	int fd;
+	int fd, rc;
 
 	addr_defaults(addr);
 	p = nvmf_port_find(tt, addr);
@@ -753,11 +752,11 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	p->fd = fd;
 	p->refs = 1;
 	p->portid = alloc_portid(tt);
-	p->watch = mimo_fd_watch_add(fd, EPOLLIN, port_accept, p);
-	if (p->watch == NULL) {
+	rc = mimo_fd_watch_add(fd, EPOLLIN, port_accept, p, &p->watch);
+	if (rc != 0) {
 		close(fd);
 		free(p);
-		return -ENOMEM;
+		return rc;
 	}
 	TAILQ_INSERT_TAIL(&tt->ports, p, link);
 	*out = p;
