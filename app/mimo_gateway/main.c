@@ -19,12 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "callback_post.h"
 #include "compiler.h"
 #include "fabric.h"
 #include "log.h"
 #include "natsfab.h"
-#include "poster.h"
-#include "webhook.h"
 
 #define COMP	     "gateway"
 #define POSTER_CACHE 32
@@ -383,28 +382,20 @@ static json_t *be_health(void *ctx)
 
 /* --- delivering messages up ------------------------------------------------------------------ */
 
+/* A worker's posters, one per slot it delivered for lately (least recently used replaced). */
 struct poster_ent {
 	uint64_t slot_id;
-	char url[FAB_URL_MAX];
-	char secret[FAB_SECRET_LEN];
-	struct mimo_http_poster *p;
+	struct fab_cb_poster *p;
 	int64_t used;
 };
 
-static struct mimo_http_poster *poster_for(struct gateway *g, struct poster_ent *cache,
-					   const struct slot_info *si)
+static struct fab_cb_poster *poster_for(struct gateway *g, struct poster_ent *cache,
+					uint64_t slot_id)
 {
 	struct poster_ent *e = NULL, *lru = &cache[0];
-	struct mimo_http_poster_opts o = { .url = si->url,
-					   .timeout_ms = g->o.callback_timeout_ms,
-					   .spin_us = 200,
-					   .max_retry_after_ms = 60000,
-					   .secret = si->secret,
-					   .user_agent = "mimo-gateway/" MIMO_VERSION,
-					   .forbid_link_local = !g->o.allow_link_local_callbacks };
 
 	for (int i = 0; i < POSTER_CACHE; i++) {
-		if (cache[i].p != NULL && cache[i].slot_id == si->id) {
+		if (cache[i].p != NULL && cache[i].slot_id == slot_id) {
 			e = &cache[i];
 			break;
 		}
@@ -412,19 +403,20 @@ static struct mimo_http_poster *poster_for(struct gateway *g, struct poster_ent 
 			lru = &cache[i];
 	}
 	if (e == NULL) {
+		/* A poster follows each message's slot: the least recently used one moves on. */
 		e = lru;
-		if (e->p == NULL)
-			e->p = mimo_http_poster_new();
-		e->slot_id = si->id;
-		e->url[0] = '\0';
+		e->slot_id = slot_id;
 	}
 	if (e->p == NULL)
-		return NULL;
-	if (strcmp(e->url, si->url) != 0 || strcmp(e->secret, si->secret) != 0) {
-		mimo_http_poster_configure(e->p, &o);
-		snprintf(e->url, sizeof(e->url), "%s", si->url);
-		snprintf(e->secret, sizeof(e->secret), "%s", si->secret);
-	}
+		e->p = fab_cb_poster_new(&(struct fab_cb_poster_opts){
+			.slots = g->slots,
+			.timeout_ms = g->o.callback_timeout_ms,
+			.backoff_ms = g->o.callback_backoff_ms,
+			/* JetStream hands what is held longer than the ack wait to another. */
+			.max_pause_ms = MIMO_MAX(g->o.ack_wait_ms / 2, 1u),
+			.user_agent = "mimo-gateway/" MIMO_VERSION,
+			.allow_link_local = g->o.allow_link_local_callbacks,
+			.log_component = COMP });
 	e->used = nats_Now();
 	return e->p;
 }
@@ -437,6 +429,23 @@ static uint64_t hex64(const char *s)
 	return strtoull(part, NULL, 16);
 }
 
+/* The message being delivered, for the delivery loop's hooks. */
+struct delivery {
+	struct gateway *g;
+	natsMsg *m;
+};
+
+static bool stopping(void *arg)
+{
+	return ((struct delivery *)arg)->g->stop;
+}
+
+/* Tell JetStream we are still on it, so it does not hand it to another gateway. */
+static void pausing(void *arg)
+{
+	natsMsg_InProgress(((struct delivery *)arg)->m, NULL);
+}
+
 enum verdict {
 	V_ACK,	/* delivered, or refused for good: done with it */
 	V_STOP, /* stopping: leave it to another gateway */
@@ -447,12 +456,12 @@ static enum verdict deliver(struct gateway *g, struct poster_ent *cache, natsMsg
 {
 	const char *agent = fab_hdr(m, H_AGENT), *plugin = fab_hdr(m, H_PLUGIN);
 	const char *msg_id = fab_hdr(m, H_MSG_ID), *idem = fab_hdr(m, H_IDEM);
-	uint64_t key_hi, key_lo;
-	struct slot_info si;
-	char id[WEBHOOK_ID_LEN], why[256];
-	int64_t expires = (int64_t)fab_hdr_u64(m, H_EXPIRES, 0);
-	uint64_t slot_id = fab_hdr_u64(m, H_SLOT, 0);
-	uint32_t attempt = 0;
+	struct delivery d = { .g = g, .m = m };
+	struct fab_cb_hooks h = { .arg = &d, .stopping = stopping, .pausing = pausing };
+	struct fab_cb_poster *p;
+	struct fab_cb_msg cm;
+	char name[2 * 256];
+	struct fab_callback cb;
 
 	if (agent == NULL || plugin == NULL || msg_id == NULL || idem == NULL ||
 	    strlen(idem) != 32) {
@@ -460,65 +469,30 @@ static enum verdict deliver(struct gateway *g, struct poster_ent *cache, natsMsg
 			  natsMsg_GetSubject(m));
 		return V_ACK;
 	}
-	if (slots_get(g->slots, slot_id, &si) != 0) {
-		MIMO_WARN(COMP, "slot %" PRIu64 " is gone: message %s from %s dropped", slot_id,
-			  msg_id, agent);
-		return V_ACK;
-	}
-	key_hi = hex64(idem);
-	key_lo = hex64(idem + 16);
-	webhook_make_id(id, key_hi, key_lo);
 	/* The agent's callback shape, byte for byte. */
-	{
-		struct fab_callback cb = { .msg_id = msg_id,
-					   .msg_id_len = strlen(msg_id),
-					   .agent_id = agent,
-					   .content = natsMsg_GetData(m),
-					   .content_len = (size_t)natsMsg_GetDataLength(m),
-					   .plugin = plugin,
-					   .plugin_len = strlen(plugin),
-					   .slot_id = slot_id,
-					   .timestamp = (int64_t)(fab_hdr_u64(m, H_ACCEPTED, 0) /
-								  1000) };
-
-		if (fab_callback_json(body, &cb) != 0)
-			return V_STOP;
-	}
-	for (;;) {
-		struct mimo_http_poster *p = poster_for(g, cache, &si);
-		uint32_t retry_after = 0;
-		long status = 0;
-		enum mimo_http_outcome out;
-		uint64_t pause;
-		struct timespec ts;
-
-		if (p == NULL)
-			return V_STOP;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		if (expires != 0 && (int64_t)ts.tv_sec * 1000 > expires) {
-			MIMO_WARN(COMP, "message %s from %s expired undelivered (TTL)", msg_id,
-				  agent);
-			return V_ACK;
-		}
-		out = mimo_http_poster_send(p, id, body->data, body->len, &retry_after, &status,
-					    why, sizeof(why));
-		if (out == MIMO_HTTP_OK)
-			return V_ACK;
-		if (out == MIMO_HTTP_PERMANENT) {
-			MIMO_WARN(COMP, "%s refused message %s for good: %s", si.url, msg_id, why);
-			return V_ACK;
-		}
-		if (g->stop)
-			return V_STOP;
-		/* Tell JetStream we are still on it, so it does not hand it to another gateway. */
-		natsMsg_InProgress(m, NULL);
-		pause = mimo_http_backoff_ms(g->o.callback_backoff_ms, attempt++, retry_after);
-		pause = MIMO_MIN(pause, (uint64_t)g->o.ack_wait_ms / 2);
-		for (uint64_t t = 0; t < pause && !g->stop; t += 50)
-			usleep(50000);
-		if (g->stop)
-			return V_STOP;
-	}
+	cb = (struct fab_callback){ .msg_id = msg_id,
+				    .msg_id_len = strlen(msg_id),
+				    .agent_id = agent,
+				    .content = natsMsg_GetData(m),
+				    .content_len = (size_t)natsMsg_GetDataLength(m),
+				    .plugin = plugin,
+				    .plugin_len = strlen(plugin),
+				    .slot_id = fab_hdr_u64(m, H_SLOT, 0),
+				    .timestamp = (int64_t)(fab_hdr_u64(m, H_ACCEPTED, 0) / 1000) };
+	if (fab_callback_json(body, &cb) != 0)
+		return V_STOP;
+	p = poster_for(g, cache, cb.slot_id);
+	if (p == NULL)
+		return V_STOP;
+	snprintf(name, sizeof(name), "%s from %s", msg_id, agent);
+	cm = (struct fab_cb_msg){ .slot_id = cb.slot_id,
+				  .key_hi = hex64(idem),
+				  .key_lo = hex64(idem + 16),
+				  .expires_ms = (int64_t)fab_hdr_u64(m, H_EXPIRES, 0),
+				  .name = name,
+				  .body = body->data,
+				  .len = body->len };
+	return fab_cb_post(p, &cm, &h) == FAB_CB_STOPPED ? V_STOP : V_ACK;
 }
 
 static void *worker_main(void *arg)
@@ -565,7 +539,7 @@ static void *worker_main(void *arg)
 	}
 	natsSubscription_Destroy(sub);
 	for (int i = 0; i < POSTER_CACHE; i++)
-		mimo_http_poster_free(cache[i].p);
+		fab_cb_poster_free(cache[i].p);
 	mimo_buf_free(&body);
 	return NULL;
 }

@@ -1,25 +1,17 @@
 /*
  * Delivery of messages up to the slots' HTTP callbacks: one thread per slot that has had a
- * message, each with its own keep-alive connection (lib/http's poster), taking the slot's
- * records from the durable queue in order. A 5xx, 408, 429, a timeout or a connection error
- * is retried after a pause that doubles from callback_backoff_ms up to 60 s (with jitter, at
- * least what Retry-After asks) until the message's TTL ends; any other status is final. The
- * webhook-id is derived from the message's idempotency key, so every attempt - and a delivery
- * repeated after a crash - carries the same one.
+ * message, each with its own keep-alive connection, taking the slot's records from the durable
+ * queue in order and posting each until it is delivered, refused for good or expired
+ * (lib/fabric/callback_post.h: retries, backoff, the webhook-id). A record is released only
+ * then; one still being retried when the agent stops stays queued for its next start.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "agent.h"
-#include "compiler.h"
-#include "log.h"
-#include "poster.h"
-#include "webhook.h"
+#include "callback_post.h"
 
 #define COMP "deliver"
 
@@ -28,29 +20,9 @@ struct deliverer {
 	struct agent *a;
 	uint64_t slot_id;
 	struct upq_consumer *cons;
-	struct mimo_http_poster *poster;
+	struct fab_cb_poster *poster;
 	pthread_t thread;
-	char url[FAB_URL_MAX];
-	char secret[FAB_SECRET_LEN];
-	struct slot_info si; /* the slot as of generation si_gen */
-	uint64_t si_gen;
-	bool si_ok;
-	struct mimo_ratelimit rl;
 };
-
-/* The record's slot, looked up again only when the registry changed. */
-static bool slot_of(struct deliverer *d, uint64_t slot_id, struct slot_info *si)
-{
-	uint64_t gen = slots_generation(d->a->slots);
-
-	if (gen != d->si_gen || d->si.id != slot_id) {
-		d->si_ok = slots_get(d->a->slots, slot_id, &d->si) == 0;
-		d->si_gen = gen;
-	}
-	if (d->si_ok)
-		*si = d->si;
-	return d->si_ok;
-}
 
 int fab_callback_body(const struct up_rec *r, const char *agent_id, struct mimo_buf *out)
 {
@@ -67,99 +39,40 @@ int fab_callback_body(const struct up_rec *r, const char *agent_id, struct mimo_
 	return fab_callback_json(out, &m);
 }
 
-static int64_t now_ms(void)
+static bool stopping(void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool stopping(struct deliverer *d)
-{
+	struct agent *a = arg;
 	bool stop;
 
-	pthread_mutex_lock(&d->a->lock);
-	stop = d->a->stop;
-	pthread_mutex_unlock(&d->a->lock);
+	pthread_mutex_lock(&a->lock);
+	stop = a->stop;
+	pthread_mutex_unlock(&a->lock);
 	return stop;
-}
-
-static void count(struct deliverer *d, bool delivered)
-{
-	__atomic_add_fetch(delivered ? &d->a->up_delivered : &d->a->up_dropped, 1,
-			   __ATOMIC_RELAXED);
 }
 
 /* Deliver one record: returns false only when the agent is stopping (record kept). */
 static bool deliver_one(struct deliverer *d, const struct up_rec *r, struct mimo_buf *body)
 {
-	struct slot_info si;
-	char id[WEBHOOK_ID_LEN], why[256];
-	uint32_t attempt = 0;
-	uint64_t sup;
+	char name[MIMO_WIRE_MAX_MSG_ID + 1];
+	struct fab_cb_msg m = { .slot_id = r->slot_id,
+				.key_hi = r->key_hi,
+				.key_lo = r->key_lo,
+				.expires_ms = r->expires_ms,
+				.name = name };
+	struct fab_cb_hooks h = { .arg = d->a, .stopping = stopping };
+	enum fab_cb_outcome out;
 
-	for (;;) {
-		enum mimo_http_outcome out;
-		uint32_t retry_after = 0;
-		uint64_t pause;
-		long status = 0;
-
-		if (!slot_of(d, r->slot_id, &si)) {
-			if (mimo_ratelimit_allow(&d->rl, 1000000000, &sup))
-				MIMO_WARN(COMP, "slot %" PRIu64 " deleted: message %.*s dropped",
-					  r->slot_id, (int)r->msg_id_len, r->msg_id);
-			count(d, false);
-			return true;
-		}
-		if (strcmp(si.url, d->url) != 0 || strcmp(si.secret, d->secret) != 0) {
-			struct mimo_http_poster_opts o = {
-				.url = si.url,
-				.timeout_ms = d->a->o.callback_timeout_ms,
-				.spin_us = 200,
-				.max_retry_after_ms = 60000,
-				.secret = si.secret,
-				.user_agent = "mimo-agent/" MIMO_VERSION,
-				.forbid_link_local = !d->a->o.allow_link_local_callbacks
-			};
-
-			mimo_http_poster_configure(d->poster, &o);
-			snprintf(d->url, sizeof(d->url), "%s", si.url);
-			snprintf(d->secret, sizeof(d->secret), "%s", si.secret);
-		}
-		if (now_ms() > r->expires_ms) {
-			MIMO_WARN(COMP, "slot %" PRIu64 ": message %.*s expired undelivered (TTL)",
-				  r->slot_id, (int)r->msg_id_len, r->msg_id);
-			count(d, false);
-			return true;
-		}
-		if (attempt == 0 && fab_callback_body(r, d->a->o.agent_id, body) != 0)
-			return true;
-		webhook_make_id(id, r->key_hi, r->key_lo);
-		out = mimo_http_poster_send(d->poster, id, body->data, body->len, &retry_after,
-					    &status, why, sizeof(why));
-		if (out == MIMO_HTTP_OK) {
-			count(d, true);
-			return true;
-		}
-		if (out == MIMO_HTTP_ABORTED)
-			return false;
-		if (out == MIMO_HTTP_PERMANENT) {
-			MIMO_WARN(COMP, "slot %" PRIu64 ": %s refused message %.*s for good: %s",
-				  r->slot_id, d->url, (int)r->msg_id_len, r->msg_id, why);
-			count(d, false);
-			return true;
-		}
-		pause = mimo_http_backoff_ms(d->a->o.callback_backoff_ms, attempt++, retry_after);
-		if (mimo_ratelimit_allow(&d->rl, 1000000000, &sup))
-			MIMO_INFO(COMP, "slot %" PRIu64 ": %s: %s; retrying in %" PRIu64 " ms",
-				  r->slot_id, d->url, why, pause);
-		if (now_ms() + (int64_t)pause > r->expires_ms)
-			pause = (uint64_t)MIMO_MAX(r->expires_ms - now_ms(), (int64_t)1);
-		if (!mimo_http_poster_nap(d->poster, (uint32_t)MIMO_MIN(pause, 60000u)) ||
-		    stopping(d))
-			return false;
-	}
+	if (fab_callback_body(r, d->a->o.agent_id, body) != 0)
+		return true;
+	snprintf(name, sizeof(name), "%.*s", (int)r->msg_id_len, r->msg_id);
+	m.body = body->data;
+	m.len = body->len;
+	out = fab_cb_post(d->poster, &m, &h);
+	if (out == FAB_CB_STOPPED)
+		return false;
+	__atomic_add_fetch(out == FAB_CB_DELIVERED ? &d->a->up_delivered : &d->a->up_dropped, 1,
+			   __ATOMIC_RELAXED);
+	return true;
 }
 
 static void *deliver_main(void *arg)
@@ -204,17 +117,23 @@ int deliver_ensure_locked(struct agent *a, uint64_t slot_id)
 		return -ENOMEM;
 	d->a = a;
 	d->slot_id = slot_id;
-	d->poster = mimo_http_poster_new();
+	d->poster = fab_cb_poster_new(
+		&(struct fab_cb_poster_opts){ .slots = a->slots,
+					      .timeout_ms = a->o.callback_timeout_ms,
+					      .backoff_ms = a->o.callback_backoff_ms,
+					      .user_agent = "mimo-agent/" MIMO_VERSION,
+					      .allow_link_local = a->o.allow_link_local_callbacks,
+					      .log_component = COMP });
 	d->cons = upq_consumer_open(a->upq, slot_id);
 	if (d->poster == NULL || d->cons == NULL) {
-		mimo_http_poster_free(d->poster);
+		fab_cb_poster_free(d->poster);
 		upq_consumer_close(d->cons);
 		free(d);
 		return -ENOMEM;
 	}
 	rc = pthread_create(&d->thread, NULL, deliver_main, d);
 	if (rc != 0) {
-		mimo_http_poster_free(d->poster);
+		fab_cb_poster_free(d->poster);
 		upq_consumer_close(d->cons);
 		free(d);
 		return -rc;
@@ -234,7 +153,7 @@ void deliver_stop_all(struct agent *a)
 	pthread_mutex_unlock(&a->lock);
 	for (struct deliverer *d = list; d != NULL; d = d->next) {
 		upq_consumer_stop(d->cons);
-		mimo_http_poster_set_abort(d->poster, true);
+		fab_cb_poster_abort(d->poster);
 	}
 	while (list != NULL) {
 		struct deliverer *d = list;
@@ -242,7 +161,7 @@ void deliver_stop_all(struct agent *a)
 		list = d->next;
 		pthread_join(d->thread, NULL);
 		upq_consumer_close(d->cons);
-		mimo_http_poster_free(d->poster);
+		fab_cb_poster_free(d->poster);
 		free(d);
 	}
 }
