@@ -60,79 +60,18 @@ struct gateway {
 static int persist_kv(void *arg, struct slots *s, const struct slot_info *changed, bool deleted)
 {
 	struct gateway *g = arg;
-	char key[48];
-	kvEntry *e = NULL;
 
 	(void)s;
-	if (!deleted) {
-		/* A new id must be new everywhere: another gateway may have just taken it. */
-		snprintf(key, sizeof(key), "slot.%" PRIu64, changed->id);
-		if (kvStore_Get(&e, g->kv, key) == NATS_NOT_FOUND) {
-			char sealed[256], *text;
-			struct slot_info copy = *changed;
-			json_t *j;
-			natsStatus st;
-
-			if (fab_seal(g->api.admin_token, changed->secret, sealed, sizeof(sealed)) !=
-			    0)
-				return -EIO;
-			copy.secret[0] = '\0';
-			j = slot_to_json(&copy);
-			json_object_set_new(j, "secret", json_string(sealed));
-			json_object_set_new(j, "sealed", json_true());
-			text = json_dumps(j, JSON_COMPACT);
-			json_decref(j);
-			st = text != NULL ? kvStore_CreateString(NULL, g->kv, key, text)
-					  : NATS_NO_MEMORY;
-			free(text);
-			return st == NATS_OK ? 0 : -EAGAIN;
-		}
-		kvEntry_Destroy(e);
-	}
-	return fab_slot_kv_put(g->kv, g->api.admin_token, changed, deleted);
-}
-
-static void apply_entry(struct gateway *g, kvEntry *e)
-{
-	const char *key = kvEntry_Key(e);
-	struct slot_info si = { 0 };
-
-	if (strncmp(key, "slot.", 5) != 0)
-		return;
-	if (kvEntry_Operation(e) == kvOp_Put) {
-		if (fab_slot_kv_parse(g->api.admin_token, kvEntry_Value(e), kvEntry_ValueLen(e),
-				      &si) == 0) {
-			if (si.secret[0] == '\0')
-				MIMO_ERR(COMP,
-					 "slot %" PRIu64 ": cannot unseal its secret - was it "
-					 "registered with another admin token? Its callbacks go "
-					 "unsigned until it is rotated",
-					 si.id);
-			slots_apply(g->slots, &si, false);
-			slots_set_next_id(g->slots, si.id + 1);
-		}
-	} else {
-		si.id = strtoull(key + 5, NULL, 10);
-		slots_apply(g->slots, &si, true);
-		slots_set_next_id(g->slots, si.id + 1);
-	}
+	if (deleted)
+		return fab_slot_kv_put(g->kv, g->api.admin_token, changed, true);
+	return fab_slot_kv_create(g->kv, g->api.admin_token, changed);
 }
 
 static void *kv_main(void *arg)
 {
 	struct gateway *g = arg;
 
-	while (!g->stop) {
-		kvEntry *e = NULL;
-		natsStatus s = kvWatcher_Next(&e, g->watcher, 500);
-
-		if (s == NATS_TIMEOUT || (s == NATS_OK && e == NULL))
-			continue;
-		if (s != NATS_OK)
-			break;
-		apply_entry(g, e);
-		kvEntry_Destroy(e);
-	}
+	fab_slot_kv_follow(g->slots, g->api.admin_token, g->watcher, &g->stop);
 	return NULL;
 }
 
@@ -141,11 +80,10 @@ static void *kv_main(void *arg)
 static natsMsg *rpc_msg_to(const char *agent_id, const char *reply_to, const char *op,
 			   const void *data, size_t len)
 {
-	char token[400], subj[512];
+	char subj[512];
 	natsMsg *m = NULL;
 
-	fab_subject_token(agent_id, token, sizeof(token));
-	snprintf(subj, sizeof(subj), "mimo.agent.%s.rpc", token);
+	fab_subject_rpc(agent_id, subj, sizeof(subj));
 	if (natsMsg_Create(&m, subj, reply_to, data, (int)len) != NATS_OK)
 		return NULL;
 	natsMsgHeader_Set(m, H_OP, op);
@@ -698,14 +636,7 @@ int main(int argc, char **argv)
 	if (g.slots == NULL || kvStore_WatchAll(&g.watcher, g.kv, NULL) != NATS_OK)
 		return 1;
 	/* The registry before anything else: a message up needs its slot's URL and secret. */
-	for (;;) {
-		kvEntry *e = NULL;
-
-		if (kvWatcher_Next(&e, g.watcher, 5000) != NATS_OK || e == NULL)
-			break;
-		apply_entry(&g, e);
-		kvEntry_Destroy(e);
-	}
+	fab_slot_kv_catch_up(g.slots, g.api.admin_token, g.watcher);
 	g.api.slots = g.slots;
 	g.api.backend_waits = true; /* every call is a NATS round trip */
 	g.api.allow_link_local_callbacks = g.o.allow_link_local_callbacks;
