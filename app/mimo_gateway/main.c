@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,10 @@
 
 #include "callback_post.h"
 #include "compiler.h"
-#include "fabric.h"
+#include "api.h"
+#include "callback.h"
+#include "http_front.h"
+#include "slots.h"
 #include "log.h"
 #include "natsfab.h"
 
@@ -536,7 +540,7 @@ static int parse_args(int argc, char **argv, struct gw_opts *o)
 
 		if (c == 'F') {
 			/* The HTTP front's options, shared with mimo_agent. */
-			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 1) {
+			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 0) {
 				fprintf(stderr, "mimo_gateway: invalid value '%s' for --%s\n",
 					optarg, opts[idx].name);
 				return -1;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "agent.h"
+#include "callback.h"
 #include "callback_post.h"
 
 #define COMP "deliver"
@@ -24,7 +25,8 @@ struct deliverer {
 	pthread_t thread;
 };
 
-int fab_callback_body(const struct up_rec *r, const char *agent_id, struct mimo_buf *out)
+/* A queued record's callback body: 0 or -ENOMEM. */
+static int callback_body(const struct up_rec *r, const char *agent_id, struct mimo_buf *out)
 {
 	struct fab_callback m = { .msg_id = r->msg_id,
 				  .msg_id_len = r->msg_id_len,
@@ -62,7 +64,7 @@ static bool deliver_one(struct deliverer *d, const struct up_rec *r, struct mimo
 	struct fab_cb_hooks h = { .arg = d->a, .stopping = stopping };
 	enum fab_cb_outcome out;
 
-	if (fab_callback_body(r, d->a->o.agent_id, body) != 0)
+	if (callback_body(r, d->a->o.agent_id, body) != 0)
 		return true;
 	snprintf(name, sizeof(name), "%.*s", (int)r->msg_id_len, r->msg_id);
 	m.body = body->data;

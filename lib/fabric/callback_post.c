@@ -9,6 +9,7 @@
 
 #include "compiler.h"
 #include "log.h"
+#include "slots.h"
 #include "poster.h"
 #include "webhook.h"
 

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fabric.h"
+struct slots;
 
 struct fab_cb_poster_opts {
 	struct slots *slots;	   /* where the message's slot is looked up (not owned) */

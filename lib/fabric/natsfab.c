@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seal.h"
 
 #define COMP "nats"
 

@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fabric.h"
+#include "slots.h"
 
 #define FAB_STREAM	"MIMO_UP"
 #define FAB_UP_SUBJECTS "mimo.up.>"

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "callback_post.h"
-#include "fabric.h"
+#include "slots.h"
 #include "webhook.h"
 
 #define MAX_REQ 64
