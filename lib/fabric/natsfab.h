@@ -12,6 +12,11 @@
  *  - KV bucket mimo_slots       the slot registry, written by gateways, watched by agents.
  *                               Secrets in it are sealed (AES-256-GCM, key from the admin token).
  * <id> is the agent id with '.', '*', '>', '%' and blanks percent-encoded.
+ *
+ * Threading: any thread (cnats's objects are thread-safe); fab_slot_kv_follow is a thread's
+ * loop. Memory: a header value from fab_hdr belongs to its message and lives as long as it;
+ * the caller's buffers otherwise. Errors: 0 or a negative errno; fab_nats_connect and
+ * fab_nats_ensure log the reason.
  */
 #ifndef MIMO_NATSFAB_H
 #define MIMO_NATSFAB_H
