@@ -228,7 +228,7 @@ static enum fab_cb_outcome post(struct ctx *c, uint32_t backoff_ms, uint32_t max
 	enum fab_cb_outcome out;
 
 	assert_non_null(p);
-	if (keep != NULL)
+	if (keep != NULL && *keep == NULL)
 		*keep = p;
 	out = fab_cb_post(p, &m, &h);
 	if (keep == NULL)
