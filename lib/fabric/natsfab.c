@@ -182,25 +182,38 @@ static char *slot_kv_text(const char *admin_token, const struct slot_info *si)
 	return text;
 }
 
-int fab_slot_kv_put(kvStore *kv, const char *admin_token, const struct slot_info *si, bool deleted)
+/* Store the sealed record under its key; create: only while the key is absent (-EAGAIN when
+ * it no longer is). */
+static int slot_kv_store(kvStore *kv, const char *admin_token, const struct slot_info *si,
+			 bool create)
 {
-	char key[48], *text;
+	char key[48], *text = slot_kv_text(admin_token, si);
 	natsStatus s;
 
-	slot_key(si->id, key, sizeof(key));
-	if (deleted)
-		return kvStore_Delete(kv, key) == NATS_OK ? 0 : -EIO;
-	text = slot_kv_text(admin_token, si);
 	if (text == NULL)
 		return -EIO;
-	s = kvStore_PutString(NULL, kv, key, text);
+	slot_key(si->id, key, sizeof(key));
+	s = create ? kvStore_CreateString(NULL, kv, key, text)
+		   : kvStore_PutString(NULL, kv, key, text);
 	free(text);
-	return s == NATS_OK ? 0 : -EIO;
+	if (s == NATS_OK)
+		return 0;
+	return create ? -EAGAIN : -EIO;
+}
+
+int fab_slot_kv_put(kvStore *kv, const char *admin_token, const struct slot_info *si, bool deleted)
+{
+	char key[48];
+
+	if (!deleted)
+		return slot_kv_store(kv, admin_token, si, false);
+	slot_key(si->id, key, sizeof(key));
+	return kvStore_Delete(kv, key) == NATS_OK ? 0 : -EIO;
 }
 
 int fab_slot_kv_create(kvStore *kv, const char *admin_token, const struct slot_info *si)
 {
-	char key[48], *text;
+	char key[48];
 	kvEntry *e = NULL;
 	natsStatus s;
 
@@ -208,14 +221,7 @@ int fab_slot_kv_create(kvStore *kv, const char *admin_token, const struct slot_i
 	s = kvStore_Get(&e, kv, key);
 	if (e != NULL)
 		kvEntry_Destroy(e);
-	if (s != NATS_NOT_FOUND)
-		return fab_slot_kv_put(kv, admin_token, si, false);
-	text = slot_kv_text(admin_token, si);
-	if (text == NULL)
-		return -EIO;
-	s = kvStore_CreateString(NULL, kv, key, text);
-	free(text);
-	return s == NATS_OK ? 0 : -EAGAIN;
+	return slot_kv_store(kv, admin_token, si, s == NATS_NOT_FOUND);
 }
 
 int fab_slot_kv_parse(const char *admin_token, const void *data, int len, struct slot_info *si)
