@@ -2,9 +2,11 @@
  * mimo_agent's state. Threads:
  *  - the I/O thread (conn.c): accepts plugins on the native and GSE sockets, reads and parses
  *    their frames, and once every 100 ms expires queued messages;
- *  - the up-queue's committer (upq.c): makes messages durable, then queues the plugins' ACKs;
- *  - one delivery thread per slot with messages (deliver.c), or the NATS forwarder;
- *  - the HTTP front (http.c): one event-loop thread running libmicrohttpd, which answers
+ *  - the up-queue's writer and syncer (upq_commit.c): make messages durable, then queue the
+ *    plugins' ACKs;
+ *  - one delivery thread per slot with messages (deliver.c), or the NATS forwarder
+ *    (nats_agent.c);
+ *  - the HTTP front (lib/fabric/http.c): one event-loop thread running libmicrohttpd, which answers
  *    quick requests (health, dispatch) itself and enforces request deadlines, and a worker
  *    pool for the requests that wait (request-reply, the cache, slot changes);
  *  - with --nats, cnats's threads (nats_agent.c).
