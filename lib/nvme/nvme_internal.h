@@ -29,6 +29,7 @@
 
 enum nvme_qp_state {
 	QP_CONNECTING, /* TCP connect in progress */
+	QP_TLS,	       /* TLS handshake (a controller with a PSK) */
 	QP_IC,	       /* ICReq sent, waiting for ICResp */
 	QP_FABRIC,     /* Fabrics Connect sent */
 	QP_AUTH,       /* connected, authenticating (DH-HMAC-CHAP): user commands wait */
@@ -88,7 +89,8 @@ struct mimo_nvme_qpair {
 	uint16_t qid;
 	uint16_t num_entries; /* SQ entries; at most num_entries - 1 outstanding */
 	enum nvme_qp_state state;
-	int fd;
+	struct mimo_tcp_sock sock; /* .tls once the handshake is done */
+	struct mimo_tls *handshake;
 	int fail_rc;
 	bool hdgst, ddgst; /* negotiated by ICReq / ICResp */
 	bool sqfc_disabled;
@@ -142,6 +144,8 @@ struct mimo_nvme_ctrlr {
 	socklen_t addrlen;
 	struct sockaddr_storage src; /* trid.hostaddr resolved; src_len 0: none */
 	socklen_t src_len;
+	struct mimo_tls_ctx *tls; /* opts.tls_psk: the identity and TLS PSK every queue offers */
+	const char *tls_cipher;
 
 	struct mimo_nvme_qpair *adminq;
 	uint64_t cap;

@@ -13,8 +13,9 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_su
 	e->adrfam = strcasecmp(port->addr.adrfam, "IPv6") == 0 ? MIMO_NVMF_ADRFAM_IPV6
 							       : MIMO_NVMF_ADRFAM_IPV4;
 	e->subtype = s->subtype;
-	/* TREQ: secure channel not required; SQ flow control may be disabled (bit 2). */
-	e->treq = 1u << 2;
+	/* TREQ: secure channel required (01b) on a secure port, else not specified; SQ flow
+	 * control may be disabled (bit 2). */
+	e->treq = (uint8_t)((1u << 2) | (port->secure ? 1u : 0u));
 	e->portid = port->portid;
 	e->cntlid = 0xffff; /* dynamic controller model */
 	e->asqsz = (uint16_t)port->tt->opts.max_aq_depth;
@@ -24,7 +25,8 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_su
 	memset(e->traddr, ' ', sizeof(e->traddr));
 	memcpy(e->traddr, port->addr.traddr, strnlen(port->addr.traddr, sizeof(e->traddr)));
 	snprintf(e->subnqn, sizeof(e->subnqn), "%s", s->nqn);
-	/* TSAS for TCP: SECTYPE 0, no security. */
+	/* TSAS for TCP: SECTYPE 2 (TLS 1.3) on a secure port, else 0 (none). */
+	e->tsas[0] = port->secure ? 2 : 0;
 }
 
 void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)

@@ -16,6 +16,7 @@
 #ifndef MIMO_NVMF_INTERNAL_H
 #define MIMO_NVMF_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -91,6 +92,8 @@ struct nvmf_host {
 	 * dhchap_ctrlr_key answers a host that asks the controller to prove itself. */
 	struct mimo_key *dhchap_key;
 	struct mimo_key *dhchap_ctrlr_key;
+	/* TLS: this host connects only over a secure channel, with this PSK (NVMeTLSkey-1). */
+	struct mimo_key *psk;
 	uint64_t auth_failures; /* queues of this host that did not authenticate */
 	bool failure_logged;	/* one line per host until it authenticates again */
 	TAILQ_ENTRY(nvmf_host) link;
@@ -162,12 +165,32 @@ struct nvmf_tgt {
 	uint32_t dhchap_dhgroups;
 	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
+	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_psk_*). */
+	pthread_mutex_t psk_lock;
+	TAILQ_HEAD(, nvmf_psk) psks;
 	uint32_t next_reactor;
 	bool destroying;
 	void (*destroy_cb)(void *arg);
 	void *destroy_arg;
 	TAILQ_ENTRY(nvmf_tgt) link;
 };
+
+/* A host's TLS PSK in a subsystem, as the handshakes on any reactor find it. */
+struct nvmf_psk {
+	char hostnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
+	char subnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
+	struct mimo_key *key; /* a reference of its own */
+	TAILQ_ENTRY(nvmf_psk) link;
+};
+
+/* On the target's reactor: set (key non-NULL, a new reference is taken) or drop the PSK of a
+ * host in a subsystem. 0 or -ENOMEM. */
+int nvmf_tgt_psk_set(struct nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
+		     struct mimo_key *key);
+/* From any reactor: the retained PSK (mimo_tls_lookup_fn) of the identity's host and
+ * subsystem. -ENOKEY: none; the key file's errors. */
+int nvmf_tgt_psk_lookup(struct nvmf_tgt *tgt, const struct mimo_tls_identity *id,
+			uint8_t retained[MIMO_TLS_PSK_MAX], size_t *len);
 
 /* A subsystem, host, listener or namespace changed: discovery controllers hear of it. */
 void nvmf_tgt_discovery_changed(struct nvmf_tgt *tgt);
@@ -291,6 +314,7 @@ struct nvmf_port {
 	struct mimo_fd_watch *watch;
 	uint32_t refs; /* subsystems listening on it */
 	uint16_t portid;
+	bool secure; /* TLS only (secure_channel): every connection starts with a handshake */
 	bool closed;
 	uint32_t nconns; /* accepted and not yet freed */
 	uint64_t refused;
@@ -305,7 +329,8 @@ struct nvmf_transport {
 	uint32_t qpairs_high; /* most connections since memory was last trimmed (tgt reactor) */
 	bool trim_when_empty; /* trimmed while connections remained: trim again at none */
 	uint64_t connect_timeout_ticks;
-	uint32_t inline_size; /* per-request buffer: in-capsule data and small transfers */
+	uint32_t inline_size;	  /* per-request buffer: in-capsule data and small transfers */
+	struct mimo_tls_ctx *tls; /* made with the first secure port */
 	TAILQ_HEAD(, nvmf_port) ports;
 	uint16_t next_portid;
 	atomic_uint shared_buffers; /* large buffers allocated, over every poll group */
@@ -334,6 +359,7 @@ struct nvmf_poll_group {
 };
 
 enum nvmf_qpair_state {
+	NVMF_QP_TLS_HANDSHAKE, /* a secure port's connection: TLS first */
 	NVMF_QP_AWAIT_IC,
 	NVMF_QP_AWAIT_CONNECT,	/* ICResp sent: the first capsule must be Connect */
 	NVMF_QP_CONNECTING,	/* Connect is with the target's reactor */
@@ -384,7 +410,8 @@ struct nvmf_qpair {
 	struct nvmf_poll_group *pg;
 	struct nvmf_port *port; /* the port that accepted it (its struct outlives us) */
 	uint16_t portid;
-	int fd;
+	struct mimo_tcp_sock sock;  /* .tls once a secure port's handshake is done */
+	struct mimo_tls *handshake; /* during the handshake */
 	struct mimo_fd_watch *watch;
 	bool want_out; /* EPOLLOUT armed */
 	enum nvmf_qpair_state state;
@@ -435,7 +462,8 @@ uint32_t nvmf_tcp_max_conns_allowed(void);
 int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
 			  struct nvmf_transport **tt);
 void nvmf_transport_destroy(struct nvmf_transport *tt, void (*cb)(void *arg), void *arg);
-int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
+/* The port at addr: the open one (-EPROTOTYPE when it is not secure as asked), or a new one. */
+int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr, bool secure,
 		  struct nvmf_port **port);
 void nvmf_port_put(struct nvmf_port *port);
 struct nvmf_port *nvmf_port_find(struct nvmf_transport *tt,

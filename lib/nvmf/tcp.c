@@ -31,7 +31,7 @@
 /* How often the connect timeout is checked while connections wait for it. */
 #define TIMEOUT_CHECK_US 100000
 
-static struct mimo_ratelimit g_refuse_rl, g_timeout_rl;
+static struct mimo_ratelimit g_refuse_rl, g_timeout_rl, g_tls_rl;
 
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 {
@@ -192,6 +192,7 @@ struct conn_msg {
 	struct nvmf_transport *tt;
 	struct nvmf_port *port;
 	int fd;
+	bool secure;
 	uint16_t portid;
 	char traddr[64];
 	char trsvcid[8];
@@ -201,6 +202,8 @@ static void qpair_event(void *arg, uint32_t events);
 
 static void qpair_free_mem(struct nvmf_qpair *qp)
 {
+	mimo_tls_free(qp->handshake);
+	mimo_tls_free(qp->sock.tls);
 	mimo_tcp_rx_fini(&qp->rx);
 	if (qp->reqs != NULL)
 		free(qp->reqs[0].inline_buf);
@@ -246,7 +249,8 @@ static int check_timeouts(void *arg)
 				  "%s:%s sent no %s within %u ms; closing the connection "
 				  "(%" PRIu64 " more such)",
 				  qp->traddr, qp->trsvcid,
-				  qp->state == NVMF_QP_AWAIT_IC ? "ICReq"
+				  qp->state == NVMF_QP_TLS_HANDSHAKE ? "TLS handshake"
+				  : qp->state == NVMF_QP_AWAIT_IC    ? "ICReq"
 				  : qp->state == NVMF_QP_AUTHENTICATING
 					  ? "successful authentication"
 					  : "Connect",
@@ -277,6 +281,15 @@ void nvmf_tcp_qpair_connected(struct nvmf_qpair *qp)
 	unconnected_remove(qp);
 }
 
+/* The handshake asks which PSK a client's identity names (on this queue pair's reactor). */
+static int qpair_psk_lookup(void *arg, const struct mimo_tls_identity *id,
+			    uint8_t retained[MIMO_TLS_PSK_MAX], size_t *len)
+{
+	struct nvmf_qpair *qp = arg;
+
+	return nvmf_tgt_psk_lookup(qp->tt->tgt, id, retained, len);
+}
+
 /*
  * A new connection costs only its queue pair and a header's worth of staging until it has
  * sent an ICReq (nvmf_tcp_qpair_alloc_reqs): thousands of idle connections must not cost
@@ -301,20 +314,30 @@ static void qpair_create(void *arg)
 		goto fail;
 	qp->tt = tt;
 	qp->pg = pg;
-	qp->fd = m->fd;
+	qp->sock.fd = m->fd;
 	qp->port = m->port;
 	qp->portid = m->portid;
 	qp->state = NVMF_QP_AWAIT_IC;
+	if (m->secure) {
+		qp->handshake = mimo_tls_new(tt->tls, m->fd, qpair_psk_lookup, qp);
+		if (qp->handshake == NULL) {
+			mimo_tcp_rx_fini(&qp->rx);
+			goto fail;
+		}
+		qp->state = NVMF_QP_TLS_HANDSHAKE;
+	}
 	qp->maxh2cdata = tt->opts.io_unit_size;
 	memcpy(qp->traddr, m->traddr, sizeof(qp->traddr));
 	memcpy(qp->trsvcid, m->trsvcid, sizeof(qp->trsvcid));
 	mimo_tcp_sendq_init(&qp->sq);
 	if (unconnected_add(qp) != 0) {
+		mimo_tls_free(qp->handshake);
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
-	if (mimo_fd_watch_add(qp->fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
+	if (mimo_fd_watch_add(qp->sock.fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
 		unconnected_remove(qp);
+		mimo_tls_free(qp->handshake);
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
@@ -386,7 +409,7 @@ void nvmf_tcp_qpair_flush(struct nvmf_qpair *qp)
 
 	if (qp->state == NVMF_QP_CLOSING)
 		return;
-	rc = mimo_tcp_sendq_flush(&qp->sq, qp->fd);
+	rc = mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 	if (rc < 0) {
 		MIMO_DEBUG(COMP, "%s:%s: send failed: %s", qp->traddr, qp->trsvcid, strerror(-rc));
 		qpair_close(qp);
@@ -403,16 +426,10 @@ void nvmf_tcp_qpair_flush(struct nvmf_qpair *qp)
 	}
 }
 
-static void qpair_event(void *arg, uint32_t events)
+static void qpair_read(struct nvmf_qpair *qp)
 {
-	struct nvmf_qpair *qp = arg;
-	int rc;
+	int rc = mimo_tcp_rx_read(&qp->rx, &qp->sock, &nvmf_tcp_rx_ops, qp);
 
-	if (events & EPOLLOUT)
-		nvmf_tcp_qpair_flush(qp);
-	if (qp->state == NVMF_QP_CLOSING || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	rc = mimo_tcp_rx_read(&qp->rx, qp->fd, &nvmf_tcp_rx_ops, qp);
 	if (mimo_likely(rc >= 0) || qp->state == NVMF_QP_CLOSING)
 		return;
 	if (rc == -EPROTO) {
@@ -421,9 +438,69 @@ static void qpair_event(void *arg, uint32_t events)
 	}
 	if (rc == -ECONNRESET)
 		MIMO_DEBUG(COMP, "%s:%s closed the connection", qp->traddr, qp->trsvcid);
+	else if (rc == -ECONNABORTED && qp->sock.tls != NULL)
+		MIMO_INFO(COMP, "%s:%s: %s; closing", qp->traddr, qp->trsvcid,
+			  mimo_tls_error(qp->sock.tls));
 	else
 		MIMO_INFO(COMP, "%s:%s: %s; closing", qp->traddr, qp->trsvcid, strerror(-rc));
 	qpair_close(qp);
+}
+
+/* A secure port's connection: TLS 1.3 with a PSK before any PDU (NVMe/TCP's secure channel);
+ * anything else - plain NVMe/TCP, an identity no host has, a wrong key - closes it. */
+static void handshake_step(struct nvmf_qpair *qp)
+{
+	const struct mimo_tls_identity *id;
+	uint64_t suppressed = 0;
+	bool want_write;
+	int rc = mimo_tls_handshake(qp->handshake, &want_write);
+
+	if (rc == -EAGAIN) {
+		if (want_write != qp->want_out) {
+			qp->want_out = want_write;
+			mimo_fd_watch_modify(qp->watch, want_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+		}
+		return;
+	}
+	if (rc != 0) {
+		if (mimo_ratelimit_allow(&g_tls_rl, 1000000000LL, &suppressed))
+			MIMO_WARN(
+				COMP,
+				"%s:%s: TLS handshake on secure listener %s:%s failed: %s; closing "
+				"(%" PRIu64 " more such)",
+				qp->traddr, qp->trsvcid, qp->port->addr.traddr,
+				qp->port->addr.trsvcid, mimo_tls_error(qp->handshake), suppressed);
+		qpair_close(qp);
+		return;
+	}
+	qp->sock.tls = qp->handshake;
+	qp->handshake = NULL;
+	qp->state = NVMF_QP_AWAIT_IC;
+	id = mimo_tls_peer_identity(qp->sock.tls);
+	MIMO_DEBUG(COMP, "%s:%s: TLS 1.3 (%s), PSK of host %s for %s", qp->traddr, qp->trsvcid,
+		   mimo_tls_cipher(qp->sock.tls), id->hostnqn, id->subnqn);
+	if (qp->want_out) {
+		qp->want_out = false;
+		mimo_fd_watch_modify(qp->watch, EPOLLIN);
+	}
+	/* The ICReq may have come with the handshake's last flight: OpenSSL holds it already,
+	 * and the socket will not say so again. */
+	qpair_read(qp);
+}
+
+static void qpair_event(void *arg, uint32_t events)
+{
+	struct nvmf_qpair *qp = arg;
+
+	if (mimo_unlikely(qp->state == NVMF_QP_TLS_HANDSHAKE)) {
+		handshake_step(qp);
+		return;
+	}
+	if (events & EPOLLOUT)
+		nvmf_tcp_qpair_flush(qp);
+	if (qp->state == NVMF_QP_CLOSING || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	qpair_read(qp);
 }
 
 void nvmf_tcp_qpair_terminate(struct nvmf_qpair *qp, uint16_t fes, uint32_t fei)
@@ -439,7 +516,7 @@ void nvmf_tcp_qpair_terminate(struct nvmf_qpair *qp, uint16_t fes, uint32_t fei)
 	qp->send_term.done = NULL;
 	mimo_tcp_sendq_push(&qp->sq, &qp->send_term);
 	/* What was queued before goes first; whatever does not fit is lost with the link. */
-	(void)mimo_tcp_sendq_flush(&qp->sq, qp->fd);
+	(void)mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 	qpair_close(qp);
 }
 
@@ -450,8 +527,8 @@ static void qpair_free(void *arg)
 	struct nvmf_port *port = qp->port;
 
 	TAILQ_REMOVE(&qp->pg->qpairs, qp, link);
-	if (qp->fd >= 0)
-		close(qp->fd);
+	if (qp->sock.fd >= 0)
+		close(qp->sock.fd);
 	qpair_free_mem(qp);
 	conn_gone(tt, port);
 }
@@ -489,7 +566,7 @@ static void qpair_close(struct nvmf_qpair *qp)
 	qp->state = NVMF_QP_CLOSING;
 	unconnected_remove(qp);
 	mimo_fd_watch_remove(&qp->watch);
-	shutdown(qp->fd, SHUT_RDWR);
+	shutdown(qp->sock.fd, SHUT_RDWR);
 	if (qp->dirty) {
 		TAILQ_REMOVE(&qp->pg->dirty, qp, dirty_link);
 		qp->dirty = false;
@@ -604,6 +681,7 @@ static void port_accept(void *arg, uint32_t events)
 		m->tt = tt;
 		m->port = port;
 		m->fd = fd;
+		m->secure = port->secure;
 		m->portid = port->portid;
 		if (getnameinfo((struct sockaddr *)&ss, len, m->traddr, sizeof(m->traddr),
 				m->trsvcid, sizeof(m->trsvcid),
@@ -721,7 +799,7 @@ static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog)
 	return fd;
 }
 
-int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
+int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr, bool secure,
 		  struct nvmf_port **out)
 {
 	struct nvmf_port *p;
@@ -730,9 +808,18 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	addr_defaults(addr);
 	p = nvmf_port_find(tt, addr);
 	if (p != NULL) {
+		/* One port is TLS or plain for every subsystem on it: which it is shows before
+		 * the first PDU, the subsystem only at Connect. */
+		if (p->secure != secure)
+			return -EPROTOTYPE;
 		p->refs++;
 		*out = p;
 		return 0;
+	}
+	if (secure && tt->tls == NULL) {
+		tt->tls = mimo_tls_server_ctx_new();
+		if (tt->tls == NULL)
+			return -ENOMEM;
 	}
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -750,6 +837,7 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 		 strcasecmp(addr->adrfam, "IPv6") == 0 ? "IPv6" : "IPv4");
 	p->tt = tt;
 	p->fd = fd;
+	p->secure = secure;
 	p->refs = 1;
 	p->portid = alloc_portid(tt);
 	rc = mimo_fd_watch_add(fd, EPOLLIN, port_accept, p, &p->watch);
@@ -792,6 +880,7 @@ static void destroy_done(void *arg)
 	void (*cb)(void *) = tt->destroy_cb;
 	void *cb_arg = tt->destroy_arg;
 
+	mimo_tls_ctx_free(tt->tls);
 	free(tt);
 	if (cb != NULL)
 		cb(cb_arg);

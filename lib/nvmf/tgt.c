@@ -8,6 +8,7 @@
 #include "opts.h"
 #include "log.h"
 #include "dhchap.h"
+#include "keyring.h"
 #include "nvmf_internal.h"
 
 #define COMP "nvmf"
@@ -54,6 +55,8 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt->dhchap_digests = DHCHAP_ALL_DIGESTS;
 	tgt->dhchap_dhgroups = DHCHAP_ALL_DHGROUPS;
 	TAILQ_INIT(&tgt->subsystems);
+	TAILQ_INIT(&tgt->psks);
+	pthread_mutex_init(&tgt->psk_lock, NULL);
 	if (tgt->name == NULL) {
 		free(tgt);
 		return -ENOMEM;
@@ -214,6 +217,7 @@ static void destroy_finish(void *arg)
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_REMOVE(&g_tgts, tgt, link);
 	pthread_mutex_unlock(&g_tgts_lock);
+	pthread_mutex_destroy(&tgt->psk_lock);
 	free(tgt->name);
 	free(tgt);
 	if (cb != NULL)
@@ -268,4 +272,75 @@ MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *t, void (*cb)(void 
 	tgt->destroy_cb = cb;
 	tgt->destroy_arg = cb_arg;
 	destroy_next(tgt);
+}
+
+/* --- TLS PSKs ------------------------------------------------------------------------------ */
+
+static struct nvmf_psk *psk_find(struct nvmf_tgt *tgt, const char *subnqn, const char *hostnqn)
+{
+	struct nvmf_psk *e;
+
+	TAILQ_FOREACH(e, &tgt->psks, link)
+	{
+		if (strcmp(e->subnqn, subnqn) == 0 && strcmp(e->hostnqn, hostnqn) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+int nvmf_tgt_psk_set(struct nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
+		     struct mimo_key *key)
+{
+	struct nvmf_psk *e, *n = NULL;
+
+	if (key != NULL) {
+		n = calloc(1, sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		snprintf(n->subnqn, sizeof(n->subnqn), "%s", subnqn);
+		snprintf(n->hostnqn, sizeof(n->hostnqn), "%s", hostnqn);
+		n->key = mimo_key_ref(key);
+	}
+	pthread_mutex_lock(&tgt->psk_lock);
+	e = psk_find(tgt, subnqn, hostnqn);
+	if (e != NULL)
+		TAILQ_REMOVE(&tgt->psks, e, link);
+	if (n != NULL)
+		TAILQ_INSERT_TAIL(&tgt->psks, n, link);
+	pthread_mutex_unlock(&tgt->psk_lock);
+	if (e != NULL) {
+		mimo_key_put(e->key);
+		free(e);
+	}
+	return 0;
+}
+
+int nvmf_tgt_psk_lookup(struct nvmf_tgt *tgt, const struct mimo_tls_identity *id,
+			uint8_t retained[MIMO_TLS_PSK_MAX], size_t *len)
+{
+	struct mimo_key_material m;
+	struct mimo_key *key = NULL;
+	struct nvmf_psk *e;
+	int rc;
+
+	pthread_mutex_lock(&tgt->psk_lock);
+	e = psk_find(tgt, id->subnqn, id->hostnqn);
+	if (e != NULL)
+		key = mimo_key_ref(e->key);
+	pthread_mutex_unlock(&tgt->psk_lock);
+	if (key == NULL)
+		return -ENOKEY;
+	/* The file is read now, as for every use of a key (docs/security.md, "Keys"). */
+	rc = mimo_key_get_material(key, &m);
+	mimo_key_put(key);
+	if (rc != 0)
+		return rc;
+	if (m.kind != MIMO_KEY_TLS_PSK)
+		rc = -EKEYREJECTED;
+	else
+		rc = mimo_tls_retained_psk(m.key, m.len, m.hash, id->hostnqn, retained);
+	if (rc == 0)
+		*len = m.len;
+	mimo_key_material_wipe(&m);
+	return rc;
 }
