@@ -26,7 +26,7 @@ static int loop_connect(struct mimo_nvme_qpair *qp)
 			 qp->ctrlr->trid.subnqn, name, strerror(-rc));
 		return rc;
 	}
-	qp->fd = qp->loop->ops->fd(qp->loop);
+	qp->sock.fd = qp->loop->ops->fd(qp->loop);
 	return nvme_qpair_send_connect(qp);
 }
 
@@ -84,7 +84,7 @@ static void loop_close(struct mimo_nvme_qpair *qp)
 	if (qp->loop != NULL)
 		qp->loop->ops->release(qp->loop);
 	qp->loop = NULL;
-	qp->fd = -1;
+	qp->sock.fd = -1;
 }
 
 const struct nvme_transport_ops nvme_loop_transport = {

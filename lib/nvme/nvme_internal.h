@@ -29,6 +29,7 @@
 
 enum nvme_qp_state {
 	QP_CONNECTING, /* TCP connect in progress */
+	QP_TLS,	       /* TLS handshake (a controller with a PSK) */
 	QP_IC,	       /* ICReq sent, waiting for ICResp */
 	QP_FABRIC,     /* Fabrics Connect sent */
 	QP_AUTH,       /* connected, authenticating (DH-HMAC-CHAP): user commands wait */
@@ -51,7 +52,7 @@ struct nvme_loop_queue;
  * tcp.c's NVMe/TCP, loop.c's in-process queue. connect starts connecting and ends, once the
  * transport's own handshake is done, in nvme_qpair_send_connect; send_req sends a prepared
  * slot (or completes it with an error); poll receives and completes; flush sends what is
- * queued; close lets go of the connection (qp->fd becomes -1).
+ * queued; close lets go of the connection (qp->sock.fd becomes -1).
  */
 struct nvme_transport_ops {
 	int (*connect)(struct mimo_nvme_qpair *qp);
@@ -110,7 +111,10 @@ struct mimo_nvme_qpair {
 	uint16_t qid;
 	uint16_t num_entries; /* SQ entries; at most num_entries - 1 outstanding */
 	enum nvme_qp_state state;
-	int fd; /* TCP: the socket; loop: readable when completions wait (not ours to close) */
+	/* TCP: the socket, .tls once the handshake is done; loop: .fd is readable when
+	 * completions wait (not ours to close), .tls stays NULL. */
+	struct mimo_tcp_sock sock;
+	struct mimo_tls *handshake; /* TCP: during the TLS handshake */
 	int fail_rc;
 	bool hdgst, ddgst; /* negotiated by ICReq / ICResp */
 	bool sqfc_disabled;
@@ -164,6 +168,8 @@ struct mimo_nvme_ctrlr {
 	socklen_t addrlen;
 	struct sockaddr_storage src; /* trid.hostaddr resolved; src_len 0: none */
 	socklen_t src_len;
+	struct mimo_tls_ctx *tls; /* opts.tls_psk: the identity and TLS PSK every queue offers */
+	const char *tls_cipher;
 
 	struct mimo_nvme_qpair *adminq;
 	uint64_t cap;

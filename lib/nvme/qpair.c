@@ -62,7 +62,7 @@ int nvme_qpair_create(struct mimo_nvme_ctrlr *ctrlr, uint16_t qid, uint32_t entr
 	qp->qid = qid;
 	qp->num_entries = (uint16_t)(entries > 65535 ? 65535 : entries);
 	qp->state = QP_CONNECTING;
-	qp->fd = -1;
+	qp->sock.fd = -1;
 	qp->icd = qid == 0 ? NVME_ADMIN_ICD : ctrlr->io_icd;
 	qp->sqfc_disabled = qid != 0 && ctrlr->opts.disable_sq_flow_control;
 	/* One slot stays empty, as in any circular queue: num_entries - 1 commands at most. */
@@ -662,11 +662,11 @@ int nvme_qpair_feed(struct mimo_nvme_qpair *qp, const void *data, size_t len)
 
 void nvme_qpair_wait_io(struct mimo_nvme_qpair *qp, int timeout_ms)
 {
-	struct pollfd p = { .fd = qp->fd, .events = POLLIN };
+	struct pollfd p = { .fd = qp->sock.fd, .events = POLLIN };
 
-	if (qp->fd < 0 || qp->state == QP_FAILED || !STAILQ_EMPTY(&qp->completed))
+	if (qp->sock.fd < 0 || qp->state == QP_FAILED || !STAILQ_EMPTY(&qp->completed))
 		return;
-	if (qp->state == QP_CONNECTING || !mimo_tcp_sendq_empty(&qp->sq))
+	if (qp->state == QP_CONNECTING || qp->state == QP_TLS || !mimo_tcp_sendq_empty(&qp->sq))
 		p.events |= POLLOUT;
 	(void)poll(&p, 1, timeout_ms);
 }

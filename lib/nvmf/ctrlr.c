@@ -409,6 +409,49 @@ static void connect_io(struct nvmf_req *req, struct mimo_nvmf_subsystem *s,
 	req->cpl.cdw0 |= c->cntlid;
 }
 
+/*
+ * The secure channel and the Connect must agree (host policy, whatever the transport). A
+ * queue that came through a secure channel holds the host and subsystem its key was found by
+ * (TCP: the TLS PSK identity): the Connect must be that host's, for that subsystem, which
+ * must still give the host a PSK. And a host given a PSK connects through a secure channel
+ * only: its name without one is refused (anyone can send a name; only it has the key).
+ */
+static bool secure_channel_ok(struct nvmf_req *req, const struct mimo_nvmf_subsystem *s,
+			      const struct mimo_nvmf_connect_data *d)
+{
+	const struct nvmf_qpair *qp = req->qp;
+	const struct nvmf_host *h = nvmf_subsystem_find_host(s, d->hostnqn);
+
+	if (qp->secure_hostnqn == NULL) {
+		if (h == NULL || h->psk == NULL)
+			return true;
+		MIMO_WARN(COMP,
+			  "%s: host %s has a PSK and must connect over TLS (a secure listener); "
+			  "refusing its connection without TLS from %s:%s (%s)",
+			  s->nqn, d->hostnqn, qp->traddr, qp->trsvcid, qp->tt->ops->name);
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
+		return false;
+	}
+	if (strcmp(qp->secure_subnqn, s->nqn) != 0) {
+		MIMO_WARN(COMP, "connect from %s:%s to %s over TLS with the PSK of subsystem %s",
+			  qp->traddr, qp->trsvcid, s->nqn, qp->secure_subnqn);
+		connect_invalid(req, true, CONNECT_IPO_SUBNQN);
+		return false;
+	}
+	if (strcmp(qp->secure_hostnqn, d->hostnqn) != 0 || h == NULL || h->psk == NULL) {
+		MIMO_WARN(COMP, "%s: connect from %s:%s as host %s over TLS with %s", s->nqn,
+			  qp->traddr, qp->trsvcid, d->hostnqn,
+			  strcmp(qp->secure_hostnqn, d->hostnqn) != 0
+				  ? "another host's PSK"
+				  : "a PSK the host no longer has");
+		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
+				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
+		return false;
+	}
+	return true;
+}
+
 void nvmf_ctrlr_connect(struct nvmf_req *req)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -453,6 +496,8 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
 		goto out;
 	}
+	if (!secure_channel_ok(req, s, &data))
+		goto out;
 	if (cmd->qid == 0)
 		connect_admin(req, s, &data);
 	else

@@ -14,8 +14,9 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct mimo_nv
 		    : strcasecmp(port->addr.adrfam, "loop") == 0 ? MIMO_NVMF_ADRFAM_LOOP
 								 : MIMO_NVMF_ADRFAM_IPV4;
 	e->subtype = s->subtype;
-	/* TREQ: secure channel not required; SQ flow control may be disabled (bit 2). */
-	e->treq = 1u << 2;
+	/* TREQ: secure channel required (01b) on a secure port, else not specified; SQ flow
+	 * control may be disabled (bit 2). */
+	e->treq = (uint8_t)((1u << 2) | (port->secure ? 1u : 0u));
 	e->portid = port->portid;
 	e->cntlid = 0xffff; /* dynamic controller model */
 	e->asqsz = (uint16_t)port->tt->opts.max_aq_depth;
@@ -25,7 +26,9 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct mimo_nv
 	memset(e->traddr, ' ', sizeof(e->traddr));
 	memcpy(e->traddr, port->addr.traddr, strnlen(port->addr.traddr, sizeof(e->traddr)));
 	snprintf(e->subnqn, sizeof(e->subnqn), "%s", s->nqn);
-	/* TSAS for TCP: SECTYPE 0, no security. */
+	/* TSAS: its layout is the transport's (TCP: the security type). */
+	if (port->tt->ops->listener_discover != NULL)
+		port->tt->ops->listener_discover(port, e);
 }
 
 void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len)

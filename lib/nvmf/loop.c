@@ -422,12 +422,21 @@ static int loop_listen_addr_check(struct mimo_nvmf_listen_addr *a)
 }
 
 static int loop_listen(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
-		       struct nvmf_port **out)
+		       const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **out)
 {
-	struct nvmf_loop_port *p = calloc(1, sizeof(*p));
+	struct nvmf_loop_port *p;
 	int rc;
 
 	(void)tt;
+	/* As TCP's transport options: refused, never taken and ignored. */
+	if (opts->secure_channel) {
+		MIMO_ERR(COMP,
+			 "loop listener %s: a secure channel (TLS) protects an NVMe/TCP "
+			 "connection; the loop transport has no connection to protect",
+			 addr->traddr);
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
 	rc = nvme_loop_port_register(addr->traddr, queue_create, p);

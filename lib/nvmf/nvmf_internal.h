@@ -19,6 +19,7 @@
 #ifndef MIMO_NVMF_INTERNAL_H
 #define MIMO_NVMF_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -93,6 +94,8 @@ struct nvmf_host {
 	 * dhchap_ctrlr_key answers a host that asks the controller to prove itself. */
 	struct mimo_key *dhchap_key;
 	struct mimo_key *dhchap_ctrlr_key;
+	/* TLS: this host connects only over a secure channel, with this PSK (NVMeTLSkey-1). */
+	struct mimo_key *psk;
 	uint64_t auth_failures; /* queues of this host that did not authenticate */
 	bool failure_logged;	/* one line per host until it authenticates again */
 	TAILQ_ENTRY(nvmf_host) link;
@@ -165,12 +168,32 @@ struct mimo_nvmf_tgt {
 	uint32_t dhchap_dhgroups;
 	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
+	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_tgt_psk_*). */
+	pthread_mutex_t psk_lock;
+	TAILQ_HEAD(, nvmf_psk) psks;
 	atomic_uint next_reactor; /* round robin over reactor_mask (any thread: loop hosts) */
 	bool destroying;
 	void (*destroy_cb)(void *arg);
 	void *destroy_arg;
 	TAILQ_ENTRY(mimo_nvmf_tgt) link;
 };
+
+/* A host's TLS PSK in a subsystem, as the handshakes on any reactor find it. */
+struct nvmf_psk {
+	char hostnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
+	char subnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
+	struct mimo_key *key; /* a reference of its own */
+	TAILQ_ENTRY(nvmf_psk) link;
+};
+
+/* On the target's reactor: set (key non-NULL, a new reference is taken) or drop the PSK of a
+ * host in a subsystem. 0 or -ENOMEM. */
+int nvmf_tgt_psk_set(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
+		     struct mimo_key *key);
+/* From any reactor: a new reference to the PSK of that host in that subsystem (the caller
+ * puts it), or NULL when it has none. What the key becomes in TLS is the transport's. */
+struct mimo_key *nvmf_tgt_psk_get(struct mimo_nvmf_tgt *tgt, const char *subnqn,
+				  const char *hostnqn);
 
 /* A subsystem, host, listener or namespace changed: discovery controllers hear of it. */
 void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt);
@@ -298,6 +321,9 @@ struct nvmf_port {
 	struct nvmf_transport *tt;
 	uint32_t refs; /* subsystems listening on it */
 	uint16_t portid;
+	/* A secure channel only (listener option secure_channel; TCP: TLS 1.3 with the hosts'
+	 * PSKs before the first PDU), for every subsystem on it. */
+	bool secure;
 	bool closed;
 	TAILQ_ENTRY(nvmf_port) link;
 };
@@ -313,7 +339,7 @@ struct nvmf_poll_group {
 };
 
 enum nvmf_qpair_state {
-	NVMF_QP_AWAIT_IC,	/* the transport's own handshake (TCP: ICReq) is not done */
+	NVMF_QP_AWAIT_IC,	/* the transport's own handshake (TCP: TLS, ICReq) is not done */
 	NVMF_QP_AWAIT_CONNECT,	/* the first command must be Connect */
 	NVMF_QP_CONNECTING,	/* Connect is with the target's reactor */
 	NVMF_QP_AUTHENTICATING, /* connected; only authentication commands until it succeeds */
@@ -336,6 +362,12 @@ struct nvmf_qpair {
 	 * it, or at the host's first authentication command; freed when the queue leaves its
 	 * controller). Never touched on the queue pair's reactor. */
 	struct nvmf_auth *auth;
+	/* The secure channel the queue pair came through: the host and subsystem its key was
+	 * found by (TCP: the TLS PSK identity's NQNs), set by the transport before the first
+	 * command and valid as long as the queue pair. NULL: no secure channel. Connect checks
+	 * them against the host (ctrlr.c). */
+	const char *secure_hostnqn;
+	const char *secure_subnqn;
 	uint32_t outstanding;  /* requests the transport handed out and did not take back */
 	bool connect_pending;  /* Connect is with the target's reactor */
 	bool ctrlr_released;   /* the controller let go of it */
@@ -426,9 +458,11 @@ void nvmf_qpair_leave_ctrlr(struct nvmf_qpair *qp);
 void nvmf_qpair_try_free(struct nvmf_qpair *qp);
 
 /* The listener of tt at addr (the transport's defaults filled in), opened on first use;
- * counted until nvmf_port_put. */
+ * counted until nvmf_port_put. An open one that is not secure as opts asks: -EPROTOTYPE (a
+ * port is secure or plain for every subsystem on it: which shows before the first PDU, the
+ * subsystem only at Connect). */
 int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
-		  struct nvmf_port **port);
+		  const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **port);
 void nvmf_port_put(struct nvmf_port *port);
 struct nvmf_port *nvmf_port_find(struct nvmf_transport *tt,
 				 const struct mimo_nvmf_listen_addr *addr);

@@ -47,6 +47,16 @@ static json_t *listen_addr_json(const struct nvmf_port *p)
 			 "traddr", p->addr.traddr, "trsvcid", p->addr.trsvcid);
 }
 
+/* A listener in listings: its address, and secure_channel when it is TLS-only. */
+static json_t *listener_json(const struct nvmf_port *p)
+{
+	json_t *o = listen_addr_json(p);
+
+	if (p->secure)
+		json_object_set_new(o, "secure_channel", json_true());
+	return o;
+}
+
 static json_t *ns_json(const struct nvmf_ns *ns, bool config)
 {
 	json_t *o =
@@ -86,6 +96,8 @@ static json_t *host_json(const struct nvmf_host *h, bool config)
 	if (h->dhchap_ctrlr_key != NULL)
 		json_object_set_new(o, "dhchap_ctrlr_key",
 				    json_string(mimo_key_name(h->dhchap_ctrlr_key)));
+	if (h->psk != NULL)
+		json_object_set_new(o, "psk", json_string(mimo_key_name(h->psk)));
 	if (!config && (h->dhchap_key != NULL || h->auth_failures != 0))
 		json_object_set_new(o, "auth_failures", json_integer((json_int_t)h->auth_failures));
 	return o;
@@ -98,7 +110,7 @@ static json_t *subsystem_json(const struct mimo_nvmf_subsystem *s)
 	json_t *o, *addrs = json_array(), *hosts = json_array();
 
 	TAILQ_FOREACH(l, &s->listeners, link)
-	json_array_append_new(addrs, listen_addr_json(l->port));
+	json_array_append_new(addrs, listener_json(l->port));
 	TAILQ_FOREACH(h, &s->hosts, link)
 	json_array_append_new(hosts, host_json(h, false));
 	o = json_pack("{s:s, s:s, s:o, s:b, s:o}", "nqn", s->nqn, "subtype",
@@ -330,10 +342,15 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 		}
 		TAILQ_FOREACH(l, &s->listeners, link)
 		{
-			if (l->port->tt->ops->in_config)
-				add_call(config, "nvmf_subsystem_add_listener",
-					 json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
-						   listen_addr_json(l->port)));
+			json_t *p;
+
+			if (!l->port->tt->ops->in_config)
+				continue;
+			p = json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
+				      listen_addr_json(l->port));
+			if (l->port->secure)
+				json_object_set_new(p, "secure_channel", json_true());
+			add_call(config, "nvmf_subsystem_add_listener", p);
 		}
 	}
 	return config;

@@ -223,6 +223,8 @@ void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s)
 
 	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 		TAILQ_REMOVE(&s->hosts, h, link);
+		if (h->psk != NULL)
+			(void)nvmf_tgt_psk_set(s->tgt, s->nqn, h->nqn, NULL);
 		nvmf_host_free(h);
 	}
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
@@ -557,6 +559,7 @@ void nvmf_host_free(struct nvmf_host *h)
 {
 	mimo_key_put(h->dhchap_key);
 	mimo_key_put(h->dhchap_ctrlr_key);
+	mimo_key_put(h->psk);
 	free(h);
 }
 
@@ -605,6 +608,22 @@ static int dhchap_keys_get(const char *key, const char *ctrlr_key, struct mimo_k
 	return rc;
 }
 
+/* A TLS PSK of the keyring by name. */
+static int psk_get(const char *name, struct mimo_key **out)
+{
+	struct mimo_key *k = mimo_keyring_get(name);
+
+	*out = NULL;
+	if (k == NULL)
+		return -ENOKEY;
+	if (mimo_key_kind(k) != MIMO_KEY_TLS_PSK) {
+		mimo_key_put(k);
+		return -EKEYREJECTED;
+	}
+	*out = k;
+	return 0;
+}
+
 MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 						 const struct mimo_nvmf_host_opts *opts)
 {
@@ -624,12 +643,19 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *s, 
 		return -ENOMEM;
 	rc = dhchap_keys_get(o.dhchap_key, o.dhchap_ctrlr_key, &h->dhchap_key,
 			     &h->dhchap_ctrlr_key);
+	if (rc == 0 && o.psk != NULL)
+		rc = psk_get(o.psk, &h->psk);
+	if (rc == 0 && h->psk != NULL)
+		rc = nvmf_tgt_psk_set(s->tgt, s->nqn, hostnqn, h->psk);
 	if (rc != 0) {
-		free(h);
+		nvmf_host_free(h);
 		return rc;
 	}
 	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
+	if (h->psk != NULL)
+		MIMO_INFO(COMP, "%s: host %s connects over TLS only (PSK %s)", s->nqn, hostnqn,
+			  mimo_key_name(h->psk));
 	if (h->dhchap_key != NULL)
 		MIMO_INFO(COMP, "%s: host %s must authenticate (DH-HMAC-CHAP key %s%s%s)", s->nqn,
 			  hostnqn, mimo_key_name(h->dhchap_key),
@@ -676,6 +702,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *s, c
 	if (h == NULL)
 		return -ENOENT;
 	TAILQ_REMOVE(&s->hosts, h, link);
+	if (h->psk != NULL)
+		(void)nvmf_tgt_psk_set(s->tgt, s->nqn, h->nqn, NULL);
 	nvmf_host_free(h);
 	if (!s->allow_any_host) {
 		TAILQ_FOREACH(c, &s->ctrlrs, link)
@@ -719,16 +747,39 @@ bool nvmf_subsystem_listens_on(const struct mimo_nvmf_subsystem *s, const struct
 	return false;
 }
 
+MIMO_EXPORT void mimo_nvmf_listener_opts_init(struct mimo_nvmf_listener_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+}
+
 MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 						  struct mimo_nvmf_listen_addr *addr,
 						  mimo_nvmf_done_cb cb, void *cb_arg)
 {
+	mimo_nvmf_subsystem_add_listener_ext(s, addr, NULL, cb, cb_arg);
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem *s,
+						      struct mimo_nvmf_listen_addr *addr,
+						      const struct mimo_nvmf_listener_opts *opts,
+						      mimo_nvmf_done_cb cb, void *cb_arg)
+{
 	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
+	struct mimo_nvmf_listener_opts o;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_port *port;
 	json_t *p;
 	int rc;
 
+	mimo_nvmf_listener_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	/* The discovery subsystem has no hosts, so no PSKs to make a secure channel with. */
+	if (o.secure_channel && s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY) {
+		rc = -EINVAL;
+		goto out;
+	}
 	/* A type no transport has, or one this target did not create. */
 	if (nvmf_transport_ops_find(addr->trtype) == NULL) {
 		rc = -EINVAL;
@@ -753,7 +804,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = nvmf_port_get(tt, addr, &port);
+	rc = nvmf_port_get(tt, addr, &o, &port);
 	if (rc != 0) {
 		free(l);
 		goto out;
@@ -763,8 +814,11 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", port->addr.trtype,
 		      "adrfam", port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
 		      port->addr.trsvcid);
+	if (port->secure)
+		json_object_set_new(p, "secure_channel", json_true());
 	nvmf_emit("nvmf_listener_added", p, s->nqn);
-	MIMO_INFO(COMP, "%s: listening on %s:%s", s->nqn, port->addr.traddr, port->addr.trsvcid);
+	MIMO_INFO(COMP, "%s: listening on %s:%s%s", s->nqn, port->addr.traddr, port->addr.trsvcid,
+		  port->secure ? " (secure channel: TLS 1.3 with PSKs only)" : "");
 	nvmf_tgt_discovery_changed(s->tgt);
 out:
 	if (cb != NULL)

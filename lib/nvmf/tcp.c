@@ -1,7 +1,7 @@
 /*
  * The NVMe/TCP transport: listening ports (on the target's reactor), per-reactor poll groups,
  * queue pair life and output, and its ops table for the core (transport.h). What the PDUs
- * mean is tcp_cmd.c's.
+ * mean is tcp_cmd.c's; a secure port's TLS is tcp_tls.c's.
  *
  * Output is never sent from inside a completion: responses queue on their queue pair, which
  * joins its poll group's dirty list, and the group's poller flushes every dirty queue pair
@@ -175,6 +175,7 @@ struct conn_msg {
 	struct nvmf_tcp_transport *tt;
 	struct nvmf_tcp_port *port;
 	int fd;
+	bool secure; /* the port's, as it was at accept */
 	char traddr[64];
 	char trsvcid[8];
 };
@@ -183,6 +184,8 @@ static void qpair_event(void *arg, uint32_t events);
 
 static void qpair_free_mem(struct nvmf_tcp_qpair *qp)
 {
+	mimo_tls_free(qp->handshake);
+	mimo_tls_free(qp->sock.tls);
 	mimo_tcp_rx_fini(&qp->rx);
 	if (qp->reqs != NULL)
 		free(qp->reqs[0].inline_buf);
@@ -228,7 +231,8 @@ static int check_timeouts(void *arg)
 				  "%s:%s sent no %s within %u ms; closing the connection "
 				  "(%" PRIu64 " more such)",
 				  qp->core.traddr, qp->core.trsvcid,
-				  qp->core.state == NVMF_QP_AWAIT_IC ? "ICReq"
+				  qp->handshake != NULL		       ? "TLS handshake"
+				  : qp->core.state == NVMF_QP_AWAIT_IC ? "ICReq"
 				  : qp->core.state == NVMF_QP_AUTHENTICATING
 					  ? "successful authentication"
 					  : "Connect",
@@ -289,18 +293,23 @@ static void qpair_create(void *arg)
 	qp->core.state = NVMF_QP_AWAIT_IC;
 	qp->tt = tt;
 	qp->pg = pg;
-	qp->fd = m->fd;
+	qp->sock.fd = m->fd;
 	qp->maxh2cdata = tt->core.opts.io_unit_size;
 	memcpy(qp->core.traddr, m->traddr, sizeof(qp->core.traddr));
 	memcpy(qp->core.trsvcid, m->trsvcid, sizeof(qp->core.trsvcid));
-	mimo_tcp_sendq_init(&qp->sq);
-	if (unconnected_add(qp) != 0) {
+	if (m->secure && nvmf_tcp_tls_start(qp) != 0) {
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
-	qp->watch = mimo_fd_watch_add(qp->fd, EPOLLIN, qpair_event, qp);
-	if (qp->watch == NULL) {
+	mimo_tcp_sendq_init(&qp->sq);
+	if (unconnected_add(qp) != 0) {
+		mimo_tls_free(qp->handshake);
+		mimo_tcp_rx_fini(&qp->rx);
+		goto fail;
+	}
+	if (mimo_fd_watch_add(qp->sock.fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
 		unconnected_remove(qp);
+		mimo_tls_free(qp->handshake);
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
@@ -366,7 +375,7 @@ void nvmf_tcp_qpair_flush(struct nvmf_tcp_qpair *qp)
 
 	if (qp->core.state == NVMF_QP_CLOSING)
 		return;
-	rc = mimo_tcp_sendq_flush(&qp->sq, qp->fd);
+	rc = mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 	if (rc < 0) {
 		MIMO_DEBUG(COMP, "%s:%s: send failed: %s", qp->core.traddr, qp->core.trsvcid,
 			   strerror(-rc));
@@ -384,16 +393,10 @@ void nvmf_tcp_qpair_flush(struct nvmf_tcp_qpair *qp)
 	}
 }
 
-static void qpair_event(void *arg, uint32_t events)
+void nvmf_tcp_qpair_read(struct nvmf_tcp_qpair *qp)
 {
-	struct nvmf_tcp_qpair *qp = arg;
-	int rc;
+	int rc = mimo_tcp_rx_read(&qp->rx, &qp->sock, &nvmf_tcp_rx_ops, qp);
 
-	if (events & EPOLLOUT)
-		nvmf_tcp_qpair_flush(qp);
-	if (qp->core.state == NVMF_QP_CLOSING || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	rc = mimo_tcp_rx_read(&qp->rx, qp->fd, &nvmf_tcp_rx_ops, qp);
 	if (mimo_likely(rc >= 0) || qp->core.state == NVMF_QP_CLOSING)
 		return;
 	if (rc == -EPROTO) {
@@ -402,10 +405,28 @@ static void qpair_event(void *arg, uint32_t events)
 	}
 	if (rc == -ECONNRESET)
 		MIMO_DEBUG(COMP, "%s:%s closed the connection", qp->core.traddr, qp->core.trsvcid);
+	else if (rc == -ECONNABORTED && qp->sock.tls != NULL)
+		MIMO_INFO(COMP, "%s:%s: %s; closing", qp->core.traddr, qp->core.trsvcid,
+			  mimo_tls_error(qp->sock.tls));
 	else
 		MIMO_INFO(COMP, "%s:%s: %s; closing", qp->core.traddr, qp->core.trsvcid,
 			  strerror(-rc));
 	qpair_close(qp);
+}
+
+static void qpair_event(void *arg, uint32_t events)
+{
+	struct nvmf_tcp_qpair *qp = arg;
+
+	if (mimo_unlikely(qp->handshake != NULL)) {
+		nvmf_tcp_tls_step(qp);
+		return;
+	}
+	if (events & EPOLLOUT)
+		nvmf_tcp_qpair_flush(qp);
+	if (qp->core.state == NVMF_QP_CLOSING || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	nvmf_tcp_qpair_read(qp);
 }
 
 void nvmf_tcp_qpair_terminate(struct nvmf_tcp_qpair *qp, uint16_t fes, uint32_t fei)
@@ -422,7 +443,7 @@ void nvmf_tcp_qpair_terminate(struct nvmf_tcp_qpair *qp, uint16_t fes, uint32_t 
 	qp->send_term.done = NULL;
 	mimo_tcp_sendq_push(&qp->sq, &qp->send_term);
 	/* What was queued before goes first; whatever does not fit is lost with the link. */
-	(void)mimo_tcp_sendq_flush(&qp->sq, qp->fd);
+	(void)mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 	qpair_close(qp);
 }
 
@@ -433,8 +454,8 @@ static void tcp_qpair_free(struct nvmf_qpair *core)
 	struct nvmf_tcp_port *port = mimo_container_of(core->port, struct nvmf_tcp_port, core);
 
 	nvmf_poll_group_remove(&qp->core);
-	if (qp->fd >= 0)
-		close(qp->fd);
+	if (qp->sock.fd >= 0)
+		close(qp->sock.fd);
 	qpair_free_mem(qp);
 	conn_gone(tt, port);
 }
@@ -446,7 +467,7 @@ static void qpair_close(struct nvmf_tcp_qpair *qp)
 	qp->core.state = NVMF_QP_CLOSING;
 	unconnected_remove(qp);
 	mimo_fd_watch_remove(&qp->watch);
-	shutdown(qp->fd, SHUT_RDWR);
+	shutdown(qp->sock.fd, SHUT_RDWR);
 	if (qp->dirty) {
 		TAILQ_REMOVE(&qp->pg->dirty, qp, dirty_link);
 		qp->dirty = false;
@@ -541,6 +562,7 @@ static void port_accept(void *arg, uint32_t events)
 		m->tt = tt;
 		m->port = port;
 		m->fd = fd;
+		m->secure = port->core.secure;
 		if (getnameinfo((struct sockaddr *)&ss, len, m->traddr, sizeof(m->traddr),
 				m->trsvcid, sizeof(m->trsvcid),
 				NI_NUMERICHOST | NI_NUMERICSERV) != 0)
@@ -612,11 +634,17 @@ static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog)
 }
 
 static int tcp_listen(struct nvmf_transport *core, struct mimo_nvmf_listen_addr *addr,
-		      struct nvmf_port **out)
+		      const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **out)
 {
-	struct nvmf_tcp_port *p = calloc(1, sizeof(*p));
-	int fd;
+	struct nvmf_tcp_port *p;
+	int fd, rc;
 
+	if (opts->secure_channel) {
+		rc = nvmf_tcp_tls_listen(mimo_container_of(core, struct nvmf_tcp_transport, core));
+		if (rc != 0)
+			return rc;
+	}
+	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
 	fd = open_listener(addr, (int)MIMO_MIN(core->opts.acceptor_backlog, (uint32_t)INT32_MAX));
@@ -627,11 +655,11 @@ static int tcp_listen(struct nvmf_transport *core, struct mimo_nvmf_listen_addr 
 		return fd;
 	}
 	p->fd = fd;
-	p->watch = mimo_fd_watch_add(fd, EPOLLIN, port_accept, p);
-	if (p->watch == NULL) {
+	rc = mimo_fd_watch_add(fd, EPOLLIN, port_accept, p, &p->watch);
+	if (rc != 0) {
 		close(fd);
 		free(p);
-		return -ENOMEM;
+		return rc;
 	}
 	*out = &p->core;
 	return 0;
@@ -709,7 +737,10 @@ static void conn_gone(struct nvmf_tcp_transport *tt, struct nvmf_tcp_port *port)
 
 static void tcp_free(struct nvmf_transport *core)
 {
-	free(mimo_container_of(core, struct nvmf_tcp_transport, core));
+	struct nvmf_tcp_transport *tt = mimo_container_of(core, struct nvmf_tcp_transport, core);
+
+	mimo_tls_ctx_free(tt->tls);
+	free(tt);
 }
 
 /* --- what nvmf_get_transports shows beyond the options ------------------------------------- */
@@ -745,6 +776,7 @@ const struct nvmf_transport_ops nvmf_tcp_ops = {
 	.listen_addr_check = tcp_listen_addr_check,
 	.listen = tcp_listen,
 	.stop_listen = tcp_stop_listen,
+	.listener_discover = nvmf_tcp_listener_discover,
 	.queue_response = nvmf_tcp_queue_response,
 	.qpair_close = tcp_qpair_close,
 	.qpair_free = tcp_qpair_free,

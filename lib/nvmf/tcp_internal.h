@@ -1,7 +1,7 @@
 /*
- * The NVMe/TCP transport's structures, and what its two halves share: tcp.c (listeners,
- * connections, poll groups, output) and tcp_cmd.c (PDUs). Each embeds the core's part of
- * the object (nvmf_internal.h) as "core".
+ * The NVMe/TCP transport's structures, and what its parts share: tcp.c (listeners,
+ * connections, poll groups, output), tcp_cmd.c (PDUs) and tcp_tls.c (the secure channel).
+ * Each embeds the core's part of the object (nvmf_internal.h) as "core".
  */
 #ifndef MIMO_NVMF_TCP_INTERNAL_H
 #define MIMO_NVMF_TCP_INTERNAL_H
@@ -9,6 +9,7 @@
 #include "accept_backoff.h"
 #include "compiler.h"
 #include "nvme_tcp.h"
+#include "tls.h"
 #include "transport.h"
 
 struct nvmf_tcp_transport {
@@ -19,6 +20,7 @@ struct nvmf_tcp_transport {
 	uint64_t connect_timeout_ticks;
 	uint32_t inline_size;	    /* per-request buffer: in-capsule data and small transfers */
 	atomic_uint shared_buffers; /* large buffers allocated, over every poll group */
+	struct mimo_tls_ctx *tls;   /* made with the first secure port (tcp_tls.c) */
 };
 
 /* A listening socket. On the target's reactor. Freed once it is closed and the last of
@@ -77,7 +79,8 @@ struct nvmf_tcp_qpair {
 	struct nvmf_qpair core;
 	struct nvmf_tcp_transport *tt;
 	struct nvmf_tcp_poll_group *pg;
-	int fd;
+	struct mimo_tcp_sock sock;  /* .tls once a secure port's handshake is done */
+	struct mimo_tls *handshake; /* a secure port's connection until its handshake is done */
 	struct mimo_fd_watch *watch;
 	bool want_out; /* EPOLLOUT armed */
 	struct mimo_tcp_rx rx;
@@ -120,6 +123,8 @@ void nvmf_tcp_qpair_flush(struct nvmf_tcp_qpair *qp);
 /* Send a C2HTermReq for the PDU being received and close. */
 void nvmf_tcp_qpair_terminate(struct nvmf_tcp_qpair *qp, uint16_t fes, uint32_t fei);
 void nvmf_tcp_qpair_close(struct nvmf_tcp_qpair *qp);
+/* Read and parse what the socket has; a failure closes the queue pair. */
+void nvmf_tcp_qpair_read(struct nvmf_tcp_qpair *qp);
 /* After the ICReq: the queue pair's requests and full receive staging. 0 or -ENOMEM. */
 int nvmf_tcp_qpair_alloc_reqs(struct nvmf_tcp_qpair *qp);
 /* Connect succeeded: the connect timeout no longer applies. */
@@ -134,5 +139,18 @@ void nvmf_tcp_req_got_buf(struct nvmf_tcp_req *req, void *buf);
 void nvmf_tcp_req_release(struct nvmf_tcp_req *req);
 /* The core's completion hook (transport.h): send the response. */
 void nvmf_tcp_queue_response(struct nvmf_req *req);
+
+/* tcp_tls.c: NVMe/TCP's secure channel, TLS 1.3 with the PSKs of the hosts. */
+
+/* A secure port is opening: the transport's server context, made once. 0 or -ENOMEM. */
+int nvmf_tcp_tls_listen(struct nvmf_tcp_transport *tt);
+/* A connection accepted on a secure port: its handshake comes before any PDU (qp->handshake).
+ * 0 or -ENOMEM. */
+int nvmf_tcp_tls_start(struct nvmf_tcp_qpair *qp);
+/* The socket is ready while the handshake runs: step it. Done, the queue pair reads its
+ * ICReq inside the channel; failed, it is closed. */
+void nvmf_tcp_tls_step(struct nvmf_tcp_qpair *qp);
+/* The discovery log's TSAS for a TCP port: SECTYPE TLS 1.3 on a secure one, else none. */
+void nvmf_tcp_listener_discover(const struct nvmf_port *port, struct mimo_nvmf_discovery_entry *e);
 
 #endif

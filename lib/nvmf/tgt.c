@@ -9,6 +9,7 @@
 #include "opts.h"
 #include "log.h"
 #include "dhchap.h"
+#include "keyring.h"
 #include "transport.h"
 
 #define COMP "nvmf"
@@ -56,6 +57,8 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt->dhchap_dhgroups = DHCHAP_ALL_DHGROUPS;
 	TAILQ_INIT(&tgt->subsystems);
 	TAILQ_INIT(&tgt->transports);
+	TAILQ_INIT(&tgt->psks);
+	pthread_mutex_init(&tgt->psk_lock, NULL);
 	if (tgt->name == NULL) {
 		free(tgt);
 		return -ENOMEM;
@@ -184,6 +187,7 @@ static void destroy_finish(void *arg)
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_REMOVE(&g_tgts, tgt, link);
 	pthread_mutex_unlock(&g_tgts_lock);
+	pthread_mutex_destroy(&tgt->psk_lock);
 	free(tgt->name);
 	free(tgt);
 	if (cb != NULL)
@@ -229,4 +233,59 @@ MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *tgt, void (*cb)(voi
 	tgt->destroy_cb = cb;
 	tgt->destroy_arg = cb_arg;
 	destroy_next(tgt);
+}
+
+/* --- TLS PSKs ------------------------------------------------------------------------------ */
+
+static struct nvmf_psk *psk_find(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *hostnqn)
+{
+	struct nvmf_psk *e;
+
+	TAILQ_FOREACH(e, &tgt->psks, link)
+	{
+		if (strcmp(e->subnqn, subnqn) == 0 && strcmp(e->hostnqn, hostnqn) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+int nvmf_tgt_psk_set(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
+		     struct mimo_key *key)
+{
+	struct nvmf_psk *e, *n = NULL;
+
+	if (key != NULL) {
+		n = calloc(1, sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		snprintf(n->subnqn, sizeof(n->subnqn), "%s", subnqn);
+		snprintf(n->hostnqn, sizeof(n->hostnqn), "%s", hostnqn);
+		n->key = mimo_key_ref(key);
+	}
+	pthread_mutex_lock(&tgt->psk_lock);
+	e = psk_find(tgt, subnqn, hostnqn);
+	if (e != NULL)
+		TAILQ_REMOVE(&tgt->psks, e, link);
+	if (n != NULL)
+		TAILQ_INSERT_TAIL(&tgt->psks, n, link);
+	pthread_mutex_unlock(&tgt->psk_lock);
+	if (e != NULL) {
+		mimo_key_put(e->key);
+		free(e);
+	}
+	return 0;
+}
+
+struct mimo_key *nvmf_tgt_psk_get(struct mimo_nvmf_tgt *tgt, const char *subnqn,
+				  const char *hostnqn)
+{
+	struct mimo_key *key = NULL;
+	struct nvmf_psk *e;
+
+	pthread_mutex_lock(&tgt->psk_lock);
+	e = psk_find(tgt, subnqn, hostnqn);
+	if (e != NULL)
+		key = mimo_key_ref(e->key);
+	pthread_mutex_unlock(&tgt->psk_lock);
+	return key;
 }

@@ -130,7 +130,7 @@ static uint16_t alloc_portid(struct nvmf_transport *tt)
 }
 
 int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
-		  struct nvmf_port **out)
+		  const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **out)
 {
 	struct nvmf_port *p;
 	int rc;
@@ -140,17 +140,20 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 		return rc;
 	p = nvmf_port_find(tt, addr);
 	if (p != NULL) {
+		if (p->secure != opts->secure_channel)
+			return -EPROTOTYPE;
 		p->refs++;
 		*out = p;
 		return 0;
 	}
-	rc = tt->ops->listen(tt, addr, &p);
+	rc = tt->ops->listen(tt, addr, opts, &p);
 	if (rc != 0)
 		return rc;
 	p->addr = *addr;
 	snprintf(p->addr.trtype, sizeof(p->addr.trtype), "%s", tt->ops->name);
 	p->tt = tt;
 	p->refs = 1;
+	p->secure = opts->secure_channel;
 	p->closed = false;
 	p->portid = alloc_portid(tt);
 	TAILQ_INSERT_TAIL(&tt->ports, p, link);

@@ -32,11 +32,17 @@ struct nvmf_transport_ops {
 	/* Fill in the defaults of a listen address; -EINVAL for one the transport cannot take. */
 	int (*listen_addr_check)(struct mimo_nvmf_listen_addr *addr);
 	/* Start listening at addr (its port "0" becomes the one picked): a struct embedding
-	 * nvmf_port. stop_listen: take no more connections; the transport frees the port (after
-	 * nvmf_port_unlink) once its last connection is gone. On the target's reactor. */
+	 * nvmf_port. An option the transport cannot honour (a secure channel where it has
+	 * none) is -EINVAL with a log line saying why. stop_listen: take no more connections;
+	 * the transport frees the port (after nvmf_port_unlink) once its last connection is
+	 * gone. On the target's reactor. */
 	int (*listen)(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
-		      struct nvmf_port **out);
+		      const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **out);
 	void (*stop_listen)(struct nvmf_port *port);
+	/* Optional: fill what the discovery log entry of port says in the transport's own terms
+	 * (TSAS); the core fills the rest. */
+	void (*listener_discover)(const struct nvmf_port *port,
+				  struct mimo_nvmf_discovery_entry *e);
 	/* The request is done (req->cpl final, cid/sqid/sqhd filled in): send its data and
 	 * response, then release it - or release it at once on a closing queue pair. On the
 	 * queue pair's reactor. */

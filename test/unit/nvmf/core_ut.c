@@ -7,8 +7,9 @@
  * Each test asserts what a host relies on: Identify (controller, namespace, active namespace
  * list, identification descriptors), log pages (error, SMART / health, changed namespace
  * list, discovery), features (number of queues, keep alive, asynchronous event configuration),
- * how bdev outcomes map to NVMe status, and how admin, Fabrics and I/O dispatch answer
- * commands in the wrong state or with unknown opcodes.
+ * how bdev outcomes map to NVMe status, how admin, Fabrics and I/O dispatch answer
+ * commands in the wrong state or with unknown opcodes, and that the secure channel's options
+ * and host policy hold over a transport that has none.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -648,6 +651,98 @@ static void test_io_queue_property_get_refused(void **state)
 	assert_status(&cpl, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD, true);
 }
 
+/* --- the secure channel over a transport without one -------------------------------------- */
+
+#define HOST_C0DE "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000c0de"
+/* A 32-byte TLS PSK (keyfmt_ut's). */
+#define PSK32 "NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+
+static void listened(void *arg, int rc)
+{
+	*(int *)arg = rc;
+	sem_post(&g_sem);
+}
+
+static void secure_loop_listener_msg(void *arg)
+{
+	struct mimo_nvmf_listen_addr a = { .trtype = "loop", .traddr = "core-ut-secure" };
+	struct mimo_nvmf_listener_opts o;
+
+	mimo_nvmf_listener_opts_init(&o);
+	o.secure_channel = true;
+	mimo_nvmf_subsystem_add_listener_ext(g_subsys, &a, &o, listened, arg);
+}
+
+static void tls_connect_msg(void *arg)
+{
+	struct mimo_nvme_ctrlr_opts o;
+	struct mimo_nvme_ctrlr *c = NULL;
+	struct mimo_nvme_trid t;
+
+	mimo_nvme_ctrlr_opts_init(&o);
+	CHECK(mimo_nvme_tls_psk_parse(PSK32, &o.tls_psk) == 0);
+	CHECK(mimo_nvme_trid_parse(&t, "trtype:loop traddr:" LISTENER " subnqn:" NQN) == 0);
+	*(int *)arg = mimo_nvme_connect(&t, &o, &c);
+	CHECK(c == NULL);
+	sem_post(&g_sem);
+}
+
+static void psk_host_msg(void *arg)
+{
+	struct mimo_nvmf_host_opts o;
+
+	mimo_nvmf_host_opts_init(&o);
+	o.psk = "core-ut-psk";
+	*(int *)arg = mimo_nvmf_subsystem_add_host_ext(g_subsys, HOST_C0DE, &o);
+	sem_post(&g_sem);
+}
+
+static void remove_host_msg(void *arg)
+{
+	*(int *)arg = mimo_nvmf_subsystem_remove_host(g_subsys, HOST_C0DE);
+	sem_post(&g_sem);
+}
+
+static void test_secure_channel_over_loop(void **state)
+{
+	char dir[] = "/tmp/mimo-core-ut-XXXXXX", path[64];
+	struct raw r = { 0 };
+	struct mimo_nvme_cpl cpl;
+	FILE *f;
+	int rc = 1;
+
+	(void)state;
+	/* TLS is TCP's: a loop listener or a loop host that asks for it is refused, as TCP's
+	 * transport options are, not taken and ignored. */
+	run_on(0, secure_loop_listener_msg, &rc, 30);
+	assert_int_equal(rc, -EINVAL);
+	rc = 1;
+	run_on(1, tls_connect_msg, &rc, 30);
+	assert_int_equal(rc, -EINVAL);
+	/* A host given a PSK connects through a secure channel only: over loop, which has
+	 * none, its Connect is refused as over plain TCP (host policy, the core's). */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/psk", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", PSK32);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	rpc("keyring_file_add_key", json_pack("{s:s, s:s}", "name", "core-ut-psk", "path", path));
+	run_on(0, psk_host_msg, &rc, 30);
+	assert_int_equal(rc, 0);
+	assert_int_equal(nvme_loop_queue_open(LISTENER, 16, &r.q), 0);
+	cpl = raw_connect(&r, 0, NQN);
+	assert_status(&cpl, MIMO_NVME_SCT_COMMAND_SPECIFIC, MIMO_NVMF_SC_CONNECT_INVALID_HOST,
+		      true);
+	r.q->ops->release(r.q);
+	run_on(0, remove_host_msg, &rc, 30);
+	assert_int_equal(rc, 0);
+	rpc("keyring_file_remove_key", json_pack("{s:s}", "name", "core-ut-psk"));
+	unlink(path);
+	rmdir(dir);
+}
+
 /* --- set-up -------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -697,6 +792,7 @@ int main(void)
 		cmocka_unit_test(test_dispatch_by_opcode),
 		cmocka_unit_test(test_raw_queue_state_and_fabrics),
 		cmocka_unit_test(test_io_queue_property_get_refused),
+		cmocka_unit_test(test_secure_channel_over_loop),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

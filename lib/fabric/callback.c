@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "base64.h"
-#include "fabric.h"
+#include "callback.h"
 
 /* Bytes of a valid UTF-8 sequence starting at p (at most n available), or 0. */
 static size_t utf8_len(const uint8_t *p, size_t n)

@@ -221,32 +221,8 @@ static void *kv_main(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	while (!n->stop) {
-		kvEntry *e = NULL;
-		natsStatus s = kvWatcher_Next(&e, n->watcher, 500);
-
-		if (s == NATS_TIMEOUT || (s == NATS_OK && e == NULL))
-			continue;
-		if (s != NATS_OK)
-			break;
-		if (kvEntry_Operation(e) == kvOp_Put) {
-			struct slot_info si;
-
-			/* Agents never sign callbacks: the secret stays sealed, unread. */
-			if (fab_slot_kv_parse(NULL, kvEntry_Value(e), kvEntry_ValueLen(e), &si) ==
-			    0)
-				slots_apply(n->a->slots, &si, false);
-		} else {
-			const char *key = kvEntry_Key(e);
-			struct slot_info si = { 0 };
-
-			if (strncmp(key, "slot.", 5) == 0) {
-				si.id = strtoull(key + 5, NULL, 10);
-				slots_apply(n->a->slots, &si, true);
-			}
-		}
-		kvEntry_Destroy(e);
-	}
+	/* Agents never sign callbacks: secrets stay sealed, unread. */
+	fab_slot_kv_follow(n->a->slots, NULL, n->watcher, &n->stop);
 	return NULL;
 }
 
@@ -381,28 +357,14 @@ int nats_agent_start(struct agent *a)
 		goto fail;
 	}
 	/* The slot table first, so that plugins connecting now are recognised. */
-	for (;;) {
-		kvEntry *e = NULL;
-		natsStatus s = kvWatcher_Next(&e, n->watcher, 5000);
-
-		if (s != NATS_OK || e == NULL)
-			break;
-		if (kvEntry_Operation(e) == kvOp_Put) {
-			struct slot_info si;
-
-			if (fab_slot_kv_parse(NULL, kvEntry_Value(e), kvEntry_ValueLen(e), &si) ==
-			    0)
-				slots_apply(a->slots, &si, false);
-		}
-		kvEntry_Destroy(e);
-	}
+	fab_slot_kv_catch_up(a->slots, NULL, n->watcher);
 	n->cons = upq_consumer_open(a->upq, 0);
 	if (n->cons == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	a->nats = n;
-	snprintf(subj, sizeof(subj), "mimo.agent.%s.rpc", token);
+	fab_subject_rpc(a->o.agent_id, subj, sizeof(subj));
 	if (natsConnection_Subscribe(&n->rpc, n->nc, subj, on_rpc, n) != NATS_OK ||
 	    natsConnection_Flush(n->nc) != NATS_OK) {
 		rc = -EIO;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "base64.h"
-#include "fabric.h"
+#include "seal.h"
 #include "random.h"
 
 #define NONCE 12

@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
-#include "fabric.h"
+#include "bodies.h"
+#include "seal.h"
+#include "slots.h"
 
 #define P(fn, s, r) fn(s, strlen(s), r, err, sizeof(err))
 

@@ -5,6 +5,10 @@
  * keeps every connection's deadline - its first request's headers must be complete within
  * header_timeout of the connection's start, later ones within idle_timeout of the previous
  * answer. A request being answered (its headers in) is never cut.
+ *
+ * Threading: any thread (the guard has its own lock); the HTTP front calls it from its event
+ * loop, where libmicrohttpd's notifications and the sweep run. Errors: NULL when out of
+ * memory; nothing else fails.
  */
 #ifndef MIMO_FAB_HTTP_GUARD_H
 #define MIMO_FAB_HTTP_GUARD_H

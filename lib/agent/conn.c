@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bodies.h"
 #include "clock.h"
 #include "file.h"
 #include "compiler.h"

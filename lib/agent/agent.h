@@ -2,15 +2,23 @@
  * mimo_agent's state. Threads:
  *  - the I/O thread (conn.c): accepts plugins on the native and GSE sockets, reads and parses
  *    their frames, and once every 100 ms expires queued messages;
- *  - the up-queue's committer (upq.c): makes messages durable, then queues the plugins' ACKs;
- *  - one delivery thread per slot with messages (deliver.c), or the NATS forwarder;
- *  - the HTTP front (http.c): one event-loop thread running libmicrohttpd, which answers
+ *  - the up-queue's writer and syncer (upq_commit.c): make messages durable, then queue the
+ *    plugins' ACKs;
+ *  - one delivery thread per slot with messages (deliver.c), or the NATS forwarder
+ *    (nats_agent.c);
+ *  - the HTTP front (lib/fabric/http.c): one event-loop thread running libmicrohttpd, which answers
  *    quick requests (health, dispatch) itself and enforces request deadlines, and a worker
  *    pool for the requests that wait (request-reply, the cache, slot changes);
  *  - with --nats, cnats's threads (nats_agent.c).
  * a->lock guards the plugin table, down queues, connection output and waiters. Sockets are
  * non-blocking, so any thread may flush a connection's output under the lock: a dispatch is
- * written by the HTTP thread that took it, without waking another thread.
+ * written by the HTTP thread that took it, without waking another thread. Functions named
+ * *_locked are called with a->lock held; the others take it themselves.
+ *
+ * This is the private header of lib/agent and app/mimo_agent/main.c (the program). Memory: a
+ * connection is reference-counted (conn_unref_locked frees it); a fab_result's reply is
+ * malloc'd for the caller to free; a json_t * returned is a new reference. Errors: int results
+ * are 0 or a negative errno; agent_cache returns an HTTP status, as fab_backend.cache does.
  */
 #ifndef MIMO_AGENT_H
 #define MIMO_AGENT_H
@@ -22,7 +30,9 @@
 
 #include "log.h"
 #include "buf.h"
-#include "fabric.h"
+#include "api.h"
+#include "http_front.h"
+#include "slots.h"
 #include "upq.h"
 
 struct agent_opts {
@@ -219,14 +229,13 @@ void agent_cancel_waiters(struct agent *a);
 void agent_backend_init(struct agent *a, struct fab_backend *be);
 
 /* deliver.c: one thread per slot posting its messages to the callback. */
+/* Start slot_id's delivery thread unless it runs (-ESHUTDOWN once the agent stops). */
 int deliver_ensure_locked(struct agent *a, uint64_t slot_id);
+/* Stop and join every delivery thread (what they were posting stays queued). */
 void deliver_stop_all(struct agent *a);
 
 /* nats_agent.c */
 int nats_agent_start(struct agent *a);
 void nats_agent_stop(struct agent *a);
-
-/* Webhook ids and callback bodies (deliver.c; the gateway uses them too). */
-int fab_callback_body(const struct up_rec *r, const char *agent_id, struct mimo_buf *out);
 
 #endif

@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "base64.h"
-#include "fabric.h"
+#include "bodies.h"
+#include "slots.h"
 #include "uuid.h"
 
 #define MAX_DEPTH 16

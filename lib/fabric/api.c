@@ -12,7 +12,9 @@
 
 #include "base64.h"
 #include "dest.h"
-#include "fabric.h"
+#include "api.h"
+#include "bodies.h"
+#include "slots.h"
 #include "log.h"
 
 #define COMP "api"

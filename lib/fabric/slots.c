@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "base64.h"
-#include "fabric.h"
+#include "bodies.h"
+#include "slots.h"
 #include "file.h"
 #include "log.h"
 #include "random.h"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seal.h"
 
 #define COMP "nats"
 
@@ -24,6 +25,14 @@ void fab_subject_token(const char *id, char *out, size_t len)
 		}
 	}
 	out[o] = '\0';
+}
+
+void fab_subject_rpc(const char *agent_id, char *out, size_t len)
+{
+	char token[400];
+
+	fab_subject_token(agent_id, token, sizeof(token));
+	snprintf(out, len, "mimo.agent.%s.rpc", token);
 }
 
 int fab_nats_connect(const char *url, const char *name, uint32_t wait_ms, natsConnection **nc,
@@ -149,30 +158,70 @@ void fab_hdr_set_u64(natsMsg *m, const char *key, uint64_t v)
 	natsMsgHeader_Set(m, key, buf);
 }
 
-int fab_slot_kv_put(kvStore *kv, const char *admin_token, const struct slot_info *si, bool deleted)
+static void slot_key(uint64_t id, char *out, size_t len)
 {
-	char key[48], sealed[256];
+	snprintf(out, len, "slot.%" PRIu64, id);
+}
+
+/* The record as the bucket holds it: the slot's JSON with its secret sealed. NULL on failure. */
+static char *slot_kv_text(const char *admin_token, const struct slot_info *si)
+{
+	char sealed[256];
 	struct slot_info copy = *si;
 	json_t *j;
 	char *text;
-	natsStatus s;
 
-	snprintf(key, sizeof(key), "slot.%" PRIu64, si->id);
-	if (deleted)
-		return kvStore_Delete(kv, key) == NATS_OK ? 0 : -EIO;
 	if (fab_seal(admin_token, si->secret, sealed, sizeof(sealed)) != 0)
-		return -EIO;
-	snprintf(copy.secret, sizeof(copy.secret), "%s", "");
+		return NULL;
+	copy.secret[0] = '\0';
 	j = slot_to_json(&copy);
 	json_object_set_new(j, "secret", json_string(sealed));
 	json_object_set_new(j, "sealed", json_true());
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	return text;
+}
+
+/* Store the sealed record under its key; create: only while the key is absent (-EAGAIN when
+ * it no longer is). */
+static int slot_kv_store(kvStore *kv, const char *admin_token, const struct slot_info *si,
+			 bool create)
+{
+	char key[48], *text = slot_kv_text(admin_token, si);
+	natsStatus s;
+
 	if (text == NULL)
-		return -ENOMEM;
-	s = kvStore_PutString(NULL, kv, key, text);
+		return -EIO;
+	slot_key(si->id, key, sizeof(key));
+	s = create ? kvStore_CreateString(NULL, kv, key, text)
+		   : kvStore_PutString(NULL, kv, key, text);
 	free(text);
-	return s == NATS_OK ? 0 : -EIO;
+	if (s == NATS_OK)
+		return 0;
+	return create ? -EAGAIN : -EIO;
+}
+
+int fab_slot_kv_put(kvStore *kv, const char *admin_token, const struct slot_info *si, bool deleted)
+{
+	char key[48];
+
+	if (!deleted)
+		return slot_kv_store(kv, admin_token, si, false);
+	slot_key(si->id, key, sizeof(key));
+	return kvStore_Delete(kv, key) == NATS_OK ? 0 : -EIO;
+}
+
+int fab_slot_kv_create(kvStore *kv, const char *admin_token, const struct slot_info *si)
+{
+	char key[48];
+	kvEntry *e = NULL;
+	natsStatus s;
+
+	slot_key(si->id, key, sizeof(key));
+	s = kvStore_Get(&e, kv, key);
+	if (e != NULL)
+		kvEntry_Destroy(e);
+	return slot_kv_store(kv, admin_token, si, s == NATS_NOT_FOUND);
 }
 
 int fab_slot_kv_parse(const char *admin_token, const void *data, int len, struct slot_info *si)
@@ -199,4 +248,58 @@ int fab_slot_kv_parse(const char *admin_token, const void *data, int len, struct
 	rc = slot_from_json(j, si);
 	json_decref(j);
 	return rc;
+}
+
+void fab_slot_kv_apply(struct slots *s, const char *admin_token, kvEntry *e)
+{
+	const char *key = kvEntry_Key(e);
+	struct slot_info si = { 0 };
+
+	if (strncmp(key, "slot.", 5) != 0)
+		return;
+	if (kvEntry_Operation(e) == kvOp_Put) {
+		if (fab_slot_kv_parse(admin_token, kvEntry_Value(e), kvEntry_ValueLen(e), &si) != 0)
+			return;
+		if (admin_token != NULL && si.secret[0] == '\0')
+			MIMO_ERR(COMP,
+				 "slot %" PRIu64 ": cannot unseal its secret - was it registered "
+				 "with another admin token? Its callbacks go unsigned until it is "
+				 "rotated",
+				 si.id);
+		slots_apply(s, &si, false);
+	} else {
+		si.id = strtoull(key + 5, NULL, 10);
+		slots_apply(s, &si, true);
+	}
+	/* Ids are never reused, whoever took them. */
+	slots_set_next_id(s, si.id + 1);
+}
+
+void fab_slot_kv_catch_up(struct slots *s, const char *admin_token, kvWatcher *w)
+{
+	for (;;) {
+		kvEntry *e = NULL;
+
+		/* A NULL entry marks the end of the current values. */
+		if (kvWatcher_Next(&e, w, 5000) != NATS_OK || e == NULL)
+			break;
+		fab_slot_kv_apply(s, admin_token, e);
+		kvEntry_Destroy(e);
+	}
+}
+
+void fab_slot_kv_follow(struct slots *s, const char *admin_token, kvWatcher *w,
+			const _Atomic bool *stop)
+{
+	while (!*stop) {
+		kvEntry *e = NULL;
+		natsStatus st = kvWatcher_Next(&e, w, 500);
+
+		if (st == NATS_TIMEOUT || (st == NATS_OK && e == NULL))
+			continue;
+		if (st != NATS_OK)
+			break;
+		fab_slot_kv_apply(s, admin_token, e);
+		kvEntry_Destroy(e);
+	}
 }

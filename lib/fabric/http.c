@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,7 +33,9 @@
 
 #include "clock.h"
 #include "compiler.h"
-#include "fabric.h"
+#include "api.h"
+#include "bodies.h"
+#include "http_front.h"
 #include "http_guard.h"
 #include "http_pool.h"
 #include "log.h"
@@ -620,12 +623,12 @@ int fab_http_parse_opt(struct fab_http_opts *o, const char *name, const char *va
 			break;
 	}
 	if (i == MIMO_ARRAY_SIZE(known))
-		return 0;
+		return -ENOENT;
 	errno = 0;
 	v = strtoul(value, &end, 10);
 	if (errno != 0 || *end != '\0' || end == value || value[0] == '-' || v < known[i].min ||
 	    v > known[i].max)
-		return -1;
+		return -EINVAL;
 	switch (i) {
 	case 0:
 		o->max_conns = (uint32_t)v;
@@ -645,5 +648,5 @@ int fab_http_parse_opt(struct fab_http_opts *o, const char *name, const char *va
 		o->workers = (uint32_t)v;
 		break;
 	}
-	return 1;
+	return 0;
 }

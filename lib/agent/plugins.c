@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "bodies.h"
 #include "clock.h"
 #include "log.h"
 

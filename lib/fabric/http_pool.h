@@ -3,6 +3,10 @@
  * (request-reply, RETRIEVE, a NATS round trip, an fsync): the event loop hands them over and
  * keeps serving everyone else. A place in the queue is reserved before the caller commits to
  * the hand-off, so a full queue is an answer ("busy") and never a lost request.
+ *
+ * Threading: any thread may reserve and submit; jobs run on the pool's threads; fab_pool_stop
+ * from the thread that started it. Memory: a job is the caller's, and its run function may
+ * free it. Errors: 0 or a negative errno.
  */
 #ifndef MIMO_FAB_HTTP_POOL_H
 #define MIMO_FAB_HTTP_POOL_H

@@ -14,6 +14,12 @@
  * A segment is deleted when every record in it is released. Cursors are saved every 200 ms and
  * at a clean exit; after a crash a consumer restarts from its last saved cursor, so a few
  * records are delivered again (with the same webhook-id). Layout: docs/protocol.md.
+ *
+ * Threading: upq_append from any thread; its done, and the hooks, run on the queue's syncer
+ * thread. A consumer belongs to one thread (upq_next, upq_release, upq_rewind), except
+ * upq_consumer_stop, which any thread may call. Memory: the queue copies what it is given; a
+ * record from upq_next points into the caller's buffer. Errors: negative errnos (upq_append's
+ * 1 and upq_rec_decode's lengths are results, not errors).
  */
 #ifndef MIMO_AGENT_UPQ_H
 #define MIMO_AGENT_UPQ_H
