@@ -42,8 +42,7 @@ static struct mimo_plugin *make(const char *sock, const char *name, mimo_plugin_
 	o.recv_cb = cb;
 	o.send_queue_max = 1 << 18;
 	o.send_queue_max_bytes = 1ull << 30;
-	p = mimo_plugin_create(&o);
-	if (p == NULL || mimo_plugin_launch(p, 10000) != 0) {
+	if (mimo_plugin_create(&o, &p) != 0 || mimo_plugin_launch(p, 10000) != 0) {
 		fprintf(stderr, "agent_bench: cannot connect %s to %s\n", name, sock);
 		exit(1);
 	}

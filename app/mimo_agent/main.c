@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bodies.h"
 #include "file.h"
 #include "log.h"
 #include "random.h"
@@ -153,7 +154,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 
 		switch (c) {
 		case OPT_HTTP_FRONT:
-			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 1) {
+			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 0) {
 				fprintf(stderr, "mimo_agent: invalid value '%s' for --%s\n", optarg,
 					opts[idx].name);
 				return -1;

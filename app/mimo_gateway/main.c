@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "callback_post.h"
 #include "compiler.h"
-#include "fabric.h"
+#include "api.h"
+#include "callback.h"
+#include "http_front.h"
+#include "slots.h"
 #include "log.h"
 #include "natsfab.h"
-#include "poster.h"
-#include "webhook.h"
 
 #define COMP	     "gateway"
 #define POSTER_CACHE 32
@@ -61,79 +64,18 @@ struct gateway {
 static int persist_kv(void *arg, struct slots *s, const struct slot_info *changed, bool deleted)
 {
 	struct gateway *g = arg;
-	char key[48];
-	kvEntry *e = NULL;
 
 	(void)s;
-	if (!deleted) {
-		/* A new id must be new everywhere: another gateway may have just taken it. */
-		snprintf(key, sizeof(key), "slot.%" PRIu64, changed->id);
-		if (kvStore_Get(&e, g->kv, key) == NATS_NOT_FOUND) {
-			char sealed[256], *text;
-			struct slot_info copy = *changed;
-			json_t *j;
-			natsStatus st;
-
-			if (fab_seal(g->api.admin_token, changed->secret, sealed, sizeof(sealed)) !=
-			    0)
-				return -EIO;
-			copy.secret[0] = '\0';
-			j = slot_to_json(&copy);
-			json_object_set_new(j, "secret", json_string(sealed));
-			json_object_set_new(j, "sealed", json_true());
-			text = json_dumps(j, JSON_COMPACT);
-			json_decref(j);
-			st = text != NULL ? kvStore_CreateString(NULL, g->kv, key, text)
-					  : NATS_NO_MEMORY;
-			free(text);
-			return st == NATS_OK ? 0 : -EAGAIN;
-		}
-		kvEntry_Destroy(e);
-	}
-	return fab_slot_kv_put(g->kv, g->api.admin_token, changed, deleted);
-}
-
-static void apply_entry(struct gateway *g, kvEntry *e)
-{
-	const char *key = kvEntry_Key(e);
-	struct slot_info si = { 0 };
-
-	if (strncmp(key, "slot.", 5) != 0)
-		return;
-	if (kvEntry_Operation(e) == kvOp_Put) {
-		if (fab_slot_kv_parse(g->api.admin_token, kvEntry_Value(e), kvEntry_ValueLen(e),
-				      &si) == 0) {
-			if (si.secret[0] == '\0')
-				MIMO_ERR(COMP,
-					 "slot %" PRIu64 ": cannot unseal its secret - was it "
-					 "registered with another admin token? Its callbacks go "
-					 "unsigned until it is rotated",
-					 si.id);
-			slots_apply(g->slots, &si, false);
-			slots_set_next_id(g->slots, si.id + 1);
-		}
-	} else {
-		si.id = strtoull(key + 5, NULL, 10);
-		slots_apply(g->slots, &si, true);
-		slots_set_next_id(g->slots, si.id + 1);
-	}
+	if (deleted)
+		return fab_slot_kv_put(g->kv, g->api.admin_token, changed, true);
+	return fab_slot_kv_create(g->kv, g->api.admin_token, changed);
 }
 
 static void *kv_main(void *arg)
 {
 	struct gateway *g = arg;
 
-	while (!g->stop) {
-		kvEntry *e = NULL;
-		natsStatus s = kvWatcher_Next(&e, g->watcher, 500);
-
-		if (s == NATS_TIMEOUT || (s == NATS_OK && e == NULL))
-			continue;
-		if (s != NATS_OK)
-			break;
-		apply_entry(g, e);
-		kvEntry_Destroy(e);
-	}
+	fab_slot_kv_follow(g->slots, g->api.admin_token, g->watcher, &g->stop);
 	return NULL;
 }
 
@@ -142,11 +84,10 @@ static void *kv_main(void *arg)
 static natsMsg *rpc_msg_to(const char *agent_id, const char *reply_to, const char *op,
 			   const void *data, size_t len)
 {
-	char token[400], subj[512];
+	char subj[512];
 	natsMsg *m = NULL;
 
-	fab_subject_token(agent_id, token, sizeof(token));
-	snprintf(subj, sizeof(subj), "mimo.agent.%s.rpc", token);
+	fab_subject_rpc(agent_id, subj, sizeof(subj));
 	if (natsMsg_Create(&m, subj, reply_to, data, (int)len) != NATS_OK)
 		return NULL;
 	natsMsgHeader_Set(m, H_OP, op);
@@ -383,28 +324,20 @@ static json_t *be_health(void *ctx)
 
 /* --- delivering messages up ------------------------------------------------------------------ */
 
+/* A worker's posters, one per slot it delivered for lately (least recently used replaced). */
 struct poster_ent {
 	uint64_t slot_id;
-	char url[FAB_URL_MAX];
-	char secret[FAB_SECRET_LEN];
-	struct mimo_http_poster *p;
+	struct fab_cb_poster *p;
 	int64_t used;
 };
 
-static struct mimo_http_poster *poster_for(struct gateway *g, struct poster_ent *cache,
-					   const struct slot_info *si)
+static struct fab_cb_poster *poster_for(struct gateway *g, struct poster_ent *cache,
+					uint64_t slot_id)
 {
 	struct poster_ent *e = NULL, *lru = &cache[0];
-	struct mimo_http_poster_opts o = { .url = si->url,
-					   .timeout_ms = g->o.callback_timeout_ms,
-					   .spin_us = 200,
-					   .max_retry_after_ms = 60000,
-					   .secret = si->secret,
-					   .user_agent = "mimo-gateway/" MIMO_VERSION,
-					   .forbid_link_local = !g->o.allow_link_local_callbacks };
 
 	for (int i = 0; i < POSTER_CACHE; i++) {
-		if (cache[i].p != NULL && cache[i].slot_id == si->id) {
+		if (cache[i].p != NULL && cache[i].slot_id == slot_id) {
 			e = &cache[i];
 			break;
 		}
@@ -412,19 +345,20 @@ static struct mimo_http_poster *poster_for(struct gateway *g, struct poster_ent 
 			lru = &cache[i];
 	}
 	if (e == NULL) {
+		/* A poster follows each message's slot: the least recently used one moves on. */
 		e = lru;
-		if (e->p == NULL)
-			e->p = mimo_http_poster_new();
-		e->slot_id = si->id;
-		e->url[0] = '\0';
+		e->slot_id = slot_id;
 	}
 	if (e->p == NULL)
-		return NULL;
-	if (strcmp(e->url, si->url) != 0 || strcmp(e->secret, si->secret) != 0) {
-		mimo_http_poster_configure(e->p, &o);
-		snprintf(e->url, sizeof(e->url), "%s", si->url);
-		snprintf(e->secret, sizeof(e->secret), "%s", si->secret);
-	}
+		e->p = fab_cb_poster_new(&(struct fab_cb_poster_opts){
+			.slots = g->slots,
+			.timeout_ms = g->o.callback_timeout_ms,
+			.backoff_ms = g->o.callback_backoff_ms,
+			/* JetStream hands what is held longer than the ack wait to another. */
+			.max_pause_ms = MIMO_MAX(g->o.ack_wait_ms / 2, 1u),
+			.user_agent = "mimo-gateway/" MIMO_VERSION,
+			.allow_link_local = g->o.allow_link_local_callbacks,
+			.log_component = COMP });
 	e->used = nats_Now();
 	return e->p;
 }
@@ -437,6 +371,23 @@ static uint64_t hex64(const char *s)
 	return strtoull(part, NULL, 16);
 }
 
+/* The message being delivered, for the delivery loop's hooks. */
+struct delivery {
+	struct gateway *g;
+	natsMsg *m;
+};
+
+static bool stopping(void *arg)
+{
+	return ((struct delivery *)arg)->g->stop;
+}
+
+/* Tell JetStream we are still on it, so it does not hand it to another gateway. */
+static void pausing(void *arg)
+{
+	natsMsg_InProgress(((struct delivery *)arg)->m, NULL);
+}
+
 enum verdict {
 	V_ACK,	/* delivered, or refused for good: done with it */
 	V_STOP, /* stopping: leave it to another gateway */
@@ -447,12 +398,12 @@ static enum verdict deliver(struct gateway *g, struct poster_ent *cache, natsMsg
 {
 	const char *agent = fab_hdr(m, H_AGENT), *plugin = fab_hdr(m, H_PLUGIN);
 	const char *msg_id = fab_hdr(m, H_MSG_ID), *idem = fab_hdr(m, H_IDEM);
-	uint64_t key_hi, key_lo;
-	struct slot_info si;
-	char id[WEBHOOK_ID_LEN], why[256];
-	int64_t expires = (int64_t)fab_hdr_u64(m, H_EXPIRES, 0);
-	uint64_t slot_id = fab_hdr_u64(m, H_SLOT, 0);
-	uint32_t attempt = 0;
+	struct delivery d = { .g = g, .m = m };
+	struct fab_cb_hooks h = { .arg = &d, .stopping = stopping, .pausing = pausing };
+	struct fab_cb_poster *p;
+	struct fab_cb_msg cm;
+	char name[2 * 256];
+	struct fab_callback cb;
 
 	if (agent == NULL || plugin == NULL || msg_id == NULL || idem == NULL ||
 	    strlen(idem) != 32) {
@@ -460,65 +411,30 @@ static enum verdict deliver(struct gateway *g, struct poster_ent *cache, natsMsg
 			  natsMsg_GetSubject(m));
 		return V_ACK;
 	}
-	if (slots_get(g->slots, slot_id, &si) != 0) {
-		MIMO_WARN(COMP, "slot %" PRIu64 " is gone: message %s from %s dropped", slot_id,
-			  msg_id, agent);
-		return V_ACK;
-	}
-	key_hi = hex64(idem);
-	key_lo = hex64(idem + 16);
-	webhook_make_id(id, key_hi, key_lo);
 	/* The agent's callback shape, byte for byte. */
-	{
-		struct fab_callback cb = { .msg_id = msg_id,
-					   .msg_id_len = strlen(msg_id),
-					   .agent_id = agent,
-					   .content = natsMsg_GetData(m),
-					   .content_len = (size_t)natsMsg_GetDataLength(m),
-					   .plugin = plugin,
-					   .plugin_len = strlen(plugin),
-					   .slot_id = slot_id,
-					   .timestamp = (int64_t)(fab_hdr_u64(m, H_ACCEPTED, 0) /
-								  1000) };
-
-		if (fab_callback_json(body, &cb) != 0)
-			return V_STOP;
-	}
-	for (;;) {
-		struct mimo_http_poster *p = poster_for(g, cache, &si);
-		uint32_t retry_after = 0;
-		long status = 0;
-		enum mimo_http_outcome out;
-		uint64_t pause;
-		struct timespec ts;
-
-		if (p == NULL)
-			return V_STOP;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		if (expires != 0 && (int64_t)ts.tv_sec * 1000 > expires) {
-			MIMO_WARN(COMP, "message %s from %s expired undelivered (TTL)", msg_id,
-				  agent);
-			return V_ACK;
-		}
-		out = mimo_http_poster_send(p, id, body->data, body->len, &retry_after, &status,
-					    why, sizeof(why));
-		if (out == MIMO_HTTP_OK)
-			return V_ACK;
-		if (out == MIMO_HTTP_PERMANENT) {
-			MIMO_WARN(COMP, "%s refused message %s for good: %s", si.url, msg_id, why);
-			return V_ACK;
-		}
-		if (g->stop)
-			return V_STOP;
-		/* Tell JetStream we are still on it, so it does not hand it to another gateway. */
-		natsMsg_InProgress(m, NULL);
-		pause = mimo_http_backoff_ms(g->o.callback_backoff_ms, attempt++, retry_after);
-		pause = MIMO_MIN(pause, (uint64_t)g->o.ack_wait_ms / 2);
-		for (uint64_t t = 0; t < pause && !g->stop; t += 50)
-			usleep(50000);
-		if (g->stop)
-			return V_STOP;
-	}
+	cb = (struct fab_callback){ .msg_id = msg_id,
+				    .msg_id_len = strlen(msg_id),
+				    .agent_id = agent,
+				    .content = natsMsg_GetData(m),
+				    .content_len = (size_t)natsMsg_GetDataLength(m),
+				    .plugin = plugin,
+				    .plugin_len = strlen(plugin),
+				    .slot_id = fab_hdr_u64(m, H_SLOT, 0),
+				    .timestamp = (int64_t)(fab_hdr_u64(m, H_ACCEPTED, 0) / 1000) };
+	if (fab_callback_json(body, &cb) != 0)
+		return V_STOP;
+	p = poster_for(g, cache, cb.slot_id);
+	if (p == NULL)
+		return V_STOP;
+	snprintf(name, sizeof(name), "%s from %s", msg_id, agent);
+	cm = (struct fab_cb_msg){ .slot_id = cb.slot_id,
+				  .key_hi = hex64(idem),
+				  .key_lo = hex64(idem + 16),
+				  .expires_ms = (int64_t)fab_hdr_u64(m, H_EXPIRES, 0),
+				  .name = name,
+				  .body = body->data,
+				  .len = body->len };
+	return fab_cb_post(p, &cm, &h) == FAB_CB_STOPPED ? V_STOP : V_ACK;
 }
 
 static void *worker_main(void *arg)
@@ -565,7 +481,7 @@ static void *worker_main(void *arg)
 	}
 	natsSubscription_Destroy(sub);
 	for (int i = 0; i < POSTER_CACHE; i++)
-		mimo_http_poster_free(cache[i].p);
+		fab_cb_poster_free(cache[i].p);
 	mimo_buf_free(&body);
 	return NULL;
 }
@@ -624,7 +540,7 @@ static int parse_args(int argc, char **argv, struct gw_opts *o)
 
 		if (c == 'F') {
 			/* The HTTP front's options, shared with mimo_agent. */
-			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 1) {
+			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 0) {
 				fprintf(stderr, "mimo_gateway: invalid value '%s' for --%s\n",
 					optarg, opts[idx].name);
 				return -1;
@@ -724,14 +640,7 @@ int main(int argc, char **argv)
 	if (g.slots == NULL || kvStore_WatchAll(&g.watcher, g.kv, NULL) != NATS_OK)
 		return 1;
 	/* The registry before anything else: a message up needs its slot's URL and secret. */
-	for (;;) {
-		kvEntry *e = NULL;
-
-		if (kvWatcher_Next(&e, g.watcher, 5000) != NATS_OK || e == NULL)
-			break;
-		apply_entry(&g, e);
-		kvEntry_Destroy(e);
-	}
+	fab_slot_kv_catch_up(g.slots, g.api.admin_token, g.watcher);
 	g.api.slots = g.slots;
 	g.api.backend_waits = true; /* every call is a NATS round trip */
 	g.api.allow_link_local_callbacks = g.o.allow_link_local_callbacks;

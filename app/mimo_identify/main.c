@@ -217,6 +217,9 @@ static void print_ctrlr(struct mimo_nvme_ctrlr *ctrlr)
 	line("  SGL Offset", "%s", sup(cd->sgls & (1u << 20)));
 	line("  Transport SGL Data Block", "%s", sup(cd->sgls & (1u << 21)));
 	line("Subsystem NQN", "%s", subnqn);
+	line("Secure channel", "%s",
+	     mimo_nvme_ctrlr_get_tls_cipher(ctrlr) != NULL ? mimo_nvme_ctrlr_get_tls_cipher(ctrlr)
+							   : "none (plain TCP)");
 	printf("\n");
 	title("NVMe over Fabrics Attributes");
 	line("I/O Queue Command Capsule Size", "%u bytes", cd->ioccsz * 16u);
@@ -330,8 +333,10 @@ static json_t *ctrlr_json(struct mimo_nvme_ctrlr *ctrlr)
 	str_field(fr, sizeof(fr), cd->fr, sizeof(cd->fr));
 	str_field(subnqn, sizeof(subnqn), cd->subnqn, sizeof(cd->subnqn));
 	snprintf(ver, sizeof(ver), "%u.%u.%u", vs >> 16, (vs >> 8) & 0xff, vs & 0xff);
+	json_t *o;
+
 	mimo_nvme_trid_format(trid, trs, sizeof(trs));
-	return json_pack(
+	o = json_pack(
 		"{s:s, s:i, s:i, s:s, s:s, s:s, s:i, s:s, s:I, s:i, s:I, s:i, s:i, s:i, s:i, s:i,"
 		" s:i, s:I, s:I, s:I, s:s, s:I, s:i, s:i, s:i, s:i, s:b}",
 		"trid", trs, "vid", (int)cd->vid, "ssvid", (int)cd->ssvid, "sn", sn, "mn", mn, "fr",
@@ -344,6 +349,12 @@ static json_t *ctrlr_json(struct mimo_nvme_ctrlr *ctrlr)
 		(int)cd->maxcmd, "num_io_queues", (int)mimo_nvme_ctrlr_get_num_io_queues(ctrlr),
 		"max_queue_entries", (int)(cap & 0xffff) + 1, "vwc", (int)cd->vwc, "discovery",
 		mimo_nvme_ctrlr_is_discovery(ctrlr));
+	/* The secure channel's cipher suite; null over plain TCP. */
+	json_object_set_new(o, "tls",
+			    mimo_nvme_ctrlr_get_tls_cipher(ctrlr) != NULL
+				    ? json_string(mimo_nvme_ctrlr_get_tls_cipher(ctrlr))
+				    : json_null());
+	return o;
 }
 
 static json_t *ns_json(struct mimo_nvme_ns *ns)

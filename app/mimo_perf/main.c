@@ -330,6 +330,7 @@ static int connect_all(void)
 	o.dhchap_ctrlr_key = g_auth.dhchap_ctrlr_key;
 	o.dhchap_digests = g_auth.dhchap_digests;
 	o.dhchap_dhgroups = g_auth.dhchap_dhgroups;
+	o.tls_psk = g_auth.tls_psk;
 	o.header_digest = g_opts.hdgst;
 	o.data_digest = g_opts.ddgst;
 	o.disable_sq_flow_control = g_opts.disable_sqfc;

@@ -117,9 +117,9 @@ int app_agent_start(const char *socket_path)
 	o.version = MIMO_VERSION;
 	o.socket_path = socket_path;
 	o.recv_cb = on_message;
-	p = mimo_plugin_create(&o);
-	if (p == NULL)
-		return -errno;
+	rc = mimo_plugin_create(&o, &p);
+	if (rc != 0)
+		return rc;
 	pthread_mutex_lock(&g_lock);
 	g_plugin = p;
 	pthread_mutex_unlock(&g_lock);

@@ -10,6 +10,10 @@
  * that owns the channel; put every channel before closing the descriptor. When a bdev is
  * deleted, each open descriptor's event callback receives MIMO_BDEV_EVENT_REMOVE on its
  * reactor; the owner then puts its channels and closes.
+ *
+ * Errors: 0 or a negative errno (an I/O's status too); a lookup returns NULL when the thing
+ * does not exist. JSON: a returned json_t * is a new reference the caller releases with
+ * json_decref; a malloc'd char * the caller frees.
  */
 #ifndef MIMO_BDEV_H
 #define MIMO_BDEV_H

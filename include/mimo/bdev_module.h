@@ -4,6 +4,9 @@
  * fields and registers it; the layer calls submit_request on the submitting reactor with the
  * module's channel, and the module completes each I/O with mimo_bdev_io_complete() on that
  * same reactor, at once or later.
+ *
+ * Errors: 0 or a negative errno. JSON: the json_t * a callback receives belongs to the layer;
+ * the module adds to it and keeps no reference.
  */
 #ifndef MIMO_BDEV_MODULE_H
 #define MIMO_BDEV_MODULE_H

@@ -6,6 +6,9 @@
  * The ring holds the last 1024 events; ids count up from 0 and the oldest are overwritten.
  * Each entry is {"type", "ctx", "id"} as SPDK's; ctx names the object (a bdev's name...).
  * Any thread may emit; nothing blocks.
+ *
+ * Errors: 0 or a negative errno. JSON: mimo_event_emit takes the payload's reference; the
+ * getters return new references the caller releases with json_decref.
  */
 #ifndef MIMO_EVENTS_H
 #define MIMO_EVENTS_H

@@ -9,6 +9,9 @@
  *
  * Every function here blocks (mounting, unmounting, waiting for bdev I/O on a reactor): call
  * them from a thread that is not a reactor.
+ *
+ * Errors: 0 or a negative errno, with a sentence in err where the call has one. JSON: a
+ * returned json_t * is a new reference the caller releases with json_decref.
  */
 #ifndef MIMO_FUSE_H
 #define MIMO_FUSE_H

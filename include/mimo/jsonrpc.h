@@ -7,6 +7,11 @@
  *
  * Handlers run on the server's reactor and answer exactly once, at once or later, from any
  * thread: mimo_jsonrpc_send_result / _send_bool / _send_error / _send_errno.
+ *
+ * Errors: 0 or a negative errno; a decode function returns NULL or what it expected. JSON:
+ * params reach a handler borrowed (valid until it answers); mimo_jsonrpc_send_result takes its
+ * result; mimo_jsonrpc_call_local borrows the request and hands the response to its callback,
+ * which releases it; mimo_rpc_list_methods returns a new reference.
  */
 #ifndef MIMO_JSONRPC_H
 #define MIMO_JSONRPC_H

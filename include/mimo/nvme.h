@@ -1,6 +1,7 @@
 /*
  * mimo/nvme.h - the NVMe-oF/TCP initiator (host): connect to a target (mimo_tgt, SPDK's
- * nvmf_tgt, the Linux kernel's nvmet), identify it, and do I/O on its namespaces.
+ * nvmf_tgt, the Linux kernel's nvmet), identify it, and do I/O on its namespaces. Also over
+ * the loop transport, to a target in the same process (mimo/nvmf.h), without sockets.
  *
  * Polled, as SPDK's NVMe driver is: nothing happens behind the caller's back.
  *  - A controller's admin queue advances (completions, keep-alive, asynchronous events) in
@@ -37,7 +38,7 @@ extern "C" {
 #define MIMO_NVME_TRSVCID_MAX_LEN 32
 
 struct mimo_nvme_trid {
-	uint8_t trtype; /* MIMO_NVMF_TRTYPE_TCP */
+	uint8_t trtype; /* MIMO_NVMF_TRTYPE_TCP, or _LOOP (a target in this process) */
 	uint8_t adrfam; /* MIMO_NVMF_ADRFAM_IPV4 or _IPV6 */
 	char traddr[MIMO_NVME_TRADDR_MAX_LEN + 1];
 	char trsvcid[MIMO_NVME_TRSVCID_MAX_LEN + 1];
@@ -51,11 +52,13 @@ struct mimo_nvme_trid {
 
 /*
  * Parse SPDK's transport ID string: space-separated key:value (or key=value) pairs, keys
- * case-insensitive: trtype (tcp), adrfam (IPv4/IPv6), traddr, trsvcid (default 4420), subnqn
- * (default the discovery NQN), hostnqn, ns, hostaddr (local address to connect from),
- * priority (socket priority). Returns 0, or -EINVAL for an unknown key, a missing traddr, a
- * transport other than TCP, a value too long, a hostsvcid other than 0 (several connections
- * cannot share one local port) or an alt_traddr (no failover).
+ * case-insensitive: trtype (tcp, or loop), adrfam (IPv4/IPv6), traddr, trsvcid (default 4420),
+ * subnqn (default the discovery NQN), hostnqn, ns, hostaddr (local address to connect from),
+ * priority (socket priority). trtype:loop names a loop listener of a target in this process by
+ * traddr (optional) and takes no adrfam, trsvcid, hostaddr or priority. Returns 0, or -EINVAL
+ * for an unknown key, a missing traddr (TCP), a transport other than TCP and loop, a value too
+ * long, a hostsvcid other than 0 (several connections cannot share one local port) or an
+ * alt_traddr (no failover).
  */
 int mimo_nvme_trid_parse(struct mimo_nvme_trid *trid, const char *str);
 /* The canonical string ("trtype:TCP adrfam:IPv4 traddr:... trsvcid:... subnqn:..."). Returns
@@ -79,6 +82,18 @@ struct mimo_nvme_dhchap_key {
 /* nvme-cli's interchange form "DHHC-1:<hh>:<base64 secret || CRC-32>:". Returns 0, -EINVAL
  * (not that form) or -EBADMSG (the CRC-32 does not match). */
 int mimo_nvme_dhchap_key_parse(const char *secret, struct mimo_nvme_dhchap_key *key);
+
+/* A TLS PSK as configured (NVMe/TCP's secure channel), decoded. len 0: none. */
+struct mimo_nvme_tls_psk {
+	uint8_t hash; /* its "hh": 0 used as the retained PSK, 1/2 retained PSK derived with
+			 SHA-256/SHA-384 and the host NQN */
+	uint8_t len;  /* 32 (TLS_AES_128_GCM_SHA256) or 48 (TLS_AES_256_GCM_SHA384) */
+	uint8_t key[48];
+};
+
+/* nvme-cli's gen-tls-key form "NVMeTLSkey-1:<hh>:<base64 PSK || CRC-32>:". Returns 0,
+ * -EINVAL or -EBADMSG (bad CRC-32). */
+int mimo_nvme_tls_psk_parse(const char *interchange, struct mimo_nvme_tls_psk *psk);
 
 struct mimo_nvme_ctrlr_opts {
 	size_t opts_size;	   /* sizeof(struct mimo_nvme_ctrlr_opts) */
@@ -109,6 +124,17 @@ struct mimo_nvme_ctrlr_opts {
 	struct mimo_nvme_dhchap_key dhchap_ctrlr_key;
 	uint32_t dhchap_digests;
 	uint32_t dhchap_dhgroups;
+	/*
+	 * TLS (NVMe/TCP's secure channel): with a PSK, every queue starts with a TLS 1.3
+	 * handshake that offers the identity "NVMe0R<hh> <hostnqn> <subnqn>" (hh 01 for a 32-byte
+	 * PSK and TLS_AES_128_GCM_SHA256, 02 for 48 bytes and TLS_AES_256_GCM_SHA384) and the TLS
+	 * PSK derived from it, as SPDK and the Linux host do; there is no fallback to plain TCP.
+	 * A target that refuses the PSK fails the connect with -EACCES, one that does not speak
+	 * TLS on that port with -ECONNRESET or -EPROTO. DH-HMAC-CHAP, if asked for, then runs
+	 * inside the channel (without secure channel concatenation). Over trtype:loop, which has
+	 * no connection to secure, a PSK is -EINVAL.
+	 */
+	struct mimo_nvme_tls_psk tls_psk;
 };
 
 void mimo_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts);
@@ -130,6 +156,10 @@ void mimo_nvme_connect_abort(struct mimo_nvme_connect_ctx *ctx);
 /* Both at once: waits until connected or failed. */
 int mimo_nvme_connect(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
 		      struct mimo_nvme_ctrlr **ctrlr);
+
+/* "TLS_AES_128_GCM_SHA256" or "TLS_AES_256_GCM_SHA384" for a controller connected over TLS,
+ * else NULL. */
+const char *mimo_nvme_ctrlr_get_tls_cipher(const struct mimo_nvme_ctrlr *ctrlr);
 
 /* Shut the controller down (CC.SHN), close every queue (their outstanding commands complete
  * aborted) and free it. I/O queue pairs must not be in use by other threads. May be called

@@ -546,9 +546,12 @@ struct mimo_nvmf_discovery_log {
 };
 _Static_assert(sizeof(struct mimo_nvmf_discovery_log) == 1024, "discovery log");
 
-#define MIMO_NVMF_TRTYPE_TCP	    3
+#define MIMO_NVMF_TRTYPE_TCP 3
+/* In-process, host and target in one program (the Linux kernel's loop transport: 254). */
+#define MIMO_NVMF_TRTYPE_LOOP	    254
 #define MIMO_NVMF_ADRFAM_IPV4	    1
 #define MIMO_NVMF_ADRFAM_IPV6	    2
+#define MIMO_NVMF_ADRFAM_LOOP	    254
 #define MIMO_NVMF_SUBTYPE_DISCOVERY 1
 #define MIMO_NVMF_SUBTYPE_NVME	    2
 

@@ -8,7 +8,8 @@
  * reactors of the target's reactor mask and never wait for the target's reactor, so an
  * initiator polling on any reactor, the target's included, cannot deadlock with it.
  *
- * Errors: 0 or a negative errno; callbacks get the same.
+ * Errors: 0 or a negative errno; callbacks get the same. JSON: a returned json_t * is a new
+ * reference the caller releases with json_decref; a json_t * argument is borrowed.
  */
 #ifndef MIMO_NVMF_H
 #define MIMO_NVMF_H
@@ -85,8 +86,9 @@ struct mimo_nvmf_transport_opts {
 
 void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *opts);
 
-/* Only "TCP" (any case). Returns 0, -EEXIST (already added), -EINVAL (unknown type, options
- * out of range), -ENOMEM. */
+/* "TCP", or "loop" (any case): the in-process transport mimo's initiator reaches with
+ * trtype:loop (docs/nvmf.md; its TCP-only options must stay at their defaults). Returns 0,
+ * -EEXIST (already added), -EINVAL (unknown type, options out of range), -ENOMEM. */
 int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *tgt, const char *trtype,
 				const struct mimo_nvmf_transport_opts *opts);
 /* The options a transport was created with; -ENOENT when it was not. */
@@ -180,11 +182,15 @@ struct mimo_nvmf_host_opts {
 	size_t opts_size;
 	const char *dhchap_key;	      /* the host's secret, by keyring name; NULL: none */
 	const char *dhchap_ctrlr_key; /* the controller's, by name; needs dhchap_key */
+	/* TLS (NVMe/TCP secure channel): the host's PSK (NVMeTLSkey-1), by keyring name. A host
+	 * with a PSK connects through secure listeners only (docs/nvmf.md). NULL: none. */
+	const char *psk;
 };
 
 void mimo_nvmf_host_opts_init(struct mimo_nvmf_host_opts *opts);
 /* Returns 0, -EEXIST, -EINVAL (not an NQN, a controller key without a host key), -ENOKEY (no
- * key of that name), -EKEYREJECTED (a key that is not a DH-HMAC-CHAP secret). */
+ * key of that name), -EKEYREJECTED (a key that is not a DH-HMAC-CHAP secret, or a psk that is
+ * not a TLS PSK). */
 int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *subsys, const char *hostnqn,
 				     const struct mimo_nvmf_host_opts *opts);
 /* Replace a listed host's keys (NULL: none; both NULL: the host no longer authenticates).
@@ -207,10 +213,10 @@ bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *subsys,
 /* --- listeners ---------------------------------------------------------------------------- */
 
 struct mimo_nvmf_listen_addr {
-	char trtype[8]; /* "TCP" */
-	char adrfam[8]; /* "IPv4" (default) or "IPv6" */
-	char traddr[257];
-	char trsvcid[33]; /* default "4420" */
+	char trtype[8];	  /* "TCP", or "loop" */
+	char adrfam[8];	  /* "IPv4" (default) or "IPv6"; loop: "" or "loop" */
+	char traddr[257]; /* loop: the listener's name, unique in the process */
+	char trsvcid[33]; /* default "4420"; loop: "" */
 };
 
 /* Listen on addr for this subsystem (the port opens on first use; trsvcid "0" picks a free
@@ -220,6 +226,22 @@ struct mimo_nvmf_listen_addr {
 void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *subsys,
 				      struct mimo_nvmf_listen_addr *addr, mimo_nvmf_done_cb cb,
 				      void *cb_arg);
+/*
+ * The same with options: secure_channel makes the port TLS-only (TLS 1.3 with the PSKs of the
+ * hosts, NVMe/TCP's secure channel); a port is secure or plain for every subsystem on it, and a
+ * listener that asks for the other kind gets -EPROTOTYPE. The discovery subsystem cannot ask
+ * for a secure channel (-EINVAL: it has no hosts, so no PSKs), nor can a loop listener
+ * (-EINVAL: TLS secures a TCP connection, and loop has none).
+ */
+struct mimo_nvmf_listener_opts {
+	size_t opts_size;
+	bool secure_channel;
+};
+void mimo_nvmf_listener_opts_init(struct mimo_nvmf_listener_opts *opts);
+void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem *subsys,
+					  struct mimo_nvmf_listen_addr *addr,
+					  const struct mimo_nvmf_listener_opts *opts,
+					  mimo_nvmf_done_cb cb, void *cb_arg);
 /* Hosts connected through it are disconnected; the port closes when no subsystem uses it. */
 void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *subsys,
 					 const struct mimo_nvmf_listen_addr *addr,

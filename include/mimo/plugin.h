@@ -17,7 +17,8 @@
  *	mimo_plugin_opts_init(&o);
  *	o.name = "myplugin"; o.version = "1.0"; o.socket_path = "/var/run/mimo/agent.sock";
  *	o.recv_cb = on_message;
- *	struct mimo_plugin *p = mimo_plugin_create(&o);
+ *	struct mimo_plugin *p;
+ *	mimo_plugin_create(&o, &p);              // 0 or a negative errno, as every call here
  *	mimo_plugin_launch(p, 10000);            // blocks until the first connection
  *	mimo_plugin_send(p, "id-1", "hello", 5); // queued, resent until acknowledged
  *	mimo_plugin_destroy(p);
@@ -87,8 +88,8 @@ struct mimo_plugin_opts {
 
 void mimo_plugin_opts_init(struct mimo_plugin_opts *opts);
 
-/* NULL with errno set (EINVAL for bad options, ENOMEM). Nothing connects until launch. */
-struct mimo_plugin *mimo_plugin_create(const struct mimo_plugin_opts *opts);
+/* 0 with *out set, -EINVAL (bad options) or -ENOMEM. Nothing connects until launch. */
+int mimo_plugin_create(const struct mimo_plugin_opts *opts, struct mimo_plugin **out);
 
 /*
  * Start connecting and keep the connection from now on (reconnecting as needed). Blocks until

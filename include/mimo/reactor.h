@@ -14,6 +14,9 @@
  * io_devices and io_channels (as in SPDK): a module registers an io_device; each reactor that
  * uses it gets its own channel (per-reactor state such as an io_uring), created on first
  * mimo_get_io_channel() and destroyed when its last reference is put.
+ *
+ * Errors: 0 or a negative errno, objects through an out-parameter; the calls that can fail
+ * only for want of memory (pollers, channels) return the object or NULL, as SPDK's.
  */
 #ifndef MIMO_REACTOR_H
 #define MIMO_REACTOR_H
@@ -105,8 +108,9 @@ struct mimo_poller *mimo_poller_register_late(mimo_poller_fn fn, void *arg);
 void mimo_poller_unregister(struct mimo_poller **p);
 
 /* Watch a file descriptor on the current reactor (edge-triggered if events has EPOLLET).
- * Returns NULL with errno set on failure. */
-struct mimo_fd_watch *mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, void *arg);
+ * Returns 0 with *out set, -EPERM off a reactor, -ENOMEM, or epoll_ctl's error. */
+int mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, void *arg,
+		      struct mimo_fd_watch **out);
 int mimo_fd_watch_modify(struct mimo_fd_watch *w, uint32_t events);
 /*
  * Report no events for about usec, then watch again for the events last asked for (a

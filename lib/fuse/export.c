@@ -441,8 +441,7 @@ static void serve_start_msg(void *arg)
 	struct serve_ctx *c = arg;
 	struct fuse_export *exp = c->exp;
 
-	exp->watch = mimo_fd_watch_add(fuse_session_fd(exp->se), EPOLLIN, fd_ready, exp);
-	c->rc = exp->watch != NULL ? 0 : -errno;
+	c->rc = mimo_fd_watch_add(fuse_session_fd(exp->se), EPOLLIN, fd_ready, exp, &exp->watch);
 	sem_post(&c->done);
 }
 

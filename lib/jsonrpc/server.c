@@ -487,8 +487,7 @@ static void on_accept(void *arg, uint32_t events)
 		c->fd = fd;
 		c->last_active_ns = now_ns();
 		c->events = EPOLLIN | EPOLLRDHUP;
-		c->watch = mimo_fd_watch_add(fd, c->events, conn_on_event, c);
-		if (c->watch == NULL) {
+		if (mimo_fd_watch_add(fd, c->events, conn_on_event, c, &c->watch) != 0) {
 			close(fd);
 			free(c);
 			continue;
@@ -558,11 +557,9 @@ MIMO_EXPORT int mimo_jsonrpc_server_listen(const char *path, const struct mimo_j
 		rc = -errno;
 		goto fail;
 	}
-	s->watch = mimo_fd_watch_add(s->fd, EPOLLIN, on_accept, s);
-	if (s->watch == NULL) {
-		rc = -errno;
+	rc = mimo_fd_watch_add(s->fd, EPOLLIN, on_accept, s, &s->watch);
+	if (rc != 0)
 		goto fail;
-	}
 	*out = s;
 	return 0;
 fail:

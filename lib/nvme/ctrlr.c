@@ -68,6 +68,67 @@ MIMO_EXPORT int mimo_nvme_dhchap_key_parse(const char *secret, struct mimo_nvme_
 	return 0;
 }
 
+MIMO_EXPORT int mimo_nvme_tls_psk_parse(const char *interchange, struct mimo_nvme_tls_psk *psk)
+{
+	struct mimo_key_material m;
+	char err[200];
+	int rc;
+
+	memset(psk, 0, sizeof(*psk));
+	if (interchange == NULL)
+		return -EINVAL;
+	rc = mimo_key_parse(interchange, strlen(interchange), &m, err, sizeof(err));
+	if (rc == 0 && m.kind != MIMO_KEY_TLS_PSK) {
+		snprintf(err, sizeof(err),
+			 "a DH-HMAC-CHAP secret, not a TLS PSK (NVMeTLSkey-1:...)");
+		rc = -EINVAL;
+	}
+	if (rc != 0) {
+		MIMO_ERR(NVME_COMP, "TLS PSK: %s", err);
+		mimo_key_material_wipe(&m);
+		return rc;
+	}
+	psk->hash = m.hash;
+	psk->len = m.len;
+	memcpy(psk->key, m.key, m.len);
+	mimo_key_material_wipe(&m);
+	return 0;
+}
+
+/* The identity and TLS PSK this controller's queues offer (tls.h), from opts.tls_psk. */
+static int tls_setup(struct mimo_nvme_ctrlr *ctrlr)
+{
+	const struct mimo_nvme_tls_psk *k = &ctrlr->opts.tls_psk;
+	struct mimo_tls_identity id = { .version = 0 };
+	uint8_t retained[MIMO_TLS_PSK_MAX], psk[MIMO_TLS_PSK_MAX];
+	char identity[MIMO_TLS_IDENTITY_MAX];
+	int rc;
+
+	id.hash = mimo_tls_hash_for_len(k->len);
+	if (id.hash == 0 || k->hash > 2) {
+		MIMO_ERR(NVME_COMP, "TLS PSK: 32 or 48 bytes, hash 0-2");
+		return -EINVAL;
+	}
+	rc = mimo_tls_retained_psk(k->key, k->len, k->hash, ctrlr->hostnqn, retained);
+	if (rc == 0 && mimo_tls_identity_format(identity, sizeof(identity), id.hash, ctrlr->hostnqn,
+						ctrlr->trid.subnqn) < 0)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = mimo_tls_derive_psk(retained, k->len, &id, identity, psk);
+	if (rc == 0) {
+		ctrlr->tls = mimo_tls_client_ctx_new(identity, psk, k->len, id.hash);
+		ctrlr->tls_cipher = mimo_tls_cipher_name(id.hash); /* the only one offered */
+		rc = ctrlr->tls != NULL ? 0 : -ENOMEM;
+	} else {
+		MIMO_ERR(NVME_COMP,
+			 "TLS: no identity for host %s and subsystem %s (NQNs too long?)",
+			 ctrlr->hostnqn, ctrlr->trid.subnqn);
+	}
+	explicit_bzero(retained, sizeof(retained));
+	explicit_bzero(psk, sizeof(psk));
+	return rc;
+}
+
 static bool dhchap_key_valid(const struct mimo_nvme_dhchap_key *k)
 {
 	return k->len == 0 || (k->hash <= MIMO_NVMF_DHCHAP_HASH_SHA512 &&
@@ -135,6 +196,25 @@ static int resolve(struct mimo_nvme_ctrlr *ctrlr)
 	return 0;
 }
 
+/* The loop transport has no PDUs and no socket: what protects those is refused, not ignored. */
+static int loop_opts_check(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *o)
+{
+	if (o->header_digest || o->data_digest) {
+		MIMO_ERR(NVME_COMP,
+			 "%s: digests protect NVMe/TCP PDUs; the loop transport has none",
+			 trid->subnqn);
+		return -EINVAL;
+	}
+	if (o->tls_psk.len != 0) {
+		MIMO_ERR(NVME_COMP,
+			 "%s: a TLS PSK secures an NVMe/TCP connection (secure channel); the loop "
+			 "transport has no connection to secure",
+			 trid->subnqn);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
 		     struct mimo_nvme_ctrlr **out)
 {
@@ -143,12 +223,17 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	struct mimo_nvme_ctrlr_opts o;
 	int rc;
 
-	if (trid == NULL || trid->trtype != MIMO_NVMF_TRTYPE_TCP || trid->traddr[0] == '\0' ||
-	    trid->subnqn[0] == '\0')
+	if (trid == NULL || trid->subnqn[0] == '\0' ||
+	    (trid->trtype == MIMO_NVMF_TRTYPE_TCP ? trid->traddr[0] == '\0'
+						  : trid->trtype != MIMO_NVMF_TRTYPE_LOOP))
 		return -EINVAL;
 	mimo_nvme_ctrlr_opts_init(&o);
 	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
 		return -EINVAL;
+	if (trid->trtype == MIMO_NVMF_TRTYPE_LOOP && loop_opts_check(trid, &o) != 0) {
+		explicit_bzero(&o, sizeof(o));
+		return -EINVAL;
+	}
 	if (o.admin_queue_size < 2 || o.admin_queue_size > 4096 || o.io_queue_size < 2 ||
 	    o.io_queue_size > 65536 || o.num_io_queues == 0 || o.num_io_queues > 65535)
 		return -EINVAL;
@@ -184,7 +269,11 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	pthread_mutex_init(&ctrlr->lock, NULL);
 	TAILQ_INIT(&ctrlr->io_qpairs);
 	ctrlr->aer_log = calloc(1, 4096);
-	rc = ctrlr->aer_log != NULL ? resolve(ctrlr) : -ENOMEM;
+	rc = ctrlr->aer_log == NULL			  ? -ENOMEM
+	     : ctrlr->trid.trtype == MIMO_NVMF_TRTYPE_TCP ? resolve(ctrlr)
+							  : 0;
+	if (rc == 0 && o.tls_psk.len != 0)
+		rc = tls_setup(ctrlr); /* TCP only: loop_opts_check refused a PSK */
 	explicit_bzero(&o, sizeof(o)); /* the secrets: ctrlr->opts has them */
 	if (rc != 0) {
 		nvme_ctrlr_free(ctrlr);
@@ -225,6 +314,7 @@ void nvme_ctrlr_free(struct mimo_nvme_ctrlr *ctrlr)
 	pthread_mutex_destroy(&ctrlr->lock);
 	free(ctrlr->qid_used);
 	free(ctrlr->aer_log);
+	mimo_tls_ctx_free(ctrlr->tls);
 	explicit_bzero(&ctrlr->opts, sizeof(ctrlr->opts)); /* the secrets */
 	free(ctrlr);
 }
@@ -688,6 +778,11 @@ mimo_nvme_ctrlr_get_data(const struct mimo_nvme_ctrlr *c)
 MIMO_EXPORT uint64_t mimo_nvme_ctrlr_get_cap(const struct mimo_nvme_ctrlr *c)
 {
 	return c->cap;
+}
+
+MIMO_EXPORT const char *mimo_nvme_ctrlr_get_tls_cipher(const struct mimo_nvme_ctrlr *c)
+{
+	return c->tls_cipher;
 }
 
 MIMO_EXPORT uint32_t mimo_nvme_ctrlr_get_vs(const struct mimo_nvme_ctrlr *c)

@@ -23,7 +23,7 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Lines a misbehaving controller can cause at any rate: at most one a second each. */
-static struct mimo_ratelimit g_ddgst_rl, g_proto_rl, g_term_rl;
+static struct mimo_ratelimit g_ddgst_rl, g_proto_rl, g_term_rl, g_tls_rl;
 
 /* --- sending -------------------------------------------------------------------------------- */
 
@@ -115,7 +115,7 @@ static void push_ctl(struct mimo_nvme_qpair *qp, uint32_t n)
 
 void nvme_tcp_flush(struct mimo_nvme_qpair *qp)
 {
-	int rc = mimo_tcp_sendq_flush(&qp->sq, qp->fd);
+	int rc = mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 
 	if (rc < 0)
 		nvme_qpair_fail(qp, rc == -EPIPE ? -ECONNRESET : rc);
@@ -140,7 +140,7 @@ static void send_term_req(struct mimo_nvme_qpair *qp)
 				    eh, elen);
 	push_ctl(qp, n);
 	/* Best effort: whatever the socket takes now. */
-	(void)mimo_tcp_sendq_flush(&qp->sq, qp->fd);
+	(void)mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 }
 
 /* --- receiving ------------------------------------------------------------------------------ */
@@ -365,7 +365,7 @@ static void send_icreq(struct mimo_nvme_qpair *qp)
 	qp->deadline_ns = mimo_now_ns() + (int64_t)qp->ctrlr->opts.connect_timeout_ms * 1000000;
 }
 
-int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
+static int tcp_connect(struct mimo_nvme_qpair *qp)
 {
 	struct mimo_nvme_ctrlr *ctrlr = qp->ctrlr;
 	int one = 1, fd;
@@ -392,7 +392,7 @@ int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
 		close(fd);
 		return rc;
 	}
-	qp->fd = fd;
+	qp->sock.fd = fd;
 	qp->state = QP_CONNECTING;
 	qp->deadline_ns = mimo_now_ns() + (int64_t)ctrlr->opts.connect_timeout_ms * 1000000;
 	return 0;
@@ -400,35 +400,72 @@ int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
 
 int nvme_qpair_start_fd(struct mimo_nvme_qpair *qp, int fd)
 {
-	qp->fd = fd;
+	qp->sock.fd = fd;
 	send_icreq(qp);
 	return 0;
+}
+
+/* The controller has a PSK: TLS 1.3 first, then ICReq inside the channel. No fallback. */
+static void tls_progress(struct mimo_nvme_qpair *qp)
+{
+	struct mimo_nvme_ctrlr *ctrlr = qp->ctrlr;
+	uint64_t skipped;
+	bool want_write;
+	int rc = mimo_tls_handshake(qp->handshake, &want_write);
+
+	if (rc == -EAGAIN)
+		return;
+	if (rc != 0) {
+		if (mimo_ratelimit_allow(&g_tls_rl, 1000000000, &skipped))
+			MIMO_ERR(NVME_COMP, "%s: queue %u: TLS with %s:%s: %s%s",
+				 ctrlr->trid.subnqn, qp->qid, ctrlr->trid.traddr,
+				 ctrlr->trid.trsvcid, mimo_tls_error(qp->handshake),
+				 skipped ? " (more suppressed)" : "");
+		nvme_qpair_fail(qp, rc);
+		return;
+	}
+	qp->sock.tls = qp->handshake;
+	qp->handshake = NULL;
+	send_icreq(qp);
 }
 
 /* The TCP connection came up (or did not): then ICReq. */
 static void connect_progress(struct mimo_nvme_qpair *qp)
 {
-	struct pollfd p = { .fd = qp->fd, .events = POLLOUT };
+	struct pollfd p = { .fd = qp->sock.fd, .events = POLLOUT };
 	socklen_t len = sizeof(int);
 	int err = 0;
 
 	if (poll(&p, 1, 0) <= 0)
 		return;
-	if (getsockopt(qp->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+	if (getsockopt(qp->sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0) {
 		nvme_qpair_fail(qp, -err);
 		return;
 	}
-	send_icreq(qp);
+	if (qp->ctrlr->tls == NULL) {
+		send_icreq(qp);
+		return;
+	}
+	qp->handshake = mimo_tls_new(qp->ctrlr->tls, qp->sock.fd, NULL, NULL);
+	if (qp->handshake == NULL) {
+		nvme_qpair_fail(qp, -ENOMEM);
+		return;
+	}
+	qp->state = QP_TLS;
+	tls_progress(qp);
 }
 
 void nvme_tcp_poll(struct mimo_nvme_qpair *qp)
 {
 	int rc;
 
-	if (mimo_unlikely(qp->state == QP_CONNECTING)) {
-		connect_progress(qp);
+	if (mimo_unlikely(qp->state == QP_CONNECTING || qp->state == QP_TLS)) {
+		if (qp->state == QP_CONNECTING)
+			connect_progress(qp);
+		else
+			tls_progress(qp);
 		if (qp->state != QP_IC)
 			return;
 	}
@@ -437,7 +474,7 @@ void nvme_tcp_poll(struct mimo_nvme_qpair *qp)
 		if (qp->state == QP_FAILED)
 			return;
 	}
-	rc = mimo_tcp_rx_read(&qp->rx, qp->fd, &g_rx_ops, qp);
+	rc = mimo_tcp_rx_read(&qp->rx, &qp->sock, &g_rx_ops, qp);
 	if (mimo_unlikely(rc < 0)) {
 		rx_error(qp, rc);
 		return;
@@ -464,8 +501,20 @@ void nvme_tcp_feed(struct mimo_nvme_qpair *qp, const void *data, size_t len)
 
 void nvme_tcp_close(struct mimo_nvme_qpair *qp)
 {
-	if (qp->fd >= 0) {
-		close(qp->fd);
-		qp->fd = -1;
+	mimo_tls_free(qp->handshake);
+	qp->handshake = NULL;
+	mimo_tls_free(qp->sock.tls);
+	qp->sock.tls = NULL;
+	if (qp->sock.fd >= 0) {
+		close(qp->sock.fd);
+		qp->sock.fd = -1;
 	}
 }
+
+const struct nvme_transport_ops nvme_tcp_transport = {
+	.connect = tcp_connect,
+	.send_req = nvme_tcp_send_req,
+	.poll = nvme_tcp_poll,
+	.flush = nvme_tcp_flush,
+	.close = nvme_tcp_close,
+};

@@ -15,9 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include "compiler.h"
 #include "mimo/nvme_spec.h"
+#include "tls.h"
 
 /* The longest header (ICReq/ICResp); every other PDU header is 24 or 72 bytes. */
 #define MIMO_TCP_MAX_HLEN 128
@@ -27,6 +31,26 @@
 #define MIMO_TCP_RX_STAGING (64 * 1024)
 /* Staging of a connection that has not sent its ICReq yet: room for any one header. */
 #define MIMO_TCP_RX_STAGING_MIN 256
+
+/* --- sockets ------------------------------------------------------------------------------- */
+
+/*
+ * A connection's socket: plain TCP, or TLS over it once its handshake is done (tls.h). The
+ * receiver and the send queue move bytes through these two calls only, so every code path
+ * above them is the same either way; plain TCP pays one predictable branch.
+ */
+struct mimo_tcp_sock {
+	int fd;
+	struct mimo_tls *tls; /* NULL: plain TCP */
+};
+
+static inline ssize_t mimo_tcp_sock_readv(struct mimo_tcp_sock *sk, const struct iovec *iov,
+					  int cnt)
+{
+	if (mimo_likely(sk->tls == NULL))
+		return readv(sk->fd, iov, cnt);
+	return mimo_tls_readv(sk->tls, iov, cnt);
+}
 
 /* --- headers ------------------------------------------------------------------------------- */
 
@@ -136,11 +160,13 @@ int mimo_tcp_rx_grow(struct mimo_tcp_rx *rx);
 void mimo_tcp_rx_fini(struct mimo_tcp_rx *rx);
 
 /*
- * Read what the socket has (one readv) and process every complete PDU. Returns the bytes read
- * (0: nothing to read now), -ECONNRESET when the peer closed, -EPROTO with rx->fes / rx->fei
- * set after a protocol error (send a TermReq and close), or another negative errno.
+ * Read what the socket has (one readv; over TLS, again while OpenSSL holds more than fitted)
+ * and process every complete PDU. Returns the bytes read (0: nothing to read now), -ECONNRESET
+ * when the peer closed, -EPROTO with rx->fes / rx->fei set after a protocol error (send a
+ * TermReq and close), -ECONNABORTED when TLS failed, or another negative errno.
  */
-int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, int fd, const struct mimo_tcp_rx_ops *ops, void *ctx);
+int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, struct mimo_tcp_sock *sk,
+		     const struct mimo_tcp_rx_ops *ops, void *ctx);
 /* The same parse from memory (fuzzing, tests): consumes all of data or stops at an error. */
 int mimo_tcp_rx_feed(struct mimo_tcp_rx *rx, const void *data, size_t len,
 		     const struct mimo_tcp_rx_ops *ops, void *ctx);
@@ -199,8 +225,9 @@ static inline bool mimo_tcp_sendq_empty(const struct mimo_tcp_sendq *sq)
 	return STAILQ_EMPTY(&sq->q);
 }
 /* Write as much as the socket takes. Returns 0 (all sent), 1 (the socket is full: wait for
- * EPOLLOUT) or a negative errno. done callbacks run for every PDU fully sent. */
-int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, int fd);
+ * EPOLLOUT) or a negative errno. done callbacks run for every PDU fully sent (over TLS: once
+ * OpenSSL took every byte of it). */
+int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, struct mimo_tcp_sock *sk);
 /* Drop everything queued (the connection is gone), running done for each. */
 void mimo_tcp_sendq_abort(struct mimo_tcp_sendq *sq);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "compiler.h"
@@ -266,45 +267,65 @@ static void compact(struct mimo_tcp_rx *rx)
 	}
 }
 
-int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, int fd, const struct mimo_tcp_rx_ops *ops, void *ctx)
+int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, struct mimo_tcp_sock *sk,
+		     const struct mimo_tcp_rx_ops *ops, void *ctx)
 {
-	struct iovec iov[3];
-	int cnt = 0, rc;
-	ssize_t n;
-	size_t left;
+	ssize_t total = 0;
 
-	compact(rx);
-	/* Data owed and nothing staged ahead of it: read it in place. */
-	if (rx->state == MIMO_TCP_RX_DATA && rx->pad_left == 0 && rx->head == rx->tail) {
-		if (rx->data_done < rx->pdu.data_len) {
-			iov[cnt].iov_base = (uint8_t *)rx->pdu.data + rx->data_done;
-			iov[cnt++].iov_len = rx->pdu.data_len - rx->data_done;
-		}
-		if (rx->ddgst_done < ddgst_len(rx)) {
-			iov[cnt].iov_base = rx->ddgst_recv + rx->ddgst_done;
-			iov[cnt++].iov_len = ddgst_len(rx) - rx->ddgst_done;
-		}
-	}
-	iov[cnt].iov_base = rx->buf + rx->tail;
-	iov[cnt++].iov_len = rx->buf_size - rx->tail;
-	n = readv(fd, iov, cnt);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	left = (size_t)n;
-	for (int i = 0; i < cnt - 1 && left != 0; i++) {
-		size_t k = MIMO_MIN(left, iov[i].iov_len);
+	for (;;) {
+		struct iovec iov[3];
+		int cnt = 0, rc;
+		size_t left, asked = 0;
+		ssize_t n;
 
-		if (iov[i].iov_base == rx->ddgst_recv + rx->ddgst_done)
-			rx->ddgst_done += (uint32_t)k;
-		else
-			rx->data_done += (uint32_t)k;
-		left -= k;
+		compact(rx);
+		/* Data owed and nothing staged ahead of it: read it in place. */
+		if (rx->state == MIMO_TCP_RX_DATA && rx->pad_left == 0 && rx->head == rx->tail) {
+			if (rx->data_done < rx->pdu.data_len) {
+				iov[cnt].iov_base = (uint8_t *)rx->pdu.data + rx->data_done;
+				iov[cnt++].iov_len = rx->pdu.data_len - rx->data_done;
+			}
+			if (rx->ddgst_done < ddgst_len(rx)) {
+				iov[cnt].iov_base = rx->ddgst_recv + rx->ddgst_done;
+				iov[cnt++].iov_len = ddgst_len(rx) - rx->ddgst_done;
+			}
+		}
+		iov[cnt].iov_base = rx->buf + rx->tail;
+		iov[cnt++].iov_len = rx->buf_size - rx->tail;
+		n = mimo_tcp_sock_readv(sk, iov, cnt);
+		if (n < 0) {
+			if (total != 0)
+				break;
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		left = (size_t)n;
+		for (int i = 0; i < cnt - 1 && left != 0; i++) {
+			size_t k = MIMO_MIN(left, iov[i].iov_len);
+
+			if (iov[i].iov_base == rx->ddgst_recv + rx->ddgst_done)
+				rx->ddgst_done += (uint32_t)k;
+			else
+				rx->data_done += (uint32_t)k;
+			left -= k;
+		}
+		rx->tail += (uint32_t)left;
+		rc = process(rx, ops, ctx);
+		if (rc < 0)
+			return rc;
+		total += n;
+		/* Plain TCP: one readv a call. TLS: what OpenSSL decrypted or read ahead beyond
+		 * the buffers would wait for the socket to become readable again, maybe forever:
+		 * read it now (only a read that filled every buffer can have left some). */
+		if (mimo_likely(sk->tls == NULL))
+			break;
+		for (int i = 0; i < cnt; i++)
+			asked += iov[i].iov_len;
+		if ((size_t)n < asked || !mimo_tls_pending(sk->tls))
+			break;
 	}
-	rx->tail += (uint32_t)left;
-	rc = process(rx, ops, ctx);
-	return rc < 0 ? rc : (int)MIMO_MIN(n, (ssize_t)INT32_MAX);
+	return (int)MIMO_MIN(total, (ssize_t)INT32_MAX);
 }
 
 int mimo_tcp_rx_feed(struct mimo_tcp_rx *rx, const void *data, size_t len,

@@ -44,7 +44,7 @@ static void advance(struct mimo_tcp_sendq *sq, size_t n)
 	sq->offset = n;
 }
 
-int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, int fd)
+int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, struct mimo_tcp_sock *sk)
 {
 	while (!STAILQ_EMPTY(&sq->q)) {
 		struct iovec iov[FLUSH_IOV];
@@ -71,7 +71,10 @@ int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, int fd)
 			}
 		}
 		msg.msg_iovlen = (size_t)cnt;
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (mimo_likely(sk->tls == NULL))
+			n = sendmsg(sk->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		else
+			n = mimo_tls_writev(sk->tls, iov, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

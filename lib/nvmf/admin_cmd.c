@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "ticks.h"
 
 #define AEN_NS_ATTR   (1u << 8)
@@ -55,7 +55,7 @@ static uint8_t log2_floor(uint32_t v)
 
 static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_data *cd)
 {
-	const struct nvmf_subsystem *s = c->subsys;
+	const struct mimo_nvmf_subsystem *s = c->subsys;
 	const struct mimo_nvmf_transport_opts *o = &c->admin_qp->tt->opts;
 
 	memset(cd, 0, sizeof(*cd));
@@ -136,7 +136,7 @@ static uint32_t build_ns_descs(const struct nvmf_ns *ns, uint8_t *buf)
 void nvmf_admin_identify(struct nvmf_req *req)
 {
 	struct nvmf_ctrlr *c = req->qp->ctrlr;
-	struct nvmf_subsystem *s = c->subsys;
+	struct mimo_nvmf_subsystem *s = c->subsys;
 	uint8_t cns = req->cmd.cdw10 & 0xff;
 	uint32_t nsid = req->cmd.nsid;
 	uint8_t page[4096] __attribute__((aligned(8)));
@@ -216,7 +216,7 @@ static void add_u128(uint64_t v[2], uint64_t add)
 static void *health_log(const struct nvmf_ctrlr *c, uint32_t nsid, size_t *len)
 {
 	struct mimo_nvme_health_log *h = calloc(1, sizeof(*h));
-	const struct nvmf_subsystem *s = c->subsys;
+	const struct mimo_nvmf_subsystem *s = c->subsys;
 	uint64_t hours;
 
 	if (h == NULL)
@@ -225,7 +225,7 @@ static void *health_log(const struct nvmf_ctrlr *c, uint32_t nsid, size_t *len)
 	h->available_spare = 100;
 	h->available_spare_threshold = 10;
 	for (uint32_t id = 1; id <= s->max_nsid; id++) {
-		struct nvmf_ns *ns = nvmf_ctrlr_get_ns((struct nvmf_ctrlr *)c, id);
+		struct nvmf_ns *ns = nvmf_ctrlr_get_ns(c, id);
 		struct mimo_bdev_io_stat st;
 
 		if (ns == NULL || (nsid != 0 && nsid != 0xffffffff && nsid != id))

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 
 #define COMP "nvmf"
 
@@ -111,15 +111,14 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 	nvmf_ns_io_done(ns);
 	if (mimo_unlikely(nomem)) {
 		/* Out of resources below: not the host's problem; try again next turn. */
-		req->state = NVMF_REQ_RETRY;
-		STAILQ_INSERT_TAIL(&req->qp->pg->retry, req, link);
+		nvmf_req_retry_later(req);
 		return;
 	}
 	io_status(req, success);
 	nvmf_req_complete(req);
 }
 
-/* A submission the bdev refused. -ENOMEM is temporary: the poll group retries. */
+/* A submission the bdev refused. -ENOMEM is temporary: the poll group retries (request.c). */
 static void submit_failed(struct nvmf_req *req, int rc)
 {
 	struct nvmf_ns *ns = req->ns;
@@ -127,8 +126,7 @@ static void submit_failed(struct nvmf_req *req, int rc)
 	req->ns = NULL;
 	nvmf_ns_io_done(ns);
 	if (rc == -ENOMEM) {
-		req->state = NVMF_REQ_RETRY;
-		STAILQ_INSERT_TAIL(&req->qp->pg->retry, req, link);
+		nvmf_req_retry_later(req);
 		return;
 	}
 	if (rc == -ENOTSUP)

@@ -10,8 +10,9 @@
 #include <strings.h>
 
 #include "dhchap.h"
+#include "keyring.h"
 #include "mimo/jsonrpc.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 #define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS
@@ -49,7 +50,7 @@ static struct mimo_nvmf_subsystem *get_subsys(struct mimo_jsonrpc_request *req,
 	if (tgt == NULL)
 		return NULL;
 	s = mimo_nvmf_tgt_find_subsystem(tgt, nqn);
-	if (s == NULL || ((struct nvmf_subsystem *)s)->state == NVMF_SUBSYS_DELETING) {
+	if (s == NULL || (s)->state == NVMF_SUBSYS_DELETING) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem with NQN '%s' not found", nqn);
 		return NULL;
 	}
@@ -575,6 +576,7 @@ struct host_params {
 	char *tgt_name;
 	char *dhchap_key;
 	char *dhchap_ctrlr_key;
+	char *psk;
 	const json_t *ignored;
 };
 
@@ -585,7 +587,7 @@ static const struct mimo_json_decoder host_decoders[] = {
 	{ "tgt_name", offsetof(HP, tgt_name), mimo_json_decode_string, true },
 	{ "dhchap_key", offsetof(HP, dhchap_key), mimo_json_decode_string, true },
 	{ "dhchap_ctrlr_key", offsetof(HP, dhchap_ctrlr_key), mimo_json_decode_string, true },
-	UNSUPPORTED(HP, "psk"),
+	{ "psk", offsetof(HP, psk), mimo_json_decode_string, true },
 	NO_MEANING(HP, "timeout_ms"),
 };
 #undef HP
@@ -619,6 +621,24 @@ static bool key_error(struct mimo_jsonrpc_request *req, int rc, const struct hos
 	}
 }
 
+/* A psk names a TLS PSK of the keyring (SPDK's form; a path, SPDK's old one, is refused). */
+static bool psk_usable(struct mimo_jsonrpc_request *req, const char *name)
+{
+	struct mimo_key *k = mimo_keyring_get(name);
+	bool tls = k != NULL && mimo_key_kind(k) == MIMO_KEY_TLS_PSK;
+
+	if (k == NULL)
+		mimo_jsonrpc_send_error(req, INVALID,
+					"psk '%s': no key of that name in the keyring "
+					"(keyring_file_add_key; a path is not taken)",
+					name);
+	else if (!tls)
+		mimo_jsonrpc_send_error(req, INVALID, "psk '%s': not a TLS PSK (NVMeTLSkey-1:...)",
+					name);
+	mimo_key_put(k);
+	return tls;
+}
+
 static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, bool add)
 {
 	struct host_params p = { 0 };
@@ -632,15 +652,18 @@ static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, boo
 		if (add) {
 			struct mimo_nvmf_host_opts o;
 
+			if (p.psk != NULL && !psk_usable(req, p.psk))
+				goto out;
 			mimo_nvmf_host_opts_init(&o);
 			o.dhchap_key = p.dhchap_key;
 			o.dhchap_ctrlr_key = p.dhchap_ctrlr_key;
+			o.psk = p.psk;
 			rc = mimo_nvmf_subsystem_add_host_ext(s, p.host, &o);
-		} else if (p.dhchap_key != NULL || p.dhchap_ctrlr_key != NULL) {
-			mimo_jsonrpc_send_error(
-				req, INVALID,
-				"dhchap_key and dhchap_ctrlr_key belong to "
-				"nvmf_subsystem_add_host and nvmf_subsystem_set_keys");
+		} else if (p.dhchap_key != NULL || p.dhchap_ctrlr_key != NULL || p.psk != NULL) {
+			mimo_jsonrpc_send_error(req, INVALID,
+						"dhchap_key, dhchap_ctrlr_key and psk belong to "
+						"nvmf_subsystem_add_host (and the first two to "
+						"nvmf_subsystem_set_keys)");
 			goto out;
 		} else {
 			rc = mimo_nvmf_subsystem_remove_host(s, p.host);
@@ -1065,7 +1088,8 @@ struct listener_params {
 	char *tgt_name;
 	const json_t *addr;
 	const json_t *ana_state;
-	const json_t *sock_impl;
+	const char *sock_impl;
+	bool secure_channel;
 	const json_t *ignored;
 };
 
@@ -1079,17 +1103,17 @@ static const char *decode_ana_state(const json_t *val, void *out)
 	return "\"optimized\": ANA states are not supported";
 }
 
-/* SPDK's socket layers: "posix" and "uring" are plain TCP, which mimo speaks over epoll; "ssl"
- * is TLS, which mimo does not speak yet. */
+/* SPDK's socket layers: "posix" and "uring" are plain TCP, which mimo speaks over epoll;
+ * "ssl" is TLS, a secure channel listener as --secure-channel makes one. */
 static const char *decode_sock_impl(const json_t *val, void *out)
 {
 	const char *v = json_string_value(val);
 
-	*(const json_t **)out = val;
-	if (json_is_null(val) ||
-	    (v != NULL && (strcmp(v, "posix") == 0 || strcmp(v, "uring") == 0)))
+	*(const char **)out = v;
+	if (json_is_null(val) || (v != NULL && (strcmp(v, "posix") == 0 ||
+						strcmp(v, "uring") == 0 || strcmp(v, "ssl") == 0)))
 		return NULL;
-	return "\"posix\" or \"uring\" (plain TCP): TLS (\"ssl\") is not supported";
+	return "\"posix\" or \"uring\" (plain TCP), or \"ssl\" (TLS)";
 }
 
 #define LP struct listener_params
@@ -1097,7 +1121,7 @@ static const struct mimo_json_decoder listener_decoders[] = {
 	{ "nqn", offsetof(LP, nqn), mimo_json_decode_string, false },
 	{ "tgt_name", offsetof(LP, tgt_name), mimo_json_decode_string, true },
 	{ "listen_address", offsetof(LP, addr), mimo_json_decode_json, false },
-	UNSUPPORTED(LP, "secure_channel"),
+	{ "secure_channel", offsetof(LP, secure_channel), mimo_json_decode_bool, true },
 	{ "ana_state", offsetof(LP, ana_state), decode_ana_state, true },
 	UNSUPPORTED(LP, "anagrpid"),
 	{ "sock_impl", offsetof(LP, sock_impl), decode_sock_impl, true },
@@ -1108,13 +1132,20 @@ static const struct mimo_json_decoder listener_decoders[] = {
 struct listener_ctx {
 	struct mimo_jsonrpc_request *req;
 	struct mimo_nvmf_listen_addr addr;
+	bool secure;
 };
 
 static void listener_done(void *arg, int rc)
 {
 	struct listener_ctx *ctx = arg;
 
-	if (listener_rc_error(ctx->req, rc, &ctx->addr) == 0)
+	if (rc == -EPROTOTYPE)
+		mimo_jsonrpc_send_error(ctx->req, INVALID,
+					"Listener %s:%s is %s for the subsystems on it; a listener "
+					"there must be one too (or use another port)",
+					ctx->addr.traddr, ctx->addr.trsvcid,
+					ctx->secure ? "plain TCP" : "a secure channel (TLS only)");
+	else if (listener_rc_error(ctx->req, rc, &ctx->addr) == 0)
 		mimo_jsonrpc_send_bool(ctx->req, true);
 	free(ctx);
 }
@@ -1143,10 +1174,34 @@ static void listener_rpc(struct mimo_jsonrpc_request *req, const json_t *params,
 		free(ctx);
 		goto out;
 	}
-	if (add)
-		mimo_nvmf_subsystem_add_listener(s, &ctx->addr, listener_done, ctx);
-	else
+	if (add) {
+		struct mimo_nvmf_listener_opts o;
+		bool ssl = p.sock_impl != NULL && strcmp(p.sock_impl, "ssl") == 0;
+
+		/* SPDK's two ways to ask for TLS: secure_channel, or the "ssl" socket layer. */
+		if (p.secure_channel && p.sock_impl != NULL && !ssl) {
+			mimo_jsonrpc_send_error(req, INVALID,
+						"secure_channel with sock_impl \"%s\": a secure "
+						"channel is TLS (\"ssl\")",
+						p.sock_impl);
+			free(ctx);
+			goto out;
+		}
+		mimo_nvmf_listener_opts_init(&o);
+		o.secure_channel = p.secure_channel || ssl;
+		if (o.secure_channel && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0) {
+			mimo_jsonrpc_send_error(
+				req, INVALID,
+				"secure_channel: the discovery subsystem has no hosts, "
+				"so no PSKs to make a secure channel with");
+			free(ctx);
+			goto out;
+		}
+		ctx->secure = o.secure_channel;
+		mimo_nvmf_subsystem_add_listener_ext(s, &ctx->addr, &o, listener_done, ctx);
+	} else {
 		mimo_nvmf_subsystem_remove_listener(s, &ctx->addr, listener_done, ctx);
+	}
 out:
 	mimo_json_decode_free(listener_decoders, MIMO_COUNTOF(listener_decoders), &p);
 }

@@ -9,15 +9,10 @@
 #include "keyring.h"
 #include "log.h"
 #include "opts.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 #define COMP "nvmf"
-
-static struct nvmf_subsystem *to_s(struct mimo_nvmf_subsystem *s)
-{
-	return (struct nvmf_subsystem *)s;
-}
 
 /* NQNs as the specification defines them: "nqn.yyyy-mm.reverse.domain:anything" or the
  * UUID form "nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes. */
@@ -80,13 +75,12 @@ MIMO_EXPORT void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *
 	opts->max_cntlid = 0xffef;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *nqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char *nqn,
 					   const struct mimo_nvmf_subsystem_opts *opts,
 					   struct mimo_nvmf_subsystem **out)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
 	struct mimo_nvmf_subsystem_opts o;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	bool disc = nqn != NULL && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0;
 
 	mimo_nvmf_subsystem_opts_init(&o);
@@ -100,7 +94,7 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 		return -EINVAL;
 	if (o.max_namespaces > 0xfffffffe / 2)
 		return -EINVAL;
-	if (mimo_nvmf_tgt_find_subsystem(t, nqn) != NULL)
+	if (mimo_nvmf_tgt_find_subsystem(tgt, nqn) != NULL)
 		return -EEXIST;
 	if (!disc && tgt->num_subsystems >= tgt->opts.max_subsystems)
 		return -ENOSPC;
@@ -137,32 +131,31 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 		nvmf_emit("nvmf_subsystem_created", p, s->nqn);
 		nvmf_tgt_discovery_changed(tgt);
 	}
-	*out = (struct mimo_nvmf_subsystem *)s;
+	*out = s;
 	return 0;
 }
 
-MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *t,
+MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *tgt,
 								     const char *nqn)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 
 	if (nqn == NULL)
 		return NULL;
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
 		if (strcmp(s->nqn, nqn) == 0)
-			return (struct mimo_nvmf_subsystem *)s;
+			return s;
 	}
 	return NULL;
 }
 
 MIMO_EXPORT const char *mimo_nvmf_subsystem_get_nqn(const struct mimo_nvmf_subsystem *s)
 {
-	return ((const struct nvmf_subsystem *)s)->nqn;
+	return (s)->nqn;
 }
 
-uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
+uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s)
 {
 	uint32_t span = (uint32_t)s->max_cntlid - s->min_cntlid + 1;
 
@@ -187,7 +180,7 @@ uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
 
 /* --- start, stop, delete ------------------------------------------------------------------- */
 
-static void disconnect_all(struct nvmf_subsystem *s)
+static void disconnect_all(struct mimo_nvmf_subsystem *s)
 {
 	struct nvmf_ctrlr *c;
 
@@ -195,10 +188,9 @@ static void disconnect_all(struct nvmf_subsystem *s)
 	nvmf_ctrlr_disconnect(c);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					   void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	int rc = 0;
 
 	if (s->state == NVMF_SUBSYS_DELETING)
@@ -209,10 +201,9 @@ MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_
 		cb(cb_arg, rc);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					  void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	int rc = 0;
 
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->state == NVMF_SUBSYS_DELETING) {
@@ -225,13 +216,15 @@ MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_n
 		cb(cb_arg, rc);
 }
 
-void nvmf_subsystem_free(struct nvmf_subsystem *s)
+void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s)
 {
 	struct nvmf_subsys_listener *l;
 	struct nvmf_host *h;
 
 	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 		TAILQ_REMOVE(&s->hosts, h, link);
+		if (h->psk != NULL)
+			(void)nvmf_tgt_psk_set(s->tgt, s->nqn, h->nqn, NULL);
 		nvmf_host_free(h);
 	}
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
@@ -244,9 +237,9 @@ void nvmf_subsystem_free(struct nvmf_subsystem *s)
 	free(s);
 }
 
-static void delete_finish(struct nvmf_subsystem *s)
+static void delete_finish(struct mimo_nvmf_subsystem *s)
 {
-	struct nvmf_tgt *tgt = s->tgt;
+	struct mimo_nvmf_tgt *tgt = s->tgt;
 	mimo_nvmf_done_cb cb = s->destroy_cb;
 	void *cb_arg = s->destroy_arg;
 	json_t *p;
@@ -263,7 +256,7 @@ static void delete_finish(struct nvmf_subsystem *s)
 
 static void delete_ns_drained(struct nvmf_ns *ns)
 {
-	struct nvmf_subsystem *s = ns->subsys;
+	struct mimo_nvmf_subsystem *s = ns->subsys;
 
 	nvmf_ns_free(ns);
 	if (--s->num_ns == 0)
@@ -271,7 +264,7 @@ static void delete_ns_drained(struct nvmf_ns *ns)
 }
 
 /* Every controller is gone: close the namespaces, then forget the subsystem. */
-static void delete_namespaces(struct nvmf_subsystem *s)
+static void delete_namespaces(struct mimo_nvmf_subsystem *s)
 {
 	uint32_t n = s->num_ns;
 
@@ -287,7 +280,7 @@ static void delete_namespaces(struct nvmf_subsystem *s)
 	}
 }
 
-void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
+void nvmf_subsystem_ctrlr_gone(struct mimo_nvmf_subsystem *s)
 {
 	if (s->state != NVMF_SUBSYS_DELETING || !TAILQ_EMPTY(&s->ctrlrs))
 		return;
@@ -297,11 +290,9 @@ void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
 		delete_namespaces(s);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					    void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
 		return -EPERM;
 	if (s->state == NVMF_SUBSYS_DELETING)
@@ -324,9 +315,9 @@ MIMO_EXPORT void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts)
 	opts->opts_size = sizeof(*opts);
 }
 
-static bool bdev_in_use(struct nvmf_tgt *tgt, const struct mimo_bdev *bdev)
+static bool bdev_in_use(struct mimo_nvmf_tgt *tgt, const struct mimo_bdev *bdev)
 {
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
@@ -351,14 +342,13 @@ static void ns_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 	if (nvmf_subsystem_get_ns(ns->subsys, ns->nsid) == ns) {
 		MIMO_INFO(COMP, "%s: bdev %s removed; removing namespace %u", ns->subsys->nqn,
 			  ns->bdev_name, ns->nsid);
-		mimo_nvmf_subsystem_remove_ns((struct mimo_nvmf_subsystem *)ns->subsys, ns->nsid);
+		mimo_nvmf_subsystem_remove_ns(ns->subsys, ns->nsid);
 	}
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const char *bdev_name,
+MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *s, const char *bdev_name,
 					   const struct mimo_nvmf_ns_opts *opts)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct mimo_nvmf_ns_opts o;
 	struct nvmf_ns *ns;
 	uint32_t nsid;
@@ -429,16 +419,15 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const
 	return (int)nsid;
 }
 
-static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns);
+static void forget_visibility(struct mimo_nvmf_subsystem *s, struct nvmf_ns *ns);
 
 static void remove_ns_drained(struct nvmf_ns *ns)
 {
 	nvmf_ns_free(ns);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *ss, uint32_t nsid)
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *s, uint32_t nsid)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_ns *ns;
 
 	if (nsid == 0 || nsid > s->max_nsid || s->state == NVMF_SUBSYS_DELETING)
@@ -469,7 +458,7 @@ static struct nvmf_host *ns_find_host(const struct nvmf_ns *ns, const char *nqn)
 
 /* The controllers' bits for a namespace that is going: a later one with its nsid starts
  * hidden from everyone. Quietly: they got their notice for the removal. */
-static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
+static void forget_visibility(struct mimo_nvmf_subsystem *s, struct nvmf_ns *ns)
 {
 	struct nvmf_ctrlr *c;
 	struct nvmf_host *h;
@@ -483,7 +472,7 @@ static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
 }
 
 /* The namespace for a visibility change, or an error. */
-static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+static int visibility_target(struct mimo_nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
 			     struct nvmf_ns **out)
 {
 	struct nvmf_ns *ns;
@@ -500,7 +489,7 @@ static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char
 	return 0;
 }
 
-static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+static void set_host_visibility(struct mimo_nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
 				bool visible)
 {
 	struct nvmf_ctrlr *c;
@@ -512,10 +501,9 @@ static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const c
 	}
 }
 
-MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *s, uint32_t nsid,
 				      const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h;
 	struct nvmf_ns *ns;
 	int rc = visibility_target(s, nsid, hostnqn, &ns);
@@ -534,10 +522,9 @@ MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t n
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *s, uint32_t nsid,
 					 const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h;
 	struct nvmf_ns *ns;
 	int rc = visibility_target(s, nsid, hostnqn, &ns);
@@ -556,7 +543,7 @@ MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_
 
 /* --- hosts --------------------------------------------------------------------------------- */
 
-struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn)
+struct nvmf_host *nvmf_subsystem_find_host(const struct mimo_nvmf_subsystem *s, const char *nqn)
 {
 	struct nvmf_host *h;
 
@@ -572,6 +559,7 @@ void nvmf_host_free(struct nvmf_host *h)
 {
 	mimo_key_put(h->dhchap_key);
 	mimo_key_put(h->dhchap_ctrlr_key);
+	mimo_key_put(h->psk);
 	free(h);
 }
 
@@ -620,11 +608,25 @@ static int dhchap_keys_get(const char *key, const char *ctrlr_key, struct mimo_k
 	return rc;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *ss,
-						 const char *hostnqn,
+/* A TLS PSK of the keyring by name. */
+static int psk_get(const char *name, struct mimo_key **out)
+{
+	struct mimo_key *k = mimo_keyring_get(name);
+
+	*out = NULL;
+	if (k == NULL)
+		return -ENOKEY;
+	if (mimo_key_kind(k) != MIMO_KEY_TLS_PSK) {
+		mimo_key_put(k);
+		return -EKEYREJECTED;
+	}
+	*out = k;
+	return 0;
+}
+
+MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 						 const struct mimo_nvmf_host_opts *opts)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct mimo_nvmf_host_opts o;
 	struct nvmf_host *h;
 	int rc;
@@ -641,12 +643,19 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *ss,
 		return -ENOMEM;
 	rc = dhchap_keys_get(o.dhchap_key, o.dhchap_ctrlr_key, &h->dhchap_key,
 			     &h->dhchap_ctrlr_key);
+	if (rc == 0 && o.psk != NULL)
+		rc = psk_get(o.psk, &h->psk);
+	if (rc == 0 && h->psk != NULL)
+		rc = nvmf_tgt_psk_set(s->tgt, s->nqn, hostnqn, h->psk);
 	if (rc != 0) {
-		free(h);
+		nvmf_host_free(h);
 		return rc;
 	}
 	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
+	if (h->psk != NULL)
+		MIMO_INFO(COMP, "%s: host %s connects over TLS only (PSK %s)", s->nqn, hostnqn,
+			  mimo_key_name(h->psk));
 	if (h->dhchap_key != NULL)
 		MIMO_INFO(COMP, "%s: host %s must authenticate (DH-HMAC-CHAP key %s%s%s)", s->nqn,
 			  hostnqn, mimo_key_name(h->dhchap_key),
@@ -661,10 +670,9 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *ss, con
 	return mimo_nvmf_subsystem_add_host_ext(ss, hostnqn, NULL);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, const char *hostnqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 					     const char *dhchap_key, const char *dhchap_ctrlr_key)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct mimo_key *k, *ck;
 	int rc;
@@ -686,15 +694,16 @@ MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, con
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *s, const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct nvmf_ctrlr *c;
 
 	if (h == NULL)
 		return -ENOENT;
 	TAILQ_REMOVE(&s->hosts, h, link);
+	if (h->psk != NULL)
+		(void)nvmf_tgt_psk_set(s->tgt, s->nqn, h->nqn, NULL);
 	nvmf_host_free(h);
 	if (!s->allow_any_host) {
 		TAILQ_FOREACH(c, &s->ctrlrs, link)
@@ -707,28 +716,24 @@ MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, 
 	return 0;
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *ss, bool allow)
+MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *s, bool allow)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->allow_any_host == allow)
 		return;
 	s->allow_any_host = allow;
 	nvmf_tgt_discovery_changed(s->tgt);
 }
 
-MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *s,
 						  const char *hostnqn)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
-
 	return s->allow_any_host ||
 	       (hostnqn != NULL && nvmf_subsystem_find_host(s, hostnqn) != NULL);
 }
 
 /* --- listeners ----------------------------------------------------------------------------- */
 
-bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port)
+bool nvmf_subsystem_listens_on(const struct mimo_nvmf_subsystem *s, const struct nvmf_port *port)
 {
 	const struct nvmf_subsys_listener *l;
 
@@ -742,21 +747,45 @@ bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf
 	return false;
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_listener_opts_init(struct mimo_nvmf_listener_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->opts_size = sizeof(*opts);
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 						  struct mimo_nvmf_listen_addr *addr,
 						  mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
+	mimo_nvmf_subsystem_add_listener_ext(s, addr, NULL, cb, cb_arg);
+}
+
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem *s,
+						      struct mimo_nvmf_listen_addr *addr,
+						      const struct mimo_nvmf_listener_opts *opts,
+						      mimo_nvmf_done_cb cb, void *cb_arg)
+{
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
+	struct mimo_nvmf_listener_opts o;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_port *port;
 	json_t *p;
 	int rc;
 
-	if (strcasecmp(addr->trtype, "TCP") != 0) {
+	mimo_nvmf_listener_opts_init(&o);
+	if (opts != NULL)
+		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	/* The discovery subsystem has no hosts, so no PSKs to make a secure channel with. */
+	if (o.secure_channel && s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY) {
 		rc = -EINVAL;
 		goto out;
 	}
-	if (s->tgt->tcp == NULL) {
+	/* A type no transport has, or one this target did not create. */
+	if (nvmf_transport_ops_find(addr->trtype) == NULL) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (tt == NULL) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -764,7 +793,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *ss
 		rc = -EBUSY;
 		goto out;
 	}
-	port = nvmf_port_find(s->tgt->tcp, addr);
+	port = nvmf_port_find(tt, addr);
 	if (port != NULL && nvmf_subsystem_listens_on(s, port) &&
 	    s->subtype != MIMO_NVMF_SUBTYPE_DISCOVERY) {
 		rc = -EEXIST;
@@ -775,30 +804,33 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *ss
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = nvmf_port_get(s->tgt->tcp, addr, &port);
+	rc = nvmf_port_get(tt, addr, &o, &port);
 	if (rc != 0) {
 		free(l);
 		goto out;
 	}
 	l->port = port;
 	TAILQ_INSERT_TAIL(&s->listeners, l, link);
-	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", "TCP", "adrfam",
-		      port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
+	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", port->addr.trtype,
+		      "adrfam", port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
 		      port->addr.trsvcid);
+	if (port->secure)
+		json_object_set_new(p, "secure_channel", json_true());
 	nvmf_emit("nvmf_listener_added", p, s->nqn);
-	MIMO_INFO(COMP, "%s: listening on %s:%s", s->nqn, port->addr.traddr, port->addr.trsvcid);
+	MIMO_INFO(COMP, "%s: listening on %s:%s%s", s->nqn, port->addr.traddr, port->addr.trsvcid,
+		  port->secure ? " (secure channel: TLS 1.3 with PSKs only)" : "");
 	nvmf_tgt_discovery_changed(s->tgt);
 out:
 	if (cb != NULL)
 		cb(cb_arg, rc);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *s,
 						     const struct mimo_nvmf_listen_addr *addr,
 						     mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-	struct nvmf_port *port = s->tgt->tcp != NULL ? nvmf_port_find(s->tgt->tcp, addr) : NULL;
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
+	struct nvmf_port *port = tt != NULL ? nvmf_port_find(tt, addr) : NULL;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_ctrlr *c;
 	int rc = -ENOENT;

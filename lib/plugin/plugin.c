@@ -58,31 +58,30 @@ static void free_strings(struct mimo_plugin *p)
 	free(p->socket_path);
 }
 
-MIMO_EXPORT struct mimo_plugin *mimo_plugin_create(const struct mimo_plugin_opts *opts)
+MIMO_EXPORT int mimo_plugin_create(const struct mimo_plugin_opts *opts, struct mimo_plugin **out)
 {
 	struct mimo_plugin *p;
 	struct mimo_plugin_opts o;
 	pthread_condattr_t ca;
 
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
 	mimo_plugin_opts_init(&o);
 	/* A name and a version are required: no options at all is an error here. */
-	if (opts == NULL || mimo_opts_copy(&o, sizeof(o), opts) != 0) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (opts == NULL || mimo_opts_copy(&o, sizeof(o), opts) != 0)
+		return -EINVAL;
 	if (o.name == NULL || !mimo_wire_name_valid(o.name, strlen(o.name)) || o.version == NULL ||
 	    strlen(o.version) > MIMO_WIRE_MAX_VERSION ||
 	    (o.version[0] != '\0' && !mimo_wire_msg_id_valid(o.version, strlen(o.version))) ||
 	    o.socket_path == NULL || o.socket_path[0] == '\0' || o.max_message_bytes == 0 ||
 	    o.max_message_bytes > MIMO_WIRE_MAX_FRAME - 4096 || o.send_queue_max == 0 ||
 	    o.reconnect_min_ms == 0 || o.reconnect_max_ms < o.reconnect_min_ms ||
-	    o.keepalive_ms == 0) {
-		errno = EINVAL;
-		return NULL;
-	}
+	    o.keepalive_ms == 0)
+		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
-		return NULL;
+		return -ENOMEM;
 	p->o = o;
 	p->name = strdup(o.name);
 	p->version = strdup(o.version);
@@ -96,8 +95,7 @@ MIMO_EXPORT struct mimo_plugin *mimo_plugin_create(const struct mimo_plugin_opts
 		plugin_cache_free(p->cache);
 		free_strings(p);
 		free(p);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
 	p->o.name = p->name;
 	p->o.version = p->version;
@@ -115,7 +113,8 @@ MIMO_EXPORT struct mimo_plugin *mimo_plugin_create(const struct mimo_plugin_opts
 		p->key_hi = (uint64_t)time(NULL) << 32 ^ (uint64_t)getpid();
 	p->next_unique = 1;
 	p->next_ctrl = 1;
-	return p;
+	*out = p;
+	return 0;
 }
 
 static void deadline_after(struct timespec *ts, uint32_t ms)

@@ -312,19 +312,18 @@ static int run_timers(struct mimo_reactor *r, uint64_t now)
 
 /* --- fd watches ---------------------------------------------------------------------- */
 
-struct mimo_fd_watch *mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, void *arg)
+int mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, void *arg, struct mimo_fd_watch **out)
 {
 	struct mimo_reactor *r = t_current;
 	struct epoll_event ev = { .events = events };
 	struct mimo_fd_watch *w;
 
-	if (r == NULL) {
-		errno = EPERM;
-		return NULL;
-	}
+	*out = NULL;
+	if (r == NULL)
+		return -EPERM;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
-		return NULL;
+		return -ENOMEM;
 	w->fd = fd;
 	w->fn = fn;
 	w->arg = arg;
@@ -332,13 +331,13 @@ struct mimo_fd_watch *mimo_fd_watch_add(int fd, uint32_t events, mimo_fd_fn fn, 
 	w->events = events;
 	ev.data.ptr = w;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		int e = errno;
+		int rc = -errno;
 
 		free(w);
-		errno = e;
-		return NULL;
+		return rc;
 	}
-	return w;
+	*out = w;
+	return 0;
 }
 
 static int watch_apply(struct mimo_fd_watch *w, uint32_t events)

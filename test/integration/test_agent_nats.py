@@ -105,8 +105,8 @@ def world(rundir, nats):
             made["procs"].append(p)
             return p
 
-        def receiver(self):
-            r = CallbackReceiver().start()
+        def receiver(self, **kw):
+            r = CallbackReceiver(**kw).start()
             made["rx"].append(r)
             return r
 
@@ -175,6 +175,35 @@ def test_two_agents_behind_a_gateway(world):
     with pytest.raises(AgentError) as e:
         AgentClient(gw.url, slot_id=slot["slot_id"], token="0" * 64).dispatch(["host-a"], b"x")
     assert e.value.status == 403
+
+
+def test_gateway_callback_retries_keep_the_webhook_id_and_4xx_is_final(world):
+    """The gateway posts messages up with the agent's delivery loop (lib/fabric/callback_post):
+    a 5xx is retried with the same webhook-id, any other status is final and the next message
+    goes through. One worker, so that the messages are posted in the stream's order."""
+    gw = world.gateway("--workers", "1")
+    rx = world.receiver(responses=[503, 500])
+    slot = gw.admin().register_slot("up", rx.url)
+    rx.secret = slot["secret"]
+    seen = []
+    orig = rx._take
+
+    def spy(headers, body):
+        seen.append({k.lower(): v for k, v in headers.items()}["webhook-id"])
+        return orig(headers, body)
+    rx._take = spy
+    p = world.plugin(world.agent("h1"), "up")
+    assert p.wait("launched")[0]["rc"] == 0
+    p.cmd("send r-1 retried")
+    assert rx.wait_for(1)[0]["message_id"] == "r-1"
+    assert len(seen) == 3 and len(set(seen)) == 1
+    assert all(m["_verified"] for m in rx.messages)
+    rx.responses = [404]
+    p.cmd("send r-2 refused")
+    p.cmd("send r-3 fine")
+    p.cmd("send r-4 marker")
+    assert [m["message_id"] for m in rx.wait_for(3)] == ["r-1", "r-3", "r-4"]
+    assert rx.requests == 6
 
 
 def test_gateway_killed_mid_stream_loses_nothing(world):

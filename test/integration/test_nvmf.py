@@ -511,12 +511,14 @@ def test_spdk_options_are_implemented_or_refused(daemons):
         "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 2}}, "ANA groups")
     assert d.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
         "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 1}}) == 1
-    # TLS is not there yet; DH-HMAC-CHAP keys are (test_auth.py), so an unknown key is refused.
-    refused(d, "nvmf_subsystem_add_host", {"nqn": NQN, "host": HOSTNQN, "psk": "key0"}, "psk")
+    # PSKs (test_tls.py) and DH-HMAC-CHAP keys (test_auth.py) name keyring keys: an unknown
+    # one is refused.
+    refused(d, "nvmf_subsystem_add_host", {"nqn": NQN, "host": HOSTNQN, "psk": "key0"},
+            "no key of that name")
     port = free_port()
     addr = {"trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": str(port)}
-    for params, says in (({"secure_channel": True}, "secure_channel"),
-                         ({"sock_impl": "ssl"}, "TLS"),
+    for params, says in (({"secure_channel": True, "sock_impl": "uring"}, "secure_channel"),
+                         ({"sock_impl": "tls"}, "ssl"),
                          ({"ana_state": "inaccessible"}, "ANA states"),
                          ({"listen_address": dict(addr, priority=3)}, "priority")):
         refused(d, "nvmf_subsystem_add_listener",

@@ -48,6 +48,7 @@ struct nvme_bdev_ctrlr {
 	char *name;
 	char *dhchap_key; /* keyring names, for the configuration */
 	char *dhchap_ctrlr_key;
+	char *psk;
 	struct mimo_nvme_trid trid;
 	struct mimo_nvme_ctrlr_opts opts;
 	struct mimo_nvme_ctrlr *ctrlr;
@@ -596,6 +597,8 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 		json_object_set_new(params, "dhchap_key", json_string(nbc->dhchap_key));
 	if (nbc->dhchap_ctrlr_key != NULL)
 		json_object_set_new(params, "dhchap_ctrlr_key", json_string(nbc->dhchap_ctrlr_key));
+	if (nbc->psk != NULL)
+		json_object_set_new(params, "psk", json_string(nbc->psk));
 	json_array_append_new(config, json_pack("{s:s, s:o}", "method",
 						"bdev_nvme_attach_controller", "params", params));
 }
@@ -722,36 +725,70 @@ static void nbc_free(struct nvme_bdev_ctrlr *nbc)
 	free(nbc->name);
 	free(nbc->dhchap_key);
 	free(nbc->dhchap_ctrlr_key);
+	free(nbc->psk);
 	explicit_bzero(&nbc->opts, sizeof(nbc->opts)); /* the secrets */
 	free(nbc);
+}
+
+/* A key of the keyring of that kind, by name, into m (and its name into *saved). */
+static int keyring_material(const char *name, enum mimo_key_kind kind, struct mimo_key_material *m,
+			    char **saved)
+{
+	struct mimo_key *key = mimo_keyring_get(name);
+	int rc;
+
+	if (key == NULL)
+		return -ENOKEY;
+	if (mimo_key_kind(key) != kind) {
+		mimo_key_put(key);
+		return -EKEYREJECTED;
+	}
+	rc = mimo_key_get_material(key, m);
+	mimo_key_put(key);
+	if (rc != 0)
+		return rc;
+	*saved = strdup(name);
+	if (*saved == NULL) {
+		mimo_key_material_wipe(m);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* A DH-HMAC-CHAP secret of the keyring, by name, into k (and its name into *saved). */
 static int keyring_secret(const char *name, struct mimo_nvme_dhchap_key *k, char **saved)
 {
 	struct mimo_key_material m;
-	struct mimo_key *key;
 	int rc;
 
 	if (name == NULL)
 		return 0;
-	key = mimo_keyring_get(name);
-	if (key == NULL)
-		return -ENOKEY;
-	if (mimo_key_kind(key) != MIMO_KEY_DHCHAP) {
-		mimo_key_put(key);
-		return -EKEYREJECTED;
-	}
-	rc = mimo_key_get_material(key, &m);
-	mimo_key_put(key);
+	rc = keyring_material(name, MIMO_KEY_DHCHAP, &m, saved);
 	if (rc != 0)
 		return rc;
 	k->hash = m.hash;
 	k->len = m.len;
 	memcpy(k->key, m.key, m.len);
 	mimo_key_material_wipe(&m);
-	*saved = strdup(name);
-	return *saved != NULL ? 0 : -ENOMEM;
+	return 0;
+}
+
+/* A TLS PSK of the keyring, by name, into k (and its name into *saved). */
+static int keyring_psk(const char *name, struct mimo_nvme_tls_psk *k, char **saved)
+{
+	struct mimo_key_material m;
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	rc = keyring_material(name, MIMO_KEY_TLS_PSK, &m, saved);
+	if (rc != 0)
+		return rc;
+	k->hash = m.hash;
+	k->len = m.len;
+	memcpy(k->key, m.key, m.len);
+	mimo_key_material_wipe(&m);
+	return 0;
 }
 
 static void retry_deletes(struct nvme_bdev_ctrlr *nbc)
@@ -839,7 +876,8 @@ static int connect_poll(void *arg)
 
 int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 		     const struct mimo_nvme_ctrlr_opts *opts, const char *dhchap_key,
-		     const char *dhchap_ctrlr_key, bdev_nvme_attach_cb cb, void *arg)
+		     const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
+		     void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc;
 	int rc;
@@ -862,6 +900,8 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 	if (rc == 0)
 		rc = keyring_secret(dhchap_ctrlr_key, &nbc->opts.dhchap_ctrlr_key,
 				    &nbc->dhchap_ctrlr_key);
+	if (rc == 0)
+		rc = keyring_psk(psk, &nbc->opts.tls_psk, &nbc->psk);
 	if (rc != 0) {
 		nbc_free(nbc);
 		return rc;

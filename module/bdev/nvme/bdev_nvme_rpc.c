@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "bdev_nvme_internal.h"
+#include "keyring.h"
 #include "compiler.h"
 #include "mimo/jsonrpc.h"
 
@@ -106,6 +107,15 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 {
 	memset(trid, 0, sizeof(*trid));
 	mimo_nvme_ctrlr_opts_init(opts);
+	if (strcasecmp(p->trtype, "loop") == 0) {
+		/* A loop listener is another library's object in the same process: reachable
+		 * from C (mimo/nvme.h), not something a daemon's configuration can name. */
+		mimo_jsonrpc_send_error(
+			req, -EINVAL,
+			"trtype loop is not attachable over RPC: it reaches a target "
+			"in the same process through the C API (mimo/nvme.h) only");
+		return false;
+	}
 	if (strcasecmp(p->trtype, "tcp") != 0) {
 		mimo_jsonrpc_send_error(req, -EINVAL,
 					"Failed to parse trtype: %s (mimo speaks TCP)", p->trtype);
@@ -181,10 +191,22 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 					"is not supported");
 		return false;
 	}
-	/* TLS is not spoken (yet): a PSK would be a promise of encryption not kept. */
+	/* psk: a TLS PSK of the keyring, by name (SPDK's form; a file path, its old one, is
+	 * not a name and is refused as an unknown key). */
 	if (p->psk != NULL && p->psk[0] != '\0') {
-		mimo_jsonrpc_send_error(req, -ENOTSUP, "psk: TLS is not supported");
-		return false;
+		struct mimo_key *k = mimo_keyring_get(p->psk);
+		bool tls = k != NULL && mimo_key_kind(k) == MIMO_KEY_TLS_PSK;
+
+		mimo_key_put(k);
+		if (!tls) {
+			mimo_jsonrpc_send_error(
+				req, k == NULL ? -ENOKEY : -EKEYREJECTED,
+				k == NULL ? "psk '%s': no key of that name in the "
+					    "keyring (keyring_file_add_key)"
+					  : "psk '%s': not a TLS PSK (NVMeTLSkey-1:...)",
+				p->psk);
+			return false;
+		}
 	}
 	if (p->dhchap_ctrlr_key != NULL && p->dhchap_key == NULL) {
 		mimo_jsonrpc_send_error(req, -EINVAL,
@@ -231,7 +253,8 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 		return;
 	if (build(req, &p, &trid, &opts)) {
 		rc = bdev_nvme_attach(p.name, &trid, &opts, p.dhchap_key, p.dhchap_ctrlr_key,
-				      attach_done, req);
+				      p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done,
+				      req);
 		explicit_bzero(&opts, sizeof(opts));
 		if (rc == -EALREADY)
 			mimo_jsonrpc_send_error(req, -EALREADY,

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fabric.h"
+#include "api.h"
+#include "slots.h"
 
 static void be_dispatch(void *ctx, const char *agent_id, const struct slot_info *slot,
 			const char *message_id, const void *content, size_t len, uint32_t ttl_ms,

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fabric.h"
+#include "api.h"
+#include "bodies.h"
+#include "callback.h"
+#include "slots.h"
 #include "natsfab.h"
 #include "upq.h"
 

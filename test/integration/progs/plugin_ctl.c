@@ -133,9 +133,9 @@ int main(int argc, char **argv)
 	o.retrieve_cb = retrieve_cb ? on_retrieve : NULL;
 	o.reconnect_min_ms = 50;
 	o.reconnect_max_ms = 500;
-	g_p = mimo_plugin_create(&o);
-	if (g_p == NULL) {
-		fprintf(stderr, "mimo_plugin_create: %s\n", strerror(errno));
+	rc = mimo_plugin_create(&o, &g_p);
+	if (rc != 0) {
+		fprintf(stderr, "mimo_plugin_create: %s\n", strerror(-rc));
 		return 1;
 	}
 	rc = mimo_plugin_launch(g_p, launch_ms);

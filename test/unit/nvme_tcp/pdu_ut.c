@@ -243,7 +243,8 @@ static void test_read_socket(void **state)
 
 		assert_int_equal(write(sv[0], stream + sent, chunk), (ssize_t)chunk);
 		sent += chunk;
-		while ((rc = mimo_tcp_rx_read(&rx, sv[1], &g_ops, s)) > 0)
+		while ((rc = mimo_tcp_rx_read(&rx, &(struct mimo_tcp_sock){ .fd = sv[1] }, &g_ops,
+					      s)) > 0)
 			;
 		assert_int_equal(rc, 0);
 	}
@@ -251,7 +252,8 @@ static void test_read_socket(void **state)
 	assert_true(s->ddgst_ok[0]);
 	assert_memory_equal(s->data[0], payload, 65536);
 	close(sv[0]);
-	assert_int_equal(mimo_tcp_rx_read(&rx, sv[1], &g_ops, s), -ECONNRESET);
+	assert_int_equal(mimo_tcp_rx_read(&rx, &(struct mimo_tcp_sock){ .fd = sv[1] }, &g_ops, s),
+			 -ECONNRESET);
 	close(sv[1]);
 	mimo_tcp_rx_fini(&rx);
 	free(s);
@@ -287,7 +289,7 @@ static void test_sendq_partial(void **state)
 		sends[i].done = send_done;
 		mimo_tcp_sendq_push(&sq, &sends[i]);
 	}
-	rc = mimo_tcp_sendq_flush(&sq, sv[0]);
+	rc = mimo_tcp_sendq_flush(&sq, &(struct mimo_tcp_sock){ .fd = sv[0] });
 	assert_int_equal(rc, 1);
 	assert_true(g_done < 4);
 	while (have < sizeof(got)) {
@@ -295,7 +297,7 @@ static void test_sendq_partial(void **state)
 
 		assert_true(n > 0);
 		have += (size_t)n;
-		rc = mimo_tcp_sendq_flush(&sq, sv[0]);
+		rc = mimo_tcp_sendq_flush(&sq, &(struct mimo_tcp_sock){ .fd = sv[0] });
 		assert_true(rc == 0 || rc == 1);
 	}
 	assert_int_equal(g_done, 4);

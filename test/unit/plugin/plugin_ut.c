@@ -62,16 +62,16 @@ static void test_options_and_queue_bounds(void **state)
 
 	(void)state;
 	mimo_plugin_opts_init(&o);
-	assert_null(mimo_plugin_create(&o)); /* no name */
-	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mimo_plugin_create(&o, &p), -EINVAL); /* no name */
+	assert_null(p);
 	o.name = "bad name";
 	o.version = "1";
-	assert_null(mimo_plugin_create(&o));
+	assert_int_equal(mimo_plugin_create(&o, &p), -EINVAL);
 	o.name = "ok";
 	o.send_queue_max = 3;
 	o.max_message_bytes = 10;
 	o.socket_path = "/nonexistent/agent.sock";
-	p = mimo_plugin_create(&o);
+	assert_int_equal(mimo_plugin_create(&o, &p), 0);
 	assert_non_null(p);
 	/* Queued while disconnected, up to the bound; checked before queueing. */
 	assert_int_equal(mimo_plugin_send(p, "a", "x", 1), 0);
@@ -253,7 +253,7 @@ static void test_resend_and_redelivery(void **state)
 	o.recv_cb = on_recv;
 	o.reconnect_min_ms = 10;
 	o.reconnect_max_ms = 20;
-	p = mimo_plugin_create(&o);
+	assert_int_equal(mimo_plugin_create(&o, &p), 0);
 	assert_non_null(p);
 	assert_int_equal(mimo_plugin_send(p, "m1", "a", 1), 0);
 	assert_int_equal(mimo_plugin_send(p, "m2", "b", 1), 0);

@@ -268,7 +268,7 @@ static void on_readable(void *arg, uint32_t events)
 static void add_watch(void *arg)
 {
 	(void)arg;
-	g_watch = mimo_fd_watch_add(g_pipe[0], EPOLLIN, on_readable, NULL);
+	assert_int_equal(mimo_fd_watch_add(g_pipe[0], EPOLLIN, on_readable, NULL, &g_watch), 0);
 	sem_post(&g_sem);
 }
 
