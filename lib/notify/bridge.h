@@ -26,6 +26,7 @@ struct notify_bridge {
 	_Atomic int state;
 	_Atomic int sleeping; /* the sender sleeps and wants a wake-up */
 	_Atomic uint32_t max_payload;
+	_Atomic bool strict; /* cfg.strict, for producers */
 	/* The sender's; producers only wake it. Created once, never freed: a producer that raced
 	 * a shutdown may still wake it. */
 	struct mimo_http_poster *poster;

@@ -52,6 +52,7 @@ static const struct key_desc keys[] = {
 	{ "grace_ms", "MIMO_NOTIFY_GRACE_MS", K_UINT, F(grace_ms), 0, 600000 },
 	{ "max_retry_after_ms", NULL, K_UINT, F(max_retry_after_ms), 0, 3600000 },
 	{ "spin_us", "MIMO_NOTIFY_SPIN_US", K_UINT, F(spin_us), 0, 100000 },
+	{ "strict", "MIMO_NOTIFY_STRICT", K_BOOL, F(strict), 0, 0 },
 	{ "source", NULL, K_IGNORED, 0, 0, 0 },
 };
 

@@ -21,6 +21,7 @@ struct notify_config {
 	uint32_t grace_ms;
 	uint32_t max_retry_after_ms;
 	uint32_t spin_us;
+	bool strict; /* mimo's own rules for names and payloads, not the Go bridge's */
 };
 
 void notify_config_defaults(struct notify_config *c);

@@ -22,9 +22,6 @@
 
 #define COMP "notify"
 
-/* Payload objects may nest this deep; deeper ones are refused as -EBADMSG. */
-#define PAYLOAD_MAX_DEPTH 64
-
 struct notify_bridge g_notify_bridge = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.shutdown_cond = PTHREAD_COND_INITIALIZER,
@@ -77,6 +74,7 @@ static int start_locked(struct notify_bridge *b)
 	notify_config_free(&b->cfg);
 	notify_config_load(&b->cfg, b->api_overrides);
 	atomic_store(&b->max_payload, b->cfg.max_payload);
+	atomic_store(&b->strict, b->cfg.strict);
 	if (b->cfg.disable) {
 		register_process_hooks();
 		atomic_store_explicit(&b->state, BRIDGE_DISABLED, memory_order_release);
@@ -160,10 +158,17 @@ static int refuse(int rc, const char *event, const char *what, size_t off)
 
 	if (!mimo_ratelimit_allow(&g_input_rl, 1000000000LL, &suppressed))
 		return rc;
-	if (rc == -EBADMSG)
-		MIMO_ERR(COMP, "NotifyEvent(\"%.128s\"): payload refused: %s at byte %zu", event,
-			 what, off);
-	else
+	if (rc == -EBADMSG) {
+		char shown[129];
+		size_t i;
+
+		/* Any name is accepted: keep control characters and the like out of the log. */
+		for (i = 0; i < sizeof(shown) - 1 && event[i] != '\0'; i++)
+			shown[i] = event[i] >= 0x20 && event[i] < 0x7f ? event[i] : '?';
+		shown[i] = '\0';
+		MIMO_ERR(COMP, "NotifyEvent(\"%s\"): payload refused: %s at byte %zu", shown, what,
+			 off);
+	} else
 		MIMO_ERR(COMP, "NotifyEvent: event refused: %s", what);
 	if (suppressed > 0)
 		MIMO_ERR(COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
@@ -191,29 +196,46 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 	int st = atomic_load_explicit(&b->state, memory_order_acquire);
 	size_t name_len, payload_len = 0, off = 0;
 	struct producer_slot *slot;
+	unsigned flags = 0;
+	bool strict, escape;
 	int rc;
 
 	if (mimo_unlikely(st == BRIDGE_UNINIT))
 		st = ensure_started(false);
+	strict = atomic_load_explicit(&b->strict, memory_order_relaxed);
 
-	rc = notify_check_name(event, &name_len);
+	rc = notify_check_name(event, strict, &name_len, &escape);
 	if (mimo_unlikely(rc != 0))
 		return refuse(rc, event,
-			      rc == -ENAMETOOLONG ? "name longer than 128 bytes"
-						  : "name empty or outside [A-Za-z0-9_.:-]",
+			      rc == -ENAMETOOLONG ? (strict ? "name longer than 128 bytes (strict)"
+							    : "name longer than 65535 bytes")
+			      : event == NULL || event[0] == '\0'
+				      ? "name NULL or empty"
+				      : "name outside [A-Za-z0-9_.:-] (strict)",
 			      0);
-	if (payload != NULL) {
+	if (escape)
+		flags |= NOTIFY_F_NAME_ESCAPE;
+	/* The Go bridge's contract: "NULL/empty for no payload". */
+	if (payload != NULL && payload[0] != '\0') {
 		uint32_t max = atomic_load_explicit(&b->max_payload, memory_order_relaxed);
 
 		payload_len = strnlen(payload, (size_t)max + 1);
 		if (mimo_unlikely(payload_len > max))
 			return refuse(-EMSGSIZE, event, "payload larger than max_payload_bytes", 0);
-		rc = mimo_json_check_object(payload, payload_len, PAYLOAD_MAX_DEPTH, &off);
-		if (mimo_unlikely(rc != 0))
+		/* Strict: one object of valid UTF-8, 64 levels deep. Otherwise what Go's
+		 * json.Valid takes: any value, 10,000 levels, strings not necessarily UTF-8
+		 * (repaired when the envelope is built). */
+		rc = strict ? mimo_json_check(payload, payload_len, MIMO_JSON_OBJECT,
+					      NOTIFY_STRICT_DEPTH, &off)
+			    : mimo_json_check(payload, payload_len, MIMO_JSON_ALLOW_BAD_UTF8,
+					      MIMO_JSON_MAX_DEPTH_ANY, &off);
+		if (mimo_unlikely(rc < 0))
 			return refuse(-EBADMSG, event,
 				      rc == -E2BIG ? "nested too deeply"
-						   : "not a single JSON object",
+				      : strict	   ? "not a single JSON object (strict)"
+						   : "not a single JSON value",
 				      off);
+		flags |= NOTIFY_F_PAYLOAD | (rc == 1 ? NOTIFY_F_PAYLOAD_UTF8 : 0);
 	}
 	if (mimo_unlikely(st != BRIDGE_RUNNING))
 		return st == BRIDGE_DISABLED ? 0 : st < 0 ? st : -ESHUTDOWN;
@@ -228,7 +250,7 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 		return -ESHUTDOWN;
 	}
 	rc = notify_ring_push(&b->ring, mimo_unix_seconds(), event, (uint16_t)name_len, payload,
-			      (uint32_t)payload_len, payload != NULL);
+			      (uint32_t)payload_len, flags);
 	notify_producer_leave(slot);
 	if (mimo_unlikely(rc == -ENOBUFS))
 		return refuse_full(b);
@@ -293,6 +315,7 @@ MIMO_EXPORT int mimo_notify_configure(const char *json)
 			b->cfg = trial;
 			memset(&trial, 0, sizeof(trial));
 			atomic_store(&b->max_payload, b->cfg.max_payload);
+			atomic_store(&b->strict, b->cfg.strict);
 			atomic_fetch_add(&b->cfg_gen, 1);
 		}
 	}

@@ -53,7 +53,7 @@ void notify_ring_abandon(struct notify_ring *r)
 }
 
 int notify_ring_push(struct notify_ring *r, int64_t timestamp, const char *name, uint16_t name_len,
-		     const char *payload, uint32_t payload_len, bool has_payload)
+		     const char *payload, uint32_t payload_len, unsigned flags)
 {
 	uint64_t pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
 	size_t total = (size_t)name_len + payload_len;
@@ -100,7 +100,7 @@ int notify_ring_push(struct notify_ring *r, int64_t timestamp, const char *name,
 	c->timestamp = timestamp;
 	c->name_len = name_len;
 	c->payload_len = payload_len;
-	c->has_payload = has_payload;
+	c->flags = (uint16_t)flags;
 	atomic_store_explicit(&c->seq, pos + 1 - (pos & r->mask), memory_order_release);
 	return 0;
 }
@@ -120,9 +120,8 @@ int notify_ring_pop_envelope(struct notify_ring *r, struct mimo_buf *out)
 	src = c->heap != NULL ? c->heap : c->data;
 	if (c->name_len == 0)
 		rc = -ENODATA; /* a void cell: the producer could not allocate */
-	else if (notify_envelope_build(out, src, c->name_len,
-				       c->has_payload ? src + c->name_len : NULL, c->payload_len,
-				       c->timestamp) != 0)
+	else if (notify_envelope_build(out, src, c->name_len, src + c->name_len, c->payload_len,
+				       c->flags, c->timestamp) != 0)
 		rc = -ENOMEM;
 	free(c->heap);
 	c->heap = NULL;

@@ -26,7 +26,7 @@ struct notify_cell {
 	_Atomic uint64_t seq;
 	int64_t timestamp;
 	uint16_t name_len;
-	uint16_t has_payload;
+	uint16_t flags; /* NOTIFY_F_* (envelope.h) */
 	uint32_t payload_len;
 	char *heap; /* name + payload when they do not fit inline */
 	char data[NOTIFY_CELL_INLINE];
@@ -57,7 +57,7 @@ static inline uint64_t notify_ring_capacity(const struct notify_ring *r)
 
 /* Producer side, any thread. Returns 0, -ENOBUFS when full, -ENOMEM. */
 int notify_ring_push(struct notify_ring *r, int64_t timestamp, const char *name, uint16_t name_len,
-		     const char *payload, uint32_t payload_len, bool has_payload);
+		     const char *payload, uint32_t payload_len, unsigned flags);
 
 /*
  * Consumer side, one thread. Append the oldest event's JSON envelope to out and free its cell.

@@ -320,27 +320,88 @@ def test_program_written_for_the_go_bridge_builds_and_runs(tmp_path, receiver):
 
 # --- Configuration and bad input -----------------------------------------------------------
 
-def test_bad_input_is_refused_and_never_sent(receiver):
+def run_notify_errors(receiver, **env):
     r = receiver()
     p = subprocess.run([os.path.join(BIN, "notify_errors")],
-                       env=clean_env(MIMO_NOTIFY_URL=r.url, MIMO_LOG="error"),
+                       env=clean_env(MIMO_NOTIFY_URL=r.url, MIMO_LOG="error", **env),
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0
-    codes = json.loads(p.stdout)
-    E = {"EINVAL": -22, "ENAMETOOLONG": -36, "EBADMSG": -74, "EMSGSIZE": -90}
+    return r, json.loads(p.stdout), p.stderr
+
+
+E = {"EINVAL": -22, "ENAMETOOLONG": -36, "EBADMSG": -74, "EMSGSIZE": -90}
+
+
+def test_bad_input_is_refused_and_never_sent(receiver):
+    """Default (the Go bridge's rules): only what is not JSON, or too big, is refused."""
+    r, codes, err = run_notify_errors(receiver)
+    assert codes == {
+        "null_name": E["EINVAL"], "empty_name": E["EINVAL"], "long_name": 0, "bad_char": 0,
+        "array": 0, "truncated": E["EBADMSG"], "two_objects": E["EBADMSG"],
+        "unescaped": E["EBADMSG"], "bad_utf8": 0, "too_big": E["EMSGSIZE"], "unicode": 0,
+        "nested": 0, "no_payload": 0, "empty_payload": 0, "go_array": 0, "go_scalar": 0,
+        "go_name": 0, "go_bad_utf8": 0}
+    # A log line says why (rate-limited to one a second), and only the valid events arrive.
+    assert "NotifyEvent: event refused: name NULL or empty" in err
+    # The program has exited, its queue flushed: nothing more can arrive.
+    events = [q.json() for q in r.requests]
+    assert [e["event"] for e in events] == [
+        "n" * 129, "bdev ready", "bad_payload", "bad_payload", "valid.unicode", "valid:nested",
+        "valid-none", "go.empty", "go.array", "go.scalar", "bdev \"ready\"/\\\n\t\u00e9",
+        "go.utf8"]
+    assert events[2]["payload"] == [1, 2, 3]
+    assert events[3]["payload"] == {"s": "\ufffd"}
+    assert events[4]["payload"] == {"s": "h\u00e9llo \u00e9 \U0001F600"}
+    assert events[5]["payload"] == {"a": [1, {"b": None}], "c": -1500.0, "d": True}
+
+
+def test_strict_mode_keeps_mimos_own_rules(receiver):
+    r, codes, _ = run_notify_errors(receiver, MIMO_NOTIFY_STRICT=1)
     assert codes == {
         "null_name": E["EINVAL"], "empty_name": E["EINVAL"], "long_name": E["ENAMETOOLONG"],
         "bad_char": E["EINVAL"], "array": E["EBADMSG"], "truncated": E["EBADMSG"],
         "two_objects": E["EBADMSG"], "unescaped": E["EBADMSG"], "bad_utf8": E["EBADMSG"],
-        "too_big": E["EMSGSIZE"], "unicode": 0, "nested": 0, "no_payload": 0}
-    # A log line says why (rate-limited to one a second), and only the valid events arrive,
-    # intact.
-    assert "NotifyEvent: event refused: name empty" in p.stderr
-    # The program has exited, its queue flushed: nothing more can arrive.
+        "too_big": E["EMSGSIZE"], "unicode": 0, "nested": 0, "no_payload": 0,
+        "empty_payload": 0, "go_array": E["EBADMSG"], "go_scalar": E["EBADMSG"],
+        "go_name": E["EINVAL"], "go_bad_utf8": E["EBADMSG"]}
     events = [q.json() for q in r.requests]
-    assert [e["event"] for e in events] == ["valid.unicode", "valid:nested", "valid-none"]
-    assert events[0]["payload"] == {"s": "h\u00e9llo \u00e9 \U0001F600"}
-    assert events[1]["payload"] == {"a": [1, {"b": None}], "c": -1500.0, "d": True}
+    assert [e["event"] for e in events] == ["valid.unicode", "valid:nested", "valid-none",
+                                            "go.empty"]
+    assert "payload" not in events[3]
+
+
+def compile_against_library(tmp_path, name):
+    """Build a program the way one written for the Go bridge is built: -lspdk_go_notify."""
+    exe = tmp_path / name
+    src = os.path.join(os.path.dirname(__file__), "progs", name + ".c")
+    # A sanitized library needs its runtime in the program too.
+    sanitize = ["-fsanitize=" + SANITIZE] if SANITIZE else []
+    subprocess.run(["cc", *sanitize, src, "-o", str(exe), "-I" + os.path.join(REPO, "include"),
+                    "-L" + LIB, "-lspdk_go_notify"], check=True)
+    return exe
+
+
+def test_what_the_go_bridge_accepted_is_accepted_and_arrives(tmp_path, receiver):
+    """Issue 10, items 1-2: an empty payload is no payload; any non-empty name (escaped into
+    the body) and any JSON value are accepted, as the Go bridge's json.Valid did."""
+    exe = compile_against_library(tmp_path, "go_inputs")
+    r = receiver()
+    p = subprocess.run([str(exe)], env=clean_env(MIMO_NOTIFY_URL=r.url, LD_LIBRARY_PATH=LIB,
+                                                 MIMO_LOG="error"),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert [int(x) for x in p.stdout.split()] == [0, 0, 0, 0, 0, 0, E["EBADMSG"]]
+    events = [q.json() for q in r.requests]
+    assert [e["event"] for e in events] == [
+        "go.empty", "go.array", "go.scalar", "go.string", "bdev \"ready\"/\\\n\t\u00e9",
+        "go.utf8"]
+    assert "payload" not in events[0]
+    assert events[1]["payload"] == [1, "two", {"3": None}]
+    assert events[2]["payload"] == 42
+    assert events[3]["payload"] == "disk gone"
+    assert events[4]["payload"] == {"a": 1}
+    # Bytes that are not UTF-8 become U+FFFD, so the body stays valid JSON.
+    assert events[5]["payload"] == {"s": "a\ufffdb"}
 
 
 def test_go_bridge_config_file_is_understood(tmp_path, receiver):
