@@ -12,6 +12,7 @@ struct notify_config {
 	uint32_t timeout_ms;
 	uint32_t retries;
 	uint32_t backoff_ms;
+	uint32_t max_backoff_ms;
 	uint32_t queue;
 	char *spool; /* NULL: no spool */
 	uint32_t spool_max_mb;

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "poster.h"
+#include "random.h"
 #include "webhook.h"
 
 #define COMP "notify"
@@ -27,7 +28,6 @@
 #define DEEP_POLL_MS	  1000
 #define DOWN_POLL_MS	  100
 #define PROBE_MIN_MS	  1000
-#define PROBE_MAX_MS	  30000
 #define SPOOL_BATCH	  1024
 
 enum delivery {
@@ -46,8 +46,8 @@ struct notify_sender {
 	char id[WEBHOOK_ID_LEN];
 	uint64_t seq;
 	bool down; /* the spool holds undelivered events; new ones queue behind them there */
-	/* The last event exhausted its retries: until one gets through, each event is tried
-	 * once, so a dead receiver drains the queue at the speed of a refused connection. */
+	/* The event at the head has used its retries: the receiver is reported down until an
+	 * event gets through (one warning per outage). */
 	bool receiver_down;
 	int64_t next_probe_ns;
 	uint32_t probe_ms;
@@ -122,7 +122,25 @@ static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const 
 		mimo_log(lvl, COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
 }
 
-/* Deliver one event with the configured retries and backoff. */
+/* The pause before retry number n: backoff_ms doubling, at most max_backoff_ms, +-20% jitter
+ * either way, and never shorter than what the receiver asked for (Retry-After). */
+static uint64_t retry_delay_ms(const struct notify_sender *s, uint32_t n, uint32_t retry_after)
+{
+	uint64_t d = mimo_http_backoff_ms(s->cfg.backoff_ms, n, 0), cap = s->cfg.max_backoff_ms;
+
+	if (d > cap)
+		d = cap - cap / 5 + mimo_random_below(cap / 5 * 2 + 1);
+	return MIMO_MAX(d, (uint64_t)retry_after);
+}
+
+/*
+ * Deliver one event. A retryable failure (5xx, 408, 429, the network) keeps the event at the
+ * head of the queue - everything behind it waits, in order - and it is tried again after a
+ * backoff, for as long as the receiver keeps failing: nothing accepted is given up because
+ * the receiver is down. After `retries` retries the receiver is reported down and, when a
+ * spool is configured, the event goes there (D_EXHAUSTED) so the queue does not fill.
+ * A permanent failure (other 4xx, 3xx, a bad URL) fails this event only.
+ */
 static enum delivery deliver(struct notify_sender *s, const char *id, const char *body, size_t len)
 {
 	struct notify_bridge *b = s->b;
@@ -139,7 +157,8 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 		case MIMO_HTTP_OK:
 			atomic_fetch_add(&b->sent, 1);
 			if (s->receiver_down)
-				MIMO_INFO(COMP, "%s answers again", s->cfg.url);
+				MIMO_INFO(COMP, "%s answers again; delivering the queue",
+					  s->cfg.url);
 			s->receiver_down = false;
 			return D_SENT;
 		case MIMO_HTTP_ABORTED:
@@ -152,14 +171,23 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 		case MIMO_HTTP_RETRY:
 			break;
 		}
-		if (n >= s->cfg.retries || s->receiver_down) {
-			log_limited(s, MIMO_LOG_WARN, "event %s to %s: retries exhausted: %s", id,
-				    why);
+		if (n >= s->cfg.retries) {
+			bool spool = notify_spool_is_open(&b->spool);
+
+			if (!s->receiver_down)
+				MIMO_WARN(COMP,
+					  "%s is failing (%s): %s; retrying every %u ms at most",
+					  s->cfg.url, why,
+					  spool ? "events go to the spool until it answers"
+						: "events wait in the queue, in order, until it "
+						  "answers",
+					  s->cfg.max_backoff_ms);
 			s->receiver_down = true;
-			return D_EXHAUSTED;
+			if (spool)
+				return D_EXHAUSTED;
 		}
 		atomic_fetch_add(&b->retried, 1);
-		delay = mimo_http_backoff_ms(s->cfg.backoff_ms, n, retry_after);
+		delay = retry_delay_ms(s, n, retry_after);
 		log_limited(s, MIMO_LOG_DEBUG, "event %s to %s: %s; retrying", id, why);
 		if (!nap(s, (uint32_t)delay))
 			return D_ABORTED;
@@ -257,7 +285,7 @@ static void enter_down_mode(struct notify_sender *s)
 			  s->b->spool.dir);
 	s->down = true;
 	s->next_probe_ns = mimo_now_ns() + (int64_t)s->probe_ms * 1000000;
-	s->probe_ms = MIMO_MIN(s->probe_ms * 2, PROBE_MAX_MS);
+	s->probe_ms = MIMO_MIN(s->probe_ms * 2, MIMO_MAX(s->cfg.max_backoff_ms, PROBE_MIN_MS));
 }
 
 /*
