@@ -45,6 +45,7 @@ static const struct key_desc keys[] = {
 	{ "retry_backoff_ms", NULL, K_UINT, F(backoff_ms), 1, 600000 },
 	{ "max_backoff_ms", "MIMO_NOTIFY_MAX_BACKOFF_MS", K_UINT, F(max_backoff_ms), 1, 600000 },
 	{ "queue", "MIMO_NOTIFY_QUEUE", K_UINT, F(queue), 2, 1u << 24 },
+	{ "queue_max_mb", "MIMO_NOTIFY_QUEUE_MAX_MB", K_UINT, F(queue_max_mb), 0, 1u << 16 },
 	{ "spool", "MIMO_NOTIFY_SPOOL", K_STRING, F(spool), 0, 0 },
 	{ "spool_max_mb", "MIMO_NOTIFY_SPOOL_MAX_MB", K_UINT, F(spool_max_mb), 1, 1u << 20 },
 	{ "secret", "MIMO_NOTIFY_SECRET", K_STRING, F(secret), 0, 0 },
@@ -74,6 +75,7 @@ void notify_config_defaults(struct notify_config *c)
 	c->backoff_ms = 100;
 	c->max_backoff_ms = 5000;
 	c->queue = 4096;
+	c->queue_max_mb = 64;
 	c->spool_max_mb = 256;
 	c->max_payload = 64 * 1024;
 	c->grace_ms = 2000;

@@ -14,7 +14,8 @@ struct notify_config {
 	uint32_t backoff_ms;
 	uint32_t max_backoff_ms;
 	uint32_t queue;
-	char *spool; /* NULL: no spool */
+	uint32_t queue_max_mb; /* the overflow's cap; 0: none */
+	char *spool;	       /* NULL: no spool */
 	uint32_t spool_max_mb;
 	char *secret; /* NULL: unsigned */
 	bool disable;

@@ -53,6 +53,7 @@ static void register_process_hooks(void)
 static void reset_counters(struct notify_bridge *b)
 {
 	atomic_store(&b->handled, 0);
+	atomic_store(&b->ovf_handled, 0);
 	atomic_store(&b->sent, 0);
 	atomic_store(&b->retried, 0);
 	atomic_store(&b->failed, 0);
@@ -95,9 +96,11 @@ static int start_locked(struct notify_bridge *b)
 	/* Restarting after mimo_notify_shutdown: the shutdown waited until no producer was
 	 * inside, and producers stay out until the state is RUNNING again. */
 	notify_ring_fini(&b->ring);
+	notify_ovf_fini(&b->ovf);
 	rc = notify_ring_init(&b->ring, b->cfg.queue);
 	if (rc != 0)
 		return rc;
+	notify_ovf_init(&b->ovf, &b->ovf_active, (uint64_t)b->cfg.queue_max_mb << 20);
 	/* One poster for the life of the process: producers may wake it at any time. */
 	if (b->poster == NULL)
 		b->poster = mimo_http_poster_new();
@@ -184,9 +187,11 @@ static int refuse_full(struct notify_bridge *b)
 
 	if (mimo_ratelimit_allow(&rl, 1000000000LL, NULL))
 		MIMO_ERR(COMP,
-			 "NotifyEvent: queue full (%" PRIu64 " events): event dropped, %" PRIu64
+			 "NotifyEvent: queue full (%" PRIu64 " events in the ring, %" PRIu64
+			 " more in %" PRIu64 " MiB of overflow, the cap): event dropped, %" PRIu64
 			 " dropped so far",
-			 notify_ring_capacity(&b->ring), dropped);
+			 notify_ring_capacity(&b->ring), notify_ovf_depth(&b->ovf),
+			 atomic_load(&b->ovf.bytes) >> 20, dropped);
 	return -ENOBUFS;
 }
 
@@ -249,8 +254,19 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 		notify_producer_leave(slot);
 		return -ESHUTDOWN;
 	}
-	rc = notify_ring_push(&b->ring, mimo_unix_seconds(), event, (uint16_t)name_len, payload,
-			      (uint32_t)payload_len, flags);
+	/* The ring is the fast path; the overflow takes a burst the ring cannot, and while it
+	 * holds events every producer goes there, so a thread's events stay in order. */
+	if (mimo_likely(!atomic_load_explicit(&b->ovf_active, memory_order_relaxed))) {
+		rc = notify_ring_push(&b->ring, mimo_unix_seconds(), event, (uint16_t)name_len,
+				      payload, (uint32_t)payload_len, flags);
+		if (mimo_unlikely(rc == -ENOBUFS))
+			rc = notify_ovf_push(&b->ovf, mimo_unix_seconds(), event,
+					     (uint16_t)name_len, payload, (uint32_t)payload_len,
+					     flags);
+	} else {
+		rc = notify_ovf_push(&b->ovf, mimo_unix_seconds(), event, (uint16_t)name_len,
+				     payload, (uint32_t)payload_len, flags);
+	}
 	notify_producer_leave(slot);
 	if (mimo_unlikely(rc == -ENOBUFS))
 		return refuse_full(b);
@@ -316,6 +332,7 @@ MIMO_EXPORT int mimo_notify_configure(const char *json)
 			memset(&trial, 0, sizeof(trial));
 			atomic_store(&b->max_payload, b->cfg.max_payload);
 			atomic_store(&b->strict, b->cfg.strict);
+			atomic_store(&b->ovf.max_bytes, (uint64_t)b->cfg.queue_max_mb << 20);
 			atomic_fetch_add(&b->cfg_gen, 1);
 		}
 	}
@@ -334,9 +351,12 @@ static void wake_flush_waiters(struct notify_bridge *b)
 	}
 }
 
-void notify_bridge_handled(struct notify_bridge *b, uint64_t n)
+void notify_bridge_handled(struct notify_bridge *b, uint64_t ring, uint64_t ovf)
 {
-	atomic_fetch_add(&b->handled, n);
+	if (ring > 0)
+		atomic_fetch_add(&b->handled, ring);
+	if (ovf > 0)
+		atomic_fetch_add(&b->ovf_handled, ovf);
 	wake_flush_waiters(b);
 }
 
@@ -347,26 +367,28 @@ void notify_bridge_set_draining(struct notify_bridge *b, bool on)
 		wake_flush_waiters(b);
 }
 
-/* Settled: every event queued up to target has been handled, and no spooled backlog is being
- * delivered to a receiver that answers. */
-static bool settled(struct notify_bridge *b, uint64_t target)
+/* Settled: every event queued up to the targets (ring and overflow, each in order) has been
+ * handled, and no spooled backlog is being delivered to a receiver that answers. */
+static bool settled(struct notify_bridge *b, uint64_t target, uint64_t ovf_target)
 {
-	return atomic_load(&b->handled) >= target && atomic_load(&b->draining) == 0;
+	return atomic_load(&b->handled) >= target && atomic_load(&b->ovf_handled) >= ovf_target &&
+	       atomic_load(&b->draining) == 0;
 }
 
 MIMO_EXPORT int mimo_notify_flush(uint32_t timeout_ms)
 {
 	struct notify_bridge *b = &g_notify_bridge;
 	int64_t deadline = mimo_now_ns() + (int64_t)timeout_ms * 1000000;
-	uint64_t target;
+	uint64_t target, ovf_target;
 	int rc = 0;
 
 	if (atomic_load_explicit(&b->state, memory_order_acquire) != BRIDGE_RUNNING)
 		return 0;
 	target = atomic_load(&b->ring.enq);
+	ovf_target = atomic_load(&b->ovf.pushed);
 	atomic_fetch_add(&b->flush_waiters, 1);
 	pthread_mutex_lock(&b->flush_lock);
-	while (!settled(b, target)) {
+	while (!settled(b, target, ovf_target)) {
 		int64_t now = mimo_now_ns(), step;
 		struct timespec ts;
 
@@ -417,7 +439,9 @@ MIMO_EXPORT void mimo_notify_shutdown(uint32_t timeout_ms)
 
 	if (mimo_notify_flush(timeout_ms) != 0)
 		MIMO_WARN(COMP, "shutdown: %" PRIu64 " event(s) still queued after %u ms",
-			  atomic_load(&b->ring.enq) - atomic_load(&b->handled), timeout_ms);
+			  atomic_load(&b->ring.enq) - atomic_load(&b->handled) +
+				  atomic_load(&b->ovf.pushed) - atomic_load(&b->ovf_handled),
+			  timeout_ms);
 
 	/* No new producer gets in; wait out those already inside, then the sender takes the
 	 * last events from the ring (finish() in sender.c). */
@@ -453,6 +477,8 @@ MIMO_EXPORT void mimo_notify_stats(struct mimo_notify_stats *st)
 		enq = atomic_load(&b->ring.enq);
 		st->queue_depth = notify_ring_depth(&b->ring);
 	}
+	enq += atomic_load(&b->ovf.pushed);
+	st->queue_depth += notify_ovf_depth(&b->ovf);
 	st->queued = enq > voids ? enq - voids : 0;
 	st->sent = atomic_load(&b->sent);
 	st->retried = atomic_load(&b->retried);
@@ -490,6 +516,7 @@ static void fork_child(void)
 	/* Whatever the state (running, stopping, stopped), everything inherited is the
 	 * parent's: forget it without freeing what another thread may have been using. */
 	notify_ring_abandon(&b->ring);
+	notify_ovf_abandon(&b->ovf);
 	notify_spool_abandon(&b->spool);
 	for (size_t i = 0;
 	     b->poster != NULL && i < sizeof(g_abandoned_posters) / sizeof(g_abandoned_posters[0]);

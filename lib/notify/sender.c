@@ -43,6 +43,7 @@ struct notify_sender {
 	struct notify_config cfg;
 	uint64_t cfg_gen;
 	struct mimo_buf body; /* envelope of the event in flight */
+	bool body_ovf;	      /* ... which came from the overflow, not the ring */
 	char id[WEBHOOK_ID_LEN];
 	uint64_t seq;
 	bool down; /* the spool holds undelivered events; new ones queue behind them there */
@@ -194,14 +195,42 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 	}
 }
 
-/* Take up to max events from the ring and write them to the spool as one segment. */
+/*
+ * The next event: from the ring, or from the overflow once the ring is empty after the
+ * overflow's record was seen (overflow.h: this keeps each thread's order). Returns what
+ * notify_ring_pop_envelope does; *from_ovf says where a taken event came from.
+ */
+static int queue_pop(struct notify_bridge *b, struct mimo_buf *out, bool *from_ovf)
+{
+	int rc = notify_ring_pop_envelope(&b->ring, out);
+
+	*from_ovf = false;
+	if (rc != 0)
+		return rc;
+	if (!notify_ovf_ready(&b->ovf)) {
+		notify_ovf_settle(&b->ovf);
+		return 0;
+	}
+	if (atomic_load(&b->ring.enq) != atomic_load(&b->ring.deq))
+		return -EAGAIN; /* a cell claimed before the record was published: it goes first */
+	*from_ovf = true;
+	return notify_ovf_pop_envelope(&b->ovf, out);
+}
+
+static uint64_t queue_depth(struct notify_bridge *b)
+{
+	return notify_ring_depth(&b->ring) + notify_ovf_depth(&b->ovf);
+}
+
+/* Take up to max events from the queue and write them to the spool as one segment. */
 static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 {
 	struct notify_bridge *b = s->b;
 	struct spool_rec *recs = calloc(max, sizeof(*recs));
 	size_t *offs = calloc(max, sizeof(*offs));
 	struct mimo_buf all = { 0 };
-	size_t n = 0, voids = 0, lost = 0;
+	size_t n = 0, voids = 0, lost = 0, from_ovf = 0;
+	bool ovf;
 	int rc;
 
 	if (recs == NULL || offs == NULL) {
@@ -212,13 +241,14 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 	while (n < max) {
 		size_t before = all.len;
 
-		rc = notify_ring_pop_envelope(&b->ring, &all);
+		rc = queue_pop(b, &all, &ovf);
 		if (rc == -EAGAIN) {
 			mimo_cpu_relax(); /* a producer is filling the cell: it takes nanoseconds */
 			continue;
 		}
 		if (rc == 0)
 			break;
+		from_ovf += ovf;
 		if (rc == -ENODATA) {
 			voids++;
 			continue;
@@ -251,7 +281,7 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 	free(recs);
 	free(offs);
 	if (n + voids + lost > 0)
-		notify_bridge_handled(b, n + voids + lost);
+		notify_bridge_handled(b, n + voids + lost - from_ovf, from_ovf);
 	return n + voids + lost;
 }
 
@@ -270,7 +300,7 @@ static enum delivery drain_spool(struct notify_sender *s)
 			return d;
 		notify_spool_consume(&b->spool);
 		/* Keep producers from filling the ring while a long backlog drains. */
-		if (notify_ring_depth(&b->ring) > notify_ring_capacity(&b->ring) / 2)
+		if (queue_depth(b) > notify_ring_capacity(&b->ring) / 2)
 			ring_to_spool(s, SPOOL_BATCH);
 	}
 	/* Only an empty spool lets new events go straight out again: anything else (a segment
@@ -320,7 +350,7 @@ static void down_mode_step(struct notify_sender *s)
 		now = mimo_now_ns();
 	}
 	wait_ms = (s->next_probe_ns - now) / 1000000;
-	if (notify_ring_depth(&b->ring) > 0)
+	if (queue_depth(b) > 0)
 		wait_ms = MIMO_MIN(wait_ms, DOWN_POLL_MS);
 	if (wait_ms > 0)
 		doze(s, (uint32_t)MIMO_MIN(wait_ms, DOWN_POLL_MS));
@@ -353,7 +383,7 @@ static void deliver_from_ring(struct notify_sender *s)
 		}
 	}
 	mimo_buf_reset(&s->body);
-	notify_bridge_handled(b, 1);
+	notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 }
 
 /* Wait for work without making producers pay a system call per event. */
@@ -365,10 +395,12 @@ static void idle_wait(struct notify_sender *s)
 		doze(s, SHALLOW_POLL_MS);
 		return;
 	}
-	/* seq_cst store, then seq_cst load of enq: either we see the producer's claim, or the
-	 * producer (whose CAS on enq is seq_cst) sees our flag and wakes us. */
+	/* seq_cst store, then seq_cst loads of enq and of the overflow's count: either we see
+	 * the producer's claim or append, or the producer (whose CAS on enq, or increment of
+	 * pushed, is seq_cst) sees our flag and wakes us. */
 	atomic_store(&b->sleeping, 1);
-	if (atomic_load(&b->ring.enq) != atomic_load(&b->ring.deq) || stopping(s)) {
+	if (atomic_load(&b->ring.enq) != atomic_load(&b->ring.deq) ||
+	    notify_ovf_depth(&b->ovf) > 0 || stopping(s)) {
 		atomic_store(&b->sleeping, 0);
 		return;
 	}
@@ -393,19 +425,20 @@ static void finish(struct notify_sender *s, bool in_flight)
 				atomic_fetch_add(&b->dropped, 1);
 				lost++;
 			}
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 		}
 		while (ring_to_spool(s, SPOOL_BATCH) > 0)
 			;
 		notify_spool_close(&b->spool);
 	} else {
+		bool ovf;
 		int rc;
 
 		if (in_flight) {
 			lost++;
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 		}
-		while ((rc = notify_ring_pop_envelope(&b->ring, &s->body)) != 0) {
+		while ((rc = queue_pop(b, &s->body, &ovf)) != 0) {
 			if (rc == -EAGAIN) {
 				mimo_cpu_relax();
 				continue;
@@ -415,7 +448,7 @@ static void finish(struct notify_sender *s, bool in_flight)
 				atomic_fetch_add(&b->void_cells, 1);
 			else
 				lost++;
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !ovf, ovf);
 		}
 		atomic_fetch_add(&b->dropped, lost);
 	}
@@ -451,7 +484,7 @@ void *notify_sender_main(void *arg)
 			down_mode_step(s);
 			continue;
 		}
-		rc = notify_ring_pop_envelope(&b->ring, &s->body);
+		rc = queue_pop(b, &s->body, &s->body_ovf);
 		if (rc == 1) {
 			in_flight = true;
 			deliver_from_ring(s);
@@ -462,7 +495,7 @@ void *notify_sender_main(void *arg)
 		} else if (rc == -ENODATA || rc == -ENOMEM) {
 			atomic_fetch_add(rc == -ENODATA ? &b->void_cells : &b->dropped, 1);
 			mimo_buf_reset(&s->body);
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 		} else if (rc == 0) {
 			idle_wait(s);
 		} else {
