@@ -6,35 +6,11 @@
 
 #include "json_check.h"
 
-/* 1: allowed in a strict name ([A-Za-z0-9_.:-]). 2: must be escaped or checked in JSON
- * (control characters, quote, backslash, bytes >= 0x80). 0: anything else. */
-static const unsigned char name_class[256] = {
+const unsigned char notify_name_class[256] = {
 	[0x00 ... 0x1f] = 2, ['"'] = 2,		['\\'] = 2,	   [0x80 ... 0xff] = 2,
 	['0' ... '9'] = 1,   ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,
 	['.'] = 1,	     [':'] = 1,		['-'] = 1,
 };
-
-int notify_check_name(const char *name, bool strict, size_t *len, bool *escape)
-{
-	unsigned char seen = 1, all = 1;
-	size_t i, max = strict ? NOTIFY_NAME_MAX : NOTIFY_NAME_MAX_ANY;
-
-	if (name == NULL || name[0] == '\0')
-		return -EINVAL;
-	for (i = 0; name[i] != '\0'; i++) {
-		unsigned char c = name_class[(unsigned char)name[i]];
-
-		if (i == max)
-			return -ENAMETOOLONG;
-		seen |= c;
-		all &= c;
-	}
-	if (strict && all == 0)
-		return -EINVAL;
-	*len = i;
-	*escape = (seen & 2) != 0;
-	return 0;
-}
 
 static inline bool is_ws(char c)
 {

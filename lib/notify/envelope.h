@@ -2,6 +2,7 @@
 #ifndef MIMO_NOTIFY_ENVELOPE_H
 #define MIMO_NOTIFY_ENVELOPE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +28,31 @@ enum {
  * it holds a byte that must be escaped in JSON or is not UTF-8. Returns 0, -EINVAL (NULL,
  * empty, or outside the strict set) or -ENAMETOOLONG; *len receives the length on success.
  */
-int notify_check_name(const char *name, bool strict, size_t *len, bool *escape);
+/* 1: allowed in a strict name ([A-Za-z0-9_.:-]). 2: must be escaped or checked in JSON
+ * (control characters, quote, backslash, bytes >= 0x80). 0: anything else. */
+extern const unsigned char notify_name_class[256];
+
+static inline int notify_check_name(const char *name, bool strict, size_t *len, bool *escape)
+{
+	unsigned char seen = 1, all = 1;
+	size_t i, max = strict ? NOTIFY_NAME_MAX : NOTIFY_NAME_MAX_ANY;
+
+	if (name == NULL || name[0] == '\0')
+		return -EINVAL;
+	for (i = 0; name[i] != '\0'; i++) {
+		unsigned char c = notify_name_class[(unsigned char)name[i]];
+
+		if (i == max)
+			return -ENAMETOOLONG;
+		seen |= c;
+		all &= c;
+	}
+	if (strict && all == 0)
+		return -EINVAL;
+	*len = i;
+	*escape = (seen & 2) != 0;
+	return 0;
+}
 
 /*
  * Append {"event":"<name>","payload":<payload>,"timestamp":<ts>} to out. flags say whether

@@ -52,8 +52,9 @@ void notify_ovf_fini(struct notify_ovf *o);
 void notify_ovf_abandon(struct notify_ovf *o);
 
 /* Producer: append an event. 0, -ENOBUFS past the cap (or with no overflow), -ENOMEM. */
-int notify_ovf_push(struct notify_ovf *o, int64_t timestamp, const char *name, uint16_t name_len,
-		    const char *payload, uint32_t payload_len, unsigned flags);
+__attribute__((cold)) int notify_ovf_push(struct notify_ovf *o, int64_t timestamp, const char *name,
+					  uint16_t name_len, const char *payload,
+					  uint32_t payload_len, unsigned flags);
 
 /*
  * Consumer: append the oldest event's envelope to out and take it. 1: taken; 0: empty;

@@ -52,51 +52,20 @@ void notify_ring_abandon(struct notify_ring *r)
 	r->cells = NULL;
 }
 
-int notify_ring_push(struct notify_ring *r, int64_t timestamp, const char *name, uint16_t name_len,
-		     const char *payload, uint32_t payload_len, unsigned flags)
+int notify_ring_fill_large(struct notify_ring *r, struct notify_cell *c, uint64_t pos,
+			   int64_t timestamp, const char *name, uint16_t name_len,
+			   const char *payload, uint32_t payload_len, unsigned flags)
 {
-	uint64_t pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
-	size_t total = (size_t)name_len + payload_len;
-	struct notify_cell *c;
-	char *dst;
-
-	for (;;) {
-		c = &r->cells[pos & r->mask];
-		uint64_t seq =
-			atomic_load_explicit(&c->seq, memory_order_acquire) + (pos & r->mask);
-		int64_t dif = (int64_t)(seq - pos);
-
-		if (dif == 0) {
-			/* seq_cst: the sender reads enq after announcing it sleeps (see sender.c).
-			 */
-			if (atomic_compare_exchange_weak_explicit(&r->enq, &pos, pos + 1,
-								  memory_order_seq_cst,
-								  memory_order_relaxed))
-				break;
-		} else if (dif < 0) {
-			return -ENOBUFS;
-		} else {
-			pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
-		}
+	c->heap = malloc((size_t)name_len + payload_len);
+	if (c->heap == NULL) {
+		/* The cell is claimed and must be published; an empty name marks it void. */
+		c->name_len = 0;
+		atomic_store_explicit(&c->seq, pos + 1 - (pos & r->mask), memory_order_release);
+		return -ENOMEM;
 	}
-
-	c->heap = NULL;
-	dst = c->data;
-	if (mimo_unlikely(total > NOTIFY_CELL_INLINE)) {
-		c->heap = malloc(total);
-		if (c->heap == NULL) {
-			/* The cell is claimed and must be published; an empty name marks it void.
-			 */
-			c->name_len = 0;
-			atomic_store_explicit(&c->seq, pos + 1 - (pos & r->mask),
-					      memory_order_release);
-			return -ENOMEM;
-		}
-		dst = c->heap;
-	}
-	memcpy(dst, name, name_len);
+	memcpy(c->heap, name, name_len);
 	if (payload_len > 0)
-		memcpy(dst + name_len, payload, payload_len);
+		memcpy(c->heap + name_len, payload, payload_len);
 	c->timestamp = timestamp;
 	c->name_len = name_len;
 	c->payload_len = payload_len;
@@ -114,8 +83,12 @@ int notify_ring_pop_envelope(struct notify_ring *r, struct mimo_buf *out)
 	const char *src;
 	int rc = 1;
 
+	/* Nothing published at the head: empty, or a producer is still filling the cell (it
+	 * takes nanoseconds; the caller looks again). enq is not read here: the sender polls
+	 * while it is idle, and a line it reads is a line the next producer must take back -
+	 * this way producers pay for the cell's line only, not for enq's as well. */
 	if (seq != pos + 1)
-		return atomic_load_explicit(&r->enq, memory_order_acquire) == pos ? 0 : -EAGAIN;
+		return 0;
 
 	src = c->heap != NULL ? c->heap : c->data;
 	if (c->name_len == 0)

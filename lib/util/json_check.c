@@ -318,10 +318,14 @@ int mimo_json_check(const char *buf, size_t len, unsigned flags, unsigned max_de
 		}
 		}
 	}
-	if (p != end) {
+	/* A C string ends at its NUL; nothing before it reads past one (a NUL is invalid in
+	 * every other place of a document). */
+	if (p != end && !((flags & MIMO_JSON_CSTR) && *p == '\0')) {
 		bad = p;
 		goto fail;
 	}
+	if ((flags & MIMO_JSON_CSTR) && err_off != NULL)
+		*err_off = (size_t)(p - start);
 	return bad_utf8 ? 1 : 0;
 fail:
 	if (err_off != NULL)

@@ -13,6 +13,9 @@
 enum {
 	MIMO_JSON_OBJECT = 1 << 0,	   /* the document must be an object, not any value */
 	MIMO_JSON_ALLOW_BAD_UTF8 = 1 << 1, /* bytes >= 0x80 in strings need not be UTF-8 */
+	/* buf is a C string of at most len bytes: it ends at its NUL (never read past), and
+	 * *err_off receives its length on success (no strlen needed first) */
+	MIMO_JSON_CSTR = 1 << 2,
 };
 
 /*
@@ -33,7 +36,7 @@ int mimo_json_check_object(const char *buf, size_t len, unsigned max_depth, size
  * Returns 0, 1, -EBADMSG or -E2BIG as above.
  */
 int mimo_json_check(const char *buf, size_t len, unsigned flags, unsigned max_depth,
-		    size_t *err_off);
+		    size_t *err_off) __attribute__((hot));
 
 /* Length of the valid UTF-8 sequence at p (p[0] >= 0x80, p < end), or 0 if it is not one. */
 size_t mimo_utf8_seq_len(const unsigned char *p, const unsigned char *end);
