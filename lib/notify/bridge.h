@@ -29,6 +29,7 @@ struct notify_bridge {
 	_Atomic uint32_t max_payload;
 	_Atomic bool strict;	/* cfg.strict, for producers */
 	_Atomic int ovf_active; /* events are in the overflow: producers append there */
+	_Atomic bool ts_ticks;	/* producers take the TSC for timestamps (tstamp.h) */
 	/* The sender's; producers only wake it. Created once, never freed: a producer that raced
 	 * a shutdown may still wake it. */
 	struct mimo_http_poster *poster;

@@ -74,7 +74,7 @@ void notify_config_defaults(struct notify_config *c)
 	c->retries = 2;
 	c->backoff_ms = 100;
 	c->max_backoff_ms = 5000;
-	c->queue = 4096;
+	c->queue = 8192;
 	c->queue_max_mb = 64;
 	c->spool_max_mb = 256;
 	c->max_payload = 64 * 1024;

@@ -5,12 +5,7 @@
 #include <string.h>
 
 #include "json_check.h"
-
-const unsigned char notify_name_class[256] = {
-	[0x00 ... 0x1f] = 2, ['"'] = 2,		['\\'] = 2,	   [0x80 ... 0xff] = 2,
-	['0' ... '9'] = 1,   ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,
-	['.'] = 1,	     [':'] = 1,		['-'] = 1,
-};
+#include "tstamp.h"
 
 static inline bool is_ws(char c)
 {
@@ -80,12 +75,15 @@ int notify_envelope_build(struct mimo_buf *out, const char *name, size_t name_le
 			  int64_t timestamp)
 {
 	char ts[32];
-	int tn = snprintf(ts, sizeof(ts), "%lld}", (long long)timestamp);
+	int tn;
 	bool has_payload = (flags & NOTIFY_F_PAYLOAD) != 0;
 	size_t name_room = flags & NOTIFY_F_NAME_ESCAPE ? 6 * name_len : name_len;
 	size_t payload_room = flags & NOTIFY_F_PAYLOAD_UTF8 ? 3 * payload_len : payload_len;
 	char *p;
 
+	if (flags & NOTIFY_F_TICKS)
+		timestamp = notify_tstamp_to_unix((uint64_t)timestamp);
+	tn = snprintf(ts, sizeof(ts), "%lld}", (long long)timestamp);
 	if (has_payload) {
 		while (payload_len > 0 && is_ws(payload[0])) {
 			payload++;

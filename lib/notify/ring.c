@@ -1,11 +1,48 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "envelope.h"
+
+#define HUGE_PAGE (2u << 20)
+
+/*
+ * Zero-filled and populated now: a page fault on a producer's first touch of a cell costs
+ * microseconds, which would dominate the call's tail latency. A ring of 2 MiB or more is
+ * aligned to 2 MiB and offered to transparent huge pages, so that all its cells sit under one
+ * TLB entry per 2 MiB instead of one per 16 cells (a producer that has just woken up misses
+ * the TLB for the cell it writes otherwise). Without huge pages it is the same memory in
+ * 4 KiB pages.
+ */
+static void *map_cells(size_t size)
+{
+	uint8_t *p, *aligned;
+	size_t lead;
+
+	if (size < HUGE_PAGE)
+		goto small;
+	p = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (p == MAP_FAILED)
+		goto small;
+	aligned = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	lead = (size_t)(aligned - p);
+	if (lead > 0)
+		munmap(p, lead);
+	munmap(aligned + size, HUGE_PAGE - lead);
+	madvise(aligned, size, MADV_HUGEPAGE);
+	for (size_t off = 0; off < size; off += 4096)
+		aligned[off] = 0;
+	return aligned;
+small:
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+		 0);
+	return p == MAP_FAILED ? NULL : p;
+}
 
 int notify_ring_init(struct notify_ring *r, uint32_t capacity)
 {
@@ -14,11 +51,8 @@ int notify_ring_init(struct notify_ring *r, uint32_t capacity)
 
 	while (cap < capacity)
 		cap <<= 1;
-	/* Zero-filled, page-aligned, and populated now: a page fault on a producer's first touch
-	 * of a cell costs microseconds, which would dominate the call's tail latency. */
-	p = mmap(NULL, cap * sizeof(struct notify_cell), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (p == MAP_FAILED)
+	p = map_cells(cap * sizeof(struct notify_cell));
+	if (p == NULL)
 		return -ENOMEM;
 	r->cells = p;
 	r->mask = cap - 1;

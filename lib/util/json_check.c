@@ -13,12 +13,21 @@ enum {
 	C_HIGH = 3
 };
 
-static const uint8_t str_class[256] = {
-	[0x00 ... 0x1f] = C_CTRL,
-	['"'] = C_STOP,
-	['\\'] = C_STOP,
-	[0x80 ... 0xff] = C_HIGH,
-};
+/* Computed, not looked up: a table would be one more cache line (and page) for a caller whose
+ * caches are cold. */
+static inline unsigned str_class(uint8_t c)
+{
+	if (c >= 0x80)
+		return C_HIGH;
+	if (c < 0x20)
+		return C_CTRL;
+	return c == '"' || c == '\\' ? C_STOP : C_PLAIN;
+}
+
+static inline bool str_plain(uint8_t c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
 
 static inline bool is_ws(uint8_t c)
 {
@@ -71,15 +80,17 @@ size_t mimo_utf8_seq_len(const unsigned char *p, const unsigned char *end)
 
 /* p points after the opening quote. Returns a pointer after the closing quote, or NULL
  * with *bad set to the offending byte. */
-static const uint8_t *scan_string(const uint8_t *p, const uint8_t *end, const uint8_t **bad,
-				  unsigned flags, bool *bad_utf8)
+/* hot: placed with mimo_json_check and the bridge's producer path (see notify.c). */
+static __attribute__((hot)) const uint8_t *scan_string(const uint8_t *p, const uint8_t *end,
+						       const uint8_t **bad, unsigned flags,
+						       bool *bad_utf8)
 {
 	for (;;) {
-		while (p < end && str_class[*p] == C_PLAIN)
+		while (p < end && str_plain(*p))
 			p++;
 		if (p >= end)
 			break;
-		switch (str_class[*p]) {
+		switch (str_class(*p)) {
 		case C_STOP:
 			if (*p == '"')
 				return p + 1;

@@ -61,7 +61,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.timeout_ms, 2000);
 	assert_int_equal(c.retries, 2);
 	assert_int_equal(c.backoff_ms, 100);
-	assert_int_equal(c.queue, 4096);
+	assert_int_equal(c.queue, 8192);
 	assert_int_equal(c.queue_max_mb, 64);
 	assert_int_equal(c.max_backoff_ms, 5000);
 	assert_int_equal(c.max_payload, 65536);
@@ -213,7 +213,7 @@ static void test_strict_api_values(void **state)
 		json_decref(doc);
 	}
 	/* Nothing changed. */
-	assert_int_equal(c.queue, 4096);
+	assert_int_equal(c.queue, 8192);
 	assert_string_equal(c.url, "http://127.0.0.1:9090/spdk/events");
 	notify_config_free(&c);
 }
