@@ -236,6 +236,19 @@ MIMO_EXPORT __attribute__((hot, aligned(4096))) int mimo_notify_event(const char
 	if (mimo_unlikely(st == BRIDGE_UNINIT))
 		st = ensure_started(false);
 	strict = atomic_load_explicit(&b->strict, memory_order_relaxed);
+	/* Start the misses the push will take - the enq line, the cell enq points to now (the
+	 * one this call will most likely get), this thread's slot - so that they overlap with
+	 * the validation below instead of following it one by one. */
+	if (mimo_likely(st == BRIDGE_RUNNING)) {
+		struct notify_cell *cells = __atomic_load_n(&b->ring.cells, __ATOMIC_RELAXED);
+		uint64_t mask = __atomic_load_n(&b->ring.mask, __ATOMIC_RELAXED);
+		uint64_t guess = atomic_load_explicit(&b->ring.enq, memory_order_relaxed);
+		const char *cell = (const char *)&cells[guess & mask];
+
+		__builtin_prefetch(cell, 1, 3);
+		__builtin_prefetch(cell + MIMO_CACHELINE, 1, 3);
+		__builtin_prefetch(&notify_t_slot, 1, 3);
+	}
 
 	rc = notify_check_name(event, strict, &name_len, &escape);
 	if (mimo_unlikely(rc != 0))
