@@ -16,8 +16,9 @@
   LD_LIBRARY_PATH - caller cost paced with nanosleep (also with the CPU's caches flushed before
   each call), the seed's burst (4 threads x 2,500 events, then main returns), 1 s and 30 s
   backend outages (500s) with 100 events a second, resident memory idle and with a receiver
-  that never answers. Each measure RUNS (3) times, the two bridges alternating; the summary
-  gives median and range.
+  that never answers. MIMO_BENCH_BASELINE_LIB may name the lib/ of an older mimo build
+  (b3c7aab's) to measure a third library the same way. Each measure RUNS (3) times, the
+  libraries taking turns; the summary gives median and range.
 """
 import json
 import os
@@ -116,7 +117,7 @@ def order_stats(events, threads, per_thread):
             "duplicates": dups, "out_of_order": disorder}
 
 
-def peer_round(exe, libdir, tmp):
+def peer_round(exe, libdir, tmp, capped=True):
     out = {}
     sink, url, _ = sink_log(tmp, "latency.log")
     try:
@@ -167,7 +168,7 @@ def peer_round(exe, libdir, tmp):
         env["MIMO_NOTIFY_GRACE_MS"] = "0"
         # mimo refuses at its cap (ring + queue_max_mb); the Go bridge has none: 20,000
         # events, as the reference measured it.
-        limit = "2000000" if libdir == LIB else "20000"
+        limit = "2000000" if capped else "20000"
         out["hung_receiver_fill"] = run_json([exe, "fill", "--events", limit], env,
                                              timeout=300)
     finally:
@@ -194,12 +195,15 @@ def peers():
     libs = {"mimo": LIB}
     if go_lib:
         libs["go_bridge"] = go_lib
+    if os.environ.get("MIMO_BENCH_BASELINE_LIB"):
+        libs["baseline"] = os.environ["MIMO_BENCH_BASELINE_LIB"]
     rounds = {k: [] for k in libs}
     with tempfile.TemporaryDirectory() as tmp:
         exe = build_peer_driver(tmp, go_lib)
         for i in range(RUNS):
-            for name, libdir in (libs.items() if i % 2 == 0 else reversed(libs.items())):
-                rounds[name].append(peer_round(exe, libdir, tmp))
+            order = list(libs.items())
+            for name, libdir in order[i % len(order):] + order[:i % len(order)]:
+                rounds[name].append(peer_round(exe, libdir, tmp, name != "go_bridge"))
     out = {name: {"runs": RUNS, "summary": summarize(r), "each": r} for name, r in rounds.items()}
     if not go_lib:
         out["go_bridge"] = "not measured: set MIMO_GO_BRIDGE_LIB to the Go bridge's build"

@@ -14,6 +14,9 @@
  *    payload needed no repair jansson reads the same value back;
  *    Inputs with a raw NUL byte are only checked for safety: payloads are C strings, so none
  *    can hold one, and jansson wrongly accepts some (e.g. after a number);
+ *  - the C-string form (MIMO_JSON_CSTR, what NotifyEvent uses: the checker finds the end
+ *    itself) agrees with the checker given the length, never reads past the NUL (the copy is
+ *    allocated to it exactly; ASan watches) and reports the length;
  *  - event names: the strict check accepts only the documented set; the default check accepts
  *    any non-empty string, and the envelope carries it escaped so that jansson reads it back
  *    (as U+FFFD where it is not UTF-8).
@@ -188,12 +191,34 @@ static void check_name(const uint8_t *data, size_t size)
 	}
 }
 
+static void check_cstr(const char *data, size_t size)
+{
+	size_t n = strnlen(data, size), len = 0, off = 0;
+	char *s = malloc(n + 1);
+	static const unsigned modes[] = { MIMO_JSON_OBJECT, MIMO_JSON_ALLOW_BAD_UTF8 };
+
+	if (s == NULL)
+		return;
+	memcpy(s, data, n);
+	s[n] = '\0';
+	for (size_t i = 0; i < 2; i++) {
+		/* A limit past the string, as NotifyEvent passes max_payload_bytes + 1. */
+		int rc = mimo_json_check(s, n + 64, modes[i] | MIMO_JSON_CSTR, 64, &len);
+		int want = mimo_json_check(s, n, modes[i], 64, &off);
+
+		if (rc != want || (rc >= 0 && len != n))
+			abort();
+	}
+	free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_strict((const char *)data, size);
 	check_any((const char *)data, size);
+	check_cstr((const char *)data, size);
 	check_name(data, size);
 	return 0;
 }
