@@ -13,8 +13,8 @@
   directory holding the Go bridge built as libspdk_go_notify.so (go build -buildmode=c-shared;
   it is not part of this repository and is never downloaded by it): one program built against
   the Go bridge's interface (bench/notify_peer.c) runs on either library, chosen with
-  LD_LIBRARY_PATH - caller cost paced with nanosleep (also with the CPU's caches flushed before
-  each call), the seed's burst (4 threads x 2,500 events, then main returns), 1 s and 30 s
+  LD_LIBRARY_PATH - caller cost paced with nanosleep every 1 ms (also with the CPU's caches
+  flushed before each call) and every 150 ms (the bridge idle before each call), the seed's burst (4 threads x 2,500 events, then main returns), 1 s and 30 s
   backend outages (500s) with 100 events a second, resident memory idle and with a receiver
   that never answers. MIMO_BENCH_BASELINE_LIB may name the lib/ of an older mimo build
   (b3c7aab's) to measure a third library the same way. Each measure RUNS (3) times, the
@@ -124,6 +124,10 @@ def peer_round(exe, libdir, tmp, capped=True):
         env = peer_env(libdir, url, tmp)
         out["latency_nanosleep_1ms"] = run_json(
             [exe, "latency", "--calls", "5000", "--pace-us", "1000", "--sleep"], env)
+        # Events a while apart, as a daemon sends them: the bridge's sender has gone idle
+        # before every call.
+        out["latency_nanosleep_150ms"] = run_json(
+            [exe, "latency", "--calls", "100", "--pace-us", "150000", "--sleep"], env)
         out["latency_busy_100us"] = run_json(
             [exe, "latency", "--calls", "20000", "--pace-us", "100"], env)
         out["latency_nanosleep_1ms_l2_flushed"] = run_json(

@@ -54,6 +54,7 @@ static const struct key_desc keys[] = {
 	{ "grace_ms", "MIMO_NOTIFY_GRACE_MS", K_UINT, F(grace_ms), 0, 600000 },
 	{ "max_retry_after_ms", NULL, K_UINT, F(max_retry_after_ms), 0, 3600000 },
 	{ "spin_us", "MIMO_NOTIFY_SPIN_US", K_UINT, F(spin_us), 0, 100000 },
+	{ "idle_poll_ms", "MIMO_NOTIFY_IDLE_POLL_MS", K_UINT, F(idle_poll_ms), 0, 1000 },
 	{ "strict", "MIMO_NOTIFY_STRICT", K_BOOL, F(strict), 0, 0 },
 	{ "source", NULL, K_IGNORED, 0, 0, 0 },
 };
@@ -81,6 +82,7 @@ void notify_config_defaults(struct notify_config *c)
 	c->grace_ms = 2000;
 	c->max_retry_after_ms = 60000;
 	c->spin_us = 200;
+	c->idle_poll_ms = 10;
 }
 
 void notify_config_free(struct notify_config *c)

@@ -97,9 +97,12 @@ int notify_ovf_push(struct notify_ovf *o, int64_t timestamp, const char *name, u
 			pthread_mutex_unlock(&o->lock);
 			return -ENOBUFS;
 		}
-		/* Not populated: pages are faulted in as records are written, and given back
-		 * whole when the sender has read the chunk. */
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		/* Populated at once: the call that maps a chunk pays for its pages (about
+		 * 0.1 ms a MiB), the next ~10,000 calls pay no page fault each 4 KiB (a fault
+		 * costs microseconds: it would be every 50th call's latency). Given back whole
+		 * when the sender has read the chunk. */
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (p == MAP_FAILED) {
 			pthread_mutex_unlock(&o->lock);
 			return -ENOMEM;

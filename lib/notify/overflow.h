@@ -1,7 +1,7 @@
 /*
  * The overflow: where events go when the ring is full, so that a burst is taken whole
- * instead of refused. A list of mapped chunks (1 MiB each, faulted in as they are written,
- * unmapped as soon as the sender has read them) appended to under a mutex, up to a memory
+ * instead of refused. A list of mapped chunks (1 MiB each, populated when mapped, unmapped as
+ * soon as the sender has read them) appended to under a mutex, up to a memory
  * cap; past the cap producers get -ENOBUFS. The ring stays the fast path: producers come here
  * only when it is full, or while the overflow holds events.
  *

@@ -3,9 +3,10 @@
  * a keep-alive libcurl connection, with retries, signatures and the spool.
  *
  * Sleeping without costing producers a system call: while events arrived within the last
- * SHALLOW_WINDOW the sender naps for SHALLOW_POLL_MS and producers never wake it; after that
- * it announces a deep sleep in b->sleeping and the first producer to see the flag wakes it
- * (once per idle period, not per event).
+ * SHALLOW_WINDOW the sender naps for SHALLOW_POLL_MS, after that for idle_poll_ms (10 ms), and
+ * producers never wake it. Only with idle_poll_ms 0 does it announce a deep sleep in
+ * b->sleeping, and then the first producer to see the flag wakes it - a system call on that
+ * caller's path, once per idle period: with events seconds apart, on every call.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -393,6 +394,12 @@ static void idle_wait(struct notify_sender *s)
 
 	if (mimo_now_ns() - s->last_activity_ns < SHALLOW_WINDOW_NS) {
 		doze(s, SHALLOW_POLL_MS);
+		return;
+	}
+	/* Idle: look every idle_poll_ms rather than wait to be woken, so that a caller after a
+	 * quiet spell - the usual caller: events are rare - makes no system call. */
+	if (s->cfg.idle_poll_ms > 0) {
+		doze(s, s->cfg.idle_poll_ms);
 		return;
 	}
 	/* seq_cst store, then seq_cst loads of enq and of the overflow's count: either we see

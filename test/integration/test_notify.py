@@ -235,6 +235,17 @@ def test_receiver_that_never_answers_is_reported_not_silent(receiver):
     assert "undelivered event(s) lost" in err
 
 
+@pytest.mark.parametrize("idle_poll_ms", [10, 0])
+def test_events_after_a_quiet_spell_are_delivered(tmp_path, receiver, idle_poll_ms):
+    """Events 150 ms apart: the sender has gone idle before each. It looks every idle_poll_ms
+    (no caller wakes it, docs/notify.md), or with 0 sleeps until the caller wakes it."""
+    exe = compile_go_program(tmp_path, "go_paced")
+    r = receiver()
+    refused, err = run_go_paced(exe, r.url, 1, 4, 150000, MIMO_NOTIFY_IDLE_POLL_MS=idle_poll_ms)
+    assert refused == 0, err
+    assert [e["payload"]["seq"] for e in r.delivered()] == [0, 1, 2, 3]
+
+
 def test_hung_receiver_does_not_slow_the_caller(receiver):
     r = receiver(hang=True)
     rc, stats, err = send(r.url, "-n", 2000, "--stats", MIMO_NOTIFY_GRACE_MS=0,
