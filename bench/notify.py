@@ -16,7 +16,8 @@
   LD_LIBRARY_PATH - caller cost paced with nanosleep every 1 ms (also with the CPU's caches
   flushed before each call) and every 150 ms (the bridge idle before each call), the seed's burst (4 threads x 2,500 events, then main returns), 1 s and 30 s
   backend outages (500s) with 100 events a second, resident memory idle and with a receiver
-  that never answers. MIMO_BENCH_BASELINE_LIB may name the lib/ of an older mimo build
+  that never answers. MIMO_BENCH_ONLY=peers runs only this part, =latency only its caller
+  cost. MIMO_BENCH_BASELINE_LIB may name the lib/ of an older mimo build
   (b3c7aab's) to measure a third library the same way. Each measure RUNS (3) times, the
   libraries taking turns; the summary gives median and range.
 """
@@ -128,6 +129,12 @@ def peer_round(exe, libdir, tmp, capped=True):
         # before every call.
         out["latency_nanosleep_150ms"] = run_json(
             [exe, "latency", "--calls", "100", "--pace-us", "150000", "--sleep"], env)
+        # The floor, in the same minute: a call into libc after the same pauses.
+        out["floor_strchr_nanosleep_1ms"] = run_json(
+            [exe, "latency", "--calls", "5000", "--pace-us", "1000", "--sleep", "--floor"], env)
+        out["floor_strchr_nanosleep_150ms"] = run_json(
+            [exe, "latency", "--calls", "100", "--pace-us", "150000", "--sleep", "--floor"],
+            env)
         out["latency_busy_100us"] = run_json(
             [exe, "latency", "--calls", "20000", "--pace-us", "100"], env)
         out["latency_nanosleep_1ms_l2_flushed"] = run_json(
@@ -138,6 +145,8 @@ def peer_round(exe, libdir, tmp, capped=True):
              "--evict-kib", "65536"], env)
     finally:
         stop(sink)
+    if os.environ.get("MIMO_BENCH_ONLY") == "latency":
+        return out
 
     sink, url, log = sink_log(tmp, "burst.log")
     try:
@@ -216,7 +225,7 @@ def peers():
 
 def main():
     result = {"benchmark": "notify", "machine": machine(), "load_before": load()}
-    if os.environ.get("MIMO_BENCH_ONLY") == "peers":
+    if os.environ.get("MIMO_BENCH_ONLY") in ("peers", "latency"):
         result["peers"] = peers()
         result["load_after"] = load()
         print(json.dumps(result))
