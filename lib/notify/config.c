@@ -69,7 +69,7 @@ static const char *const config_paths[] = {
 void notify_config_defaults(struct notify_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->url = strdup("http://127.0.0.1:9090/spdk/events");
+	c->url = strdup(NOTIFY_DEFAULT_URL);
 	c->method = strdup("POST");
 	c->timeout_ms = 2000;
 	c->retries = 2;

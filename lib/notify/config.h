@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Where events go when nothing says otherwise: the Go bridge's receiver on this host. */
+#define NOTIFY_DEFAULT_URL "http://127.0.0.1:9090/spdk/events"
+
 struct notify_config {
 	char *url;
 	char *method;

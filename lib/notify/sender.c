@@ -124,6 +124,16 @@ static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const 
 		mimo_log(lvl, COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
 }
 
+/* Nobody chose the default URL: a daemon started without a receiver says, once per outage,
+ * how to name one or turn events off, rather than leave the user guessing. */
+static const char *default_url_hint(const struct notify_sender *s)
+{
+	if (strcmp(s->cfg.url, NOTIFY_DEFAULT_URL) != 0)
+		return "";
+	return " (the default URL: set MIMO_NOTIFY_URL to your receiver, or "
+	       "MIMO_NOTIFY_DISABLE=1 to turn events off)";
+}
+
 /* The pause before retry number n: backoff_ms doubling, at most max_backoff_ms, +-20% jitter
  * either way, and never shorter than what the receiver asked for (Retry-After). */
 static uint64_t retry_delay_ms(const struct notify_sender *s, uint32_t n, uint32_t retry_after)
@@ -178,12 +188,12 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 
 			if (!s->receiver_down)
 				MIMO_WARN(COMP,
-					  "%s is failing (%s): %s; retrying every %u ms at most",
+					  "%s is failing (%s): %s; retrying every %u ms at most%s",
 					  s->cfg.url, why,
 					  spool ? "events go to the spool until it answers"
 						: "events wait in the queue, in order, until it "
 						  "answers",
-					  s->cfg.max_backoff_ms);
+					  s->cfg.max_backoff_ms, default_url_hint(s));
 			s->receiver_down = true;
 			if (spool)
 				return D_EXHAUSTED;

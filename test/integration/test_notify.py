@@ -235,6 +235,28 @@ def test_receiver_that_never_answers_is_reported_not_silent(receiver):
     assert "undelivered event(s) lost" in err
 
 
+def test_failing_default_url_says_once_how_to_name_a_receiver_or_turn_events_off(receiver):
+    """Issue 10 (newcomer's README): a daemon started with no receiver configured warns about
+    the default URL once per outage - not once per event - and the line says how to set a
+    receiver (MIMO_NOTIFY_URL) or turn events off (MIMO_NOTIFY_DISABLE=1). A URL the user
+    chose gets the warning without that advice."""
+    try:
+        down = receiver(port=9090, outage=(0, 3600, 503))
+    except OSError:
+        pytest.skip("port 9090 (the default URL's) is in use on this machine")
+    env = clean_env(MIMO_NOTIFY_GRACE_MS=300, MIMO_NOTIFY_MAX_BACKOFF_MS=50)
+    p = subprocess.run([SEND, "-n", "20", "--flush", "1500"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    warned = [ln for ln in p.stderr.splitlines() if "is failing" in ln]
+    assert len(warned) == 1, p.stderr
+    assert "MIMO_NOTIFY_URL" in warned[0] and "MIMO_NOTIFY_DISABLE=1" in warned[0]
+    assert sum(1 for q in down.requests if q.status == 503) > 1  # it kept retrying
+    rc, _, err = send(down.url.replace("/spdk/events", "/other"), "-n", "5", "--flush", 500,
+                      MIMO_NOTIFY_GRACE_MS=300, MIMO_NOTIFY_MAX_BACKOFF_MS=50)
+    warned = [ln for ln in err.splitlines() if "is failing" in ln]
+    assert len(warned) == 1 and "MIMO_NOTIFY_DISABLE" not in warned[0], err
+
+
 @pytest.mark.parametrize("idle_poll_ms", [10, 0])
 def test_events_after_a_quiet_spell_are_delivered(tmp_path, receiver, idle_poll_ms):
     """Events 150 ms apart: the sender has gone idle before each. It looks every idle_poll_ms
