@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ static int64_t pct(const int64_t *v, size_t n, double p)
 
 struct lat_arg {
 	int calls, pace_us;
+	bool sleep; /* pace with clock_nanosleep instead of a busy-wait */
 	int64_t *samples;
 	int accepted, refused;
 	pthread_barrier_t *start;
@@ -72,8 +74,17 @@ static void *lat_thread(void *p)
 
 		if (a->pace_us > 0) {
 			next += (int64_t)a->pace_us * 1000;
-			while (now_ns() < next)
-				;
+			if (a->sleep) {
+				struct timespec ts = { .tv_sec = next / 1000000000,
+						       .tv_nsec = next % 1000000000 };
+
+				while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+				       EINTR)
+					;
+			} else {
+				while (now_ns() < next)
+					;
+			}
 		}
 		t0 = now_ns();
 		rc = NotifyEvent("bdev_ready", k_payload);
@@ -103,7 +114,7 @@ static int64_t timer_overhead(void)
 	return pct(v, N, 0.5);
 }
 
-static int latency(int threads, int calls, int pace_us)
+static int latency(int threads, int calls, int pace_us, bool sleep)
 {
 	struct lat_arg args[64];
 	pthread_t th[64];
@@ -117,7 +128,9 @@ static int latency(int threads, int calls, int pace_us)
 	mimo_notify_flush(1000);
 	pthread_barrier_init(&start, NULL, (unsigned)threads);
 	for (int t = 0; t < threads; t++) {
-		args[t] = (struct lat_arg){ .calls = calls, .pace_us = pace_us, .start = &start };
+		args[t] = (struct lat_arg){
+			.calls = calls, .pace_us = pace_us, .sleep = sleep, .start = &start
+		};
 		args[t].samples = malloc(sizeof(int64_t) * (size_t)calls);
 		pthread_create(&th[t], NULL, lat_thread, &args[t]);
 	}
@@ -130,11 +143,13 @@ static int latency(int threads, int calls, int pace_us)
 		free(args[t].samples);
 	}
 	qsort(all, n, sizeof(all[0]), cmp_i64);
-	printf("{\"threads\":%d,\"calls\":%zu,\"pace_us\":%d,\"accepted\":%d,\"refused\":%d,"
+	printf("{\"threads\":%d,\"calls\":%zu,\"pace_us\":%d,\"pacing\":\"%s\",\"accepted\":%d,"
+	       "\"refused\":%d,"
 	       "\"p50_ns\":%" PRId64 ",\"p99_ns\":%" PRId64 ",\"p999_ns\":%" PRId64
 	       ",\"max_ns\":%" PRId64 ",\"timer_overhead_ns\":%" PRId64 "}\n",
-	       threads, n, pace_us, accepted, refused, pct(all, n, 0.5), pct(all, n, 0.99),
-	       pct(all, n, 0.999), all[n - 1], timer_overhead());
+	       threads, n, pace_us, sleep ? "nanosleep" : "busy-wait", accepted, refused,
+	       pct(all, n, 0.5), pct(all, n, 0.99), pct(all, n, 0.999), all[n - 1],
+	       timer_overhead());
 	fflush(stdout);
 	free(all);
 	/* Do not wait for a hung receiver at exit. */
@@ -240,8 +255,10 @@ int main(int argc, char **argv)
 					      { "calls", required_argument, NULL, 'c' },
 					      { "pace-us", required_argument, NULL, 'p' },
 					      { "events", required_argument, NULL, 'e' },
+					      { "sleep", no_argument, NULL, 's' },
 					      { 0 } };
 	int threads = 1, calls = 20000, pace_us = 0, events = 100000, c;
+	bool sleep = false;
 
 	if (argc < 2) {
 		fprintf(stderr,
@@ -263,6 +280,9 @@ int main(int argc, char **argv)
 		case 'e':
 			events = atoi(optarg);
 			break;
+		case 's':
+			sleep = true;
+			break;
 		default:
 			return 2;
 		}
@@ -270,7 +290,7 @@ int main(int argc, char **argv)
 	if (threads < 1 || threads > 64)
 		return 2;
 	if (strcmp(argv[1], "latency") == 0)
-		return latency(threads, calls, pace_us);
+		return latency(threads, calls, pace_us, sleep);
 	if (strcmp(argv[1], "throughput") == 0)
 		return throughput(events);
 	if (strcmp(argv[1], "memory") == 0)

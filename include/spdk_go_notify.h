@@ -13,8 +13,9 @@ extern "C" {
 /*
  * Queue an event for delivery as an HTTP POST of
  * {"event":"<event>","payload":<payload>,"timestamp":<unix seconds>}.
- * payload is a JSON object as a string, or NULL to omit it. Never blocks.
- * Returns 0 when queued, a negative errno when refused.
+ * event: any non-empty string (escaped into the body). payload: a JSON value as a string, or
+ * NULL/empty for no payload. Never blocks.
+ * Returns 0 when queued, a negative errno when refused (include/mimo/notify.h lists them).
  */
 int NotifyEvent(const char *event, const char *payload);
 

@@ -16,13 +16,17 @@ extern "C" {
 #endif
 
 /*
- * Queue an event. event: 1..128 bytes of [A-Za-z0-9_.:-]. payload: NULL, or a NUL-terminated
- * JSON object of at most max_payload_bytes (64 KiB by default). Never blocks, never waits.
+ * Queue an event. As the Go bridge: event is any non-empty string of at most 65,535 bytes
+ * (JSON-escaped into the body); payload is NULL or "" for none, or one JSON value (json.Valid:
+ * any kind, nesting up to 10,000, strings whose bytes are not UTF-8 are sent with U+FFFD in
+ * their place) of at most max_payload_bytes (64 KiB by default). With "strict" configured:
+ * event is 1..128 bytes of [A-Za-z0-9_.:-] and payload one object of valid UTF-8, 64 deep.
+ * Never blocks, never waits.
  *
  * Returns 0 when queued (or when the bridge is disabled), or:
- *   -EINVAL        event is NULL, empty or has a character outside the allowed set
- *   -ENAMETOOLONG  event is longer than 128 bytes
- *   -EBADMSG       payload is not exactly one valid JSON object
+ *   -EINVAL        event is NULL or empty (strict: a character outside the allowed set)
+ *   -ENAMETOOLONG  event is longer than 65,535 bytes (strict: 128)
+ *   -EBADMSG       payload is not exactly one valid JSON value (strict: object)
  *   -EMSGSIZE      payload is larger than max_payload_bytes
  *   -ENOBUFS       the queue is full; the event is dropped and counted
  *   -ESHUTDOWN     the bridge was shut down (process exit, mimo_notify_shutdown)

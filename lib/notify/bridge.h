@@ -10,6 +10,7 @@
 
 #include "compiler.h"
 #include "config.h"
+#include "overflow.h"
 #include "poster.h"
 #include "ring.h"
 #include "spool.h"
@@ -26,6 +27,9 @@ struct notify_bridge {
 	_Atomic int state;
 	_Atomic int sleeping; /* the sender sleeps and wants a wake-up */
 	_Atomic uint32_t max_payload;
+	_Atomic bool strict;	/* cfg.strict, for producers */
+	_Atomic int ovf_active; /* events are in the overflow: producers append there */
+	_Atomic bool ts_ticks;	/* producers take the TSC for timestamps (tstamp.h) */
 	/* The sender's; producers only wake it. Created once, never freed: a producer that raced
 	 * a shutdown may still wake it. */
 	struct mimo_http_poster *poster;
@@ -33,9 +37,11 @@ struct notify_bridge {
 	struct notify_ring ring;
 
 	_Alignas(MIMO_CACHELINE) _Atomic uint64_t dropped;
+	struct notify_ovf ovf; /* the ring's overflow, up to queue_max_mb */
 
 	/* Written by the sender. */
 	_Alignas(MIMO_CACHELINE) _Atomic uint64_t handled; /* ring events finished, in order */
+	_Atomic uint64_t ovf_handled;			   /* overflow events finished */
 	_Atomic uint64_t sent, retried, failed, spooled, void_cells;
 	_Atomic int flush_waiters;
 	_Atomic int draining; /* the sender is delivering the spool to a receiver that answers */
@@ -61,8 +67,8 @@ extern struct notify_bridge g_notify_bridge;
 /* The sender thread's entry point (sender.c). */
 void *notify_sender_main(void *arg);
 
-/* Count ring events as finished and wake flush() waiters if there are any. */
-void notify_bridge_handled(struct notify_bridge *b, uint64_t n);
+/* Count ring and overflow events as finished and wake flush() waiters if there are any. */
+void notify_bridge_handled(struct notify_bridge *b, uint64_t ring, uint64_t ovf);
 
 /* Set or clear b->draining, waking flush() waiters. */
 void notify_bridge_set_draining(struct notify_bridge *b, bool on);

@@ -43,7 +43,9 @@ static const struct key_desc keys[] = {
 	{ "retry", NULL, K_UINT, F(retries), 0, 100 },
 	{ "backoff_ms", "MIMO_NOTIFY_BACKOFF_MS", K_UINT, F(backoff_ms), 1, 600000 },
 	{ "retry_backoff_ms", NULL, K_UINT, F(backoff_ms), 1, 600000 },
+	{ "max_backoff_ms", "MIMO_NOTIFY_MAX_BACKOFF_MS", K_UINT, F(max_backoff_ms), 1, 600000 },
 	{ "queue", "MIMO_NOTIFY_QUEUE", K_UINT, F(queue), 2, 1u << 24 },
+	{ "queue_max_mb", "MIMO_NOTIFY_QUEUE_MAX_MB", K_UINT, F(queue_max_mb), 0, 1u << 16 },
 	{ "spool", "MIMO_NOTIFY_SPOOL", K_STRING, F(spool), 0, 0 },
 	{ "spool_max_mb", "MIMO_NOTIFY_SPOOL_MAX_MB", K_UINT, F(spool_max_mb), 1, 1u << 20 },
 	{ "secret", "MIMO_NOTIFY_SECRET", K_STRING, F(secret), 0, 0 },
@@ -52,6 +54,8 @@ static const struct key_desc keys[] = {
 	{ "grace_ms", "MIMO_NOTIFY_GRACE_MS", K_UINT, F(grace_ms), 0, 600000 },
 	{ "max_retry_after_ms", NULL, K_UINT, F(max_retry_after_ms), 0, 3600000 },
 	{ "spin_us", "MIMO_NOTIFY_SPIN_US", K_UINT, F(spin_us), 0, 100000 },
+	{ "idle_poll_ms", "MIMO_NOTIFY_IDLE_POLL_MS", K_UINT, F(idle_poll_ms), 0, 1000 },
+	{ "strict", "MIMO_NOTIFY_STRICT", K_BOOL, F(strict), 0, 0 },
 	{ "source", NULL, K_IGNORED, 0, 0, 0 },
 };
 
@@ -65,17 +69,20 @@ static const char *const config_paths[] = {
 void notify_config_defaults(struct notify_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->url = strdup("http://127.0.0.1:9090/spdk/events");
+	c->url = strdup(NOTIFY_DEFAULT_URL);
 	c->method = strdup("POST");
 	c->timeout_ms = 2000;
 	c->retries = 2;
 	c->backoff_ms = 100;
-	c->queue = 4096;
+	c->max_backoff_ms = 5000;
+	c->queue = 8192;
+	c->queue_max_mb = 64;
 	c->spool_max_mb = 256;
 	c->max_payload = 64 * 1024;
 	c->grace_ms = 2000;
 	c->max_retry_after_ms = 60000;
 	c->spin_us = 200;
+	c->idle_poll_ms = 10;
 }
 
 void notify_config_free(struct notify_config *c)

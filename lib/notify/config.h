@@ -6,14 +6,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Where events go when nothing says otherwise: the Go bridge's receiver on this host. */
+#define NOTIFY_DEFAULT_URL "http://127.0.0.1:9090/spdk/events"
+
 struct notify_config {
 	char *url;
 	char *method;
 	uint32_t timeout_ms;
 	uint32_t retries;
 	uint32_t backoff_ms;
+	uint32_t max_backoff_ms;
 	uint32_t queue;
-	char *spool; /* NULL: no spool */
+	uint32_t queue_max_mb; /* the overflow's cap; 0: none */
+	char *spool;	       /* NULL: no spool */
 	uint32_t spool_max_mb;
 	char *secret; /* NULL: unsigned */
 	bool disable;
@@ -21,6 +26,8 @@ struct notify_config {
 	uint32_t grace_ms;
 	uint32_t max_retry_after_ms;
 	uint32_t spin_us;
+	uint32_t idle_poll_ms; /* 0: sleep until a producer wakes the sender */
+	bool strict; /* mimo's own rules for names and payloads, not the Go bridge's */
 };
 
 void notify_config_defaults(struct notify_config *c);

@@ -19,11 +19,9 @@
 #include "mimo/notify.h"
 #include "producers.h"
 #include "random.h"
+#include "tstamp.h"
 
 #define COMP "notify"
-
-/* Payload objects may nest this deep; deeper ones are refused as -EBADMSG. */
-#define PAYLOAD_MAX_DEPTH 64
 
 struct notify_bridge g_notify_bridge = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -56,6 +54,7 @@ static void register_process_hooks(void)
 static void reset_counters(struct notify_bridge *b)
 {
 	atomic_store(&b->handled, 0);
+	atomic_store(&b->ovf_handled, 0);
 	atomic_store(&b->sent, 0);
 	atomic_store(&b->retried, 0);
 	atomic_store(&b->failed, 0);
@@ -77,6 +76,8 @@ static int start_locked(struct notify_bridge *b)
 	notify_config_free(&b->cfg);
 	notify_config_load(&b->cfg, b->api_overrides);
 	atomic_store(&b->max_payload, b->cfg.max_payload);
+	atomic_store(&b->strict, b->cfg.strict);
+	atomic_store(&b->ts_ticks, notify_tstamp_use_ticks());
 	if (b->cfg.disable) {
 		register_process_hooks();
 		atomic_store_explicit(&b->state, BRIDGE_DISABLED, memory_order_release);
@@ -97,9 +98,11 @@ static int start_locked(struct notify_bridge *b)
 	/* Restarting after mimo_notify_shutdown: the shutdown waited until no producer was
 	 * inside, and producers stay out until the state is RUNNING again. */
 	notify_ring_fini(&b->ring);
+	notify_ovf_fini(&b->ovf);
 	rc = notify_ring_init(&b->ring, b->cfg.queue);
 	if (rc != 0)
 		return rc;
+	notify_ovf_init(&b->ovf, &b->ovf_active, (uint64_t)b->cfg.queue_max_mb << 20);
 	/* One poster for the life of the process: producers may wake it at any time. */
 	if (b->poster == NULL)
 		b->poster = mimo_http_poster_new();
@@ -139,7 +142,7 @@ static int start_locked(struct notify_bridge *b)
 
 /* Start unless running, disabled or (unless restart) stopped. A shutdown in progress is
  * waited for first. Returns the state or a negative errno. */
-static int ensure_started(bool restart)
+static __attribute__((cold, noinline)) int ensure_started(bool restart)
 {
 	struct notify_bridge *b = &g_notify_bridge;
 	int st;
@@ -154,16 +157,24 @@ static int ensure_started(bool restart)
 	return st;
 }
 
-static int refuse(int rc, const char *event, const char *what, size_t off)
+static __attribute__((cold, noinline)) int refuse(int rc, const char *event, const char *what,
+						  size_t off)
 {
 	uint64_t suppressed;
 
 	if (!mimo_ratelimit_allow(&g_input_rl, 1000000000LL, &suppressed))
 		return rc;
-	if (rc == -EBADMSG)
-		MIMO_ERR(COMP, "NotifyEvent(\"%.128s\"): payload refused: %s at byte %zu", event,
-			 what, off);
-	else
+	if (rc == -EBADMSG) {
+		char shown[129];
+		size_t i;
+
+		/* Any name is accepted: keep control characters and the like out of the log. */
+		for (i = 0; i < sizeof(shown) - 1 && event[i] != '\0'; i++)
+			shown[i] = event[i] >= 0x20 && event[i] < 0x7f ? event[i] : '?';
+		shown[i] = '\0';
+		MIMO_ERR(COMP, "NotifyEvent(\"%s\"): payload refused: %s at byte %zu", shown, what,
+			 off);
+	} else
 		MIMO_ERR(COMP, "NotifyEvent: event refused: %s", what);
 	if (suppressed > 0)
 		MIMO_ERR(COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
@@ -172,48 +183,102 @@ static int refuse(int rc, const char *event, const char *what, size_t off)
 
 /* The queue is full. This path runs at the rate producers call while the receiver is down,
  * so it touches one shared counter only; the log line reports that counter. */
-static int refuse_full(struct notify_bridge *b)
+static __attribute__((cold, noinline)) int refuse_full(struct notify_bridge *b)
 {
 	static struct mimo_ratelimit rl;
 	uint64_t dropped = atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed) + 1;
 
 	if (mimo_ratelimit_allow(&rl, 1000000000LL, NULL))
 		MIMO_ERR(COMP,
-			 "NotifyEvent: queue full (%" PRIu64 " events): event dropped, %" PRIu64
+			 "NotifyEvent: queue full (%" PRIu64 " events in the ring, %" PRIu64
+			 " more in %" PRIu64 " MiB of overflow, the cap): event dropped, %" PRIu64
 			 " dropped so far",
-			 notify_ring_capacity(&b->ring), dropped);
+			 notify_ring_capacity(&b->ring), notify_ovf_depth(&b->ovf),
+			 atomic_load(&b->ovf.bytes) >> 20, dropped);
 	return -ENOBUFS;
 }
 
-MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
+/* A payload the checker refused: too long, or not JSON. Out of line: the producer's path
+ * stays small (see docs/PERFORMANCE.md, "Event bridge"). */
+static __attribute__((cold, noinline)) int refuse_payload(const char *event, const char *payload,
+							  uint32_t max, int rc, bool strict,
+							  size_t off)
+{
+	if (strnlen(payload, (size_t)max + 1) > max)
+		return refuse(-EMSGSIZE, event, "payload larger than max_payload_bytes", 0);
+	return refuse(-EBADMSG, event,
+		      rc == -E2BIG ? "nested too deeply"
+		      : strict	   ? "not a single JSON object (strict)"
+				   : "not a single JSON value",
+		      off);
+}
+
+/*
+ * The producer's path. Everything it needs is inlined here - the name check, the ring push and
+ * its copy - or hot and placed right after it (the JSON check), so that a call from a thread
+ * that has just woken up, its caches cold, touches as few lines and pages as possible: no libc
+ * call, no PLT stub, no clock call (tstamp.h), no lookup table; one cache line of bridge state,
+ * the ring's enq line, one cell, the thread's slot. Aligned to a page: with the JSON check
+ * after it (.text.hot keeps them together) the whole path is one page of code, one iTLB entry.
+ */
+MIMO_EXPORT __attribute__((hot, aligned(4096))) int mimo_notify_event(const char *event,
+								      const char *payload)
 {
 	struct notify_bridge *b = &g_notify_bridge;
 	int st = atomic_load_explicit(&b->state, memory_order_acquire);
 	size_t name_len, payload_len = 0, off = 0;
 	struct producer_slot *slot;
+	unsigned flags = 0;
+	bool strict, escape, ticks;
+	int64_t ts;
 	int rc;
 
 	if (mimo_unlikely(st == BRIDGE_UNINIT))
 		st = ensure_started(false);
+	strict = atomic_load_explicit(&b->strict, memory_order_relaxed);
+	/* Start the misses the push will take - the enq line, the cell enq points to now (the
+	 * one this call will most likely get), this thread's slot - so that they overlap with
+	 * the validation below instead of following it one by one. */
+	if (mimo_likely(st == BRIDGE_RUNNING)) {
+		struct notify_cell *cells = __atomic_load_n(&b->ring.cells, __ATOMIC_RELAXED);
+		uint64_t mask = __atomic_load_n(&b->ring.mask, __ATOMIC_RELAXED);
+		uint64_t guess = atomic_load_explicit(&b->ring.enq, memory_order_relaxed);
+		const char *cell = (const char *)&cells[guess & mask];
 
-	rc = notify_check_name(event, &name_len);
+		__builtin_prefetch(cell, 1, 3);
+		__builtin_prefetch(cell + MIMO_CACHELINE, 1, 3);
+		__builtin_prefetch(&notify_t_slot, 1, 3);
+	}
+
+	rc = notify_check_name(event, strict, &name_len, &escape);
 	if (mimo_unlikely(rc != 0))
 		return refuse(rc, event,
-			      rc == -ENAMETOOLONG ? "name longer than 128 bytes"
-						  : "name empty or outside [A-Za-z0-9_.:-]",
+			      rc == -ENAMETOOLONG ? (strict ? "name longer than 128 bytes (strict)"
+							    : "name longer than 65535 bytes")
+			      : event == NULL || event[0] == '\0'
+				      ? "name NULL or empty"
+				      : "name outside [A-Za-z0-9_.:-] (strict)",
 			      0);
-	if (payload != NULL) {
+	if (escape)
+		flags |= NOTIFY_F_NAME_ESCAPE;
+	/* The Go bridge's contract: "NULL/empty for no payload". */
+	if (payload != NULL && payload[0] != '\0') {
 		uint32_t max = atomic_load_explicit(&b->max_payload, memory_order_relaxed);
 
-		payload_len = strnlen(payload, (size_t)max + 1);
-		if (mimo_unlikely(payload_len > max))
-			return refuse(-EMSGSIZE, event, "payload larger than max_payload_bytes", 0);
-		rc = mimo_json_check_object(payload, payload_len, PAYLOAD_MAX_DEPTH, &off);
-		if (mimo_unlikely(rc != 0))
-			return refuse(-EBADMSG, event,
-				      rc == -E2BIG ? "nested too deeply"
-						   : "not a single JSON object",
-				      off);
+		/* Strict: one object of valid UTF-8, 64 levels deep. Otherwise what Go's
+		 * json.Valid takes: any value, 10,000 levels, strings not necessarily UTF-8
+		 * (repaired when the envelope is built). The check finds the string's end
+		 * itself (MIMO_JSON_CSTR), reading at most max + 1 bytes. */
+		rc = strict ? mimo_json_check(payload, (size_t)max + 1,
+					      MIMO_JSON_OBJECT | MIMO_JSON_CSTR,
+					      NOTIFY_STRICT_DEPTH, &off)
+			    : mimo_json_check(payload, (size_t)max + 1,
+					      MIMO_JSON_ALLOW_BAD_UTF8 | MIMO_JSON_CSTR,
+					      MIMO_JSON_MAX_DEPTH_ANY, &off);
+		if (mimo_unlikely(rc < 0 || off > max))
+			return refuse_payload(event, payload, max, rc, strict, off);
+		payload_len = off;
+		flags |= NOTIFY_F_PAYLOAD | (rc == 1 ? NOTIFY_F_PAYLOAD_UTF8 : 0);
 	}
 	if (mimo_unlikely(st != BRIDGE_RUNNING))
 		return st == BRIDGE_DISABLED ? 0 : st < 0 ? st : -ESHUTDOWN;
@@ -227,8 +292,21 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 		notify_producer_leave(slot);
 		return -ESHUTDOWN;
 	}
-	rc = notify_ring_push(&b->ring, mimo_unix_seconds(), event, (uint16_t)name_len, payload,
-			      (uint32_t)payload_len, payload != NULL);
+	/* The ring is the fast path; the overflow takes a burst the ring cannot, and while it
+	 * holds events every producer goes there, so a thread's events stay in order. */
+	ticks = atomic_load_explicit(&b->ts_ticks, memory_order_relaxed);
+	ts = notify_tstamp_now(ticks);
+	flags |= ticks ? NOTIFY_F_TICKS : 0;
+	if (mimo_likely(!atomic_load_explicit(&b->ovf_active, memory_order_relaxed))) {
+		rc = notify_ring_push(&b->ring, ts, event, (uint16_t)name_len, payload,
+				      (uint32_t)payload_len, flags);
+		if (mimo_unlikely(rc == -ENOBUFS))
+			rc = notify_ovf_push(&b->ovf, ts, event, (uint16_t)name_len, payload,
+					     (uint32_t)payload_len, flags);
+	} else {
+		rc = notify_ovf_push(&b->ovf, ts, event, (uint16_t)name_len, payload,
+				     (uint32_t)payload_len, flags);
+	}
 	notify_producer_leave(slot);
 	if (mimo_unlikely(rc == -ENOBUFS))
 		return refuse_full(b);
@@ -240,10 +318,11 @@ MIMO_EXPORT int mimo_notify_event(const char *event, const char *payload)
 	return 0;
 }
 
-MIMO_EXPORT int NotifyEvent(const char *event, const char *payload)
-{
-	return mimo_notify_event(event, payload);
-}
+/* The same function under the Go bridge's name: an alias, not a wrapper, so that a call does
+ * not go through one more PLT stub (mimo_notify_event is exported, hence interposable). */
+MIMO_EXPORT __attribute__((hot, aligned(4096))) int NotifyEvent(const char *event,
+								const char *payload)
+	__attribute__((alias("mimo_notify_event")));
 
 MIMO_EXPORT int mimo_notify_init(void)
 {
@@ -293,6 +372,8 @@ MIMO_EXPORT int mimo_notify_configure(const char *json)
 			b->cfg = trial;
 			memset(&trial, 0, sizeof(trial));
 			atomic_store(&b->max_payload, b->cfg.max_payload);
+			atomic_store(&b->strict, b->cfg.strict);
+			atomic_store(&b->ovf.max_bytes, (uint64_t)b->cfg.queue_max_mb << 20);
 			atomic_fetch_add(&b->cfg_gen, 1);
 		}
 	}
@@ -311,9 +392,12 @@ static void wake_flush_waiters(struct notify_bridge *b)
 	}
 }
 
-void notify_bridge_handled(struct notify_bridge *b, uint64_t n)
+void notify_bridge_handled(struct notify_bridge *b, uint64_t ring, uint64_t ovf)
 {
-	atomic_fetch_add(&b->handled, n);
+	if (ring > 0)
+		atomic_fetch_add(&b->handled, ring);
+	if (ovf > 0)
+		atomic_fetch_add(&b->ovf_handled, ovf);
 	wake_flush_waiters(b);
 }
 
@@ -324,26 +408,28 @@ void notify_bridge_set_draining(struct notify_bridge *b, bool on)
 		wake_flush_waiters(b);
 }
 
-/* Settled: every event queued up to target has been handled, and no spooled backlog is being
- * delivered to a receiver that answers. */
-static bool settled(struct notify_bridge *b, uint64_t target)
+/* Settled: every event queued up to the targets (ring and overflow, each in order) has been
+ * handled, and no spooled backlog is being delivered to a receiver that answers. */
+static bool settled(struct notify_bridge *b, uint64_t target, uint64_t ovf_target)
 {
-	return atomic_load(&b->handled) >= target && atomic_load(&b->draining) == 0;
+	return atomic_load(&b->handled) >= target && atomic_load(&b->ovf_handled) >= ovf_target &&
+	       atomic_load(&b->draining) == 0;
 }
 
 MIMO_EXPORT int mimo_notify_flush(uint32_t timeout_ms)
 {
 	struct notify_bridge *b = &g_notify_bridge;
 	int64_t deadline = mimo_now_ns() + (int64_t)timeout_ms * 1000000;
-	uint64_t target;
+	uint64_t target, ovf_target;
 	int rc = 0;
 
 	if (atomic_load_explicit(&b->state, memory_order_acquire) != BRIDGE_RUNNING)
 		return 0;
 	target = atomic_load(&b->ring.enq);
+	ovf_target = atomic_load(&b->ovf.pushed);
 	atomic_fetch_add(&b->flush_waiters, 1);
 	pthread_mutex_lock(&b->flush_lock);
-	while (!settled(b, target)) {
+	while (!settled(b, target, ovf_target)) {
 		int64_t now = mimo_now_ns(), step;
 		struct timespec ts;
 
@@ -394,7 +480,9 @@ MIMO_EXPORT void mimo_notify_shutdown(uint32_t timeout_ms)
 
 	if (mimo_notify_flush(timeout_ms) != 0)
 		MIMO_WARN(COMP, "shutdown: %" PRIu64 " event(s) still queued after %u ms",
-			  atomic_load(&b->ring.enq) - atomic_load(&b->handled), timeout_ms);
+			  atomic_load(&b->ring.enq) - atomic_load(&b->handled) +
+				  atomic_load(&b->ovf.pushed) - atomic_load(&b->ovf_handled),
+			  timeout_ms);
 
 	/* No new producer gets in; wait out those already inside, then the sender takes the
 	 * last events from the ring (finish() in sender.c). */
@@ -430,6 +518,8 @@ MIMO_EXPORT void mimo_notify_stats(struct mimo_notify_stats *st)
 		enq = atomic_load(&b->ring.enq);
 		st->queue_depth = notify_ring_depth(&b->ring);
 	}
+	enq += atomic_load(&b->ovf.pushed);
+	st->queue_depth += notify_ovf_depth(&b->ovf);
 	st->queued = enq > voids ? enq - voids : 0;
 	st->sent = atomic_load(&b->sent);
 	st->retried = atomic_load(&b->retried);
@@ -467,6 +557,7 @@ static void fork_child(void)
 	/* Whatever the state (running, stopping, stopped), everything inherited is the
 	 * parent's: forget it without freeing what another thread may have been using. */
 	notify_ring_abandon(&b->ring);
+	notify_ovf_abandon(&b->ovf);
 	notify_spool_abandon(&b->spool);
 	for (size_t i = 0;
 	     b->poster != NULL && i < sizeof(g_abandoned_posters) / sizeof(g_abandoned_posters[0]);

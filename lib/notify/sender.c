@@ -3,9 +3,10 @@
  * a keep-alive libcurl connection, with retries, signatures and the spool.
  *
  * Sleeping without costing producers a system call: while events arrived within the last
- * SHALLOW_WINDOW the sender naps for SHALLOW_POLL_MS and producers never wake it; after that
- * it announces a deep sleep in b->sleeping and the first producer to see the flag wakes it
- * (once per idle period, not per event).
+ * SHALLOW_WINDOW the sender naps for SHALLOW_POLL_MS, after that for idle_poll_ms (10 ms), and
+ * producers never wake it. Only with idle_poll_ms 0 does it announce a deep sleep in
+ * b->sleeping, and then the first producer to see the flag wakes it - a system call on that
+ * caller's path, once per idle period: with events seconds apart, on every call.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "log.h"
 #include "poster.h"
+#include "random.h"
 #include "webhook.h"
 
 #define COMP "notify"
@@ -27,7 +29,6 @@
 #define DEEP_POLL_MS	  1000
 #define DOWN_POLL_MS	  100
 #define PROBE_MIN_MS	  1000
-#define PROBE_MAX_MS	  30000
 #define SPOOL_BATCH	  1024
 
 enum delivery {
@@ -43,11 +44,12 @@ struct notify_sender {
 	struct notify_config cfg;
 	uint64_t cfg_gen;
 	struct mimo_buf body; /* envelope of the event in flight */
+	bool body_ovf;	      /* ... which came from the overflow, not the ring */
 	char id[WEBHOOK_ID_LEN];
 	uint64_t seq;
 	bool down; /* the spool holds undelivered events; new ones queue behind them there */
-	/* The last event exhausted its retries: until one gets through, each event is tried
-	 * once, so a dead receiver drains the queue at the speed of a refused connection. */
+	/* The event at the head has used its retries: the receiver is reported down until an
+	 * event gets through (one warning per outage). */
 	bool receiver_down;
 	int64_t next_probe_ns;
 	uint32_t probe_ms;
@@ -122,7 +124,35 @@ static void log_limited(struct notify_sender *s, enum mimo_log_level lvl, const 
 		mimo_log(lvl, COMP, "(%" PRIu64 " similar messages suppressed)", suppressed);
 }
 
-/* Deliver one event with the configured retries and backoff. */
+/* Nobody chose the default URL: a daemon started without a receiver says, once per outage,
+ * how to name one or turn events off, rather than leave the user guessing. */
+static const char *default_url_hint(const struct notify_sender *s)
+{
+	if (strcmp(s->cfg.url, NOTIFY_DEFAULT_URL) != 0)
+		return "";
+	return " (the default URL: set MIMO_NOTIFY_URL to your receiver, or "
+	       "MIMO_NOTIFY_DISABLE=1 to turn events off)";
+}
+
+/* The pause before retry number n: backoff_ms doubling, at most max_backoff_ms, +-20% jitter
+ * either way, and never shorter than what the receiver asked for (Retry-After). */
+static uint64_t retry_delay_ms(const struct notify_sender *s, uint32_t n, uint32_t retry_after)
+{
+	uint64_t d = mimo_http_backoff_ms(s->cfg.backoff_ms, n, 0), cap = s->cfg.max_backoff_ms;
+
+	if (d > cap)
+		d = cap - cap / 5 + mimo_random_below(cap / 5 * 2 + 1);
+	return MIMO_MAX(d, (uint64_t)retry_after);
+}
+
+/*
+ * Deliver one event. A retryable failure (5xx, 408, 429, the network) keeps the event at the
+ * head of the queue - everything behind it waits, in order - and it is tried again after a
+ * backoff, for as long as the receiver keeps failing: nothing accepted is given up because
+ * the receiver is down. After `retries` retries the receiver is reported down and, when a
+ * spool is configured, the event goes there (D_EXHAUSTED) so the queue does not fill.
+ * A permanent failure (other 4xx, 3xx, a bad URL) fails this event only.
+ */
 static enum delivery deliver(struct notify_sender *s, const char *id, const char *body, size_t len)
 {
 	struct notify_bridge *b = s->b;
@@ -139,7 +169,8 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 		case MIMO_HTTP_OK:
 			atomic_fetch_add(&b->sent, 1);
 			if (s->receiver_down)
-				MIMO_INFO(COMP, "%s answers again", s->cfg.url);
+				MIMO_INFO(COMP, "%s answers again; delivering the queue",
+					  s->cfg.url);
 			s->receiver_down = false;
 			return D_SENT;
 		case MIMO_HTTP_ABORTED:
@@ -152,28 +183,65 @@ static enum delivery deliver(struct notify_sender *s, const char *id, const char
 		case MIMO_HTTP_RETRY:
 			break;
 		}
-		if (n >= s->cfg.retries || s->receiver_down) {
-			log_limited(s, MIMO_LOG_WARN, "event %s to %s: retries exhausted: %s", id,
-				    why);
+		if (n >= s->cfg.retries) {
+			bool spool = notify_spool_is_open(&b->spool);
+
+			if (!s->receiver_down)
+				MIMO_WARN(COMP,
+					  "%s is failing (%s): %s; retrying every %u ms at most%s",
+					  s->cfg.url, why,
+					  spool ? "events go to the spool until it answers"
+						: "events wait in the queue, in order, until it "
+						  "answers",
+					  s->cfg.max_backoff_ms, default_url_hint(s));
 			s->receiver_down = true;
-			return D_EXHAUSTED;
+			if (spool)
+				return D_EXHAUSTED;
 		}
 		atomic_fetch_add(&b->retried, 1);
-		delay = mimo_http_backoff_ms(s->cfg.backoff_ms, n, retry_after);
+		delay = retry_delay_ms(s, n, retry_after);
 		log_limited(s, MIMO_LOG_DEBUG, "event %s to %s: %s; retrying", id, why);
 		if (!nap(s, (uint32_t)delay))
 			return D_ABORTED;
 	}
 }
 
-/* Take up to max events from the ring and write them to the spool as one segment. */
+/*
+ * The next event: from the ring, or from the overflow once the ring is empty after the
+ * overflow's record was seen (overflow.h: this keeps each thread's order). Returns what
+ * notify_ring_pop_envelope does; *from_ovf says where a taken event came from.
+ */
+static int queue_pop(struct notify_bridge *b, struct mimo_buf *out, bool *from_ovf)
+{
+	int rc = notify_ring_pop_envelope(&b->ring, out);
+
+	*from_ovf = false;
+	if (rc != 0)
+		return rc;
+	if (!notify_ovf_ready(&b->ovf)) {
+		notify_ovf_settle(&b->ovf);
+		return 0;
+	}
+	if (atomic_load(&b->ring.enq) != atomic_load(&b->ring.deq))
+		return -EAGAIN; /* a cell claimed before the record was published: it goes first */
+	*from_ovf = true;
+	return notify_ovf_pop_envelope(&b->ovf, out);
+}
+
+static uint64_t queue_depth(struct notify_bridge *b)
+{
+	return notify_ring_depth(&b->ring) + notify_ovf_depth(&b->ovf);
+}
+
+/* Take up to max events from the queue and write them to the spool as one segment. */
 static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 {
 	struct notify_bridge *b = s->b;
 	struct spool_rec *recs = calloc(max, sizeof(*recs));
 	size_t *offs = calloc(max, sizeof(*offs));
 	struct mimo_buf all = { 0 };
-	size_t n = 0, voids = 0, lost = 0;
+	size_t n = 0, voids = 0, lost = 0, from_ovf = 0;
+	bool ovf;
 	int rc;
 
 	if (recs == NULL || offs == NULL) {
@@ -184,13 +252,14 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 	while (n < max) {
 		size_t before = all.len;
 
-		rc = notify_ring_pop_envelope(&b->ring, &all);
+		rc = queue_pop(b, &all, &ovf);
 		if (rc == -EAGAIN) {
 			mimo_cpu_relax(); /* a producer is filling the cell: it takes nanoseconds */
 			continue;
 		}
 		if (rc == 0)
 			break;
+		from_ovf += ovf;
 		if (rc == -ENODATA) {
 			voids++;
 			continue;
@@ -223,7 +292,7 @@ static uint64_t ring_to_spool(struct notify_sender *s, size_t max)
 	free(recs);
 	free(offs);
 	if (n + voids + lost > 0)
-		notify_bridge_handled(b, n + voids + lost);
+		notify_bridge_handled(b, n + voids + lost - from_ovf, from_ovf);
 	return n + voids + lost;
 }
 
@@ -242,7 +311,7 @@ static enum delivery drain_spool(struct notify_sender *s)
 			return d;
 		notify_spool_consume(&b->spool);
 		/* Keep producers from filling the ring while a long backlog drains. */
-		if (notify_ring_depth(&b->ring) > notify_ring_capacity(&b->ring) / 2)
+		if (queue_depth(b) > notify_ring_capacity(&b->ring) / 2)
 			ring_to_spool(s, SPOOL_BATCH);
 	}
 	/* Only an empty spool lets new events go straight out again: anything else (a segment
@@ -257,7 +326,7 @@ static void enter_down_mode(struct notify_sender *s)
 			  s->b->spool.dir);
 	s->down = true;
 	s->next_probe_ns = mimo_now_ns() + (int64_t)s->probe_ms * 1000000;
-	s->probe_ms = MIMO_MIN(s->probe_ms * 2, PROBE_MAX_MS);
+	s->probe_ms = MIMO_MIN(s->probe_ms * 2, MIMO_MAX(s->cfg.max_backoff_ms, PROBE_MIN_MS));
 }
 
 /*
@@ -292,7 +361,7 @@ static void down_mode_step(struct notify_sender *s)
 		now = mimo_now_ns();
 	}
 	wait_ms = (s->next_probe_ns - now) / 1000000;
-	if (notify_ring_depth(&b->ring) > 0)
+	if (queue_depth(b) > 0)
 		wait_ms = MIMO_MIN(wait_ms, DOWN_POLL_MS);
 	if (wait_ms > 0)
 		doze(s, (uint32_t)MIMO_MIN(wait_ms, DOWN_POLL_MS));
@@ -325,7 +394,7 @@ static void deliver_from_ring(struct notify_sender *s)
 		}
 	}
 	mimo_buf_reset(&s->body);
-	notify_bridge_handled(b, 1);
+	notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 }
 
 /* Wait for work without making producers pay a system call per event. */
@@ -337,10 +406,18 @@ static void idle_wait(struct notify_sender *s)
 		doze(s, SHALLOW_POLL_MS);
 		return;
 	}
-	/* seq_cst store, then seq_cst load of enq: either we see the producer's claim, or the
-	 * producer (whose CAS on enq is seq_cst) sees our flag and wakes us. */
+	/* Idle: look every idle_poll_ms rather than wait to be woken, so that a caller after a
+	 * quiet spell - the usual caller: events are rare - makes no system call. */
+	if (s->cfg.idle_poll_ms > 0) {
+		doze(s, s->cfg.idle_poll_ms);
+		return;
+	}
+	/* seq_cst store, then seq_cst loads of enq and of the overflow's count: either we see
+	 * the producer's claim or append, or the producer (whose CAS on enq, or increment of
+	 * pushed, is seq_cst) sees our flag and wakes us. */
 	atomic_store(&b->sleeping, 1);
-	if (atomic_load(&b->ring.enq) != atomic_load(&b->ring.deq) || stopping(s)) {
+	if (atomic_load(&b->ring.enq) != atomic_load(&b->ring.deq) ||
+	    notify_ovf_depth(&b->ovf) > 0 || stopping(s)) {
 		atomic_store(&b->sleeping, 0);
 		return;
 	}
@@ -365,19 +442,20 @@ static void finish(struct notify_sender *s, bool in_flight)
 				atomic_fetch_add(&b->dropped, 1);
 				lost++;
 			}
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 		}
 		while (ring_to_spool(s, SPOOL_BATCH) > 0)
 			;
 		notify_spool_close(&b->spool);
 	} else {
+		bool ovf;
 		int rc;
 
 		if (in_flight) {
 			lost++;
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 		}
-		while ((rc = notify_ring_pop_envelope(&b->ring, &s->body)) != 0) {
+		while ((rc = queue_pop(b, &s->body, &ovf)) != 0) {
 			if (rc == -EAGAIN) {
 				mimo_cpu_relax();
 				continue;
@@ -387,7 +465,7 @@ static void finish(struct notify_sender *s, bool in_flight)
 				atomic_fetch_add(&b->void_cells, 1);
 			else
 				lost++;
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !ovf, ovf);
 		}
 		atomic_fetch_add(&b->dropped, lost);
 	}
@@ -423,7 +501,7 @@ void *notify_sender_main(void *arg)
 			down_mode_step(s);
 			continue;
 		}
-		rc = notify_ring_pop_envelope(&b->ring, &s->body);
+		rc = queue_pop(b, &s->body, &s->body_ovf);
 		if (rc == 1) {
 			in_flight = true;
 			deliver_from_ring(s);
@@ -434,7 +512,7 @@ void *notify_sender_main(void *arg)
 		} else if (rc == -ENODATA || rc == -ENOMEM) {
 			atomic_fetch_add(rc == -ENODATA ? &b->void_cells : &b->dropped, 1);
 			mimo_buf_reset(&s->body);
-			notify_bridge_handled(b, 1);
+			notify_bridge_handled(b, !s->body_ovf, s->body_ovf);
 		} else if (rc == 0) {
 			idle_wait(s);
 		} else {

@@ -1,4 +1,5 @@
 /* NVMe/TCP's TLS 1.3 with PSKs, on OpenSSL 3 (see tls.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,15 @@ static bool nqn_ok(const char *s, size_t len)
 	return true;
 }
 
+static bool base64_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/' && s[i] != '=')
+			return false;
+	}
+	return true;
+}
+
 int mimo_tls_identity_parse(const void *id, size_t len, struct mimo_tls_identity *out)
 {
 	const char *s = id, *end = s + len, *sp;
@@ -151,7 +161,9 @@ int mimo_tls_identity_parse(const void *id, size_t len, struct mimo_tls_identity
 	memcpy(out->hostnqn, f[0], fl[0]);
 	memcpy(out->subnqn, f[1], fl[1]);
 	if (out->version == 1) {
-		if (fl[2] == 0 || fl[2] >= sizeof(out->digest))
+		/* Base64 only: the digest is compared as a string, so a NUL or a byte after one
+		 * must not let a second spelling of the same identity through. */
+		if (fl[2] == 0 || fl[2] >= sizeof(out->digest) || !base64_ok(f[2], fl[2]))
 			return -EINVAL;
 		memcpy(out->digest, f[2], fl[2]);
 	}

@@ -13,12 +13,21 @@ enum {
 	C_HIGH = 3
 };
 
-static const uint8_t str_class[256] = {
-	[0x00 ... 0x1f] = C_CTRL,
-	['"'] = C_STOP,
-	['\\'] = C_STOP,
-	[0x80 ... 0xff] = C_HIGH,
-};
+/* Computed, not looked up: a table would be one more cache line (and page) for a caller whose
+ * caches are cold. */
+static inline unsigned str_class(uint8_t c)
+{
+	if (c >= 0x80)
+		return C_HIGH;
+	if (c < 0x20)
+		return C_CTRL;
+	return c == '"' || c == '\\' ? C_STOP : C_PLAIN;
+}
+
+static inline bool str_plain(uint8_t c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
 
 static inline bool is_ws(uint8_t c)
 {
@@ -35,8 +44,7 @@ static inline bool is_hex(uint8_t c)
 	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Validate one UTF-8 sequence starting at p (p[0] >= 0x80). Returns its length or 0. */
-static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
+size_t mimo_utf8_seq_len(const unsigned char *p, const unsigned char *end)
 {
 	uint8_t c = p[0];
 	size_t n;
@@ -72,14 +80,17 @@ static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
 
 /* p points after the opening quote. Returns a pointer after the closing quote, or NULL
  * with *bad set to the offending byte. */
-static const uint8_t *scan_string(const uint8_t *p, const uint8_t *end, const uint8_t **bad)
+/* hot: placed with mimo_json_check and the bridge's producer path (see notify.c). */
+static __attribute__((hot)) const uint8_t *scan_string(const uint8_t *p, const uint8_t *end,
+						       const uint8_t **bad, unsigned flags,
+						       bool *bad_utf8)
 {
 	for (;;) {
-		while (p < end && str_class[*p] == C_PLAIN)
+		while (p < end && str_plain(*p))
 			p++;
 		if (p >= end)
 			break;
-		switch (str_class[*p]) {
+		switch (str_class(*p)) {
 		case C_STOP:
 			if (*p == '"')
 				return p + 1;
@@ -114,11 +125,15 @@ static const uint8_t *scan_string(const uint8_t *p, const uint8_t *end, const ui
 			}
 			break;
 		case C_HIGH: {
-			size_t n = utf8_seq(p, end);
+			size_t n = mimo_utf8_seq_len(p, end);
 
 			if (n == 0) {
-				*bad = p;
-				return NULL;
+				if (!(flags & MIMO_JSON_ALLOW_BAD_UTF8)) {
+					*bad = p;
+					return NULL;
+				}
+				*bad_utf8 = true;
+				n = 1;
 			}
 			p += n;
 			break;
@@ -190,25 +205,31 @@ enum state {
 
 int mimo_json_check_object(const char *buf, size_t len, unsigned max_depth, size_t *err_off)
 {
+	return mimo_json_check(buf, len, MIMO_JSON_OBJECT,
+			       max_depth < MIMO_JSON_MAX_DEPTH ? max_depth : MIMO_JSON_MAX_DEPTH,
+			       err_off);
+}
+
+int mimo_json_check(const char *buf, size_t len, unsigned flags, unsigned max_depth,
+		    size_t *err_off)
+{
 	const uint8_t *start = (const uint8_t *)buf, *p = start, *end = start + len;
 	const uint8_t *bad = NULL;
-	/* One bit per open container: 1 = object, 0 = array. */
-	uint64_t stack[MIMO_JSON_MAX_DEPTH / 64] = { 0 };
+	/* One bit per open container: 1 = object, 0 = array. Each bit is written when its
+	 * container opens, before it is read, so the words need no clearing. */
+	uint64_t stack[(MIMO_JSON_MAX_DEPTH_ANY + 63) / 64];
 	unsigned depth = 0;
-	enum state st;
+	bool bad_utf8 = false;
+	enum state st = S_VALUE;
 
-	if (max_depth > MIMO_JSON_MAX_DEPTH)
-		max_depth = MIMO_JSON_MAX_DEPTH;
+	if (max_depth > MIMO_JSON_MAX_DEPTH_ANY)
+		max_depth = MIMO_JSON_MAX_DEPTH_ANY;
 	while (p < end && is_ws(*p))
 		p++;
-	if (p >= end || *p != '{' || max_depth == 0) {
+	if ((flags & MIMO_JSON_OBJECT) && (p >= end || *p != '{' || max_depth == 0)) {
 		bad = p;
 		goto fail;
 	}
-	stack[0] = 1;
-	depth = 1;
-	p++;
-	st = S_OBJ_KEY_OR_END;
 
 	for (;;) {
 		while (p < end && is_ws(*p))
@@ -233,7 +254,7 @@ int mimo_json_check_object(const char *buf, size_t len, unsigned max_depth, size
 				bad = p;
 				goto fail;
 			}
-			p = scan_string(p + 1, end, &bad);
+			p = scan_string(p + 1, end, &bad, flags, &bad_utf8);
 			if (p == NULL)
 				goto fail;
 			while (p < end && is_ws(*p))
@@ -273,7 +294,7 @@ int mimo_json_check_object(const char *buf, size_t len, unsigned max_depth, size
 				p++;
 				continue;
 			case '"':
-				p = scan_string(p + 1, end, &bad);
+				p = scan_string(p + 1, end, &bad, flags, &bad_utf8);
 				break;
 			case 't':
 				p = scan_literal(p, end, "true", &bad);
@@ -308,11 +329,15 @@ int mimo_json_check_object(const char *buf, size_t len, unsigned max_depth, size
 		}
 		}
 	}
-	if (p != end) {
+	/* A C string ends at its NUL; nothing before it reads past one (a NUL is invalid in
+	 * every other place of a document). */
+	if (p != end && !((flags & MIMO_JSON_CSTR) && *p == '\0')) {
 		bad = p;
 		goto fail;
 	}
-	return 0;
+	if ((flags & MIMO_JSON_CSTR) && err_off != NULL)
+		*err_off = (size_t)(p - start);
+	return bad_utf8 ? 1 : 0;
 fail:
 	if (err_off != NULL)
 		*err_off = (size_t)(bad - start);

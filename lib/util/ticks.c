@@ -38,6 +38,22 @@ static bool tsc_invariant(void)
 #endif
 }
 
+bool mimo_tsc_usable(void)
+{
+	char cs[32] = "";
+	FILE *f;
+
+	if (!tsc_invariant())
+		return false;
+	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (f == NULL)
+		return false;
+	if (fgets(cs, sizeof(cs), f) == NULL)
+		cs[0] = '\0';
+	fclose(f);
+	return strncmp(cs, "tsc", 3) == 0;
+}
+
 static void calibrate(void)
 {
 	int mode = tsc_invariant() ? 1 : 0;

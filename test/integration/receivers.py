@@ -13,6 +13,7 @@ class Request:
         self.headers = headers
         self.body = body
         self.time = time.monotonic()
+        self.status = None  # what the receiver answered (None: it never answered)
 
     def json(self):
         return json.loads(self.body.decode())
@@ -20,10 +21,15 @@ class Request:
 
 class Receiver:
     """responses: list of (status, {header: value}) used in order, then 200 for ever.
-    hang: accept and read requests but never answer."""
+    hang: accept and read requests but never answer.
+    outage: (after, seconds, status): once `after` requests have been answered, answer
+    `status` to every request for `seconds` from the first one so answered (a backend that is
+    down for a while), then 200 again."""
 
-    def __init__(self, port=0, responses=None, hang=False, path="/spdk/events"):
+    def __init__(self, port=0, responses=None, hang=False, path="/spdk/events", outage=None):
         self.responses = list(responses or [])
+        self.outage = outage
+        self.outage_started = None
         self.hang = hang
         self.path = path
         self.requests = []
@@ -62,8 +68,16 @@ class Receiver:
         n = int(h.headers.get("Content-Length", "0"))
         body = h.rfile.read(n)
         with self.cond:
-            self.requests.append(Request(h.command, h.path, dict(h.headers), body))
+            req = Request(h.command, h.path, dict(h.headers), body)
+            self.requests.append(req)
             status, headers = self.responses.pop(0) if self.responses else (200, {})
+            if self.outage is not None and len(self.requests) > self.outage[0]:
+                if self.outage_started is None:
+                    self.outage_started = req.time
+                if req.time - self.outage_started < self.outage[1]:
+                    status, headers = self.outage[2], {}
+            if not self.hang:
+                req.status = status
             self.cond.notify_all()
         if self.hang:
             self.stopping.wait()
@@ -88,3 +102,8 @@ class Receiver:
 
     def events(self):
         return [r.json() for r in self.requests]
+
+    def delivered(self):
+        """The events the receiver accepted (answered 2xx), in arrival order."""
+        with self.cond:
+            return [r.json() for r in self.requests if r.status and 200 <= r.status < 300]

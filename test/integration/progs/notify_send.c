@@ -178,8 +178,9 @@ int main(int argc, char **argv)
 		pthread_t th;
 
 		pthread_create(&th, NULL, shutdown_thread, (void *)(intptr_t)shutdown_ms);
-		usleep(1000); /* let it begin */
-		return 0;     /* exit() now races the shutdown */
+		pthread_detach(th); /* never joined: exit() races it, on purpose */
+		usleep(1000);	    /* let it begin */
+		return 0;	    /* exit() now races the shutdown */
 	}
 	if (kill_when >= 0) {
 		struct mimo_notify_stats st;

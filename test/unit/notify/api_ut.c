@@ -20,6 +20,7 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Default: what the Go bridge accepted - any non-empty name. */
 static void test_event_names(void **state)
 {
 	char name[140];
@@ -28,6 +29,21 @@ static void test_event_names(void **state)
 	assert_int_equal(NotifyEvent("bdev_ready", NULL), 0);
 	assert_int_equal(NotifyEvent(NULL, NULL), -EINVAL);
 	assert_int_equal(NotifyEvent("", "{}"), -EINVAL);
+	assert_int_equal(NotifyEvent("bad name", NULL), 0);
+	assert_int_equal(NotifyEvent("bad/name \"quoted\"\n\xff", NULL), 0);
+	memset(name, 'n', sizeof(name));
+	name[129] = '\0';
+	assert_int_equal(NotifyEvent(name, NULL), 0);
+}
+
+/* strict: mimo's own rules, opted into. */
+static void test_event_names_strict(void **state)
+{
+	char name[140];
+
+	(void)state;
+	assert_int_equal(mimo_notify_configure("{\"strict\":true}"), 0);
+	assert_int_equal(NotifyEvent("bdev_ready", NULL), 0);
 	assert_int_equal(NotifyEvent("bad name", NULL), -EINVAL);
 	assert_int_equal(NotifyEvent("bad/name", NULL), -EINVAL);
 	memset(name, 'n', sizeof(name));
@@ -36,6 +52,7 @@ static void test_event_names(void **state)
 	name[128] = 'n';
 	name[129] = '\0';
 	assert_int_equal(NotifyEvent(name, NULL), -ENAMETOOLONG);
+	assert_int_equal(mimo_notify_configure("{\"strict\":false}"), 0);
 }
 
 static void test_payloads(void **state)
@@ -43,12 +60,58 @@ static void test_payloads(void **state)
 	(void)state;
 	assert_int_equal(NotifyEvent("e", "{\"name\":\"nvme0n1\",\"size\":1073741824}"), 0);
 	assert_int_equal(NotifyEvent("e", "{}"), 0);
-	assert_int_equal(NotifyEvent("e", ""), -EBADMSG);
-	assert_int_equal(NotifyEvent("e", "[1,2]"), -EBADMSG);
-	assert_int_equal(NotifyEvent("e", "\"str\""), -EBADMSG);
+	/* "NULL/empty for no payload" (the Go bridge's header). */
+	assert_int_equal(NotifyEvent("e", ""), 0);
+	/* Any JSON value, as json.Valid. */
+	assert_int_equal(NotifyEvent("e", "[1,2]"), 0);
+	assert_int_equal(NotifyEvent("e", "\"str\""), 0);
+	assert_int_equal(NotifyEvent("e", " 42 "), 0);
+	assert_int_equal(NotifyEvent("e", "null"), 0);
+	assert_int_equal(NotifyEvent("e", "{\"s\":\"\xff\"}"), 0); /* repaired when sent */
+	assert_int_equal(NotifyEvent("e", "   "), -EBADMSG);
 	assert_int_equal(NotifyEvent("e", "{\"a\":1}{\"b\":2}"), -EBADMSG);
 	assert_int_equal(NotifyEvent("e", "{\"a\":"), -EBADMSG);
 	assert_int_equal(NotifyEvent("e", "{\"error\":\"unescaped \" quote\"}"), -EBADMSG);
+	assert_int_equal(NotifyEvent("e", "{\"a\":\"\x01\"}"), -EBADMSG);
+}
+
+static void test_payloads_strict(void **state)
+{
+	(void)state;
+	assert_int_equal(mimo_notify_configure("{\"strict\":true}"), 0);
+	assert_int_equal(NotifyEvent("e", "{}"), 0);
+	assert_int_equal(NotifyEvent("e", ""), 0);
+	assert_int_equal(NotifyEvent("e", "[1,2]"), -EBADMSG);
+	assert_int_equal(NotifyEvent("e", "\"str\""), -EBADMSG);
+	assert_int_equal(NotifyEvent("e", "{\"s\":\"\xff\"}"), -EBADMSG);
+	assert_int_equal(mimo_notify_configure("{\"strict\":false}"), 0);
+}
+
+/* Nesting: Go's json.Valid stops at 10,000 levels; strict mode at 64. */
+static void test_payload_depth(void **state)
+{
+	size_t n = 10001;
+	char *p = malloc(2 * n + 1);
+
+	(void)state;
+	memset(p, '[', n);
+	memset(p + n, ']', n);
+	p[2 * n] = '\0';
+	assert_int_equal(NotifyEvent("e", p), -EBADMSG);
+	p[2 * n - 1] = '\0';
+	assert_int_equal(NotifyEvent("e", p + 1), 0); /* 10,000 deep */
+	assert_int_equal(mimo_notify_configure("{\"strict\":true}"), 0);
+	/* {"a": and 64 arrays: 65 levels. */
+	memcpy(p, "{\"a\":", 5);
+	memset(p + 5, '[', 64);
+	memset(p + 69, ']', 64);
+	memcpy(p + 133, "}", 2);
+	assert_int_equal(NotifyEvent("e", p), -EBADMSG);
+	memcpy(p + 132, "}", 2);
+	p[5] = ' ';
+	assert_int_equal(NotifyEvent("e", p), 0);
+	assert_int_equal(mimo_notify_configure("{\"strict\":false}"), 0);
+	free(p);
 }
 
 static void test_payload_size_limit(void **state)
@@ -105,7 +168,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_names),
+		cmocka_unit_test(test_event_names_strict),
 		cmocka_unit_test(test_payloads),
+		cmocka_unit_test(test_payloads_strict),
+		cmocka_unit_test(test_payload_depth),
 		cmocka_unit_test(test_payload_size_limit),
 		cmocka_unit_test(test_configure_errors),
 		cmocka_unit_test(test_disabled_counts_nothing),

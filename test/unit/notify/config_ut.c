@@ -61,13 +61,40 @@ static void test_defaults(void **state)
 	assert_int_equal(c.timeout_ms, 2000);
 	assert_int_equal(c.retries, 2);
 	assert_int_equal(c.backoff_ms, 100);
-	assert_int_equal(c.queue, 4096);
+	assert_int_equal(c.queue, 8192);
+	assert_int_equal(c.queue_max_mb, 64);
+	assert_int_equal(c.max_backoff_ms, 5000);
 	assert_int_equal(c.max_payload, 65536);
 	assert_int_equal(c.grace_ms, 2000);
 	assert_null(c.spool);
 	assert_null(c.secret);
 	assert_false(c.disable);
+	assert_false(c.strict); /* the Go bridge's rules unless asked */
 	notify_config_free(&c);
+}
+
+static void test_issue10_keys(void **state)
+{
+	struct notify_config c;
+
+	(void)state;
+	write_file("{\"strict\":true,\"queue_max_mb\":0,\"max_backoff_ms\":250}");
+	notify_config_load(&c, NULL);
+	assert_true(c.strict);
+	assert_int_equal(c.queue_max_mb, 0);
+	assert_int_equal(c.max_backoff_ms, 250);
+	notify_config_free(&c);
+	setenv("MIMO_NOTIFY_STRICT", "no", 1);
+	setenv("MIMO_NOTIFY_QUEUE_MAX_MB", "8", 1);
+	setenv("MIMO_NOTIFY_MAX_BACKOFF_MS", "1000", 1);
+	notify_config_load(&c, NULL);
+	assert_false(c.strict);
+	assert_int_equal(c.queue_max_mb, 8);
+	assert_int_equal(c.max_backoff_ms, 1000);
+	notify_config_free(&c);
+	unsetenv("MIMO_NOTIFY_STRICT");
+	unsetenv("MIMO_NOTIFY_QUEUE_MAX_MB");
+	unsetenv("MIMO_NOTIFY_MAX_BACKOFF_MS");
 }
 
 /* A config file written for the Go bridge works unchanged. */
@@ -186,7 +213,7 @@ static void test_strict_api_values(void **state)
 		json_decref(doc);
 	}
 	/* Nothing changed. */
-	assert_int_equal(c.queue, 4096);
+	assert_int_equal(c.queue, 8192);
 	assert_string_equal(c.url, "http://127.0.0.1:9090/spdk/events");
 	notify_config_free(&c);
 }
@@ -216,6 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issue10_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_go_bridge_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file_is_ignored_whole, setup, teardown),

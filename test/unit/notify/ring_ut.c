@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "envelope.h"
 #include "ring.h"
 
 static void push(struct notify_ring *r, const char *name, const char *payload, int expect)
@@ -91,8 +92,8 @@ static void *producer(void *arg)
 	for (int i = 0; i < PER_PRODUCER; i++) {
 		int n = snprintf(payload, sizeof(payload), "{\"p\":%d,\"i\":%d}", id, i);
 
-		while (notify_ring_push(&g_ring, 1, "ev", 2, payload, (uint32_t)n, true) ==
-		       -ENOBUFS)
+		while (notify_ring_push(&g_ring, 1, "ev", 2, payload, (uint32_t)n,
+					NOTIFY_F_PAYLOAD) == -ENOBUFS)
 			sched_yield();
 	}
 	return NULL;

@@ -111,6 +111,12 @@ static void test_identities_refused(void **state)
 		assert_int_equal(mimo_tls_identity_parse(bad[i], strlen(bad[i]), &id), -EINVAL);
 	/* A NUL inside, or an NQN of 224 bytes. */
 	assert_int_equal(mimo_tls_identity_parse("NVMe0R01 a\0b c", 14, &id), -EINVAL);
+	/* A version-1 digest is base64: a NUL (or any other byte) there would let a second
+	 * spelling of the same identity pass the string compare of the digest (found by
+	 * fuzz_tls_identity). */
+	assert_int_equal(mimo_tls_identity_parse("NVMe1R01 a b QUJD\0x", 18, &id), -EINVAL);
+	assert_int_equal(mimo_tls_identity_parse("NVMe1R01 a b QU JD", 18, &id), -EINVAL);
+	assert_int_equal(mimo_tls_identity_parse("NVMe1R01 a b QUJD", 17, &id), 0);
 	memset(nqn, 'a', 224);
 	nqn[224] = '\0';
 	snprintf(text, sizeof(text), "NVMe0R01 %s %s", nqn, SUB);
