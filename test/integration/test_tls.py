@@ -445,6 +445,36 @@ def test_saved_configuration_replays(daemons, tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+def test_mimo_rpc_sets_up_both_ends_with_rpc_pys_options(daemons, tmp_path):
+    """mimo-rpc takes rpc.py's TLS options: nvmf_subsystem_add_listener -k/-S,
+    nvmf_subsystem_add_host --psk, bdev_nvme_attach_controller -k/--psk; a second mimo_tgt
+    attaches to the first over TLS with them."""
+    tgt, ini = daemons(name="tgt"), daemons(name="ini")
+    psk = make_tls_psk(hh=1)
+    port = free_port()
+
+    def rpc(d, *args):
+        p = subprocess.run([os.path.join(BIN, "mimo-rpc"), "-s", d.sock, *map(str, args)],
+                           capture_output=True, text=True, timeout=60 * SLOW)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    for d in (tgt, ini):
+        rpc(d, "keyring_file_add_key", "psk0", key_file(tmp_path, "psk0", psk))
+    rpc(tgt, "bdev_malloc_create", "-b", "M0", 4, 512)
+    rpc(tgt, "nvmf_create_transport", "-t", "tcp")
+    rpc(tgt, "nvmf_create_subsystem", NQN)
+    rpc(tgt, "nvmf_subsystem_add_ns", NQN, "M0")
+    rpc(tgt, "nvmf_subsystem_add_listener", NQN, "-t", "tcp", "-a", "127.0.0.1", "-s", port,
+        "-f", "ipv4", "-k")
+    rpc(tgt, "nvmf_subsystem_add_host", NQN, HOSTNQN, "--psk", "psk0")
+    assert identify(port).returncode != 0  # no PSK given: a secure listener refuses
+    assert rpc(ini, "bdev_nvme_attach_controller", "-b", "T", "-t", "tcp", "-a", "127.0.0.1",
+               "-s", port, "-f", "ipv4", "-n", NQN, "-q", HOSTNQN, "-k", "psk0") == "Tn1"
+    got = json.loads(rpc(ini, "bdev_get_bdevs", "-b", "Tn1"))
+    assert got[0]["num_blocks"] == 8192
+
+
 def test_tool_options_refused(tt):
     psk = make_tls_psk(hh=1)
     for args, says in ((["--psk-identity", "psk.spdk.io"], "cannot be chosen"),
