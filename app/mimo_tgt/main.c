@@ -24,6 +24,7 @@
 #include "bdev_nvme.h"
 #include "keyring.h"
 #include "log.h"
+#include "net_interface.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
 #include "mimo/fuse.h"
@@ -513,6 +514,7 @@ static void register_parts(void)
 	mimo_register_bdev_null();
 	mimo_register_jsonrpc();
 	mimo_register_events();
+	mimo_register_net();
 }
 
 int main(int argc, char **argv)

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from . import cli_fuse, cli_nvmf
+from . import cli_fuse, cli_net, cli_nvmf
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -137,9 +137,10 @@ def load_config(client, args):
 
 # --- parser ------------------------------------------------------------------------------
 
-def _simple(sub, name, help, build=lambda a: None):
-    """A subcommand that is one request: ``build(args)`` gives its params."""
-    p = sub.add_parser(name, help=help)
+def _simple(sub, name, help, build=lambda a: None, aliases=()):
+    """A subcommand that is one request: ``build(args)`` gives its params. An alias (an old
+    name rpc.py also took) sends the same request, under ``name``."""
+    p = sub.add_parser(name, help=help, aliases=list(aliases))
     p.set_defaults(request=lambda a: (name, build(a)))
     return p
 
@@ -233,6 +234,7 @@ def build_parser():
 
     cli_nvmf.add_commands(sub, _simple)
     cli_fuse.add_commands(sub, _simple)
+    cli_net.add_commands(sub, _simple)
 
     p = sub.add_parser("call", help="call any method with JSON params")
     p.add_argument("method")
