@@ -48,6 +48,8 @@ def mimo_methods(sock_path):
 
 
 def family_of(name, bdev_modules):
+    if name in CLIENT_SIDE:
+        return "save/load_config"
     words = name.split("_")
     if words[0] == "bdev" and len(words) > 2 and words[1] in bdev_modules:
         return "bdev_" + words[1]
