@@ -68,6 +68,17 @@ static void bdev_fini(void (*done)(void *arg), void *arg)
 	mimo_bdev_nvme_fini(nvme_detached, c);
 }
 
+/* bdev_nvme's module options first (its controllers are attached with them), then the bdevs
+ * in the order they were made. */
+static json_t *bdev_config(void)
+{
+	json_t *arr = mimo_bdev_nvme_config_json(), *bdevs = mimo_bdev_config_json();
+
+	json_array_extend(arr, bdevs);
+	json_decref(bdevs);
+	return arr;
+}
+
 /* Keys go last at exit, once nothing uses them. */
 static void keyring_fini(void (*done)(void *arg), void *arg)
 {
@@ -79,8 +90,11 @@ static void keyring_fini(void (*done)(void *arg), void *arg)
  * (as in SPDK): bdev_nvme controllers and nvmf hosts name its keys. */
 static const struct app_subsystem g_subsystems[] = {
 	{ "keyring", { NULL }, mimo_keyring_config_json, NULL, keyring_fini },
-	{ "bdev", { NULL }, mimo_bdev_config_json, NULL, bdev_fini },
-	{ "nvmf", { "bdev", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
+	{ "bdev", { NULL }, bdev_config, NULL, bdev_fini },
+	/* SPDK's sock subsystem: the options of the NVMe/TCP sockets (before nvmf, whose
+	 * listeners take them). */
+	{ "sock", { NULL }, app_sock_config, NULL, NULL },
+	{ "nvmf", { "bdev", "sock", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },
 };
 
@@ -315,7 +329,7 @@ void app_start_init(void (*done)(void *arg, int rc), void *arg)
 	c->arg = arg;
 	mimo_rpc_set_state(MIMO_RPC_RUNTIME);
 	if (g_app_opts.json_config != NULL)
-		app_replay_config(g_app_opts.json_config, start_init_finish, c);
+		app_replay_config(g_app_opts.json_config, MIMO_RPC_RUNTIME, start_init_finish, c);
 	else
 		start_init_finish(c, 0);
 }
@@ -359,6 +373,22 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* After the start-up pass of -c (the methods SPDK allows before framework_start_init). */
+static void startup_config_done(void *arg, int rc)
+{
+	(void)arg;
+	if (rc != 0) {
+		step_done(NULL, rc);
+		return;
+	}
+	if (g_app_opts.wait_for_rpc) {
+		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
+		init_done(NULL, 0);
+		return;
+	}
+	app_start_init(init_done, NULL);
+}
+
 static void init_on_reactor(void *arg)
 {
 	struct mimo_jsonrpc_opts o;
@@ -367,7 +397,10 @@ static void init_on_reactor(void *arg)
 	(void)arg;
 	mimo_jsonrpc_opts_init(&o);
 	o.socket_mode = g_app_opts.rpc_socket_mode;
-	mimo_rpc_set_state(g_app_opts.wait_for_rpc ? MIMO_RPC_STARTUP : MIMO_RPC_RUNTIME);
+	/* The startup state until initialised, as SPDK: with --wait-for-rpc until
+	 * framework_start_init, else only while -c's start-up methods run (they answer at once,
+	 * on this reactor, so no client sees that state). */
+	mimo_rpc_set_state(MIMO_RPC_STARTUP);
 	rc = mimo_jsonrpc_server_listen(g_app_opts.rpc_socket, &o, &g_server);
 	if (rc == -EADDRINUSE) {
 		MIMO_ERR(COMP,
@@ -397,12 +430,11 @@ static void init_on_reactor(void *arg)
 			return;
 		}
 	}
-	if (g_app_opts.wait_for_rpc) {
-		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
-		init_done(NULL, 0);
-		return;
-	}
-	app_start_init(init_done, NULL);
+	if (g_app_opts.json_config != NULL)
+		app_replay_config(g_app_opts.json_config, MIMO_RPC_STARTUP, startup_config_done,
+				  NULL);
+	else
+		startup_config_done(NULL, 0);
 }
 
 /* Stop the subsystems one after the other, last first. */
@@ -501,6 +533,8 @@ static void fix_malloc_thresholds(void)
 static void register_parts(void)
 {
 	app_rpc_register();
+	app_sock_register();
+	app_spdk_opts_register();
 	mimo_event_register_type("mimo_tgt_started");
 	mimo_event_register_type("mimo_tgt_stopped");
 	mimo_register_keyring();

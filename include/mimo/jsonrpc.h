@@ -85,6 +85,10 @@ void mimo_register_jsonrpc(void);
 void mimo_rpc_set_state(uint32_t state);
 uint32_t mimo_rpc_get_state(void);
 bool mimo_rpc_is_method_allowed(const char *method, uint32_t state);
+/* The states a method may run in (MIMO_RPC_STARTUP and/or MIMO_RPC_RUNTIME): 0, or -ENOENT
+ * for a method nobody registered. A configuration replay sorts a saved file's calls with it,
+ * as SPDK's loader does: those allowed at start-up first, the rest after initialisation. */
+int mimo_rpc_get_method_state_mask(const char *method, uint32_t *state_mask);
 /* Names of registered methods (legacy ones with include_legacy), optionally only those
  * allowed in the current state. A new JSON array. */
 json_t *mimo_rpc_list_methods(bool current_only, bool include_legacy);

@@ -122,6 +122,8 @@ struct mimo_nvmf_subsystem {
 	bool allow_any_host;
 	uint16_t min_cntlid, max_cntlid, next_cntlid;
 	uint32_t max_nsid;
+	uint32_t dmrsl; /* reported in Identify CNS 06h (mimo_nvmf_subsystem_opts) */
+	uint8_t wzsl;
 	uint32_t num_ns;
 	_Atomic(struct nvmf_ns *) *ns; /* [max_nsid], by nsid - 1 */
 	TAILQ_HEAD(, nvmf_host) hosts;
@@ -168,6 +170,7 @@ struct mimo_nvmf_tgt {
 	uint32_t dhchap_dhgroups;
 	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
+	uint16_t crdt[3]; /* nvmf_set_crdt: reported in Identify Controller */
 	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_tgt_psk_*). */
 	pthread_mutex_t psk_lock;
 	TAILQ_HEAD(, nvmf_psk) psks;
@@ -504,5 +507,6 @@ void nvmf_ns_free(struct nvmf_ns *ns);
 void nvmf_emit(const char *type, json_t *payload, const char *ctx);
 /* nvmf_rpc.c: register its methods (mimo_register_nvmf does). */
 void nvmf_rpc_register(void);
+void nvmf_tgt_rpc_register(void); /* nvmf_tgt_rpc.c: the target-wide limits */
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * SPDK's nvmf_* RPCs, and py-spdk's legacy construct_nvmf_subsystem, delete_nvmf_subsystem and
  * get_nvmf_subsystems. They run on the RPC reactor, which is the target's reactor in mimo_tgt.
- * Parameters SPDK's rpc.py sends that mean nothing for TCP here are accepted and ignored.
+ * Parameters SPDK's rpc.py sends are implemented, refused unless off, or - when they size
+ * what mimo does not have (RDMA's queues, SPDK's buffer caches) - type-checked and accepted;
+ * docs/nvmf.md lists each.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -236,8 +238,19 @@ struct create_subsystem {
 	bool allow_any_host;
 	uint32_t max_namespaces;
 	uint16_t min_cntlid, max_cntlid;
+	uint32_t dmrsl, wzsl;
 	const json_t *ignored;
 };
+
+static const char *decode_uint8(const json_t *val, void *out)
+{
+	uint32_t v;
+
+	if (mimo_json_decode_uint32(val, &v) != NULL || v > UINT8_MAX)
+		return "an unsigned 8-bit integer";
+	*(uint32_t *)out = v;
+	return NULL;
+}
 
 #define CS struct create_subsystem
 static const struct mimo_json_decoder create_subsystem_decoders[] = {
@@ -252,8 +265,8 @@ static const struct mimo_json_decoder create_subsystem_decoders[] = {
 	UNSUPPORTED(CS, "ana_reporting"),
 	UNSUPPORTED(CS, "passthrough"),
 	UNSUPPORTED(CS, "enable_nssr"),
-	UNSUPPORTED(CS, "dmrsl"),
-	UNSUPPORTED(CS, "wzsl"),
+	{ "dmrsl", offsetof(CS, dmrsl), mimo_json_decode_uint32, true },
+	{ "wzsl", offsetof(CS, wzsl), decode_uint8, true },
 	UNSUPPORTED(CS, "admin_label"),
 };
 #undef CS
@@ -277,6 +290,8 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 		o.min_cntlid = p->min_cntlid;
 	if (p->max_cntlid != 0)
 		o.max_cntlid = p->max_cntlid;
+	o.dmrsl = p->dmrsl;
+	o.wzsl = (uint8_t)p->wzsl;
 	rc = mimo_nvmf_subsystem_create(tgt, p->nqn, &o, &s);
 	if (rc == -EEXIST) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem NQN '%s' already exists", p->nqn);
@@ -287,6 +302,15 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 					"Invalid subsystem: NQN '%s', serial number, model number "
 					"or controller ID range",
 					p->nqn);
+		return NULL;
+	}
+	if (rc == -ENOSPC) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+			"Unable to create subsystem %s: the target holds at most %u "
+			"subsystems, the discovery subsystem included "
+			"(nvmf_set_max_subsystems)",
+			p->nqn, mimo_nvmf_tgt_get_max_subsystems(tgt));
 		return NULL;
 	}
 	if (rc != 0) {

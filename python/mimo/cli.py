@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from . import cli_fuse, cli_net, cli_nvmf
+from . import cli_fuse, cli_net, cli_nvmf, cli_spdk_opts
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -129,7 +129,8 @@ def load_config(client, args):
             break
     if pending:
         left = [e["method"] if isinstance(e, dict) else "batch" for _, es in pending for e in es]
-        print(f"load_config: not callable in the daemon's current state: {', '.join(left)}",
+        print(f"load_config: not callable in the daemon's current state: {', '.join(left)} "
+              "(start-up methods: start mimo_tgt with --wait-for-rpc to apply them)",
               file=sys.stderr)
         return 1
     return 0
@@ -233,6 +234,7 @@ def build_parser():
     p.add_argument("-n", "--max", type=int, help="at most this many")
 
     cli_nvmf.add_commands(sub, _simple)
+    cli_spdk_opts.add_commands(sub, _simple)
     cli_fuse.add_commands(sub, _simple)
     cli_net.add_commands(sub, _simple)
 
