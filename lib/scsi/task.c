@@ -394,6 +394,8 @@ MIMO_EXPORT void mimo_scsi_dev_submit(struct mimo_scsi_dev *dev, struct mimo_scs
 	p->lun = lun;
 	p->st = &lun->per_reactor[mimo_reactor_index(mimo_reactor_current())];
 	TAILQ_INSERT_TAIL(&p->st->tasks, p, link);
+	/* Before the unit attentions: a change it finds is reported with them, in order. */
+	scsi_lun_check_capacity(lun);
 
 	if (mimo_unlikely(atomic_load_explicit(&lun->ua, memory_order_relaxed) != 0) &&
 	    (cmd == NULL || !(cmd->flags & SCSI_CMD_NO_UA)) && (ua = scsi_lun_take_ua(lun)) != 0) {
@@ -411,7 +413,6 @@ MIMO_EXPORT void mimo_scsi_dev_submit(struct mimo_scsi_dev *dev, struct mimo_scs
 	}
 	if (!cdb_ok(p))
 		return;
-	scsi_lun_check_capacity(lun);
 	if (mimo_unlikely(cmd->flags & SCSI_CMD_MEDIA) &&
 	    mimo_unlikely(atomic_load_explicit(&lun->stopped, memory_order_relaxed))) {
 		scsi_task_fail(p, MIMO_SCSI_SENSE_NOT_READY, MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
