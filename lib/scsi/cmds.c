@@ -321,6 +321,13 @@ static void report_one(struct scsi_task_priv *p, const struct scsi_cmd *c, bool 
 	scsi_task_data_in(p, buf, n, alloc);
 }
 
+/* What this LUN has: UNMAP only where the bdev unmaps (LBPU). */
+static bool offered(const struct scsi_task_priv *p, const struct scsi_cmd *c)
+{
+	return c->exec != NULL &&
+	       (c->exec != scsi_exec_unmap || p->lun == NULL || p->lun->can_unmap);
+}
+
 static const struct scsi_cmd *find_sa(const struct scsi_cmd *c, uint16_t sa)
 {
 	for (unsigned i = 0; i < c->nsub; i++) {
@@ -345,7 +352,7 @@ void scsi_exec_report_supported_opcodes(struct scsi_task_priv *p)
 		for (unsigned op = 0; op < 256; op++) {
 			const struct scsi_cmd *e = &g_ops[op];
 
-			if (e->exec != NULL)
+			if (offered(p, e))
 				n += put_descriptor(buf + n, e, rctd);
 			for (unsigned i = 0; i < e->nsub; i++)
 				n += put_descriptor(buf + n, &e->sub[i], rctd);
@@ -358,7 +365,7 @@ void scsi_exec_report_supported_opcodes(struct scsi_task_priv *p)
 			scsi_task_fail_field(p, 2, 2);
 			return;
 		}
-		report_one(p, c->exec != NULL ? c : NULL, rctd, alloc);
+		report_one(p, offered(p, c) ? c : NULL, rctd, alloc);
 		return;
 	case 2: /* one operation code and service action */
 		if (c->sub == NULL) {
@@ -371,7 +378,7 @@ void scsi_exec_report_supported_opcodes(struct scsi_task_priv *p)
 		if (c->sub != NULL)
 			report_one(p, find_sa(c, sa), rctd, alloc);
 		else
-			report_one(p, c->exec != NULL && sa == 0 ? c : NULL, rctd, alloc);
+			report_one(p, offered(p, c) && sa == 0 ? c : NULL, rctd, alloc);
 		return;
 	default:
 		scsi_task_fail_field(p, 2, 2);

@@ -794,6 +794,22 @@ static void test_readonly_and_errors(void **state)
 	cdb[13] = 32;
 	ut_run(&c, dev, 0, cdb, 16, MIMO_SCSI_DIR_FROM_DEV, buf, 32);
 	assert_int_equal(buf[14] & 0x80, 0);
+	/* ...and UNMAP is not among its commands (the error bdev's LUN has it). */
+	memset(cdb, 0, 16);
+	cdb[0] = MIMO_SCSI_OP_MAINTENANCE_IN;
+	cdb[1] = MIMO_SCSI_MI_REPORT_SUPPORTED_OPCODES;
+	cdb[2] = 1;
+	cdb[3] = MIMO_SCSI_OP_UNMAP;
+	cdb[9] = 64;
+	assert_int_equal(ut_run(&c, dev, 0, cdb, 12, MIMO_SCSI_DIR_FROM_DEV, buf, 64),
+			 MIMO_SCSI_STATUS_GOOD);
+	assert_int_equal(buf[1] & 7, 1);
+	assert_int_equal(ut_run(&c, dev, 1, cdb, 12, MIMO_SCSI_DIR_FROM_DEV, buf, 64),
+			 MIMO_SCSI_STATUS_GOOD);
+	assert_int_equal(buf[1] & 7, 3);
+	cdb10(cdb, MIMO_SCSI_OP_UNMAP, 0, 0, 0);
+	ut_run(&c, dev, 0, cdb, 10, MIMO_SCSI_DIR_TO_DEV, NULL, 0);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_DATA_PROTECT, MIMO_SCSI_ASC_WRITE_PROTECTED);
 
 	/* LUN 1: the error bdev. A failed read is a medium error at its LBA. */
 	assert_int_equal(bdev_error_inject("EE_E0", MIMO_BDEV_IO_READ, ERROR_INJECT_FAILURE, 1, 0, 0),
