@@ -28,7 +28,11 @@
 #define IO_SIZE	   4096
 #define BDEV_BYTES (64u << 20)
 
-enum op { OP_READ16, OP_WRITE16, OP_BDEV };
+enum op {
+	OP_READ16,
+	OP_WRITE16,
+	OP_BDEV
+};
 
 struct slot {
 	struct mimo_scsi_task task;
@@ -265,7 +269,9 @@ int main(int argc, char **argv)
 	if (count != 0) {
 		run(op, 0, count);
 		printf("{\"op\":\"%s\",\"count\":%llu}\n",
-		       op == OP_READ16 ? "read16" : op == OP_WRITE16 ? "write16" : "bdev",
+		       op == OP_READ16	  ? "read16"
+		       : op == OP_WRITE16 ? "write16"
+					  : "bdev",
 		       (unsigned long long)g.done);
 	} else {
 		read_tps = run(OP_READ16, seconds, 0);

@@ -28,9 +28,9 @@
 extern "C" {
 #endif
 
-#define MIMO_SCSI_MAX_LUNS    256
-#define MIMO_SCSI_CDB_SIZE    32
-#define MIMO_SCSI_SENSE_SIZE  32
+#define MIMO_SCSI_MAX_LUNS     256
+#define MIMO_SCSI_CDB_SIZE     32
+#define MIMO_SCSI_SENSE_SIZE   32
 #define MIMO_SCSI_DEV_NAME_MAX 255
 
 struct mimo_scsi_dev;
@@ -76,7 +76,7 @@ struct mimo_scsi_task {
 	void *cb_arg;
 
 	/* Results, valid in cb. */
-	uint8_t status; /* enum mimo_scsi_status; TASK ABORTED when task management ended it */
+	uint8_t status;	   /* enum mimo_scsi_status; TASK ABORTED when task management ended it */
 	uint8_t sense_len; /* 0 unless CHECK CONDITION: fixed (18 bytes) or descriptor format */
 	uint8_t sense[MIMO_SCSI_SENSE_SIZE];
 	uint32_t data_transferred; /* bytes moved to or from the iovecs */
@@ -122,18 +122,21 @@ typedef void (*mimo_scsi_lun_event_fn)(void *ctx, struct mimo_scsi_dev *dev, uin
 int mimo_scsi_dev_create(const char *name, const char *const bdev_names[], const uint32_t lun_ids[],
 			 int num_luns, mimo_scsi_lun_event_fn event_fn, void *event_ctx,
 			 struct mimo_scsi_dev **dev);
-/* Remove every LUN (each drains its tasks), then free; cb(arg) then runs on the owner. */
+/* On the owner, once the front-end submits no more: remove every LUN (each drains its tasks,
+ * and hot removals under way finish), then free; cb(arg) then runs on the owner. */
 void mimo_scsi_dev_destroy(struct mimo_scsi_dev *dev, void (*cb)(void *arg), void *arg);
 
 /*
  * Add a LUN over bdev_name, on the owner. lun_id -1: the lowest free id. Returns the LUN id,
- * or -EEXIST (id in use), -ENOSPC (no free id), -EINVAL, -ENODEV, -EBUSY, -ENOMEM. The new
+ * or -EEXIST (id in use), -ENOSPC (no free id), -EINVAL, -ENODEV, -EBUSY, -ENOMEM, -EPERM (not
+ * on the owner). The new
  * LUN reports POWER ON OCCURRED to its first command, the others REPORTED LUNS DATA HAS
  * CHANGED.
  */
 int mimo_scsi_dev_add_lun(struct mimo_scsi_dev *dev, const char *bdev_name, int32_t lun_id);
 /* Remove a LUN, on the owner: new tasks no longer see it; cb(arg) runs on the owner once its
- * tasks have completed and its bdev is closed. Returns 0 or -ENODEV. */
+ * tasks have completed and its bdev is closed. Returns 0, -ENODEV or -EPERM (not on the
+ * owner). */
 int mimo_scsi_dev_remove_lun(struct mimo_scsi_dev *dev, uint32_t lun, void (*cb)(void *arg),
 			     void *arg);
 

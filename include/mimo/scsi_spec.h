@@ -93,8 +93,8 @@ enum mimo_scsi_opcode {
 };
 
 /* Service actions. */
-#define MIMO_SCSI_SAI_READ_CAPACITY16 0x10
-#define MIMO_SCSI_SAI_GET_LBA_STATUS  0x12
+#define MIMO_SCSI_SAI_READ_CAPACITY16	      0x10
+#define MIMO_SCSI_SAI_GET_LBA_STATUS	      0x12
 #define MIMO_SCSI_MI_REPORT_SUPPORTED_OPCODES 0x0c
 #define MIMO_SCSI_MI_REPORT_SUPPORTED_TMFS    0x0d
 

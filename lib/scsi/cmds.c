@@ -17,8 +17,12 @@
 #define LBA8 LBA4, LBA4
 #define GRP  0x1f /* GROUP NUMBER */
 
-#define CMD(op, len, fl, fn, nm, ...)                                                         \
-	[op] = { .opcode = (op), .cdb_len = (len), .flags = (fl), .exec = (fn), .name = (nm),  \
+#define CMD(op, len, fl, fn, nm, ...) \
+	[op] = { .opcode = (op),      \
+		 .cdb_len = (len),    \
+		 .flags = (fl),       \
+		 .exec = (fn),        \
+		 .name = (nm),        \
 		 .usage = { (op), __VA_ARGS__ } }
 
 /* The per-opcode flags. */
@@ -27,21 +31,35 @@
 #define NOUA SCSI_CMD_NO_UA
 
 static const struct scsi_cmd g_sai16[] = {
-	{ .opcode = 0x9e, .sa = MIMO_SCSI_SAI_READ_CAPACITY16, .cdb_len = 16, .flags = SCSI_CMD_SA,
-	  .exec = scsi_exec_read_capacity16, .name = "READ CAPACITY(16)",
+	{ .opcode = 0x9e,
+	  .sa = MIMO_SCSI_SAI_READ_CAPACITY16,
+	  .cdb_len = 16,
+	  .flags = SCSI_CMD_SA,
+	  .exec = scsi_exec_read_capacity16,
+	  .name = "READ CAPACITY(16)",
 	  .usage = { 0x9e, 0x10, LBA8, LBA4, 0x01, 0x00 } },
-	{ .opcode = 0x9e, .sa = MIMO_SCSI_SAI_GET_LBA_STATUS, .cdb_len = 16,
-	  .flags = SCSI_CMD_SA | RD, .exec = scsi_exec_get_lba_status, .name = "GET LBA STATUS",
+	{ .opcode = 0x9e,
+	  .sa = MIMO_SCSI_SAI_GET_LBA_STATUS,
+	  .cdb_len = 16,
+	  .flags = SCSI_CMD_SA | RD,
+	  .exec = scsi_exec_get_lba_status,
+	  .name = "GET LBA STATUS",
 	  .usage = { 0x9e, 0x12, LBA8, LBA4, 0x00, 0x00 } },
 };
 
 static const struct scsi_cmd g_maint_in[] = {
-	{ .opcode = 0xa3, .sa = MIMO_SCSI_MI_REPORT_SUPPORTED_OPCODES, .cdb_len = 12,
-	  .flags = SCSI_CMD_SA | SCSI_CMD_DEVICE, .exec = scsi_exec_report_supported_opcodes,
+	{ .opcode = 0xa3,
+	  .sa = MIMO_SCSI_MI_REPORT_SUPPORTED_OPCODES,
+	  .cdb_len = 12,
+	  .flags = SCSI_CMD_SA | SCSI_CMD_DEVICE,
+	  .exec = scsi_exec_report_supported_opcodes,
 	  .name = "REPORT SUPPORTED OPERATION CODES",
 	  .usage = { 0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, LBA4, 0x00, 0x00 } },
-	{ .opcode = 0xa3, .sa = MIMO_SCSI_MI_REPORT_SUPPORTED_TMFS, .cdb_len = 12,
-	  .flags = SCSI_CMD_SA | SCSI_CMD_DEVICE, .exec = scsi_exec_report_supported_tmfs,
+	{ .opcode = 0xa3,
+	  .sa = MIMO_SCSI_MI_REPORT_SUPPORTED_TMFS,
+	  .cdb_len = 12,
+	  .flags = SCSI_CMD_SA | SCSI_CMD_DEVICE,
+	  .exec = scsi_exec_report_supported_tmfs,
 	  .name = "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS",
 	  .usage = { 0xa3, 0x0d, 0x80, 0x00, 0x00, 0x00, LBA4, 0x00, 0x00 } },
 };
@@ -63,8 +81,8 @@ static const struct scsi_cmd g_ops[256] = {
 	    0xff, 0),
 	CMD(0x2f, 10, RD | SCSI_CMD_DATA_OUT, scsi_exec_verify, "VERIFY(10)", 0x16, LBA4, GRP, 0xff,
 	    0xff, 0),
-	CMD(0x35, 10, RD, scsi_exec_sync_cache, "SYNCHRONIZE CACHE(10)", 0x06, LBA4, GRP, 0xff, 0xff,
-	    0),
+	CMD(0x35, 10, RD, scsi_exec_sync_cache, "SYNCHRONIZE CACHE(10)", 0x06, LBA4, GRP, 0xff,
+	    0xff, 0),
 	CMD(0x41, 10, WR, scsi_exec_write_same, "WRITE SAME(10)", 0x08, LBA4, GRP, 0xff, 0xff, 0),
 	CMD(0x42, 10, WR, scsi_exec_unmap, "UNMAP", 0, 0, 0, 0, 0, GRP, 0xff, 0xff, 0),
 	CMD(0x55, 10, SCSI_CMD_DATA_OUT, scsi_exec_mode_select, "MODE SELECT(10)", 0x11, 0, 0, 0, 0,
@@ -80,11 +98,17 @@ static const struct scsi_cmd g_ops[256] = {
 	    0),
 	CMD(0x91, 16, RD, scsi_exec_sync_cache, "SYNCHRONIZE CACHE(16)", 0x06, LBA8, LBA4, GRP, 0),
 	CMD(0x93, 16, WR, scsi_exec_write_same, "WRITE SAME(16)", 0x09, LBA8, LBA4, GRP, 0),
-	[0x9e] = { .opcode = 0x9e, .cdb_len = 16, .flags = SCSI_CMD_SA, .sub = g_sai16,
+	[0x9e] = { .opcode = 0x9e,
+		   .cdb_len = 16,
+		   .flags = SCSI_CMD_SA,
+		   .sub = g_sai16,
 		   .nsub = MIMO_ARRAY_SIZE(g_sai16) },
-	CMD(0xa0, 12, NOUA | SCSI_CMD_DEVICE, scsi_exec_report_luns, "REPORT LUNS", 0, 0xff, 0, 0, 0,
-	    LBA4, 0, 0),
-	[0xa3] = { .opcode = 0xa3, .cdb_len = 12, .flags = SCSI_CMD_SA, .sub = g_maint_in,
+	CMD(0xa0, 12, NOUA | SCSI_CMD_DEVICE, scsi_exec_report_luns, "REPORT LUNS", 0, 0xff, 0, 0,
+	    0, LBA4, 0, 0),
+	[0xa3] = { .opcode = 0xa3,
+		   .cdb_len = 12,
+		   .flags = SCSI_CMD_SA,
+		   .sub = g_maint_in,
 		   .nsub = MIMO_ARRAY_SIZE(g_maint_in) },
 	CMD(0xa8, 12, RD, scsi_exec_read, "READ(12)", 0x1e, LBA4, LBA4, GRP, 0),
 	CMD(0xaa, 12, WR, scsi_exec_write, "WRITE(12)", 0x1a, LBA4, LBA4, GRP, 0),
@@ -120,7 +144,8 @@ void scsi_exec_test_unit_ready(struct scsi_task_priv *p)
 static void request_sense(struct scsi_task_priv *p, uint8_t key, uint16_t asc)
 {
 	uint8_t buf[MIMO_SCSI_SENSE_SIZE];
-	uint8_t len = scsi_build_sense(buf, p->task->cdb[1] & 0x01, key, asc, false, 0, false, NULL);
+	uint8_t len =
+		scsi_build_sense(buf, p->task->cdb[1] & 0x01, key, asc, false, 0, false, NULL);
 
 	scsi_task_data_in(p, buf, len, p->task->cdb[4]);
 }
@@ -135,7 +160,8 @@ void scsi_exec_request_sense(struct scsi_task_priv *p)
 	if (ua != 0)
 		request_sense(p, MIMO_SCSI_SENSE_UNIT_ATTENTION, ua);
 	else if (atomic_load(&p->lun->stopped))
-		request_sense(p, MIMO_SCSI_SENSE_NOT_READY, MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
+		request_sense(p, MIMO_SCSI_SENSE_NOT_READY,
+			      MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
 	else
 		request_sense(p, MIMO_SCSI_SENSE_NO_SENSE, MIMO_SCSI_ASC_NO_ADDITIONAL_SENSE);
 }
@@ -164,7 +190,8 @@ void scsi_exec_report_luns(struct scsi_task_priv *p)
 	}
 	memset(buf, 0, sizeof(buf));
 	for (uint32_t id = 0; id < MIMO_SCSI_MAX_LUNS; id++) {
-		struct scsi_lun *lun = atomic_load_explicit(&p->dev->luns[id], memory_order_acquire);
+		struct scsi_lun *lun =
+			atomic_load_explicit(&p->dev->luns[id], memory_order_acquire);
 
 		if (lun == NULL)
 			continue;

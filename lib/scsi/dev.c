@@ -22,7 +22,8 @@ static struct mimo_scsi_dev *find_locked(const char *name)
 {
 	struct mimo_scsi_dev *d;
 
-	TAILQ_FOREACH(d, &g_scsi_devs, link) {
+	TAILQ_FOREACH(d, &g_scsi_devs, link)
+	{
 		if (strcmp(d->name, name) == 0)
 			return d;
 	}
@@ -35,7 +36,8 @@ static int lowest_free_id_locked(void)
 		struct mimo_scsi_dev *d;
 		bool used = false;
 
-		TAILQ_FOREACH(d, &g_scsi_devs, link) {
+		TAILQ_FOREACH(d, &g_scsi_devs, link)
+		{
 			if (d->id == id) {
 				used = true;
 				break;
@@ -241,8 +243,7 @@ static void dev_lun_gone(struct mimo_scsi_dev *dev)
 		scsi_post(dev->owner, dev_free, dev);
 }
 
-MIMO_EXPORT void mimo_scsi_dev_destroy(struct mimo_scsi_dev *dev, void (*cb)(void *arg),
-				       void *arg)
+MIMO_EXPORT void mimo_scsi_dev_destroy(struct mimo_scsi_dev *dev, void (*cb)(void *arg), void *arg)
 {
 	struct scsi_lun *luns[MIMO_SCSI_MAX_LUNS];
 	int n = 0;

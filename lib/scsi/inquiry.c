@@ -30,10 +30,10 @@ static size_t standard_data(uint8_t *b, const struct scsi_lun *lun)
 	memset(b, 0, STD_INQUIRY_LEN);
 	/* A LUN that does not exist: peripheral qualifier 011b, device type 1Fh. */
 	b[0] = lun != NULL ? 0x00 : 0x7f;
-	b[2] = 0x06;		     /* VERSION: SPC-4 */
-	b[3] = 0x10 | 0x02;	     /* HISUP, RESPONSE DATA FORMAT 2 */
-	b[4] = STD_INQUIRY_LEN - 5;  /* ADDITIONAL LENGTH */
-	b[7] = 0x02;		     /* CMDQUE */
+	b[2] = 0x06;		    /* VERSION: SPC-4 */
+	b[3] = 0x10 | 0x02;	    /* HISUP, RESPONSE DATA FORMAT 2 */
+	b[4] = STD_INQUIRY_LEN - 5; /* ADDITIONAL LENGTH */
+	b[7] = 0x02;		    /* CMDQUE */
 	put_ascii(b + 8, 8, SCSI_VENDOR);
 	put_ascii(b + 16, 16, lun != NULL ? mimo_bdev_get_product_name(lun->bdev) : NULL);
 	put_ascii(b + 32, 4, SCSI_REVISION);
@@ -61,7 +61,7 @@ static void serial(const struct scsi_lun *lun, char out[33])
 static size_t designator(uint8_t *b, uint8_t code_set, uint8_t assoc, uint8_t type,
 			 const void *value, uint8_t len)
 {
-	b[0] = code_set;	     /* PROTOCOL IDENTIFIER 0, CODE SET */
+	b[0] = code_set;		     /* PROTOCOL IDENTIFIER 0, CODE SET */
 	b[1] = (uint8_t)(assoc << 4 | type); /* PIV 0, ASSOCIATION, DESIGNATOR TYPE */
 	b[2] = 0;
 	b[3] = len;
@@ -97,8 +97,8 @@ static size_t device_identification(uint8_t *b, const struct scsi_lun *lun)
 static size_t block_limits(uint8_t *b, const struct scsi_lun *lun)
 {
 	memset(b + 4, 0, 60);
-	b[4] = 0;		       /* WSNZ 0: WRITE SAME with 0 blocks runs to the last LBA */
-	b[5] = SCSI_MAX_CAW_BLOCKS;    /* MAXIMUM COMPARE AND WRITE LENGTH */
+	b[4] = 0;		    /* WSNZ 0: WRITE SAME with 0 blocks runs to the last LBA */
+	b[5] = SCSI_MAX_CAW_BLOCKS; /* MAXIMUM COMPARE AND WRITE LENGTH */
 	/* MAXIMUM and OPTIMAL TRANSFER LENGTH 0: no limit of the layer's; the front-end's
 	 * transport has its own. */
 	if (lun->can_unmap) {

@@ -43,8 +43,7 @@ void scsi_lun_put(struct scsi_lun *lun)
 	free(lun);
 }
 
-struct mimo_io_channel *scsi_lun_reactor_channel(struct scsi_lun *lun,
-						 struct scsi_lun_reactor *st)
+struct mimo_io_channel *scsi_lun_reactor_channel(struct scsi_lun *lun, struct scsi_lun_reactor *st)
 {
 	if (mimo_unlikely(st->ch == NULL))
 		st->ch = mimo_bdev_get_io_channel(lun->desc);
@@ -116,7 +115,8 @@ int scsi_lun_create(struct mimo_scsi_dev *dev, uint32_t id, const char *bdev_nam
 	struct scsi_lun *lun;
 	int rc;
 
-	lun = aligned_alloc(MIMO_CACHELINE, (size + MIMO_CACHELINE - 1) & ~(size_t)(MIMO_CACHELINE - 1));
+	lun = aligned_alloc(MIMO_CACHELINE,
+			    (size + MIMO_CACHELINE - 1) & ~(size_t)(MIMO_CACHELINE - 1));
 	if (lun == NULL)
 		return -ENOMEM;
 	memset(lun, 0, size);
@@ -144,9 +144,9 @@ int scsi_lun_create(struct mimo_scsi_dev *dev, uint32_t id, const char *bdev_nam
 	lun->block_size = mimo_bdev_get_block_size(lun->bdev);
 	atomic_init(&lun->num_blocks, mimo_bdev_get_num_blocks(lun->bdev));
 	memcpy(lun->uuid, mimo_bdev_get_uuid(lun->bdev), sizeof(lun->uuid));
-	lun->can_unmap = !lun->readonly && mimo_bdev_io_type_supported(lun->bdev, MIMO_BDEV_IO_UNMAP);
-	lun->can_write_zeroes =
-		mimo_bdev_io_type_supported(lun->bdev, MIMO_BDEV_IO_WRITE_ZEROES);
+	lun->can_unmap =
+		!lun->readonly && mimo_bdev_io_type_supported(lun->bdev, MIMO_BDEV_IO_UNMAP);
+	lun->can_write_zeroes = mimo_bdev_io_type_supported(lun->bdev, MIMO_BDEV_IO_WRITE_ZEROES);
 	lun->can_flush = mimo_bdev_io_type_supported(lun->bdev, MIMO_BDEV_IO_FLUSH);
 	atomic_init(&lun->mode, scsi_lun_default_mode(lun));
 	/* SAM-5: the first command after the logical unit appears learns of its "power on". */

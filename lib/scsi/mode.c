@@ -11,7 +11,12 @@
 
 #include "scsi_internal.h"
 
-enum pc { PC_CURRENT, PC_CHANGEABLE, PC_DEFAULT, PC_SAVED };
+enum pc {
+	PC_CURRENT,
+	PC_CHANGEABLE,
+	PC_DEFAULT,
+	PC_SAVED
+};
 
 uint32_t scsi_lun_default_mode(const struct scsi_lun *lun)
 {
@@ -50,8 +55,8 @@ static size_t build_page(uint8_t *b, uint8_t page, uint32_t mode, bool mask)
 		if (mode & SCSI_MODE_SWP)
 			b[4] |= 0x08;
 		if (!mask) {
-			b[2] |= 0x02;	      /* GLTSD: no log parameters are saved */
-			b[3] = 0x10;	      /* QUEUE ALGORITHM MODIFIER 1: unrestricted */
+			b[2] |= 0x02;		   /* GLTSD: no log parameters are saved */
+			b[3] = 0x10;		   /* QUEUE ALGORITHM MODIFIER 1: unrestricted */
 			scsi_put16(b + 8, 0xffff); /* BUSY TIMEOUT PERIOD: unlimited */
 		}
 		return 12;

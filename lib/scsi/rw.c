@@ -181,8 +181,8 @@ static void flush_done(struct mimo_bdev_io *io, bool success, void *arg)
 
 static void flush_submit(struct scsi_task_priv *p)
 {
-	int rc = mimo_bdev_flush_blocks(p->lun->desc, channel(p), p->lba, p->nblocks, flush_done,
-					p);
+	int rc =
+		mimo_bdev_flush_blocks(p->lun->desc, channel(p), p->lba, p->nblocks, flush_done, p);
 
 	if (rc != 0)
 		scsi_task_io_failed(p, rc, true, p->lba, flush_submit);
@@ -223,7 +223,8 @@ static void write_submit(struct scsi_task_priv *p)
 static bool needs_flush(const struct scsi_task_priv *p, bool fua)
 {
 	return p->lun->can_flush &&
-	       (fua || !(atomic_load_explicit(&p->lun->mode, memory_order_relaxed) & SCSI_MODE_WCE));
+	       (fua ||
+		!(atomic_load_explicit(&p->lun->mode, memory_order_relaxed) & SCSI_MODE_WCE));
 }
 
 void scsi_exec_write(struct scsi_task_priv *p)
@@ -347,8 +348,9 @@ void scsi_exec_verify(struct scsi_task_priv *p)
 		scsi_task_fail_field(p, 1, 2);
 		return;
 	}
-	p->want = bytchk == 0 ? 0 : bytchk == 1 ? p->nblocks * p->lun->block_size
-						: p->lun->block_size;
+	p->want = bytchk == 0	? 0
+		  : bytchk == 1 ? p->nblocks * p->lun->block_size
+				: p->lun->block_size;
 	if (p->nblocks == 0) {
 		/* Nothing to verify, and no data-out to take (SBC-3 5.33). */
 		p->want = 0;

@@ -40,30 +40,30 @@ typedef void (*scsi_step_fn)(struct scsi_task_priv *p);
 struct scsi_task_priv {
 	struct mimo_scsi_task *task;
 	struct mimo_scsi_dev *dev;
-	struct scsi_lun *lun;		/* NULL for a device-level command */
-	struct scsi_lun_reactor *st;	/* the LUN's state on the submitting reactor */
+	struct scsi_lun *lun;	     /* NULL for a device-level command */
+	struct scsi_lun_reactor *st; /* the LUN's state on the submitting reactor */
 	const struct scsi_cmd *cmd;
-	TAILQ_ENTRY(scsi_task_priv) link;    /* st->tasks: every task the LUN has here */
-	TAILQ_ENTRY(scsi_task_priv) wait;    /* st->parked, or the LUN's CAW queue */
-	scsi_step_fn resume;		     /* what runs when a parked task is let through */
+	TAILQ_ENTRY(scsi_task_priv) link; /* st->tasks: every task the LUN has here */
+	TAILQ_ENTRY(scsi_task_priv) wait; /* st->parked, or the LUN's CAW queue */
+	scsi_step_fn resume;		  /* what runs when a parked task is let through */
 	uint64_t lba;
 	uint64_t nblocks;
-	uint64_t done;	 /* blocks (or descriptors) a loop has finished */
-	uint64_t chunk;	 /* blocks a WRITE SAME pattern buffer holds */
-	uint64_t iov_total; /* bytes the task's iovecs hold */
-	uint32_t edtl;	 /* transfer_len, in the task's direction, within its iovecs */
-	uint64_t want;	 /* data-in bytes the command produces / data-out bytes it needs */
-	uint8_t byte1;	 /* the CDB's flags byte (DPO, FUA, BYTCHK, UNMAP...) */
-	uint8_t how;	 /* how a command chose to do its work (WRITE SAME) */
-	bool fua;	 /* flush after the write (FUA, or write-through caching) */
-	bool aborted;	 /* task management ended it: complete with TASK ABORTED */
-	bool counted;	 /* counted in st->inflight_writes (the CAW drain waits for it) */
-	bool parked;	 /* on st->parked */
-	bool is_caw;	 /* on the LUN's CAW queue */
-	int err;	 /* first error of a multi-part operation */
+	uint64_t done;	      /* blocks (or descriptors) a loop has finished */
+	uint64_t chunk;	      /* blocks a WRITE SAME pattern buffer holds */
+	uint64_t iov_total;   /* bytes the task's iovecs hold */
+	uint32_t edtl;	      /* transfer_len, in the task's direction, within its iovecs */
+	uint64_t want;	      /* data-in bytes the command produces / data-out bytes it needs */
+	uint8_t byte1;	      /* the CDB's flags byte (DPO, FUA, BYTCHK, UNMAP...) */
+	uint8_t how;	      /* how a command chose to do its work (WRITE SAME) */
+	bool fua;	      /* flush after the write (FUA, or write-through caching) */
+	bool aborted;	      /* task management ended it: complete with TASK ABORTED */
+	bool counted;	      /* counted in st->inflight_writes (the CAW drain waits for it) */
+	bool parked;	      /* on st->parked */
+	bool is_caw;	      /* on the LUN's CAW queue */
+	int err;	      /* first error of a multi-part operation */
 	struct scsi_tmf *tmf; /* the task management function waiting for this task */
-	void *buf;	 /* bounce / parameter buffer (freed at completion) */
-	struct iovec *iov; /* iovecs trimmed to the command's length */
+	void *buf;	      /* bounce / parameter buffer (freed at completion) */
+	struct iovec *iov;    /* iovecs trimmed to the command's length */
 	int iovcnt;
 	struct iovec iov_inline[3];
 };
@@ -130,8 +130,8 @@ struct scsi_lun {
 	_Atomic int draining_reactors;
 	void (*removed_cb)(void *arg); /* lun.c calls it on the owner before the last put */
 	void *removed_arg;
-	bool hot;			/* removed because its bdev was deleted */
-	void (*user_cb)(void *arg);	/* mimo_scsi_dev_remove_lun's caller */
+	bool hot;		    /* removed because its bdev was deleted */
+	void (*user_cb)(void *arg); /* mimo_scsi_dev_remove_lun's caller */
 	void *user_arg;
 
 	uint32_t nreactors;
@@ -175,11 +175,11 @@ uint32_t scsi_lun_default_mode(const struct scsi_lun *lun);
 
 /* --- commands ---------------------------------------------------------------------------- */
 
-#define SCSI_CMD_SA	 (1u << 0) /* a service action in byte 1 (bits 4-0) */
-#define SCSI_CMD_NO_UA	 (1u << 1) /* INQUIRY, REPORT LUNS, REQUEST SENSE: no unit attention */
-#define SCSI_CMD_MEDIA	 (1u << 2) /* needs the unit started */
-#define SCSI_CMD_WRITE	 (1u << 3) /* changes data: write protection applies */
-#define SCSI_CMD_DEVICE	 (1u << 4) /* answered by the device, without a LUN */
+#define SCSI_CMD_SA	  (1u << 0) /* a service action in byte 1 (bits 4-0) */
+#define SCSI_CMD_NO_UA	  (1u << 1) /* INQUIRY, REPORT LUNS, REQUEST SENSE: no unit attention */
+#define SCSI_CMD_MEDIA	  (1u << 2) /* needs the unit started */
+#define SCSI_CMD_WRITE	  (1u << 3) /* changes data: write protection applies */
+#define SCSI_CMD_DEVICE	  (1u << 4) /* answered by the device, without a LUN */
 #define SCSI_CMD_DATA_OUT (1u << 5) /* its data moves to the device */
 
 struct scsi_cmd {
@@ -328,8 +328,7 @@ uint16_t scsi_lun_take_ua(struct scsi_lun *lun);
 void scsi_lun_release_here(struct scsi_lun *lun, struct scsi_lun_reactor *st);
 void scsi_lun_get(struct scsi_lun *lun);
 void scsi_lun_put(struct scsi_lun *lun);
-struct mimo_io_channel *scsi_lun_reactor_channel(struct scsi_lun *lun,
-						 struct scsi_lun_reactor *st);
+struct mimo_io_channel *scsi_lun_reactor_channel(struct scsi_lun *lun, struct scsi_lun_reactor *st);
 void scsi_tmf_task_done(struct scsi_tmf *tmf);
 void scsi_dev_lun_hot_removed(struct scsi_lun *lun);
 /* mimo_reactor_post that cannot fail: the layer's own bookkeeping messages must arrive. */

@@ -17,10 +17,11 @@ static void rpc_scsi_get_devices(struct mimo_jsonrpc_request *req, const json_t 
 		return;
 	a = json_array();
 	pthread_mutex_lock(&g_scsi_devs_lock);
-	TAILQ_FOREACH(dev, &g_scsi_devs, link) {
-		json_array_append_new(a, json_pack("{s:i, s:s, s:o}", "id", dev->id, "device_name",
-						   dev->name, "luns",
-						   scsi_dev_luns_json_locked(dev)));
+	TAILQ_FOREACH(dev, &g_scsi_devs, link)
+	{
+		json_array_append_new(a,
+				      json_pack("{s:i, s:s, s:o}", "id", dev->id, "device_name",
+						dev->name, "luns", scsi_dev_luns_json_locked(dev)));
 	}
 	pthread_mutex_unlock(&g_scsi_devs_lock);
 	mimo_jsonrpc_send_result(req, a);
@@ -35,7 +36,8 @@ static void rpc_get_luns(struct mimo_jsonrpc_request *req, const json_t *params)
 		return;
 	a = json_array();
 	pthread_mutex_lock(&g_scsi_devs_lock);
-	TAILQ_FOREACH(dev, &g_scsi_devs, link) {
+	TAILQ_FOREACH(dev, &g_scsi_devs, link)
+	{
 		json_t *luns = scsi_dev_luns_json_locked(dev), *l;
 		size_t i;
 

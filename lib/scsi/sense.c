@@ -35,7 +35,7 @@ uint8_t scsi_build_sense(uint8_t *out, bool desc, uint8_t key, uint16_t asc, boo
 	out[2] = (uint8_t)(asc >> 8);
 	out[3] = (uint8_t)asc;
 	if (info_valid) {
-		out[n] = 0x00;	   /* information descriptor */
+		out[n] = 0x00; /* information descriptor */
 		out[n + 1] = 0x0a;
 		out[n + 2] = 0x80; /* VALID */
 		scsi_put64(out + n + 4, info);
@@ -87,7 +87,8 @@ void scsi_task_invalid_field(struct scsi_task_priv *p, bool cd, uint16_t byte, i
 	sks[0] = 0x80 | (cd ? 0x40 : 0) | (bit >= 0 ? 0x08 | (bit & 7) : 0);
 	scsi_put16(sks + 1, byte);
 	set_check(p, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
-		  cd ? MIMO_SCSI_ASC_INVALID_FIELD_IN_CDB : MIMO_SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST,
+		  cd ? MIMO_SCSI_ASC_INVALID_FIELD_IN_CDB
+		     : MIMO_SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST,
 		  false, 0, true, sks);
 }
 
@@ -115,7 +116,8 @@ void scsi_task_bdev_error(struct scsi_task_priv *p, int rc, bool write, uint64_t
 		scsi_task_sense(p, MIMO_SCSI_SENSE_DATA_PROTECT, MIMO_SCSI_ASC_WRITE_PROTECTED);
 		break;
 	case -ENODEV: /* the bdev is going away */
-		scsi_task_sense(p, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_LUN_NOT_SUPPORTED);
+		scsi_task_sense(p, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+				MIMO_SCSI_ASC_LUN_NOT_SUPPORTED);
 		break;
 	case -EINVAL: /* the capacity shrank under the command */
 		scsi_task_sense(p, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_LBA_OUT_OF_RANGE);

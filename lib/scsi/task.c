@@ -321,8 +321,8 @@ static bool cdb_ok(struct scsi_task_priv *p)
 	if (mimo_likely(bad == 0))
 		return true;
 	for (unsigned i = 1; i < cmd->cdb_len; i++) {
-		uint8_t b = cdb[i] & (uint8_t)~(cmd->usage[i] | len[i] | g_sa_allow[i] *
-							       !!(cmd->flags & SCSI_CMD_SA));
+		uint8_t b = cdb[i] & (uint8_t) ~(cmd->usage[i] | len[i] |
+						 g_sa_allow[i] * !!(cmd->flags & SCSI_CMD_SA));
 
 		if (b != 0) {
 			scsi_task_fail_field(p, (uint16_t)i, 31 - __builtin_clz(b));
@@ -333,8 +333,8 @@ static bool cdb_ok(struct scsi_task_priv *p)
 }
 
 static const uint16_t g_ua_asc[] = {
-	MIMO_SCSI_ASC_POWER_ON_OCCURRED,     MIMO_SCSI_ASC_BUS_DEVICE_RESET_OCCURRED,
-	MIMO_SCSI_ASC_CAPACITY_DATA_CHANGED, MIMO_SCSI_ASC_REPORTED_LUNS_DATA_CHANGED,
+	MIMO_SCSI_ASC_POWER_ON_OCCURRED,       MIMO_SCSI_ASC_BUS_DEVICE_RESET_OCCURRED,
+	MIMO_SCSI_ASC_CAPACITY_DATA_CHANGED,   MIMO_SCSI_ASC_REPORTED_LUNS_DATA_CHANGED,
 	MIMO_SCSI_ASC_MODE_PARAMETERS_CHANGED,
 };
 
@@ -424,14 +424,16 @@ MIMO_EXPORT void mimo_scsi_dev_submit(struct mimo_scsi_dev *dev, struct mimo_scs
 		if (bad_sa)
 			scsi_task_fail_field(p, 1, 4);
 		else
-			scsi_task_fail(p, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_OPCODE);
+			scsi_task_fail(p, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+				       MIMO_SCSI_ASC_INVALID_OPCODE);
 		return;
 	}
 	if (!cdb_ok(p))
 		return;
 	if (mimo_unlikely(cmd->flags & SCSI_CMD_MEDIA) &&
 	    mimo_unlikely(atomic_load_explicit(&lun->stopped, memory_order_relaxed))) {
-		scsi_task_fail(p, MIMO_SCSI_SENSE_NOT_READY, MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
+		scsi_task_fail(p, MIMO_SCSI_SENSE_NOT_READY,
+			       MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
 		return;
 	}
 	if ((cmd->flags & SCSI_CMD_WRITE) && !scsi_task_write_allowed(p))

@@ -101,8 +101,8 @@ static void after_sweep(void *arg)
 	if (tmf->fn == MIMO_SCSI_TMF_LOGICAL_UNIT_RESET && !st->draining &&
 	    !atomic_load(&lun->removing)) {
 		atomic_fetch_add(&tmf->pending, 1);
-		if (mimo_bdev_reset(lun->desc, scsi_lun_reactor_channel(lun, st), reset_done, tmf) !=
-		    0)
+		if (mimo_bdev_reset(lun->desc, scsi_lun_reactor_channel(lun, st), reset_done,
+				    tmf) != 0)
 			atomic_fetch_sub(&tmf->pending, 1);
 	}
 	put(tmf);
@@ -115,7 +115,8 @@ static void sweep_here(void *arg)
 		&tmf->lun->per_reactor[mimo_reactor_index(mimo_reactor_current())];
 	struct scsi_task_priv *p;
 
-	TAILQ_FOREACH(p, &st->tasks, link) {
+	TAILQ_FOREACH(p, &st->tasks, link)
+	{
 		if (!matches(tmf, p))
 			continue;
 		if (tmf->fn == MIMO_SCSI_TMF_QUERY_TASK) {
@@ -199,8 +200,8 @@ MIMO_EXPORT int mimo_scsi_dev_task_mgmt(struct mimo_scsi_dev *dev, enum mimo_scs
 			if (l == NULL)
 				continue;
 			atomic_fetch_add(&parent->pending, 1);
-			if (start(dev, MIMO_SCSI_TMF_LOGICAL_UNIT_RESET, l, 0, parent, NULL, NULL) !=
-			    0)
+			if (start(dev, MIMO_SCSI_TMF_LOGICAL_UNIT_RESET, l, 0, parent, NULL,
+				  NULL) != 0)
 				atomic_fetch_sub(&parent->pending, 1);
 		}
 		/* The parent's own count goes by message: never answer inside the call. */

@@ -139,7 +139,11 @@ void scsi_exec_unmap(struct scsi_task_priv *p)
 
 /* --- WRITE SAME -------------------------------------------------------------------------- */
 
-enum ws_how { WS_UNMAP, WS_ZEROES, WS_PATTERN };
+enum ws_how {
+	WS_UNMAP,
+	WS_ZEROES,
+	WS_PATTERN
+};
 
 static void ws_step(struct scsi_task_priv *p);
 
@@ -199,8 +203,8 @@ static void ws_step(struct scsi_task_priv *p)
 		rc = mimo_bdev_write_zeroes_blocks(desc, channel(p), lba, left, ws_done, p);
 		break;
 	default:
-		rc = mimo_bdev_write_blocks(desc, channel(p), p->buf, lba,
-					    MIMO_MIN(p->chunk, left), ws_done, p);
+		rc = mimo_bdev_write_blocks(desc, channel(p), p->buf, lba, MIMO_MIN(p->chunk, left),
+					    ws_done, p);
 		break;
 	}
 	if (rc != 0)

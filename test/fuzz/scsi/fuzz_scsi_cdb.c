@@ -140,7 +140,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* --- one input ----------------------------------------------------------------------------------- */
+/* --- one input -----------------------------------------------------------------------------------
+ */
 
 struct run {
 	struct mimo_scsi_task task;
@@ -177,10 +178,10 @@ static void submit(void *arg)
 		abort(); /* never inside the submission */
 	/* Task management right behind the command, on the same reactor: it finds the task
 	 * in whatever state the submission left it (in the bdev, parked, about to complete). */
-	if (r->tmf != 0 &&
-	    mimo_scsi_dev_task_mgmt(g_dev, r->tmf == 1 ? MIMO_SCSI_TMF_ABORT_TASK
-						      : MIMO_SCSI_TMF_LOGICAL_UNIT_RESET,
-				    r->task.lun, r->task.tag, tmf_done, r) != 0)
+	if (r->tmf != 0 && mimo_scsi_dev_task_mgmt(g_dev,
+						   r->tmf == 1 ? MIMO_SCSI_TMF_ABORT_TASK
+							       : MIMO_SCSI_TMF_LOGICAL_UNIT_RESET,
+						   r->task.lun, r->task.tag, tmf_done, r) != 0)
 		abort();
 }
 

@@ -47,7 +47,8 @@ static uint8_t run_none(struct ut_cmd *c, const uint8_t *cdb, size_t len)
 
 static void inquiry(struct ut_cmd *c, uint8_t evpd, uint8_t page, uint16_t alloc, uint8_t *buf)
 {
-	uint8_t cdb[6] = { MIMO_SCSI_OP_INQUIRY, evpd, page, (uint8_t)(alloc >> 8), (uint8_t)alloc, 0 };
+	uint8_t cdb[6] = { MIMO_SCSI_OP_INQUIRY,  evpd,		  page,
+			   (uint8_t)(alloc >> 8), (uint8_t)alloc, 0 };
 
 	memset(buf, 0xee, alloc);
 	ut_prep(c, g_dev, 0, cdb, 6, MIMO_SCSI_DIR_FROM_DEV, buf, alloc, alloc, 1);
@@ -184,8 +185,8 @@ static void test_inquiry_vpd(void **state)
 	inquiry(&c, 1, 0xb0, 255, buf);
 	assert_int_equal(buf[3], 0x3c);
 	assert_int_equal(c.task.data_transferred, 64);
-	assert_int_equal(buf[4] & 1, 0);  /* WSNZ */
-	assert_int_equal(buf[5], 255);	  /* MAXIMUM COMPARE AND WRITE LENGTH */
+	assert_int_equal(buf[4] & 1, 0); /* WSNZ */
+	assert_int_equal(buf[5], 255);	 /* MAXIMUM COMPARE AND WRITE LENGTH */
 	assert_int_equal(be32(buf + 20), UINT32_MAX);
 	assert_int_equal(be32(buf + 24), 4095);
 	/* Block device characteristics: non-rotating. */
@@ -406,7 +407,8 @@ static void test_report_supported(void **state)
 	assert_int_equal(buf[0], 0xde);
 }
 
-/* --- READ / WRITE ------------------------------------------------------------------------------ */
+/* --- READ / WRITE ------------------------------------------------------------------------------
+ */
 
 static void test_read_write(void **state)
 {
@@ -603,7 +605,8 @@ static void test_residuals(void **state)
 	ut_prep(&c, g_dev, 0, cdb, 10, MIMO_SCSI_DIR_TO_DEV, r, BS, BS, 1);
 	ut_start(&c, 0);
 	ut_finish(&c);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+			MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
 	assert_int_equal(c.task.residual_kind, MIMO_SCSI_RESIDUAL_OVERFLOW);
 	assert_int_equal(c.task.residual, BS);
 	ut_read(g_dev, 0, 40, 2, BS, r);
@@ -613,7 +616,8 @@ static void test_residuals(void **state)
 	ut_prep(&c, g_dev, 0, cdb, 10, MIMO_SCSI_DIR_TO_DEV, r, 200, 200, 1);
 	ut_start(&c, 0);
 	ut_finish(&c);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+			MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
 	assert_int_equal(c.task.residual, BS - 200);
 	ut_prep(&c, g_dev, 0, cdb, 10, MIMO_SCSI_DIR_TO_DEV, NULL, 0, 0, 1);
 	ut_start(&c, 0);
@@ -644,7 +648,8 @@ static void test_residuals(void **state)
 	free(r);
 }
 
-/* --- VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE ------------------------------------------------ */
+/* --- VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE ------------------------------------------------
+ */
 
 static void test_verify(void **state)
 {
@@ -685,7 +690,8 @@ static void test_verify(void **state)
 	w[3 * BS + 17] = 'r';
 	ut_write(g_dev, 0, 10, 4, BS, w);
 	run_out(&c, cdb, 10, w, BS);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MISCOMPARE, MIMO_SCSI_ASC_MISCOMPARE_DURING_VERIFY);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MISCOMPARE,
+			MIMO_SCSI_ASC_MISCOMPARE_DURING_VERIFY);
 	assert_int_equal(be32(c.task.sense + 3), 3 * BS + 17);
 	/* BYTCHK 2 is reserved; VRPROTECT is not supported; 0 blocks; out of range; a
 	 * data-out shorter than the range. */
@@ -702,7 +708,8 @@ static void test_verify(void **state)
 	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_LBA_OUT_OF_RANGE);
 	cdb10(cdb, MIMO_SCSI_OP_VERIFY10, 0x02, 10, 4);
 	run_out(&c, cdb, 10, w, 3 * BS);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+			MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
 
 	/* WRITE AND VERIFY: written, read back, compared with BYTCHK. */
 	fill(w, 8 * BS, 77);
@@ -736,12 +743,15 @@ static void test_verify(void **state)
 	free(d);
 }
 
-/* --- MODE SENSE / MODE SELECT ------------------------------------------------------------------ */
+/* --- MODE SENSE / MODE SELECT ------------------------------------------------------------------
+ */
 
 static void mode_sense6(struct ut_cmd *c, uint8_t dbd, uint8_t pc, uint8_t page, uint8_t sub,
 			uint8_t alloc, uint8_t *buf)
 {
-	uint8_t cdb[6] = { MIMO_SCSI_OP_MODE_SENSE6, dbd, (uint8_t)(pc << 6 | page), sub, alloc, 0 };
+	uint8_t cdb[6] = {
+		MIMO_SCSI_OP_MODE_SENSE6, dbd, (uint8_t)(pc << 6 | page), sub, alloc, 0
+	};
 
 	memset(buf, 0xee, 256);
 	run_in(c, cdb, 6, buf, alloc);
@@ -951,7 +961,8 @@ static void test_mode_select(void **state)
 	assert_int_equal(run_none(&c, cdb, 10), MIMO_SCSI_STATUS_GOOD);
 }
 
-/* --- START STOP UNIT ---------------------------------------------------------------------------- */
+/* --- START STOP UNIT ----------------------------------------------------------------------------
+ */
 
 static void test_start_stop(void **state)
 {
@@ -963,10 +974,12 @@ static void test_start_stop(void **state)
 	assert_int_equal(run_none(&c, cdb, 6), MIMO_SCSI_STATUS_GOOD); /* stop */
 	memset(cdb, 0, 16);
 	run_none(&c, cdb, 6);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_NOT_READY, MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_NOT_READY,
+			MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
 	cdb10(cdb, MIMO_SCSI_OP_READ10, 0, 0, 1);
 	run_in(&c, cdb, 10, buf, BS);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_NOT_READY, MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_NOT_READY,
+			MIMO_SCSI_ASC_LUN_NOT_READY_INIT_REQUIRED);
 	/* INQUIRY and READ CAPACITY still answer; REQUEST SENSE says why. */
 	cdb10(cdb, MIMO_SCSI_OP_READ_CAPACITY10, 0, 0, 0);
 	assert_int_equal(run_in(&c, cdb, 10, buf, 8), MIMO_SCSI_STATUS_GOOD);
@@ -1000,7 +1013,8 @@ static void test_start_stop(void **state)
 	assert_int_equal(run_none(&c, cdb, 6), MIMO_SCSI_STATUS_GOOD);
 }
 
-/* --- UNMAP, WRITE SAME, GET LBA STATUS ---------------------------------------------------------- */
+/* --- UNMAP, WRITE SAME, GET LBA STATUS ----------------------------------------------------------
+ */
 
 static bool zeroes(const uint8_t *b, size_t n)
 {
@@ -1159,7 +1173,8 @@ static void test_write_same(void **state)
 	ut_expect_field(&c.task, 1, 1);
 	cdb10(cdb, MIMO_SCSI_OP_WRITE_SAME10, 0, 0, 1);
 	run_out(&c, cdb, 10, blk, BS / 2);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+			MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
 
 	/* GET LBA STATUS: one descriptor to the end, mapped or unknown. */
 	memset(cdb, 0, 16);
@@ -1185,7 +1200,8 @@ static void test_write_same(void **state)
 	free(r);
 }
 
-/* --- COMPARE AND WRITE --------------------------------------------------------------------------- */
+/* --- COMPARE AND WRITE ---------------------------------------------------------------------------
+ */
 
 static void caw_cdb(uint8_t *cdb, uint8_t flags, uint64_t lba, uint8_t n)
 {
@@ -1243,7 +1259,8 @@ static void test_compare_and_write(void **state)
 	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_LBA_OUT_OF_RANGE);
 	caw_cdb(cdb, 0, 9, 2);
 	run_out(&c, cdb, 16, buf, 3 * BS);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_ILLEGAL_REQUEST,
+			MIMO_SCSI_ASC_INVALID_FIELD_IN_IU);
 	caw_cdb(cdb, 0x20, 9, 1);
 	run_out(&c, cdb, 16, buf, 2 * BS);
 	ut_expect_field(&c.task, 1, 5);
@@ -1251,7 +1268,8 @@ static void test_compare_and_write(void **state)
 	free(r);
 }
 
-/* --- scsi_get_devices ----------------------------------------------------------------------------- */
+/* --- scsi_get_devices
+ * ----------------------------------------------------------------------------- */
 
 struct local_call {
 	json_t *req, *resp;

@@ -13,7 +13,8 @@
 
 #define BS 512u
 
-/* --- holding writes ---------------------------------------------------------------------------- */
+/* --- holding writes ----------------------------------------------------------------------------
+ */
 
 static struct mimo_bdev *_Atomic g_hold_bdev;
 static _Atomic uint64_t g_hold_lba = UINT64_MAX;
@@ -57,7 +58,8 @@ static void release_held(void)
 	mimo_bdev_io_release(io);
 }
 
-/* --- completion order -------------------------------------------------------------------------- */
+/* --- completion order --------------------------------------------------------------------------
+ */
 
 static _Atomic int g_seq;
 
@@ -84,7 +86,8 @@ static void seq_prep(struct seq_cmd *s, struct mimo_scsi_dev *dev, uint32_t lun,
 	s->seq = 0;
 }
 
-/* --- task management from the test thread ------------------------------------------------------- */
+/* --- task management from the test thread -------------------------------------------------------
+ */
 
 struct tmf_call {
 	struct mimo_scsi_dev *dev;
@@ -144,7 +147,8 @@ static int tmf(struct mimo_scsi_dev *dev, enum mimo_scsi_tmf fn, uint32_t lun, u
 	return tmf_finish(&t);
 }
 
-/* --- device calls on the owner (reactor 0) ------------------------------------------------------ */
+/* --- device calls on the owner (reactor 0) ------------------------------------------------------
+ */
 
 struct owner_call {
 	struct mimo_scsi_dev *dev;
@@ -219,7 +223,8 @@ static void set_blockcnt_msg(void *arg)
 	mimo_bdev_get_by_name("U0")->blockcnt = *v;
 }
 
-/* --- unit attentions ------------------------------------------------------------------------------ */
+/* --- unit attentions
+ * ------------------------------------------------------------------------------ */
 
 static void test_unit_attention_order(void **state)
 {
@@ -250,7 +255,8 @@ static void test_unit_attention_order(void **state)
 
 	/* A reset, then a new LUN (inventory changed), then a smaller capacity: reported one
 	 * per command, in SPC-4's order, each once. Any command takes them (READ here). */
-	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_LOGICAL_UNIT_RESET, 0, 0), MIMO_SCSI_TMF_RESP_COMPLETE);
+	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_LOGICAL_UNIT_RESET, 0, 0),
+			 MIMO_SCSI_TMF_RESP_COMPLETE);
 	assert_int_equal(add_lun(dev, "U1", -1), 1);
 	cnt = 120;
 	ut_on(0, set_blockcnt_msg, &cnt);
@@ -316,7 +322,8 @@ static void test_unit_attention_order(void **state)
 			 MIMO_SCSI_STATUS_GOOD);
 	cdb16(cdb, MIMO_SCSI_OP_WRITE16, 0, 0, 1);
 	ut_run(&c, dev, 0, cdb, 16, MIMO_SCSI_DIR_TO_DEV, buf, 64);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_DATA_PROTECT, MIMO_SCSI_ASC_SOFTWARE_WRITE_PROTECTED);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_DATA_PROTECT,
+			MIMO_SCSI_ASC_SOFTWARE_WRITE_PROTECTED);
 	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_TARGET_RESET, 0, 0), MIMO_SCSI_TMF_RESP_COMPLETE);
 	for (uint32_t l = 0; l < 8; l += l == 1 ? 6 : 1)
 		expect_ua(dev, l, MIMO_SCSI_ASC_BUS_DEVICE_RESET_OCCURRED);
@@ -331,7 +338,8 @@ static void test_unit_attention_order(void **state)
 	assert_int_equal(ut_delete_bdev("U2"), 0);
 }
 
-/* --- hot removal and hot add ---------------------------------------------------------------------- */
+/* --- hot removal and hot add
+ * ---------------------------------------------------------------------- */
 
 static void test_hot_remove(void **state)
 {
@@ -397,9 +405,9 @@ static void test_hot_remove(void **state)
 		json_t *l = mimo_scsi_dev_luns_json(dev);
 
 		assert_int_equal(json_array_size(l), 2);
-		assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1),
-								       "bdev_name")),
-				    "H2");
+		assert_string_equal(
+			json_string_value(json_object_get(json_array_get(l, 1), "bdev_name")),
+			"H2");
 		json_decref(l);
 	}
 	assert_int_equal(remove_lun(dev, 1), 0);
@@ -432,7 +440,8 @@ static void test_hot_remove(void **state)
 	mimo_bdev_remove_write_hook(hold_hook, NULL);
 }
 
-/* --- task management ------------------------------------------------------------------------------ */
+/* --- task management
+ * ------------------------------------------------------------------------------ */
 
 static void test_task_management(void **state)
 {
@@ -458,9 +467,12 @@ static void test_task_management(void **state)
 	w.c.task.tag = 0x1234;
 	ut_start(&w.c, last);
 	wait_held();
-	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_QUERY_TASK, 0, 0x1234), MIMO_SCSI_TMF_RESP_SUCCEEDED);
-	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_QUERY_TASK, 0, 0x9999), MIMO_SCSI_TMF_RESP_COMPLETE);
-	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_ABORT_TASK, 0, 0x9999), MIMO_SCSI_TMF_RESP_COMPLETE);
+	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_QUERY_TASK, 0, 0x1234),
+			 MIMO_SCSI_TMF_RESP_SUCCEEDED);
+	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_QUERY_TASK, 0, 0x9999),
+			 MIMO_SCSI_TMF_RESP_COMPLETE);
+	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_ABORT_TASK, 0, 0x9999),
+			 MIMO_SCSI_TMF_RESP_COMPLETE);
 	tmf_start(&t, dev, MIMO_SCSI_TMF_ABORT_TASK, 0, 0x1234, 0);
 	ut_settle();
 	assert_int_equal(atomic_load(&t.resp), -1);
@@ -470,7 +482,8 @@ static void test_task_management(void **state)
 	assert_int_equal(w.c.task.sense_len, 0);
 	assert_int_equal(tmf_finish(&t), MIMO_SCSI_TMF_RESP_COMPLETE);
 	assert_true(t.seq > w.seq);
-	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_QUERY_TASK, 0, 0x1234), MIMO_SCSI_TMF_RESP_COMPLETE);
+	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_QUERY_TASK, 0, 0x1234),
+			 MIMO_SCSI_TMF_RESP_COMPLETE);
 
 	/* A logical unit reset with a task in flight, from the other reactor. */
 	hold_next("T0", 78);
@@ -489,7 +502,8 @@ static void test_task_management(void **state)
 	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_CLEAR_TASK_SET, 0, 0), MIMO_SCSI_TMF_RESP_COMPLETE);
 
 	/* No such LUN; no such function. */
-	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_ABORT_TASK, 5, 1), MIMO_SCSI_TMF_RESP_INCORRECT_LUN);
+	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_ABORT_TASK, 5, 1),
+			 MIMO_SCSI_TMF_RESP_INCORRECT_LUN);
 	assert_int_equal(tmf(dev, MIMO_SCSI_TMF_LOGICAL_UNIT_RESET, 999, 0),
 			 MIMO_SCSI_TMF_RESP_INCORRECT_LUN);
 	assert_int_equal(tmf(dev, (enum mimo_scsi_tmf)99, 0, 0), MIMO_SCSI_TMF_RESP_REJECTED);
@@ -500,7 +514,8 @@ static void test_task_management(void **state)
 	mimo_bdev_remove_write_hook(hold_hook, NULL);
 }
 
-/* --- COMPARE AND WRITE and the write gate --------------------------------------------------------- */
+/* --- COMPARE AND WRITE and the write gate
+ * --------------------------------------------------------- */
 
 static void caw_cdb(uint8_t *cdb, uint64_t lba, uint8_t n)
 {
@@ -524,7 +539,7 @@ static void count_parked(void *arg)
 
 	pc->parked = 0;
 	TAILQ_FOREACH(p, &st->parked, wait)
-		pc->parked++;
+	pc->parked++;
 }
 
 static void test_caw_gate(void **state)
@@ -759,7 +774,8 @@ static void test_caw_concurrent_increments(void **state)
 	assert_int_equal(ut_delete_bdev("I0"), 0);
 }
 
-/* --- read-only LUNs, bdev errors ----------------------------------------------------------------- */
+/* --- read-only LUNs, bdev errors -----------------------------------------------------------------
+ */
 
 static void test_readonly_and_errors(void **state)
 {
@@ -812,24 +828,23 @@ static void test_readonly_and_errors(void **state)
 	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_DATA_PROTECT, MIMO_SCSI_ASC_WRITE_PROTECTED);
 
 	/* LUN 1: the error bdev. A failed read is a medium error at its LBA. */
-	assert_int_equal(bdev_error_inject("EE_E0", MIMO_BDEV_IO_READ, ERROR_INJECT_FAILURE, 1, 0, 0),
-			 0);
+	assert_int_equal(
+		bdev_error_inject("EE_E0", MIMO_BDEV_IO_READ, ERROR_INJECT_FAILURE, 1, 0, 0), 0);
 	cdb16(cdb, MIMO_SCSI_OP_READ16, 0, 33, 2);
 	/* A one-block buffer for two: overflow, and the block it reaches is read. */
 	ut_run(&c, dev, 1, cdb, 16, MIMO_SCSI_DIR_FROM_DEV, blk, BS);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MEDIUM_ERROR, MIMO_SCSI_ASC_UNRECOVERED_READ_ERROR);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MEDIUM_ERROR,
+			MIMO_SCSI_ASC_UNRECOVERED_READ_ERROR);
 	assert_int_equal(c.task.sense[0], 0xf0);
 	assert_int_equal(be32(c.task.sense + 3), 33);
-	assert_int_equal(bdev_error_inject("EE_E0", MIMO_BDEV_IO_WRITE, ERROR_INJECT_FAILURE, 1, 0,
-					   0),
-			 0);
+	assert_int_equal(
+		bdev_error_inject("EE_E0", MIMO_BDEV_IO_WRITE, ERROR_INJECT_FAILURE, 1, 0, 0), 0);
 	cdb16(cdb, MIMO_SCSI_OP_WRITE16, 0, 5, 1);
 	ut_run(&c, dev, 1, cdb, 16, MIMO_SCSI_DIR_TO_DEV, blk, BS);
 	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MEDIUM_ERROR, MIMO_SCSI_ASC_WRITE_ERROR);
 	/* Out of memory below is not the initiator's problem: retried until it passes. */
-	assert_int_equal(bdev_error_inject("EE_E0", MIMO_BDEV_IO_WRITE, ERROR_INJECT_NOMEM, 3, 0,
-					   0),
-			 0);
+	assert_int_equal(
+		bdev_error_inject("EE_E0", MIMO_BDEV_IO_WRITE, ERROR_INJECT_NOMEM, 3, 0, 0), 0);
 	assert_int_equal(ut_run(&c, dev, 1, cdb, 16, MIMO_SCSI_DIR_TO_DEV, blk, BS),
 			 MIMO_SCSI_STATUS_GOOD);
 	assert_int_equal(bdev_error_inject("EE_E0", MIMO_BDEV_IO_READ, ERROR_INJECT_NOMEM, 2, 0, 0),
@@ -838,17 +853,19 @@ static void test_readonly_and_errors(void **state)
 	assert_int_equal(ut_run(&c, dev, 1, cdb, 16, MIMO_SCSI_DIR_FROM_DEV, buf, 64),
 			 MIMO_SCSI_STATUS_GOOD);
 	/* A failure in the middle of a VERIFY's steps. */
-	assert_int_equal(bdev_error_inject("EE_E0", MIMO_BDEV_IO_READ, ERROR_INJECT_FAILURE, 1, 0, 0),
-			 0);
+	assert_int_equal(
+		bdev_error_inject("EE_E0", MIMO_BDEV_IO_READ, ERROR_INJECT_FAILURE, 1, 0, 0), 0);
 	cdb10(cdb, MIMO_SCSI_OP_VERIFY10, 0, 0, 64);
 	ut_run(&c, dev, 1, cdb, 10, MIMO_SCSI_DIR_NONE, NULL, 0);
-	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MEDIUM_ERROR, MIMO_SCSI_ASC_UNRECOVERED_READ_ERROR);
+	ut_expect_sense(&c.task, MIMO_SCSI_SENSE_MEDIUM_ERROR,
+			MIMO_SCSI_ASC_UNRECOVERED_READ_ERROR);
 	ut_dev_destroy(dev);
 	assert_int_equal(ut_delete_bdev("EE_E0"), 0);
 	assert_int_equal(ut_delete_bdev("E0"), 0);
 }
 
-/* --- devices -------------------------------------------------------------------------------------- */
+/* --- devices
+ * -------------------------------------------------------------------------------------- */
 
 struct create_call {
 	const char *name;

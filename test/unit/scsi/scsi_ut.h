@@ -160,7 +160,7 @@ static __attribute__((unused)) int g_events_removed, g_events_resized;
 static __attribute__((unused)) uint32_t g_event_lun;
 
 static __attribute__((unused)) void ut_event(void *ctx, struct mimo_scsi_dev *dev, uint32_t lun,
-		     enum mimo_scsi_lun_event event)
+					     enum mimo_scsi_lun_event event)
 {
 	(void)ctx;
 	(void)dev;
@@ -254,9 +254,10 @@ static __attribute__((unused)) void ut_submit_msg(void *arg)
 
 /* Prepare a command: the CDB (zero-padded), direction, one buffer (split over niov iovecs
  * of equal size when niov > 1), transfer length. */
-static __attribute__((unused)) void ut_prep(struct ut_cmd *c, struct mimo_scsi_dev *dev, uint32_t lun, const uint8_t *cdb,
-		    size_t cdb_len, enum mimo_scsi_dir dir, void *buf, uint32_t buf_len,
-		    uint32_t transfer_len, int niov)
+static __attribute__((unused)) void ut_prep(struct ut_cmd *c, struct mimo_scsi_dev *dev,
+					    uint32_t lun, const uint8_t *cdb, size_t cdb_len,
+					    enum mimo_scsi_dir dir, void *buf, uint32_t buf_len,
+					    uint32_t transfer_len, int niov)
 {
 	mimo_scsi_task_init(&c->task);
 	c->dev = dev;
@@ -297,8 +298,9 @@ static __attribute__((unused)) uint8_t ut_finish(struct ut_cmd *c)
 }
 
 /* Run a command on reactor 0 and return its status; the task (sense, residual) stays in c. */
-static __attribute__((unused)) uint8_t ut_run(struct ut_cmd *c, struct mimo_scsi_dev *dev, uint32_t lun, const uint8_t *cdb,
-		      size_t cdb_len, enum mimo_scsi_dir dir, void *buf, uint32_t len)
+static __attribute__((unused)) uint8_t ut_run(struct ut_cmd *c, struct mimo_scsi_dev *dev,
+					      uint32_t lun, const uint8_t *cdb, size_t cdb_len,
+					      enum mimo_scsi_dir dir, void *buf, uint32_t len)
 {
 	ut_prep(c, dev, lun, cdb, cdb_len, dir, buf, len, len, 1);
 	ut_start(c, 0);
@@ -320,7 +322,8 @@ static __attribute__((unused)) uint16_t ut_asc(const struct mimo_scsi_task *t)
 }
 
 /* CHECK CONDITION with this key and ASC/ASCQ. */
-static __attribute__((unused)) void ut_expect_sense(const struct mimo_scsi_task *t, uint8_t key, uint16_t asc)
+static __attribute__((unused)) void ut_expect_sense(const struct mimo_scsi_task *t, uint8_t key,
+						    uint16_t asc)
 {
 	assert_int_equal(t->status, MIMO_SCSI_STATUS_CHECK_CONDITION);
 	assert_int_equal(ut_key(t), key);
@@ -328,7 +331,8 @@ static __attribute__((unused)) void ut_expect_sense(const struct mimo_scsi_task 
 }
 
 /* INVALID FIELD IN CDB with the field pointer at byte, bit pointer bit (-1: none). */
-static __attribute__((unused)) void ut_expect_field(const struct mimo_scsi_task *t, uint16_t byte, int bit)
+static __attribute__((unused)) void ut_expect_field(const struct mimo_scsi_task *t, uint16_t byte,
+						    int bit)
 {
 	ut_expect_sense(t, MIMO_SCSI_SENSE_ILLEGAL_REQUEST, MIMO_SCSI_ASC_INVALID_FIELD_IN_CDB);
 	assert_int_equal(t->sense[0], 0x70);
@@ -364,7 +368,8 @@ static __attribute__((unused)) void put64(uint8_t *b, uint64_t v)
 }
 
 /* CDB builders. */
-static __attribute__((unused)) void cdb10(uint8_t *c, uint8_t op, uint8_t flags, uint32_t lba, uint16_t n)
+static __attribute__((unused)) void cdb10(uint8_t *c, uint8_t op, uint8_t flags, uint32_t lba,
+					  uint16_t n)
 {
 	memset(c, 0, 16);
 	c[0] = op;
@@ -374,7 +379,8 @@ static __attribute__((unused)) void cdb10(uint8_t *c, uint8_t op, uint8_t flags,
 	c[8] = (uint8_t)n;
 }
 
-static __attribute__((unused)) void cdb16(uint8_t *c, uint8_t op, uint8_t flags, uint64_t lba, uint32_t n)
+static __attribute__((unused)) void cdb16(uint8_t *c, uint8_t op, uint8_t flags, uint64_t lba,
+					  uint32_t n)
 {
 	memset(c, 0, 16);
 	c[0] = op;
@@ -383,7 +389,8 @@ static __attribute__((unused)) void cdb16(uint8_t *c, uint8_t op, uint8_t flags,
 	put32(c + 10, n);
 }
 
-static __attribute__((unused)) void cdb12(uint8_t *c, uint8_t op, uint8_t flags, uint32_t lba, uint32_t n)
+static __attribute__((unused)) void cdb12(uint8_t *c, uint8_t op, uint8_t flags, uint32_t lba,
+					  uint32_t n)
 {
 	memset(c, 0, 16);
 	c[0] = op;
@@ -399,8 +406,8 @@ static __attribute__((unused)) void fill(uint8_t *b, size_t n, unsigned seed)
 }
 
 /* Read n blocks at lba through READ(16); asserts GOOD. */
-static __attribute__((unused)) void ut_read(struct mimo_scsi_dev *dev, uint32_t lun, uint64_t lba, uint32_t n,
-		    uint32_t bs, void *buf)
+static __attribute__((unused)) void ut_read(struct mimo_scsi_dev *dev, uint32_t lun, uint64_t lba,
+					    uint32_t n, uint32_t bs, void *buf)
 {
 	struct ut_cmd c;
 	uint8_t cdb[16];
@@ -410,8 +417,8 @@ static __attribute__((unused)) void ut_read(struct mimo_scsi_dev *dev, uint32_t 
 			 MIMO_SCSI_STATUS_GOOD);
 }
 
-static __attribute__((unused)) void ut_write(struct mimo_scsi_dev *dev, uint32_t lun, uint64_t lba, uint32_t n,
-		     uint32_t bs, void *buf)
+static __attribute__((unused)) void ut_write(struct mimo_scsi_dev *dev, uint32_t lun, uint64_t lba,
+					     uint32_t n, uint32_t bs, void *buf)
 {
 	struct ut_cmd c;
 	uint8_t cdb[16];
