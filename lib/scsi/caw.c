@@ -1,22 +1,27 @@
 /*
- * COMPARE AND WRITE, atomic with respect to the LUN's other writes, and the write gate that
- * makes it so.
+ * COMPARE AND WRITE, atomic with respect to the LUN's other reads and writes, and the gate
+ * that makes it so.
  *
- * A LUN's tasks run on every reactor its front-ends use, without locks. Writes (WRITE, WRITE
- * SAME, UNMAP, WRITE AND VERIFY) pass a gate: normally one relaxed load of lun->frozen and a
- * count on the reactor's own state. A COMPARE AND WRITE freezes the gate (new writes park on
- * their reactor), then visits every reactor by message and waits until the writes already
- * through the gate there have completed; only then does it read, compare and write. When
- * the last queued COMPARE AND WRITE finishes, every reactor lets its parked writes through.
+ * A LUN's tasks run on every reactor its front-ends use, without locks. Every task that
+ * touches the medium (READ, VERIFY, WRITE, WRITE AND VERIFY, WRITE SAME, UNMAP) passes a
+ * gate: normally one acquire load of lun->frozen and a count on the reactor's own state. A
+ * COMPARE AND WRITE freezes the gate (new tasks park on their reactor), then visits every
+ * reactor by message and waits until the tasks already through the gate there have
+ * completed; only then does it read, compare and write. When the last queued COMPARE AND
+ * WRITE finishes, every reactor lets its parked tasks through, in order.
  *
- * Why the visit is enough: a write passes the gate and is counted in one run of its reactor,
+ * Why the visit is enough: a task passes the gate and is counted in one run of its reactor,
  * so the visit (a message to that reactor, sent after the freeze) either sees it counted or
- * runs before it - and then the write sees the freeze, since the message carries it.
+ * runs before it - and then the task sees the freeze, since the message carries it.
+ *
+ * SBC-3 asks for the compare and the write as one uninterrupted series of actions on those
+ * blocks; reads are held too, so that none sees the blocks between the two (or half
+ * written: a bdev copies data with no atomicity of its own).
  *
  * COMPARE AND WRITEs queue on lun->caw_queue (a mutex: they are rare) and run one at a time.
- * While one runs no write is counted anywhere, so the next one needs no visit.
+ * While one runs nothing is counted anywhere, so the next one needs no visit.
  *
- * This orders the LUN's writes through this layer; a bdev written by another front-end too
+ * This orders the LUN's I/O through this layer; a bdev written by another front-end too
  * (NVMe-oF, FUSE) is outside it.
  */
 #include <errno.h>
@@ -27,7 +32,7 @@
 
 /* --- the gate ---------------------------------------------------------------------------- */
 
-void scsi_write_gate(struct scsi_task_priv *p, scsi_step_fn step)
+void scsi_gate(struct scsi_task_priv *p, scsi_step_fn step)
 {
 	if (mimo_unlikely(atomic_load_explicit(&p->lun->frozen, memory_order_acquire))) {
 		p->resume = step;
@@ -35,19 +40,19 @@ void scsi_write_gate(struct scsi_task_priv *p, scsi_step_fn step)
 		TAILQ_INSERT_TAIL(&p->st->parked, p, wait);
 		return;
 	}
-	p->st->inflight_writes++;
+	p->st->inflight++;
 	p->counted = true;
 	step(p);
 }
 
 static void drained_one(struct scsi_lun *lun);
 
-void scsi_write_gate_leave(struct scsi_task_priv *p)
+void scsi_gate_leave(struct scsi_task_priv *p)
 {
 	struct scsi_lun_reactor *st = p->st;
 
 	p->counted = false;
-	if (--st->inflight_writes == 0 && mimo_unlikely(st->drain_notify)) {
+	if (--st->inflight == 0 && mimo_unlikely(st->drain_notify)) {
 		st->drain_notify = false;
 		drained_one(p->lun);
 	}
@@ -77,7 +82,7 @@ static void thaw_here(void *arg)
 	while ((p = TAILQ_FIRST(&q)) != NULL) {
 		TAILQ_REMOVE(&q, p, wait);
 		p->parked = false;
-		scsi_write_gate(p, p->resume);
+		scsi_gate(p, p->resume);
 	}
 	scsi_lun_put(lun);
 }
@@ -107,7 +112,7 @@ static void drain_here(void *arg)
 	struct scsi_lun *lun = arg;
 	struct scsi_lun_reactor *st = &lun->per_reactor[mimo_reactor_index(mimo_reactor_current())];
 
-	if (st->inflight_writes > 0)
+	if (st->inflight > 0)
 		st->drain_notify = true; /* the last of them calls drained_one */
 	else
 		drained_one(lun);
@@ -236,7 +241,7 @@ static void caw_read_submit(struct scsi_task_priv *p)
 	}
 }
 
-/* Its turn has come: every write through the gate has completed, no other runs. */
+/* Its turn has come: every task through the gate has completed, no other runs. */
 static void caw_run(void *arg)
 {
 	struct scsi_task_priv *p = arg;

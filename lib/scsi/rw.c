@@ -129,7 +129,7 @@ void scsi_exec_read(struct scsi_task_priv *p)
 			no_memory(p);
 			return;
 		}
-		read_submit(p);
+		scsi_gate(p, read_submit);
 		return;
 	}
 	/* The initiator's buffer is shorter than the command (overflow): return what fits,
@@ -146,7 +146,7 @@ void scsi_exec_read(struct scsi_task_priv *p)
 		no_memory(p);
 		return;
 	}
-	read_submit(p);
+	scsi_gate(p, read_submit);
 }
 
 /* --- WRITE ------------------------------------------------------------------------------- */
@@ -243,7 +243,7 @@ void scsi_exec_write(struct scsi_task_priv *p)
 		return;
 	}
 	p->fua = needs_flush(p, p->byte1 & 0x08);
-	scsi_write_gate(p, write_submit);
+	scsi_gate(p, write_submit);
 }
 
 /* --- VERIFY, WRITE AND VERIFY ---------------------------------------------------------------- */
@@ -359,7 +359,7 @@ void scsi_exec_verify(struct scsi_task_priv *p)
 	}
 	if (!scsi_task_need_data_out(p, p->want))
 		return;
-	scsi_verify_start(p);
+	scsi_gate(p, scsi_verify_start);
 }
 
 void scsi_exec_write_verify(struct scsi_task_priv *p)
@@ -387,7 +387,7 @@ void scsi_exec_write_verify(struct scsi_task_priv *p)
 	}
 	/* Verifying what a cache holds proves nothing: always to the medium first. */
 	p->fua = p->lun->can_flush;
-	scsi_write_gate(p, write_submit);
+	scsi_gate(p, write_submit);
 }
 
 /* --- SYNCHRONIZE CACHE --------------------------------------------------------------------- */

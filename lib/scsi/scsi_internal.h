@@ -57,7 +57,7 @@ struct scsi_task_priv {
 	uint8_t how;	      /* how a command chose to do its work (WRITE SAME) */
 	bool fua;	      /* flush after the write (FUA, or write-through caching) */
 	bool aborted;	      /* task management ended it: complete with TASK ABORTED */
-	bool counted;	      /* counted in st->inflight_writes (the CAW drain waits for it) */
+	bool counted;	      /* counted in st->inflight (a COMPARE AND WRITE waits for it) */
 	bool parked;	      /* on st->parked */
 	bool is_caw;	      /* on the LUN's CAW queue */
 	int err;	      /* first error of a multi-part operation */
@@ -97,10 +97,10 @@ enum scsi_ua {
 struct scsi_lun_reactor {
 	struct mimo_io_channel *ch; /* this reactor's bdev channel, taken on first use */
 	TAILQ_HEAD(, scsi_task_priv) tasks;
-	TAILQ_HEAD(, scsi_task_priv) parked; /* writes held while a COMPARE AND WRITE runs */
-	uint32_t inflight_writes;
-	bool drain_notify; /* a COMPARE AND WRITE waits for inflight_writes to reach 0 */
-	bool draining;	   /* the LUN is being removed: release once tasks is empty */
+	TAILQ_HEAD(, scsi_task_priv) parked; /* I/O held while a COMPARE AND WRITE runs */
+	uint32_t inflight;		     /* tasks through the gate, not yet completed */
+	bool drain_notify;		     /* a COMPARE AND WRITE waits for inflight to reach 0 */
+	bool draining; /* the LUN is being removed: release once tasks is empty */
 } __attribute__((aligned(MIMO_CACHELINE)));
 
 struct scsi_lun {
@@ -315,13 +315,13 @@ static inline void scsi_put64(uint8_t *b, uint64_t v)
 	scsi_put32(b + 4, (uint32_t)v);
 }
 
-/* --- writes and COMPARE AND WRITE (caw.c) ------------------------------------------------- */
+/* --- the LUN's gate and COMPARE AND WRITE (caw.c) ---------------------------------------- */
 
-/* Let a write-class task through the LUN's write gate and run step, now or once a running
- * COMPARE AND WRITE has finished. */
-void scsi_write_gate(struct scsi_task_priv *p, scsi_step_fn step);
+/* Let a task that reads or writes the medium through the LUN's gate and run step, now or
+ * once the COMPARE AND WRITEs queued have finished. */
+void scsi_gate(struct scsi_task_priv *p, scsi_step_fn step);
 /* At completion: leave the gate's count. */
-void scsi_write_gate_leave(struct scsi_task_priv *p);
+void scsi_gate_leave(struct scsi_task_priv *p);
 
 /* Cross-file internals. */
 uint16_t scsi_lun_take_ua(struct scsi_lun *lun);

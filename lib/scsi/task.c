@@ -35,7 +35,7 @@ void scsi_task_done(struct scsi_task_priv *p)
 		struct scsi_lun_reactor *st = p->st;
 
 		if (p->counted)
-			scsi_write_gate_leave(p);
+			scsi_gate_leave(p);
 		TAILQ_REMOVE(&st->tasks, p, link);
 		if (mimo_unlikely(st->draining) && TAILQ_EMPTY(&st->tasks))
 			scsi_lun_release_here(p->lun, st);

@@ -4,7 +4,7 @@
  *
  * A function visits every reactor by message (each keeps its own list of the LUN's tasks),
  * marks the tasks it ends as aborted, and answers once they have all completed. A task
- * parked at the write gate completes at once; one inside the bdev when the bdev answers (a
+ * parked at the LUN's gate completes at once; one inside the bdev when the bdev answers (a
  * logical unit reset also resets the bdev, which ends I/O a bdev was holding); a loop
  * (WRITE SAME, VERIFY, UNMAP) stops at its next step.
  */

@@ -134,7 +134,7 @@ void scsi_exec_unmap(struct scsi_task_priv *p)
 	}
 	p->nblocks = n; /* descriptors */
 	p->done = 0;
-	scsi_write_gate(p, unmap_step);
+	scsi_gate(p, unmap_step);
 }
 
 /* --- WRITE SAME -------------------------------------------------------------------------- */
@@ -276,7 +276,7 @@ void scsi_exec_write_same(struct scsi_task_priv *p)
 	p->fua = lun->can_flush &&
 		 !(atomic_load_explicit(&lun->mode, memory_order_relaxed) & SCSI_MODE_WCE);
 	p->done = 0;
-	scsi_write_gate(p, ws_step);
+	scsi_gate(p, ws_step);
 	return;
 nomem:
 	free(block);

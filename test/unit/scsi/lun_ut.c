@@ -1,6 +1,6 @@
 /*
  * A LUN's life on real reactors: unit attentions and their order, task management, hot
- * removal and hot add, COMPARE AND WRITE against concurrent writes on two reactors,
+ * removal and hot add, COMPARE AND WRITE against concurrent I/O on two reactors,
  * read-only LUNs and bdev errors as sense data, device creation and destruction.
  *
  * Writes are held inside the bdev layer with a write hook (mimo_bdev_io_hold), so that a
@@ -581,7 +581,7 @@ static void test_caw_gate(void **state)
 	assert_true(caw.seq > w.seq);
 	assert_false(atomic_load(&lun->frozen));
 
-	/* While a COMPARE AND WRITE writes, other writes park (reads do not). */
+	/* While a COMPARE AND WRITE writes, other writes and reads park. */
 	memset(two, 'b', BS);
 	memset(two + BS, 'c', BS);
 	hold_next("C0", 9); /* the COMPARE AND WRITE's own write */
@@ -595,23 +595,28 @@ static void test_caw_gate(void **state)
 	{
 		uint8_t cdb3[16];
 
-		cdb16(cdb3, MIMO_SCSI_OP_READ16, 0, 20, 1);
+		cdb16(cdb3, MIMO_SCSI_OP_READ16, 0, 9, 1);
 		seq_prep(&r, dev, 0, cdb3, MIMO_SCSI_DIR_FROM_DEV, rd, BS);
 		ut_start(&r.c, last);
-		assert_int_equal(ut_finish(&r.c), MIMO_SCSI_STATUS_GOOD);
 	}
 	ut_settle();
 	{
 		struct parked_check pc = { dev, 0 };
 
 		ut_on(last, count_parked, &pc);
-		assert_int_equal(pc.parked, 1);
+		assert_int_equal(pc.parked, 2);
 	}
 	assert_int_equal(w.c.completions, 0);
+	assert_int_equal(r.c.completions, 0);
 	release_held();
 	assert_int_equal(ut_finish(&caw.c), MIMO_SCSI_STATUS_GOOD);
 	assert_int_equal(ut_finish(&w.c), MIMO_SCSI_STATUS_GOOD);
+	assert_int_equal(ut_finish(&r.c), MIMO_SCSI_STATUS_GOOD);
 	assert_true(w.seq > caw.seq);
+	assert_true(r.seq > caw.seq);
+	/* The read saw the block whole, as the COMPARE AND WRITE left it. */
+	for (uint32_t i = 0; i < BS; i++)
+		assert_int_equal(rd[i], 'c');
 
 	/* ABORT TASK of a parked write: it ends at once. */
 	memset(two, 'c', BS);
@@ -638,9 +643,11 @@ static void test_caw_gate(void **state)
  * A counter in block 0 incremented with COMPARE AND WRITE from every reactor at once, each
  * reading the block, then asking for "if it still holds what I read, write it plus one",
  * retrying on MISCOMPARE; meanwhile plain writes go to other blocks. If any two increments
- * interleaved, one would be lost.
+ * interleaved, one would be lost; if a read saw a block half written, ThreadSanitizer (make
+ * test-tsan) would see the bdev's copies race.
  */
-#define INCREMENTS 150
+#define INCREMENTS 50
+#define CHAINS	   4 /* per reactor: their reads and COMPARE AND WRITEs interleave */
 
 struct incr {
 	struct mimo_scsi_dev *dev;
@@ -734,7 +741,7 @@ static void test_caw_concurrent_increments(void **state)
 {
 	static const char *const bdevs[] = { "I0" };
 	uint32_t n = mimo_reactor_count();
-	struct incr *in = calloc(n, sizeof(*in));
+	struct incr *in = calloc(n * CHAINS, sizeof(*in));
 	struct mimo_scsi_dev *dev;
 	uint8_t blk[BS] = { 0 };
 	sem_t finished;
@@ -746,27 +753,30 @@ static void test_caw_concurrent_increments(void **state)
 	ut_clear_ua(dev, 0);
 	ut_write(dev, 0, 0, 1, BS, blk);
 	sem_init(&finished, 0, 0);
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < n * CHAINS; i++) {
 		in[i].dev = dev;
-		in[i].reactor = i;
+		in[i].reactor = i % n;
 		in[i].finished = &finished;
 		memset(in[i].other, (int)i, BS);
-		assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(i), incr_start, &in[i]), 0);
+		assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(i % n), incr_start, &in[i]),
+				 0);
 	}
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n * CHAINS; i++)
 		ut_wait(&finished);
 	ut_read(dev, 0, 0, 1, BS, blk);
 	for (int i = 7; i >= 0; i--)
 		value = value << 8 | blk[i];
-	assert_int_equal(value, (uint64_t)INCREMENTS * n);
+	assert_int_equal(value, (uint64_t)INCREMENTS * CHAINS * n);
 	{
 		int retries = 0;
 
-		for (uint32_t i = 0; i < n; i++)
+		for (uint32_t i = 0; i < n * CHAINS; i++)
 			retries += in[i].retries;
 		/* Retries show that the increments did race (with one reactor, none). */
-		print_message("%u reactors, %d increments each, %d miscompares retried\n", n,
-			      INCREMENTS, retries);
+		print_message("%u reactors x %d chains, %d increments each, %d miscompares "
+			      "retried\n",
+			      n, CHAINS, INCREMENTS, retries);
+		assert_true(retries > 0);
 	}
 	sem_destroy(&finished);
 	free(in);
