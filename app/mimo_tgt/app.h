@@ -42,6 +42,11 @@ int app_fuse_mount(const char *dir);
 /* Before start-up: 0, or a message on stderr and -errno (no such directory...). */
 int app_fuse_check(const char *dir);
 
+/* The vhost_blk subsystem (app_vhost.c): vhost-user-blk controllers, closed at exit before
+ * the bdevs go. */
+void app_vhost_fini(void (*done)(void *arg), void *arg);
+json_t *app_vhost_config(void);
+
 /* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
 void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);
 

@@ -31,6 +31,7 @@
 #include "mimo/notify.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
+#include "mimo/vhost.h"
 
 #define COMP "app"
 
@@ -81,6 +82,7 @@ static const struct app_subsystem g_subsystems[] = {
 	{ "bdev", { NULL }, mimo_bdev_config_json, NULL, bdev_fini },
 	{ "nvmf", { "bdev", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },
+	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -115,6 +117,8 @@ static void usage(const char *prog)
 	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE; DIR "
 	       "must\n"
 	       "                           exist: it is not created)\n"
+	       "  -S, --vhost-socket-path DIR  where vhost-user controllers' sockets go (default:\n"
+	       "                           the working directory)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
@@ -152,6 +156,7 @@ static int parse_args(int argc, char **argv)
 		{ "poll", no_argument, NULL, OPT_POLL },
 		{ "agent-socket", required_argument, NULL, OPT_AGENT_SOCKET },
 		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
+		{ "vhost-socket-path", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -166,7 +171,7 @@ static int parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:u", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:uS:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (mimo_reactor_parse_cpumask(optarg, &g_app_opts.core_mask) != 0) {
@@ -210,6 +215,15 @@ static int parse_args(int argc, char **argv)
 		case OPT_FUSE_MOUNT:
 			g_fuse_mount = optarg;
 			break;
+		case 'S': {
+			int rc = mimo_vhost_set_socket_dir(optarg);
+
+			if (rc != 0) {
+				fprintf(stderr, "mimo_tgt: -S %s: %s\n", optarg, strerror(-rc));
+				return -1;
+			}
+			break;
+		}
 		case 'h':
 			usage(argv[0]);
 			exit(0);
@@ -511,6 +525,7 @@ static void register_parts(void)
 	mimo_register_bdev_error();
 	mimo_register_bdev_malloc();
 	mimo_register_bdev_null();
+	mimo_register_vhost();
 	mimo_register_jsonrpc();
 	mimo_register_events();
 }
