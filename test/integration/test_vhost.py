@@ -383,3 +383,20 @@ def test_broken_chains_are_refused_and_a_broken_ring_stops(vtgt):
     c = client(os.path.join(vtgt.vhost_dir, "vb0"))
     assert c.queue(0).blk_read(0, 512)[0] == vu.S_OK
     c.close()
+
+
+def test_mimo_rpc_commands(vtgt):
+    import subprocess
+    from conftest import BIN
+
+    def rpc(*args):
+        return subprocess.run([os.path.join(BIN, "mimo-rpc"), "-s", vtgt.sock, *args],
+                              capture_output=True, text=True)
+    assert rpc("vhost_create_blk_controller", "vb1", "M0", "--cpumask", "0x1", "-r").returncode == 0
+    r = rpc("vhost_get_controllers", "-n", "vb1")
+    assert json.loads(r.stdout)[0]["backend_specific"]["block"]["readonly"] is True
+    r = rpc("vhost_create_blk_controller", "vb2", "M0", "-p")
+    assert r.returncode == 1 and "packed" in r.stderr
+    assert rpc("vhost_controller_set_coalescing", "vb1", "0", "100").returncode == 0
+    assert rpc("vhost_delete_controller", "vb1").returncode == 0
+    assert json.loads(rpc("vhost_get_controllers").stdout) == []
