@@ -96,6 +96,7 @@ static bool g_pid_written;	   /* ours to remove at exit */
 static int g_main_core = -1;	   /* -p, checked against the mask */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
+static long g_idle_spin_us = -1;   /* --idle-spin-us: the reactors' default when < 0 */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -112,6 +113,8 @@ static void usage(const char *prog)
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
 	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
+	       "      --idle-spin-us US    reactors keep spinning US microseconds after their last\n"
+	       "                           work before they sleep (default 200; 0: sleep at once)\n"
 	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
 	       "                           requests arrive as messages, answers go back up\n"
 	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE; DIR "
@@ -139,6 +142,7 @@ enum {
 	OPT_IGNORED_ARG,
 	OPT_AGENT_SOCKET,
 	OPT_FUSE_MOUNT,
+	OPT_IDLE_SPIN,
 };
 
 static int parse_args(int argc, char **argv)
@@ -157,6 +161,7 @@ static int parse_args(int argc, char **argv)
 		{ "agent-socket", required_argument, NULL, OPT_AGENT_SOCKET },
 		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
 		{ "vhost-socket-path", required_argument, NULL, 'S' },
+		{ "idle-spin-us", required_argument, NULL, OPT_IDLE_SPIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -215,6 +220,17 @@ static int parse_args(int argc, char **argv)
 		case OPT_FUSE_MOUNT:
 			g_fuse_mount = optarg;
 			break;
+		case OPT_IDLE_SPIN: {
+			char *end;
+			long us = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || end == optarg || us < 0 || us > 1000000) {
+				fprintf(stderr, "mimo_tgt: --idle-spin-us %s: 0 to 1000000\n", optarg);
+				return -1;
+			}
+			g_idle_spin_us = us;
+			break;
+		}
 		case 'S': {
 			int rc = mimo_vhost_set_socket_dir(optarg);
 
@@ -561,6 +577,8 @@ int main(int argc, char **argv)
 	mimo_reactor_opts_init(&ropts);
 	ropts.core_mask = g_app_opts.core_mask;
 	ropts.poll_mode = g_app_opts.poll_mode;
+	if (g_idle_spin_us >= 0)
+		ropts.idle_spin_us = (uint32_t)g_idle_spin_us;
 	rc = mimo_reactors_start(&ropts);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));

@@ -42,7 +42,7 @@
 #define BLK_MAX_QUEUES	    16
 #define BLK_SIZE_MAX	    (128u * 1024)
 /* Header, status, and one split at a region boundary: the rest is data. */
-#define BLK_SEG_MAX	      (VHOST_MAX_IOVS - 3)
+#define BLK_SEG_MAX		(VHOST_MAX_IOVS - 3)
 #define BLK_MAX_DISCARD_SECTORS 32768u /* 16 MiB */
 #define BLK_MAX_DISCARD_SEGS	16u    /* accepted; 1 is offered */
 
@@ -281,8 +281,8 @@ static void dispatch(struct vhost_req *req)
 					    r->num_blocks, io_done, req);
 		break;
 	case VIRTIO_BLK_T_OUT:
-		rc = mimo_bdev_writev_blocks(b->desc, st->ch, r->data, r->datacnt,
-					     r->offset_blocks, r->num_blocks, io_done, req);
+		rc = mimo_bdev_writev_blocks(b->desc, st->ch, r->data, r->datacnt, r->offset_blocks,
+					     r->num_blocks, io_done, req);
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		rc = mimo_bdev_flush_blocks(b->desc, st->ch, 0, b->num_blocks, io_done, req);
@@ -292,8 +292,8 @@ static void dispatch(struct vhost_req *req)
 					    io_done, req);
 		break;
 	default: /* write zeroes */
-		rc = mimo_bdev_write_zeroes_blocks(b->desc, st->ch, r->offset_blocks,
-						   r->num_blocks, io_done, req);
+		rc = mimo_bdev_write_zeroes_blocks(b->desc, st->ch, r->offset_blocks, r->num_blocks,
+						   io_done, req);
 		break;
 	}
 	if (mimo_likely(rc == 0))
@@ -306,8 +306,7 @@ static void dispatch(struct vhost_req *req)
 }
 
 /* Bytes at sector for len bytes, as blocks: false if misaligned or out of range. */
-static bool range(struct vhost_blk *b, uint64_t sector, uint64_t len, uint64_t *off,
-		  uint64_t *num)
+static bool range(struct vhost_blk *b, uint64_t sector, uint64_t len, uint64_t *off, uint64_t *num)
 {
 	uint64_t bytes;
 
@@ -423,7 +422,8 @@ static void blk_submit(void *dev, struct vhost_req *req)
 		uint32_t put = 0;
 
 		for (uint16_t i = 0; i < in_cnt && put < n; i++) {
-			uint32_t k = MIMO_MIN((uint32_t)req->iov[req->out_cnt + i].iov_len, n - put);
+			uint32_t k =
+				MIMO_MIN((uint32_t)req->iov[req->out_cnt + i].iov_len, n - put);
 
 			memcpy(req->iov[req->out_cnt + i].iov_base, b->id + put, k);
 			put += k;
@@ -434,7 +434,8 @@ static void blk_submit(void *dev, struct vhost_req *req)
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (b->readonly || (h.type == VIRTIO_BLK_T_DISCARD ? !b->unmap : !b->write_zeroes)) {
+		if (b->readonly ||
+		    (h.type == VIRTIO_BLK_T_DISCARD ? !b->unmap : !b->write_zeroes)) {
 			done(req, VIRTIO_BLK_S_UNSUPP);
 			return;
 		}
@@ -538,7 +539,8 @@ static void on_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 	blk_detach(b, noop, NULL);
 }
 
-/* --- JSON -------------------------------------------------------------------------------------- */
+/* --- JSON --------------------------------------------------------------------------------------
+ */
 
 static json_t *blk_info_json(void *dev)
 {
@@ -557,11 +559,11 @@ static void blk_config_json(void *dev, struct vhost_ctrlr *c, json_t *arr)
 	if (b->closed || b->detaching)
 		return;
 	snprintf(mask, sizeof(mask), "0x%llx", (unsigned long long)c->cpumask);
-	json_array_append_new(
-		arr, json_pack("{s:s, s:{s:s, s:s, s:s, s:b, s:s}}", "method",
-			       "vhost_create_blk_controller", "params", "ctrlr", c->name,
-			       "dev_name", b->bdev_name, "cpumask", mask, "readonly", b->readonly,
-			       "transport", "vhost_user_blk"));
+	json_array_append_new(arr,
+			      json_pack("{s:s, s:{s:s, s:s, s:s, s:b, s:s}}", "method",
+					"vhost_create_blk_controller", "params", "ctrlr", c->name,
+					"dev_name", b->bdev_name, "cpumask", mask, "readonly",
+					b->readonly, "transport", "vhost_user_blk"));
 }
 
 static void blk_free(void *dev)

@@ -352,7 +352,8 @@ MIMO_EXPORT void mimo_vhost_fini(void (*done)(void *arg), void *arg)
 	TAILQ_FOREACH_SAFE(c, &g_ctrlrs, link, tmp)
 	vhost_ctrlr_delete(c);
 	/* Every controller is an orphan now: end its sessions, count it until it is freed. */
-	TAILQ_FOREACH_SAFE(c, &g_orphans, link, tmp) {
+	TAILQ_FOREACH_SAFE(c, &g_orphans, link, tmp)
+	{
 		struct vhost_session *s, *stmp;
 
 		f->left++;

@@ -27,7 +27,8 @@ static int check_table(const struct vhost_user_memory *t, char *why, size_t why_
 	for (uint32_t i = 0; i < t->nregions; i++) {
 		const struct vhost_user_region *r = &t->regions[i];
 
-		if (r->memory_size == 0 || r->guest_phys_addr + r->memory_size < r->guest_phys_addr ||
+		if (r->memory_size == 0 ||
+		    r->guest_phys_addr + r->memory_size < r->guest_phys_addr ||
 		    r->userspace_addr + r->memory_size < r->userspace_addr ||
 		    r->mmap_offset + r->memory_size < r->mmap_offset ||
 		    r->memory_size > (uint64_t)SIZE_MAX / 2) {
@@ -95,11 +96,11 @@ int vhost_mem_map(const struct vhost_user_memory *table, const int *fds, struct 
 			goto fail;
 		}
 		/* hugetlbfs files map in units of their page size. */
-		if (st.st_blksize > 0 && ((uint64_t)st.st_blksize & ((uint64_t)st.st_blksize - 1)) == 0 &&
+		if (st.st_blksize > 0 &&
+		    ((uint64_t)st.st_blksize & ((uint64_t)st.st_blksize - 1)) == 0 &&
 		    (uint64_t)st.st_blksize > align)
 			align = (uint64_t)st.st_blksize;
-		if (S_ISREG(st.st_mode) &&
-		    (uint64_t)st.st_size < r->mmap_offset + r->memory_size) {
+		if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < r->mmap_offset + r->memory_size) {
 			snprintf(why, why_len,
 				 "memory region %u: the file (%lld bytes) ends before the region",
 				 i, (long long)st.st_size);

@@ -13,11 +13,11 @@
 #include "vhost_user.h"
 
 struct vhost_mem_region {
-	uint64_t gpa;	   /* guest physical address of the first byte */
+	uint64_t gpa; /* guest physical address of the first byte */
 	uint64_t size;
-	uint64_t uva;	   /* the front-end's address of the first byte */
-	uint8_t *host;	   /* ours */
-	void *map;	   /* what mmap returned (page-aligned, covers host..host+size) */
+	uint64_t uva;  /* the front-end's address of the first byte */
+	uint8_t *host; /* ours */
+	void *map;     /* what mmap returned (page-aligned, covers host..host+size) */
 	size_t map_len;
 };
 
@@ -34,8 +34,8 @@ struct vhost_mem {
  * that its owner cannot make our accesses fault later. Returns 0 with *out set, or a negative
  * errno with a reason in why.
  */
-int vhost_mem_map(const struct vhost_user_memory *table, const int *fds,
-		  struct vhost_mem **out, char *why, size_t why_len);
+int vhost_mem_map(const struct vhost_user_memory *table, const int *fds, struct vhost_mem **out,
+		  char *why, size_t why_len);
 /* Build a table over memory this process already has (tests, fuzzing): no mapping. */
 int vhost_mem_from_buffers(const struct vhost_user_memory *table, uint8_t *const *bufs,
 			   struct vhost_mem **out);

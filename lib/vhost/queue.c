@@ -69,7 +69,8 @@ static void take(struct vhost_queue *q, uint16_t head)
 	req->out_len = ch.out_len;
 	req->in_len = ch.in_len;
 	req->inflight = true;
-	atomic_store_explicit(&q->inflight, atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
+	atomic_store_explicit(&q->inflight,
+			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&q->requests,
 			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
@@ -128,7 +129,7 @@ static void flush(struct vhost_queue *q)
 static void stopped_on_session(void *arg)
 {
 	struct vhost_queue *q = arg;
-	void (*done)(struct vhost_queue *q) = q->stop_done;
+	void (*done)(struct vhost_queue * q) = q->stop_done;
 
 	q->started = false;
 	q->stop_done = NULL;
@@ -180,7 +181,8 @@ void vhost_req_complete(struct vhost_req *req, uint32_t used_len)
 	req->inflight = false;
 	vring_push_used(&q->vr, req->head, used_len);
 	q->dirty = true;
-	atomic_store_explicit(&q->inflight, atomic_load_explicit(&q->inflight, memory_order_relaxed) - 1,
+	atomic_store_explicit(&q->inflight,
+			      atomic_load_explicit(&q->inflight, memory_order_relaxed) - 1,
 			      memory_order_relaxed);
 }
 

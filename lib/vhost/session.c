@@ -32,8 +32,8 @@ enum h_result {
 	H_ASYNC,   /* waiting for queues to stop; resume() finishes it */
 };
 
-#define PROTOCOL_FEATURES                                                                  \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |   \
+#define PROTOCOL_FEATURES                                                                 \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
 
 static void on_readable(void *arg, uint32_t events);
@@ -58,8 +58,8 @@ static struct vhost_user_hdr *hdr(struct vhost_session *s)
 
 static void drop(struct vhost_session *s, const char *why)
 {
-	VHOST_BAD("%s: %s: %s; closing the connection", s->name,
-		  vhost_msg_name(hdr(s)->request), why);
+	VHOST_BAD("%s: %s: %s; closing the connection", s->name, vhost_msg_name(hdr(s)->request),
+		  why);
 	vhost_session_close(s, why);
 }
 
@@ -154,7 +154,7 @@ static void one_stopped(struct vhost_queue *q)
 	if (--s->waiting != 0)
 		return;
 	if (s->resume != NULL) {
-		void (*fn)(struct vhost_session *s) = s->resume;
+		void (*fn)(struct vhost_session * s) = s->resume;
 
 		s->resume = NULL;
 		fn(s);
@@ -462,7 +462,7 @@ static int apply_vring_fd(struct vhost_session *s)
 	int fd = (v & VHOST_USER_VRING_NOFD) ? -1 : s->fds[0];
 	int *slot = hdr(s)->request == VHOST_USER_SET_VRING_KICK   ? &q->kick_fd
 		    : hdr(s)->request == VHOST_USER_SET_VRING_CALL ? &q->call_fd
-								    : &q->err_fd;
+								   : &q->err_fd;
 
 	close_fd(slot);
 	*slot = fd;
@@ -539,8 +539,8 @@ static enum h_result handle(struct vhost_session *s)
 		drop(s, why);
 		return H_DROP;
 	}
-	MIMO_DEBUG(COMP, "%s: %s (%u bytes, %u fds)", s->name, vhost_msg_name(h->request),
-		   h->size, s->nfds);
+	MIMO_DEBUG(COMP, "%s: %s (%u bytes, %u fds)", s->name, vhost_msg_name(h->request), h->size,
+		   s->nfds);
 	switch (h->request) {
 	case VHOST_USER_GET_FEATURES:
 		return reply_u64(s, offered_features(s)) == 0 ? H_REPLIED : H_DROP;
@@ -822,16 +822,18 @@ json_t *vhost_session_info_json(struct vhost_session *s)
 		inflight += atomic_load_explicit(&q->inflight, memory_order_relaxed);
 		json_array_append_new(
 			queues,
-			json_pack("{s:i, s:i, s:b, s:b, s:I, s:I, s:I}", "index", (int)i, "size",
-				  (int)q->num, "started", q->started, "broken",
-				  atomic_load(&q->broken), "requests",
-				  (json_int_t)atomic_load_explicit(&q->requests, memory_order_relaxed),
-				  "kicks",
-				  (json_int_t)atomic_load_explicit(&q->kicks, memory_order_relaxed),
-				  "calls",
-				  (json_int_t)atomic_load_explicit(&q->calls, memory_order_relaxed)));
+			json_pack(
+				"{s:i, s:i, s:b, s:b, s:I, s:I, s:I}", "index", (int)i, "size",
+				(int)q->num, "started", q->started, "broken",
+				atomic_load(&q->broken), "requests",
+				(json_int_t)atomic_load_explicit(&q->requests,
+								 memory_order_relaxed),
+				"kicks",
+				(json_int_t)atomic_load_explicit(&q->kicks, memory_order_relaxed),
+				"calls",
+				(json_int_t)atomic_load_explicit(&q->calls, memory_order_relaxed)));
 	}
-	return json_pack("{s:i, s:i, s:s, s:b, s:i, s:I, s:o}", "vid", (int)s->id, "id",
-			 (int)s->id, "name", s->name, "started", started, "max_queues", (int)n,
+	return json_pack("{s:i, s:i, s:s, s:b, s:i, s:I, s:o}", "vid", (int)s->id, "id", (int)s->id,
+			 "name", s->name, "started", started, "max_queues", (int)n,
 			 "inflight_task_cnt", (json_int_t)inflight, "queues", queues);
 }

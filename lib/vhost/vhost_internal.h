@@ -29,13 +29,13 @@
 #include "vring.h"
 
 #ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                   \
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                         \
 	for ((var) = TAILQ_FIRST((head)); (var) && ((tvar) = TAILQ_NEXT((var), field), 1); \
 	     (var) = (tvar))
 #endif
 
-#define COMP		  "vhost"
-#define VHOST_MAX_QUEUES  32u
+#define COMP		   "vhost"
+#define VHOST_MAX_QUEUES   32u
 #define VHOST_MAX_SESSIONS 8u /* connections at once per controller */
 
 struct vhost_ctrlr;
@@ -67,9 +67,9 @@ static inline void *vhost_req_ctx(struct vhost_req *req)
  * the others on the controller's.
  */
 struct vhost_dev_ops {
-	const char *type;	/* "blk" */
-	size_t req_ctx_size;	/* bytes after each struct vhost_req */
-	uint64_t (*features)(void *dev);	    /* virtio device feature bits offered */
+	const char *type;		 /* "blk" */
+	size_t req_ctx_size;		 /* bytes after each struct vhost_req */
+	uint64_t (*features)(void *dev); /* virtio device feature bits offered */
 	uint32_t (*max_queues)(void *dev);
 	/* Fill len bytes of the configuration space from offset (zeroes past its end). */
 	void (*get_config)(void *dev, uint8_t *buf, uint32_t offset, uint32_t len);
@@ -98,7 +98,7 @@ struct vhost_queue {
 	uint16_t base;
 	int kick_fd, call_fd, err_fd;
 	bool enabled;
-	bool started; /* the session's view: started, its stop not yet acknowledged */
+	bool started;	     /* the session's view: started, its stop not yet acknowledged */
 	_Atomic bool broken; /* the driver broke the ring: not restarted until reconfigured */
 
 	/* On the queue's reactor while started. */
@@ -120,7 +120,10 @@ struct vhost_queue {
 	_Atomic uint64_t requests, kicks, calls;
 };
 
-enum vhost_op_state { OP_NONE, OP_PENDING };
+enum vhost_op_state {
+	OP_NONE,
+	OP_PENDING
+};
 
 struct vhost_session {
 	struct vhost_ctrlr *c;
@@ -212,15 +215,14 @@ void vhost_req_complete(struct vhost_req *req, uint32_t used_len);
 void vhost_req_defer(struct vhost_req *req, void (*fn)(struct vhost_req *req));
 
 /* --- iovec helpers (blk.c) ---------------------------------------------------------------- */
-size_t vhost_iov_copy_out(const struct iovec *iov, uint32_t cnt, size_t off, void *dst,
-			  size_t len);
+size_t vhost_iov_copy_out(const struct iovec *iov, uint32_t cnt, size_t off, void *dst, size_t len);
 
 /* A line for input the other side controls, at most one a second. */
-#define VHOST_BAD(...)                                                              \
-	do {                                                                        \
-		uint64_t _supp;                                                     \
+#define VHOST_BAD(...)                                                             \
+	do {                                                                       \
+		uint64_t _supp;                                                    \
 		if (mimo_ratelimit_allow(vhost_ratelimit(), 1000000000LL, &_supp)) \
-			mimo_log(MIMO_LOG_WARN, COMP, __VA_ARGS__);                 \
+			mimo_log(MIMO_LOG_WARN, COMP, __VA_ARGS__);                \
 	} while (0)
 
 #endif

@@ -30,8 +30,7 @@ static const struct mimo_json_decoder create_decoders[] = {
 	{ "transport", offsetof(struct create_params, transport), mimo_json_decode_string, true },
 };
 
-static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req,
-					    const json_t *params)
+static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct create_params p = { 0 };
 	char err[512] = "";
@@ -40,9 +39,10 @@ static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req,
 	if (!mimo_rpc_decode(req, params, create_decoders, MIMO_COUNTOF(create_decoders), &p))
 		return;
 	if (p.packed_ring) {
-		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
-					"packed_ring: packed virtqueues are not implemented; create "
-					"the controller without it (QEMU then uses split rings)");
+		mimo_jsonrpc_send_error(
+			req, -EOPNOTSUPP,
+			"packed_ring: packed virtqueues are not implemented; create "
+			"the controller without it (QEMU then uses split rings)");
 	} else if (p.transport != NULL && strcmp(p.transport, "vhost_user_blk") != 0) {
 		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
 					"transport '%s': mimo has only vhost_user_blk",

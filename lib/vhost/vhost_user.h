@@ -40,11 +40,11 @@ enum vhost_user_request {
 	VHOST_USER_MAX_REQUEST = 64, /* above anything defined: a name table's size */
 };
 
-#define VHOST_USER_VERSION	  0x1u
-#define VHOST_USER_VERSION_MASK	  0x3u
-#define VHOST_USER_REPLY_MASK	  (1u << 2)
-#define VHOST_USER_NEED_REPLY	  (1u << 3)
-#define VHOST_USER_HDR_SIZE	  12u
+#define VHOST_USER_VERSION	0x1u
+#define VHOST_USER_VERSION_MASK 0x3u
+#define VHOST_USER_REPLY_MASK	(1u << 2)
+#define VHOST_USER_NEED_REPLY	(1u << 3)
+#define VHOST_USER_HDR_SIZE	12u
 /* Nothing legitimate is larger (a memory table of 8 regions is 264 bytes, a configuration
  * space access 268): a header announcing more drops the connection before reading it. */
 #define VHOST_USER_MAX_PAYLOAD	  4096u
@@ -114,11 +114,11 @@ struct vhost_user_config {
 
 /* --- split virtqueues ------------------------------------------------------------------- */
 
-#define VRING_DESC_F_NEXT      1
-#define VRING_DESC_F_WRITE     2
-#define VRING_DESC_F_INDIRECT  4
+#define VRING_DESC_F_NEXT	   1
+#define VRING_DESC_F_WRITE	   2
+#define VRING_DESC_F_INDIRECT	   4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
-#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_USED_F_NO_NOTIFY	   1
 
 struct vring_desc {
 	uint64_t addr;

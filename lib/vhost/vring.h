@@ -63,8 +63,8 @@ struct vring_chain {
 };
 
 enum vring_pop {
-	VRING_EMPTY = 0, /* nothing available */
-	VRING_GOT = 1,	 /* *head is the next request's head descriptor */
+	VRING_EMPTY = 0,   /* nothing available */
+	VRING_GOT = 1,	   /* *head is the next request's head descriptor */
 	VRING_BROKEN = -1, /* the driver's available index or head is impossible */
 };
 

@@ -48,8 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				struct vhost_vring_addr a;
 
 				memcpy(&a, data, sizeof(a));
-				(void)vhost_uva_to_host(mem, a.desc_user_addr, vring_desc_bytes(256));
-				(void)vhost_uva_to_host(mem, a.used_user_addr, vring_used_bytes(256));
+				(void)vhost_uva_to_host(mem, a.desc_user_addr,
+							vring_desc_bytes(256));
+				(void)vhost_uva_to_host(mem, a.used_user_addr,
+							vring_used_bytes(256));
 			}
 		}
 		data += h.size;

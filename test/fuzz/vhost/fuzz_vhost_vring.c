@@ -13,10 +13,10 @@
 #include "memory.h"
 #include "vring.h"
 
-#define R0_SIZE 0x4000u
-#define R1_SIZE 0x4000u
-#define R0_GPA	0x0u
-#define R1_GPA	0x8000u
+#define R0_SIZE	     0x4000u
+#define R1_SIZE	     0x4000u
+#define R0_GPA	     0x0u
+#define R1_GPA	     0x8000u
 #define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,9 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vr.indirect = data[1] & 1;
 	vr.event_idx = data[1] & 2;
 	vr.last_avail = (uint16_t)(data[2] | data[3] << 8);
-	vr.desc = (struct vring_desc *)r0;			       /* 16 * 256 = 0x1000 */
-	vr.avail = (struct vring_avail *)(r0 + 0x1000);		       /* up to 0x206 */
-	vr.used = (struct vring_used *)(r0 + 0x2000);		       /* up to 0x806 */
+	vr.desc = (struct vring_desc *)r0;		/* 16 * 256 = 0x1000 */
+	vr.avail = (struct vring_avail *)(r0 + 0x1000); /* up to 0x206 */
+	vr.used = (struct vring_used *)(r0 + 0x2000);	/* up to 0x806 */
 	vr.used_idx = vr.used->idx;
 	for (;;) {
 		struct vring_chain ch;
@@ -68,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* Touch every byte the chain gave: they must all be guest memory. */
 			for (uint16_t i = 0; i < ch.iovcnt; i++)
 				if (iov[i].iov_len > 0)
-					((volatile uint8_t *)iov[i].iov_base)[iov[i].iov_len - 1] ^= 0;
+					((volatile uint8_t *)iov[i].iov_base)[iov[i].iov_len - 1] ^=
+						0;
 			vring_push_used(&vr, head, ch.in_len);
 		} else {
 			vring_push_used(&vr, head, 0);

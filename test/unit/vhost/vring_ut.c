@@ -17,12 +17,12 @@
 #include "msg.h"
 #include "vring.h"
 
-#define QSIZE	  8
-#define R0_GPA	  0x10000ull
-#define R0_SIZE	  0x10000ull
-#define R1_GPA	  0x20000ull /* R0 ends at 0x20000: contiguous in guest space, not here */
-#define R1_SIZE	  0x10000ull
-#define HOLE_GPA  0x40000ull
+#define QSIZE	 8
+#define R0_GPA	 0x10000ull
+#define R0_SIZE	 0x10000ull
+#define R1_GPA	 0x20000ull /* R0 ends at 0x20000: contiguous in guest space, not here */
+#define R1_SIZE	 0x10000ull
+#define HOLE_GPA 0x40000ull
 
 static uint8_t g_r0[R0_SIZE] __attribute__((aligned(4096)));
 static uint8_t g_r1[R1_SIZE] __attribute__((aligned(4096)));
@@ -161,7 +161,8 @@ static void test_bad_chains(void **state)
 	assert_int_equal(walk(QSIZE, iov, 16, &ch), -EINVAL);
 	/* A cycle through the whole table. */
 	for (uint16_t i = 0; i < QSIZE; i++)
-		desc(g_vr.desc, i, R0_GPA + 0x3000, 8, VRING_DESC_F_NEXT, (uint16_t)((i + 1) % QSIZE));
+		desc(g_vr.desc, i, R0_GPA + 0x3000, 8, VRING_DESC_F_NEXT,
+		     (uint16_t)((i + 1) % QSIZE));
 	assert_int_equal(walk(0, iov, 16, &ch), -ELOOP);
 	/* next out of range. */
 	desc(g_vr.desc, 0, R0_GPA + 0x3000, 8, VRING_DESC_F_NEXT, 100);
