@@ -400,3 +400,35 @@ def test_mimo_rpc_commands(vtgt):
     assert rpc("vhost_controller_set_coalescing", "vb1", "0", "100").returncode == 0
     assert rpc("vhost_delete_controller", "vb1").returncode == 0
     assert json.loads(rpc("vhost_get_controllers").stdout) == []
+
+
+def test_queues_on_two_reactors(daemons, rundir):
+    """Queue i runs on the (i mod n)-th reactor of the cpumask: with two, each queue's
+    requests, stops and restarts cross reactors."""
+    t = daemons("-m", "0x3", "-S", rundir)
+    t.result("bdev_malloc_create", {"name": "M0", "block_size": 512, "num_blocks": 32768})
+    t.result("vhost_create_blk_controller", {"ctrlr": "vb0", "dev_name": "M0"})
+    assert t.result("vhost_get_controllers")[0]["cpumask"] == "0x3"
+    c = vu.Client(os.path.join(rundir, "vb0"))
+    c.negotiate(features=c.u64(vu.GET_FEATURES))
+    qs = [c.queue(i) for i in range(4)]
+    for round_ in range(3):
+        for i, q in enumerate(qs):
+            d = bytes([16 * round_ + i]) * 4096
+            assert q.blk_write(8 * i, d) == vu.S_OK
+            assert q.blk_read(8 * i, 4096) == (vu.S_OK, d)
+        # Stop every ring (as QEMU does at a guest reset) and start them again.
+        for q in qs:
+            base = struct.unpack("<II", c.call(vu.GET_VRING_BASE, struct.pack("<II", q.index, 0)))
+            assert base == (q.index, q.avail_idx)
+            q.kick = os.eventfd(0, os.EFD_NONBLOCK)
+            q.callfd = os.eventfd(0, os.EFD_NONBLOCK)
+            c.call(vu.SET_VRING_CALL, struct.pack("<Q", q.index), [q.callfd])
+            c.call(vu.SET_VRING_KICK, struct.pack("<Q", q.index), [q.kick])
+    info = t.result("vhost_get_controllers")[0]["sessions"][0]
+    assert [x["requests"] for x in info["queues"]] == [6, 6, 6, 6]
+    c.close()
+    wait_until(lambda: t.result("vhost_get_controllers")[0]["sessions"] == [],
+               what="the session to end")
+    t.result("vhost_delete_controller", {"ctrlr": "vb0"})
+    t.result("bdev_malloc_delete", {"name": "M0"})
