@@ -476,13 +476,17 @@ static void blk_submit(void *dev, struct vhost_req *req)
 static void closed_home(void *arg)
 {
 	struct vhost_blk *b = arg;
+	struct blk_waiter w[MIMO_ARRAY_SIZE(b->waiters)];
+	uint32_t n = b->nwaiters;
 
 	mimo_bdev_close(b->desc);
 	b->desc = NULL;
 	b->closed = true;
-	for (uint32_t i = 0; i < b->nwaiters; i++)
-		b->waiters[i].done(b->waiters[i].arg);
+	/* A waiter may free the device (the controller's last reference): copy them first. */
+	memcpy(w, b->waiters, sizeof(w));
 	b->nwaiters = 0;
+	for (uint32_t i = 0; i < n; i++)
+		w[i].done(w[i].arg);
 }
 
 static void release_here(struct vhost_blk *b, struct blk_reactor *st)

@@ -56,6 +56,8 @@ static void take(struct vhost_queue *q, uint16_t head)
 		mark_broken(q, "the driver made a request of a descriptor still in flight");
 		return;
 	}
+	req->q = q;
+	req->head = head;
 	rc = vring_walk(&q->vr, q->mem, head, req->iov, VHOST_MAX_IOVS, &ch, &why);
 	if (mimo_unlikely(rc != 0)) {
 		/* The request goes back unread: the driver sees a zero-length completion. */
@@ -262,13 +264,9 @@ int vhost_queue_start(struct vhost_queue *q)
 		q->req_stride = stride;
 		if (q->reqs == NULL)
 			return -ENOMEM;
-		for (uint32_t i = 0; i < q->num; i++) {
-			req_at(q, (uint16_t)i)->q = q;
-			req_at(q, (uint16_t)i)->head = (uint16_t)i;
-		}
 	}
-	for (uint32_t i = 0; i < q->num; i++)
-		req_at(q, (uint16_t)i)->inflight = false;
+	/* Every slot is free: a new array is zeroed, and a stop waited for every request. The
+	 * slots are not touched here, so only those the driver's heads use cost memory. */
 	q->vr.size = (uint16_t)q->num;
 	q->vr.last_avail = q->base;
 	q->vr.used_idx = __atomic_load_n(&q->vr.used->idx, __ATOMIC_ACQUIRE);
