@@ -9,6 +9,23 @@
 #define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
+/*
+ * A full barrier between our stores and our next loads, against the driver in another
+ * process (the Dekker-style check of notification suppression needs store-load order).
+ * Written in assembly: ThreadSanitizer builds refuse atomic_thread_fence, and the other side
+ * is not a thread of ours anyway.
+ */
+static inline void full_barrier(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("mfence" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("dmb ish" ::: "memory");
+#else
+#error "a full memory barrier for this architecture"
+#endif
+}
+
 static inline uint16_t *used_event(const struct vring *vr)
 {
 	return &vr->avail->ring[vr->size];
@@ -168,7 +185,7 @@ bool vring_publish(struct vring *vr)
 
 	STORE_REL(&vr->used->idx, now);
 	/* The driver's used_event (or flags) must be read after our index is visible. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	full_barrier();
 	if (!vr->event_idx)
 		return !(LOAD(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	vr->signalled = now;
@@ -183,6 +200,6 @@ bool vring_arm(struct vring *vr)
 {
 	if (vr->event_idx)
 		STORE(avail_event(vr), vr->last_avail);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	full_barrier();
 	return LOAD_ACQ(&vr->avail->idx) != vr->last_avail;
 }
