@@ -3,6 +3,9 @@
  * vhost-user-blk-pci): controllers, each a Unix socket in the socket directory, served on the
  * reactors; the RPCs are SPDK's (vhost_create_blk_controller, vhost_get_controllers,
  * vhost_delete_controller, vhost_controller_set_coalescing). docs/vhost.md.
+ *
+ * Errors: 0 or a negative errno. JSON: mimo_vhost_blk_config_json returns a new reference the
+ * caller releases with json_decref.
  */
 #ifndef MIMO_VHOST_H
 #define MIMO_VHOST_H
