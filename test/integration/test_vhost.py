@@ -432,3 +432,30 @@ def test_queues_on_two_reactors(daemons, rundir):
                what="the session to end")
     t.result("vhost_delete_controller", {"ctrlr": "vb0"})
     t.result("bdev_malloc_delete", {"name": "M0"})
+
+
+@pytest.mark.skipif(not os.environ.get("SPDK_RPC_PY"),
+                    reason="set SPDK_RPC_PY to SPDK's scripts/rpc.py to run")
+def test_spdk_rpc_py_unchanged(daemons, rundir, tmp_path):
+    import subprocess
+    t = daemons("-S", rundir)
+
+    def rpc(*args, ok=True):
+        p = subprocess.run(["/usr/bin/python3", os.environ["SPDK_RPC_PY"], "-s", t.sock,
+                            *map(str, args)], capture_output=True, text=True, timeout=60)
+        assert (p.returncode == 0) == ok, p.stderr
+        return p.stdout
+
+    rpc("bdev_malloc_create", 16, 512, "-b", "M0")
+    rpc("vhost_create_blk_controller", "vb0", "M0", "--cpumask", "0x1", "-r")
+    assert json.loads(rpc("vhost_get_controllers", "-n", "vb0"))[0]["socket"] == \
+        os.path.join(rundir, "vb0")
+    rpc("vhost_controller_set_coalescing", "vb0", 0, 100)
+    rpc("vhost_create_blk_controller", "vb1", "M0", "-p", ok=False)
+    cfg = tmp_path / "saved.json"
+    cfg.write_text(rpc("save_config"))
+    rpc("vhost_delete_controller", "vb0")
+    rpc("bdev_malloc_delete", "M0")
+    rpc("load_config", "-j", cfg)
+    c, = json.loads(rpc("vhost_get_controllers"))
+    assert c["ctrlr"] == "vb0" and c["backend_specific"]["block"]["readonly"] is True
