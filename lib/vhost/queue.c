@@ -215,6 +215,8 @@ static void stop_here(void *arg)
 	if (q->kick_watch != NULL)
 		mimo_fd_watch_remove(&q->kick_watch);
 	q->stopping = true;
+	if (q->poller != NULL && q->s->c->ops->queue_stopping != NULL)
+		q->s->c->ops->queue_stopping(q->s->c->dev, q);
 	if (q->poller == NULL) { /* the start failed */
 		q->stopping = false;
 		q->base = q->vr.last_avail;

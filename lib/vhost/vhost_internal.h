@@ -75,7 +75,10 @@ struct vhost_dev_ops {
 	void (*get_config)(void *dev, uint8_t *buf, uint32_t offset, uint32_t len);
 	/* queue: a request popped from the ring; complete it with vhost_req_complete(). */
 	void (*submit)(void *dev, struct vhost_req *req);
-	/* queue: after the last request of a stopping queue completed. */
+	/* queue (may be NULL): the queue is stopping - complete any request the device holds
+	 * without a deadline (virtio-scsi's event queue buffers), or the stop never ends. */
+	void (*queue_stopping)(void *dev, struct vhost_queue *q);
+	/* queue (may be NULL): after the last request of a stopping queue completed. */
 	void (*queue_stopped)(void *dev, struct vhost_queue *q);
 	/* The backend_specific object of vhost_get_controllers, and the calls that re-create
 	 * the device in a saved configuration (appended to arr). */
