@@ -1,7 +1,7 @@
 """vhost-user-blk with its real client: QEMU's vhost-user-blk-pci and Debian 12's virtio-blk
 driver in a guest under TCG, against mimo_tgt (docs/vhost.md, docs/guest-tests.md). Data
 written and read back, a filesystem, discard, two queues, QEMU killed and started again, a
-guest reboot, the controller deleted under the running guest."""
+guest reboot, the controller deleted under the running guest, mimo_tgt restarted under it."""
 import hashlib
 import os
 
@@ -149,3 +149,34 @@ dmesg | grep -c "I/O error" || true
     assert guest.target.result("vhost_get_controllers") == []
     wait_until(lambda: guest.target.result("bdev_malloc_delete", {"name": "Malloc0"}),
                what="Malloc0 deleted")
+
+
+def test_target_restarted_under_the_running_guest(guest, daemons, rundir):
+    """mimo_tgt stops (its requests complete first) and starts again with the same
+    configuration; QEMU, told to reconnect, connects again and the guest's I/O goes on."""
+    img = os.path.join(rundir, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    data = os.urandom(1 << 20)
+
+    def serve(t):
+        t.result("bdev_aio_create", {"name": "A0", "filename": img, "block_size": 512})
+        t.result("vhost_create_blk_controller", {"ctrlr": "vhost.0", "dev_name": "A0"})
+    serve(guest.target)
+    sock = os.path.join(rundir, "vhost.0")
+    run = guest.start(SETUP + """
+dd if=/test/data of=/dev/vda bs=64k oflag=direct 2>/dev/null
+mark written
+wait_host
+dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
+""", files={"test/data": data}, shared_mem=True,
+        qemu_args=guest.vhost_blk_args(sock, reconnect=True))
+    run.wait_for("written")
+    assert guest.target.stop() == 0
+    t2 = daemons("-m", "0x1", "-S", rundir, name="again", prefix=guest.net.prefix())
+    serve(t2)
+    wait_until(lambda: t2.result("vhost_get_controllers")[0]["sessions"],
+               timeout=30, what="QEMU to connect again")
+    run.send("go")
+    r = run.wait()
+    assert hashlib.md5(data).hexdigest() in r.output
