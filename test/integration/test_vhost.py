@@ -459,3 +459,18 @@ def test_spdk_rpc_py_unchanged(daemons, rundir, tmp_path):
     rpc("load_config", "-j", cfg)
     c, = json.loads(rpc("vhost_get_controllers"))
     assert c["ctrlr"] == "vb0" and c["backend_specific"]["block"]["readonly"] is True
+
+
+@pytest.mark.parametrize("request_", [vu.RESET_OWNER, 34])  # 34: RESET_DEVICE
+def test_reset_forgets_the_rings(vtgt, request_):
+    c = client(ctrlr(vtgt))
+    q = c.queue(0)
+    assert q.blk_write(0, b"\x77" * 512) == vu.S_OK
+    assert c.call(request_, ack=True) == 0
+    assert sessions(vtgt)[0]["queues"] == []
+    # Set up again from nothing, as after a device reset.
+    c.call(vu.SET_FEATURES, struct.pack("<Q", c.features))
+    c.set_mem_table()
+    q = c.queue(0)
+    assert q.blk_read(0, 512) == (vu.S_OK, b"\x77" * 512)
+    c.close()
