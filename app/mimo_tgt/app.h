@@ -45,6 +45,11 @@ int app_fuse_mount(const char *dir);
 /* Before start-up: 0, or a message on stderr and -errno (no such directory...). */
 int app_fuse_check(const char *dir);
 
+/* The vhost_blk subsystem (app_vhost.c): vhost-user-blk controllers, closed at exit before
+ * the bdevs go. */
+void app_vhost_fini(void (*done)(void *arg), void *arg);
+json_t *app_vhost_config(void);
+
 /* On reactor 0. Replay one pass of a saved configuration file, then call done(arg, rc):
  * phase MIMO_RPC_STARTUP runs the methods allowed before framework_start_init (in the startup
  * state), MIMO_RPC_RUNTIME the others (config_replay.c). */

@@ -33,6 +33,7 @@
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
 #include "mimo/scsi.h"
+#include "mimo/vhost.h"
 
 #define COMP "app"
 
@@ -97,6 +98,7 @@ static const struct app_subsystem g_subsystems[] = {
 	{ "sock", { NULL }, app_sock_config, NULL, NULL },
 	{ "nvmf", { "bdev", "sock", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },
+	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -110,6 +112,7 @@ static bool g_pid_written;	   /* ours to remove at exit */
 static int g_main_core = -1;	   /* -p, checked against the mask */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
+static long g_idle_spin_us = -1;   /* --idle-spin-us: the reactors' default when < 0 */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -126,11 +129,15 @@ static void usage(const char *prog)
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
 	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
+	       "      --idle-spin-us US    reactors keep spinning US microseconds after their last\n"
+	       "                           work before they sleep (default 200; 0: sleep at once)\n"
 	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
 	       "                           requests arrive as messages, answers go back up\n"
 	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE; DIR "
 	       "must\n"
 	       "                           exist: it is not created)\n"
+	       "  -S, --vhost-socket-path DIR  where vhost-user controllers' sockets go (default:\n"
+	       "                           the working directory)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
@@ -151,6 +158,7 @@ enum {
 	OPT_IGNORED_ARG,
 	OPT_AGENT_SOCKET,
 	OPT_FUSE_MOUNT,
+	OPT_IDLE_SPIN,
 };
 
 static int parse_args(int argc, char **argv)
@@ -168,6 +176,8 @@ static int parse_args(int argc, char **argv)
 		{ "poll", no_argument, NULL, OPT_POLL },
 		{ "agent-socket", required_argument, NULL, OPT_AGENT_SOCKET },
 		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
+		{ "vhost-socket-path", required_argument, NULL, 'S' },
+		{ "idle-spin-us", required_argument, NULL, OPT_IDLE_SPIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -182,7 +192,7 @@ static int parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:u", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:uS:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (mimo_reactor_parse_cpumask(optarg, &g_app_opts.core_mask) != 0) {
@@ -226,6 +236,26 @@ static int parse_args(int argc, char **argv)
 		case OPT_FUSE_MOUNT:
 			g_fuse_mount = optarg;
 			break;
+		case OPT_IDLE_SPIN: {
+			char *end;
+			long us = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || end == optarg || us < 0 || us > 1000000) {
+				fprintf(stderr, "mimo_tgt: --idle-spin-us %s: 0 to 1000000\n", optarg);
+				return -1;
+			}
+			g_idle_spin_us = us;
+			break;
+		}
+		case 'S': {
+			int rc = mimo_vhost_set_socket_dir(optarg);
+
+			if (rc != 0) {
+				fprintf(stderr, "mimo_tgt: -S %s: %s\n", optarg, strerror(-rc));
+				return -1;
+			}
+			break;
+		}
 		case 'h':
 			usage(argv[0]);
 			exit(0);
@@ -547,6 +577,7 @@ static void register_parts(void)
 	mimo_register_bdev_error();
 	mimo_register_bdev_malloc();
 	mimo_register_bdev_null();
+	mimo_register_vhost();
 	mimo_register_jsonrpc();
 	mimo_register_events();
 	mimo_register_net();
@@ -585,6 +616,8 @@ int main(int argc, char **argv)
 	mimo_reactor_opts_init(&ropts);
 	ropts.core_mask = g_app_opts.core_mask;
 	ropts.poll_mode = g_app_opts.poll_mode;
+	if (g_idle_spin_us >= 0)
+		ropts.idle_spin_us = (uint32_t)g_idle_spin_us;
 	rc = mimo_reactors_start(&ropts);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));

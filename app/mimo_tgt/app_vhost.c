@@ -1,0 +1,15 @@
+/* The "vhost_blk" subsystem of mimo_tgt (SPDK's name): vhost-user-blk controllers on reactor
+ * 0, saved as vhost_create_blk_controller calls; at exit their connections close (after their
+ * requests complete) before the bdevs go. */
+#include "app.h"
+#include "mimo/vhost.h"
+
+void app_vhost_fini(void (*done)(void *arg), void *arg)
+{
+	mimo_vhost_fini(done, arg);
+}
+
+json_t *app_vhost_config(void)
+{
+	return mimo_vhost_blk_config_json();
+}
