@@ -450,6 +450,15 @@ int mimo_tls_handshake(struct mimo_tls *t, bool *want_write)
 				 ssl_reason(e));
 			return -EACCES;
 		}
+		/* SPDK's target ends the handshake with internal_error when it holds no PSK for
+		 * the identity: to the host that is a refusal, and says which. */
+		if (!t->ctx->server && reason == SSL_AD_REASON_OFFSET + SSL_AD_INTERNAL_ERROR) {
+			snprintf(t->err, sizeof(t->err),
+				 "the target refused the TLS handshake (%s: SPDK's target answers "
+				 "so when it holds no PSK for this host and subsystem)",
+				 ssl_reason(e));
+			return -EACCES;
+		}
 		snprintf(t->err, sizeof(t->err), "TLS handshake failed: %s%s", ssl_reason(e),
 			 reason == SSL_R_WRONG_VERSION_NUMBER ||
 					 reason == SSL_R_PACKET_LENGTH_TOO_LONG

@@ -87,19 +87,33 @@ def add_commands(sub, simple):
                lambda a: {"nqn": a.nqn, "nsid": a.nsid})
     p.add_argument("nqn")
     p.add_argument("nsid", type=int)
-    for name, help in (("nvmf_subsystem_add_listener", "listen for a subsystem"),
-                       ("nvmf_subsystem_remove_listener", "stop listening for a subsystem")):
-        p = simple(sub, name, help, _listen_address)
+    def add_listener(a):
+        return dict(_listen_address(a), **_drop_none(secure_channel=a.secure_channel or None,
+                                                     sock_impl=a.sock_impl))
+
+    for name, help, build in (("nvmf_subsystem_add_listener", "listen for a subsystem",
+                               add_listener),
+                              ("nvmf_subsystem_remove_listener",
+                               "stop listening for a subsystem", _listen_address)):
+        p = simple(sub, name, help, build)
         p.add_argument("nqn")
         p.add_argument("-t", "--trtype", required=True)
         p.add_argument("-a", "--traddr", required=True)
         p.add_argument("-f", "--adrfam")
         p.add_argument("-s", "--trsvcid")
-    p = simple(sub, "nvmf_subsystem_add_host", "allow a host (with its DH-HMAC-CHAP keys)",
-               lambda a: _drop_none(nqn=a.nqn, host=a.host, dhchap_key=a.dhchap_key,
+        if build is add_listener:
+            p.add_argument("-k", "--secure-channel", action="store_true",
+                           help="every connection must set up TLS 1.3 with a host's PSK first")
+            p.add_argument("-S", "--sock-impl", help="posix (plain TCP) or ssl (TLS)")
+    p = simple(sub, "nvmf_subsystem_add_host",
+               "allow a host (with its TLS PSK and DH-HMAC-CHAP keys)",
+               lambda a: _drop_none(nqn=a.nqn, host=a.host, psk=a.psk,
+                                    dhchap_key=a.dhchap_key,
                                     dhchap_ctrlr_key=a.dhchap_ctrlr_key))
     p.add_argument("nqn")
     p.add_argument("host")
+    p.add_argument("--psk", help="keyring name of the host's TLS PSK (NVMeTLSkey-1): the host "
+                                 "must connect over TLS")
     p.add_argument("--dhchap-key", help="keyring name of the host's DH-HMAC-CHAP secret: the "
                                         "host must authenticate")
     p.add_argument("--dhchap-ctrlr-key", help="keyring name of the controller's secret "
@@ -167,7 +181,8 @@ def add_commands(sub, simple):
                lambda a: _drop_none(name=a.name, trtype=a.trtype, traddr=a.traddr,
                                     adrfam=a.adrfam, trsvcid=a.trsvcid, subnqn=a.subnqn,
                                     hostnqn=a.hostnqn, hdgst=a.hdgst or None,
-                                    ddgst=a.ddgst or None, dhchap_key=a.dhchap_key,
+                                    ddgst=a.ddgst or None, psk=a.psk,
+                                    dhchap_key=a.dhchap_key,
                                     dhchap_ctrlr_key=a.dhchap_ctrlr_key))
     p.add_argument("-b", "--name", required=True, help="controller name, bdev name prefix")
     p.add_argument("-t", "--trtype", required=True)
@@ -178,6 +193,7 @@ def add_commands(sub, simple):
     p.add_argument("-q", "--hostnqn")
     p.add_argument("-e", "--hdgst", action="store_true", help="TCP header digest")
     p.add_argument("-d", "--ddgst", action="store_true", help="TCP data digest")
+    p.add_argument("-k", "--psk", help="keyring name of the TLS PSK: connect over TLS 1.3")
     p.add_argument("--dhchap-key", help="keyring name of the host's DH-HMAC-CHAP secret")
     p.add_argument("--dhchap-ctrlr-key", help="keyring name of the controller's secret")
     # rpc.py prints the bdev names on one line.

@@ -270,6 +270,35 @@ def tgt(daemons):
     return daemons()
 
 
+@pytest.fixture
+def netns():
+    """A network namespace of the test's own, with lo up: its name. Processes the test starts
+    in it (`ip netns exec NAME ...`, daemons(prefix=...)) are killed and the namespace deleted
+    at the end; named so that test/guest/vm.py's clean_stale() removes it if this process is
+    killed first. Skips where namespaces cannot be made (no CAP_NET_ADMIN or no iproute2)."""
+    import itertools
+    sys.path.insert(0, os.path.join(REPO, "test", "guest"))
+    import vm
+    if not vm.netns_usable():
+        pytest.skip("network namespaces cannot be made here (needs CAP_NET_ADMIN, iproute2)")
+    global _netns_seq
+    _netns_seq = globals().get("_netns_seq") or itertools.count()
+    name = f"{vm.NS_PREFIX}{os.getpid()}-ns{next(_netns_seq)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "delete", name])
+
+
 # --- kernel clients in a QEMU guest (guest_fixtures.py, docs/guest-tests.md) ------------------
 
 def pytest_configure(config):
