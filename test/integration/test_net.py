@@ -1,7 +1,6 @@
 """SPDK's net_* RPCs (py-spdk's VhostTgt add_ip_address / delete_ip_address / get_interfaces)
 change a Linux interface's addresses through rtnetlink: mimo_tgt runs inside a network
 namespace the test makes, and `ip` (iproute2) checks what the kernel holds."""
-import itertools
 import json
 import os
 import subprocess
@@ -12,33 +11,17 @@ import pytest
 from conftest import BIN, REPO
 
 sys.path.insert(0, os.path.join(REPO, "python"))
-sys.path.insert(0, os.path.join(REPO, "test", "guest"))
 from mimo import Client, RpcError, VhostTgt  # noqa: E402
-import vm  # noqa: E402
-
-_seq = itertools.count()
-
 
 def ip(*args):
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture
-def netns():
-    """A namespace with lo up and a veth pair (v0, v1); named so that vm.clean_stale() removes
-    it if this process is killed before the teardown."""
-    if not vm.netns_usable():
-        pytest.skip("network namespaces cannot be made here (needs CAP_NET_ADMIN, iproute2)")
-    name = f"{vm.NS_PREFIX}{os.getpid()}-net{next(_seq)}"
-    ip("netns", "add", name)
-    try:
-        ip("-n", name, "link", "set", "lo", "up")
-        ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
-        yield name
-    finally:
-        for pid in ip("netns", "pids", name).split():
-            subprocess.run(["kill", "-9", pid])
-        ip("netns", "delete", name)
+def veth(netns):
+    """conftest's namespace with a veth pair, v0 and v1, added: the interfaces to change."""
+    ip("-n", netns, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    return netns
 
 
 def links(ns):
@@ -51,40 +34,40 @@ def addrs(ns, dev):
 
 
 @pytest.fixture
-def vhost(netns, daemons):
-    t = daemons(prefix=("ip", "netns", "exec", netns))
+def vhost(veth, daemons):
+    t = daemons(prefix=("ip", "netns", "exec", veth))
     c = Client(t.sock)
     yield VhostTgt(c), t
     c.close()
 
 
-def test_get_interfaces_lists_the_namespaces_links_and_addresses(netns, vhost):
+def test_get_interfaces_lists_the_namespaces_links_and_addresses(veth, vhost):
     v, _ = vhost
     got = {i["name"]: i for i in v.get_interfaces()}
-    assert {n: i["ifc_index"] for n, i in got.items()} == links(netns)
+    assert {n: i["ifc_index"] for n, i in got.items()} == links(veth)
     assert got["lo"]["ip_addr"] == ["127.0.0.1"]
     assert got["v0"]["ip_addr"] == [] and got["v1"]["ip_addr"] == []
     assert v.client.call("net_get_interfaces") == v.get_interfaces()
 
 
-def test_add_and_delete_change_what_the_kernel_holds(netns, vhost):
+def test_add_and_delete_change_what_the_kernel_holds(veth, vhost):
     v, _ = vhost
-    idx = links(netns)["v0"]
+    idx = links(veth)["v0"]
     assert v.add_ip_address(idx, "192.168.77.5") is True
-    assert addrs(netns, "v0") == ["192.168.77.5/32"]
+    assert addrs(veth, "v0") == ["192.168.77.5/32"]
     v.client.call("net_interface_add_ip_address", {"ifc_index": idx, "ip_address": "10.1.2.3"})
-    assert sorted(addrs(netns, "v0")) == ["10.1.2.3/32", "192.168.77.5/32"]
+    assert sorted(addrs(veth, "v0")) == ["10.1.2.3/32", "192.168.77.5/32"]
     shown = {i["name"]: i["ip_addr"] for i in v.get_interfaces()}
     assert sorted(shown["v0"]) == ["10.1.2.3", "192.168.77.5"] and shown["v1"] == []
     assert v.delete_ip_address(idx, "192.168.77.5") is True
-    assert addrs(netns, "v0") == ["10.1.2.3/32"]
+    assert addrs(veth, "v0") == ["10.1.2.3/32"]
     v.client.call("net_interface_delete_ip_address", {"ifc_index": idx, "ip_address": "10.1.2.3"})
-    assert addrs(netns, "v0") == []
+    assert addrs(veth, "v0") == []
 
 
-def test_refusals_say_what_is_wrong_and_change_nothing(netns, vhost):
+def test_refusals_say_what_is_wrong_and_change_nothing(veth, vhost):
     v, _ = vhost
-    idx = links(netns)["v0"]
+    idx = links(veth)["v0"]
     v.add_ip_address(idx, "192.168.77.5")
     cases = [
         (lambda: v.add_ip_address(idx, "192.168.77.5"), -32602,
@@ -103,20 +86,20 @@ def test_refusals_say_what_is_wrong_and_change_nothing(netns, vhost):
         with pytest.raises(RpcError) as e:
             fn()
         assert e.value.code == code and text in e.value.message, (code, text, e.value)
-    assert addrs(netns, "v0") == ["192.168.77.5/32"]
+    assert addrs(veth, "v0") == ["192.168.77.5/32"]
 
 
-def test_rpc_py_names_and_the_command_line(netns, vhost):
+def test_rpc_py_names_and_the_command_line(veth, vhost):
     v, t = vhost
     methods = v.client.call("rpc_get_methods")
     assert {"net_interface_add_ip_address", "net_interface_delete_ip_address",
             "net_get_interfaces"} <= set(methods)
     assert {"add_ip_address", "delete_ip_address", "get_interfaces"} <= set(v.get_rpc_methods())
-    idx = links(netns)["v1"]
+    idx = links(veth)["v1"]
     rpc = [os.path.join(BIN, "mimo-rpc"), "-s", t.sock]
     subprocess.run([*rpc, "add_ip_address", str(idx), "172.16.0.9"], check=True,
                    capture_output=True)
-    assert addrs(netns, "v1") == ["172.16.0.9/32"]
+    assert addrs(veth, "v1") == ["172.16.0.9/32"]
     out = subprocess.run([*rpc, "net_get_interfaces"], check=True, capture_output=True,
                          text=True).stdout
     assert {"name": "v1", "ifc_index": idx, "ip_addr": ["172.16.0.9"]} in json.loads(out)
@@ -125,4 +108,4 @@ def test_rpc_py_names_and_the_command_line(netns, vhost):
     assert r.returncode != 0 and "is not found in interface" in r.stderr + r.stdout
     subprocess.run([*rpc, "delete_ip_address", str(idx), "172.16.0.9"], check=True,
                    capture_output=True)
-    assert addrs(netns, "v1") == []
+    assert addrs(veth, "v1") == []
