@@ -13,6 +13,7 @@ from conftest import BIN, REPO
 sys.path.insert(0, os.path.join(REPO, "python"))
 from mimo import Client, RpcError, VhostTgt  # noqa: E402
 
+
 def ip(*args):
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
 
