@@ -231,6 +231,8 @@ def build_parser():
     p.add_argument("-i", "--id", type=int, help="first notification id (default 0)")
     p.add_argument("-n", "--max", type=int, help="at most this many")
 
+    _simple(sub, "scsi_get_devices", "SCSI devices (vhost-user-scsi targets) and their LUNs")
+
     cli_nvmf.add_commands(sub, _simple)
     cli_fuse.add_commands(sub, _simple)
     cli_vhost.add_commands(sub, _simple)
