@@ -46,6 +46,7 @@ int app_fuse_check(const char *dir);
  * the bdevs go. */
 void app_vhost_fini(void (*done)(void *arg), void *arg);
 json_t *app_vhost_config(void);
+json_t *app_vhost_scsi_config(void); /* the vhost_scsi subsystem */
 
 /* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
 void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);

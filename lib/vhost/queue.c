@@ -303,5 +303,6 @@ void vhost_queue_free(struct vhost_queue *q)
 	if (q->err_fd >= 0)
 		close(q->err_fd);
 	free(q->reqs);
+	free(q->dev_ctx);
 	free(q);
 }
