@@ -1,9 +1,10 @@
 /*
  * mimo/vhost.h - block devices for virtual machines over vhost-user (QEMU's
- * vhost-user-blk-pci and vhost-user-scsi-pci): controllers, each a Unix socket in the socket directory, served on the
- * reactors; the RPCs are SPDK's (vhost_create_blk_controller, vhost_create_scsi_controller,
- * vhost_scsi_controller_add_target, vhost_scsi_controller_remove_target, vhost_get_controllers,
- * vhost_delete_controller, vhost_controller_set_coalescing). docs/vhost.md.
+ * vhost-user-blk-pci and vhost-user-scsi-pci): controllers, each a Unix socket in the socket
+ * directory, served on the reactors; the RPCs are SPDK's (vhost_create_blk_controller,
+ * vhost_create_scsi_controller, vhost_scsi_controller_add_target,
+ * vhost_scsi_controller_remove_target, vhost_get_controllers, vhost_delete_controller,
+ * vhost_controller_set_coalescing). docs/vhost.md.
  *
  * Errors: 0 or a negative errno. JSON: mimo_vhost_blk_config_json returns a new reference the
  * caller releases with json_decref.
@@ -46,8 +47,8 @@ int mimo_vhost_blk_create(const char *name, const char *bdev, const char *cpumas
 int mimo_vhost_scsi_create(const char *name, const char *cpumask, char *err, size_t err_len);
 int mimo_vhost_scsi_add_target(const char *ctrlr, int32_t num, const char *bdev, char *err,
 			       size_t err_len);
-int mimo_vhost_scsi_remove_target(const char *ctrlr, uint32_t num, void (*cb)(void *arg),
-				  void *arg, char *err, size_t err_len);
+int mimo_vhost_scsi_remove_target(const char *ctrlr, uint32_t num, void (*cb)(void *arg), void *arg,
+				  char *err, size_t err_len);
 
 /* On the reactor that created it. -ENODEV if there is no such controller. */
 int mimo_vhost_delete(const char *name);

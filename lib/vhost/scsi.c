@@ -29,11 +29,11 @@
 #include "scsi_req.h"
 #include "vhost_internal.h"
 
-#define SCSI_CTRLQ	    0u
-#define SCSI_EVENTQ	    1u
-#define SCSI_REQ_QUEUES	    16u
-#define SCSI_MAX_EVENTS	    16u /* waiting for a buffer, per event queue; then "missed" */
-#define SCSI_DRAIN_POLL_US  1000u
+#define SCSI_CTRLQ	   0u
+#define SCSI_EVENTQ	   1u
+#define SCSI_REQ_QUEUES	   16u
+#define SCSI_MAX_EVENTS	   16u /* waiting for a buffer, per event queue; then "missed" */
+#define SCSI_DRAIN_POLL_US 1000u
 
 struct vhost_scsi;
 
@@ -165,7 +165,7 @@ static void task_done(struct mimo_scsi_task *task)
 	tgt_leave(r->t);
 	resp.status = task->status;
 	resp.response = task->status == MIMO_SCSI_STATUS_TASK_ABORTED ? VIRTIO_SCSI_S_ABORTED
-								       : VIRTIO_SCSI_S_OK;
+								      : VIRTIO_SCSI_S_OK;
 	resp.sense_len = task->sense_len;
 	memcpy(resp.sense, task->sense, MIMO_MIN((size_t)task->sense_len, sizeof(resp.sense)));
 	/* As SPDK: the residual is what the buffers held beyond what moved. A command that
@@ -187,8 +187,8 @@ static void cmd_submit(struct vhost_scsi *vs, struct vhost_req *req)
 	case VSCSI_PARSE_OK:
 		break;
 	case VSCSI_PARSE_NO_RESP:
-		VHOST_BAD("%s: queue %u: a request without room for its response",
-			  req->q->s->name, req->q->index);
+		VHOST_BAD("%s: queue %u: a request without room for its response", req->q->s->name,
+			  req->q->index);
 		vhost_req_complete(req, 0);
 		return;
 	case VSCSI_PARSE_BAD_HDR:
@@ -204,7 +204,7 @@ static void cmd_submit(struct vhost_scsi *vs, struct vhost_req *req)
 	mimo_scsi_task_init(&r->task);
 	r->task.lun = cmd.lun;
 	memcpy(r->task.cdb, cmd.hdr.cdb, sizeof(cmd.hdr.cdb));
-	r->task.dir = cmd.dir == VSCSI_DIR_TO_DEV	  ? MIMO_SCSI_DIR_TO_DEV
+	r->task.dir = cmd.dir == VSCSI_DIR_TO_DEV     ? MIMO_SCSI_DIR_TO_DEV
 		      : cmd.dir == VSCSI_DIR_FROM_DEV ? MIMO_SCSI_DIR_FROM_DEV
 						      : MIMO_SCSI_DIR_NONE;
 	r->task.iovs = cmd.data;
@@ -216,7 +216,8 @@ static void cmd_submit(struct vhost_scsi *vs, struct vhost_req *req)
 	mimo_scsi_dev_submit(dev, &r->task);
 }
 
-/* --- control queue ------------------------------------------------------------------------------ */
+/* --- control queue ------------------------------------------------------------------------------
+ */
 
 static void ctrl_respond(struct vhost_req *req, const void *resp, uint32_t len)
 {
@@ -321,7 +322,7 @@ static void ctrl_submit(struct vhost_scsi *vs, struct vhost_req *req)
 	} else if (type == VIRTIO_SCSI_T_AN_QUERY || type == VIRTIO_SCSI_T_AN_SUBSCRIBE) {
 		/* No asynchronous notification class is supported: none reported, none taken. */
 		struct virtio_scsi_ctrl_an_resp resp = { .event_actual = 0,
-							  .response = VIRTIO_SCSI_S_OK };
+							 .response = VIRTIO_SCSI_S_OK };
 
 		ctrl_respond(req, &resp, sizeof(resp));
 	} else {
@@ -330,7 +331,8 @@ static void ctrl_submit(struct vhost_scsi *vs, struct vhost_req *req)
 	}
 }
 
-/* --- event queue --------------------------------------------------------------------------------- */
+/* --- event queue ---------------------------------------------------------------------------------
+ */
 
 static struct scsi_evq *evq_of(struct vhost_queue *q)
 {
@@ -443,7 +445,6 @@ static void scsi_queue_stopping(void *dev, struct vhost_queue *q)
 	}
 }
 
-
 static void scsi_submit(void *dev, struct vhost_req *req)
 {
 	struct vhost_scsi *vs = dev;
@@ -530,8 +531,8 @@ static void on_lun_event(void *ctx, struct mimo_scsi_dev *dev, uint32_t lun,
 			  0x2a | 0x09 << 8);
 	} else if (event == MIMO_SCSI_LUN_EVENT_REMOVED && lun == 0) {
 		/* The bdev went: a target without its LUN 0 goes too, as in SPDK. */
-		MIMO_WARN(COMP, "bdev %s of target %u is gone: the target is removed",
-			  t->bdev_name, t->num);
+		MIMO_WARN(COMP, "bdev %s of target %u is gone: the target is removed", t->bdev_name,
+			  t->num);
 		tgt_remove(t, NULL, NULL);
 	}
 }
@@ -685,11 +686,10 @@ static void scsi_config_json(void *dev, struct vhost_ctrlr *c, json_t *arr)
 
 		if (atomic_load(&t->dev) == NULL || atomic_load(&t->removing))
 			continue;
-		json_array_append_new(arr,
-				      json_pack("{s:s, s:{s:s, s:i, s:s}}", "method",
-						"vhost_scsi_controller_add_target", "params",
-						"ctrlr", c->name, "scsi_target_num", (int)i,
-						"bdev_name", t->bdev_name));
+		json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:i, s:s}}", "method",
+						     "vhost_scsi_controller_add_target", "params",
+						     "ctrlr", c->name, "scsi_target_num", (int)i,
+						     "bdev_name", t->bdev_name));
 	}
 }
 

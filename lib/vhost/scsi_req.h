@@ -23,33 +23,33 @@
 #define VIRTIO_SCSI_F_CHANGE  2
 
 /* Response codes. */
-#define VIRTIO_SCSI_S_OK		0
-#define VIRTIO_SCSI_S_FUNCTION_COMPLETE 0
-#define VIRTIO_SCSI_S_OVERRUN		1
-#define VIRTIO_SCSI_S_ABORTED		2
-#define VIRTIO_SCSI_S_BAD_TARGET	3
-#define VIRTIO_SCSI_S_RESET		4
-#define VIRTIO_SCSI_S_BUSY		5
-#define VIRTIO_SCSI_S_TRANSPORT_FAILURE 6
-#define VIRTIO_SCSI_S_TARGET_FAILURE	7
-#define VIRTIO_SCSI_S_NEXUS_FAILURE	8
-#define VIRTIO_SCSI_S_FAILURE		9
+#define VIRTIO_SCSI_S_OK		 0
+#define VIRTIO_SCSI_S_FUNCTION_COMPLETE	 0
+#define VIRTIO_SCSI_S_OVERRUN		 1
+#define VIRTIO_SCSI_S_ABORTED		 2
+#define VIRTIO_SCSI_S_BAD_TARGET	 3
+#define VIRTIO_SCSI_S_RESET		 4
+#define VIRTIO_SCSI_S_BUSY		 5
+#define VIRTIO_SCSI_S_TRANSPORT_FAILURE	 6
+#define VIRTIO_SCSI_S_TARGET_FAILURE	 7
+#define VIRTIO_SCSI_S_NEXUS_FAILURE	 8
+#define VIRTIO_SCSI_S_FAILURE		 9
 #define VIRTIO_SCSI_S_FUNCTION_SUCCEEDED 10
 #define VIRTIO_SCSI_S_FUNCTION_REJECTED	 11
 #define VIRTIO_SCSI_S_INCORRECT_LUN	 12
 
 /* Control queue: request types and task management functions. */
-#define VIRTIO_SCSI_T_TMF		       0
-#define VIRTIO_SCSI_T_AN_QUERY		       1
-#define VIRTIO_SCSI_T_AN_SUBSCRIBE	       2
-#define VIRTIO_SCSI_T_TMF_ABORT_TASK	       0
-#define VIRTIO_SCSI_T_TMF_ABORT_TASK_SET       1
-#define VIRTIO_SCSI_T_TMF_CLEAR_ACA	       2
-#define VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET       3
-#define VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET      4
-#define VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET   5
-#define VIRTIO_SCSI_T_TMF_QUERY_TASK	       6
-#define VIRTIO_SCSI_T_TMF_QUERY_TASK_SET       7
+#define VIRTIO_SCSI_T_TMF		     0
+#define VIRTIO_SCSI_T_AN_QUERY		     1
+#define VIRTIO_SCSI_T_AN_SUBSCRIBE	     2
+#define VIRTIO_SCSI_T_TMF_ABORT_TASK	     0
+#define VIRTIO_SCSI_T_TMF_ABORT_TASK_SET     1
+#define VIRTIO_SCSI_T_TMF_CLEAR_ACA	     2
+#define VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET     3
+#define VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET    4
+#define VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET 5
+#define VIRTIO_SCSI_T_TMF_QUERY_TASK	     6
+#define VIRTIO_SCSI_T_TMF_QUERY_TASK_SET     7
 
 /* Event queue. */
 #define VIRTIO_SCSI_T_NO_EVENT	      0
@@ -131,8 +131,8 @@ enum vscsi_parse {
 struct vscsi_cmd {
 	struct virtio_scsi_cmd_req hdr;
 	uint8_t target;
-	uint32_t lun;	/* (lun[2] << 8 | lun[3]) & 0x3fff; past the LUN range if lun[4..7] != 0 */
-	bool addr_ok;	/* lun[0] == 1 and the target is one of ours (0..7) */
+	uint32_t lun; /* (lun[2] << 8 | lun[3]) & 0x3fff; past the LUN range if lun[4..7] != 0 */
+	bool addr_ok; /* lun[0] == 1 and the target is one of ours (0..7) */
 	enum vscsi_dir dir;
 	struct iovec *data; /* into the caller's array */
 	uint16_t datacnt;
@@ -156,7 +156,6 @@ enum vscsi_parse vscsi_parse_cmd(const struct iovec *iov, uint16_t iovcnt, uint1
 size_t vscsi_iov_copy_in(const struct iovec *iov, uint32_t cnt, size_t off, const void *src,
 			 size_t len);
 /* Copy len bytes out of the iovecs from off: returns how many there were. */
-size_t vscsi_iov_copy_out(const struct iovec *iov, uint32_t cnt, size_t off, void *dst,
-			  size_t len);
+size_t vscsi_iov_copy_out(const struct iovec *iov, uint32_t cnt, size_t off, void *dst, size_t len);
 
 #endif

@@ -71,15 +71,14 @@ static const struct mimo_json_decoder scsi_create_decoders[] = {
 
 /* SPDK's "delay" holds the controller back until vhost_start_scsi_controller; mimo has no
  * such call, so it is refused rather than leaving a controller that never starts. */
-static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req,
-					     const json_t *params)
+static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct scsi_create_params p = { 0 };
 	char err[512] = "";
 	int rc;
 
-	if (!mimo_rpc_decode(req, params, scsi_create_decoders,
-			     MIMO_COUNTOF(scsi_create_decoders), &p))
+	if (!mimo_rpc_decode(req, params, scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders),
+			     &p))
 		return;
 	if (p.delay)
 		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
@@ -115,8 +114,7 @@ static void rpc_vhost_scsi_controller_add_target(struct mimo_jsonrpc_request *re
 	if (!mimo_rpc_decode(req, params, add_target_decoders, MIMO_COUNTOF(add_target_decoders),
 			     &p))
 		return;
-	rc = mimo_vhost_scsi_add_target(p.ctrlr, p.scsi_target_num, p.bdev_name, err,
-					sizeof(err));
+	rc = mimo_vhost_scsi_add_target(p.ctrlr, p.scsi_target_num, p.bdev_name, err, sizeof(err));
 	if (rc < 0)
 		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
 	else
@@ -146,13 +144,10 @@ static void rpc_vhost_scsi_controller_remove_target(struct mimo_jsonrpc_request 
 	if (!mimo_rpc_decode(req, params, remove_target_decoders,
 			     MIMO_COUNTOF(remove_target_decoders), &p))
 		return;
-	rc = p.scsi_target_num < 0 ? (snprintf(err, sizeof(err), "target %d: 0 to 7",
-					       p.scsi_target_num),
-				      -EINVAL)
-				   : mimo_vhost_scsi_remove_target(p.ctrlr,
-								   (uint32_t)p.scsi_target_num,
-								   target_removed, req, err,
-								   sizeof(err));
+	rc = p.scsi_target_num < 0
+		     ? (snprintf(err, sizeof(err), "target %d: 0 to 7", p.scsi_target_num), -EINVAL)
+		     : mimo_vhost_scsi_remove_target(p.ctrlr, (uint32_t)p.scsi_target_num,
+						     target_removed, req, err, sizeof(err));
 	if (rc != 0)
 		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
 	mimo_json_decode_free(remove_target_decoders, MIMO_COUNTOF(remove_target_decoders), &p);

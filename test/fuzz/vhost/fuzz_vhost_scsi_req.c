@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (cmd.dir == VSCSI_DIR_FROM_DEV)
 				memset(cmd.data[i].iov_base, 0xa5, cmd.data[i].iov_len);
 			else if (cmd.data[i].iov_len > 0)
-				sink[0] = ((uint8_t *)cmd.data[i].iov_base)[cmd.data[i].iov_len - 1];
+				sink[0] =
+					((uint8_t *)cmd.data[i].iov_base)[cmd.data[i].iov_len - 1];
 		}
 		(void)sink;
 		vscsi_iov_copy_in(iov + out_cnt, cnt - out_cnt, 0, &resp, sizeof(resp));
