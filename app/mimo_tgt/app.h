@@ -49,6 +49,7 @@ int app_fuse_check(const char *dir);
  * the bdevs go. */
 void app_vhost_fini(void (*done)(void *arg), void *arg);
 json_t *app_vhost_config(void);
+json_t *app_vhost_scsi_config(void); /* the vhost_scsi subsystem */
 
 /* On reactor 0. Replay one pass of a saved configuration file, then call done(arg, rc):
  * phase MIMO_RPC_STARTUP runs the methods allowed before framework_start_init (in the startup

@@ -99,6 +99,8 @@ static const struct app_subsystem g_subsystems[] = {
 	{ "nvmf", { "bdev", "sock", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },
 	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
+	/* Shut down with vhost_blk: mimo_vhost_fini ends every controller, of both types. */
+	{ "vhost_scsi", { "bdev", NULL }, app_vhost_scsi_config, NULL, NULL },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)

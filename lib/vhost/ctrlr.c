@@ -308,15 +308,20 @@ json_t *vhost_ctrlr_list_json(void)
 	return arr;
 }
 
-MIMO_EXPORT json_t *mimo_vhost_blk_config_json(void)
+json_t *vhost_ctrlr_config_json(const char *type)
 {
 	json_t *arr = json_array();
 	struct vhost_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link)
-	if (strcmp(c->ops->type, "blk") == 0)
+	if (strcmp(c->ops->type, type) == 0)
 		c->ops->config_json(c->dev, c, arr);
 	return arr;
+}
+
+MIMO_EXPORT json_t *mimo_vhost_blk_config_json(void)
+{
+	return vhost_ctrlr_config_json("blk");
 }
 
 struct fini_ctx {

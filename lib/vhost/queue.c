@@ -141,6 +141,10 @@ static void stopped_on_session(void *arg)
 
 static void finish_stop(struct vhost_queue *q)
 {
+	/* What a stop publishes (virtio-scsi's event buffers given back) may be signalled on
+	 * a call eventfd the front-end is replacing - QEMU swaps it when the guest masks or
+	 * unmasks the queue's vector - and be lost: the next start signals once more. */
+	q->signal_at_start |= q->dirty;
 	flush(q);
 	mimo_poller_unregister(&q->poller);
 	if (q->s->c->ops->queue_stopped != NULL)
@@ -204,6 +208,10 @@ static void start_here(void *arg)
 	if (q->poller == NULL || q->kick_watch == NULL) {
 		mark_broken(q, "cannot watch its kick eventfd");
 		return;
+	}
+	if (q->signal_at_start) {
+		q->signal_at_start = false;
+		signal_fd(q->call_fd); /* a spurious interrupt costs a driver nothing */
 	}
 	/* Requests made before the start (a restart after a stop) do not kick again. */
 	process(q);
@@ -304,5 +312,6 @@ void vhost_queue_free(struct vhost_queue *q)
 	if (q->err_fd >= 0)
 		close(q->err_fd);
 	free(q->reqs);
+	free(q->dev_ctx);
 	free(q);
 }

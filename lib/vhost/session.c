@@ -832,7 +832,12 @@ json_t *vhost_session_info_json(struct vhost_session *s)
 				"calls",
 				(json_int_t)atomic_load_explicit(&q->calls, memory_order_relaxed)));
 	}
-	return json_pack("{s:i, s:i, s:s, s:b, s:i, s:I, s:o}", "vid", (int)s->id, "id", (int)s->id,
-			 "name", s->name, "started", started, "max_queues", (int)n,
-			 "inflight_task_cnt", (json_int_t)inflight, "queues", queues);
+	char features[24];
+
+	/* What the driver took: tells whether a guest gets events (virtio-scsi's hot-plug). */
+	snprintf(features, sizeof(features), "0x%llx", (unsigned long long)s->features);
+	return json_pack("{s:i, s:i, s:s, s:b, s:i, s:I, s:s, s:o}", "vid", (int)s->id, "id",
+			 (int)s->id, "name", s->name, "started", started, "max_queues", (int)n,
+			 "inflight_task_cnt", (json_int_t)inflight, "features", features, "queues",
+			 queues);
 }

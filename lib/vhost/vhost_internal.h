@@ -1,7 +1,7 @@
 /*
  * lib/vhost inside: controllers (a Unix socket each), sessions (one per front-end connection),
  * virtqueues served on reactors, and the device interface a virtio device type implements
- * (virtio-blk in blk.c; virtio-scsi later over lib/scsi).
+ * (virtio-blk in blk.c; virtio-scsi over lib/scsi in scsi.c).
  *
  * Threads. Controllers, their sockets and every session's protocol handling live on the
  * reactor that created them (reactor 0, where the RPCs run). A virtqueue, once started, is
@@ -67,7 +67,7 @@ static inline void *vhost_req_ctx(struct vhost_req *req)
  * the others on the controller's.
  */
 struct vhost_dev_ops {
-	const char *type;		 /* "blk" */
+	const char *type;		 /* "blk", "scsi" */
 	size_t req_ctx_size;		 /* bytes after each struct vhost_req */
 	uint64_t (*features)(void *dev); /* virtio device feature bits offered */
 	uint32_t (*max_queues)(void *dev);
@@ -115,8 +115,9 @@ struct vhost_queue {
 	_Atomic uint32_t inflight; /* one writer (the queue's reactor); read anywhere */
 	bool stopping;
 	bool dirty; /* used entries not yet published */
+	bool signal_at_start; /* the last stop published entries: signal them again */
 	STAILQ_HEAD(, vhost_req) deferred;
-	void *dev_ctx; /* the device's per-queue state */
+	void *dev_ctx; /* the device's per-queue state (malloc'd; freed with the queue) */
 	void (*stop_done)(struct vhost_queue *q);
 
 	/* Counters, written on the queue's reactor, read anywhere. */
@@ -194,6 +195,8 @@ json_t *vhost_ctrlr_info_json(struct vhost_ctrlr *c);
 void vhost_ctrlr_session_gone(struct vhost_ctrlr *c, struct vhost_session *s);
 void vhost_emit(const char *type, const char *ctx, json_t *payload);
 json_t *vhost_ctrlr_list_json(void);
+/* The saved configuration of the controllers of one device type ("blk", "scsi"). */
+json_t *vhost_ctrlr_config_json(const char *type);
 struct mimo_ratelimit *vhost_ratelimit(void);
 
 /* --- session.c --------------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /*
- * SPDK's vhost RPCs for block controllers: vhost_create_blk_controller,
+ * SPDK's vhost RPCs: vhost_create_blk_controller, vhost_create_scsi_controller,
+ * vhost_scsi_controller_add_target, vhost_scsi_controller_remove_target,
  * vhost_get_controllers, vhost_delete_controller, vhost_controller_set_coalescing.
  */
 #include <errno.h>
@@ -54,6 +55,102 @@ static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req, co
 		mimo_jsonrpc_send_bool(req, true);
 	}
 	mimo_json_decode_free(create_decoders, MIMO_COUNTOF(create_decoders), &p);
+}
+
+struct scsi_create_params {
+	char *ctrlr;
+	char *cpumask;
+	bool delay;
+};
+
+static const struct mimo_json_decoder scsi_create_decoders[] = {
+	{ "ctrlr", offsetof(struct scsi_create_params, ctrlr), mimo_json_decode_string, false },
+	{ "cpumask", offsetof(struct scsi_create_params, cpumask), mimo_json_decode_string, true },
+	{ "delay", offsetof(struct scsi_create_params, delay), mimo_json_decode_bool, true },
+};
+
+/* SPDK's "delay" holds the controller back until vhost_start_scsi_controller; mimo has no
+ * such call, so it is refused rather than leaving a controller that never starts. */
+static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct scsi_create_params p = { 0 };
+	char err[512] = "";
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders),
+			     &p))
+		return;
+	if (p.delay)
+		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
+					"delay: a controller listens as soon as it is created "
+					"(there is no vhost_start_scsi_controller)");
+	else if ((rc = mimo_vhost_scsi_create(p.ctrlr, p.cpumask, err, sizeof(err))) != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders), &p);
+}
+
+struct target_params {
+	char *ctrlr;
+	int32_t scsi_target_num;
+	char *bdev_name;
+};
+
+static const struct mimo_json_decoder add_target_decoders[] = {
+	{ "ctrlr", offsetof(struct target_params, ctrlr), mimo_json_decode_string, false },
+	{ "scsi_target_num", offsetof(struct target_params, scsi_target_num),
+	  mimo_json_decode_int32, false },
+	{ "bdev_name", offsetof(struct target_params, bdev_name), mimo_json_decode_string, false },
+};
+
+static void rpc_vhost_scsi_controller_add_target(struct mimo_jsonrpc_request *req,
+						 const json_t *params)
+{
+	struct target_params p = { 0 };
+	char err[512] = "";
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, add_target_decoders, MIMO_COUNTOF(add_target_decoders),
+			     &p))
+		return;
+	rc = mimo_vhost_scsi_add_target(p.ctrlr, p.scsi_target_num, p.bdev_name, err, sizeof(err));
+	if (rc < 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
+	else
+		mimo_jsonrpc_send_result(req, json_integer(rc)); /* the target's number, as SPDK */
+	mimo_json_decode_free(add_target_decoders, MIMO_COUNTOF(add_target_decoders), &p);
+}
+
+static const struct mimo_json_decoder remove_target_decoders[] = {
+	{ "ctrlr", offsetof(struct target_params, ctrlr), mimo_json_decode_string, false },
+	{ "scsi_target_num", offsetof(struct target_params, scsi_target_num),
+	  mimo_json_decode_int32, false },
+};
+
+static void target_removed(void *arg)
+{
+	mimo_jsonrpc_send_bool(arg, true);
+}
+
+/* Answered once the target's requests have completed and its device is gone. */
+static void rpc_vhost_scsi_controller_remove_target(struct mimo_jsonrpc_request *req,
+						    const json_t *params)
+{
+	struct target_params p = { 0 };
+	char err[512] = "";
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, remove_target_decoders,
+			     MIMO_COUNTOF(remove_target_decoders), &p))
+		return;
+	rc = p.scsi_target_num < 0
+		     ? (snprintf(err, sizeof(err), "target %d: 0 to 7", p.scsi_target_num), -EINVAL)
+		     : mimo_vhost_scsi_remove_target(p.ctrlr, (uint32_t)p.scsi_target_num,
+						     target_removed, req, err, sizeof(err));
+	if (rc != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
+	mimo_json_decode_free(remove_target_decoders, MIMO_COUNTOF(remove_target_decoders), &p);
 }
 
 struct name_params {
@@ -153,6 +250,11 @@ static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req
 
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "vhost_create_blk_controller", rpc_vhost_create_blk_controller, MIMO_RPC_RUNTIME },
+	{ "vhost_create_scsi_controller", rpc_vhost_create_scsi_controller, MIMO_RPC_RUNTIME },
+	{ "vhost_scsi_controller_add_target", rpc_vhost_scsi_controller_add_target,
+	  MIMO_RPC_RUNTIME },
+	{ "vhost_scsi_controller_remove_target", rpc_vhost_scsi_controller_remove_target,
+	  MIMO_RPC_RUNTIME },
 	{ "vhost_get_controllers", rpc_vhost_get_controllers, MIMO_RPC_RUNTIME },
 	{ "vhost_delete_controller", rpc_vhost_delete_controller, MIMO_RPC_RUNTIME },
 	{ "vhost_controller_set_coalescing", rpc_vhost_controller_set_coalescing,

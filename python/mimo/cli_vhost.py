@@ -36,3 +36,30 @@ def add_commands(sub, simple):
     p.add_argument("ctrlr")
     p.add_argument("delay_base_us", type=int)
     p.add_argument("iops_threshold", type=int)
+
+    def scsi_create(a):
+        p = {"ctrlr": a.ctrlr}
+        if a.cpumask:
+            p["cpumask"] = a.cpumask
+        if a.delay:
+            p["delay"] = True
+        return p
+
+    p = simple(sub, "vhost_create_scsi_controller", "add a vhost-user-scsi controller",
+               scsi_create)
+    p.add_argument("ctrlr", help="controller name (its socket: the -S directory/ctrlr)")
+    p.add_argument("--cpumask", help="reactors serving its queues (default: all)")
+    p.add_argument("--delay", action="store_true",
+                   help="start later (refused: there is no vhost_start_scsi_controller)")
+    p = simple(sub, "vhost_scsi_controller_add_target",
+               "add a target (a SCSI device, LUN 0 the bdev) to a vhost-user-scsi controller",
+               lambda a: {"ctrlr": a.ctrlr, "scsi_target_num": a.scsi_target_num,
+                          "bdev_name": a.bdev_name})
+    p.add_argument("ctrlr")
+    p.add_argument("scsi_target_num", type=int, help="0..7, or -1 for the first free")
+    p.add_argument("bdev_name")
+    p = simple(sub, "vhost_scsi_controller_remove_target",
+               "remove a target from a vhost-user-scsi controller",
+               lambda a: {"ctrlr": a.ctrlr, "scsi_target_num": a.scsi_target_num})
+    p.add_argument("ctrlr")
+    p.add_argument("scsi_target_num", type=int)

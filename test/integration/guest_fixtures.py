@@ -129,6 +129,26 @@ class GuestEnv:
         return ["-chardev", chardev, "-device",
                 f"vhost-user-blk-pci,chardev=vu{index},num-queues={num_queues}"]
 
+    def vhost_scsi(self, ctrlr="vhost.0", bdevs=("Malloc0",), bdev_mib=64, block_size=512):
+        """Malloc bdevs (made unless they exist) as targets 0.. of a vhost-user-scsi
+        controller; returns the controller's socket path."""
+        t = self.target
+        t.result("vhost_create_scsi_controller", {"ctrlr": ctrlr})
+        for i, bdev in enumerate(bdevs):
+            if not any(b["name"] == bdev for b in t.result("bdev_get_bdevs")):
+                t.result("bdev_malloc_create", {"name": bdev, "block_size": block_size,
+                                                "num_blocks": bdev_mib * 1024 * 1024 //
+                                                block_size})
+            t.result("vhost_scsi_controller_add_target",
+                     {"ctrlr": ctrlr, "scsi_target_num": i, "bdev_name": bdev})
+        return os.path.join(self.vhost_dir, ctrlr)
+
+    @staticmethod
+    def vhost_scsi_args(sock, num_queues=1, index=0):
+        """QEMU arguments for a vhost-user-scsi-pci adapter on sock (run with shared_mem)."""
+        return ["-chardev", f"socket,id=vus{index},path={sock}", "-device",
+                f"vhost-user-scsi-pci,chardev=vus{index},num_queues={num_queues}"]
+
     def start(self, script, env=None, files=None, timeout=vm.TIMEOUT, **qemu):
         """Boot the guest running script; a vm.Run (wait_for(mark), send(line), wait()).
         qemu: vm.Guest.start's qemu_args, shared_mem, reboot."""

@@ -8,6 +8,12 @@ requests, so that tests can check I/O, refusals and hostile messages exactly.
     q = c.queue(0)                 # rings, eventfds, enable
     st, data = q.blk_read(sector, nbytes)
     st = q.blk_write(sector, data)
+
+and virtio-scsi (vhost-user-scsi-pci) on the same rings: queue 0 control, 1 events, 2.. requests.
+
+    r = c.queue(2).scsi(cdb, target=0, in_len=36)   # r.response, r.status, r.sense, r.data
+    c.queue(0).tmf(TMF_LOGICAL_UNIT_RESET, target=0)
+    ev = c.queue(1); heads = ev.event_bufs(4); ev.events()
 """
 import fcntl
 import mmap
@@ -30,6 +36,38 @@ NEED_REPLY = 1 << 3
 DESC_NEXT, DESC_WRITE, DESC_INDIRECT = 1, 2, 4
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
 S_OK, S_IOERR, S_UNSUPP = 0, 1, 2
+
+# virtio-scsi
+SCSI_F_HOTPLUG, SCSI_F_CHANGE = 1, 2
+VS_OK, VS_OVERRUN, VS_ABORTED, VS_BAD_TARGET, VS_FAILURE = 0, 1, 2, 3, 9
+VS_FUNCTION_SUCCEEDED, VS_FUNCTION_REJECTED, VS_INCORRECT_LUN = 10, 11, 12
+TMF_ABORT_TASK, TMF_ABORT_TASK_SET, TMF_CLEAR_ACA, TMF_CLEAR_TASK_SET = 0, 1, 2, 3
+TMF_I_T_NEXUS_RESET, TMF_LOGICAL_UNIT_RESET, TMF_QUERY_TASK, TMF_QUERY_TASK_SET = 4, 5, 6, 7
+EV_NO_EVENT, EV_TRANSPORT_RESET, EV_PARAM_CHANGE, EV_MISSED = 0, 1, 3, 0x80000000
+EV_RESCAN, EV_REMOVED = 1, 2
+SCSI_REQ, SCSI_RESP = 51, 108     # struct virtio_scsi_cmd_req / _resp (cdb 32, sense 96)
+
+
+class ScsiResult:
+    def __init__(self, response, status, sense, resid, data, used):
+        self.response, self.status, self.sense = response, status, sense
+        self.resid, self.data, self.used = resid, data, used
+
+    def __repr__(self):
+        return (f"ScsiResult(response={self.response}, status={self.status:#x}, "
+                f"sense={self.sense.hex()}, resid={self.resid}, used={self.used})")
+
+    @property
+    def key_asc(self):
+        """(sense key, ASC, ASCQ) of fixed-format sense."""
+        s = self.sense
+        return (s[2] & 0xf, s[12], s[13]) if len(s) >= 14 else None
+
+
+def scsi_lun(target, lun=0):
+    """virtio-scsi's 8-byte LUN field, as Linux's driver fills it."""
+    return bytes([1, target, 0x40 | (lun >> 8) if lun else 0, lun & 0xff]) + bytes(4)
+
 
 GPA = 0x4000_0000          # where the "guest" sees its memory
 UVA = 0x7f00_0000_0000     # where the "front-end" says it has it
@@ -292,3 +330,97 @@ class Queue:
 
     def blk_ranges(self, type_, ranges):
         return self.blk(type_, 0, out=b"".join(struct.pack("<QII", *r) for r in ranges))[0]
+
+    # --- virtio-scsi ----------------------------------------------------------------------------
+
+    def scsi_post(self, cdb, target=0, lun=0, out=b"", in_len=0, tag=0, lun_bytes=None,
+                  split=0, kick=True):
+        """Queue one command; returns a handle for scsi_reap(). split > 0 cuts the data into
+        pieces of that size (one descriptor each)."""
+        m = self.c.mem
+        hdr = self.c.alloc(SCSI_REQ, 16)
+        req = (lun_bytes if lun_bytes is not None else scsi_lun(target, lun)) + \
+            struct.pack("<QBBB", tag, 0, 0, 0) + bytes(cdb).ljust(32, b"\0")
+        m[hdr:hdr + SCSI_REQ] = req
+        chain = [(hdr, SCSI_REQ, False)]
+
+        def pieces(off, n, w):
+            step = split or n
+            return [(off + k, min(step, n - k), w) for k in range(0, n, step)]
+        if out:
+            o = self.c.alloc(len(out))
+            m[o:o + len(out)] = out
+            chain += pieces(o, len(out), False)
+        resp = self.c.alloc(SCSI_RESP, 16)
+        m[resp:resp + SCSI_RESP] = b"\xee" * SCSI_RESP
+        chain.append((resp, SCSI_RESP, True))
+        i = 0
+        if in_len:
+            i = self.c.alloc(in_len)
+            m[i:i + in_len] = b"\xee" * in_len
+            chain += pieces(i, in_len, True)
+        head = self.submit(chain, kick=kick)
+        return (head, len(chain), resp, i, in_len)
+
+    def scsi_result(self, handle, used_len):
+        head, n, resp, i, in_len = handle
+        self.recycle(head, n)
+        m = self.c.mem
+        sense_len, resid, _, status, response = struct.unpack_from("<IIHBB", m, resp)
+        sense = bytes(m[resp + 12:resp + 12 + min(sense_len, 96)])
+        data = bytes(m[i:i + in_len]) if in_len else b""
+        return ScsiResult(response, status, sense, resid, data, used_len)
+
+    def scsi(self, cdb, **kw):
+        h = self.scsi_post(cdb, **kw)
+        (hid, used), = self.wait()
+        assert hid == h[0], (hid, h[0])
+        return self.scsi_result(h, used)
+
+    def _ctrl(self, req, resp_len):
+        m = self.c.mem
+        o = self.c.alloc(len(req), 16)
+        m[o:o + len(req)] = req
+        r = self.c.alloc(resp_len, 16)
+        m[r:r + resp_len] = b"\xee" * resp_len
+        head = self.submit([(o, len(req), False), (r, resp_len, True)])
+        (hid, used), = self.wait()
+        assert hid == head
+        self.recycle(head, 2)
+        return bytes(m[r:r + resp_len]), used
+
+    def tmf(self, subtype, target=0, lun=0, tag=0, lun_bytes=None):
+        """A task management function on the control queue: its response code."""
+        lb = lun_bytes if lun_bytes is not None else scsi_lun(target, lun)
+        resp, used = self._ctrl(struct.pack("<II", 0, subtype) + lb + struct.pack("<Q", tag), 1)
+        assert used == 1
+        return resp[0]
+
+    def an_query(self, target=0, events=0xff):
+        """An asynchronous notification query: (event_actual, response)."""
+        resp, used = self._ctrl(struct.pack("<I", 1) + scsi_lun(target) +
+                                struct.pack("<I", events), 5)
+        assert used == 5
+        return struct.unpack("<IB", resp)
+
+    def event_bufs(self, n, size=16):
+        """Give the device n event buffers; they come back with events."""
+        self.ev_bufs = getattr(self, "ev_bufs", {})
+        for _ in range(n):
+            o = self.c.alloc(size, 16)
+            self.c.mem[o:o + size] = b"\xee" * size
+            head = self.submit([(o, size, True)])
+            self.ev_bufs[head] = o
+
+    def events(self, n=1, timeout=10.0, repost=True):
+        """The next n events [(event, target, lun, reason, used_len)]; their buffers go back."""
+        out = []
+        for hid, used in self.wait(n, timeout):
+            o = self.ev_bufs[hid]
+            ev, lun, reason = struct.unpack_from("<I8sI", self.c.mem, o)
+            out.append((ev, lun[1], (lun[2] << 8 | lun[3]) & 0x3fff, reason, used))
+            self.free.append(hid)
+            del self.ev_bufs[hid]
+            if repost:
+                self.event_bufs(1)
+        return out
