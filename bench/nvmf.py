@@ -25,7 +25,8 @@ KiB sequential read QD8 and 4 KiB random read QD1 (average latency), target RSS 
 load; BENCH_ROUNDS (default 3) rounds alternating the targets; medians with min-max and the
 load average around each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third
 target (sock_set_default_impl -i uring before framework_start_init). BENCH_HEADLINE_ONLY=1
-stops after it. The mimo_perf figures below it are another table: a different initiator.
+stops after it. MIMO_TGT_BEFORE (another mimo_tgt binary) adds it as "mimo-before", for a
+change's before and after in the same run. The mimo_perf figures below it are another table: a different initiator.
 What each I/O costs the target (instructions, syscalls) is bench/nvmf_cost.py.
 """
 import json
@@ -253,6 +254,8 @@ def headline(d):
     """spdk_nvme_perf driving mimo_tgt and SPDK's nvmf_tgt (and its io_uring build), rounds
     alternating the targets, medians with their ranges; ratios are of the medians."""
     targets = [("mimo", None), ("spdk-posix", SPDK_TGT)]
+    if os.environ.get("MIMO_TGT_BEFORE"):  # another mimo_tgt: a before/after pair
+        targets.insert(1, ("mimo-before", os.environ["MIMO_TGT_BEFORE"]))
     if SPDK_TGT_URING:
         targets.append(("spdk-uring", SPDK_TGT_URING))
     runs = {n: [] for n, _ in targets}
@@ -276,7 +279,7 @@ def headline(d):
                                           for r in rs])
         out["targets"][name] = t
     m = out["targets"]["mimo"]
-    for peer in [n for n, _ in targets if n != "mimo"]:
+    for peer in [n for n, _ in targets if n not in ("mimo", "mimo-before")]:
         p = out["targets"][peer]
         out[f"mimo_over_{peer.replace('-', '_')}"] = {
             **{w: round(m[w]["iops"]["median"] / p[w]["iops"]["median"], 2)

@@ -20,7 +20,8 @@ SPDK_NVMF_TGT_URING is set) and each workload (4 KiB random read QD32, 4 KiB ran
 
 The initiator is spdk_nvme_perf (SPDK_NVME_PERF) when set, else mimo_perf, on the last CPU; the
 target on CPU 0 with one reactor. The 64 MiB malloc bdev is written end to end first.
-Environment: COST_SECONDS (initiator run per workload, default 4), COST_KEEP (a folder: keep
+MIMO_TGT_BEFORE (another mimo_tgt, e.g. of the commit before a change) adds it as
+"mimo-before". Environment: COST_SECONDS (initiator run per workload, default 4), COST_KEEP (a folder: keep
 the callgrind dumps there, for callgrind_annotate).
 """
 import glob
@@ -71,7 +72,7 @@ class Target:
         self.cg_out = os.path.join(d, f"cg-{name}.out")
         uring = name == "spdk-uring"
         argv = [exe or os.path.join(BIN, "mimo_tgt"), "-r", self.sock, "-m", "0x1"]
-        if exe is not None:
+        if exe is not None and "mimo" not in os.path.basename(exe):
             argv += SPDK_MEM + ["-u", "--disable-cpumask-locks"]
             if uring:
                 argv.append("--wait-for-rpc")
@@ -251,6 +252,8 @@ def syscalls(name, exe, d):
 
 def main():
     targets = [("mimo", None)]
+    if os.environ.get("MIMO_TGT_BEFORE"):  # another mimo_tgt: a before/after pair
+        targets.insert(0, ("mimo-before", os.environ["MIMO_TGT_BEFORE"]))
     if SPDK_TGT:
         targets.append(("spdk-posix", SPDK_TGT))
     if SPDK_TGT_URING:
