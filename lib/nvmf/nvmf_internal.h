@@ -308,6 +308,14 @@ void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t 
 
 /* io_cmd.c: on the queue pair's reactor. */
 void nvmf_io_exec(struct nvmf_req *req);
+/*
+ * Whether a command may run without a data buffer, its data then read in place from the
+ * bdev's memory (a Read on an I/O queue of a namespace whose bdev allows zero-copy reads).
+ * The transport asks before it allocates, sets req->zcopy, and calls nvmf_req_zcopy_end when
+ * it no longer needs req->data (sent, or dropped), on the queue pair's reactor.
+ */
+bool nvmf_req_zcopy_possible(struct nvmf_req *req);
+void nvmf_req_zcopy_end(struct nvmf_req *req);
 
 /* --- queue pairs and requests, as the core sees them --------------------------------------- */
 
@@ -398,6 +406,11 @@ struct nvmf_req {
 	uint32_t sub_pending; /* DSM ranges, compare reads */
 	int sub_status;
 	void *aux;		     /* compare: the read-back buffer; Connect: the controller */
+	/* Set by the transport before exec: a Read may leave data pointing at the bdev's own
+	 * memory (no buffer given). zcopy_io then holds that memory, and ns stays counted in
+	 * flight, until the transport calls nvmf_req_zcopy_end once the data is sent. */
+	bool zcopy;
+	struct mimo_bdev_io *zcopy_io;
 	STAILQ_ENTRY(nvmf_req) link; /* the poll group's retry list */
 };
 
@@ -409,6 +422,8 @@ static inline void nvmf_req_clear(struct nvmf_req *req)
 	req->auth_event = 0;
 	req->ns = NULL;
 	req->aux = NULL;
+	req->zcopy = false;
+	req->zcopy_io = NULL;
 	memset(&req->cpl, 0, sizeof(req->cpl));
 }
 
