@@ -1,16 +1,21 @@
 #!/usr/bin/python3
-"""vhost-user-blk: mimo_tgt against qemu-storage-daemon, the same guest, the same jobs.
+"""vhost-user-blk and vhost-user-scsi: mimo_tgt against qemu-storage-daemon, the same guest,
+the same jobs.
 
-A guest (test/guest: Debian 12's kernel under TCG, memory in a shared memfd) gets one
-vhost-user-blk-pci disk from the back-end under test and runs bench/vblk_load (Linux AIO,
-O_DIRECT) on it: 4 KiB random reads at queue depth 1 and 32, 128 KiB sequential reads at depth
-8. Both back-ends serve the same file on tmpfs through io_uring (mimo: an aio bdev; qsd: the
-file driver with aio=io_uring), one queue each, on one host core each. The host samples the
-back-end's CPU time (/proc/PID/stat utime+stime) at the start and end of each job: CPU time per
-I/O is what carries to a KVM host, where the guest is not the bottleneck. Rounds alternate the
-back-ends; medians and min-max over the rounds. One JSON object on stdout.
+A guest (test/guest: Debian 12's kernel under TCG, memory in a shared memfd) gets one disk from
+the back-end under test - a vhost-user-blk-pci disk (/dev/vda) from mimo_tgt ("mimo") or from
+qemu-storage-daemon ("qsd"), or a vhost-user-scsi-pci adapter with one target (/dev/sda) from
+mimo_tgt ("mimo_scsi"; qemu-storage-daemon has no vhost-user-scsi export, only vhost-user-blk,
+so that column has no qsd counterpart and is compared with qsd's vhost-user-blk) - and runs
+bench/vblk_load (Linux AIO, O_DIRECT) on it: 4 KiB random reads at queue depth 1 and 32,
+128 KiB sequential reads at depth 8. All back-ends serve the same file on tmpfs through
+io_uring (mimo: an aio bdev; qsd: the file driver with aio=io_uring), one queue each, on one
+host core each. The host samples the back-end's CPU time (/proc/PID/stat utime+stime) at the
+start and end of each job: CPU time per I/O is what carries to a KVM host, where the guest is
+not the bottleneck. Rounds alternate the back-ends; medians and min-max over the rounds (with
+--rounds 1, the one value three times). One JSON object on stdout.
 
-    /usr/bin/python3 bench/vhost.py [--rounds 3] [--seconds 5]
+    /usr/bin/python3 bench/vhost.py [--rounds 3] [--seconds 5] [--backends mimo qsd mimo_scsi]
 """
 import argparse
 import json
@@ -50,7 +55,7 @@ def wait_socket(path, proc, timeout=20):
         time.sleep(0.02)
 
 
-def start_mimo(work, img, backing, spin):
+def mimo_tgt(work, img, backing, spin):
     sock = os.path.join(work, "mimo.sock")
     p, c = common.start_tgt(sock, "-m", "0x1", "-S", work, "--idle-spin-us", str(spin))
     if backing == "null":
@@ -58,8 +63,21 @@ def start_mimo(work, img, backing, spin):
                                     "num_blocks": DISK_MIB * 2048})
     else:
         c.call("bdev_aio_create", {"name": "A0", "filename": img, "block_size": 512})
+    return p, c
+
+
+def start_mimo(work, img, backing, spin):
+    p, c = mimo_tgt(work, img, backing, spin)
     c.call("vhost_create_blk_controller", {"ctrlr": "vb.mimo", "dev_name": "A0"})
     return p, os.path.join(work, "vb.mimo")
+
+
+def start_mimo_scsi(work, img, backing, spin):
+    p, c = mimo_tgt(work, img, backing, spin)
+    c.call("vhost_create_scsi_controller", {"ctrlr": "vs.mimo"})
+    c.call("vhost_scsi_controller_add_target",
+           {"ctrlr": "vs.mimo", "scsi_target_num": 0, "bdev_name": "A0"})
+    return p, os.path.join(work, "vs.mimo")
 
 
 def start_qsd(work, img, backing, spin):
@@ -76,17 +94,26 @@ def start_qsd(work, img, backing, spin):
     return p, path
 
 
-def run_guest(guest, sock, pid, seconds):
-    script = "modprobe virtio_blk\nwait_for 30 test -b /dev/vda\n"
+# The guest's side of each back-end: its module, its disk, QEMU's device.
+FRONT = {"blk": ("modprobe virtio_blk", "/dev/vda", "vhost-user-blk-pci,chardev=vu0,num-queues=1"),
+         "scsi": ("modprobe -a virtio_scsi sd_mod", "/dev/sda",
+                  "vhost-user-scsi-pci,chardev=vu0,num_queues=1")}
+BACKENDS = {"mimo": (start_mimo, "blk"), "qsd": (start_qsd, "blk"),
+            "mimo_scsi": (start_mimo_scsi, "scsi")}
+
+
+def run_guest(guest, sock, pid, seconds, kind):
+    modprobe, disk, device = FRONT[kind]
+    script = f"{modprobe}\nwait_for 30 test -b {disk}\n"
     for name, args in JOBS:
         script += (f"mark {name}-start\nwait_host\n"
-                   f"/test/vblk_load -d /dev/vda -t {seconds} {' '.join(args)} > /tmp/{name}\n"
+                   f"/test/vblk_load -d {disk} -t {seconds} {' '.join(args)} > /tmp/{name}\n"
                    f"mark {name}-end\nwait_host\ncat /tmp/{name}\n")
     with open(os.path.join(common.BIN, "vblk_load"), "rb") as f:
         tool = f.read()
     run = guest.start(script, files={"test/vblk_load": tool}, shared_mem=True,
                       qemu_args=["-chardev", f"socket,id=vu0,path={sock}",
-                                 "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1"])
+                                 "-device", device])
     cpu = {}
     for name, _ in JOBS:
         run.wait_for(f"{name}-start")
@@ -119,6 +146,9 @@ def main():
                          "path alone; tmpfs: one file on /dev/shm through io_uring in both")
     ap.add_argument("--idle-spin-us", type=int, default=0,
                     help="mimo_tgt's --idle-spin-us (0: its reactor sleeps as soon as it is idle)")
+    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
+                    help="mimo: mimo_tgt's vhost-user-blk; qsd: qemu-storage-daemon's "
+                         "vhost-user-blk; mimo_scsi: mimo_tgt's vhost-user-scsi (qsd has none)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mimo-vb-")
     img = f"/dev/shm/mimo-vhost-bench-{os.getpid()}.img"
@@ -129,14 +159,16 @@ def main():
                     "conv=notrunc"], check=True, capture_output=True)
     net = vm.UserNet()
     guest = vm.Guest(image.ensure(), work, net)
-    raw = {b: {"mimo": [], "qsd": []} for b in a.backing}
+    raw = {b: {n: [] for n in a.backends} for b in a.backing}
     try:
         for _ in range(a.rounds):
             for backing in a.backing:
-                for name, start in (("mimo", start_mimo), ("qsd", start_qsd)):
+                for name in a.backends:
+                    start, kind = BACKENDS[name]
                     proc, sock = start(work, img, backing, a.idle_spin_us)
                     try:
-                        raw[backing][name].append(run_guest(guest, sock, proc.pid, a.seconds))
+                        raw[backing][name].append(run_guest(guest, sock, proc.pid, a.seconds,
+                                                            kind))
                     finally:
                         proc.terminate()
                         proc.wait(timeout=30)
@@ -150,7 +182,10 @@ def main():
     result = {"machine": common.machine(), "load": os.getloadavg(),
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "rounds": a.rounds, "seconds_per_job": a.seconds,
-              "mimo_idle_spin_us": a.idle_spin_us, "backing": {}}
+              "mimo_idle_spin_us": a.idle_spin_us, "backends": a.backends,
+              "note": "qemu-storage-daemon has no vhost-user-scsi export: mimo_scsi's ratios are "
+                      "to qsd's vhost-user-blk and to mimo's vhost-user-blk",
+              "backing": {}}
     for backing in a.backing:
         jobs = {}
         for job, _ in JOBS:
@@ -158,9 +193,12 @@ def main():
             for name, runs in raw[backing].items():
                 j[name] = {k: summary([r[job][k] for r in runs])
                            for k in ("iops", "mbps", "cpu_us_per_io")}
-            j["iops_ratio"] = round(j["mimo"]["iops"]["median"] / j["qsd"]["iops"]["median"], 2)
-            j["cpu_per_io_ratio"] = round(j["mimo"]["cpu_us_per_io"]["median"] /
-                                          j["qsd"]["cpu_us_per_io"]["median"], 2)
+            # Ratios of medians: "<a>_vs_<b>" is a's over b's.
+            for x, y in (("mimo", "qsd"), ("mimo_scsi", "qsd"), ("mimo_scsi", "mimo")):
+                if x in j and y in j:
+                    j[f"{x}_vs_{y}"] = {
+                        k: round(j[x][k]["median"] / j[y][k]["median"], 2)
+                        for k in ("iops", "cpu_us_per_io")}
             jobs[job] = j
         result["backing"][backing] = jobs
     result["raw"] = raw

@@ -348,3 +348,57 @@ def test_deleted_while_connected(stgt):
     assert q.scsi(bytes(6)).response == vu.VS_BAD_TARGET
     wait_until(lambda: stgt.result("bdev_malloc_delete", {"name": "M0"}), what="M0 deleted")
     c.close()
+
+
+def test_queues_on_two_reactors(daemons, rundir):
+    """Queue i runs on the (i mod n)-th reactor of the cpumask: with two, the control queue
+    is on the first, the event queue on the second (events made on home cross to it), the
+    request queues alternate; requests, stops and restarts, task management, hot-add and
+    removal (a target drained of requests on other reactors) all cross reactors. Under
+    TSan in make test-tsan."""
+    t = daemons("-m", "0x3", "-S", rundir)
+    t.vhost_dir = rundir
+    for n in ("M0", "M1"):
+        t.result("bdev_malloc_create", {"name": n, "block_size": 512, "num_blocks": 32768})
+    path = ctrlr(t)
+    assert t.result("vhost_get_controllers")[0]["cpumask"] == "0x3"
+    c = client(path)
+    ctl, ev = c.queue(0), c.queue(1)
+    ev.event_bufs(4)
+    qs = [c.queue(i) for i in range(2, 6)]
+    ready(qs[0])
+    for round_ in range(3):
+        for i, q in enumerate(qs):
+            d = bytes([16 * round_ + i]) * 4096
+            assert q.scsi(rw(0x2a, 8 * i, 8), out=d).status == GOOD
+            r = q.scsi(rw(0x28, 8 * i, 8), in_len=4096)
+            assert (r.status, r.data) == (GOOD, d)
+        # Stop every request ring (as QEMU does at a guest reset) and start them again.
+        for q in qs:
+            base = struct.unpack("<II", c.call(vu.GET_VRING_BASE, struct.pack("<II", q.index, 0)))
+            assert base == (q.index, q.avail_idx)
+            q.kick = os.eventfd(0, os.EFD_NONBLOCK)
+            q.callfd = os.eventfd(0, os.EFD_NONBLOCK)
+            c.call(vu.SET_VRING_CALL, struct.pack("<Q", q.index), [q.callfd])
+            c.call(vu.SET_VRING_KICK, struct.pack("<Q", q.index), [q.kick])
+    assert ctl.tmf(vu.TMF_LOGICAL_UNIT_RESET) == vu.VS_OK
+    assert ready(qs[1]) == [(UNIT_ATTENTION, 0x29, 0x03)]
+    # Hot-add and removal: events made on home, delivered on the event queue's reactor.
+    for _ in range(2):
+        assert t.result("vhost_scsi_controller_add_target",
+                        {"ctrlr": "vs0", "scsi_target_num": 1, "bdev_name": "M1"}) == 1
+        assert ev.events() == [(vu.EV_TRANSPORT_RESET, 1, 0, vu.EV_RESCAN, 16)]
+        for q in qs:
+            ready(q, target=1)
+            assert q.scsi(rw(0x28, 0, 1), target=1, in_len=512).status == GOOD
+        assert t.result("vhost_scsi_controller_remove_target",
+                        {"ctrlr": "vs0", "scsi_target_num": 1}) is True
+        assert ev.events() == [(vu.EV_TRANSPORT_RESET, 1, 0, vu.EV_REMOVED, 16)]
+        assert all(q.scsi(bytes(6), target=1).response == vu.VS_BAD_TARGET for q in qs)
+    c.close()
+    wait_until(lambda: t.result("vhost_get_controllers")[0]["sessions"] == [],
+               what="the session to end")
+    t.result("vhost_delete_controller", {"ctrlr": "vs0"})
+    wait_until(lambda: t.result("scsi_get_devices") == [], what="the devices to go")
+    for n in ("M0", "M1"):
+        t.result("bdev_malloc_delete", {"name": n})
