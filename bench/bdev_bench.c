@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bdev_malloc.h"
 #include "mimo/bdev.h"
 #include "mimo/reactor.h"
-#include "modules.h"
 
 #define QD	   64
 #define IO_SIZE	   4096
@@ -262,6 +262,8 @@ static int reactor(double seconds)
 int main(int argc, char **argv)
 {
 	setenv("MIMO_NOTIFY_DISABLE", "1", 1);
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	if (argc == 3 && strcmp(argv[1], "randread") == 0)
 		return randread(atof(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "reactor") == 0)

@@ -24,7 +24,6 @@ static void rpc_spdk_get_version(struct mimo_jsonrpc_request *req, const json_t 
 						"mimo v" MIMO_VERSION, "fields", "major", major,
 						"minor", minor, "patch", patch, "suffix", ""));
 }
-MIMO_RPC_REGISTER("spdk_get_version", rpc_spdk_get_version, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 static void start_init_done(void *arg, int rc)
 {
@@ -44,7 +43,6 @@ static void rpc_framework_start_init(struct mimo_jsonrpc_request *req, const jso
 		return;
 	app_start_init(start_init_done, req);
 }
-MIMO_RPC_REGISTER("framework_start_init", rpc_framework_start_init, MIMO_RPC_STARTUP)
 
 static void rpc_framework_wait_init(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -55,8 +53,6 @@ static void rpc_framework_wait_init(struct mimo_jsonrpc_request *req, const json
 	else
 		app_wait_init(req);
 }
-MIMO_RPC_REGISTER("framework_wait_init", rpc_framework_wait_init,
-		  MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 static void rpc_framework_get_subsystems(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -78,8 +74,6 @@ static void rpc_framework_get_subsystems(struct mimo_jsonrpc_request *req, const
 	}
 	mimo_jsonrpc_send_result(req, arr);
 }
-MIMO_RPC_REGISTER("framework_get_subsystems", rpc_framework_get_subsystems,
-		  MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 struct get_config {
 	char *name;
@@ -113,7 +107,6 @@ static void rpc_framework_get_config(struct mimo_jsonrpc_request *req, const jso
 				"framework_get_config: subsystem '%s' not found", p.name);
 	free(p.name);
 }
-MIMO_RPC_REGISTER("framework_get_config", rpc_framework_get_config, MIMO_RPC_RUNTIME)
 
 struct kill {
 	char *sig_name;
@@ -169,9 +162,6 @@ static void rpc_spdk_kill_instance(struct mimo_jsonrpc_request *req, const json_
 	}
 	free(p.sig_name);
 }
-MIMO_RPC_REGISTER("spdk_kill_instance", rpc_spdk_kill_instance, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
-MIMO_RPC_REGISTER_LEGACY("kill_instance", rpc_spdk_kill_instance,
-			 MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME, "spdk_kill_instance")
 
 static void rpc_framework_get_reactors(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -195,4 +185,21 @@ static void rpc_framework_get_reactors(struct mimo_jsonrpc_request *req, const j
 	mimo_jsonrpc_send_result(req, json_pack("{s:I, s:o}", "tick_rate",
 						(json_int_t)mimo_get_ticks_hz(), "reactors", arr));
 }
-MIMO_RPC_REGISTER("framework_get_reactors", rpc_framework_get_reactors, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "spdk_get_version", rpc_spdk_get_version, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "framework_start_init", rpc_framework_start_init, MIMO_RPC_STARTUP },
+	{ "framework_wait_init", rpc_framework_wait_init, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "framework_get_subsystems", rpc_framework_get_subsystems,
+	  MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "framework_get_config", rpc_framework_get_config, MIMO_RPC_RUNTIME },
+	{ "spdk_kill_instance", rpc_spdk_kill_instance, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "kill_instance", rpc_spdk_kill_instance, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
+	  "spdk_kill_instance" },
+	{ "framework_get_reactors", rpc_framework_get_reactors, MIMO_RPC_RUNTIME },
+};
+
+void app_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -32,12 +32,12 @@ struct mimo_bdev_module {
 	TAILQ_ENTRY(mimo_bdev_module) link;
 };
 
+/*
+ * Add a module to the layer, before any bdev of it is registered: from the module's
+ * mimo_register_bdev_<name>(), which also registers its RPC methods and which programs call
+ * (mimo/jsonrpc.h, "Registration"). Registering a module again does nothing.
+ */
 void mimo_bdev_module_register(struct mimo_bdev_module *module);
-#define MIMO_BDEV_MODULE_REGISTER(m)                                                 \
-	static void __attribute__((constructor)) mimo_bdev_module_register_##m(void) \
-	{                                                                            \
-		mimo_bdev_module_register(&m);                                       \
-	}
 
 struct mimo_bdev_fn_table {
 	/* Free the module's disk. Return 0 when done, or 1 and call mimo_bdev_destruct_done()
@@ -51,11 +51,21 @@ struct mimo_bdev_fn_table {
 	void (*dump_info_json)(void *ctx, json_t *driver_specific);
 	/* Optional: append the {method, params} that re-create this disk (save_config). */
 	void (*write_config_json)(struct mimo_bdev *bdev, json_t *config);
+	/* Optional: the address of len bytes at byte offset off of a disk held in memory, for
+	 * zero-copy reads (mimo_bdev_zcopy_read_blocks); valid until destruct. NULL: not here
+	 * (the layer fails the zero-copy read with -ENOTSUP). */
+	void *(*zcopy_addr)(void *ctx, uint64_t off, uint64_t len);
 };
 
 /* The largest size a bdev may have, in bytes: sizes are signed 64-bit where they leave mimo
  * (off_t for the FUSE export, JSON numbers for most clients). */
 #define MIMO_BDEV_MAX_BYTES ((uint64_t)INT64_MAX)
+
+/* The block sizes a bdev may have, as SPDK's: a multiple of 512, from 512 to 64 KiB. */
+static inline bool mimo_bdev_block_size_ok(uint32_t bs)
+{
+	return bs >= 512 && bs % 512 == 0 && bs <= 65536;
+}
 
 struct bdev_channel;
 struct mimo_bdev_desc;
@@ -93,7 +103,7 @@ struct mimo_bdev {
 };
 
 /* Register a filled-in bdev (on a reactor). Returns 0, -EEXIST (name in use), -EINVAL (no
- * name, no blocks, or more than MIMO_BDEV_MAX_BYTES). */
+ * name, no blocks, more than MIMO_BDEV_MAX_BYTES, or a module not registered). */
 int mimo_bdev_register(struct mimo_bdev *bdev);
 /* For destruct returning 1. */
 void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);

@@ -23,6 +23,9 @@ extern "C" {
 
 #define MIMO_EVENTS_RING_SIZE 1024
 
+/* Register notify_get_types and notify_get_notifications (mimo/jsonrpc.h, "Registration"). */
+void mimo_register_events(void);
+
 /* Declare an event type so that notify_get_types lists it before it first happens. */
 void mimo_event_register_type(const char *type);
 

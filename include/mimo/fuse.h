@@ -25,6 +25,10 @@
 extern "C" {
 #endif
 
+/* Register the fuse_* RPC methods and the fuse_export_* event types (mimo/jsonrpc.h,
+ * "Registration"). */
+void mimo_register_fuse(void);
+
 enum mimo_fuse_coherence {
 	MIMO_FUSE_COHERENCE_STORE, /* push the new bytes (NOTIFY_STORE) */
 	MIMO_FUSE_COHERENCE_INVAL, /* drop the cached range (NOTIFY_INVAL_INODE) */

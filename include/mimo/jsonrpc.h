@@ -45,32 +45,50 @@ struct mimo_jsonrpc_server;
 typedef void (*mimo_rpc_handler)(struct mimo_jsonrpc_request *req, const json_t *params);
 
 /*
- * Register a method (normally through MIMO_RPC_REGISTER at load time). A legacy method is a
- * name older clients call (py-spdk, SPDK <= 19.x): it runs like any other, is listed by
- * rpc_get_methods only with include_aliases, and logs a deprecation warning once.
+ * Registration. Nothing registers itself when a library is loaded: each library or module
+ * with methods (or bdev modules, or event types) has one function, mimo_register_<part>(),
+ * which a program calls, for the parts it links, before it serves requests. rpc_get_methods
+ * lists methods in the order they were registered. The convention and mimo_tgt's order are
+ * in docs/ARCHITECTURE.md ("Registration").
+ *
+ * A part lists the methods of each RPC file in a static table at its bottom:
+ *
+ *     static const struct mimo_rpc_method g_rpcs[] = {
+ *             { "bdev_malloc_create", rpc_bdev_malloc_create, MIMO_RPC_RUNTIME },
+ *             { "construct_malloc_bdev", rpc_construct_malloc_bdev, MIMO_RPC_RUNTIME,
+ *               "bdev_malloc_create" },
+ *     };
+ *
+ * A legacy method (replacement set) is a name older clients call (py-spdk, SPDK <= 19.x): it
+ * runs like any other, is listed by rpc_get_methods only with include_aliases, and logs a
+ * deprecation warning once. One handler may serve a modern and a legacy name.
  */
-void mimo_rpc_register(const char *method, mimo_rpc_handler fn, uint32_t state_mask);
-void mimo_rpc_register_legacy(const char *method, mimo_rpc_handler fn, uint32_t state_mask,
-			      const char *replacement);
+struct mimo_rpc_method {
+	const char *name;
+	mimo_rpc_handler fn;
+	uint32_t state_mask;	 /* MIMO_RPC_STARTUP and/or MIMO_RPC_RUNTIME */
+	const char *replacement; /* legacy methods: the method that replaces it; else NULL */
+};
 
-#define MIMO_RPC_CONCAT_(a, b) a##b
-#define MIMO_RPC_CONCAT(a, b)  MIMO_RPC_CONCAT_(a, b)
-/* __COUNTER__ gives each registration its own constructor, so one handler may serve a
- * modern and a legacy name. */
-#define MIMO_RPC_REGISTER(name, fn, mask)                                                          \
-	static void __attribute__((constructor)) MIMO_RPC_CONCAT(mimo_rpc_reg_, __COUNTER__)(void) \
-	{                                                                                          \
-		mimo_rpc_register(name, fn, mask);                                                 \
-	}
-#define MIMO_RPC_REGISTER_LEGACY(name, fn, mask, replacement)                                      \
-	static void __attribute__((constructor)) MIMO_RPC_CONCAT(mimo_rpc_reg_, __COUNTER__)(void) \
-	{                                                                                          \
-		mimo_rpc_register_legacy(name, fn, mask, replacement);                             \
-	}
+/*
+ * Register count methods, in the table's order (replacement is kept, not copied: a string
+ * literal). The same registration again is ignored, so a register function may run more than
+ * once; the same name with another handler, mask or replacement is an error (logged; the
+ * first stays). Any thread, any time: a method registered while a server runs is callable
+ * from the next request on.
+ */
+void mimo_rpc_register_methods(const struct mimo_rpc_method *methods, size_t count);
+
+/* rpc_get_methods and its legacy name get_rpc_methods: every program that serves calls it. */
+void mimo_register_jsonrpc(void);
 
 void mimo_rpc_set_state(uint32_t state);
 uint32_t mimo_rpc_get_state(void);
 bool mimo_rpc_is_method_allowed(const char *method, uint32_t state);
+/* The states a method may run in (MIMO_RPC_STARTUP and/or MIMO_RPC_RUNTIME): 0, or -ENOENT
+ * for a method nobody registered. A configuration replay sorts a saved file's calls with it,
+ * as SPDK's loader does: those allowed at start-up first, the rest after initialisation. */
+int mimo_rpc_get_method_state_mask(const char *method, uint32_t *state_mask);
 /* Names of registered methods (legacy ones with include_legacy), optionally only those
  * allowed in the current state. A new JSON array. */
 json_t *mimo_rpc_list_methods(bool current_only, bool include_legacy);

@@ -1,6 +1,7 @@
 /*
  * mimo/nvme.h - the NVMe-oF/TCP initiator (host): connect to a target (mimo_tgt, SPDK's
- * nvmf_tgt, the Linux kernel's nvmet), identify it, and do I/O on its namespaces.
+ * nvmf_tgt, the Linux kernel's nvmet), identify it, and do I/O on its namespaces. Also over
+ * the loop transport, to a target in the same process (mimo/nvmf.h), without sockets.
  *
  * Polled, as SPDK's NVMe driver is: nothing happens behind the caller's back.
  *  - A controller's admin queue advances (completions, keep-alive, asynchronous events) in
@@ -37,7 +38,7 @@ extern "C" {
 #define MIMO_NVME_TRSVCID_MAX_LEN 32
 
 struct mimo_nvme_trid {
-	uint8_t trtype; /* MIMO_NVMF_TRTYPE_TCP */
+	uint8_t trtype; /* MIMO_NVMF_TRTYPE_TCP, or _LOOP (a target in this process) */
 	uint8_t adrfam; /* MIMO_NVMF_ADRFAM_IPV4 or _IPV6 */
 	char traddr[MIMO_NVME_TRADDR_MAX_LEN + 1];
 	char trsvcid[MIMO_NVME_TRSVCID_MAX_LEN + 1];
@@ -51,11 +52,13 @@ struct mimo_nvme_trid {
 
 /*
  * Parse SPDK's transport ID string: space-separated key:value (or key=value) pairs, keys
- * case-insensitive: trtype (tcp), adrfam (IPv4/IPv6), traddr, trsvcid (default 4420), subnqn
- * (default the discovery NQN), hostnqn, ns, hostaddr (local address to connect from),
- * priority (socket priority). Returns 0, or -EINVAL for an unknown key, a missing traddr, a
- * transport other than TCP, a value too long, a hostsvcid other than 0 (several connections
- * cannot share one local port) or an alt_traddr (no failover).
+ * case-insensitive: trtype (tcp, or loop), adrfam (IPv4/IPv6), traddr, trsvcid (default 4420),
+ * subnqn (default the discovery NQN), hostnqn, ns, hostaddr (local address to connect from),
+ * priority (socket priority). trtype:loop names a loop listener of a target in this process by
+ * traddr (optional) and takes no adrfam, trsvcid, hostaddr or priority. Returns 0, or -EINVAL
+ * for an unknown key, a missing traddr (TCP), a transport other than TCP and loop, a value too
+ * long, a hostsvcid other than 0 (several connections cannot share one local port) or an
+ * alt_traddr (no failover).
  */
 int mimo_nvme_trid_parse(struct mimo_nvme_trid *trid, const char *str);
 /* The canonical string ("trtype:TCP adrfam:IPv4 traddr:... trsvcid:... subnqn:..."). Returns
@@ -128,7 +131,8 @@ struct mimo_nvme_ctrlr_opts {
 	 * PSK derived from it, as SPDK and the Linux host do; there is no fallback to plain TCP.
 	 * A target that refuses the PSK fails the connect with -EACCES, one that does not speak
 	 * TLS on that port with -ECONNRESET or -EPROTO. DH-HMAC-CHAP, if asked for, then runs
-	 * inside the channel (without secure channel concatenation).
+	 * inside the channel (without secure channel concatenation). Over trtype:loop, which has
+	 * no connection to secure, a PSK is -EINVAL.
 	 */
 	struct mimo_nvme_tls_psk tls_psk;
 };

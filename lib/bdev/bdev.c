@@ -40,24 +40,41 @@ MIMO_EXPORT const char *mimo_bdev_io_type_name(enum mimo_bdev_io_type type)
 	return type < MIMO_BDEV_IO_NUM_TYPES ? g_io_type_names[type] : "unknown";
 }
 
+static bool module_registered_locked(const struct mimo_bdev_module *module)
+{
+	const struct mimo_bdev_module *m;
+
+	TAILQ_FOREACH(m, &g_modules, link)
+	{
+		if (m == module)
+			return true;
+	}
+	return false;
+}
+
 MIMO_EXPORT void mimo_bdev_module_register(struct mimo_bdev_module *module)
 {
 	pthread_mutex_lock(&g_lock);
-	TAILQ_INSERT_TAIL(&g_modules, module, link);
-	if (module->ctx_size > g_io_ctx_size)
-		g_io_ctx_size = module->ctx_size;
+	/* Again is nothing: a module's register function may be called more than once. */
+	if (!module_registered_locked(module)) {
+		TAILQ_INSERT_TAIL(&g_modules, module, link);
+		if (module->ctx_size > g_io_ctx_size)
+			g_io_ctx_size = module->ctx_size;
+	}
 	pthread_mutex_unlock(&g_lock);
 }
 
 /* --- events --------------------------------------------------------------------------- */
 
-static void __attribute__((constructor)) register_event_types(void)
+MIMO_EXPORT void mimo_register_bdev_layer(void)
 {
 	mimo_event_register_type("bdev_register");
 	mimo_event_register_type("bdev_unregister");
 	mimo_event_register_type("bdev_created");
 	mimo_event_register_type("bdev_deleted");
 	mimo_event_register_type("error_occurred");
+	bdev_rpc_register();
+	bdev_opts_rpc_register();
 }
 
 static json_t *bdev_event_payload(const char *name, const char *product, uint32_t blocklen,
@@ -267,6 +284,15 @@ MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 	bdev->internal.info_gen = 0;
 
 	pthread_mutex_lock(&g_lock);
+	/* The per-I/O context the layer allocates is sized by the registered modules: a bdev of
+	 * a module nobody registered could overrun it. */
+	if (!module_registered_locked(bdev->module)) {
+		pthread_mutex_unlock(&g_lock);
+		pthread_mutex_destroy(&bdev->internal.lock);
+		MIMO_ERR(COMP, "%s: bdev module %s is not registered", bdev->name,
+			 bdev->module->name);
+		return -EINVAL;
+	}
 	if (find_locked(bdev->name) != NULL) {
 		pthread_mutex_unlock(&g_lock);
 		pthread_mutex_destroy(&bdev->internal.lock);

@@ -66,5 +66,8 @@ static inline void bdev_send(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 json_t *bdev_iostat_json(const char *name);
 void bdev_report_io_error(struct mimo_bdev_io *io);
 size_t bdev_io_ctx_size(void);
+/* bdev_rpc.c: register its methods (mimo_register_bdev_layer does). */
+void bdev_rpc_register(void);
+void bdev_opts_rpc_register(void); /* bdev_opts_rpc.c: SPDK's bdev option methods */
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
-#include "modules.h"
+#include "bdev_rpc.h"
 #include "mimo/jsonrpc.h"
 #include "ticks.h"
 #include "uuid.h"
@@ -94,7 +94,7 @@ bool bdev_rpc_md_defaults(struct mimo_jsonrpc_request *req, const struct bdev_rp
 bool bdev_rpc_check_geometry(struct mimo_jsonrpc_request *req, uint32_t block_size,
 			     uint64_t num_blocks, const struct bdev_rpc_md_params *md)
 {
-	if (!bdev_block_size_ok(block_size)) {
+	if (!mimo_bdev_block_size_ok(block_size)) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"%s: parameter \"block_size\" must be a multiple of 512 "
 					"from 512 to 65536",
@@ -210,8 +210,6 @@ static void rpc_bdev_get_bdevs(struct mimo_jsonrpc_request *req, const json_t *p
 	}
 	free(p.name);
 }
-MIMO_RPC_REGISTER("bdev_get_bdevs", rpc_bdev_get_bdevs, MIMO_RPC_RUNTIME)
-MIMO_RPC_REGISTER_LEGACY("get_bdevs", rpc_bdev_get_bdevs, MIMO_RPC_RUNTIME, "bdev_get_bdevs")
 
 /* --- bdev_get_iostat ---------------------------------------------------------------------- */
 
@@ -245,7 +243,6 @@ static void rpc_bdev_get_iostat(struct mimo_jsonrpc_request *req, const json_t *
 	}
 	free(p.name);
 }
-MIMO_RPC_REGISTER("bdev_get_iostat", rpc_bdev_get_iostat, MIMO_RPC_RUNTIME)
 
 /* --- delete_bdev (legacy, any module) --------------------------------------------------- */
 
@@ -253,7 +250,6 @@ static void rpc_delete_bdev(struct mimo_jsonrpc_request *req, const json_t *para
 {
 	bdev_rpc_delete_params(req, params, NULL);
 }
-MIMO_RPC_REGISTER_LEGACY("delete_bdev", rpc_delete_bdev, MIMO_RPC_RUNTIME, "bdev_*_delete")
 
 void bdev_rpc_create(struct mimo_jsonrpc_request *req, struct bdev_rpc_create_params *p,
 		     bdev_rpc_create_fn fn)
@@ -273,4 +269,16 @@ void bdev_rpc_create(struct mimo_jsonrpc_request *req, struct bdev_rpc_create_pa
 		mimo_jsonrpc_send_errno(req, rc);
 	else
 		mimo_jsonrpc_send_result(req, json_string(mimo_bdev_get_name(bdev)));
+}
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_get_bdevs", rpc_bdev_get_bdevs, MIMO_RPC_RUNTIME },
+	{ "get_bdevs", rpc_bdev_get_bdevs, MIMO_RPC_RUNTIME, "bdev_get_bdevs" },
+	{ "bdev_get_iostat", rpc_bdev_get_iostat, MIMO_RPC_RUNTIME },
+	{ "delete_bdev", rpc_delete_bdev, MIMO_RPC_RUNTIME, "bdev_*_delete" },
+};
+
+void bdev_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
 }

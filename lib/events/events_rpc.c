@@ -1,4 +1,5 @@
 /* notify_get_types and notify_get_notifications, SPDK's pull interface to the event ring. */
+#include "compiler.h"
 #include "mimo/events.h"
 #include "mimo/jsonrpc.h"
 
@@ -8,7 +9,6 @@ static void rpc_notify_get_types(struct mimo_jsonrpc_request *req, const json_t 
 		return;
 	mimo_jsonrpc_send_result(req, mimo_events_get_types());
 }
-MIMO_RPC_REGISTER("notify_get_types", rpc_notify_get_types, MIMO_RPC_RUNTIME)
 
 struct get_notifications {
 	uint64_t id;
@@ -29,4 +29,13 @@ static void rpc_notify_get_notifications(struct mimo_jsonrpc_request *req, const
 		return;
 	mimo_jsonrpc_send_result(req, mimo_events_get(p.id, p.max));
 }
-MIMO_RPC_REGISTER("notify_get_notifications", rpc_notify_get_notifications, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "notify_get_types", rpc_notify_get_types, MIMO_RPC_RUNTIME },
+	{ "notify_get_notifications", rpc_notify_get_notifications, MIMO_RPC_RUNTIME },
+};
+
+MIMO_EXPORT void mimo_register_events(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

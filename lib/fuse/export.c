@@ -44,10 +44,11 @@ pthread_rwlock_t g_fuse_exports_lock = PTHREAD_RWLOCK_INITIALIZER;
 /* Serialises create and delete (they mount, unmount and register the write hook). */
 static pthread_mutex_t g_admin_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void __attribute__((constructor)) register_event_types(void)
+MIMO_EXPORT void mimo_register_fuse(void)
 {
 	mimo_event_register_type("fuse_export_created");
 	mimo_event_register_type("fuse_export_deleted");
+	fuse_rpc_register();
 }
 
 MIMO_EXPORT const char *mimo_fuse_coherence_name(enum mimo_fuse_coherence c)

@@ -270,6 +270,9 @@ TAILQ_HEAD(fuse_export_list, fuse_export);
 extern struct fuse_export_list g_fuse_exports;
 extern pthread_rwlock_t g_fuse_exports_lock;
 
+/* fuse_rpc.c: register its methods (mimo_register_fuse does). */
+void fuse_rpc_register(void);
+
 /* node.c */
 /* Whether any export has bdev open (no lock: the write hook's fast path). */
 bool fuse_bdev_interesting(const struct mimo_bdev *bdev);

@@ -139,7 +139,6 @@ static void rpc_fuse_export_create(struct mimo_jsonrpc_request *req, const json_
 out:
 	mimo_json_decode_free(create_decoders, MIMO_COUNTOF(create_decoders), &p);
 }
-MIMO_RPC_REGISTER("fuse_export_create", rpc_fuse_export_create, MIMO_RPC_RUNTIME)
 
 struct mp_params {
 	char *mountpoint;
@@ -179,7 +178,6 @@ static void rpc_fuse_export_delete(struct mimo_jsonrpc_request *req, const json_
 	}
 	mimo_json_decode_free(delete_decoders, MIMO_COUNTOF(delete_decoders), &p);
 }
-MIMO_RPC_REGISTER("fuse_export_delete", rpc_fuse_export_delete, MIMO_RPC_RUNTIME)
 
 static void rpc_fuse_get_exports(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -187,7 +185,6 @@ static void rpc_fuse_get_exports(struct mimo_jsonrpc_request *req, const json_t 
 		return;
 	mimo_jsonrpc_send_result(req, mimo_fuse_exports_json());
 }
-MIMO_RPC_REGISTER("fuse_get_exports", rpc_fuse_get_exports, MIMO_RPC_RUNTIME)
 
 static const struct mimo_json_decoder verify_decoders[] = {
 	{ "mountpoint", offsetof(struct mp_params, mountpoint), mimo_json_decode_string, false },
@@ -232,4 +229,15 @@ static void rpc_fuse_export_verify_cache(struct mimo_jsonrpc_request *req, const
 	}
 	mimo_json_decode_free(verify_decoders, MIMO_COUNTOF(verify_decoders), &p);
 }
-MIMO_RPC_REGISTER("fuse_export_verify_cache", rpc_fuse_export_verify_cache, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "fuse_export_create", rpc_fuse_export_create, MIMO_RPC_RUNTIME },
+	{ "fuse_export_delete", rpc_fuse_export_delete, MIMO_RPC_RUNTIME },
+	{ "fuse_get_exports", rpc_fuse_get_exports, MIMO_RPC_RUNTIME },
+	{ "fuse_export_verify_cache", rpc_fuse_export_verify_cache, MIMO_RPC_RUNTIME },
+};
+
+void fuse_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -1,4 +1,6 @@
 /* The method registry, the application state, and rpc_get_methods. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,45 +18,57 @@ struct rpc_method {
 	uint32_t state_mask;
 	const char *replacement; /* legacy methods: the modern name */
 	_Atomic bool warned;
-	struct rpc_method *next;
+	struct rpc_method *_Atomic next;
 };
 
-/* Registered at load time (constructors), read-only afterwards. */
-static struct rpc_method *g_methods;
+/*
+ * A list in registration order (rpc_get_methods lists methods as they were added). Methods
+ * are only ever appended, under g_register_lock, and each is published by a release store
+ * of the pointer that reaches it: lookups on the request path take no lock, and a method
+ * registered while a server runs is seen whole or not at all.
+ */
+static struct rpc_method *_Atomic g_methods;
+static pthread_mutex_t g_register_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint32_t g_state = MIMO_RPC_RUNTIME;
 
-static void add(const char *name, mimo_rpc_handler fn, uint32_t mask, const char *replacement)
+static bool same_replacement(const char *a, const char *b)
 {
-	struct rpc_method *m, **tail;
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
 
-	if (jsonrpc_find_method(name) != NULL) {
-		MIMO_ERR(COMP, "method %s registered twice", name);
+static void add_locked(const struct mimo_rpc_method *def)
+{
+	const struct rpc_method *old = jsonrpc_find_method(def->name);
+	struct rpc_method *m, *_Atomic *tail;
+
+	if (old != NULL) {
+		/* The same registration again (a register function called twice) is no error. */
+		if (old->fn != def->fn || old->state_mask != def->state_mask ||
+		    !same_replacement(old->replacement, def->replacement))
+			MIMO_ERR(COMP, "method %s registered twice", def->name);
 		return;
 	}
 	m = calloc(1, sizeof(*m));
-	if (m == NULL || (m->name = strdup(name)) == NULL) {
+	if (m == NULL || (m->name = strdup(def->name)) == NULL) {
 		free(m);
-		MIMO_ERR(COMP, "cannot register %s: out of memory", name);
+		MIMO_ERR(COMP, "cannot register %s: out of memory", def->name);
 		return;
 	}
-	m->fn = fn;
-	m->state_mask = mask;
-	m->replacement = replacement;
-	/* Keep registration order: rpc_get_methods lists methods as they were added. */
-	for (tail = &g_methods; *tail != NULL; tail = &(*tail)->next)
+	m->fn = def->fn;
+	m->state_mask = def->state_mask;
+	m->replacement = def->replacement;
+	for (tail = &g_methods; atomic_load_explicit(tail, memory_order_relaxed) != NULL;
+	     tail = &atomic_load_explicit(tail, memory_order_relaxed)->next)
 		;
-	*tail = m;
+	atomic_store_explicit(tail, m, memory_order_release);
 }
 
-MIMO_EXPORT void mimo_rpc_register(const char *method, mimo_rpc_handler fn, uint32_t state_mask)
+MIMO_EXPORT void mimo_rpc_register_methods(const struct mimo_rpc_method *methods, size_t count)
 {
-	add(method, fn, state_mask, NULL);
-}
-
-MIMO_EXPORT void mimo_rpc_register_legacy(const char *method, mimo_rpc_handler fn,
-					  uint32_t state_mask, const char *replacement)
-{
-	add(method, fn, state_mask, replacement);
+	pthread_mutex_lock(&g_register_lock);
+	for (size_t i = 0; i < count; i++)
+		add_locked(&methods[i]);
+	pthread_mutex_unlock(&g_register_lock);
 }
 
 MIMO_EXPORT void mimo_rpc_set_state(uint32_t state)
@@ -67,9 +81,20 @@ MIMO_EXPORT uint32_t mimo_rpc_get_state(void)
 	return atomic_load(&g_state);
 }
 
+/* The first method of the list, or the one after m. */
+static struct rpc_method *first(void)
+{
+	return atomic_load_explicit(&g_methods, memory_order_acquire);
+}
+
+static struct rpc_method *next(const struct rpc_method *m)
+{
+	return atomic_load_explicit(&m->next, memory_order_acquire);
+}
+
 const struct rpc_method *jsonrpc_find_method(const char *name)
 {
-	for (struct rpc_method *m = g_methods; m != NULL; m = m->next) {
+	for (struct rpc_method *m = first(); m != NULL; m = next(m)) {
 		if (strcmp(m->name, name) == 0)
 			return m;
 	}
@@ -98,6 +123,16 @@ MIMO_EXPORT bool mimo_rpc_is_method_allowed(const char *method, uint32_t state)
 	return m != NULL && jsonrpc_method_allowed(m, state, &why);
 }
 
+MIMO_EXPORT int mimo_rpc_get_method_state_mask(const char *method, uint32_t *state_mask)
+{
+	const struct rpc_method *m = jsonrpc_find_method(method);
+
+	if (m == NULL)
+		return -ENOENT;
+	*state_mask = m->state_mask;
+	return 0;
+}
+
 void jsonrpc_invoke(const struct rpc_method *m, struct mimo_jsonrpc_request *req)
 {
 	if (m->replacement != NULL) {
@@ -116,7 +151,7 @@ MIMO_EXPORT json_t *mimo_rpc_list_methods(bool current_only, bool include_legacy
 	json_t *arr = json_array();
 	uint32_t state = mimo_rpc_get_state();
 
-	for (struct rpc_method *m = g_methods; m != NULL; m = m->next) {
+	for (struct rpc_method *m = first(); m != NULL; m = next(m)) {
 		if (m->replacement != NULL && !include_legacy)
 			continue;
 		if (current_only && (m->state_mask & state) != state)
@@ -147,11 +182,19 @@ static void rpc_get_methods(struct mimo_jsonrpc_request *req, const json_t *para
 		return;
 	mimo_jsonrpc_send_result(req, mimo_rpc_list_methods(p.current, p.include_aliases));
 }
-MIMO_RPC_REGISTER("rpc_get_methods", rpc_get_methods, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 static void get_rpc_methods(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	rpc_get_methods(req, params);
 }
-MIMO_RPC_REGISTER_LEGACY("get_rpc_methods", get_rpc_methods, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
-			 "rpc_get_methods")
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "rpc_get_methods", rpc_get_methods, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "get_rpc_methods", get_rpc_methods, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
+	  "rpc_get_methods" },
+};
+
+MIMO_EXPORT void mimo_register_jsonrpc(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

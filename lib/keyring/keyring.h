@@ -37,6 +37,10 @@
 
 struct mimo_key;
 
+/* Register keyring_file_add_key, keyring_file_remove_key and keyring_get_keys: defined by the
+ * keyring's RPC library (keyring_rpc_dep), for daemons (mimo/jsonrpc.h, "Registration"). */
+void mimo_register_keyring(void);
+
 /*
  * Add a key named name (1..255 printable characters) read from path. Returns 0, -EEXIST (a
  * key has that name), -EINVAL (bad name, relative path, not a regular file, not a key),

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "keyring.h"
 #include "mimo/jsonrpc.h"
 
@@ -31,7 +32,6 @@ static void rpc_keyring_file_add_key(struct mimo_jsonrpc_request *req, const jso
 		mimo_jsonrpc_send_bool(req, true);
 	mimo_json_decode_free(add_decoders, MIMO_COUNTOF(add_decoders), &p);
 }
-MIMO_RPC_REGISTER("keyring_file_add_key", rpc_keyring_file_add_key, MIMO_RPC_RUNTIME)
 
 struct remove_params {
 	char *name;
@@ -53,11 +53,20 @@ static void rpc_keyring_file_remove_key(struct mimo_jsonrpc_request *req, const 
 		mimo_jsonrpc_send_bool(req, true);
 	mimo_json_decode_free(remove_decoders, MIMO_COUNTOF(remove_decoders), &p);
 }
-MIMO_RPC_REGISTER("keyring_file_remove_key", rpc_keyring_file_remove_key, MIMO_RPC_RUNTIME)
 
 static void rpc_keyring_get_keys(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	if (mimo_rpc_no_params(req, params))
 		mimo_jsonrpc_send_result(req, mimo_keyring_keys_json());
 }
-MIMO_RPC_REGISTER("keyring_get_keys", rpc_keyring_get_keys, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "keyring_file_add_key", rpc_keyring_file_add_key, MIMO_RPC_RUNTIME },
+	{ "keyring_file_remove_key", rpc_keyring_file_remove_key, MIMO_RPC_RUNTIME },
+	{ "keyring_get_keys", rpc_keyring_get_keys, MIMO_RPC_RUNTIME },
+};
+
+MIMO_EXPORT void mimo_register_keyring(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -196,6 +196,25 @@ static int resolve(struct mimo_nvme_ctrlr *ctrlr)
 	return 0;
 }
 
+/* The loop transport has no PDUs and no socket: what protects those is refused, not ignored. */
+static int loop_opts_check(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *o)
+{
+	if (o->header_digest || o->data_digest) {
+		MIMO_ERR(NVME_COMP,
+			 "%s: digests protect NVMe/TCP PDUs; the loop transport has none",
+			 trid->subnqn);
+		return -EINVAL;
+	}
+	if (o->tls_psk.len != 0) {
+		MIMO_ERR(NVME_COMP,
+			 "%s: a TLS PSK secures an NVMe/TCP connection (secure channel); the loop "
+			 "transport has no connection to secure",
+			 trid->subnqn);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
 		     struct mimo_nvme_ctrlr **out)
 {
@@ -204,12 +223,17 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	struct mimo_nvme_ctrlr_opts o;
 	int rc;
 
-	if (trid == NULL || trid->trtype != MIMO_NVMF_TRTYPE_TCP || trid->traddr[0] == '\0' ||
-	    trid->subnqn[0] == '\0')
+	if (trid == NULL || trid->subnqn[0] == '\0' ||
+	    (trid->trtype == MIMO_NVMF_TRTYPE_TCP ? trid->traddr[0] == '\0'
+						  : trid->trtype != MIMO_NVMF_TRTYPE_LOOP))
 		return -EINVAL;
 	mimo_nvme_ctrlr_opts_init(&o);
 	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
 		return -EINVAL;
+	if (trid->trtype == MIMO_NVMF_TRTYPE_LOOP && loop_opts_check(trid, &o) != 0) {
+		explicit_bzero(&o, sizeof(o));
+		return -EINVAL;
+	}
 	if (o.admin_queue_size < 2 || o.admin_queue_size > 4096 || o.io_queue_size < 2 ||
 	    o.io_queue_size > 65536 || o.num_io_queues == 0 || o.num_io_queues > 65535)
 		return -EINVAL;
@@ -245,9 +269,11 @@ int nvme_ctrlr_alloc(const struct mimo_nvme_trid *trid, const struct mimo_nvme_c
 	pthread_mutex_init(&ctrlr->lock, NULL);
 	TAILQ_INIT(&ctrlr->io_qpairs);
 	ctrlr->aer_log = calloc(1, 4096);
-	rc = ctrlr->aer_log != NULL ? resolve(ctrlr) : -ENOMEM;
+	rc = ctrlr->aer_log == NULL			  ? -ENOMEM
+	     : ctrlr->trid.trtype == MIMO_NVMF_TRTYPE_TCP ? resolve(ctrlr)
+							  : 0;
 	if (rc == 0 && o.tls_psk.len != 0)
-		rc = tls_setup(ctrlr);
+		rc = tls_setup(ctrlr); /* TCP only: loop_opts_check refused a PSK */
 	explicit_bzero(&o, sizeof(o)); /* the secrets: ctrlr->opts has them */
 	if (rc != 0) {
 		nvme_ctrlr_free(ctrlr);

@@ -1,7 +1,7 @@
 /*
- * The initiator's private structures: controllers, queue pairs over NVMe/TCP, requests and
- * namespaces, shared by the files of lib/nvme (and the fuzz target, which drives a queue pair
- * from memory).
+ * The initiator's private structures: controllers, queue pairs (over NVMe/TCP, or the
+ * in-process loop transport), requests and namespaces, shared by the files of lib/nvme (and
+ * the fuzz target, which drives a queue pair from memory).
  */
 #ifndef MIMO_NVME_INTERNAL_H
 #define MIMO_NVME_INTERNAL_H
@@ -44,6 +44,26 @@ enum nvme_dir {
 };
 
 struct mimo_nvme_qpair;
+struct nvme_req;
+struct nvme_loop_queue;
+
+/*
+ * What carries a queue pair's commands (qpair.c decides what to send; these move it):
+ * tcp.c's NVMe/TCP, loop.c's in-process queue. connect starts connecting and ends, once the
+ * transport's own handshake is done, in nvme_qpair_send_connect; send_req sends a prepared
+ * slot (or completes it with an error); poll receives and completes; flush sends what is
+ * queued; close lets go of the connection (qp->sock.fd becomes -1).
+ */
+struct nvme_transport_ops {
+	int (*connect)(struct mimo_nvme_qpair *qp);
+	void (*send_req)(struct nvme_req *req);
+	void (*poll)(struct mimo_nvme_qpair *qp);
+	void (*flush)(struct mimo_nvme_qpair *qp);
+	void (*close)(struct mimo_nvme_qpair *qp);
+};
+
+extern const struct nvme_transport_ops nvme_tcp_transport;
+extern const struct nvme_transport_ops nvme_loop_transport;
 
 /* One command slot; cid = its index. Preallocated per queue: no allocation per I/O. */
 struct nvme_req {
@@ -86,11 +106,15 @@ STAILQ_HEAD(nvme_req_list, nvme_req);
 
 struct mimo_nvme_qpair {
 	struct mimo_nvme_ctrlr *ctrlr;
+	const struct nvme_transport_ops *ops;
+	struct nvme_loop_queue *loop; /* loop: the target's end (lib/nvme_loop) */
 	uint16_t qid;
 	uint16_t num_entries; /* SQ entries; at most num_entries - 1 outstanding */
 	enum nvme_qp_state state;
-	struct mimo_tcp_sock sock; /* .tls once the handshake is done */
-	struct mimo_tls *handshake;
+	/* TCP: the socket, .tls once the handshake is done; loop: .fd is readable when
+	 * completions wait (not ours to close), .tls stays NULL. */
+	struct mimo_tcp_sock sock;
+	struct mimo_tls *handshake; /* TCP: during the TLS handshake */
 	int fail_rc;
 	bool hdgst, ddgst; /* negotiated by ICReq / ICResp */
 	bool sqfc_disabled;
@@ -214,7 +238,7 @@ void nvme_hostnqn_from_hostid(const uint8_t hostid[16], char *out, size_t len);
 /* A queue pair of entries SQ slots, not yet connected. */
 int nvme_qpair_create(struct mimo_nvme_ctrlr *ctrlr, uint16_t qid, uint32_t entries,
 		      struct mimo_nvme_qpair **out);
-/* Start connecting: a non-blocking TCP connect to the controller's address. */
+/* Start connecting (TCP: a non-blocking connect to the controller's address). */
 int nvme_qpair_connect(struct mimo_nvme_qpair *qp);
 /* Take an already connected socket and send ICReq (tests, fuzzing). */
 int nvme_qpair_start_fd(struct mimo_nvme_qpair *qp, int fd);

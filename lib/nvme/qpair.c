@@ -1,7 +1,7 @@
 /*
  * Queue pairs, transport-independent half: the preallocated command slots, submission, the
- * Fabrics Connect that opens each queue, completion delivery and failure. tcp.c moves the
- * PDUs.
+ * Fabrics Connect that opens each queue, completion delivery and failure. The transport
+ * (qp->ops: tcp.c's PDUs, loop.c's in-process queue) moves them.
  *
  * A slot lives from submission until its callback has run. Completions are not delivered
  * from inside the PDU parser but queued and delivered after it, so a callback may submit
@@ -57,6 +57,8 @@ int nvme_qpair_create(struct mimo_nvme_ctrlr *ctrlr, uint16_t qid, uint32_t entr
 	if (qp == NULL)
 		return -ENOMEM;
 	qp->ctrlr = ctrlr;
+	qp->ops = ctrlr->trid.trtype == MIMO_NVMF_TRTYPE_LOOP ? &nvme_loop_transport
+							      : &nvme_tcp_transport;
 	qp->qid = qid;
 	qp->num_entries = (uint16_t)(entries > 65535 ? 65535 : entries);
 	qp->state = QP_CONNECTING;
@@ -157,7 +159,7 @@ int nvme_qpair_submit_req(struct nvme_req *req, void *buf, uint32_t len, enum nv
 		icd = NVME_ADMIN_ICD;
 	prepare(req, buf, len, dir, dir == DIR_H2C && len != 0 && len <= icd, cb, cb_arg);
 	if (mimo_likely(qp->state == QP_READY)) {
-		nvme_tcp_send_req(req);
+		qp->ops->send_req(req);
 	} else {
 		req->queued = true;
 		STAILQ_INSERT_TAIL(&qp->pending, req, link);
@@ -201,7 +203,12 @@ void nvme_req_sends_done(struct nvme_req *req)
 		STAILQ_INSERT_TAIL(&req->qp->completed, req, link);
 }
 
-static void complete_status(struct nvme_req *req, uint8_t sct, uint8_t sc)
+int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
+{
+	return qp->ops->connect(qp);
+}
+
+void nvme_req_complete_status(struct nvme_req *req, uint8_t sct, uint8_t sc)
 {
 	struct mimo_nvme_cpl cpl = { 0 };
 
@@ -228,14 +235,14 @@ void nvme_qpair_fail(struct mimo_nvme_qpair *qp, int rc)
 	if (qp->qid == 0)
 		__atomic_store_n(&qp->ctrlr->failed, true, __ATOMIC_RELEASE);
 	mimo_tcp_sendq_abort(&qp->sq);
-	nvme_tcp_close(qp);
+	qp->ops->close(qp);
 	STAILQ_INIT(&qp->pending);
 	for (uint32_t i = 0; i < qp->num_reqs; i++) {
 		struct nvme_req *req = &qp->reqs[i];
 
 		if (req->active && !req->done)
-			complete_status(req, MIMO_NVME_SCT_GENERIC,
-					MIMO_NVME_SC_ABORTED_SQ_DELETION);
+			nvme_req_complete_status(req, MIMO_NVME_SCT_GENERIC,
+						 MIMO_NVME_SC_ABORTED_SQ_DELETION);
 	}
 	/* Nothing reads into or sends from its buffers any more. */
 	auth_free(qp);
@@ -334,7 +341,7 @@ static int auth_submit(struct mimo_nvme_qpair *qp, uint8_t fctype, uint32_t len,
 		qp);
 	req->short_ok = !send;
 	qp->deadline_ns = mimo_now_ns() + (int64_t)qp->ctrlr->opts.connect_timeout_ms * 1000000;
-	nvme_tcp_send_req(req);
+	qp->ops->send_req(req);
 	return 0;
 }
 
@@ -504,7 +511,7 @@ static void send_pending(struct mimo_nvme_qpair *qp)
 	while ((req = STAILQ_FIRST(&qp->pending)) != NULL) {
 		STAILQ_REMOVE_HEAD(&qp->pending, link);
 		req->queued = false;
-		nvme_tcp_send_req(req);
+		qp->ops->send_req(req);
 	}
 }
 
@@ -586,7 +593,7 @@ int nvme_qpair_send_connect(struct mimo_nvme_qpair *qp)
 	qp->state = QP_FABRIC;
 	qp->deadline_ns = mimo_now_ns() + (int64_t)ctrlr->opts.connect_timeout_ms * 1000000;
 	prepare(req, d, sizeof(*d), DIR_H2C, true, connect_done, qp);
-	nvme_tcp_send_req(req);
+	qp->ops->send_req(req);
 	return 0;
 }
 
@@ -625,7 +632,7 @@ static int finish(struct mimo_nvme_qpair *qp, uint32_t max)
 	n = deliver(qp, max);
 	/* What the callbacks submitted leaves now, not a poll later. */
 	if ((qp->state == QP_READY || qp->state == QP_AUTH) && !mimo_tcp_sendq_empty(&qp->sq))
-		nvme_tcp_flush(qp);
+		qp->ops->flush(qp);
 	return qp->state == QP_FAILED ? -ENXIO : n;
 }
 
@@ -641,7 +648,7 @@ int nvme_qpair_process(struct mimo_nvme_qpair *qp, uint32_t max)
 			  __atomic_load_n(&qp->ctrlr->failed, __ATOMIC_ACQUIRE)))
 		nvme_qpair_fail(qp, -ENOTCONN);
 	if (mimo_likely(qp->state != QP_FAILED))
-		nvme_tcp_poll(qp);
+		qp->ops->poll(qp);
 	return leave(qp, finish(qp, max));
 }
 

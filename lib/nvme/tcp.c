@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sock_opts.h"
 #include "clock.h"
 #include "compiler.h"
 #include "log.h"
@@ -365,7 +366,7 @@ static void send_icreq(struct mimo_nvme_qpair *qp)
 	qp->deadline_ns = mimo_now_ns() + (int64_t)qp->ctrlr->opts.connect_timeout_ms * 1000000;
 }
 
-int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
+static int tcp_connect(struct mimo_nvme_qpair *qp)
 {
 	struct mimo_nvme_ctrlr *ctrlr = qp->ctrlr;
 	int one = 1, fd;
@@ -385,6 +386,9 @@ int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
 		close(fd);
 		return rc;
 	}
+	/* sock_impl_set_options of "ssl" for a connection that will carry TLS, of "posix" for
+	 * the others; the sizes before connect(), so the window scale follows them. */
+	mimo_sock_apply_buffers(fd, ctrlr->tls != NULL ? MIMO_SOCK_IMPL_SSL : MIMO_SOCK_IMPL_POSIX);
 	if (connect(fd, (const struct sockaddr *)&ctrlr->addr, ctrlr->addrlen) != 0 &&
 	    errno != EINPROGRESS) {
 		int rc = -errno;
@@ -392,6 +396,8 @@ int nvme_qpair_connect(struct mimo_nvme_qpair *qp)
 		close(fd);
 		return rc;
 	}
+	mimo_sock_apply_connected(fd,
+				  ctrlr->tls != NULL ? MIMO_SOCK_IMPL_SSL : MIMO_SOCK_IMPL_POSIX);
 	qp->sock.fd = fd;
 	qp->state = QP_CONNECTING;
 	qp->deadline_ns = mimo_now_ns() + (int64_t)ctrlr->opts.connect_timeout_ms * 1000000;
@@ -510,3 +516,11 @@ void nvme_tcp_close(struct mimo_nvme_qpair *qp)
 		qp->sock.fd = -1;
 	}
 }
+
+const struct nvme_transport_ops nvme_tcp_transport = {
+	.connect = tcp_connect,
+	.send_req = nvme_tcp_send_req,
+	.poll = nvme_tcp_poll,
+	.flush = nvme_tcp_flush,
+	.close = nvme_tcp_close,
+};

@@ -1,10 +1,10 @@
-/* The boundary between the queue pair (qpair.c) and its NVMe/TCP transport (tcp.c). */
+/* The boundary between the queue pair (qpair.c) and its transports (tcp.c, loop.c). */
 #ifndef MIMO_NVME_TCP_QPAIR_H
 #define MIMO_NVME_TCP_QPAIR_H
 
 #include "nvme_internal.h"
 
-/* tcp.c */
+/* tcp.c (its ops: nvme_tcp_transport) */
 /* Build the CapsuleCmd PDU of a prepared slot and queue it (sent at the next flush). */
 void nvme_tcp_send_req(struct nvme_req *req);
 /* Connect progress, send what is queued, one readv, send what the PDUs queued. */
@@ -15,6 +15,8 @@ void nvme_tcp_close(struct mimo_nvme_qpair *qp);
 
 /* qpair.c */
 void nvme_req_complete(struct nvme_req *req, const struct mimo_nvme_cpl *cpl);
+/* Complete with a status of our own (a command that never reached the controller). */
+void nvme_req_complete_status(struct nvme_req *req, uint8_t sct, uint8_t sc);
 /* A PDU of req left the send queue (or was dropped). */
 void nvme_req_sends_done(struct nvme_req *req);
 /* ICResp accepted: send the Fabrics Connect. Returns 0 or -ENOMEM. */

@@ -46,9 +46,12 @@ static int parse_pair(struct mimo_nvme_trid *trid, const char *key, size_t klen,
 {
 #define KEY(k) (klen == sizeof(k) - 1 && strncasecmp(key, k, klen) == 0)
 	if (KEY("trtype")) {
-		if (vlen != 3 || strncasecmp(val, "tcp", 3) != 0)
+		if (vlen == 3 && strncasecmp(val, "tcp", 3) == 0)
+			trid->trtype = MIMO_NVMF_TRTYPE_TCP;
+		else if (vlen == 4 && strncasecmp(val, "loop", 4) == 0)
+			trid->trtype = MIMO_NVMF_TRTYPE_LOOP;
+		else
 			return -EINVAL;
-		trid->trtype = MIMO_NVMF_TRTYPE_TCP;
 		return 0;
 	}
 	if (KEY("adrfam")) {
@@ -86,6 +89,18 @@ static int parse_pair(struct mimo_nvme_trid *trid, const char *key, size_t klen,
 #undef KEY
 }
 
+/* A loop trid names a listener in this process (traddr, "" by default) and a subsystem:
+ * addresses, ports and socket options mean nothing there and are refused. */
+static int loop_finish(struct mimo_nvme_trid *t, bool have_adrfam, struct mimo_nvme_trid *out)
+{
+	if (have_adrfam || t->trsvcid[0] != '\0' || t->hostaddr[0] != '\0' || t->priority != 0)
+		return -EINVAL;
+	if (t->subnqn[0] == '\0')
+		snprintf(t->subnqn, sizeof(t->subnqn), "%s", MIMO_NVMF_DISCOVERY_NQN);
+	*out = *t;
+	return 0;
+}
+
 MIMO_EXPORT int mimo_nvme_trid_parse(struct mimo_nvme_trid *trid, const char *str)
 {
 	struct mimo_nvme_trid t;
@@ -121,6 +136,8 @@ MIMO_EXPORT int mimo_nvme_trid_parse(struct mimo_nvme_trid *trid, const char *st
 		if (rc != 0)
 			return rc;
 	}
+	if (t.trtype == MIMO_NVMF_TRTYPE_LOOP)
+		return loop_finish(&t, have_adrfam, trid);
 	if (t.traddr[0] == '\0')
 		return -EINVAL;
 	if (!have_adrfam)
@@ -136,10 +153,15 @@ MIMO_EXPORT int mimo_nvme_trid_parse(struct mimo_nvme_trid *trid, const char *st
 
 MIMO_EXPORT int mimo_nvme_trid_format(const struct mimo_nvme_trid *trid, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "trtype:TCP adrfam:%s traddr:%s trsvcid:%s subnqn:%s",
-			 trid->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", trid->traddr,
-			 trid->trsvcid, trid->subnqn);
-	int m;
+	int n, m;
+
+	if (trid->trtype == MIMO_NVMF_TRTYPE_LOOP)
+		n = snprintf(buf, len, "trtype:loop%s%s subnqn:%s",
+			     trid->traddr[0] != '\0' ? " traddr:" : "", trid->traddr, trid->subnqn);
+	else
+		n = snprintf(buf, len, "trtype:TCP adrfam:%s traddr:%s trsvcid:%s subnqn:%s",
+			     trid->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", trid->traddr,
+			     trid->trsvcid, trid->subnqn);
 
 	if (n < 0)
 		return n;

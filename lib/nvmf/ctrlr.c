@@ -10,8 +10,8 @@
 #include "nvmf_auth.h"
 #include "keyring.h"
 #include "log.h"
-#include "nvmf_internal.h"
 #include "ticks.h"
+#include "transport.h"
 
 #define COMP "nvmf"
 
@@ -129,7 +129,7 @@ static void ns_notice(struct nvmf_ctrlr *c, uint32_t nsid)
 }
 
 /* Only the hosts that see the namespace hear of it (the others never knew it). */
-void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, const struct nvmf_ns *ns)
+void nvmf_ctrlr_ns_changed(struct mimo_nvmf_subsystem *s, const struct nvmf_ns *ns)
 {
 	struct nvmf_ctrlr *c;
 
@@ -153,7 +153,7 @@ void nvmf_ctrlr_set_visible(struct nvmf_ctrlr *c, uint32_t nsid, bool visible)
 /* A new controller sees the namespaces that are not visible to all where its host is named. */
 static void visible_init(struct nvmf_ctrlr *c)
 {
-	struct nvmf_subsystem *s = c->subsys;
+	struct mimo_nvmf_subsystem *s = c->subsys;
 
 	for (uint32_t id = 1; id <= s->max_nsid; id++) {
 		struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
@@ -224,12 +224,12 @@ void nvmf_ctrlr_log_error(struct nvmf_ctrlr *c, struct nvmf_req *req)
 	e->status = req->cpl.status & ~1u;
 	e->error_location = 0xffff;
 	e->nsid = req->cmd.nsid;
-	e->trtype = MIMO_NVMF_TRTYPE_TCP;
+	e->trtype = req->qp->tt->ops->trtype;
 }
 
 /* --- connect ------------------------------------------------------------------------------- */
 
-static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req *req,
+static struct nvmf_ctrlr *ctrlr_create(struct mimo_nvmf_subsystem *s, struct nvmf_req *req,
 				       const struct mimo_nvmf_connect_data *data)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -256,7 +256,7 @@ static struct nvmf_ctrlr *ctrlr_create(struct nvmf_subsystem *s, struct nvmf_req
 	memcpy(c->hostid, data->hostid, sizeof(c->hostid));
 	snprintf(c->traddr, sizeof(c->traddr), "%s", req->qp->traddr);
 	snprintf(c->trsvcid, sizeof(c->trsvcid), "%s", req->qp->trsvcid);
-	c->port = nvmf_port_by_id(tt, req->qp->portid);
+	c->port = nvmf_qpair_port(req->qp);
 	c->admin_qp = req->qp;
 	c->num_io_queues = c->max_qpairs - 1;
 	c->aen_config = s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? AEN_DISCOVERY : AEN_NS_ATTR;
@@ -298,10 +298,10 @@ static void ctrlr_destroy_unused(struct nvmf_ctrlr *c)
 
 /*
  * A host listed with a DH-HMAC-CHAP key authenticates every queue: the Connect succeeds with
- * AUTHREQ.ATR set, and the queue takes only authentication commands until it has (tcp_cmd.c).
+ * AUTHREQ.ATR set, and the queue takes only authentication commands until it has (request.c).
  * False only when the queue's authentication state cannot be allocated.
  */
-static bool require_auth(struct nvmf_req *req, struct nvmf_subsystem *s, const char *hostnqn)
+static bool require_auth(struct nvmf_req *req, struct mimo_nvmf_subsystem *s, const char *hostnqn)
 {
 	struct nvmf_host *h = nvmf_subsystem_find_host(s, hostnqn);
 	struct nvmf_auth *a;
@@ -318,7 +318,7 @@ static bool require_auth(struct nvmf_req *req, struct nvmf_subsystem *s, const c
 	return true;
 }
 
-static struct nvmf_ctrlr *find_ctrlr(struct nvmf_subsystem *s, uint16_t cntlid)
+static struct nvmf_ctrlr *find_ctrlr(struct mimo_nvmf_subsystem *s, uint16_t cntlid)
 {
 	struct nvmf_ctrlr *c;
 
@@ -330,7 +330,7 @@ static struct nvmf_ctrlr *find_ctrlr(struct nvmf_subsystem *s, uint16_t cntlid)
 	return NULL;
 }
 
-static void connect_admin(struct nvmf_req *req, struct nvmf_subsystem *s,
+static void connect_admin(struct nvmf_req *req, struct mimo_nvmf_subsystem *s,
 			  const struct mimo_nvmf_connect_data *data)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -360,7 +360,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsystem *s,
 		announce(c, NULL);
 }
 
-static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
+static void connect_io(struct nvmf_req *req, struct mimo_nvmf_subsystem *s,
 		       const struct mimo_nvmf_connect_data *data)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
@@ -410,41 +410,41 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsystem *s,
 }
 
 /*
- * The secure channel and the Connect must agree. A queue that came through a secure listener
- * holds the TLS identity its PSK was found by: the Connect must be that host's, for that
- * subsystem, which must still give the host a PSK. And a host given a PSK connects over TLS
- * only: its name over plain TCP is refused (anyone can send a name; only it has the key).
+ * The secure channel and the Connect must agree (host policy, whatever the transport). A
+ * queue that came through a secure channel holds the host and subsystem its key was found by
+ * (TCP: the TLS PSK identity): the Connect must be that host's, for that subsystem, which
+ * must still give the host a PSK. And a host given a PSK connects through a secure channel
+ * only: its name without one is refused (anyone can send a name; only it has the key).
  */
-static bool secure_channel_ok(struct nvmf_req *req, const struct nvmf_subsystem *s,
+static bool secure_channel_ok(struct nvmf_req *req, const struct mimo_nvmf_subsystem *s,
 			      const struct mimo_nvmf_connect_data *d)
 {
 	const struct nvmf_qpair *qp = req->qp;
 	const struct nvmf_host *h = nvmf_subsystem_find_host(s, d->hostnqn);
-	const struct mimo_tls_identity *id;
 
-	if (qp->sock.tls == NULL) {
+	if (qp->secure_hostnqn == NULL) {
 		if (h == NULL || h->psk == NULL)
 			return true;
 		MIMO_WARN(COMP,
 			  "%s: host %s has a PSK and must connect over TLS (a secure listener); "
-			  "refusing its plain TCP connection from %s:%s",
-			  s->nqn, d->hostnqn, qp->traddr, qp->trsvcid);
+			  "refusing its connection without TLS from %s:%s (%s)",
+			  s->nqn, d->hostnqn, qp->traddr, qp->trsvcid, qp->tt->ops->name);
 		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
 				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
 		return false;
 	}
-	id = mimo_tls_peer_identity(qp->sock.tls);
-	if (strcmp(id->subnqn, s->nqn) != 0) {
+	if (strcmp(qp->secure_subnqn, s->nqn) != 0) {
 		MIMO_WARN(COMP, "connect from %s:%s to %s over TLS with the PSK of subsystem %s",
-			  qp->traddr, qp->trsvcid, s->nqn, id->subnqn);
+			  qp->traddr, qp->trsvcid, s->nqn, qp->secure_subnqn);
 		connect_invalid(req, true, CONNECT_IPO_SUBNQN);
 		return false;
 	}
-	if (strcmp(id->hostnqn, d->hostnqn) != 0 || h == NULL || h->psk == NULL) {
+	if (strcmp(qp->secure_hostnqn, d->hostnqn) != 0 || h == NULL || h->psk == NULL) {
 		MIMO_WARN(COMP, "%s: connect from %s:%s as host %s over TLS with %s", s->nqn,
 			  qp->traddr, qp->trsvcid, d->hostnqn,
-			  strcmp(id->hostnqn, d->hostnqn) != 0 ? "another host's PSK"
-							       : "a PSK the host no longer has");
+			  strcmp(qp->secure_hostnqn, d->hostnqn) != 0
+				  ? "another host's PSK"
+				  : "a PSK the host no longer has");
 		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
 				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
 		return false;
@@ -455,9 +455,9 @@ static bool secure_channel_ok(struct nvmf_req *req, const struct nvmf_subsystem 
 void nvmf_ctrlr_connect(struct nvmf_req *req)
 {
 	const struct mimo_nvmf_connect_cmd *cmd = (const void *)&req->cmd;
-	struct nvmf_tgt *tgt = req->qp->tt->tgt;
+	struct mimo_nvmf_tgt *tgt = req->qp->tt->tgt;
 	struct mimo_nvmf_connect_data data;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	struct nvmf_port *port;
 
 	nvmf_req_set_status(req, 0, 0);
@@ -480,9 +480,8 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 		connect_invalid(req, true, CONNECT_IPO_HOSTNQN);
 		goto out;
 	}
-	s = (struct nvmf_subsystem *)mimo_nvmf_tgt_find_subsystem((struct mimo_nvmf_tgt *)tgt,
-								  data.subnqn);
-	port = tgt->tcp != NULL ? nvmf_port_by_id(tgt->tcp, req->qp->portid) : NULL;
+	s = mimo_nvmf_tgt_find_subsystem(tgt, data.subnqn);
+	port = nvmf_qpair_port(req->qp);
 	/* Unknown, stopped, or not listening where the host came in: all look alike to it. */
 	if (s == NULL || s->state != NVMF_SUBSYS_ACTIVE || port == NULL ||
 	    !nvmf_subsystem_listens_on(s, port)) {
@@ -491,7 +490,7 @@ void nvmf_ctrlr_connect(struct nvmf_req *req)
 		connect_invalid(req, true, CONNECT_IPO_SUBNQN);
 		goto out;
 	}
-	if (!mimo_nvmf_subsystem_host_allowed((struct mimo_nvmf_subsystem *)s, data.hostnqn)) {
+	if (!mimo_nvmf_subsystem_host_allowed(s, data.hostnqn)) {
 		MIMO_WARN(COMP, "%s: host %s is not allowed", s->nqn, data.hostnqn);
 		nvmf_req_set_status(req, MIMO_NVME_SCT_COMMAND_SPECIFIC,
 				    MIMO_NVMF_SC_CONNECT_INVALID_HOST);
@@ -573,7 +572,7 @@ void nvmf_ctrlr_process_auth(struct nvmf_req *req)
 	const struct mimo_nvmf_auth_cmd *cmd = (const void *)&req->cmd;
 	struct nvmf_qpair *qp = req->qp;
 	struct nvmf_ctrlr *c = qp->ctrlr;
-	struct nvmf_tgt *tgt = c->subsys->tgt;
+	struct mimo_nvmf_tgt *tgt = c->subsys->tgt;
 	struct nvmf_auth_params p = {
 		.hostnqn = c->hostnqn,
 		.subnqn = c->subsys->nqn,
@@ -766,7 +765,7 @@ void nvmf_ctrlr_process_admin(struct nvmf_req *req)
 
 static void ctrlr_free(struct nvmf_ctrlr *c)
 {
-	struct nvmf_subsystem *s = c->subsys;
+	struct mimo_nvmf_subsystem *s = c->subsys;
 
 	MIMO_INFO(COMP, "%s: controller %u of %s is gone", s->nqn, c->cntlid, c->hostnqn);
 	if (c->announced)

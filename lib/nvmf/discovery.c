@@ -3,15 +3,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "nvmf_internal.h"
+#include "transport.h"
 
-static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_subsystem *s,
+static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct mimo_nvmf_subsystem *s,
 		       const struct nvmf_port *port)
 {
 	memset(e, 0, sizeof(*e));
-	e->trtype = MIMO_NVMF_TRTYPE_TCP;
-	e->adrfam = strcasecmp(port->addr.adrfam, "IPv6") == 0 ? MIMO_NVMF_ADRFAM_IPV6
-							       : MIMO_NVMF_ADRFAM_IPV4;
+	e->trtype = port->tt->ops->trtype;
+	e->adrfam = strcasecmp(port->addr.adrfam, "IPv6") == 0	 ? MIMO_NVMF_ADRFAM_IPV6
+		    : strcasecmp(port->addr.adrfam, "loop") == 0 ? MIMO_NVMF_ADRFAM_LOOP
+								 : MIMO_NVMF_ADRFAM_IPV4;
 	e->subtype = s->subtype;
 	/* TREQ: secure channel required (01b) on a secure port, else not specified; SQ flow
 	 * control may be disabled (bit 2). */
@@ -25,14 +26,15 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct nvmf_su
 	memset(e->traddr, ' ', sizeof(e->traddr));
 	memcpy(e->traddr, port->addr.traddr, strnlen(port->addr.traddr, sizeof(e->traddr)));
 	snprintf(e->subnqn, sizeof(e->subnqn), "%s", s->nqn);
-	/* TSAS for TCP: SECTYPE 2 (TLS 1.3) on a secure port, else 0 (none). */
-	e->tsas[0] = port->secure ? 2 : 0;
+	/* TSAS: its layout is the transport's (TCP: the security type). */
+	if (port->tt->ops->listener_discover != NULL)
+		port->tt->ops->listener_discover(port, e);
 }
 
-void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
+void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 {
 	struct mimo_nvmf_discovery_log *log;
-	const struct nvmf_subsystem *s;
+	const struct mimo_nvmf_subsystem *s;
 	uint64_t n = 0, i = 0;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -40,7 +42,7 @@ void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 		const struct nvmf_subsys_listener *l;
 
 		if (s->subtype != MIMO_NVMF_SUBTYPE_NVME || s->state == NVMF_SUBSYS_DELETING ||
-		    !mimo_nvmf_subsystem_host_allowed((const void *)s, hostnqn))
+		    !mimo_nvmf_subsystem_host_allowed(s, hostnqn))
 			continue;
 		TAILQ_FOREACH(l, &s->listeners, link)
 		n++;
@@ -55,7 +57,7 @@ void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 		const struct nvmf_subsys_listener *l;
 
 		if (s->subtype != MIMO_NVMF_SUBTYPE_NVME || s->state == NVMF_SUBSYS_DELETING ||
-		    !mimo_nvmf_subsystem_host_allowed((const void *)s, hostnqn))
+		    !mimo_nvmf_subsystem_host_allowed(s, hostnqn))
 			continue;
 		TAILQ_FOREACH(l, &s->listeners, link)
 		fill_entry(&log->entries[i++], s, l->port);

@@ -1,7 +1,10 @@
 /*
  * The NVMe-oF target's private structures, shaped like the kernel's nvmet: a target owns
- * subsystems (namespaces, hosts, listeners) and controllers; the TCP transport owns ports,
- * per-reactor poll groups and queue pairs; a request is one command on a queue pair.
+ * subsystems (namespaces, hosts, listeners), controllers and a list of transports; each
+ * transport owns its listeners (ports), per-reactor poll groups and queue pairs; a request is
+ * one command on a queue pair. The core (everything but tcp*.c and loop.c) reaches a
+ * transport only through its ops table (transport.h), and sees only the core's part of the
+ * transport's structures (struct nvmf_qpair, nvmf_req, nvmf_port, nvmf_poll_group below).
  *
  * Who owns what (no locks on the I/O path):
  *  - The target's reactor: the target, its subsystems, their namespace tables (writes),
@@ -20,14 +23,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/queue.h>
 
-#include "accept_backoff.h"
 #include "compiler.h"
 #include "mimo/bdev.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
-#include "nvme_tcp.h"
 
 #define NVMF_MAX_REACTORS      64
 #define NVMF_NUM_AER	       4
@@ -41,8 +43,8 @@
 #define NVMF_DEFAULT_MODEL  "mimo bdev Controller"
 #define NVMF_DEFAULT_SERIAL "00000000000000000000"
 
-struct nvmf_tgt;
-struct nvmf_subsystem;
+struct mimo_nvmf_tgt;
+struct mimo_nvmf_subsystem;
 struct nvmf_ctrlr;
 struct nvmf_qpair;
 struct nvmf_req;
@@ -60,7 +62,7 @@ struct nvmf_ns_reactor {
 
 struct nvmf_ns {
 	uint32_t nsid;
-	struct nvmf_subsystem *subsys;
+	struct mimo_nvmf_subsystem *subsys;
 	struct mimo_bdev_desc *desc;
 	struct mimo_bdev *bdev;
 	char *bdev_name;
@@ -110,8 +112,8 @@ enum nvmf_subsys_state {
 	NVMF_SUBSYS_DELETING,
 };
 
-struct nvmf_subsystem {
-	struct nvmf_tgt *tgt;
+struct mimo_nvmf_subsystem {
+	struct mimo_nvmf_tgt *tgt;
 	char nqn[MIMO_NVMF_NQN_MAX_LEN + 1];
 	uint8_t subtype; /* MIMO_NVMF_SUBTYPE_NVME or _DISCOVERY */
 	enum nvmf_subsys_state state;
@@ -120,6 +122,8 @@ struct nvmf_subsystem {
 	bool allow_any_host;
 	uint16_t min_cntlid, max_cntlid, next_cntlid;
 	uint32_t max_nsid;
+	uint32_t dmrsl; /* reported in Identify CNS 06h (mimo_nvmf_subsystem_opts) */
+	uint8_t wzsl;
 	uint32_t num_ns;
 	_Atomic(struct nvmf_ns *) *ns; /* [max_nsid], by nsid - 1 */
 	TAILQ_HEAD(, nvmf_host) hosts;
@@ -128,11 +132,12 @@ struct nvmf_subsystem {
 	/* Deletion waits for every controller to go. */
 	mimo_nvmf_done_cb destroy_cb;
 	void *destroy_arg;
-	TAILQ_ENTRY(nvmf_subsystem) link;
+	TAILQ_ENTRY(mimo_nvmf_subsystem) link;
 };
 
 /* On any reactor: the namespace, or NULL (unknown or being removed). */
-static inline struct nvmf_ns *nvmf_subsystem_get_ns(struct nvmf_subsystem *s, uint32_t nsid)
+static inline struct nvmf_ns *nvmf_subsystem_get_ns(const struct mimo_nvmf_subsystem *s,
+						    uint32_t nsid)
 {
 	if (nsid == 0 || nsid > s->max_nsid)
 		return NULL;
@@ -140,39 +145,40 @@ static inline struct nvmf_ns *nvmf_subsystem_get_ns(struct nvmf_subsystem *s, ui
 }
 
 bool nvmf_nqn_is_valid(const char *nqn);
-struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn);
+struct nvmf_host *nvmf_subsystem_find_host(const struct mimo_nvmf_subsystem *s, const char *nqn);
 /* Put a host entry's keys and free it. */
 void nvmf_host_free(struct nvmf_host *h);
-bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port);
-void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s);
-void nvmf_subsystem_free(struct nvmf_subsystem *s);
+bool nvmf_subsystem_listens_on(const struct mimo_nvmf_subsystem *s, const struct nvmf_port *port);
+void nvmf_subsystem_ctrlr_gone(struct mimo_nvmf_subsystem *s);
+void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s);
 /* The next free controller ID, or 0 when none is left. */
-uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s);
+uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s);
 
 /* --- target -------------------------------------------------------------------------------- */
 
-struct nvmf_tgt {
+struct mimo_nvmf_tgt {
 	char *name;
 	struct mimo_nvmf_tgt_opts opts;
 	struct mimo_reactor *reactor;
-	TAILQ_HEAD(, nvmf_subsystem) subsystems;
+	TAILQ_HEAD(, mimo_nvmf_subsystem) subsystems;
 	uint32_t num_subsystems;
-	struct nvmf_subsystem *discovery;
-	struct nvmf_transport *tcp;
+	struct mimo_nvmf_subsystem *discovery;
+	TAILQ_HEAD(, nvmf_transport) transports; /* transport.h: TCP, loop */
 	/* DH-HMAC-CHAP: what nvmf_set_config allows (1 << HashID, 1 << DHgID) and the
 	 * sequence numbers of challenges (random start, never 0). */
 	uint32_t dhchap_digests;
 	uint32_t dhchap_dhgroups;
 	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
-	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_psk_*). */
+	uint16_t crdt[3]; /* nvmf_set_crdt: reported in Identify Controller */
+	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_tgt_psk_*). */
 	pthread_mutex_t psk_lock;
 	TAILQ_HEAD(, nvmf_psk) psks;
-	uint32_t next_reactor;
+	atomic_uint next_reactor; /* round robin over reactor_mask (any thread: loop hosts) */
 	bool destroying;
 	void (*destroy_cb)(void *arg);
 	void *destroy_arg;
-	TAILQ_ENTRY(nvmf_tgt) link;
+	TAILQ_ENTRY(mimo_nvmf_tgt) link;
 };
 
 /* A host's TLS PSK in a subsystem, as the handshakes on any reactor find it. */
@@ -185,19 +191,19 @@ struct nvmf_psk {
 
 /* On the target's reactor: set (key non-NULL, a new reference is taken) or drop the PSK of a
  * host in a subsystem. 0 or -ENOMEM. */
-int nvmf_tgt_psk_set(struct nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
+int nvmf_tgt_psk_set(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
 		     struct mimo_key *key);
-/* From any reactor: the retained PSK (mimo_tls_lookup_fn) of the identity's host and
- * subsystem. -ENOKEY: none; the key file's errors. */
-int nvmf_tgt_psk_lookup(struct nvmf_tgt *tgt, const struct mimo_tls_identity *id,
-			uint8_t retained[MIMO_TLS_PSK_MAX], size_t *len);
+/* From any reactor: a new reference to the PSK of that host in that subsystem (the caller
+ * puts it), or NULL when it has none. What the key becomes in TLS is the transport's. */
+struct mimo_key *nvmf_tgt_psk_get(struct mimo_nvmf_tgt *tgt, const char *subnqn,
+				  const char *hostnqn);
 
 /* A subsystem, host, listener or namespace changed: discovery controllers hear of it. */
-void nvmf_tgt_discovery_changed(struct nvmf_tgt *tgt);
+void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt);
 /* A subsystem (or the last discovery controller) is gone: a target being destroyed goes on. */
-void nvmf_tgt_subsystem_removed(struct nvmf_tgt *tgt);
-struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt);
-static inline bool nvmf_on_tgt_reactor(const struct nvmf_tgt *tgt)
+void nvmf_tgt_subsystem_removed(struct mimo_nvmf_tgt *tgt);
+struct mimo_reactor *nvmf_tgt_next_reactor(struct mimo_nvmf_tgt *tgt);
+static inline bool nvmf_on_tgt_reactor(const struct mimo_nvmf_tgt *tgt)
 {
 	return mimo_reactor_current() == tgt->reactor;
 }
@@ -205,7 +211,7 @@ static inline bool nvmf_on_tgt_reactor(const struct nvmf_tgt *tgt)
 /* --- controllers --------------------------------------------------------------------------- */
 
 struct nvmf_ctrlr {
-	struct nvmf_subsystem *subsys;
+	struct mimo_nvmf_subsystem *subsys;
 	uint16_t cntlid;
 	char hostnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
 	uint8_t hostid[16];
@@ -262,7 +268,7 @@ static inline bool nvmf_ctrlr_sees(const struct nvmf_ctrlr *c, const struct nvmf
 }
 
 /* On any reactor: the namespace, if it exists and this controller's host may see it. */
-static inline struct nvmf_ns *nvmf_ctrlr_get_ns(struct nvmf_ctrlr *c, uint32_t nsid)
+static inline struct nvmf_ns *nvmf_ctrlr_get_ns(const struct nvmf_ctrlr *c, uint32_t nsid)
 {
 	struct nvmf_ns *ns = nvmf_subsystem_get_ns(c->subsys, nsid);
 
@@ -283,7 +289,7 @@ void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *ctrlr);
 /* A queue pair of the controller closed (message from its reactor). */
 void nvmf_ctrlr_qpair_gone(struct nvmf_ctrlr *ctrlr, struct nvmf_qpair *qp);
 /* The namespace was added or removed: the controllers that see it get a notice. */
-void nvmf_ctrlr_ns_changed(struct nvmf_subsystem *s, const struct nvmf_ns *ns);
+void nvmf_ctrlr_ns_changed(struct mimo_nvmf_subsystem *s, const struct nvmf_ns *ns);
 void nvmf_ctrlr_discovery_changed(struct nvmf_ctrlr *ctrlr);
 /* The host read log page lid; without RAE its notices are re-armed (and the list cleared). */
 void nvmf_ctrlr_log_read(struct nvmf_ctrlr *ctrlr, uint8_t lid, bool rae);
@@ -298,189 +304,197 @@ void nvmf_admin_set_features(struct nvmf_req *req);
 uint64_t nvmf_ctrlr_cap(const struct nvmf_ctrlr *ctrlr);
 
 /* discovery.c: the log for a host, as one buffer (header + entries). */
-void *nvmf_discovery_log(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len);
+void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len);
 
 /* io_cmd.c: on the queue pair's reactor. */
 void nvmf_io_exec(struct nvmf_req *req);
+/*
+ * Whether a command may run without a data buffer, its data then read in place from the
+ * bdev's memory (a Read on an I/O queue of a namespace whose bdev allows zero-copy reads).
+ * The transport asks before it allocates, sets req->zcopy, and calls nvmf_req_zcopy_end when
+ * it no longer needs req->data (sent, or dropped), on the queue pair's reactor.
+ */
+bool nvmf_req_zcopy_possible(struct nvmf_req *req);
+void nvmf_req_zcopy_end(struct nvmf_req *req);
 
-/* --- transport ----------------------------------------------------------------------------- */
+/* --- queue pairs and requests, as the core sees them --------------------------------------- */
 
-/* A listening socket. On the target's reactor. Freed once it is closed and the last of
- * its connections is gone (they count against its cap until then). */
+/*
+ * A transport's structures embed these (transport.h): the core reads and writes only the
+ * fields below, and reaches everything else through the transport's ops table.
+ */
+
+/* A listener: one per (transport, address); subsystems share it. On the target's reactor.
+ * The transport frees it (nvmf_port_unlink first) once it is closed and the last of its
+ * connections is gone: queue pairs point to the port they came through. */
 struct nvmf_port {
 	struct mimo_nvmf_listen_addr addr;
 	struct nvmf_transport *tt;
-	int fd;
-	struct mimo_fd_watch *watch;
 	uint32_t refs; /* subsystems listening on it */
 	uint16_t portid;
-	bool secure; /* TLS only (secure_channel): every connection starts with a handshake */
+	/* A secure channel only (listener option secure_channel; TCP: TLS 1.3 with the hosts'
+	 * PSKs before the first PDU), for every subsystem on it. */
+	bool secure;
 	bool closed;
-	uint32_t nconns; /* accepted and not yet freed */
-	uint64_t refused;
-	struct mimo_accept_backoff backoff;
 	TAILQ_ENTRY(nvmf_port) link;
 };
 
-struct nvmf_transport {
-	struct nvmf_tgt *tgt;
-	struct mimo_nvmf_transport_opts opts;
-	uint32_t max_conns;   /* per listener: the option, or what the fd limit allows */
-	uint32_t qpairs_high; /* most connections since memory was last trimmed (tgt reactor) */
-	bool trim_when_empty; /* trimmed while connections remained: trim again at none */
-	uint64_t connect_timeout_ticks;
-	uint32_t inline_size;	  /* per-request buffer: in-capsule data and small transfers */
-	struct mimo_tls_ctx *tls; /* made with the first secure port */
-	TAILQ_HEAD(, nvmf_port) ports;
-	uint16_t next_portid;
-	atomic_uint shared_buffers; /* large buffers allocated, over every poll group */
-	struct nvmf_poll_group *groups[NVMF_MAX_REACTORS];
-	atomic_uint num_qpairs; /* counted from accept to free */
-	atomic_bool destroying;
-	atomic_uint groups_left;
-	void (*destroy_cb)(void *arg);
-	void *destroy_arg;
-};
-
-/* One per reactor that serves queue pairs: flushes their output, lends large buffers. */
+/* One per transport and reactor that serves queue pairs of it. */
 struct nvmf_poll_group {
 	struct nvmf_transport *tt;
 	struct mimo_reactor *reactor;
 	uint32_t reactor_index;
-	struct mimo_poller *poller;
 	TAILQ_HEAD(, nvmf_qpair) qpairs;
-	TAILQ_HEAD(, nvmf_qpair) dirty;	      /* output to flush */
-	STAILQ_HEAD(, nvmf_req) buf_waiters;  /* requests waiting for a large buffer */
-	STAILQ_HEAD(, nvmf_req) retry;	      /* bdev said -ENOMEM: submit again */
-	TAILQ_HEAD(, nvmf_qpair) unconnected; /* oldest first: not yet past Connect */
-	struct mimo_poller *timeout_poller;   /* while unconnected is not empty */
-	void **free_bufs;
-	uint32_t num_free_bufs, max_free_bufs;
+	STAILQ_HEAD(, nvmf_req) retry;	  /* the bdev said -ENOMEM: submit again */
+	struct mimo_poller *retry_poller; /* while retry is not empty */
 };
 
 enum nvmf_qpair_state {
-	NVMF_QP_TLS_HANDSHAKE, /* a secure port's connection: TLS first */
-	NVMF_QP_AWAIT_IC,
-	NVMF_QP_AWAIT_CONNECT,	/* ICResp sent: the first capsule must be Connect */
+	NVMF_QP_AWAIT_IC,	/* the transport's own handshake (TCP: TLS, ICReq) is not done */
+	NVMF_QP_AWAIT_CONNECT,	/* the first command must be Connect */
 	NVMF_QP_CONNECTING,	/* Connect is with the target's reactor */
 	NVMF_QP_AUTHENTICATING, /* connected; only authentication commands until it succeeds */
 	NVMF_QP_RUNNING,
 	NVMF_QP_CLOSING,
 };
 
-enum nvmf_req_state {
-	NVMF_REQ_FREE,
-	NVMF_REQ_RECV,	   /* its capsule is still arriving */
-	NVMF_REQ_NEED_BUF, /* waiting for a large buffer */
-	NVMF_REQ_R2T,	   /* R2T sent, H2CData arriving */
-	NVMF_REQ_EXEC,	   /* with the bdev or the target's reactor */
-	NVMF_REQ_RETRY,	   /* the bdev was out of resources: waiting to be submitted again */
-	NVMF_REQ_SENDING,  /* response queued */
-};
-
-struct nvmf_req {
-	struct nvmf_qpair *qp;
-	enum nvmf_req_state state;
-	uint16_t ttag;
-	struct mimo_nvme_cmd cmd;
-	struct mimo_nvme_cpl cpl;
-	uint8_t *data; /* data_len bytes: the inline buffer, a large buffer, or malloc'd */
-	uint32_t data_len;
-	uint32_t h2c_done;   /* H2CData bytes received */
-	bool h2c;	     /* data moves host to controller */
-	bool data_is_large;  /* from the poll group's pool */
-	bool data_is_malloc; /* admin data larger than the inline buffer */
-	bool ddgst_error;    /* data arrived with a bad digest: fail without executing */
-	uint8_t auth_event;  /* an authentication command's outcome (enum nvmf_auth_event) */
-	uint8_t *inline_buf;
-	struct nvmf_ns *ns;   /* counted in flight on its reactor */
-	uint32_t sub_pending; /* DSM ranges, compare reads */
-	int sub_status;
-	void *aux; /* compare: the read-back buffer */
-	uint32_t ddgst;
-	struct mimo_tcp_send send_data; /* R2T or C2HData */
-	struct mimo_tcp_send send_rsp;	/* CapsuleResp */
-	uint8_t data_hdr[MIMO_TCP_HDR_BUF];
-	uint8_t rsp_hdr[MIMO_TCP_HDR_BUF];
-	STAILQ_ENTRY(nvmf_req) link;
-};
-
 struct nvmf_qpair {
 	struct nvmf_transport *tt;
-	struct nvmf_poll_group *pg;
-	struct nvmf_port *port; /* the port that accepted it (its struct outlives us) */
-	uint16_t portid;
-	struct mimo_tcp_sock sock;  /* .tls once a secure port's handshake is done */
-	struct mimo_tls *handshake; /* during the handshake */
-	struct mimo_fd_watch *watch;
-	bool want_out; /* EPOLLOUT armed */
+	struct nvmf_poll_group *group; /* its reactor's */
+	struct nvmf_port *port;	       /* the listener it came through (outlives us) */
 	enum nvmf_qpair_state state;
-	struct mimo_tcp_rx rx;
-	struct mimo_tcp_sendq sq;
-	bool dirty;
-	bool hdgst, ddgst;
-	uint8_t hpda;
-	uint32_t maxh2cdata;
-
 	uint16_t qid;
 	uint16_t sqsize; /* 0's based, from Connect */
 	uint16_t sqhd;
 	bool sq_fc_disabled;
 	struct nvmf_ctrlr *ctrlr;
-	struct nvmf_subsystem *subsys;
+	struct mimo_nvmf_subsystem *subsys;
 	/* In-band authentication: the target reactor's (allocated at a Connect that requires
 	 * it, or at the host's first authentication command; freed when the queue leaves its
 	 * controller). Never touched on the queue pair's reactor. */
 	struct nvmf_auth *auth;
-
-	struct nvmf_req *reqs;
-	uint32_t num_reqs;
-	struct nvmf_req **free_reqs; /* LIFO: the hot requests stay in cache */
-	uint32_t num_free;
-	uint32_t outstanding;
-	bool connect_pending; /* Connect is with the target's reactor */
-	bool ctrlr_released;  /* the controller let go of it */
-
-	char traddr[64];
-	char trsvcid[8];
-	struct mimo_tcp_send send_ctl; /* ICResp */
-	uint8_t ctl_hdr[MIMO_TCP_HDR_BUF];
-	struct mimo_tcp_send send_term; /* C2HTermReq */
-	uint8_t term_hdr[MIMO_TCP_HDR_BUF];
-	bool close_after_send; /* Disconnect answered, or a TermReq sent */
+	/* The secure channel the queue pair came through: the host and subsystem its key was
+	 * found by (TCP: the TLS PSK identity's NQNs), set by the transport before the first
+	 * command and valid as long as the queue pair. NULL: no secure channel. Connect checks
+	 * them against the host (ctrlr.c). */
+	const char *secure_hostnqn;
+	const char *secure_subnqn;
+	uint32_t outstanding;  /* requests the transport handed out and did not take back */
+	bool connect_pending;  /* Connect is with the target's reactor */
+	bool ctrlr_released;   /* the controller let go of it */
+	bool close_after_send; /* Disconnect answered, or authentication failed: close once sent */
 	bool free_scheduled;
-	bool unconnected;	 /* on pg->unconnected */
-	uint64_t accepted_ticks; /* when the connect timeout started */
-	TAILQ_ENTRY(nvmf_qpair) unconnected_link;
-	TAILQ_ENTRY(nvmf_qpair) link;
-	TAILQ_ENTRY(nvmf_qpair) dirty_link;
+	char traddr[64]; /* the host's address, for logs, events and RPCs */
+	char trsvcid[8];
+	TAILQ_ENTRY(nvmf_qpair) link; /* its poll group's */
 };
 
-/* tcp.c */
-/* The most connections a listener may take: 3/4 of RLIMIT_NOFILE (the default cap). */
-uint32_t nvmf_tcp_max_conns_allowed(void);
-int nvmf_transport_create(struct nvmf_tgt *tgt, const struct mimo_nvmf_transport_opts *opts,
-			  struct nvmf_transport **tt);
-void nvmf_transport_destroy(struct nvmf_transport *tt, void (*cb)(void *arg), void *arg);
-/* The port at addr: the open one (-EPROTOTYPE when it is not secure as asked), or a new one. */
-int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr, bool secure,
-		  struct nvmf_port **port);
-void nvmf_port_put(struct nvmf_port *port);
-struct nvmf_port *nvmf_port_find(struct nvmf_transport *tt,
-				 const struct mimo_nvmf_listen_addr *addr);
-/* A port still open, by its ID (queue pairs remember which port accepted them). */
-struct nvmf_port *nvmf_port_by_id(struct nvmf_transport *tt, uint16_t portid);
+/* The listener the queue pair came through, if it still listens. */
+static inline struct nvmf_port *nvmf_qpair_port(const struct nvmf_qpair *qp)
+{
+	return qp->port != NULL && !qp->port->closed ? qp->port : NULL;
+}
 
-/* Finish a request: queue its response (and read data) on its queue pair's reactor, from any
- * reactor. req->cpl holds the status. */
+struct nvmf_req {
+	struct nvmf_qpair *qp;
+	struct mimo_nvme_cmd cmd;
+	struct mimo_nvme_cpl cpl;
+	uint8_t *data; /* data_len bytes, the transport's: in-capsule, fetched, or to be sent */
+	uint32_t data_len;
+	uint8_t auth_event;   /* an authentication command's outcome (enum nvmf_auth_event) */
+	struct nvmf_ns *ns;   /* counted in flight on its reactor */
+	uint32_t sub_pending; /* DSM ranges, compare reads */
+	int sub_status;
+	void *aux;		     /* compare: the read-back buffer; Connect: the controller */
+	/* Set by the transport before exec: a Read may leave data pointing at the bdev's own
+	 * memory (no buffer given). zcopy_io then holds that memory, and ns stays counted in
+	 * flight, until the transport calls nvmf_req_zcopy_end once the data is sent. */
+	bool zcopy;
+	struct mimo_bdev_io *zcopy_io;
+	STAILQ_ENTRY(nvmf_req) link; /* the poll group's retry list */
+};
+
+/* The core's fields of a request the transport takes for a new command. */
+static inline void nvmf_req_clear(struct nvmf_req *req)
+{
+	req->data = NULL;
+	req->data_len = 0;
+	req->auth_event = 0;
+	req->ns = NULL;
+	req->aux = NULL;
+	req->zcopy = false;
+	req->zcopy_io = NULL;
+	memset(&req->cpl, 0, sizeof(req->cpl));
+}
+
+static inline bool nvmf_cmd_is_fabrics(const struct mimo_nvme_cmd *cmd, uint8_t fctype)
+{
+	return cmd->opc == MIMO_NVME_OPC_FABRIC &&
+	       ((const struct mimo_nvmf_connect_cmd *)cmd)->fctype == fctype;
+}
+
+/* 1: host to controller, 2: controller to host, 0: none (3, both, is invalid). */
+static inline uint8_t nvmf_cmd_xfer_dir(const struct mimo_nvme_cmd *cmd)
+{
+	if (cmd->opc == MIMO_NVME_OPC_FABRIC)
+		return ((const struct mimo_nvmf_connect_cmd *)cmd)->fctype & 3;
+	return cmd->opc & 3;
+}
+
+/* request.c: what a command is and where it goes. On the queue pair's reactor. */
+
+/*
+ * A command arrived on its queue pair (req->cmd set, nothing else yet): advance the SQ head,
+ * check that the queue's state and the command's form allow it. Returns its data direction
+ * (nvmf_cmd_xfer_dir) for the transport to fetch or place data, or -1 when the request has
+ * been completed with an error already. damaged: the transport found the capsule's data
+ * corrupt (TCP's data digest): it fails with Transient Transport Error.
+ */
+int nvmf_req_init(struct nvmf_req *req, bool damaged);
+/* The data is in (req->data, req->data_len): run the command - here (I/O), or on the
+ * target's reactor (admin, Fabrics). It completes through the transport's queue_response. */
+void nvmf_req_exec(struct nvmf_req *req);
+/* Finish a request from any reactor: its response goes out on its queue pair's reactor.
+ * req->cpl holds the status. */
 void nvmf_req_complete(struct nvmf_req *req);
+/* Set the status and complete (on the queue pair's reactor). */
+void nvmf_req_fail(struct nvmf_req *req, uint8_t sct, uint8_t sc);
+/* The bdev was out of resources: submit again on a later turn of this reactor. */
+void nvmf_req_retry_later(struct nvmf_req *req);
+/* The queue pair is closing: its requests waiting for a retry end now (without response). */
+void nvmf_qpair_drop_retries(struct nvmf_qpair *qp);
+
+/* transport.c: the core's half of queue pairs, listeners and poll groups. */
+
 /* Ask the queue pair to close (from its reactor or, by message, any other). */
 void nvmf_qpair_disconnect(struct nvmf_qpair *qp);
 /* Controller side: the queue pair's controller no longer refers to it. */
 void nvmf_qpair_ctrlr_released(struct nvmf_qpair *qp);
-struct mimo_reactor *nvmf_qpair_reactor(const struct nvmf_qpair *qp);
-/* A buffer for an admin command's data when the request has none yet (len bytes, zeroed). */
-int nvmf_req_alloc_admin_data(struct nvmf_req *req, uint32_t len);
+/* Transport side, closing: tell the controller (if any) that the queue pair is gone. */
+void nvmf_qpair_leave_ctrlr(struct nvmf_qpair *qp);
+/* Closed, no request out, the controller let go: the transport's qpair_free, by message. */
+void nvmf_qpair_try_free(struct nvmf_qpair *qp);
+
+/* The listener of tt at addr (the transport's defaults filled in), opened on first use;
+ * counted until nvmf_port_put. An open one that is not secure as opts asks: -EPROTOTYPE (a
+ * port is secure or plain for every subsystem on it: which shows before the first PDU, the
+ * subsystem only at Connect). */
+int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
+		  const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **port);
+void nvmf_port_put(struct nvmf_port *port);
+struct nvmf_port *nvmf_port_find(struct nvmf_transport *tt,
+				 const struct mimo_nvmf_listen_addr *addr);
+/* A closed port leaves its transport's list (the transport frees it). */
+void nvmf_port_unlink(struct nvmf_port *port);
+
+/* The transport of that type the target has, or NULL. */
+struct nvmf_transport *nvmf_tgt_find_transport(struct mimo_nvmf_tgt *tgt, const char *trtype);
+/* Destroy every transport of the target, then cb(arg). */
+void nvmf_tgt_destroy_transports(struct mimo_nvmf_tgt *tgt, void (*cb)(void *arg), void *arg);
+
+/* request.c: a poll group's retry list, on its reactor. */
+void nvmf_poll_group_init(struct nvmf_poll_group *pg, struct nvmf_transport *tt);
+void nvmf_poll_group_fini(struct nvmf_poll_group *pg);
 
 /* Errors a host may retry go without Do Not Retry; every other error has it. */
 static inline void nvmf_req_set_status(struct nvmf_req *req, uint8_t sct, uint8_t sc)
@@ -506,5 +520,8 @@ void nvmf_ns_free(struct nvmf_ns *ns);
 
 /* Events (nvmf_events.c). */
 void nvmf_emit(const char *type, json_t *payload, const char *ctx);
+/* nvmf_rpc.c: register its methods (mimo_register_nvmf does). */
+void nvmf_rpc_register(void);
+void nvmf_tgt_rpc_register(void); /* nvmf_tgt_rpc.c: the target-wide limits */
 
 #endif

@@ -3,10 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "nvmf_auth.h"
 #include "keyring.h"
 #include "mimo/events.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 void nvmf_emit(const char *type, json_t *payload, const char *ctx)
@@ -14,13 +15,15 @@ void nvmf_emit(const char *type, json_t *payload, const char *ctx)
 	mimo_event_emit(type, ctx, payload); /* takes the reference */
 }
 
-static void __attribute__((constructor)) register_event_types(void)
+MIMO_EXPORT void mimo_register_nvmf(void)
 {
 	mimo_event_register_type("nvmf_subsystem_created");
 	mimo_event_register_type("nvmf_subsystem_deleted");
 	mimo_event_register_type("nvmf_listener_added");
 	mimo_event_register_type("nvmf_host_connected");
 	mimo_event_register_type("nvmf_host_disconnected");
+	nvmf_rpc_register();
+	nvmf_tgt_rpc_register();
 }
 
 /* SPDK prints NGUID and EUI-64 as upper-case hex without separators. */
@@ -43,7 +46,7 @@ static json_t *uuid_json(const uint8_t u[16])
 
 static json_t *listen_addr_json(const struct nvmf_port *p)
 {
-	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam", p->addr.adrfam,
+	return json_pack("{s:s, s:s, s:s, s:s}", "trtype", p->addr.trtype, "adrfam", p->addr.adrfam,
 			 "traddr", p->addr.traddr, "trsvcid", p->addr.trsvcid);
 }
 
@@ -103,7 +106,7 @@ static json_t *host_json(const struct nvmf_host *h, bool config)
 	return o;
 }
 
-static json_t *subsystem_json(const struct nvmf_subsystem *s)
+static json_t *subsystem_json(const struct mimo_nvmf_subsystem *s)
 {
 	const struct nvmf_subsys_listener *l;
 	const struct nvmf_host *h;
@@ -121,7 +124,7 @@ static json_t *subsystem_json(const struct nvmf_subsystem *s)
 		json_t *nss = json_array();
 
 		for (uint32_t id = 1; id <= s->max_nsid; id++) {
-			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+			struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
 
 			if (ns != NULL)
 				json_array_append_new(nss, ns_json(ns, false));
@@ -136,10 +139,9 @@ static json_t *subsystem_json(const struct nvmf_subsystem *s)
 	return o;
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *t, const char *nqn)
+MIMO_EXPORT json_t *mimo_nvmf_tgt_subsystems_json(struct mimo_nvmf_tgt *tgt, const char *nqn)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-	const struct nvmf_subsystem *s;
+	const struct mimo_nvmf_subsystem *s;
 	json_t *a = json_array();
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -167,9 +169,8 @@ static json_t *auth_json(const struct nvmf_auth *a)
 			 chosen && group != NULL ? group : "unknown");
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *ss)
+MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsystem *s)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
 	const struct nvmf_ctrlr *c;
 	json_t *a = json_array();
 
@@ -205,9 +206,8 @@ static json_t *qpair_json(const struct nvmf_ctrlr *c, const struct nvmf_qpair *q
 }
 
 /* On the target's reactor: what it knows of each queue (the rest is the queues' reactors'). */
-MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *ss)
+MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *s)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
 	const struct nvmf_ctrlr *c;
 	json_t *a = json_array();
 
@@ -226,12 +226,13 @@ MIMO_EXPORT json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *
 static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 {
 	const struct mimo_nvmf_transport_opts *o = &tt->opts;
-	json_t *j = json_pack(
-		"{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "trtype", "TCP", "max_queue_depth",
-		o->max_queue_depth, "max_io_qpairs_per_ctrlr", o->max_qpairs_per_ctrlr - 1,
-		"in_capsule_data_size", o->in_capsule_data_size, "max_io_size", o->max_io_size,
-		"io_unit_size", o->io_unit_size, "max_aq_depth", o->max_aq_depth,
-		"num_shared_buffers", o->num_shared_buffers, "c2h_success", o->c2h_success);
+	json_t *j =
+		json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "trtype", tt->ops->name,
+			  "max_queue_depth", o->max_queue_depth, "max_io_qpairs_per_ctrlr",
+			  o->max_qpairs_per_ctrlr - 1, "in_capsule_data_size",
+			  o->in_capsule_data_size, "max_io_size", o->max_io_size, "io_unit_size",
+			  o->io_unit_size, "max_aq_depth", o->max_aq_depth, "num_shared_buffers",
+			  o->num_shared_buffers, "c2h_success", o->c2h_success);
 
 	/* SPDK's options mimo implements beyond the basics: shown always, saved when set. */
 	if (!config || o->kas != 1)
@@ -246,29 +247,18 @@ static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 		json_object_set_new(j, "acceptor_backlog", json_integer(o->acceptor_backlog));
 	if (o->buf_cache_size != UINT32_MAX)
 		json_object_set_new(j, "buf_cache_size", json_integer(o->buf_cache_size));
-	/* mimo's own options: saved only when set, so SPDK's rpc.py can replay a default
-	 * configuration; always shown by nvmf_get_transports (with the cap in force). */
-	if (!config || o->connect_timeout_ms != 10000)
-		json_object_set_new(j, "connect_timeout_ms", json_integer(o->connect_timeout_ms));
-	if (!config || o->max_connections_per_listener != 0)
-		json_object_set_new(
-			j, "max_connections_per_listener",
-			json_integer(config ? o->max_connections_per_listener : tt->max_conns));
-	if (!config) {
-		json_object_set_new(j, "num_qpairs", json_integer(atomic_load(&tt->num_qpairs)));
-		json_object_set_new(j, "shared_buffers_allocated",
-				    json_integer(atomic_load(&tt->shared_buffers)));
-	}
+	if (tt->ops->dump != NULL)
+		tt->ops->dump(tt, j, config);
 	return j;
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *t)
+MIMO_EXPORT json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	const struct nvmf_transport *tt;
 	json_t *a = json_array();
 
-	if (tgt->tcp != NULL)
-		json_array_append_new(a, transport_json(tgt->tcp, false));
+	TAILQ_FOREACH(tt, &tgt->transports, link)
+	json_array_append_new(a, transport_json(tt, false));
 	return a;
 }
 
@@ -277,11 +267,27 @@ static void add_call(json_t *config, const char *method, json_t *params)
 	json_array_append_new(config, json_pack("{s:s, s:o}", "method", method, "params", params));
 }
 
-MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
+/* The transports an RPC can re-create (not loop: in-process only). False when there is none:
+ * then nothing else is saved either (nothing could reach a subsystem). */
+static bool transports_config(const struct mimo_nvmf_tgt *tgt, json_t *config)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
+	const struct nvmf_transport *tt;
+	bool any = false;
+
+	TAILQ_FOREACH(tt, &tgt->transports, link)
+	{
+		if (!tt->ops->in_config)
+			continue;
+		add_call(config, "nvmf_create_transport", transport_json(tt, true));
+		any = true;
+	}
+	return any;
+}
+
+MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
+{
 	json_t *config = json_array();
-	const struct nvmf_subsystem *s;
+	const struct mimo_nvmf_subsystem *s;
 
 	/* SPDK writes nvmf_set_config first; mimo only when it changes something, so that a
 	 * default configuration stays what it was. */
@@ -298,9 +304,17 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 		add_call(config, "nvmf_set_config",
 			 json_pack("{s:o, s:o}", "dhchap_digests", d, "dhchap_dhgroups", g));
 	}
-	if (tgt->tcp == NULL)
+	/* Start-up methods, as SPDK writes them, when they change something. */
+	if (tgt->opts.max_subsystems != 1024)
+		add_call(
+			config, "nvmf_set_max_subsystems",
+			json_pack("{s:I}", "max_subsystems", (json_int_t)tgt->opts.max_subsystems));
+	if (tgt->crdt[0] != 0 || tgt->crdt[1] != 0 || tgt->crdt[2] != 0)
+		add_call(config, "nvmf_set_crdt",
+			 json_pack("{s:i, s:i, s:i}", "crdt1", tgt->crdt[0], "crdt2", tgt->crdt[1],
+				   "crdt3", tgt->crdt[2]));
+	if (!transports_config(tgt, config))
 		return config;
-	add_call(config, "nvmf_create_transport", transport_json(tgt->tcp, true));
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
 		const struct nvmf_subsys_listener *l;
@@ -308,13 +322,19 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 
 		if (s->state == NVMF_SUBSYS_DELETING)
 			continue;
-		if (s->subtype == MIMO_NVMF_SUBTYPE_NVME)
-			add_call(config, "nvmf_create_subsystem",
-				 json_pack("{s:s, s:b, s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn,
-					   "allow_any_host", s->allow_any_host, "serial_number",
-					   s->sn, "model_number", s->mn, "max_namespaces",
-					   s->max_nsid, "min_cntlid", s->min_cntlid, "max_cntlid",
-					   s->max_cntlid));
+		if (s->subtype == MIMO_NVMF_SUBTYPE_NVME) {
+			json_t *p = json_pack("{s:s, s:b, s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn,
+					      "allow_any_host", s->allow_any_host, "serial_number",
+					      s->sn, "model_number", s->mn, "max_namespaces",
+					      s->max_nsid, "min_cntlid", s->min_cntlid,
+					      "max_cntlid", s->max_cntlid);
+
+			if (s->dmrsl != 0)
+				json_object_set_new(p, "dmrsl", json_integer(s->dmrsl));
+			if (s->wzsl != 0)
+				json_object_set_new(p, "wzsl", json_integer(s->wzsl));
+			add_call(config, "nvmf_create_subsystem", p);
+		}
 		TAILQ_FOREACH(h, &s->hosts, link)
 		{
 			json_t *p = host_json(h, true);
@@ -324,7 +344,7 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 			add_call(config, "nvmf_subsystem_add_host", p);
 		}
 		for (uint32_t id = 1; id <= s->max_nsid; id++) {
-			struct nvmf_ns *ns = nvmf_subsystem_get_ns((struct nvmf_subsystem *)s, id);
+			struct nvmf_ns *ns = nvmf_subsystem_get_ns(s, id);
 
 			const struct nvmf_host *vh;
 
@@ -340,9 +360,12 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *t)
 		}
 		TAILQ_FOREACH(l, &s->listeners, link)
 		{
-			json_t *p = json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
-					      listen_addr_json(l->port));
+			json_t *p;
 
+			if (!l->port->tt->ops->in_config)
+				continue;
+			p = json_pack("{s:s, s:o}", "nqn", s->nqn, "listen_address",
+				      listen_addr_json(l->port));
 			if (l->port->secure)
 				json_object_set_new(p, "secure_channel", json_true());
 			add_call(config, "nvmf_subsystem_add_listener", p);

@@ -1,7 +1,9 @@
 /*
  * SPDK's nvmf_* RPCs, and py-spdk's legacy construct_nvmf_subsystem, delete_nvmf_subsystem and
  * get_nvmf_subsystems. They run on the RPC reactor, which is the target's reactor in mimo_tgt.
- * Parameters SPDK's rpc.py sends that mean nothing for TCP here are accepted and ignored.
+ * Parameters SPDK's rpc.py sends are implemented, refused unless off, or - when they size
+ * what mimo does not have (RDMA's queues, SPDK's buffer caches) - type-checked and accepted;
+ * docs/nvmf.md lists each.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,7 +14,7 @@
 #include "dhchap.h"
 #include "keyring.h"
 #include "mimo/jsonrpc.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 #define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS
@@ -50,7 +52,7 @@ static struct mimo_nvmf_subsystem *get_subsys(struct mimo_jsonrpc_request *req,
 	if (tgt == NULL)
 		return NULL;
 	s = mimo_nvmf_tgt_find_subsystem(tgt, nqn);
-	if (s == NULL || ((struct nvmf_subsystem *)s)->state == NVMF_SUBSYS_DELETING) {
+	if (s == NULL || (s)->state == NVMF_SUBSYS_DELETING) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem with NQN '%s' not found", nqn);
 		return NULL;
 	}
@@ -188,7 +190,6 @@ out:
 	mimo_json_decode_free(create_transport_decoders, MIMO_COUNTOF(create_transport_decoders),
 			      &p);
 }
-MIMO_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport, MIMO_RPC_RUNTIME)
 
 struct get_transports {
 	char *trtype;
@@ -226,7 +227,6 @@ static void rpc_nvmf_get_transports(struct mimo_jsonrpc_request *req, const json
 	}
 	mimo_json_decode_free(get_transports_decoders, MIMO_COUNTOF(get_transports_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_get_transports", rpc_nvmf_get_transports, MIMO_RPC_RUNTIME)
 
 /* --- subsystems ---------------------------------------------------------------------------- */
 
@@ -238,8 +238,19 @@ struct create_subsystem {
 	bool allow_any_host;
 	uint32_t max_namespaces;
 	uint16_t min_cntlid, max_cntlid;
+	uint32_t dmrsl, wzsl;
 	const json_t *ignored;
 };
+
+static const char *decode_uint8(const json_t *val, void *out)
+{
+	uint32_t v;
+
+	if (mimo_json_decode_uint32(val, &v) != NULL || v > UINT8_MAX)
+		return "an unsigned 8-bit integer";
+	*(uint32_t *)out = v;
+	return NULL;
+}
 
 #define CS struct create_subsystem
 static const struct mimo_json_decoder create_subsystem_decoders[] = {
@@ -254,8 +265,8 @@ static const struct mimo_json_decoder create_subsystem_decoders[] = {
 	UNSUPPORTED(CS, "ana_reporting"),
 	UNSUPPORTED(CS, "passthrough"),
 	UNSUPPORTED(CS, "enable_nssr"),
-	UNSUPPORTED(CS, "dmrsl"),
-	UNSUPPORTED(CS, "wzsl"),
+	{ "dmrsl", offsetof(CS, dmrsl), mimo_json_decode_uint32, true },
+	{ "wzsl", offsetof(CS, wzsl), decode_uint8, true },
 	UNSUPPORTED(CS, "admin_label"),
 };
 #undef CS
@@ -279,6 +290,8 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 		o.min_cntlid = p->min_cntlid;
 	if (p->max_cntlid != 0)
 		o.max_cntlid = p->max_cntlid;
+	o.dmrsl = p->dmrsl;
+	o.wzsl = (uint8_t)p->wzsl;
 	rc = mimo_nvmf_subsystem_create(tgt, p->nqn, &o, &s);
 	if (rc == -EEXIST) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem NQN '%s' already exists", p->nqn);
@@ -289,6 +302,15 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 					"Invalid subsystem: NQN '%s', serial number, model number "
 					"or controller ID range",
 					p->nqn);
+		return NULL;
+	}
+	if (rc == -ENOSPC) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+			"Unable to create subsystem %s: the target holds at most %u "
+			"subsystems, the discovery subsystem included "
+			"(nvmf_set_max_subsystems)",
+			p->nqn, mimo_nvmf_tgt_get_max_subsystems(tgt));
 		return NULL;
 	}
 	if (rc != 0) {
@@ -314,7 +336,6 @@ static void rpc_nvmf_create_subsystem(struct mimo_jsonrpc_request *req, const js
 	mimo_json_decode_free(create_subsystem_decoders, MIMO_COUNTOF(create_subsystem_decoders),
 			      &p);
 }
-MIMO_RPC_REGISTER("nvmf_create_subsystem", rpc_nvmf_create_subsystem, MIMO_RPC_RUNTIME)
 
 struct nqn_params {
 	char *nqn;
@@ -356,9 +377,6 @@ static void rpc_nvmf_delete_subsystem(struct mimo_jsonrpc_request *req, const js
 	}
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_delete_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME)
-MIMO_RPC_REGISTER_LEGACY("delete_nvmf_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME,
-			 "nvmf_delete_subsystem")
 
 struct get_subsystems {
 	char *nqn;
@@ -390,9 +408,6 @@ static void rpc_nvmf_get_subsystems(struct mimo_jsonrpc_request *req, const json
 	}
 	mimo_json_decode_free(get_subsystems_decoders, MIMO_COUNTOF(get_subsystems_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_get_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME)
-MIMO_RPC_REGISTER_LEGACY("get_nvmf_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME,
-			 "nvmf_get_subsystems")
 
 static void rpc_nvmf_subsystem_get_controllers(struct mimo_jsonrpc_request *req,
 					       const json_t *params)
@@ -407,8 +422,6 @@ static void rpc_nvmf_subsystem_get_controllers(struct mimo_jsonrpc_request *req,
 		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_controllers_json(s));
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers,
-		  MIMO_RPC_RUNTIME)
 
 /* --- namespaces ---------------------------------------------------------------------------- */
 
@@ -548,7 +561,6 @@ static void rpc_nvmf_subsystem_add_ns(struct mimo_jsonrpc_request *req, const js
 	}
 	mimo_json_decode_free(add_ns_decoders, MIMO_COUNTOF(add_ns_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_add_ns", rpc_nvmf_subsystem_add_ns, MIMO_RPC_RUNTIME)
 
 struct remove_ns_params {
 	char *nqn;
@@ -579,7 +591,6 @@ static void rpc_nvmf_subsystem_remove_ns(struct mimo_jsonrpc_request *req, const
 	}
 	mimo_json_decode_free(remove_ns_decoders, MIMO_COUNTOF(remove_ns_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_remove_ns", rpc_nvmf_subsystem_remove_ns, MIMO_RPC_RUNTIME)
 
 /* --- hosts --------------------------------------------------------------------------------- */
 
@@ -702,13 +713,11 @@ static void rpc_nvmf_subsystem_add_host(struct mimo_jsonrpc_request *req, const 
 {
 	host_rpc(req, params, true);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_subsystem_remove_host(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	host_rpc(req, params, false);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME)
 
 /* SPDK's rotation: both keys as given, an absent one cleared (as SPDK does). */
 static const struct mimo_json_decoder set_keys_decoders[] = {
@@ -746,7 +755,6 @@ static void rpc_nvmf_subsystem_set_keys(struct mimo_jsonrpc_request *req, const 
 out:
 	mimo_json_decode_free(set_keys_decoders, MIMO_COUNTOF(set_keys_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_set_keys", rpc_nvmf_subsystem_set_keys, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_subsystem_get_qpairs(struct mimo_jsonrpc_request *req, const json_t *params)
 {
@@ -760,7 +768,6 @@ static void rpc_nvmf_subsystem_get_qpairs(struct mimo_jsonrpc_request *req, cons
 		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_qpairs_json(s));
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, MIMO_RPC_RUNTIME)
 
 /* --- nvmf_set_config ----------------------------------------------------------------------- */
 
@@ -914,7 +921,6 @@ static void rpc_nvmf_set_config(struct mimo_jsonrpc_request *req, const json_t *
 out:
 	mimo_json_decode_free(set_config_decoders, MIMO_COUNTOF(set_config_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_set_config", rpc_nvmf_set_config, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME)
 
 /* --- namespace visibility ------------------------------------------------------------------ */
 
@@ -974,13 +980,11 @@ static void rpc_nvmf_ns_add_host(struct mimo_jsonrpc_request *req, const json_t 
 {
 	ns_host_rpc(req, params, true);
 }
-MIMO_RPC_REGISTER("nvmf_ns_add_host", rpc_nvmf_ns_add_host, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_ns_remove_host(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	ns_host_rpc(req, params, false);
 }
-MIMO_RPC_REGISTER("nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, MIMO_RPC_RUNTIME)
 
 struct allow_params {
 	char *nqn;
@@ -1010,8 +1014,6 @@ static void rpc_nvmf_subsystem_allow_any_host(struct mimo_jsonrpc_request *req,
 	}
 	mimo_json_decode_free(allow_decoders, MIMO_COUNTOF(allow_decoders), &p);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host,
-		  MIMO_RPC_RUNTIME)
 
 /* --- listeners ----------------------------------------------------------------------------- */
 
@@ -1232,15 +1234,12 @@ static void rpc_nvmf_subsystem_add_listener(struct mimo_jsonrpc_request *req, co
 {
 	listener_rpc(req, params, true);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener, MIMO_RPC_RUNTIME)
 
 static void rpc_nvmf_subsystem_remove_listener(struct mimo_jsonrpc_request *req,
 					       const json_t *params)
 {
 	listener_rpc(req, params, false);
 }
-MIMO_RPC_REGISTER("nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener,
-		  MIMO_RPC_RUNTIME)
 
 /* --- py-spdk's one-call form --------------------------------------------------------------- */
 
@@ -1417,5 +1416,34 @@ static void rpc_construct_nvmf_subsystem(struct mimo_jsonrpc_request *req, const
 		construct(req, tgt, &p);
 	mimo_json_decode_free(construct_decoders, MIMO_COUNTOF(construct_decoders), &p);
 }
-MIMO_RPC_REGISTER_LEGACY("construct_nvmf_subsystem", rpc_construct_nvmf_subsystem, MIMO_RPC_RUNTIME,
-			 "nvmf_create_subsystem")
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "nvmf_create_transport", rpc_nvmf_create_transport, MIMO_RPC_RUNTIME },
+	{ "nvmf_get_transports", rpc_nvmf_get_transports, MIMO_RPC_RUNTIME },
+	{ "nvmf_create_subsystem", rpc_nvmf_create_subsystem, MIMO_RPC_RUNTIME },
+	{ "nvmf_delete_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME },
+	{ "delete_nvmf_subsystem", rpc_nvmf_delete_subsystem, MIMO_RPC_RUNTIME,
+	  "nvmf_delete_subsystem" },
+	{ "nvmf_get_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME },
+	{ "get_nvmf_subsystems", rpc_nvmf_get_subsystems, MIMO_RPC_RUNTIME, "nvmf_get_subsystems" },
+	{ "nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_add_ns", rpc_nvmf_subsystem_add_ns, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_remove_ns", rpc_nvmf_subsystem_remove_ns, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_set_keys", rpc_nvmf_subsystem_set_keys, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, MIMO_RPC_RUNTIME },
+	{ "nvmf_set_config", rpc_nvmf_set_config, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "nvmf_ns_add_host", rpc_nvmf_ns_add_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener, MIMO_RPC_RUNTIME },
+	{ "nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener, MIMO_RPC_RUNTIME },
+	{ "construct_nvmf_subsystem", rpc_construct_nvmf_subsystem, MIMO_RPC_RUNTIME,
+	  "nvmf_create_subsystem" },
+};
+
+void nvmf_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

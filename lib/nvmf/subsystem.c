@@ -9,15 +9,10 @@
 #include "keyring.h"
 #include "log.h"
 #include "opts.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 #include "uuid.h"
 
 #define COMP "nvmf"
-
-static struct nvmf_subsystem *to_s(struct mimo_nvmf_subsystem *s)
-{
-	return (struct nvmf_subsystem *)s;
-}
 
 /* NQNs as the specification defines them: "nqn.yyyy-mm.reverse.domain:anything" or the
  * UUID form "nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes. */
@@ -80,13 +75,12 @@ MIMO_EXPORT void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *
 	opts->max_cntlid = 0xffef;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *nqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char *nqn,
 					   const struct mimo_nvmf_subsystem_opts *opts,
 					   struct mimo_nvmf_subsystem **out)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
 	struct mimo_nvmf_subsystem_opts o;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	bool disc = nqn != NULL && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0;
 
 	mimo_nvmf_subsystem_opts_init(&o);
@@ -100,9 +94,10 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 		return -EINVAL;
 	if (o.max_namespaces > 0xfffffffe / 2)
 		return -EINVAL;
-	if (mimo_nvmf_tgt_find_subsystem(t, nqn) != NULL)
+	if (mimo_nvmf_tgt_find_subsystem(tgt, nqn) != NULL)
 		return -EEXIST;
-	if (!disc && tgt->num_subsystems >= tgt->opts.max_subsystems)
+	/* SPDK counts the discovery subsystem among max_subsystems: so does mimo. */
+	if (!disc && tgt->num_subsystems + 1 >= tgt->opts.max_subsystems)
 		return -ENOSPC;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -119,6 +114,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 	s->max_cntlid = o.max_cntlid;
 	s->next_cntlid = o.min_cntlid;
 	s->max_nsid = disc ? 0 : o.max_namespaces;
+	s->dmrsl = o.dmrsl;
+	s->wzsl = o.wzsl;
 	TAILQ_INIT(&s->hosts);
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->ctrlrs);
@@ -137,32 +134,31 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *t, const char *
 		nvmf_emit("nvmf_subsystem_created", p, s->nqn);
 		nvmf_tgt_discovery_changed(tgt);
 	}
-	*out = (struct mimo_nvmf_subsystem *)s;
+	*out = s;
 	return 0;
 }
 
-MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *t,
+MIMO_EXPORT struct mimo_nvmf_subsystem *mimo_nvmf_tgt_find_subsystem(struct mimo_nvmf_tgt *tgt,
 								     const char *nqn)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 
 	if (nqn == NULL)
 		return NULL;
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
 		if (strcmp(s->nqn, nqn) == 0)
-			return (struct mimo_nvmf_subsystem *)s;
+			return s;
 	}
 	return NULL;
 }
 
 MIMO_EXPORT const char *mimo_nvmf_subsystem_get_nqn(const struct mimo_nvmf_subsystem *s)
 {
-	return ((const struct nvmf_subsystem *)s)->nqn;
+	return (s)->nqn;
 }
 
-uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
+uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s)
 {
 	uint32_t span = (uint32_t)s->max_cntlid - s->min_cntlid + 1;
 
@@ -187,7 +183,7 @@ uint16_t nvmf_subsystem_alloc_cntlid(struct nvmf_subsystem *s)
 
 /* --- start, stop, delete ------------------------------------------------------------------- */
 
-static void disconnect_all(struct nvmf_subsystem *s)
+static void disconnect_all(struct mimo_nvmf_subsystem *s)
 {
 	struct nvmf_ctrlr *c;
 
@@ -195,10 +191,9 @@ static void disconnect_all(struct nvmf_subsystem *s)
 	nvmf_ctrlr_disconnect(c);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					   void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	int rc = 0;
 
 	if (s->state == NVMF_SUBSYS_DELETING)
@@ -209,10 +204,9 @@ MIMO_EXPORT void mimo_nvmf_subsystem_start(struct mimo_nvmf_subsystem *ss, mimo_
 		cb(cb_arg, rc);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					  void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	int rc = 0;
 
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->state == NVMF_SUBSYS_DELETING) {
@@ -225,7 +219,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_stop(struct mimo_nvmf_subsystem *ss, mimo_n
 		cb(cb_arg, rc);
 }
 
-void nvmf_subsystem_free(struct nvmf_subsystem *s)
+void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s)
 {
 	struct nvmf_subsys_listener *l;
 	struct nvmf_host *h;
@@ -246,9 +240,9 @@ void nvmf_subsystem_free(struct nvmf_subsystem *s)
 	free(s);
 }
 
-static void delete_finish(struct nvmf_subsystem *s)
+static void delete_finish(struct mimo_nvmf_subsystem *s)
 {
-	struct nvmf_tgt *tgt = s->tgt;
+	struct mimo_nvmf_tgt *tgt = s->tgt;
 	mimo_nvmf_done_cb cb = s->destroy_cb;
 	void *cb_arg = s->destroy_arg;
 	json_t *p;
@@ -265,7 +259,7 @@ static void delete_finish(struct nvmf_subsystem *s)
 
 static void delete_ns_drained(struct nvmf_ns *ns)
 {
-	struct nvmf_subsystem *s = ns->subsys;
+	struct mimo_nvmf_subsystem *s = ns->subsys;
 
 	nvmf_ns_free(ns);
 	if (--s->num_ns == 0)
@@ -273,7 +267,7 @@ static void delete_ns_drained(struct nvmf_ns *ns)
 }
 
 /* Every controller is gone: close the namespaces, then forget the subsystem. */
-static void delete_namespaces(struct nvmf_subsystem *s)
+static void delete_namespaces(struct mimo_nvmf_subsystem *s)
 {
 	uint32_t n = s->num_ns;
 
@@ -289,7 +283,7 @@ static void delete_namespaces(struct nvmf_subsystem *s)
 	}
 }
 
-void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
+void nvmf_subsystem_ctrlr_gone(struct mimo_nvmf_subsystem *s)
 {
 	if (s->state != NVMF_SUBSYS_DELETING || !TAILQ_EMPTY(&s->ctrlrs))
 		return;
@@ -299,11 +293,9 @@ void nvmf_subsystem_ctrlr_gone(struct nvmf_subsystem *s)
 		delete_namespaces(s);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *ss, mimo_nvmf_done_cb cb,
+MIMO_EXPORT int mimo_nvmf_subsystem_destroy(struct mimo_nvmf_subsystem *s, mimo_nvmf_done_cb cb,
 					    void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
 		return -EPERM;
 	if (s->state == NVMF_SUBSYS_DELETING)
@@ -326,9 +318,9 @@ MIMO_EXPORT void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts)
 	opts->opts_size = sizeof(*opts);
 }
 
-static bool bdev_in_use(struct nvmf_tgt *tgt, const struct mimo_bdev *bdev)
+static bool bdev_in_use(struct mimo_nvmf_tgt *tgt, const struct mimo_bdev *bdev)
 {
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
@@ -353,14 +345,13 @@ static void ns_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 	if (nvmf_subsystem_get_ns(ns->subsys, ns->nsid) == ns) {
 		MIMO_INFO(COMP, "%s: bdev %s removed; removing namespace %u", ns->subsys->nqn,
 			  ns->bdev_name, ns->nsid);
-		mimo_nvmf_subsystem_remove_ns((struct mimo_nvmf_subsystem *)ns->subsys, ns->nsid);
+		mimo_nvmf_subsystem_remove_ns(ns->subsys, ns->nsid);
 	}
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const char *bdev_name,
+MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *s, const char *bdev_name,
 					   const struct mimo_nvmf_ns_opts *opts)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct mimo_nvmf_ns_opts o;
 	struct nvmf_ns *ns;
 	uint32_t nsid;
@@ -431,16 +422,15 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *ss, const
 	return (int)nsid;
 }
 
-static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns);
+static void forget_visibility(struct mimo_nvmf_subsystem *s, struct nvmf_ns *ns);
 
 static void remove_ns_drained(struct nvmf_ns *ns)
 {
 	nvmf_ns_free(ns);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *ss, uint32_t nsid)
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_ns(struct mimo_nvmf_subsystem *s, uint32_t nsid)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_ns *ns;
 
 	if (nsid == 0 || nsid > s->max_nsid || s->state == NVMF_SUBSYS_DELETING)
@@ -471,7 +461,7 @@ static struct nvmf_host *ns_find_host(const struct nvmf_ns *ns, const char *nqn)
 
 /* The controllers' bits for a namespace that is going: a later one with its nsid starts
  * hidden from everyone. Quietly: they got their notice for the removal. */
-static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
+static void forget_visibility(struct mimo_nvmf_subsystem *s, struct nvmf_ns *ns)
 {
 	struct nvmf_ctrlr *c;
 	struct nvmf_host *h;
@@ -485,7 +475,7 @@ static void forget_visibility(struct nvmf_subsystem *s, struct nvmf_ns *ns)
 }
 
 /* The namespace for a visibility change, or an error. */
-static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+static int visibility_target(struct mimo_nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
 			     struct nvmf_ns **out)
 {
 	struct nvmf_ns *ns;
@@ -502,7 +492,7 @@ static int visibility_target(struct nvmf_subsystem *s, uint32_t nsid, const char
 	return 0;
 }
 
-static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
+static void set_host_visibility(struct mimo_nvmf_subsystem *s, uint32_t nsid, const char *hostnqn,
 				bool visible)
 {
 	struct nvmf_ctrlr *c;
@@ -514,10 +504,9 @@ static void set_host_visibility(struct nvmf_subsystem *s, uint32_t nsid, const c
 	}
 }
 
-MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *s, uint32_t nsid,
 				      const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h;
 	struct nvmf_ns *ns;
 	int rc = visibility_target(s, nsid, hostnqn, &ns);
@@ -536,10 +525,9 @@ MIMO_EXPORT int mimo_nvmf_ns_add_host(struct mimo_nvmf_subsystem *ss, uint32_t n
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_t nsid,
+MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *s, uint32_t nsid,
 					 const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h;
 	struct nvmf_ns *ns;
 	int rc = visibility_target(s, nsid, hostnqn, &ns);
@@ -558,7 +546,7 @@ MIMO_EXPORT int mimo_nvmf_ns_remove_host(struct mimo_nvmf_subsystem *ss, uint32_
 
 /* --- hosts --------------------------------------------------------------------------------- */
 
-struct nvmf_host *nvmf_subsystem_find_host(const struct nvmf_subsystem *s, const char *nqn)
+struct nvmf_host *nvmf_subsystem_find_host(const struct mimo_nvmf_subsystem *s, const char *nqn)
 {
 	struct nvmf_host *h;
 
@@ -639,11 +627,9 @@ static int psk_get(const char *name, struct mimo_key **out)
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *ss,
-						 const char *hostnqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 						 const struct mimo_nvmf_host_opts *opts)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct mimo_nvmf_host_opts o;
 	struct nvmf_host *h;
 	int rc;
@@ -687,10 +673,9 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_host(struct mimo_nvmf_subsystem *ss, con
 	return mimo_nvmf_subsystem_add_host_ext(ss, hostnqn, NULL);
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, const char *hostnqn,
+MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *s, const char *hostnqn,
 					     const char *dhchap_key, const char *dhchap_ctrlr_key)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct mimo_key *k, *ck;
 	int rc;
@@ -712,9 +697,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_set_keys(struct mimo_nvmf_subsystem *ss, con
 	return 0;
 }
 
-MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, const char *hostnqn)
+MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *s, const char *hostnqn)
 {
-	struct nvmf_subsystem *s = to_s(ss);
 	struct nvmf_host *h = hostnqn != NULL ? nvmf_subsystem_find_host(s, hostnqn) : NULL;
 	struct nvmf_ctrlr *c;
 
@@ -735,28 +719,24 @@ MIMO_EXPORT int mimo_nvmf_subsystem_remove_host(struct mimo_nvmf_subsystem *ss, 
 	return 0;
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *ss, bool allow)
+MIMO_EXPORT void mimo_nvmf_subsystem_allow_any_host(struct mimo_nvmf_subsystem *s, bool allow)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-
 	if (s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY || s->allow_any_host == allow)
 		return;
 	s->allow_any_host = allow;
 	nvmf_tgt_discovery_changed(s->tgt);
 }
 
-MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT bool mimo_nvmf_subsystem_host_allowed(const struct mimo_nvmf_subsystem *s,
 						  const char *hostnqn)
 {
-	const struct nvmf_subsystem *s = (const struct nvmf_subsystem *)ss;
-
 	return s->allow_any_host ||
 	       (hostnqn != NULL && nvmf_subsystem_find_host(s, hostnqn) != NULL);
 }
 
 /* --- listeners ----------------------------------------------------------------------------- */
 
-bool nvmf_subsystem_listens_on(const struct nvmf_subsystem *s, const struct nvmf_port *port)
+bool nvmf_subsystem_listens_on(const struct mimo_nvmf_subsystem *s, const struct nvmf_port *port)
 {
 	const struct nvmf_subsys_listener *l;
 
@@ -776,19 +756,19 @@ MIMO_EXPORT void mimo_nvmf_listener_opts_init(struct mimo_nvmf_listener_opts *op
 	opts->opts_size = sizeof(*opts);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *s,
 						  struct mimo_nvmf_listen_addr *addr,
 						  mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	mimo_nvmf_subsystem_add_listener_ext(ss, addr, NULL, cb, cb_arg);
+	mimo_nvmf_subsystem_add_listener_ext(s, addr, NULL, cb, cb_arg);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem *s,
 						      struct mimo_nvmf_listen_addr *addr,
 						      const struct mimo_nvmf_listener_opts *opts,
 						      mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
 	struct mimo_nvmf_listener_opts o;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_port *port;
@@ -798,15 +778,17 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem
 	mimo_nvmf_listener_opts_init(&o);
 	if (opts != NULL)
 		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	/* The discovery subsystem has no hosts, so no PSKs to make a secure channel with. */
 	if (o.secure_channel && s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY) {
 		rc = -EINVAL;
 		goto out;
 	}
-	if (strcasecmp(addr->trtype, "TCP") != 0) {
+	/* A type no transport has, or one this target did not create. */
+	if (nvmf_transport_ops_find(addr->trtype) == NULL) {
 		rc = -EINVAL;
 		goto out;
 	}
-	if (s->tgt->tcp == NULL) {
+	if (tt == NULL) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -814,7 +796,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem
 		rc = -EBUSY;
 		goto out;
 	}
-	port = nvmf_port_find(s->tgt->tcp, addr);
+	port = nvmf_port_find(tt, addr);
 	if (port != NULL && nvmf_subsystem_listens_on(s, port) &&
 	    s->subtype != MIMO_NVMF_SUBTYPE_DISCOVERY) {
 		rc = -EEXIST;
@@ -825,15 +807,15 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = nvmf_port_get(s->tgt->tcp, addr, o.secure_channel, &port);
+	rc = nvmf_port_get(tt, addr, &o, &port);
 	if (rc != 0) {
 		free(l);
 		goto out;
 	}
 	l->port = port;
 	TAILQ_INSERT_TAIL(&s->listeners, l, link);
-	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", "TCP", "adrfam",
-		      port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
+	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "nqn", s->nqn, "trtype", port->addr.trtype,
+		      "adrfam", port->addr.adrfam, "traddr", port->addr.traddr, "trsvcid",
 		      port->addr.trsvcid);
 	if (port->secure)
 		json_object_set_new(p, "secure_channel", json_true());
@@ -846,12 +828,12 @@ out:
 		cb(cb_arg, rc);
 }
 
-MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *ss,
+MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem *s,
 						     const struct mimo_nvmf_listen_addr *addr,
 						     mimo_nvmf_done_cb cb, void *cb_arg)
 {
-	struct nvmf_subsystem *s = to_s(ss);
-	struct nvmf_port *port = s->tgt->tcp != NULL ? nvmf_port_find(s->tgt->tcp, addr) : NULL;
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(s->tgt, addr->trtype);
+	struct nvmf_port *port = tt != NULL ? nvmf_port_find(tt, addr) : NULL;
 	struct nvmf_subsys_listener *l;
 	struct nvmf_ctrlr *c;
 	int rc = -ENOENT;

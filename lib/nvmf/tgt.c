@@ -1,4 +1,5 @@
-/* Targets: creation, lookup, transports, the reactors that serve I/O queues, teardown. */
+/* Targets: creation, lookup, the reactors that serve I/O queues, teardown. Transports:
+ * transport.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -9,12 +10,12 @@
 #include "log.h"
 #include "dhchap.h"
 #include "keyring.h"
-#include "nvmf_internal.h"
+#include "transport.h"
 
 #define COMP "nvmf"
 
 static pthread_mutex_t g_tgts_lock = PTHREAD_MUTEX_INITIALIZER;
-static TAILQ_HEAD(, nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
+static TAILQ_HEAD(, mimo_nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
 
 MIMO_EXPORT void mimo_nvmf_tgt_opts_init(struct mimo_nvmf_tgt_opts *opts)
 {
@@ -29,7 +30,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 {
 	struct mimo_nvmf_subsystem_opts so;
 	struct mimo_nvmf_subsystem *disc;
-	struct nvmf_tgt *tgt, *t;
+	struct mimo_nvmf_tgt *tgt, *t;
 	uint64_t mask = 0;
 	int rc;
 
@@ -45,6 +46,8 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		free(tgt);
 		return -EINVAL;
 	}
+	if (tgt->opts.max_subsystems == 0)
+		tgt->opts.max_subsystems = 1024;
 	for (uint32_t i = 0; i < mimo_reactor_count() && i < NVMF_MAX_REACTORS; i++)
 		mask |= 1ull << i;
 	tgt->opts.reactor_mask &= mask;
@@ -55,6 +58,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt->dhchap_digests = DHCHAP_ALL_DIGESTS;
 	tgt->dhchap_dhgroups = DHCHAP_ALL_DHGROUPS;
 	TAILQ_INIT(&tgt->subsystems);
+	TAILQ_INIT(&tgt->transports);
 	TAILQ_INIT(&tgt->psks);
 	pthread_mutex_init(&tgt->psk_lock, NULL);
 	if (tgt->name == NULL) {
@@ -78,8 +82,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	mimo_nvmf_subsystem_opts_init(&so);
 	so.allow_any_host = true;
 	so.max_namespaces = 0;
-	rc = mimo_nvmf_subsystem_create((struct mimo_nvmf_tgt *)tgt, MIMO_NVMF_DISCOVERY_NQN, &so,
-					&disc);
+	rc = mimo_nvmf_subsystem_create(tgt, MIMO_NVMF_DISCOVERY_NQN, &so, &disc);
 	if (rc != 0) {
 		pthread_mutex_lock(&g_tgts_lock);
 		TAILQ_REMOVE(&g_tgts, tgt, link);
@@ -88,15 +91,41 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		free(tgt);
 		return rc;
 	}
-	tgt->discovery = (struct nvmf_subsystem *)disc;
+	tgt->discovery = disc;
 	tgt->discovery->state = NVMF_SUBSYS_ACTIVE;
-	*out = (struct mimo_nvmf_tgt *)tgt;
+	*out = tgt;
 	return 0;
+}
+
+MIMO_EXPORT int mimo_nvmf_tgt_set_max_subsystems(struct mimo_nvmf_tgt *tgt, uint32_t max_subsystems)
+{
+	if (max_subsystems == 0)
+		max_subsystems = 1024;
+	/* The subsystems there are, and the discovery subsystem. */
+	if (max_subsystems < tgt->num_subsystems + 1)
+		return -EBUSY;
+	tgt->opts.max_subsystems = max_subsystems;
+	return 0;
+}
+
+MIMO_EXPORT uint32_t mimo_nvmf_tgt_get_max_subsystems(const struct mimo_nvmf_tgt *tgt)
+{
+	return tgt->opts.max_subsystems;
+}
+
+MIMO_EXPORT void mimo_nvmf_tgt_set_crdt(struct mimo_nvmf_tgt *tgt, const uint16_t crdt[3])
+{
+	memcpy(tgt->crdt, crdt, sizeof(tgt->crdt));
+}
+
+MIMO_EXPORT void mimo_nvmf_tgt_get_crdt(const struct mimo_nvmf_tgt *tgt, uint16_t crdt[3])
+{
+	memcpy(crdt, tgt->crdt, sizeof(tgt->crdt));
 }
 
 MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
 {
-	struct nvmf_tgt *t;
+	struct mimo_nvmf_tgt *t;
 
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_FOREACH(t, &g_tgts, link)
@@ -105,14 +134,12 @@ MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
 			break;
 	}
 	pthread_mutex_unlock(&g_tgts_lock);
-	return (struct mimo_nvmf_tgt *)t;
+	return t;
 }
 
-MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *t, uint32_t digests,
+MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *tgt, uint32_t digests,
 					 uint32_t dhgroups)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-
 	if (digests == 0 || (digests & ~DHCHAP_ALL_DIGESTS) != 0 || dhgroups == 0 ||
 	    (dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0)
 		return -EINVAL;
@@ -121,26 +148,25 @@ MIMO_EXPORT int mimo_nvmf_tgt_set_dhchap(struct mimo_nvmf_tgt *t, uint32_t diges
 	return 0;
 }
 
-MIMO_EXPORT void mimo_nvmf_tgt_get_dhchap(const struct mimo_nvmf_tgt *t, uint32_t *digests,
+MIMO_EXPORT void mimo_nvmf_tgt_get_dhchap(const struct mimo_nvmf_tgt *tgt, uint32_t *digests,
 					  uint32_t *dhgroups)
 {
-	const struct nvmf_tgt *tgt = (const struct nvmf_tgt *)t;
-
 	*digests = tgt->dhchap_digests;
 	*dhgroups = tgt->dhchap_dhgroups;
 }
 
 MIMO_EXPORT const char *mimo_nvmf_tgt_get_name(const struct mimo_nvmf_tgt *tgt)
 {
-	return ((const struct nvmf_tgt *)tgt)->name;
+	return (tgt)->name;
 }
 
-struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt)
+struct mimo_reactor *nvmf_tgt_next_reactor(struct mimo_nvmf_tgt *tgt)
 {
 	uint32_t n = mimo_reactor_count();
 
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t idx = tgt->next_reactor++ % n;
+		uint32_t idx =
+			atomic_fetch_add_explicit(&tgt->next_reactor, 1, memory_order_relaxed) % n;
 
 		if (idx < NVMF_MAX_REACTORS && (tgt->opts.reactor_mask & (1ull << idx)))
 			return mimo_reactor_get(idx);
@@ -148,7 +174,7 @@ struct mimo_reactor *nvmf_tgt_next_reactor(struct nvmf_tgt *tgt)
 	return tgt->reactor;
 }
 
-void nvmf_tgt_discovery_changed(struct nvmf_tgt *tgt)
+void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt)
 {
 	struct nvmf_ctrlr *c;
 
@@ -177,42 +203,14 @@ MIMO_EXPORT void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *
 	opts->buf_cache_size = UINT32_MAX;
 }
 
-MIMO_EXPORT int mimo_nvmf_tgt_add_transport(struct mimo_nvmf_tgt *t, const char *trtype,
-					    const struct mimo_nvmf_transport_opts *opts)
-{
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-	struct mimo_nvmf_transport_opts o;
-
-	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0)
-		return -EINVAL;
-	if (tgt->tcp != NULL)
-		return -EEXIST;
-	mimo_nvmf_transport_opts_init(&o);
-	if (mimo_opts_copy(&o, sizeof(o), opts) != 0)
-		return -EINVAL;
-	return nvmf_transport_create(tgt, &o, &tgt->tcp);
-}
-
-MIMO_EXPORT int mimo_nvmf_tgt_get_transport(struct mimo_nvmf_tgt *t, const char *trtype,
-					    struct mimo_nvmf_transport_opts *opts)
-{
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-
-	if (trtype == NULL || strcasecmp(trtype, "TCP") != 0 || tgt->tcp == NULL)
-		return -ENOENT;
-	*opts = tgt->tcp->opts;
-	return 0;
-}
-
 /* --- teardown ----------------------------------------------------------------------------- */
 
 static void destroy_finish(void *arg)
 {
-	struct nvmf_tgt *tgt = arg;
+	struct mimo_nvmf_tgt *tgt = arg;
 	void (*cb)(void *) = tgt->destroy_cb;
 	void *cb_arg = tgt->destroy_arg;
 
-	tgt->tcp = NULL;
 	nvmf_subsystem_free(tgt->discovery);
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_REMOVE(&g_tgts, tgt, link);
@@ -224,11 +222,11 @@ static void destroy_finish(void *arg)
 		cb(cb_arg);
 }
 
-/* One subsystem at a time, then the discovery controllers, then the transport. Called again
+/* One subsystem at a time, then the discovery controllers, then the transports. Called again
  * each time a subsystem is gone (nvmf_tgt_subsystem_removed). */
-static void destroy_next(struct nvmf_tgt *tgt)
+static void destroy_next(struct mimo_nvmf_tgt *tgt)
 {
-	struct nvmf_subsystem *s;
+	struct mimo_nvmf_subsystem *s;
 	struct nvmf_ctrlr *c;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -236,7 +234,7 @@ static void destroy_next(struct nvmf_tgt *tgt)
 		if (s == tgt->discovery)
 			continue;
 		if (s->state != NVMF_SUBSYS_DELETING)
-			mimo_nvmf_subsystem_destroy((struct mimo_nvmf_subsystem *)s, NULL, NULL);
+			mimo_nvmf_subsystem_destroy(s, NULL, NULL);
 		return; /* its end calls back */
 	}
 	if (!TAILQ_EMPTY(&tgt->discovery->ctrlrs)) {
@@ -247,27 +245,18 @@ static void destroy_next(struct nvmf_tgt *tgt)
 		}
 		return;
 	}
-	if (tgt->tcp != NULL) {
-		struct nvmf_transport *tt = tgt->tcp;
-
-		tgt->tcp = NULL;
-		nvmf_transport_destroy(tt, destroy_finish, tgt);
-		return;
-	}
-	destroy_finish(tgt);
+	nvmf_tgt_destroy_transports(tgt, destroy_finish, tgt);
 }
 
-void nvmf_tgt_subsystem_removed(struct nvmf_tgt *tgt)
+void nvmf_tgt_subsystem_removed(struct mimo_nvmf_tgt *tgt)
 {
 	if (tgt->destroying)
 		destroy_next(tgt);
 }
 
-MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *t, void (*cb)(void *cb_arg),
+MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *tgt, void (*cb)(void *cb_arg),
 				       void *cb_arg)
 {
-	struct nvmf_tgt *tgt = (struct nvmf_tgt *)t;
-
 	tgt->destroying = true;
 	tgt->destroy_cb = cb;
 	tgt->destroy_arg = cb_arg;
@@ -276,7 +265,7 @@ MIMO_EXPORT void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *t, void (*cb)(void 
 
 /* --- TLS PSKs ------------------------------------------------------------------------------ */
 
-static struct nvmf_psk *psk_find(struct nvmf_tgt *tgt, const char *subnqn, const char *hostnqn)
+static struct nvmf_psk *psk_find(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *hostnqn)
 {
 	struct nvmf_psk *e;
 
@@ -288,7 +277,7 @@ static struct nvmf_psk *psk_find(struct nvmf_tgt *tgt, const char *subnqn, const
 	return NULL;
 }
 
-int nvmf_tgt_psk_set(struct nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
+int nvmf_tgt_psk_set(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *hostnqn,
 		     struct mimo_key *key)
 {
 	struct nvmf_psk *e, *n = NULL;
@@ -315,32 +304,16 @@ int nvmf_tgt_psk_set(struct nvmf_tgt *tgt, const char *subnqn, const char *hostn
 	return 0;
 }
 
-int nvmf_tgt_psk_lookup(struct nvmf_tgt *tgt, const struct mimo_tls_identity *id,
-			uint8_t retained[MIMO_TLS_PSK_MAX], size_t *len)
+struct mimo_key *nvmf_tgt_psk_get(struct mimo_nvmf_tgt *tgt, const char *subnqn,
+				  const char *hostnqn)
 {
-	struct mimo_key_material m;
 	struct mimo_key *key = NULL;
 	struct nvmf_psk *e;
-	int rc;
 
 	pthread_mutex_lock(&tgt->psk_lock);
-	e = psk_find(tgt, id->subnqn, id->hostnqn);
+	e = psk_find(tgt, subnqn, hostnqn);
 	if (e != NULL)
 		key = mimo_key_ref(e->key);
 	pthread_mutex_unlock(&tgt->psk_lock);
-	if (key == NULL)
-		return -ENOKEY;
-	/* The file is read now, as for every use of a key (docs/security.md, "Keys"). */
-	rc = mimo_key_get_material(key, &m);
-	mimo_key_put(key);
-	if (rc != 0)
-		return rc;
-	if (m.kind != MIMO_KEY_TLS_PSK)
-		rc = -EKEYREJECTED;
-	else
-		rc = mimo_tls_retained_psk(m.key, m.len, m.hash, id->hostnqn, retained);
-	if (rc == 0)
-		*len = m.len;
-	mimo_key_material_wipe(&m);
-	return rc;
+	return key;
 }

@@ -2,6 +2,8 @@
 #ifndef MIMO_UTIL_COMPILER_H
 #define MIMO_UTIL_COMPILER_H
 
+#include <stddef.h>
+
 /* Libraries are built with -fvisibility=hidden; only what a public header declares is exported. */
 #define MIMO_EXPORT __attribute__((visibility("default")))
 
@@ -23,5 +25,8 @@ static inline void mimo_cpu_relax(void)
 #endif
 }
 #define MIMO_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The structure that embeds member, from a pointer to that member. */
+#define mimo_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

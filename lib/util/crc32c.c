@@ -10,6 +10,11 @@
 static uint32_t g_table[8][256];
 static bool g_have_hw;
 
+/*
+ * mimo's one constructor (docs/ARCHITECTURE.md, "Registration"): it registers nothing, only
+ * fills the tables and checks the CPU. It is linked exactly when CRC32C is (same object), and
+ * spares the digest path a once-check per call.
+ */
 static void __attribute__((constructor)) crc32c_init(void)
 {
 	for (uint32_t i = 0; i < 256; i++) {

@@ -49,14 +49,22 @@ static void fuzz_decode(struct mimo_jsonrpc_request *req, const json_t *params)
 	mimo_jsonrpc_send_result(req, json_pack("{s:i}", "u32", (int)p.u32));
 	mimo_json_decode_free(decoders, MIMO_COUNTOF(decoders), &p);
 }
-MIMO_RPC_REGISTER("fuzz_decode", fuzz_decode, MIMO_RPC_RUNTIME)
 
 static void fuzz_noparams(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	if (mimo_rpc_no_params(req, params))
 		mimo_jsonrpc_send_bool(req, true);
 }
-MIMO_RPC_REGISTER("fuzz_noparams", fuzz_noparams, MIMO_RPC_RUNTIME)
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "fuzz_decode", fuzz_decode, MIMO_RPC_RUNTIME },
+	{ "fuzz_noparams", fuzz_noparams, MIMO_RPC_RUNTIME },
+};
+
+static void register_fuzz_methods(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}
 
 static void check_response(const json_t *r)
 {
@@ -100,6 +108,7 @@ static void release(struct rpc_sink *sink)
 	(void)sink;
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The framer's rules one byte at a time, with nothing clever: the oracle the real framer (and
@@ -138,6 +147,15 @@ static ssize_t ref_frame(const char *b, size_t n, size_t *start)
 				return (ssize_t)(i + 1);
 		}
 	}
+	return 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	register_fuzz_methods();
+	mimo_register_jsonrpc();
 	return 0;
 }
 

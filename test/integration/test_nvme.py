@@ -355,6 +355,10 @@ def test_bdev_nvme_errors_and_legacy(daemons):
     with pytest.raises(RpcFailure) as e:
         attach(t2, port, trtype="rdma")
     assert e.value.code == -22
+    # The loop transport is in-process, through the C API only: refused with the reason.
+    with pytest.raises(RpcFailure) as e:
+        attach(t2, port, trtype="loop")
+    assert e.value.code == -22 and "not attachable over RPC" in e.value.message
     with pytest.raises(RpcFailure) as e:
         attach(t2, port, prchk_guard=True)
     assert e.value.code == -22

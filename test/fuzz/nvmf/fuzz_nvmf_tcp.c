@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bdev_malloc.h"
 #include "mimo/bdev.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/nvme_spec.h"
@@ -152,6 +153,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	setenv("MIMO_NOTIFY_DISABLE", "1", 1);
 	if (getenv("MIMO_LOG") == NULL)
 		setenv("MIMO_LOG", "error", 1);
+	mimo_register_nvmf();
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	sem_init(&g_done, 0, 0);
 	mimo_reactor_opts_init(&o);
 	o.core_mask = 0x3;

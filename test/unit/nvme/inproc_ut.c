@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "bdev_malloc.h"
 #include "bdev_nvme.h"
 #include "mimo/bdev.h"
 #include "mimo/jsonrpc.h"
@@ -226,6 +227,10 @@ static void test_self_attach_io_fini(void **state)
 	json_t *res;
 
 	(void)state;
+	mimo_register_nvmf();
+	mimo_register_bdev_nvme();
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	sem_init(&g_sem, 0, 0);
 	mimo_reactor_opts_init(&ro);
 	assert_int_equal(mimo_reactors_start(&ro), 0);

@@ -159,12 +159,41 @@ static void test_format(void **state)
 	assert_int_equal(mimo_nvme_trid_format(&t, NULL, 0), (int)strlen(buf));
 }
 
+/* The loop transport: a listener's name in this process and a subsystem, nothing of a network. */
+static void test_loop(void **state)
+{
+	struct mimo_nvme_trid t;
+	char buf[512];
+
+	(void)state;
+	assert_int_equal(
+		mimo_nvme_trid_parse(&t, "trtype:loop traddr:tgt1 subnqn:nqn.2016-06.io.x:a"), 0);
+	assert_int_equal(t.trtype, MIMO_NVMF_TRTYPE_LOOP);
+	assert_string_equal(t.traddr, "tgt1");
+	assert_string_equal(t.trsvcid, "");
+	mimo_nvme_trid_format(&t, buf, sizeof(buf));
+	assert_string_equal(buf, "trtype:loop traddr:tgt1 subnqn:nqn.2016-06.io.x:a");
+	/* The unnamed listener, and the discovery subsystem by default. */
+	assert_int_equal(mimo_nvme_trid_parse(&t, "trtype:LOOP"), 0);
+	assert_string_equal(t.traddr, "");
+	assert_string_equal(t.subnqn, MIMO_NVMF_DISCOVERY_NQN);
+	mimo_nvme_trid_format(&t, buf, sizeof(buf));
+	assert_string_equal(buf, "trtype:loop subnqn:" MIMO_NVMF_DISCOVERY_NQN);
+	/* What only a network has is refused, not ignored. */
+	assert_int_equal(mimo_nvme_trid_parse(&t, "trtype:loop trsvcid:4420"), -EINVAL);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "trtype:loop adrfam:ipv4"), -EINVAL);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "trtype:loop hostaddr:127.0.0.1"), -EINVAL);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "trtype:loop priority:1"), -EINVAL);
+	assert_int_equal(mimo_nvme_trid_parse(&t, "trtype:rdma traddr:1.2.3.4"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),	 cmocka_unit_test(test_separators_and_case),
 		cmocka_unit_test(test_defaults), cmocka_unit_test(test_optional_keys),
 		cmocka_unit_test(test_errors),	 cmocka_unit_test(test_format),
+		cmocka_unit_test(test_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,9 @@
 
 #include <cmocka.h>
 
+#include "bdev_malloc.h"
+#include "keyring.h"
+#include "mimo/bdev.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/nvme.h"
 #include "mimo/nvmf.h"
@@ -151,6 +154,10 @@ static int group_setup(void **state)
 	(void)state;
 	snprintf(g_dir, sizeof(g_dir), "/tmp/mimo-auth-ut-XXXXXX");
 	assert_non_null(mkdtemp(g_dir));
+	mimo_register_keyring();
+	mimo_register_nvmf();
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	sem_init(&g_sem, 0, 0);
 	mimo_reactor_opts_init(&ro);
 	ro.core_mask = 0x3;

@@ -7,6 +7,9 @@
  * reactor 0, the target's own reactor, with the target's I/O queues spread over both reactors,
  * and still nothing waits on anything.
  *
+ * Both over NVMe/TCP on loopback and over the loop transport (no socket at all: the
+ * initiator's loop queue pairs call into the target's core, inline when on its reactor).
+ *
  * Covered: connect, identify, write patterns and read them back across four I/O queues,
  * compare (equal and not), write zeroes, deallocate; a namespace hot-added (and removed) raises
  * an asynchronous event the initiator sees, with its namespace list already refreshed; a host
@@ -26,79 +29,25 @@
 
 #include <cmocka.h>
 
+#include "bdev_malloc.h"
+#include "mimo/bdev.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/nvme.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
+#include "reactor_steps.h"
 
 #define NQN	   "nqn.2016-06.io.mimo:inproc"
 #define NUM_QPAIRS 4
 #define DEPTH	   8
 #define BLOCKS	   8 /* per I/O: 4 KiB */
 
-static sem_t g_sem;
 static struct mimo_nvmf_tgt *g_tgt;
 static struct mimo_nvmf_subsystem *g_subsys;
 static char g_port[33];
-/* Failures found on a reactor are reported here and asserted on the test thread. */
-static char g_fail[256];
-
-#define CHECK(cond)                                                                               \
-	do {                                                                                      \
-		if (!(cond) && g_fail[0] == '\0')                                                 \
-			snprintf(g_fail, sizeof(g_fail), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-	} while (0)
-
-static void wait_sem(int seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += seconds;
-	while (sem_timedwait(&g_sem, &ts) != 0)
-		assert_int_equal(errno, EINTR);
-}
-
-static void run_on(uint32_t reactor, mimo_msg_fn fn, void *arg, int seconds)
-{
-	g_fail[0] = '\0';
-	assert_int_equal(mimo_reactor_send_msg(mimo_reactor_get(reactor), fn, arg), 0);
-	wait_sem(seconds);
-	if (g_fail[0] != '\0')
-		fail_msg("%s", g_fail);
-}
-
-static void post(void *arg)
-{
-	(void)arg;
-	sem_post(&g_sem);
-}
+static bool g_loop; /* connect over the loop transport instead of TCP */
 
 /* --- the target, on reactor 0 ---------------------------------------------------------- */
-
-static void rpc_done(void *arg, json_t *resp)
-{
-	(void)arg;
-	CHECK(json_object_get(resp, "error") == NULL);
-	json_decref(resp);
-	sem_post(&g_sem);
-}
-
-static void rpc_msg(void *arg)
-{
-	json_t *req = arg;
-
-	CHECK(mimo_jsonrpc_call_local(req, rpc_done, NULL) == 0);
-	json_decref(req);
-}
-
-static void rpc(const char *method, json_t *params)
-{
-	run_on(0, rpc_msg,
-	       json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
-			 "params", params),
-	       10);
-}
 
 static void listened(void *arg, int rc)
 {
@@ -111,18 +60,21 @@ static void tgt_create_msg(void *arg)
 	struct mimo_nvmf_tgt_opts to;
 	struct mimo_nvmf_subsystem_opts so;
 	struct mimo_nvmf_listen_addr a = { "TCP", "IPv4", "127.0.0.1", "0" };
+	struct mimo_nvmf_listen_addr l = { .trtype = "loop", .traddr = "inproc" };
 	uint64_t mask = *(uint64_t *)arg;
 
 	mimo_nvmf_tgt_opts_init(&to);
 	to.reactor_mask = mask;
 	CHECK(mimo_nvmf_tgt_create("inproc", &to, &g_tgt) == 0);
 	CHECK(mimo_nvmf_tgt_add_transport(g_tgt, "TCP", NULL) == 0);
+	CHECK(mimo_nvmf_tgt_add_transport(g_tgt, "loop", NULL) == 0);
 	mimo_nvmf_subsystem_opts_init(&so);
 	so.allow_any_host = true;
 	so.serial_number = "INPROC0001";
 	CHECK(mimo_nvmf_subsystem_create(g_tgt, NQN, &so, &g_subsys) == 0);
 	CHECK(mimo_nvmf_subsystem_add_ns(g_subsys, "M0", NULL) == 1);
 	mimo_nvmf_subsystem_add_listener(g_subsys, &a, listened, NULL);
+	mimo_nvmf_subsystem_add_listener(g_subsys, &l, listened, NULL);
 	mimo_nvmf_subsystem_start(g_subsys, NULL, NULL);
 	snprintf(g_port, sizeof(g_port), "%s", a.trsvcid);
 	sem_post(&g_sem);
@@ -151,8 +103,12 @@ static void trid(struct mimo_nvme_trid *t)
 {
 	char s[256];
 
-	snprintf(s, sizeof(s), "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s",
-		 g_port, NQN);
+	if (g_loop)
+		snprintf(s, sizeof(s), "trtype:loop traddr:inproc subnqn:%s", NQN);
+	else
+		snprintf(s, sizeof(s),
+			 "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s", g_port,
+			 NQN);
 	assert_int_equal(mimo_nvme_trid_parse(t, s), 0);
 }
 
@@ -560,6 +516,22 @@ static void test_nonblocking_initiator_on_the_targets_reactor(void **state)
 	stop_target();
 }
 
+/* --- 5, 6: the same over the loop transport ------------------------------------------------ */
+
+static void test_blocking_initiator_over_loop(void **state)
+{
+	g_loop = true;
+	test_blocking_initiator_on_another_reactor(state);
+	g_loop = false;
+}
+
+static void test_nonblocking_initiator_over_loop_on_the_targets_reactor(void **state)
+{
+	g_loop = true;
+	test_nonblocking_initiator_on_the_targets_reactor(state);
+	g_loop = false;
+}
+
 /* --- set-up -------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -568,6 +540,9 @@ static int setup(void **state)
 
 	(void)state;
 	setenv("MIMO_NOTIFY_DISABLE", "1", 1);
+	mimo_register_nvmf();
+	mimo_register_bdev_layer();
+	mimo_register_bdev_malloc();
 	sem_init(&g_sem, 0, 0);
 	mimo_reactor_opts_init(&o);
 	o.core_mask = 0x3;
@@ -588,6 +563,8 @@ int main(void)
 		cmocka_unit_test(test_hot_added_namespace_raises_an_event),
 		cmocka_unit_test(test_silent_host_is_disconnected_after_kato),
 		cmocka_unit_test(test_nonblocking_initiator_on_the_targets_reactor),
+		cmocka_unit_test(test_blocking_initiator_over_loop),
+		cmocka_unit_test(test_nonblocking_initiator_over_loop_on_the_targets_reactor),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,32 @@
+/* error: a bdev over another that injects errors. For its RPCs and for programs that create
+ * one directly. */
+#ifndef MIMO_BDEV_ERROR_H
+#define MIMO_BDEV_ERROR_H
+
+#include <stdint.h>
+
+#include "mimo/bdev_module.h"
+
+/* Creates "EE_<base_name>" over base_name, which it claims. uuid NULL: generated. */
+int bdev_error_create(const char *base_name, const uint8_t *uuid, struct mimo_bdev **out);
+
+enum error_inject_type {
+	ERROR_INJECT_NONE,
+	ERROR_INJECT_FAILURE,
+	ERROR_INJECT_PENDING,
+	ERROR_INJECT_CORRUPT_DATA,
+	ERROR_INJECT_NOMEM,
+};
+/* io_type: a MIMO_BDEV_IO_* value, or -1 for all; type NONE clears. */
+int bdev_error_inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
+		      uint64_t corrupt_offset, uint8_t corrupt_value);
+
+extern struct mimo_bdev_module g_error_module;
+
+/* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of
+ * its bdevs is created. */
+void mimo_register_bdev_error(void);
+/* bdev_error_rpc.c's methods alone (mimo_register_bdev_error registers them). */
+void bdev_error_rpc_register(void);
+
+#endif

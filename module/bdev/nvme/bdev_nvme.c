@@ -1,0 +1,1221 @@
+/*
+ * bdev_nvme: each attached NVMe-oF/TCP controller is an io_device whose channel, on every
+ * reactor that does I/O, is one I/O queue pair polled by that reactor; each active namespace
+ * is a bdev ("<name>n<nsid>", "NVMe disk"). Reactor 0 connects, keeps the controller alive,
+ * follows namespace notices (new namespaces become bdevs, gone ones are deleted) and
+ * detaches. Nothing here blocks a reactor: the target served may be in this very process.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev_nvme.h"
+#include "bdev_nvme_internal.h"
+#include "clock.h"
+#include "compiler.h"
+#include "dhchap.h"
+#include "keyring.h"
+#include "log.h"
+#include "mimo/bdev_module.h"
+#include "mimo/reactor.h"
+#include "nvme_internal.h"
+#include "uuid.h"
+
+#define COMP "bdev_nvme"
+
+#define ADMIN_POLL_US	  10000 /* admin queue: keep-alive, AERs (SPDK's default period) */
+#define DETACH_POLL_US	  1000
+#define MAX_DSM_RANGES	  16
+#define MAX_NLB		  65536u
+#define REQUEUE_DELAY_NS  1000000000 /* a failed I/O queue is re-made at most this often */
+#define FINI_TIMEOUT_NS	  10000000000LL
+#define DSM_RANGE_MAX_LEN 0xffffffffu
+#define DELETE_RETRY_NS	  100000000	/* a bdev that could not be deleted (claimed) is retried */
+#define DETACH_BUSY_NS	  10000000000LL /* detach gives up (-EBUSY) on a claim this old */
+
+enum nbc_state {
+	NBC_CONNECTING,
+	NBC_ENABLED,
+	NBC_FAILED,
+	NBC_DELETING,
+};
+
+static const char *const g_state_names[] = { "connecting", "enabled", "failed", "deleting" };
+
+struct nvme_disk;
+
+struct nvme_bdev_ctrlr {
+	char *name;
+	char *dhchap_key; /* keyring names, for the configuration */
+	char *dhchap_ctrlr_key;
+	char *psk;
+	struct mimo_nvme_trid trid;
+	struct mimo_nvme_ctrlr_opts opts;
+	struct mimo_nvme_ctrlr *ctrlr;
+	struct mimo_nvme_connect_ctx *connect;
+	struct mimo_nvme_detach_ctx *detach;
+	enum nbc_state state;
+	struct mimo_poller *poller; /* connect, admin or detach: one at a time */
+	bool io_device;
+	TAILQ_HEAD(, nvme_disk) disks;
+	uint32_t *hidden; /* namespaces whose bdev someone else deleted: not re-created */
+	uint32_t num_hidden;
+	bdev_nvme_attach_cb attach_cb;
+	void *attach_arg;
+	void (*detach_cb)(void *arg, int rc);
+	void *detach_arg;
+	/* Deletions refused (the bdev was claimed): retried from the admin poller. */
+	bool retry_deletes;
+	int64_t next_retry_ns;
+	int64_t detach_deadline_ns;
+	TAILQ_ENTRY(nvme_bdev_ctrlr) link;
+};
+
+struct nvme_disk {
+	struct mimo_bdev bdev;
+	struct nvme_bdev_ctrlr *nbc;
+	struct mimo_nvme_ns *ns;
+	uint32_t nsid;
+	bool removing; /* its deletion is under way (asked for and accepted) */
+	bool delete_warned;
+	TAILQ_ENTRY(nvme_disk) link;
+};
+
+struct nvme_channel {
+	struct nvme_bdev_ctrlr *nbc;
+	struct mimo_nvme_qpair *qp;
+	struct mimo_poller *poller;
+	STAILQ_HEAD(, mimo_bdev_io) retry; /* waiting for a free command slot */
+	int64_t requeue_ns;
+};
+
+/* Per bdev I/O: progress through a request split into commands. */
+struct nvme_io {
+	struct nvme_channel *ch;
+	uint64_t next; /* first block not yet submitted */
+	uint64_t end;
+	int iov_idx;
+	size_t iov_off;
+	uint32_t outstanding;
+	int status;
+	bool retryable;	 /* a command failed with a status that allows a retry */
+	int32_t retries; /* of the whole I/O, after such failures (bdev_retry_count) */
+	uint8_t *bounce; /* iovecs that do not split at block boundaries */
+	struct mimo_nvme_dsm_range ranges[MAX_DSM_RANGES];
+};
+
+static TAILQ_HEAD(, nvme_bdev_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
+
+/* bdev_nvme_set_options; read on every reactor, changed only while no controller exists
+ * (so before any channel does). */
+static struct bdev_nvme_opts g_opts = {
+	.keep_alive_timeout_ms = 10000,
+	.bdev_retry_count = 0,
+	.adminq_poll_period_us = ADMIN_POLL_US,
+	.ioq_poll_period_us = 0,
+	.enable_flush = true,
+	.dhchap_digests = DHCHAP_ALL_DIGESTS,
+	.dhchap_dhgroups = DHCHAP_ALL_DHGROUPS,
+};
+
+struct mimo_bdev_module g_nvme_module = { .name = "nvme", .ctx_size = sizeof(struct nvme_io) };
+
+MIMO_EXPORT void mimo_register_bdev_nvme(void)
+{
+	mimo_bdev_module_register(&g_nvme_module);
+	bdev_nvme_rpc_register();
+	bdev_nvme_opts_rpc_register();
+}
+
+static struct nvme_bdev_ctrlr *find_nbc(const char *name)
+{
+	struct nvme_bdev_ctrlr *nbc;
+
+	TAILQ_FOREACH(nbc, &g_ctrlrs, link)
+	{
+		if (strcmp(nbc->name, name) == 0)
+			return nbc;
+	}
+	return NULL;
+}
+
+/* --- I/O ------------------------------------------------------------------------------------ */
+
+static void io_resume(struct mimo_bdev_io *io);
+static void io_park(struct mimo_bdev_io *io);
+
+/* Start the I/O over, from the parked list (the channel's next poll), after a failure the
+ * controller allows a retry of. */
+static bool retry_io(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	if (nio->status == 0 || !nio->retryable ||
+	    (g_opts.bdev_retry_count != -1 && nio->retries >= g_opts.bdev_retry_count))
+		return false;
+	nio->retries++;
+	nio->retryable = false;
+	nio->status = 0;
+	nio->next = io->offset_blocks;
+	nio->iov_idx = 0;
+	nio->iov_off = 0;
+	io_park(io);
+	return true;
+}
+
+static void io_finish(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	if (retry_io(io))
+		return;
+	if (nio->bounce != NULL) {
+		if (io->type == MIMO_BDEV_IO_READ && nio->status == 0)
+			mimo_iov_from_buf(io->iovs, io->iovcnt, nio->bounce,
+					  io->num_blocks * io->bdev->blocklen);
+		free(nio->bounce);
+		nio->bounce = NULL;
+	}
+	mimo_bdev_io_complete(io, nio->status);
+}
+
+static void io_park(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	STAILQ_INSERT_TAIL(&nio->ch->retry, io, link);
+}
+
+static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct mimo_bdev_io *io = arg;
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	nio->outstanding--;
+	if (mimo_nvme_cpl_is_error(cpl) && nio->status == 0) {
+		nio->status = -EIO;
+		/* DNR clear, and not an abort the host asked for: the controller says a retry
+		 * may succeed (SPDK's rule for bdev_retry_count). */
+		nio->retryable =
+			(cpl->status & 0x8000) == 0 &&
+			!(mimo_nvme_status_sct(cpl->status) == MIMO_NVME_SCT_GENERIC &&
+			  mimo_nvme_status_sc(cpl->status) == MIMO_NVME_SC_ABORTED_BY_REQUEST);
+	}
+	if (nio->status == 0 && nio->next < nio->end) {
+		io_resume(io);
+		return;
+	}
+	if (nio->outstanding == 0)
+		io_finish(io);
+}
+
+/* Submit what remains of a read, write or write-zeroes, as far as slots allow. */
+static void rw_continue(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_disk *disk = io->bdev->ctxt;
+	struct mimo_nvme_qpair *qp = nio->ch->qp;
+	uint32_t bs = disk->bdev.blocklen;
+	uint64_t max = MIMO_MIN(MAX_NLB, mimo_nvme_ctrlr_get_max_xfer_size(disk->nbc->ctrlr) / bs);
+
+	if (io->type == MIMO_BDEV_IO_WRITE_ZEROES)
+		max = MAX_NLB;
+	if (max == 0)
+		max = 1;
+	while (nio->status == 0 && nio->next < nio->end) {
+		uint64_t blocks = MIMO_MIN(nio->end - nio->next, max);
+		uint8_t *buf = NULL;
+		int rc;
+
+		if (qp == NULL) {
+			nio->status = -ENXIO;
+			break;
+		}
+		if (io->type == MIMO_BDEV_IO_WRITE_ZEROES) {
+			rc = mimo_nvme_ns_cmd_write_zeroes(disk->ns, qp, nio->next,
+							   (uint32_t)blocks, cmd_done, io, 0);
+		} else {
+			if (nio->bounce != NULL) {
+				buf = nio->bounce + (nio->next - io->offset_blocks) * bs;
+			} else {
+				const struct iovec *v;
+
+				while (nio->iov_idx < io->iovcnt &&
+				       io->iovs[nio->iov_idx].iov_len - nio->iov_off < bs) {
+					nio->iov_idx++;
+					nio->iov_off = 0;
+				}
+				if (nio->iov_idx >= io->iovcnt) {
+					nio->status = -EINVAL;
+					break;
+				}
+				v = &io->iovs[nio->iov_idx];
+				buf = (uint8_t *)v->iov_base + nio->iov_off;
+				blocks = MIMO_MIN(blocks, (v->iov_len - nio->iov_off) / bs);
+			}
+			if (io->type == MIMO_BDEV_IO_READ)
+				rc = mimo_nvme_ns_cmd_read(disk->ns, qp, buf, nio->next,
+							   (uint32_t)blocks, cmd_done, io, 0);
+			else
+				rc = mimo_nvme_ns_cmd_write(disk->ns, qp, buf, nio->next,
+							    (uint32_t)blocks, cmd_done, io, 0);
+		}
+		if (rc == -ENOMEM) {
+			/* Queue full: a completion of ours resumes it, else the poller does. */
+			if (nio->outstanding == 0)
+				io_park(io);
+			return;
+		}
+		if (rc != 0) {
+			/* -ENODEV: the namespace went inactive (removed or replaced) meanwhile. */
+			nio->status = rc == -ENXIO || rc == -ENODEV ? -EIO : rc;
+			break;
+		}
+		nio->outstanding++;
+		nio->next += blocks;
+		if (buf != NULL && nio->bounce == NULL)
+			nio->iov_off += blocks * bs;
+	}
+	if (nio->outstanding == 0)
+		io_finish(io);
+}
+
+/* Deallocate: one Dataset Management command at a time, up to 16 ranges each. */
+static void unmap_continue(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_disk *disk = io->bdev->ctxt;
+	uint64_t next = nio->next;
+	uint16_t n = 0;
+	int rc;
+
+	if (nio->status != 0 || nio->next >= nio->end) {
+		io_finish(io);
+		return;
+	}
+	if (nio->ch->qp == NULL) {
+		nio->status = -EIO;
+		io_finish(io);
+		return;
+	}
+	while (n < MAX_DSM_RANGES && next < nio->end) {
+		uint64_t len = MIMO_MIN(nio->end - next, (uint64_t)DSM_RANGE_MAX_LEN);
+
+		nio->ranges[n].attributes = 0;
+		nio->ranges[n].length = (uint32_t)len;
+		nio->ranges[n].starting_lba = next;
+		next += len;
+		n++;
+	}
+	rc = mimo_nvme_ns_cmd_deallocate(disk->ns, nio->ch->qp, nio->ranges, n, cmd_done, io);
+	if (rc == -ENOMEM) {
+		io_park(io);
+		return;
+	}
+	if (rc != 0) {
+		nio->status = -EIO;
+		io_finish(io);
+		return;
+	}
+	nio->outstanding++;
+	nio->next = next;
+}
+
+static void flush_submit(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_disk *disk = io->bdev->ctxt;
+	int rc = nio->ch->qp != NULL ? mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cmd_done, io)
+				     : -ENXIO;
+
+	if (rc == -ENOMEM) {
+		io_park(io);
+		return;
+	}
+	if (rc != 0) {
+		nio->status = -EIO;
+		io_finish(io);
+		return;
+	}
+	nio->outstanding++;
+	nio->next = nio->end;
+}
+
+static void io_resume(struct mimo_bdev_io *io)
+{
+	switch (io->type) {
+	case MIMO_BDEV_IO_UNMAP:
+		unmap_continue(io);
+		break;
+	case MIMO_BDEV_IO_FLUSH:
+		flush_submit(io);
+		break;
+	default:
+		rw_continue(io);
+		break;
+	}
+}
+
+/* Commands carry one contiguous buffer: iovecs must split at block boundaries, else the
+ * data goes through a bounce buffer (rare: the bdev users in mimo pass one buffer). */
+static bool needs_bounce(const struct mimo_bdev_io *io)
+{
+	uint32_t bs = io->bdev->blocklen;
+
+	if (io->iovcnt <= 1)
+		return false;
+	for (int i = 0; i < io->iovcnt; i++)
+		if (io->iovs[i].iov_len % bs != 0)
+			return true;
+	return false;
+}
+
+static void nvme_submit(struct mimo_io_channel *ch, struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	memset(nio, 0, offsetof(struct nvme_io, ranges));
+	nio->ch = mimo_io_channel_get_ctx(ch);
+	/* enable_flush false (SPDK's default): done without the controller, as SPDK does. */
+	if (io->type == MIMO_BDEV_IO_FLUSH && !g_opts.enable_flush) {
+		mimo_bdev_io_complete(io, 0);
+		return;
+	}
+	/* The namespace behind this bdev was removed or replaced (another block size, another
+	 * identity): nothing may reach whatever now answers to its ID. The bdev goes soon. */
+	if (!mimo_nvme_ns_is_active(((struct nvme_disk *)io->bdev->ctxt)->ns)) {
+		mimo_bdev_io_complete(io, -EIO);
+		return;
+	}
+	nio->next = io->offset_blocks;
+	nio->end = io->offset_blocks + io->num_blocks;
+	switch (io->type) {
+	case MIMO_BDEV_IO_READ:
+	case MIMO_BDEV_IO_WRITE:
+		if (needs_bounce(io)) {
+			size_t len = io->num_blocks * io->bdev->blocklen;
+
+			nio->bounce = aligned_alloc(4096, (len + 4095) / 4096 * 4096);
+			if (nio->bounce == NULL) {
+				mimo_bdev_io_complete(io, -ENOMEM);
+				return;
+			}
+			if (io->type == MIMO_BDEV_IO_WRITE)
+				mimo_iov_to_buf(io->iovs, io->iovcnt, nio->bounce, len);
+		}
+		rw_continue(io);
+		return;
+	case MIMO_BDEV_IO_WRITE_ZEROES:
+		rw_continue(io);
+		return;
+	case MIMO_BDEV_IO_UNMAP:
+		unmap_continue(io);
+		return;
+	case MIMO_BDEV_IO_FLUSH:
+		flush_submit(io);
+		return;
+	default:
+		mimo_bdev_io_complete(io, -ENOTSUP);
+		return;
+	}
+}
+
+/* --- channels: one I/O queue pair per reactor and controller -------------------------------- */
+
+static int channel_poll(void *arg)
+{
+	struct nvme_channel *ch = arg;
+	STAILQ_HEAD(, mimo_bdev_io) parked;
+	struct mimo_bdev_io *io;
+	int n = 0;
+
+	/* An idle, connected queue has nothing to read: no system call every loop turn. */
+	if (ch->qp != NULL && mimo_nvme_qpair_outstanding(ch->qp) == 0 &&
+	    mimo_nvme_qpair_is_connected(ch->qp) && STAILQ_EMPTY(&ch->retry))
+		return 0;
+	if (ch->qp != NULL) {
+		n = mimo_nvme_qpair_process_completions(ch->qp, 0);
+		if (n == -ENXIO) {
+			/* Its commands completed aborted; a new connection is tried later. */
+			mimo_nvme_ctrlr_free_io_qpair(ch->qp);
+			ch->qp = NULL;
+			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
+			n = 1;
+		}
+	} else if (ch->nbc->ctrlr != NULL && mimo_nvme_ctrlr_is_connected(ch->nbc->ctrlr) &&
+		   mimo_now_ns() >= ch->requeue_ns) {
+		if (mimo_nvme_ctrlr_alloc_io_qpair(ch->nbc->ctrlr, NULL, &ch->qp) != 0) {
+			ch->qp = NULL;
+			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
+		}
+	}
+	if (!STAILQ_EMPTY(&ch->retry)) {
+		STAILQ_INIT(&parked);
+		STAILQ_CONCAT(&parked, &ch->retry);
+		while ((io = STAILQ_FIRST(&parked)) != NULL) {
+			STAILQ_REMOVE_HEAD(&parked, link);
+			io_resume(io);
+		}
+		n++;
+	}
+	/* Completions come over TCP and wake nothing: keep polling while any are owed. */
+	if (ch->qp != NULL &&
+	    (mimo_nvme_qpair_outstanding(ch->qp) != 0 || !mimo_nvme_qpair_is_connected(ch->qp)))
+		n++;
+	return n > 0 ? 1 : 0;
+}
+
+static int channel_create(void *io_device, void *ctx)
+{
+	struct nvme_bdev_ctrlr *nbc = io_device;
+	struct nvme_channel *ch = ctx;
+	int rc;
+
+	ch->nbc = nbc;
+	STAILQ_INIT(&ch->retry);
+	if (nbc->ctrlr == NULL)
+		return -ENODEV;
+	rc = mimo_nvme_ctrlr_alloc_io_qpair(nbc->ctrlr, NULL, &ch->qp);
+	if (rc != 0) {
+		MIMO_ERR(COMP, "%s: no I/O queue for this reactor: %s", nbc->name, strerror(-rc));
+		return rc;
+	}
+	ch->poller = mimo_poller_register(channel_poll, ch, g_opts.ioq_poll_period_us);
+	if (ch->poller == NULL) {
+		mimo_nvme_ctrlr_free_io_qpair(ch->qp);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void channel_destroy(void *io_device, void *ctx)
+{
+	struct nvme_channel *ch = ctx;
+	struct mimo_bdev_io *io;
+
+	(void)io_device;
+	mimo_poller_unregister(&ch->poller);
+	while ((io = STAILQ_FIRST(&ch->retry)) != NULL) {
+		struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+		STAILQ_REMOVE_HEAD(&ch->retry, link);
+		nio->status = -ENXIO;
+		if (nio->outstanding == 0)
+			io_finish(io);
+	}
+	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
+	ch->qp = NULL;
+}
+
+/* --- bdevs ---------------------------------------------------------------------------------- */
+
+static void continue_detach(struct nvme_bdev_ctrlr *nbc);
+static void reconcile(struct nvme_bdev_ctrlr *nbc);
+
+static struct nvme_disk *find_disk(struct nvme_bdev_ctrlr *nbc, uint32_t nsid)
+{
+	struct nvme_disk *d;
+
+	TAILQ_FOREACH(d, &nbc->disks, link)
+	{
+		if (d->nsid == nsid)
+			return d;
+	}
+	return NULL;
+}
+
+static bool is_hidden(const struct nvme_bdev_ctrlr *nbc, uint32_t nsid)
+{
+	for (uint32_t i = 0; i < nbc->num_hidden; i++)
+		if (nbc->hidden[i] == nsid)
+			return true;
+	return false;
+}
+
+static int nvme_destruct(void *ctx)
+{
+	struct nvme_disk *disk = ctx;
+	struct nvme_bdev_ctrlr *nbc = disk->nbc;
+
+	TAILQ_REMOVE(&nbc->disks, disk, link);
+	if (!disk->removing && nbc->state != NBC_DELETING) {
+		/* Deleted by someone else (bdev_delete_all at shutdown): do not bring it back. */
+		uint32_t *h = realloc(nbc->hidden, (nbc->num_hidden + 1) * sizeof(*h));
+
+		if (h != NULL) {
+			nbc->hidden = h;
+			nbc->hidden[nbc->num_hidden++] = disk->nsid;
+		}
+	}
+	free(disk->bdev.name);
+	free(disk);
+	if (nbc->state == NBC_DELETING && TAILQ_EMPTY(&nbc->disks))
+		continue_detach(nbc);
+	else if (nbc->state == NBC_ENABLED)
+		reconcile(nbc); /* the namespace may be back already under the same id */
+	return 0;
+}
+
+static bool nvme_io_type_supported(void *ctx, enum mimo_bdev_io_type type)
+{
+	struct nvme_disk *disk = ctx;
+	const struct mimo_nvme_ctrlr_data *cd = mimo_nvme_ctrlr_get_data(disk->nbc->ctrlr);
+
+	switch (type) {
+	case MIMO_BDEV_IO_READ:
+	case MIMO_BDEV_IO_WRITE:
+	case MIMO_BDEV_IO_FLUSH:
+		return true;
+	case MIMO_BDEV_IO_UNMAP:
+		return (cd->oncs & (1u << 2)) != 0; /* Dataset Management */
+	case MIMO_BDEV_IO_WRITE_ZEROES:
+		return (cd->oncs & (1u << 3)) != 0;
+	default:
+		return false;
+	}
+}
+
+static struct mimo_io_channel *nvme_get_io_channel(void *ctx)
+{
+	struct nvme_disk *disk = ctx;
+
+	return mimo_get_io_channel(disk->nbc);
+}
+
+static void copy_field(char *out, size_t out_len, const char *in, size_t in_len)
+{
+	size_t n = in_len;
+
+	/* Identify strings are space-padded ASCII. */
+	while (n > 0 && (in[n - 1] == ' ' || in[n - 1] == '\0'))
+		n--;
+	if (n >= out_len)
+		n = out_len - 1;
+	memcpy(out, in, n);
+	out[n] = '\0';
+}
+
+static json_t *trid_json(const struct mimo_nvme_trid *trid)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam",
+			 trid->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", "traddr",
+			 trid->traddr, "trsvcid", trid->trsvcid, "subnqn", trid->subnqn);
+}
+
+static void nvme_dump_info(void *ctx, json_t *driver_specific)
+{
+	struct nvme_disk *disk = ctx;
+	const struct mimo_nvme_ctrlr_data *cd = mimo_nvme_ctrlr_get_data(disk->nbc->ctrlr);
+	uint32_t vs = mimo_nvme_ctrlr_get_vs(disk->nbc->ctrlr);
+	char sn[21], mn[41], fr[9], vid[8], ver[16];
+
+	copy_field(sn, sizeof(sn), cd->sn, sizeof(cd->sn));
+	copy_field(mn, sizeof(mn), cd->mn, sizeof(cd->mn));
+	copy_field(fr, sizeof(fr), cd->fr, sizeof(cd->fr));
+	snprintf(vid, sizeof(vid), "0x%04x", cd->vid);
+	snprintf(ver, sizeof(ver), "%u.%u", vs >> 16, (vs >> 8) & 0xff);
+	json_object_set_new(driver_specific, "nvme",
+			    json_pack("[{s:o, s:{s:i, s:s, s:s, s:s, s:s, s:s}, s:{s:s}, s:{s:i}}]",
+				      "trid", trid_json(&disk->nbc->trid), "ctrlr_data", "cntlid",
+				      (int)cd->cntlid, "vendor_id", vid, "model_number", mn,
+				      "serial_number", sn, "firmware_revision", fr, "subnqn",
+				      disk->nbc->trid.subnqn, "vs", "nvme_version", ver, "ns_data",
+				      "id", (int)disk->nsid));
+}
+
+static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
+{
+	struct nvme_disk *disk = bdev->ctxt, *d;
+	struct nvme_bdev_ctrlr *nbc = disk->nbc;
+	json_t *params;
+
+	/* One attach per controller: written by its lowest-numbered namespace's bdev. */
+	TAILQ_FOREACH(d, &nbc->disks, link)
+	{
+		if (!d->removing && d->nsid < disk->nsid)
+			return;
+	}
+	params = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "name", nbc->name,
+			   "trtype", "TCP", "adrfam",
+			   nbc->trid.adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", "traddr",
+			   nbc->trid.traddr, "trsvcid", nbc->trid.trsvcid, "subnqn",
+			   nbc->trid.subnqn, "hostnqn", nbc->ctrlr->hostnqn, "hdgst",
+			   nbc->opts.header_digest, "ddgst", nbc->opts.data_digest);
+	/* The keys by name: the keyring (saved before) holds where they are. */
+	if (nbc->dhchap_key != NULL)
+		json_object_set_new(params, "dhchap_key", json_string(nbc->dhchap_key));
+	if (nbc->dhchap_ctrlr_key != NULL)
+		json_object_set_new(params, "dhchap_ctrlr_key", json_string(nbc->dhchap_ctrlr_key));
+	if (nbc->psk != NULL)
+		json_object_set_new(params, "psk", json_string(nbc->psk));
+	json_array_append_new(config, json_pack("{s:s, s:o}", "method",
+						"bdev_nvme_attach_controller", "params", params));
+}
+
+static const struct mimo_bdev_fn_table g_nvme_fn_table = {
+	.destruct = nvme_destruct,
+	.submit_request = nvme_submit,
+	.io_type_supported = nvme_io_type_supported,
+	.get_io_channel = nvme_get_io_channel,
+	.dump_info_json = nvme_dump_info,
+	.write_config_json = nvme_write_config,
+};
+
+static int create_disk(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ns *ns, json_t *names)
+{
+	struct nvme_disk *disk = calloc(1, sizeof(*disk));
+	const uint8_t *uuid = mimo_nvme_ns_get_uuid(ns);
+	int rc;
+
+	if (disk == NULL)
+		return -ENOMEM;
+	disk->nbc = nbc;
+	disk->ns = ns;
+	disk->nsid = mimo_nvme_ns_get_id(ns);
+	if (asprintf(&disk->bdev.name, "%sn%u", nbc->name, disk->nsid) < 0) {
+		free(disk);
+		return -ENOMEM;
+	}
+	disk->bdev.product_name = "NVMe disk";
+	disk->bdev.blocklen = mimo_nvme_ns_get_sector_size(ns);
+	disk->bdev.blockcnt = mimo_nvme_ns_get_num_sectors(ns);
+	if (uuid != NULL)
+		memcpy(disk->bdev.uuid, uuid, 16);
+	disk->bdev.ctxt = disk;
+	disk->bdev.fn_table = &g_nvme_fn_table;
+	disk->bdev.module = &g_nvme_module;
+	TAILQ_INSERT_TAIL(&nbc->disks, disk, link);
+	rc = mimo_bdev_register(&disk->bdev);
+	if (rc != 0) {
+		MIMO_ERR(COMP, "%s: cannot register %s: %s", nbc->name, disk->bdev.name,
+			 strerror(-rc));
+		TAILQ_REMOVE(&nbc->disks, disk, link);
+		free(disk->bdev.name);
+		free(disk);
+		return rc;
+	}
+	if (names != NULL)
+		json_array_append_new(names, json_string(disk->bdev.name));
+	return 0;
+}
+
+/*
+ * Ask for a bdev's deletion. Only an accepted request marks it removing (its destruct will
+ * come); one refused because the bdev is claimed is retried from the admin poller, so neither
+ * reconcile nor detach waits for a destruct that never comes.
+ */
+static void delete_disk(struct nvme_bdev_ctrlr *nbc, struct nvme_disk *d)
+{
+	int rc = mimo_bdev_delete(d->bdev.name, NULL, NULL);
+
+	/* -ENODEV / -EBUSY while unclaimed: someone else's deletion is under way, and its
+	 * destruct comes all the same. */
+	if (rc == 0 || rc == -ENODEV || (rc == -EBUSY && !mimo_bdev_is_claimed(&d->bdev))) {
+		d->removing = true;
+		return;
+	}
+	if (!d->delete_warned)
+		MIMO_WARN(COMP, "%s: %s cannot be deleted now (%s): retrying", nbc->name,
+			  d->bdev.name, rc == -EBUSY ? "claimed" : strerror(-rc));
+	d->delete_warned = true;
+	nbc->retry_deletes = true;
+	nbc->next_retry_ns = mimo_now_ns() + DELETE_RETRY_NS;
+}
+
+/* Make the bdevs match the active namespaces: a bdev whose namespace is gone, or was replaced
+ * under its ID by another object (identity, block size or size changed), is deleted; its
+ * destruct calls this again, which then creates the bdev of the new namespace. */
+static void reconcile(struct nvme_bdev_ctrlr *nbc)
+{
+	struct mimo_nvme_ctrlr *ctrlr = nbc->ctrlr;
+	struct nvme_disk *d, *tmp;
+
+	nbc->retry_deletes = false;
+	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
+		struct mimo_nvme_ns *cur = mimo_nvme_ctrlr_get_ns(ctrlr, d->nsid);
+
+		tmp = TAILQ_NEXT(d, link);
+		if (d->removing || cur == d->ns)
+			continue;
+		if (cur == NULL)
+			MIMO_INFO(COMP, "%s: namespace %u is gone: deleting %s", nbc->name, d->nsid,
+				  d->bdev.name);
+		else
+			MIMO_INFO(COMP,
+				  "%s: namespace %u was replaced (block size %u, now %u): "
+				  "re-creating %s",
+				  nbc->name, d->nsid, d->bdev.blocklen,
+				  mimo_nvme_ns_get_sector_size(cur), d->bdev.name);
+		delete_disk(nbc, d);
+	}
+	for (uint32_t id = mimo_nvme_ctrlr_get_first_active_ns(ctrlr); id != 0;
+	     id = mimo_nvme_ctrlr_get_next_active_ns(ctrlr, id)) {
+		if (find_disk(nbc, id) != NULL || is_hidden(nbc, id))
+			continue;
+		MIMO_INFO(COMP, "%s: namespace %u appeared", nbc->name, id);
+		(void)create_disk(nbc, mimo_nvme_ctrlr_get_ns(ctrlr, id), NULL);
+	}
+}
+
+static void on_aer(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+
+	(void)cpl; /* whatever changed, the namespace list is already refreshed */
+	if (nbc->state == NBC_ENABLED)
+		reconcile(nbc);
+}
+
+/* --- controllers ---------------------------------------------------------------------------- */
+
+static void nbc_free(struct nvme_bdev_ctrlr *nbc)
+{
+	free(nbc->hidden);
+	free(nbc->name);
+	free(nbc->dhchap_key);
+	free(nbc->dhchap_ctrlr_key);
+	free(nbc->psk);
+	explicit_bzero(&nbc->opts, sizeof(nbc->opts)); /* the secrets */
+	free(nbc);
+}
+
+/* A key of the keyring of that kind, by name, into m (and its name into *saved). */
+static int keyring_material(const char *name, enum mimo_key_kind kind, struct mimo_key_material *m,
+			    char **saved)
+{
+	struct mimo_key *key = mimo_keyring_get(name);
+	int rc;
+
+	if (key == NULL)
+		return -ENOKEY;
+	if (mimo_key_kind(key) != kind) {
+		mimo_key_put(key);
+		return -EKEYREJECTED;
+	}
+	rc = mimo_key_get_material(key, m);
+	mimo_key_put(key);
+	if (rc != 0)
+		return rc;
+	*saved = strdup(name);
+	if (*saved == NULL) {
+		mimo_key_material_wipe(m);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A DH-HMAC-CHAP secret of the keyring, by name, into k (and its name into *saved). */
+static int keyring_secret(const char *name, struct mimo_nvme_dhchap_key *k, char **saved)
+{
+	struct mimo_key_material m;
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	rc = keyring_material(name, MIMO_KEY_DHCHAP, &m, saved);
+	if (rc != 0)
+		return rc;
+	k->hash = m.hash;
+	k->len = m.len;
+	memcpy(k->key, m.key, m.len);
+	mimo_key_material_wipe(&m);
+	return 0;
+}
+
+/* A TLS PSK of the keyring, by name, into k (and its name into *saved). */
+static int keyring_psk(const char *name, struct mimo_nvme_tls_psk *k, char **saved)
+{
+	struct mimo_key_material m;
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	rc = keyring_material(name, MIMO_KEY_TLS_PSK, &m, saved);
+	if (rc != 0)
+		return rc;
+	k->hash = m.hash;
+	k->len = m.len;
+	memcpy(k->key, m.key, m.len);
+	mimo_key_material_wipe(&m);
+	return 0;
+}
+
+static void retry_deletes(struct nvme_bdev_ctrlr *nbc)
+{
+	struct nvme_disk *d, *tmp;
+	void (*cb)(void *arg, int rc);
+
+	if (nbc->state == NBC_ENABLED) {
+		reconcile(nbc);
+		return;
+	}
+	if (nbc->state != NBC_DELETING)
+		return;
+	if (mimo_now_ns() >= nbc->detach_deadline_ns) {
+		/* A bdev stayed claimed: the detach fails and the controller stays. Its other
+		 * bdevs, already gone, come back through reconcile. */
+		MIMO_ERR(COMP, "%s: detach abandoned: a bdev of it stays claimed", nbc->name);
+		nbc->state = NBC_ENABLED;
+		cb = nbc->detach_cb;
+		nbc->detach_cb = NULL;
+		reconcile(nbc);
+		if (cb != NULL)
+			cb(nbc->detach_arg, -EBUSY);
+		return;
+	}
+	nbc->retry_deletes = false;
+	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
+		tmp = TAILQ_NEXT(d, link);
+		if (!d->removing)
+			delete_disk(nbc, d);
+	}
+}
+
+static int admin_poll(void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+	int rc = mimo_nvme_ctrlr_process_admin_completions(nbc->ctrlr);
+
+	if (nbc->retry_deletes && mimo_now_ns() >= nbc->next_retry_ns)
+		retry_deletes(nbc);
+
+	if (rc == -ENXIO && nbc->state == NBC_ENABLED) {
+		MIMO_ERR(COMP, "%s: lost the controller at %s:%s", nbc->name, nbc->trid.traddr,
+			 nbc->trid.trsvcid);
+		nbc->state = NBC_FAILED;
+	}
+	return rc > 0 ? 1 : 0;
+}
+
+static int connect_poll(void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+	int rc = mimo_nvme_connect_poll(nbc->connect, &nbc->ctrlr);
+	json_t *names;
+
+	if (rc == -EAGAIN)
+		return 1;
+	nbc->connect = NULL;
+	mimo_poller_unregister(&nbc->poller);
+	if (rc != 0) {
+		MIMO_ERR(COMP, "%s: cannot attach %s:%s %s: %s", nbc->name, nbc->trid.traddr,
+			 nbc->trid.trsvcid, nbc->trid.subnqn, strerror(-rc));
+		TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+		nbc->attach_cb(nbc->attach_arg, rc, NULL);
+		nbc_free(nbc);
+		return 1;
+	}
+	mimo_io_device_register(nbc, channel_create, channel_destroy, sizeof(struct nvme_channel),
+				nbc->name);
+	nbc->io_device = true;
+	mimo_nvme_ctrlr_register_aer_callback(nbc->ctrlr, on_aer, nbc);
+	nbc->state = NBC_ENABLED;
+	names = json_array();
+	for (uint32_t id = mimo_nvme_ctrlr_get_first_active_ns(nbc->ctrlr); id != 0;
+	     id = mimo_nvme_ctrlr_get_next_active_ns(nbc->ctrlr, id))
+		(void)create_disk(nbc, mimo_nvme_ctrlr_get_ns(nbc->ctrlr, id), names);
+	nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	MIMO_INFO(COMP, "%s: attached %s:%s %s (cntlid %u, %zu bdev(s))", nbc->name,
+		  nbc->trid.traddr, nbc->trid.trsvcid, nbc->trid.subnqn, nbc->ctrlr->cntlid,
+		  json_array_size(names));
+	nbc->attach_cb(nbc->attach_arg, 0, names);
+	json_decref(names);
+	return 1;
+}
+
+int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
+		     const struct mimo_nvme_ctrlr_opts *opts, const char *dhchap_key,
+		     const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
+		     void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc;
+	int rc;
+
+	if (name == NULL || name[0] == '\0' || trid == NULL || cb == NULL)
+		return -EINVAL;
+	if (find_nbc(name) != NULL)
+		return -EALREADY;
+	nbc = calloc(1, sizeof(*nbc));
+	if (nbc == NULL || (nbc->name = strdup(name)) == NULL) {
+		free(nbc);
+		return -ENOMEM;
+	}
+	nbc->trid = *trid;
+	if (opts != NULL)
+		nbc->opts = *opts;
+	else
+		mimo_nvme_ctrlr_opts_init(&nbc->opts);
+	rc = keyring_secret(dhchap_key, &nbc->opts.dhchap_key, &nbc->dhchap_key);
+	if (rc == 0)
+		rc = keyring_secret(dhchap_ctrlr_key, &nbc->opts.dhchap_ctrlr_key,
+				    &nbc->dhchap_ctrlr_key);
+	if (rc == 0)
+		rc = keyring_psk(psk, &nbc->opts.tls_psk, &nbc->psk);
+	if (rc != 0) {
+		nbc_free(nbc);
+		return rc;
+	}
+	TAILQ_INIT(&nbc->disks);
+	nbc->attach_cb = cb;
+	nbc->attach_arg = arg;
+	rc = mimo_nvme_connect_async(trid, &nbc->opts, &nbc->connect);
+	if (rc == 0) {
+		nbc->poller = mimo_poller_register(connect_poll, nbc, 0);
+		if (nbc->poller == NULL) {
+			mimo_nvme_connect_abort(nbc->connect);
+			rc = -ENOMEM;
+		}
+	}
+	if (rc != 0) {
+		nbc_free(nbc);
+		return rc;
+	}
+	nbc->state = NBC_CONNECTING;
+	TAILQ_INSERT_TAIL(&g_ctrlrs, nbc, link);
+	return 0;
+}
+
+static int detach_poll(void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+	int rc = mimo_nvme_detach_poll(nbc->detach);
+
+	if (rc == -EAGAIN)
+		return 1;
+	nbc->detach = NULL;
+	mimo_poller_unregister(&nbc->poller);
+	TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+	MIMO_INFO(COMP, "%s: detached", nbc->name);
+	if (nbc->detach_cb != NULL)
+		nbc->detach_cb(nbc->detach_arg, 0);
+	nbc_free(nbc);
+	return 1;
+}
+
+/* Every channel is gone: shut the controller down. */
+static void after_channels(void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+	int rc;
+
+	rc = mimo_nvme_detach_async(nbc->ctrlr, &nbc->detach);
+	if (rc == 0)
+		nbc->poller = mimo_poller_register(detach_poll, nbc, DETACH_POLL_US);
+	if (rc != 0 || nbc->poller == NULL) {
+		/* Without a poller to wait with, let go of it at once. */
+		if (rc == 0)
+			while (mimo_nvme_detach_poll(nbc->detach) == -EAGAIN)
+				;
+		TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+		if (nbc->detach_cb != NULL)
+			nbc->detach_cb(nbc->detach_arg, 0);
+		nbc_free(nbc);
+	}
+}
+
+static void continue_detach(struct nvme_bdev_ctrlr *nbc)
+{
+	mimo_poller_unregister(&nbc->poller);
+	if (nbc->io_device) {
+		nbc->io_device = false;
+		mimo_io_device_unregister(nbc, after_channels, nbc);
+	} else {
+		after_channels(nbc);
+	}
+}
+
+int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = name != NULL ? find_nbc(name) : NULL;
+	struct nvme_disk *d, *tmp;
+
+	if (nbc == NULL)
+		return -ENODEV;
+	if (nbc->state == NBC_DELETING)
+		return -EBUSY;
+	if (nbc->state == NBC_CONNECTING) {
+		mimo_poller_unregister(&nbc->poller);
+		mimo_nvme_connect_abort(nbc->connect);
+		TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+		nbc->attach_cb(nbc->attach_arg, -ECANCELED, NULL);
+		nbc_free(nbc);
+		if (cb != NULL)
+			cb(arg, 0);
+		return 0;
+	}
+	/* All or nothing: a namespace exported elsewhere keeps its controller. */
+	TAILQ_FOREACH(d, &nbc->disks, link)
+	{
+		if (!d->removing && mimo_bdev_is_claimed(&d->bdev))
+			return -EBUSY;
+	}
+	nbc->state = NBC_DELETING;
+	nbc->detach_cb = cb;
+	nbc->detach_arg = arg;
+	if (TAILQ_EMPTY(&nbc->disks)) {
+		continue_detach(nbc);
+		return 0;
+	}
+	nbc->detach_deadline_ns = mimo_now_ns() + DETACH_BUSY_NS;
+	nbc->retry_deletes = false;
+	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
+		tmp = TAILQ_NEXT(d, link);
+		if (d->removing)
+			continue; /* already going; its destruct counts */
+		/* The last destruct continues the detach; the bdev layer calls it later, never
+		 * from inside mimo_bdev_delete. One claimed meanwhile is retried. */
+		delete_disk(nbc, d);
+	}
+	return 0;
+}
+
+void bdev_nvme_get_opts(struct bdev_nvme_opts *opts)
+{
+	*opts = g_opts;
+}
+
+int bdev_nvme_set_opts(const struct bdev_nvme_opts *opts)
+{
+	if (!TAILQ_EMPTY(&g_ctrlrs))
+		return -EPERM;
+	if (opts->bdev_retry_count < -1 || opts->dhchap_digests == 0 ||
+	    (opts->dhchap_digests & ~DHCHAP_ALL_DIGESTS) != 0 || opts->dhchap_dhgroups == 0 ||
+	    (opts->dhchap_dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0)
+		return -EINVAL;
+	g_opts = *opts;
+	return 0;
+}
+
+void bdev_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts)
+{
+	mimo_nvme_ctrlr_opts_init(opts);
+	opts->keep_alive_timeout_ms = g_opts.keep_alive_timeout_ms;
+	opts->dhchap_digests = g_opts.dhchap_digests;
+	opts->dhchap_dhgroups = g_opts.dhchap_dhgroups;
+}
+
+static json_t *names_json(uint32_t mask, const char *(*name_of)(uint8_t))
+{
+	json_t *a = json_array();
+
+	for (uint8_t i = 0; i < 32; i++) {
+		if ((mask & (1u << i)) && name_of(i) != NULL)
+			json_array_append_new(a, json_string(name_of(i)));
+	}
+	return a;
+}
+
+json_t *bdev_nvme_opts_config_json(void)
+{
+	const struct bdev_nvme_opts *o = &g_opts;
+
+	if (o->keep_alive_timeout_ms == 10000 && o->bdev_retry_count == 0 &&
+	    o->adminq_poll_period_us == ADMIN_POLL_US && o->ioq_poll_period_us == 0 &&
+	    o->enable_flush && o->dhchap_digests == DHCHAP_ALL_DIGESTS &&
+	    o->dhchap_dhgroups == DHCHAP_ALL_DHGROUPS)
+		return NULL;
+	return json_pack("{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o}}", "method",
+			 "bdev_nvme_set_options", "params", "keep_alive_timeout_ms",
+			 (json_int_t)o->keep_alive_timeout_ms, "bdev_retry_count",
+			 (int)o->bdev_retry_count, "nvme_adminq_poll_period_us",
+			 (json_int_t)o->adminq_poll_period_us, "nvme_ioq_poll_period_us",
+			 (json_int_t)o->ioq_poll_period_us, "enable_flush", o->enable_flush,
+			 "dhchap_digests", names_json(o->dhchap_digests, dhchap_hash_name),
+			 "dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name));
+}
+
+MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)
+{
+	json_t *arr = json_array(), *o = bdev_nvme_opts_config_json();
+
+	if (o != NULL)
+		json_array_append_new(arr, o);
+	return arr;
+}
+
+json_t *bdev_nvme_controllers_json(const char *name)
+{
+	json_t *arr = json_array();
+	struct nvme_bdev_ctrlr *nbc;
+	bool found = false;
+
+	TAILQ_FOREACH(nbc, &g_ctrlrs, link)
+	{
+		const char *state = g_state_names[nbc->state];
+
+		if (nbc->state == NBC_CONNECTING || (name != NULL && strcmp(name, nbc->name) != 0))
+			continue;
+		found = true;
+		if (nbc->state == NBC_ENABLED && !mimo_nvme_ctrlr_is_connected(nbc->ctrlr))
+			state = "failed";
+		json_array_append_new(
+			arr, json_pack("{s:s, s:[{s:s, s:o, s:i, s:{s:s, s:s, s:s, s:b}}]}", "name",
+				       nbc->name, "ctrlrs", "state", state, "trid",
+				       trid_json(&nbc->trid), "cntlid", (int)nbc->ctrlr->cntlid,
+				       "host", "nqn", nbc->ctrlr->hostnqn, "addr", "", "svcid", "",
+				       "no_shn_notification", false));
+	}
+	if (name != NULL && !found) {
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+const struct mimo_nvme_trid *bdev_nvme_get_trid(const char *name)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+
+	return nbc != NULL ? &nbc->trid : NULL;
+}
+
+/* --- shutdown ------------------------------------------------------------------------------- */
+
+struct fini_ctx {
+	void (*cb)(void *arg);
+	void *arg;
+	struct mimo_poller *poller;
+	int64_t deadline_ns;
+};
+
+static int fini_poll(void *arg)
+{
+	struct fini_ctx *f = arg;
+	struct nvme_bdev_ctrlr *nbc, *tmp;
+
+	for (nbc = TAILQ_FIRST(&g_ctrlrs); nbc != NULL; nbc = tmp) {
+		tmp = TAILQ_NEXT(nbc, link);
+		if (nbc->state != NBC_DELETING)
+			(void)bdev_nvme_detach(nbc->name, NULL, NULL); /* -EBUSY: next time */
+	}
+	if (!TAILQ_EMPTY(&g_ctrlrs) && mimo_now_ns() < f->deadline_ns)
+		return 0;
+	if (!TAILQ_EMPTY(&g_ctrlrs))
+		MIMO_WARN(COMP, "shutdown: some NVMe controllers could not be detached");
+	mimo_poller_unregister(&f->poller);
+	f->cb(f->arg);
+	free(f);
+	return 1;
+}
+
+MIMO_EXPORT void mimo_bdev_nvme_fini(void (*cb)(void *arg), void *arg)
+{
+	struct fini_ctx *f;
+
+	if (TAILQ_EMPTY(&g_ctrlrs)) {
+		cb(arg);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f != NULL) {
+		f->cb = cb;
+		f->arg = arg;
+		f->deadline_ns = mimo_now_ns() + FINI_TIMEOUT_NS;
+		f->poller = mimo_poller_register(fini_poll, f, 1000);
+	}
+	if (f == NULL || f->poller == NULL) {
+		free(f);
+		cb(arg);
+	}
+}

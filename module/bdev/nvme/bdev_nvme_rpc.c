@@ -1,0 +1,417 @@
+/*
+ * bdev_nvme_attach_controller, bdev_nvme_detach_controller, bdev_nvme_get_controllers, and
+ * the legacy construct_nvme_bdev / delete_nvme_controller. Parameters as SPDK's schema has
+ * them, so rpc.py (which sends its false flags too) works unchanged; those mimo has no use
+ * for are accepted at their defaults and refused otherwise.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bdev_nvme_internal.h"
+#include "keyring.h"
+#include "compiler.h"
+#include "mimo/jsonrpc.h"
+
+struct attach_params {
+	char *name;
+	char *trtype;
+	char *traddr;
+	char *adrfam;
+	char *trsvcid;
+	char *priority;
+	char *subnqn;
+	char *hostnqn;
+	char *hostaddr;
+	char *hostsvcid;
+	bool prchk_reftag;
+	bool prchk_guard;
+	bool hdgst;
+	bool ddgst;
+	uint64_t fabrics_connect_timeout_us;
+	char *multipath;
+	uint32_t num_io_queues;
+	int32_t ctrlr_loss_timeout_sec;
+	uint32_t reconnect_delay_sec;
+	uint32_t fast_io_fail_timeout_sec;
+	char *psk;
+	uint32_t max_bdevs;
+	char *dhchap_key;
+	char *dhchap_ctrlr_key;
+	bool allow_unrecognized_csi;
+	const json_t *multipath_opts;
+	bool disable_sq_flow_control;
+};
+
+#define P(field, fn, opt)                                              \
+	{                                                              \
+#field, offsetof(struct attach_params, field), fn, opt \
+	}
+
+static const struct mimo_json_decoder attach_decoders[] = {
+	P(name, mimo_json_decode_string, false),
+	P(trtype, mimo_json_decode_string, false),
+	P(traddr, mimo_json_decode_string, false),
+	P(adrfam, mimo_json_decode_string, true),
+	P(trsvcid, mimo_json_decode_string, true),
+	P(priority, mimo_json_decode_string, true),
+	P(subnqn, mimo_json_decode_string, true),
+	P(hostnqn, mimo_json_decode_string, true),
+	P(hostaddr, mimo_json_decode_string, true),
+	P(hostsvcid, mimo_json_decode_string, true),
+	P(prchk_reftag, mimo_json_decode_bool, true),
+	P(prchk_guard, mimo_json_decode_bool, true),
+	P(hdgst, mimo_json_decode_bool, true),
+	P(ddgst, mimo_json_decode_bool, true),
+	P(fabrics_connect_timeout_us, mimo_json_decode_uint64, true),
+	P(multipath, mimo_json_decode_string, true),
+	P(num_io_queues, mimo_json_decode_uint32, true),
+	P(ctrlr_loss_timeout_sec, mimo_json_decode_int32, true),
+	P(reconnect_delay_sec, mimo_json_decode_uint32, true),
+	P(fast_io_fail_timeout_sec, mimo_json_decode_uint32, true),
+	P(psk, mimo_json_decode_string, true),
+	P(max_bdevs, mimo_json_decode_uint32, true),
+	P(dhchap_key, mimo_json_decode_string, true),
+	P(dhchap_ctrlr_key, mimo_json_decode_string, true),
+	P(allow_unrecognized_csi, mimo_json_decode_bool, true),
+	P(multipath_opts, mimo_json_decode_json, true),
+	P(disable_sq_flow_control, mimo_json_decode_bool, true),
+};
+
+/* What SPDK 19.x's construct_nvme_bdev took. */
+static const struct mimo_json_decoder construct_decoders[] = {
+	P(name, mimo_json_decode_string, false),     P(trtype, mimo_json_decode_string, false),
+	P(traddr, mimo_json_decode_string, false),   P(adrfam, mimo_json_decode_string, true),
+	P(trsvcid, mimo_json_decode_string, true),   P(subnqn, mimo_json_decode_string, true),
+	P(hostnqn, mimo_json_decode_string, true),   P(hostaddr, mimo_json_decode_string, true),
+	P(hostsvcid, mimo_json_decode_string, true), P(prchk_reftag, mimo_json_decode_bool, true),
+	P(prchk_guard, mimo_json_decode_bool, true),
+};
+
+static bool copy_checked(struct mimo_jsonrpc_request *req, const char *what, char *dst, size_t cap,
+			 const char *src)
+{
+	if (strlen(src) >= cap || src[0] == '\0') {
+		mimo_jsonrpc_send_error(req, -EINVAL, "%s invalid or too long: %s", what, src);
+		return false;
+	}
+	memcpy(dst, src, strlen(src) + 1);
+	return true;
+}
+
+/* Turn the parameters into a transport ID and options; answers the error and returns false
+ * when they do not make one. */
+static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *p,
+		  struct mimo_nvme_trid *trid, struct mimo_nvme_ctrlr_opts *opts)
+{
+	memset(trid, 0, sizeof(*trid));
+	bdev_nvme_ctrlr_opts_init(opts); /* with bdev_nvme_set_options' */
+	if (strcasecmp(p->trtype, "loop") == 0) {
+		/* A loop listener is another library's object in the same process: reachable
+		 * from C (mimo/nvme.h), not something a daemon's configuration can name. */
+		mimo_jsonrpc_send_error(
+			req, -EINVAL,
+			"trtype loop is not attachable over RPC: it reaches a target "
+			"in the same process through the C API (mimo/nvme.h) only");
+		return false;
+	}
+	if (strcasecmp(p->trtype, "tcp") != 0) {
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"Failed to parse trtype: %s (mimo speaks TCP)", p->trtype);
+		return false;
+	}
+	trid->trtype = MIMO_NVMF_TRTYPE_TCP;
+	if (!copy_checked(req, "traddr", trid->traddr, sizeof(trid->traddr), p->traddr))
+		return false;
+	if (p->adrfam == NULL)
+		trid->adrfam = strchr(p->traddr, ':') != NULL ? MIMO_NVMF_ADRFAM_IPV6
+							      : MIMO_NVMF_ADRFAM_IPV4;
+	else if (strcasecmp(p->adrfam, "ipv4") == 0)
+		trid->adrfam = MIMO_NVMF_ADRFAM_IPV4;
+	else if (strcasecmp(p->adrfam, "ipv6") == 0)
+		trid->adrfam = MIMO_NVMF_ADRFAM_IPV6;
+	else {
+		mimo_jsonrpc_send_error(req, -EINVAL, "Failed to parse adrfam: %s", p->adrfam);
+		return false;
+	}
+	if (!copy_checked(req, "trsvcid", trid->trsvcid, sizeof(trid->trsvcid),
+			  p->trsvcid != NULL ? p->trsvcid : "4420") ||
+	    !copy_checked(req, "subnqn", trid->subnqn, sizeof(trid->subnqn),
+			  p->subnqn != NULL ? p->subnqn : MIMO_NVMF_DISCOVERY_NQN))
+		return false;
+	if (p->hostnqn != NULL &&
+	    !copy_checked(req, "hostnqn", opts->hostnqn, sizeof(opts->hostnqn), p->hostnqn))
+		return false;
+	if (p->prchk_reftag || p->prchk_guard) {
+		mimo_jsonrpc_send_error(req, -EINVAL, "protection information is not supported");
+		return false;
+	}
+	if (p->hostaddr != NULL &&
+	    !copy_checked(req, "hostaddr", trid->hostaddr, sizeof(trid->hostaddr), p->hostaddr))
+		return false;
+	if (p->hostsvcid != NULL && p->hostsvcid[0] != '\0' && strcmp(p->hostsvcid, "0") != 0) {
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"hostsvcid %s: a controller's connections cannot share one "
+					"local port (leave it out)",
+					p->hostsvcid);
+		return false;
+	}
+	if (p->priority != NULL) {
+		char *end;
+		unsigned long v = strtoul(p->priority, &end, 10);
+
+		if (*p->priority == '\0' || *end != '\0' || v > 6) {
+			mimo_jsonrpc_send_error(req, -EINVAL, "priority %s: a socket priority 0-6",
+						p->priority);
+			return false;
+		}
+		trid->priority = (uint32_t)v;
+	}
+	/* One path, no reconnect: silently ignoring these would promise a recovery that
+	 * never happens. */
+	if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
+	    p->fast_io_fail_timeout_sec != 0) {
+		mimo_jsonrpc_send_error(
+			req, -ENOTSUP,
+			"mimo does not reconnect: ctrlr_loss_timeout_sec, "
+			"reconnect_delay_sec and fast_io_fail_timeout_sec must be 0");
+		return false;
+	}
+	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0) {
+		mimo_jsonrpc_send_error(req, -ENOTSUP,
+					"mimo does not reconnect or fail over: multipath \"%s\" is "
+					"not supported (only \"disable\")",
+					p->multipath);
+		return false;
+	}
+	if (p->multipath_opts != NULL && !json_is_null(p->multipath_opts)) {
+		mimo_jsonrpc_send_error(req, -ENOTSUP,
+					"mimo does not do multipath: multipath_opts "
+					"is not supported");
+		return false;
+	}
+	/* psk: a TLS PSK of the keyring, by name (SPDK's form; a file path, its old one, is
+	 * not a name and is refused as an unknown key). */
+	if (p->psk != NULL && p->psk[0] != '\0') {
+		struct mimo_key *k = mimo_keyring_get(p->psk);
+		bool tls = k != NULL && mimo_key_kind(k) == MIMO_KEY_TLS_PSK;
+
+		mimo_key_put(k);
+		if (!tls) {
+			mimo_jsonrpc_send_error(
+				req, k == NULL ? -ENOKEY : -EKEYREJECTED,
+				k == NULL ? "psk '%s': no key of that name in the "
+					    "keyring (keyring_file_add_key)"
+					  : "psk '%s': not a TLS PSK (NVMeTLSkey-1:...)",
+				p->psk);
+			return false;
+		}
+	}
+	if (p->dhchap_ctrlr_key != NULL && p->dhchap_key == NULL) {
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"dhchap_ctrlr_key needs dhchap_key: the controller proves "
+					"itself only to a host that does");
+		return false;
+	}
+	if (p->num_io_queues != 0) {
+		if (p->num_io_queues > 65535) {
+			mimo_jsonrpc_send_error(req, -EINVAL,
+						"num_io_queues out of bounds, min: 1 max: 65535");
+			return false;
+		}
+		opts->num_io_queues = p->num_io_queues;
+	}
+	if (p->fabrics_connect_timeout_us != 0)
+		opts->connect_timeout_ms = (uint32_t)MIMO_MIN(
+			(p->fabrics_connect_timeout_us + 999) / 1000, UINT32_MAX);
+	opts->header_digest = p->hdgst;
+	opts->data_digest = p->ddgst;
+	opts->disable_sq_flow_control = p->disable_sq_flow_control;
+	return true;
+}
+
+static void attach_done(void *arg, int rc, json_t *names)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_result(req, json_incref(names));
+}
+
+static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
+		   const struct mimo_json_decoder *decoders, size_t count)
+{
+	struct attach_params p = { 0 };
+	struct mimo_nvme_ctrlr_opts opts;
+	struct mimo_nvme_trid trid;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, decoders, count, &p))
+		return;
+	if (build(req, &p, &trid, &opts)) {
+		rc = bdev_nvme_attach(p.name, &trid, &opts, p.dhchap_key, p.dhchap_ctrlr_key,
+				      p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done,
+				      req);
+		explicit_bzero(&opts, sizeof(opts));
+		if (rc == -EALREADY)
+			mimo_jsonrpc_send_error(req, -EALREADY,
+						"A controller named %s already exists", p.name);
+		else if (rc == -ENOKEY)
+			mimo_jsonrpc_send_error(
+				req, -ENOKEY,
+				"dhchap_key '%s' or dhchap_ctrlr_key '%s': no key of "
+				"that name in the keyring (keyring_file_add_key)",
+				p.dhchap_key != NULL ? p.dhchap_key : "",
+				p.dhchap_ctrlr_key != NULL ? p.dhchap_ctrlr_key : "");
+		else if (rc == -EKEYREJECTED)
+			mimo_jsonrpc_send_error(req, -EKEYREJECTED,
+						"dhchap_key '%s' or dhchap_ctrlr_key '%s': not a "
+						"DH-HMAC-CHAP secret (DHHC-1:...)",
+						p.dhchap_key != NULL ? p.dhchap_key : "",
+						p.dhchap_ctrlr_key != NULL ? p.dhchap_ctrlr_key
+									   : "");
+		else if (rc != 0)
+			mimo_jsonrpc_send_errno(req, rc);
+	}
+	mimo_json_decode_free(decoders, count, &p);
+}
+
+static void rpc_bdev_nvme_attach_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	attach(req, params, attach_decoders, MIMO_COUNTOF(attach_decoders));
+}
+
+static void rpc_construct_nvme_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	attach(req, params, construct_decoders, MIMO_COUNTOF(construct_decoders));
+}
+
+struct detach_params {
+	char *name;
+	char *trtype;
+	char *traddr;
+	char *adrfam;
+	char *trsvcid;
+	char *subnqn;
+	char *hostaddr;
+	char *hostsvcid;
+};
+
+#define D(field)                                                                             \
+	{                                                                                    \
+#field, offsetof(struct detach_params, field), mimo_json_decode_string, true \
+	}
+
+static const struct mimo_json_decoder detach_decoders[] = {
+	{ "name", offsetof(struct detach_params, name), mimo_json_decode_string, false },
+	D(trtype),
+	D(traddr),
+	D(adrfam),
+	D(trsvcid),
+	D(subnqn),
+	D(hostaddr),
+	D(hostsvcid),
+};
+
+static void detach_done(void *arg, int rc)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+/* SPDK removes one path when a transport ID is given; mimo has one path per controller, so
+ * a transport ID must name that path. */
+static bool path_matches(const struct detach_params *p, const struct mimo_nvme_trid *t)
+{
+	if (p->traddr != NULL && strcmp(p->traddr, t->traddr) != 0)
+		return false;
+	if (p->trsvcid != NULL && strcmp(p->trsvcid, t->trsvcid) != 0)
+		return false;
+	if (p->subnqn != NULL && strcmp(p->subnqn, t->subnqn) != 0)
+		return false;
+	if (p->trtype != NULL && strcasecmp(p->trtype, "tcp") != 0)
+		return false;
+	if (p->adrfam != NULL &&
+	    strcasecmp(p->adrfam, t->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "ipv6" : "ipv4") != 0)
+		return false;
+	if (p->hostaddr != NULL && strcmp(p->hostaddr, t->hostaddr) != 0)
+		return false;
+	/* The controller's connections come from any local port: only that matches. */
+	if (p->hostsvcid != NULL && p->hostsvcid[0] != '\0' && strcmp(p->hostsvcid, "0") != 0)
+		return false;
+	return true;
+}
+
+static void detach(struct mimo_jsonrpc_request *req, const json_t *params,
+		   const struct mimo_json_decoder *decoders, size_t count)
+{
+	struct detach_params p = { 0 };
+	const struct mimo_nvme_trid *trid;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, decoders, count, &p))
+		return;
+	trid = bdev_nvme_get_trid(p.name);
+	if (trid != NULL && !path_matches(&p, trid))
+		rc = -ENODEV;
+	else
+		rc = bdev_nvme_detach(p.name, detach_done, req);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	mimo_json_decode_free(decoders, count, &p);
+}
+
+static void rpc_bdev_nvme_detach_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	detach(req, params, detach_decoders, MIMO_COUNTOF(detach_decoders));
+}
+
+static void rpc_delete_nvme_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	detach(req, params, detach_decoders, 1);
+}
+
+struct get_params {
+	char *name;
+};
+
+static const struct mimo_json_decoder get_decoders[] = {
+	{ "name", offsetof(struct get_params, name), mimo_json_decode_string, true },
+};
+
+static void rpc_bdev_nvme_get_controllers(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct get_params p = { 0 };
+	json_t *result;
+
+	if (!mimo_rpc_decode(req, params, get_decoders, MIMO_COUNTOF(get_decoders), &p))
+		return;
+	result = bdev_nvme_controllers_json(p.name);
+	if (result == NULL)
+		mimo_jsonrpc_send_error(req, -EINVAL, "Controller %s does not exist", p.name);
+	else
+		mimo_jsonrpc_send_result(req, result);
+	mimo_json_decode_free(get_decoders, MIMO_COUNTOF(get_decoders), &p);
+}
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller, MIMO_RPC_RUNTIME },
+	{ "construct_nvme_bdev", rpc_construct_nvme_bdev, MIMO_RPC_RUNTIME,
+	  "bdev_nvme_attach_controller" },
+	{ "bdev_nvme_detach_controller", rpc_bdev_nvme_detach_controller, MIMO_RPC_RUNTIME },
+	{ "delete_nvme_controller", rpc_delete_nvme_controller, MIMO_RPC_RUNTIME,
+	  "bdev_nvme_detach_controller" },
+	{ "bdev_nvme_get_controllers", rpc_bdev_nvme_get_controllers, MIMO_RPC_RUNTIME },
+};
+
+void bdev_nvme_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}
