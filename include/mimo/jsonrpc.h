@@ -164,6 +164,14 @@ bool mimo_rpc_decode(struct mimo_jsonrpc_request *req, const json_t *params,
 		     const struct mimo_json_decoder *decoders, size_t count, void *out);
 /* For methods without parameters: answers -32602 and returns false when some were given. */
 bool mimo_rpc_no_params(struct mimo_jsonrpc_request *req, const json_t *params);
+/*
+ * A parameter that is a list of names (e.g. DH-HMAC-CHAP's "dhchap_digests") into a mask of
+ * 1 << id_of(name). NULL names: true, *mask untouched. A name id_of does not know (< 0):
+ * answers -32602 "<method>: parameter \"<param>\": unknown '<name>' (<choices>)" and returns
+ * false.
+ */
+bool mimo_rpc_names_mask(struct mimo_jsonrpc_request *req, const char *param, const json_t *names,
+			 int (*id_of)(const char *), const char *choices, uint32_t *mask);
 
 const char *mimo_json_decode_string(const json_t *val, void *out); /* char *, strdup'd */
 const char *mimo_json_decode_bool(const json_t *val, void *out);   /* bool */

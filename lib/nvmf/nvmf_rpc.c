@@ -869,32 +869,9 @@ static const struct mimo_json_decoder set_config_decoders[] = {
 };
 #undef SC
 
-/* Names into a mask; answers the error and returns false on an unknown name. */
-static bool names_mask(struct mimo_jsonrpc_request *req, const json_t *names, const char *what,
-		       int (*id_of)(const char *), uint32_t *mask)
-{
-	size_t i;
-	json_t *v;
-
-	if (names == NULL)
-		return true;
-	*mask = 0;
-	json_array_foreach(names, i, v)
-	{
-		int id = id_of(json_string_value(v));
-
-		if (id < 0) {
-			mimo_jsonrpc_send_error(req, INVALID,
-						"%s: unknown '%s' (sha256, sha384, sha512; null, "
-						"ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, "
-						"ffdhe8192)",
-						what, json_string_value(v));
-			return false;
-		}
-		*mask |= 1u << id;
-	}
-	return true;
-}
+/* What DH-HMAC-CHAP's name lists may hold (dhchap.h's names). */
+#define DHCHAP_CHOICES \
+	"sha256, sha384, sha512; null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192"
 
 /* SPDK's target-wide options: here, of the default target ("nvmf_tgt"), at any time (they
  * apply to authentications that start afterwards). */
@@ -911,8 +888,10 @@ static void rpc_nvmf_set_config(struct mimo_jsonrpc_request *req, const json_t *
 	if (tgt == NULL)
 		goto out;
 	mimo_nvmf_tgt_get_dhchap(tgt, &digests, &dhgroups);
-	if (!names_mask(req, p.digests, "dhchap_digests", dhchap_hash_id, &digests) ||
-	    !names_mask(req, p.dhgroups, "dhchap_dhgroups", dhchap_dhgroup_id, &dhgroups))
+	if (!mimo_rpc_names_mask(req, "dhchap_digests", p.digests, dhchap_hash_id, DHCHAP_CHOICES,
+				 &digests) ||
+	    !mimo_rpc_names_mask(req, "dhchap_dhgroups", p.dhgroups, dhchap_dhgroup_id,
+				 DHCHAP_CHOICES, &dhgroups))
 		goto out;
 	if (mimo_nvmf_tgt_set_dhchap(tgt, digests, dhgroups) != 0)
 		mimo_jsonrpc_send_error(req, INVALID, "Invalid DH-HMAC-CHAP digests or groups");

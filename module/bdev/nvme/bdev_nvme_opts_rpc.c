@@ -123,32 +123,9 @@ static void refuse(struct mimo_jsonrpc_request *req, const char *param, const ch
 				why);
 }
 
-/* Names into a mask of 1 << id; answers the error and returns false on an unknown one. */
-static bool names_mask(struct mimo_jsonrpc_request *req, const char *param, const json_t *names,
-		       int (*id_of)(const char *), uint32_t *mask)
-{
-	size_t i;
-	json_t *v;
-
-	if (names == NULL)
-		return true;
-	*mask = 0;
-	json_array_foreach(names, i, v)
-	{
-		int id = id_of(json_string_value(v));
-
-		if (id < 0) {
-			mimo_jsonrpc_send_error(req, INVALID,
-						"bdev_nvme_set_options: parameter \"%s\": unknown "
-						"'%s' (sha256, sha384, sha512; null, ffdhe2048, "
-						"ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192)",
-						param, json_string_value(v));
-			return false;
-		}
-		*mask |= 1u << id;
-	}
-	return true;
-}
+/* What DH-HMAC-CHAP's name lists may hold (dhchap.h's names). */
+#define DHCHAP_CHOICES \
+	"sha256, sha384, sha512; null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192"
 
 /* One path per controller: a policy that spreads I/O over paths is refused; the others -
  * active_passive, and the selector and min_io only active_active uses - say what one path is. */
@@ -267,10 +244,10 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 			     &p))
 		return;
 	if (!check_unsupported(req, &p) || !multipath_ok(req, p.multipath_opts) ||
-	    !names_mask(req, "dhchap_digests", p.dhchap_digests, dhchap_hash_id,
-			&o.dhchap_digests) ||
-	    !names_mask(req, "dhchap_dhgroups", p.dhchap_dhgroups, dhchap_dhgroup_id,
-			&o.dhchap_dhgroups))
+	    !mimo_rpc_names_mask(req, "dhchap_digests", p.dhchap_digests, dhchap_hash_id,
+				 DHCHAP_CHOICES, &o.dhchap_digests) ||
+	    !mimo_rpc_names_mask(req, "dhchap_dhgroups", p.dhchap_dhgroups, dhchap_dhgroup_id,
+				 DHCHAP_CHOICES, &o.dhchap_dhgroups))
 		goto out;
 	if (p.bdev_retry_count < -1) {
 		refuse(req, "bdev_retry_count", "must be -1 (no limit) or more");
