@@ -81,7 +81,8 @@ test-asan: deps
 
 # The tests that exercise threads, under ThreadSanitizer: the threaded unit tests, and the
 # integration tests of the threaded programs (agent, gateway, plugin SDK, mimo_perf, the event
-# bridge).
+# bridge) and of queues served on other reactors than their session's (vhost-user-blk and
+# vhost-user-scsi).
 test-tsan: deps
 	@[ -f $(TSAN_DIR)/build.ninja ] || meson setup $(TSAN_DIR) -Db_sanitize=thread \
 		-Db_lundef=false -Dbuildtype=debug \
@@ -94,7 +95,9 @@ test-tsan: deps
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MIMO_BUILD=$(TSAN_ROOT) MIMO_SANITIZE=thread \
 		$(PY) -m pytest -q test/integration/test_agent.py test/integration/test_agent_nats.py \
 		test/integration/test_nvme.py test/integration/test_fuse.py \
-		test/integration/test_hostile.py test/integration/test_notify.py $(PYTEST_ARGS)
+		test/integration/test_hostile.py test/integration/test_notify.py test/integration/test_vhost.py \
+		test/integration/test_vhost_scsi.py \
+		$(PYTEST_ARGS)
 
 bench: build
 	$(PY) bench/run.py

@@ -17,6 +17,17 @@ SPDK is not a Debian package. Where it has been built (no hugepages needed: both
 against mimo_tgt (ratio mimo_perf / spdk_nvme_perf), and SPDK_NVMF_TGT to nvmf_tgt's path to
 run the same workloads, in the same run, against SPDK's target on the same core (ratio
 mimo_tgt / nvmf_tgt with the same initiator, and its resident memory).
+
+With both set, the headline ("headline_spdk_nvme_perf", run first) is SPDK's initiator on
+both targets: each target pinned to CPU 0 with one reactor, spdk_nvme_perf on the last CPU, the
+64 MiB bdev written through first, then 4 KiB random read QD32, 4 KiB random write QD32, 128
+KiB sequential read QD8 and 4 KiB random read QD1 (average latency), target RSS sampled under
+load; BENCH_ROUNDS (default 3) rounds alternating the targets; medians with min-max and the
+load average around each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third
+target (sock_set_default_impl -i uring before framework_start_init). BENCH_HEADLINE_ONLY=1
+stops after it. MIMO_TGT_BEFORE (another mimo_tgt binary) adds it as "mimo-before", for a
+change's before and after in the same run. The mimo_perf figures below it are another table: a different initiator.
+What each I/O costs the target (instructions, syscalls) is bench/nvmf_cost.py.
 """
 import json
 import os
@@ -96,7 +107,8 @@ def mimo_perf(port, args, seconds, mask=PERF_MASK):
 def spdk_perf(port, args, seconds):
     """spdk_nvme_perf's text report: the Total line's IOPS."""
     p = subprocess.run([SPDK_PERF, *SPDK_MEM, "-r", trid(port), *args, "-t", str(seconds), "-c",
-                        PERF_MASK], capture_output=True, text=True, timeout=seconds + 60)
+                        PERF_MASK], capture_output=True, text=True, timeout=seconds + 60,
+                       env=__import__("nvmf_cost").lib_env(SPDK_PERF))
     for line in p.stdout.splitlines():
         if line.startswith("Total"):
             return float(line.split(":")[1].split()[0])
@@ -189,10 +201,107 @@ def run_spdk_target(d, out):
         p.wait()
 
 
+# --- the headline: spdk_nvme_perf on both targets, same run ---------------------------------
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SPDK_TGT_URING = os.environ.get("SPDK_NVMF_TGT_URING")
+HEADLINE = {  # spdk_nvme_perf arguments
+    "randread_4k_qd32": ["-q", "32", "-o", "4096", "-w", "randread"],
+    "randwrite_4k_qd32": ["-q", "32", "-o", "4096", "-w", "randwrite"],
+    "read_128k_qd8": ["-q", "8", "-o", "131072", "-w", "read"],
+    "randread_4k_qd1": ["-q", "1", "-o", "4096", "-w", "randread"],
+}
+
+
+def spdk_perf_total(port, args, seconds):
+    """spdk_nvme_perf on the last CPU: its Total line (IOPS, MiB/s, average, min, max µs)."""
+    from nvmf_cost import lib_env
+    p = subprocess.run(["taskset", "-c", str(LAST_CPU), SPDK_PERF, *SPDK_MEM[:1], "-s", "512",
+                        "-c", PERF_MASK, "-r", trid(port), *args, "-t", str(seconds)],
+                       env=lib_env(SPDK_PERF), capture_output=True, text=True,
+                       timeout=seconds + 60)
+    for line in p.stdout.splitlines():
+        if line.startswith("Total"):
+            f = [float(x) for x in line.split(":", 1)[1].split()[:5]]
+            return {"iops": round(f[0]), "mibps": round(f[1], 1), "avg_us": round(f[2], 2),
+                    "min_us": round(f[3], 2)}
+    raise RuntimeError(f"spdk_nvme_perf gave no total: {p.stdout[-2000:]} {p.stderr[-2000:]}")
+
+
+def headline_round(name, exe, d):
+    """One target (pinned to CPU 0, one reactor): the bdev written through, then each
+    workload with the target's peak RSS sampled."""
+    from nvmf_cost import Target
+    t = Target(name, exe, d, callgrind=False)
+    try:
+        spdk_perf_total(t.port, ["-q", "8", "-o", "131072", "-w", "write"], 2)
+        res = {}
+        for w, args in HEADLINE.items():
+            with RssSampler(t.pid) as s:
+                res[w] = spdk_perf_total(t.port, args, SECONDS)
+            res[w]["rss_kib"] = s.peak
+        return res
+    finally:
+        t.stop()
+
+
+def spread(vals):
+    v = sorted(vals)
+    return {"median": v[len(v) // 2], "min": v[0], "max": v[-1], "all": vals}
+
+
+def headline(d):
+    """spdk_nvme_perf driving mimo_tgt and SPDK's nvmf_tgt (and its io_uring build), rounds
+    alternating the targets, medians with their ranges; ratios are of the medians."""
+    targets = [("mimo", None), ("spdk-posix", SPDK_TGT)]
+    if os.environ.get("MIMO_TGT_BEFORE"):  # another mimo_tgt: a before/after pair
+        targets.insert(1, ("mimo-before", os.environ["MIMO_TGT_BEFORE"]))
+    if SPDK_TGT_URING:
+        targets.append(("spdk-uring", SPDK_TGT_URING))
+    runs = {n: [] for n, _ in targets}
+    loads = []
+    for _ in range(ROUNDS):
+        for name, exe in targets:
+            before = os.getloadavg()
+            runs[name].append(headline_round(name, exe, d))
+            loads.append([round(x, 2) for x in before] + [round(x, 2) for x in os.getloadavg()])
+    out = {"method": f"spdk_nvme_perf on CPU {LAST_CPU}, targets on CPU 0 (-m 0x1), "
+                     f"{SECONDS} s per workload, {ROUNDS} alternating rounds",
+           "loadavg_before_after": loads, "targets": {}}
+    for name, rs in runs.items():
+        t = {}
+        for w in HEADLINE:
+            key = "avg_us" if w == "randread_4k_qd1" else "iops"
+            t[w] = {key: spread([r[w][key] for r in rs])}
+            if w == "read_128k_qd8":
+                t[w]["mibps"] = spread([r[w]["mibps"] for r in rs])
+        t["rss_mib_under_load"] = spread([round(max(r[w]["rss_kib"] for w in HEADLINE) / 1024)
+                                          for r in rs])
+        out["targets"][name] = t
+    m = out["targets"]["mimo"]
+    for peer in [n for n, _ in targets if n not in ("mimo", "mimo-before")]:
+        p = out["targets"][peer]
+        out[f"mimo_over_{peer.replace('-', '_')}"] = {
+            **{w: round(m[w]["iops"]["median"] / p[w]["iops"]["median"], 2)
+               for w in HEADLINE if w != "randread_4k_qd1"},
+            "randread_4k_qd1_avg_latency": round(m["randread_4k_qd1"]["avg_us"]["median"]
+                                                 / p["randread_4k_qd1"]["avg_us"]["median"], 2),
+            "rss_under_load": round(m["rss_mib_under_load"]["median"]
+                                    / p["rss_mib_under_load"]["median"], 3),
+        }
+    return out
+
+
 def main():
     out = {"benchmark": "nvmf", "machine": machine(), "seconds": SECONDS,
            "placement": f"target reactors per -m, mimo_perf on CPU {LAST_CPU}", "peer": PEER}
     with tempfile.TemporaryDirectory(prefix="mimo-bench-") as d:
+        if SPDK_PERF and SPDK_TGT:
+            # The headline first, while the machine is as quiet as it will be.
+            out["headline_spdk_nvme_perf"] = headline(d)
+            if os.environ.get("BENCH_HEADLINE_ONLY"):
+                print(json.dumps(out))
+                return
         for mask in ("0x1", "0x3"):
             run_target(mask, d, out)
         if SPDK_TGT:

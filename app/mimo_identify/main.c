@@ -349,6 +349,9 @@ static json_t *ctrlr_json(struct mimo_nvme_ctrlr *ctrlr)
 		(int)cd->maxcmd, "num_io_queues", (int)mimo_nvme_ctrlr_get_num_io_queues(ctrlr),
 		"max_queue_entries", (int)(cap & 0xffff) + 1, "vwc", (int)cd->vwc, "discovery",
 		mimo_nvme_ctrlr_is_discovery(ctrlr));
+	/* Command Retry Delay Times 1-3, in 100 ms (what a CRD field in a status asks for). */
+	json_object_set_new(o, "crdt",
+			    json_pack("[i, i, i]", cd->crdt[0], cd->crdt[1], cd->crdt[2]));
 	/* The secure channel's cipher suite; null over plain TCP. */
 	json_object_set_new(o, "tls",
 			    mimo_nvme_ctrlr_get_tls_cipher(ctrlr) != NULL

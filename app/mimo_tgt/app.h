@@ -34,6 +34,9 @@ int app_nvmf_init(void);
 void app_nvmf_fini(void (*done)(void *arg), void *arg);
 json_t *app_nvmf_config(void);
 
+/* The sock subsystem (app_sock.c): sock_impl_set_options calls that re-create the options. */
+json_t *app_sock_config(void);
+
 /* The fuse subsystem (app_fuse.c). fini unmounts every export; mount is --fuse-mount DIR
  * (from the main thread, never a reactor). */
 void app_fuse_fini(void (*done)(void *arg), void *arg);
@@ -42,8 +45,17 @@ int app_fuse_mount(const char *dir);
 /* Before start-up: 0, or a message on stderr and -errno (no such directory...). */
 int app_fuse_check(const char *dir);
 
-/* On reactor 0. Replay a saved configuration file, then call done(arg, rc). */
-void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg);
+/* The vhost_blk subsystem (app_vhost.c): vhost-user-blk controllers, closed at exit before
+ * the bdevs go. */
+void app_vhost_fini(void (*done)(void *arg), void *arg);
+json_t *app_vhost_config(void);
+json_t *app_vhost_scsi_config(void); /* the vhost_scsi subsystem */
+
+/* On reactor 0. Replay one pass of a saved configuration file, then call done(arg, rc):
+ * phase MIMO_RPC_STARTUP runs the methods allowed before framework_start_init (in the startup
+ * state), MIMO_RPC_RUNTIME the others (config_replay.c). */
+void app_replay_config(const char *path, uint32_t phase, void (*done)(void *arg, int rc),
+		       void *arg);
 
 /* On reactor 0: leave the startup state (framework_start_init, or at start without
  * --wait-for-rpc): replay -c, answer framework_wait_init waiters, then done(arg, rc). */
@@ -54,6 +66,8 @@ struct mimo_jsonrpc_request;
 void app_wait_init(struct mimo_jsonrpc_request *req);
 /* app_rpc.c: register the framework's methods (spdk_get_version, framework_*...). */
 void app_rpc_register(void);
+void app_spdk_opts_register(void); /* app_spdk_opts.c: iobuf, accel, scheduler */
+void app_sock_register(void);      /* app_sock.c: the sock_* methods */
 
 /* Ask the process to stop, as a signal would (from any thread). */
 void app_request_stop(void);

@@ -2,6 +2,12 @@
  * Replay a configuration saved with save_config ({"subsystems":[{"subsystem", "config":
  * [{"method","params"}...]}...]}): each method is called in order, as load_config would over
  * the socket, and the first failure stops the replay with a message naming it.
+ *
+ * In two passes, as SPDK's loader: at start-up (before framework_start_init) the methods that
+ * may run then - SPDK's options methods, sock_impl_set_options, nvmf_set_max_subsystems... -
+ * and after it the methods that need the initialised framework. A method allowed in both
+ * states runs in the first pass only. So a file saved by SPDK, whose options methods are
+ * start-up only, loads with -c whether or not --wait-for-rpc is given.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,8 +20,9 @@
 #define COMP "app"
 
 struct replay {
-	json_t *calls; /* [{method, params}...] flattened in order */
+	json_t *calls; /* [{method, params}...] of this pass, flattened in order */
 	size_t next;
+	uint32_t phase; /* MIMO_RPC_STARTUP or MIMO_RPC_RUNTIME */
 	char *path;
 	void (*done)(void *arg, int rc);
 	void *arg;
@@ -56,7 +63,8 @@ static void replay_next(struct replay *r)
 	int rc;
 
 	if (r->next >= json_array_size(r->calls)) {
-		MIMO_INFO(COMP, "%s: %zu call(s) replayed", r->path, r->next);
+		MIMO_INFO(COMP, "%s: %zu call(s) replayed %s", r->path, r->next,
+			  r->phase == MIMO_RPC_STARTUP ? "at start-up" : "after initialisation");
 		finish(r, 0);
 		return;
 	}
@@ -71,7 +79,24 @@ static void replay_next(struct replay *r)
 		finish(r, rc);
 }
 
-void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *arg)
+/* Whether call belongs to this pass; false (with a message) for a method nobody has. */
+static bool in_pass(struct replay *r, const char *subsystem, json_t *call, bool *ok)
+{
+	const char *method = json_string_value(json_object_get(call, "method"));
+	uint32_t mask;
+
+	if (mimo_rpc_get_method_state_mask(method, &mask) != 0) {
+		MIMO_ERR(COMP, "%s: %s (subsystem %s) is not a method of mimo_tgt", r->path, method,
+			 subsystem != NULL ? subsystem : "?");
+		*ok = false;
+		return false;
+	}
+	if (r->phase == MIMO_RPC_STARTUP)
+		return (mask & MIMO_RPC_STARTUP) != 0;
+	return (mask & MIMO_RPC_STARTUP) == 0;
+}
+
+void app_replay_config(const char *path, uint32_t phase, void (*done)(void *arg, int rc), void *arg)
 {
 	struct replay *r = calloc(1, sizeof(*r));
 	json_error_t jerr;
@@ -84,6 +109,7 @@ void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *
 	}
 	r->done = done;
 	r->arg = arg;
+	r->phase = phase;
 	r->path = strdup(path);
 	r->calls = json_array();
 	doc = json_load_file(path, 0, &jerr);
@@ -102,6 +128,8 @@ void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *
 	json_array_foreach(subsystems, i, sub)
 	{
 		json_t *config = json_object_get(sub, "config"), *call;
+		const char *name = json_string_value(json_object_get(sub, "subsystem"));
+		bool ok = true;
 
 		json_array_foreach(config, j, call)
 		{
@@ -111,7 +139,15 @@ void app_replay_config(const char *path, void (*done)(void *arg, int rc), void *
 				finish(r, -EINVAL);
 				return;
 			}
-			json_array_append(r->calls, call);
+			/* Every method is checked in the first pass, before any runs: a file
+			 * mimo cannot load changes nothing. */
+			if (in_pass(r, name, call, &ok))
+				json_array_append(r->calls, call);
+			if (!ok) {
+				json_decref(doc);
+				finish(r, -EINVAL);
+				return;
+			}
 		}
 	}
 	json_decref(doc);

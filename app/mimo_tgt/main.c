@@ -24,6 +24,7 @@
 #include "bdev_nvme.h"
 #include "keyring.h"
 #include "log.h"
+#include "net_interface.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
 #include "mimo/fuse.h"
@@ -31,6 +32,8 @@
 #include "mimo/notify.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
+#include "mimo/scsi.h"
+#include "mimo/vhost.h"
 
 #define COMP "app"
 
@@ -67,6 +70,17 @@ static void bdev_fini(void (*done)(void *arg), void *arg)
 	mimo_bdev_nvme_fini(nvme_detached, c);
 }
 
+/* bdev_nvme's module options first (its controllers are attached with them), then the bdevs
+ * in the order they were made. */
+static json_t *bdev_config(void)
+{
+	json_t *arr = mimo_bdev_nvme_config_json(), *bdevs = mimo_bdev_config_json();
+
+	json_array_extend(arr, bdevs);
+	json_decref(bdevs);
+	return arr;
+}
+
 /* Keys go last at exit, once nothing uses them. */
 static void keyring_fini(void (*done)(void *arg), void *arg)
 {
@@ -78,9 +92,15 @@ static void keyring_fini(void (*done)(void *arg), void *arg)
  * (as in SPDK): bdev_nvme controllers and nvmf hosts name its keys. */
 static const struct app_subsystem g_subsystems[] = {
 	{ "keyring", { NULL }, mimo_keyring_config_json, NULL, keyring_fini },
-	{ "bdev", { NULL }, mimo_bdev_config_json, NULL, bdev_fini },
-	{ "nvmf", { "bdev", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
+	{ "bdev", { NULL }, bdev_config, NULL, bdev_fini },
+	/* SPDK's sock subsystem: the options of the NVMe/TCP sockets (before nvmf, whose
+	 * listeners take them). */
+	{ "sock", { NULL }, app_sock_config, NULL, NULL },
+	{ "nvmf", { "bdev", "sock", NULL }, app_nvmf_config, app_nvmf_init, app_nvmf_fini },
 	{ "fuse", { "bdev", NULL }, app_fuse_config, NULL, app_fuse_fini },
+	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
+	/* Shut down with vhost_blk: mimo_vhost_fini ends every controller, of both types. */
+	{ "vhost_scsi", { "bdev", NULL }, app_vhost_scsi_config, NULL, NULL },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -94,6 +114,7 @@ static bool g_pid_written;	   /* ours to remove at exit */
 static int g_main_core = -1;	   /* -p, checked against the mask */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
+static long g_idle_spin_us = -1;   /* --idle-spin-us: the reactors' default when < 0 */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -110,11 +131,15 @@ static void usage(const char *prog)
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
 	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
+	       "      --idle-spin-us US    reactors keep spinning US microseconds after their last\n"
+	       "                           work before they sleep (default 200; 0: sleep at once)\n"
 	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
 	       "                           requests arrive as messages, answers go back up\n"
 	       "      --fuse-mount DIR     export every bdev as a file under DIR/bdevs (FUSE; DIR "
 	       "must\n"
 	       "                           exist: it is not created)\n"
+	       "  -S, --vhost-socket-path DIR  where vhost-user controllers' sockets go (default:\n"
+	       "                           the working directory)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
@@ -135,6 +160,7 @@ enum {
 	OPT_IGNORED_ARG,
 	OPT_AGENT_SOCKET,
 	OPT_FUSE_MOUNT,
+	OPT_IDLE_SPIN,
 };
 
 static int parse_args(int argc, char **argv)
@@ -152,6 +178,8 @@ static int parse_args(int argc, char **argv)
 		{ "poll", no_argument, NULL, OPT_POLL },
 		{ "agent-socket", required_argument, NULL, OPT_AGENT_SOCKET },
 		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
+		{ "vhost-socket-path", required_argument, NULL, 'S' },
+		{ "idle-spin-us", required_argument, NULL, OPT_IDLE_SPIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -166,7 +194,7 @@ static int parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:u", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:r:c:f:L:hs:i:n:e:p:uS:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (mimo_reactor_parse_cpumask(optarg, &g_app_opts.core_mask) != 0) {
@@ -210,6 +238,26 @@ static int parse_args(int argc, char **argv)
 		case OPT_FUSE_MOUNT:
 			g_fuse_mount = optarg;
 			break;
+		case OPT_IDLE_SPIN: {
+			char *end;
+			long us = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || end == optarg || us < 0 || us > 1000000) {
+				fprintf(stderr, "mimo_tgt: --idle-spin-us %s: 0 to 1000000\n", optarg);
+				return -1;
+			}
+			g_idle_spin_us = us;
+			break;
+		}
+		case 'S': {
+			int rc = mimo_vhost_set_socket_dir(optarg);
+
+			if (rc != 0) {
+				fprintf(stderr, "mimo_tgt: -S %s: %s\n", optarg, strerror(-rc));
+				return -1;
+			}
+			break;
+		}
 		case 'h':
 			usage(argv[0]);
 			exit(0);
@@ -314,7 +362,7 @@ void app_start_init(void (*done)(void *arg, int rc), void *arg)
 	c->arg = arg;
 	mimo_rpc_set_state(MIMO_RPC_RUNTIME);
 	if (g_app_opts.json_config != NULL)
-		app_replay_config(g_app_opts.json_config, start_init_finish, c);
+		app_replay_config(g_app_opts.json_config, MIMO_RPC_RUNTIME, start_init_finish, c);
 	else
 		start_init_finish(c, 0);
 }
@@ -358,6 +406,22 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* After the start-up pass of -c (the methods SPDK allows before framework_start_init). */
+static void startup_config_done(void *arg, int rc)
+{
+	(void)arg;
+	if (rc != 0) {
+		step_done(NULL, rc);
+		return;
+	}
+	if (g_app_opts.wait_for_rpc) {
+		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
+		init_done(NULL, 0);
+		return;
+	}
+	app_start_init(init_done, NULL);
+}
+
 static void init_on_reactor(void *arg)
 {
 	struct mimo_jsonrpc_opts o;
@@ -366,7 +430,10 @@ static void init_on_reactor(void *arg)
 	(void)arg;
 	mimo_jsonrpc_opts_init(&o);
 	o.socket_mode = g_app_opts.rpc_socket_mode;
-	mimo_rpc_set_state(g_app_opts.wait_for_rpc ? MIMO_RPC_STARTUP : MIMO_RPC_RUNTIME);
+	/* The startup state until initialised, as SPDK: with --wait-for-rpc until
+	 * framework_start_init, else only while -c's start-up methods run (they answer at once,
+	 * on this reactor, so no client sees that state). */
+	mimo_rpc_set_state(MIMO_RPC_STARTUP);
 	rc = mimo_jsonrpc_server_listen(g_app_opts.rpc_socket, &o, &g_server);
 	if (rc == -EADDRINUSE) {
 		MIMO_ERR(COMP,
@@ -396,12 +463,11 @@ static void init_on_reactor(void *arg)
 			return;
 		}
 	}
-	if (g_app_opts.wait_for_rpc) {
-		MIMO_INFO(COMP, "waiting for framework_start_init on %s", g_app_opts.rpc_socket);
-		init_done(NULL, 0);
-		return;
-	}
-	app_start_init(init_done, NULL);
+	if (g_app_opts.json_config != NULL)
+		app_replay_config(g_app_opts.json_config, MIMO_RPC_STARTUP, startup_config_done,
+				  NULL);
+	else
+		startup_config_done(NULL, 0);
 }
 
 /* Stop the subsystems one after the other, last first. */
@@ -500,6 +566,8 @@ static void fix_malloc_thresholds(void)
 static void register_parts(void)
 {
 	app_rpc_register();
+	app_sock_register();
+	app_spdk_opts_register();
 	mimo_event_register_type("mimo_tgt_started");
 	mimo_event_register_type("mimo_tgt_stopped");
 	mimo_register_keyring();
@@ -511,8 +579,12 @@ static void register_parts(void)
 	mimo_register_bdev_error();
 	mimo_register_bdev_malloc();
 	mimo_register_bdev_null();
+	mimo_register_vhost();
 	mimo_register_jsonrpc();
 	mimo_register_events();
+	mimo_register_net();
+	/* Newer parts after the historical order, so that the lists above stay as they were. */
+	mimo_register_scsi();
 }
 
 int main(int argc, char **argv)
@@ -546,6 +618,8 @@ int main(int argc, char **argv)
 	mimo_reactor_opts_init(&ropts);
 	ropts.core_mask = g_app_opts.core_mask;
 	ropts.poll_mode = g_app_opts.poll_mode;
+	if (g_idle_spin_us >= 0)
+		ropts.idle_spin_us = (uint32_t)g_idle_spin_us;
 	rc = mimo_reactors_start(&ropts);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));

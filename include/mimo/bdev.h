@@ -113,6 +113,22 @@ int mimo_bdev_reset(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch, mim
 		    void *cb_arg);
 
 void mimo_bdev_free_io(struct mimo_bdev_io *io);
+
+/*
+ * Zero-copy read, for a bdev whose blocks are memory the process can address (malloc): the
+ * completion's I/O points at the bdev's own memory (mimo_bdev_io_get_iovec) instead of a copy
+ * in a buffer of the caller's. The memory stays valid until mimo_bdev_free_io(io): a bdev is
+ * destructed only after every channel to it is put, so the caller frees the I/O before it puts
+ * the channel it submitted on. It is a live view: a write to the same blocks before the free
+ * shows in it. Returns as mimo_bdev_read_blocks, and -ENOTSUP when the bdev cannot (read into
+ * a buffer instead; mimo_bdev_zcopy_supported says so beforehand).
+ */
+bool mimo_bdev_zcopy_supported(const struct mimo_bdev *bdev);
+int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
+				void *cb_arg);
+/* The data of a completed I/O (a zero-copy read's: the bdev's memory). */
+void mimo_bdev_io_get_iovec(struct mimo_bdev_io *io, struct iovec **iovs, int *iovcnt);
 int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
 
 /*

@@ -51,6 +51,10 @@ struct mimo_bdev_fn_table {
 	void (*dump_info_json)(void *ctx, json_t *driver_specific);
 	/* Optional: append the {method, params} that re-create this disk (save_config). */
 	void (*write_config_json)(struct mimo_bdev *bdev, json_t *config);
+	/* Optional: the address of len bytes at byte offset off of a disk held in memory, for
+	 * zero-copy reads (mimo_bdev_zcopy_read_blocks); valid until destruct. NULL: not here
+	 * (the layer fails the zero-copy read with -ENOTSUP). */
+	void *(*zcopy_addr)(void *ctx, uint64_t off, uint64_t len);
 };
 
 /* The largest size a bdev may have, in bytes: sizes are signed 64-bit where they leave mimo

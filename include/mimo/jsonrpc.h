@@ -85,6 +85,10 @@ void mimo_register_jsonrpc(void);
 void mimo_rpc_set_state(uint32_t state);
 uint32_t mimo_rpc_get_state(void);
 bool mimo_rpc_is_method_allowed(const char *method, uint32_t state);
+/* The states a method may run in (MIMO_RPC_STARTUP and/or MIMO_RPC_RUNTIME): 0, or -ENOENT
+ * for a method nobody registered. A configuration replay sorts a saved file's calls with it,
+ * as SPDK's loader does: those allowed at start-up first, the rest after initialisation. */
+int mimo_rpc_get_method_state_mask(const char *method, uint32_t *state_mask);
 /* Names of registered methods (legacy ones with include_legacy), optionally only those
  * allowed in the current state. A new JSON array. */
 json_t *mimo_rpc_list_methods(bool current_only, bool include_legacy);
@@ -160,6 +164,14 @@ bool mimo_rpc_decode(struct mimo_jsonrpc_request *req, const json_t *params,
 		     const struct mimo_json_decoder *decoders, size_t count, void *out);
 /* For methods without parameters: answers -32602 and returns false when some were given. */
 bool mimo_rpc_no_params(struct mimo_jsonrpc_request *req, const json_t *params);
+/*
+ * A parameter that is a list of names (e.g. DH-HMAC-CHAP's "dhchap_digests") into a mask of
+ * 1 << id_of(name). NULL names: true, *mask untouched. A name id_of does not know (< 0):
+ * answers -32602 "<method>: parameter \"<param>\": unknown '<name>' (<choices>)" and returns
+ * false.
+ */
+bool mimo_rpc_names_mask(struct mimo_jsonrpc_request *req, const char *param, const json_t *names,
+			 int (*id_of)(const char *), const char *choices, uint32_t *mask);
 
 const char *mimo_json_decode_string(const json_t *val, void *out); /* char *, strdup'd */
 const char *mimo_json_decode_bool(const json_t *val, void *out);   /* bool */

@@ -147,6 +147,8 @@ static inline uint8_t mimo_nvme_status_sct(uint16_t status)
 #define MIMO_NVME_CNS_CTRLR	     0x01
 #define MIMO_NVME_CNS_ACTIVE_NS_LIST 0x02
 #define MIMO_NVME_CNS_NS_ID_DESC     0x03
+#define MIMO_NVME_CNS_CTRLR_IOCS     0x06 /* I/O command set specific, CSI in CDW11 31:24 */
+#define MIMO_NVME_CSI_NVM	     0x00
 
 /* Log pages. */
 #define MIMO_NVME_LOG_ERROR	      0x01
@@ -386,7 +388,8 @@ struct mimo_nvme_ctrlr_data {
 	uint8_t rsvd102[9];
 	uint8_t cntrltype; /* 1 I/O controller, 2 discovery controller */
 	uint8_t fguid[16];
-	uint8_t rsvd128[128];
+	uint16_t crdt[3]; /* Command Retry Delay Times 1-3, in 100 ms */
+	uint8_t rsvd134[122];
 	uint16_t oacs;
 	uint8_t acl;
 	uint8_t aerl;
@@ -437,6 +440,20 @@ _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, sqes) == 512, "sqes");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, sgls) == 536, "sgls");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, subnqn) == 768, "subnqn");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, ioccsz) == 1792, "ioccsz");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, crdt) == 128, "crdt");
+
+/* Identify CNS 06h with CSI 00h: the NVM Command Set's controller data (NVM Command Set
+ * Specification 1.0, "I/O Command Set Specific Identify Controller"). */
+struct mimo_nvme_nvm_ctrlr_data {
+	uint8_t vsl;	/* Verify Size Limit */
+	uint8_t wzsl;	/* Write Zeroes Size Limit: 2^n minimum memory pages, 0 none */
+	uint8_t wusl;	/* Write Uncorrectable Size Limit */
+	uint8_t dmrl;	/* Dataset Management Ranges Limit, 0 none */
+	uint32_t dmrsl; /* Dataset Management Range Size Limit, in logical blocks, 0 none */
+	uint64_t dmsl;	/* Dataset Management Size Limit, in logical blocks, 0 none */
+	uint8_t rsvd16[4080];
+};
+_Static_assert(sizeof(struct mimo_nvme_nvm_ctrlr_data) == 4096, "nvm identify controller");
 
 struct mimo_nvme_ns_data {
 	uint64_t nsze;

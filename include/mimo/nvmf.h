@@ -39,7 +39,7 @@ void mimo_register_nvmf(void);
 struct mimo_nvmf_tgt_opts {
 	size_t opts_size;	 /* sizeof(struct mimo_nvmf_tgt_opts) */
 	uint64_t reactor_mask;	 /* reactors (by index) that serve I/O queues: default all */
-	uint32_t max_subsystems; /* default 1024 */
+	uint32_t max_subsystems; /* default 1024, the discovery subsystem included */
 };
 
 void mimo_nvmf_tgt_opts_init(struct mimo_nvmf_tgt_opts *opts);
@@ -50,6 +50,15 @@ int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tgt_opts *opts
 			 struct mimo_nvmf_tgt **tgt);
 /* Disconnect every host, delete every subsystem, close every listener, then free. */
 void mimo_nvmf_tgt_destroy(struct mimo_nvmf_tgt *tgt, void (*cb)(void *cb_arg), void *cb_arg);
+/* The most subsystems the target holds, its discovery subsystem included, as SPDK counts
+ * (nvmf_set_max_subsystems); 0 is the default, 1024. -EBUSY when it has more already. */
+int mimo_nvmf_tgt_set_max_subsystems(struct mimo_nvmf_tgt *tgt, uint32_t max_subsystems);
+uint32_t mimo_nvmf_tgt_get_max_subsystems(const struct mimo_nvmf_tgt *tgt);
+/* Command Retry Delay Times 1-3 (in 100 ms), reported in Identify Controller CRDT1-3
+ * (nvmf_set_crdt; default 0). mimo's target never asks a host to delay a retry (it sets no
+ * CRD in a completion), so these only tell hosts the times. */
+void mimo_nvmf_tgt_set_crdt(struct mimo_nvmf_tgt *tgt, const uint16_t crdt[3]);
+void mimo_nvmf_tgt_get_crdt(const struct mimo_nvmf_tgt *tgt, uint16_t crdt[3]);
 /* The target of that name; NULL name: the first one created. */
 struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name);
 const char *mimo_nvmf_tgt_get_name(const struct mimo_nvmf_tgt *tgt);
@@ -105,6 +114,12 @@ struct mimo_nvmf_subsystem_opts {
 	uint32_t max_namespaces; /* default 32 */
 	uint16_t min_cntlid;	 /* default 1 */
 	uint16_t max_cntlid;	 /* default 0xffef */
+	/* Limits reported to hosts in the NVM command set's Identify Controller (CNS 06h), so
+	 * that they split their commands (the Linux host does): Dataset Management Range Size
+	 * Limit in logical blocks, Write Zeroes Size Limit as a power of two of 4 KiB pages.
+	 * 0 (the default): no limit. A command beyond them is still carried out whole. */
+	uint32_t dmrsl;
+	uint8_t wzsl;
 };
 
 void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *opts);

@@ -74,6 +74,7 @@ MIMO_EXPORT void mimo_register_bdev_layer(void)
 	mimo_event_register_type("bdev_deleted");
 	mimo_event_register_type("error_occurred");
 	bdev_rpc_register();
+	bdev_opts_rpc_register();
 }
 
 static json_t *bdev_event_payload(const char *name, const char *product, uint32_t blocklen,

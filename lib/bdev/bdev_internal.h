@@ -68,5 +68,6 @@ void bdev_report_io_error(struct mimo_bdev_io *io);
 size_t bdev_io_ctx_size(void);
 /* bdev_rpc.c: register its methods (mimo_register_bdev_layer does). */
 void bdev_rpc_register(void);
+void bdev_opts_rpc_register(void); /* bdev_opts_rpc.c: SPDK's bdev option methods */
 
 #endif

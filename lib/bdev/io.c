@@ -260,6 +260,61 @@ MIMO_EXPORT int mimo_bdev_read_blocks(struct mimo_bdev_desc *desc, struct mimo_i
 	return submit(desc, ch, MIMO_BDEV_IO_READ, NULL, 0, buf, offset, num, cb, cb_arg);
 }
 
+MIMO_EXPORT bool mimo_bdev_zcopy_supported(const struct mimo_bdev *bdev)
+{
+	return bdev->fn_table->zcopy_addr != NULL;
+}
+
+/*
+ * No module call at all: the module only says where the blocks are. The I/O still goes
+ * through the layer's accounting (statistics, outstanding count) and completes deferred, at
+ * the end of the turn, as a malloc read would.
+ */
+MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
+					    struct mimo_io_channel *ioch, uint64_t offset,
+					    uint64_t num, mimo_bdev_io_cb cb, void *cb_arg)
+{
+	struct bdev_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct mimo_bdev *bdev = desc->bdev;
+	struct mimo_bdev_io *io;
+	void *addr;
+
+	if (mimo_unlikely(bdev->fn_table->zcopy_addr == NULL))
+		return -ENOTSUP;
+	if (mimo_unlikely(offset > bdev->blockcnt || num == 0 || num > bdev->blockcnt - offset))
+		return -EINVAL;
+	addr = bdev->fn_table->zcopy_addr(bdev->ctxt, offset * bdev->blocklen,
+					  num * bdev->blocklen);
+	if (mimo_unlikely(addr == NULL))
+		return -ENOTSUP;
+	io = get_io(ch);
+	if (mimo_unlikely(io == NULL))
+		return -ENOMEM;
+	io->bdev = bdev;
+	io->ch = ch;
+	io->type = MIMO_BDEV_IO_READ;
+	io->iov.iov_base = addr;
+	io->iov.iov_len = num * bdev->blocklen;
+	io->iovs = &io->iov;
+	io->iovcnt = 1;
+	io->offset_blocks = offset;
+	io->num_blocks = num;
+	io->cb = cb;
+	io->cb_arg = cb_arg;
+	io->submit_ticks = mimo_get_ticks();
+	ch->outstanding++;
+	t_submit_depth++;
+	mimo_bdev_io_complete(io, 0);
+	t_submit_depth--;
+	return 0;
+}
+
+MIMO_EXPORT void mimo_bdev_io_get_iovec(struct mimo_bdev_io *io, struct iovec **iovs, int *iovcnt)
+{
+	*iovs = io->iovs;
+	*iovcnt = io->iovcnt;
+}
+
 MIMO_EXPORT int mimo_bdev_readv_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
 				       struct iovec *iov, int iovcnt, uint64_t offset, uint64_t num,
 				       mimo_bdev_io_cb cb, void *cb_arg)

@@ -1,4 +1,5 @@
 /* The method registry, the application state, and rpc_get_methods. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -120,6 +121,16 @@ MIMO_EXPORT bool mimo_rpc_is_method_allowed(const char *method, uint32_t state)
 	const char *why;
 
 	return m != NULL && jsonrpc_method_allowed(m, state, &why);
+}
+
+MIMO_EXPORT int mimo_rpc_get_method_state_mask(const char *method, uint32_t *state_mask)
+{
+	const struct rpc_method *m = jsonrpc_find_method(method);
+
+	if (m == NULL)
+		return -ENOENT;
+	*state_mask = m->state_mask;
+	return 0;
 }
 
 void jsonrpc_invoke(const struct rpc_method *m, struct mimo_jsonrpc_request *req)

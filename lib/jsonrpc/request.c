@@ -211,6 +211,32 @@ MIMO_EXPORT bool mimo_rpc_no_params(struct mimo_jsonrpc_request *req, const json
 	return false;
 }
 
+MIMO_EXPORT bool mimo_rpc_names_mask(struct mimo_jsonrpc_request *req, const char *param,
+				     const json_t *names, int (*id_of)(const char *),
+				     const char *choices, uint32_t *mask)
+{
+	uint32_t m = 0;
+	size_t i;
+	json_t *v;
+
+	if (names == NULL)
+		return true;
+	json_array_foreach(names, i, v)
+	{
+		int id = id_of(json_string_value(v));
+
+		if (id < 0 || id > 31) {
+			mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+						"%s: parameter \"%s\": unknown '%s' (%s)", req->method,
+						param, json_string_value(v), choices);
+			return false;
+		}
+		m |= 1u << id;
+	}
+	*mask = m;
+	return true;
+}
+
 /* Validate one request object. Returns NULL when valid; otherwise the error message, with
  * *id set to the request's id when it could be read. */
 static const char *validate(json_t *obj, json_t **id, const char **method, json_t **params)

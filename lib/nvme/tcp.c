@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sock_opts.h"
 #include "clock.h"
 #include "compiler.h"
 #include "log.h"
@@ -385,6 +386,9 @@ static int tcp_connect(struct mimo_nvme_qpair *qp)
 		close(fd);
 		return rc;
 	}
+	/* sock_impl_set_options of "ssl" for a connection that will carry TLS, of "posix" for
+	 * the others; the sizes before connect(), so the window scale follows them. */
+	mimo_sock_apply_buffers(fd, ctrlr->tls != NULL ? MIMO_SOCK_IMPL_SSL : MIMO_SOCK_IMPL_POSIX);
 	if (connect(fd, (const struct sockaddr *)&ctrlr->addr, ctrlr->addrlen) != 0 &&
 	    errno != EINPROGRESS) {
 		int rc = -errno;
@@ -392,6 +396,8 @@ static int tcp_connect(struct mimo_nvme_qpair *qp)
 		close(fd);
 		return rc;
 	}
+	mimo_sock_apply_connected(fd,
+				  ctrlr->tls != NULL ? MIMO_SOCK_IMPL_SSL : MIMO_SOCK_IMPL_POSIX);
 	qp->sock.fd = fd;
 	qp->state = QP_CONNECTING;
 	qp->deadline_ns = mimo_now_ns() + (int64_t)ctrlr->opts.connect_timeout_ms * 1000000;

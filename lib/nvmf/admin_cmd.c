@@ -67,6 +67,7 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 	cd->cntlid = c->cntlid;
 	cd->ver = 0x00010300;
 	cd->ctratt = 1; /* 128-bit host identifier */
+	memcpy(cd->crdt, s->tgt->crdt, sizeof(cd->crdt));
 	cd->aerl = NVMF_NUM_AER - 1;
 	cd->lpa = 1u << 2; /* extended Get Log Page (offsets) */
 	cd->elpe = NVMF_ERROR_LOG_ENTRIES - 1;
@@ -96,6 +97,17 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 	/* Compare, DSM, write zeroes; masked_oncs takes some away (io_cmd.c refuses them). */
 	cd->oncs = NVMF_ONCS & ~c->admin_qp->tt->opts.masked_oncs;
 	cd->vwc = 1;
+}
+
+/* The NVM command set's limits (CNS 06h, CSI 0): what nvmf_create_subsystem's dmrsl and wzsl
+ * set. One Dataset Management range may cover DMRSL blocks; the number of ranges and their
+ * total are not limited (DMRL and DMSL 0), as mimo carries out all 256 ranges a command may
+ * have. */
+static void build_nvm_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_nvm_ctrlr_data *nd)
+{
+	memset(nd, 0, sizeof(*nd));
+	nd->wzsl = c->subsys->wzsl;
+	nd->dmrsl = c->subsys->dmrsl;
 }
 
 static void build_ns_data(const struct nvmf_ns *ns, struct mimo_nvme_ns_data *nd)
@@ -150,6 +162,14 @@ void nvmf_admin_identify(struct nvmf_req *req)
 	switch (cns) {
 	case MIMO_NVME_CNS_CTRLR:
 		build_ctrlr_data(c, (struct mimo_nvme_ctrlr_data *)page);
+		break;
+	case MIMO_NVME_CNS_CTRLR_IOCS:
+		/* Only the NVM command set is implemented (CAP.CSS). */
+		if ((req->cmd.cdw11 >> 24) != MIMO_NVME_CSI_NVM) {
+			set_error(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_FIELD);
+			return;
+		}
+		build_nvm_ctrlr_data(c, (struct mimo_nvme_nvm_ctrlr_data *)page);
 		break;
 	case MIMO_NVME_CNS_NS:
 		if (nsid == 0 || nsid > s->max_nsid) {

@@ -118,6 +118,51 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 	nvmf_req_complete(req);
 }
 
+/*
+ * A zero-copy read is in: req->data is the bdev's memory. The bdev I/O and the namespace's
+ * in-flight count stay until nvmf_req_zcopy_end, so the namespace cannot drain, nor its bdev
+ * go away (and its memory with it), while the transport still sends from that memory.
+ */
+static void zcopy_done(struct mimo_bdev_io *io, bool success, void *arg)
+{
+	struct nvmf_req *req = arg;
+	struct iovec *iov;
+	int iovcnt;
+
+	if (mimo_unlikely(!success)) {
+		io_done(io, success, arg);
+		return;
+	}
+	mimo_bdev_io_get_iovec(io, &iov, &iovcnt);
+	req->data = iov[0].iov_base;
+	req->zcopy_io = io;
+	nvmf_req_set_status(req, 0, 0);
+	nvmf_req_complete(req);
+}
+
+bool nvmf_req_zcopy_possible(struct nvmf_req *req)
+{
+	struct nvmf_ns *ns;
+
+	if (req->cmd.opc != MIMO_NVME_OPC_READ || req->qp->qid == 0 || req->qp->ctrlr == NULL)
+		return false;
+	ns = nvmf_ctrlr_get_ns(req->qp->ctrlr, req->cmd.nsid);
+	return ns != NULL && mimo_bdev_zcopy_supported(ns->bdev);
+}
+
+void nvmf_req_zcopy_end(struct nvmf_req *req)
+{
+	struct nvmf_ns *ns = req->ns;
+
+	if (req->zcopy_io == NULL)
+		return;
+	mimo_bdev_free_io(req->zcopy_io);
+	req->zcopy_io = NULL;
+	req->data = NULL;
+	req->ns = NULL;
+	nvmf_ns_io_done(ns);
+}
+
 /* A submission the bdev refused. -ENOMEM is temporary: the poll group retries (request.c). */
 static void submit_failed(struct nvmf_req *req, int rc)
 {
@@ -307,7 +352,13 @@ void nvmf_io_exec(struct nvmf_req *req)
 	ns_here(ns)->inflight++;
 	switch (cmd->opc) {
 	case MIMO_NVME_OPC_READ:
-		rc = mimo_bdev_read_blocks(ns->desc, ch, req->data, slba, nlb, io_done, req);
+		if (req->zcopy)
+			/* No buffer was given (nvmf_req_zcopy_possible said yes): a bdev that no
+			 * longer allows it (the namespace changed meanwhile) fails the read. */
+			rc = mimo_bdev_zcopy_read_blocks(ns->desc, ch, slba, nlb, zcopy_done, req);
+		else
+			rc = mimo_bdev_read_blocks(ns->desc, ch, req->data, slba, nlb, io_done,
+						   req);
 		break;
 	case MIMO_NVME_OPC_WRITE:
 		rc = mimo_bdev_write_blocks(ns->desc, ch, req->data, slba, nlb, io_done, req);
@@ -332,5 +383,6 @@ void nvmf_io_exec(struct nvmf_req *req)
 		break;
 	}
 	if (mimo_unlikely(rc != 0))
-		submit_failed(req, rc);
+		/* -ENOTSUP from a zero-copy read is the bdev's, not the command's. */
+		submit_failed(req, rc == -ENOTSUP && req->zcopy ? -EIO : rc);
 }

@@ -122,6 +122,8 @@ struct mimo_nvmf_subsystem {
 	bool allow_any_host;
 	uint16_t min_cntlid, max_cntlid, next_cntlid;
 	uint32_t max_nsid;
+	uint32_t dmrsl; /* reported in Identify CNS 06h (mimo_nvmf_subsystem_opts) */
+	uint8_t wzsl;
 	uint32_t num_ns;
 	_Atomic(struct nvmf_ns *) *ns; /* [max_nsid], by nsid - 1 */
 	TAILQ_HEAD(, nvmf_host) hosts;
@@ -168,6 +170,7 @@ struct mimo_nvmf_tgt {
 	uint32_t dhchap_dhgroups;
 	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
+	uint16_t crdt[3]; /* nvmf_set_crdt: reported in Identify Controller */
 	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_tgt_psk_*). */
 	pthread_mutex_t psk_lock;
 	TAILQ_HEAD(, nvmf_psk) psks;
@@ -305,6 +308,14 @@ void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t 
 
 /* io_cmd.c: on the queue pair's reactor. */
 void nvmf_io_exec(struct nvmf_req *req);
+/*
+ * Whether a command may run without a data buffer, its data then read in place from the
+ * bdev's memory (a Read on an I/O queue of a namespace whose bdev allows zero-copy reads).
+ * The transport asks before it allocates, sets req->zcopy, and calls nvmf_req_zcopy_end when
+ * it no longer needs req->data (sent, or dropped), on the queue pair's reactor.
+ */
+bool nvmf_req_zcopy_possible(struct nvmf_req *req);
+void nvmf_req_zcopy_end(struct nvmf_req *req);
 
 /* --- queue pairs and requests, as the core sees them --------------------------------------- */
 
@@ -395,6 +406,11 @@ struct nvmf_req {
 	uint32_t sub_pending; /* DSM ranges, compare reads */
 	int sub_status;
 	void *aux;		     /* compare: the read-back buffer; Connect: the controller */
+	/* Set by the transport before exec: a Read may leave data pointing at the bdev's own
+	 * memory (no buffer given). zcopy_io then holds that memory, and ns stays counted in
+	 * flight, until the transport calls nvmf_req_zcopy_end once the data is sent. */
+	bool zcopy;
+	struct mimo_bdev_io *zcopy_io;
 	STAILQ_ENTRY(nvmf_req) link; /* the poll group's retry list */
 };
 
@@ -406,6 +422,8 @@ static inline void nvmf_req_clear(struct nvmf_req *req)
 	req->auth_event = 0;
 	req->ns = NULL;
 	req->aux = NULL;
+	req->zcopy = false;
+	req->zcopy_io = NULL;
 	memset(&req->cpl, 0, sizeof(req->cpl));
 }
 
@@ -504,5 +522,6 @@ void nvmf_ns_free(struct nvmf_ns *ns);
 void nvmf_emit(const char *type, json_t *payload, const char *ctx);
 /* nvmf_rpc.c: register its methods (mimo_register_nvmf does). */
 void nvmf_rpc_register(void);
+void nvmf_tgt_rpc_register(void); /* nvmf_tgt_rpc.c: the target-wide limits */
 
 #endif

@@ -23,6 +23,7 @@ MIMO_EXPORT void mimo_register_nvmf(void)
 	mimo_event_register_type("nvmf_host_connected");
 	mimo_event_register_type("nvmf_host_disconnected");
 	nvmf_rpc_register();
+	nvmf_tgt_rpc_register();
 }
 
 /* SPDK prints NGUID and EUI-64 as upper-case hex without separators. */
@@ -303,6 +304,15 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 		add_call(config, "nvmf_set_config",
 			 json_pack("{s:o, s:o}", "dhchap_digests", d, "dhchap_dhgroups", g));
 	}
+	/* Start-up methods, as SPDK writes them, when they change something. */
+	if (tgt->opts.max_subsystems != 1024)
+		add_call(
+			config, "nvmf_set_max_subsystems",
+			json_pack("{s:I}", "max_subsystems", (json_int_t)tgt->opts.max_subsystems));
+	if (tgt->crdt[0] != 0 || tgt->crdt[1] != 0 || tgt->crdt[2] != 0)
+		add_call(config, "nvmf_set_crdt",
+			 json_pack("{s:i, s:i, s:i}", "crdt1", tgt->crdt[0], "crdt2", tgt->crdt[1],
+				   "crdt3", tgt->crdt[2]));
 	if (!transports_config(tgt, config))
 		return config;
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -312,13 +322,19 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 
 		if (s->state == NVMF_SUBSYS_DELETING)
 			continue;
-		if (s->subtype == MIMO_NVMF_SUBTYPE_NVME)
-			add_call(config, "nvmf_create_subsystem",
-				 json_pack("{s:s, s:b, s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn,
-					   "allow_any_host", s->allow_any_host, "serial_number",
-					   s->sn, "model_number", s->mn, "max_namespaces",
-					   s->max_nsid, "min_cntlid", s->min_cntlid, "max_cntlid",
-					   s->max_cntlid));
+		if (s->subtype == MIMO_NVMF_SUBTYPE_NVME) {
+			json_t *p = json_pack("{s:s, s:b, s:s, s:s, s:i, s:i, s:i}", "nqn", s->nqn,
+					      "allow_any_host", s->allow_any_host, "serial_number",
+					      s->sn, "model_number", s->mn, "max_namespaces",
+					      s->max_nsid, "min_cntlid", s->min_cntlid,
+					      "max_cntlid", s->max_cntlid);
+
+			if (s->dmrsl != 0)
+				json_object_set_new(p, "dmrsl", json_integer(s->dmrsl));
+			if (s->wzsl != 0)
+				json_object_set_new(p, "wzsl", json_integer(s->wzsl));
+			add_call(config, "nvmf_create_subsystem", p);
+		}
 		TAILQ_FOREACH(h, &s->hosts, link)
 		{
 			json_t *p = host_json(h, true);

@@ -1,7 +1,9 @@
 /*
  * SPDK's nvmf_* RPCs, and py-spdk's legacy construct_nvmf_subsystem, delete_nvmf_subsystem and
  * get_nvmf_subsystems. They run on the RPC reactor, which is the target's reactor in mimo_tgt.
- * Parameters SPDK's rpc.py sends that mean nothing for TCP here are accepted and ignored.
+ * Parameters SPDK's rpc.py sends are implemented, refused unless off, or - when they size
+ * what mimo does not have (RDMA's queues, SPDK's buffer caches) - type-checked and accepted;
+ * docs/nvmf.md lists each.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -236,8 +238,19 @@ struct create_subsystem {
 	bool allow_any_host;
 	uint32_t max_namespaces;
 	uint16_t min_cntlid, max_cntlid;
+	uint32_t dmrsl, wzsl;
 	const json_t *ignored;
 };
+
+static const char *decode_uint8(const json_t *val, void *out)
+{
+	uint32_t v;
+
+	if (mimo_json_decode_uint32(val, &v) != NULL || v > UINT8_MAX)
+		return "an unsigned 8-bit integer";
+	*(uint32_t *)out = v;
+	return NULL;
+}
 
 #define CS struct create_subsystem
 static const struct mimo_json_decoder create_subsystem_decoders[] = {
@@ -252,8 +265,8 @@ static const struct mimo_json_decoder create_subsystem_decoders[] = {
 	UNSUPPORTED(CS, "ana_reporting"),
 	UNSUPPORTED(CS, "passthrough"),
 	UNSUPPORTED(CS, "enable_nssr"),
-	UNSUPPORTED(CS, "dmrsl"),
-	UNSUPPORTED(CS, "wzsl"),
+	{ "dmrsl", offsetof(CS, dmrsl), mimo_json_decode_uint32, true },
+	{ "wzsl", offsetof(CS, wzsl), decode_uint8, true },
 	UNSUPPORTED(CS, "admin_label"),
 };
 #undef CS
@@ -277,6 +290,8 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 		o.min_cntlid = p->min_cntlid;
 	if (p->max_cntlid != 0)
 		o.max_cntlid = p->max_cntlid;
+	o.dmrsl = p->dmrsl;
+	o.wzsl = (uint8_t)p->wzsl;
 	rc = mimo_nvmf_subsystem_create(tgt, p->nqn, &o, &s);
 	if (rc == -EEXIST) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem NQN '%s' already exists", p->nqn);
@@ -287,6 +302,15 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 					"Invalid subsystem: NQN '%s', serial number, model number "
 					"or controller ID range",
 					p->nqn);
+		return NULL;
+	}
+	if (rc == -ENOSPC) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+			"Unable to create subsystem %s: the target holds at most %u "
+			"subsystems, the discovery subsystem included "
+			"(nvmf_set_max_subsystems)",
+			p->nqn, mimo_nvmf_tgt_get_max_subsystems(tgt));
 		return NULL;
 	}
 	if (rc != 0) {
@@ -845,32 +869,9 @@ static const struct mimo_json_decoder set_config_decoders[] = {
 };
 #undef SC
 
-/* Names into a mask; answers the error and returns false on an unknown name. */
-static bool names_mask(struct mimo_jsonrpc_request *req, const json_t *names, const char *what,
-		       int (*id_of)(const char *), uint32_t *mask)
-{
-	size_t i;
-	json_t *v;
-
-	if (names == NULL)
-		return true;
-	*mask = 0;
-	json_array_foreach(names, i, v)
-	{
-		int id = id_of(json_string_value(v));
-
-		if (id < 0) {
-			mimo_jsonrpc_send_error(req, INVALID,
-						"%s: unknown '%s' (sha256, sha384, sha512; null, "
-						"ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, "
-						"ffdhe8192)",
-						what, json_string_value(v));
-			return false;
-		}
-		*mask |= 1u << id;
-	}
-	return true;
-}
+/* What DH-HMAC-CHAP's name lists may hold (dhchap.h's names). */
+#define DHCHAP_CHOICES \
+	"sha256, sha384, sha512; null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192"
 
 /* SPDK's target-wide options: here, of the default target ("nvmf_tgt"), at any time (they
  * apply to authentications that start afterwards). */
@@ -887,8 +888,10 @@ static void rpc_nvmf_set_config(struct mimo_jsonrpc_request *req, const json_t *
 	if (tgt == NULL)
 		goto out;
 	mimo_nvmf_tgt_get_dhchap(tgt, &digests, &dhgroups);
-	if (!names_mask(req, p.digests, "dhchap_digests", dhchap_hash_id, &digests) ||
-	    !names_mask(req, p.dhgroups, "dhchap_dhgroups", dhchap_dhgroup_id, &dhgroups))
+	if (!mimo_rpc_names_mask(req, "dhchap_digests", p.digests, dhchap_hash_id, DHCHAP_CHOICES,
+				 &digests) ||
+	    !mimo_rpc_names_mask(req, "dhchap_dhgroups", p.dhgroups, dhchap_dhgroup_id,
+				 DHCHAP_CHOICES, &dhgroups))
 		goto out;
 	if (mimo_nvmf_tgt_set_dhchap(tgt, digests, dhgroups) != 0)
 		mimo_jsonrpc_send_error(req, INVALID, "Invalid DH-HMAC-CHAP digests or groups");

@@ -96,7 +96,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char
 		return -EINVAL;
 	if (mimo_nvmf_tgt_find_subsystem(tgt, nqn) != NULL)
 		return -EEXIST;
-	if (!disc && tgt->num_subsystems >= tgt->opts.max_subsystems)
+	/* SPDK counts the discovery subsystem among max_subsystems: so does mimo. */
+	if (!disc && tgt->num_subsystems + 1 >= tgt->opts.max_subsystems)
 		return -ENOSPC;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -113,6 +114,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char
 	s->max_cntlid = o.max_cntlid;
 	s->next_cntlid = o.min_cntlid;
 	s->max_nsid = disc ? 0 : o.max_namespaces;
+	s->dmrsl = o.dmrsl;
+	s->wzsl = o.wzsl;
 	TAILQ_INIT(&s->hosts);
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->ctrlrs);

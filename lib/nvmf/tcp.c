@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sock_opts.h"
 #include "log.h"
 #include "tcp_internal.h"
 #include "ticks.h"
@@ -551,6 +552,9 @@ static void port_accept(void *arg, uint32_t events)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* Its buffer sizes came from the listener (sock_impl_set_options). */
+		mimo_sock_apply_connected(fd, port->core.secure ? MIMO_SOCK_IMPL_SSL
+								: MIMO_SOCK_IMPL_POSIX);
 		if (tt->core.opts.sock_priority != 0)
 			setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &tt->core.opts.sock_priority,
 				   sizeof(tt->core.opts.sock_priority));
@@ -589,7 +593,7 @@ static int tcp_listen_addr_check(struct mimo_nvmf_listen_addr *a)
 	return 0;
 }
 
-static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog)
+static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog, enum mimo_sock_impl impl)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
@@ -613,6 +617,9 @@ static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog)
 		return rc;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Before listen(): the connections it accepts inherit the sizes, and the window scale
+	 * offered in their SYN-ACK follows from them. */
+	mimo_sock_apply_buffers(fd, impl);
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
@@ -647,7 +654,8 @@ static int tcp_listen(struct nvmf_transport *core, struct mimo_nvmf_listen_addr 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
-	fd = open_listener(addr, (int)MIMO_MIN(core->opts.acceptor_backlog, (uint32_t)INT32_MAX));
+	fd = open_listener(addr, (int)MIMO_MIN(core->opts.acceptor_backlog, (uint32_t)INT32_MAX),
+			   opts->secure_channel ? MIMO_SOCK_IMPL_SSL : MIMO_SOCK_IMPL_POSIX);
 	if (fd < 0) {
 		MIMO_ERR(COMP, "cannot listen on %s:%s: %s", addr->traddr, addr->trsvcid,
 			 strerror(-fd));

@@ -36,6 +36,7 @@ void nvmf_tcp_req_release(struct nvmf_tcp_req *req)
 {
 	struct nvmf_tcp_qpair *qp = req->qp;
 
+	nvmf_req_zcopy_end(&req->core);
 	if (req->data_is_large)
 		nvmf_tcp_buf_put(qp->pg, req->core.data);
 	else if (req->data_is_malloc)
@@ -215,6 +216,17 @@ static void capsule_start(struct nvmf_tcp_req *req, uint32_t icd_len)
 	}
 	req->core.data_len = len;
 	if (len == 0) {
+		exec(req);
+		return;
+	}
+	if (!req->h2c && !qp->ddgst && nvmf_req_zcopy_possible(&req->core)) {
+		/*
+		 * A read from a bdev in memory: C2HData goes out from the bdev's memory (sendmsg
+		 * copies it into the socket once, or OpenSSL into a record), with no buffer here
+		 * and no copy into one. Not with a data digest: the digest would be computed
+		 * ahead of a send that a racing write to the same blocks could change under it.
+		 */
+		req->core.zcopy = true;
 		exec(req);
 		return;
 	}

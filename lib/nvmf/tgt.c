@@ -46,6 +46,8 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		free(tgt);
 		return -EINVAL;
 	}
+	if (tgt->opts.max_subsystems == 0)
+		tgt->opts.max_subsystems = 1024;
 	for (uint32_t i = 0; i < mimo_reactor_count() && i < NVMF_MAX_REACTORS; i++)
 		mask |= 1ull << i;
 	tgt->opts.reactor_mask &= mask;
@@ -93,6 +95,32 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt->discovery->state = NVMF_SUBSYS_ACTIVE;
 	*out = tgt;
 	return 0;
+}
+
+MIMO_EXPORT int mimo_nvmf_tgt_set_max_subsystems(struct mimo_nvmf_tgt *tgt, uint32_t max_subsystems)
+{
+	if (max_subsystems == 0)
+		max_subsystems = 1024;
+	/* The subsystems there are, and the discovery subsystem. */
+	if (max_subsystems < tgt->num_subsystems + 1)
+		return -EBUSY;
+	tgt->opts.max_subsystems = max_subsystems;
+	return 0;
+}
+
+MIMO_EXPORT uint32_t mimo_nvmf_tgt_get_max_subsystems(const struct mimo_nvmf_tgt *tgt)
+{
+	return tgt->opts.max_subsystems;
+}
+
+MIMO_EXPORT void mimo_nvmf_tgt_set_crdt(struct mimo_nvmf_tgt *tgt, const uint16_t crdt[3])
+{
+	memcpy(tgt->crdt, crdt, sizeof(tgt->crdt));
+}
+
+MIMO_EXPORT void mimo_nvmf_tgt_get_crdt(const struct mimo_nvmf_tgt *tgt, uint16_t crdt[3])
+{
+	memcpy(crdt, tgt->crdt, sizeof(tgt->crdt));
 }
 
 MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,6 +461,32 @@ static int run_msgs(struct mimo_reactor *r)
 	return n > 0;
 }
 
+/*
+ * epoll_pwait2 (Linux 5.11) sleeps to the nanosecond; where it is missing (older kernels, and
+ * valgrind 3.19, which answers ENOSYS) it failed at once, every time, and the reactor never
+ * slept. Then epoll_wait, the timeout rounded up to a millisecond: a timer runs late by less
+ * than that, never early.
+ */
+static int epoll_pwait2_or_wait(int epfd, struct epoll_event *evs, const struct timespec *ts)
+{
+	static atomic_bool no_pwait2;
+	int n, ms;
+
+	if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+		n = epoll_pwait2(epfd, evs, MAX_EVENTS, ts, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+	}
+	if (ts == NULL)
+		ms = -1;
+	else if (ts->tv_sec >= INT_MAX / 1000 - 1)
+		ms = INT_MAX;
+	else
+		ms = (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000);
+	return epoll_wait(epfd, evs, MAX_EVENTS, ms);
+}
+
 static void sleep_until_work(struct mimo_reactor *r, struct epoll_event *evs)
 {
 	struct mimo_poller *t = TAILQ_FIRST(&r->timed);
@@ -484,7 +511,7 @@ static void sleep_until_work(struct mimo_reactor *r, struct epoll_event *evs)
 	atomic_store_explicit(&r->sleeps,
 			      atomic_load_explicit(&r->sleeps, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	n = epoll_pwait2(r->epfd, evs, MAX_EVENTS, tsp, NULL);
+	n = epoll_pwait2_or_wait(r->epfd, evs, tsp);
 	atomic_store(&r->sleeping, 0);
 	if (n > 0)
 		dispatch(r, evs, n);

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from . import cli_fuse, cli_nvmf
+from . import cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vhost
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -129,7 +129,8 @@ def load_config(client, args):
             break
     if pending:
         left = [e["method"] if isinstance(e, dict) else "batch" for _, es in pending for e in es]
-        print(f"load_config: not callable in the daemon's current state: {', '.join(left)}",
+        print(f"load_config: not callable in the daemon's current state: {', '.join(left)} "
+              "(start-up methods: start mimo_tgt with --wait-for-rpc to apply them)",
               file=sys.stderr)
         return 1
     return 0
@@ -137,9 +138,10 @@ def load_config(client, args):
 
 # --- parser ------------------------------------------------------------------------------
 
-def _simple(sub, name, help, build=lambda a: None):
-    """A subcommand that is one request: ``build(args)`` gives its params."""
-    p = sub.add_parser(name, help=help)
+def _simple(sub, name, help, build=lambda a: None, aliases=()):
+    """A subcommand that is one request: ``build(args)`` gives its params. An alias (an old
+    name rpc.py also took) sends the same request, under ``name``."""
+    p = sub.add_parser(name, help=help, aliases=list(aliases))
     p.set_defaults(request=lambda a: (name, build(a)))
     return p
 
@@ -231,8 +233,13 @@ def build_parser():
     p.add_argument("-i", "--id", type=int, help="first notification id (default 0)")
     p.add_argument("-n", "--max", type=int, help="at most this many")
 
+    _simple(sub, "scsi_get_devices", "SCSI devices (vhost-user-scsi targets) and their LUNs")
+
     cli_nvmf.add_commands(sub, _simple)
+    cli_spdk_opts.add_commands(sub, _simple)
     cli_fuse.add_commands(sub, _simple)
+    cli_net.add_commands(sub, _simple)
+    cli_vhost.add_commands(sub, _simple)
 
     p = sub.add_parser("call", help="call any method with JSON params")
     p.add_argument("method")

@@ -50,7 +50,7 @@ def add_commands(sub, simple):
                                     model_number=a.model_number,
                                     allow_any_host=a.allow_any_host or None,
                                     max_namespaces=a.max_namespaces, min_cntlid=a.min_cntlid,
-                                    max_cntlid=a.max_cntlid))
+                                    max_cntlid=a.max_cntlid, dmrsl=a.dmrsl, wzsl=a.wzsl))
     p.add_argument("nqn")
     p.add_argument("-s", "--serial-number")
     p.add_argument("-d", "--model-number")
@@ -58,6 +58,10 @@ def add_commands(sub, simple):
     p.add_argument("-m", "--max-namespaces", type=int)
     p.add_argument("-i", "--min-cntlid", type=int)
     p.add_argument("-I", "--max-cntlid", type=int)
+    p.add_argument("--dmrsl", type=int, help="Dataset Management Range Size Limit (blocks) "
+                   "reported to hosts")
+    p.add_argument("--wzsl", type=int, help="Write Zeroes Size Limit (2^n 4 KiB pages) "
+                   "reported to hosts")
     p = simple(sub, "nvmf_delete_subsystem", "delete a subsystem", lambda a: {"nqn": a.nqn})
     p.add_argument("nqn")
     p = simple(sub, "nvmf_subsystem_add_ns", "add a bdev as a namespace",
@@ -126,13 +130,31 @@ def add_commands(sub, simple):
     p.add_argument("host")
     p.add_argument("--dhchap-key")
     p.add_argument("--dhchap-ctrlr-key")
+    def set_config(a):
+        passthru = None
+        if a.admin_cmd_passthru:
+            # rpc.py's form: the commands named (or "all") set to true. mimo passes no
+            # admin command through, so the target refuses any.
+            passthru = {c: True for c in a.admin_cmd_passthru}
+        return _drop_none(dhchap_digests=a.dhchap_digests, dhchap_dhgroups=a.dhchap_dhgroups,
+                          admin_cmd_passthru=passthru, poll_groups_mask=a.poll_groups_mask,
+                          discovery_filters=a.discovery_filters,
+                          dup_host_policy=a.dup_host_policy)
+
     p = simple(sub, "nvmf_set_config", "the target's DH-HMAC-CHAP hash functions and groups",
-               lambda a: _drop_none(dhchap_digests=a.dhchap_digests,
-                                    dhchap_dhgroups=a.dhchap_dhgroups))
+               set_config)
     p.add_argument("--dhchap-digests", type=lambda v: v.split(","),
                    help="comma-separated: sha256, sha384, sha512")
     p.add_argument("--dhchap-dhgroups", type=lambda v: v.split(","),
                    help="comma-separated: null, ffdhe2048 .. ffdhe8192")
+    p.add_argument("-p", "--passthru-admin-cmds", dest="admin_cmd_passthru",
+                   type=lambda v: v.split(","), help="refused: mimo passes no admin command "
+                                                     "through")
+    p.add_argument("-m", "--poll-groups-mask", help="refused: no poll groups to place")
+    p.add_argument("--discovery-filters", type=lambda v: v.split(","),
+                   help="match_any only")
+    p.add_argument("--dup-host-policy", choices=["allow", "restrict_per_listener"],
+                   help="allow only")
     p = simple(sub, "nvmf_subsystem_get_qpairs", "queues of a subsystem, with their "
                "authentication", lambda a: {"nqn": a.nqn})
     p.add_argument("nqn")

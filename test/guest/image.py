@@ -48,14 +48,23 @@ KERNEL_META = "linux-image-amd64"          # resolved to linux-image-6.1.0-N-amd
 # the host happens to have installed.
 PACKAGES = ["busybox-static", "nvme-cli", "libnvme1", "libjson-c5", "libssl3", "libdbus-1-3",
             "zlib1g", "libc6", "libsystemd0", "libcap2", "libgcrypt20", "libgpg-error0",
-            "liblz4-1", "liblzma5", "libzstd1"]
+            "liblz4-1", "liblzma5", "libzstd1",
+            # mkfs.ext4 (busybox's mke2fs makes ext2 only), for filesystems on vhost-user-blk
+            "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1",
+            # libiscsi's conformance suite, run through SG_IO on vhost-user-scsi disks
+            "libiscsi-bin", "libiscsi7", "libcunit1", "librdmacm1", "libibverbs1",
+            "libnl-3-200", "libnl-route-3-200"]
 # Modules in the image (their dependencies and soft dependencies come with them). crc32c for
 # NVMe/TCP digests, crct10dif/crc64 for t10-pi (nvme-core's dependency).
 MODULES = ["nvme-tcp", "nvme-fabrics", "nvme-core", "virtio_net", "virtio_pci",
            "crc32c_intel", "crc32c_generic", "crct10dif_pclmul", "crct10dif_generic",
-           "crc64_rocksoft_generic"]
+           "crc64_rocksoft_generic",
+           # vhost-user-blk disks and a filesystem on them
+           "virtio_blk", "ext4",
+           # vhost-user-scsi disks: /dev/sdX and their /dev/sgN
+           "virtio_scsi", "sd_mod", "sg"]
 # Programs from the packages (paths inside them), with their shared libraries.
-PROGRAMS = ["usr/sbin/nvme"]
+PROGRAMS = ["usr/sbin/nvme", "sbin/mkfs.ext4", "usr/bin/iscsi-test-cu"]
 # Files of this directory that go into the image; a change to them (or to this file) rebuilds.
 INIT = os.path.join(HERE, "init")
 GUEST_SH = os.path.join(HERE, "guest.sh")

@@ -231,7 +231,8 @@ class Result:
 class Run:
     """One guest boot running one script. Made by Guest.start()."""
 
-    def __init__(self, guest, script, env, files, timeout):
+    def __init__(self, guest, script, env, files, timeout, qemu_args=(), shared_mem=False,
+                 reboot=False):
         cmdline = ["console=ttyS0", "quiet", "panic=-1"]
         params = {"ip": guest.net.guest_ip, "tgt": guest.net.guest_tgt,
                   "hostnqn": guest.hostnqn, "hostid": guest.hostid}
@@ -280,15 +281,20 @@ class Run:
         sock_path = os.path.join(self.sockdir, "result.sock")
         accel = ["-accel", "kvm", "-cpu", "host"] if ACCEL == "kvm" else \
             ["-accel", "tcg", "-cpu", "max"]
-        args = [QEMU, *accel, "-smp", str(VCPUS), "-m", str(MEM_MIB), "-M", "pc",
-                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        # vhost-user back-ends map the guest's memory: it must be a shared memfd.
+        mem = ["-object", f"memory-backend-memfd,id=mem,size={MEM_MIB}M,share=on",
+               "-numa", "node,memdev=mem"] if shared_mem else []
+        args = [QEMU, *accel, "-smp", str(VCPUS), "-m", str(MEM_MIB), "-M", "pc", *mem,
+                "-nodefaults", "-no-user-config", "-display", "none",
+                *([] if reboot else ["-no-reboot"]),
                 "-kernel", guest.image["kernel"], "-initrd", initrd, "-append", cmdline,
                 "-chardev", f"file,id=con,path={self.console_path}",
                 "-device", "isa-serial,chardev=con,index=0",
                 "-chardev", f"socket,id=res,path={sock_path},server=on,wait=on",
                 "-device", "isa-serial,chardev=res,index=1",
                 *guest.net.qemu_netdev(),
-                "-device", f"virtio-net-pci,netdev=n0,romfile=,mac={guest.mac}"]
+                "-device", f"virtio-net-pci,netdev=n0,romfile=,mac={guest.mac}",
+                *qemu_args]
         with open(os.path.join(self.dir, "qemu.cmd"), "w") as f:
             f.write(" ".join(shlex.quote(a) for a in args) + "\n")
         self.started = time.monotonic()
@@ -440,19 +446,21 @@ class Guest:
         self.hostnqn = f"nqn.2014-08.org.nvmexpress:uuid:{u}"
         self.mac = "52:54:00:6d:69:6f"
 
-    def start(self, script, env=None, files=None, timeout=TIMEOUT):
+    def start(self, script, env=None, files=None, timeout=TIMEOUT, **qemu):
         """Boot a guest that runs `script` (busybox sh, `set -e`, helpers of guest.sh) and
         return its Run. env: {NAME: value}, the script's $GUEST_NAME (on the kernel command
-        line: no blanks or quotes). files: {path in the guest: bytes or str}."""
+        line: no blanks or quotes). files: {path in the guest: bytes or str}. qemu:
+        qemu_args (more devices), shared_mem (guest memory as a shared memfd, for vhost-user
+        back-ends), reboot (a reboot restarts the guest instead of ending QEMU)."""
         if self.current and self.current.proc.poll() is None:
             raise RuntimeError("one guest at a time: wait() for the previous run first")
         self.runs += 1
-        self.current = Run(self, script, env, files, timeout)
+        self.current = Run(self, script, env, files, timeout, **qemu)
         return self.current
 
-    def run(self, script, env=None, files=None, timeout=TIMEOUT, check=True):
+    def run(self, script, env=None, files=None, timeout=TIMEOUT, check=True, **qemu):
         """start(...).wait(check): the script's Result."""
-        return self.start(script, env, files, timeout).wait(check)
+        return self.start(script, env, files, timeout, **qemu).wait(check)
 
     def close(self):
         if self.current:

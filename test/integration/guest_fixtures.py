@@ -70,7 +70,7 @@ class GuestEnv:
     """A network of its own: mimo_tgt (`target`, a conftest Daemon: .result(method, params))
     and the guest (`run`, `start`). The guest sees the target's address as $GUEST_tgt."""
 
-    def __init__(self, image_paths, workdir, daemons, tgt_args=("-m", "0x1")):
+    def __init__(self, image_paths, workdir, daemons, tgt_args=("-m", "0x1"), vhost_dir=None):
         self.net = vm.Netns() if net_kind() == "netns" else vm.UserNet()
         try:
             self.target = daemons(*tgt_args, name="guesttgt", prefix=self.net.prefix())
@@ -83,6 +83,7 @@ class GuestEnv:
         self.addr = self.net.host_addr     # where the target listens
         self.guest_tgt = self.net.guest_tgt
         self.defaults = {}
+        self.vhost_dir = vhost_dir         # where the target makes vhost-user sockets (-S)
 
     def port(self):
         """A port for a listener: 4420 in a namespace of its own; a free one on loopback."""
@@ -111,14 +112,52 @@ class GuestEnv:
             "nqn": nqn, "listen_address": {"trtype": "TCP", "adrfam": "IPv4",
                                            "traddr": self.addr, "trsvcid": str(port)}})
 
-    def start(self, script, env=None, files=None, timeout=vm.TIMEOUT):
-        """Boot the guest running script; a vm.Run (wait_for(mark), send(line), wait())."""
-        return self.vm.start(script, dict(self.defaults, **(env or {})), files, timeout)
+    def vhost_blk(self, ctrlr="vhost.0", bdev="Malloc0", bdev_mib=64, block_size=512, **params):
+        """A malloc bdev (made unless it exists) behind a vhost-user-blk controller; returns
+        the controller's socket path."""
+        t = self.target
+        if not any(b["name"] == bdev for b in t.result("bdev_get_bdevs")):
+            t.result("bdev_malloc_create", {"name": bdev, "block_size": block_size,
+                                            "num_blocks": bdev_mib * 1024 * 1024 // block_size})
+        t.result("vhost_create_blk_controller", dict({"ctrlr": ctrlr, "dev_name": bdev}, **params))
+        return os.path.join(self.vhost_dir, ctrlr)
 
-    def run(self, script, env=None, files=None, timeout=vm.TIMEOUT, check=True):
+    @staticmethod
+    def vhost_blk_args(sock, num_queues=1, index=0, reconnect=False):
+        """QEMU arguments for a vhost-user-blk-pci disk on sock (run with shared_mem=True)."""
+        chardev = f"socket,id=vu{index},path={sock}" + (",reconnect=1" if reconnect else "")
+        return ["-chardev", chardev, "-device",
+                f"vhost-user-blk-pci,chardev=vu{index},num-queues={num_queues}"]
+
+    def vhost_scsi(self, ctrlr="vhost.0", bdevs=("Malloc0",), bdev_mib=64, block_size=512):
+        """Malloc bdevs (made unless they exist) as targets 0.. of a vhost-user-scsi
+        controller; returns the controller's socket path."""
+        t = self.target
+        t.result("vhost_create_scsi_controller", {"ctrlr": ctrlr})
+        for i, bdev in enumerate(bdevs):
+            if not any(b["name"] == bdev for b in t.result("bdev_get_bdevs")):
+                t.result("bdev_malloc_create", {"name": bdev, "block_size": block_size,
+                                                "num_blocks": bdev_mib * 1024 * 1024 //
+                                                block_size})
+            t.result("vhost_scsi_controller_add_target",
+                     {"ctrlr": ctrlr, "scsi_target_num": i, "bdev_name": bdev})
+        return os.path.join(self.vhost_dir, ctrlr)
+
+    @staticmethod
+    def vhost_scsi_args(sock, num_queues=1, index=0):
+        """QEMU arguments for a vhost-user-scsi-pci adapter on sock (run with shared_mem)."""
+        return ["-chardev", f"socket,id=vus{index},path={sock}", "-device",
+                f"vhost-user-scsi-pci,chardev=vus{index},num_queues={num_queues}"]
+
+    def start(self, script, env=None, files=None, timeout=vm.TIMEOUT, **qemu):
+        """Boot the guest running script; a vm.Run (wait_for(mark), send(line), wait()).
+        qemu: vm.Guest.start's qemu_args, shared_mem, reboot."""
+        return self.vm.start(script, dict(self.defaults, **(env or {})), files, timeout, **qemu)
+
+    def run(self, script, env=None, files=None, timeout=vm.TIMEOUT, check=True, **qemu):
         """Boot the guest, run script, power off: a vm.Result (status, output, console,
         seconds). check: raise (with output and console) unless the script exits 0."""
-        return self.start(script, env, files, timeout).wait(check)
+        return self.start(script, env, files, timeout, **qemu).wait(check)
 
     def close(self):
         """The guest first, then the target (the daemons fixture still checks its exit and
@@ -132,12 +171,12 @@ class GuestEnv:
 
 
 @pytest.fixture
-def guest(request, daemons, tmp_path):
+def guest(request, daemons, tmp_path, rundir):
     """A GuestEnv. The guest runs Debian 12's kernel, or the one a test names with
     @pytest.mark.guest_kernel("bookworm-backports") (6.12: NVMe in-band authentication)."""
     m = request.node.get_closest_marker("guest_kernel")
     kernel = m.args[0] if m else image.DEFAULT_KERNEL
-    env = GuestEnv(_image(kernel), str(tmp_path), daemons)
+    env = GuestEnv(_image(kernel), str(tmp_path), daemons, ("-m", "0x1", "-S", rundir), rundir)
     yield env
     env.close()
     # Nothing left behind: the namespace is gone, and with it everything that ran in it.

@@ -22,7 +22,7 @@ if not os.path.exists(TGT):
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
-from mimo import Client, NvmfTgt, RpcConnectionError, RpcError, Target  # noqa: E402
+from mimo import Client, NvmfTgt, RpcConnectionError, RpcError, Target, VhostTgt  # noqa: E402
 
 MIMO_RPC = os.path.join(BIN, "mimo-rpc")  # the package as one executable zip (make build)
 
@@ -365,6 +365,21 @@ def test_nvmf_subsystem_methods(tgt):
     assert s["namespaces"][0]["nsid"] == 3 and int(s["listen_addresses"][0]["trsvcid"]) > 0
     assert n.delete_nvmf_subsystem(nqn) is True
     assert len(n.get_nvmf_subsystems()) == 1
+
+
+def test_vhost_tgt_keeps_py_spdks_methods(tgt):
+    """py-spdk's VhostTgt: its legacy names are listed and answer (the SCSI lists are empty
+    until a vhost-scsi controller exists; the interface calls are test_net.py's)."""
+    v = VhostTgt(tgt.client())
+    legacy = set(v.get_rpc_methods())
+    assert {"get_scsi_devices", "get_luns", "get_interfaces", "add_ip_address",
+            "delete_ip_address", "get_bdevs", "delete_bdev", "kill_instance",
+            "construct_malloc_bdev"} <= legacy
+    assert v.get_scsi_devices() == [] and v.get_luns() == []
+    assert "lo" in {i["name"] for i in v.get_interfaces()}
+    name = v.construct_malloc_bdev(8, 512)
+    assert v.get_bdevs(name)[0]["num_blocks"] == 16384
+    assert v.delete_bdev(name) is True
 
 
 def test_nvmf_kill_instance(start):

@@ -73,6 +73,16 @@ static void malloc_submit(struct mimo_io_channel *ch, struct mimo_bdev_io *io)
 	mimo_bdev_io_complete(io, 0);
 }
 
+/* The disk is this process's memory: a reader may send from it directly. The layer checked
+ * the range; the mapping lives until destruct (unmap only replaces pages with zero pages). */
+static void *malloc_zcopy_addr(void *ctx, uint64_t off, uint64_t len)
+{
+	struct malloc_disk *d = ctx;
+
+	(void)len;
+	return d->buf + off;
+}
+
 static bool malloc_io_type_supported(void *ctx, enum mimo_bdev_io_type type)
 {
 	(void)ctx;
@@ -113,6 +123,7 @@ static const struct mimo_bdev_fn_table malloc_fn_table = {
 	.io_type_supported = malloc_io_type_supported,
 	.get_io_channel = malloc_get_io_channel,
 	.write_config_json = malloc_write_config,
+	.zcopy_addr = malloc_zcopy_addr,
 };
 
 int bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size,

@@ -14,6 +14,14 @@ static const struct mimo_json_decoder null_create_decoders[] = {
 	{ "block_size", offsetof(struct bdev_rpc_create_params, block_size),
 	  mimo_json_decode_uint32, false },
 	MD_DECODERS(struct bdev_rpc_create_params),
+	/* SPDK's hints to the bdev's users about the writes and unmaps it prefers (NVMe's
+	 * NPWG, NPWA, NOWS, NPDG, NPDA); mimo's bdevs report none, so only 0 - no hint - is
+	 * taken (the decoder writes nothing). */
+	{ "preferred_write_granularity", 0, mimo_json_decode_unsupported, true },
+	{ "preferred_write_alignment", 0, mimo_json_decode_unsupported, true },
+	{ "optimal_write_size", 0, mimo_json_decode_unsupported, true },
+	{ "preferred_unmap_granularity", 0, mimo_json_decode_unsupported, true },
+	{ "preferred_unmap_alignment", 0, mimo_json_decode_unsupported, true },
 };
 
 static const struct mimo_json_decoder construct_null_decoders[] = {

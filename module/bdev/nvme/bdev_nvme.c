@@ -14,6 +14,7 @@
 #include "bdev_nvme_internal.h"
 #include "clock.h"
 #include "compiler.h"
+#include "dhchap.h"
 #include "keyring.h"
 #include "log.h"
 #include "mimo/bdev_module.h"
@@ -98,11 +99,25 @@ struct nvme_io {
 	size_t iov_off;
 	uint32_t outstanding;
 	int status;
+	bool retryable;	 /* a command failed with a status that allows a retry */
+	int32_t retries; /* of the whole I/O, after such failures (bdev_retry_count) */
 	uint8_t *bounce; /* iovecs that do not split at block boundaries */
 	struct mimo_nvme_dsm_range ranges[MAX_DSM_RANGES];
 };
 
 static TAILQ_HEAD(, nvme_bdev_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
+
+/* bdev_nvme_set_options; read on every reactor, changed only while no controller exists
+ * (so before any channel does). */
+static struct bdev_nvme_opts g_opts = {
+	.keep_alive_timeout_ms = 10000,
+	.bdev_retry_count = 0,
+	.adminq_poll_period_us = ADMIN_POLL_US,
+	.ioq_poll_period_us = 0,
+	.enable_flush = true,
+	.dhchap_digests = DHCHAP_ALL_DIGESTS,
+	.dhchap_dhgroups = DHCHAP_ALL_DHGROUPS,
+};
 
 struct mimo_bdev_module g_nvme_module = { .name = "nvme", .ctx_size = sizeof(struct nvme_io) };
 
@@ -110,6 +125,7 @@ MIMO_EXPORT void mimo_register_bdev_nvme(void)
 {
 	mimo_bdev_module_register(&g_nvme_module);
 	bdev_nvme_rpc_register();
+	bdev_nvme_opts_rpc_register();
 }
 
 static struct nvme_bdev_ctrlr *find_nbc(const char *name)
@@ -127,11 +143,33 @@ static struct nvme_bdev_ctrlr *find_nbc(const char *name)
 /* --- I/O ------------------------------------------------------------------------------------ */
 
 static void io_resume(struct mimo_bdev_io *io);
+static void io_park(struct mimo_bdev_io *io);
+
+/* Start the I/O over, from the parked list (the channel's next poll), after a failure the
+ * controller allows a retry of. */
+static bool retry_io(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	if (nio->status == 0 || !nio->retryable ||
+	    (g_opts.bdev_retry_count != -1 && nio->retries >= g_opts.bdev_retry_count))
+		return false;
+	nio->retries++;
+	nio->retryable = false;
+	nio->status = 0;
+	nio->next = io->offset_blocks;
+	nio->iov_idx = 0;
+	nio->iov_off = 0;
+	io_park(io);
+	return true;
+}
 
 static void io_finish(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
+	if (retry_io(io))
+		return;
 	if (nio->bounce != NULL) {
 		if (io->type == MIMO_BDEV_IO_READ && nio->status == 0)
 			mimo_iov_from_buf(io->iovs, io->iovcnt, nio->bounce,
@@ -155,8 +193,15 @@ static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl)
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
 	nio->outstanding--;
-	if (mimo_nvme_cpl_is_error(cpl) && nio->status == 0)
+	if (mimo_nvme_cpl_is_error(cpl) && nio->status == 0) {
 		nio->status = -EIO;
+		/* DNR clear, and not an abort the host asked for: the controller says a retry
+		 * may succeed (SPDK's rule for bdev_retry_count). */
+		nio->retryable =
+			(cpl->status & 0x8000) == 0 &&
+			!(mimo_nvme_status_sct(cpl->status) == MIMO_NVME_SCT_GENERIC &&
+			  mimo_nvme_status_sc(cpl->status) == MIMO_NVME_SC_ABORTED_BY_REQUEST);
+	}
 	if (nio->status == 0 && nio->next < nio->end) {
 		io_resume(io);
 		return;
@@ -332,6 +377,11 @@ static void nvme_submit(struct mimo_io_channel *ch, struct mimo_bdev_io *io)
 
 	memset(nio, 0, offsetof(struct nvme_io, ranges));
 	nio->ch = mimo_io_channel_get_ctx(ch);
+	/* enable_flush false (SPDK's default): done without the controller, as SPDK does. */
+	if (io->type == MIMO_BDEV_IO_FLUSH && !g_opts.enable_flush) {
+		mimo_bdev_io_complete(io, 0);
+		return;
+	}
 	/* The namespace behind this bdev was removed or replaced (another block size, another
 	 * identity): nothing may reach whatever now answers to its ID. The bdev goes soon. */
 	if (!mimo_nvme_ns_is_active(((struct nvme_disk *)io->bdev->ctxt)->ns)) {
@@ -431,7 +481,7 @@ static int channel_create(void *io_device, void *ctx)
 		MIMO_ERR(COMP, "%s: no I/O queue for this reactor: %s", nbc->name, strerror(-rc));
 		return rc;
 	}
-	ch->poller = mimo_poller_register(channel_poll, ch, 0);
+	ch->poller = mimo_poller_register(channel_poll, ch, g_opts.ioq_poll_period_us);
 	if (ch->poller == NULL) {
 		mimo_nvme_ctrlr_free_io_qpair(ch->qp);
 		return -ENOMEM;
@@ -865,7 +915,7 @@ static int connect_poll(void *arg)
 	for (uint32_t id = mimo_nvme_ctrlr_get_first_active_ns(nbc->ctrlr); id != 0;
 	     id = mimo_nvme_ctrlr_get_next_active_ns(nbc->ctrlr, id))
 		(void)create_disk(nbc, mimo_nvme_ctrlr_get_ns(nbc->ctrlr, id), names);
-	nbc->poller = mimo_poller_register(admin_poll, nbc, ADMIN_POLL_US);
+	nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
 	MIMO_INFO(COMP, "%s: attached %s:%s %s (cntlid %u, %zu bdev(s))", nbc->name,
 		  nbc->trid.traddr, nbc->trid.trsvcid, nbc->trid.subnqn, nbc->ctrlr->cntlid,
 		  json_array_size(names));
@@ -1018,6 +1068,70 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 		delete_disk(nbc, d);
 	}
 	return 0;
+}
+
+void bdev_nvme_get_opts(struct bdev_nvme_opts *opts)
+{
+	*opts = g_opts;
+}
+
+int bdev_nvme_set_opts(const struct bdev_nvme_opts *opts)
+{
+	if (!TAILQ_EMPTY(&g_ctrlrs))
+		return -EPERM;
+	if (opts->bdev_retry_count < -1 || opts->dhchap_digests == 0 ||
+	    (opts->dhchap_digests & ~DHCHAP_ALL_DIGESTS) != 0 || opts->dhchap_dhgroups == 0 ||
+	    (opts->dhchap_dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0)
+		return -EINVAL;
+	g_opts = *opts;
+	return 0;
+}
+
+void bdev_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts)
+{
+	mimo_nvme_ctrlr_opts_init(opts);
+	opts->keep_alive_timeout_ms = g_opts.keep_alive_timeout_ms;
+	opts->dhchap_digests = g_opts.dhchap_digests;
+	opts->dhchap_dhgroups = g_opts.dhchap_dhgroups;
+}
+
+static json_t *names_json(uint32_t mask, const char *(*name_of)(uint8_t))
+{
+	json_t *a = json_array();
+
+	for (uint8_t i = 0; i < 32; i++) {
+		if ((mask & (1u << i)) && name_of(i) != NULL)
+			json_array_append_new(a, json_string(name_of(i)));
+	}
+	return a;
+}
+
+json_t *bdev_nvme_opts_config_json(void)
+{
+	const struct bdev_nvme_opts *o = &g_opts;
+
+	if (o->keep_alive_timeout_ms == 10000 && o->bdev_retry_count == 0 &&
+	    o->adminq_poll_period_us == ADMIN_POLL_US && o->ioq_poll_period_us == 0 &&
+	    o->enable_flush && o->dhchap_digests == DHCHAP_ALL_DIGESTS &&
+	    o->dhchap_dhgroups == DHCHAP_ALL_DHGROUPS)
+		return NULL;
+	return json_pack("{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o}}", "method",
+			 "bdev_nvme_set_options", "params", "keep_alive_timeout_ms",
+			 (json_int_t)o->keep_alive_timeout_ms, "bdev_retry_count",
+			 (int)o->bdev_retry_count, "nvme_adminq_poll_period_us",
+			 (json_int_t)o->adminq_poll_period_us, "nvme_ioq_poll_period_us",
+			 (json_int_t)o->ioq_poll_period_us, "enable_flush", o->enable_flush,
+			 "dhchap_digests", names_json(o->dhchap_digests, dhchap_hash_name),
+			 "dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name));
+}
+
+MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)
+{
+	json_t *arr = json_array(), *o = bdev_nvme_opts_config_json();
+
+	if (o != NULL)
+		json_array_append_new(arr, o);
+	return arr;
 }
 
 json_t *bdev_nvme_controllers_json(const char *name)

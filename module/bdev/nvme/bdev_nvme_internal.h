@@ -25,9 +25,38 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg);
 /* bdev_nvme_rpc.c's methods alone (mimo_register_bdev_nvme registers them). */
 void bdev_nvme_rpc_register(void);
+void bdev_nvme_opts_rpc_register(void); /* bdev_nvme_opts_rpc.c */
 /* bdev_nvme_get_controllers' result; NULL when name is given and unknown. */
 json_t *bdev_nvme_controllers_json(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */
 const struct mimo_nvme_trid *bdev_nvme_get_trid(const char *name);
+
+/*
+ * The module's options (bdev_nvme_set_options): what SPDK's parameters of the same names set
+ * that mimo's initiator does. They apply to controllers attached afterwards, so they may only
+ * change while none is attached (as in SPDK).
+ */
+struct bdev_nvme_opts {
+	uint32_t keep_alive_timeout_ms; /* default 10000 */
+	/* A command the controller answers with a status that allows a retry (DNR clear, not
+	 * Aborted by Request) fails its I/O only after this many retries of the whole I/O;
+	 * -1: no limit. Default 0: mimo's behaviour before the option (SPDK's default is 3). */
+	int32_t bdev_retry_count;
+	uint64_t adminq_poll_period_us; /* admin queue poller (default 10000) */
+	uint64_t ioq_poll_period_us;	/* I/O queue pollers (default 0: every turn) */
+	/* false (SPDK's default): a Flush completes at once, without reaching the controller.
+	 * Default true: mimo sends it. */
+	bool enable_flush;
+	uint32_t dhchap_digests; /* offered, 1 << HashID (default all) */
+	uint32_t dhchap_dhgroups;
+};
+
+void bdev_nvme_get_opts(struct bdev_nvme_opts *opts);
+/* 0, or -EPERM while a controller is attached, -EINVAL for a bad value. */
+int bdev_nvme_set_opts(const struct bdev_nvme_opts *opts);
+/* Options for a new controller: mimo_nvme_ctrlr_opts_init, then the module's. */
+void bdev_nvme_ctrlr_opts_init(struct mimo_nvme_ctrlr_opts *opts);
+/* The bdev_nvme_set_options call that re-creates the options, or NULL at the defaults. */
+json_t *bdev_nvme_opts_config_json(void);
 
 #endif

@@ -106,7 +106,7 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 		  struct mimo_nvme_trid *trid, struct mimo_nvme_ctrlr_opts *opts)
 {
 	memset(trid, 0, sizeof(*trid));
-	mimo_nvme_ctrlr_opts_init(opts);
+	bdev_nvme_ctrlr_opts_init(opts); /* with bdev_nvme_set_options' */
 	if (strcasecmp(p->trtype, "loop") == 0) {
 		/* A loop listener is another library's object in the same process: reachable
 		 * from C (mimo/nvme.h), not something a daemon's configuration can name. */

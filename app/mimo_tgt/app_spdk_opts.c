@@ -1,0 +1,128 @@
+/*
+ * SPDK's framework-wide options methods that its save_config always writes: iobuf_set_options,
+ * accel_set_options, framework_set_scheduler. They size or tune parts of SPDK that mimo does
+ * not have (a global I/O buffer pool, an acceleration framework, a scheduler that moves
+ * threads between cores), so they are accepted with their parameters type-checked, and what
+ * would ask for a behaviour - another scheduler, thread mappings - is refused. Each parameter
+ * and the reason is in docs/mimo_tgt.md ("SPDK's options").
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "mimo/jsonrpc.h"
+
+#define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS
+
+/* Destination of the parameters that only get their type checked. */
+struct unused {
+	uint64_t u64;
+	uint32_t u32;
+	bool b;
+};
+
+/* iobuf: SPDK's global pool of I/O buffers shared by its bdev layer and transports. mimo
+ * allocates each I/O's buffer (and the NVMe/TCP transport keeps its own pool, sized by
+ * nvmf_create_transport's num_shared_buffers). */
+static const struct mimo_json_decoder iobuf_decoders[] = {
+	{ "small_pool_count", offsetof(struct unused, u64), mimo_json_decode_uint64, true },
+	{ "large_pool_count", offsetof(struct unused, u64), mimo_json_decode_uint64, true },
+	{ "small_bufsize", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "large_bufsize", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "enable_numa", offsetof(struct unused, b), mimo_json_decode_bool, true },
+};
+
+static void rpc_iobuf_set_options(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct unused p;
+
+	if (mimo_rpc_decode(req, params, iobuf_decoders, MIMO_COUNTOF(iobuf_decoders), &p))
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+/* accel: SPDK's acceleration framework (offloaded copies, CRCs, crypto) and its per-channel
+ * task, sequence and buffer caches. mimo computes digests inline (SSE4.2 CRC32C). */
+static const struct mimo_json_decoder accel_decoders[] = {
+	{ "small_cache_size", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "large_cache_size", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "task_count", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "sequence_count", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "buf_count", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+};
+
+static void rpc_accel_set_options(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct unused p;
+
+	if (mimo_rpc_decode(req, params, accel_decoders, MIMO_COUNTOF(accel_decoders), &p))
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+/* --- framework_set_scheduler ------------------------------------------------------------- */
+
+struct scheduler {
+	char *name;
+	uint64_t period;
+	uint32_t load_limit, core_limit, core_busy;
+	char *mappings;
+};
+
+#define SCH struct scheduler
+static const struct mimo_json_decoder scheduler_decoders[] = {
+	{ "name", offsetof(SCH, name), mimo_json_decode_string, false },
+	{ "period", offsetof(SCH, period), mimo_json_decode_uint64, true },
+	{ "load_limit", offsetof(SCH, load_limit), mimo_json_decode_uint32, true },
+	{ "core_limit", offsetof(SCH, core_limit), mimo_json_decode_uint32, true },
+	{ "core_busy", offsetof(SCH, core_busy), mimo_json_decode_uint32, true },
+	{ "mappings", offsetof(SCH, mappings), mimo_json_decode_string, true },
+};
+#undef SCH
+
+/*
+ * mimo's reactors are SPDK's "static" scheduler: one per core of -m, and what runs on one
+ * stays there. So "static" is what mimo does (its period has nothing to schedule), and what
+ * would move work - another scheduler, the dynamic scheduler's limits, thread mappings - is
+ * refused.
+ */
+static void rpc_framework_set_scheduler(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct scheduler p = { 0 };
+	const char *bad = NULL;
+
+	if (!mimo_rpc_decode(req, params, scheduler_decoders, MIMO_COUNTOF(scheduler_decoders), &p))
+		return;
+	if (strcmp(p.name, "static") != 0)
+		mimo_jsonrpc_send_error(
+			req, INVALID,
+			"framework_set_scheduler: scheduler \"%s\" is not supported: "
+			"mimo's reactors keep their work on their core (SPDK's "
+			"\"static\" scheduler, the only one mimo has)",
+			p.name);
+	else if ((p.load_limit != 0 && (bad = "load_limit")) ||
+		 (p.core_limit != 0 && (bad = "core_limit")) ||
+		 (p.core_busy != 0 && (bad = "core_busy")))
+		mimo_jsonrpc_send_error(req, INVALID,
+					"framework_set_scheduler: parameter \"%s\" is the dynamic "
+					"scheduler's, which mimo does not have (leave it out)",
+					bad);
+	else if (p.mappings != NULL && p.mappings[0] != '\0')
+		mimo_jsonrpc_send_error(
+			req, INVALID,
+			"framework_set_scheduler: parameter \"mappings\": mimo has no "
+			"threads to place on cores (each reactor is one)");
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(scheduler_decoders, MIMO_COUNTOF(scheduler_decoders), &p);
+}
+
+/* SPDK's state masks. */
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "iobuf_set_options", rpc_iobuf_set_options, MIMO_RPC_STARTUP },
+	{ "accel_set_options", rpc_accel_set_options, MIMO_RPC_STARTUP },
+	{ "framework_set_scheduler", rpc_framework_set_scheduler, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+};
+
+void app_spdk_opts_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

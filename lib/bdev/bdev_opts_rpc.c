@@ -1,0 +1,74 @@
+/*
+ * SPDK's bdev-wide methods that its save_config always writes: bdev_set_options,
+ * bdev_wait_for_examine, and the raid module's bdev_raid_set_options. What they size or tune,
+ * mimo's bdev layer does not have (docs/mimo_tgt.md, "SPDK's options"): parameters are
+ * type-checked and accepted, nothing else changes.
+ */
+#include <errno.h>
+
+#include "bdev_internal.h"
+#include "mimo/jsonrpc.h"
+
+struct unused {
+	uint32_t u32;
+	bool b;
+};
+
+/*
+ * bdev_io_pool_size, bdev_io_cache_size: SPDK's preallocated pool of I/O descriptors and
+ * each thread's cache of it; mimo allocates a descriptor per I/O. iobuf_*_cache_size: per
+ * thread caches of SPDK's iobuf pool, which mimo does not have. bdev_auto_examine: whether
+ * modules (lvol, gpt, raid...) examine new bdevs; mimo has no module that examines, so no
+ * bdev is examined either way.
+ */
+static const struct mimo_json_decoder bdev_set_decoders[] = {
+	{ "bdev_io_pool_size", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "bdev_io_cache_size", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "bdev_auto_examine", offsetof(struct unused, b), mimo_json_decode_bool, true },
+	{ "iobuf_small_cache_size", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "iobuf_large_cache_size", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+};
+
+static void rpc_bdev_set_options(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct unused p;
+
+	if (mimo_rpc_decode(req, params, bdev_set_decoders, MIMO_COUNTOF(bdev_set_decoders), &p))
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+/* Answers once every examination of every bdev is done: with no module that examines, that
+ * is always already the case. */
+static void rpc_bdev_wait_for_examine(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	if (mimo_rpc_no_params(req, params))
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+/* The window and bandwidth of a raid bdev's background process (rebuild): mimo has no raid
+ * module yet, so no such process. */
+static const struct mimo_json_decoder raid_set_decoders[] = {
+	{ "process_window_size_kb", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
+	{ "process_max_bandwidth_mb_sec", offsetof(struct unused, u32), mimo_json_decode_uint32,
+	  true },
+};
+
+static void rpc_bdev_raid_set_options(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct unused p;
+
+	if (mimo_rpc_decode(req, params, raid_set_decoders, MIMO_COUNTOF(raid_set_decoders), &p))
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+/* SPDK's state masks. */
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_set_options", rpc_bdev_set_options, MIMO_RPC_STARTUP },
+	{ "bdev_wait_for_examine", rpc_bdev_wait_for_examine, MIMO_RPC_RUNTIME },
+	{ "bdev_raid_set_options", rpc_bdev_raid_set_options, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+};
+
+void bdev_opts_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -1,0 +1,317 @@
+/*
+ * Virtqueues on their reactors: started and stopped by the session (by message), woken by
+ * the driver's kicks (an fd watch on the kick eventfd - no polling, so an idle queue costs
+ * nothing), requests handed to the device, completions gathered and published once per
+ * reactor turn with at most one call (interrupt) per queue and turn.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "compiler.h"
+#include "vhost_internal.h"
+
+static inline struct vhost_req *req_at(struct vhost_queue *q, uint16_t head)
+{
+	return (struct vhost_req *)(q->reqs + (size_t)head * q->req_stride);
+}
+
+static void post(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
+{
+	if (mimo_reactor_post(r, fn, arg) != 0)
+		MIMO_ERR(COMP, "cannot send a message to reactor %u: out of memory",
+			 mimo_reactor_index(r));
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		VHOST_BAD("cannot signal an eventfd: %s", strerror(errno));
+}
+
+/* The driver broke the ring: stop taking requests from it, and say so on its error fd. */
+static void mark_broken(struct vhost_queue *q, const char *why)
+{
+	VHOST_BAD("%s: queue %u: %s; the queue stops until the driver resets it", q->s->name,
+		  q->index, why);
+	atomic_store(&q->broken, true);
+	if (q->kick_watch != NULL)
+		mimo_fd_watch_remove(&q->kick_watch);
+	signal_fd(q->err_fd);
+}
+
+static void take(struct vhost_queue *q, uint16_t head)
+{
+	struct vhost_req *req = req_at(q, head);
+	struct vring_chain ch;
+	const char *why;
+	int rc;
+
+	if (mimo_unlikely(req->inflight)) {
+		mark_broken(q, "the driver made a request of a descriptor still in flight");
+		return;
+	}
+	req->q = q;
+	req->head = head;
+	rc = vring_walk(&q->vr, q->mem, head, req->iov, VHOST_MAX_IOVS, &ch, &why);
+	if (mimo_unlikely(rc != 0)) {
+		/* The request goes back unread: the driver sees a zero-length completion. */
+		VHOST_BAD("%s: queue %u: request %u refused: %s", q->s->name, q->index, head, why);
+		vring_push_used(&q->vr, head, 0);
+		q->dirty = true;
+		return;
+	}
+	req->iovcnt = ch.iovcnt;
+	req->out_cnt = ch.out_cnt;
+	req->out_len = ch.out_len;
+	req->in_len = ch.in_len;
+	req->inflight = true;
+	atomic_store_explicit(&q->inflight,
+			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&q->requests,
+			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	q->s->c->ops->submit(q->s->c->dev, req);
+}
+
+/* Take every available request; then ask for the next kick and look once more. */
+static void process(struct vhost_queue *q)
+{
+	uint16_t head;
+
+	if (q->stopping || atomic_load_explicit(&q->broken, memory_order_relaxed))
+		return;
+	do {
+		enum vring_pop p;
+
+		while ((p = vring_pop_head(&q->vr, &head)) == VRING_GOT) {
+			take(q, head);
+			if (atomic_load_explicit(&q->broken, memory_order_relaxed))
+				return;
+		}
+		if (p == VRING_BROKEN) {
+			mark_broken(q, "impossible available index or head");
+			return;
+		}
+	} while (vring_arm(&q->vr));
+}
+
+/* The kick eventfd is watched edge-triggered: every write by the front-end is an edge, so its
+ * counter need not be read back to zero - one system call less per kick. (It would take
+ * centuries of kicks to reach the counter's limit.) */
+static void on_kick(void *arg, uint32_t events)
+{
+	struct vhost_queue *q = arg;
+
+	(void)events;
+	atomic_store_explicit(&q->kicks, atomic_load_explicit(&q->kicks, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	process(q);
+}
+
+static void flush(struct vhost_queue *q)
+{
+	if (!q->dirty)
+		return;
+	q->dirty = false;
+	if (vring_publish(&q->vr) && q->call_fd >= 0) {
+		signal_fd(q->call_fd);
+		atomic_store_explicit(&q->calls,
+				      atomic_load_explicit(&q->calls, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	}
+}
+
+static void stopped_on_session(void *arg)
+{
+	struct vhost_queue *q = arg;
+	void (*done)(struct vhost_queue * q) = q->stop_done;
+
+	q->started = false;
+	q->stop_done = NULL;
+	if (done != NULL)
+		done(q);
+}
+
+static void finish_stop(struct vhost_queue *q)
+{
+	/* What a stop publishes (virtio-scsi's event buffers given back) may be signalled on
+	 * a call eventfd the front-end is replacing - QEMU swaps it when the guest masks or
+	 * unmasks the queue's vector - and be lost: the next start signals once more. */
+	q->signal_at_start |= q->dirty;
+	flush(q);
+	mimo_poller_unregister(&q->poller);
+	if (q->s->c->ops->queue_stopped != NULL)
+		q->s->c->ops->queue_stopped(q->s->c->dev, q);
+	q->base = q->vr.last_avail;
+	q->stopping = false;
+	post(q->s->c->home, stopped_on_session, q);
+}
+
+/* Late poller: what was deferred, then publish the turn's completions with one call. */
+static int on_turn_end(void *arg)
+{
+	struct vhost_queue *q = arg;
+	int work = 0;
+
+	if (mimo_unlikely(!STAILQ_EMPTY(&q->deferred))) {
+		STAILQ_HEAD(, vhost_req) now = STAILQ_HEAD_INITIALIZER(now);
+		struct vhost_req *req;
+
+		STAILQ_CONCAT(&now, &q->deferred);
+		while ((req = STAILQ_FIRST(&now)) != NULL) {
+			STAILQ_REMOVE_HEAD(&now, link);
+			req->deferred(req);
+		}
+		work = 1;
+	}
+	if (q->dirty) {
+		flush(q);
+		work = 1;
+	}
+	if (q->stopping && atomic_load_explicit(&q->inflight, memory_order_relaxed) == 0)
+		finish_stop(q);
+	return work;
+}
+
+void vhost_req_complete(struct vhost_req *req, uint32_t used_len)
+{
+	struct vhost_queue *q = req->q;
+
+	req->inflight = false;
+	vring_push_used(&q->vr, req->head, used_len);
+	q->dirty = true;
+	atomic_store_explicit(&q->inflight,
+			      atomic_load_explicit(&q->inflight, memory_order_relaxed) - 1,
+			      memory_order_relaxed);
+}
+
+void vhost_req_defer(struct vhost_req *req, void (*fn)(struct vhost_req *req))
+{
+	req->deferred = fn;
+	STAILQ_INSERT_TAIL(&req->q->deferred, req, link);
+}
+
+static void start_here(void *arg)
+{
+	struct vhost_queue *q = arg;
+
+	q->poller = mimo_poller_register_late(on_turn_end, q);
+	if (mimo_fd_watch_add(q->kick_fd, EPOLLIN | EPOLLET, on_kick, q, &q->kick_watch) != 0)
+		q->kick_watch = NULL;
+	if (q->poller == NULL || q->kick_watch == NULL) {
+		mark_broken(q, "cannot watch its kick eventfd");
+		return;
+	}
+	if (q->signal_at_start) {
+		q->signal_at_start = false;
+		signal_fd(q->call_fd); /* a spurious interrupt costs a driver nothing */
+	}
+	/* Requests made before the start (a restart after a stop) do not kick again. */
+	process(q);
+}
+
+static void stop_here(void *arg)
+{
+	struct vhost_queue *q = arg;
+
+	if (q->kick_watch != NULL)
+		mimo_fd_watch_remove(&q->kick_watch);
+	q->stopping = true;
+	if (q->poller != NULL && q->s->c->ops->queue_stopping != NULL)
+		q->s->c->ops->queue_stopping(q->s->c->dev, q);
+	if (q->poller == NULL) { /* the start failed */
+		q->stopping = false;
+		q->base = q->vr.last_avail;
+		post(q->s->c->home, stopped_on_session, q);
+		return;
+	}
+	if (atomic_load_explicit(&q->inflight, memory_order_relaxed) == 0 &&
+	    STAILQ_EMPTY(&q->deferred))
+		finish_stop(q);
+}
+
+static int translate(struct vhost_queue *q)
+{
+	const struct vhost_mem *mem = q->s->mem;
+	const struct vhost_vring_addr *a = &q->addr;
+	uint8_t *d = vhost_uva_to_host(mem, a->desc_user_addr, vring_desc_bytes(q->num));
+	uint8_t *av = vhost_uva_to_host(mem, a->avail_user_addr, vring_avail_bytes(q->num));
+	uint8_t *u = vhost_uva_to_host(mem, a->used_user_addr, vring_used_bytes(q->num));
+
+	if (d == NULL || av == NULL || u == NULL || ((uintptr_t)d & 15) || ((uintptr_t)av & 1) ||
+	    ((uintptr_t)u & 3))
+		return -EFAULT;
+	q->vr.desc = (struct vring_desc *)d;
+	q->vr.avail = (struct vring_avail *)av;
+	q->vr.used = (struct vring_used *)u;
+	return 0;
+}
+
+int vhost_queue_check_addr(struct vhost_queue *q)
+{
+	return q->s->mem != NULL && q->num != 0 && q->addr_set ? translate(q) : 0;
+}
+
+int vhost_queue_start(struct vhost_queue *q)
+{
+	struct vhost_session *s = q->s;
+	size_t stride = sizeof(struct vhost_req) + ((s->c->ops->req_ctx_size + 15) & ~(size_t)15);
+	int rc = translate(q);
+
+	if (rc != 0)
+		return rc;
+	if (q->nreqs != q->num || q->req_stride != stride) {
+		free(q->reqs);
+		/* calloc of a large array maps it lazily: only the entries used cost memory. */
+		q->reqs = calloc(q->num, stride);
+		q->nreqs = q->reqs != NULL ? q->num : 0;
+		q->req_stride = stride;
+		if (q->reqs == NULL)
+			return -ENOMEM;
+	}
+	/* Every slot is free: a new array is zeroed, and a stop waited for every request. The
+	 * slots are not touched here, so only those the driver's heads use cost memory. */
+	q->vr.size = (uint16_t)q->num;
+	q->vr.last_avail = q->base;
+	q->vr.used_idx = __atomic_load_n(&q->vr.used->idx, __ATOMIC_ACQUIRE);
+	q->vr.signalled_valid = false;
+	q->vr.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	q->vr.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	q->mem = s->mem;
+	q->stopping = false;
+	q->dirty = false;
+	STAILQ_INIT(&q->deferred);
+	atomic_store(&q->inflight, 0);
+	q->reactor = s->c->reactors[q->index % s->c->nreactors];
+	q->started = true;
+	post(q->reactor, start_here, q);
+	return 0;
+}
+
+void vhost_queue_stop(struct vhost_queue *q, void (*done)(struct vhost_queue *q))
+{
+	q->stop_done = done;
+	post(q->reactor, stop_here, q);
+}
+
+void vhost_queue_free(struct vhost_queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	if (q->call_fd >= 0)
+		close(q->call_fd);
+	if (q->err_fd >= 0)
+		close(q->err_fd);
+	free(q->reqs);
+	free(q->dev_ctx);
+	free(q);
+}
