@@ -635,9 +635,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_host_ext(struct mimo_nvmf_subsystem *s, 
 	int rc;
 
 	mimo_nvmf_host_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
-	if (!nvmf_nqn_is_valid(hostnqn) || s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0 || !nvmf_nqn_is_valid(hostnqn) ||
+	    s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY)
 		return -EINVAL;
 	if (nvmf_subsystem_find_host(s, hostnqn) != NULL)
 		return -EEXIST;
@@ -776,8 +775,10 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem
 	int rc;
 
 	mimo_nvmf_listener_opts_init(&o);
-	if (opts != NULL)
-		memcpy(&o, opts, MIMO_MIN(opts->opts_size, sizeof(o)));
+	if (mimo_opts_copy(&o, sizeof(o), opts) != 0) {
+		rc = -EINVAL;
+		goto out;
+	}
 	/* The discovery subsystem has no hosts, so no PSKs to make a secure channel with. */
 	if (o.secure_channel && s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY) {
 		rc = -EINVAL;

@@ -747,6 +747,36 @@ static void test_secure_channel_over_loop(void **state)
 	rmdir(dir);
 }
 
+static void unset_host_opts_msg(void *arg)
+{
+	struct mimo_nvmf_host_opts o = { 0 }; /* never _opts_init'ed: opts_size 0 */
+
+	*(int *)arg = mimo_nvmf_subsystem_add_host_ext(g_subsys, HOST_C0DE, &o);
+	sem_post(&g_sem);
+}
+
+static void unset_listener_opts_msg(void *arg)
+{
+	struct mimo_nvmf_listen_addr a = { .trtype = "loop", .traddr = "core-ut-unset" };
+	struct mimo_nvmf_listener_opts o = { 0 };
+
+	mimo_nvmf_subsystem_add_listener_ext(g_subsys, &a, &o, listened, arg);
+}
+
+/* The one rule for versioned options (lib/util/opts.h): a struct whose opts_size is 0 was
+ * never initialised, and is refused rather than read as "whatever its bytes say". */
+static void test_unset_opts_refused(void **state)
+{
+	int rc = 1;
+
+	(void)state;
+	run_on(0, unset_host_opts_msg, &rc, 30);
+	assert_int_equal(rc, -EINVAL);
+	rc = 1;
+	run_on(0, unset_listener_opts_msg, &rc, 30);
+	assert_int_equal(rc, -EINVAL);
+}
+
 /* --- set-up -------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -802,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_raw_queue_state_and_fabrics),
 		cmocka_unit_test(test_io_queue_property_get_refused),
 		cmocka_unit_test(test_secure_channel_over_loop),
+		cmocka_unit_test(test_unset_opts_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
