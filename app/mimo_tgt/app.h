@@ -67,7 +67,7 @@ void app_wait_init(struct mimo_jsonrpc_request *req);
 /* app_rpc.c: register the framework's methods (spdk_get_version, framework_*...). */
 void app_rpc_register(void);
 void app_spdk_opts_register(void); /* app_spdk_opts.c: iobuf, accel, scheduler */
-void app_sock_register(void);      /* app_sock.c: the sock_* methods */
+void app_sock_register(void);	   /* app_sock.c: the sock_* methods */
 
 /* Ask the process to stop, as a signal would (from any thread). */
 void app_request_stop(void);

@@ -119,7 +119,8 @@ static void rpc_framework_set_scheduler(struct mimo_jsonrpc_request *req, const 
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "iobuf_set_options", rpc_iobuf_set_options, MIMO_RPC_STARTUP },
 	{ "accel_set_options", rpc_accel_set_options, MIMO_RPC_STARTUP },
-	{ "framework_set_scheduler", rpc_framework_set_scheduler, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "framework_set_scheduler", rpc_framework_set_scheduler,
+	  MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
 };
 
 void app_spdk_opts_register(void)

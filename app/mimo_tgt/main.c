@@ -131,7 +131,8 @@ static void usage(const char *prog)
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
 	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
-	       "      --idle-spin-us US    reactors keep spinning US microseconds after their last\n"
+	       "      --idle-spin-us US    reactors keep spinning US microseconds after their "
+	       "last\n"
 	       "                           work before they sleep (default 200; 0: sleep at once)\n"
 	       "      --agent-socket PATH  be plugin mimo_tgt of the mimo_agent on PATH: JSON-RPC\n"
 	       "                           requests arrive as messages, answers go back up\n"
@@ -243,7 +244,8 @@ static int parse_args(int argc, char **argv)
 			long us = strtol(optarg, &end, 10);
 
 			if (*end != '\0' || end == optarg || us < 0 || us > 1000000) {
-				fprintf(stderr, "mimo_tgt: --idle-spin-us %s: 0 to 1000000\n", optarg);
+				fprintf(stderr, "mimo_tgt: --idle-spin-us %s: 0 to 1000000\n",
+					optarg);
 				return -1;
 			}
 			g_idle_spin_us = us;

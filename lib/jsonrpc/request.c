@@ -227,8 +227,8 @@ MIMO_EXPORT bool mimo_rpc_names_mask(struct mimo_jsonrpc_request *req, const cha
 
 		if (id < 0 || id > 31) {
 			mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
-						"%s: parameter \"%s\": unknown '%s' (%s)", req->method,
-						param, json_string_value(v), choices);
+						"%s: parameter \"%s\": unknown '%s' (%s)",
+						req->method, param, json_string_value(v), choices);
 			return false;
 		}
 		m |= 1u << id;

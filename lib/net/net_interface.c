@@ -1,4 +1,5 @@
-/* rtnetlink requests behind net_interface.h: one socket per call, a dump or a change with an ACK. */
+/* rtnetlink requests behind net_interface.h: one socket per call, a dump or a change with an ACK.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netlink.h>
@@ -101,8 +102,10 @@ static void add_addr(struct nlmsghdr *h, void *arg)
 
 	if (h->nlmsg_type != RTM_NEWADDR || len < 0 || ifa->ifa_family != AF_INET)
 		return;
-	json_array_foreach(list, i, ifc) {
-		if (json_integer_value(json_object_get(ifc, "ifc_index")) != (json_int_t)ifa->ifa_index)
+	json_array_foreach(list, i, ifc)
+	{
+		if (json_integer_value(json_object_get(ifc, "ifc_index")) !=
+		    (json_int_t)ifa->ifa_index)
 			continue;
 		/* IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on a
 		 * point-to-point link); SPDK listed IFA_LOCAL. */
@@ -125,8 +128,10 @@ static int dump(int fd, uint16_t type, uint32_t seq, void (*fn)(struct nlmsghdr 
 		struct nlmsghdr h;
 		struct ifinfomsg body; /* the larger of ifinfomsg and ifaddrmsg; family AF_UNSPEC */
 	} req = {
-		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = type,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = seq },
+		.h = { .nlmsg_len = sizeof(req),
+		       .nlmsg_type = type,
+		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		       .nlmsg_seq = seq },
 	};
 	int rc = nl_send(fd, &req, sizeof(req));
 
@@ -166,11 +171,14 @@ static int addr_change(int ifindex, const char *ipv4, bool add)
 	} req = {
 		.h = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
 		       .nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR,
-		       /* EXCL: an address already there is an error (EEXIST), not a silent no-op. */
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK |
-				      (add ? NLM_F_CREATE | NLM_F_EXCL : 0),
+		       /* EXCL: an address already there is an error (EEXIST), not a silent no-op.
+			*/
+		       .nlmsg_flags =
+			       NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0),
 		       .nlmsg_seq = 1 },
-		.ifa = { .ifa_family = AF_INET, .ifa_prefixlen = 32, .ifa_index = (unsigned)ifindex },
+		.ifa = { .ifa_family = AF_INET,
+			 .ifa_prefixlen = 32,
+			 .ifa_index = (unsigned)ifindex },
 	};
 	struct in_addr a;
 	char name[IF_NAMESIZE];

@@ -21,8 +21,7 @@ static const struct mimo_json_decoder addr_decoders[] = {
 	{ "ip_address", offsetof(struct addr_params, ip_address), mimo_json_decode_string, false },
 };
 
-static void answer(struct mimo_jsonrpc_request *req, const struct addr_params *p, int rc,
-		   bool add)
+static void answer(struct mimo_jsonrpc_request *req, const struct addr_params *p, int rc, bool add)
 {
 	switch (rc) {
 	case 0:
@@ -55,14 +54,14 @@ static void addr_rpc(struct mimo_jsonrpc_request *req, const json_t *params, boo
 
 	if (!mimo_rpc_decode(req, params, addr_decoders, MIMO_COUNTOF(addr_decoders), &p))
 		return;
-	answer(req, &p, add ? mimo_net_addr_add(p.ifc_index, p.ip_address)
-			    : mimo_net_addr_delete(p.ifc_index, p.ip_address),
+	answer(req, &p,
+	       add ? mimo_net_addr_add(p.ifc_index, p.ip_address)
+		   : mimo_net_addr_delete(p.ifc_index, p.ip_address),
 	       add);
 	mimo_json_decode_free(addr_decoders, MIMO_COUNTOF(addr_decoders), &p);
 }
 
-static void rpc_net_interface_add_ip_address(struct mimo_jsonrpc_request *req,
-					     const json_t *params)
+static void rpc_net_interface_add_ip_address(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	addr_rpc(req, params, true);
 }

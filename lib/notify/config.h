@@ -27,7 +27,7 @@ struct notify_config {
 	uint32_t max_retry_after_ms;
 	uint32_t spin_us;
 	uint32_t idle_poll_ms; /* 0: sleep until a producer wakes the sender */
-	bool strict; /* mimo's own rules for names and payloads, not the Go bridge's */
+	bool strict;	       /* mimo's own rules for names and payloads, not the Go bridge's */
 };
 
 void notify_config_defaults(struct notify_config *c);

@@ -405,7 +405,7 @@ struct nvmf_req {
 	struct nvmf_ns *ns;   /* counted in flight on its reactor */
 	uint32_t sub_pending; /* DSM ranges, compare reads */
 	int sub_status;
-	void *aux;		     /* compare: the read-back buffer; Connect: the controller */
+	void *aux; /* compare: the read-back buffer; Connect: the controller */
 	/* Set by the transport before exec: a Read may leave data pointing at the bdev's own
 	 * memory (no buffer given). zcopy_io then holds that memory, and ns stays counted in
 	 * flight, until the transport calls nvmf_req_zcopy_end once the data is sent. */

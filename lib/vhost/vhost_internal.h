@@ -114,7 +114,7 @@ struct vhost_queue {
 	uint32_t nreqs;
 	_Atomic uint32_t inflight; /* one writer (the queue's reactor); read anywhere */
 	bool stopping;
-	bool dirty; /* used entries not yet published */
+	bool dirty;	      /* used entries not yet published */
 	bool signal_at_start; /* the last stop published entries: signal them again */
 	STAILQ_HEAD(, vhost_req) deferred;
 	void *dev_ctx; /* the device's per-queue state (malloc'd; freed with the queue) */

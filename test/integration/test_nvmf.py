@@ -596,12 +596,17 @@ def test_bdev_delete_with_zero_copy_reads_unsent(target):
         cids.append(cid)
         sqe = q.sqe(0x02, cid, 1, sgl=(0, size, SGL_TRANSPORT), cdw10=i * 256, cdw12=255)
         q.send_raw(q.pdu_bytes(CMD, sqe))
-    time.sleep(0.5)  # the target reads them all and fills the socket
+    # The target has read every command and executed every read: their data waits to be
+    # sent behind a socket the host does not read.
+    wait_until(lambda: d.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+               ["num_read_ops"] >= count, what="the reads to execute")
     done = []
     deleter = threading.Thread(
         target=lambda: done.append(d.result("bdev_malloc_delete", {"name": "Malloc0"})))
     deleter.start()
-    time.sleep(0.5)
+    # The deletion has begun (the bdev is no longer listed) while the data is still unsent.
+    wait_until(lambda: "Malloc0" not in {b["name"] for b in d.result("bdev_get_bdevs")},
+               what="the deletion to begin")
     got, finished = {cid: bytearray() for cid in cids}, {}
     while len(finished) < count:
         pdu = q.recv_pdu()

@@ -17,6 +17,8 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +80,11 @@ static void run_producers(void)
 	g_produce_ms = now_ms() - t0;
 }
 
+static atomic_bool g_shutdown_started;
+
 static void *shutdown_thread(void *arg)
 {
+	atomic_store(&g_shutdown_started, true);
 	mimo_notify_shutdown((uint32_t)(intptr_t)arg);
 	return NULL;
 }
@@ -179,8 +184,9 @@ int main(int argc, char **argv)
 
 		pthread_create(&th, NULL, shutdown_thread, (void *)(intptr_t)shutdown_ms);
 		pthread_detach(th); /* never joined: exit() races it, on purpose */
-		usleep(1000);	    /* let it begin */
-		return 0;	    /* exit() now races the shutdown */
+		while (!atomic_load(&g_shutdown_started))
+			sched_yield(); /* the shutdown has begun... */
+		return 0;	       /* ...and exit() now races it */
 	}
 	if (kill_when >= 0) {
 		struct mimo_notify_stats st;

@@ -9,14 +9,14 @@
 
 /* Exported over -fvisibility=hidden: the dynamic linker must find it before libc's. */
 __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr *addr,
-						 socklen_t len)
+						   socklen_t len)
 {
 	static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 	int size = 4096;
 
 	if (real_connect == NULL)
 		real_connect = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT,
-										    "connect");
+										       "connect");
 	if (addr != NULL && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6))
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	return real_connect(fd, addr, len);

@@ -347,13 +347,17 @@ static void test_stopping_caller_keeps_the_message(void **state)
 
 struct aborter {
 	struct fab_cb_poster *p;
+	struct receiver *rv;
 };
 
+/* Abort once the receiver has refused the first attempt: the poster is then in (or entering)
+ * its 30 s pause, which the abort must end. */
 static void *abort_later(void *arg)
 {
 	struct aborter *ab = arg;
 
-	usleep(200000);
+	while (atomic_load(&ab->rv->requests) < 1)
+		usleep(1000);
 	fab_cb_poster_abort(ab->p);
 	return NULL;
 }
@@ -366,7 +370,7 @@ static void test_abort_ends_a_long_pause(void **state)
 					.backoff_ms = 30000,
 					.user_agent = "callback_post_ut",
 					.log_component = "test" };
-	struct aborter ab = { .p = fab_cb_poster_new(&o) };
+	struct aborter ab = { .p = fab_cb_poster_new(&o), .rv = c->rv };
 	int64_t t0 = mono_ms();
 	pthread_t t;
 
