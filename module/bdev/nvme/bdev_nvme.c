@@ -33,15 +33,29 @@
 #define DSM_RANGE_MAX_LEN 0xffffffffu
 #define DELETE_RETRY_NS	  100000000	/* a bdev that could not be deleted (claimed) is retried */
 #define DETACH_BUSY_NS	  10000000000LL /* detach gives up (-EBUSY) on a claim this old */
+#define RECONNECT_POLL_US 10000	/* the reconnect poller: timeouts and the connection */
+#define NS_PER_SEC	  1000000000LL
 
 enum nbc_state {
 	NBC_CONNECTING,
 	NBC_ENABLED,
 	NBC_FAILED,
 	NBC_DELETING,
+	NBC_RECONNECTING, /* lost, ctrlr_loss_timeout_sec != 0: connecting again */
 };
 
-static const char *const g_state_names[] = { "connecting", "enabled", "failed", "deleting" };
+static const char *const g_state_names[] = { "connecting", "enabled", "failed", "deleting",
+					     "resetting" };
+
+/*
+ * What I/O does when it finds no queue pair, or its command was aborted because the
+ * connection went (read by every reactor, written by reactor 0).
+ */
+enum path_state {
+	PATH_OK,    /* connected: a lost I/O queue alone is re-made by its channel */
+	PATH_QUEUE, /* reconnecting: I/O waits in its channel for the new connection */
+	PATH_FAIL,  /* given up (fast_io_fail_timeout_sec, deleted): I/O fails with -EIO */
+};
 
 struct nvme_disk;
 
@@ -69,6 +83,15 @@ struct nvme_bdev_ctrlr {
 	bool retry_deletes;
 	int64_t next_retry_ns;
 	int64_t detach_deadline_ns;
+	/* Reconnecting (reactor 0's but path, read by every reactor, atomically). */
+	struct bdev_nvme_reconnect_opts reconnect;
+	int path;		/* enum path_state */
+	int64_t reset_start_ns; /* when the connection was lost */
+	int64_t next_attempt_ns;
+	bool pausing;  /* the channels are letting go of their queue pairs */
+	bool resuming; /* the channels are taking queue pairs of the new connection */
+	/* The controller object the new connection replaced, shutting down. */
+	struct mimo_nvme_detach_ctx *old_detach;
 	TAILQ_ENTRY(nvme_bdev_ctrlr) link;
 };
 
@@ -86,8 +109,10 @@ struct nvme_channel {
 	struct nvme_bdev_ctrlr *nbc;
 	struct mimo_nvme_qpair *qp;
 	struct mimo_poller *poller;
-	STAILQ_HEAD(, mimo_bdev_io) retry; /* waiting for a free command slot */
+	STAILQ_HEAD(, mimo_bdev_io) retry; /* waiting for a free command slot, or a connection */
 	int64_t requeue_ns;
+	/* The controller is reconnecting: no queue pair, none re-made, until it is back. */
+	bool paused;
 };
 
 /* Per bdev I/O: progress through a request split into commands. */
@@ -100,6 +125,7 @@ struct nvme_io {
 	uint32_t outstanding;
 	int status;
 	bool retryable;	 /* a command failed with a status that allows a retry */
+	bool path_error; /* a command was aborted because its connection went */
 	int32_t retries; /* of the whole I/O, after such failures (bdev_retry_count) */
 	uint8_t *bounce; /* iovecs that do not split at block boundaries */
 	struct mimo_nvme_dsm_range ranges[MAX_DSM_RANGES];
@@ -117,6 +143,7 @@ static struct bdev_nvme_opts g_opts = {
 	.enable_flush = true,
 	.dhchap_digests = DHCHAP_ALL_DIGESTS,
 	.dhchap_dhgroups = DHCHAP_ALL_DHGROUPS,
+	.reconnect = { 0, 0, 0 },
 };
 
 struct mimo_bdev_module g_nvme_module = { .name = "nvme", .ctx_size = sizeof(struct nvme_io) };
@@ -145,6 +172,36 @@ static struct nvme_bdev_ctrlr *find_nbc(const char *name)
 static void io_resume(struct mimo_bdev_io *io);
 static void io_park(struct mimo_bdev_io *io);
 
+static int path_get(const struct nvme_bdev_ctrlr *nbc)
+{
+	return __atomic_load_n(&nbc->path, __ATOMIC_ACQUIRE);
+}
+
+static void path_set(struct nvme_bdev_ctrlr *nbc, enum path_state p)
+{
+	__atomic_store_n(&nbc->path, (int)p, __ATOMIC_RELEASE);
+}
+
+/* An I/O that lost its connection waits for the next one (rather than failing) while the
+ * controller may reconnect and fast_io_fail_timeout_sec has not passed. */
+static bool path_queues(const struct nvme_bdev_ctrlr *nbc)
+{
+	return nbc->reconnect.ctrlr_loss_timeout_sec != 0 && path_get(nbc) != PATH_FAIL;
+}
+
+/* Back to the start of the I/O, as if just submitted. */
+static void io_restart(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	nio->status = 0;
+	nio->retryable = false;
+	nio->path_error = false;
+	nio->next = io->offset_blocks;
+	nio->iov_idx = 0;
+	nio->iov_off = 0;
+}
+
 /* Start the I/O over, from the parked list (the channel's next poll), after a failure the
  * controller allows a retry of. */
 static bool retry_io(struct mimo_bdev_io *io)
@@ -155,11 +212,7 @@ static bool retry_io(struct mimo_bdev_io *io)
 	    (g_opts.bdev_retry_count != -1 && nio->retries >= g_opts.bdev_retry_count))
 		return false;
 	nio->retries++;
-	nio->retryable = false;
-	nio->status = 0;
-	nio->next = io->offset_blocks;
-	nio->iov_idx = 0;
-	nio->iov_off = 0;
+	io_restart(io);
 	io_park(io);
 	return true;
 }
@@ -168,6 +221,13 @@ static void io_finish(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
+	/* Aborted with its connection: the whole I/O again on the next one (not a retry the
+	 * controller allowed, so bdev_retry_count does not count it). */
+	if (nio->status != 0 && nio->path_error && path_queues(nio->ch->nbc)) {
+		io_restart(io);
+		io_park(io);
+		return;
+	}
 	if (retry_io(io))
 		return;
 	if (nio->bounce != NULL) {
@@ -193,6 +253,9 @@ static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl)
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
 	nio->outstanding--;
+	if (mimo_nvme_cpl_is_error(cpl) && mimo_nvme_status_sct(cpl->status) == MIMO_NVME_SCT_GENERIC &&
+	    mimo_nvme_status_sc(cpl->status) == MIMO_NVME_SC_ABORTED_SQ_DELETION)
+		nio->path_error = true; /* lib/nvme's status for what a lost connection held */
 	if (mimo_nvme_cpl_is_error(cpl) && nio->status == 0) {
 		nio->status = -EIO;
 		/* DNR clear, and not an abort the host asked for: the controller says a retry
@@ -210,6 +273,29 @@ static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl)
 		io_finish(io);
 }
 
+/*
+ * The channel has no queue pair (its connection went, or the controller is reconnecting), or
+ * the namespace did not come back with the new connection: the I/O waits in the channel
+ * while the controller may reconnect, and fails otherwise. Called with nothing outstanding.
+ */
+static void no_connection(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_disk *disk = io->bdev->ctxt;
+
+	if (nio->outstanding != 0) {
+		nio->status = nio->status != 0 ? nio->status : -EIO;
+		return; /* the last completion finishes it */
+	}
+	if (disk->ns != NULL && path_queues(nio->ch->nbc)) {
+		io_restart(io);
+		io_park(io);
+		return;
+	}
+	nio->status = -EIO;
+	io_finish(io);
+}
+
 /* Submit what remains of a read, write or write-zeroes, as far as slots allow. */
 static void rw_continue(struct mimo_bdev_io *io)
 {
@@ -217,8 +303,15 @@ static void rw_continue(struct mimo_bdev_io *io)
 	struct nvme_disk *disk = io->bdev->ctxt;
 	struct mimo_nvme_qpair *qp = nio->ch->qp;
 	uint32_t bs = disk->bdev.blocklen;
-	uint64_t max = MIMO_MIN(MAX_NLB, mimo_nvme_ctrlr_get_max_xfer_size(disk->nbc->ctrlr) / bs);
+	uint64_t max;
 
+	/* Without a queue pair the controller may be mid-reconnect: not even its limits are
+	 * read then (reactor 0 replaces it). */
+	if (qp == NULL || disk->ns == NULL) {
+		no_connection(io);
+		return;
+	}
+	max = MIMO_MIN(MAX_NLB, mimo_nvme_ctrlr_get_max_xfer_size(disk->nbc->ctrlr) / bs);
 	if (io->type == MIMO_BDEV_IO_WRITE_ZEROES)
 		max = MAX_NLB;
 	if (max == 0)
@@ -294,9 +387,8 @@ static void unmap_continue(struct mimo_bdev_io *io)
 		io_finish(io);
 		return;
 	}
-	if (nio->ch->qp == NULL) {
-		nio->status = -EIO;
-		io_finish(io);
+	if (nio->ch->qp == NULL || disk->ns == NULL) {
+		no_connection(io);
 		return;
 	}
 	while (n < MAX_DSM_RANGES && next < nio->end) {
@@ -326,9 +418,13 @@ static void flush_submit(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 	struct nvme_disk *disk = io->bdev->ctxt;
-	int rc = nio->ch->qp != NULL ? mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cmd_done, io)
-				     : -ENXIO;
+	int rc;
 
+	if (nio->ch->qp == NULL || disk->ns == NULL) {
+		no_connection(io);
+		return;
+	}
+	rc = mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cmd_done, io);
 	if (rc == -ENOMEM) {
 		io_park(io);
 		return;
@@ -430,6 +526,9 @@ static int channel_poll(void *arg)
 	struct mimo_bdev_io *io;
 	int n = 0;
 
+	/* Reconnecting: parked I/O waits for resume_channel, unless it is to fail now. */
+	if (ch->paused && (STAILQ_EMPTY(&ch->retry) || path_get(ch->nbc) != PATH_FAIL))
+		return 0;
 	/* An idle, connected queue has nothing to read: no system call every loop turn. */
 	if (ch->qp != NULL && mimo_nvme_qpair_outstanding(ch->qp) == 0 &&
 	    mimo_nvme_qpair_is_connected(ch->qp) && STAILQ_EMPTY(&ch->retry))
@@ -443,8 +542,8 @@ static int channel_poll(void *arg)
 			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
 			n = 1;
 		}
-	} else if (ch->nbc->ctrlr != NULL && mimo_nvme_ctrlr_is_connected(ch->nbc->ctrlr) &&
-		   mimo_now_ns() >= ch->requeue_ns) {
+	} else if (!ch->paused && ch->nbc->ctrlr != NULL &&
+		   mimo_nvme_ctrlr_is_connected(ch->nbc->ctrlr) && mimo_now_ns() >= ch->requeue_ns) {
 		if (mimo_nvme_ctrlr_alloc_io_qpair(ch->nbc->ctrlr, NULL, &ch->qp) != 0) {
 			ch->qp = NULL;
 			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
@@ -474,16 +573,23 @@ static int channel_create(void *io_device, void *ctx)
 
 	ch->nbc = nbc;
 	STAILQ_INIT(&ch->retry);
-	if (nbc->ctrlr == NULL)
-		return -ENODEV;
-	rc = mimo_nvme_ctrlr_alloc_io_qpair(nbc->ctrlr, NULL, &ch->qp);
-	if (rc != 0) {
-		MIMO_ERR(COMP, "%s: no I/O queue for this reactor: %s", nbc->name, strerror(-rc));
-		return rc;
+	/* Reconnecting (the path is set before the channels are paused): this channel waits
+	 * for the new connection like the others. */
+	ch->paused = path_get(nbc) != PATH_OK;
+	if (!ch->paused) {
+		if (nbc->ctrlr == NULL)
+			return -ENODEV;
+		rc = mimo_nvme_ctrlr_alloc_io_qpair(nbc->ctrlr, NULL, &ch->qp);
+		if (rc != 0) {
+			MIMO_ERR(COMP, "%s: no I/O queue for this reactor: %s", nbc->name,
+				 strerror(-rc));
+			return rc;
+		}
 	}
 	ch->poller = mimo_poller_register(channel_poll, ch, g_opts.ioq_poll_period_us);
 	if (ch->poller == NULL) {
 		mimo_nvme_ctrlr_free_io_qpair(ch->qp);
+		ch->qp = NULL;
 		return -ENOMEM;
 	}
 	return 0;
@@ -496,16 +602,20 @@ static void channel_destroy(void *io_device, void *ctx)
 
 	(void)io_device;
 	mimo_poller_unregister(&ch->poller);
+	/* The queue pair first: what it held completes aborted, and may park (reconnecting);
+	 * then everything parked fails, for good. */
+	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
+	ch->qp = NULL;
 	while ((io = STAILQ_FIRST(&ch->retry)) != NULL) {
 		struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
 		STAILQ_REMOVE_HEAD(&ch->retry, link);
 		nio->status = -ENXIO;
+		nio->path_error = false;
+		nio->retryable = false;
 		if (nio->outstanding == 0)
 			io_finish(io);
 	}
-	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
-	ch->qp = NULL;
 }
 
 /* --- bdevs ---------------------------------------------------------------------------------- */
@@ -649,6 +759,13 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 		json_object_set_new(params, "dhchap_ctrlr_key", json_string(nbc->dhchap_ctrlr_key));
 	if (nbc->psk != NULL)
 		json_object_set_new(params, "psk", json_string(nbc->psk));
+	/* Always, as SPDK writes them. */
+	json_object_set_new(params, "ctrlr_loss_timeout_sec",
+			    json_integer(nbc->reconnect.ctrlr_loss_timeout_sec));
+	json_object_set_new(params, "reconnect_delay_sec",
+			    json_integer(nbc->reconnect.reconnect_delay_sec));
+	json_object_set_new(params, "fast_io_fail_timeout_sec",
+			    json_integer(nbc->reconnect.fast_io_fail_timeout_sec));
 	json_array_append_new(config, json_pack("{s:s, s:o}", "method",
 						"bdev_nvme_attach_controller", "params", params));
 }
@@ -736,7 +853,8 @@ static void reconcile(struct nvme_bdev_ctrlr *nbc)
 		struct mimo_nvme_ns *cur = mimo_nvme_ctrlr_get_ns(ctrlr, d->nsid);
 
 		tmp = TAILQ_NEXT(d, link);
-		if (d->removing || cur == d->ns)
+		/* d->ns NULL: its namespace did not come back as it was from a reconnect. */
+		if (d->removing || (cur == d->ns && cur != NULL))
 			continue;
 		if (cur == NULL)
 			MIMO_INFO(COMP, "%s: namespace %u is gone: deleting %s", nbc->name, d->nsid,
@@ -872,15 +990,236 @@ static void retry_deletes(struct nvme_bdev_ctrlr *nbc)
 	}
 }
 
+/* --- reconnecting ---------------------------------------------------------------------------
+ *
+ * A controller lost with ctrlr_loss_timeout_sec != 0 is connected again as a new controller
+ * object of lib/nvme, with the same transport ID and options, then swapped in:
+ *   1. the path turns PATH_QUEUE; every channel, on its reactor, frees its queue pair (what
+ *      it held completes aborted and parks) and stays paused;
+ *   2. reactor 0 connects again, now and then every reconnect_delay_sec, while I/O waits
+ *      (or fails, past fast_io_fail_timeout_sec); past ctrlr_loss_timeout_sec the controller
+ *      is detached as bdev_nvme_detach_controller would;
+ *   3. connected: the new controller replaces the old one (which is shut down), the bdevs
+ *      take its namespaces by ID, and every channel makes a queue pair of it and resubmits
+ *      what it parked. A namespace that did not come back is deleted by reconcile.
+ * The old controller stays nbc->ctrlr until step 3, so what reads it meanwhile (RPCs, the
+ * bdevs' JSON) reads a valid, failed object; the I/O path does not read it while paused.
+ */
+
+static int admin_poll(void *arg);
+static int reconnect_poll(void *arg);
+
+static int pause_channel(struct mimo_io_channel *ioch, void *arg)
+{
+	struct nvme_channel *ch = mimo_io_channel_get_ctx(ioch);
+
+	(void)arg;
+	ch->paused = true;
+	/* Its commands complete aborted now: they park (PATH_QUEUE). */
+	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
+	ch->qp = NULL;
+	return 0;
+}
+
+static void channels_paused(void *arg, int status)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+
+	(void)status;
+	nbc->pausing = false;
+	if (nbc->state != NBC_RECONNECTING)
+		return;
+	nbc->next_attempt_ns = mimo_now_ns(); /* the first attempt at once, as SPDK's reset */
+	nbc->poller = mimo_poller_register(reconnect_poll, nbc, RECONNECT_POLL_US);
+	if (nbc->poller == NULL) {
+		MIMO_ERR(COMP, "%s: cannot reconnect (no memory): failed", nbc->name);
+		path_set(nbc, PATH_FAIL);
+		nbc->state = NBC_FAILED;
+		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	}
+}
+
+/* The connection is gone: queue I/O and start over. From the admin poller. */
+static void start_reconnect(struct nvme_bdev_ctrlr *nbc)
+{
+	MIMO_WARN(COMP, "%s: lost the controller at %s:%s: reconnecting (ctrlr_loss_timeout_sec %d)",
+		  nbc->name, nbc->trid.traddr, nbc->trid.trsvcid,
+		  (int)nbc->reconnect.ctrlr_loss_timeout_sec);
+	nbc->state = NBC_RECONNECTING;
+	nbc->reset_start_ns = mimo_now_ns();
+	path_set(nbc, PATH_QUEUE);
+	mimo_poller_unregister(&nbc->poller);
+	nbc->pausing = true;
+	if (mimo_for_each_channel(nbc, pause_channel, nbc, channels_paused) != 0) {
+		nbc->pausing = false;
+		MIMO_ERR(COMP, "%s: cannot reconnect (no memory): failed", nbc->name);
+		path_set(nbc, PATH_FAIL);
+		nbc->state = NBC_FAILED;
+		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	}
+}
+
+static int resume_channel(struct mimo_io_channel *ioch, void *arg)
+{
+	struct nvme_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct nvme_bdev_ctrlr *nbc = arg;
+	STAILQ_HEAD(, mimo_bdev_io) parked;
+	struct mimo_bdev_io *io;
+
+	ch->paused = false;
+	if (mimo_nvme_ctrlr_alloc_io_qpair(nbc->ctrlr, NULL, &ch->qp) != 0) {
+		ch->qp = NULL; /* the channel's poller tries again; its I/O waits meanwhile */
+		ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
+		return 0;
+	}
+	STAILQ_INIT(&parked);
+	STAILQ_CONCAT(&parked, &ch->retry);
+	while ((io = STAILQ_FIRST(&parked)) != NULL) {
+		STAILQ_REMOVE_HEAD(&parked, link);
+		io_resume(io);
+	}
+	return 0;
+}
+
+static void channels_resumed(void *arg, int status)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+
+	(void)status;
+	nbc->resuming = false;
+	if (nbc->state == NBC_ENABLED)
+		reconcile(nbc); /* namespaces that came back changed, or not at all */
+}
+
+/* Connected again: the new controller takes the old one's place. */
+static void reconnected(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctrlr)
+{
+	struct mimo_nvme_ctrlr *old = nbc->ctrlr;
+	struct nvme_disk *d;
+
+	__atomic_store_n(&nbc->ctrlr, ctrlr, __ATOMIC_RELEASE);
+	/* The bdevs' namespaces, by ID; one that is gone or changed shape gets none (its I/O
+	 * fails) and reconcile deletes or re-creates its bdev. */
+	TAILQ_FOREACH(d, &nbc->disks, link)
+	{
+		struct mimo_nvme_ns *ns = mimo_nvme_ctrlr_get_ns(ctrlr, d->nsid);
+
+		if (ns != NULL && (mimo_nvme_ns_get_sector_size(ns) != d->bdev.blocklen ||
+				   mimo_nvme_ns_get_num_sectors(ns) != d->bdev.blockcnt))
+			ns = NULL;
+		d->ns = ns;
+	}
+	mimo_nvme_ctrlr_register_aer_callback(ctrlr, on_aer, nbc);
+	/* Its queue pairs are gone (the channels freed them): only the admin queue is left. */
+	if (nbc->old_detach == NULL && mimo_nvme_detach_async(old, &nbc->old_detach) != 0)
+		nbc->old_detach = NULL;
+	MIMO_INFO(COMP, "%s: reconnected to %s:%s (cntlid %u)", nbc->name, nbc->trid.traddr,
+		  nbc->trid.trsvcid, ctrlr->cntlid);
+	nbc->state = NBC_ENABLED;
+	path_set(nbc, PATH_OK);
+	mimo_poller_unregister(&nbc->poller);
+	nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	nbc->resuming = true;
+	if (mimo_for_each_channel(nbc, resume_channel, nbc, channels_resumed) != 0) {
+		/* No memory for the walk: each channel re-makes its queue pair from its poller
+		 * (it sees PATH_OK), its parked I/O resumed there. */
+		nbc->resuming = false;
+		MIMO_WARN(COMP, "%s: channels resume from their pollers", nbc->name);
+	}
+}
+
+/* Past ctrlr_loss_timeout_sec: the controller goes, with its bdevs (their I/O fails). */
+static void give_up(struct nvme_bdev_ctrlr *nbc)
+{
+	int rc;
+
+	MIMO_ERR(COMP, "%s: not reconnected within ctrlr_loss_timeout_sec %d: deleting it",
+		 nbc->name, (int)nbc->reconnect.ctrlr_loss_timeout_sec);
+	rc = bdev_nvme_detach(nbc->name, NULL, NULL);
+	if (rc != 0) {
+		/* A bdev of it is claimed: it stays, failed, until detached. */
+		MIMO_ERR(COMP, "%s: cannot delete it (%s): it stays failed", nbc->name,
+			 strerror(-rc));
+		if (nbc->connect != NULL) {
+			mimo_nvme_connect_abort(nbc->connect);
+			nbc->connect = NULL;
+		}
+		path_set(nbc, PATH_FAIL);
+		nbc->state = NBC_FAILED;
+		mimo_poller_unregister(&nbc->poller);
+		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	}
+}
+
+static int reconnect_poll(void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+	const struct bdev_nvme_reconnect_opts *o = &nbc->reconnect;
+	int64_t now = mimo_now_ns(), lost = now - nbc->reset_start_ns;
+	struct mimo_nvme_ctrlr *ctrlr = NULL;
+	int rc;
+
+	if (o->fast_io_fail_timeout_sec != 0 && path_get(nbc) == PATH_QUEUE &&
+	    lost >= (int64_t)o->fast_io_fail_timeout_sec * NS_PER_SEC) {
+		MIMO_WARN(COMP, "%s: fast_io_fail_timeout_sec %u passed: failing I/O", nbc->name,
+			  o->fast_io_fail_timeout_sec);
+		path_set(nbc, PATH_FAIL);
+	}
+	if (o->ctrlr_loss_timeout_sec > 0 &&
+	    lost >= (int64_t)o->ctrlr_loss_timeout_sec * NS_PER_SEC) {
+		give_up(nbc);
+		return 1;
+	}
+	if (nbc->connect != NULL) {
+		rc = mimo_nvme_connect_poll(nbc->connect, &ctrlr);
+		if (rc == -EAGAIN)
+			return 1;
+		nbc->connect = NULL;
+		if (rc == 0) {
+			reconnected(nbc, ctrlr);
+			return 1;
+		}
+		MIMO_INFO(COMP, "%s: reconnecting to %s:%s failed (%s): next in %u s", nbc->name,
+			  nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc),
+			  o->reconnect_delay_sec);
+		nbc->next_attempt_ns = now + (int64_t)o->reconnect_delay_sec * NS_PER_SEC;
+		return 1;
+	}
+	if (now < nbc->next_attempt_ns)
+		return 0;
+	rc = mimo_nvme_connect_async(&nbc->trid, &nbc->opts, &nbc->connect);
+	if (rc != 0) {
+		nbc->connect = NULL;
+		nbc->next_attempt_ns = now + (int64_t)o->reconnect_delay_sec * NS_PER_SEC;
+	}
+	return 1;
+}
+
+/* The controller the last reconnect replaced, shutting down (its connection is gone, so
+ * this is quick). */
+static void poll_old_detach(struct nvme_bdev_ctrlr *nbc)
+{
+	if (nbc->old_detach != NULL && mimo_nvme_detach_poll(nbc->old_detach) != -EAGAIN)
+		nbc->old_detach = NULL;
+}
+
 static int admin_poll(void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc = arg;
 	int rc = mimo_nvme_ctrlr_process_admin_completions(nbc->ctrlr);
 
+	poll_old_detach(nbc);
 	if (nbc->retry_deletes && mimo_now_ns() >= nbc->next_retry_ns)
 		retry_deletes(nbc);
 
 	if (rc == -ENXIO && nbc->state == NBC_ENABLED) {
+		if (nbc->reconnect.ctrlr_loss_timeout_sec != 0) {
+			/* Not while the channels still take the last connection's queue pairs:
+			 * the next poll sees the loss again. */
+			if (!nbc->resuming)
+				start_reconnect(nbc);
+			return 1;
+		}
 		MIMO_ERR(COMP, "%s: lost the controller at %s:%s", nbc->name, nbc->trid.traddr,
 			 nbc->trid.trsvcid);
 		nbc->state = NBC_FAILED;
@@ -925,7 +1264,8 @@ static int connect_poll(void *arg)
 }
 
 int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
-		     const struct mimo_nvme_ctrlr_opts *opts, const char *dhchap_key,
+		     const struct mimo_nvme_ctrlr_opts *opts,
+		     const struct bdev_nvme_reconnect_opts *reconnect, const char *dhchap_key,
 		     const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
 		     void *arg)
 {
@@ -942,6 +1282,7 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 		return -ENOMEM;
 	}
 	nbc->trid = *trid;
+	nbc->reconnect = reconnect != NULL ? *reconnect : g_opts.reconnect;
 	if (opts != NULL)
 		nbc->opts = *opts;
 	else
@@ -999,6 +1340,11 @@ static void after_channels(void *arg)
 	struct nvme_bdev_ctrlr *nbc = arg;
 	int rc;
 
+	/* A controller a reconnect replaced and still shutting down: its connection is gone,
+	 * so this ends at once (at worst at lib/nvme's shutdown deadline). */
+	while (nbc->old_detach != NULL)
+		poll_old_detach(nbc);
+
 	rc = mimo_nvme_detach_async(nbc->ctrlr, &nbc->detach);
 	if (rc == 0)
 		nbc->poller = mimo_poller_register(detach_poll, nbc, DETACH_POLL_US);
@@ -1032,7 +1378,8 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 
 	if (nbc == NULL)
 		return -ENODEV;
-	if (nbc->state == NBC_DELETING)
+	/* Channels being walked (a reconnect pausing or resuming them): a moment later. */
+	if (nbc->state == NBC_DELETING || nbc->pausing || nbc->resuming)
 		return -EBUSY;
 	if (nbc->state == NBC_CONNECTING) {
 		mimo_poller_unregister(&nbc->poller);
@@ -1050,6 +1397,17 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 		if (!d->removing && mimo_bdev_is_claimed(&d->bdev))
 			return -EBUSY;
 	}
+	if (nbc->state == NBC_RECONNECTING) {
+		/* Stop reconnecting; what waits for the connection fails. The admin poller
+		 * (on the failed controller) retries refused deletions as for any. */
+		if (nbc->connect != NULL) {
+			mimo_nvme_connect_abort(nbc->connect);
+			nbc->connect = NULL;
+		}
+		mimo_poller_unregister(&nbc->poller);
+		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	}
+	path_set(nbc, PATH_FAIL);
 	nbc->state = NBC_DELETING;
 	nbc->detach_cb = cb;
 	nbc->detach_arg = arg;
@@ -1070,6 +1428,30 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 	return 0;
 }
 
+const char *bdev_nvme_reconnect_opts_check(const struct bdev_nvme_reconnect_opts *o)
+{
+	int32_t loss = o->ctrlr_loss_timeout_sec;
+	uint32_t delay = o->reconnect_delay_sec, fail = o->fast_io_fail_timeout_sec;
+
+	/* SPDK's rules (bdev_nvme_check_io_error_resiliency_params), its words. */
+	if (loss < -1)
+		return "ctrlr_loss_timeout_sec can't be less than -1";
+	if (loss == 0)
+		return delay != 0 || fail != 0 ? "Both reconnect_delay_sec and "
+						 "fast_io_fail_timeout_sec must be 0 if "
+						 "ctrlr_loss_timeout_sec is 0"
+					       : NULL;
+	if (delay == 0)
+		return "reconnect_delay_sec can't be 0 if ctrlr_loss_timeout_sec is not 0";
+	if (loss > 0 && delay > (uint32_t)loss)
+		return "reconnect_delay_sec can't be more than ctrlr_loss_timeout_sec";
+	if (fail != 0 && fail < delay)
+		return "reconnect_delay_sec can't be more than fast_io_fail_timeout_sec";
+	if (loss > 0 && fail > (uint32_t)loss)
+		return "fast_io_fail_timeout_sec can't be more than ctrlr_loss_timeout_sec";
+	return NULL;
+}
+
 void bdev_nvme_get_opts(struct bdev_nvme_opts *opts)
 {
 	*opts = g_opts;
@@ -1081,7 +1463,8 @@ int bdev_nvme_set_opts(const struct bdev_nvme_opts *opts)
 		return -EPERM;
 	if (opts->bdev_retry_count < -1 || opts->dhchap_digests == 0 ||
 	    (opts->dhchap_digests & ~DHCHAP_ALL_DIGESTS) != 0 || opts->dhchap_dhgroups == 0 ||
-	    (opts->dhchap_dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0)
+	    (opts->dhchap_dhgroups & ~DHCHAP_ALL_DHGROUPS) != 0 ||
+	    bdev_nvme_reconnect_opts_check(&opts->reconnect) != NULL)
 		return -EINVAL;
 	g_opts = *opts;
 	return 0;
@@ -1113,16 +1496,21 @@ json_t *bdev_nvme_opts_config_json(void)
 	if (o->keep_alive_timeout_ms == 10000 && o->bdev_retry_count == 0 &&
 	    o->adminq_poll_period_us == ADMIN_POLL_US && o->ioq_poll_period_us == 0 &&
 	    o->enable_flush && o->dhchap_digests == DHCHAP_ALL_DIGESTS &&
-	    o->dhchap_dhgroups == DHCHAP_ALL_DHGROUPS)
+	    o->dhchap_dhgroups == DHCHAP_ALL_DHGROUPS && o->reconnect.ctrlr_loss_timeout_sec == 0 &&
+	    o->reconnect.reconnect_delay_sec == 0 && o->reconnect.fast_io_fail_timeout_sec == 0)
 		return NULL;
-	return json_pack("{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o}}", "method",
+	return json_pack("{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o, s:i, s:I, s:I}}", "method",
 			 "bdev_nvme_set_options", "params", "keep_alive_timeout_ms",
 			 (json_int_t)o->keep_alive_timeout_ms, "bdev_retry_count",
 			 (int)o->bdev_retry_count, "nvme_adminq_poll_period_us",
 			 (json_int_t)o->adminq_poll_period_us, "nvme_ioq_poll_period_us",
 			 (json_int_t)o->ioq_poll_period_us, "enable_flush", o->enable_flush,
 			 "dhchap_digests", names_json(o->dhchap_digests, dhchap_hash_name),
-			 "dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name));
+			 "dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name),
+			 "ctrlr_loss_timeout_sec", (int)o->reconnect.ctrlr_loss_timeout_sec,
+			 "reconnect_delay_sec", (json_int_t)o->reconnect.reconnect_delay_sec,
+			 "fast_io_fail_timeout_sec",
+			 (json_int_t)o->reconnect.fast_io_fail_timeout_sec);
 }
 
 MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)
@@ -1149,6 +1537,9 @@ json_t *bdev_nvme_controllers_json(const char *name)
 		found = true;
 		if (nbc->state == NBC_ENABLED && !mimo_nvme_ctrlr_is_connected(nbc->ctrlr))
 			state = "failed";
+		/* SPDK's words: connecting again, or waiting reconnect_delay_sec to. */
+		if (nbc->state == NBC_RECONNECTING && nbc->connect == NULL)
+			state = "reconnect_is_delayed";
 		json_array_append_new(
 			arr, json_pack("{s:s, s:[{s:s, s:o, s:i, s:{s:s, s:s, s:s, s:b}}]}", "name",
 				       nbc->name, "ctrlrs", "state", state, "trid",

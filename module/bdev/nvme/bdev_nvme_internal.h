@@ -10,14 +10,33 @@
 typedef void (*bdev_nvme_attach_cb)(void *arg, int rc, json_t *names);
 
 /*
+ * What a controller does when its connection is lost (SPDK's names and meaning):
+ * ctrlr_loss_timeout_sec: -1 reconnect forever, 0 never (the controller stays failed and its
+ * I/O fails at once), n: delete the controller (and its bdevs) n seconds after the loss;
+ * reconnect_delay_sec between attempts; fast_io_fail_timeout_sec: I/O queued while
+ * reconnecting fails with -EIO from this many seconds after the loss on (0: queued until the
+ * controller is back or deleted).
+ */
+struct bdev_nvme_reconnect_opts {
+	int32_t ctrlr_loss_timeout_sec;
+	uint32_t reconnect_delay_sec;
+	uint32_t fast_io_fail_timeout_sec;
+};
+
+/* SPDK's rules for the three together; NULL when they hold, else why not. */
+const char *bdev_nvme_reconnect_opts_check(const struct bdev_nvme_reconnect_opts *o);
+
+/*
  * Connect to trid as controller name, in the background on the calling reactor (reactor 0),
- * then create a bdev per active namespace. dhchap_key, dhchap_ctrlr_key: keyring names of the
+ * then create a bdev per active namespace. reconnect: NULL for the module's defaults (checked
+ * by the caller). dhchap_key, dhchap_ctrlr_key: keyring names of the
  * DH-HMAC-CHAP secrets, psk of a TLS PSK (NULL: none), read now into the options. Returns 0
  * (cb follows), -EALREADY (the name is taken), -ENOKEY (no such key), -EKEYREJECTED (a key of
  * the other kind), -EINVAL, -ENOMEM, or the connection's immediate error.
  */
 int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
-		     const struct mimo_nvme_ctrlr_opts *opts, const char *dhchap_key,
+		     const struct mimo_nvme_ctrlr_opts *opts,
+		     const struct bdev_nvme_reconnect_opts *reconnect, const char *dhchap_key,
 		     const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
 		     void *arg);
 /* Delete the controller's bdevs, then shut it down; cb(arg, 0) when gone. Returns 0, -ENODEV,
@@ -49,6 +68,8 @@ struct bdev_nvme_opts {
 	bool enable_flush;
 	uint32_t dhchap_digests; /* offered, 1 << HashID (default all) */
 	uint32_t dhchap_dhgroups;
+	/* The defaults of bdev_nvme_attach_controller's (all 0: no reconnect, as SPDK). */
+	struct bdev_nvme_reconnect_opts reconnect;
 };
 
 void bdev_nvme_get_opts(struct bdev_nvme_opts *opts);

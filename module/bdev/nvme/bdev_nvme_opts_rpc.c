@@ -204,13 +204,6 @@ static bool check_unsupported(struct mimo_jsonrpc_request *req, const struct set
 		refuse(req, "transport_ack_timeout",
 		       "must be 0: mimo's initiator leaves the TCP retransmission timeout to the "
 		       "kernel");
-	else if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
-		 p->fast_io_fail_timeout_sec != 0)
-		refuse(req,
-		       p->ctrlr_loss_timeout_sec != 0 ? "ctrlr_loss_timeout_sec"
-		       : p->reconnect_delay_sec != 0  ? "reconnect_delay_sec"
-						      : "fast_io_fail_timeout_sec",
-		       "must be 0: mimo does not reconnect a lost controller");
 	else if (p->generate_uuids)
 		refuse(req, "generate_uuids",
 		       "must be false: a namespace without an NGUID or UUID gets a random UUID");
@@ -230,6 +223,7 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 {
 	struct set_options p = { 0 };
 	struct bdev_nvme_opts o;
+	const char *why;
 	int rc;
 
 	/* As SPDK: what is left out keeps its value. */
@@ -239,6 +233,9 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 	p.nvme_adminq_poll_period_us = o.adminq_poll_period_us;
 	p.nvme_ioq_poll_period_us = o.ioq_poll_period_us;
 	p.enable_flush = o.enable_flush;
+	p.ctrlr_loss_timeout_sec = o.reconnect.ctrlr_loss_timeout_sec;
+	p.reconnect_delay_sec = o.reconnect.reconnect_delay_sec;
+	p.fast_io_fail_timeout_sec = o.reconnect.fast_io_fail_timeout_sec;
 	p.delay_cmd_submit = true;
 	if (!mimo_rpc_decode(req, params, set_options_decoders, MIMO_COUNTOF(set_options_decoders),
 			     &p))
@@ -251,6 +248,14 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 		goto out;
 	if (p.bdev_retry_count < -1) {
 		refuse(req, "bdev_retry_count", "must be -1 (no limit) or more");
+		goto out;
+	}
+	o.reconnect.ctrlr_loss_timeout_sec = p.ctrlr_loss_timeout_sec;
+	o.reconnect.reconnect_delay_sec = p.reconnect_delay_sec;
+	o.reconnect.fast_io_fail_timeout_sec = p.fast_io_fail_timeout_sec;
+	why = bdev_nvme_reconnect_opts_check(&o.reconnect);
+	if (why != NULL) {
+		mimo_jsonrpc_send_error(req, INVALID, "bdev_nvme_set_options: %s", why);
 		goto out;
 	}
 	o.keep_alive_timeout_ms = p.keep_alive_timeout_ms;

@@ -103,8 +103,11 @@ static bool copy_checked(struct mimo_jsonrpc_request *req, const char *what, cha
 /* Turn the parameters into a transport ID and options; answers the error and returns false
  * when they do not make one. */
 static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *p,
-		  struct mimo_nvme_trid *trid, struct mimo_nvme_ctrlr_opts *opts)
+		  struct mimo_nvme_trid *trid, struct mimo_nvme_ctrlr_opts *opts,
+		  struct bdev_nvme_reconnect_opts *reconnect)
 {
+	const char *why;
+
 	memset(trid, 0, sizeof(*trid));
 	bdev_nvme_ctrlr_opts_init(opts); /* with bdev_nvme_set_options' */
 	if (strcasecmp(p->trtype, "loop") == 0) {
@@ -168,20 +171,22 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 		}
 		trid->priority = (uint32_t)v;
 	}
-	/* One path, no reconnect: silently ignoring these would promise a recovery that
-	 * never happens. */
-	if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
-	    p->fast_io_fail_timeout_sec != 0) {
-		mimo_jsonrpc_send_error(
-			req, -ENOTSUP,
-			"mimo does not reconnect: ctrlr_loss_timeout_sec, "
-			"reconnect_delay_sec and fast_io_fail_timeout_sec must be 0");
+	/* Left out, they are bdev_nvme_set_options' (attach() starts from those). */
+	reconnect->ctrlr_loss_timeout_sec = p->ctrlr_loss_timeout_sec;
+	reconnect->reconnect_delay_sec = p->reconnect_delay_sec;
+	reconnect->fast_io_fail_timeout_sec = p->fast_io_fail_timeout_sec;
+	why = bdev_nvme_reconnect_opts_check(reconnect);
+	if (why != NULL) {
+		mimo_jsonrpc_send_error(req, -EINVAL, "%s", why);
 		return false;
 	}
+	/* One path per controller: silently ignoring a second would promise a fail-over
+	 * that never happens. */
 	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0) {
 		mimo_jsonrpc_send_error(req, -ENOTSUP,
-					"mimo does not reconnect or fail over: multipath \"%s\" is "
-					"not supported (only \"disable\")",
+					"mimo has one path per controller (it reconnects that one, "
+					"ctrlr_loss_timeout_sec): multipath \"%s\" is not "
+					"supported (only \"disable\")",
 					p->multipath);
 		return false;
 	}
@@ -245,14 +250,21 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 		   const struct mimo_json_decoder *decoders, size_t count)
 {
 	struct attach_params p = { 0 };
+	struct bdev_nvme_reconnect_opts reconnect;
 	struct mimo_nvme_ctrlr_opts opts;
 	struct mimo_nvme_trid trid;
+	struct bdev_nvme_opts mod;
 	int rc;
 
+	bdev_nvme_get_opts(&mod);
+	p.ctrlr_loss_timeout_sec = mod.reconnect.ctrlr_loss_timeout_sec;
+	p.reconnect_delay_sec = mod.reconnect.reconnect_delay_sec;
+	p.fast_io_fail_timeout_sec = mod.reconnect.fast_io_fail_timeout_sec;
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
-	if (build(req, &p, &trid, &opts)) {
-		rc = bdev_nvme_attach(p.name, &trid, &opts, p.dhchap_key, p.dhchap_ctrlr_key,
+	if (build(req, &p, &trid, &opts, &reconnect)) {
+		rc = bdev_nvme_attach(p.name, &trid, &opts, &reconnect, p.dhchap_key,
+				      p.dhchap_ctrlr_key,
 				      p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done,
 				      req);
 		explicit_bzero(&opts, sizeof(opts));
