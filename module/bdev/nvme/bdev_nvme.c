@@ -12,6 +12,7 @@
 
 #include "bdev_nvme.h"
 #include "bdev_nvme_internal.h"
+#include "bdev_nvme_priv.h"
 #include "clock.h"
 #include "compiler.h"
 #include "dhchap.h"
@@ -33,87 +34,11 @@
 #define DSM_RANGE_MAX_LEN 0xffffffffu
 #define DELETE_RETRY_NS	  100000000	/* a bdev that could not be deleted (claimed) is retried */
 #define DETACH_BUSY_NS	  10000000000LL /* detach gives up (-EBUSY) on a claim this old */
-#define RECONNECT_POLL_US 10000	/* the reconnect poller: timeouts and the connection */
+#define RECONNECT_POLL_US 10000		/* the reconnect poller: timeouts and the connection */
 #define NS_PER_SEC	  1000000000LL
 
-enum nbc_state {
-	NBC_CONNECTING,
-	NBC_ENABLED,
-	NBC_FAILED,
-	NBC_DELETING,
-	NBC_RECONNECTING, /* lost, ctrlr_loss_timeout_sec != 0: connecting again */
-};
-
-static const char *const g_state_names[] = { "connecting", "enabled", "failed", "deleting",
-					     "resetting" };
-
-/*
- * What I/O does when it finds no queue pair, or its command was aborted because the
- * connection went (read by every reactor, written by reactor 0).
- */
-enum path_state {
-	PATH_OK,    /* connected: a lost I/O queue alone is re-made by its channel */
-	PATH_QUEUE, /* reconnecting: I/O waits in its channel for the new connection */
-	PATH_FAIL,  /* given up (fast_io_fail_timeout_sec, deleted): I/O fails with -EIO */
-};
-
-struct nvme_disk;
-
-struct nvme_bdev_ctrlr {
-	char *name;
-	char *dhchap_key; /* keyring names, for the configuration */
-	char *dhchap_ctrlr_key;
-	char *psk;
-	struct mimo_nvme_trid trid;
-	struct mimo_nvme_ctrlr_opts opts;
-	struct mimo_nvme_ctrlr *ctrlr;
-	struct mimo_nvme_connect_ctx *connect;
-	struct mimo_nvme_detach_ctx *detach;
-	enum nbc_state state;
-	struct mimo_poller *poller; /* connect, admin or detach: one at a time */
-	bool io_device;
-	TAILQ_HEAD(, nvme_disk) disks;
-	uint32_t *hidden; /* namespaces whose bdev someone else deleted: not re-created */
-	uint32_t num_hidden;
-	bdev_nvme_attach_cb attach_cb;
-	void *attach_arg;
-	void (*detach_cb)(void *arg, int rc);
-	void *detach_arg;
-	/* Deletions refused (the bdev was claimed): retried from the admin poller. */
-	bool retry_deletes;
-	int64_t next_retry_ns;
-	int64_t detach_deadline_ns;
-	/* Reconnecting (reactor 0's but path, read by every reactor, atomically). */
-	struct bdev_nvme_reconnect_opts reconnect;
-	int path;		/* enum path_state */
-	int64_t reset_start_ns; /* when the connection was lost */
-	int64_t next_attempt_ns;
-	bool pausing;  /* the channels are letting go of their queue pairs */
-	bool resuming; /* the channels are taking queue pairs of the new connection */
-	/* The controller object the new connection replaced, shutting down. */
-	struct mimo_nvme_detach_ctx *old_detach;
-	TAILQ_ENTRY(nvme_bdev_ctrlr) link;
-};
-
-struct nvme_disk {
-	struct mimo_bdev bdev;
-	struct nvme_bdev_ctrlr *nbc;
-	struct mimo_nvme_ns *ns;
-	uint32_t nsid;
-	bool removing; /* its deletion is under way (asked for and accepted) */
-	bool delete_warned;
-	TAILQ_ENTRY(nvme_disk) link;
-};
-
-struct nvme_channel {
-	struct nvme_bdev_ctrlr *nbc;
-	struct mimo_nvme_qpair *qp;
-	struct mimo_poller *poller;
-	STAILQ_HEAD(, mimo_bdev_io) retry; /* waiting for a free command slot, or a connection */
-	int64_t requeue_ns;
-	/* The controller is reconnecting: no queue pair, none re-made, until it is back. */
-	bool paused;
-};
+static const char *const g_state_names[] = { "connecting", "enabled",	"failed",
+					     "deleting",   "resetting", "disabled" };
 
 /* Per bdev I/O: progress through a request split into commands. */
 struct nvme_io {
@@ -131,7 +56,7 @@ struct nvme_io {
 	struct mimo_nvme_dsm_range ranges[MAX_DSM_RANGES];
 };
 
-static TAILQ_HEAD(, nvme_bdev_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
+struct nbc_list g_bdev_nvme_ctrlrs = TAILQ_HEAD_INITIALIZER(g_bdev_nvme_ctrlrs);
 
 /* bdev_nvme_set_options; read on every reactor, changed only while no controller exists
  * (so before any channel does). */
@@ -146,20 +71,39 @@ static struct bdev_nvme_opts g_opts = {
 	.reconnect = { 0, 0, 0 },
 };
 
+static struct bdev_nvme_group g_groups[BDEV_NVME_MAX_GROUPS];
+
+struct bdev_nvme_group *bdev_nvme_group_of(uint32_t i)
+{
+	struct bdev_nvme_group *g = &g_groups[i % BDEV_NVME_MAX_GROUPS];
+
+	return g;
+}
+
+struct bdev_nvme_group *bdev_nvme_group_get(void)
+{
+	struct mimo_reactor *r = mimo_reactor_current();
+
+	return bdev_nvme_group_of(r != NULL ? mimo_reactor_index(r) : 0);
+}
+
 struct mimo_bdev_module g_nvme_module = { .name = "nvme", .ctx_size = sizeof(struct nvme_io) };
 
 MIMO_EXPORT void mimo_register_bdev_nvme(void)
 {
+	for (uint32_t i = 0; i < BDEV_NVME_MAX_GROUPS; i++)
+		TAILQ_INIT(&g_groups[i].channels);
 	mimo_bdev_module_register(&g_nvme_module);
 	bdev_nvme_rpc_register();
 	bdev_nvme_opts_rpc_register();
+	bdev_nvme_ctrlr_rpc_register();
 }
 
 static struct nvme_bdev_ctrlr *find_nbc(const char *name)
 {
 	struct nvme_bdev_ctrlr *nbc;
 
-	TAILQ_FOREACH(nbc, &g_ctrlrs, link)
+	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
 		if (strcmp(nbc->name, name) == 0)
 			return nbc;
@@ -182,11 +126,13 @@ static void path_set(struct nvme_bdev_ctrlr *nbc, enum path_state p)
 	__atomic_store_n(&nbc->path, (int)p, __ATOMIC_RELEASE);
 }
 
-/* An I/O that lost its connection waits for the next one (rather than failing) while the
- * controller may reconnect and fast_io_fail_timeout_sec has not passed. */
+/* An I/O that lost its connection waits for the next one (rather than failing) during a
+ * reset, and while the controller may reconnect and fast_io_fail_timeout_sec has not passed. */
 static bool path_queues(const struct nvme_bdev_ctrlr *nbc)
 {
-	return nbc->reconnect.ctrlr_loss_timeout_sec != 0 && path_get(nbc) != PATH_FAIL;
+	int p = path_get(nbc);
+
+	return p == PATH_QUEUE || (p == PATH_OK && nbc->reconnect.ctrlr_loss_timeout_sec != 0);
 }
 
 /* Back to the start of the I/O, as if just submitted. */
@@ -253,7 +199,8 @@ static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl)
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
 	nio->outstanding--;
-	if (mimo_nvme_cpl_is_error(cpl) && mimo_nvme_status_sct(cpl->status) == MIMO_NVME_SCT_GENERIC &&
+	if (mimo_nvme_cpl_is_error(cpl) &&
+	    mimo_nvme_status_sct(cpl->status) == MIMO_NVME_SCT_GENERIC &&
 	    mimo_nvme_status_sc(cpl->status) == MIMO_NVME_SC_ABORTED_SQ_DELETION)
 		nio->path_error = true; /* lib/nvme's status for what a lost connection held */
 	if (mimo_nvme_cpl_is_error(cpl) && nio->status == 0) {
@@ -356,6 +303,7 @@ static void rw_continue(struct mimo_bdev_io *io)
 		}
 		if (rc == -ENOMEM) {
 			/* Queue full: a completion of ours resumes it, else the poller does. */
+			nio->ch->group->queued_requests++;
 			if (nio->outstanding == 0)
 				io_park(io);
 			return;
@@ -366,6 +314,7 @@ static void rw_continue(struct mimo_bdev_io *io)
 			break;
 		}
 		nio->outstanding++;
+		nio->ch->group->submitted_requests++;
 		nio->next += blocks;
 		if (buf != NULL && nio->bounce == NULL)
 			nio->iov_off += blocks * bs;
@@ -402,6 +351,7 @@ static void unmap_continue(struct mimo_bdev_io *io)
 	}
 	rc = mimo_nvme_ns_cmd_deallocate(disk->ns, nio->ch->qp, nio->ranges, n, cmd_done, io);
 	if (rc == -ENOMEM) {
+		nio->ch->group->queued_requests++;
 		io_park(io);
 		return;
 	}
@@ -411,6 +361,7 @@ static void unmap_continue(struct mimo_bdev_io *io)
 		return;
 	}
 	nio->outstanding++;
+	nio->ch->group->submitted_requests++;
 	nio->next = next;
 }
 
@@ -426,6 +377,7 @@ static void flush_submit(struct mimo_bdev_io *io)
 	}
 	rc = mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cmd_done, io);
 	if (rc == -ENOMEM) {
+		nio->ch->group->queued_requests++;
 		io_park(io);
 		return;
 	}
@@ -435,6 +387,7 @@ static void flush_submit(struct mimo_bdev_io *io)
 		return;
 	}
 	nio->outstanding++;
+	nio->ch->group->submitted_requests++;
 	nio->next = nio->end;
 }
 
@@ -535,6 +488,13 @@ static int channel_poll(void *arg)
 		return 0;
 	if (ch->qp != NULL) {
 		n = mimo_nvme_qpair_process_completions(ch->qp, 0);
+		ch->group->polls++;
+		if (n > 0) {
+			ch->group->socket_completions++;
+			ch->group->nvme_completions += (uint64_t)n;
+		} else {
+			ch->group->idle_polls++;
+		}
 		if (n == -ENXIO) {
 			/* Its commands completed aborted; a new connection is tried later. */
 			mimo_nvme_ctrlr_free_io_qpair(ch->qp);
@@ -543,7 +503,8 @@ static int channel_poll(void *arg)
 			n = 1;
 		}
 	} else if (!ch->paused && ch->nbc->ctrlr != NULL &&
-		   mimo_nvme_ctrlr_is_connected(ch->nbc->ctrlr) && mimo_now_ns() >= ch->requeue_ns) {
+		   mimo_nvme_ctrlr_is_connected(ch->nbc->ctrlr) &&
+		   mimo_now_ns() >= ch->requeue_ns) {
 		if (mimo_nvme_ctrlr_alloc_io_qpair(ch->nbc->ctrlr, NULL, &ch->qp) != 0) {
 			ch->qp = NULL;
 			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
@@ -573,6 +534,7 @@ static int channel_create(void *io_device, void *ctx)
 
 	ch->nbc = nbc;
 	STAILQ_INIT(&ch->retry);
+	ch->group = bdev_nvme_group_get();
 	/* Reconnecting (the path is set before the channels are paused): this channel waits
 	 * for the new connection like the others. */
 	ch->paused = path_get(nbc) != PATH_OK;
@@ -592,6 +554,8 @@ static int channel_create(void *io_device, void *ctx)
 		ch->qp = NULL;
 		return -ENOMEM;
 	}
+	ch->group->used = true;
+	TAILQ_INSERT_TAIL(&ch->group->channels, ch, group_link);
 	return 0;
 }
 
@@ -601,6 +565,7 @@ static void channel_destroy(void *io_device, void *ctx)
 	struct mimo_bdev_io *io;
 
 	(void)io_device;
+	TAILQ_REMOVE(&ch->group->channels, ch, group_link);
 	mimo_poller_unregister(&ch->poller);
 	/* The queue pair first: what it held completes aborted, and may park (reconnecting);
 	 * then everything parked fails, for good. */
@@ -1008,6 +973,7 @@ static void retry_deletes(struct nvme_bdev_ctrlr *nbc)
 
 static int admin_poll(void *arg);
 static int reconnect_poll(void *arg);
+static void poll_old_detach(struct nvme_bdev_ctrlr *nbc);
 
 static int pause_channel(struct mimo_io_channel *ioch, void *arg)
 {
@@ -1021,42 +987,82 @@ static int pause_channel(struct mimo_io_channel *ioch, void *arg)
 	return 0;
 }
 
+static void op_done(struct nvme_bdev_ctrlr *nbc, int rc)
+{
+	void (*cb)(void *arg, int rc) = nbc->op_cb;
+
+	nbc->op_cb = NULL;
+	if (cb != NULL)
+		cb(nbc->op_arg, rc);
+}
+
+/* Not connected, not trying to be: I/O fails; the admin poller (on the failed controller
+ * object) keeps retrying refused bdev deletions. */
+static void settle(struct nvme_bdev_ctrlr *nbc, enum nbc_state state)
+{
+	path_set(nbc, PATH_FAIL);
+	nbc->state = state;
+	mimo_poller_unregister(&nbc->poller);
+	nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+}
+
+/* Channels paused (or already so): connect again, the first attempt at once (SPDK's
+ * reset). */
+static void start_attempts(struct nvme_bdev_ctrlr *nbc)
+{
+	nbc->state = NBC_RECONNECTING;
+	path_set(nbc, PATH_QUEUE);
+	nbc->next_attempt_ns = mimo_now_ns();
+	mimo_poller_unregister(&nbc->poller);
+	nbc->poller = mimo_poller_register(reconnect_poll, nbc, RECONNECT_POLL_US);
+	if (nbc->poller == NULL) {
+		MIMO_ERR(COMP, "%s: cannot reconnect (no memory): failed", nbc->name);
+		settle(nbc, NBC_FAILED);
+		op_done(nbc, -ENOMEM);
+	}
+}
+
 static void channels_paused(void *arg, int status)
 {
 	struct nvme_bdev_ctrlr *nbc = arg;
 
 	(void)status;
 	nbc->pausing = false;
-	if (nbc->state != NBC_RECONNECTING)
-		return;
-	nbc->next_attempt_ns = mimo_now_ns(); /* the first attempt at once, as SPDK's reset */
-	nbc->poller = mimo_poller_register(reconnect_poll, nbc, RECONNECT_POLL_US);
-	if (nbc->poller == NULL) {
-		MIMO_ERR(COMP, "%s: cannot reconnect (no memory): failed", nbc->name);
-		path_set(nbc, PATH_FAIL);
-		nbc->state = NBC_FAILED;
+	if (nbc->state == NBC_RECONNECTING)
+		start_attempts(nbc);
+	else if (nbc->state == NBC_DISABLED)
+		op_done(nbc, 0);
+}
+
+/* Let go of the connection (lost, or dropped for a reset or disable) and pause the channels;
+ * then channels_paused continues in state (NBC_RECONNECTING or NBC_DISABLED). */
+static void disconnect_all(struct nvme_bdev_ctrlr *nbc, enum nbc_state state)
+{
+	if (mimo_nvme_ctrlr_is_connected(nbc->ctrlr))
+		mimo_nvme_ctrlr_disconnect(nbc->ctrlr);
+	nbc->state = state;
+	nbc->reset_start_ns = mimo_now_ns();
+	path_set(nbc, state == NBC_DISABLED ? PATH_FAIL : PATH_QUEUE);
+	mimo_poller_unregister(&nbc->poller);
+	if (state == NBC_DISABLED)
 		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	nbc->pausing = true;
+	if (mimo_for_each_channel(nbc, pause_channel, nbc, channels_paused) != 0) {
+		nbc->pausing = false;
+		MIMO_ERR(COMP, "%s: cannot pause its channels (no memory): failed", nbc->name);
+		settle(nbc, NBC_FAILED);
+		op_done(nbc, -ENOMEM);
 	}
 }
 
 /* The connection is gone: queue I/O and start over. From the admin poller. */
 static void start_reconnect(struct nvme_bdev_ctrlr *nbc)
 {
-	MIMO_WARN(COMP, "%s: lost the controller at %s:%s: reconnecting (ctrlr_loss_timeout_sec %d)",
+	MIMO_WARN(COMP,
+		  "%s: lost the controller at %s:%s: reconnecting (ctrlr_loss_timeout_sec %d)",
 		  nbc->name, nbc->trid.traddr, nbc->trid.trsvcid,
 		  (int)nbc->reconnect.ctrlr_loss_timeout_sec);
-	nbc->state = NBC_RECONNECTING;
-	nbc->reset_start_ns = mimo_now_ns();
-	path_set(nbc, PATH_QUEUE);
-	mimo_poller_unregister(&nbc->poller);
-	nbc->pausing = true;
-	if (mimo_for_each_channel(nbc, pause_channel, nbc, channels_paused) != 0) {
-		nbc->pausing = false;
-		MIMO_ERR(COMP, "%s: cannot reconnect (no memory): failed", nbc->name);
-		path_set(nbc, PATH_FAIL);
-		nbc->state = NBC_FAILED;
-		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
-	}
+	disconnect_all(nbc, NBC_RECONNECTING);
 }
 
 static int resume_channel(struct mimo_io_channel *ioch, void *arg)
@@ -1111,7 +1117,9 @@ static void reconnected(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctr
 	}
 	mimo_nvme_ctrlr_register_aer_callback(ctrlr, on_aer, nbc);
 	/* Its queue pairs are gone (the channels freed them): only the admin queue is left. */
-	if (nbc->old_detach == NULL && mimo_nvme_detach_async(old, &nbc->old_detach) != 0)
+	while (nbc->old_detach != NULL) /* the one before, if still going (it ends soon) */
+		poll_old_detach(nbc);
+	if (mimo_nvme_detach_async(old, &nbc->old_detach) != 0)
 		nbc->old_detach = NULL;
 	MIMO_INFO(COMP, "%s: reconnected to %s:%s (cntlid %u)", nbc->name, nbc->trid.traddr,
 		  nbc->trid.trsvcid, ctrlr->cntlid);
@@ -1126,6 +1134,7 @@ static void reconnected(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctr
 		nbc->resuming = false;
 		MIMO_WARN(COMP, "%s: channels resume from their pollers", nbc->name);
 	}
+	op_done(nbc, 0);
 }
 
 /* Past ctrlr_loss_timeout_sec: the controller goes, with its bdevs (their I/O fails). */
@@ -1144,10 +1153,8 @@ static void give_up(struct nvme_bdev_ctrlr *nbc)
 			mimo_nvme_connect_abort(nbc->connect);
 			nbc->connect = NULL;
 		}
-		path_set(nbc, PATH_FAIL);
-		nbc->state = NBC_FAILED;
-		mimo_poller_unregister(&nbc->poller);
-		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+		settle(nbc, NBC_FAILED);
+		op_done(nbc, -EIO);
 	}
 }
 
@@ -1179,6 +1186,14 @@ static int reconnect_poll(void *arg)
 			reconnected(nbc, ctrlr);
 			return 1;
 		}
+		op_done(nbc, -EIO); /* a reset's caller learns of the first attempt */
+		if (o->ctrlr_loss_timeout_sec == 0) {
+			/* A reset of a controller that does not reconnect: one attempt. */
+			MIMO_ERR(COMP, "%s: reset: cannot connect to %s:%s (%s): failed", nbc->name,
+				 nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc));
+			settle(nbc, NBC_FAILED);
+			return 1;
+		}
 		MIMO_INFO(COMP, "%s: reconnecting to %s:%s failed (%s): next in %u s", nbc->name,
 			  nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc),
 			  o->reconnect_delay_sec);
@@ -1190,6 +1205,11 @@ static int reconnect_poll(void *arg)
 	rc = mimo_nvme_connect_async(&nbc->trid, &nbc->opts, &nbc->connect);
 	if (rc != 0) {
 		nbc->connect = NULL;
+		op_done(nbc, -EIO);
+		if (o->ctrlr_loss_timeout_sec == 0) {
+			settle(nbc, NBC_FAILED);
+			return 1;
+		}
 		nbc->next_attempt_ns = now + (int64_t)o->reconnect_delay_sec * NS_PER_SEC;
 	}
 	return 1;
@@ -1240,7 +1260,7 @@ static int connect_poll(void *arg)
 	if (rc != 0) {
 		MIMO_ERR(COMP, "%s: cannot attach %s:%s %s: %s", nbc->name, nbc->trid.traddr,
 			 nbc->trid.trsvcid, nbc->trid.subnqn, strerror(-rc));
-		TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+		TAILQ_REMOVE(&g_bdev_nvme_ctrlrs, nbc, link);
 		nbc->attach_cb(nbc->attach_arg, rc, NULL);
 		nbc_free(nbc);
 		return 1;
@@ -1313,7 +1333,7 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 		return rc;
 	}
 	nbc->state = NBC_CONNECTING;
-	TAILQ_INSERT_TAIL(&g_ctrlrs, nbc, link);
+	TAILQ_INSERT_TAIL(&g_bdev_nvme_ctrlrs, nbc, link);
 	return 0;
 }
 
@@ -1326,7 +1346,7 @@ static int detach_poll(void *arg)
 		return 1;
 	nbc->detach = NULL;
 	mimo_poller_unregister(&nbc->poller);
-	TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+	TAILQ_REMOVE(&g_bdev_nvme_ctrlrs, nbc, link);
 	MIMO_INFO(COMP, "%s: detached", nbc->name);
 	if (nbc->detach_cb != NULL)
 		nbc->detach_cb(nbc->detach_arg, 0);
@@ -1353,7 +1373,7 @@ static void after_channels(void *arg)
 		if (rc == 0)
 			while (mimo_nvme_detach_poll(nbc->detach) == -EAGAIN)
 				;
-		TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+		TAILQ_REMOVE(&g_bdev_nvme_ctrlrs, nbc, link);
 		if (nbc->detach_cb != NULL)
 			nbc->detach_cb(nbc->detach_arg, 0);
 		nbc_free(nbc);
@@ -1384,7 +1404,7 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 	if (nbc->state == NBC_CONNECTING) {
 		mimo_poller_unregister(&nbc->poller);
 		mimo_nvme_connect_abort(nbc->connect);
-		TAILQ_REMOVE(&g_ctrlrs, nbc, link);
+		TAILQ_REMOVE(&g_bdev_nvme_ctrlrs, nbc, link);
 		nbc->attach_cb(nbc->attach_arg, -ECANCELED, NULL);
 		nbc_free(nbc);
 		if (cb != NULL)
@@ -1406,6 +1426,7 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 		}
 		mimo_poller_unregister(&nbc->poller);
 		nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+		op_done(nbc, -ENXIO);
 	}
 	path_set(nbc, PATH_FAIL);
 	nbc->state = NBC_DELETING;
@@ -1425,6 +1446,82 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 		 * from inside mimo_bdev_delete. One claimed meanwhile is retried. */
 		delete_disk(nbc, d);
 	}
+	return 0;
+}
+
+/* --- reset, disable, enable (SPDK's return values: -ENXIO deleting, -EBUSY resetting,
+ * -EALREADY nothing to do) ------------------------------------------------------------------- */
+
+static int op_check(struct nvme_bdev_ctrlr *nbc, void (*cb)(void *arg, int rc))
+{
+	if (nbc == NULL || nbc->state == NBC_CONNECTING)
+		return -ENODEV;
+	if (nbc->state == NBC_DELETING)
+		return -ENXIO;
+	if (cb == NULL)
+		return -EINVAL;
+	/* A connection attempt, or a walk over the channels, under way. */
+	if (nbc->pausing || nbc->resuming || nbc->op_cb != NULL || nbc->connect != NULL)
+		return -EBUSY;
+	return 0;
+}
+
+int bdev_nvme_reset(const char *name, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+	int rc = op_check(nbc, cb);
+
+	if (rc != 0)
+		return rc;
+	if (nbc->state == NBC_DISABLED)
+		return -EALREADY;
+	nbc->op_cb = cb;
+	nbc->op_arg = arg;
+	if (nbc->state == NBC_RECONNECTING) {
+		nbc->next_attempt_ns = mimo_now_ns(); /* waiting reconnect_delay_sec: now */
+		return 0;
+	}
+	MIMO_INFO(COMP, "%s: resetting", nbc->name);
+	disconnect_all(nbc, NBC_RECONNECTING);
+	return 0;
+}
+
+int bdev_nvme_disable(const char *name, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+	int rc = op_check(nbc, cb);
+
+	if (rc != 0)
+		return rc;
+	if (nbc->state == NBC_DISABLED)
+		return -EALREADY;
+	MIMO_INFO(COMP, "%s: disabling", nbc->name);
+	if (nbc->state == NBC_RECONNECTING) {
+		/* Between attempts: the channels are paused already. */
+		settle(nbc, NBC_DISABLED);
+		cb(arg, 0);
+		return 0;
+	}
+	nbc->op_cb = cb;
+	nbc->op_arg = arg;
+	disconnect_all(nbc, NBC_DISABLED);
+	return 0;
+}
+
+int bdev_nvme_enable(const char *name, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+	int rc = op_check(nbc, cb);
+
+	if (rc != 0)
+		return rc;
+	if (nbc->state != NBC_DISABLED)
+		return -EALREADY;
+	MIMO_INFO(COMP, "%s: enabling", nbc->name);
+	nbc->op_cb = cb;
+	nbc->op_arg = arg;
+	nbc->reset_start_ns = mimo_now_ns();
+	start_attempts(nbc);
 	return 0;
 }
 
@@ -1459,7 +1556,7 @@ void bdev_nvme_get_opts(struct bdev_nvme_opts *opts)
 
 int bdev_nvme_set_opts(const struct bdev_nvme_opts *opts)
 {
-	if (!TAILQ_EMPTY(&g_ctrlrs))
+	if (!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs))
 		return -EPERM;
 	if (opts->bdev_retry_count < -1 || opts->dhchap_digests == 0 ||
 	    (opts->dhchap_digests & ~DHCHAP_ALL_DIGESTS) != 0 || opts->dhchap_dhgroups == 0 ||
@@ -1499,18 +1596,17 @@ json_t *bdev_nvme_opts_config_json(void)
 	    o->dhchap_dhgroups == DHCHAP_ALL_DHGROUPS && o->reconnect.ctrlr_loss_timeout_sec == 0 &&
 	    o->reconnect.reconnect_delay_sec == 0 && o->reconnect.fast_io_fail_timeout_sec == 0)
 		return NULL;
-	return json_pack("{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o, s:i, s:I, s:I}}", "method",
-			 "bdev_nvme_set_options", "params", "keep_alive_timeout_ms",
-			 (json_int_t)o->keep_alive_timeout_ms, "bdev_retry_count",
-			 (int)o->bdev_retry_count, "nvme_adminq_poll_period_us",
-			 (json_int_t)o->adminq_poll_period_us, "nvme_ioq_poll_period_us",
-			 (json_int_t)o->ioq_poll_period_us, "enable_flush", o->enable_flush,
-			 "dhchap_digests", names_json(o->dhchap_digests, dhchap_hash_name),
-			 "dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name),
-			 "ctrlr_loss_timeout_sec", (int)o->reconnect.ctrlr_loss_timeout_sec,
-			 "reconnect_delay_sec", (json_int_t)o->reconnect.reconnect_delay_sec,
-			 "fast_io_fail_timeout_sec",
-			 (json_int_t)o->reconnect.fast_io_fail_timeout_sec);
+	return json_pack(
+		"{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o, s:i, s:I, s:I}}", "method",
+		"bdev_nvme_set_options", "params", "keep_alive_timeout_ms",
+		(json_int_t)o->keep_alive_timeout_ms, "bdev_retry_count", (int)o->bdev_retry_count,
+		"nvme_adminq_poll_period_us", (json_int_t)o->adminq_poll_period_us,
+		"nvme_ioq_poll_period_us", (json_int_t)o->ioq_poll_period_us, "enable_flush",
+		o->enable_flush, "dhchap_digests", names_json(o->dhchap_digests, dhchap_hash_name),
+		"dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name),
+		"ctrlr_loss_timeout_sec", (int)o->reconnect.ctrlr_loss_timeout_sec,
+		"reconnect_delay_sec", (json_int_t)o->reconnect.reconnect_delay_sec,
+		"fast_io_fail_timeout_sec", (json_int_t)o->reconnect.fast_io_fail_timeout_sec);
 }
 
 MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)
@@ -1528,7 +1624,7 @@ json_t *bdev_nvme_controllers_json(const char *name)
 	struct nvme_bdev_ctrlr *nbc;
 	bool found = false;
 
-	TAILQ_FOREACH(nbc, &g_ctrlrs, link)
+	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
 		const char *state = g_state_names[nbc->state];
 
@@ -1554,6 +1650,13 @@ json_t *bdev_nvme_controllers_json(const char *name)
 	return arr;
 }
 
+int bdev_nvme_get_cntlid(const char *name)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+
+	return nbc != NULL && nbc->ctrlr != NULL ? nbc->ctrlr->cntlid : -ENODEV;
+}
+
 const struct mimo_nvme_trid *bdev_nvme_get_trid(const char *name)
 {
 	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
@@ -1575,14 +1678,14 @@ static int fini_poll(void *arg)
 	struct fini_ctx *f = arg;
 	struct nvme_bdev_ctrlr *nbc, *tmp;
 
-	for (nbc = TAILQ_FIRST(&g_ctrlrs); nbc != NULL; nbc = tmp) {
+	for (nbc = TAILQ_FIRST(&g_bdev_nvme_ctrlrs); nbc != NULL; nbc = tmp) {
 		tmp = TAILQ_NEXT(nbc, link);
 		if (nbc->state != NBC_DELETING)
 			(void)bdev_nvme_detach(nbc->name, NULL, NULL); /* -EBUSY: next time */
 	}
-	if (!TAILQ_EMPTY(&g_ctrlrs) && mimo_now_ns() < f->deadline_ns)
+	if (!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs) && mimo_now_ns() < f->deadline_ns)
 		return 0;
-	if (!TAILQ_EMPTY(&g_ctrlrs))
+	if (!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs))
 		MIMO_WARN(COMP, "shutdown: some NVMe controllers could not be detached");
 	mimo_poller_unregister(&f->poller);
 	f->cb(f->arg);
@@ -1594,7 +1697,7 @@ MIMO_EXPORT void mimo_bdev_nvme_fini(void (*cb)(void *arg), void *arg)
 {
 	struct fini_ctx *f;
 
-	if (TAILQ_EMPTY(&g_ctrlrs)) {
+	if (TAILQ_EMPTY(&g_bdev_nvme_ctrlrs)) {
 		cb(arg);
 		return;
 	}

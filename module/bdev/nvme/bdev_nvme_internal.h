@@ -42,11 +42,34 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 /* Delete the controller's bdevs, then shut it down; cb(arg, 0) when gone. Returns 0, -ENODEV,
  * -EBUSY (a bdev of it is claimed, or it is already being detached). */
 int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg);
+/*
+ * Reset the controller (drop the connection, connect again; I/O waits meanwhile), disable it
+ * (disconnect; I/O fails until enabled) or enable it again. cb(arg, rc) follows a 0 return:
+ * for reset and enable, once the first attempt to connect succeeded (0) or failed (-EIO; the
+ * controller then goes on as its reconnect options say). Returns -ENODEV (no such
+ * controller), -ENXIO (being deleted), -EBUSY (a reset under way), -EALREADY (nothing to do:
+ * disabled already, enabled already, a reset of a disabled one), as SPDK.
+ */
+int bdev_nvme_reset(const char *name, void (*cb)(void *arg, int rc), void *arg);
+int bdev_nvme_disable(const char *name, void (*cb)(void *arg, int rc), void *arg);
+int bdev_nvme_enable(const char *name, void (*cb)(void *arg, int rc), void *arg);
+/* An answer made of JSON: result is the callee's to keep (NULL when rc != 0). */
+typedef void (*bdev_nvme_json_cb)(void *arg, int rc, json_t *result);
+/* bdev_nvme_info.c. The health log page of controller name, SPDK's JSON; returns 0 (cb
+ * follows), -ENODEV (no such controller), -ENXIO (not connected), -ENOMEM. */
+int bdev_nvme_health_info(const char *name, bdev_nvme_json_cb cb, void *arg);
+/* {"poll_groups": [...]} of bdev_nvme_get_transport_statistics, of bdev_nvme_get_io_paths
+ * (name: one bdev's paths, NULL: all), after a walk over the reactors. 0 or -ENOMEM. */
+int bdev_nvme_transport_stats(bdev_nvme_json_cb cb, void *arg);
+int bdev_nvme_io_paths(const char *name, bdev_nvme_json_cb cb, void *arg);
 /* bdev_nvme_rpc.c's methods alone (mimo_register_bdev_nvme registers them). */
 void bdev_nvme_rpc_register(void);
-void bdev_nvme_opts_rpc_register(void); /* bdev_nvme_opts_rpc.c */
+void bdev_nvme_opts_rpc_register(void);	 /* bdev_nvme_opts_rpc.c */
+void bdev_nvme_ctrlr_rpc_register(void); /* bdev_nvme_ctrlr_rpc.c */
 /* bdev_nvme_get_controllers' result; NULL when name is given and unknown. */
 json_t *bdev_nvme_controllers_json(const char *name);
+/* The controller ID of controller name (connected or not), or -ENODEV. */
+int bdev_nvme_get_cntlid(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */
 const struct mimo_nvme_trid *bdev_nvme_get_trid(const char *name);
 

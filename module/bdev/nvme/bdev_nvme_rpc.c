@@ -263,10 +263,9 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
 	if (build(req, &p, &trid, &opts, &reconnect)) {
-		rc = bdev_nvme_attach(p.name, &trid, &opts, &reconnect, p.dhchap_key,
-				      p.dhchap_ctrlr_key,
-				      p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done,
-				      req);
+		rc = bdev_nvme_attach(
+			p.name, &trid, &opts, &reconnect, p.dhchap_key, p.dhchap_ctrlr_key,
+			p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done, req);
 		explicit_bzero(&opts, sizeof(opts));
 		if (rc == -EALREADY)
 			mimo_jsonrpc_send_error(req, -EALREADY,

@@ -1,0 +1,160 @@
+/*
+ * The RPCs over an attached controller: bdev_nvme_reset_controller, _enable_controller,
+ * _disable_controller, bdev_nvme_get_controller_health_info, and the reports over every
+ * reactor, bdev_nvme_get_transport_statistics and bdev_nvme_get_io_paths. Parameters, errors
+ * and results as SPDK's.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev_nvme_internal.h"
+#include "compiler.h"
+#include "mimo/jsonrpc.h"
+
+struct op_params {
+	char *name;
+	uint16_t cntlid;
+};
+
+static const struct mimo_json_decoder op_decoders[] = {
+	{ "name", offsetof(struct op_params, name), mimo_json_decode_string, false },
+	{ "cntlid", offsetof(struct op_params, cntlid), mimo_json_decode_uint16, true },
+};
+
+static void op_done(void *arg, int rc)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc == 0)
+		mimo_jsonrpc_send_bool(req, true);
+	else
+		mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+}
+
+typedef int (*op_fn)(const char *name, void (*cb)(void *arg, int rc), void *arg);
+
+static void controller_op(struct mimo_jsonrpc_request *req, const json_t *params, op_fn fn)
+{
+	struct op_params p = { 0 };
+	int cntlid, rc;
+
+	if (!mimo_rpc_decode(req, params, op_decoders, MIMO_COUNTOF(op_decoders), &p))
+		return;
+	/* cntlid names one controller of the name's; mimo has one, so it must be that one. */
+	cntlid = bdev_nvme_get_cntlid(p.name);
+	if (cntlid < 0 || (p.cntlid != 0 && cntlid != p.cntlid))
+		rc = -ENODEV;
+	else
+		rc = fn(p.name, op_done, req);
+	/* -EALREADY: nothing to do, and that is success (as SPDK). */
+	if (rc == -EALREADY)
+		mimo_jsonrpc_send_bool(req, true);
+	else if (rc != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+	mimo_json_decode_free(op_decoders, MIMO_COUNTOF(op_decoders), &p);
+}
+
+static void rpc_bdev_nvme_reset_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	controller_op(req, params, bdev_nvme_reset);
+}
+
+static void rpc_bdev_nvme_enable_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	controller_op(req, params, bdev_nvme_enable);
+}
+
+static void rpc_bdev_nvme_disable_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	controller_op(req, params, bdev_nvme_disable);
+}
+
+static void json_done(void *arg, int rc, json_t *result)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc != 0)
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR, "%s",
+					strerror(-rc));
+	else
+		mimo_jsonrpc_send_result(req, result);
+}
+
+struct name_param {
+	char *name;
+};
+
+static const struct mimo_json_decoder name_required[] = {
+	{ "name", offsetof(struct name_param, name), mimo_json_decode_string, false },
+};
+
+static const struct mimo_json_decoder name_optional[] = {
+	{ "name", offsetof(struct name_param, name), mimo_json_decode_string, true },
+};
+
+static void rpc_bdev_nvme_get_controller_health_info(struct mimo_jsonrpc_request *req,
+						     const json_t *params)
+{
+	struct name_param p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, name_required, 1, &p))
+		return;
+	rc = bdev_nvme_health_info(p.name, json_done, req);
+	/* SPDK's words: an unknown name is "Device not found". */
+	if (rc == -ENODEV)
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR, "Device not found");
+	else if (rc == -ENXIO)
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR,
+					"%s: the controller is not connected", p.name);
+	else if (rc != 0)
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INTERNAL_ERROR, "%s",
+					strerror(-rc));
+	mimo_json_decode_free(name_required, 1, &p);
+}
+
+static void rpc_bdev_nvme_get_transport_statistics(struct mimo_jsonrpc_request *req,
+						   const json_t *params)
+{
+	int rc;
+
+	if (params != NULL && !(json_is_object(params) && json_object_size(params) == 0)) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+			"'bdev_nvme_get_transport_statistics' requires no arguments");
+		return;
+	}
+	rc = bdev_nvme_transport_stats(json_done, req);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+}
+
+static void rpc_bdev_nvme_get_io_paths(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct name_param p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, name_optional, 1, &p))
+		return;
+	rc = bdev_nvme_io_paths(p.name, json_done, req);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	mimo_json_decode_free(name_optional, 1, &p);
+}
+
+static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_reset_controller", rpc_bdev_nvme_reset_controller, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_enable_controller", rpc_bdev_nvme_enable_controller, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_disable_controller", rpc_bdev_nvme_disable_controller, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_get_controller_health_info", rpc_bdev_nvme_get_controller_health_info,
+	  MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_get_transport_statistics", rpc_bdev_nvme_get_transport_statistics,
+	  MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_get_io_paths", rpc_bdev_nvme_get_io_paths, MIMO_RPC_RUNTIME },
+};
+
+void bdev_nvme_ctrlr_rpc_register(void)
+{
+	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+}

@@ -1,0 +1,124 @@
+/*
+ * bdev_nvme's objects, shared by bdev_nvme.c (controllers, I/O, reconnecting) and
+ * bdev_nvme_info.c (what the info RPCs report about them). Nothing outside the module.
+ */
+#ifndef MIMO_BDEV_NVME_PRIV_H
+#define MIMO_BDEV_NVME_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bdev_nvme_internal.h"
+#include "mimo/bdev_module.h"
+#include "mimo/reactor.h"
+#include <sys/queue.h>
+
+enum nbc_state {
+	NBC_CONNECTING,
+	NBC_ENABLED,
+	NBC_FAILED,
+	NBC_DELETING,
+	NBC_RECONNECTING, /* lost (ctrlr_loss_timeout_sec != 0) or reset: connecting again */
+	NBC_DISABLED,	  /* bdev_nvme_disable_controller: disconnected until enabled */
+};
+
+/*
+ * What I/O does when it finds no queue pair, or its command was aborted because the
+ * connection went (read by every reactor, written by reactor 0).
+ */
+enum path_state {
+	PATH_OK,    /* connected: a lost I/O queue alone is re-made by its channel */
+	PATH_QUEUE, /* reconnecting: I/O waits in its channel for the new connection */
+	PATH_FAIL,  /* given up (fast_io_fail_timeout_sec, deleted): I/O fails with -EIO */
+};
+
+struct nvme_disk;
+
+struct nvme_bdev_ctrlr {
+	char *name;
+	char *dhchap_key; /* keyring names, for the configuration */
+	char *dhchap_ctrlr_key;
+	char *psk;
+	struct mimo_nvme_trid trid;
+	struct mimo_nvme_ctrlr_opts opts;
+	struct mimo_nvme_ctrlr *ctrlr;
+	struct mimo_nvme_connect_ctx *connect;
+	struct mimo_nvme_detach_ctx *detach;
+	enum nbc_state state;
+	struct mimo_poller *poller; /* connect, admin or detach: one at a time */
+	bool io_device;
+	TAILQ_HEAD(, nvme_disk) disks;
+	uint32_t *hidden; /* namespaces whose bdev someone else deleted: not re-created */
+	uint32_t num_hidden;
+	bdev_nvme_attach_cb attach_cb;
+	void *attach_arg;
+	void (*detach_cb)(void *arg, int rc);
+	void *detach_arg;
+	/* Deletions refused (the bdev was claimed): retried from the admin poller. */
+	bool retry_deletes;
+	int64_t next_retry_ns;
+	int64_t detach_deadline_ns;
+	/* Reconnecting (reactor 0's but path, read by every reactor, atomically). */
+	struct bdev_nvme_reconnect_opts reconnect;
+	int path;		/* enum path_state */
+	int64_t reset_start_ns; /* when the connection was lost */
+	int64_t next_attempt_ns;
+	bool pausing;  /* the channels are letting go of their queue pairs */
+	bool resuming; /* the channels are taking queue pairs of the new connection */
+	/* A reset's or enable's caller: told how the first attempt to connect went. */
+	void (*op_cb)(void *arg, int rc);
+	void *op_arg;
+	/* The controller object the new connection replaced, shutting down. */
+	struct mimo_nvme_detach_ctx *old_detach;
+	TAILQ_ENTRY(nvme_bdev_ctrlr) link;
+};
+
+struct nvme_disk {
+	struct mimo_bdev bdev;
+	struct nvme_bdev_ctrlr *nbc;
+	struct mimo_nvme_ns *ns;
+	uint32_t nsid;
+	bool removing; /* its deletion is under way (asked for and accepted) */
+	bool delete_warned;
+	TAILQ_ENTRY(nvme_disk) link;
+};
+
+struct nvme_channel {
+	struct nvme_bdev_ctrlr *nbc;
+	struct mimo_nvme_qpair *qp;
+	struct mimo_poller *poller;
+	STAILQ_HEAD(, mimo_bdev_io) retry; /* waiting for a free command slot, or a connection */
+	int64_t requeue_ns;
+	/* The controller is reconnecting: no queue pair, none re-made, until it is back. */
+	bool paused;
+	struct bdev_nvme_group *group; /* this reactor's, for the statistics */
+	TAILQ_ENTRY(nvme_channel) group_link;
+};
+
+/*
+ * Per reactor (SPDK's poll group): its NVMe channels and the counters of
+ * bdev_nvme_get_transport_statistics. Written only by its reactor; read by the RPC's walk
+ * on that reactor, so no locks.
+ */
+struct bdev_nvme_group {
+	bool used;		     /* a channel was ever made here */
+	uint64_t polls;		     /* pollings of a queue pair's socket */
+	uint64_t idle_polls;	     /* ... that found nothing */
+	uint64_t socket_completions; /* ... that found something (completions, data) */
+	uint64_t nvme_completions;   /* commands completed */
+	uint64_t submitted_requests; /* commands submitted */
+	uint64_t queued_requests;    /* submissions that found the queue full and waited */
+	TAILQ_HEAD(, nvme_channel) channels;
+};
+
+#define BDEV_NVME_MAX_GROUPS 64 /* reactors: the -m mask has 64 bits */
+
+/* This reactor's group (reactor 0's when called off the reactors). */
+struct bdev_nvme_group *bdev_nvme_group_get(void);
+/* The group of reactor index i (the RPC's walk reads it on that reactor). */
+struct bdev_nvme_group *bdev_nvme_group_of(uint32_t i);
+
+TAILQ_HEAD(nbc_list, nvme_bdev_ctrlr);
+extern struct nbc_list g_bdev_nvme_ctrlrs; /* reactor 0's */
+
+#endif

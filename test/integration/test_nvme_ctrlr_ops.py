@@ -1,0 +1,148 @@
+"""bdev_nvme's RPCs over an attached controller: bdev_nvme_reset_controller,
+_disable_controller / _enable_controller, bdev_nvme_get_controller_health_info,
+bdev_nvme_get_transport_statistics and bdev_nvme_get_io_paths (SPDK's parameters, errors and
+shapes; SPDK's rpc.py as the client where it fits). A backend mimo_tgt serves a malloc bdev, a
+frontend attaches it and re-exports the bdev for mimo_perf."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import RpcFailure, clean_env, free_port, wait_until
+from test_nvme import NQN, PERF, SERIAL, attach, serve
+from test_nvme_reconnect import finish, ops, reexport, start_perf, state
+
+SPDK_RPC = "/work/spdk-peer/scripts/rpc.py"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(PERF), reason="mimo_perf is not built")
+
+
+def spdk_rpc(t, *args):
+    p = subprocess.run(["/usr/bin/python3", SPDK_RPC, "-s", t.sock, *map(str, args)],
+                       env=dict(clean_env(), PYTHONPATH="/work/spdk-peer/python"),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout) if p.stdout.strip() else None
+
+
+@pytest.fixture
+def pair(daemons):
+    backend, front = daemons(name="backend"), daemons(name="frontend")
+    port, p2 = free_port(), free_port()
+    serve(backend, port)
+    assert attach(front, port) == ["Nvme0n1"]
+    reexport(front, p2)
+    return backend, front, port, p2
+
+
+def cntlid(t):
+    return t.result("bdev_nvme_get_controllers")[0]["ctrlrs"][0]["cntlid"]
+
+
+def test_health_info(pair):
+    _, front, port, _ = pair
+    h = spdk_rpc(front, "bdev_nvme_get_controller_health_info", "-c", "Nvme0")
+    assert h["serial_number"] == SERIAL and h["traddr"] == "127.0.0.1"
+    assert h["model_number"] and h["firmware_revision"]
+    for key in ("critical_warning", "temperature_celsius",
+                "available_spare_percentage", "available_spare_threshold_percentage",
+                "percentage_used", "data_units_read", "data_units_written",
+                "host_read_commands", "host_write_commands", "controller_busy_time",
+                "power_cycles", "power_on_hours", "unsafe_shutdowns", "media_errors",
+                "num_err_log_entries", "warning_temperature_time_minutes",
+                "critical_composite_temperature_time_minutes"):
+        assert isinstance(h[key], int), key
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_get_controller_health_info", {"name": "Nvme9"})
+    assert "Device not found" in e.value.message
+
+
+def test_transport_statistics_and_io_paths(pair):
+    _, front, _, p2 = pair
+    rc, out = finish(start_perf(p2, 1))
+    assert rc == 0, out
+    stats = spdk_rpc(front, "bdev_nvme_get_transport_statistics")
+    groups = stats["poll_groups"]
+    assert groups and all(g["thread"].startswith("reactor_") for g in groups)
+    tcp = [t for g in groups for t in g["transports"]]
+    assert all(t["trname"] == "TCP" for t in tcp)
+    assert sum(t["submitted_requests"] for t in tcp) > 0
+    assert sum(t["nvme_completions"] for t in tcp) >= sum(t["submitted_requests"] for t in tcp)
+    assert sum(t["polls"] for t in tcp) >= sum(t["idle_polls"] for t in tcp)
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_get_transport_statistics", {"x": 1})
+    assert e.value.code == -32602
+
+    paths = spdk_rpc(front, "bdev_nvme_get_io_paths", "-n", "Nvme0n1")["poll_groups"]
+    ps = [p for g in paths for p in g["io_paths"]]
+    assert ps and all(p["bdev_name"] == "Nvme0n1" for p in ps)
+    p = ps[0]
+    assert p["cntlid"] == cntlid(front) and p["current"] and p["connected"] and p["accessible"]
+    assert p["transport"]["trtype"] == "TCP" and p["transport"]["adrfam"] == "IPv4"
+    assert p["transport"]["traddr"] == "127.0.0.1"
+    none = front.result("bdev_nvme_get_io_paths", {"name": "Nvme9n1"})["poll_groups"]
+    assert all(g["io_paths"] == [] for g in none)
+
+
+def test_reset_under_io(pair):
+    backend, front, _, p2 = pair
+    before = cntlid(front)
+    perf = start_perf(p2, 3)
+    wait_until(lambda: ops(backend) > 100, what="I/O reaching the backend")
+    spdk_rpc(front, "bdev_nvme_reset_controller", "Nvme0")  # exits 0 (prints nothing)
+    after = cntlid(front)
+    assert after != before and state(front) == "enabled"  # a new controller of the target
+    rc, out = finish(perf)
+    assert rc == 0, out  # I/O waited through the reset
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_reset_controller", {"name": "Nvme0", "cntlid": after + 1})
+    assert e.value.code == -19
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_reset_controller", {"name": "Nvme9"})
+    assert e.value.code == -19
+    assert front.result("bdev_nvme_reset_controller", {"name": "Nvme0", "cntlid": after})
+
+
+def test_disable_and_enable(pair):
+    _, front, _, p2 = pair
+    spdk_rpc(front, "bdev_nvme_disable_controller", "Nvme0")  # exits 0 (prints nothing)
+    assert state(front) == "disabled"
+    # Nothing to do is success, as SPDK: disable twice, reset a disabled one.
+    assert front.result("bdev_nvme_disable_controller", {"name": "Nvme0"}) is True
+    assert front.result("bdev_nvme_reset_controller", {"name": "Nvme0"}) is True
+    rc, out = finish(start_perf(p2, 1))
+    assert rc == 2, out  # I/O fails while disabled
+    assert [b["name"] for b in front.result("bdev_get_bdevs")] == ["Nvme0n1"]
+    spdk_rpc(front, "bdev_nvme_enable_controller", "Nvme0")  # exits 0 (prints nothing)
+    assert state(front) == "enabled"
+    assert front.result("bdev_nvme_enable_controller", {"name": "Nvme0"}) is True
+    rc, out = finish(start_perf(p2, 1))
+    assert rc == 0, out
+    # Detach works from either state.
+    assert front.result("bdev_nvme_disable_controller", {"name": "Nvme0"}) is True
+    front.result("nvmf_delete_subsystem", {"nqn": NQN + "-re"})
+    assert front.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
+    assert front.result("bdev_nvme_get_controllers") == []
+
+
+def test_reset_recovers_a_failed_controller(daemons):
+    # Without reconnect options a lost controller stays failed; a reset is one attempt,
+    # which fails while the target is down and brings it back once it is up.
+    backend, front = daemons(name="backend"), daemons(name="frontend")
+    port = free_port()
+    serve(backend, port)
+    assert attach(front, port) == ["Nvme0n1"]
+    backend.stop(signal.SIGKILL)
+    wait_until(lambda: state(front) == "failed", what="the loss noticed")
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_reset_controller", {"name": "Nvme0"})
+    assert e.value.code == -5
+    assert state(front) == "failed"
+    again = daemons(name="backend-again")
+    serve(again, port)
+    assert front.result("bdev_nvme_reset_controller", {"name": "Nvme0"}) is True
+    assert state(front) == "enabled"
+    assert front.result("bdev_nvme_get_controller_health_info", {"name": "Nvme0"})[
+        "serial_number"] == SERIAL
