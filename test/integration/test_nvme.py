@@ -530,19 +530,20 @@ def test_perf_verify_needs_writes(served):
 
 
 def test_bdev_nvme_refuses_multipath(daemons):
-    # mimo has one path per controller: asking for a second is an error, not a silent
-    # no-op. SPDK's defaults (0, "disable") are accepted. (Reconnecting that one path:
-    # test_nvme_reconnect.py.)
+    # mimo connects one path of a controller at a time: a second controller under the name
+    # (multipath mode) is an error, not a silent no-op; -x failover adds an alternate path
+    # (test_nvme_failover.py). SPDK's defaults (0, "disable") are accepted.
     t1, t2 = daemons(), daemons()
     port = free_port()
     serve(t1, port)
-    for extra in ({"multipath": "failover"}, {"multipath": "multipath"}):
-        with pytest.raises(RpcFailure) as e:
-            attach(t2, port, **extra)
-        assert e.value.code == -95 and "one path per controller" in e.value.message, extra
-    assert t2.result("bdev_nvme_get_controllers") == []
     assert attach(t2, port, ctrlr_loss_timeout_sec=0, reconnect_delay_sec=0,
                   fast_io_fail_timeout_sec=0, multipath="disable") == ["Nvme0n1"]
+    with pytest.raises(RpcFailure) as e:
+        attach(t2, port, multipath="multipath")
+    assert e.value.code == -95 and "-x failover" in e.value.message
+    with pytest.raises(RpcFailure) as e:
+        attach(t2, port, multipath="sideways")
+    assert e.value.code == -22
 
 
 def test_bdev_nvme_teardown_after_losing_the_target(daemons):

@@ -90,7 +90,7 @@ def test_reset_under_io(pair):
     backend, front, _, p2 = pair
     before = cntlid(front)
     perf = start_perf(p2, 3)
-    wait_until(lambda: ops(backend) > 100, what="I/O reaching the backend")
+    wait_until(lambda: ops(backend) > 100, timeout=30, what="I/O reaching the backend")
     spdk_rpc(front, "bdev_nvme_reset_controller", "Nvme0")  # exits 0 (prints nothing)
     after = cntlid(front)
     assert after != before and state(front) == "enabled"  # a new controller of the target

@@ -132,7 +132,10 @@ static bool path_queues(const struct nvme_bdev_ctrlr *nbc)
 {
 	int p = path_get(nbc);
 
-	return p == PATH_QUEUE || (p == PATH_OK && nbc->reconnect.ctrlr_loss_timeout_sec != 0);
+	/* num_paths: read from any reactor; it changes only by a path added or removed. */
+	return p == PATH_QUEUE ||
+	       (p == PATH_OK && (nbc->reconnect.ctrlr_loss_timeout_sec != 0 ||
+				 __atomic_load_n(&nbc->num_paths, __ATOMIC_RELAXED) > 1));
 }
 
 /* Back to the start of the I/O, as if just submitted. */
@@ -699,24 +702,17 @@ static void nvme_dump_info(void *ctx, json_t *driver_specific)
 				      "id", (int)disk->nsid));
 }
 
-static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
+/* The attach of one path of the controller. */
+static json_t *attach_json(const struct nvme_bdev_ctrlr *nbc, const struct mimo_nvme_trid *t,
+			   bool alternate)
 {
-	struct nvme_disk *disk = bdev->ctxt, *d;
-	struct nvme_bdev_ctrlr *nbc = disk->nbc;
 	json_t *params;
 
-	/* One attach per controller: written by its lowest-numbered namespace's bdev. */
-	TAILQ_FOREACH(d, &nbc->disks, link)
-	{
-		if (!d->removing && d->nsid < disk->nsid)
-			return;
-	}
-	params = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "name", nbc->name,
-			   "trtype", "TCP", "adrfam",
-			   nbc->trid.adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", "traddr",
-			   nbc->trid.traddr, "trsvcid", nbc->trid.trsvcid, "subnqn",
-			   nbc->trid.subnqn, "hostnqn", nbc->ctrlr->hostnqn, "hdgst",
-			   nbc->opts.header_digest, "ddgst", nbc->opts.data_digest);
+	params = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "name", nbc->name, "trtype", "TCP",
+		"adrfam", t->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", "traddr", t->traddr,
+		"trsvcid", t->trsvcid, "subnqn", t->subnqn, "hostnqn", nbc->ctrlr->hostnqn, "hdgst",
+		nbc->opts.header_digest, "ddgst", nbc->opts.data_digest);
 	/* The keys by name: the keyring (saved before) holds where they are. */
 	if (nbc->dhchap_key != NULL)
 		json_object_set_new(params, "dhchap_key", json_string(nbc->dhchap_key));
@@ -731,8 +727,29 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 			    json_integer(nbc->reconnect.reconnect_delay_sec));
 	json_object_set_new(params, "fast_io_fail_timeout_sec",
 			    json_integer(nbc->reconnect.fast_io_fail_timeout_sec));
-	json_array_append_new(config, json_pack("{s:s, s:o}", "method",
-						"bdev_nvme_attach_controller", "params", params));
+	/* SPDK leaves the mode out of an alternate path's attach (its replay then asks for
+	 * multipath mode); mimo names it, so the replay adds the path the same way. */
+	if (alternate)
+		json_object_set_new(params, "multipath", json_string("failover"));
+	return json_pack("{s:s, s:o}", "method", "bdev_nvme_attach_controller", "params", params);
+}
+
+static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
+{
+	struct nvme_disk *disk = bdev->ctxt, *d;
+	struct nvme_bdev_ctrlr *nbc = disk->nbc;
+
+	/* One attach per path of the controller, the active one first: written by its
+	 * lowest-numbered namespace's bdev. */
+	TAILQ_FOREACH(d, &nbc->disks, link)
+	{
+		if (!d->removing && d->nsid < disk->nsid)
+			return;
+	}
+	for (uint32_t i = 0; i < nbc->num_paths; i++)
+		json_array_append_new(
+			config,
+			attach_json(nbc, &nbc->paths[(nbc->active + i) % nbc->num_paths], i > 0));
 }
 
 static const struct mimo_bdev_fn_table g_nvme_fn_table = {
@@ -855,6 +872,7 @@ static void on_aer(void *arg, const struct mimo_nvme_cpl *cpl)
 static void nbc_free(struct nvme_bdev_ctrlr *nbc)
 {
 	free(nbc->hidden);
+	free(nbc->paths);
 	free(nbc->name);
 	free(nbc->dhchap_key);
 	free(nbc->dhchap_ctrlr_key);
@@ -987,6 +1005,17 @@ static int pause_channel(struct mimo_io_channel *ioch, void *arg)
 	return 0;
 }
 
+/* Failover: the next path becomes the one connected to. */
+static void next_path(struct nvme_bdev_ctrlr *nbc)
+{
+	if (nbc->num_paths < 2)
+		return;
+	nbc->active = (nbc->active + 1) % nbc->num_paths;
+	nbc->trid = nbc->paths[nbc->active];
+	MIMO_INFO(COMP, "%s: failing over to %s:%s", nbc->name, nbc->trid.traddr,
+		  nbc->trid.trsvcid);
+}
+
 static void op_done(struct nvme_bdev_ctrlr *nbc, int rc)
 {
 	void (*cb)(void *arg, int rc) = nbc->op_cb;
@@ -1012,6 +1041,7 @@ static void start_attempts(struct nvme_bdev_ctrlr *nbc)
 {
 	nbc->state = NBC_RECONNECTING;
 	path_set(nbc, PATH_QUEUE);
+	nbc->tried = 0;
 	nbc->next_attempt_ns = mimo_now_ns();
 	mimo_poller_unregister(&nbc->poller);
 	nbc->poller = mimo_poller_register(reconnect_poll, nbc, RECONNECT_POLL_US);
@@ -1062,6 +1092,7 @@ static void start_reconnect(struct nvme_bdev_ctrlr *nbc)
 		  "%s: lost the controller at %s:%s: reconnecting (ctrlr_loss_timeout_sec %d)",
 		  nbc->name, nbc->trid.traddr, nbc->trid.trsvcid,
 		  (int)nbc->reconnect.ctrlr_loss_timeout_sec);
+	next_path(nbc); /* the lost path is tried last (SPDK's failover) */
 	disconnect_all(nbc, NBC_RECONNECTING);
 }
 
@@ -1158,6 +1189,36 @@ static void give_up(struct nvme_bdev_ctrlr *nbc)
 	}
 }
 
+/*
+ * An attempt to connect failed. Each path is tried once in turn at once (failover); after a
+ * round, a controller that does not reconnect (ctrlr_loss_timeout_sec 0) stays failed, the
+ * others wait reconnect_delay_sec for the next round.
+ */
+static void attempt_failed(struct nvme_bdev_ctrlr *nbc, int rc)
+{
+	const struct bdev_nvme_reconnect_opts *o = &nbc->reconnect;
+
+	op_done(nbc, -EIO); /* a reset's caller learns of the first attempt */
+	if (++nbc->tried < nbc->num_paths) {
+		MIMO_INFO(COMP, "%s: cannot connect to %s:%s (%s)", nbc->name, nbc->trid.traddr,
+			  nbc->trid.trsvcid, strerror(-rc));
+		next_path(nbc);
+		nbc->next_attempt_ns = mimo_now_ns();
+		return;
+	}
+	nbc->tried = 0;
+	if (o->ctrlr_loss_timeout_sec == 0) {
+		MIMO_ERR(COMP, "%s: cannot connect to %s:%s (%s): failed", nbc->name,
+			 nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc));
+		settle(nbc, NBC_FAILED);
+		return;
+	}
+	MIMO_INFO(COMP, "%s: reconnecting to %s:%s failed (%s): next in %u s", nbc->name,
+		  nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc), o->reconnect_delay_sec);
+	next_path(nbc);
+	nbc->next_attempt_ns = mimo_now_ns() + (int64_t)o->reconnect_delay_sec * NS_PER_SEC;
+}
+
 static int reconnect_poll(void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc = arg;
@@ -1186,18 +1247,7 @@ static int reconnect_poll(void *arg)
 			reconnected(nbc, ctrlr);
 			return 1;
 		}
-		op_done(nbc, -EIO); /* a reset's caller learns of the first attempt */
-		if (o->ctrlr_loss_timeout_sec == 0) {
-			/* A reset of a controller that does not reconnect: one attempt. */
-			MIMO_ERR(COMP, "%s: reset: cannot connect to %s:%s (%s): failed", nbc->name,
-				 nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc));
-			settle(nbc, NBC_FAILED);
-			return 1;
-		}
-		MIMO_INFO(COMP, "%s: reconnecting to %s:%s failed (%s): next in %u s", nbc->name,
-			  nbc->trid.traddr, nbc->trid.trsvcid, strerror(-rc),
-			  o->reconnect_delay_sec);
-		nbc->next_attempt_ns = now + (int64_t)o->reconnect_delay_sec * NS_PER_SEC;
+		attempt_failed(nbc, rc);
 		return 1;
 	}
 	if (now < nbc->next_attempt_ns)
@@ -1205,12 +1255,7 @@ static int reconnect_poll(void *arg)
 	rc = mimo_nvme_connect_async(&nbc->trid, &nbc->opts, &nbc->connect);
 	if (rc != 0) {
 		nbc->connect = NULL;
-		op_done(nbc, -EIO);
-		if (o->ctrlr_loss_timeout_sec == 0) {
-			settle(nbc, NBC_FAILED);
-			return 1;
-		}
-		nbc->next_attempt_ns = now + (int64_t)o->reconnect_delay_sec * NS_PER_SEC;
+		attempt_failed(nbc, rc);
 	}
 	return 1;
 }
@@ -1233,7 +1278,9 @@ static int admin_poll(void *arg)
 		retry_deletes(nbc);
 
 	if (rc == -ENXIO && nbc->state == NBC_ENABLED) {
-		if (nbc->reconnect.ctrlr_loss_timeout_sec != 0) {
+		/* Reconnect, or fail over to another path (once, even without reconnect
+		 * options, as SPDK). */
+		if (nbc->reconnect.ctrlr_loss_timeout_sec != 0 || nbc->num_paths > 1) {
 			/* Not while the channels still take the last connection's queue pairs:
 			 * the next poll sees the loss again. */
 			if (!nbc->resuming)
@@ -1302,6 +1349,13 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 		return -ENOMEM;
 	}
 	nbc->trid = *trid;
+	nbc->paths = malloc(sizeof(*nbc->paths));
+	if (nbc->paths == NULL) {
+		nbc_free(nbc);
+		return -ENOMEM;
+	}
+	nbc->paths[0] = *trid;
+	nbc->num_paths = 1;
 	nbc->reconnect = reconnect != NULL ? *reconnect : g_opts.reconnect;
 	if (opts != NULL)
 		nbc->opts = *opts;
@@ -1446,6 +1500,47 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 		 * from inside mimo_bdev_delete. One claimed meanwhile is retried. */
 		delete_disk(nbc, d);
 	}
+	return 0;
+}
+
+/* --- failover paths -------------------------------------------------------------------------- */
+
+const struct mimo_nvme_trid *bdev_nvme_get_paths(const char *name, uint32_t *num)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+
+	*num = nbc != NULL ? nbc->num_paths : 0;
+	return nbc != NULL ? nbc->paths : NULL;
+}
+
+int bdev_nvme_remove_path(const char *name, uint32_t idx)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+	bool was_active;
+
+	if (nbc == NULL || idx >= nbc->num_paths)
+		return -ENODEV;
+	if (nbc->num_paths < 2)
+		return -EINVAL; /* the last path: that is detaching the controller */
+	was_active = idx == nbc->active;
+	/* The connected path can go only when the controller can move to the next one now. */
+	if (was_active && (nbc->state == NBC_CONNECTING || nbc->state == NBC_DELETING ||
+			   nbc->pausing || nbc->resuming || nbc->connect != NULL))
+		return -EBUSY;
+	memmove(&nbc->paths[idx], &nbc->paths[idx + 1],
+		(nbc->num_paths - idx - 1) * sizeof(*nbc->paths));
+	__atomic_store_n(&nbc->num_paths, nbc->num_paths - 1, __ATOMIC_RELAXED);
+	if (idx < nbc->active)
+		nbc->active--;
+	nbc->active %= nbc->num_paths;
+	if (!was_active)
+		return 0;
+	/* The next path takes over (SPDK's failover with the path removed). */
+	nbc->trid = nbc->paths[nbc->active];
+	MIMO_INFO(COMP, "%s: connected path removed: failing over to %s:%s", nbc->name,
+		  nbc->trid.traddr, nbc->trid.trsvcid);
+	if (nbc->state == NBC_ENABLED || nbc->state == NBC_FAILED)
+		disconnect_all(nbc, NBC_RECONNECTING);
 	return 0;
 }
 
@@ -1627,6 +1722,7 @@ json_t *bdev_nvme_controllers_json(const char *name)
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
 		const char *state = g_state_names[nbc->state];
+		json_t *c;
 
 		if (nbc->state == NBC_CONNECTING || (name != NULL && strcmp(name, nbc->name) != 0))
 			continue;
@@ -1636,12 +1732,24 @@ json_t *bdev_nvme_controllers_json(const char *name)
 		/* SPDK's words: connecting again, or waiting reconnect_delay_sec to. */
 		if (nbc->state == NBC_RECONNECTING && nbc->connect == NULL)
 			state = "reconnect_is_delayed";
-		json_array_append_new(
-			arr, json_pack("{s:s, s:[{s:s, s:o, s:i, s:{s:s, s:s, s:s, s:b}}]}", "name",
-				       nbc->name, "ctrlrs", "state", state, "trid",
-				       trid_json(&nbc->trid), "cntlid", (int)nbc->ctrlr->cntlid,
-				       "host", "nqn", nbc->ctrlr->hostnqn, "addr", "", "svcid", "",
-				       "no_shn_notification", false));
+		c = json_pack("{s:s, s:o}", "state", state, "trid", trid_json(&nbc->trid));
+		/* The other paths (-x failover), in the order they are tried. */
+		if (nbc->num_paths > 1) {
+			json_t *alt = json_array();
+
+			for (uint32_t i = 1; i < nbc->num_paths; i++)
+				json_array_append_new(
+					alt,
+					trid_json(&nbc->paths[(nbc->active + i) % nbc->num_paths]));
+			json_object_set_new(c, "alternate_trids", alt);
+		}
+		json_object_set_new(c, "cntlid", json_integer(nbc->ctrlr->cntlid));
+		json_object_set_new(c, "host",
+				    json_pack("{s:s, s:s, s:s, s:b}", "nqn", nbc->ctrlr->hostnqn,
+					      "addr", "", "svcid", "", "no_shn_notification",
+					      false));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:[o]}", "name", nbc->name, "ctrlrs", c));
 	}
 	if (name != NULL && !found) {
 		json_decref(arr);

@@ -68,6 +68,21 @@ void bdev_nvme_opts_rpc_register(void);	 /* bdev_nvme_opts_rpc.c */
 void bdev_nvme_ctrlr_rpc_register(void); /* bdev_nvme_ctrlr_rpc.c */
 /* bdev_nvme_get_controllers' result; NULL when name is given and unknown. */
 json_t *bdev_nvme_controllers_json(const char *name);
+/*
+ * Failover paths (bdev_nvme_failover.c): add trid as another path of controller name, after
+ * proving it leads to the same subsystem and namespaces; cb(arg, 0, []) once added. hostnqn:
+ * the attach's, NULL if none. Returns 0 (cb follows), -ENODEV, or SPDK's refusals with *why
+ * (the rest of "A controller named <name> ..."): -EALREADY (that path exists), -EINVAL
+ * (another subsystem or host), -EBUSY.
+ */
+int bdev_nvme_add_path(const char *name, const struct mimo_nvme_trid *trid, const char *hostnqn,
+		       bdev_nvme_attach_cb cb, void *arg, const char **why);
+/* The paths of controller name (*num of them; NULL, 0 when unknown): valid until the next
+ * change, on reactor 0. */
+const struct mimo_nvme_trid *bdev_nvme_get_paths(const char *name, uint32_t *num);
+/* Remove path idx of several; the connected one fails over to the next. 0, -ENODEV, -EINVAL
+ * (the last path), -EBUSY (a reconnect under way). */
+int bdev_nvme_remove_path(const char *name, uint32_t idx);
 /* The controller ID of controller name (connected or not), or -ENODEV. */
 int bdev_nvme_get_cntlid(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */

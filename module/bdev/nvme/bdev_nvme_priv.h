@@ -63,6 +63,12 @@ struct nvme_bdev_ctrlr {
 	int path;		/* enum path_state */
 	int64_t reset_start_ns; /* when the connection was lost */
 	int64_t next_attempt_ns;
+	/* Failover (attach -x failover): every path of the controller, paths[active] the one
+	 * connected or tried (copied into trid); tried: failed attempts of this round. */
+	struct mimo_nvme_trid *paths;
+	uint32_t num_paths;
+	uint32_t active;
+	uint32_t tried;
 	bool pausing;  /* the channels are letting go of their queue pairs */
 	bool resuming; /* the channels are taking queue pairs of the new connection */
 	/* A reset's or enable's caller: told how the first attempt to connect went. */

@@ -180,20 +180,19 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 		mimo_jsonrpc_send_error(req, -EINVAL, "%s", why);
 		return false;
 	}
-	/* One path per controller: silently ignoring a second would promise a fail-over
-	 * that never happens. */
-	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0) {
-		mimo_jsonrpc_send_error(req, -ENOTSUP,
-					"mimo has one path per controller (it reconnects that one, "
-					"ctrlr_loss_timeout_sec): multipath \"%s\" is not "
-					"supported (only \"disable\")",
-					p->multipath);
+	/* SPDK's modes; what a second path under a name does is attach()'s. */
+	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0 &&
+	    strcasecmp(p->multipath, "failover") != 0 &&
+	    strcasecmp(p->multipath, "multipath") != 0) {
+		mimo_jsonrpc_send_error(
+			req, -EINVAL, "multipath %s: disable, failover or multipath", p->multipath);
 		return false;
 	}
 	if (p->multipath_opts != NULL && !json_is_null(p->multipath_opts)) {
 		mimo_jsonrpc_send_error(req, -ENOTSUP,
-					"mimo does not do multipath: multipath_opts "
-					"is not supported");
+					"multipath_opts is not supported: mimo connects one path "
+					"of a controller at a time (-x failover adds others), so "
+					"there is no multipath policy");
 		return false;
 	}
 	/* psk: a TLS PSK of the keyring, by name (SPDK's form; a file path, its old one, is
@@ -246,6 +245,36 @@ static void attach_done(void *arg, int rc, json_t *names)
 		mimo_jsonrpc_send_result(req, json_incref(names));
 }
 
+/* A second path under an attached controller's name (SPDK's rules and words). */
+static void add_path(struct mimo_jsonrpc_request *req, const struct attach_params *p,
+		     const struct mimo_nvme_trid *trid)
+{
+	const char *why;
+	int rc;
+
+	if (p->multipath == NULL || strcasecmp(p->multipath, "disable") == 0) {
+		mimo_jsonrpc_send_error(req, -EALREADY,
+					"A controller named %s already exists and multipath is "
+					"disabled",
+					p->name);
+		return;
+	}
+	if (strcasecmp(p->multipath, "multipath") == 0) {
+		mimo_jsonrpc_send_error(
+			req, -ENOTSUP,
+			"A controller named %s already exists: mimo does not add "
+			"a second controller to its bdevs (multipath mode); "
+			"-x failover adds the path as an alternate it fails over to",
+			p->name);
+		return;
+	}
+	rc = bdev_nvme_add_path(p->name, trid, p->hostnqn, attach_done, req, &why);
+	if (rc != 0 && why != NULL)
+		mimo_jsonrpc_send_error(req, rc, "A controller named %s %s", p->name, why);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+}
+
 static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 		   const struct mimo_json_decoder *decoders, size_t count)
 {
@@ -262,7 +291,11 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 	p.fast_io_fail_timeout_sec = mod.reconnect.fast_io_fail_timeout_sec;
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
-	if (build(req, &p, &trid, &opts, &reconnect)) {
+	if (!build(req, &p, &trid, &opts, &reconnect)) {
+		/* answered */
+	} else if (bdev_nvme_get_trid(p.name) != NULL) {
+		add_path(req, &p, &trid);
+	} else {
 		rc = bdev_nvme_attach(
 			p.name, &trid, &opts, &reconnect, p.dhchap_key, p.dhchap_ctrlr_key,
 			p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done, req);
@@ -287,6 +320,7 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 		else if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 	}
+	explicit_bzero(&opts, sizeof(opts));
 	mimo_json_decode_free(decoders, count, &p);
 }
 
@@ -337,8 +371,7 @@ static void detach_done(void *arg, int rc)
 		mimo_jsonrpc_send_bool(req, true);
 }
 
-/* SPDK removes one path when a transport ID is given; mimo has one path per controller, so
- * a transport ID must name that path. */
+/* Whether the transport ID fields given (any, all or none) name path t. */
 static bool path_matches(const struct detach_params *p, const struct mimo_nvme_trid *t)
 {
 	if (p->traddr != NULL && strcmp(p->traddr, t->traddr) != 0)
@@ -364,15 +397,25 @@ static void detach(struct mimo_jsonrpc_request *req, const json_t *params,
 		   const struct mimo_json_decoder *decoders, size_t count)
 {
 	struct detach_params p = { 0 };
-	const struct mimo_nvme_trid *trid;
+	const struct mimo_nvme_trid *paths;
+	uint32_t n, i = 0;
 	int rc;
 
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
-	trid = bdev_nvme_get_trid(p.name);
-	if (trid != NULL && !path_matches(&p, trid))
+	/* As SPDK: a transport ID removes the path it names (the controller goes with its last
+	 * path); none, the controller with every path. */
+	paths = bdev_nvme_get_paths(p.name, &n);
+	while (i < n && !path_matches(&p, &paths[i]))
+		i++;
+	if (n > 0 && i == n)
 		rc = -ENODEV;
-	else
+	else if (n > 1 && (p.traddr != NULL || p.trsvcid != NULL || p.subnqn != NULL ||
+			   p.hostaddr != NULL || p.trtype != NULL || p.adrfam != NULL)) {
+		rc = bdev_nvme_remove_path(p.name, i);
+		if (rc == 0)
+			mimo_jsonrpc_send_bool(req, true);
+	} else
 		rc = bdev_nvme_detach(p.name, detach_done, req);
 	if (rc != 0)
 		mimo_jsonrpc_send_errno(req, rc);
