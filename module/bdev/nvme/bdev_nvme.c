@@ -479,12 +479,19 @@ static int channel_poll(void *arg)
 {
 	struct nvme_channel *ch = arg;
 	STAILQ_HEAD(, mimo_bdev_io) parked;
+	struct mimo_nvme_ctrlr *ctrlr;
 	struct mimo_bdev_io *io;
 	int n = 0;
 
-	/* Reconnecting: parked I/O waits for resume_channel, unless it is to fail now. */
-	if (ch->paused && (STAILQ_EMPTY(&ch->retry) || path_get(ch->nbc) != PATH_FAIL))
-		return 0;
+	if (ch->paused) {
+		/* Connected again while the resume walk has not reached this channel (or could
+		 * not start): carry on by itself; resume_channel then finds the queue pair. */
+		if (path_get(ch->nbc) == PATH_OK)
+			ch->paused = false;
+		/* Reconnecting: parked I/O waits for the connection, unless it is to fail. */
+		else if (STAILQ_EMPTY(&ch->retry) || path_get(ch->nbc) != PATH_FAIL)
+			return 0;
+	}
 	/* An idle, connected queue has nothing to read: no system call every loop turn. */
 	if (ch->qp != NULL && mimo_nvme_qpair_outstanding(ch->qp) == 0 &&
 	    mimo_nvme_qpair_is_connected(ch->qp) && STAILQ_EMPTY(&ch->retry))
@@ -505,10 +512,10 @@ static int channel_poll(void *arg)
 			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
 			n = 1;
 		}
-	} else if (!ch->paused && ch->nbc->ctrlr != NULL &&
-		   mimo_nvme_ctrlr_is_connected(ch->nbc->ctrlr) &&
-		   mimo_now_ns() >= ch->requeue_ns) {
-		if (mimo_nvme_ctrlr_alloc_io_qpair(ch->nbc->ctrlr, NULL, &ch->qp) != 0) {
+	} else if (!ch->paused &&
+		   (ctrlr = __atomic_load_n(&ch->nbc->ctrlr, __ATOMIC_ACQUIRE)) != NULL &&
+		   mimo_nvme_ctrlr_is_connected(ctrlr) && mimo_now_ns() >= ch->requeue_ns) {
+		if (mimo_nvme_ctrlr_alloc_io_qpair(ctrlr, NULL, &ch->qp) != 0) {
 			ch->qp = NULL;
 			ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
 		}
@@ -999,6 +1006,7 @@ static int pause_channel(struct mimo_io_channel *ioch, void *arg)
 
 	(void)arg;
 	ch->paused = true;
+	ch->requeue_ns = 0; /* a queue pair of the next connection at once */
 	/* Its commands complete aborted now: they park (PATH_QUEUE). */
 	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
 	ch->qp = NULL;
@@ -1104,7 +1112,7 @@ static int resume_channel(struct mimo_io_channel *ioch, void *arg)
 	struct mimo_bdev_io *io;
 
 	ch->paused = false;
-	if (mimo_nvme_ctrlr_alloc_io_qpair(nbc->ctrlr, NULL, &ch->qp) != 0) {
+	if (ch->qp == NULL && mimo_nvme_ctrlr_alloc_io_qpair(nbc->ctrlr, NULL, &ch->qp) != 0) {
 		ch->qp = NULL; /* the channel's poller tries again; its I/O waits meanwhile */
 		ch->requeue_ns = mimo_now_ns() + REQUEUE_DELAY_NS;
 		return 0;
@@ -1160,8 +1168,8 @@ static void reconnected(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctr
 	nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
 	nbc->resuming = true;
 	if (mimo_for_each_channel(nbc, resume_channel, nbc, channels_resumed) != 0) {
-		/* No memory for the walk: each channel re-makes its queue pair from its poller
-		 * (it sees PATH_OK), its parked I/O resumed there. */
+		/* No memory for the walk: each channel un-pauses from its poller (it sees
+		 * PATH_OK), re-makes its queue pair and resumes its parked I/O there. */
 		nbc->resuming = false;
 		MIMO_WARN(COMP, "%s: channels resume from their pollers", nbc->name);
 	}
