@@ -146,3 +146,51 @@ def test_reset_recovers_a_failed_controller(daemons):
     assert state(front) == "enabled"
     assert front.result("bdev_nvme_get_controller_health_info", {"name": "Nvme0"})[
         "serial_number"] == SERIAL
+
+
+def perf_json(port, workload):
+    p = subprocess.run([PERF, "-r", f"trtype:tcp adrfam:IPv4 traddr:127.0.0.1 trsvcid:{port} "
+                        f"subnqn:{NQN}-re", "-q", "8", "-o", "4096", "-w", workload, "-t", "1",
+                        "--json"], capture_output=True, text=True, timeout=60, env=clean_env())
+    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    return p.returncode, json.loads(p.stdout)["total"]
+
+
+def test_error_injection(pair):
+    backend, front, _, p2 = pair
+    # Reads: three fail without reaching the controller (SPDK's rpc.py adds it).
+    spdk_rpc(front, "bdev_nvme_add_error_injection", "-n", "Nvme0", "-t", "io", "-o", 2, "-s",
+             "-w", 1000, "-e", 3, "-u", 0, "-c", 6)
+    before = backend.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    rc, tot = perf_json(p2, "randread")
+    assert rc == 2 and tot["io_errors"] == 3, tot
+    after = backend.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    assert after["num_read_ops"] - before["num_read_ops"] == tot["io_completed"] - 3
+    rc, tot = perf_json(p2, "randread")  # used up
+    assert rc == 0 and tot["io_errors"] == 0, tot
+    # Writes: sent, and two turned into errors on their completion.
+    assert front.result("bdev_nvme_add_error_injection", {
+        "name": "Nvme0", "cmd_type": "io", "opc": 1, "err_count": 2, "sct": 0, "sc": 4})
+    before = backend.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    rc, tot = perf_json(p2, "randwrite")
+    assert rc == 2 and tot["io_errors"] == 2, tot
+    after = backend.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    assert after["num_write_ops"] - before["num_write_ops"] == tot["io_completed"]
+    # Removed: nothing more fails.
+    assert front.result("bdev_nvme_add_error_injection", {
+        "name": "Nvme0", "cmd_type": "io", "opc": 2, "err_count": 1000000, "sc": 6})
+    assert front.result("bdev_nvme_remove_error_injection",
+                        {"name": "Nvme0", "cmd_type": "io", "opc": 2}) is True
+    rc, tot = perf_json(p2, "randread")
+    assert rc == 0 and tot["io_errors"] == 0, tot
+    # Refusals.
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_add_error_injection",
+                     {"name": "Nvme0", "cmd_type": "admin", "opc": 6})
+    assert e.value.code == -95 and "I/O commands only" in e.value.message
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_add_error_injection", {"name": "Nvme9", "cmd_type": "io", "opc": 2})
+    assert e.value.code == -19
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_add_error_injection", {"name": "Nvme0", "cmd_type": "x", "opc": 2})
+    assert e.value.code == -22

@@ -223,6 +223,123 @@ static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl)
 		io_finish(io);
 }
 
+/* --- error injection (bdev_nvme_inject.c decides, this applies) ----------------------------- */
+
+/* A command an injection kept from the controller: completed by the channel's poller. */
+struct nvme_deferred {
+	struct mimo_bdev_io *io;
+	int64_t due_ns;
+	uint16_t status;
+	STAILQ_ENTRY(nvme_deferred) link;
+};
+
+/* A command sent, whose successful completion an injection turns into an error. */
+struct nvme_failing {
+	struct mimo_bdev_io *io;
+	uint16_t status;
+};
+
+static void cmd_done(void *arg, const struct mimo_nvme_cpl *cpl);
+
+static void cmd_done_injected(void *arg, const struct mimo_nvme_cpl *cpl)
+{
+	struct nvme_failing *f = arg;
+	struct mimo_nvme_cpl c = *cpl;
+	struct mimo_bdev_io *io = f->io;
+
+	if (!mimo_nvme_cpl_is_error(cpl)) /* as SPDK: only a success is turned */
+		c.status = f->status;
+	free(f);
+	cmd_done(io, &c);
+}
+
+/*
+ * Before one command of opc is sent: *cb, *cb_arg for its submission (cmd_done, io without
+ * an injection). Returns true when an injection took the command instead (a deferred
+ * completion: count it as submitted). *hit says whether an injection is involved, for
+ * inject_failed.
+ */
+static bool inject_before(struct mimo_bdev_io *io, uint8_t opc, mimo_nvme_cmd_cb *cb, void **cb_arg,
+			  struct nvme_inject_hit *hit)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_channel *ch = nio->ch;
+
+	*cb = cmd_done;
+	*cb_arg = io;
+	hit->slot = -1;
+	if (!nvme_inject_match(ch->nbc, opc, hit))
+		return false;
+	if (hit->do_not_submit) {
+		struct nvme_deferred *d = calloc(1, sizeof(*d));
+
+		if (d == NULL) {
+			nvme_inject_undo(ch->nbc, hit);
+			hit->slot = -1;
+			return false;
+		}
+		d->io = io;
+		d->due_ns = mimo_now_ns() + (int64_t)hit->delay_ns;
+		d->status = hit->status;
+		STAILQ_INSERT_TAIL(&ch->deferred, d, link);
+		return true;
+	}
+	{
+		struct nvme_failing *f = calloc(1, sizeof(*f));
+
+		if (f == NULL) {
+			nvme_inject_undo(ch->nbc, hit);
+			hit->slot = -1;
+			return false;
+		}
+		f->io = io;
+		f->status = hit->status;
+		*cb = cmd_done_injected;
+		*cb_arg = f;
+	}
+	return false;
+}
+
+/* The submission after inject_before failed (rc): the injection did not happen. */
+static void inject_failed(struct mimo_bdev_io *io, void *cb_arg, const struct nvme_inject_hit *hit)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	if (hit->slot < 0)
+		return;
+	if (cb_arg != io)
+		free(cb_arg);
+	nvme_inject_undo(nio->ch->nbc, hit);
+}
+
+/* Complete the deferred commands that are due (all of them with all). */
+static int complete_deferred(struct nvme_channel *ch, bool all)
+{
+	STAILQ_HEAD(, nvme_deferred) keep = STAILQ_HEAD_INITIALIZER(keep);
+	struct nvme_deferred *d;
+	int64_t now = mimo_now_ns();
+	int n = 0;
+
+	/* Off the list before any completion runs: cmd_done may submit (and defer) more. */
+	while ((d = STAILQ_FIRST(&ch->deferred)) != NULL) {
+		struct mimo_nvme_cpl cpl = { 0 };
+
+		STAILQ_REMOVE_HEAD(&ch->deferred, link);
+		if (!all && now < d->due_ns) {
+			STAILQ_INSERT_TAIL(&keep, d, link);
+			continue;
+		}
+		cpl.status = d->status;
+		cmd_done(d->io, &cpl);
+		free(d);
+		n++;
+	}
+	STAILQ_CONCAT(&keep, &ch->deferred);
+	STAILQ_INIT(&ch->deferred);
+	STAILQ_CONCAT(&ch->deferred, &keep);
+	return n;
+}
+
 /*
  * The channel has no queue pair (its connection went, or the controller is reconnecting), or
  * the namespace did not come back with the new connection: the I/O waits in the channel
@@ -268,7 +385,10 @@ static void rw_continue(struct mimo_bdev_io *io)
 		max = 1;
 	while (nio->status == 0 && nio->next < nio->end) {
 		uint64_t blocks = MIMO_MIN(nio->end - nio->next, max);
+		struct nvme_inject_hit hit;
+		mimo_nvme_cmd_cb cb;
 		uint8_t *buf = NULL;
+		void *cb_arg;
 		int rc;
 
 		if (qp == NULL) {
@@ -276,8 +396,11 @@ static void rw_continue(struct mimo_bdev_io *io)
 			break;
 		}
 		if (io->type == MIMO_BDEV_IO_WRITE_ZEROES) {
-			rc = mimo_nvme_ns_cmd_write_zeroes(disk->ns, qp, nio->next,
-							   (uint32_t)blocks, cmd_done, io, 0);
+			rc = inject_before(io, MIMO_NVME_OPC_WRITE_ZEROES, &cb, &cb_arg, &hit)
+				     ? 0
+				     : mimo_nvme_ns_cmd_write_zeroes(disk->ns, qp, nio->next,
+								     (uint32_t)blocks, cb, cb_arg,
+								     0);
 		} else {
 			if (nio->bounce != NULL) {
 				buf = nio->bounce + (nio->next - io->offset_blocks) * bs;
@@ -297,13 +420,20 @@ static void rw_continue(struct mimo_bdev_io *io)
 				buf = (uint8_t *)v->iov_base + nio->iov_off;
 				blocks = MIMO_MIN(blocks, (v->iov_len - nio->iov_off) / bs);
 			}
-			if (io->type == MIMO_BDEV_IO_READ)
+			if (inject_before(io,
+					  io->type == MIMO_BDEV_IO_READ ? MIMO_NVME_OPC_READ
+									: MIMO_NVME_OPC_WRITE,
+					  &cb, &cb_arg, &hit))
+				rc = 0;
+			else if (io->type == MIMO_BDEV_IO_READ)
 				rc = mimo_nvme_ns_cmd_read(disk->ns, qp, buf, nio->next,
-							   (uint32_t)blocks, cmd_done, io, 0);
+							   (uint32_t)blocks, cb, cb_arg, 0);
 			else
 				rc = mimo_nvme_ns_cmd_write(disk->ns, qp, buf, nio->next,
-							    (uint32_t)blocks, cmd_done, io, 0);
+							    (uint32_t)blocks, cb, cb_arg, 0);
 		}
+		if (rc != 0)
+			inject_failed(io, cb_arg, &hit);
 		if (rc == -ENOMEM) {
 			/* Queue full: a completion of ours resumes it, else the poller does. */
 			nio->ch->group->queued_requests++;
@@ -332,7 +462,10 @@ static void unmap_continue(struct mimo_bdev_io *io)
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 	struct nvme_disk *disk = io->bdev->ctxt;
 	uint64_t next = nio->next;
+	struct nvme_inject_hit hit;
+	mimo_nvme_cmd_cb cb;
 	uint16_t n = 0;
+	void *cb_arg;
 	int rc;
 
 	if (nio->status != 0 || nio->next >= nio->end) {
@@ -352,7 +485,12 @@ static void unmap_continue(struct mimo_bdev_io *io)
 		next += len;
 		n++;
 	}
-	rc = mimo_nvme_ns_cmd_deallocate(disk->ns, nio->ch->qp, nio->ranges, n, cmd_done, io);
+	rc = inject_before(io, MIMO_NVME_OPC_DSM, &cb, &cb_arg, &hit)
+		     ? 0
+		     : mimo_nvme_ns_cmd_deallocate(disk->ns, nio->ch->qp, nio->ranges, n, cb,
+						   cb_arg);
+	if (rc != 0)
+		inject_failed(io, cb_arg, &hit);
 	if (rc == -ENOMEM) {
 		nio->ch->group->queued_requests++;
 		io_park(io);
@@ -372,13 +510,20 @@ static void flush_submit(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 	struct nvme_disk *disk = io->bdev->ctxt;
+	struct nvme_inject_hit hit;
+	mimo_nvme_cmd_cb cb;
+	void *cb_arg;
 	int rc;
 
 	if (nio->ch->qp == NULL || disk->ns == NULL) {
 		no_connection(io);
 		return;
 	}
-	rc = mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cmd_done, io);
+	rc = inject_before(io, MIMO_NVME_OPC_FLUSH, &cb, &cb_arg, &hit)
+		     ? 0
+		     : mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cb, cb_arg);
+	if (rc != 0)
+		inject_failed(io, cb_arg, &hit);
 	if (rc == -ENOMEM) {
 		nio->ch->group->queued_requests++;
 		io_park(io);
@@ -483,6 +628,9 @@ static int channel_poll(void *arg)
 	struct mimo_bdev_io *io;
 	int n = 0;
 
+	/* Injected errors due: completed whatever the connection does. */
+	if (!STAILQ_EMPTY(&ch->deferred))
+		n += complete_deferred(ch, false);
 	if (ch->paused) {
 		/* Connected again while the resume walk has not reached this channel (or could
 		 * not start): carry on by itself; resume_channel then finds the queue pair. */
@@ -490,12 +638,12 @@ static int channel_poll(void *arg)
 			ch->paused = false;
 		/* Reconnecting: parked I/O waits for the connection, unless it is to fail. */
 		else if (STAILQ_EMPTY(&ch->retry) || path_get(ch->nbc) != PATH_FAIL)
-			return 0;
+			return STAILQ_EMPTY(&ch->deferred) ? 0 : 1;
 	}
 	/* An idle, connected queue has nothing to read: no system call every loop turn. */
 	if (ch->qp != NULL && mimo_nvme_qpair_outstanding(ch->qp) == 0 &&
 	    mimo_nvme_qpair_is_connected(ch->qp) && STAILQ_EMPTY(&ch->retry))
-		return 0;
+		return STAILQ_EMPTY(&ch->deferred) ? (n > 0 ? 1 : 0) : 1;
 	if (ch->qp != NULL) {
 		n = mimo_nvme_qpair_process_completions(ch->qp, 0);
 		ch->group->polls++;
@@ -529,7 +677,10 @@ static int channel_poll(void *arg)
 		}
 		n++;
 	}
-	/* Completions come over TCP and wake nothing: keep polling while any are owed. */
+	/* Completions come over TCP and wake nothing: keep polling while any are owed (and
+	 * while injected errors wait for their time). */
+	if (!STAILQ_EMPTY(&ch->deferred))
+		n++;
 	if (ch->qp != NULL &&
 	    (mimo_nvme_qpair_outstanding(ch->qp) != 0 || !mimo_nvme_qpair_is_connected(ch->qp)))
 		n++;
@@ -544,6 +695,7 @@ static int channel_create(void *io_device, void *ctx)
 
 	ch->nbc = nbc;
 	STAILQ_INIT(&ch->retry);
+	STAILQ_INIT(&ch->deferred);
 	ch->group = bdev_nvme_group_get();
 	/* Reconnecting (the path is set before the channels are paused): this channel waits
 	 * for the new connection like the others. */
@@ -577,8 +729,9 @@ static void channel_destroy(void *io_device, void *ctx)
 	(void)io_device;
 	TAILQ_REMOVE(&ch->group->channels, ch, group_link);
 	mimo_poller_unregister(&ch->poller);
-	/* The queue pair first: what it held completes aborted, and may park (reconnecting);
-	 * then everything parked fails, for good. */
+	/* Injected errors now; the queue pair next: what it held completes aborted, and may
+	 * park (reconnecting); then everything parked fails, for good. */
+	complete_deferred(ch, true);
 	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
 	ch->qp = NULL;
 	while ((io = STAILQ_FIRST(&ch->retry)) != NULL) {

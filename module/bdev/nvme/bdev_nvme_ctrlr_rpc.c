@@ -143,7 +143,108 @@ static void rpc_bdev_nvme_get_io_paths(struct mimo_jsonrpc_request *req, const j
 	mimo_json_decode_free(name_optional, 1, &p);
 }
 
+/* --- error injection ------------------------------------------------------------------------ */
+
+struct inject_params {
+	char *name;
+	char *cmd_type;
+	uint8_t opc;
+	bool do_not_submit;
+	uint64_t timeout_in_us;
+	uint32_t err_count;
+	uint8_t sct;
+	uint8_t sc;
+};
+
+static const char *decode_u8(const json_t *val, void *out)
+{
+	uint16_t v;
+
+	if (mimo_json_decode_uint16(val, &v) != NULL || v > UINT8_MAX)
+		return "an unsigned 8-bit integer";
+	*(uint8_t *)out = (uint8_t)v;
+	return NULL;
+}
+
+#define I(f, fn, opt)                                          \
+	{                                                      \
+#f, offsetof(struct inject_params, f), fn, opt \
+	}
+
+static const struct mimo_json_decoder inject_decoders[] = {
+	I(name, mimo_json_decode_string, false),
+	I(cmd_type, mimo_json_decode_string, false),
+	I(opc, decode_u8, false),
+	I(do_not_submit, mimo_json_decode_bool, true),
+	I(timeout_in_us, mimo_json_decode_uint64, true),
+	I(err_count, mimo_json_decode_uint32, true),
+	I(sct, decode_u8, true),
+	I(sc, decode_u8, true),
+};
+
+/* Only name, cmd_type and opc. */
+#define REMOVE_DECODERS 3
+
+/* cmd_type: SPDK's "admin" or "io"; mimo injects into I/O commands only. */
+static bool io_only(struct mimo_jsonrpc_request *req, const char *cmd_type)
+{
+	if (strcmp(cmd_type, "io") == 0)
+		return true;
+	if (strcmp(cmd_type, "admin") == 0)
+		mimo_jsonrpc_send_error(
+			req, -EOPNOTSUPP,
+			"cmd_type admin: mimo injects errors into I/O commands only "
+			"(its admin queue carries lib/nvme's own keep-alives and "
+			"events); use cmd_type io");
+	else
+		mimo_jsonrpc_send_error(req, -EINVAL, "Failed to parse the request: cmd_type %s",
+					cmd_type);
+	return false;
+}
+
+static void rpc_bdev_nvme_add_error_injection(struct mimo_jsonrpc_request *req,
+					      const json_t *params)
+{
+	struct inject_params p = { .err_count = 1 }; /* SPDK's default */
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, inject_decoders, MIMO_COUNTOF(inject_decoders), &p))
+		return;
+	if (io_only(req, p.cmd_type)) {
+		rc = bdev_nvme_inject_add(p.name, p.opc, p.do_not_submit, p.timeout_in_us,
+					  p.err_count, p.sct, p.sc);
+		if (rc == 0)
+			mimo_jsonrpc_send_bool(req, true);
+		else if (rc == -ENODEV)
+			mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+		else
+			mimo_jsonrpc_send_error(req, rc, "Failed to add the error injection");
+	}
+	mimo_json_decode_free(inject_decoders, MIMO_COUNTOF(inject_decoders), &p);
+}
+
+static void rpc_bdev_nvme_remove_error_injection(struct mimo_jsonrpc_request *req,
+						 const json_t *params)
+{
+	struct inject_params p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, inject_decoders, REMOVE_DECODERS, &p))
+		return;
+	if (io_only(req, p.cmd_type)) {
+		rc = bdev_nvme_inject_remove(p.name, p.opc);
+		if (rc == 0)
+			mimo_jsonrpc_send_bool(req, true);
+		else
+			mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+	}
+	mimo_json_decode_free(inject_decoders, REMOVE_DECODERS, &p);
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_add_error_injection", rpc_bdev_nvme_add_error_injection, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_remove_error_injection", rpc_bdev_nvme_remove_error_injection,
+	  MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_reset_controller", rpc_bdev_nvme_reset_controller, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_enable_controller", rpc_bdev_nvme_enable_controller, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_disable_controller", rpc_bdev_nvme_disable_controller, MIMO_RPC_RUNTIME },

@@ -83,6 +83,11 @@ const struct mimo_nvme_trid *bdev_nvme_get_paths(const char *name, uint32_t *num
 /* Remove path idx of several; the connected one fails over to the next. 0, -ENODEV, -EINVAL
  * (the last path), -EBUSY (a reconnect under way). */
 int bdev_nvme_remove_path(const char *name, uint32_t idx);
+/* bdev_nvme_inject.c: add (or replace, per opcode) / remove an error injection into the I/O
+ * commands of controller name. 0, -ENODEV, -ENOMEM (16 at most). */
+int bdev_nvme_inject_add(const char *name, uint8_t opc, bool do_not_submit, uint64_t timeout_us,
+			 uint32_t err_count, uint8_t sct, uint8_t sc);
+int bdev_nvme_inject_remove(const char *name, uint8_t opc);
 /* The controller ID of controller name (connected or not), or -ENODEV. */
 int bdev_nvme_get_cntlid(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */

@@ -34,6 +34,23 @@ enum path_state {
 
 struct nvme_disk;
 
+/*
+ * One error injection (bdev_nvme_add_error_injection, I/O commands): commands of opc fail
+ * with status (sct, sc) err_count times, either instead of being sent (do_not_submit, after
+ * delay_ns) or on their completion. Every reactor reads the table; reactor 0 fills a slot,
+ * then marks it active (release); err_count is taken with a compare-and-swap.
+ */
+struct nvme_inject {
+	int active;
+	uint8_t opc;
+	bool do_not_submit;
+	uint16_t status; /* the completion's status field: SC, SCT (DNR set when not sent) */
+	uint64_t delay_ns;
+	uint32_t err_count;
+};
+
+#define NVME_MAX_INJECT 16
+
 struct nvme_bdev_ctrlr {
 	char *name;
 	char *dhchap_key; /* keyring names, for the configuration */
@@ -74,6 +91,9 @@ struct nvme_bdev_ctrlr {
 	/* A reset's or enable's caller: told how the first attempt to connect went. */
 	void (*op_cb)(void *arg, int rc);
 	void *op_arg;
+	/* Error injections, kept across reconnects (bdev_nvme_inject.c). */
+	struct nvme_inject inject[NVME_MAX_INJECT];
+	int num_inject; /* active ones, read atomically: none costs the I/O path one load */
 	/* The controller object the new connection replaced, shutting down. */
 	struct mimo_nvme_detach_ctx *old_detach;
 	TAILQ_ENTRY(nvme_bdev_ctrlr) link;
@@ -97,7 +117,8 @@ struct nvme_channel {
 	int64_t requeue_ns;
 	/* The controller is reconnecting: no queue pair, none re-made, until it is back. */
 	bool paused;
-	struct bdev_nvme_group *group; /* this reactor's, for the statistics */
+	struct bdev_nvme_group *group;	       /* this reactor's, for the statistics */
+	STAILQ_HEAD(, nvme_deferred) deferred; /* injected errors completing later */
 	TAILQ_ENTRY(nvme_channel) group_link;
 };
 
@@ -116,6 +137,19 @@ struct bdev_nvme_group {
 	uint64_t queued_requests;    /* submissions that found the queue full and waited */
 	TAILQ_HEAD(, nvme_channel) channels;
 };
+
+/* What an injection decided for one command (bdev_nvme_inject.c). */
+struct nvme_inject_hit {
+	int slot;
+	bool do_not_submit;
+	uint16_t status;
+	uint64_t delay_ns;
+};
+
+/* Whether a command of opc meets an injection now (its err_count taken). */
+bool nvme_inject_match(struct nvme_bdev_ctrlr *nbc, uint8_t opc, struct nvme_inject_hit *hit);
+/* Give back the count a command took and then could not be submitted (queue full). */
+void nvme_inject_undo(struct nvme_bdev_ctrlr *nbc, const struct nvme_inject_hit *hit);
 
 #define BDEV_NVME_MAX_GROUPS 64 /* reactors: the -m mask has 64 bits */
 
