@@ -3,9 +3,11 @@ _disable_controller / _enable_controller, bdev_nvme_get_controller_health_info,
 bdev_nvme_get_transport_statistics and bdev_nvme_get_io_paths (SPDK's parameters, errors and
 shapes; SPDK's rpc.py as the client where it fits). A backend mimo_tgt serves a malloc bdev, a
 frontend attaches it and re-exports the bdev for mimo_perf."""
+import base64
 import json
 import os
 import signal
+import struct
 import subprocess
 
 import pytest
@@ -194,3 +196,49 @@ def test_error_injection(pair):
     with pytest.raises(RpcFailure) as e:
         front.result("bdev_nvme_add_error_injection", {"name": "Nvme0", "cmd_type": "x", "opc": 2})
     assert e.value.code == -22
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def command(opc, nsid=0, cdw10=0, cdw11=0, cdw12=0):
+    return b64(struct.pack("<BBHI8x8x16xIIIIII", opc, 0, 0, nsid, cdw10, cdw11, cdw12, 0, 0, 0))
+
+
+def test_send_cmd(pair):
+    backend, front, _, _ = pair
+    # Admin: Identify Controller through SPDK's rpc.py; the serial number is the target's.
+    r = spdk_rpc(front, "bdev_nvme_send_cmd", "-n", "Nvme0", "-t", "admin", "-r", "c2h",
+                 "-c", command(0x06, cdw10=1), "-D", 4096)
+    cpl = base64.urlsafe_b64decode(r["cpl"])
+    assert len(cpl) == 16 and struct.unpack_from("<H", cpl, 14)[0] >> 1 == 0
+    data = base64.urlsafe_b64decode(r["data"])
+    assert len(data) == 4096 and data[4:24].decode().strip() == SERIAL
+    # I/O: a block written, read back, on the namespace the backend serves.
+    block = bytes(range(256)) * 2
+    before = backend.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    r = front.result("bdev_nvme_send_cmd", {
+        "name": "Nvme0", "cmd_type": "io", "data_direction": "h2c",
+        "cmdbuf": command(0x01, nsid=1, cdw10=7), "data": b64(block)})
+    assert "data" not in r
+    r = front.result("bdev_nvme_send_cmd", {
+        "name": "Nvme0", "cmd_type": "io", "data_direction": "c2h",
+        "cmdbuf": command(0x02, nsid=1, cdw10=7), "data_len": 512})
+    assert base64.urlsafe_b64decode(r["data"]) == block
+    after = backend.result("bdev_get_iostat", {"name": "Malloc0"})["bdevs"][0]
+    assert after["num_write_ops"] > before["num_write_ops"]
+    # A command the controller fails comes back with its status, not as an RPC error.
+    r = front.result("bdev_nvme_send_cmd", {
+        "name": "Nvme0", "cmd_type": "io", "data_direction": "c2h",
+        "cmdbuf": command(0x02, nsid=1, cdw10=1 << 30), "data_len": 512})
+    status = struct.unpack_from("<H", base64.urlsafe_b64decode(r["cpl"]), 14)[0]
+    assert (status >> 1) & 0xff != 0
+    for bad, code in (({"cmdbuf": b64(b"short")}, -22), ({"metadata_len": 8}, -95),
+                      ({"name": "Nvme9"}, -19), ({"cmd_type": "x"}, -22)):
+        params = {"name": "Nvme0", "cmd_type": "admin", "data_direction": "c2h",
+                  "cmdbuf": command(0x06, cdw10=1), "data_len": 4096}
+        params.update(bad)
+        with pytest.raises(RpcFailure) as e:
+            front.result("bdev_nvme_send_cmd", params)
+        assert e.value.code == code, bad
