@@ -242,3 +242,39 @@ def test_send_cmd(pair):
         with pytest.raises(RpcFailure) as e:
             front.result("bdev_nvme_send_cmd", params)
         assert e.value.code == code, bad
+
+
+def test_set_keys_reauthenticates(daemons, tmp_path):
+    # The target rotates the host's key; bdev_nvme_set_keys gives the controller the new one
+    # and proves it at once (by connecting again); a key the target no longer takes fails.
+    from test_auth import HOSTNQN, NQN as AUTH_NQN, AuthTarget
+
+    at = AuthTarget(daemons, tmp_path)
+    at.key("key0")
+    at.key("key1")
+    at.add_host(key="key0")
+    front = daemons(name="frontend")
+    for name in ("key0", "key1"):
+        front.result("keyring_file_add_key", {"name": name, "path": str(tmp_path / name)})
+    assert attach(front, at.port, nqn=AUTH_NQN, hostnqn=HOSTNQN, dhchap_key="key0") == \
+        ["Nvme0n1"]
+    before = cntlid(front)
+    at.d.result("nvmf_subsystem_set_keys", {"nqn": AUTH_NQN, "host": HOSTNQN,
+                                            "dhchap_key": "key1"})
+    spdk_rpc(front, "bdev_nvme_set_keys", "Nvme0", "--dhchap-key", "key1")  # exits 0
+    assert state(front) == "enabled" and cntlid(front) != before
+    cfg = front.result("framework_get_config", {"name": "bdev"})
+    att = [m["params"] for m in cfg if m["method"] == "bdev_nvme_attach_controller"][0]
+    assert att["dhchap_key"] == "key1"
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_set_keys", {"name": "Nvme0", "dhchap_key": "key0"})
+    assert e.value.code == -5
+    assert state(front) == "failed"
+    assert front.result("bdev_nvme_set_keys", {"name": "Nvme0", "dhchap_key": "key1"}) is True
+    assert state(front) == "enabled"
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_set_keys", {"name": "Nvme0", "dhchap_key": "nokey"})
+    assert e.value.code == -126
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_set_keys", {"name": "Nvme0", "dhchap_ctrlr_key": "key0"})
+    assert e.value.code == -22

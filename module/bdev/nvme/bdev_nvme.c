@@ -1782,6 +1782,53 @@ int bdev_nvme_enable(const char *name, void (*cb)(void *arg, int rc), void *arg)
 	return 0;
 }
 
+int bdev_nvme_set_keys(const char *name, const char *dhchap_key, const char *dhchap_ctrlr_key,
+		       void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+	struct mimo_nvme_dhchap_key key = { 0 }, ctrlr_key = { 0 };
+	char *key_name = NULL, *ctrlr_key_name = NULL;
+	int rc = op_check(nbc, cb);
+
+	if (rc != 0)
+		return rc;
+	if (dhchap_ctrlr_key != NULL && dhchap_key == NULL)
+		return -EINVAL;
+	rc = keyring_secret(dhchap_key, &key, &key_name);
+	if (rc == 0)
+		rc = keyring_secret(dhchap_ctrlr_key, &ctrlr_key, &ctrlr_key_name);
+	if (rc != 0) {
+		free(key_name);
+		explicit_bzero(&key, sizeof(key));
+		return rc;
+	}
+	/* The keys of every connection from now on (and of save_config). */
+	free(nbc->dhchap_key);
+	free(nbc->dhchap_ctrlr_key);
+	nbc->dhchap_key = key_name;
+	nbc->dhchap_ctrlr_key = ctrlr_key_name;
+	nbc->opts.dhchap_key = key;
+	nbc->opts.dhchap_ctrlr_key = ctrlr_key;
+	explicit_bzero(&key, sizeof(key));
+	explicit_bzero(&ctrlr_key, sizeof(ctrlr_key));
+	/*
+	 * SPDK re-authenticates the live queues (DH-HMAC-CHAP again over each). mimo's
+	 * initiator authenticates a queue when it connects it, so it reconnects, as a reset:
+	 * I/O waits, and the answer follows the new connection. Without a key (keys removed)
+	 * or while disabled there is nothing to prove now.
+	 */
+	if (dhchap_key == NULL || nbc->state == NBC_DISABLED) {
+		cb(arg, 0);
+		return 0;
+	}
+	rc = bdev_nvme_reset(name, cb, arg);
+	if (rc == -EALREADY) {
+		cb(arg, 0);
+		rc = 0;
+	}
+	return rc;
+}
+
 const char *bdev_nvme_reconnect_opts_check(const struct bdev_nvme_reconnect_opts *o)
 {
 	int32_t loss = o->ctrlr_loss_timeout_sec;

@@ -143,6 +143,46 @@ static void rpc_bdev_nvme_get_io_paths(struct mimo_jsonrpc_request *req, const j
 	mimo_json_decode_free(name_optional, 1, &p);
 }
 
+/* --- bdev_nvme_set_keys --------------------------------------------------------------------- */
+
+struct keys_params {
+	char *name;
+	char *dhchap_key;
+	char *dhchap_ctrlr_key;
+};
+
+static const struct mimo_json_decoder keys_decoders[] = {
+	{ "name", offsetof(struct keys_params, name), mimo_json_decode_string, false },
+	{ "dhchap_key", offsetof(struct keys_params, dhchap_key), mimo_json_decode_string, true },
+	{ "dhchap_ctrlr_key", offsetof(struct keys_params, dhchap_ctrlr_key),
+	  mimo_json_decode_string, true },
+};
+
+static void rpc_bdev_nvme_set_keys(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct keys_params p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, keys_decoders, MIMO_COUNTOF(keys_decoders), &p))
+		return;
+	rc = bdev_nvme_set_keys(p.name, p.dhchap_key, p.dhchap_ctrlr_key, op_done, req);
+	if (rc == -ENOKEY)
+		mimo_jsonrpc_send_error(req, rc, "%s or %s: no key of that name in the keyring",
+					p.dhchap_key != NULL ? p.dhchap_key : "",
+					p.dhchap_ctrlr_key != NULL ? p.dhchap_ctrlr_key : "");
+	else if (rc == -EKEYREJECTED)
+		mimo_jsonrpc_send_error(req, rc, "%s or %s: not a DH-HMAC-CHAP secret",
+					p.dhchap_key != NULL ? p.dhchap_key : "",
+					p.dhchap_ctrlr_key != NULL ? p.dhchap_ctrlr_key : "");
+	else if (rc == -EINVAL)
+		mimo_jsonrpc_send_error(req, rc,
+					"dhchap_ctrlr_key needs dhchap_key: the controller proves "
+					"itself only to a host that does");
+	else if (rc != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+	mimo_json_decode_free(keys_decoders, MIMO_COUNTOF(keys_decoders), &p);
+}
+
 /* --- error injection ------------------------------------------------------------------------ */
 
 struct inject_params {
@@ -242,6 +282,7 @@ static void rpc_bdev_nvme_remove_error_injection(struct mimo_jsonrpc_request *re
 }
 
 static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_set_keys", rpc_bdev_nvme_set_keys, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_add_error_injection", rpc_bdev_nvme_add_error_injection, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_remove_error_injection", rpc_bdev_nvme_remove_error_injection,
 	  MIMO_RPC_RUNTIME },

@@ -53,6 +53,11 @@ int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 int bdev_nvme_reset(const char *name, void (*cb)(void *arg, int rc), void *arg);
 int bdev_nvme_disable(const char *name, void (*cb)(void *arg, int rc), void *arg);
 int bdev_nvme_enable(const char *name, void (*cb)(void *arg, int rc), void *arg);
+/* New DH-HMAC-CHAP keys (keyring names; NULL: none) for controller name, proved at once by
+ * reconnecting (as bdev_nvme_reset; -EIO when that fails). Also -ENOKEY, -EKEYREJECTED,
+ * -EINVAL (a controller key without a host key), and bdev_nvme_reset's. */
+int bdev_nvme_set_keys(const char *name, const char *dhchap_key, const char *dhchap_ctrlr_key,
+		       void (*cb)(void *arg, int rc), void *arg);
 /* An answer made of JSON: result is the callee's to keep (NULL when rc != 0). */
 typedef void (*bdev_nvme_json_cb)(void *arg, int rc, json_t *result);
 /* bdev_nvme_info.c. The health log page of controller name, SPDK's JSON; returns 0 (cb
@@ -64,8 +69,8 @@ int bdev_nvme_transport_stats(bdev_nvme_json_cb cb, void *arg);
 int bdev_nvme_io_paths(const char *name, bdev_nvme_json_cb cb, void *arg);
 /* bdev_nvme_rpc.c's methods alone (mimo_register_bdev_nvme registers them). */
 void bdev_nvme_rpc_register(void);
-void bdev_nvme_opts_rpc_register(void);	 /* bdev_nvme_opts_rpc.c */
-void bdev_nvme_ctrlr_rpc_register(void); /* bdev_nvme_ctrlr_rpc.c */
+void bdev_nvme_opts_rpc_register(void);	    /* bdev_nvme_opts_rpc.c */
+void bdev_nvme_ctrlr_rpc_register(void);    /* bdev_nvme_ctrlr_rpc.c */
 void bdev_nvme_passthru_rpc_register(void); /* bdev_nvme_passthru.c */
 /* bdev_nvme_get_controllers' result; NULL when name is given and unknown. */
 json_t *bdev_nvme_controllers_json(const char *name);
