@@ -901,7 +901,9 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 	struct nvme_bdev_ctrlr *nbc = disk->nbc;
 
 	/* One attach per path of the controller, the active one first: written by its
-	 * lowest-numbered namespace's bdev. */
+	 * lowest-numbered namespace's bdev. One a discovery attached is its (SPDK's). */
+	if (nbc->from_discovery)
+		return;
 	TAILQ_FOREACH(d, &nbc->disks, link)
 	{
 		if (!d->removing && d->nsid < disk->nsid)
@@ -1919,6 +1921,7 @@ MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)
 
 	if (o != NULL)
 		json_array_append_new(arr, o);
+	bdev_nvme_discovery_config_json(arr);
 	return arr;
 }
 
@@ -1967,6 +1970,14 @@ json_t *bdev_nvme_controllers_json(const char *name)
 	return arr;
 }
 
+void bdev_nvme_mark_discovered(const char *name)
+{
+	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
+
+	if (nbc != NULL)
+		nbc->from_discovery = true;
+}
+
 int bdev_nvme_get_cntlid(const char *name)
 {
 	struct nvme_bdev_ctrlr *nbc = find_nbc(name);
@@ -1995,12 +2006,14 @@ static int fini_poll(void *arg)
 	struct fini_ctx *f = arg;
 	struct nvme_bdev_ctrlr *nbc, *tmp;
 
+	bdev_nvme_discovery_fini(); /* those busy the last time */
 	for (nbc = TAILQ_FIRST(&g_bdev_nvme_ctrlrs); nbc != NULL; nbc = tmp) {
 		tmp = TAILQ_NEXT(nbc, link);
 		if (nbc->state != NBC_DELETING)
 			(void)bdev_nvme_detach(nbc->name, NULL, NULL); /* -EBUSY: next time */
 	}
-	if (!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs) && mimo_now_ns() < f->deadline_ns)
+	if ((!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs) || !bdev_nvme_discovery_idle()) &&
+	    mimo_now_ns() < f->deadline_ns)
 		return 0;
 	if (!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs))
 		MIMO_WARN(COMP, "shutdown: some NVMe controllers could not be detached");
@@ -2014,7 +2027,8 @@ MIMO_EXPORT void mimo_bdev_nvme_fini(void (*cb)(void *arg), void *arg)
 {
 	struct fini_ctx *f;
 
-	if (TAILQ_EMPTY(&g_bdev_nvme_ctrlrs)) {
+	bdev_nvme_discovery_fini();
+	if (TAILQ_EMPTY(&g_bdev_nvme_ctrlrs) && bdev_nvme_discovery_idle()) {
 		cb(arg);
 		return;
 	}

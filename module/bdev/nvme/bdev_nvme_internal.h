@@ -94,6 +94,28 @@ int bdev_nvme_remove_path(const char *name, uint32_t idx);
 int bdev_nvme_inject_add(const char *name, uint8_t opc, bool do_not_submit, uint64_t timeout_us,
 			 uint32_t err_count, uint8_t sct, uint8_t sc);
 int bdev_nvme_inject_remove(const char *name, uint8_t opc);
+/*
+ * Discovery (bdev_nvme_discovery.c): connect to the discovery service at trid as name and
+ * attach what its log lists ("<name><i>"), following its changes. cb(arg, rc) once the first
+ * log is read (and, with wait_for_attach, its subsystems attached). 0 (cb follows), -EEXIST
+ * (the name is taken), -EALREADY (that service is discovered already), or the connection's
+ * immediate error.
+ */
+int bdev_nvme_start_discovery(const char *name, const struct mimo_nvme_trid *trid,
+			      const char *hostnqn, bool wait_for_attach,
+			      const struct bdev_nvme_reconnect_opts *reconnect,
+			      void (*cb)(void *arg, int rc), void *arg);
+/* Detach what it attached and the discovery controller; cb(arg) when gone. 0, -ENOENT,
+ * -EBUSY (reading its log or attaching: a moment later). */
+int bdev_nvme_stop_discovery(const char *name, void (*cb)(void *arg), void *arg);
+json_t *bdev_nvme_discovery_info_json(void);
+/* Append each discovery's bdev_nvme_start_discovery to config. */
+void bdev_nvme_discovery_config_json(json_t *config);
+/* Shutdown: let go of every discovery controller; idle once all are gone. */
+void bdev_nvme_discovery_fini(void);
+bool bdev_nvme_discovery_idle(void);
+/* The controller name was attached by a discovery: save_config leaves it to that. */
+void bdev_nvme_mark_discovered(const char *name);
 /* The controller ID of controller name (connected or not), or -ENODEV. */
 int bdev_nvme_get_cntlid(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */

@@ -91,6 +91,7 @@ struct nvme_bdev_ctrlr {
 	/* A reset's or enable's caller: told how the first attempt to connect went. */
 	void (*op_cb)(void *arg, int rc);
 	void *op_arg;
+	bool from_discovery; /* attached by bdev_nvme_start_discovery: not saved on its own */
 	/* Error injections, kept across reconnects (bdev_nvme_inject.c). */
 	struct nvme_inject inject[NVME_MAX_INJECT];
 	int num_inject; /* active ones, read atomically: none costs the I/O path one load */

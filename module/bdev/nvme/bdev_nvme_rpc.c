@@ -455,7 +455,128 @@ static void rpc_bdev_nvme_get_controllers(struct mimo_jsonrpc_request *req, cons
 	mimo_json_decode_free(get_decoders, MIMO_COUNTOF(get_decoders), &p);
 }
 
+/* --- discovery ------------------------------------------------------------------------------ */
+
+struct discovery_params {
+	char *name;
+	char *trtype;
+	char *traddr;
+	char *adrfam;
+	char *trsvcid;
+	char *hostnqn;
+	bool wait_for_attach;
+	uint64_t attach_timeout_ms;
+	int32_t ctrlr_loss_timeout_sec;
+	uint32_t reconnect_delay_sec;
+	uint32_t fast_io_fail_timeout_sec;
+};
+
+#define DP(field, fn, opt)                                                \
+	{                                                                 \
+#field, offsetof(struct discovery_params, field), fn, opt \
+	}
+
+static const struct mimo_json_decoder discovery_decoders[] = {
+	DP(name, mimo_json_decode_string, false),
+	DP(trtype, mimo_json_decode_string, false),
+	DP(traddr, mimo_json_decode_string, false),
+	DP(adrfam, mimo_json_decode_string, true),
+	DP(trsvcid, mimo_json_decode_string, true),
+	DP(hostnqn, mimo_json_decode_string, true),
+	DP(wait_for_attach, mimo_json_decode_bool, true),
+	DP(attach_timeout_ms, mimo_json_decode_uint64, true),
+	DP(ctrlr_loss_timeout_sec, mimo_json_decode_int32, true),
+	DP(reconnect_delay_sec, mimo_json_decode_uint32, true),
+	DP(fast_io_fail_timeout_sec, mimo_json_decode_uint32, true),
+};
+
+static void discovery_started(void *arg, int rc)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+static void rpc_bdev_nvme_start_discovery(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct discovery_params p = { 0 };
+	struct bdev_nvme_reconnect_opts reconnect;
+	struct attach_params a = { 0 };
+	struct mimo_nvme_ctrlr_opts opts;
+	struct mimo_nvme_trid trid;
+	struct bdev_nvme_opts mod;
+	int rc;
+
+	bdev_nvme_get_opts(&mod);
+	p.ctrlr_loss_timeout_sec = mod.reconnect.ctrlr_loss_timeout_sec;
+	p.reconnect_delay_sec = mod.reconnect.reconnect_delay_sec;
+	p.fast_io_fail_timeout_sec = mod.reconnect.fast_io_fail_timeout_sec;
+	if (!mimo_rpc_decode(req, params, discovery_decoders, MIMO_COUNTOF(discovery_decoders), &p))
+		return;
+	if (p.attach_timeout_ms != 0) {
+		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
+					"attach_timeout_ms: mimo waits for the attaches without a "
+					"deadline of its own (wait_for_attach; each attach has its "
+					"connect timeout)");
+		goto out;
+	}
+	/* The attach's rules for the address; the discovery NQN; 8009, the discovery port. */
+	a.trtype = p.trtype;
+	a.traddr = p.traddr;
+	a.adrfam = p.adrfam;
+	a.trsvcid = p.trsvcid != NULL ? p.trsvcid : "8009";
+	a.ctrlr_loss_timeout_sec = p.ctrlr_loss_timeout_sec; /* build checks them */
+	a.reconnect_delay_sec = p.reconnect_delay_sec;
+	a.fast_io_fail_timeout_sec = p.fast_io_fail_timeout_sec;
+	if (!build(req, &a, &trid, &opts, &reconnect))
+		goto out;
+	explicit_bzero(&opts, sizeof(opts));
+	rc = bdev_nvme_start_discovery(p.name, &trid, p.hostnqn, p.wait_for_attach, &reconnect,
+				       discovery_started, req);
+	if (rc == -EEXIST)
+		mimo_jsonrpc_send_error(req, -EEXIST, "Discovery service %s already exists",
+					p.name);
+	else if (rc == -EALREADY)
+		mimo_jsonrpc_send_error(req, -EALREADY,
+					"Discovery service at %s:%s is already discovered",
+					trid.traddr, trid.trsvcid);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+out:
+	mimo_json_decode_free(discovery_decoders, MIMO_COUNTOF(discovery_decoders), &p);
+}
+
+static void discovery_stopped(void *arg)
+{
+	mimo_jsonrpc_send_bool(arg, true);
+}
+
+static void rpc_bdev_nvme_stop_discovery(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct get_params p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, get_decoders, MIMO_COUNTOF(get_decoders), &p))
+		return;
+	rc = p.name != NULL ? bdev_nvme_stop_discovery(p.name, discovery_stopped, req) : -EINVAL;
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	mimo_json_decode_free(get_decoders, MIMO_COUNTOF(get_decoders), &p);
+}
+
+static void rpc_bdev_nvme_get_discovery_info(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	(void)params;
+	mimo_jsonrpc_send_result(req, bdev_nvme_discovery_info_json());
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_start_discovery", rpc_bdev_nvme_start_discovery, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_stop_discovery", rpc_bdev_nvme_stop_discovery, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_get_discovery_info", rpc_bdev_nvme_get_discovery_info, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller, MIMO_RPC_RUNTIME },
 	{ "construct_nvme_bdev", rpc_construct_nvme_bdev, MIMO_RPC_RUNTIME,
 	  "bdev_nvme_attach_controller" },
