@@ -278,3 +278,32 @@ def test_set_keys_reauthenticates(daemons, tmp_path):
     with pytest.raises(RpcFailure) as e:
         front.result("bdev_nvme_set_keys", {"name": "Nvme0", "dhchap_ctrlr_key": "key0"})
     assert e.value.code == -22
+
+
+def test_path_iostat(daemons):
+    backend, front = daemons(name="backend"), daemons(name="frontend")
+    port, p2 = free_port(), free_port()
+    serve(backend, port)
+    with pytest.raises(RpcFailure) as e:  # SPDK's answer without the option
+        front.result("bdev_nvme_get_path_iostat", {"name": "Nvme0n1"})
+    assert e.value.code == -1 and "io_path_stat" in e.value.message
+    assert front.result("bdev_nvme_set_options", {"io_path_stat": True}) is True
+    assert attach(front, port) == ["Nvme0n1"]
+    reexport(front, p2)
+    rc, out = finish(start_perf(p2, 1))
+    assert rc == 0, out
+    r = spdk_rpc(front, "bdev_nvme_get_path_iostat", "-b", "Nvme0n1")
+    assert r["name"] == "Nvme0n1" and len(r["stats"]) == 1
+    s = r["stats"][0]
+    assert s["trid"]["trsvcid"] == str(port) and s["trid"]["subnqn"] == NQN
+    st = s["stat"]
+    assert st["num_read_ops"] > 0 and st["num_write_ops"] > 0
+    assert st["bytes_read"] == 4096 * st["num_read_ops"]
+    assert 0 < st["min_read_latency_ticks"] <= st["max_read_latency_ticks"] <= \
+        st["read_latency_ticks"]
+    cfg = front.result("framework_get_config", {"name": "bdev"})
+    opts = [m["params"] for m in cfg if m["method"] == "bdev_nvme_set_options"][0]
+    assert opts["io_path_stat"] is True
+    with pytest.raises(RpcFailure) as e:
+        front.result("bdev_nvme_get_path_iostat", {"name": "Nope"})
+    assert e.value.code == -19

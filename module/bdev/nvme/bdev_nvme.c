@@ -14,6 +14,7 @@
 #include "bdev_nvme_internal.h"
 #include "bdev_nvme_priv.h"
 #include "clock.h"
+#include "ticks.h"
 #include "compiler.h"
 #include "dhchap.h"
 #include "keyring.h"
@@ -49,10 +50,11 @@ struct nvme_io {
 	size_t iov_off;
 	uint32_t outstanding;
 	int status;
-	bool retryable;	 /* a command failed with a status that allows a retry */
-	bool path_error; /* a command was aborted because its connection went */
-	int32_t retries; /* of the whole I/O, after such failures (bdev_retry_count) */
-	uint8_t *bounce; /* iovecs that do not split at block boundaries */
+	bool retryable;	      /* a command failed with a status that allows a retry */
+	bool path_error;      /* a command was aborted because its connection went */
+	int32_t retries;      /* of the whole I/O, after such failures (bdev_retry_count) */
+	uint64_t start_ticks; /* for the path statistics */
+	uint8_t *bounce;      /* iovecs that do not split at block boundaries */
 	struct mimo_nvme_dsm_range ranges[MAX_DSM_RANGES];
 };
 
@@ -167,6 +169,26 @@ static bool retry_io(struct mimo_bdev_io *io)
 	return true;
 }
 
+/* The path statistics: what completed, through the path connected now. */
+static void account_path(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_disk *disk = io->bdev->ctxt;
+	struct nvme_bdev_ctrlr *nbc = disk->nbc;
+	char traddr[sizeof(nbc->trid.traddr)], trsvcid[sizeof(nbc->trid.trsvcid)];
+
+	pthread_mutex_lock(&nbc->path_lock);
+	memcpy(traddr, nbc->trid.traddr, sizeof(traddr));
+	memcpy(trsvcid, nbc->trid.trsvcid, sizeof(trsvcid));
+	pthread_mutex_unlock(&nbc->path_lock);
+	nvme_path_stat_add(disk, traddr, trsvcid,
+			   io->type == MIMO_BDEV_IO_READ    ? 0
+			   : io->type == MIMO_BDEV_IO_WRITE ? 1
+							    : 2,
+			   io->num_blocks * io->bdev->blocklen,
+			   mimo_get_ticks() - nio->start_ticks);
+}
+
 static void io_finish(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
@@ -180,6 +202,10 @@ static void io_finish(struct mimo_bdev_io *io)
 	}
 	if (retry_io(io))
 		return;
+	if (g_opts.io_path_stat && nio->status == 0 &&
+	    (io->type == MIMO_BDEV_IO_READ || io->type == MIMO_BDEV_IO_WRITE ||
+	     io->type == MIMO_BDEV_IO_UNMAP))
+		account_path(io);
 	if (nio->bounce != NULL) {
 		if (io->type == MIMO_BDEV_IO_READ && nio->status == 0)
 			mimo_iov_from_buf(io->iovs, io->iovcnt, nio->bounce,
@@ -575,6 +601,8 @@ static void nvme_submit(struct mimo_io_channel *ch, struct mimo_bdev_io *io)
 
 	memset(nio, 0, offsetof(struct nvme_io, ranges));
 	nio->ch = mimo_io_channel_get_ctx(ch);
+	if (g_opts.io_path_stat)
+		nio->start_ticks = mimo_get_ticks();
 	/* enable_flush false (SPDK's default): done without the controller, as SPDK does. */
 	if (io->type == MIMO_BDEV_IO_FLUSH && !g_opts.enable_flush) {
 		mimo_bdev_io_complete(io, 0);
@@ -787,6 +815,8 @@ static int nvme_destruct(void *ctx)
 			nbc->hidden[nbc->num_hidden++] = disk->nsid;
 		}
 	}
+	nvme_path_stat_free(disk);
+	pthread_mutex_destroy(&disk->stat_lock);
 	free(disk->bdev.name);
 	free(disk);
 	if (nbc->state == NBC_DELETING && TAILQ_EMPTY(&nbc->disks))
@@ -934,6 +964,7 @@ static int create_disk(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ns *ns, jso
 		return -ENOMEM;
 	disk->nbc = nbc;
 	disk->ns = ns;
+	pthread_mutex_init(&disk->stat_lock, NULL);
 	disk->nsid = mimo_nvme_ns_get_id(ns);
 	if (asprintf(&disk->bdev.name, "%sn%u", nbc->name, disk->nsid) < 0) {
 		free(disk);
@@ -953,6 +984,7 @@ static int create_disk(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ns *ns, jso
 		MIMO_ERR(COMP, "%s: cannot register %s: %s", nbc->name, disk->bdev.name,
 			 strerror(-rc));
 		TAILQ_REMOVE(&nbc->disks, disk, link);
+		pthread_mutex_destroy(&disk->stat_lock);
 		free(disk->bdev.name);
 		free(disk);
 		return rc;
@@ -1035,6 +1067,7 @@ static void on_aer(void *arg, const struct mimo_nvme_cpl *cpl)
 static void nbc_free(struct nvme_bdev_ctrlr *nbc)
 {
 	free(nbc->hidden);
+	pthread_mutex_destroy(&nbc->path_lock);
 	free(nbc->paths);
 	free(nbc->name);
 	free(nbc->dhchap_key);
@@ -1175,7 +1208,9 @@ static void next_path(struct nvme_bdev_ctrlr *nbc)
 	if (nbc->num_paths < 2)
 		return;
 	nbc->active = (nbc->active + 1) % nbc->num_paths;
+	pthread_mutex_lock(&nbc->path_lock);
 	nbc->trid = nbc->paths[nbc->active];
+	pthread_mutex_unlock(&nbc->path_lock);
 	MIMO_INFO(COMP, "%s: failing over to %s:%s", nbc->name, nbc->trid.traddr,
 		  nbc->trid.trsvcid);
 }
@@ -1512,6 +1547,7 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 		free(nbc);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&nbc->path_lock, NULL);
 	nbc->trid = *trid;
 	nbc->paths = malloc(sizeof(*nbc->paths));
 	if (nbc->paths == NULL) {
@@ -1700,7 +1736,9 @@ int bdev_nvme_remove_path(const char *name, uint32_t idx)
 	if (!was_active)
 		return 0;
 	/* The next path takes over (SPDK's failover with the path removed). */
+	pthread_mutex_lock(&nbc->path_lock);
 	nbc->trid = nbc->paths[nbc->active];
+	pthread_mutex_unlock(&nbc->path_lock);
 	MIMO_INFO(COMP, "%s: connected path removed: failing over to %s:%s", nbc->name,
 		  nbc->trid.traddr, nbc->trid.trsvcid);
 	if (nbc->state == NBC_ENABLED || nbc->state == NBC_FAILED)
@@ -1900,10 +1938,11 @@ json_t *bdev_nvme_opts_config_json(void)
 	    o->adminq_poll_period_us == ADMIN_POLL_US && o->ioq_poll_period_us == 0 &&
 	    o->enable_flush && o->dhchap_digests == DHCHAP_ALL_DIGESTS &&
 	    o->dhchap_dhgroups == DHCHAP_ALL_DHGROUPS && o->reconnect.ctrlr_loss_timeout_sec == 0 &&
-	    o->reconnect.reconnect_delay_sec == 0 && o->reconnect.fast_io_fail_timeout_sec == 0)
+	    o->reconnect.reconnect_delay_sec == 0 && o->reconnect.fast_io_fail_timeout_sec == 0 &&
+	    !o->io_path_stat)
 		return NULL;
 	return json_pack(
-		"{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o, s:i, s:I, s:I}}", "method",
+		"{s:s, s:{s:I, s:i, s:I, s:I, s:b, s:o, s:o, s:i, s:I, s:I, s:b}}", "method",
 		"bdev_nvme_set_options", "params", "keep_alive_timeout_ms",
 		(json_int_t)o->keep_alive_timeout_ms, "bdev_retry_count", (int)o->bdev_retry_count,
 		"nvme_adminq_poll_period_us", (json_int_t)o->adminq_poll_period_us,
@@ -1912,7 +1951,8 @@ json_t *bdev_nvme_opts_config_json(void)
 		"dhchap_dhgroups", names_json(o->dhchap_dhgroups, dhchap_dhgroup_name),
 		"ctrlr_loss_timeout_sec", (int)o->reconnect.ctrlr_loss_timeout_sec,
 		"reconnect_delay_sec", (json_int_t)o->reconnect.reconnect_delay_sec,
-		"fast_io_fail_timeout_sec", (json_int_t)o->reconnect.fast_io_fail_timeout_sec);
+		"fast_io_fail_timeout_sec", (json_int_t)o->reconnect.fast_io_fail_timeout_sec,
+		"io_path_stat", o->io_path_stat);
 }
 
 MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)

@@ -130,6 +130,30 @@ static void rpc_bdev_nvme_get_transport_statistics(struct mimo_jsonrpc_request *
 		mimo_jsonrpc_send_errno(req, rc);
 }
 
+static void rpc_bdev_nvme_get_path_iostat(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct name_param p = { 0 };
+	struct bdev_nvme_opts o;
+	json_t *result;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, name_required, 1, &p))
+		return;
+	bdev_nvme_get_opts(&o);
+	if (!o.io_path_stat) {
+		/* SPDK's answer. */
+		mimo_jsonrpc_send_error(req, -EPERM,
+					"RPC not enabled if enable_io_path_stat is false");
+	} else {
+		rc = bdev_nvme_path_iostat(p.name, &result);
+		if (rc != 0)
+			mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+		else
+			mimo_jsonrpc_send_result(req, result);
+	}
+	mimo_json_decode_free(name_required, 1, &p);
+}
+
 static void rpc_bdev_nvme_get_io_paths(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct name_param p = { 0 };
@@ -294,6 +318,7 @@ static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_nvme_get_transport_statistics", rpc_bdev_nvme_get_transport_statistics,
 	  MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_get_io_paths", rpc_bdev_nvme_get_io_paths, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_get_path_iostat", rpc_bdev_nvme_get_path_iostat, MIMO_RPC_RUNTIME },
 };
 
 void bdev_nvme_ctrlr_rpc_register(void)

@@ -116,6 +116,8 @@ void bdev_nvme_discovery_fini(void);
 bool bdev_nvme_discovery_idle(void);
 /* The controller name was attached by a discovery: save_config leaves it to that. */
 void bdev_nvme_mark_discovered(const char *name);
+/* bdev_nvme_get_path_iostat's answer for a bdev of bdev_nvme into *out; -ENODEV. */
+int bdev_nvme_path_iostat(const char *bdev_name, json_t **out);
 /* The controller ID of controller name (connected or not), or -ENODEV. */
 int bdev_nvme_get_cntlid(const char *name);
 /* The trid and options a controller was attached with, for checks. NULL when unknown. */
@@ -139,6 +141,7 @@ struct bdev_nvme_opts {
 	bool enable_flush;
 	uint32_t dhchap_digests; /* offered, 1 << HashID (default all) */
 	uint32_t dhchap_dhgroups;
+	bool io_path_stat; /* per-path I/O statistics (bdev_nvme_get_path_iostat) */
 	/* The defaults of bdev_nvme_attach_controller's (all 0: no reconnect, as SPDK). */
 	struct bdev_nvme_reconnect_opts reconnect;
 };

@@ -207,9 +207,9 @@ static bool check_unsupported(struct mimo_jsonrpc_request *req, const struct set
 	else if (p->generate_uuids)
 		refuse(req, "generate_uuids",
 		       "must be false: a namespace without an NGUID or UUID gets a random UUID");
-	else if (p->nvme_error_stat || p->io_path_stat)
-		refuse(req, p->nvme_error_stat ? "nvme_error_stat" : "io_path_stat",
-		       "must be false: mimo keeps no such statistics");
+	else if (p->nvme_error_stat)
+		refuse(req, "nvme_error_stat",
+		       "must be false: mimo keeps no count of NVMe error statuses");
 	else if (p->tcp_connect_timeout_ms != 0)
 		refuse(req, "tcp_connect_timeout_ms",
 		       "must be 0: each step of connecting (the TCP connection included) has "
@@ -237,6 +237,7 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 	p.reconnect_delay_sec = o.reconnect.reconnect_delay_sec;
 	p.fast_io_fail_timeout_sec = o.reconnect.fast_io_fail_timeout_sec;
 	p.delay_cmd_submit = true;
+	p.io_path_stat = o.io_path_stat;
 	if (!mimo_rpc_decode(req, params, set_options_decoders, MIMO_COUNTOF(set_options_decoders),
 			     &p))
 		return;
@@ -263,6 +264,7 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 	o.adminq_poll_period_us = p.nvme_adminq_poll_period_us;
 	o.ioq_poll_period_us = p.nvme_ioq_poll_period_us;
 	o.enable_flush = p.enable_flush;
+	o.io_path_stat = p.io_path_stat;
 	rc = bdev_nvme_set_opts(&o);
 	if (rc == -EPERM)
 		mimo_jsonrpc_send_error(req, -EPERM,

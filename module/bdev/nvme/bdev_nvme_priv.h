@@ -5,6 +5,7 @@
 #ifndef MIMO_BDEV_NVME_PRIV_H
 #define MIMO_BDEV_NVME_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@ enum path_state {
 };
 
 struct nvme_disk;
+struct nvme_path_stat;
 
 /*
  * One error injection (bdev_nvme_add_error_injection, I/O commands): commands of opc fail
@@ -92,6 +94,8 @@ struct nvme_bdev_ctrlr {
 	void (*op_cb)(void *arg, int rc);
 	void *op_arg;
 	bool from_discovery; /* attached by bdev_nvme_start_discovery: not saved on its own */
+	/* trid's changes (failover) against its reads by the path statistics (any reactor). */
+	pthread_mutex_t path_lock;
 	/* Error injections, kept across reconnects (bdev_nvme_inject.c). */
 	struct nvme_inject inject[NVME_MAX_INJECT];
 	int num_inject; /* active ones, read atomically: none costs the I/O path one load */
@@ -107,8 +111,16 @@ struct nvme_disk {
 	uint32_t nsid;
 	bool removing; /* its deletion is under way (asked for and accepted) */
 	bool delete_warned;
+	/* Per-path statistics (io_path_stat), added to from any reactor under the lock. */
+	pthread_mutex_t stat_lock;
+	struct nvme_path_stat *stats;
 	TAILQ_ENTRY(nvme_disk) link;
 };
+
+/* bdev_nvme_path_stat.c: kind 0 read, 1 write, 2 unmap. */
+void nvme_path_stat_add(struct nvme_disk *d, const char *traddr, const char *trsvcid, int kind,
+			uint64_t bytes, uint64_t ticks);
+void nvme_path_stat_free(struct nvme_disk *d);
 
 struct nvme_channel {
 	struct nvme_bdev_ctrlr *nbc;
