@@ -44,6 +44,10 @@ static const char *const g_state_names[] = { "connecting", "enabled",	"failed",
 /* Per bdev I/O: progress through a request split into commands. */
 struct nvme_io {
 	struct nvme_channel *ch;
+	/* The path it goes through (chosen at its start and restarts): the channel of one
+	 * controller of the name (ch itself without multipath) and the namespace there. */
+	struct nvme_channel *pch;
+	struct mimo_nvme_ns *pns;
 	uint64_t next; /* first block not yet submitted */
 	uint64_t end;
 	int iov_idx;
@@ -131,7 +135,23 @@ static void path_set(struct nvme_bdev_ctrlr *nbc, enum path_state p)
 
 /* An I/O that lost its connection waits for the next one (rather than failing) during a
  * reset, and while the controller may reconnect and fast_io_fail_timeout_sec has not passed. */
+static bool path_queues_one(const struct nvme_bdev_ctrlr *nbc);
+
+/* Multipath: I/O waits while any controller of the name may carry it again. */
 static bool path_queues(const struct nvme_bdev_ctrlr *nbc)
+{
+	if (nbc->mp[1] == NULL && nbc->mp[2] == NULL && nbc->mp[3] == NULL)
+		return path_queues_one(nbc);
+	for (int i = 0; i < NVME_MAX_MP; i++) {
+		const struct nvme_bdev_ctrlr *m = __atomic_load_n(&nbc->mp[i], __ATOMIC_ACQUIRE);
+
+		if (m != NULL && (path_get(m) == PATH_OK || path_queues_one(m)))
+			return true;
+	}
+	return false;
+}
+
+static bool path_queues_one(const struct nvme_bdev_ctrlr *nbc)
 {
 	int p = path_get(nbc);
 
@@ -149,6 +169,8 @@ static void io_restart(struct mimo_bdev_io *io)
 	nio->status = 0;
 	nio->retryable = false;
 	nio->path_error = false;
+	nio->pch = NULL; /* chosen again */
+	nio->pns = NULL;
 	nio->next = io->offset_blocks;
 	nio->iov_idx = 0;
 	nio->iov_off = 0;
@@ -174,7 +196,8 @@ static void account_path(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 	struct nvme_disk *disk = io->bdev->ctxt;
-	struct nvme_bdev_ctrlr *nbc = disk->nbc;
+	/* The controller of the path it went through (multipath: one of the name's). */
+	struct nvme_bdev_ctrlr *nbc = nio->pch != NULL ? nio->pch->nbc : disk->nbc;
 	char traddr[sizeof(nbc->trid.traddr)], trsvcid[sizeof(nbc->trid.trsvcid)];
 
 	pthread_mutex_lock(&nbc->path_lock);
@@ -367,6 +390,85 @@ static int complete_deferred(struct nvme_channel *ch, bool all)
 	return n;
 }
 
+/* This reactor's channel of controller slot i of the name (the primary's channel's own for
+ * slot 0), taken on first use; NULL when there is none. */
+static struct nvme_channel *slot_channel(struct nvme_channel *ch, uint32_t i,
+					 struct nvme_bdev_ctrlr *m)
+{
+	if (i == 0)
+		return ch;
+	if (ch->mp_ch[i] == NULL && !__atomic_load_n(&m->mp_unlinking, __ATOMIC_ACQUIRE))
+		ch->mp_ch[i] = mimo_get_io_channel(m);
+	return ch->mp_ch[i] != NULL ? mimo_io_channel_get_ctx(ch->mp_ch[i]) : NULL;
+}
+
+/*
+ * Choose the path of an I/O: without multipath, the channel's queue pair and the bdev's
+ * namespace; with it, by the bdev's policy among the controllers whose queue pair here is
+ * connected and whose namespace is present. False when none is.
+ */
+static bool choose_path(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+	struct nvme_disk *disk = io->bdev->ctxt;
+	struct nvme_channel *ch = nio->ch;
+	struct nvme_bdev_ctrlr *nbc = ch->nbc;
+	uint32_t start = 0;
+
+	nio->pch = NULL;
+	nio->pns = NULL;
+	if (nbc->mp[1] == NULL && nbc->mp[2] == NULL && nbc->mp[3] == NULL) {
+		if (ch->qp == NULL || disk->ns == NULL)
+			return false;
+		nio->pch = ch;
+		nio->pns = disk->ns;
+		return true;
+	}
+	if (disk->policy == MP_ACTIVE_ACTIVE) {
+		if (++ch->rr_count > disk->min_io) {
+			ch->rr_count = 1;
+			ch->rr_slot = (ch->rr_slot + 1) % NVME_MAX_MP;
+		}
+		start = ch->rr_slot;
+	} else {
+		start = disk->preferred;
+	}
+	for (uint32_t k = 0; k < NVME_MAX_MP; k++) {
+		uint32_t i = (start + k) % NVME_MAX_MP;
+		struct nvme_bdev_ctrlr *m = __atomic_load_n(&nbc->mp[i], __ATOMIC_ACQUIRE);
+		struct nvme_channel *c;
+		struct mimo_nvme_ns *ns;
+
+		if (m == NULL || path_get(m) != PATH_OK)
+			continue;
+		c = slot_channel(ch, i, m);
+		if (c == NULL || c->paused || c->qp == NULL || !mimo_nvme_qpair_is_connected(c->qp))
+			continue;
+		/* Read after the queue pair: a reconnect changes it only while paused. */
+		ns = i == 0 ? disk->ns : __atomic_load_n(&disk->mp_ns[i], __ATOMIC_ACQUIRE);
+		if (ns == NULL)
+			continue;
+		if (disk->policy == MP_ACTIVE_ACTIVE && i != ch->rr_slot) {
+			ch->rr_slot = i; /* the next usable one takes the turn */
+			ch->rr_count = 1;
+		}
+		nio->pch = c;
+		nio->pns = ns;
+		return true;
+	}
+	return false;
+}
+
+/* The I/O's path, chosen when it has none (or lost it with nothing outstanding). */
+static bool have_path(struct mimo_bdev_io *io)
+{
+	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
+
+	if (nio->pch != NULL && nio->pch->qp != NULL && nio->pns != NULL)
+		return true;
+	return nio->outstanding == 0 && choose_path(io);
+}
+
 /*
  * The channel has no queue pair (its connection went, or the controller is reconnecting), or
  * the namespace did not come back with the new connection: the I/O waits in the channel
@@ -381,7 +483,9 @@ static void no_connection(struct mimo_bdev_io *io)
 		nio->status = nio->status != 0 ? nio->status : -EIO;
 		return; /* the last completion finishes it */
 	}
-	if (disk->ns != NULL && path_queues(nio->ch->nbc)) {
+	if (path_queues(nio->ch->nbc) &&
+	    (disk->ns != NULL || disk->mp_ns[1] != NULL || disk->mp_ns[2] != NULL ||
+	     disk->mp_ns[3] != NULL)) {
 		io_restart(io);
 		io_park(io);
 		return;
@@ -395,17 +499,18 @@ static void rw_continue(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 	struct nvme_disk *disk = io->bdev->ctxt;
-	struct mimo_nvme_qpair *qp = nio->ch->qp;
+	struct mimo_nvme_qpair *qp;
 	uint32_t bs = disk->bdev.blocklen;
 	uint64_t max;
 
 	/* Without a queue pair the controller may be mid-reconnect: not even its limits are
 	 * read then (reactor 0 replaces it). */
-	if (qp == NULL || disk->ns == NULL) {
+	if (!have_path(io)) {
 		no_connection(io);
 		return;
 	}
-	max = MIMO_MIN(MAX_NLB, mimo_nvme_ctrlr_get_max_xfer_size(disk->nbc->ctrlr) / bs);
+	qp = nio->pch->qp;
+	max = MIMO_MIN(MAX_NLB, mimo_nvme_ctrlr_get_max_xfer_size(nio->pch->nbc->ctrlr) / bs);
 	if (io->type == MIMO_BDEV_IO_WRITE_ZEROES)
 		max = MAX_NLB;
 	if (max == 0)
@@ -425,7 +530,7 @@ static void rw_continue(struct mimo_bdev_io *io)
 		if (io->type == MIMO_BDEV_IO_WRITE_ZEROES) {
 			rc = inject_before(io, MIMO_NVME_OPC_WRITE_ZEROES, &cb, &cb_arg, &hit)
 				     ? 0
-				     : mimo_nvme_ns_cmd_write_zeroes(disk->ns, qp, nio->next,
+				     : mimo_nvme_ns_cmd_write_zeroes(nio->pns, qp, nio->next,
 								     (uint32_t)blocks, cb, cb_arg,
 								     0);
 		} else {
@@ -453,10 +558,10 @@ static void rw_continue(struct mimo_bdev_io *io)
 					  &cb, &cb_arg, &hit))
 				rc = 0;
 			else if (io->type == MIMO_BDEV_IO_READ)
-				rc = mimo_nvme_ns_cmd_read(disk->ns, qp, buf, nio->next,
+				rc = mimo_nvme_ns_cmd_read(nio->pns, qp, buf, nio->next,
 							   (uint32_t)blocks, cb, cb_arg, 0);
 			else
-				rc = mimo_nvme_ns_cmd_write(disk->ns, qp, buf, nio->next,
+				rc = mimo_nvme_ns_cmd_write(nio->pns, qp, buf, nio->next,
 							    (uint32_t)blocks, cb, cb_arg, 0);
 		}
 		if (rc != 0)
@@ -487,7 +592,6 @@ static void rw_continue(struct mimo_bdev_io *io)
 static void unmap_continue(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
-	struct nvme_disk *disk = io->bdev->ctxt;
 	uint64_t next = nio->next;
 	struct nvme_inject_hit hit;
 	mimo_nvme_cmd_cb cb;
@@ -499,7 +603,7 @@ static void unmap_continue(struct mimo_bdev_io *io)
 		io_finish(io);
 		return;
 	}
-	if (nio->ch->qp == NULL || disk->ns == NULL) {
+	if (!have_path(io)) {
 		no_connection(io);
 		return;
 	}
@@ -514,7 +618,7 @@ static void unmap_continue(struct mimo_bdev_io *io)
 	}
 	rc = inject_before(io, MIMO_NVME_OPC_DSM, &cb, &cb_arg, &hit)
 		     ? 0
-		     : mimo_nvme_ns_cmd_deallocate(disk->ns, nio->ch->qp, nio->ranges, n, cb,
+		     : mimo_nvme_ns_cmd_deallocate(nio->pns, nio->pch->qp, nio->ranges, n, cb,
 						   cb_arg);
 	if (rc != 0)
 		inject_failed(io, cb_arg, &hit);
@@ -536,19 +640,18 @@ static void unmap_continue(struct mimo_bdev_io *io)
 static void flush_submit(struct mimo_bdev_io *io)
 {
 	struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
-	struct nvme_disk *disk = io->bdev->ctxt;
 	struct nvme_inject_hit hit;
 	mimo_nvme_cmd_cb cb;
 	void *cb_arg;
 	int rc;
 
-	if (nio->ch->qp == NULL || disk->ns == NULL) {
+	if (!have_path(io)) {
 		no_connection(io);
 		return;
 	}
 	rc = inject_before(io, MIMO_NVME_OPC_FLUSH, &cb, &cb_arg, &hit)
 		     ? 0
-		     : mimo_nvme_ns_cmd_flush(disk->ns, nio->ch->qp, cb, cb_arg);
+		     : mimo_nvme_ns_cmd_flush(nio->pns, nio->pch->qp, cb, cb_arg);
 	if (rc != 0)
 		inject_failed(io, cb_arg, &hit);
 	if (rc == -ENOMEM) {
@@ -1556,6 +1659,7 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 	}
 	nbc->paths[0] = *trid;
 	nbc->num_paths = 1;
+	nbc->mp[0] = nbc;
 	nbc->reconnect = reconnect != NULL ? *reconnect : g_opts.reconnect;
 	if (opts != NULL)
 		nbc->opts = *opts;

@@ -53,6 +53,15 @@ struct nvme_inject {
 
 #define NVME_MAX_INJECT 16
 
+/* Controllers of one name in multipath mode (attach -x multipath): the first carries the
+ * bdevs, the others are further paths to their namespaces. */
+#define NVME_MAX_MP 4
+
+enum mp_policy {
+	MP_ACTIVE_PASSIVE, /* the preferred usable path, the next when it is not */
+	MP_ACTIVE_ACTIVE,  /* round robin over the usable paths, min_io I/Os each */
+};
+
 struct nvme_bdev_ctrlr {
 	char *name;
 	char *dhchap_key; /* keyring names, for the configuration */
@@ -94,6 +103,16 @@ struct nvme_bdev_ctrlr {
 	void (*op_cb)(void *arg, int rc);
 	void *op_arg;
 	bool from_discovery; /* attached by bdev_nvme_start_discovery: not saved on its own */
+	/*
+	 * Multipath mode. The first controller of a name (the primary) lists every controller
+	 * of the name in mp[] (mp[0] itself; a slot NULL when free; read by every reactor,
+	 * atomically); the others point to it (mp_primary) and know their slot. A secondary
+	 * has no bdevs of its own and is not found by name.
+	 */
+	struct nvme_bdev_ctrlr *mp[NVME_MAX_MP];
+	struct nvme_bdev_ctrlr *mp_primary;
+	uint32_t mp_slot;
+	bool mp_unlinking; /* its primary's channels are letting go of it */
 	/* trid's changes (failover) against its reads by the path statistics (any reactor). */
 	pthread_mutex_t path_lock;
 	/* Error injections, kept across reconnects (bdev_nvme_inject.c). */
@@ -114,6 +133,12 @@ struct nvme_disk {
 	/* Per-path statistics (io_path_stat), added to from any reactor under the lock. */
 	pthread_mutex_t stat_lock;
 	struct nvme_path_stat *stats;
+	/* Multipath: the namespace through each controller of the name (mp_ns[0] unused: that
+	 * is ns); the policy (bdev_nvme_set_multipath_policy) and preferred slot. */
+	struct mimo_nvme_ns *mp_ns[NVME_MAX_MP];
+	int policy;
+	uint32_t min_io;
+	uint32_t preferred;
 	TAILQ_ENTRY(nvme_disk) link;
 };
 
@@ -132,6 +157,10 @@ struct nvme_channel {
 	bool paused;
 	struct bdev_nvme_group *group;	       /* this reactor's, for the statistics */
 	STAILQ_HEAD(, nvme_deferred) deferred; /* injected errors completing later */
+	/* Multipath (a primary's channel): this reactor's channels of the other controllers of
+	 * the name, taken when first used; the round robin's place. */
+	struct mimo_io_channel *mp_ch[NVME_MAX_MP];
+	uint32_t rr_slot, rr_count;
 	TAILQ_ENTRY(nvme_channel) group_link;
 };
 
