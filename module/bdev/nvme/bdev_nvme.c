@@ -112,7 +112,8 @@ static struct nvme_bdev_ctrlr *find_nbc(const char *name)
 
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
-		if (strcmp(nbc->name, name) == 0)
+		/* A name's secondary controllers (multipath) are reached through its first. */
+		if (nbc->mp_primary == NULL && strcmp(nbc->name, name) == 0)
 			return nbc;
 	}
 	return NULL;
@@ -483,9 +484,8 @@ static void no_connection(struct mimo_bdev_io *io)
 		nio->status = nio->status != 0 ? nio->status : -EIO;
 		return; /* the last completion finishes it */
 	}
-	if (path_queues(nio->ch->nbc) &&
-	    (disk->ns != NULL || disk->mp_ns[1] != NULL || disk->mp_ns[2] != NULL ||
-	     disk->mp_ns[3] != NULL)) {
+	if (path_queues(nio->ch->nbc) && (disk->ns != NULL || disk->mp_ns[1] != NULL ||
+					  disk->mp_ns[2] != NULL || disk->mp_ns[3] != NULL)) {
 		io_restart(io);
 		io_park(io);
 		return;
@@ -752,6 +752,13 @@ static void nvme_submit(struct mimo_io_channel *ch, struct mimo_bdev_io *io)
 
 /* --- channels: one I/O queue pair per reactor and controller -------------------------------- */
 
+static bool is_multipath(const struct nvme_bdev_ctrlr *nbc)
+{
+	return __atomic_load_n(&nbc->mp[1], __ATOMIC_RELAXED) != NULL ||
+	       __atomic_load_n(&nbc->mp[2], __ATOMIC_RELAXED) != NULL ||
+	       __atomic_load_n(&nbc->mp[3], __ATOMIC_RELAXED) != NULL;
+}
+
 static int channel_poll(void *arg)
 {
 	struct nvme_channel *ch = arg;
@@ -768,8 +775,10 @@ static int channel_poll(void *arg)
 		 * not start): carry on by itself; resume_channel then finds the queue pair. */
 		if (path_get(ch->nbc) == PATH_OK)
 			ch->paused = false;
-		/* Reconnecting: parked I/O waits for the connection, unless it is to fail. */
-		else if (STAILQ_EMPTY(&ch->retry) || path_get(ch->nbc) != PATH_FAIL)
+		/* Reconnecting: parked I/O waits for the connection, unless it is to fail or
+		 * another controller of the name (multipath) may carry it. */
+		else if (STAILQ_EMPTY(&ch->retry) ||
+			 (path_get(ch->nbc) != PATH_FAIL && !is_multipath(ch->nbc)))
 			return STAILQ_EMPTY(&ch->deferred) ? 0 : 1;
 	}
 	/* An idle, connected queue has nothing to read: no system call every loop turn. */
@@ -866,6 +875,12 @@ static void channel_destroy(void *io_device, void *ctx)
 	complete_deferred(ch, true);
 	mimo_nvme_ctrlr_free_io_qpair(ch->qp);
 	ch->qp = NULL;
+	/* The other controllers' channels of this reactor (multipath), let go. */
+	for (int i = 1; i < NVME_MAX_MP; i++) {
+		if (ch->mp_ch[i] != NULL)
+			mimo_put_io_channel(ch->mp_ch[i]);
+		ch->mp_ch[i] = NULL;
+	}
 	while ((io = STAILQ_FIRST(&ch->retry)) != NULL) {
 		struct nvme_io *nio = mimo_bdev_io_driver_ctx(io);
 
@@ -882,6 +897,7 @@ static void channel_destroy(void *io_device, void *ctx)
 
 static void continue_detach(struct nvme_bdev_ctrlr *nbc);
 static void reconcile(struct nvme_bdev_ctrlr *nbc);
+static void mp_set_ns(struct nvme_bdev_ctrlr *primary, uint32_t i, struct mimo_nvme_ctrlr *ctrlr);
 
 static struct nvme_disk *find_disk(struct nvme_bdev_ctrlr *nbc, uint32_t nsid)
 {
@@ -998,7 +1014,7 @@ static void nvme_dump_info(void *ctx, json_t *driver_specific)
 
 /* The attach of one path of the controller. */
 static json_t *attach_json(const struct nvme_bdev_ctrlr *nbc, const struct mimo_nvme_trid *t,
-			   bool alternate)
+			   const char *mode)
 {
 	json_t *params;
 
@@ -1023,8 +1039,8 @@ static json_t *attach_json(const struct nvme_bdev_ctrlr *nbc, const struct mimo_
 			    json_integer(nbc->reconnect.fast_io_fail_timeout_sec));
 	/* SPDK leaves the mode out of an alternate path's attach (its replay then asks for
 	 * multipath mode); mimo names it, so the replay adds the path the same way. */
-	if (alternate)
-		json_object_set_new(params, "multipath", json_string("failover"));
+	if (mode != NULL)
+		json_object_set_new(params, "multipath", json_string(mode));
 	return json_pack("{s:s, s:o}", "method", "bdev_nvme_attach_controller", "params", params);
 }
 
@@ -1044,8 +1060,13 @@ static void nvme_write_config(struct mimo_bdev *bdev, json_t *config)
 	}
 	for (uint32_t i = 0; i < nbc->num_paths; i++)
 		json_array_append_new(
-			config,
-			attach_json(nbc, &nbc->paths[(nbc->active + i) % nbc->num_paths], i > 0));
+			config, attach_json(nbc, &nbc->paths[(nbc->active + i) % nbc->num_paths],
+					    i > 0 ? "failover" : NULL));
+	/* Multipath: the name's further controllers, as SPDK saves them. */
+	for (uint32_t i = 1; i < NVME_MAX_MP; i++)
+		if (nbc->mp[i] != NULL)
+			json_array_append_new(
+				config, attach_json(nbc->mp[i], &nbc->mp[i]->trid, "multipath"));
 }
 
 static const struct mimo_bdev_fn_table g_nvme_fn_table = {
@@ -1067,6 +1088,7 @@ static int create_disk(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ns *ns, jso
 		return -ENOMEM;
 	disk->nbc = nbc;
 	disk->ns = ns;
+	disk->min_io = 1;
 	pthread_mutex_init(&disk->stat_lock, NULL);
 	disk->nsid = mimo_nvme_ns_get_id(ns);
 	if (asprintf(&disk->bdev.name, "%sn%u", nbc->name, disk->nsid) < 0) {
@@ -1082,6 +1104,17 @@ static int create_disk(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ns *ns, jso
 	disk->bdev.fn_table = &g_nvme_fn_table;
 	disk->bdev.module = &g_nvme_module;
 	TAILQ_INSERT_TAIL(&nbc->disks, disk, link);
+	/* Multipath: the same namespace through the name's further controllers. */
+	for (uint32_t i = 1; i < NVME_MAX_MP; i++) {
+		struct nvme_bdev_ctrlr *m = nbc->mp[i];
+		struct mimo_nvme_ns *o = m != NULL && m->state == NBC_ENABLED
+						 ? mimo_nvme_ctrlr_get_ns(m->ctrlr, disk->nsid)
+						 : NULL;
+
+		if (o != NULL && mimo_nvme_ns_get_sector_size(o) == disk->bdev.blocklen &&
+		    mimo_nvme_ns_get_num_sectors(o) == disk->bdev.blockcnt)
+			disk->mp_ns[i] = o;
+	}
 	rc = mimo_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		MIMO_ERR(COMP, "%s: cannot register %s: %s", nbc->name, disk->bdev.name,
@@ -1127,6 +1160,14 @@ static void reconcile(struct nvme_bdev_ctrlr *nbc)
 {
 	struct mimo_nvme_ctrlr *ctrlr = nbc->ctrlr;
 	struct nvme_disk *d, *tmp;
+
+	/* A further controller of a name (multipath) has no bdevs: its namespaces are paths of
+	 * its primary's. */
+	if (nbc->mp_primary != NULL) {
+		if (!nbc->mp_unlinking && nbc->mp_primary->mp[nbc->mp_slot] == nbc)
+			mp_set_ns(nbc->mp_primary, nbc->mp_slot, ctrlr);
+		return;
+	}
 
 	nbc->retry_deletes = false;
 	for (d = TAILQ_FIRST(&nbc->disks); d != NULL; d = tmp) {
@@ -1448,6 +1489,8 @@ static void reconnected(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctr
 			ns = NULL;
 		d->ns = ns;
 	}
+	if (nbc->mp_primary != NULL) /* a further controller of the name: the paths through it */
+		mp_set_ns(nbc->mp_primary, nbc->mp_slot, ctrlr);
 	mimo_nvme_ctrlr_register_aer_callback(ctrlr, on_aer, nbc);
 	/* Its queue pairs are gone (the channels freed them): only the admin queue is left. */
 	while (nbc->old_detach != NULL) /* the one before, if still going (it ends soon) */
@@ -1470,6 +1513,8 @@ static void reconnected(struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctr
 	op_done(nbc, 0);
 }
 
+static int detach_nbc(struct nvme_bdev_ctrlr *nbc, void (*cb)(void *arg, int rc), void *arg);
+
 /* Past ctrlr_loss_timeout_sec: the controller goes, with its bdevs (their I/O fails). */
 static void give_up(struct nvme_bdev_ctrlr *nbc)
 {
@@ -1477,7 +1522,7 @@ static void give_up(struct nvme_bdev_ctrlr *nbc)
 
 	MIMO_ERR(COMP, "%s: not reconnected within ctrlr_loss_timeout_sec %d: deleting it",
 		 nbc->name, (int)nbc->reconnect.ctrlr_loss_timeout_sec);
-	rc = bdev_nvme_detach(nbc->name, NULL, NULL);
+	rc = detach_nbc(nbc, NULL, NULL);
 	if (rc != 0) {
 		/* A bdev of it is claimed: it stays, failed, until detached. */
 		MIMO_ERR(COMP, "%s: cannot delete it (%s): it stays failed", nbc->name,
@@ -1596,6 +1641,8 @@ static int admin_poll(void *arg)
 	return rc > 0 ? 1 : 0;
 }
 
+static void mp_connected(struct nvme_bdev_ctrlr *nbc);
+
 static int connect_poll(void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc = arg;
@@ -1612,6 +1659,10 @@ static int connect_poll(void *arg)
 		TAILQ_REMOVE(&g_bdev_nvme_ctrlrs, nbc, link);
 		nbc->attach_cb(nbc->attach_arg, rc, NULL);
 		nbc_free(nbc);
+		return 1;
+	}
+	if (nbc->mp_primary != NULL) {
+		mp_connected(nbc);
 		return 1;
 	}
 	mimo_io_device_register(nbc, channel_create, channel_destroy, sizeof(struct nvme_channel),
@@ -1632,18 +1683,20 @@ static int connect_poll(void *arg)
 	return 1;
 }
 
-int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
-		     const struct mimo_nvme_ctrlr_opts *opts,
-		     const struct bdev_nvme_reconnect_opts *reconnect, const char *dhchap_key,
-		     const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
-		     void *arg)
+/* An attach; primary: the name's first controller when this is a further one (multipath),
+ * slot its place there. */
+static int attach_nbc(const char *name, const struct mimo_nvme_trid *trid,
+		      const struct mimo_nvme_ctrlr_opts *opts,
+		      const struct bdev_nvme_reconnect_opts *reconnect, const char *dhchap_key,
+		      const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
+		      void *arg, struct nvme_bdev_ctrlr *primary, uint32_t slot)
 {
 	struct nvme_bdev_ctrlr *nbc;
 	int rc;
 
 	if (name == NULL || name[0] == '\0' || trid == NULL || cb == NULL)
 		return -EINVAL;
-	if (find_nbc(name) != NULL)
+	if (primary == NULL && find_nbc(name) != NULL)
 		return -EALREADY;
 	nbc = calloc(1, sizeof(*nbc));
 	if (nbc == NULL || (nbc->name = strdup(name)) == NULL) {
@@ -1660,6 +1713,8 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 	nbc->paths[0] = *trid;
 	nbc->num_paths = 1;
 	nbc->mp[0] = nbc;
+	nbc->mp_primary = primary;
+	nbc->mp_slot = slot;
 	nbc->reconnect = reconnect != NULL ? *reconnect : g_opts.reconnect;
 	if (opts != NULL)
 		nbc->opts = *opts;
@@ -1693,6 +1748,16 @@ int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
 	nbc->state = NBC_CONNECTING;
 	TAILQ_INSERT_TAIL(&g_bdev_nvme_ctrlrs, nbc, link);
 	return 0;
+}
+
+int bdev_nvme_attach(const char *name, const struct mimo_nvme_trid *trid,
+		     const struct mimo_nvme_ctrlr_opts *opts,
+		     const struct bdev_nvme_reconnect_opts *reconnect, const char *dhchap_key,
+		     const char *dhchap_ctrlr_key, const char *psk, bdev_nvme_attach_cb cb,
+		     void *arg)
+{
+	return attach_nbc(name, trid, opts, reconnect, dhchap_key, dhchap_ctrlr_key, psk, cb, arg,
+			  NULL, 0);
 }
 
 static int detach_poll(void *arg)
@@ -1749,16 +1814,312 @@ static void continue_detach(struct nvme_bdev_ctrlr *nbc)
 	}
 }
 
+static int detach_nbc(struct nvme_bdev_ctrlr *nbc, void (*cb)(void *arg, int rc), void *arg);
+
 int bdev_nvme_detach(const char *name, void (*cb)(void *arg, int rc), void *arg)
 {
 	struct nvme_bdev_ctrlr *nbc = name != NULL ? find_nbc(name) : NULL;
-	struct nvme_disk *d, *tmp;
 
-	if (nbc == NULL)
+	return nbc != NULL ? detach_nbc(nbc, cb, arg) : -ENODEV;
+}
+
+/* --- multipath: further controllers of a name ----------------------------------------------- */
+
+/* The namespace of each of the primary's bdevs through controller slot i of the name (NULL
+ * where it has none of the same shape). Only while that controller's channels hold no queue
+ * pair (new, or paused): choose_path reads it after the queue pair. */
+static void mp_set_ns(struct nvme_bdev_ctrlr *primary, uint32_t i, struct mimo_nvme_ctrlr *ctrlr)
+{
+	struct nvme_disk *d;
+
+	TAILQ_FOREACH(d, &primary->disks, link)
+	{
+		struct mimo_nvme_ns *ns =
+			ctrlr != NULL ? mimo_nvme_ctrlr_get_ns(ctrlr, d->nsid) : NULL;
+
+		if (ns != NULL && (mimo_nvme_ns_get_sector_size(ns) != d->bdev.blocklen ||
+				   mimo_nvme_ns_get_num_sectors(ns) != d->bdev.blockcnt))
+			ns = NULL;
+		__atomic_store_n(&d->mp_ns[i], ns, __ATOMIC_RELEASE);
+	}
+}
+
+static void mp_refused(void *arg, int rc)
+{
+	struct nvme_bdev_ctrlr *nbc = arg;
+
+	(void)rc;
+	/* nbc is freed after this: its attach's caller learns why. */
+	nbc->attach_cb(nbc->attach_arg, -EINVAL, NULL);
+}
+
+/* A further controller of the name connected: a path to the primary's bdevs when its
+ * namespaces are theirs. */
+static void mp_connected(struct nvme_bdev_ctrlr *nbc)
+{
+	struct nvme_bdev_ctrlr *primary = nbc->mp_primary;
+	struct nvme_disk *d;
+	json_t *names;
+
+	if (bdev_nvme_same_namespaces(primary, nbc->ctrlr) != 0 || primary->state == NBC_DELETING ||
+	    primary->mp[nbc->mp_slot] != NULL) {
+		MIMO_ERR(COMP, "%s: %s:%s leads to other namespaces: not a path of them", nbc->name,
+			 nbc->trid.traddr, nbc->trid.trsvcid);
+		nbc->state = NBC_DELETING;
+		nbc->detach_cb = mp_refused;
+		nbc->detach_arg = nbc;
+		continue_detach(nbc);
+		return;
+	}
+	mimo_io_device_register(nbc, channel_create, channel_destroy, sizeof(struct nvme_channel),
+				nbc->name);
+	nbc->io_device = true;
+	mimo_nvme_ctrlr_register_aer_callback(nbc->ctrlr, on_aer, nbc);
+	nbc->state = NBC_ENABLED;
+	nbc->poller = mimo_poller_register(admin_poll, nbc, g_opts.adminq_poll_period_us);
+	mp_set_ns(primary, nbc->mp_slot, nbc->ctrlr);
+	__atomic_store_n(&primary->mp[nbc->mp_slot], nbc, __ATOMIC_RELEASE);
+	names = json_array();
+	TAILQ_FOREACH(d, &primary->disks, link)
+	{
+		if (!d->removing)
+			json_array_append_new(names, json_string(d->bdev.name));
+	}
+	MIMO_INFO(COMP, "%s: attached %s:%s as a further path (cntlid %u)", nbc->name,
+		  nbc->trid.traddr, nbc->trid.trsvcid, nbc->ctrlr->cntlid);
+	nbc->attach_cb(nbc->attach_arg, 0, names);
+	json_decref(names);
+}
+
+int bdev_nvme_attach_multipath(const char *name, const struct mimo_nvme_trid *trid,
+			       const struct mimo_nvme_ctrlr_opts *opts,
+			       const struct bdev_nvme_reconnect_opts *reconnect,
+			       const char *dhchap_key, const char *dhchap_ctrlr_key,
+			       const char *psk, bdev_nvme_attach_cb cb, void *arg, const char **why)
+{
+	struct nvme_bdev_ctrlr *primary = find_nbc(name), *m;
+	bool used[NVME_MAX_MP] = { true };
+	uint32_t slot;
+
+	*why = NULL;
+	if (primary == NULL)
 		return -ENODEV;
-	/* Channels being walked (a reconnect pausing or resuming them): a moment later. */
-	if (nbc->state == NBC_DELETING || nbc->pausing || nbc->resuming)
+	if (primary->state == NBC_CONNECTING || primary->state == NBC_DELETING) {
+		*why = "is being attached or detached";
 		return -EBUSY;
+	}
+	TAILQ_FOREACH(m, &g_bdev_nvme_ctrlrs, link)
+	{
+		if (m != primary && m->mp_primary != primary)
+			continue;
+		for (uint32_t i = 0; i < m->num_paths; i++) {
+			if (strcmp(m->paths[i].traddr, trid->traddr) == 0 &&
+			    strcmp(m->paths[i].trsvcid, trid->trsvcid) == 0 &&
+			    strcmp(m->paths[i].hostaddr, trid->hostaddr) == 0) {
+				*why = "already exists with the specified network path";
+				return -EALREADY;
+			}
+		}
+		if (m != primary)
+			used[m->mp_slot] = true; /* connected or still connecting */
+	}
+	if (strcmp(trid->subnqn, primary->trid.subnqn) != 0) {
+		*why = "already exists, but uses a different subnqn";
+		return -EINVAL;
+	}
+	for (slot = 1; slot < NVME_MAX_MP && used[slot]; slot++)
+		;
+	if (slot == NVME_MAX_MP) {
+		*why = "has 4 controllers already: mimo's most for one name";
+		return -ENOSPC;
+	}
+	return attach_nbc(name, trid, opts, reconnect, dhchap_key, dhchap_ctrlr_key, psk, cb, arg,
+			  primary, slot);
+}
+
+struct mp_unlink_ctx {
+	struct nvme_bdev_ctrlr *nbc;
+	void (*cb)(void *arg, int rc);
+	void *arg;
+};
+
+static int put_slot_channel(struct mimo_io_channel *ioch, void *arg)
+{
+	struct nvme_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct mp_unlink_ctx *u = arg;
+	uint32_t i = u->nbc->mp_slot;
+
+	if (ch->mp_ch[i] != NULL)
+		mimo_put_io_channel(ch->mp_ch[i]);
+	ch->mp_ch[i] = NULL;
+	return 0;
+}
+
+static void slot_channels_put(void *arg, int status)
+{
+	struct mp_unlink_ctx *u = arg;
+	struct nvme_bdev_ctrlr *nbc = u->nbc;
+	int rc;
+
+	(void)status;
+	nbc->mp_unlinking = false;
+	nbc->mp_primary = NULL; /* unlinked: detached as any controller now */
+	rc = detach_nbc(nbc, u->cb, u->arg);
+	if (rc != 0 && u->cb != NULL)
+		u->cb(u->arg, rc);
+	free(u);
+}
+
+/* A further controller of the name leaves: no new I/O chooses it, the primary's channels
+ * let go of their channels of it (what it carries fails over), then it is detached. */
+static int mp_unlink(struct nvme_bdev_ctrlr *nbc, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *primary = nbc->mp_primary;
+	struct mp_unlink_ctx *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return -ENOMEM;
+	u->nbc = nbc;
+	u->cb = cb;
+	u->arg = arg;
+	__atomic_store_n(&nbc->mp_unlinking, true, __ATOMIC_RELEASE);
+	if (primary->mp[nbc->mp_slot] == nbc)
+		__atomic_store_n(&primary->mp[nbc->mp_slot], NULL, __ATOMIC_RELEASE);
+	if (!primary->io_device ||
+	    mimo_for_each_channel(primary, put_slot_channel, u, slot_channels_put) != 0)
+		slot_channels_put(u, 0);
+	return 0;
+}
+
+/* Detaching a primary: its further controllers go first, then it (again from here), its
+ * caller answered then. */
+static void secondary_gone(void *arg, int rc)
+{
+	struct nvme_bdev_ctrlr *primary = arg;
+
+	(void)rc;
+	if (--primary->mp_pending == 0) {
+		rc = detach_nbc(primary, primary->mp_then_cb, primary->mp_then_arg);
+		if (rc != 0 && primary->mp_then_cb != NULL)
+			primary->mp_then_cb(primary->mp_then_arg, rc);
+	}
+}
+
+static int detach_secondaries(struct nvme_bdev_ctrlr *primary, void (*cb)(void *arg, int rc),
+			      void *arg)
+{
+	struct nvme_bdev_ctrlr *m, *tmp;
+
+	primary->mp_then_cb = cb;
+	primary->mp_then_arg = arg;
+	/* Counted first, so a secondary gone at once does not detach the primary early. */
+	primary->mp_pending = 1;
+	for (m = TAILQ_FIRST(&g_bdev_nvme_ctrlrs); m != NULL; m = tmp) {
+		tmp = TAILQ_NEXT(m, link);
+		if (m->mp_primary != primary || m->mp_unlinking)
+			continue;
+		primary->mp_pending++;
+		if (detach_nbc(m, secondary_gone, primary) != 0)
+			primary->mp_pending--; /* busy: the primary's detach retries (fini) */
+	}
+	secondary_gone(primary, 0);
+	return 0;
+}
+
+static struct nvme_disk *find_disk_by_name(const char *bdev_name)
+{
+	struct nvme_bdev_ctrlr *nbc;
+	struct nvme_disk *d;
+
+	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
+	{
+		if (nbc->mp_primary != NULL)
+			continue;
+		TAILQ_FOREACH(d, &nbc->disks, link)
+		{
+			if (!d->removing && strcmp(d->bdev.name, bdev_name) == 0)
+				return d;
+		}
+	}
+	return NULL;
+}
+
+int bdev_nvme_set_multipath_policy(const char *bdev_name, bool active_active, uint32_t min_io)
+{
+	struct nvme_disk *d = find_disk_by_name(bdev_name);
+
+	if (d == NULL)
+		return -ENODEV;
+	if (active_active && min_io == 0)
+		return -EINVAL;
+	/* Plain stores: a reactor choosing a path meanwhile sees the old or the new. */
+	d->min_io = min_io;
+	d->policy = active_active ? MP_ACTIVE_ACTIVE : MP_ACTIVE_PASSIVE;
+	return 0;
+}
+
+int bdev_nvme_set_preferred_path(const char *bdev_name, uint16_t cntlid)
+{
+	struct nvme_disk *d = find_disk_by_name(bdev_name);
+
+	if (d == NULL)
+		return -ENODEV;
+	for (uint32_t i = 0; i < NVME_MAX_MP; i++) {
+		const struct nvme_bdev_ctrlr *m = d->nbc->mp[i];
+
+		if (m != NULL && m->ctrlr != NULL && m->ctrlr->cntlid == cntlid) {
+			d->preferred = i;
+			return 0;
+		}
+	}
+	return -ENODEV;
+}
+
+int bdev_nvme_detach_secondary(const char *name,
+			       bool (*match)(const struct mimo_nvme_trid *t, const void *arg),
+			       const void *match_arg, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_bdev_ctrlr *primary = find_nbc(name), *m;
+
+	if (primary == NULL)
+		return -ENOENT;
+	TAILQ_FOREACH(m, &g_bdev_nvme_ctrlrs, link)
+	{
+		if (m->mp_primary == primary && match(&m->trid, match_arg))
+			return detach_nbc(m, cb, arg);
+	}
+	return -ENOENT;
+}
+
+static int detach_nbc(struct nvme_bdev_ctrlr *nbc, void (*cb)(void *arg, int rc), void *arg)
+{
+	struct nvme_disk *d, *tmp;
+	bool others = false;
+
+	/* Channels being walked (a reconnect pausing or resuming them): a moment later. */
+	if (nbc->state == NBC_DELETING || nbc->pausing || nbc->resuming || nbc->mp_unlinking ||
+	    nbc->mp_pending != 0)
+		return -EBUSY;
+	if (nbc->mp_primary != NULL && nbc->state != NBC_CONNECTING)
+		return mp_unlink(nbc, cb, arg);
+	{
+		struct nvme_bdev_ctrlr *m;
+
+		TAILQ_FOREACH(m, &g_bdev_nvme_ctrlrs, link)
+		{
+			if (m->mp_primary == nbc)
+				others = true;
+		}
+	}
+	if (others) {
+		/* All or nothing, as below: not while a bdev of it is claimed. */
+		TAILQ_FOREACH(d, &nbc->disks, link)
+		{
+			if (!d->removing && mimo_bdev_is_claimed(&d->bdev))
+				return -EBUSY;
+		}
+		return detach_secondaries(nbc, cb, arg);
+	}
 	if (nbc->state == NBC_CONNECTING) {
 		mimo_poller_unregister(&nbc->poller);
 		mimo_nvme_connect_abort(nbc->connect);
@@ -2069,6 +2430,34 @@ MIMO_EXPORT json_t *mimo_bdev_nvme_config_json(void)
 	return arr;
 }
 
+/* One controller of bdev_nvme_get_controllers' ctrlrs. */
+static json_t *ctrlr_json(const struct nvme_bdev_ctrlr *nbc)
+{
+	const char *state = g_state_names[nbc->state];
+	json_t *c;
+
+	if (nbc->state == NBC_ENABLED && !mimo_nvme_ctrlr_is_connected(nbc->ctrlr))
+		state = "failed";
+	/* SPDK's words: connecting again, or waiting reconnect_delay_sec to. */
+	if (nbc->state == NBC_RECONNECTING && nbc->connect == NULL)
+		state = "reconnect_is_delayed";
+	c = json_pack("{s:s, s:o}", "state", state, "trid", trid_json(&nbc->trid));
+	/* The other paths (-x failover), in the order they are tried. */
+	if (nbc->num_paths > 1) {
+		json_t *alt = json_array();
+
+		for (uint32_t i = 1; i < nbc->num_paths; i++)
+			json_array_append_new(
+				alt, trid_json(&nbc->paths[(nbc->active + i) % nbc->num_paths]));
+		json_object_set_new(c, "alternate_trids", alt);
+	}
+	json_object_set_new(c, "cntlid", json_integer(nbc->ctrlr->cntlid));
+	json_object_set_new(c, "host",
+			    json_pack("{s:s, s:s, s:s, s:b}", "nqn", nbc->ctrlr->hostnqn, "addr",
+				      "", "svcid", "", "no_shn_notification", false));
+	return c;
+}
+
 json_t *bdev_nvme_controllers_json(const char *name)
 {
 	json_t *arr = json_array();
@@ -2077,35 +2466,23 @@ json_t *bdev_nvme_controllers_json(const char *name)
 
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
-		const char *state = g_state_names[nbc->state];
-		json_t *c;
+		json_t *ctrlrs;
 
-		if (nbc->state == NBC_CONNECTING || (name != NULL && strcmp(name, nbc->name) != 0))
+		if (nbc->state == NBC_CONNECTING || nbc->mp_primary != NULL ||
+		    (name != NULL && strcmp(name, nbc->name) != 0))
 			continue;
 		found = true;
-		if (nbc->state == NBC_ENABLED && !mimo_nvme_ctrlr_is_connected(nbc->ctrlr))
-			state = "failed";
-		/* SPDK's words: connecting again, or waiting reconnect_delay_sec to. */
-		if (nbc->state == NBC_RECONNECTING && nbc->connect == NULL)
-			state = "reconnect_is_delayed";
-		c = json_pack("{s:s, s:o}", "state", state, "trid", trid_json(&nbc->trid));
-		/* The other paths (-x failover), in the order they are tried. */
-		if (nbc->num_paths > 1) {
-			json_t *alt = json_array();
+		ctrlrs = json_array();
+		json_array_append_new(ctrlrs, ctrlr_json(nbc));
+		/* Multipath: the name's further controllers, each a ctrlrs entry (SPDK's). */
+		for (uint32_t i = 1; i < NVME_MAX_MP; i++) {
+			const struct nvme_bdev_ctrlr *m = nbc->mp[i];
 
-			for (uint32_t i = 1; i < nbc->num_paths; i++)
-				json_array_append_new(
-					alt,
-					trid_json(&nbc->paths[(nbc->active + i) % nbc->num_paths]));
-			json_object_set_new(c, "alternate_trids", alt);
+			if (m != NULL)
+				json_array_append_new(ctrlrs, ctrlr_json(m));
 		}
-		json_object_set_new(c, "cntlid", json_integer(nbc->ctrlr->cntlid));
-		json_object_set_new(c, "host",
-				    json_pack("{s:s, s:s, s:s, s:b}", "nqn", nbc->ctrlr->hostnqn,
-					      "addr", "", "svcid", "", "no_shn_notification",
-					      false));
 		json_array_append_new(arr,
-				      json_pack("{s:s, s:[o]}", "name", nbc->name, "ctrlrs", c));
+				      json_pack("{s:s, s:o}", "name", nbc->name, "ctrlrs", ctrlrs));
 	}
 	if (name != NULL && !found) {
 		json_decref(arr);
@@ -2153,8 +2530,9 @@ static int fini_poll(void *arg)
 	bdev_nvme_discovery_fini(); /* those busy the last time */
 	for (nbc = TAILQ_FIRST(&g_bdev_nvme_ctrlrs); nbc != NULL; nbc = tmp) {
 		tmp = TAILQ_NEXT(nbc, link);
-		if (nbc->state != NBC_DELETING)
-			(void)bdev_nvme_detach(nbc->name, NULL, NULL); /* -EBUSY: next time */
+		/* A name's further controllers go with its first (multipath). */
+		if (nbc->state != NBC_DELETING && nbc->mp_primary == NULL)
+			(void)detach_nbc(nbc, NULL, NULL); /* -EBUSY: next time */
 	}
 	if ((!TAILQ_EMPTY(&g_bdev_nvme_ctrlrs) || !bdev_nvme_discovery_idle()) &&
 	    mimo_now_ns() < f->deadline_ns)

@@ -167,6 +167,70 @@ static void rpc_bdev_nvme_get_io_paths(struct mimo_jsonrpc_request *req, const j
 	mimo_json_decode_free(name_optional, 1, &p);
 }
 
+/* --- multipath policy -------------------------------------------------------------------- */
+
+struct policy_params {
+	char *name;
+	char *policy;
+	char *selector;
+	uint32_t rr_min_io;
+	uint16_t cntlid;
+};
+
+static const struct mimo_json_decoder policy_decoders[] = {
+	{ "name", offsetof(struct policy_params, name), mimo_json_decode_string, false },
+	{ "policy", offsetof(struct policy_params, policy), mimo_json_decode_string, false },
+	{ "selector", offsetof(struct policy_params, selector), mimo_json_decode_string, true },
+	{ "rr_min_io", offsetof(struct policy_params, rr_min_io), mimo_json_decode_uint32, true },
+};
+
+static const struct mimo_json_decoder preferred_decoders[] = {
+	{ "name", offsetof(struct policy_params, name), mimo_json_decode_string, false },
+	{ "cntlid", offsetof(struct policy_params, cntlid), mimo_json_decode_uint16, false },
+};
+
+static void rpc_bdev_nvme_set_multipath_policy(struct mimo_jsonrpc_request *req,
+					       const json_t *params)
+{
+	struct policy_params p = { .rr_min_io = 1 }; /* SPDK's default */
+	bool aa;
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, policy_decoders, MIMO_COUNTOF(policy_decoders), &p))
+		return;
+	aa = strcmp(p.policy, "active_active") == 0;
+	if (!aa && strcmp(p.policy, "active_passive") != 0)
+		mimo_jsonrpc_send_error(req, -EINVAL, "policy: active_passive or active_active");
+	else if (p.selector != NULL && !aa)
+		mimo_jsonrpc_send_error(req, -EINVAL, "selector only works in active_active mode");
+	else if (p.selector != NULL && strcmp(p.selector, "queue_depth") == 0)
+		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
+					"selector queue_depth is not supported: mimo's "
+					"active_active goes round robin (round_robin, rr_min_io)");
+	else if (p.selector != NULL && strcmp(p.selector, "round_robin") != 0)
+		mimo_jsonrpc_send_error(req, -EINVAL, "selector: round_robin or queue_depth");
+	else if ((rc = bdev_nvme_set_multipath_policy(p.name, aa, p.rr_min_io)) != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(policy_decoders, MIMO_COUNTOF(policy_decoders), &p);
+}
+
+static void rpc_bdev_nvme_set_preferred_path(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct policy_params p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, preferred_decoders, MIMO_COUNTOF(preferred_decoders), &p))
+		return;
+	rc = bdev_nvme_set_preferred_path(p.name, p.cntlid);
+	if (rc != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", strerror(-rc));
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(preferred_decoders, MIMO_COUNTOF(preferred_decoders), &p);
+}
+
 /* --- bdev_nvme_set_keys --------------------------------------------------------------------- */
 
 struct keys_params {
@@ -307,6 +371,8 @@ static void rpc_bdev_nvme_remove_error_injection(struct mimo_jsonrpc_request *re
 
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_nvme_set_keys", rpc_bdev_nvme_set_keys, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_set_multipath_policy", rpc_bdev_nvme_set_multipath_policy, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_set_preferred_path", rpc_bdev_nvme_set_preferred_path, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_add_error_injection", rpc_bdev_nvme_add_error_injection, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_remove_error_injection", rpc_bdev_nvme_remove_error_injection,
 	  MIMO_RPC_RUNTIME },

@@ -46,7 +46,7 @@ static bool same_place(const struct mimo_nvme_trid *a, const struct mimo_nvme_tr
 
 /* The new path's namespaces must be the controller's: each of its bdevs' by ID, with the
  * same UUID or NGUID where both have one (SPDK compares the identities alike). */
-static int same_namespaces(const struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctrlr)
+int bdev_nvme_same_namespaces(const struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctrlr)
 {
 	const struct nvme_disk *d;
 
@@ -127,7 +127,7 @@ static int probe_poll(void *arg)
 	if (nbc == NULL || nbc->state == NBC_DELETING)
 		pr->rc = -ENODEV;
 	else
-		pr->rc = same_namespaces(nbc, ctrlr);
+		pr->rc = bdev_nvme_same_namespaces(nbc, ctrlr);
 	if (pr->rc == 0)
 		pr->rc = add(nbc, &pr->trid);
 	if (pr->rc == 0)

@@ -200,31 +200,50 @@ static bool still_attached(const struct nvme_bdev_ctrlr *nbc)
 }
 
 /* One reactor's paths: a bdev of a controller reached through this reactor's channel. */
+/* Whether controller slot i of a bdev's name is the one its I/O goes to now (active_passive:
+ * the preferred one while connected, else any connected; active_active: every connected). */
+static bool is_current(const struct nvme_disk *d, uint32_t i, bool connected)
+{
+	const struct nvme_bdev_ctrlr *pref = d->nbc->mp[d->preferred];
+
+	if (!connected)
+		return false;
+	return d->policy == MP_ACTIVE_ACTIVE || i == d->preferred || pref == NULL ||
+	       pref->state != NBC_ENABLED || !mimo_nvme_ctrlr_is_connected(pref->ctrlr);
+}
+
+/* One reactor's paths: each bdev reached through a channel of this reactor, of its own
+ * controller or (multipath) of a further controller of its name. */
 static json_t *paths_of(const struct walk_ctx *w, uint32_t i)
 {
 	json_t *arr = json_array();
 
 	for (size_t k = 0; k < w->r[i].num_snaps; k++) {
 		const struct path_snap *s = &w->r[i].snaps[k];
+		const struct nvme_bdev_ctrlr *owner;
 		const struct nvme_disk *d;
+		uint32_t slot;
 
 		/* The snapshot is a moment old: a controller detached meanwhile is left out. */
 		if (!still_attached(s->nbc) || s->nbc->state == NBC_CONNECTING)
 			continue;
-		TAILQ_FOREACH(d, &s->nbc->disks, link)
+		owner = s->nbc->mp_primary != NULL ? s->nbc->mp_primary : s->nbc;
+		slot = s->nbc->mp_primary != NULL ? s->nbc->mp_slot : 0;
+		TAILQ_FOREACH(d, &owner->disks, link)
 		{
 			bool connected = s->connected && s->nbc->state == NBC_ENABLED;
+			const struct mimo_nvme_ns *ns = slot == 0 ? d->ns : d->mp_ns[slot];
 
 			if (d->removing || (w->name != NULL && strcmp(w->name, d->bdev.name) != 0))
 				continue;
-			/* One path per bdev: it is the current one whenever it can carry I/O;
-			 * no ANA, so a present namespace is accessible. */
+			/* No ANA: a present namespace is accessible. */
 			json_array_append_new(
-				arr, json_pack("{s:s, s:i, s:b, s:b, s:b, s:o}", "bdev_name",
-					       d->bdev.name, "cntlid", (int)s->nbc->ctrlr->cntlid,
-					       "current", connected && d->ns != NULL, "connected",
-					       connected, "accessible", d->ns != NULL, "transport",
-					       transport_json(&s->nbc->trid)));
+				arr,
+				json_pack("{s:s, s:i, s:b, s:b, s:b, s:o}", "bdev_name",
+					  d->bdev.name, "cntlid", (int)s->nbc->ctrlr->cntlid,
+					  "current", ns != NULL && is_current(d, slot, connected),
+					  "connected", connected, "accessible", ns != NULL,
+					  "transport", transport_json(&s->nbc->trid)));
 		}
 	}
 	return arr;

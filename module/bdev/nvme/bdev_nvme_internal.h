@@ -83,6 +83,27 @@ json_t *bdev_nvme_controllers_json(const char *name);
  */
 int bdev_nvme_add_path(const char *name, const struct mimo_nvme_trid *trid, const char *hostnqn,
 		       bdev_nvme_attach_cb cb, void *arg, const char **why);
+/* Multipath mode (attach -x multipath with an attached name): a further controller of the
+ * name, its namespaces further paths of the name's bdevs; cb(arg, 0, the bdevs' names). 0
+ * (cb follows; -EINVAL there when its namespaces are others), -ENODEV, or SPDK's refusals
+ * with *why (the rest of "A controller named <name> ..."): -EALREADY, -EINVAL, -EBUSY,
+ * -ENOSPC (4 controllers per name at most). */
+int bdev_nvme_attach_multipath(const char *name, const struct mimo_nvme_trid *trid,
+			       const struct mimo_nvme_ctrlr_opts *opts,
+			       const struct bdev_nvme_reconnect_opts *reconnect,
+			       const char *dhchap_key, const char *dhchap_ctrlr_key,
+			       const char *psk, bdev_nvme_attach_cb cb, void *arg,
+			       const char **why);
+/* Detach the further controller (multipath) of name whose transport ID match says; -ENOENT
+ * when none does, else as bdev_nvme_detach. */
+int bdev_nvme_detach_secondary(const char *name,
+			       bool (*match)(const struct mimo_nvme_trid *t, const void *arg),
+			       const void *match_arg, void (*cb)(void *arg, int rc), void *arg);
+/* Multipath: bdev_name's policy (active_passive, or active_active round robin over the usable
+ * controllers, min_io I/Os each) and, for active_passive, its preferred controller by cntlid.
+ * 0, -ENODEV (no such bdev, or no controller of that cntlid), -EINVAL (min_io 0). */
+int bdev_nvme_set_multipath_policy(const char *bdev_name, bool active_active, uint32_t min_io);
+int bdev_nvme_set_preferred_path(const char *bdev_name, uint16_t cntlid);
 /* The paths of controller name (*num of them; NULL, 0 when unknown): valid until the next
  * change, on reactor 0. */
 const struct mimo_nvme_trid *bdev_nvme_get_paths(const char *name, uint32_t *num);

@@ -93,6 +93,19 @@ static json_t *stat_json(const struct nvme_path_stat *s)
 	return o;
 }
 
+/* One path's entry: its transport ID and what completed through it (zeros if nothing). */
+static json_t *path_entry(const struct nvme_disk *d, const struct mimo_nvme_trid *t)
+{
+	const struct nvme_path_stat *s;
+
+	for (s = d->stats; s != NULL; s = s->next)
+		if (strcmp(s->traddr, t->traddr) == 0 && strcmp(s->trsvcid, t->trsvcid) == 0)
+			break;
+	return json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:o}", "trid", "trtype", "TCP", "adrfam",
+			 t->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4", "traddr", t->traddr,
+			 "trsvcid", t->trsvcid, "subnqn", t->subnqn, "stat", stat_json(s));
+}
+
 int bdev_nvme_path_iostat(const char *bdev_name, json_t **out)
 {
 	struct nvme_bdev_ctrlr *nbc;
@@ -101,6 +114,8 @@ int bdev_nvme_path_iostat(const char *bdev_name, json_t **out)
 
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
+		if (nbc->mp_primary != NULL)
+			continue;
 		TAILQ_FOREACH(d, &nbc->disks, link)
 		{
 			if (strcmp(d->bdev.name, bdev_name) == 0)
@@ -111,23 +126,15 @@ int bdev_nvme_path_iostat(const char *bdev_name, json_t **out)
 	}
 	if (d == NULL)
 		return -ENODEV;
-	/* Every path of the controller, as SPDK lists every path of the bdev. */
+	/* Every path of the controller and of the name's further controllers (multipath), as
+	 * SPDK lists every path of the bdev. */
 	stats = json_array();
 	pthread_mutex_lock(&d->stat_lock);
-	for (uint32_t i = 0; i < nbc->num_paths; i++) {
-		const struct mimo_nvme_trid *t = &nbc->paths[i];
-		const struct nvme_path_stat *s;
+	for (uint32_t k = 0; k < NVME_MAX_MP; k++) {
+		const struct nvme_bdev_ctrlr *m = nbc->mp[k];
 
-		for (s = d->stats; s != NULL; s = s->next)
-			if (strcmp(s->traddr, t->traddr) == 0 &&
-			    strcmp(s->trsvcid, t->trsvcid) == 0)
-				break;
-		json_array_append_new(
-			stats,
-			json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:o}", "trid", "trtype", "TCP",
-				  "adrfam", t->adrfam == MIMO_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4",
-				  "traddr", t->traddr, "trsvcid", t->trsvcid, "subnqn", t->subnqn,
-				  "stat", stat_json(s)));
+		for (uint32_t j = 0; m != NULL && j < m->num_paths; j++)
+			json_array_append_new(stats, path_entry(d, &m->paths[j]));
 	}
 	pthread_mutex_unlock(&d->stat_lock);
 	*out = json_pack("{s:s, s:o}", "name", d->bdev.name, "stats", stats);

@@ -113,6 +113,10 @@ struct nvme_bdev_ctrlr {
 	struct nvme_bdev_ctrlr *mp_primary;
 	uint32_t mp_slot;
 	bool mp_unlinking; /* its primary's channels are letting go of it */
+	/* A primary's detach waiting for its further controllers to go. */
+	int mp_pending;
+	void (*mp_then_cb)(void *arg, int rc);
+	void *mp_then_arg;
 	/* trid's changes (failover) against its reads by the path statistics (any reactor). */
 	pthread_mutex_t path_lock;
 	/* Error injections, kept across reconnects (bdev_nvme_inject.c). */
@@ -187,6 +191,9 @@ struct nvme_inject_hit {
 	uint16_t status;
 	uint64_t delay_ns;
 };
+
+/* bdev_nvme_failover.c: 0 when ctrlr's namespaces are those of nbc's bdevs, else -EINVAL. */
+int bdev_nvme_same_namespaces(const struct nvme_bdev_ctrlr *nbc, struct mimo_nvme_ctrlr *ctrlr);
 
 /* Whether a command of opc meets an injection now (its err_count taken). */
 bool nvme_inject_match(struct nvme_bdev_ctrlr *nbc, uint8_t opc, struct nvme_inject_hit *hit);

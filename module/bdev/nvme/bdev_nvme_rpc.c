@@ -247,7 +247,8 @@ static void attach_done(void *arg, int rc, json_t *names)
 
 /* A second path under an attached controller's name (SPDK's rules and words). */
 static void add_path(struct mimo_jsonrpc_request *req, const struct attach_params *p,
-		     const struct mimo_nvme_trid *trid)
+		     const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
+		     const struct bdev_nvme_reconnect_opts *reconnect)
 {
 	const char *why;
 	int rc;
@@ -259,16 +260,15 @@ static void add_path(struct mimo_jsonrpc_request *req, const struct attach_param
 					p->name);
 		return;
 	}
-	if (strcasecmp(p->multipath, "multipath") == 0) {
-		mimo_jsonrpc_send_error(
-			req, -ENOTSUP,
-			"A controller named %s already exists: mimo does not add "
-			"a second controller to its bdevs (multipath mode); "
-			"-x failover adds the path as an alternate it fails over to",
-			p->name);
-		return;
-	}
-	rc = bdev_nvme_add_path(p->name, trid, p->hostnqn, attach_done, req, &why);
+	/* multipath: a further controller of the name's bdevs; failover: another address of
+	 * its controller, connected when the one in use is lost. */
+	if (strcasecmp(p->multipath, "multipath") == 0)
+		rc = bdev_nvme_attach_multipath(p->name, trid, opts, reconnect, p->dhchap_key,
+						p->dhchap_ctrlr_key,
+						p->psk != NULL && p->psk[0] != '\0' ? p->psk : NULL,
+						attach_done, req, &why);
+	else
+		rc = bdev_nvme_add_path(p->name, trid, p->hostnqn, attach_done, req, &why);
 	if (rc != 0 && why != NULL)
 		mimo_jsonrpc_send_error(req, rc, "A controller named %s %s", p->name, why);
 	else if (rc != 0)
@@ -294,7 +294,7 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 	if (!build(req, &p, &trid, &opts, &reconnect)) {
 		/* answered */
 	} else if (bdev_nvme_get_trid(p.name) != NULL) {
-		add_path(req, &p, &trid);
+		add_path(req, &p, &trid, &opts, &reconnect);
 	} else {
 		rc = bdev_nvme_attach(
 			p.name, &trid, &opts, &reconnect, p.dhchap_key, p.dhchap_ctrlr_key,
@@ -393,6 +393,11 @@ static bool path_matches(const struct detach_params *p, const struct mimo_nvme_t
 	return true;
 }
 
+static bool match_detach(const struct mimo_nvme_trid *t, const void *arg)
+{
+	return path_matches(arg, t);
+}
+
 static void detach(struct mimo_jsonrpc_request *req, const json_t *params,
 		   const struct mimo_json_decoder *decoders, size_t count)
 {
@@ -408,6 +413,12 @@ static void detach(struct mimo_jsonrpc_request *req, const json_t *params,
 	paths = bdev_nvme_get_paths(p.name, &n);
 	while (i < n && !path_matches(&p, &paths[i]))
 		i++;
+	if (p.trsvcid != NULL) {
+		/* A further controller of the name (multipath) at that address goes alone. */
+		rc = bdev_nvme_detach_secondary(p.name, match_detach, &p, detach_done, req);
+		if (rc != -ENOENT)
+			goto answered;
+	}
 	if (n > 0 && i == n)
 		rc = -ENODEV;
 	else if (n > 1 && (p.traddr != NULL || p.trsvcid != NULL || p.subnqn != NULL ||
@@ -417,6 +428,7 @@ static void detach(struct mimo_jsonrpc_request *req, const json_t *params,
 			mimo_jsonrpc_send_bool(req, true);
 	} else
 		rc = bdev_nvme_detach(p.name, detach_done, req);
+answered:
 	if (rc != 0)
 		mimo_jsonrpc_send_errno(req, rc);
 	mimo_json_decode_free(decoders, count, &p);
