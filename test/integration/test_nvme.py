@@ -529,18 +529,22 @@ def test_perf_verify_needs_writes(served):
     assert after["num_write_ops"] == before["num_write_ops"]  # a read-only run stays so
 
 
-def test_bdev_nvme_refuses_multipath(daemons):
-    # mimo connects one path of a controller at a time: a second controller under the name
-    # (multipath mode) is an error, not a silent no-op; -x failover adds an alternate path
-    # (test_nvme_failover.py). SPDK's defaults (0, "disable") are accepted.
+def test_bdev_nvme_second_path_modes_checked(daemons):
+    # A second attach under a name must say how (multipath or failover: test_nvme_multipath.py,
+    # test_nvme_failover.py); without a mode, or the same path again, it is refused. SPDK's
+    # defaults (0, "disable") are accepted.
     t1, t2 = daemons(), daemons()
     port = free_port()
     serve(t1, port)
     assert attach(t2, port, ctrlr_loss_timeout_sec=0, reconnect_delay_sec=0,
                   fast_io_fail_timeout_sec=0, multipath="disable") == ["Nvme0n1"]
     with pytest.raises(RpcFailure) as e:
-        attach(t2, port, multipath="multipath")
-    assert e.value.code == -95 and "-x failover" in e.value.message
+        attach(t2, port)
+    assert e.value.code == -114 and "multipath is disabled" in e.value.message
+    for mode in ("multipath", "failover"):
+        with pytest.raises(RpcFailure) as e:
+            attach(t2, port, multipath=mode)
+        assert e.value.code == -114 and "specified network path" in e.value.message
     with pytest.raises(RpcFailure) as e:
         attach(t2, port, multipath="sideways")
     assert e.value.code == -22

@@ -127,8 +127,8 @@ static void refuse(struct mimo_jsonrpc_request *req, const char *param, const ch
 #define DHCHAP_CHOICES \
 	"sha256, sha384, sha512; null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192"
 
-/* One path per controller: a policy that spreads I/O over paths is refused; the others -
- * active_passive, and the selector and min_io only active_active uses - say what one path is. */
+/* Multipath bdevs start active_passive (bdev_nvme_set_multipath_policy changes one): a
+ * default of active_active is refused; the selector and min_io only active_active uses. */
 static bool multipath_ok(struct mimo_jsonrpc_request *req, const json_t *m)
 {
 	const char *key;
@@ -147,8 +147,9 @@ static bool multipath_ok(struct mimo_jsonrpc_request *req, const json_t *m)
 		if (strcmp(key, "policy") == 0) {
 			if (s == NULL || strcmp(s, "active_passive") != 0) {
 				refuse(req, "multipath_opts",
-				       "policy must be \"active_passive\": mimo's controllers have "
-				       "one path each (no multipath)");
+				       "policy must be \"active_passive\": multipath bdevs start "
+				       "active_passive, bdev_nvme_set_multipath_policy sets "
+				       "active_active per bdev");
 				return false;
 			}
 		} else if (strcmp(key, "selector") == 0) {

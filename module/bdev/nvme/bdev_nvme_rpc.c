@@ -190,9 +190,9 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 	}
 	if (p->multipath_opts != NULL && !json_is_null(p->multipath_opts)) {
 		mimo_jsonrpc_send_error(req, -ENOTSUP,
-					"multipath_opts is not supported: mimo connects one path "
-					"of a controller at a time (-x failover adds others), so "
-					"there is no multipath policy");
+					"multipath_opts is not supported: a multipath bdev starts "
+					"active_passive; bdev_nvme_set_multipath_policy sets its "
+					"policy");
 		return false;
 	}
 	/* psk: a TLS PSK of the keyring, by name (SPDK's form; a file path, its old one, is
