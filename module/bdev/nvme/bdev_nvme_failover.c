@@ -32,7 +32,7 @@ static struct nvme_bdev_ctrlr *find(const char *name)
 
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
-		if (strcmp(nbc->name, name) == 0)
+		if (nbc->mp_primary == NULL && strcmp(nbc->name, name) == 0)
 			return nbc;
 	}
 	return NULL;

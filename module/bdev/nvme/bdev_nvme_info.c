@@ -108,7 +108,7 @@ int bdev_nvme_health_info(const char *name, bdev_nvme_json_cb cb, void *arg)
 
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
-		if (strcmp(nbc->name, name) == 0)
+		if (nbc->mp_primary == NULL && strcmp(nbc->name, name) == 0)
 			break;
 	}
 	if (nbc == NULL || nbc->state == NBC_CONNECTING)

@@ -20,7 +20,8 @@ static struct nvme_bdev_ctrlr *find(const char *name)
 
 	TAILQ_FOREACH(nbc, &g_bdev_nvme_ctrlrs, link)
 	{
-		if (strcmp(nbc->name, name) == 0 && nbc->state != NBC_CONNECTING)
+		if (nbc->mp_primary == NULL && strcmp(nbc->name, name) == 0 &&
+		    nbc->state != NBC_CONNECTING)
 			return nbc;
 	}
 	return NULL;
