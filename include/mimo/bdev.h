@@ -161,10 +161,18 @@ struct mimo_bdev_io_stat {
 	uint64_t bytes_unmapped, num_unmap_ops;
 	uint64_t read_latency_ticks, write_latency_ticks, unmap_latency_ticks;
 	uint64_t num_failed_ops;
+	uint64_t num_flush_ops, flush_latency_ticks; /* not in bdev_get_iostat (SPDK has none) */
 };
 
 /* Statistics summed over every channel the bdev has had (any thread). */
 void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_io_stat *stat);
+/*
+ * Call fn with every bdev's name and statistics, from any thread (the metrics endpoint's).
+ * fn runs under the bdev registry's lock: it must only copy what it was given (the name is
+ * valid during the call), never call back into the bdev layer.
+ */
+typedef void (*mimo_bdev_stat_fn)(void *arg, const char *name, const struct mimo_bdev_io_stat *st);
+void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg);
 
 /*
  * The bdev as bdev_get_bdevs shows it (SPDK's object: name, aliases, product_name,

@@ -275,6 +275,20 @@ json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt);
 /* save_config's "nvmf" subsystem: the {method, params} that re-create the target. */
 json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt);
 
+/*
+ * The process' NVMe-oF target counters, readable from any thread (the metrics endpoint):
+ * controllers and queue pairs that exist now (a queue pair from its connection's accept, or
+ * its loop queue's creation, until it is freed), commands completed since the start, and
+ * those completed with an error status.
+ */
+struct mimo_nvmf_stats {
+	uint64_t controllers;
+	uint64_t qpairs;
+	uint64_t commands;
+	uint64_t command_errors;
+};
+void mimo_nvmf_get_stats(struct mimo_nvmf_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -231,6 +231,8 @@ static void stat_add(struct mimo_bdev_io_stat *to, const struct bdev_channel *ch
 	to->write_latency_ticks += stat_get(ch, STAT_WRITE_TICKS);
 	to->unmap_latency_ticks += stat_get(ch, STAT_UNMAP_TICKS);
 	to->num_failed_ops += stat_get(ch, STAT_FAILED_OPS);
+	to->num_flush_ops += stat_get(ch, STAT_FLUSH_OPS);
+	to->flush_latency_ticks += stat_get(ch, STAT_FLUSH_TICKS);
 }
 
 static void channel_destroy(void *io_device, void *ctx)
@@ -710,6 +712,22 @@ MIMO_EXPORT json_t *mimo_bdev_config_json(void)
 	}
 	pthread_mutex_unlock(&g_lock);
 	return arr;
+}
+
+MIMO_EXPORT void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg)
+{
+	struct mimo_bdev *b;
+
+	/* Under the registry's lock, as bdev_get_iostat: no bdev goes while it is read. */
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(b, &g_bdevs, internal.link)
+	{
+		struct mimo_bdev_io_stat st;
+
+		mimo_bdev_get_io_stat(b, &st);
+		fn(arg, b->name, &st);
+	}
+	pthread_mutex_unlock(&g_lock);
 }
 
 json_t *bdev_iostat_json(const char *name)

@@ -143,6 +143,10 @@ MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
 			stat_add_one(ch, STAT_UNMAP_OPS, 1);
 			stat_add_one(ch, STAT_UNMAP_TICKS, ticks);
 			break;
+		case MIMO_BDEV_IO_FLUSH:
+			stat_add_one(ch, STAT_FLUSH_OPS, 1);
+			stat_add_one(ch, STAT_FLUSH_TICKS, ticks);
+			break;
 		default:
 			break;
 		}

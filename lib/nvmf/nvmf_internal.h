@@ -511,6 +511,12 @@ static inline void nvmf_req_set_status(struct nvmf_req *req, uint8_t sct, uint8_
 /* Send a message between reactors (mimo_reactor_post: never a spin on a full ring). */
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg);
 
+/* The counters of mimo_nvmf_get_stats (stats.c). */
+void nvmf_stats_ctrlr(int delta);
+void nvmf_stats_qpair(int delta);
+/* A command completed on reactor index ri (its queue pair's); error: its status is not 0. */
+void nvmf_stats_command(uint32_t ri, bool error);
+
 /* Namespace I/O accounting on the calling reactor (io_cmd.c). */
 struct mimo_io_channel *nvmf_ns_get_channel(struct nvmf_ns *ns);
 void nvmf_ns_io_done(struct nvmf_ns *ns);

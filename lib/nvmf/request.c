@@ -84,6 +84,7 @@ static void respond(struct nvmf_req *req)
 	req->cpl.cid = req->cmd.cid;
 	req->cpl.sqid = qp->qid;
 	req->cpl.sqhd = qp->sqhd;
+	nvmf_stats_command(qp->group->reactor_index, (req->cpl.status >> 1) != 0);
 	qp->tt->ops->queue_response(req);
 }
 

@@ -203,11 +203,13 @@ void nvmf_poll_group_add(struct nvmf_poll_group *pg, struct nvmf_qpair *qp)
 {
 	qp->group = pg;
 	TAILQ_INSERT_TAIL(&pg->qpairs, qp, link);
+	nvmf_stats_qpair(1);
 }
 
 void nvmf_poll_group_remove(struct nvmf_qpair *qp)
 {
 	TAILQ_REMOVE(&qp->group->qpairs, qp, link);
+	nvmf_stats_qpair(-1);
 }
 
 uint32_t nvmf_transport_qpair_counted(struct nvmf_transport *tt)
