@@ -357,7 +357,7 @@ def test_requests_that_are_not_scrapes_are_refused(daemons):
     assert r.startswith(b"HTTP/1.1 413")
     # Headers past the request cap (16 KiB): an error answer and the connection closed.
     r = raw(mport, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n")
-    assert re.match(rb"HTTP/1.1 4\d\d", r), r[:100]
+    assert r.startswith(b"HTTP/1.1 431"), r[:100]
     s = samples(scrape(mport)[2])
     assert s[("mimo_metrics_http_requests_total", (("code", "404"),))] == 1
     assert s[("mimo_metrics_http_requests_total", (("code", "405"),))] == 2
