@@ -13,6 +13,7 @@
 #include "mimo/jsonrpc.h"
 #include "mimo/nvmf.h"
 #include "mimo/reactor.h"
+#include "mimo/vhost.h"
 #include "server.h"
 #include "ticks.h"
 
@@ -147,6 +148,21 @@ static void nvmf_metrics(struct mimo_expo *e)
 			  "NVMe-oF commands completed with an error status.", st.command_errors);
 }
 
+static void vhost_metrics(struct mimo_expo *e)
+{
+	struct mimo_vhost_stats st;
+
+	mimo_vhost_get_stats(&st);
+	mimo_expo_family(e, "mimo_vhost_controllers", MIMO_EXPO_GAUGE,
+			 "vhost-user controllers that exist now, by device type.");
+	mimo_expo_u64(e, "mimo_vhost_controllers", (const char *const[]){ "type", "blk", NULL },
+		      st.blk_controllers);
+	mimo_expo_u64(e, "mimo_vhost_controllers", (const char *const[]){ "type", "scsi", NULL },
+		      st.scsi_controllers);
+	mimo_expo_one_u64(e, "mimo_vhost_sessions", MIMO_EXPO_GAUGE,
+			  "vhost-user front-ends (QEMU) connected now.", st.sessions);
+}
+
 struct rpc_pass {
 	struct mimo_expo *e;
 	bool errors;
@@ -183,6 +199,7 @@ static void collect(void *arg, struct mimo_expo *e)
 	mimo_expo_process(e);
 	bdev_metrics(e);
 	nvmf_metrics(e);
+	vhost_metrics(e);
 	reactor_metrics(e);
 	rpc_metrics(e);
 }

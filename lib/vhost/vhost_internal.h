@@ -183,6 +183,8 @@ struct vhost_ctrlr {
 };
 
 /* --- ctrlr.c ------------------------------------------------------------------------------ */
+/* The counts of mimo_vhost_get_stats: a session came (+1) or went (-1). */
+void vhost_stats_session(int delta);
 struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
 /* Make a controller listening on socket_dir/name with device (ops, dev). On its reactor. */
 int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost_dev_ops *ops,

@@ -236,6 +236,26 @@ def test_promtool_accepts_a_scrape_with_any_bdev_name(daemons):
     assert scrape(mport, method="HEAD")[:2] == (200, ctype)
 
 
+def test_vhost_controllers_and_front_ends_are_counted(daemons, rundir):
+    import vhost_user as vu
+    mport = free_port()
+    d = daemons("-S", rundir, "--metrics", f"127.0.0.1:{mport}")
+    d.result("bdev_malloc_create", {"name": "M0", "block_size": 512, "num_blocks": 2048})
+    d.result("vhost_create_blk_controller", {"ctrlr": "vb0", "dev_name": "M0"})
+    assert value(mport, "mimo_vhost_controllers", type="blk") == 1
+    assert value(mport, "mimo_vhost_controllers", type="scsi") == 0
+    c = vu.Client(os.path.join(rundir, "vb0"))
+    c.negotiate()
+    q = c.queue(0)
+    assert q.blk_write(0, b"\x11" * 512) == vu.S_OK
+    assert value(mport, "mimo_vhost_sessions") == 1
+    assert value(mport, "mimo_bdev_write_ops_total", bdev="M0") == 1
+    c.close()
+    wait_until(lambda: value(mport, "mimo_vhost_sessions") == 0, 10, "the session to end")
+    d.result("vhost_delete_controller", {"ctrlr": "vb0"})
+    assert value(mport, "mimo_vhost_controllers", type="blk") == 0
+
+
 # --- mimo_agent and mimo_gateway -------------------------------------------------------------
 
 @need_prometheus
