@@ -79,16 +79,42 @@ static void bdev_sample(void *arg, const char *name, const struct mimo_bdev_io_s
 		mimo_expo_u64(p->e, p->f->name, labels, v);
 }
 
+struct hist_pass {
+	struct mimo_expo *e;
+	bool write;
+	double hz;
+};
+
+static void hist_sample(void *arg, const char *name, const struct mimo_bdev_io_stat *st)
+{
+	struct hist_pass *p = arg;
+
+	mimo_expo_histogram(
+		p->e,
+		p->write ? "mimo_bdev_write_latency_seconds" : "mimo_bdev_read_latency_seconds",
+		"bdev", name, mimo_bdev_lat_bounds, MIMO_BDEV_LAT_BOUNDS,
+		p->write ? st->write_lat_hist : st->read_lat_hist,
+		(double)(p->write ? st->write_latency_ticks : st->read_latency_ticks) / p->hz);
+}
+
 /* One pass over the bdevs per family: the format wants a family's samples together. */
 static void bdev_metrics(struct mimo_expo *e)
 {
 	struct bdev_pass p = { .e = e, .hz = (double)mimo_get_ticks_hz() };
+	struct hist_pass h = { .e = e, .hz = p.hz };
 
 	for (size_t i = 0; i < MIMO_COUNTOF(g_bdev_families); i++) {
 		p.f = &g_bdev_families[i];
 		mimo_expo_family(e, p.f->name, p.f->type, p.f->help);
 		mimo_bdev_foreach_io_stat(bdev_sample, &p);
 	}
+	mimo_expo_family(e, "mimo_bdev_read_latency_seconds", MIMO_EXPO_HISTOGRAM,
+			 "Latency of the successful reads, in seconds.");
+	mimo_bdev_foreach_io_stat(hist_sample, &h);
+	h.write = true;
+	mimo_expo_family(e, "mimo_bdev_write_latency_seconds", MIMO_EXPO_HISTOGRAM,
+			 "Latency of the successful writes and write-zeroes, in seconds.");
+	mimo_bdev_foreach_io_stat(hist_sample, &h);
 }
 
 static void reactor_metrics(struct mimo_expo *e)

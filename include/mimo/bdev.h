@@ -155,6 +155,15 @@ void mimo_bdev_io_release(struct mimo_bdev_io *io);
  * its own layer's I/O from others'. */
 void *mimo_bdev_io_cb_arg_if(const struct mimo_bdev_io *io, mimo_bdev_io_cb cb);
 
+/*
+ * Latency histograms of reads and writes (the metrics endpoint's mimo_bdev_*_latency_seconds):
+ * how many completed within each bound, in seconds, the last bucket being everything slower
+ * (+Inf). Not cumulative here: bucket i counts the I/Os above bound i-1 and within bound i.
+ */
+#define MIMO_BDEV_LAT_BOUNDS  17
+#define MIMO_BDEV_LAT_BUCKETS (MIMO_BDEV_LAT_BOUNDS + 1)
+extern const double mimo_bdev_lat_bounds[MIMO_BDEV_LAT_BOUNDS];
+
 struct mimo_bdev_io_stat {
 	uint64_t bytes_read, num_read_ops;
 	uint64_t bytes_written, num_write_ops;
@@ -162,6 +171,7 @@ struct mimo_bdev_io_stat {
 	uint64_t read_latency_ticks, write_latency_ticks, unmap_latency_ticks;
 	uint64_t num_failed_ops;
 	uint64_t num_flush_ops, flush_latency_ticks; /* not in bdev_get_iostat (SPDK has none) */
+	uint64_t read_lat_hist[MIMO_BDEV_LAT_BUCKETS], write_lat_hist[MIMO_BDEV_LAT_BUCKETS];
 };
 
 /* Statistics summed over every channel the bdev has had (any thread). */

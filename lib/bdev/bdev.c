@@ -201,6 +201,25 @@ MIMO_EXPORT char *mimo_bdev_unused_name(const char *prefix)
 	return strdup(name);
 }
 
+/* --- latency histograms ------------------------------------------------------------------ */
+
+/* From 10 us to 2.5 s in 1-2.5-5 steps: a memory bdev's microseconds to a stalled disk's
+ * seconds, in few enough buckets that a scrape of many bdevs stays small. */
+MIMO_EXPORT const double mimo_bdev_lat_bounds[MIMO_BDEV_LAT_BOUNDS] = {
+	10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
+	10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,  2.5,
+};
+uint64_t g_bdev_lat_bounds_ticks[MIMO_BDEV_LAT_BOUNDS];
+static pthread_once_t g_lat_once = PTHREAD_ONCE_INIT;
+
+static void lat_bounds_init(void)
+{
+	double hz = (double)mimo_get_ticks_hz();
+
+	for (int i = 0; i < MIMO_BDEV_LAT_BOUNDS; i++)
+		g_bdev_lat_bounds_ticks[i] = (uint64_t)(mimo_bdev_lat_bounds[i] * hz);
+}
+
 /* --- channels -------------------------------------------------------------------------- */
 
 static int channel_create(void *io_device, void *ctx)
@@ -233,6 +252,12 @@ static void stat_add(struct mimo_bdev_io_stat *to, const struct bdev_channel *ch
 	to->num_failed_ops += stat_get(ch, STAT_FAILED_OPS);
 	to->num_flush_ops += stat_get(ch, STAT_FLUSH_OPS);
 	to->flush_latency_ticks += stat_get(ch, STAT_FLUSH_TICKS);
+	for (int i = 0; i < MIMO_BDEV_LAT_BUCKETS; i++) {
+		to->read_lat_hist[i] +=
+			atomic_load_explicit(&ch->read_hist[i], memory_order_relaxed);
+		to->write_lat_hist[i] +=
+			atomic_load_explicit(&ch->write_hist[i], memory_order_relaxed);
+	}
 }
 
 static void channel_destroy(void *io_device, void *ctx)
@@ -276,6 +301,8 @@ MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 		return -EINVAL;
 	if (mimo_uuid_is_null(bdev->uuid))
 		mimo_uuid_generate(bdev->uuid);
+	/* Before any channel of any bdev exists: their I/Os are counted in these buckets. */
+	pthread_once(&g_lat_once, lat_bounds_init);
 	pthread_mutex_init(&bdev->internal.lock, NULL);
 	TAILQ_INIT(&bdev->internal.descs);
 	TAILQ_INIT(&bdev->internal.channels);

@@ -44,12 +44,33 @@ struct bdev_channel {
 	uint32_t outstanding;
 	/* Written by the owning reactor only; relaxed atomics so iostat may read them. */
 	_Atomic uint64_t stat[STAT_COUNT];
+	_Atomic uint64_t read_hist[MIMO_BDEV_LAT_BUCKETS], write_hist[MIMO_BDEV_LAT_BUCKETS];
 	TAILQ_ENTRY(bdev_channel) link;
 };
 
 static inline uint64_t stat_get(const struct bdev_channel *ch, enum bdev_stat s)
 {
 	return atomic_load_explicit(&ch->stat[s], memory_order_relaxed);
+}
+
+/* mimo_bdev_lat_bounds in ticks, set when the first bdev registers (bdev.c). */
+extern uint64_t g_bdev_lat_bounds_ticks[MIMO_BDEV_LAT_BOUNDS];
+
+/* Count one I/O of ticks in its bucket: a binary search over 17 bounds, one plain store. */
+static inline void hist_add(_Atomic uint64_t *hist, uint64_t ticks)
+{
+	unsigned int lo = 0, hi = MIMO_BDEV_LAT_BOUNDS;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (ticks <= g_bdev_lat_bounds_ticks[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	atomic_store_explicit(&hist[lo], atomic_load_explicit(&hist[lo], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 static inline void stat_add_one(struct bdev_channel *ch, enum bdev_stat s, uint64_t v)

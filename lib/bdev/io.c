@@ -131,12 +131,14 @@ MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
 			stat_add_one(ch, STAT_BYTES_READ, bytes);
 			stat_add_one(ch, STAT_READ_OPS, 1);
 			stat_add_one(ch, STAT_READ_TICKS, ticks);
+			hist_add(ch->read_hist, ticks);
 			break;
 		case MIMO_BDEV_IO_WRITE:
 		case MIMO_BDEV_IO_WRITE_ZEROES:
 			stat_add_one(ch, STAT_BYTES_WRITTEN, bytes);
 			stat_add_one(ch, STAT_WRITE_OPS, 1);
 			stat_add_one(ch, STAT_WRITE_TICKS, ticks);
+			hist_add(ch->write_hist, ticks);
 			break;
 		case MIMO_BDEV_IO_UNMAP:
 			stat_add_one(ch, STAT_BYTES_UNMAPPED, bytes);

@@ -32,7 +32,9 @@ void mimo_expo_family(struct mimo_expo *e, const char *name, enum mimo_expo_type
 	puts_(e, help);
 	puts_(e, "\n# TYPE ");
 	puts_(e, name);
-	puts_(e, type == MIMO_EXPO_COUNTER ? " counter\n" : " gauge\n");
+	puts_(e, type == MIMO_EXPO_COUNTER ? " counter\n"
+		 : type == MIMO_EXPO_GAUGE ? " gauge\n"
+					   : " histogram\n");
 }
 
 /* The format's three escapes inside a label value; anything else (UTF-8 included) as is. */
@@ -94,6 +96,34 @@ void mimo_expo_f64(struct mimo_expo *e, const char *name, const char *const *lab
 	else
 		snprintf(num, sizeof(num), " %.17g\n", value);
 	puts_(e, num);
+}
+
+void mimo_expo_histogram(struct mimo_expo *e, const char *name, const char *label,
+			 const char *label_value, const double *bounds, size_t nbounds,
+			 const uint64_t *counts, double sum)
+{
+	char series[128], le[32];
+	const char *const one[] = { label, label_value, NULL };
+	uint64_t cum = 0;
+
+	snprintf(series, sizeof(series), "%s_bucket", name);
+	for (size_t i = 0; i <= nbounds; i++) {
+		cum += counts[i];
+		if (i < nbounds)
+			snprintf(le, sizeof(le), "%g", bounds[i]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		if (label != NULL)
+			mimo_expo_u64(e, series,
+				      (const char *const[]){ label, label_value, "le", le, NULL },
+				      cum);
+		else
+			mimo_expo_u64(e, series, (const char *const[]){ "le", le, NULL }, cum);
+	}
+	snprintf(series, sizeof(series), "%s_sum", name);
+	mimo_expo_f64(e, series, label != NULL ? one : NULL, sum);
+	snprintf(series, sizeof(series), "%s_count", name);
+	mimo_expo_u64(e, series, label != NULL ? one : NULL, cum);
 }
 
 void mimo_expo_one_u64(struct mimo_expo *e, const char *name, enum mimo_expo_type type,

@@ -11,6 +11,7 @@
 #define MIMO_METRICS_EXPO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -25,10 +26,11 @@ struct mimo_expo {
 
 enum mimo_expo_type {
 	MIMO_EXPO_COUNTER,
-	MIMO_EXPO_GAUGE
+	MIMO_EXPO_GAUGE,
+	MIMO_EXPO_HISTOGRAM
 };
 
-/* "# HELP name help" and "# TYPE name counter|gauge". help must be one line. */
+/* "# HELP name help" and "# TYPE name counter|gauge|histogram". help must be one line. */
 void mimo_expo_family(struct mimo_expo *e, const char *name, enum mimo_expo_type type,
 		      const char *help);
 
@@ -39,6 +41,16 @@ void mimo_expo_family(struct mimo_expo *e, const char *name, enum mimo_expo_type
 void mimo_expo_u64(struct mimo_expo *e, const char *name, const char *const *labels,
 		   uint64_t value);
 void mimo_expo_f64(struct mimo_expo *e, const char *name, const char *const *labels, double value);
+
+/*
+ * One histogram's samples (its family written before): name_bucket with label "le" for each
+ * of bounds and +Inf, cumulative, then name_sum and name_count. counts[i] is the number within
+ * bounds[i] and above bounds[i-1] (counts[nbounds]: above the last). label: one extra pair
+ * (name, value) or NULL.
+ */
+void mimo_expo_histogram(struct mimo_expo *e, const char *name, const char *label,
+			 const char *label_value, const double *bounds, size_t nbounds,
+			 const uint64_t *counts, double sum);
 
 /* A family with a single unlabelled sample. */
 void mimo_expo_one_u64(struct mimo_expo *e, const char *name, enum mimo_expo_type type,

@@ -184,6 +184,17 @@ def test_prometheus_scrapes_mimo_tgt_after_nvme_tcp_io(daemons, prometheus):
     assert s[("mimo_bdev_write_ops_total", (("bdev", "Malloc0"),))] >= 8
     assert s[("mimo_bdev_write_bytes_total", (("bdev", "Malloc0"),))] >= 8 * 512
     assert s[("mimo_bdev_read_seconds_total", (("bdev", "Malloc0"),))] > 0
+    # The latency histograms: cumulative buckets up to +Inf, which is the count of the ops.
+    for kind in ("read", "write"):
+        name = f"mimo_bdev_{kind}_latency_seconds"
+        buckets = sorted((float(lb[1][1]), v) for (n, lb), v in s.items()
+                         if n == name + "_bucket" and lb[0] == ("bdev", "Malloc0"))
+        assert len(buckets) == 18 and buckets[-1][0] == float("inf")
+        assert [v for _, v in buckets] == sorted(v for _, v in buckets)
+        ops = s[(f"mimo_bdev_{kind}_ops_total", (("bdev", "Malloc0"),))]
+        assert buckets[-1][1] == ops == s[(name + "_count", (("bdev", "Malloc0"),))]
+        assert s[(name + "_sum", (("bdev", "Malloc0"),))] == \
+            s[(f"mimo_bdev_{kind}_seconds_total", (("bdev", "Malloc0"),))]
     assert s[("mimo_nvmf_controllers", ())] == 1
     assert s[("mimo_nvmf_qpairs", ())] == 2
     assert s[("mimo_nvmf_commands_total", ())] >= 16
@@ -195,6 +206,9 @@ def test_prometheus_scrapes_mimo_tgt_after_nvme_tcp_io(daemons, prometheus):
     prom = prometheus(mport)
     assert prom.wait_for('mimo_bdev_read_ops_total{bdev="Malloc0"}')[0] >= 8
     assert prom.query("mimo_nvmf_controllers") == [1.0]
+    # Prometheus reads the histogram as one: a quantile comes out of its buckets.
+    q = 'histogram_quantile(0.5, mimo_bdev_read_latency_seconds_bucket{bdev="Malloc0"})'
+    assert 0 < prom.query(q)[0] <= 2.5
     # What goes away is seen going: the host disconnects, the controller is gone.
     io.close()
     admin.close()

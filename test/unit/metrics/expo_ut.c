@@ -53,6 +53,22 @@ static void test_special_values(void **state)
 	mimo_buf_free(&e.b);
 }
 
+static void test_histogram_is_cumulative(void **state)
+{
+	static const double bounds[] = { 0.001, 0.5 };
+	static const uint64_t counts[] = { 2, 0, 3 };
+	struct mimo_expo e = { 0 };
+
+	(void)state;
+	mimo_expo_histogram(&e, "h_seconds", "bdev", "M0", bounds, 2, counts, 1.5);
+	assert_string_equal(e.b.data, "h_seconds_bucket{bdev=\"M0\",le=\"0.001\"} 2\n"
+				      "h_seconds_bucket{bdev=\"M0\",le=\"0.5\"} 2\n"
+				      "h_seconds_bucket{bdev=\"M0\",le=\"+Inf\"} 5\n"
+				      "h_seconds_sum{bdev=\"M0\"} 1.5\n"
+				      "h_seconds_count{bdev=\"M0\"} 5\n");
+	mimo_buf_free(&e.b);
+}
+
 static void test_addresses(void **state)
 {
 	struct sockaddr_storage ss;
@@ -89,6 +105,7 @@ int main(void)
 		cmocka_unit_test(test_family_and_samples),
 		cmocka_unit_test(test_label_values_are_escaped),
 		cmocka_unit_test(test_special_values),
+		cmocka_unit_test(test_histogram_is_cumulative),
 		cmocka_unit_test(test_addresses),
 	};
 
