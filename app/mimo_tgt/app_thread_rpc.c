@@ -12,11 +12,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "log.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/reactor.h"
 #include "ticks.h"
@@ -268,12 +271,108 @@ static void rpc_thread_set_cpumask(struct mimo_jsonrpc_request *req, const json_
 	free(p.cpumask);
 }
 
+/* --- framework_monitor_context_switch ------------------------------------------------------ */
+
+/*
+ * SPDK's reactors check their thread's context switches once a second and log them (with the
+ * reactor flag). In mimo the check is a one-second timer on each reactor while the monitor is
+ * on - off by default, unlike SPDK's, because the timer would wake idle reactors that
+ * otherwise sleep until there is work - and its lines are the reactor flag's debug lines.
+ */
+struct csw {
+	struct mimo_poller *poller;
+	long nvcsw, nivcsw;
+};
+
+static struct csw g_csw[64];
+static atomic_bool g_csw_on;
+
+static int csw_check(void *arg)
+{
+	struct csw *c = arg;
+	struct mimo_reactor *r = mimo_reactor_current();
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	if (ru.ru_nvcsw != c->nvcsw || ru.ru_nivcsw != c->nivcsw)
+		MIMO_DEBUG("reactor",
+			   "reactor %u: %ld voluntary context switches and %ld involuntary context "
+			   "switches in the last second",
+			   mimo_reactor_core(r), ru.ru_nvcsw - c->nvcsw, ru.ru_nivcsw - c->nivcsw);
+	c->nvcsw = ru.ru_nvcsw;
+	c->nivcsw = ru.ru_nivcsw;
+	return 0;
+}
+
+/* On each reactor: start or stop its timer as the monitor now says. */
+static void csw_step(void *arg)
+{
+	struct csw *c = &g_csw[mimo_reactor_index(mimo_reactor_current())];
+	struct rusage ru;
+
+	(void)arg;
+	if (atomic_load(&g_csw_on) && c->poller == NULL) {
+		if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+			c->nvcsw = ru.ru_nvcsw;
+			c->nivcsw = ru.ru_nivcsw;
+		}
+		c->poller = mimo_poller_register(csw_check, c, 1000000);
+	} else if (!atomic_load(&g_csw_on)) {
+		mimo_poller_unregister(&c->poller);
+	}
+}
+
+static void csw_done(void *arg)
+{
+	mimo_jsonrpc_send_result(arg, json_pack("{s:b}", "enabled", atomic_load(&g_csw_on)));
+}
+
+struct csw_param {
+	bool enabled;
+};
+
+static const struct mimo_json_decoder csw_decoders[] = {
+	{ "enabled", offsetof(struct csw_param, enabled), mimo_json_decode_bool, true },
+};
+
+static void rpc_framework_monitor_context_switch(struct mimo_jsonrpc_request *req,
+						 const json_t *params)
+{
+	struct csw_param p = { .enabled = atomic_load(&g_csw_on) };
+	int rc;
+
+	/* Without "enabled" it only answers the state, as SPDK's. */
+	if (!mimo_rpc_decode(req, params, csw_decoders, MIMO_COUNTOF(csw_decoders), &p))
+		return;
+	atomic_store(&g_csw_on, p.enabled);
+	/* Answered once every reactor took the change. */
+	rc = mimo_for_each_reactor(csw_step, req, csw_done);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+}
+
+/* SPDK lists the PCI devices its drivers attached; mimo attaches none (no PCIe NVMe, no
+ * virtio-pci, no DPDK), so its list is empty - which is what it is, not a stand-in. */
+static void rpc_framework_get_pci_devices(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	if (!mimo_rpc_no_params(req, params))
+		return;
+	mimo_jsonrpc_send_result(req, json_array());
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "framework_get_reactors", rpc_framework_get_reactors, MIMO_RPC_RUNTIME },
 	{ "thread_get_stats", rpc_thread_get_stats, MIMO_RPC_RUNTIME },
 	{ "thread_get_pollers", rpc_thread_get_pollers, MIMO_RPC_RUNTIME },
 	{ "thread_get_io_channels", rpc_thread_get_io_channels, MIMO_RPC_RUNTIME },
 	{ "thread_set_cpumask", rpc_thread_set_cpumask, MIMO_RPC_RUNTIME },
+	{ "framework_monitor_context_switch", rpc_framework_monitor_context_switch,
+	  MIMO_RPC_RUNTIME },
+	{ "framework_get_pci_devices", rpc_framework_get_pci_devices, MIMO_RPC_RUNTIME },
+	/* SPDK 19.x's name (SPDK_RPC_REGISTER_ALIAS_DEPRECATED in its app_rpc.c). */
+	{ "context_switch_monitor", rpc_framework_monitor_context_switch, MIMO_RPC_RUNTIME,
+	  "framework_monitor_context_switch" },
 };
 
 void app_thread_rpc_register(void)

@@ -110,6 +110,21 @@ def test_thread_set_cpumask_refuses_to_move(daemons):
     assert failure(d, "thread_set_cpumask", {"id": 1}).code == -32602
 
 
+def test_context_switch_monitor_and_pci_devices(daemons):
+    d = daemons("-m", "0x1", "-L", "reactor")
+    assert d.result("framework_monitor_context_switch") == {"enabled": False}  # mimo's default
+    assert d.result("framework_monitor_context_switch", {"enabled": True}) == {"enabled": True}
+    [t] = d.result("thread_get_pollers")["threads"]
+    assert [p["name"] for p in t["timed_pollers"]] == ["csw_check"]
+    # The reactor sleeps between its checks: voluntary switches, which the next check logs.
+    wait_until(lambda: "voluntary context switches" in d.output(), 30,
+               what="the context switch monitor's line")
+    assert d.result("context_switch_monitor", {"enabled": False}) == {"enabled": False}
+    [t] = d.result("thread_get_pollers")["threads"]
+    assert t["timed_pollers"] == []
+    assert d.result("framework_get_pci_devices") == []  # mimo attaches no PCI device
+
+
 # --- logs ----------------------------------------------------------------------------------
 
 def tree_components():
@@ -252,7 +267,8 @@ LEGACY = {"get_spdk_version": "spdk_get_version", "start_subsystem_init": "frame
           "get_log_level": "log_get_level", "set_log_print_level": "log_set_print_level",
           "get_log_print_level": "log_get_print_level",
           "get_notification_types": "notify_get_types",
-          "get_notifications": "notify_get_notifications"}
+          "get_notifications": "notify_get_notifications",
+          "context_switch_monitor": "framework_monitor_context_switch"}
 
 
 def test_spdk19_names(tgt):
