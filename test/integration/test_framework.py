@@ -317,13 +317,19 @@ def test_cpumask_locks(daemons, rundir):
     assert not os.path.exists(LOCK)
 
 
-# --- SPDK's client -------------------------------------------------------------------------
+# --- the command-line clients: SPDK's rpc.py and mimo-rpc ------------------------------------
 
-@pytest.mark.skipif(not SPDK_RPC, reason="set SPDK_RPC_PY to SPDK's scripts/rpc.py to run")
-def test_spdk_rpc_py_reads_them(tgt):
+CLIENTS = [pytest.param([os.path.join(BIN, "mimo-rpc")], id="mimo-rpc"),
+           pytest.param(["/usr/bin/python3", SPDK_RPC or ""], id="rpc.py",
+                        marks=pytest.mark.skipif(not SPDK_RPC,
+                                                 reason="set SPDK_RPC_PY to SPDK's rpc.py"))]
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_command_line_clients(tgt, client):
     def rpc(*args):
-        p = subprocess.run(["/usr/bin/python3", SPDK_RPC, "-s", tgt.sock, *args],
-                           capture_output=True, text=True, timeout=60)
+        p = subprocess.run([*client, "-s", tgt.sock, *args], capture_output=True, text=True,
+                           timeout=60)
         assert p.returncode == 0, p.stderr
         return p.stdout
     for m in ("framework_get_reactors", "thread_get_stats", "thread_get_pollers",
@@ -332,10 +338,16 @@ def test_spdk_rpc_py_reads_them(tgt):
         json.loads(rpc(m))
     rpc("log_set_print_level", "NOTICE")
     assert json.loads(rpc("log_get_print_level")) == "NOTICE"
+    rpc("log_set_level", "ERROR")
+    assert json.loads(rpc("log_get_level")) == "ERROR"
     rpc("log_set_flag", "bdev")
     assert json.loads(rpc("log_get_flags"))["bdev"] is True
+    rpc("log_clear_flag", "bdev")
+    assert json.loads(rpc("log_get_flags"))["bdev"] is False
     rpc("log_enable_timestamps", "--no-timestamps")
     rpc("thread_set_cpumask", "-i", "1", "-m", "0x1")
+    assert json.loads(rpc("framework_monitor_context_switch", "--monitor")) == {"enabled": True}
+    assert json.loads(rpc("framework_monitor_context_switch")) == {"enabled": True}
 
 
 # --- mimo_top --------------------------------------------------------------------------------
