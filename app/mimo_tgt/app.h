@@ -66,7 +66,9 @@ struct mimo_jsonrpc_request;
 void app_wait_init(struct mimo_jsonrpc_request *req);
 /* app_rpc.c: register the framework's methods (spdk_get_version, framework_*...). */
 void app_rpc_register(void);
-void app_spdk_opts_register(void);  /* app_spdk_opts.c: iobuf, accel, scheduler */
+void app_spdk_opts_register(void); /* app_spdk_opts.c: iobuf, accel, scheduler */
+/* The scheduler subsystem: framework_set_scheduler with the period set, or nothing. */
+json_t *app_scheduler_config(void);
 void app_sock_register(void);	    /* app_sock.c: the sock_* methods */
 void app_thread_rpc_register(void); /* app_thread_rpc.c: framework_get_reactors, thread_* */
 void app_log_rpc_register(void);    /* app_log_rpc.c: log_* */

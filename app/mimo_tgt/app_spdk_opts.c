@@ -131,6 +131,16 @@ static void rpc_framework_set_scheduler(struct mimo_jsonrpc_request *req, const 
 
 /* --- framework_get_scheduler, scheduler_set_options, framework_get_governor --------------- */
 
+json_t *app_scheduler_config(void)
+{
+	/* As SPDK writes it (name, period); nothing while it was never set, since mimo's
+	 * reactors are the static scheduler anyway. */
+	if (g_scheduler_period == 0)
+		return json_array();
+	return json_pack("[{s:s, s:{s:s, s:I}}]", "method", "framework_set_scheduler", "params",
+			 "name", "static", "period", (json_int_t)g_scheduler_period);
+}
+
 /* The first core of -m: where SPDK's scheduler would run, and mimo's RPC server does. */
 static uint32_t main_core(void)
 {

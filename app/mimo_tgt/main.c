@@ -101,6 +101,8 @@ static const struct app_subsystem g_subsystems[] = {
 	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
 	/* Shut down with vhost_blk: mimo_vhost_fini ends every controller, of both types. */
 	{ "vhost_scsi", { "bdev", NULL }, app_vhost_scsi_config, NULL, NULL },
+	/* SPDK's: framework_set_scheduler, once a period was given (the static scheduler). */
+	{ "scheduler", { NULL }, app_scheduler_config, NULL, NULL },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)

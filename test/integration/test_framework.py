@@ -251,6 +251,10 @@ def test_scheduler_governor_iobuf_version(daemons):
     assert (sched["scheduler_period"], sched["isolated_core_mask"]) == (500, "2")
     assert d.result("framework_start_init") is True
     assert failure(d, "scheduler_set_options", {}).code == -1  # before init only, as SPDK
+    # Saved as SPDK saves it.
+    cfg = d.result("framework_get_config", {"name": "scheduler"})
+    assert cfg == [{"method": "framework_set_scheduler",
+                    "params": {"name": "static", "period": 500}}]
     assert d.result("framework_get_governor") == {}
     e = failure(d, "iobuf_get_stats")
     assert e.code == -95 and "no iobuf pool" in e.message
