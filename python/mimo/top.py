@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from mimo.client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
@@ -219,39 +219,39 @@ def fetch_qpairs(s: Sampler):
 
 
 def make_tabs():
-    s = False  # a column of text, sorted A-Z
+    text = False  # numeric=False: a column of text, sorted A-Z
     return [
         Tab("reactors", [Column("lcore", "lcore", 6), Column("tid", "tid", 8),
                          Column("busy", "busy_pct", 7, fmt=_pct),
                          Column("msgs/s", "msgs_s", 10, fmt=_num),
                          Column("sleeps/s", "sleeps_s", 9, fmt=_num),
                          Column("usr", "usr", 7), Column("sys", "sys", 7),
-                         Column("irq", "irq", 6), Column("mode", "mode", 9, s),
-                         Column("threads", "threads", 24, s)], fetch_reactors),
-        Tab("threads", [Column("thread", "name", 24, s), Column("id", "id", 4),
-                        Column("cpumask", "cpumask", 8, s),
+                         Column("irq", "irq", 6), Column("mode", "mode", 9, text),
+                         Column("threads", "threads", 24, text)], fetch_reactors),
+        Tab("threads", [Column("thread", "name", 24, text), Column("id", "id", 4),
+                        Column("cpumask", "cpumask", 8, text),
                         Column("busy", "busy_pct", 7, fmt=_pct),
                         Column("active", "active", 6), Column("timed", "timed", 6),
                         Column("paused", "paused", 6)], fetch_threads),
-        Tab("pollers", [Column("thread", "thread", 12, s), Column("poller", "name", 26, s),
-                        Column("type", "type", 6, s), Column("runs/s", "runs_s", 10, fmt=_num),
+        Tab("pollers", [Column("thread", "thread", 12, text), Column("poller", "name", 26, text),
+                        Column("type", "type", 6, text), Column("runs/s", "runs_s", 10, fmt=_num),
                         Column("busy/s", "busy_s", 10, fmt=_num),
                         Column("runs", "run_count", 11), Column("busy", "busy_count", 11),
                         Column("period_us", "period_us", 9, fmt=_num)], fetch_pollers),
-        Tab("bdevs", [Column("bdev", "name", 20, s), Column("r IOPS", "read_iops", 10, fmt=_num),
+        Tab("bdevs", [Column("bdev", "name", 20, text), Column("r IOPS", "read_iops", 10, fmt=_num),
                       Column("w IOPS", "write_iops", 10, fmt=_num),
                       Column("r MiB/s", "read_mib_s", 9, fmt=_mib),
                       Column("w MiB/s", "write_mib_s", 9, fmt=_mib),
                       Column("ops", "ops", 11), Column("lat us", "lat_us", 8, fmt=_num),
                       Column("failed", "failed", 7)], fetch_bdevs),
-        Tab("subsystems", [Column("nqn", "nqn", 40, s), Column("type", "type", 9, s),
-                           Column("ns", "namespaces", 4), Column("hosts", "hosts", 5, s),
+        Tab("subsystems", [Column("nqn", "nqn", 40, text), Column("type", "type", 9, text),
+                           Column("ns", "namespaces", 4), Column("hosts", "hosts", 5, text),
                            Column("listeners", "listeners", 9),
                            Column("ctrlrs", "controllers", 6),
                            Column("qpairs", "qpairs", 6)], fetch_subsystems),
-        Tab("qpairs", [Column("nqn", "nqn", 40, s), Column("cntlid", "cntlid", 6),
-                       Column("qid", "qid", 4), Column("state", "state", 8, s),
-                       Column("listener", "listener", 22, s)], fetch_qpairs),
+        Tab("qpairs", [Column("nqn", "nqn", 40, text), Column("cntlid", "cntlid", 6),
+                       Column("qid", "qid", 4), Column("state", "state", 8, text),
+                       Column("listener", "listener", 22, text)], fetch_qpairs),
     ]
 
 
