@@ -192,6 +192,53 @@ void mimo_reactor_get_stats(struct mimo_reactor *r, struct mimo_reactor_stats *s
 	st->sleeps = atomic_load_explicit(&r->sleeps, memory_order_relaxed);
 }
 
+int mimo_reactor_tid(const struct mimo_reactor *r)
+{
+	return atomic_load(&((struct mimo_reactor *)r)->tid);
+}
+
+uint64_t mimo_reactor_start_ticks(const struct mimo_reactor *r)
+{
+	return r->start_ticks;
+}
+
+bool mimo_reactor_poll_mode(const struct mimo_reactor *r)
+{
+	return r->poll_mode;
+}
+
+static void poller_info(const struct mimo_poller *p, mimo_poller_info_fn fn, void *arg)
+{
+	struct mimo_poller_info info = {
+		.name = p->name,
+		.id = p->id,
+		.period_ticks = p->period_ticks,
+		.run_count = p->run_count,
+		.busy_count = p->busy_count,
+	};
+
+	fn(&info, arg);
+}
+
+void mimo_reactor_foreach_poller(mimo_poller_info_fn fn, void *arg)
+{
+	struct mimo_reactor *r = t_current;
+	struct mimo_poller *p;
+
+	if (r == NULL)
+		return;
+	TAILQ_FOREACH(p, &r->active, link)
+	{
+		if (!p->dead)
+			poller_info(p, fn, arg);
+	}
+	TAILQ_FOREACH(p, &r->timed, link)
+	{
+		if (!p->dead)
+			poller_info(p, fn, arg);
+	}
+}
+
 /* --- pollers ------------------------------------------------------------------------- */
 
 static void timed_insert(struct mimo_reactor *r, struct mimo_poller *p)
@@ -209,7 +256,7 @@ static void timed_insert(struct mimo_reactor *r, struct mimo_poller *p)
 	TAILQ_INSERT_TAIL(&r->timed, p, link);
 }
 
-static struct mimo_poller *poller_new(mimo_poller_fn fn, void *arg)
+static struct mimo_poller *poller_new(mimo_poller_fn fn, void *arg, const char *name)
 {
 	struct mimo_reactor *r = t_current;
 	struct mimo_poller *p;
@@ -223,13 +270,16 @@ static struct mimo_poller *poller_new(mimo_poller_fn fn, void *arg)
 		return NULL;
 	p->fn = fn;
 	p->arg = arg;
+	p->name = name != NULL ? name : "poller";
+	p->id = ++r->next_poller_id;
 	p->r = r;
 	return p;
 }
 
-struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t period_us)
+struct mimo_poller *mimo_poller_register_named(mimo_poller_fn fn, void *arg, uint64_t period_us,
+					       const char *name)
 {
-	struct mimo_poller *p = poller_new(fn, arg);
+	struct mimo_poller *p = poller_new(fn, arg, name);
 	struct mimo_reactor *r;
 
 	if (p == NULL)
@@ -249,9 +299,9 @@ struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t 
 	return p;
 }
 
-struct mimo_poller *mimo_poller_register_late(mimo_poller_fn fn, void *arg)
+struct mimo_poller *mimo_poller_register_late_named(mimo_poller_fn fn, void *arg, const char *name)
 {
-	struct mimo_poller *p = poller_new(fn, arg);
+	struct mimo_poller *p = poller_new(fn, arg, name);
 
 	if (p == NULL)
 		return NULL;
@@ -283,10 +333,26 @@ static int run_active(struct mimo_reactor *r)
 	 * pollers registered during the walk are appended and may run this turn. */
 	TAILQ_FOREACH(p, &r->active, link)
 	{
-		if (!p->dead && p->fn(p->arg) > 0)
+		if (p->dead)
+			continue;
+		p->run_count++;
+		if (p->fn(p->arg) > 0) {
+			p->busy_count++;
 			work = 1;
+		}
 	}
 	return work;
+}
+
+/* Called on the reactor: the poller may unregister itself, so count before running it. */
+static int run_poller_counted(struct mimo_poller *p)
+{
+	p->run_count++;
+	if (p->fn(p->arg) > 0) {
+		p->busy_count++;
+		return 1;
+	}
+	return 0;
 }
 
 static int run_timers(struct mimo_reactor *r, uint64_t now)
@@ -305,8 +371,7 @@ static int run_timers(struct mimo_reactor *r, uint64_t now)
 		/* Re-arm before running, so that the callback may unregister itself. */
 		p->next_run = now + p->period_ticks;
 		timed_insert(r, p);
-		if (p->fn(p->arg) > 0)
-			work = 1;
+		work |= run_poller_counted(p);
 	}
 	return work;
 }
@@ -538,6 +603,7 @@ static void *reactor_main(void *arg)
 	uint64_t last_work;
 
 	t_current = r;
+	atomic_store(&r->tid, (int)gettid());
 	CPU_ZERO(&set);
 	CPU_SET(r->core, &set);
 	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
@@ -657,6 +723,7 @@ static struct mimo_reactor *reactor_new(uint32_t index, uint32_t core,
 	r->index = index;
 	r->core = core;
 	r->poll_mode = o->poll_mode;
+	r->start_ticks = mimo_get_ticks();
 	r->idle_spin_ticks = (uint64_t)o->idle_spin_us * mimo_get_ticks_hz() / 1000000;
 	TAILQ_INIT(&r->active);
 	TAILQ_INIT(&r->timed);
