@@ -57,7 +57,10 @@ def wait_socket(path, proc, timeout=20):
 
 def mimo_tgt(work, img, backing, spin):
     sock = os.path.join(work, "mimo.sock")
-    p, c = common.start_tgt(sock, "-m", "0x1", "-S", work, "--idle-spin-us", str(spin))
+    # Its log is kept beside the guests' (work/runN-*/console.log): when a guest hangs, the
+    # two together say which side stopped.
+    p, c = common.start_tgt(sock, "-m", "0x1", "-S", work, "--idle-spin-us", str(spin),
+                            log=os.path.join(work, f"mimo_tgt.{time.time_ns()}.log"))
     if backing == "null":
         c.call("bdev_null_create", {"name": "A0", "block_size": 512,
                                     "num_blocks": DISK_MIB * 2048})
@@ -160,6 +163,7 @@ def main():
     net = vm.UserNet()
     guest = vm.Guest(image.ensure(), work, net)
     raw = {b: {n: [] for n in a.backends} for b in a.backing}
+    failed = True
     try:
         for _ in range(a.rounds):
             for backing in a.backing:
@@ -174,11 +178,15 @@ def main():
                         proc.wait(timeout=30)
                         if os.path.exists(sock):
                             os.unlink(sock)
+        failed = False
     finally:
         guest.close()
         net.delete()
         os.unlink(img)
-        shutil.rmtree(work, ignore_errors=True)
+        if failed:  # the guests' consoles and the daemons' logs, for whoever reads the error
+            print(f"bench/vhost.py: failed; logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     result = {"machine": common.machine(), "load": os.getloadavg(),
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "rounds": a.rounds, "seconds_per_job": a.seconds,

@@ -102,6 +102,8 @@ static const struct app_subsystem g_subsystems[] = {
 	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
 	/* Shut down with vhost_blk: mimo_vhost_fini ends every controller, of both types. */
 	{ "vhost_scsi", { "bdev", NULL }, app_vhost_scsi_config, NULL, NULL },
+	/* SPDK's: framework_set_scheduler, once a period was given (the static scheduler). */
+	{ "scheduler", { NULL }, app_scheduler_config, NULL, NULL },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -117,6 +119,7 @@ static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent 
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
 static long g_idle_spin_us = -1;   /* --idle-spin-us: the reactors' default when < 0 */
 static const char *g_metrics_addr; /* --metrics: serve Prometheus' /metrics there */
+static bool g_cpumask_locks;	   /* --cpumask-locks: claim SPDK's per-core lock files */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -131,7 +134,13 @@ static void usage(const char *prog)
 	       "  -c, --json FILE          replay a configuration saved with save_config\n"
 	       "      --wait-for-rpc       wait for framework_start_init before initialising\n"
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
-	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
+	       "  -L, --logflag FLAG       debug logs of one component (bdev, nvmf, rpc, "
+	       "reactor...;\n"
+	       "                           all; log_get_flags lists them)\n"
+	       "      --cpumask-locks      claim SPDK's lock file of each core of -m\n"
+	       "                           (/var/tmp/spdk_cpu_lock_NNN): a second daemon that\n"
+	       "                           claims one of them is refused\n"
+	       "      --disable-cpumask-locks  do not claim them (mimo's default)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
 	       "      --idle-spin-us US    reactors keep spinning US microseconds after their "
 	       "last\n"
@@ -153,7 +162,7 @@ static void usage(const char *prog)
 	       "PCI), accepted so SPDK's scripts start mimo_tgt unchanged:\n"
 	       "  --no-huge, -s/--mem-size, -i/--shm-id, -n/--mem-channels, -u/--no-pci,\n"
 	       "  --iova-mode; -e/--tpoint-group is accepted with a notice (no tracepoints)\n\n"
-	       "Logs go to stderr; MIMO_LOG=debug|info|warn|error sets the level.\n",
+	       "Logs go to stderr; MIMO_LOG=debug|info|notice|warn|error sets the level.\n",
 	       prog);
 }
 
@@ -168,6 +177,8 @@ enum {
 	OPT_FUSE_MOUNT,
 	OPT_IDLE_SPIN,
 	OPT_METRICS,
+	OPT_CPUMASK_LOCKS,
+	OPT_NO_CPUMASK_LOCKS,
 };
 
 static int parse_args(int argc, char **argv)
@@ -188,6 +199,8 @@ static int parse_args(int argc, char **argv)
 		{ "vhost-socket-path", required_argument, NULL, 'S' },
 		{ "idle-spin-us", required_argument, NULL, OPT_IDLE_SPIN },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "cpumask-locks", no_argument, NULL, OPT_CPUMASK_LOCKS },
+		{ "disable-cpumask-locks", no_argument, NULL, OPT_NO_CPUMASK_LOCKS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -235,7 +248,19 @@ static int parse_args(int argc, char **argv)
 			g_app_opts.pid_file = optarg;
 			break;
 		case 'L':
-			mimo_log_enable_flag(optarg);
+			if (mimo_log_enable_flag(optarg) != 0) {
+				fprintf(stderr,
+					"mimo_tgt: -L %s: no such log flag (log_get_flags lists "
+					"them; 'all' sets every one)\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_CPUMASK_LOCKS:
+			g_cpumask_locks = true;
+			break;
+		case OPT_NO_CPUMASK_LOCKS:
+			g_cpumask_locks = false;
 			break;
 		case OPT_POLL:
 			g_app_opts.poll_mode = true;
@@ -586,6 +611,8 @@ static void fix_malloc_thresholds(void)
 static void register_parts(void)
 {
 	app_rpc_register();
+	/* framework_get_reactors was app_rpc's last method: its file's come where it was. */
+	app_thread_rpc_register();
 	app_sock_register();
 	app_spdk_opts_register();
 	mimo_event_register_type("mimo_tgt_started");
@@ -605,6 +632,8 @@ static void register_parts(void)
 	mimo_register_net();
 	/* Newer parts after the historical order, so that the lists above stay as they were. */
 	mimo_register_scsi();
+	app_log_rpc_register();
+	app_cpu_lock_register();
 }
 
 int main(int argc, char **argv)
@@ -635,6 +664,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sem_init(&g_step_done, 0, 0);
 
+	if (g_cpumask_locks) {
+		uint32_t core = 0;
+
+		if (app_cpu_locks_claim(g_app_opts.core_mask, &core) != 0) {
+			fprintf(stderr,
+				"mimo_tgt: unable to acquire the lock of core %u of the core mask "
+				"- exiting\n",
+				core);
+			return 1;
+		}
+	}
+	/* SPDK's log level: what goes to syslog (NOTICE and above, until log_set_level). */
+	mimo_log_open_syslog("mimo_tgt");
+	app_proc_stat_init(g_app_opts.core_mask);
 	mimo_reactor_opts_init(&ropts);
 	ropts.core_mask = g_app_opts.core_mask;
 	ropts.poll_mode = g_app_opts.poll_mode;
@@ -643,6 +686,7 @@ int main(int argc, char **argv)
 	rc = mimo_reactors_start(&ropts);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));
+		app_cpu_locks_release(NULL);
 		return 1;
 	}
 	/* Before start-up, so that a replayed configuration is already counted; a port that
@@ -650,6 +694,7 @@ int main(int argc, char **argv)
 	if (g_metrics_addr != NULL && app_metrics_start(g_metrics_addr) != 0) {
 		fprintf(stderr, "mimo_tgt: --metrics %s: cannot serve there\n", g_metrics_addr);
 		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
 		mimo_notify_shutdown(0);
 		return 1;
 	}
@@ -660,6 +705,7 @@ int main(int argc, char **argv)
 			run_step(shutdown_on_reactor, 10);
 		app_metrics_stop();
 		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
 		if (g_pid_written)
 			unlink(g_app_opts.pid_file);
 		mimo_notify_shutdown(0);
@@ -671,6 +717,7 @@ int main(int argc, char **argv)
 		run_step(shutdown_on_reactor, 30);
 		app_metrics_stop();
 		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
 		if (g_pid_written)
 			unlink(g_app_opts.pid_file);
 		mimo_notify_shutdown(0);
@@ -701,6 +748,7 @@ int main(int argc, char **argv)
 				  "signal", sig));
 	app_metrics_stop();
 	mimo_reactors_stop();
+	app_cpu_locks_release(NULL);
 	if (g_pid_written)
 		unlink(g_app_opts.pid_file);
 	/* exit() flushes the event bridge for up to its grace period (grace_ms). */

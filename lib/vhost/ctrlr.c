@@ -347,8 +347,20 @@ json_t *vhost_ctrlr_config_json(const char *type)
 	struct vhost_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link)
-	if (strcmp(c->ops->type, type) == 0)
+	{
+		size_t before = json_array_size(arr);
+
+		if (strcmp(c->ops->type, type) != 0)
+			continue;
 		c->ops->config_json(c->dev, c, arr);
+		/* As SPDK saves it: after the controller, only when coalescing is on. */
+		if (json_array_size(arr) > before && c->delay_base_us != 0)
+			json_array_append_new(
+				arr, json_pack("{s:s, s:{s:s, s:i, s:i}}", "method",
+					       "vhost_controller_set_coalescing", "params", "ctrlr",
+					       c->name, "delay_base_us", (int)c->delay_base_us,
+					       "iops_threshold", (int)c->iops_threshold));
+	}
 	return arr;
 }
 

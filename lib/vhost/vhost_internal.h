@@ -118,6 +118,12 @@ struct vhost_queue {
 	bool signal_at_start; /* the last stop published entries: signal them again */
 	STAILQ_HEAD(, vhost_req) deferred;
 	void *dev_ctx; /* the device's per-queue state (malloc'd; freed with the queue) */
+	/* Interrupt coalescing: completions counted per window; above the threshold the call
+	 * is held until next_call, a timer delivering it. */
+	uint32_t window_reqs;
+	uint64_t window_end, next_call, call_delay_ticks;
+	bool call_held;
+	struct mimo_poller *call_timer;
 	void (*stop_done)(struct vhost_queue *q);
 
 	/* Counters, written on the queue's reactor, read anywhere. */
@@ -172,7 +178,9 @@ struct vhost_ctrlr {
 	TAILQ_HEAD(, vhost_session) sessions;
 	uint32_t nsessions;
 	uint32_t next_session_id;
-	uint32_t delay_base_us, iops_threshold;
+	/* Interrupt coalescing (vhost_controller_set_coalescing; delay 0: off): set on the
+	 * home reactor, read by the queues' reactors at each signal. */
+	_Atomic uint32_t delay_base_us, iops_threshold;
 	const struct vhost_dev_ops *ops;
 	void *dev;
 	bool deleted;  /* gone from the registry: sessions left fail their I/O */

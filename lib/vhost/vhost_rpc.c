@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compiler.h"
+#include "ticks.h"
 #include "mimo/events.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/vhost.h"
@@ -220,8 +221,8 @@ static const struct mimo_json_decoder coalescing_decoders[] = {
 	  mimo_json_decode_uint32, false },
 };
 
-/* Coalescing in SPDK delays interrupts under load. mimo signals at most once per queue and
- * reactor turn already, and takes no timer on the data path: only "off" is accepted. */
+/* SPDK's limits: the threshold counts requests per 10 ms window, so below 100 IOPS it would be
+ * zero; the delay is kept in ticks in 32 bits. */
 static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req,
 						const json_t *params)
 {
@@ -233,16 +234,18 @@ static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req
 		return;
 	if ((c = vhost_ctrlr_find(p.ctrlr)) == NULL) {
 		mimo_jsonrpc_send_errno(req, -ENODEV);
-	} else if (p.iops_threshold == 0) {
-		mimo_jsonrpc_send_error(req, -EINVAL, "iops_threshold must be more than 0");
-	} else if (p.delay_base_us != 0) {
-		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
-					"interrupt coalescing is not implemented: completions are "
-					"signalled once per queue and reactor turn; only "
-					"delay_base_us 0 (off) is accepted");
+	} else if ((uint64_t)p.iops_threshold * 10 / 1000 == 0) {
+		mimo_jsonrpc_send_error(
+			req, -EINVAL,
+			"iops_threshold %u is too low: the minimum is 100 (requests "
+			"are counted per 10 ms)",
+			p.iops_threshold);
+	} else if ((uint64_t)p.delay_base_us * mimo_get_ticks_hz() / 1000000 >= UINT32_MAX) {
+		mimo_jsonrpc_send_error(req, -EINVAL, "delay_base_us %u is too big",
+					p.delay_base_us);
 	} else {
-		c->delay_base_us = 0;
 		c->iops_threshold = p.iops_threshold;
+		c->delay_base_us = p.delay_base_us;
 		mimo_jsonrpc_send_bool(req, true);
 	}
 	mimo_json_decode_free(coalescing_decoders, MIMO_COUNTOF(coalescing_decoders), &p);

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from . import cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vhost
+from . import cli_framework, cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vhost
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -237,6 +237,7 @@ def build_parser():
 
     cli_nvmf.add_commands(sub, _simple)
     cli_spdk_opts.add_commands(sub, _simple)
+    cli_framework.add_commands(sub, _simple)
     cli_fuse.add_commands(sub, _simple)
     cli_net.add_commands(sub, _simple)
     cli_vhost.add_commands(sub, _simple)
