@@ -1,7 +1,8 @@
 /*
  * error: a virtual bdev "EE_<base>" over a base bdev (which it claims), passing I/O through
  * except where bdev_error_inject_error says otherwise: fail it (-EIO), fail it for lack of
- * memory (-ENOMEM), hold it without completing (pending, released by a reset), or corrupt
+ * memory (-ENOMEM), hold it without completing (pending: failed by a reset, or sent on by
+ * bdev_error_resume_pending), or corrupt
  * its data. Each injection covers the next `num` I/Os of a type, counted across reactors.
  */
 #include <errno.h>
@@ -188,6 +189,41 @@ static void error_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
 	pass_through(d, ch, io);
 }
 
+/* On each channel's reactor: send what it holds on, as if it had just arrived (SPDK's
+ * resume; the pending injections are cleared first, so they pass through, unless another
+ * kind of injection for their type is armed). */
+static int resume_channel(struct mimo_io_channel *ioch, void *arg)
+{
+	struct error_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct io_list held = ch->pending;
+	struct mimo_bdev_io *io;
+
+	(void)arg;
+	if (STAILQ_EMPTY(&held))
+		return 0;
+	STAILQ_INIT(&ch->pending);
+	while ((io = STAILQ_FIRST(&held)) != NULL) {
+		STAILQ_REMOVE_HEAD(&held, link);
+		error_submit(ioch, io);
+	}
+	return 0;
+}
+
+int bdev_error_resume_pending(const char *name, void (*done)(void *arg, int status), void *arg)
+{
+	struct mimo_bdev *bdev = mimo_bdev_get_by_name(name);
+	struct error_disk *d;
+
+	if (bdev == NULL || bdev->module != &g_error_module)
+		return -ENODEV;
+	d = bdev->ctxt;
+	for (int t = 0; t < MIMO_BDEV_IO_NUM_TYPES; t++) {
+		if (atomic_load(&d->inj[t].type) == ERROR_INJECT_PENDING)
+			atomic_store(&d->inj[t].remaining, 0);
+	}
+	return mimo_for_each_channel(&d->io_device, resume_channel, arg, done);
+}
+
 static bool error_io_type_supported(void *ctx, enum mimo_bdev_io_type type)
 {
 	struct error_disk *d = ctx;
@@ -275,9 +311,11 @@ static const struct mimo_bdev_fn_table error_fn_table = {
 
 static void base_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, void *ctx)
 {
-	/* The base is claimed, so it cannot be deleted under us; nothing else is sent. */
-	(void)type;
+	/* The base is claimed, so it cannot be deleted under us. A resize of the base leaves
+	 * EE_<base> at its size, as SPDK's error bdev (a part of fixed size). */
 	(void)ctx;
+	if (type == MIMO_BDEV_EVENT_RESIZE)
+		return;
 	MIMO_WARN(COMP, "unexpected event for base bdev %s", mimo_bdev_get_name(bdev));
 }
 

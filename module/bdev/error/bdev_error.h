@@ -21,6 +21,11 @@ enum error_inject_type {
 int bdev_error_inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
 		      uint64_t corrupt_offset, uint8_t corrupt_value);
 
+/* SPDK's bdev_error_resume_pending: the pending injections end, and the I/Os they hold go on
+ * to the base. done(arg, 0) once every channel has sent its own on. -ENODEV: no error bdev of
+ * that name. On a reactor. */
+int bdev_error_resume_pending(const char *name, void (*done)(void *arg, int status), void *arg);
+
 extern struct mimo_bdev_module g_error_module;
 
 /* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of
