@@ -290,3 +290,29 @@ def test_error_resume_pending_completes_held_io(daemons):
     assert e.value.code == -19
     q.close()
     a.close()
+
+
+def test_mimo_rpc_has_rpc_py_forms(daemons):
+    from conftest import BIN
+    d = daemons()
+
+    def cli(*args):
+        p = subprocess.run([os.path.join(BIN, "mimo-rpc"), "-s", d.sock, *map(str, args)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+    cli("bdev_null_create", "Q", 1, 512)
+    assert cli("bdev_null_resize", "Q", 4) == "true"
+    cli("bdev_set_qos_limit", "Q", "--rw-ios-per-sec", 3000, "--w-mbytes-per-sec", 5)
+    assert json.loads(cli("bdev_get_bdevs", "-b", "Q"))[0]["assigned_rate_limits"] == {
+        "rw_ios_per_sec": 3000, "rw_mbytes_per_sec": 0, "r_mbytes_per_sec": 0,
+        "w_mbytes_per_sec": 5}
+    assert json.loads(cli("bdev_get_iostat", "--names", "Q", "-c"))["name"] == "Q"
+    cli("bdev_reset_iostat", "-b", "Q", "-m", "maxmin")
+    cli("bdev_set_qd_sampling_period", "Q", 500)
+    assert json.loads(cli("bdev_get_iostat", "-b", "Q"))["bdevs"][0][
+        "queue_depth_polling_period"] == 500
+    cli("bdev_enable_histogram", "Q", "--histogram", "-o", "write")
+    assert json.loads(cli("bdev_get_histogram_borders", "Q", "--borders", "10,20"))[
+        "borders_count"] == [0, 0, 0]
+    assert json.loads(cli("bdev_get_histogram", "Q"))["granularity"] == 7
