@@ -180,8 +180,8 @@ static void rpc_bdev_raid_set_options(struct mimo_jsonrpc_request *req, const js
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_set_options", rpc_bdev_set_options, MIMO_RPC_STARTUP },
 	{ "bdev_wait_for_examine", rpc_bdev_wait_for_examine, MIMO_RPC_RUNTIME },
-	{ "bdev_examine", rpc_bdev_examine, MIMO_RPC_RUNTIME },
 	{ "bdev_raid_set_options", rpc_bdev_raid_set_options, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "bdev_examine", rpc_bdev_examine, MIMO_RPC_RUNTIME },
 };
 
 void bdev_opts_rpc_register(void)
