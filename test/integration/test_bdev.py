@@ -119,6 +119,13 @@ def test_io_errors_counted_by_status_and_reset(daemons):
     rpc_py(d, "bdev_reset_iostat", "-b", "EE_B", "-m", "error")
     s = rpc_py(d, "bdev_get_iostat", "--names", "EE_B")["bdevs"][0]
     assert s["io_error"] == {} and s["num_read_ops"] == 1
+    # queue_depth: only an I/O that finds that many of its channel's at the base is hit; one
+    # read at a time never does.
+    rpc_py(d, "bdev_error_inject_error", "EE_B", "read", "failure", "-n", 1, "-q", 2)
+    for _ in range(3):
+        assert ok(q.read(1, 0, 1)[0])
+    rpc_py(d, "bdev_error_inject_error", "EE_B", "read", "failure", "-n", 1)
+    assert not ok(q.read(1, 0, 1)[0])
     q.close()
     a.close()
 

@@ -147,8 +147,9 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 					"bdev_error_inject_error: parameter \"corrupt_value\" must "
 					"be 1..255");
 	} else {
-		rc = bdev_error_inject(p.name, io_type, error_type, p.num, p.corrupt_offset,
-				       (uint8_t)p.corrupt_value);
+		rc = bdev_error_inject_at_depth(p.name, io_type, error_type, p.num,
+						p.corrupt_offset, (uint8_t)p.corrupt_value,
+						p.queue_depth);
 		if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 		else
