@@ -55,6 +55,9 @@ const char *mimo_bdev_io_type_name(enum mimo_bdev_io_type type);
 
 enum mimo_bdev_event_type {
 	MIMO_BDEV_EVENT_REMOVE,
+	/* The size changed (mimo_bdev_get_num_blocks has the new one): a resized null bdev, an
+	 * aio bdev whose file grew. Owners that cache the size re-read it. */
+	MIMO_BDEV_EVENT_RESIZE,
 };
 
 typedef void (*mimo_bdev_event_cb)(enum mimo_bdev_event_type type, struct mimo_bdev *bdev,
@@ -161,6 +164,12 @@ struct mimo_bdev_io_stat {
 	uint64_t bytes_unmapped, num_unmap_ops;
 	uint64_t read_latency_ticks, write_latency_ticks, unmap_latency_ticks;
 	uint64_t num_failed_ops;
+	/* SPDK's extremes (min_*: UINT64_MAX until the first I/O of the type) and its io_error
+	 * counts by status. mimo has no copy I/O: SPDK's copy fields are always 0. */
+	uint64_t max_read_latency_ticks, min_read_latency_ticks;
+	uint64_t max_write_latency_ticks, min_write_latency_ticks;
+	uint64_t max_unmap_latency_ticks, min_unmap_latency_ticks;
+	uint64_t io_error_failed, io_error_nomem, io_error_aborted, io_error_miscompare;
 };
 
 /* Statistics summed over every channel the bdev has had (any thread). */

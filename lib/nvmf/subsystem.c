@@ -338,7 +338,14 @@ static void ns_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 {
 	struct nvmf_ns *ns = ctx;
 
-	(void)bdev;
+	if (type == MIMO_BDEV_EVENT_RESIZE) {
+		/* Identify Namespace reports the new size; hosts hear of it by a Namespace
+		 * Attribute Changed notice (and the Changed Namespace List). */
+		__atomic_store_n(&ns->num_blocks, mimo_bdev_get_num_blocks(bdev), __ATOMIC_RELAXED);
+		if (nvmf_subsystem_get_ns(ns->subsys, ns->nsid) == ns)
+			nvmf_ctrlr_ns_changed(ns->subsys, ns);
+		return;
+	}
 	if (type != MIMO_BDEV_EVENT_REMOVE)
 		return;
 	/* The bdev is being deleted: the namespace goes first, so the bdev can. */
