@@ -32,8 +32,8 @@ enum h_result {
 	H_ASYNC,   /* waiting for queues to stop; resume() finishes it */
 };
 
-#define PROTOCOL_FEATURES                                                                 \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
+#define PROTOCOL_FEATURES                                                                        \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |        \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
 	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))
 
@@ -525,7 +525,8 @@ static enum h_result h_set_vring_enable(struct vhost_session *s)
 static enum h_result h_set_backend_req_fd(struct vhost_session *s)
 {
 	if (!(s->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))) {
-		VHOST_BAD("%s: SET_BACKEND_REQ_FD refused: BACKEND_REQ was not negotiated", s->name);
+		VHOST_BAD("%s: SET_BACKEND_REQ_FD refused: BACKEND_REQ was not negotiated",
+			  s->name);
 		return H_REFUSE;
 	}
 	if (s->backend_fd >= 0)
