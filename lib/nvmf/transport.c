@@ -378,6 +378,15 @@ static void ctrlr_qpair_gone_msg(void *arg)
 
 void nvmf_qpair_leave_ctrlr(struct nvmf_qpair *qp)
 {
+	if (qp->stat_counted) {
+		struct nvmf_reactor_stat *st = &qp->tt->tgt->stat[qp->group->reactor_index];
+
+		qp->stat_counted = false;
+		if (qp->qid == 0)
+			NVMF_STAT_ADD(st->current_admin_qpairs, -1);
+		else
+			NVMF_STAT_ADD(st->current_io_qpairs, -1);
+	}
 	if (qp->ctrlr != NULL)
 		nvmf_msg(qp->tt->tgt->reactor, ctrlr_qpair_gone_msg, qp);
 	else if (!qp->connect_pending)
