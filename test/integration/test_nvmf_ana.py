@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import RpcFailure, free_port, wait_until
+from conftest import BIN, SLOW, RpcFailure, clean_env, free_port, wait_until
 from nvme_tcp_host import CMD, DISCOVERY_NQN, admin_session, io_session, status_of
 from nvmf_target import NQN, NvmfTarget, wait_listening
 
@@ -139,6 +139,16 @@ def test_referrals_in_the_discovery_log_and_saved(target, daemons, tmp_path):
     assert ref[32:64].decode().strip() == "4420" and ref[512:768].decode().strip() == "10.0.0.7"
     assert ref[256:512].rstrip(b"\0").decode() == DISCOVERY_NQN
     assert sub[256:512].rstrip(b"\0").decode() == "nqn.2016-06.io.mimo:elsewhere"
+    # mimo's own initiator reads them from the log as well.
+    p = subprocess.run([os.path.join(BIN, "mimo_identify"), "-r",
+                        f"trtype:tcp adrfam:IPv4 traddr:127.0.0.1 trsvcid:{target.port}",
+                        "--json"], capture_output=True, text=True, timeout=60 * SLOW,
+                       env=clean_env())
+    assert p.returncode == 0, p.stderr
+    seen = json.loads(p.stdout)["discovery_log"]["entries"]
+    assert [(e["subtype_name"], e["traddr"], e["trsvcid"]) for e in seen[1:]] == [
+        ("Referral to a discovery service", "10.0.0.7", "4420"),
+        ("NVM Subsystem", "10.0.0.8", "4421")]
     # Errors: no service ID (SPDK requires one), an unknown referral, a bad NQN.
     p = rpc_py(d, "nvmf_discovery_add_referral", "-t", "tcp", "-a", "10.0.0.9", ok=False)
     assert "Service ID is required" in p
