@@ -409,12 +409,12 @@ struct mimo_nvme_ctrlr_data {
 	uint16_t cctemp;
 	uint8_t rsvd270[50];
 	uint16_t kas; /* keep alive support, in 100 ms units */
-	uint8_t rsvd322[18];
-	uint8_t anatt;	      /* ANA Transition Time, seconds */
-	uint8_t anacap;	      /* ANA Capabilities: states reported, ANAGRPID behaviour */
-	uint8_t anagrpmax[4]; /* ANA Group Identifier Maximum (little endian, unaligned) */
-	uint8_t nanagrpid[4]; /* Number of ANA Group Identifiers */
-	uint8_t rsvd350[162];
+	uint8_t rsvd322[20];
+	uint8_t anatt;	    /* ANA Transition Time, seconds */
+	uint8_t anacap;	    /* ANA Capabilities: states reported, ANAGRPID behaviour */
+	uint32_t anagrpmax; /* ANA Group Identifier Maximum */
+	uint32_t nanagrpid; /* Number of ANA Group Identifiers */
+	uint8_t rsvd352[160];
 	uint8_t sqes;
 	uint8_t cqes;
 	uint16_t maxcmd;
@@ -452,8 +452,9 @@ _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, sgls) == 536, "sgls");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, subnqn) == 768, "subnqn");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, ioccsz) == 1792, "ioccsz");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, crdt) == 128, "crdt");
-_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, anatt) == 340, "anatt");
-_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, nanagrpid) == 346, "nanagrpid");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, anatt) == 342, "anatt");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, nanagrpid) == 348, "nanagrpid");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, mnan) == 540, "mnan");
 
 /* Identify CNS 06h with CSI 00h: the NVM Command Set's controller data (NVM Command Set
  * Specification 1.0, "I/O Command Set Specific Identify Controller"). */

@@ -92,6 +92,7 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 	cd->cmic = 0x3; /* more than one port, more than one controller */
 	cd->oaes = AEN_NS_ATTR;
 	if (s->ana_reporting) {
+		/* One ANA group per possible namespace, as SPDK. */
 		uint32_t ngrps = s->max_nsid;
 
 		cd->cmic |= 1u << 3; /* ANA reporting */
@@ -100,8 +101,10 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 		/* Optimized, non-optimized and inaccessible states reported (bits 0-2); a
 		 * namespace's group does not change while it is attached (bit 6). */
 		cd->anacap = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 6);
-		memcpy(cd->anagrpmax, &ngrps, 4);
-		memcpy(cd->nanagrpid, &ngrps, 4);
+		cd->anagrpmax = ngrps;
+		cd->nanagrpid = ngrps;
+		cd->mnan = ngrps; /* as SPDK; Linux's multipath refuses an ANA controller
+				     without it */
 	}
 	cd->acl = 3;
 	cd->frmw = 0x3; /* one slot, read-only */

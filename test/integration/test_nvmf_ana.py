@@ -221,8 +221,9 @@ def test_ana_identify_log_notice_and_path_errors(ana):
     cd = a.identify(1)[1]
     assert cd[76] & 0x8                                   # CMIC bit 3: ANA reporting
     assert struct.unpack_from("<I", cd, 92)[0] & (1 << 11)  # OAES: ANA change notices
-    assert cd[340] > 0 and cd[341] & 0x7 == 0x7           # ANATT; ANACAP: the three states
-    assert struct.unpack_from("<II", cd, 342) == (4, 4)   # ANAGRPMAX, NANAGRPID
+    assert cd[342] > 0 and cd[343] & 0x7 == 0x7           # ANATT; ANACAP: the three states
+    assert struct.unpack_from("<II", cd, 344) == (4, 4)   # ANAGRPMAX, NANAGRPID
+    assert struct.unpack_from("<I", cd, 540)[0] == 4      # MNAN
     assert struct.unpack_from("<I", a.identify(0, nsid=1)[1], 92)[0] == 1  # ANAGRPID
     assert struct.unpack_from("<I", a.identify(0, nsid=2)[1], 92)[0] == 3
     assert ana_log(a) == (0, [(1, 0, OPTIMIZED, [1]), (3, 0, OPTIMIZED, [2])])
