@@ -143,44 +143,59 @@ void *nvmf_ana_log(const struct nvmf_ctrlr *c, bool rgo, size_t *len)
 {
 	const struct mimo_nvmf_subsystem *s = c->subsys;
 	struct mimo_nvme_ana_log_header *h;
-	uint8_t *buf, *p;
+	uint32_t *count, *next;
+	uint8_t *buf = NULL, *p;
 	size_t max;
 
 	if (!s->ana_reporting || c->ana_state == NULL)
 		return NULL;
+	/* Two passes over the namespaces, not one per group (max_namespaces may be large):
+	 * how many this host sees in each group, then each one's place in its descriptor. */
+	count = calloc(2 * (size_t)s->max_nsid, sizeof(*count));
+	if (count == NULL)
+		return NULL;
+	next = count + s->max_nsid;
+	for (uint32_t id = 1; id <= s->max_nsid; id++) {
+		const struct nvmf_ns *ns = nvmf_ctrlr_get_ns(c, id);
+		uint32_t g = ns != NULL ? atomic_load(&ns->anagrpid) : 0;
+
+		if (g != 0 && g <= s->max_nsid)
+			count[g - 1]++;
+	}
 	/* At most one descriptor per group and each namespace listed once. */
 	max = sizeof(*h) + (size_t)s->max_nsid * (sizeof(struct mimo_nvme_ana_group_desc) + 4);
 	buf = calloc(1, max);
 	if (buf == NULL)
-		return NULL;
+		goto out;
 	h = (struct mimo_nvme_ana_log_header *)buf;
 	h->chgcnt = c->ana_chgcnt;
 	p = buf + sizeof(*h);
-	/* The groups with a namespace this host sees, ascending, each with its namespaces. */
+	/* The groups with a namespace this host sees, ascending; where each one's NSIDs go. */
 	for (uint32_t g = 1; g <= s->max_nsid; g++) {
 		struct mimo_nvme_ana_group_desc d = { 0 };
-		uint8_t *nsids = p + sizeof(d);
 
-		for (uint32_t id = 1; id <= s->max_nsid; id++) {
-			const struct nvmf_ns *ns = nvmf_ctrlr_get_ns(c, id);
-
-			if (ns == NULL || atomic_load(&ns->anagrpid) != g)
-				continue;
-			if (!rgo)
-				memcpy(nsids + 4 * d.nnsids, &id, 4);
-			d.nnsids++;
-		}
-		if (d.nnsids == 0)
+		if (count[g - 1] == 0)
 			continue;
 		d.anagrpid = g;
+		d.nnsids = rgo ? 0 : count[g - 1];
 		d.chgcnt = c->ana_chgcnt;
 		d.state = atomic_load_explicit(&c->ana_state[g - 1], memory_order_relaxed);
-		if (rgo)
-			d.nnsids = 0;
 		memcpy(p, &d, sizeof(d));
+		next[g - 1] = (uint32_t)(p + sizeof(d) - buf);
 		p += sizeof(d) + 4 * (size_t)d.nnsids;
 		h->ngrps++;
 	}
+	for (uint32_t id = 1; id <= s->max_nsid && !rgo; id++) {
+		const struct nvmf_ns *ns = nvmf_ctrlr_get_ns(c, id);
+		uint32_t g = ns != NULL ? atomic_load(&ns->anagrpid) : 0;
+
+		if (g == 0 || g > s->max_nsid)
+			continue;
+		memcpy(buf + next[g - 1], &id, 4);
+		next[g - 1] += 4;
+	}
 	*len = (size_t)(p - buf);
+out:
+	free(count);
 	return buf;
 }
