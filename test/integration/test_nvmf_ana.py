@@ -334,3 +334,29 @@ def test_ana_saved_and_replayed(ana, daemons, tmp_path):
     assert [s["ana_state"] for s in before[1]["ana_states"]] == ["inaccessible"] * 4
     assert [s["ana_state"] for s in before[0]["ana_states"]] == [
         "optimized", "optimized", "non_optimized", "optimized"]
+
+
+def test_mimo_rpc_speaks_the_same_commands(ana):
+    """mimo-rpc's subcommands of these methods take rpc.py's arguments."""
+    d = ana
+
+    def mimo_rpc(*args):
+        p = subprocess.run([os.path.join(BIN, "mimo-rpc"), "-s", d.sock, *map(str, args)],
+                           capture_output=True, text=True, timeout=60, env=clean_env())
+        assert p.returncode == 0, p.stdout + p.stderr
+        return json.loads(p.stdout)
+
+    mimo_rpc("nvmf_subsystem_listener_set_ana_state", ANA_NQN, "-n", "non_optimized",
+             "-t", "tcp", "-a", "127.0.0.1", "-s", d.ports[0], "-g", 2)
+    mimo_rpc("nvmf_subsystem_set_ns_ana_group", ANA_NQN, 2, 4)
+    states = mimo_rpc("nvmf_subsystem_get_listeners", ANA_NQN)[0]["ana_states"]
+    assert [s["ana_state"] for s in states] == [
+        "optimized", "non_optimized", "optimized", "optimized"]
+    ns = d.result("nvmf_get_subsystems", {"nqn": ANA_NQN})[0]["namespaces"]
+    assert [(n["nsid"], n["anagrpid"]) for n in ns] == [(1, 1), (2, 4)]
+    mimo_rpc("nvmf_discovery_add_referral", "-t", "tcp", "-a", "10.0.0.7", "-s", 4420, "-k")
+    assert mimo_rpc("nvmf_discovery_get_referrals") == rpc_py(d, "nvmf_discovery_get_referrals")
+    mimo_rpc("nvmf_discovery_remove_referral", "-t", "tcp", "-a", "10.0.0.7", "-s", 4420,
+             "-n", "discovery")
+    assert mimo_rpc("nvmf_discovery_get_referrals") == []
+    assert len(mimo_rpc("nvmf_get_stats")["poll_groups"]) == 2
