@@ -71,8 +71,7 @@ static const struct mimo_json_decoder tgt_decoders[] = {
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* One reactor's counters, named as SPDK names its poll group threads. SPDK's
- * current_unassociated_qpairs (accepted, no Connect yet) is not counted here: 0. */
+/* One reactor's counters, named as SPDK names its poll group threads. */
 static json_t *poll_group_json(struct mimo_nvmf_tgt *tgt, uint32_t idx)
 {
 	struct nvmf_reactor_stat *st = &tgt->stat[idx];
@@ -83,14 +82,14 @@ static json_t *poll_group_json(struct mimo_nvmf_tgt *tgt, uint32_t idx)
 	snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03u", idx);
 	TAILQ_FOREACH(tt, &tgt->transports, link)
 	json_array_append_new(trs, json_pack("{s:s}", "trtype", tt->ops->name));
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:i, s:I, s:I, s:o}", "name", name,
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "name", name,
 			 "admin_qpairs", (json_int_t)LOAD(st->admin_qpairs), "io_qpairs",
 			 (json_int_t)LOAD(st->io_qpairs), "current_admin_qpairs",
 			 (json_int_t)LOAD(st->current_admin_qpairs), "current_io_qpairs",
-			 (json_int_t)LOAD(st->current_io_qpairs), "current_unassociated_qpairs", 0,
-			 "pending_bdev_io", (json_int_t)LOAD(st->pending_bdev_io),
-			 "completed_nvme_io", (json_int_t)LOAD(st->completed_nvme_io), "transports",
-			 trs);
+			 (json_int_t)LOAD(st->current_io_qpairs), "current_unassociated_qpairs",
+			 (json_int_t)LOAD(st->current_unassociated_qpairs), "pending_bdev_io",
+			 (json_int_t)LOAD(st->pending_bdev_io), "completed_nvme_io",
+			 (json_int_t)LOAD(st->completed_nvme_io), "transports", trs);
 }
 
 static void rpc_nvmf_get_stats(struct mimo_jsonrpc_request *req, const json_t *params)

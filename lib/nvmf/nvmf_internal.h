@@ -170,6 +170,7 @@ uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s);
 struct nvmf_reactor_stat {
 	_Atomic uint32_t admin_qpairs, io_qpairs; /* connected since start */
 	_Atomic uint32_t current_admin_qpairs, current_io_qpairs;
+	_Atomic uint32_t current_unassociated_qpairs; /* served here, not connected (yet) */
 	_Atomic uint64_t pending_bdev_io;   /* commands the bdev had no resources for, retried */
 	_Atomic uint64_t completed_nvme_io; /* commands answered on I/O queues */
 } __attribute__((aligned(MIMO_CACHELINE)));
@@ -450,8 +451,9 @@ struct nvmf_qpair {
 	bool ctrlr_released;   /* the controller let go of it */
 	bool close_after_send; /* Disconnect answered, or authentication failed: close once sent */
 	bool free_scheduled;
-	bool stat_counted; /* in its reactor's current_*_qpairs */
-	char traddr[64];   /* the host's address, for logs, events and RPCs */
+	bool stat_counted;	/* in its reactor's current_admin/io_qpairs */
+	bool stat_unassociated; /* in its reactor's current_unassociated_qpairs */
+	char traddr[64];	/* the host's address, for logs, events and RPCs */
 	char trsvcid[8];
 	TAILQ_ENTRY(nvmf_qpair) link; /* its poll group's */
 };

@@ -29,6 +29,7 @@ static void count_connected(struct nvmf_qpair *qp)
 		NVMF_STAT_ADD(st->current_io_qpairs, 1);
 	}
 	qp->stat_counted = true;
+	nvmf_qpair_stat_associated(qp);
 }
 
 /* The Connect answer came back from the target's reactor: the queue pair joins its

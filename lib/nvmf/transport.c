@@ -203,10 +203,22 @@ void nvmf_poll_group_add(struct nvmf_poll_group *pg, struct nvmf_qpair *qp)
 {
 	qp->group = pg;
 	TAILQ_INSERT_TAIL(&pg->qpairs, qp, link);
+	/* nvmf_get_stats: until its Connect succeeds. */
+	NVMF_STAT_ADD(pg->tt->tgt->stat[pg->reactor_index].current_unassociated_qpairs, 1);
+	qp->stat_unassociated = true;
+}
+
+void nvmf_qpair_stat_associated(struct nvmf_qpair *qp)
+{
+	if (!qp->stat_unassociated)
+		return;
+	qp->stat_unassociated = false;
+	NVMF_STAT_ADD(qp->tt->tgt->stat[qp->group->reactor_index].current_unassociated_qpairs, -1);
 }
 
 void nvmf_poll_group_remove(struct nvmf_qpair *qp)
 {
+	nvmf_qpair_stat_associated(qp);
 	TAILQ_REMOVE(&qp->group->qpairs, qp, link);
 }
 

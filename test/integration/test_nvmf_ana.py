@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import BIN, SLOW, RpcFailure, clean_env, free_port, wait_until
-from nvme_tcp_host import CMD, DISCOVERY_NQN, admin_session, io_session, status_of
+from nvme_tcp_host import CMD, DISCOVERY_NQN, Host, admin_session, io_session, status_of
 from nvmf_target import NQN, NvmfTarget, wait_listening
 
 RPC_PY = os.environ.get("SPDK_RPC_PY", "/work/spdk-peer/scripts/rpc.py")
@@ -75,6 +75,14 @@ def test_listeners_and_stats_as_spdk_shows_them(target):
         return sum(g[key] for g in d.result("nvmf_get_stats")["poll_groups"])
 
     assert total("admin_qpairs") == total("io_qpairs") == total("completed_nvme_io") == 0
+    # A connection that has not sent Connect yet is unassociated.
+    bare = Host(target.port)
+    bare.icreq()
+    wait_until(lambda: total("current_unassociated_qpairs") == 1,
+               what="the accepted connection to be counted")
+    bare.close()
+    wait_until(lambda: total("current_unassociated_qpairs") == 0,
+               what="the closed connection to leave the count")
     a = admin_session(target.port, NQN)
     q = io_session(target.port, a, NQN)
     for lba in range(5):
@@ -82,6 +90,7 @@ def test_listeners_and_stats_as_spdk_shows_them(target):
     assert st(q.read(1, 0, 1)[0]) == (0, 0)
     assert (total("admin_qpairs"), total("io_qpairs")) == (1, 1)
     assert (total("current_admin_qpairs"), total("current_io_qpairs")) == (1, 1)
+    assert total("current_unassociated_qpairs") == 0
     assert total("completed_nvme_io") == 6  # I/O queue commands only (Connect is the admin's)
     q.close()
     a.close()
