@@ -1197,6 +1197,13 @@ static void listener_rpc(struct mimo_jsonrpc_request *req, const json_t *params,
 		free(ctx);
 		goto out;
 	}
+	/* A listener being removed has no state to set. */
+	if (!add && ((p.ana_state != NULL && !json_is_null(p.ana_state)) || p.anagrpid != 0)) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"ana_state/anagrpid: only when adding a listener");
+		free(ctx);
+		goto out;
+	}
 	if (json_is_string(p.ana_state))
 		ctx->ana_state = nvmf_ana_state_parse(json_string_value(p.ana_state));
 	ctx->anagrpid = p.anagrpid;

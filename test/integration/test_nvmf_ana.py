@@ -312,7 +312,10 @@ def test_ana_errors_and_what_is_refused(ana, target):
     rpc_py(d, "bdev_malloc_create", "-b", "Malloc2", 8, 512)
     assert err("nvmf_subsystem_add_ns", {"nqn": ANA_NQN, "namespace": {
         "bdev_name": "Malloc2", "anagrpid": 5}}).code == -32602
-    # A listener added with a state of its own (SPDK's ana_state / anagrpid options).
+    # Removing a listener takes no state.
+    e = err("nvmf_subsystem_remove_listener", dict(base, ana_state="inaccessible"))
+    assert e.code == -32602 and "only when adding" in e.message
+    # A listener added with a state of its own (SPDK's ana_state; mimo's anagrpid).
     port = free_port()
     d.result("nvmf_subsystem_add_listener", {"nqn": ANA_NQN, "listen_address": listen(port),
                                              "ana_state": "non_optimized", "anagrpid": 2})
