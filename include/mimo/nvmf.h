@@ -120,6 +120,9 @@ struct mimo_nvmf_subsystem_opts {
 	 * 0 (the default): no limit. A command beyond them is still carried out whole. */
 	uint32_t dmrsl;
 	uint8_t wzsl;
+	/* Asymmetric Namespace Access reporting (SPDK's ana_reporting): each listener has a
+	 * state per ANA group, set with nvmf_subsystem_listener_set_ana_state (default false). */
+	bool ana_reporting;
 };
 
 void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *opts);
@@ -155,6 +158,8 @@ struct mimo_nvmf_ns_opts {
 	/* SPDK's --no-auto-visible: no host sees the namespace until mimo_nvmf_ns_add_host
 	 * names it (default false: every host the subsystem allows sees it). */
 	bool no_auto_visible;
+	/* Its ANA group, 1 to max_namespaces (default 0: its nsid, as SPDK). */
+	uint32_t anagrpid;
 };
 
 void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts);
