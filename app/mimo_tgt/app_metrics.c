@@ -164,14 +164,26 @@ static void nvmf_metrics(struct mimo_expo *e)
 	mimo_nvmf_get_stats(&st);
 	mimo_expo_one_u64(e, "mimo_nvmf_controllers", MIMO_EXPO_GAUGE,
 			  "NVMe-oF controllers that exist now (hosts connected).", st.controllers);
-	mimo_expo_one_u64(e, "mimo_nvmf_qpairs", MIMO_EXPO_GAUGE,
-			  "NVMe-oF queue pairs that exist now (admin and I/O, connecting ones "
-			  "included).",
-			  st.qpairs);
-	mimo_expo_one_u64(e, "mimo_nvmf_commands_total", MIMO_EXPO_COUNTER,
-			  "NVMe-oF commands completed (any status).", st.commands);
-	mimo_expo_one_u64(e, "mimo_nvmf_command_errors_total", MIMO_EXPO_COUNTER,
-			  "NVMe-oF commands completed with an error status.", st.command_errors);
+	mimo_expo_family(e, "mimo_nvmf_qpairs", MIMO_EXPO_GAUGE,
+			 "NVMe-oF queue pairs now: connected admin and I/O queues, and those not "
+			 "connected yet (nvmf_get_stats' current_*_qpairs).");
+	mimo_expo_u64(e, "mimo_nvmf_qpairs", (const char *const[]){ "type", "admin", NULL },
+		      st.admin_qpairs);
+	mimo_expo_u64(e, "mimo_nvmf_qpairs", (const char *const[]){ "type", "io", NULL },
+		      st.io_qpairs);
+	mimo_expo_u64(e, "mimo_nvmf_qpairs", (const char *const[]){ "type", "unassociated", NULL },
+		      st.unassociated_qpairs);
+	mimo_expo_one_u64(
+		e, "mimo_nvmf_io_commands_total", MIMO_EXPO_COUNTER,
+		"NVMe commands answered on I/O queues (nvmf_get_stats' completed_nvme_io).",
+		st.io_commands);
+	mimo_expo_one_u64(e, "mimo_nvmf_io_command_errors_total", MIMO_EXPO_COUNTER,
+			  "NVMe commands answered on I/O queues with an error status.",
+			  st.io_command_errors);
+	mimo_expo_one_u64(e, "mimo_nvmf_bdev_retries_total", MIMO_EXPO_COUNTER,
+			  "Commands the bdev had no resources for, retried (nvmf_get_stats' "
+			  "pending_bdev_io).",
+			  st.bdev_retries);
 }
 
 static void vhost_metrics(struct mimo_expo *e)

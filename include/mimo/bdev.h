@@ -55,6 +55,9 @@ const char *mimo_bdev_io_type_name(enum mimo_bdev_io_type type);
 
 enum mimo_bdev_event_type {
 	MIMO_BDEV_EVENT_REMOVE,
+	/* The size changed (mimo_bdev_get_num_blocks has the new one): a resized null bdev, an
+	 * aio bdev whose file grew. Owners that cache the size re-read it. */
+	MIMO_BDEV_EVENT_RESIZE,
 };
 
 typedef void (*mimo_bdev_event_cb)(enum mimo_bdev_event_type type, struct mimo_bdev *bdev,
@@ -170,7 +173,14 @@ struct mimo_bdev_io_stat {
 	uint64_t bytes_unmapped, num_unmap_ops;
 	uint64_t read_latency_ticks, write_latency_ticks, unmap_latency_ticks;
 	uint64_t num_failed_ops;
-	uint64_t num_flush_ops, flush_latency_ticks; /* not in bdev_get_iostat (SPDK has none) */
+	/* SPDK's extremes (min_*: UINT64_MAX until the first I/O of the type) and its io_error
+	 * counts by status. mimo has no copy I/O: SPDK's copy fields are always 0. */
+	uint64_t max_read_latency_ticks, min_read_latency_ticks;
+	uint64_t max_write_latency_ticks, min_write_latency_ticks;
+	uint64_t max_unmap_latency_ticks, min_unmap_latency_ticks;
+	uint64_t io_error_failed, io_error_nomem, io_error_aborted, io_error_miscompare;
+	/* mimo's own (the metrics endpoint's; not in bdev_get_iostat, SPDK has no such fields). */
+	uint64_t num_flush_ops, flush_latency_ticks;
 	uint64_t read_lat_hist[MIMO_BDEV_LAT_BUCKETS], write_lat_hist[MIMO_BDEV_LAT_BUCKETS];
 };
 
@@ -179,7 +189,8 @@ void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_io_stat *sta
 /*
  * Call fn with every bdev's name and statistics, from any thread (the metrics endpoint's).
  * fn runs under the bdev registry's lock: it must only copy what it was given (the name is
- * valid during the call), never call back into the bdev layer.
+ * valid during the call), never call back into the bdev layer. bdev_reset_iostat resets
+ * what it reads, as it does bdev_get_iostat's.
  */
 typedef void (*mimo_bdev_stat_fn)(void *arg, const char *name, const struct mimo_bdev_io_stat *st);
 void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg);

@@ -68,6 +68,7 @@ static inline bool mimo_bdev_block_size_ok(uint32_t bs)
 }
 
 struct bdev_channel;
+struct bdev_ext;
 struct mimo_bdev_desc;
 TAILQ_HEAD(bdev_desc_list, mimo_bdev_desc);
 TAILQ_HEAD(bdev_channel_list, bdev_channel);
@@ -92,6 +93,7 @@ struct mimo_bdev {
 		struct bdev_desc_list descs;
 		struct bdev_channel_list channels;
 		struct mimo_bdev_io_stat retired; /* stats of channels that are gone */
+		struct bdev_ext *ext;		  /* statistics, histograms, QoS (lib/bdev) */
 		char *info_text; /* bdev_get_bdevs' object, serialised; NULL when stale */
 		size_t info_len;
 		uint64_t info_gen; /* bumped whenever info_text goes stale */
@@ -107,6 +109,14 @@ struct mimo_bdev {
 int mimo_bdev_register(struct mimo_bdev *bdev);
 /* For destruct returning 1. */
 void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);
+/*
+ * The module changed the bdev's size (bdev_null_resize, bdev_aio_rescan): the layer takes the
+ * new count and tells every open descriptor (MIMO_BDEV_EVENT_RESIZE, on its reactor), as
+ * SPDK's spdk_bdev_notify_blockcnt_change. Shrinking a bdev that is open is refused
+ * (-EBUSY): its users could have I/O beyond the new end. Returns 0, -EBUSY or -EINVAL (0
+ * blocks, or more than MIMO_BDEV_MAX_BYTES).
+ */
+int mimo_bdev_notify_blockcnt_change(struct mimo_bdev *bdev, uint64_t blockcnt);
 
 /* Exclusive use by a module (an error bdev over its base): others may still open read-only.
  * Returns 0 or -EPERM when already claimed. */
@@ -134,6 +144,7 @@ struct mimo_bdev_io {
 	 * hooks run), and the reactor the completion then goes back to. */
 	uint32_t holds; /* __atomic builtins: this header is also C++ */
 	struct mimo_reactor *hold_reactor;
+	bool zcopy; /* a zero-copy read: completes without reaching the module */
 	STAILQ_ENTRY(mimo_bdev_io)
 	link; /* free list, deferred completions; modules may use it
 		 while they own the I/O */

@@ -1,58 +1,38 @@
 /*
- * The target's counters (mimo_nvmf_get_stats). Commands are counted where they complete, on
- * their queue pair's reactor, in a cell of that reactor's own: a plain load and store, no
- * locked instruction and no cache line shared between reactors on the I/O path. Controllers
- * and queue pairs come and go rarely: one atomic each.
+ * The target's counters for the metrics endpoint (mimo_nvmf_get_stats): what nvmf_get_stats
+ * counts per reactor (queue pairs, I/O commands; its cells are written by their reactor alone
+ * and read with relaxed loads), summed over every target and reactor, plus the controllers,
+ * which come and go rarely and are one atomic.
  */
 #include <stdatomic.h>
 
 #include "nvmf_internal.h"
 
-#define STATS_REACTORS 64 /* a core mask has 64 bits */
-
-struct cmd_cell {
-	_Atomic uint64_t commands, errors;
-} __attribute__((aligned(64)));
-
-static struct cmd_cell g_cells[STATS_REACTORS];
-static _Atomic int64_t g_ctrlrs, g_qpairs;
-
-static void cell_add(_Atomic uint64_t *v)
-{
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
-void nvmf_stats_command(uint32_t ri, bool error)
-{
-	struct cmd_cell *c = &g_cells[ri % STATS_REACTORS];
-
-	cell_add(&c->commands);
-	if (mimo_unlikely(error))
-		cell_add(&c->errors);
-}
+static _Atomic int64_t g_ctrlrs;
 
 void nvmf_stats_ctrlr(int delta)
 {
 	atomic_fetch_add_explicit(&g_ctrlrs, delta, memory_order_relaxed);
 }
 
-void nvmf_stats_qpair(int delta)
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void add_reactor(void *arg, const struct nvmf_reactor_stat *r)
 {
-	atomic_fetch_add_explicit(&g_qpairs, delta, memory_order_relaxed);
+	struct mimo_nvmf_stats *st = arg;
+
+	st->admin_qpairs += LOAD(r->current_admin_qpairs);
+	st->io_qpairs += LOAD(r->current_io_qpairs);
+	st->unassociated_qpairs += LOAD(r->current_unassociated_qpairs);
+	st->io_commands += LOAD(r->completed_nvme_io);
+	st->io_command_errors += LOAD(r->failed_nvme_io);
+	st->bdev_retries += LOAD(r->pending_bdev_io);
 }
 
 MIMO_EXPORT void mimo_nvmf_get_stats(struct mimo_nvmf_stats *st)
 {
 	int64_t c = atomic_load_explicit(&g_ctrlrs, memory_order_relaxed);
-	int64_t q = atomic_load_explicit(&g_qpairs, memory_order_relaxed);
 
-	st->controllers = c > 0 ? (uint64_t)c : 0;
-	st->qpairs = q > 0 ? (uint64_t)q : 0;
-	st->commands = st->command_errors = 0;
-	for (int i = 0; i < STATS_REACTORS; i++) {
-		st->commands += atomic_load_explicit(&g_cells[i].commands, memory_order_relaxed);
-		st->command_errors +=
-			atomic_load_explicit(&g_cells[i].errors, memory_order_relaxed);
-	}
+	*st = (struct mimo_nvmf_stats){ .controllers = c > 0 ? (uint64_t)c : 0 };
+	nvmf_tgts_foreach_stat(add_reactor, st);
 }

@@ -412,3 +412,11 @@ MIMO_EXPORT void mimo_vhost_fini(void (*done)(void *arg), void *arg)
 	}
 	fini_one(f);
 }
+
+void vhost_ctrlr_config_changed(struct vhost_ctrlr *c)
+{
+	struct vhost_session *s;
+
+	TAILQ_FOREACH(s, &c->sessions, link)
+	vhost_session_config_changed(s);
+}

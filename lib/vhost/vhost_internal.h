@@ -141,6 +141,7 @@ struct vhost_session {
 	uint32_t id;
 	char name[80];
 	int fd;
+	int backend_fd; /* SET_BACKEND_REQ_FD's socket, or -1 */
 	struct mimo_fd_watch *watch;
 	/* Receiving the current message. */
 	uint8_t buf[VHOST_USER_HDR_SIZE + VHOST_USER_MAX_PAYLOAD];
@@ -214,6 +215,10 @@ struct mimo_ratelimit *vhost_ratelimit(void);
 int vhost_session_create(struct vhost_ctrlr *c, int fd);
 /* End a session now (shutdown): its queues stop, then it frees itself. */
 void vhost_session_close(struct vhost_session *s, const char *reason);
+/* Tell the front-end (back-end channel) that the device configuration changed: it reads it
+ * again (GET_CONFIG) and tells the guest. On the controller's home reactor. */
+void vhost_session_config_changed(struct vhost_session *s);
+void vhost_ctrlr_config_changed(struct vhost_ctrlr *c);
 json_t *vhost_session_info_json(struct vhost_session *s);
 
 /* --- queue.c ----------------------------------------------------------------------------- */

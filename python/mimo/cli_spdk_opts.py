@@ -81,7 +81,7 @@ def add_commands(sub, simple):
     simple(sub, "sock_get_default_impl", "the default socket implementation")
 
     # --- bdev ---------------------------------------------------------------------------------
-    p = simple(sub, "bdev_set_options", "SPDK's bdev pools and caches (no meaning in mimo)",
+    p = simple(sub, "bdev_set_options", "SPDK's bdev pools (no meaning in mimo), auto-examine",
                lambda a: _params_of(a, ("bdev_io_pool_size", "bdev_io_cache_size",
                                         "bdev_auto_examine", "iobuf_small_cache_size",
                                         "iobuf_large_cache_size")))

@@ -217,7 +217,8 @@ def test_negotiation_and_config(vtgt):
         assert offered & (1 << bit), bit
     assert not offered & (1 << 34)        # no packed ring
     assert not offered & (1 << 26)        # no dirty logging
-    assert pf == (1 << vu.PF_MQ) | (1 << vu.PF_REPLY_ACK) | (1 << vu.PF_CONFIG) | (1 << 13)
+    assert pf == ((1 << vu.PF_MQ) | (1 << vu.PF_REPLY_ACK) | (1 << vu.PF_BACKEND_REQ) |
+                  (1 << vu.PF_CONFIG) | (1 << 13))
     assert c.u64(vu.GET_QUEUE_NUM) == 16
     cfg = c.get_config()
     capacity, size_max, seg_max = struct.unpack_from("<QII", cfg, 0)
@@ -262,6 +263,26 @@ def test_io(vtgt):
     assert q.blk(99)[0] == vu.S_UNSUPP
     assert q.blk_ranges(vu.T_DISCARD, [(0, 8, 1)]) == vu.S_UNSUPP
     assert q.blk_read(100, 0)[0] == vu.S_OK
+    c.close()
+
+
+def test_resize_is_told_to_the_front_end(vtgt):
+    """A bdev that grows: the front-end gets CONFIG_CHANGE on its back-end channel and reads
+    the new capacity (QEMU then tells the guest); requests reach the new blocks."""
+    vtgt.result("bdev_null_create", {"name": "N0", "block_size": 512, "num_blocks": 2048})
+    c = vu.Client(ctrlr(vtgt, dev_name="N0"))
+    c.negotiate()
+    chan = c.backend_channel()
+    q = c.queue(0)
+    assert struct.unpack_from("<Q", c.get_config(), 0)[0] == 2048
+    assert q.blk_read(4096, 512)[0] == vu.S_IOERR       # past the end
+    assert vtgt.result("bdev_null_resize", {"name": "N0", "new_size": 4}) is True
+    chan.settimeout(10)
+    req, flags, size = struct.unpack("<III", chan.recv(12))
+    assert (req, flags & 0x3, size) == (vu.BACKEND_CONFIG_CHANGE_MSG, 1, 0)
+    assert struct.unpack_from("<Q", c.get_config(), 0)[0] == 4 * 2048
+    assert q.blk_read(4096, 512)[0] == vu.S_OK
+    chan.close()
     c.close()
 
 

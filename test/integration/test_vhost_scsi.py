@@ -277,6 +277,23 @@ def test_hot_add_and_remove_events(stgt):
     c.close()
 
 
+def test_resize_is_an_event_and_a_unit_attention(stgt):
+    """A bdev that grows under a target: PARAM_CHANGE (CAPACITY DATA HAS CHANGED) at once,
+    then the unit attention, then READ CAPACITY's new size."""
+    stgt.result("bdev_null_create", {"name": "N0", "block_size": 512, "num_blocks": 2048})
+    path = ctrlr(stgt, targets=("N0",))
+    c = client(path)
+    ev, q = c.queue(1), c.queue(2)
+    ev.event_bufs(4)
+    ready(q)
+    assert stgt.result("bdev_null_resize", {"name": "N0", "new_size": 4}) is True
+    assert ev.events() == [(vu.EV_PARAM_CHANGE, 0, 0, 0x2a | 0x09 << 8, 16)]
+    assert ready(q) == [(UNIT_ATTENTION, 0x2a, 0x09)]
+    r = q.scsi(bytes([0x25]) + bytes(9), in_len=8)
+    assert struct.unpack(">II", r.data) == (4 * 2048 - 1, 512)
+    c.close()
+
+
 def test_event_buffers_come_back_on_stop(stgt):
     c = client(ctrlr(stgt))
     ev = c.queue(1)

@@ -20,6 +20,16 @@ enum error_inject_type {
 /* io_type: a MIMO_BDEV_IO_* value, or -1 for all; type NONE clears. */
 int bdev_error_inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
 		      uint64_t corrupt_offset, uint8_t corrupt_value);
+/* The same, taking effect only for an I/O that finds at least queue_depth I/Os of its
+ * channel at the base (SPDK's queue_depth; 0: always). */
+int bdev_error_inject_at_depth(const char *name, int io_type, enum error_inject_type type,
+			       uint32_t num, uint64_t corrupt_offset, uint8_t corrupt_value,
+			       uint64_t queue_depth);
+
+/* SPDK's bdev_error_resume_pending: the pending injections end, and the I/Os they hold go on
+ * to the base. done(arg, 0) once every channel has sent its own on. -ENODEV: no error bdev of
+ * that name. On a reactor. */
+int bdev_error_resume_pending(const char *name, void (*done)(void *arg, int status), void *arg);
 
 extern struct mimo_bdev_module g_error_module;
 

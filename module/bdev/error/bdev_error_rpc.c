@@ -147,8 +147,9 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 					"bdev_error_inject_error: parameter \"corrupt_value\" must "
 					"be 1..255");
 	} else {
-		rc = bdev_error_inject(p.name, io_type, error_type, p.num, p.corrupt_offset,
-				       (uint8_t)p.corrupt_value);
+		rc = bdev_error_inject_at_depth(p.name, io_type, error_type, p.num,
+						p.corrupt_offset, (uint8_t)p.corrupt_value,
+						p.queue_depth);
 		if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 		else
@@ -157,11 +158,43 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 	mimo_json_decode_free(inject_decoders, MIMO_COUNTOF(inject_decoders), &p);
 }
 
+struct resume {
+	char *name;
+};
+
+static const struct mimo_json_decoder resume_decoders[] = {
+	{ "name", offsetof(struct resume, name), mimo_json_decode_string, false },
+};
+
+static void resumed(void *arg, int status)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (status == 0)
+		mimo_jsonrpc_send_bool(req, true);
+	else
+		mimo_jsonrpc_send_errno(req, status);
+}
+
+static void rpc_bdev_error_resume_pending(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct resume p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, resume_decoders, MIMO_COUNTOF(resume_decoders), &p))
+		return;
+	rc = bdev_error_resume_pending(p.name, resumed, req);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	free(p.name);
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_error_create", rpc_bdev_error_create, MIMO_RPC_RUNTIME },
 	{ "construct_error_bdev", rpc_construct_error_bdev, MIMO_RPC_RUNTIME, "bdev_error_create" },
 	{ "bdev_error_delete", rpc_bdev_error_delete, MIMO_RPC_RUNTIME },
 	{ "bdev_error_inject_error", rpc_bdev_error_inject_error, MIMO_RPC_RUNTIME },
+	{ "bdev_error_resume_pending", rpc_bdev_error_resume_pending, MIMO_RPC_RUNTIME },
 };
 
 void bdev_error_rpc_register(void)
