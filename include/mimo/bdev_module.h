@@ -145,6 +145,9 @@ struct mimo_bdev_io {
 	uint32_t holds; /* __atomic builtins: this header is also C++ */
 	struct mimo_reactor *hold_reactor;
 	bool zcopy; /* a zero-copy read: completes without reaching the module */
+	/* With status -EIO: the NVMe status the module completed with (SCT, SC), for front-ends
+	 * that speak NVMe (mimo_bdev_io_complete_nvme_status); 0, 0 when it gave none. */
+	uint8_t nvme_sct, nvme_sc;
 	STAILQ_ENTRY(mimo_bdev_io)
 	link; /* free list, deferred completions; modules may use it
 		 while they own the I/O */
@@ -153,6 +156,9 @@ struct mimo_bdev_io {
 
 /* status: 0 or a negative errno. On the reactor that submitted the I/O. */
 void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status);
+/* A failure with an NVMe status (SPDK's spdk_bdev_io_complete_nvme_status): NVMe-oF hosts get
+ * that status; every other user sees -EIO. */
+void mimo_bdev_io_complete_nvme_status(struct mimo_bdev_io *io, uint8_t sct, uint8_t sc);
 
 static inline void *mimo_bdev_io_driver_ctx(struct mimo_bdev_io *io)
 {
