@@ -29,6 +29,11 @@ struct mimo_bdev_module {
 	const char *name;
 	/* Bytes of per-I/O context the module needs (mimo_bdev_io_driver_ctx). */
 	size_t ctx_size;
+	/* A bdev this module claims may still be deleted (SPDK's hot removal): the module's
+	 * descriptor gets MIMO_BDEV_EVENT_REMOVE and must release the claim and close it, as
+	 * split, passthru, delay and raid do when their base goes. false: the deletion of a bdev
+	 * it claims is refused (-EBUSY), as the error module wants. */
+	bool claims_removable;
 	TAILQ_ENTRY(mimo_bdev_module) link;
 };
 

@@ -487,7 +487,9 @@ MIMO_EXPORT int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc)
 		return -ENODEV;
 	}
 	pthread_mutex_lock(&bdev->internal.lock);
-	if (bdev->internal.claim_module != NULL || bdev->internal.removing) {
+	if ((bdev->internal.claim_module != NULL &&
+	     !bdev->internal.claim_module->claims_removable) ||
+	    bdev->internal.removing) {
 		pthread_mutex_unlock(&bdev->internal.lock);
 		pthread_mutex_unlock(&g_lock);
 		return -EBUSY;
