@@ -23,6 +23,7 @@
 #include "bdev_malloc.h"
 #include "bdev_null.h"
 #include "bdev_passthru.h"
+#include "bdev_raid.h"
 #include "bdev_split.h"
 #include "bdev_nvme.h"
 #include "keyring.h"
@@ -622,6 +623,7 @@ static void register_parts(void)
 	mimo_register_bdev_split();
 	mimo_register_bdev_passthru();
 	mimo_register_bdev_delay();
+	mimo_register_bdev_raid();
 }
 
 int main(int argc, char **argv)

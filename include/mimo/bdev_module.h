@@ -113,6 +113,10 @@ int mimo_bdev_register(struct mimo_bdev *bdev);
 /* For destruct returning 1. */
 void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);
 
+/* What dump_info_json writes changed (a delay bdev's latencies, a raid's members): the layer
+ * caches bdev_get_bdevs' object of a bdev and builds it again after this. Any thread. */
+void mimo_bdev_info_changed(struct mimo_bdev *bdev);
+
 /* Exclusive use by a module (an error bdev over its base): others may still open read-only.
  * Returns 0 or -EPERM when already claimed. */
 int mimo_bdev_module_claim_bdev(struct mimo_bdev *bdev, struct mimo_bdev_desc *desc,

@@ -106,13 +106,21 @@ void bdev_report_io_error(struct mimo_bdev_io *io)
 	mimo_event_emit("error_occurred", io->bdev->name, p);
 }
 
-/* The cached bdev_get_bdevs object goes stale only when the claim changes: everything else in
- * it is fixed for the bdev's life. */
+/* The cached bdev_get_bdevs object goes stale when the claim changes, or when its module says
+ * its driver_specific part did (mimo_bdev_info_changed): everything else in it is fixed for the
+ * bdev's life. */
 static void invalidate_info_locked(struct mimo_bdev *bdev)
 {
 	free(bdev->internal.info_text);
 	bdev->internal.info_text = NULL;
 	bdev->internal.info_gen++;
+}
+
+MIMO_EXPORT void mimo_bdev_info_changed(struct mimo_bdev *bdev)
+{
+	pthread_mutex_lock(&bdev->internal.lock);
+	invalidate_info_locked(bdev);
+	pthread_mutex_unlock(&bdev->internal.lock);
 }
 
 /* --- accessors ------------------------------------------------------------------------- */

@@ -318,5 +318,6 @@ int bdev_delay_update_latency(const char *name, enum delay_latency which, uint64
 		return -ENODEV;
 	d = bdev->ctxt;
 	atomic_store(&d->latency_us[which], us);
+	mimo_bdev_info_changed(bdev);
 	return 0;
 }

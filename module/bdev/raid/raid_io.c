@@ -1,0 +1,255 @@
+/*
+ * The raid's data path: an I/O of the raid becomes child I/Os of its members.
+ *
+ * raid0 cuts the range at strip boundaries: strip s of the raid is strip s / n of member
+ * s % n. concat cuts it at member boundaries: the members follow one another. raid1 reads
+ * from one online member (round robin), and from another when that one fails; it writes,
+ * unmaps and flushes to every online member, succeeds when one of them did, and takes a
+ * member that failed out of the raid (degraded). Flush and reset go to every member.
+ *
+ * A task counts its children: one extra count held while they are submitted, so that a child
+ * completing at once cannot complete the raid I/O before the last one is out.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raid_internal.h"
+#include "vbdev.h"
+
+struct raid_task {
+	struct raid_channel *ch;
+	uint32_t remaining;
+	int status;	/* the first error */
+	uint32_t ok;	/* raid1 writes: members that succeeded */
+	uint64_t tried; /* raid1 reads: members tried */
+};
+
+struct raid_child {
+	struct mimo_bdev_io *parent;
+	uint32_t slot;
+	int iovcnt;
+	struct iovec iov[];
+};
+
+size_t raid_task_size(void)
+{
+	return sizeof(struct raid_task);
+}
+
+static bool usable(struct raid_channel *ch, uint32_t slot)
+{
+	return ch->base[slot].ch != NULL && atomic_load(&ch->raid->bases[slot].online);
+}
+
+void raid_channel_drop_base(struct raid_channel *ch, uint32_t slot)
+{
+	struct raid_channel_base *b = &ch->base[slot];
+
+	if (b->ch == NULL)
+		return;
+	if (b->inflight > 0) {
+		b->put_when_idle = true;
+		return;
+	}
+	mimo_put_io_channel(b->ch);
+	b->ch = NULL;
+}
+
+static void task_put(struct mimo_bdev_io *io)
+{
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	int status = t->status;
+
+	if (--t->remaining > 0)
+		return;
+	if (t->ch->raid->level == RAID_LEVEL_1 && io->type != MIMO_BDEV_IO_READ)
+		status = t->ok > 0 ? 0 : (status != 0 ? status : -EIO);
+	mimo_bdev_io_complete(io, status);
+}
+
+static int submit_child(struct mimo_bdev_io *io, uint32_t slot, size_t byte_off, size_t byte_len,
+			uint64_t base_off, uint64_t num);
+
+static void raid1_read_next(struct mimo_bdev_io *io);
+
+static void child_done(struct mimo_bdev_io *cio, bool success, void *arg)
+{
+	struct raid_child *c = arg;
+	struct mimo_bdev_io *io = c->parent;
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	struct raid_channel *ch = t->ch;
+	struct raid_channel_base *b = &ch->base[c->slot];
+	int status = success ? 0 : mimo_bdev_io_get_status(cio);
+	uint32_t slot = c->slot;
+
+	mimo_bdev_free_io(cio);
+	free(c);
+	if (--b->inflight == 0 && b->put_when_idle) {
+		b->put_when_idle = false;
+		mimo_put_io_channel(b->ch);
+		b->ch = NULL;
+	}
+	if (ch->raid->level == RAID_LEVEL_1 && status != 0 && status != -ENOMEM)
+		raid_base_failed(ch->raid, slot);
+	if (ch->raid->level == RAID_LEVEL_1 && io->type == MIMO_BDEV_IO_READ && status != 0) {
+		/* Another member may have the data. */
+		t->status = status;
+		raid1_read_next(io);
+		task_put(io);
+		return;
+	}
+	if (status == 0)
+		t->ok++;
+	else if (t->status == 0)
+		t->status = status;
+	task_put(io);
+}
+
+/* A child for member slot: bytes [byte_off, +byte_len) of the raid I/O's data (reads and
+ * writes), blocks [base_off, +num) of the member. 0, or the error (nothing submitted). */
+static int submit_child(struct mimo_bdev_io *io, uint32_t slot, size_t byte_off, size_t byte_len,
+			uint64_t base_off, uint64_t num)
+{
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	struct raid_channel *ch = t->ch;
+	struct raid_bdev *raid = ch->raid;
+	bool data = io->type == MIMO_BDEV_IO_READ || io->type == MIMO_BDEV_IO_WRITE;
+	int n = data ? vbdev_iov_count(io->iovs, io->iovcnt, byte_off, byte_len) : 0;
+	struct raid_child *c;
+	int rc;
+
+	if (!usable(ch, slot))
+		return -ENODEV;
+	c = malloc(sizeof(*c) + (size_t)n * sizeof(struct iovec));
+	if (c == NULL)
+		return -ENOMEM;
+	c->parent = io;
+	c->slot = slot;
+	c->iovcnt = data ? vbdev_iov_slice(io->iovs, io->iovcnt, byte_off, byte_len, c->iov, n) : 0;
+	if (c->iovcnt < 0) {
+		free(c);
+		return -EINVAL;
+	}
+	t->remaining++;
+	ch->base[slot].inflight++;
+	rc = vbdev_submit(raid->bases[slot].desc, ch->base[slot].ch, io->type, c->iov, c->iovcnt,
+			  base_off, num, child_done, c);
+	if (rc != 0) {
+		t->remaining--;
+		ch->base[slot].inflight--;
+		free(c);
+	}
+	return rc;
+}
+
+/* raid0 and concat: the range cut where it changes member. */
+static void submit_striped(struct mimo_bdev_io *io)
+{
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	struct raid_bdev *raid = t->ch->raid;
+	uint64_t off = io->offset_blocks, left = io->num_blocks;
+	uint32_t bs = raid->bdev.blocklen;
+
+	while (left > 0 && t->status == 0) {
+		uint64_t len, base_off;
+		uint32_t slot;
+		int rc;
+
+		if (raid->level == RAID_LEVEL_0) {
+			uint64_t strip = off >> raid->strip_shift;
+			uint64_t in_strip = off & (raid->strip_blocks - 1);
+
+			slot = (uint32_t)(strip % raid->nbases);
+			base_off = ((strip / raid->nbases) << raid->strip_shift) + in_strip;
+			len = raid->strip_blocks - in_strip;
+		} else {
+			slot = 0;
+			while (slot + 1 < raid->nbases && off >= raid->bases[slot + 1].start)
+				slot++;
+			base_off = off - raid->bases[slot].start;
+			len = raid->bases[slot].data_size - base_off;
+		}
+		if (len > left)
+			len = left;
+		rc = submit_child(io, slot, (off - io->offset_blocks) * bs, len * bs, base_off,
+				  len);
+		if (rc != 0)
+			t->status = rc;
+		off += len;
+		left -= len;
+	}
+}
+
+/* Every online member gets the same range (raid1 writes; flush and reset everywhere). */
+static void submit_to_all(struct mimo_bdev_io *io)
+{
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	struct raid_bdev *raid = t->ch->raid;
+	uint32_t bs = raid->bdev.blocklen;
+
+	for (uint32_t s = 0; s < raid->nbases; s++) {
+		uint64_t off = io->offset_blocks, num = io->num_blocks;
+		int rc;
+
+		if (!usable(t->ch, s))
+			continue;
+		if (raid->level != RAID_LEVEL_1 && io->type == MIMO_BDEV_IO_FLUSH) {
+			/* A flush of the raid flushes each member whole. */
+			off = 0;
+			num = raid->bases[s].data_size;
+		}
+		rc = submit_child(io, s, 0, io->num_blocks * bs, off, num);
+		if (rc == 0)
+			continue;
+		if (raid->level == RAID_LEVEL_1 && rc != -ENOMEM)
+			raid_base_failed(raid, s);
+		if (t->status == 0)
+			t->status = rc;
+	}
+}
+
+/* raid1: read from the next online member not tried yet; the status stays when none is
+ * left. */
+static void raid1_read_next(struct mimo_bdev_io *io)
+{
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	struct raid_channel *ch = t->ch;
+	uint32_t n = ch->raid->nbases;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = (ch->next_read + i) % n;
+
+		if ((t->tried & (1ULL << s)) || !usable(ch, s))
+			continue;
+		t->tried |= 1ULL << s;
+		if (submit_child(io, s, 0, io->num_blocks * ch->raid->bdev.blocklen,
+				 io->offset_blocks, io->num_blocks) == 0) {
+			ch->next_read = s + 1;
+			t->status = 0;
+			return;
+		}
+	}
+	if (t->status == 0)
+		t->status = -EIO;
+}
+
+void raid_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
+{
+	struct raid_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
+	struct raid_bdev *raid = ch->raid;
+
+	memset(t, 0, sizeof(*t));
+	t->ch = ch;
+	t->remaining = 1; /* held while the children are submitted */
+	if (raid->level == RAID_LEVEL_1 && io->type == MIMO_BDEV_IO_READ) {
+		raid1_read_next(io);
+	} else if (raid->level == RAID_LEVEL_1 || io->type == MIMO_BDEV_IO_FLUSH ||
+		   io->type == MIMO_BDEV_IO_RESET) {
+		submit_to_all(io);
+	} else {
+		submit_striped(io);
+	}
+	task_put(io);
+}
