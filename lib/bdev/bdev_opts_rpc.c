@@ -45,8 +45,8 @@ static void rpc_bdev_wait_for_examine(struct mimo_jsonrpc_request *req, const js
 		mimo_jsonrpc_send_bool(req, true);
 }
 
-/* The window and bandwidth of a raid bdev's background process (rebuild): mimo has no raid
- * module yet, so no such process. */
+/* The window and bandwidth of a raid bdev's background process (rebuild): mimo's raid module
+ * does not rebuild, so there is no such process to tune. */
 static const struct mimo_json_decoder raid_set_decoders[] = {
 	{ "process_window_size_kb", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
 	{ "process_max_bandwidth_mb_sec", offsetof(struct unused, u32), mimo_json_decode_uint32,

@@ -335,10 +335,11 @@ def test_raid1_mirrors_and_keeps_serving_degraded(daemons, tmp_path):
     assert "strip_size_kb" not in rc["params"]
     ns.close()
     d.result("nvmf_delete_subsystem", {"nqn": NQN})
-    # The last member leaving takes the raid with it.
+    # The last member leaving takes the raid with it: offline with no member left, it goes.
     rpc_py(d, "bdev_raid_remove_base_bdev", "A1")
     wait_until(lambda: "R1" not in names(d), 10 * SLOW, "R1 to go with its last member")
-    assert raid_info(d, "R1") == [] and bdev(d, "A1")["claimed"] is False
+    wait_until(lambda: raid_info(d, "R1") == [], 10 * SLOW, "R1 to leave the raid list")
+    assert bdev(d, "A1")["claimed"] is False
 
 
 def test_raid_remove_base_and_losing_a_raid0_member(daemons):
@@ -351,12 +352,31 @@ def test_raid_remove_base_and_losing_a_raid0_member(daemons):
     [r] = raid_info(d, "R1")
     assert r["num_base_bdevs_operational"] == 1 and r["base_bdevs_list"][1]["name"] is None
     assert bdev(d, "M1")["claimed"] is False
-    # raid0 cannot go on without a member: it is deleted and its other member released.
+    # raid0 cannot go on without a member: its bdev is deleted and the raid is offline, its
+    # other member still claimed (SPDK's), until bdev_raid_delete lets it go.
     d.result("bdev_malloc_delete", {"name": "M3"})
-    wait_until(lambda: "R0" not in names(d), 10 * SLOW, "R0 to go")
+    wait_until(lambda: "R0" not in names(d), 10 * SLOW, "R0's bdev to go")
+    assert raid_info(d, "R0", "online") == []
+    [r] = raid_info(d, "R0", "offline")
+    assert r["state"] == "offline" and r["num_base_bdevs_discovered"] == 1
+    assert [b["name"] for b in r["base_bdevs_list"]] == ["M2", None]
+    assert bdev(d, "M2")["claimed"] is True
+    code, msg = rpc_py_fails(d, "bdev_raid_add_base_bdev", "R0", "M3x")
+    assert code == -19
+    d.result("bdev_malloc_create", {"name": "M3x", "num_blocks": 2048, "block_size": BS})
+    code, msg = rpc_py_fails(d, "bdev_raid_add_base_bdev", "R0", "M3x")
+    assert code == -22 and "offline" in msg
+    rpc_py(d, "bdev_raid_delete", "R0")
     assert raid_info(d, "R0") == [] and bdev(d, "M2")["claimed"] is False
     code, msg = rpc_py_fails(d, "bdev_raid_remove_base_bdev", "M2")
     assert code == -19
+    # An offline raid also goes once its last member does.
+    rpc_py(d, "bdev_raid_create", "-n", "C", "-z", 64, "-r", "concat", "-b", "M2 M3x")
+    rpc_py(d, "bdev_raid_remove_base_bdev", "M2")
+    wait_until(lambda: "C" not in names(d), 10 * SLOW, "C's bdev to go")
+    assert raid_info(d, "C")[0]["state"] == "offline"
+    d.result("bdev_malloc_delete", {"name": "M3x"})
+    assert raid_info(d, "C") == []
 
 
 def test_raid_refusals(daemons):
@@ -398,10 +418,12 @@ def test_raid_refusals(daemons):
     assert code == -22 and "slot" in msg
     for category in ("configuring", "offline"):
         assert json.loads(rpc_py(d, "bdev_raid_get_bdevs", category)) == []
-    # The raid's bdev is claimed while a passthru sits on it; deleting the raid takes both.
+    # A passthru over the raid: a member deleted takes the raid's bdev and the passthru.
     rpc_py(d, "bdev_passthru_create", "-b", "R", "-p", "P")
     rpc_py(d, "bdev_malloc_delete", "M0")
     wait_until(lambda: names(d) == {"M1", "M2", "B4k"}, 10 * SLOW, "R and P to go")
+    rpc_py(d, "bdev_raid_delete", "R")
+    assert not any(b["claimed"] for b in d.result("bdev_get_bdevs"))
 
 
 # --- save_config and -c ----------------------------------------------------------------------

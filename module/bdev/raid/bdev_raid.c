@@ -112,6 +112,20 @@ static void base_release(struct raid_base *b)
 		mimo_bdev_info_changed(&b->raid->bdev);
 }
 
+/* Released, and its slot emptied (name null, UUID zero), as SPDK shows a removed member. */
+static void base_forget(struct raid_base *b)
+{
+	base_release(b);
+	pthread_mutex_lock(&g_lock);
+	free(b->name);
+	b->name = NULL;
+	memset(b->uuid, 0, sizeof(b->uuid));
+	b->removing = false;
+	pthread_mutex_unlock(&g_lock);
+	if (b->raid->registered)
+		mimo_bdev_info_changed(&b->raid->bdev);
+}
+
 static void raid_free(struct raid_bdev *raid)
 {
 	for (uint32_t s = 0; s < raid->nbases; s++)
@@ -121,43 +135,58 @@ static void raid_free(struct raid_bdev *raid)
 	free(raid);
 }
 
+static void unlist(struct raid_bdev *raid)
+{
+	pthread_mutex_lock(&g_lock);
+	if (raid->listed)
+		TAILQ_REMOVE(&g_raids, raid, link);
+	raid->listed = false;
+	pthread_mutex_unlock(&g_lock);
+}
+
+/*
+ * Free the raid once nothing refers to it: its bdev unregistered, its channels gone, no member
+ * removal going round them. An offline raid stays (listed, its other members claimed) until
+ * they leave or bdev_raid_delete deletes it, as SPDK's does.
+ */
+static void settle(struct raid_bdev *raid)
+{
+	if (raid->registered || !raid->unregistered || raid->removals > 0)
+		return;
+	if (raid->state == RAID_STATE_OFFLINE && raid->discovered > 0)
+		return;
+	unlist(raid);
+	raid_free(raid);
+}
+
 static void raid_unregistered(void *arg)
 {
 	struct raid_bdev *raid = arg;
 
-	for (uint32_t s = 0; s < raid->nbases; s++)
-		base_release(&raid->bases[s]);
-	if (raid->removals > 0) {
-		/* A member's removal is still going round the channels: it frees the raid. */
-		raid->free_pending = true;
-		return;
+	raid->unregistered = true;
+	for (uint32_t s = 0; s < raid->nbases; s++) {
+		struct raid_base *b = &raid->bases[s];
+
+		/* A deleted raid lets every member go; an offline one only those that left. */
+		if (raid->state != RAID_STATE_OFFLINE)
+			base_release(b);
+		else if (b->removing)
+			base_forget(b);
 	}
-	raid_free(raid);
+	settle(raid);
 }
 
 static int raid_destruct(void *ctx)
 {
 	struct raid_bdev *raid = ctx;
 
-	pthread_mutex_lock(&g_lock);
-	TAILQ_REMOVE(&g_raids, raid, link);
-	pthread_mutex_unlock(&g_lock);
+	if (raid->state != RAID_STATE_OFFLINE)
+		unlist(raid);
 	raid->registered = false; /* the layer's part of the bdev is gone */
-	raid->destructed = true;
 	for (uint32_t s = 0; s < raid->nbases; s++)
 		atomic_store(&raid->bases[s].online, false);
 	mimo_io_device_unregister(&raid->io_device, raid_unregistered, raid);
 	return 0;
-}
-
-/* The raid cannot go on: delete it (later, if something claims it). */
-static void raid_delete_self(struct raid_bdev *raid)
-{
-	if (raid->deleting)
-		return;
-	raid->deleting = true;
-	MIMO_WARN(COMP, "%s: lost a member it cannot do without: deleting it", raid->bdev.name);
-	vbdev_delete_after_base_removed(raid->bdev.name);
 }
 
 struct removal {
@@ -185,21 +214,31 @@ static void removal_done(void *arg, int status)
 		  "%s: %s removed from slot %" PRIu32 ", %" PRIu32 " of %" PRIu32 " members left",
 		  raid->bdev.name, b->name != NULL ? b->name : "?", b->slot, raid->operational,
 		  raid->nbases);
-	base_release(b);
-	pthread_mutex_lock(&g_lock);
-	free(b->name);
-	b->name = NULL;
-	memset(b->uuid, 0, sizeof(b->uuid));
-	b->removing = false;
-	pthread_mutex_unlock(&g_lock);
-	if (raid->registered)
-		mimo_bdev_info_changed(&raid->bdev);
+	base_forget(b);
 	raid->removals--;
 	if (rm->cb != NULL)
 		rm->cb(rm->arg, 0);
 	free(rm);
-	if (raid->free_pending && raid->removals == 0)
-		raid_free(raid);
+	settle(raid);
+}
+
+/* The raid cannot go on without b: offline, its bdev deleted (later, if something claims
+ * it); b is let go with the bdev, the other members stay claimed. */
+static void go_offline(struct raid_base *b)
+{
+	struct raid_bdev *raid = b->raid;
+
+	MIMO_WARN(COMP, "%s: lost %s, which it cannot do without: offline", raid->bdev.name,
+		  b->name);
+	pthread_mutex_lock(&g_lock);
+	raid->state = RAID_STATE_OFFLINE;
+	raid->operational--;
+	b->removing = true;
+	pthread_mutex_unlock(&g_lock);
+	atomic_store(&b->online, false);
+	if (raid->registered)
+		mimo_bdev_info_changed(&raid->bdev);
+	vbdev_delete_after_base_removed(raid->bdev.name);
 }
 
 /* On the owner reactor. */
@@ -208,31 +247,60 @@ static int remove_base(struct raid_base *b, void (*cb)(void *arg, int rc), void 
 	struct raid_bdev *raid = b->raid;
 	struct removal *rm;
 
-	if (!b->configured || b->removing || raid->destructed)
+	if (!b->configured || b->removing)
 		return -ENODEV;
-	if (raid->level != RAID_LEVEL_1 || raid->operational <= 1 || raid->deleting) {
-		/* Nothing to go on with: the raid goes, and its destruct releases the members. */
-		raid_delete_self(raid);
-		if (cb != NULL)
-			cb(arg, 0);
+	if (raid->state == RAID_STATE_OFFLINE || !raid->registered) {
+		/* No I/O any more: let it go now, or with the bdev when that is still here. */
+		if (raid->registered) {
+			b->removing = true;
+			atomic_store(&b->online, false);
+		} else {
+			base_forget(b);
+			settle(raid);
+		}
+	} else if (raid->level != RAID_LEVEL_1 || raid->operational <= 1) {
+		go_offline(b);
+	} else {
+		rm = calloc(1, sizeof(*rm));
+		if (rm == NULL)
+			return -ENOMEM;
+		rm->base = b;
+		rm->cb = cb;
+		rm->arg = arg;
+		pthread_mutex_lock(&g_lock);
+		b->removing = true;
+		raid->operational--;
+		pthread_mutex_unlock(&g_lock);
+		mimo_bdev_info_changed(&raid->bdev);
+		raid->removals++;
+		atomic_store(&b->online, false);
+		if (mimo_for_each_channel(&raid->io_device, drop_base, rm, removal_done) != 0)
+			removal_done(rm, 0); /* no memory to go round: the channels keep theirs */
 		return 0;
 	}
-	rm = calloc(1, sizeof(*rm));
-	if (rm == NULL)
-		return -ENOMEM;
-	rm->base = b;
-	rm->cb = cb;
-	rm->arg = arg;
+	if (cb != NULL)
+		cb(arg, 0);
+	return 0;
+}
+
+int bdev_raid_delete_offline(const char *name)
+{
+	struct raid_bdev *raid, *found = NULL;
+
 	pthread_mutex_lock(&g_lock);
-	b->removing = true;
-	raid->operational--;
+	TAILQ_FOREACH(raid, &g_raids, link)
+	{
+		if (strcmp(raid->bdev.name, name) == 0)
+			found = raid;
+	}
 	pthread_mutex_unlock(&g_lock);
-	if (raid->registered)
-		mimo_bdev_info_changed(&raid->bdev);
-	raid->removals++;
-	atomic_store(&b->online, false);
-	if (mimo_for_each_channel(&raid->io_device, drop_base, rm, removal_done) != 0)
-		removal_done(rm, 0); /* no memory to go round: the channels keep theirs */
+	if (found == NULL)
+		return -ENODEV;
+	if (found->registered || !found->unregistered)
+		return -EAGAIN; /* its bdev is still there: deleting that deletes the raid */
+	for (uint32_t s = 0; s < found->nbases; s++)
+		base_forget(&found->bases[s]);
+	settle(found);
 	return 0;
 }
 
@@ -307,7 +375,7 @@ int bdev_raid_remove_base(const char *base_name, void (*cb)(void *arg, int rc), 
 	return found != NULL ? remove_base(found, cb, arg) : -ENODEV;
 }
 
-int bdev_raid_free_slot(const char *name, enum raid_level *level)
+int bdev_raid_free_slot(const char *name, enum raid_state *state)
 {
 	struct raid_bdev *raid;
 	int rc = -ENODEV;
@@ -317,7 +385,7 @@ int bdev_raid_free_slot(const char *name, enum raid_level *level)
 	{
 		if (strcmp(raid->bdev.name, name) != 0)
 			continue;
-		*level = raid->level;
+		*state = raid->state;
 		rc = -ENOSPC;
 		for (uint32_t s = 0; s < raid->nbases; s++) {
 			if (raid->bases[s].name == NULL)
@@ -349,7 +417,7 @@ static json_t *info_json_locked(struct raid_bdev *raid)
 	mimo_uuid_format(raid->bdev.uuid, uuid);
 	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i, s:o}", "name",
 			 raid->bdev.name, "uuid", uuid, "strip_size_kb", (int)raid->strip_size_kb,
-			 "state", g_state_names[RAID_STATE_ONLINE], "raid_level",
+			 "state", g_state_names[raid->state], "raid_level",
 			 g_level_names[raid->level], "superblock", false, "num_base_bdevs",
 			 (int)raid->nbases, "num_base_bdevs_discovered", (int)raid->discovered,
 			 "num_base_bdevs_operational", (int)raid->operational, "base_bdevs_list",
@@ -364,7 +432,7 @@ json_t *bdev_raid_list_json(int state)
 	pthread_mutex_lock(&g_lock);
 	TAILQ_FOREACH(raid, &g_raids, link)
 	{
-		if (state < 0 || state == RAID_STATE_ONLINE)
+		if (state < 0 || state == (int)raid->state)
 			json_array_append_new(arr, info_json_locked(raid));
 	}
 	pthread_mutex_unlock(&g_lock);
@@ -570,14 +638,13 @@ int bdev_raid_create(const char *name, uint32_t strip_size_kb, enum raid_level l
 		sizeof(struct raid_channel) + nbases * sizeof(struct raid_channel_base), name);
 	pthread_mutex_lock(&g_lock);
 	raid->id = g_next_id++;
+	raid->listed = true;
 	TAILQ_INSERT_TAIL(&g_raids, raid, link);
 	pthread_mutex_unlock(&g_lock);
 	rc = mimo_bdev_register(&raid->bdev);
 	raid->registered = rc == 0;
 	if (rc != 0) {
-		pthread_mutex_lock(&g_lock);
-		TAILQ_REMOVE(&g_raids, raid, link);
-		pthread_mutex_unlock(&g_lock);
+		unlist(raid);
 		mimo_io_device_unregister(&raid->io_device, NULL, NULL);
 		unwind(raid);
 	}

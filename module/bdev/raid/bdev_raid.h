@@ -18,7 +18,9 @@ enum raid_level {
 	RAID_LEVEL_CONCAT,
 };
 
-/* SPDK's states; a mimo raid is online from its creation to its deletion (raid.md). */
+/* SPDK's states: online from creation; offline once it lost a member it cannot do without
+ * (its bdev deleted, its other members still claimed until bdev_raid_delete). mimo has no
+ * "configuring" raid: every member must exist at creation. */
 enum raid_state {
 	RAID_STATE_ONLINE,
 	RAID_STATE_CONFIGURING,
@@ -38,15 +40,20 @@ int bdev_raid_create(const char *name, uint32_t strip_size_kb, enum raid_level l
 		     char *const *bases, uint32_t nbases, const uint8_t *uuid, const char **bad);
 
 /* Take base_name out of its raid: a raid1 goes on degraded (while another member is left);
- * a raid0 or concat, which cannot, is deleted. cb(arg, rc) when done. Returns 0 or -ENODEV
- * (base_name is no raid's member). */
+ * a raid0 or concat, which cannot, goes offline (its bdev deleted). cb(arg, rc) when done. Returns
+ * 0 or -ENODEV (base_name is no raid's member). */
 int bdev_raid_remove_base(const char *base_name, void (*cb)(void *arg, int rc), void *arg);
+
+/* Delete an offline raid (its bdev already gone): its remaining members are released.
+ * Returns 0, -ENODEV (no such raid), -EAGAIN (its bdev is still there: delete that). */
+int bdev_raid_delete_offline(const char *name);
 
 /* bdev_raid_get_bdevs' list: the raids in state (or all when state < 0). */
 json_t *bdev_raid_list_json(int state);
 
-/* Whether name is a raid, and whether it has a free slot (a removed member's). */
-int bdev_raid_free_slot(const char *name, enum raid_level *level);
+/* Whether name is a raid (its state in *state) with a free slot (a removed member's): 0,
+ * -ENODEV (no such raid) or -ENOSPC (no free slot). */
+int bdev_raid_free_slot(const char *name, enum raid_state *state);
 
 extern struct mimo_bdev_module g_raid_module;
 

@@ -236,11 +236,13 @@ static void rpc_bdev_raid_delete(struct mimo_jsonrpc_request *req, const json_t 
 	if (!mimo_rpc_decode(req, params, delete_decoders, MIMO_COUNTOF(delete_decoders), &p))
 		return;
 	bdev = mimo_bdev_get_by_name(p.name);
-	if (bdev == NULL || bdev->module != &g_raid_module)
+	if (bdev != NULL && bdev->module == &g_raid_module)
+		bdev_rpc_delete(req, p.name, &g_raid_module);
+	else if (bdev_raid_delete_offline(p.name) == 0)
+		mimo_jsonrpc_send_bool(req, true);
+	else
 		mimo_jsonrpc_send_error(req, -ENODEV, "raid bdev %s is not found in config",
 					p.name);
-	else
-		bdev_rpc_delete(req, p.name, &g_raid_module);
 	mimo_json_decode_free(delete_decoders, MIMO_COUNTOF(delete_decoders), &p);
 }
 
@@ -257,12 +259,12 @@ static const struct mimo_json_decoder add_decoders[] = {
 static void rpc_bdev_raid_add_base_bdev(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct raid_add p = { 0 };
-	enum raid_level level;
+	enum raid_state state;
 	int rc;
 
 	if (!mimo_rpc_decode(req, params, add_decoders, MIMO_COUNTOF(add_decoders), &p))
 		return;
-	rc = bdev_raid_free_slot(p.raid_bdev, &level);
+	rc = bdev_raid_free_slot(p.raid_bdev, &state);
 	if (rc == -ENODEV)
 		mimo_jsonrpc_send_error(req, -ENODEV, "Failed to find raid bdev: %s", p.raid_bdev);
 	else if (mimo_bdev_get_by_name(p.base_bdev) == NULL)
@@ -275,9 +277,15 @@ static void rpc_bdev_raid_add_base_bdev(struct mimo_jsonrpc_request *req, const 
 			"Failed to add base bdev to RAID bdev: %s has no empty base "
 			"bdev slot",
 			p.raid_bdev);
+	else if (state == RAID_STATE_OFFLINE)
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"Failed to add base bdev to RAID bdev: %s is offline (it "
+					"lost a member it cannot do without): delete it and create "
+					"it again",
+					p.raid_bdev);
 	else
-		/* A free slot means a raid1 that lost a member and stayed online: the new one
-		 * would need the data copied onto it first. */
+		/* A free slot in an online raid: a raid1 that lost a member. The new one would
+		 * need the data copied onto it first. */
 		mimo_jsonrpc_send_error(
 			req, -EOPNOTSUPP,
 			"Failed to add base bdev to RAID bdev: mimo does not rebuild "

@@ -33,12 +33,12 @@ struct raid_bdev {
 	uint32_t nbases;
 	struct raid_base *bases;
 	uint32_t discovered, operational;
-	uint32_t removals; /* base removals under way */
+	uint32_t removals; /* raid1 member removals going round the channels */
+	enum raid_state state;
 	bool registered;   /* the bdev layer knows it (from registration to destruct) */
-	bool destructed;   /* no more removals start */
-	bool free_pending; /* unregistered while removals ran: the last one frees it */
-	bool deleting;
-	uint64_t id; /* how messages from I/O find it again, if it still exists */
+	bool unregistered; /* destructed and its channels gone */
+	bool listed;	   /* in the raid list (bdev_raid_get_bdevs) */
+	uint64_t id;	   /* how messages from I/O find it again, if it still exists */
 	struct mimo_reactor *owner;
 	bool io_supported[MIMO_BDEV_IO_NUM_TYPES];
 	char io_device; /* the module's io_device (the bdev's address is the layer's) */
