@@ -324,10 +324,6 @@ def test_raid1_mirrors_and_keeps_serving_degraded(daemons, tmp_path):
     data3 = pattern(8, 9)
     assert ns.write(1, 10, data3) == OK and ns.read(1, 10, 8) == data3
     assert files[1].read_bytes()[10 * BS:18 * BS] == data3
-    # Adding a member back would need a rebuild, which mimo refuses with a clear error; a
-    # full raid has no slot at all.
-    code, msg = rpc_py_fails(d, "bdev_raid_add_base_bdev", "R1", "EE_A0")
-    assert code == -95 and "rebuild" in msg
     # save_config names the empty slots as SPDK does.
     [rc] = [c for c in d.result("framework_get_config", {"name": "bdev"})
             if c["method"] == "bdev_raid_create"]
@@ -416,6 +412,7 @@ def test_raid_refusals(daemons):
     assert rpc_py_fails(d, "bdev_raid_delete", "nope")[0] == -19
     code, msg = rpc_py_fails(d, "bdev_raid_add_base_bdev", "R", "M2")
     assert code == -22 and "slot" in msg
+    assert err(d, "bdev_raid_set_options", {"process_window_size_kb": 0})[0] == -32602
     for category in ("configuring", "offline"):
         assert json.loads(rpc_py(d, "bdev_raid_get_bdevs", category)) == []
     # A passthru over the raid: a member deleted takes the raid's bdev and the passthru.
@@ -467,4 +464,59 @@ def test_save_config_replays_the_stacks(daemons, tmp_path):
     ns.port = port
     ns.connect()
     assert ns.read(1, 3, 64) == data
+    ns.close()
+
+
+def test_raid1_rebuilds_onto_an_added_member(daemons, tmp_path):
+    d = daemons("-m", "0x3")
+    mib = 2
+    files = [aio_file(tmp_path, f"rb{i}.img", mib) for i in range(3)]
+    for i, f in enumerate(files):
+        rpc_py(d, "bdev_aio_create", f, f"A{i}", BS)
+    rpc_py(d, "bdev_raid_create", "-n", "R1", "-r", "raid1", "-b", "A0 A1")
+    blocks = mib * 2048
+    ns = Namespaces(d, ["R1"])
+    expect = bytearray()
+    for lba in range(0, blocks, 256):
+        chunk = pattern(256, lba)
+        assert ns.write(1, lba, chunk) == OK
+        expect += chunk
+    # Degraded, then written to: the member that left misses these.
+    rpc_py(d, "bdev_raid_remove_base_bdev", "A1")
+    wait_until(lambda: raid_info(d, "R1")[0]["base_bdevs_list"][1]["name"] is None,
+               10 * SLOW, "A1 to leave")
+    for lba in (0, 1000, blocks - 8):
+        chunk = pattern(8, 100 + lba)
+        assert ns.write(1, lba, chunk) == OK
+        expect[lba * BS:(lba + 8) * BS] = chunk
+    # A slow rebuild (small windows, 1 MiB/s) so that I/O runs while it copies.
+    rpc_py(d, "bdev_raid_set_options", "-w", 64, "-b", 1)
+    rpc_py(d, "bdev_raid_add_base_bdev", "R1", "A2")
+    [r] = raid_info(d, "R1")
+    assert r["process"]["type"] == "rebuild" and r["process"]["target"] == "A2"
+    assert r["base_bdevs_list"][1]["name"] == "A2" and r["num_base_bdevs_operational"] == 1
+    # Writes before, inside and after the copy's progress, and reads, while it runs.
+    writes = 0
+    while "process" in d.result("bdev_raid_get_bdevs", {"category": "online"})[0] and \
+            writes < 200:
+        lba = (writes * 509) % (blocks - 16)
+        chunk = pattern(16, 1000 + writes)
+        assert ns.write(1, lba, chunk) == OK
+        expect[lba * BS:(lba + 16) * BS] = chunk
+        assert ns.read(1, lba, 16) == chunk
+        writes += 1
+    # At 1 MiB/s the copy of 2 MiB cannot end within a second: writes ran while it did.
+    assert writes > 0
+    wait_until(lambda: "process" not in raid_info(d, "R1")[0], 60 * SLOW, "the rebuild to end")
+    [r] = raid_info(d, "R1")
+    assert (r["num_base_bdevs_discovered"], r["num_base_bdevs_operational"]) == (2, 2)
+    assert ns.read(1, 0, 256) == bytes(expect[:256 * BS])
+    ns.close()
+    # Both members hold the raid's data, block for block.
+    assert files[0].read_bytes() == bytes(expect)
+    assert files[2].read_bytes() == bytes(expect)
+    # The rebuilt member serves alone.
+    rpc_py(d, "bdev_raid_remove_base_bdev", "A0")
+    ns.connect()
+    assert ns.read(1, blocks - 256, 256) == bytes(expect[(blocks - 256) * BS:])
     ns.close()

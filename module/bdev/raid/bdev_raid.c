@@ -61,8 +61,15 @@ static int channel_create(void *io_device, void *ctx)
 	struct raid_channel *ch = ctx;
 
 	ch->raid = raid;
+	TAILQ_INIT(&ch->writes);
+	STAILQ_INIT(&ch->held);
+	/* A channel made while a rebuild's window is locked starts locked (it has no writes in
+	 * flight for the rebuild to wait for). */
+	ch->lock_end = atomic_load(&raid->win_end);
+	ch->lock_start = atomic_load(&raid->win_start);
+	ch->locked = ch->lock_end != 0;
 	for (uint32_t s = 0; s < raid->nbases; s++) {
-		if (!atomic_load(&raid->bases[s].online))
+		if (!atomic_load(&raid->bases[s].online) && !atomic_load(&raid->bases[s].rebuilding))
 			continue;
 		ch->base[s].ch = mimo_bdev_get_io_channel(raid->bases[s].desc);
 		if (ch->base[s].ch == NULL) {
@@ -113,7 +120,7 @@ static void base_release(struct raid_base *b)
 }
 
 /* Released, and its slot emptied (name null, UUID zero), as SPDK shows a removed member. */
-static void base_forget(struct raid_base *b)
+void raid_base_forget(struct raid_base *b)
 {
 	base_release(b);
 	pthread_mutex_lock(&g_lock);
@@ -145,14 +152,23 @@ static void unlist(struct raid_bdev *raid)
 }
 
 /*
- * Free the raid once nothing refers to it: its bdev unregistered, its channels gone, no member
- * removal going round them. An offline raid stays (listed, its other members claimed) until
- * they leave or bdev_raid_delete deletes it, as SPDK's does.
+ * Once nothing runs on the raid any more (its bdev unregistered, its channels gone, no member
+ * removal or rebuild under way), let its members go: all of them when it was deleted, those
+ * that left when it went offline. An offline raid stays (listed, its other members claimed)
+ * until they leave or bdev_raid_delete deletes it, as SPDK's does; then it is freed.
  */
-static void settle(struct raid_bdev *raid)
+void raid_settle(struct raid_bdev *raid)
 {
-	if (raid->registered || !raid->unregistered || raid->removals > 0)
+	if (raid->registered || !raid->unregistered || raid->removals > 0 || raid->rebuild != NULL)
 		return;
+	for (uint32_t s = 0; s < raid->nbases; s++) {
+		struct raid_base *b = &raid->bases[s];
+
+		if (raid->state != RAID_STATE_OFFLINE)
+			base_release(b);
+		else if (b->removing)
+			raid_base_forget(b);
+	}
 	if (raid->state == RAID_STATE_OFFLINE && raid->discovered > 0)
 		return;
 	unlist(raid);
@@ -164,16 +180,7 @@ static void raid_unregistered(void *arg)
 	struct raid_bdev *raid = arg;
 
 	raid->unregistered = true;
-	for (uint32_t s = 0; s < raid->nbases; s++) {
-		struct raid_base *b = &raid->bases[s];
-
-		/* A deleted raid lets every member go; an offline one only those that left. */
-		if (raid->state != RAID_STATE_OFFLINE)
-			base_release(b);
-		else if (b->removing)
-			base_forget(b);
-	}
-	settle(raid);
+	raid_settle(raid);
 }
 
 static int raid_destruct(void *ctx)
@@ -185,6 +192,8 @@ static int raid_destruct(void *ctx)
 	raid->registered = false; /* the layer's part of the bdev is gone */
 	for (uint32_t s = 0; s < raid->nbases; s++)
 		atomic_store(&raid->bases[s].online, false);
+	if (raid->rebuild != NULL)
+		raid_rebuild_stop(raid);
 	mimo_io_device_unregister(&raid->io_device, raid_unregistered, raid);
 	return 0;
 }
@@ -214,12 +223,12 @@ static void removal_done(void *arg, int status)
 		  "%s: %s removed from slot %" PRIu32 ", %" PRIu32 " of %" PRIu32 " members left",
 		  raid->bdev.name, b->name != NULL ? b->name : "?", b->slot, raid->operational,
 		  raid->nbases);
-	base_forget(b);
+	raid_base_forget(b);
 	raid->removals--;
 	if (rm->cb != NULL)
 		rm->cb(rm->arg, 0);
 	free(rm);
-	settle(raid);
+	raid_settle(raid);
 }
 
 /* The raid cannot go on without b: offline, its bdev deleted (later, if something claims
@@ -249,14 +258,16 @@ static int remove_base(struct raid_base *b, void (*cb)(void *arg, int rc), void 
 
 	if (!b->configured || b->removing)
 		return -ENODEV;
-	if (raid->state == RAID_STATE_OFFLINE || !raid->registered) {
+	if (raid->rebuild != NULL && raid_rebuild_target(raid) == b) {
+		raid_rebuild_stop(raid); /* the member being rebuilt: the rebuild ends, it goes */
+	} else if (raid->state == RAID_STATE_OFFLINE || !raid->registered) {
 		/* No I/O any more: let it go now, or with the bdev when that is still here. */
 		if (raid->registered) {
 			b->removing = true;
 			atomic_store(&b->online, false);
 		} else {
-			base_forget(b);
-			settle(raid);
+			raid_base_forget(b);
+			raid_settle(raid);
 		}
 	} else if (raid->level != RAID_LEVEL_1 || raid->operational <= 1) {
 		go_offline(b);
@@ -299,8 +310,8 @@ int bdev_raid_delete_offline(const char *name)
 	if (found->registered || !found->unregistered)
 		return -EAGAIN; /* its bdev is still there: deleting that deletes the raid */
 	for (uint32_t s = 0; s < found->nbases; s++)
-		base_forget(&found->bases[s]);
-	settle(found);
+		raid_base_forget(&found->bases[s]);
+	raid_settle(found);
 	return 0;
 }
 
@@ -333,8 +344,10 @@ void raid_base_failed(struct raid_bdev *raid, uint32_t slot)
 {
 	struct failure *f;
 
-	/* Once is enough: the member is already on its way out when it is offline. */
-	if (!atomic_exchange(&raid->bases[slot].online, false))
+	/* Once is enough: the member is already on its way out when it is offline (or, being
+	 * rebuilt, no longer rebuilding). */
+	if (!atomic_exchange(&raid->bases[slot].online, false) &&
+	    !atomic_exchange(&raid->bases[slot].rebuilding, false))
 		return;
 	f = malloc(sizeof(*f));
 	if (f == NULL)
@@ -354,6 +367,70 @@ static void base_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, v
 		return;
 	MIMO_INFO(COMP, "%s: member %s is being deleted", b->raid->bdev.name, b->name);
 	remove_base(b, NULL, NULL);
+}
+
+int raid_base_attach(struct raid_base *b, const char *name)
+{
+	struct raid_bdev *raid = b->raid;
+	struct mimo_bdev_desc *desc;
+	struct mimo_bdev *bdev;
+	char *copy = strdup(name);
+	int rc;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	rc = mimo_bdev_open(name, true, base_event, b, &desc);
+	if (rc != 0) {
+		free(copy);
+		return rc;
+	}
+	bdev = mimo_bdev_desc_get_bdev(desc);
+	if (mimo_bdev_get_block_size(bdev) != raid->bdev.blocklen ||
+	    mimo_bdev_get_num_blocks(bdev) < raid->bdev.blockcnt)
+		rc = -EINVAL;
+	else
+		rc = mimo_bdev_module_claim_bdev(bdev, desc, &g_raid_module);
+	if (rc != 0) {
+		mimo_bdev_close(desc);
+		free(copy);
+		return rc;
+	}
+	pthread_mutex_lock(&g_lock);
+	b->name = copy;
+	b->desc = desc;
+	b->bdev = bdev;
+	memcpy(b->uuid, mimo_bdev_get_uuid(bdev), 16);
+	b->data_size = raid->bdev.blockcnt;
+	b->configured = true;
+	raid->discovered++;
+	pthread_mutex_unlock(&g_lock);
+	return 0;
+}
+
+void raid_base_online(struct raid_base *b)
+{
+	pthread_mutex_lock(&g_lock);
+	b->raid->operational++;
+	pthread_mutex_unlock(&g_lock);
+	atomic_store(&b->online, true);
+}
+
+int bdev_raid_add_base(const char *raid_name, const char *base_name)
+{
+	struct raid_bdev *raid, *found = NULL;
+
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(raid, &g_raids, link)
+	{
+		if (strcmp(raid->bdev.name, raid_name) == 0)
+			found = raid;
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (found == NULL)
+		return -ENODEV;
+	if (found->state != RAID_STATE_ONLINE || !found->registered || found->level != RAID_LEVEL_1)
+		return -EINVAL;
+	return raid_rebuild_start(found, base_name);
 }
 
 int bdev_raid_remove_base(const char *base_name, void (*cb)(void *arg, int rc), void *arg)
@@ -401,7 +478,7 @@ int bdev_raid_free_slot(const char *name, enum raid_state *state)
 static json_t *info_json_locked(struct raid_bdev *raid)
 {
 	char uuid[MIMO_UUID_STR_LEN];
-	json_t *list = json_array();
+	json_t *list = json_array(), *info;
 
 	for (uint32_t s = 0; s < raid->nbases; s++) {
 		struct raid_base *b = &raid->bases[s];
@@ -415,13 +492,16 @@ static json_t *info_json_locked(struct raid_bdev *raid)
 					(json_int_t)(b->configured ? b->data_size : 0)));
 	}
 	mimo_uuid_format(raid->bdev.uuid, uuid);
-	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i, s:o}", "name",
+	info = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i}", "name",
 			 raid->bdev.name, "uuid", uuid, "strip_size_kb", (int)raid->strip_size_kb,
 			 "state", g_state_names[raid->state], "raid_level",
 			 g_level_names[raid->level], "superblock", false, "num_base_bdevs",
 			 (int)raid->nbases, "num_base_bdevs_discovered", (int)raid->discovered,
-			 "num_base_bdevs_operational", (int)raid->operational, "base_bdevs_list",
-			 list);
+			 "num_base_bdevs_operational", (int)raid->operational);
+	if (raid->rebuild != NULL)
+		json_object_set_new(info, "process", raid_rebuild_json(raid));
+	json_object_set_new(info, "base_bdevs_list", list);
+	return info;
 }
 
 json_t *bdev_raid_list_json(int state)

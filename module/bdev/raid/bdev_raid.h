@@ -51,6 +51,12 @@ int bdev_raid_delete_offline(const char *name);
 /* bdev_raid_get_bdevs' list: the raids in state (or all when state < 0). */
 json_t *bdev_raid_list_json(int state);
 
+/* Put base_name into the empty slot of the degraded raid1 raid_name and rebuild it there in
+ * the background (bdev_raid_get_bdevs shows the progress as "process"). Returns 0, -ENODEV (no
+ * such raid or bdev), -EINVAL (not an online raid1; block size; too small), -ENOSPC (no empty
+ * slot), -EBUSY (a rebuild runs), -EPERM (base claimed). */
+int bdev_raid_add_base(const char *raid_name, const char *base_name);
+
 /* Whether name is a raid (its state in *state) with a free slot (a removed member's): 0,
  * -ENODEV (no such raid) or -ENOSPC (no free slot). */
 int bdev_raid_free_slot(const char *name, enum raid_state *state);

@@ -272,26 +272,31 @@ static void rpc_bdev_raid_add_base_bdev(struct mimo_jsonrpc_request *req, const 
 					"Failed to add base bdev to RAID bdev: No such device: %s",
 					p.base_bdev);
 	else if (rc == -ENOSPC)
-		mimo_jsonrpc_send_error(
-			req, -EINVAL,
-			"Failed to add base bdev to RAID bdev: %s has no empty base "
-			"bdev slot",
-			p.raid_bdev);
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"Failed to add base bdev to RAID bdev: %s has no empty base "
+					"bdev slot",
+					p.raid_bdev);
 	else if (state == RAID_STATE_OFFLINE)
 		mimo_jsonrpc_send_error(req, -EINVAL,
 					"Failed to add base bdev to RAID bdev: %s is offline (it "
 					"lost a member it cannot do without): delete it and create "
 					"it again",
 					p.raid_bdev);
+	else if ((rc = bdev_raid_add_base(p.raid_bdev, p.base_bdev)) == -EBUSY)
+		mimo_jsonrpc_send_error(req, -EBUSY,
+					"Failed to add base bdev to RAID bdev: %s is already being "
+					"rebuilt onto another member",
+					p.raid_bdev);
+	else if (rc == -EINVAL)
+		mimo_jsonrpc_send_error(req, -EINVAL,
+					"Failed to add base bdev to RAID bdev: %s must have the "
+					"raid's block size and at least its blocks",
+					p.base_bdev);
+	else if (rc != 0)
+		mimo_jsonrpc_send_error(req, rc, "Failed to add base bdev to RAID bdev: %s",
+					strerror(-rc));
 	else
-		/* A free slot in an online raid: a raid1 that lost a member. The new one would
-		 * need the data copied onto it first. */
-		mimo_jsonrpc_send_error(
-			req, -EOPNOTSUPP,
-			"Failed to add base bdev to RAID bdev: mimo does not rebuild "
-			"a raid1 onto a new member; %s keeps running degraded (to "
-			"replace a member, copy the data to a new raid1)",
-			p.raid_bdev);
+		mimo_jsonrpc_send_bool(req, true);
 	mimo_json_decode_free(add_decoders, MIMO_COUNTOF(add_decoders), &p);
 }
 

@@ -5,7 +5,9 @@
  * s % n. concat cuts it at member boundaries: the members follow one another. raid1 reads
  * from one online member (round robin), and from another when that one fails; it writes,
  * unmaps and flushes to every online member, succeeds when one of them did, and takes a
- * member that failed out of the raid (degraded). Flush and reset go to every member.
+ * member that failed out of the raid (degraded). Flush and reset go to every member. While a
+ * raid1 is rebuilt onto a new member, its writes also go to that member below the copy's
+ * progress, and wait while their range is the window being copied (raid_rebuild.c).
  *
  * A task counts its children: one extra count held while they are submitted, so that a child
  * completing at once cannot complete the raid I/O before the last one is out.
@@ -23,6 +25,8 @@ struct raid_task {
 	int status;	/* the first error */
 	uint32_t ok;	/* raid1 writes: members that succeeded */
 	uint64_t tried; /* raid1 reads: members tried */
+	bool tracked;	/* on ch->writes (raid1 writes, for a rebuild's window) */
+	TAILQ_ENTRY(raid_task) wlink;
 };
 
 struct raid_child {
@@ -40,6 +44,48 @@ size_t raid_task_size(void)
 static bool usable(struct raid_channel *ch, uint32_t slot)
 {
 	return ch->base[slot].ch != NULL && atomic_load(&ch->raid->bases[slot].online);
+}
+
+/* A raid1 write goes to a member being rebuilt too where the rebuild has already copied. */
+static bool rebuilt_for(struct raid_channel *ch, uint32_t slot, struct mimo_bdev_io *io)
+{
+	struct raid_bdev *raid = ch->raid;
+
+	return ch->base[slot].ch != NULL && atomic_load(&raid->bases[slot].rebuilding) &&
+	       io->offset_blocks < atomic_load(&raid->rebuilt_upto);
+}
+
+static bool write_like(enum mimo_bdev_io_type type)
+{
+	return type == MIMO_BDEV_IO_WRITE || type == MIMO_BDEV_IO_UNMAP ||
+	       type == MIMO_BDEV_IO_WRITE_ZEROES;
+}
+
+uint32_t raid_channel_writes_in(struct raid_channel *ch, uint64_t start, uint64_t end)
+{
+	struct raid_task *t;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH(t, &ch->writes, wlink)
+	{
+		struct mimo_bdev_io *io = mimo_bdev_io_from_ctx(t);
+
+		n += raid_overlaps(io->offset_blocks, io->num_blocks, start, end);
+	}
+	return n;
+}
+
+void raid_channel_release_held(struct raid_channel *ch)
+{
+	struct raid_io_list held = STAILQ_HEAD_INITIALIZER(held);
+	struct mimo_io_channel *ioch = mimo_io_channel_from_ctx(ch);
+	struct mimo_bdev_io *io;
+
+	STAILQ_CONCAT(&held, &ch->held);
+	while ((io = STAILQ_FIRST(&held)) != NULL) {
+		STAILQ_REMOVE_HEAD(&held, link);
+		raid_submit(ioch, io);
+	}
 }
 
 void raid_channel_drop_base(struct raid_channel *ch, uint32_t slot)
@@ -61,10 +107,20 @@ static void task_put(struct mimo_bdev_io *io)
 	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
 	int status = t->status;
 
+	struct raid_channel *ch = t->ch;
+
 	if (--t->remaining > 0)
 		return;
-	if (t->ch->raid->level == RAID_LEVEL_1 && io->type != MIMO_BDEV_IO_READ)
+	if (ch->raid->level == RAID_LEVEL_1 && io->type != MIMO_BDEV_IO_READ)
 		status = t->ok > 0 ? 0 : (status != 0 ? status : -EIO);
+	if (t->tracked) {
+		TAILQ_REMOVE(&ch->writes, t, wlink);
+		/* A rebuild waits for the writes that were in flight in its window. */
+		if (ch->quiesce_left > 0 &&
+		    raid_overlaps(io->offset_blocks, io->num_blocks, ch->lock_start, ch->lock_end) &&
+		    --ch->quiesce_left == 0)
+			raid_rebuild_quiesced(ch->raid);
+	}
 	mimo_bdev_io_complete(io, status);
 }
 
@@ -99,8 +155,8 @@ static void child_done(struct mimo_bdev_io *cio, bool success, void *arg)
 		task_put(io);
 		return;
 	}
-	if (status == 0)
-		t->ok++;
+	if (status == 0 && !atomic_load(&ch->raid->bases[slot].rebuilding))
+		t->ok++; /* a member being rebuilt cannot serve the data yet */
 	else if (t->status == 0)
 		t->status = status;
 	task_put(io);
@@ -119,7 +175,7 @@ static int submit_child(struct mimo_bdev_io *io, uint32_t slot, size_t byte_off,
 	struct raid_child *c;
 	int rc;
 
-	if (!usable(ch, slot))
+	if (!usable(ch, slot) && !rebuilt_for(ch, slot, io))
 		return -ENODEV;
 	c = malloc(sizeof(*c) + (size_t)n * sizeof(struct iovec));
 	if (c == NULL)
@@ -192,7 +248,7 @@ static void submit_to_all(struct mimo_bdev_io *io)
 		uint64_t off = io->offset_blocks, num = io->num_blocks;
 		int rc;
 
-		if (!usable(t->ch, s))
+		if (!usable(t->ch, s) && !rebuilt_for(t->ch, s, io))
 			continue;
 		if (raid->level != RAID_LEVEL_1 && io->type == MIMO_BDEV_IO_FLUSH) {
 			/* A flush of the raid flushes each member whole. */
@@ -243,6 +299,16 @@ void raid_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
 	memset(t, 0, sizeof(*t));
 	t->ch = ch;
 	t->remaining = 1; /* held while the children are submitted */
+	if (raid->level == RAID_LEVEL_1 && write_like(io->type)) {
+		/* Into the window a rebuild copies now: wait until it is copied. */
+		if (ch->locked && raid_overlaps(io->offset_blocks, io->num_blocks, ch->lock_start,
+						ch->lock_end)) {
+			STAILQ_INSERT_TAIL(&ch->held, io, link);
+			return;
+		}
+		TAILQ_INSERT_TAIL(&ch->writes, t, wlink);
+		t->tracked = true;
+	}
 	if (raid->level == RAID_LEVEL_1 && io->type == MIMO_BDEV_IO_READ) {
 		raid1_read_next(io);
 	} else if (raid->level == RAID_LEVEL_1 || io->type == MIMO_BDEV_IO_FLUSH ||
