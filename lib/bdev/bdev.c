@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
+#include "bdev_rpc.h"
 #include "buf.h"
 #include "compiler.h"
 #include "log.h"
@@ -711,6 +712,15 @@ MIMO_EXPORT json_t *mimo_bdev_config_json(void)
 {
 	json_t *arr = json_array();
 	struct mimo_bdev *b;
+	uint32_t window_kb, max_mb;
+
+	/* The raid module's options, first (as SPDK's module entries), when not the defaults. */
+	bdev_raid_process_opts(&window_kb, &max_mb);
+	if (window_kb != 1024 || max_mb != 0)
+		json_array_append_new(arr, json_pack("{s:s, s:{s:i, s:i}}", "method",
+						     "bdev_raid_set_options", "params",
+						     "process_window_size_kb", (int)window_kb,
+						     "process_max_bandwidth_mb_sec", (int)max_mb));
 
 	pthread_mutex_lock(&g_lock);
 	TAILQ_FOREACH(b, &g_bdevs, internal.link)

@@ -75,9 +75,10 @@ static void rpc_bdev_raid_set_options(struct mimo_jsonrpc_request *req, const js
 	if (!mimo_rpc_decode(req, params, raid_set_decoders, MIMO_COUNTOF(raid_set_decoders), &p))
 		return;
 	if (p.process_window_size_kb == 0) {
-		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
-					"bdev_raid_set_options: parameter \"process_window_size_kb\" "
-					"must be at least 1");
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+			"bdev_raid_set_options: parameter \"process_window_size_kb\" "
+			"must be at least 1");
 		return;
 	}
 	pthread_mutex_lock(&g_raid_lock);

@@ -491,6 +491,9 @@ def test_raid1_rebuilds_onto_an_added_member(daemons, tmp_path):
         expect[lba * BS:(lba + 8) * BS] = chunk
     # A slow rebuild (small windows, 1 MiB/s) so that I/O runs while it copies.
     rpc_py(d, "bdev_raid_set_options", "-w", 64, "-b", 1)
+    assert {"method": "bdev_raid_set_options",
+            "params": {"process_window_size_kb": 64, "process_max_bandwidth_mb_sec": 1}} in \
+        d.result("framework_get_config", {"name": "bdev"})
     rpc_py(d, "bdev_raid_add_base_bdev", "R1", "A2")
     [r] = raid_info(d, "R1")
     assert r["process"]["type"] == "rebuild" and r["process"]["target"] == "A2"

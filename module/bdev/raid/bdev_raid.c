@@ -69,7 +69,8 @@ static int channel_create(void *io_device, void *ctx)
 	ch->lock_start = atomic_load(&raid->win_start);
 	ch->locked = ch->lock_end != 0;
 	for (uint32_t s = 0; s < raid->nbases; s++) {
-		if (!atomic_load(&raid->bases[s].online) && !atomic_load(&raid->bases[s].rebuilding))
+		if (!atomic_load(&raid->bases[s].online) &&
+		    !atomic_load(&raid->bases[s].rebuilding))
 			continue;
 		ch->base[s].ch = mimo_bdev_get_io_channel(raid->bases[s].desc);
 		if (ch->base[s].ch == NULL) {
@@ -492,11 +493,11 @@ static json_t *info_json_locked(struct raid_bdev *raid)
 					(json_int_t)(b->configured ? b->data_size : 0)));
 	}
 	mimo_uuid_format(raid->bdev.uuid, uuid);
-	info = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i}", "name",
-			 raid->bdev.name, "uuid", uuid, "strip_size_kb", (int)raid->strip_size_kb,
-			 "state", g_state_names[raid->state], "raid_level",
-			 g_level_names[raid->level], "superblock", false, "num_base_bdevs",
-			 (int)raid->nbases, "num_base_bdevs_discovered", (int)raid->discovered,
+	info = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i}", "name", raid->bdev.name,
+			 "uuid", uuid, "strip_size_kb", (int)raid->strip_size_kb, "state",
+			 g_state_names[raid->state], "raid_level", g_level_names[raid->level],
+			 "superblock", false, "num_base_bdevs", (int)raid->nbases,
+			 "num_base_bdevs_discovered", (int)raid->discovered,
 			 "num_base_bdevs_operational", (int)raid->operational);
 	if (raid->rebuild != NULL)
 		json_object_set_new(info, "process", raid_rebuild_json(raid));

@@ -272,10 +272,11 @@ static void rpc_bdev_raid_add_base_bdev(struct mimo_jsonrpc_request *req, const 
 					"Failed to add base bdev to RAID bdev: No such device: %s",
 					p.base_bdev);
 	else if (rc == -ENOSPC)
-		mimo_jsonrpc_send_error(req, -EINVAL,
-					"Failed to add base bdev to RAID bdev: %s has no empty base "
-					"bdev slot",
-					p.raid_bdev);
+		mimo_jsonrpc_send_error(
+			req, -EINVAL,
+			"Failed to add base bdev to RAID bdev: %s has no empty base "
+			"bdev slot",
+			p.raid_bdev);
 	else if (state == RAID_STATE_OFFLINE)
 		mimo_jsonrpc_send_error(req, -EINVAL,
 					"Failed to add base bdev to RAID bdev: %s is offline (it "

@@ -117,7 +117,8 @@ static void task_put(struct mimo_bdev_io *io)
 		TAILQ_REMOVE(&ch->writes, t, wlink);
 		/* A rebuild waits for the writes that were in flight in its window. */
 		if (ch->quiesce_left > 0 &&
-		    raid_overlaps(io->offset_blocks, io->num_blocks, ch->lock_start, ch->lock_end) &&
+		    raid_overlaps(io->offset_blocks, io->num_blocks, ch->lock_start,
+				  ch->lock_end) &&
 		    --ch->quiesce_left == 0)
 			raid_rebuild_quiesced(ch->raid);
 	}
