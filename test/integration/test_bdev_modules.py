@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import PY, SLOW, RpcFailure, free_port, wait_until
+from conftest import BIN, PY, SLOW, RpcFailure, free_port, wait_until
 from nvme_tcp_host import admin_session, io_session, status_of
 
 SPDK_RPC = os.environ.get("SPDK_RPC_PY") or "/work/spdk-peer/scripts/rpc.py"
@@ -523,3 +523,36 @@ def test_raid1_rebuilds_onto_an_added_member(daemons, tmp_path):
     ns.connect()
     assert ns.read(1, blocks - 256, 256) == bytes(expect[(blocks - 256) * BS:])
     ns.close()
+
+
+def test_mimo_rpc_has_the_same_commands(daemons):
+    """mimo-rpc, mimo's own rpc.py, takes the same command lines and prints the same."""
+    d = daemons()
+
+    def mimo_rpc(*args):
+        p = subprocess.run([os.path.join(BIN, "mimo-rpc"), "-s", d.sock, *map(str, args)],
+                           capture_output=True, text=True, timeout=60 * SLOW)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    for i in range(4):
+        d.result("bdev_malloc_create", {"name": f"M{i}", "num_blocks": 2048, "block_size": BS})
+    assert mimo_rpc("bdev_split_create", "-s", 0, "M0", 2) == "M0p0 M0p1"
+    assert mimo_rpc("bdev_passthru_create", "-b", "M0p0", "-p", "P", "-u",
+                    "00000000-0000-4000-8000-000000000001") == "P"
+    assert mimo_rpc("bdev_delay_create", "-b", "P", "-d", "D", "-r", 1, "-t", 2, "-w", 3,
+                    "-n", 4) == "D"
+    assert mimo_rpc("bdev_delay_update_latency", "D", "p99_write", 9) == "true"
+    assert bdev(d, "D")["driver_specific"]["delay"]["p99_write_latency"] == 9
+    mimo_rpc("bdev_raid_create", "-n", "R", "-r", "raid1", "-b", "M1 M2")
+    assert json.loads(mimo_rpc("bdev_raid_get_bdevs", "online"))[0]["name"] == "R"
+    mimo_rpc("bdev_raid_remove_base_bdev", "M2")
+    mimo_rpc("bdev_raid_set_options", "-w", 4)
+    mimo_rpc("bdev_raid_add_base_bdev", "R", "M3")
+    wait_until(lambda: raid_info(d, "R")[0]["num_base_bdevs_operational"] == 2, 10 * SLOW,
+               "M3 to be rebuilt")
+    mimo_rpc("bdev_raid_delete", "R")
+    mimo_rpc("bdev_delay_delete", "D")
+    mimo_rpc("bdev_passthru_delete", "P")
+    mimo_rpc("bdev_split_delete", "M0")
+    wait_until(lambda: names(d) == {"M0", "M1", "M2", "M3"}, 10 * SLOW, "the stacks to go")
