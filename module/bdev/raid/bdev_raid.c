@@ -72,12 +72,10 @@ static int channel_create(void *io_device, void *ctx)
 		if (!atomic_load(&raid->bases[s].online) &&
 		    !atomic_load(&raid->bases[s].rebuilding))
 			continue;
-		ch->base[s].ch = mimo_bdev_get_io_channel(raid->bases[s].desc);
-		if (ch->base[s].ch == NULL) {
-			while (s-- > 0) {
-				if (ch->base[s].ch != NULL)
-					mimo_put_io_channel(ch->base[s].ch);
-			}
+		ch->base[s] = raid_lease_get(&raid->bases[s]);
+		if (ch->base[s] == NULL) {
+			while (s-- > 0)
+				raid_channel_drop_base(ch, s);
 			return -ENOMEM;
 		}
 	}
@@ -89,10 +87,9 @@ static void channel_destroy(void *io_device, void *ctx)
 	struct raid_bdev *raid = raid_of_device(io_device);
 	struct raid_channel *ch = ctx;
 
-	for (uint32_t s = 0; s < raid->nbases; s++) {
-		if (ch->base[s].ch != NULL)
-			mimo_put_io_channel(ch->base[s].ch);
-	}
+	/* No I/O is outstanding on a channel being destroyed: every lease goes now. */
+	for (uint32_t s = 0; s < raid->nbases; s++)
+		raid_channel_drop_base(ch, s);
 }
 
 static struct mimo_io_channel *raid_get_io_channel(void *ctx)
@@ -213,13 +210,12 @@ static int drop_base(struct mimo_io_channel *ioch, void *arg)
 	return 0;
 }
 
-static void removal_done(void *arg, int status)
+static void removal_drained(void *arg)
 {
 	struct removal *rm = arg;
 	struct raid_base *b = rm->base;
 	struct raid_bdev *raid = b->raid;
 
-	(void)status;
 	MIMO_INFO(COMP,
 		  "%s: %s removed from slot %" PRIu32 ", %" PRIu32 " of %" PRIu32 " members left",
 		  raid->bdev.name, b->name != NULL ? b->name : "?", b->slot, raid->operational,
@@ -230,6 +226,16 @@ static void removal_done(void *arg, int status)
 		rm->cb(rm->arg, 0);
 	free(rm);
 	raid_settle(raid);
+}
+
+/* Every channel let the member go; the I/O still running through them may hold it a little
+ * longer. */
+static void removal_done(void *arg, int status)
+{
+	struct removal *rm = arg;
+
+	(void)status;
+	raid_base_when_drained(rm->base, removal_drained, rm);
 }
 
 /* The raid cannot go on without b: offline, its bdev deleted (later, if something claims
@@ -714,9 +720,9 @@ int bdev_raid_create(const char *name, uint32_t strip_size_kb, enum raid_level l
 	raid->bdev.ctxt = raid;
 	raid->bdev.fn_table = &raid_fn_table;
 	raid->bdev.module = &g_raid_module;
-	mimo_io_device_register(
-		&raid->io_device, channel_create, channel_destroy,
-		sizeof(struct raid_channel) + nbases * sizeof(struct raid_channel_base), name);
+	mimo_io_device_register(&raid->io_device, channel_create, channel_destroy,
+				sizeof(struct raid_channel) + nbases * sizeof(struct raid_lease *),
+				name);
 	pthread_mutex_lock(&g_lock);
 	raid->id = g_next_id++;
 	raid->listed = true;

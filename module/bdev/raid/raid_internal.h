@@ -23,6 +23,12 @@ struct raid_base {
 	/* A raid1 member being rebuilt (raid_rebuild.c): not online, so never read; written
 	 * below the rebuild's progress, where its data is already whole. */
 	_Atomic bool rebuilding;
+	/* Leases of its channel still out (raid_lease), from any reactor; a release waits for
+	 * them (raid_base_when_drained). */
+	_Atomic uint32_t leases;
+	_Atomic bool drain_pending;
+	void (*drained)(void *arg);
+	void *drained_arg;
 	uint64_t data_size; /* blocks of it the raid uses */
 	uint64_t start;	    /* concat: the raid block it begins at */
 };
@@ -54,11 +60,21 @@ struct raid_bdev {
 	TAILQ_ENTRY(raid_bdev) link;
 };
 
-struct raid_channel_base {
-	struct mimo_io_channel *ch; /* NULL: not (or no longer) used from this channel */
+/* A channel's use of one member's channel. When the member leaves, the slot lets go of it at
+ * once (a new member may take the slot); the lease itself lives on, retired, until the I/O
+ * submitted through it has ended, then puts the member's channel. */
+struct raid_lease {
+	struct raid_base *base;
+	struct mimo_io_channel *ch;
 	uint32_t inflight;
-	bool put_when_idle; /* removed while I/O to it ran: put once it is done */
+	bool retired;
 };
+
+/* A lease of member b's channel on this reactor, or NULL (no memory). */
+struct raid_lease *raid_lease_get(struct raid_base *b);
+/* Owner reactor: fn(arg) there once no lease of b's channel is out (at once if none is): a
+ * member's descriptor is closed only after every channel to it is put. */
+void raid_base_when_drained(struct raid_base *b, void (*fn)(void *arg), void *arg);
 
 STAILQ_HEAD(raid_io_list, mimo_bdev_io);
 TAILQ_HEAD(raid_task_list, raid_task);
@@ -74,7 +90,7 @@ struct raid_channel {
 	bool locked;
 	uint64_t lock_start, lock_end;
 	uint32_t quiesce_left;
-	struct raid_channel_base base[];
+	struct raid_lease *base[]; /* by slot; NULL: not used from this channel */
 };
 
 /* raid_io.c */

@@ -31,6 +31,7 @@ struct raid_task {
 
 struct raid_child {
 	struct mimo_bdev_io *parent;
+	struct raid_lease *lease;
 	uint32_t slot;
 	int iovcnt;
 	struct iovec iov[];
@@ -43,7 +44,7 @@ size_t raid_task_size(void)
 
 static bool usable(struct raid_channel *ch, uint32_t slot)
 {
-	return ch->base[slot].ch != NULL && atomic_load(&ch->raid->bases[slot].online);
+	return ch->base[slot] != NULL && atomic_load(&ch->raid->bases[slot].online);
 }
 
 /* A raid1 write goes to a member being rebuilt too where the rebuild has already copied. */
@@ -51,7 +52,7 @@ static bool rebuilt_for(struct raid_channel *ch, uint32_t slot, struct mimo_bdev
 {
 	struct raid_bdev *raid = ch->raid;
 
-	return ch->base[slot].ch != NULL && atomic_load(&raid->bases[slot].rebuilding) &&
+	return ch->base[slot] != NULL && atomic_load(&raid->bases[slot].rebuilding) &&
 	       io->offset_blocks < atomic_load(&raid->rebuilt_upto);
 }
 
@@ -88,18 +89,61 @@ void raid_channel_release_held(struct raid_channel *ch)
 	}
 }
 
+struct raid_lease *raid_lease_get(struct raid_base *b)
+{
+	struct raid_lease *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->base = b;
+	l->ch = mimo_bdev_get_io_channel(b->desc);
+	if (l->ch == NULL) {
+		free(l);
+		return NULL;
+	}
+	atomic_fetch_add(&b->leases, 1);
+	return l;
+}
+
+static void drained_msg(void *arg)
+{
+	struct raid_base *b = arg;
+
+	b->drained(b->drained_arg);
+}
+
+static void lease_free(struct raid_lease *l)
+{
+	struct raid_base *b = l->base;
+
+	mimo_put_io_channel(l->ch);
+	free(l);
+	/* The last lease of a member waiting to be released: the owner goes on. */
+	if (atomic_fetch_sub(&b->leases, 1) == 1 && atomic_exchange(&b->drain_pending, false))
+		mimo_reactor_post(b->raid->owner, drained_msg, b);
+}
+
+void raid_base_when_drained(struct raid_base *b, void (*fn)(void *arg), void *arg)
+{
+	b->drained = fn;
+	b->drained_arg = arg;
+	atomic_store(&b->drain_pending, true);
+	/* Whoever takes the pending flag back runs fn: here, or the last lease_free. */
+	if (atomic_load(&b->leases) == 0 && atomic_exchange(&b->drain_pending, false))
+		fn(arg);
+}
+
 void raid_channel_drop_base(struct raid_channel *ch, uint32_t slot)
 {
-	struct raid_channel_base *b = &ch->base[slot];
+	struct raid_lease *l = ch->base[slot];
 
-	if (b->ch == NULL)
+	if (l == NULL)
 		return;
-	if (b->inflight > 0) {
-		b->put_when_idle = true;
-		return;
-	}
-	mimo_put_io_channel(b->ch);
-	b->ch = NULL;
+	ch->base[slot] = NULL;
+	if (l->inflight > 0)
+		l->retired = true; /* the last of its I/O frees it */
+	else
+		lease_free(l);
 }
 
 static void task_put(struct mimo_bdev_io *io)
@@ -136,17 +180,14 @@ static void child_done(struct mimo_bdev_io *cio, bool success, void *arg)
 	struct mimo_bdev_io *io = c->parent;
 	struct raid_task *t = mimo_bdev_io_driver_ctx(io);
 	struct raid_channel *ch = t->ch;
-	struct raid_channel_base *b = &ch->base[c->slot];
+	struct raid_lease *l = c->lease;
 	int status = success ? 0 : mimo_bdev_io_get_status(cio);
 	uint32_t slot = c->slot;
 
 	mimo_bdev_free_io(cio);
 	free(c);
-	if (--b->inflight == 0 && b->put_when_idle) {
-		b->put_when_idle = false;
-		mimo_put_io_channel(b->ch);
-		b->ch = NULL;
-	}
+	if (--l->inflight == 0 && l->retired)
+		lease_free(l);
 	if (ch->raid->level == RAID_LEVEL_1 && status != 0 && status != -ENOMEM)
 		raid_base_failed(ch->raid, slot);
 	if (ch->raid->level == RAID_LEVEL_1 && io->type == MIMO_BDEV_IO_READ && status != 0) {
@@ -188,13 +229,14 @@ static int submit_child(struct mimo_bdev_io *io, uint32_t slot, size_t byte_off,
 		free(c);
 		return -EINVAL;
 	}
+	c->lease = ch->base[slot];
 	t->remaining++;
-	ch->base[slot].inflight++;
-	rc = vbdev_submit(raid->bases[slot].desc, ch->base[slot].ch, io->type, c->iov, c->iovcnt,
+	c->lease->inflight++;
+	rc = vbdev_submit(raid->bases[slot].desc, c->lease->ch, io->type, c->iov, c->iovcnt,
 			  base_off, num, child_done, c);
 	if (rc != 0) {
 		t->remaining--;
-		ch->base[slot].inflight--;
+		c->lease->inflight--;
 		free(c);
 	}
 	return rc;

@@ -287,18 +287,25 @@ static int drop_target(struct mimo_io_channel *ioch, void *arg)
 	return 0;
 }
 
-static void target_dropped(void *arg, int status)
+static void target_drained(void *arg)
 {
 	struct raid_rebuild *rb = arg;
 	struct raid_bdev *raid = rb->raid;
 
-	(void)status;
 	mimo_put_io_channel(rb->dst_ch);
 	raid->rebuild = NULL;
 	raid_base_forget(rb->target);
 	free(rb->buf);
 	free(rb);
 	raid_settle(raid);
+}
+
+static void target_dropped(void *arg, int status)
+{
+	struct raid_rebuild *rb = arg;
+
+	(void)status;
+	raid_base_when_drained(rb->target, target_drained, rb);
 }
 
 /* The rebuild ends without the new member: every channel lets it go, then it is released. */
@@ -332,18 +339,22 @@ static int add_target(struct mimo_io_channel *ioch, void *arg)
 {
 	struct raid_rebuild *rb = arg;
 	struct raid_channel *ch = mimo_io_channel_get_ctx(ioch);
-	struct raid_channel_base *b = &ch->base[rb->target->slot];
+	uint32_t slot = rb->target->slot;
 
-	/* The slot may still hold the channel of the member that left, waiting for its I/O. */
-	if (b->ch == NULL)
-		b->ch = mimo_bdev_get_io_channel(rb->target->desc);
-	return 0;
+	/* The member that left the slot let it go already (its lease may still be retiring). */
+	if (ch->base[slot] == NULL)
+		ch->base[slot] = raid_lease_get(rb->target);
+	/* A channel that cannot write to the new member would leave it with stale blocks. */
+	return ch->base[slot] != NULL ? 0 : -ENOMEM;
 }
 
 static void target_added(void *arg, int status)
 {
-	(void)status;
-	next_window(arg);
+	struct raid_rebuild *rb = arg;
+
+	if (status != 0)
+		rb->failed = true;
+	next_window(rb);
 }
 
 int raid_rebuild_start(struct raid_bdev *raid, const char *base_name)
