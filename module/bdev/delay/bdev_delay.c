@@ -1,8 +1,10 @@
 /*
- * delay: each I/O is passed to the base at once, and its completion held until the I/O's
- * latency has passed since it was submitted (SPDK's semantics: the latency is the I/O's whole
- * time, base included). Reads and writes get the average latency, or the p99 one for about one
- * in a hundred; other I/O types the write latencies, as SPDK's module does.
+ * delay: each I/O is passed to the base at once, and its completion held for its latency
+ * after the base completed it (SPDK's semantics). Reads and writes get the average latency, or
+ * the p99 one for about one in a hundred (chosen when submitted, the value read when the base
+ * completes, so bdev_delay_update_latency acts at once); unmap, flush and write-zeroes are not
+ * delayed; a reset fails every held I/O (-ECANCELED, SPDK's "aborted") before the base's reset,
+ * as SPDK's module does.
  *
  * Held completions wait on their channel's list; a timer poller of the channel's reactor,
  * registered only while the list is not empty, completes those due. Nothing sleeps or spins:
@@ -45,6 +47,7 @@ struct delay_channel {
 
 struct delay_task {
 	uint64_t due_us;
+	int latency; /* enum delay_latency, or -1: not delayed */
 	int status;
 	struct delay_channel *ch; /* where it was submitted, and waits */
 };
@@ -111,6 +114,10 @@ static void base_done(struct mimo_bdev_io *child, bool success, void *arg)
 
 	t->status = success ? 0 : mimo_bdev_io_get_status(child);
 	mimo_bdev_free_io(child);
+	t->due_us = now_us();
+	if (t->latency >= 0)
+		t->due_us +=
+			atomic_load(&((struct delay_disk *)io->bdev->ctxt)->latency_us[t->latency]);
 	if (t->due_us <= now_us()) {
 		mimo_bdev_io_complete(io, t->status);
 		return;
@@ -125,14 +132,44 @@ static void base_done(struct mimo_bdev_io *child, bool success, void *arg)
 	}
 }
 
-static uint64_t latency_of(struct delay_disk *d, struct delay_channel *ch,
-			   enum mimo_bdev_io_type type)
+/* Which latency an I/O gets (-1: none). */
+static int latency_of(struct delay_channel *ch, enum mimo_bdev_io_type type)
 {
 	bool p99 = rand_r(&ch->seed) % 100 == 0;
 
 	if (type == MIMO_BDEV_IO_READ)
-		return atomic_load(&d->latency_us[p99 ? DELAY_P99_READ : DELAY_AVG_READ]);
-	return atomic_load(&d->latency_us[p99 ? DELAY_P99_WRITE : DELAY_AVG_WRITE]);
+		return p99 ? DELAY_P99_READ : DELAY_AVG_READ;
+	if (type == MIMO_BDEV_IO_WRITE)
+		return p99 ? DELAY_P99_WRITE : DELAY_AVG_WRITE;
+	return -1;
+}
+
+/* A reset: every channel's held I/O fails first, then the base is reset. */
+static int abort_held(struct mimo_io_channel *ioch, void *arg)
+{
+	struct delay_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct mimo_bdev_io *io;
+
+	(void)arg;
+	while ((io = STAILQ_FIRST(&ch->held)) != NULL) {
+		STAILQ_REMOVE_HEAD(&ch->held, link);
+		mimo_bdev_io_complete(io, -ECANCELED);
+	}
+	mimo_poller_unregister(&ch->poller);
+	return 0;
+}
+
+static void reset_base(void *arg, int status)
+{
+	struct mimo_bdev_io *io = arg;
+	struct delay_task *t = mimo_bdev_io_driver_ctx(io);
+	struct delay_disk *d = io->bdev->ctxt;
+	int rc;
+
+	(void)status;
+	rc = mimo_bdev_reset(d->base_desc, t->ch->base_ch, base_done, io);
+	if (rc != 0)
+		mimo_bdev_io_complete(io, rc);
 }
 
 static void delay_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
@@ -142,10 +179,16 @@ static void delay_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
 	struct delay_task *t = mimo_bdev_io_driver_ctx(io);
 	int rc;
 
-	/* A reset is not delayed: it is how a host gets its I/O back. */
-	t->due_us = io->type == MIMO_BDEV_IO_RESET ? 0 : now_us() + latency_of(d, ch, io->type);
+	t->latency = latency_of(ch, io->type);
 	t->status = 0;
 	t->ch = ch;
+	if (io->type == MIMO_BDEV_IO_RESET) {
+		rc = mimo_for_each_channel(&d->io_device, abort_held, io, reset_base);
+		/* Scheduled; without memory for that, the reset goes at once. */
+		if (rc != 0)
+			reset_base(io, 0);
+		return;
+	}
 	rc = vbdev_submit(d->base_desc, ch->base_ch, io->type, io->iovs, io->iovcnt,
 			  io->offset_blocks, io->num_blocks, base_done, io);
 	if (rc != 0)
