@@ -193,7 +193,8 @@ char *mimo_bdev_list_text(const char *name_or_uuid, size_t *len);
 json_t *mimo_bdev_config_json(void);
 
 /*
- * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed. Open
+ * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed by a module
+ * whose claims are not removable (bdev_module.h, claims_removable). Open
  * descriptors are told (REMOVE) and the bdev goes once they are closed; cb(arg, 0) then runs
  * on this reactor. Returns 0, -ENODEV or -EBUSY (then cb is not called).
  */

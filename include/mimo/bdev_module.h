@@ -29,6 +29,11 @@ struct mimo_bdev_module {
 	const char *name;
 	/* Bytes of per-I/O context the module needs (mimo_bdev_io_driver_ctx). */
 	size_t ctx_size;
+	/* A bdev this module claims may still be deleted (SPDK's hot removal): the module's
+	 * descriptor gets MIMO_BDEV_EVENT_REMOVE and must release the claim and close it, as
+	 * split, passthru, delay and raid do when their base goes. false: the deletion of a bdev
+	 * it claims is refused (-EBUSY), as the error module wants. */
+	bool claims_removable;
 	TAILQ_ENTRY(mimo_bdev_module) link;
 };
 
@@ -117,6 +122,10 @@ void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);
  * blocks, or more than MIMO_BDEV_MAX_BYTES).
  */
 int mimo_bdev_notify_blockcnt_change(struct mimo_bdev *bdev, uint64_t blockcnt);
+
+/* What dump_info_json writes changed (a delay bdev's latencies, a raid's members): the layer
+ * caches bdev_get_bdevs' object of a bdev and builds it again after this. Any thread. */
+void mimo_bdev_info_changed(struct mimo_bdev *bdev);
 
 /* Exclusive use by a module (an error bdev over its base): others may still open read-only.
  * Returns 0 or -EPERM when already claimed. */
