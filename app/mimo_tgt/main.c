@@ -18,9 +18,13 @@
 #include "agent_plugin.h"
 #include "app.h"
 #include "bdev_aio.h"
+#include "bdev_delay.h"
 #include "bdev_error.h"
 #include "bdev_malloc.h"
 #include "bdev_null.h"
+#include "bdev_passthru.h"
+#include "bdev_raid.h"
+#include "bdev_split.h"
 #include "bdev_nvme.h"
 #include "keyring.h"
 #include "log.h"
@@ -634,6 +638,10 @@ static void register_parts(void)
 	mimo_register_scsi();
 	app_log_rpc_register();
 	app_cpu_lock_register();
+	mimo_register_bdev_split();
+	mimo_register_bdev_passthru();
+	mimo_register_bdev_delay();
+	mimo_register_bdev_raid();
 }
 
 int main(int argc, char **argv)

@@ -133,6 +133,9 @@ int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc, struct mimo_io_chan
 /* The data of a completed I/O (a zero-copy read's: the bdev's memory). */
 void mimo_bdev_io_get_iovec(struct mimo_bdev_io *io, struct iovec **iovs, int *iovcnt);
 int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
+/* The NVMe status a failed I/O carries (a module's mimo_bdev_io_complete_nvme_status): true
+ * and *sct, *sc set, or false when it has none. */
+bool mimo_bdev_io_get_nvme_status(const struct mimo_bdev_io *io, uint8_t *sct, uint8_t *sc);
 
 /*
  * Listen to writes: after every successful write, write-zeroes or unmap, cb runs on the
@@ -210,7 +213,8 @@ char *mimo_bdev_list_text(const char *name_or_uuid, size_t *len);
 json_t *mimo_bdev_config_json(void);
 
 /*
- * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed. Open
+ * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed by a module
+ * whose claims are not removable (bdev_module.h, claims_removable). Open
  * descriptors are told (REMOVE) and the bdev goes once they are closed; cb(arg, 0) then runs
  * on this reactor. Returns 0, -ENODEV or -EBUSY (then cb is not called).
  */

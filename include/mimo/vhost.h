@@ -44,7 +44,11 @@ int mimo_vhost_blk_create(const char *name, const char *bdev, const char *cpumas
  * tells the guest at once; cb(arg) runs on that reactor once its requests have completed and
  * its device is gone.
  */
-int mimo_vhost_scsi_create(const char *name, const char *cpumask, char *err, size_t err_len);
+int mimo_vhost_scsi_create(const char *name, const char *cpumask, bool delay, char *err,
+			   size_t err_len);
+/* Start listening on a controller created with delay (SPDK's vhost_start_scsi_controller):
+ * 0 (also when it listens already), -ENODEV, -EINVAL (not a vhost-user-scsi controller). */
+int mimo_vhost_scsi_start(const char *name, char *err, size_t err_len);
 int mimo_vhost_scsi_add_target(const char *ctrlr, int32_t num, const char *bdev, char *err,
 			       size_t err_len);
 int mimo_vhost_scsi_remove_target(const char *ctrlr, uint32_t num, void (*cb)(void *arg), void *arg,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
+#include "bdev_rpc.h"
 #include "buf.h"
 #include "compiler.h"
 #include "log.h"
@@ -118,12 +119,20 @@ void bdev_report_io_error(struct mimo_bdev_io *io)
 }
 
 /* The cached bdev_get_bdevs object goes stale when the claim, the size or the QoS limits
- * change: everything else in it is fixed for the bdev's life. */
+ * change, or when its module says its driver_specific part did (mimo_bdev_info_changed):
+ * everything else in it is fixed for the bdev's life. */
 static void invalidate_info_locked(struct mimo_bdev *bdev)
 {
 	free(bdev->internal.info_text);
 	bdev->internal.info_text = NULL;
 	bdev->internal.info_gen++;
+}
+
+MIMO_EXPORT void mimo_bdev_info_changed(struct mimo_bdev *bdev)
+{
+	pthread_mutex_lock(&bdev->internal.lock);
+	invalidate_info_locked(bdev);
+	pthread_mutex_unlock(&bdev->internal.lock);
 }
 
 /* --- accessors ------------------------------------------------------------------------- */
@@ -524,7 +533,9 @@ MIMO_EXPORT int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc)
 		return -ENODEV;
 	}
 	pthread_mutex_lock(&bdev->internal.lock);
-	if (bdev->internal.claim_module != NULL || bdev->internal.removing) {
+	if ((bdev->internal.claim_module != NULL &&
+	     !bdev->internal.claim_module->claims_removable) ||
+	    bdev->internal.removing) {
 		pthread_mutex_unlock(&bdev->internal.lock);
 		pthread_mutex_unlock(&g_lock);
 		return -EBUSY;
@@ -742,6 +753,15 @@ MIMO_EXPORT json_t *mimo_bdev_config_json(void)
 {
 	json_t *arr = bdev_examine_config_json();
 	struct mimo_bdev *b;
+	uint32_t window_kb, max_mb;
+
+	/* The raid module's options, first (as SPDK's module entries), when not the defaults. */
+	bdev_raid_process_opts(&window_kb, &max_mb);
+	if (window_kb != 1024 || max_mb != 0)
+		json_array_append_new(arr, json_pack("{s:s, s:{s:i, s:i}}", "method",
+						     "bdev_raid_set_options", "params",
+						     "process_window_size_kb", (int)window_kb,
+						     "process_max_bandwidth_mb_sec", (int)max_mb));
 
 	pthread_mutex_lock(&g_lock);
 	TAILQ_FOREACH(b, &g_bdevs, internal.link)

@@ -1,10 +1,11 @@
 /*
  * SPDK's bdev-wide methods that its save_config always writes: bdev_set_options,
  * bdev_wait_for_examine, and the raid module's bdev_raid_set_options; and bdev_examine. Most
- * of what they size or tune, mimo's bdev layer does not have (docs/mimo_tgt.md, "SPDK's
- * options"): those parameters are type-checked and accepted, nothing else changes.
+ * of what the first two size or tune, mimo's bdev layer does not have (docs/mimo_tgt.md,
+ * "SPDK's options"): those parameters are type-checked and accepted, nothing else changes.
  * bdev_auto_examine is kept, with bdev_examine's list of the bdevs to examine all the same,
  * so that SPDK's rules about the two hold and a saved configuration has them.
+ * bdev_raid_set_options' values are kept for the raid module's rebuild.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
+#include "bdev_rpc.h"
 #include "log.h"
 #include "mimo/jsonrpc.h"
 
@@ -160,20 +162,52 @@ static void rpc_bdev_wait_for_examine(struct mimo_jsonrpc_request *req, const js
 		mimo_jsonrpc_send_bool(req, true);
 }
 
-/* The window and bandwidth of a raid bdev's background process (rebuild): mimo has no raid
- * module yet, so no such process. */
+/* The window and bandwidth of a raid bdev's background process (a raid1's rebuild), kept
+ * here where the method has always been registered (its place in rpc_get_methods), for the
+ * raid module to read when a rebuild starts. */
+struct raid_opts {
+	uint32_t process_window_size_kb;
+	uint32_t process_max_bandwidth_mb_sec;
+};
+
+static pthread_mutex_t g_raid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct raid_opts g_raid_opts = { .process_window_size_kb = 1024 };
+
 static const struct mimo_json_decoder raid_set_decoders[] = {
-	{ "process_window_size_kb", offsetof(struct unused, u32), mimo_json_decode_uint32, true },
-	{ "process_max_bandwidth_mb_sec", offsetof(struct unused, u32), mimo_json_decode_uint32,
-	  true },
+	{ "process_window_size_kb", offsetof(struct raid_opts, process_window_size_kb),
+	  mimo_json_decode_uint32, true },
+	{ "process_max_bandwidth_mb_sec", offsetof(struct raid_opts, process_max_bandwidth_mb_sec),
+	  mimo_json_decode_uint32, true },
 };
 
 static void rpc_bdev_raid_set_options(struct mimo_jsonrpc_request *req, const json_t *params)
 {
-	struct unused p;
+	struct raid_opts p;
 
-	if (mimo_rpc_decode(req, params, raid_set_decoders, MIMO_COUNTOF(raid_set_decoders), &p))
-		mimo_jsonrpc_send_bool(req, true);
+	pthread_mutex_lock(&g_raid_lock);
+	p = g_raid_opts;
+	pthread_mutex_unlock(&g_raid_lock);
+	if (!mimo_rpc_decode(req, params, raid_set_decoders, MIMO_COUNTOF(raid_set_decoders), &p))
+		return;
+	if (p.process_window_size_kb == 0) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+			"bdev_raid_set_options: parameter \"process_window_size_kb\" "
+			"must be at least 1");
+		return;
+	}
+	pthread_mutex_lock(&g_raid_lock);
+	g_raid_opts = p;
+	pthread_mutex_unlock(&g_raid_lock);
+	mimo_jsonrpc_send_bool(req, true);
+}
+
+void bdev_raid_process_opts(uint32_t *window_kb, uint32_t *max_mb_sec)
+{
+	pthread_mutex_lock(&g_raid_lock);
+	*window_kb = g_raid_opts.process_window_size_kb;
+	*max_mb_sec = g_raid_opts.process_max_bandwidth_mb_sec;
+	pthread_mutex_unlock(&g_raid_lock);
 }
 
 /* SPDK's state masks. */

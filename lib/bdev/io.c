@@ -171,6 +171,23 @@ MIMO_EXPORT int mimo_bdev_io_get_status(const struct mimo_bdev_io *io)
 	return io->status;
 }
 
+MIMO_EXPORT void mimo_bdev_io_complete_nvme_status(struct mimo_bdev_io *io, uint8_t sct, uint8_t sc)
+{
+	io->nvme_sct = sct;
+	io->nvme_sc = sc;
+	mimo_bdev_io_complete(io, -EIO);
+}
+
+MIMO_EXPORT bool mimo_bdev_io_get_nvme_status(const struct mimo_bdev_io *io, uint8_t *sct,
+					      uint8_t *sc)
+{
+	if (io->status != -EIO || (io->nvme_sct == 0 && io->nvme_sc == 0))
+		return false;
+	*sct = io->nvme_sct;
+	*sc = io->nvme_sc;
+	return true;
+}
+
 static bool needs_write(enum mimo_bdev_io_type t)
 {
 	return t == MIMO_BDEV_IO_WRITE || t == MIMO_BDEV_IO_WRITE_ZEROES || t == MIMO_BDEV_IO_UNMAP;
@@ -250,6 +267,7 @@ static int submit(struct mimo_bdev_desc *desc, struct mimo_io_channel *ioch,
 	io->cb = cb;
 	io->cb_arg = cb_arg;
 	io->zcopy = false;
+	io->nvme_sct = io->nvme_sc = 0;
 	start(ch, io);
 	return 0;
 }
@@ -305,6 +323,7 @@ MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 	io->cb_arg = cb_arg;
 	io->status = 0;
 	io->zcopy = true;
+	io->nvme_sct = io->nvme_sc = 0;
 	start(ch, io);
 	return 0;
 }

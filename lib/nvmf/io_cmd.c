@@ -105,6 +105,8 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 	struct nvmf_req *req = arg;
 	struct nvmf_ns *ns = req->ns;
 	bool nomem = !success && mimo_bdev_io_get_status(io) == -ENOMEM;
+	uint8_t sct, sc;
+	bool nvme_status = !success && mimo_bdev_io_get_nvme_status(io, &sct, &sc);
 
 	mimo_bdev_free_io(io);
 	req->ns = NULL;
@@ -114,7 +116,10 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 		nvmf_req_retry_later(req);
 		return;
 	}
-	io_status(req, success);
+	if (nvme_status) /* what the bdev below said (an NVMe device, an injected error) */
+		nvmf_req_set_status(req, sct, sc);
+	else
+		io_status(req, success);
 	nvmf_req_complete(req);
 }
 

@@ -636,7 +636,7 @@ MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, c
 	b->flush = mimo_bdev_io_type_supported(bdev, MIMO_BDEV_IO_FLUSH);
 	/* virtio's id: 20 bytes, NUL-padded, not terminated when the name fills them. */
 	memcpy(b->id, bdev_name, MIMO_MIN(strlen(bdev_name), sizeof(b->id)));
-	rc = vhost_ctrlr_create(name, cpumask, &g_blk_ops, b, &c, err, err_len);
+	rc = vhost_ctrlr_create(name, cpumask, &g_blk_ops, b, false, &c, err, err_len);
 	if (rc != 0) {
 		mimo_bdev_close(b->desc);
 		blk_free(b);

@@ -213,12 +213,12 @@ MIMO_EXPORT void mimo_vhost_get_stats(struct mimo_vhost_stats *st)
 }
 
 int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost_dev_ops *ops,
-		       void *dev, struct vhost_ctrlr **out, char *err, size_t err_len)
+		       void *dev, bool delay, struct vhost_ctrlr **out, char *err, size_t err_len)
 {
 	uint64_t mask = 0, have = 0;
 	struct vhost_ctrlr *c;
 	char path[PATH_MAX];
-	int fd, rc;
+	int rc;
 
 	if (!name_ok(name)) {
 		snprintf(err, err_len,
@@ -261,29 +261,49 @@ int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost
 	c->ops = ops;
 	c->dev = dev;
 	c->iops_threshold = 60000;
+	c->listen_fd = -1;
 	TAILQ_INIT(&c->sessions);
-	fd = c->name && c->socket_path ? listen_on(path, err, err_len) : -ENOMEM;
-	if (fd < 0) {
-		free(c->name);
-		free(c->socket_path);
-		free(c);
-		return fd;
+	if (c->name == NULL || c->socket_path == NULL) {
+		rc = -ENOMEM;
+	} else if (!delay) {
+		rc = vhost_ctrlr_start(c, err, err_len);
+	} else {
+		/* Held back (SPDK's delay): nobody may connect before the targets are added. */
+		MIMO_INFO(COMP, "%s: vhost-user-%s controller, not listening until started", name,
+			  ops->type);
+		rc = 0;
 	}
-	c->listen_fd = fd;
-	rc = mimo_fd_watch_add(fd, EPOLLIN, on_accept, c, &c->listen_watch);
 	if (rc != 0) {
-		close(fd);
-		unlink(path);
 		free(c->name);
 		free(c->socket_path);
 		free(c);
-		snprintf(err, err_len, "cannot watch %s", path);
 		return rc;
 	}
 	TAILQ_INSERT_TAIL(&g_ctrlrs, c, link);
 	count_ctrlr(c, 1);
-	MIMO_INFO(COMP, "%s: vhost-user-%s controller on %s", name, ops->type, path);
 	*out = c;
+	return 0;
+}
+
+int vhost_ctrlr_start(struct vhost_ctrlr *c, char *err, size_t err_len)
+{
+	int fd, rc;
+
+	if (c->listen_fd >= 0)
+		return 0; /* started already: nothing to do, as SPDK */
+	fd = listen_on(c->socket_path, err, err_len);
+	if (fd < 0)
+		return fd;
+	rc = mimo_fd_watch_add(fd, EPOLLIN, on_accept, c, &c->listen_watch);
+	if (rc != 0) {
+		close(fd);
+		unlink(c->socket_path);
+		snprintf(err, err_len, "cannot watch %s", c->socket_path);
+		return rc;
+	}
+	c->listen_fd = fd;
+	MIMO_INFO(COMP, "%s: vhost-user-%s controller on %s", c->name, c->ops->type,
+		  c->socket_path);
 	return 0;
 }
 
@@ -303,9 +323,11 @@ void vhost_ctrlr_delete(struct vhost_ctrlr *c)
 	count_ctrlr(c, -1);
 	TAILQ_INSERT_TAIL(&g_orphans, c, link);
 	c->deleted = true;
-	mimo_fd_watch_remove(&c->listen_watch);
-	close(c->listen_fd);
-	unlink(c->socket_path);
+	if (c->listen_fd >= 0) { /* a controller held back never listened */
+		mimo_fd_watch_remove(&c->listen_watch);
+		close(c->listen_fd);
+		unlink(c->socket_path);
+	}
 	if (left != 0)
 		MIMO_WARN(COMP,
 			  "%s: deleted with %u front-end(s) connected: their requests fail until "

@@ -195,9 +195,13 @@ struct vhost_ctrlr {
 /* The counts of mimo_vhost_get_stats: a session came (+1) or went (-1). */
 void vhost_stats_session(int delta);
 struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
-/* Make a controller listening on socket_dir/name with device (ops, dev). On its reactor. */
+/* Make a controller listening on socket_dir/name with device (ops, dev) - or, with delay,
+ * not listening until vhost_ctrlr_start. On its reactor. */
 int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost_dev_ops *ops,
-		       void *dev, struct vhost_ctrlr **out, char *err, size_t err_len);
+		       void *dev, bool delay, struct vhost_ctrlr **out, char *err, size_t err_len);
+/* Listen on a controller created with delay (SPDK's vhost_start_scsi_controller); 0 when it
+ * listens already. */
+int vhost_ctrlr_start(struct vhost_ctrlr *c, char *err, size_t err_len);
 /* Delete: the socket goes at once; sessions still connected fail every request until their
  * front-end disconnects. */
 void vhost_ctrlr_delete(struct vhost_ctrlr *c);

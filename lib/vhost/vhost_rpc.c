@@ -70,8 +70,8 @@ static const struct mimo_json_decoder scsi_create_decoders[] = {
 	{ "delay", offsetof(struct scsi_create_params, delay), mimo_json_decode_bool, true },
 };
 
-/* SPDK's "delay" holds the controller back until vhost_start_scsi_controller; mimo has no
- * such call, so it is refused rather than leaving a controller that never starts. */
+/* SPDK's "delay" holds the controller back until vhost_start_scsi_controller, so no front-end
+ * connects before the targets are added (SPDK's own save_config writes it that way). */
 static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct scsi_create_params p = { 0 };
@@ -81,15 +81,34 @@ static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req, c
 	if (!mimo_rpc_decode(req, params, scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders),
 			     &p))
 		return;
-	if (p.delay)
-		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
-					"delay: a controller listens as soon as it is created "
-					"(there is no vhost_start_scsi_controller)");
-	else if ((rc = mimo_vhost_scsi_create(p.ctrlr, p.cpumask, err, sizeof(err))) != 0)
+	if ((rc = mimo_vhost_scsi_create(p.ctrlr, p.cpumask, p.delay, err, sizeof(err))) != 0)
 		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
 	else
 		mimo_jsonrpc_send_bool(req, true);
 	mimo_json_decode_free(scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders), &p);
+}
+
+struct start_params {
+	char *ctrlr;
+};
+
+static const struct mimo_json_decoder start_decoders[] = {
+	{ "ctrlr", offsetof(struct start_params, ctrlr), mimo_json_decode_string, false },
+};
+
+static void rpc_vhost_start_scsi_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct start_params p = { 0 };
+	char err[512] = "";
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, start_decoders, MIMO_COUNTOF(start_decoders), &p))
+		return;
+	if ((rc = mimo_vhost_scsi_start(p.ctrlr, err, sizeof(err))) != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(start_decoders, MIMO_COUNTOF(start_decoders), &p);
 }
 
 struct target_params {
@@ -254,6 +273,7 @@ static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "vhost_create_blk_controller", rpc_vhost_create_blk_controller, MIMO_RPC_RUNTIME },
 	{ "vhost_create_scsi_controller", rpc_vhost_create_scsi_controller, MIMO_RPC_RUNTIME },
+	{ "vhost_start_scsi_controller", rpc_vhost_start_scsi_controller, MIMO_RPC_RUNTIME },
 	{ "vhost_scsi_controller_add_target", rpc_vhost_scsi_controller_add_target,
 	  MIMO_RPC_RUNTIME },
 	{ "vhost_scsi_controller_remove_target", rpc_vhost_scsi_controller_remove_target,

@@ -10,7 +10,8 @@ import json
 import logging
 import sys
 
-from . import cli_bdev, cli_framework, cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vhost
+from . import (cli_bdev, cli_framework, cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vbdev,
+               cli_vhost)
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -247,6 +248,7 @@ def build_parser():
     cli_fuse.add_commands(sub, _simple)
     cli_net.add_commands(sub, _simple)
     cli_vhost.add_commands(sub, _simple)
+    cli_vbdev.add_commands(sub, _simple)
 
     p = sub.add_parser("call", help="call any method with JSON params")
     p.add_argument("method")

@@ -91,7 +91,7 @@ def add_commands(sub, simple):
     p.add_argument("--iobuf-small-cache-size", type=int)
     p.add_argument("--iobuf-large-cache-size", type=int)
     simple(sub, "bdev_wait_for_examine", "wait until every bdev is examined")
-    p = simple(sub, "bdev_raid_set_options", "raid's background process (no raid module yet)",
+    p = simple(sub, "bdev_raid_set_options", "a raid1 rebuild's window and bandwidth",
                lambda a: _params_of(a, ("process_window_size_kb",
                                         "process_max_bandwidth_mb_sec")))
     p.add_argument("-w", "--process-window-size-kb", type=int)

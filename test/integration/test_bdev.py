@@ -131,6 +131,32 @@ def test_io_errors_counted_by_status_and_reset(daemons):
 
 
 @needs_rpc_py
+def test_nvme_failure_reaches_the_host(daemons):
+    """nvme_failure: the host gets the injected NVMe status itself, not a generic error."""
+    d = daemons()
+    port = free_port()
+    d.result("bdev_malloc_create", {"name": "B", "num_blocks": 8192, "block_size": 512})
+    d.result("bdev_error_create", {"base_name": "B"})
+    export(d, port, "EE_B")
+    a = admin_session(port, NQN)
+    q = io_session(port, a, NQN)
+    # Media error / Unrecovered Read Error (2h/81h), then Generic / Data Transfer Error.
+    rpc_py(d, "bdev_error_inject_error", "EE_B", "read", "nvme_failure", "-n", 1,
+           "--nvme-sct", 2, "--nvme-sc", 0x81)
+    rpc_py(d, "bdev_error_inject_error", "EE_B", "write", "nvme_failure", "-n", 1,
+           "--nvme-sct", 0, "--nvme-sc", 0x04)
+    assert status_of(q.read(1, 0, 1)[0]["status"])[:2] == (2, 0x81)
+    assert status_of(q.write(1, 0, bytes(512))[0]["status"])[:2] == (0, 0x04)
+    assert ok(q.read(1, 0, 1)[0]) and ok(q.write(1, 0, bytes(512))[0])
+    # SPDK's rule: a status with nvme_failure, and only with it.
+    for args in (["read", "nvme_failure"], ["read", "failure", "--nvme-sc", 1]):
+        with pytest.raises(RpcPyError):
+            rpc_py(d, "bdev_error_inject_error", "EE_B", *args)
+    q.close()
+    a.close()
+
+
+@needs_rpc_py
 def test_queue_depth_sampling(daemons):
     d = daemons()
     port = free_port()

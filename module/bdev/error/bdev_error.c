@@ -23,6 +23,7 @@ struct injection {
 	_Atomic uint64_t corrupt_offset;
 	_Atomic uint8_t corrupt_value;
 	_Atomic uint64_t queue_depth; /* only while this many I/Os are at the base (SPDK's) */
+	_Atomic uint16_t nvme_status; /* nvme_failure's SCT << 8 | SC */
 };
 
 struct error_disk {
@@ -50,6 +51,7 @@ struct error_task {
 	uint64_t corrupt_offset;
 	uint8_t corrupt_value;
 	bool corrupt_read;
+	uint16_t nvme_status;
 };
 
 struct mimo_bdev_module g_error_module = { .name = "error", .ctx_size = sizeof(struct error_task) };
@@ -74,6 +76,7 @@ static enum error_inject_type take(struct error_disk *d, struct error_channel *c
 		if (atomic_compare_exchange_weak(&inj->remaining, &left, left - 1)) {
 			t->corrupt_offset = atomic_load(&inj->corrupt_offset);
 			t->corrupt_value = atomic_load(&inj->corrupt_value);
+			t->nvme_status = atomic_load(&inj->nvme_status);
 			return atomic_load(&inj->type);
 		}
 	}
@@ -172,6 +175,10 @@ static void error_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
 		return;
 	case ERROR_INJECT_NOMEM:
 		mimo_bdev_io_complete(io, -ENOMEM);
+		return;
+	case ERROR_INJECT_NVME_FAILURE:
+		mimo_bdev_io_complete_nvme_status(io, (uint8_t)(t->nvme_status >> 8),
+						  (uint8_t)t->nvme_status);
 		return;
 	case ERROR_INJECT_PENDING:
 		STAILQ_INSERT_TAIL(&ch->pending, io, link);
@@ -385,9 +392,9 @@ int bdev_error_inject(const char *name, int io_type, enum error_inject_type type
 					  0);
 }
 
-int bdev_error_inject_at_depth(const char *name, int io_type, enum error_inject_type type,
-			       uint32_t num, uint64_t corrupt_offset, uint8_t corrupt_value,
-			       uint64_t queue_depth)
+static int inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
+		  uint64_t corrupt_offset, uint8_t corrupt_value, uint64_t queue_depth,
+		  uint16_t nvme_status)
 {
 	struct mimo_bdev *bdev = mimo_bdev_get_by_name(name);
 	struct error_disk *d;
@@ -406,7 +413,22 @@ int bdev_error_inject_at_depth(const char *name, int io_type, enum error_inject_
 		atomic_store(&inj->corrupt_offset, corrupt_offset);
 		atomic_store(&inj->corrupt_value, corrupt_value);
 		atomic_store(&inj->queue_depth, queue_depth);
+		atomic_store(&inj->nvme_status, nvme_status);
 		atomic_store(&inj->remaining, type == ERROR_INJECT_NONE ? 0 : num);
 	}
 	return 0;
+}
+
+int bdev_error_inject_at_depth(const char *name, int io_type, enum error_inject_type type,
+			       uint32_t num, uint64_t corrupt_offset, uint8_t corrupt_value,
+			       uint64_t queue_depth)
+{
+	return inject(name, io_type, type, num, corrupt_offset, corrupt_value, queue_depth, 0);
+}
+
+int bdev_error_inject_nvme(const char *name, int io_type, uint32_t num, uint64_t queue_depth,
+			   uint8_t sct, uint8_t sc)
+{
+	return inject(name, io_type, ERROR_INJECT_NVME_FAILURE, num, 0, 0, queue_depth,
+		      (uint16_t)(sct << 8 | sc));
 }

@@ -83,6 +83,7 @@ struct inject {
 	uint64_t queue_depth;
 	uint64_t corrupt_offset;
 	uint32_t corrupt_value;
+	uint32_t nvme_sct, nvme_sc;
 };
 
 static const struct mimo_json_decoder inject_decoders[] = {
@@ -94,6 +95,8 @@ static const struct mimo_json_decoder inject_decoders[] = {
 	{ "corrupt_offset", offsetof(struct inject, corrupt_offset), mimo_json_decode_uint64,
 	  true },
 	{ "corrupt_value", offsetof(struct inject, corrupt_value), mimo_json_decode_uint32, true },
+	{ "nvme_sct", offsetof(struct inject, nvme_sct), mimo_json_decode_uint32, true },
+	{ "nvme_sc", offsetof(struct inject, nvme_sc), mimo_json_decode_uint32, true },
 };
 
 static int parse_io_type(const char *s)
@@ -109,10 +112,12 @@ static int parse_io_type(const char *s)
 
 static int parse_error_type(const char *s)
 {
-	static const char *const names[] = { "failure", "pending", "corrupt_data", "nomem" };
+	static const char *const names[] = { "failure", "pending", "corrupt_data", "nomem",
+					     "nvme_failure" };
 	static const enum error_inject_type types[] = { ERROR_INJECT_FAILURE, ERROR_INJECT_PENDING,
 							ERROR_INJECT_CORRUPT_DATA,
-							ERROR_INJECT_NOMEM };
+							ERROR_INJECT_NOMEM,
+							ERROR_INJECT_NVME_FAILURE };
 
 	for (size_t i = 0; i < MIMO_COUNTOF(names); i++) {
 		if (strcmp(s, names[i]) == 0)
@@ -138,18 +143,32 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 			"of clear, all, read, write, unmap, flush, reset, "
 			"write_zeroes");
 	} else if (error_type < 0) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+			"bdev_error_inject_error: parameter \"error_type\" must be "
+			"one of failure, pending, corrupt_data, nomem, nvme_failure");
+	} else if (p.nvme_sct > 7 || p.nvme_sc > 255) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
-					"bdev_error_inject_error: parameter \"error_type\" must be "
-					"one of failure, pending, corrupt_data, nomem");
+					"bdev_error_inject_error: \"nvme_sct\" is 0..7 and "
+					"\"nvme_sc\" 0..255");
+	} else if ((error_type == ERROR_INJECT_NVME_FAILURE) !=
+		   (p.nvme_sct != 0 || p.nvme_sc != 0)) {
+		/* SPDK's rule and message: a status with nvme_failure, and only with it. */
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+					"nvme_sct or nvme_sc should be specified for NVMe error "
+					"injection");
 	} else if (error_type == ERROR_INJECT_CORRUPT_DATA &&
 		   (p.corrupt_value == 0 || p.corrupt_value > 255)) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"bdev_error_inject_error: parameter \"corrupt_value\" must "
 					"be 1..255");
 	} else {
-		rc = bdev_error_inject_at_depth(p.name, io_type, error_type, p.num,
-						p.corrupt_offset, (uint8_t)p.corrupt_value,
-						p.queue_depth);
+		rc = error_type == ERROR_INJECT_NVME_FAILURE
+			     ? bdev_error_inject_nvme(p.name, io_type, p.num, p.queue_depth,
+						      (uint8_t)p.nvme_sct, (uint8_t)p.nvme_sc)
+			     : bdev_error_inject_at_depth(p.name, io_type, error_type, p.num,
+							  p.corrupt_offset,
+							  (uint8_t)p.corrupt_value, p.queue_depth);
 		if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 		else
