@@ -51,6 +51,11 @@ void app_vhost_fini(void (*done)(void *arg), void *arg);
 json_t *app_vhost_config(void);
 json_t *app_vhost_scsi_config(void); /* the vhost_scsi subsystem */
 
+/* The Prometheus endpoint (app_metrics.c), --metrics ADDR:PORT: started once the reactors
+ * run, stopped before they stop. start: 0 or a negative errno (logged). */
+int app_metrics_start(const char *addr);
+void app_metrics_stop(void);
+
 /* On reactor 0. Replay one pass of a saved configuration file, then call done(arg, rc):
  * phase MIMO_RPC_STARTUP runs the methods allowed before framework_start_init (in the startup
  * state), MIMO_RPC_RUNTIME the others (config_replay.c). */

@@ -29,6 +29,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "net_interface.h"
+#include "server.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
 #include "mimo/fuse.h"
@@ -121,6 +122,7 @@ static int g_main_core = -1;	   /* -p, checked against the mask */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
 static long g_idle_spin_us = -1;   /* --idle-spin-us: the reactors' default when < 0 */
+static const char *g_metrics_addr; /* --metrics: serve Prometheus' /metrics there */
 static bool g_cpumask_locks;	   /* --cpumask-locks: claim SPDK's per-core lock files */
 static sem_t g_step_done;
 static int g_step_rc;
@@ -154,6 +156,9 @@ static void usage(const char *prog)
 	       "                           exist: it is not created)\n"
 	       "  -S, --vhost-socket-path DIR  where vhost-user controllers' sockets go (default:\n"
 	       "                           the working directory)\n"
+	       "      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	       "                           (IPv4, [IPv6] or :PORT for every address; off by "
+	       "default)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
@@ -175,6 +180,7 @@ enum {
 	OPT_AGENT_SOCKET,
 	OPT_FUSE_MOUNT,
 	OPT_IDLE_SPIN,
+	OPT_METRICS,
 	OPT_CPUMASK_LOCKS,
 	OPT_NO_CPUMASK_LOCKS,
 };
@@ -196,6 +202,7 @@ static int parse_args(int argc, char **argv)
 		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
 		{ "vhost-socket-path", required_argument, NULL, 'S' },
 		{ "idle-spin-us", required_argument, NULL, OPT_IDLE_SPIN },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "cpumask-locks", no_argument, NULL, OPT_CPUMASK_LOCKS },
 		{ "disable-cpumask-locks", no_argument, NULL, OPT_NO_CPUMASK_LOCKS },
 		{ "help", no_argument, NULL, 'h' },
@@ -278,6 +285,17 @@ static int parse_args(int argc, char **argv)
 				return -1;
 			}
 			g_idle_spin_us = us;
+			break;
+		}
+		case OPT_METRICS: {
+			struct sockaddr_storage ss;
+			char err[160];
+
+			if (mimo_metrics_parse_addr(optarg, &ss, err, sizeof(err)) != 0) {
+				fprintf(stderr, "mimo_tgt: --metrics %s: %s\n", optarg, err);
+				return -1;
+			}
+			g_metrics_addr = optarg;
 			break;
 		}
 		case 'S': {
@@ -679,11 +697,21 @@ int main(int argc, char **argv)
 		app_cpu_locks_release(NULL);
 		return 1;
 	}
+	/* Before start-up, so that a replayed configuration is already counted; a port that
+	 * cannot be had fails the start, as any option that cannot be honoured. */
+	if (g_metrics_addr != NULL && app_metrics_start(g_metrics_addr) != 0) {
+		fprintf(stderr, "mimo_tgt: --metrics %s: cannot serve there\n", g_metrics_addr);
+		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
+		mimo_notify_shutdown(0);
+		return 1;
+	}
 	rc = run_step(init_on_reactor, 60);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: start-up failed: %s\n", strerror(rc < 0 ? -rc : rc));
 		if (g_server != NULL)
 			run_step(shutdown_on_reactor, 10);
+		app_metrics_stop();
 		mimo_reactors_stop();
 		app_cpu_locks_release(NULL);
 		if (g_pid_written)
@@ -695,6 +723,7 @@ int main(int argc, char **argv)
 	 * fails the start, as any other option that cannot be honoured. */
 	if (g_fuse_mount != NULL && app_fuse_mount(g_fuse_mount) != 0) {
 		run_step(shutdown_on_reactor, 30);
+		app_metrics_stop();
 		mimo_reactors_stop();
 		app_cpu_locks_release(NULL);
 		if (g_pid_written)
@@ -725,6 +754,7 @@ int main(int argc, char **argv)
 	mimo_event_emit("mimo_tgt_stopped", "mimo_tgt",
 			json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "name", "mimo_tgt",
 				  "signal", sig));
+	app_metrics_stop();
 	mimo_reactors_stop();
 	app_cpu_locks_release(NULL);
 	if (g_pid_written)

@@ -161,6 +161,15 @@ void mimo_bdev_io_release(struct mimo_bdev_io *io);
  * its own layer's I/O from others'. */
 void *mimo_bdev_io_cb_arg_if(const struct mimo_bdev_io *io, mimo_bdev_io_cb cb);
 
+/*
+ * Latency histograms of reads and writes (the metrics endpoint's mimo_bdev_*_latency_seconds):
+ * how many completed within each bound, in seconds, the last bucket being everything slower
+ * (+Inf). Not cumulative here: bucket i counts the I/Os above bound i-1 and within bound i.
+ */
+#define MIMO_BDEV_LAT_BOUNDS  17
+#define MIMO_BDEV_LAT_BUCKETS (MIMO_BDEV_LAT_BOUNDS + 1)
+extern const double mimo_bdev_lat_bounds[MIMO_BDEV_LAT_BOUNDS];
+
 struct mimo_bdev_io_stat {
 	uint64_t bytes_read, num_read_ops;
 	uint64_t bytes_written, num_write_ops;
@@ -173,10 +182,21 @@ struct mimo_bdev_io_stat {
 	uint64_t max_write_latency_ticks, min_write_latency_ticks;
 	uint64_t max_unmap_latency_ticks, min_unmap_latency_ticks;
 	uint64_t io_error_failed, io_error_nomem, io_error_aborted, io_error_miscompare;
+	/* mimo's own (the metrics endpoint's; not in bdev_get_iostat, SPDK has no such fields). */
+	uint64_t num_flush_ops, flush_latency_ticks;
+	uint64_t read_lat_hist[MIMO_BDEV_LAT_BUCKETS], write_lat_hist[MIMO_BDEV_LAT_BUCKETS];
 };
 
 /* Statistics summed over every channel the bdev has had (any thread). */
 void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_io_stat *stat);
+/*
+ * Call fn with every bdev's name and statistics, from any thread (the metrics endpoint's).
+ * fn runs under the bdev registry's lock: it must only copy what it was given (the name is
+ * valid during the call), never call back into the bdev layer. bdev_reset_iostat resets
+ * what it reads, as it does bdev_get_iostat's.
+ */
+typedef void (*mimo_bdev_stat_fn)(void *arg, const char *name, const struct mimo_bdev_io_stat *st);
+void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg);
 
 /*
  * The bdev as bdev_get_bdevs shows it (SPDK's object: name, aliases, product_name,

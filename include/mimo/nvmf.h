@@ -280,6 +280,21 @@ json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt);
 /* save_config's "nvmf" subsystem: the {method, params} that re-create the target. */
 json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt);
 
+/*
+ * The process' NVMe-oF target counters, every target summed, readable from any thread (the
+ * metrics endpoint): controllers that exist now; queue pairs now, as nvmf_get_stats counts
+ * them (connected admin and I/O queues, and those accepted whose Connect has not succeeded);
+ * commands answered on I/O queues since the start, those with an error status, and those the
+ * bdev had no resources for (retried).
+ */
+struct mimo_nvmf_stats {
+	uint64_t controllers;
+	uint64_t admin_qpairs, io_qpairs, unassociated_qpairs;
+	uint64_t io_commands, io_command_errors;
+	uint64_t bdev_retries;
+};
+void mimo_nvmf_get_stats(struct mimo_nvmf_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

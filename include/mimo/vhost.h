@@ -66,6 +66,15 @@ json_t *mimo_vhost_scsi_config_json(void);
  * runs there once every request has completed and every socket is gone. */
 void mimo_vhost_fini(void (*done)(void *arg), void *arg);
 
+/* What exists now, readable from any thread (the metrics endpoint): controllers by device
+ * type (deleted ones whose front-ends are still connected no longer count), and front-end
+ * connections (sessions) of every controller. */
+struct mimo_vhost_stats {
+	uint64_t blk_controllers, scsi_controllers;
+	uint64_t sessions;
+};
+void mimo_vhost_get_stats(struct mimo_vhost_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

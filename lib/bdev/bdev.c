@@ -222,6 +222,25 @@ MIMO_EXPORT char *mimo_bdev_unused_name(const char *prefix)
 	return strdup(name);
 }
 
+/* --- latency histograms ------------------------------------------------------------------ */
+
+/* From 10 us to 2.5 s in 1-2.5-5 steps: a memory bdev's microseconds to a stalled disk's
+ * seconds, in few enough buckets that a scrape of many bdevs stays small. */
+MIMO_EXPORT const double mimo_bdev_lat_bounds[MIMO_BDEV_LAT_BOUNDS] = {
+	10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
+	10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,  2.5,
+};
+uint64_t g_bdev_lat_bounds_ticks[MIMO_BDEV_LAT_BOUNDS];
+static pthread_once_t g_lat_once = PTHREAD_ONCE_INIT;
+
+static void lat_bounds_init(void)
+{
+	double hz = (double)mimo_get_ticks_hz();
+
+	for (int i = 0; i < MIMO_BDEV_LAT_BOUNDS; i++)
+		g_bdev_lat_bounds_ticks[i] = (uint64_t)(mimo_bdev_lat_bounds[i] * hz);
+}
+
 /* --- channels -------------------------------------------------------------------------- */
 
 static int channel_create(void *io_device, void *ctx)
@@ -286,6 +305,8 @@ MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 		return -EINVAL;
 	if (mimo_uuid_is_null(bdev->uuid))
 		mimo_uuid_generate(bdev->uuid);
+	/* Before any channel of any bdev exists: their I/Os are counted in these buckets. */
+	pthread_once(&g_lat_once, lat_bounds_init);
 	bdev->internal.ext = calloc(1, sizeof(struct bdev_ext));
 	if (bdev->internal.ext == NULL)
 		return -ENOMEM;
@@ -787,6 +808,22 @@ static json_t *iostat_entry(struct mimo_bdev *b, enum bdev_reset_mode mode)
 				    json_integer((json_int_t)atomic_load(&ext->weighted_io_time)));
 	}
 	return o;
+}
+
+MIMO_EXPORT void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg)
+{
+	struct mimo_bdev *b;
+
+	/* Under the registry's lock, as bdev_get_iostat: no bdev goes while it is read. */
+	bdev_registry_lock();
+	TAILQ_FOREACH(b, &g_bdevs, internal.link)
+	{
+		struct mimo_bdev_io_stat st;
+
+		mimo_bdev_get_io_stat(b, &st);
+		fn(arg, b->name, &st);
+	}
+	bdev_registry_unlock();
 }
 
 json_t *bdev_iostat_json(char *const *names, size_t n, enum bdev_reset_mode mode, int *rc)

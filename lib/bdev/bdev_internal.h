@@ -40,6 +40,13 @@ enum bdev_stat {
 	STAT_ERR_NOMEM,
 	STAT_ERR_ABORTED,
 	STAT_ERR_MISCOMPARE,
+	/* mimo's own, for the metrics endpoint: flushes, and the latency histograms' buckets
+	 * (mimo_bdev_lat_bounds), which a reset of everything clears with the rest. */
+	STAT_FLUSH_OPS,
+	STAT_FLUSH_TICKS,
+	STAT_READ_HIST,
+	STAT_WRITE_HIST = STAT_READ_HIST + MIMO_BDEV_LAT_BUCKETS,
+	STAT_WRITE_HIST_LAST = STAT_WRITE_HIST + MIMO_BDEV_LAT_BUCKETS - 1,
 	STAT_COUNT,
 };
 
@@ -149,6 +156,26 @@ static inline void stat_add_one(struct bdev_channel *ch, enum bdev_stat s, uint6
 {
 	/* Single writer: a plain load and store, no locked instruction. */
 	stat_set(ch, s, stat_get(ch, s) + v);
+}
+
+/* mimo_bdev_lat_bounds in ticks, set when the first bdev registers (bdev.c). */
+extern uint64_t g_bdev_lat_bounds_ticks[MIMO_BDEV_LAT_BOUNDS];
+
+/* Count one I/O of ticks in its bucket of the histogram starting at first: a binary search
+ * over the 17 bounds, one plain store. */
+static inline void lat_hist_add(struct bdev_channel *ch, enum bdev_stat first, uint64_t ticks)
+{
+	unsigned int lo = 0, hi = MIMO_BDEV_LAT_BOUNDS;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (ticks <= g_bdev_lat_bounds_ticks[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	stat_add_one(ch, (enum bdev_stat)(first + lo), 1);
 }
 
 static inline uint32_t ch_outstanding(const struct bdev_channel *ch)

@@ -119,6 +119,7 @@ void bdev_stat_count(struct bdev_channel *ch, struct mimo_bdev_io *io, uint64_t 
 		stat_add_one(ch, STAT_READ_OPS, 1);
 		stat_add_one(ch, STAT_READ_TICKS, ticks);
 		extremes(ch, STAT_MIN_READ_TICKS, STAT_MAX_READ_TICKS, ticks);
+		lat_hist_add(ch, STAT_READ_HIST, ticks);
 		break;
 	case MIMO_BDEV_IO_WRITE:
 	case MIMO_BDEV_IO_WRITE_ZEROES:
@@ -126,12 +127,17 @@ void bdev_stat_count(struct bdev_channel *ch, struct mimo_bdev_io *io, uint64_t 
 		stat_add_one(ch, STAT_WRITE_OPS, 1);
 		stat_add_one(ch, STAT_WRITE_TICKS, ticks);
 		extremes(ch, STAT_MIN_WRITE_TICKS, STAT_MAX_WRITE_TICKS, ticks);
+		lat_hist_add(ch, STAT_WRITE_HIST, ticks);
 		break;
 	case MIMO_BDEV_IO_UNMAP:
 		stat_add_one(ch, STAT_BYTES_UNMAPPED, bytes);
 		stat_add_one(ch, STAT_UNMAP_OPS, 1);
 		stat_add_one(ch, STAT_UNMAP_TICKS, ticks);
 		extremes(ch, STAT_MIN_UNMAP_TICKS, STAT_MAX_UNMAP_TICKS, ticks);
+		break;
+	case MIMO_BDEV_IO_FLUSH:
+		stat_add_one(ch, STAT_FLUSH_OPS, 1);
+		stat_add_one(ch, STAT_FLUSH_TICKS, ticks);
 		break;
 	default:
 		break;
@@ -184,6 +190,12 @@ void bdev_stat_merge(struct mimo_bdev_io_stat *to, const struct mimo_bdev_io_sta
 	to->io_error_nomem += from->io_error_nomem;
 	to->io_error_aborted += from->io_error_aborted;
 	to->io_error_miscompare += from->io_error_miscompare;
+	to->num_flush_ops += from->num_flush_ops;
+	to->flush_latency_ticks += from->flush_latency_ticks;
+	for (int i = 0; i < MIMO_BDEV_LAT_BUCKETS; i++) {
+		to->read_lat_hist[i] += from->read_lat_hist[i];
+		to->write_lat_hist[i] += from->write_lat_hist[i];
+	}
 }
 
 void bdev_stat_add_channel(struct mimo_bdev_io_stat *to, const struct bdev_channel *ch,
@@ -204,6 +216,12 @@ void bdev_stat_add_channel(struct mimo_bdev_io_stat *to, const struct bdev_chann
 	c.read_latency_ticks = stat_get(ch, STAT_READ_TICKS);
 	c.write_latency_ticks = stat_get(ch, STAT_WRITE_TICKS);
 	c.unmap_latency_ticks = stat_get(ch, STAT_UNMAP_TICKS);
+	c.num_flush_ops = stat_get(ch, STAT_FLUSH_OPS);
+	c.flush_latency_ticks = stat_get(ch, STAT_FLUSH_TICKS);
+	for (int i = 0; i < MIMO_BDEV_LAT_BUCKETS; i++) {
+		c.read_lat_hist[i] = stat_get(ch, (enum bdev_stat)(STAT_READ_HIST + i));
+		c.write_lat_hist[i] = stat_get(ch, (enum bdev_stat)(STAT_WRITE_HIST + i));
+	}
 	if (gen_get(&ch->seen_gen[BDEV_RESET_MAXMIN]) == gen_get(&ext->gen[BDEV_RESET_MAXMIN])) {
 		c.max_read_latency_ticks = stat_get(ch, STAT_MAX_READ_TICKS);
 		c.min_read_latency_ticks = stat_get(ch, STAT_MIN_READ_TICKS);

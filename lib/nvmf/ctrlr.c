@@ -294,6 +294,7 @@ static struct nvmf_ctrlr *ctrlr_create(struct mimo_nvmf_subsystem *s, struct nvm
 	visible_init(c);
 	keep_alive_arm(c, cmd->kato);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
+	nvmf_stats_ctrlr(1);
 	return c;
 }
 
@@ -319,6 +320,7 @@ static void ctrlr_destroy_unused(struct nvmf_ctrlr *c)
 {
 	mimo_poller_unregister(&c->ka_poller);
 	TAILQ_REMOVE(&c->subsys->ctrlrs, c, link);
+	nvmf_stats_ctrlr(-1);
 	free(c->io_qps);
 	free(c->visible_ns);
 	free(c->ana_state);
@@ -801,6 +803,7 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 		nvmf_ctrlr_emit(c, "nvmf_host_disconnected");
 	mimo_poller_unregister(&c->ka_poller);
 	TAILQ_REMOVE(&s->ctrlrs, c, link);
+	nvmf_stats_ctrlr(-1);
 	free(c->io_qps);
 	free(c->ana_state);
 	free(c->visible_ns);

@@ -173,6 +173,7 @@ struct nvmf_reactor_stat {
 	_Atomic uint32_t current_unassociated_qpairs; /* served here, not connected (yet) */
 	_Atomic uint64_t pending_bdev_io;   /* commands the bdev had no resources for, retried */
 	_Atomic uint64_t completed_nvme_io; /* commands answered on I/O queues */
+	_Atomic uint64_t failed_nvme_io;    /* those answered with an error status (metrics) */
 } __attribute__((aligned(MIMO_CACHELINE)));
 
 #define NVMF_STAT_ADD(field, d)                                                           \
@@ -581,6 +582,12 @@ static inline void nvmf_req_set_status(struct nvmf_req *req, uint8_t sct, uint8_
 
 /* Send a message between reactors (mimo_reactor_post: never a spin on a full ring). */
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg);
+
+/* mimo_nvmf_get_stats (stats.c): a controller was made (+1) or freed (-1). */
+void nvmf_stats_ctrlr(int delta);
+/* Every target's per-reactor counters in turn, from any thread, under the targets' list lock
+ * (no target is freed meanwhile; tgt.c). */
+void nvmf_tgts_foreach_stat(void (*fn)(void *arg, const struct nvmf_reactor_stat *st), void *arg);
 
 /* Namespace I/O accounting on the calling reactor (io_cmd.c). */
 struct mimo_io_channel *nvmf_ns_get_channel(struct nvmf_ns *ns);

@@ -100,8 +100,13 @@ static void respond(struct nvmf_req *req)
 	if (mimo_unlikely(req->cmd.opc == MIMO_NVME_OPC_FABRIC))
 		fabrics_done(qp, req);
 	/* NVMe commands of I/O queues (not their Connect). */
-	if (mimo_likely(qp->qid != 0 && req->cmd.opc != MIMO_NVME_OPC_FABRIC))
-		NVMF_STAT_ADD(qp->tt->tgt->stat[qp->group->reactor_index].completed_nvme_io, 1);
+	if (mimo_likely(qp->qid != 0 && req->cmd.opc != MIMO_NVME_OPC_FABRIC)) {
+		struct nvmf_reactor_stat *st = &qp->tt->tgt->stat[qp->group->reactor_index];
+
+		NVMF_STAT_ADD(st->completed_nvme_io, 1);
+		if (mimo_unlikely((req->cpl.status >> 1) != 0))
+			NVMF_STAT_ADD(st->failed_nvme_io, 1);
+	}
 	req->cpl.cid = req->cmd.cid;
 	req->cpl.sqid = qp->qid;
 	req->cpl.sqhd = qp->sqhd;

@@ -134,6 +134,19 @@ MIMO_EXPORT void mimo_nvmf_tgt_get_crdt(const struct mimo_nvmf_tgt *tgt, uint16_
 	memcpy(crdt, tgt->crdt, sizeof(tgt->crdt));
 }
 
+void nvmf_tgts_foreach_stat(void (*fn)(void *arg, const struct nvmf_reactor_stat *st), void *arg)
+{
+	struct mimo_nvmf_tgt *t;
+
+	pthread_mutex_lock(&g_tgts_lock);
+	TAILQ_FOREACH(t, &g_tgts, link)
+	{
+		for (uint32_t i = 0; i < NVMF_MAX_REACTORS; i++)
+			fn(arg, &t->stat[i]);
+	}
+	pthread_mutex_unlock(&g_tgts_lock);
+}
+
 MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
 {
 	struct mimo_nvmf_tgt *t;

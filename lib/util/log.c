@@ -27,12 +27,13 @@ static struct {
 	const char *name;
 	atomic_bool on;
 } g_flags[] = {
-	{ "accept" },	 { "agent" },	  { "aio" },	  { "api" },	  { "app" },	{ "bdev" },
-	{ "bdev_nvme" }, { "delay" },	  { "deliver" },  { "error" },	  { "events" }, { "fuse" },
-	{ "gateway" },	 { "http" },	  { "keyring" },  { "nats" },	  { "notify" }, { "nvme" },
-	{ "nvmf" },	 { "nvmf_loop" }, { "nvmf_tcp" }, { "passthru" }, { "plugin" }, { "raid" },
-	{ "reactor" },	 { "rpc" },	  { "scsi" },	  { "split" },	  { "upq" },	{ "vbdev" },
-	{ "vhost" },
+	{ "accept" },	 { "agent" },	  { "aio" },	  { "api" },	 { "app" },
+	{ "bdev" },	 { "bdev_nvme" }, { "delay" },	  { "deliver" }, { "error" },
+	{ "events" },	 { "fuse" },	  { "gateway" },  { "http" },	 { "keyring" },
+	{ "metrics" },	 { "nats" },	  { "notify" },	  { "nvme" },	 { "nvmf" },
+	{ "nvmf_loop" }, { "nvmf_tcp" },  { "passthru" }, { "plugin" },	 { "raid" },
+	{ "reactor" },	 { "rpc" },	  { "scsi" },	  { "split" },	 { "upq" },
+	{ "vbdev" },	 { "vhost" },
 };
 #define NFLAGS (sizeof(g_flags) / sizeof(g_flags[0]))
 

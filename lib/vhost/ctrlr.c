@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,36 @@ static bool name_ok(const char *name)
 	return true;
 }
 
+/* Counted for the metrics endpoint, which reads them from its own thread: the registry
+ * itself belongs to the reactor that created the controllers. */
+static _Atomic int64_t g_blk_ctrlrs, g_scsi_ctrlrs, g_sessions;
+
+static void count_ctrlr(const struct vhost_ctrlr *c, int delta)
+{
+	atomic_fetch_add_explicit(strcmp(c->ops->type, "scsi") == 0 ? &g_scsi_ctrlrs
+								    : &g_blk_ctrlrs,
+				  delta, memory_order_relaxed);
+}
+
+void vhost_stats_session(int delta)
+{
+	atomic_fetch_add_explicit(&g_sessions, delta, memory_order_relaxed);
+}
+
+static uint64_t nonneg(_Atomic int64_t *v)
+{
+	int64_t n = atomic_load_explicit(v, memory_order_relaxed);
+
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+MIMO_EXPORT void mimo_vhost_get_stats(struct mimo_vhost_stats *st)
+{
+	st->blk_controllers = nonneg(&g_blk_ctrlrs);
+	st->scsi_controllers = nonneg(&g_scsi_ctrlrs);
+	st->sessions = nonneg(&g_sessions);
+}
+
 int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost_dev_ops *ops,
 		       void *dev, bool delay, struct vhost_ctrlr **out, char *err, size_t err_len)
 {
@@ -249,6 +280,7 @@ int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost
 		return rc;
 	}
 	TAILQ_INSERT_TAIL(&g_ctrlrs, c, link);
+	count_ctrlr(c, 1);
 	*out = c;
 	return 0;
 }
@@ -288,6 +320,7 @@ void vhost_ctrlr_delete(struct vhost_ctrlr *c)
 	uint32_t left = c->nsessions;
 
 	TAILQ_REMOVE(&g_ctrlrs, c, link);
+	count_ctrlr(c, -1);
 	TAILQ_INSERT_TAIL(&g_orphans, c, link);
 	c->deleted = true;
 	if (c->listen_fd >= 0) { /* a controller held back never listened */

@@ -776,6 +776,7 @@ int vhost_session_create(struct vhost_ctrlr *c, int fd)
 	}
 	TAILQ_INSERT_TAIL(&c->sessions, s, link);
 	c->nsessions++;
+	vhost_stats_session(1);
 	MIMO_INFO(COMP, "%s: a front-end connected to %s", s->name, c->socket_path);
 	return 0;
 }
@@ -799,6 +800,7 @@ static void free_session(struct vhost_session *s)
 		  s->close_reason ? s->close_reason : "closed");
 	TAILQ_REMOVE(&c->sessions, s, link);
 	c->nsessions--;
+	vhost_stats_session(-1);
 	free(s);
 	vhost_ctrlr_session_gone(c, NULL);
 }

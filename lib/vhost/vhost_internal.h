@@ -192,6 +192,8 @@ struct vhost_ctrlr {
 };
 
 /* --- ctrlr.c ------------------------------------------------------------------------------ */
+/* The counts of mimo_vhost_get_stats: a session came (+1) or went (-1). */
+void vhost_stats_session(int delta);
 struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
 /* Make a controller listening on socket_dir/name with device (ops, dev) - or, with delay,
  * not listening until vhost_ctrlr_start. On its reactor. */
