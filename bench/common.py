@@ -62,15 +62,20 @@ def run_json(args, env, timeout=300):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def start_tgt(sock, *args, exe=None, timeout=10):
+def start_tgt(sock, *args, exe=None, timeout=10, log=None, env=None):
     """mimo_tgt (or exe: another JSON-RPC target, SPDK's) on a private socket; returns
-    (process, mimo.Client) once it answers."""
+    (process, mimo.Client) once it answers. log: a file for its output (else discarded);
+    env: variables over bench_env's (MIMO_LOG=info, say)."""
     import sys
     sys.path.insert(0, os.path.join(REPO, "python"))
     from mimo import Client
     exe = exe or os.path.join(BIN, "mimo_tgt")
-    p = subprocess.Popen([exe, "-r", sock, *args], env=bench_env(MIMO_NOTIFY_DISABLE=1),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    p = subprocess.Popen([exe, "-r", sock, *args],
+                         env=bench_env(MIMO_NOTIFY_DISABLE=1, **(env or {})),
+                         stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    if log:
+        out.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -57,7 +57,11 @@ def wait_socket(path, proc, timeout=20):
 
 def mimo_tgt(work, img, backing, spin):
     sock = os.path.join(work, "mimo.sock")
-    p, c = common.start_tgt(sock, "-m", "0x1", "-S", work, "--idle-spin-us", str(spin))
+    # Its log is kept beside the guests' (work/runN-*/console.log): when a guest hangs, the
+    # two together say which side stopped.
+    p, c = common.start_tgt(sock, "-m", "0x1", "-S", work, "--idle-spin-us", str(spin),
+                            log=os.path.join(work, f"mimo_tgt.{time.time_ns()}.log"),
+                            env={"MIMO_LOG": "info"})
     if backing == "null":
         c.call("bdev_null_create", {"name": "A0", "block_size": 512,
                                     "num_blocks": DISK_MIB * 2048})
@@ -69,7 +73,7 @@ def mimo_tgt(work, img, backing, spin):
 def start_mimo(work, img, backing, spin):
     p, c = mimo_tgt(work, img, backing, spin)
     c.call("vhost_create_blk_controller", {"ctrlr": "vb.mimo", "dev_name": "A0"})
-    return p, os.path.join(work, "vb.mimo")
+    return p, os.path.join(work, "vb.mimo"), c
 
 
 def start_mimo_scsi(work, img, backing, spin):
@@ -77,7 +81,7 @@ def start_mimo_scsi(work, img, backing, spin):
     c.call("vhost_create_scsi_controller", {"ctrlr": "vs.mimo"})
     c.call("vhost_scsi_controller_add_target",
            {"ctrlr": "vs.mimo", "scsi_target_num": 0, "bdev_name": "A0"})
-    return p, os.path.join(work, "vs.mimo")
+    return p, os.path.join(work, "vs.mimo"), c
 
 
 def start_qsd(work, img, backing, spin):
@@ -91,20 +95,32 @@ def start_qsd(work, img, backing, spin):
                      f"addr.path={path},writable=on,num-queues=1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_socket(path, p)
-    return p, path
+    return p, path, None
 
 
 # The guest's side of each back-end: its module, its disk, QEMU's device.
 FRONT = {"blk": ("modprobe virtio_blk", "/dev/vda", "vhost-user-blk-pci,chardev=vu0,num-queues=1"),
          "scsi": ("modprobe -a virtio_scsi sd_mod", "/dev/sda",
                   "vhost-user-scsi-pci,chardev=vu0,num_queues=1")}
+# A driver's probe that does not finish within this many seconds: the guest prints what the
+# kernel knows (its log, the probe's stack) and gives up, instead of waiting for the timeout.
+PROBE_SECONDS = 90
+
+
+def probe(modprobe):
+    return (f"({modprobe}; echo > /tmp/probed) &\n"
+            f"if ! wait_for {PROBE_SECONDS} test -e /tmp/probed; then\n"
+            "  echo '--- probe hung: dmesg'; dmesg | tail -80\n"
+            "  for p in $(pidof modprobe); do echo \"--- stack of $p\"; cat /proc/$p/stack; done\n"
+            "  exit 1\n"
+            "fi\n")
 BACKENDS = {"mimo": (start_mimo, "blk"), "qsd": (start_qsd, "blk"),
             "mimo_scsi": (start_mimo_scsi, "scsi")}
 
 
 def run_guest(guest, sock, pid, seconds, kind):
     modprobe, disk, device = FRONT[kind]
-    script = f"{modprobe}\nwait_for 30 test -b {disk}\n"
+    script = f"{probe(modprobe)}wait_for 30 test -b {disk}\n"
     for name, args in JOBS:
         script += (f"mark {name}-start\nwait_host\n"
                    f"/test/vblk_load -d {disk} -t {seconds} {' '.join(args)} > /tmp/{name}\n"
@@ -160,25 +176,38 @@ def main():
     net = vm.UserNet()
     guest = vm.Guest(image.ensure(), work, net)
     raw = {b: {n: [] for n in a.backends} for b in a.backing}
+    failed = True
     try:
         for _ in range(a.rounds):
             for backing in a.backing:
                 for name in a.backends:
                     start, kind = BACKENDS[name]
-                    proc, sock = start(work, img, backing, a.idle_spin_us)
+                    proc, sock, rpc = start(work, img, backing, a.idle_spin_us)
                     try:
                         raw[backing][name].append(run_guest(guest, sock, proc.pid, a.seconds,
                                                             kind))
+                    except Exception:
+                        # The back-end's view of the rings (requests taken, kicks, calls, in
+                        # flight) beside the guest's, for whoever reads the failure.
+                        if rpc is not None:
+                            with open(os.path.join(work, "vhost_get_controllers.json"),
+                                      "w") as f:
+                                json.dump(rpc.call("vhost_get_controllers"), f, indent=1)
+                        raise
                     finally:
                         proc.terminate()
                         proc.wait(timeout=30)
                         if os.path.exists(sock):
                             os.unlink(sock)
+        failed = False
     finally:
         guest.close()
         net.delete()
         os.unlink(img)
-        shutil.rmtree(work, ignore_errors=True)
+        if failed:  # the guests' consoles and the daemons' logs, for whoever reads the error
+            print(f"bench/vhost.py: failed; logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     result = {"machine": common.machine(), "load": os.getloadavg(),
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "rounds": a.rounds, "seconds_per_job": a.seconds,

@@ -6,12 +6,15 @@ set -eu
 # The tests with kernel clients in a QEMU guest (docs/guest-tests.md): qemu-system-x86, kmod
 # (depmod) and zstd (unpacks the 6.12 kernel) to build the image, iproute2 for a network
 # namespace per test. python3-venv and python3-setuptools: the offline install of python/.
+# tmux: the test that drives mimo_top (Python's curses) as a terminal would.
+# prometheus (and its promtool): the metrics tests scrape mimo with the real thing.
 PKGS="
 build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
-libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev liburing-dev libssl-dev
+libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev liburing-dev libssl-dev prometheus
 libfuse3-dev fuse3 fio libnats-dev nats-server
 qemu-system-common qemu-system-x86 kmod iproute2 zstd
 libcmocka-dev python3 python3-pytest python3-flask python3-setuptools python3-venv tshark
+tmux
 "
 
 missing=""

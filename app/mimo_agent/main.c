@@ -20,6 +20,7 @@
 #include "file.h"
 #include "log.h"
 #include "random.h"
+#include "server.h"
 
 #define COMP "agent"
 
@@ -50,6 +51,9 @@ static void usage(const char *prog)
 	       "  --allow-link-local-callbacks  accept callback URLs at link-local and cloud\n"
 	       "                           metadata addresses (169.254.0.0/16, fe80::/10, ...)\n"
 	       "%s"
+	       "  --metrics ADDR:PORT      serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	       "                           (IPv4, [IPv6] or :PORT for every address; off by "
+	       "default)\n"
 	       "  --no-sync                acknowledge without fdatasync (benchmarks only)\n"
 	       "  -h, --help, --version\n\n"
 	       "Logs go to stderr; MIMO_LOG=debug|info|warn|error sets the level.\n",
@@ -113,9 +117,10 @@ enum {
 	OPT_VERSION,
 	OPT_ALLOW_LL,
 	OPT_HTTP_FRONT, /* the HTTP front's options: fab_http_parse_opt */
+	OPT_METRICS,
 };
 
-static int parse_args(int argc, char **argv, struct agent_opts *o)
+static int parse_args(int argc, char **argv, struct agent_opts *o, const char **metrics_addr)
 {
 	static const struct option opts[] = {
 		{ "agent-id", required_argument, NULL, OPT_ID },
@@ -144,6 +149,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{ "http-header-timeout", required_argument, NULL, OPT_HTTP_FRONT },
 		{ "http-idle-timeout", required_argument, NULL, OPT_HTTP_FRONT },
 		{ "http-workers", required_argument, NULL, OPT_HTTP_FRONT },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ 0 },
 	};
 	uint64_t v;
@@ -153,6 +159,17 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		bool ok = true;
 
 		switch (c) {
+		case OPT_METRICS: {
+			struct sockaddr_storage ss;
+			char err[160];
+
+			if (mimo_metrics_parse_addr(optarg, &ss, err, sizeof(err)) != 0) {
+				fprintf(stderr, "mimo_agent: --metrics %s: %s\n", optarg, err);
+				return -1;
+			}
+			*metrics_addr = optarg;
+			break;
+		}
 		case OPT_HTTP_FRONT:
 			if (fab_http_parse_opt(&o->http, opts[idx].name, optarg) != 0) {
 				fprintf(stderr, "mimo_agent: invalid value '%s' for --%s\n", optarg,
@@ -273,6 +290,8 @@ int main(int argc, char **argv)
 	struct agent a;
 	struct upq_hooks hooks;
 	struct upq_opts uo = { 0 };
+	struct mimo_metrics_server *metrics = NULL;
+	const char *metrics_addr = NULL;
 	sigset_t sigs;
 	int rc, sig;
 
@@ -292,7 +311,7 @@ int main(int argc, char **argv)
 		.callback_backoff_ms = 100,
 		.up_max_bytes = 1ull << 30,
 	};
-	if (parse_args(argc, argv, &a.o) != 0)
+	if (parse_args(argc, argv, &a.o, &metrics_addr) != 0)
 		return 2;
 	if (a.o.agent_id == NULL) {
 		if (default_agent_id(id_buf, sizeof(id_buf)) != 0) {
@@ -368,6 +387,9 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = fab_http_start(&a.http, a.o.http_addr, &a.o.http, &a.api);
+	/* After the front: its counters are among the metrics. */
+	if (rc == 0 && metrics_addr != NULL)
+		rc = mimo_metrics_start(metrics_addr, agent_metrics_collect, &a, &metrics);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_agent: start-up failed: %s\n", strerror(-rc));
 		return 1;
@@ -385,6 +407,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	MIMO_INFO(COMP, "signal %d: shutting down", sig);
+	mimo_metrics_stop(metrics);
 	/* HTTP and NATS threads may be waiting for plugins: release them first. */
 	agent_cancel_waiters(&a);
 	fab_http_stop(a.http);

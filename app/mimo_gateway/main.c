@@ -24,10 +24,12 @@
 #include "compiler.h"
 #include "api.h"
 #include "callback.h"
+#include "front_metrics.h"
 #include "http_front.h"
 #include "slots.h"
 #include "log.h"
 #include "natsfab.h"
+#include "server.h"
 
 #define COMP	     "gateway"
 #define POSTER_CACHE 32
@@ -43,6 +45,7 @@ struct gw_opts {
 	uint32_t callback_timeout_ms;
 	uint32_t callback_backoff_ms;
 	bool allow_link_local_callbacks;
+	const char *metrics_addr; /* --metrics */
 	struct fab_http_opts http;
 };
 
@@ -57,6 +60,9 @@ struct gateway {
 	struct fab_http *http;
 	pthread_t kvt, *workers;
 	_Atomic bool stop; /* read by every thread, set by main */
+	/* Messages up, for the metrics: callbacks answered 2xx, refused for good or expired,
+	 * and attempts tried again. */
+	_Atomic uint64_t up_delivered, up_failed, up_retried;
 };
 
 /* --- the slot registry in KV ------------------------------------------------------------------ */
@@ -385,7 +391,10 @@ static bool stopping(void *arg)
 /* Tell JetStream we are still on it, so it does not hand it to another gateway. */
 static void pausing(void *arg)
 {
-	natsMsg_InProgress(((struct delivery *)arg)->m, NULL);
+	struct delivery *d = arg;
+
+	atomic_fetch_add_explicit(&d->g->up_retried, 1, memory_order_relaxed);
+	natsMsg_InProgress(d->m, NULL);
 }
 
 enum verdict {
@@ -434,7 +443,38 @@ static enum verdict deliver(struct gateway *g, struct poster_ent *cache, natsMsg
 				  .name = name,
 				  .body = body->data,
 				  .len = body->len };
-	return fab_cb_post(p, &cm, &h) == FAB_CB_STOPPED ? V_STOP : V_ACK;
+	switch (fab_cb_post(p, &cm, &h)) {
+	case FAB_CB_STOPPED:
+		return V_STOP;
+	case FAB_CB_DELIVERED:
+		atomic_fetch_add_explicit(&g->up_delivered, 1, memory_order_relaxed);
+		return V_ACK;
+	default:
+		atomic_fetch_add_explicit(&g->up_failed, 1, memory_order_relaxed);
+		return V_ACK;
+	}
+}
+
+/* --metrics: the gateway's families (docs/metrics.md), on the metrics server's thread. */
+static void collect_metrics(void *arg, struct mimo_expo *e)
+{
+	struct gateway *g = arg;
+
+	mimo_expo_build_info(e, "mimo_gateway");
+	mimo_expo_process(e);
+	mimo_expo_one_u64(e, "mimo_gateway_slots", MIMO_EXPO_GAUGE,
+			  "Slots in the deployment's registry, as this gateway knows it.",
+			  (uint64_t)slots_count(g->slots));
+	mimo_expo_one_u64(e, "mimo_gateway_up_delivered_total", MIMO_EXPO_COUNTER,
+			  "Messages up whose callback answered 2xx.",
+			  atomic_load_explicit(&g->up_delivered, memory_order_relaxed));
+	mimo_expo_one_u64(e, "mimo_gateway_up_failed_total", MIMO_EXPO_COUNTER,
+			  "Messages up dropped: refused for good, expired, or their slot deleted.",
+			  atomic_load_explicit(&g->up_failed, memory_order_relaxed));
+	mimo_expo_one_u64(e, "mimo_gateway_up_retries_total", MIMO_EXPO_COUNTER,
+			  "Callback attempts that failed and were tried again.",
+			  atomic_load_explicit(&g->up_retried, memory_order_relaxed));
+	mimo_metrics_http_front(e, g->http);
 }
 
 static void *worker_main(void *arg)
@@ -507,6 +547,9 @@ static void usage(const char *prog)
 	       "  --allow-link-local-callbacks  accept callback URLs at link-local and cloud\n"
 	       "                           metadata addresses (169.254.0.0/16, fe80::/10, ...)\n"
 	       "%s"
+	       "  --metrics ADDR:PORT      serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	       "                           (IPv4, [IPv6] or :PORT for every address; off by "
+	       "default)\n"
 	       "  -h, --help, --version\n",
 	       prog, fab_http_usage);
 }
@@ -530,6 +573,7 @@ static int parse_args(int argc, char **argv, struct gw_opts *o)
 		{ "http-header-timeout", required_argument, NULL, 'F' },
 		{ "http-idle-timeout", required_argument, NULL, 'F' },
 		{ "http-workers", required_argument, NULL, 'F' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ 0 },
 	};
 	int c, idx;
@@ -549,6 +593,17 @@ static int parse_args(int argc, char **argv, struct gw_opts *o)
 		}
 		if (c == 'L') {
 			o->allow_link_local_callbacks = true;
+			continue;
+		}
+		if (c == 'M') {
+			struct sockaddr_storage ss;
+			char err[160];
+
+			if (mimo_metrics_parse_addr(optarg, &ss, err, sizeof(err)) != 0) {
+				fprintf(stderr, "mimo_gateway: --metrics %s: %s\n", optarg, err);
+				return -1;
+			}
+			o->metrics_addr = optarg;
 			continue;
 		}
 
@@ -605,6 +660,7 @@ static int parse_args(int argc, char **argv, struct gw_opts *o)
 int main(int argc, char **argv)
 {
 	struct gateway g;
+	struct mimo_metrics_server *metrics = NULL;
 	sigset_t sigs;
 	jsOptions jo;
 	int rc, sig;
@@ -656,6 +712,10 @@ int main(int argc, char **argv)
 	rc = fab_http_start(&g.http, g.o.http_addr, &g.o.http, &g.api);
 	if (rc != 0)
 		return 1;
+	/* After the front: its counters are among the metrics. */
+	if (g.o.metrics_addr != NULL &&
+	    mimo_metrics_start(g.o.metrics_addr, collect_metrics, &g, &metrics) != 0)
+		return 1;
 	MIMO_INFO(COMP, "mimo_gateway %s ready: HTTP on %s (port %u), NATS %s, %u worker(s)",
 		  MIMO_VERSION, g.o.http_addr, fab_http_port(g.http), g.o.nats_url, g.o.workers);
 	for (;;) {
@@ -664,6 +724,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	MIMO_INFO(COMP, "signal %d: shutting down", sig);
+	mimo_metrics_stop(metrics);
 	fab_http_stop(g.http);
 	g.stop = true;
 	kvWatcher_Stop(g.watcher);

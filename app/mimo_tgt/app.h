@@ -51,6 +51,11 @@ void app_vhost_fini(void (*done)(void *arg), void *arg);
 json_t *app_vhost_config(void);
 json_t *app_vhost_scsi_config(void); /* the vhost_scsi subsystem */
 
+/* The Prometheus endpoint (app_metrics.c), --metrics ADDR:PORT: started once the reactors
+ * run, stopped before they stop. start: 0 or a negative errno (logged). */
+int app_metrics_start(const char *addr);
+void app_metrics_stop(void);
+
 /* On reactor 0. Replay one pass of a saved configuration file, then call done(arg, rc):
  * phase MIMO_RPC_STARTUP runs the methods allowed before framework_start_init (in the startup
  * state), MIMO_RPC_RUNTIME the others (config_replay.c). */
@@ -67,7 +72,24 @@ void app_wait_init(struct mimo_jsonrpc_request *req);
 /* app_rpc.c: register the framework's methods (spdk_get_version, framework_*...). */
 void app_rpc_register(void);
 void app_spdk_opts_register(void); /* app_spdk_opts.c: iobuf, accel, scheduler */
-void app_sock_register(void);	   /* app_sock.c: the sock_* methods */
+/* The scheduler subsystem: framework_set_scheduler with the period set, or nothing. */
+json_t *app_scheduler_config(void);
+void app_sock_register(void);	    /* app_sock.c: the sock_* methods */
+void app_thread_rpc_register(void); /* app_thread_rpc.c: framework_get_reactors, thread_* */
+void app_log_rpc_register(void);    /* app_log_rpc.c: log_* */
+void app_cpu_lock_register(void);   /* cpu_lock.c: framework_*_cpumask_locks */
+
+/* cpu_lock.c: SPDK's per-core lock files. claim: every core of mask or none (0, or -EBUSY
+ * and the others with *failed_core set); release: every core claimed. */
+int app_cpu_locks_claim(uint64_t core_mask, uint32_t *failed_core);
+int app_cpu_locks_release(uint32_t *failed_core);
+
+/* proc_stat.c: a core's usr, sys and irq time (clock ticks) since init, from /proc/stat.
+ * init before the reactors start; get returns 0 or -1 (not known). */
+void app_proc_stat_init(uint64_t core_mask);
+int app_proc_stat_get(uint32_t core, uint64_t *usr, uint64_t *sys, uint64_t *irq);
+/* The NUMA node of a core, or -1 when not known. */
+int app_core_numa_id(uint32_t core);
 
 /* Ask the process to stop, as a signal would (from any thread). */
 void app_request_stop(void);

@@ -9,7 +9,6 @@
 #include "log.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/reactor.h"
-#include "ticks.h"
 
 #define COMP "app"
 
@@ -163,29 +162,6 @@ static void rpc_spdk_kill_instance(struct mimo_jsonrpc_request *req, const json_
 	free(p.sig_name);
 }
 
-static void rpc_framework_get_reactors(struct mimo_jsonrpc_request *req, const json_t *params)
-{
-	json_t *arr = json_array();
-
-	if (!mimo_rpc_no_params(req, params)) {
-		json_decref(arr);
-		return;
-	}
-	for (uint32_t i = 0; i < mimo_reactor_count(); i++) {
-		struct mimo_reactor *r = mimo_reactor_get(i);
-		struct mimo_reactor_stats st;
-
-		mimo_reactor_get_stats(r, &st);
-		json_array_append_new(
-			arr, json_pack("{s:i, s:I, s:I, s:I, s:I}", "lcore",
-				       (int)mimo_reactor_core(r), "busy", (json_int_t)st.busy_ticks,
-				       "idle", (json_int_t)st.idle_ticks, "msgs",
-				       (json_int_t)st.msgs, "sleeps", (json_int_t)st.sleeps));
-	}
-	mimo_jsonrpc_send_result(req, json_pack("{s:I, s:o}", "tick_rate",
-						(json_int_t)mimo_get_ticks_hz(), "reactors", arr));
-}
-
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "spdk_get_version", rpc_spdk_get_version, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
 	{ "framework_start_init", rpc_framework_start_init, MIMO_RPC_STARTUP },
@@ -196,7 +172,18 @@ static const struct mimo_rpc_method g_rpcs[] = {
 	{ "spdk_kill_instance", rpc_spdk_kill_instance, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
 	{ "kill_instance", rpc_spdk_kill_instance, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
 	  "spdk_kill_instance" },
-	{ "framework_get_reactors", rpc_framework_get_reactors, MIMO_RPC_RUNTIME },
+	/* SPDK 19.x's names (SPDK_RPC_REGISTER_ALIAS_DEPRECATED in its app.c, app_rpc.c,
+	 * subsystem_rpc.c). */
+	{ "get_spdk_version", rpc_spdk_get_version, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
+	  "spdk_get_version" },
+	{ "start_subsystem_init", rpc_framework_start_init, MIMO_RPC_STARTUP,
+	  "framework_start_init" },
+	{ "wait_subsystem_init", rpc_framework_wait_init, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
+	  "framework_wait_init" },
+	{ "get_subsystems", rpc_framework_get_subsystems, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME,
+	  "framework_get_subsystems" },
+	{ "get_subsystem_config", rpc_framework_get_config, MIMO_RPC_RUNTIME,
+	  "framework_get_config" },
 };
 
 void app_rpc_register(void)

@@ -6,11 +6,15 @@
  * would ask for a behaviour - another scheduler, thread mappings - is refused. Each parameter
  * and the reason is in docs/mimo_tgt.md ("SPDK's options").
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "mimo/jsonrpc.h"
+#include "mimo/reactor.h"
 
 #define INVALID MIMO_JSONRPC_ERROR_INVALID_PARAMS
 
@@ -59,6 +63,9 @@ static void rpc_accel_set_options(struct mimo_jsonrpc_request *req, const json_t
 }
 
 /* --- framework_set_scheduler ------------------------------------------------------------- */
+
+static uint64_t g_scheduler_period;   /* microseconds; 0 until framework_set_scheduler */
+static uint64_t g_isolated_core_mask; /* scheduler_set_options */
 
 struct scheduler {
 	char *name;
@@ -110,9 +117,118 @@ static void rpc_framework_set_scheduler(struct mimo_jsonrpc_request *req, const 
 			req, INVALID,
 			"framework_set_scheduler: parameter \"mappings\": mimo has no "
 			"threads to place on cores (each reactor is one)");
-	else
+	else {
+		/* Kept only to be reported (framework_get_scheduler), as SPDK's: 1 s when first
+		 * set without one. */
+		if (p.period != 0)
+			g_scheduler_period = p.period;
+		else if (g_scheduler_period == 0)
+			g_scheduler_period = 1000000;
 		mimo_jsonrpc_send_bool(req, true);
+	}
 	mimo_json_decode_free(scheduler_decoders, MIMO_COUNTOF(scheduler_decoders), &p);
+}
+
+/* --- framework_get_scheduler, scheduler_set_options, framework_get_governor --------------- */
+
+json_t *app_scheduler_config(void)
+{
+	/* As SPDK writes it (name, period); nothing while it was never set, since mimo's
+	 * reactors are the static scheduler anyway. */
+	if (g_scheduler_period == 0)
+		return json_array();
+	return json_pack("[{s:s, s:{s:s, s:I}}]", "method", "framework_set_scheduler", "params",
+			 "name", "static", "period", (json_int_t)g_scheduler_period);
+}
+
+/* The first core of -m: where SPDK's scheduler would run, and mimo's RPC server does. */
+static uint32_t main_core(void)
+{
+	return (uint32_t)__builtin_ctzll(g_app_opts.core_mask);
+}
+
+static void rpc_framework_get_scheduler(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	char mask[20];
+
+	if (!mimo_rpc_no_params(req, params))
+		return;
+	snprintf(mask, sizeof(mask), "%" PRIx64, g_isolated_core_mask);
+	/* No governor_name: mimo has no CPU frequency governor (SPDK leaves it out likewise). */
+	mimo_jsonrpc_send_result(req, json_pack("{s:s, s:I, s:s, s:i}", "scheduler_name", "static",
+						"scheduler_period", (json_int_t)g_scheduler_period,
+						"isolated_core_mask", mask, "scheduling_core",
+						(int)main_core()));
+}
+
+/* No governor: SPDK answers {} when it has none, and mimo never has one (it does not change
+ * CPU frequencies). */
+static void rpc_framework_get_governor(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	if (!mimo_rpc_no_params(req, params))
+		return;
+	mimo_jsonrpc_send_result(req, json_object());
+}
+
+struct sched_opts {
+	uint32_t scheduling_core;
+	char *isolated_core_mask;
+};
+
+static const struct mimo_json_decoder sched_opts_decoders[] = {
+	{ "scheduling_core", offsetof(struct sched_opts, scheduling_core), mimo_json_decode_uint32,
+	  true },
+	{ "isolated_core_mask", offsetof(struct sched_opts, isolated_core_mask),
+	  mimo_json_decode_string, true },
+};
+
+/*
+ * SPDK's scheduling core is where its scheduler runs and idle threads gather; the isolated
+ * cores are left out of its decisions. mimo's static placement makes no decisions: the
+ * scheduling core can only be the main core (where mimo's RPC and configuration run), and an
+ * isolated mask is kept to be reported, as SPDK's static scheduler keeps it.
+ */
+static void rpc_scheduler_set_options(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct sched_opts p = { .scheduling_core = main_core() };
+	uint64_t mask = 0;
+
+	if (!mimo_rpc_decode(req, params, sched_opts_decoders, MIMO_COUNTOF(sched_opts_decoders),
+			     &p))
+		return;
+	if (p.isolated_core_mask != NULL && strcmp(p.isolated_core_mask, "0") != 0 &&
+	    mimo_reactor_parse_cpumask(p.isolated_core_mask, &mask) != 0)
+		mimo_jsonrpc_send_error(req, INVALID, "Invalid isolated core mask");
+	else if (mask & (1ULL << (p.scheduling_core & 63)))
+		mimo_jsonrpc_send_error(
+			req, INVALID, "Scheduling core cannot be included in isolated core mask.");
+	else if (p.scheduling_core != main_core())
+		mimo_jsonrpc_send_error(
+			req, INVALID,
+			"scheduler_set_options: parameter \"scheduling_core\": mimo "
+			"schedules nothing; only the main core (%u) is accepted",
+			main_core());
+	else {
+		g_isolated_core_mask = mask;
+		mimo_jsonrpc_send_bool(req, true);
+	}
+	free(p.isolated_core_mask);
+}
+
+/*
+ * SPDK's iobuf is one pool of data buffers its bdev layer and transports take from, and its
+ * statistics count the takes per module. mimo has no such pool - a bdev I/O's buffer belongs
+ * to its caller, the NVMe/TCP transport keeps its own (num_shared_buffers) - so there are no
+ * counts to report, and inventing zeros would say a pool was never used.
+ */
+static void rpc_iobuf_get_stats(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	if (!mimo_rpc_no_params(req, params))
+		return;
+	mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
+				"iobuf_get_stats: mimo has no iobuf pool (bdev I/O buffers are the "
+				"caller's; the NVMe/TCP transport sizes its own with "
+				"num_shared_buffers): there are no statistics to report");
 }
 
 /* SPDK's state masks. */
@@ -121,6 +237,11 @@ static const struct mimo_rpc_method g_rpcs[] = {
 	{ "accel_set_options", rpc_accel_set_options, MIMO_RPC_STARTUP },
 	{ "framework_set_scheduler", rpc_framework_set_scheduler,
 	  MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "framework_get_scheduler", rpc_framework_get_scheduler,
+	  MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
+	{ "framework_get_governor", rpc_framework_get_governor, MIMO_RPC_RUNTIME },
+	{ "scheduler_set_options", rpc_scheduler_set_options, MIMO_RPC_STARTUP },
+	{ "iobuf_get_stats", rpc_iobuf_get_stats, MIMO_RPC_RUNTIME },
 };
 
 void app_spdk_opts_register(void)

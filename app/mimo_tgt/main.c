@@ -18,13 +18,18 @@
 #include "agent_plugin.h"
 #include "app.h"
 #include "bdev_aio.h"
+#include "bdev_delay.h"
 #include "bdev_error.h"
 #include "bdev_malloc.h"
 #include "bdev_null.h"
+#include "bdev_passthru.h"
+#include "bdev_raid.h"
+#include "bdev_split.h"
 #include "bdev_nvme.h"
 #include "keyring.h"
 #include "log.h"
 #include "net_interface.h"
+#include "server.h"
 #include "mimo/bdev.h"
 #include "mimo/events.h"
 #include "mimo/fuse.h"
@@ -101,6 +106,8 @@ static const struct app_subsystem g_subsystems[] = {
 	{ "vhost_blk", { "bdev", NULL }, app_vhost_config, NULL, app_vhost_fini },
 	/* Shut down with vhost_blk: mimo_vhost_fini ends every controller, of both types. */
 	{ "vhost_scsi", { "bdev", NULL }, app_vhost_scsi_config, NULL, NULL },
+	/* SPDK's: framework_set_scheduler, once a period was given (the static scheduler). */
+	{ "scheduler", { NULL }, app_scheduler_config, NULL, NULL },
 };
 
 const struct app_subsystem *app_subsystems(size_t *count)
@@ -115,6 +122,8 @@ static int g_main_core = -1;	   /* -p, checked against the mask */
 static const char *g_agent_socket; /* --agent-socket: be a plugin of mimo_agent */
 static const char *g_fuse_mount;   /* --fuse-mount: export every bdev on this directory */
 static long g_idle_spin_us = -1;   /* --idle-spin-us: the reactors' default when < 0 */
+static const char *g_metrics_addr; /* --metrics: serve Prometheus' /metrics there */
+static bool g_cpumask_locks;	   /* --cpumask-locks: claim SPDK's per-core lock files */
 static sem_t g_step_done;
 static int g_step_rc;
 static bool g_init_done;
@@ -129,7 +138,13 @@ static void usage(const char *prog)
 	       "  -c, --json FILE          replay a configuration saved with save_config\n"
 	       "      --wait-for-rpc       wait for framework_start_init before initialising\n"
 	       "  -f, --pid-file FILE      write the process id to FILE\n"
-	       "  -L, --logflag FLAG       debug logs for one component (bdev, rpc, reactor, all)\n"
+	       "  -L, --logflag FLAG       debug logs of one component (bdev, nvmf, rpc, "
+	       "reactor...;\n"
+	       "                           all; log_get_flags lists them)\n"
+	       "      --cpumask-locks      claim SPDK's lock file of each core of -m\n"
+	       "                           (/var/tmp/spdk_cpu_lock_NNN): a second daemon that\n"
+	       "                           claims one of them is refused\n"
+	       "      --disable-cpumask-locks  do not claim them (mimo's default)\n"
 	       "      --poll               reactors poll without ever sleeping (SPDK's mode)\n"
 	       "      --idle-spin-us US    reactors keep spinning US microseconds after their "
 	       "last\n"
@@ -141,6 +156,9 @@ static void usage(const char *prog)
 	       "                           exist: it is not created)\n"
 	       "  -S, --vhost-socket-path DIR  where vhost-user controllers' sockets go (default:\n"
 	       "                           the working directory)\n"
+	       "      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	       "                           (IPv4, [IPv6] or :PORT for every address; off by "
+	       "default)\n"
 	       "  -h, --help               this text\n"
 	       "      --version            print the version\n\n"
 	       "  -p, --main-core N        SPDK's main core: must be the first core of -m\n\n"
@@ -148,7 +166,7 @@ static void usage(const char *prog)
 	       "PCI), accepted so SPDK's scripts start mimo_tgt unchanged:\n"
 	       "  --no-huge, -s/--mem-size, -i/--shm-id, -n/--mem-channels, -u/--no-pci,\n"
 	       "  --iova-mode; -e/--tpoint-group is accepted with a notice (no tracepoints)\n\n"
-	       "Logs go to stderr; MIMO_LOG=debug|info|warn|error sets the level.\n",
+	       "Logs go to stderr; MIMO_LOG=debug|info|notice|warn|error sets the level.\n",
 	       prog);
 }
 
@@ -162,6 +180,9 @@ enum {
 	OPT_AGENT_SOCKET,
 	OPT_FUSE_MOUNT,
 	OPT_IDLE_SPIN,
+	OPT_METRICS,
+	OPT_CPUMASK_LOCKS,
+	OPT_NO_CPUMASK_LOCKS,
 };
 
 static int parse_args(int argc, char **argv)
@@ -181,6 +202,9 @@ static int parse_args(int argc, char **argv)
 		{ "fuse-mount", required_argument, NULL, OPT_FUSE_MOUNT },
 		{ "vhost-socket-path", required_argument, NULL, 'S' },
 		{ "idle-spin-us", required_argument, NULL, OPT_IDLE_SPIN },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "cpumask-locks", no_argument, NULL, OPT_CPUMASK_LOCKS },
+		{ "disable-cpumask-locks", no_argument, NULL, OPT_NO_CPUMASK_LOCKS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "no-huge", no_argument, NULL, OPT_IGNORED_FLAG },
@@ -228,7 +252,19 @@ static int parse_args(int argc, char **argv)
 			g_app_opts.pid_file = optarg;
 			break;
 		case 'L':
-			mimo_log_enable_flag(optarg);
+			if (mimo_log_enable_flag(optarg) != 0) {
+				fprintf(stderr,
+					"mimo_tgt: -L %s: no such log flag (log_get_flags lists "
+					"them; 'all' sets every one)\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_CPUMASK_LOCKS:
+			g_cpumask_locks = true;
+			break;
+		case OPT_NO_CPUMASK_LOCKS:
+			g_cpumask_locks = false;
 			break;
 		case OPT_POLL:
 			g_app_opts.poll_mode = true;
@@ -249,6 +285,17 @@ static int parse_args(int argc, char **argv)
 				return -1;
 			}
 			g_idle_spin_us = us;
+			break;
+		}
+		case OPT_METRICS: {
+			struct sockaddr_storage ss;
+			char err[160];
+
+			if (mimo_metrics_parse_addr(optarg, &ss, err, sizeof(err)) != 0) {
+				fprintf(stderr, "mimo_tgt: --metrics %s: %s\n", optarg, err);
+				return -1;
+			}
+			g_metrics_addr = optarg;
 			break;
 		}
 		case 'S': {
@@ -568,6 +615,8 @@ static void fix_malloc_thresholds(void)
 static void register_parts(void)
 {
 	app_rpc_register();
+	/* framework_get_reactors was app_rpc's last method: its file's come where it was. */
+	app_thread_rpc_register();
 	app_sock_register();
 	app_spdk_opts_register();
 	mimo_event_register_type("mimo_tgt_started");
@@ -587,6 +636,12 @@ static void register_parts(void)
 	mimo_register_net();
 	/* Newer parts after the historical order, so that the lists above stay as they were. */
 	mimo_register_scsi();
+	app_log_rpc_register();
+	app_cpu_lock_register();
+	mimo_register_bdev_split();
+	mimo_register_bdev_passthru();
+	mimo_register_bdev_delay();
+	mimo_register_bdev_raid();
 }
 
 int main(int argc, char **argv)
@@ -617,6 +672,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sem_init(&g_step_done, 0, 0);
 
+	if (g_cpumask_locks) {
+		uint32_t core = 0;
+
+		if (app_cpu_locks_claim(g_app_opts.core_mask, &core) != 0) {
+			fprintf(stderr,
+				"mimo_tgt: unable to acquire the lock of core %u of the core mask "
+				"- exiting\n",
+				core);
+			return 1;
+		}
+	}
+	/* SPDK's log level: what goes to syslog (NOTICE and above, until log_set_level). */
+	mimo_log_open_syslog("mimo_tgt");
+	app_proc_stat_init(g_app_opts.core_mask);
 	mimo_reactor_opts_init(&ropts);
 	ropts.core_mask = g_app_opts.core_mask;
 	ropts.poll_mode = g_app_opts.poll_mode;
@@ -625,6 +694,16 @@ int main(int argc, char **argv)
 	rc = mimo_reactors_start(&ropts);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));
+		app_cpu_locks_release(NULL);
+		return 1;
+	}
+	/* Before start-up, so that a replayed configuration is already counted; a port that
+	 * cannot be had fails the start, as any option that cannot be honoured. */
+	if (g_metrics_addr != NULL && app_metrics_start(g_metrics_addr) != 0) {
+		fprintf(stderr, "mimo_tgt: --metrics %s: cannot serve there\n", g_metrics_addr);
+		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
+		mimo_notify_shutdown(0);
 		return 1;
 	}
 	rc = run_step(init_on_reactor, 60);
@@ -632,7 +711,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mimo_tgt: start-up failed: %s\n", strerror(rc < 0 ? -rc : rc));
 		if (g_server != NULL)
 			run_step(shutdown_on_reactor, 10);
+		app_metrics_stop();
 		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
 		if (g_pid_written)
 			unlink(g_app_opts.pid_file);
 		mimo_notify_shutdown(0);
@@ -642,7 +723,9 @@ int main(int argc, char **argv)
 	 * fails the start, as any other option that cannot be honoured. */
 	if (g_fuse_mount != NULL && app_fuse_mount(g_fuse_mount) != 0) {
 		run_step(shutdown_on_reactor, 30);
+		app_metrics_stop();
 		mimo_reactors_stop();
+		app_cpu_locks_release(NULL);
 		if (g_pid_written)
 			unlink(g_app_opts.pid_file);
 		mimo_notify_shutdown(0);
@@ -671,7 +754,9 @@ int main(int argc, char **argv)
 	mimo_event_emit("mimo_tgt_stopped", "mimo_tgt",
 			json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "name", "mimo_tgt",
 				  "signal", sig));
+	app_metrics_stop();
 	mimo_reactors_stop();
+	app_cpu_locks_release(NULL);
 	if (g_pid_written)
 		unlink(g_app_opts.pid_file);
 	/* exit() flushes the event bridge for up to its grace period (grace_ms). */

@@ -55,6 +55,9 @@ const char *mimo_bdev_io_type_name(enum mimo_bdev_io_type type);
 
 enum mimo_bdev_event_type {
 	MIMO_BDEV_EVENT_REMOVE,
+	/* The size changed (mimo_bdev_get_num_blocks has the new one): a resized null bdev, an
+	 * aio bdev whose file grew. Owners that cache the size re-read it. */
+	MIMO_BDEV_EVENT_RESIZE,
 };
 
 typedef void (*mimo_bdev_event_cb)(enum mimo_bdev_event_type type, struct mimo_bdev *bdev,
@@ -130,6 +133,9 @@ int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc, struct mimo_io_chan
 /* The data of a completed I/O (a zero-copy read's: the bdev's memory). */
 void mimo_bdev_io_get_iovec(struct mimo_bdev_io *io, struct iovec **iovs, int *iovcnt);
 int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
+/* The NVMe status a failed I/O carries (a module's mimo_bdev_io_complete_nvme_status): true
+ * and *sct, *sc set, or false when it has none. */
+bool mimo_bdev_io_get_nvme_status(const struct mimo_bdev_io *io, uint8_t *sct, uint8_t *sc);
 
 /*
  * Listen to writes: after every successful write, write-zeroes or unmap, cb runs on the
@@ -155,16 +161,42 @@ void mimo_bdev_io_release(struct mimo_bdev_io *io);
  * its own layer's I/O from others'. */
 void *mimo_bdev_io_cb_arg_if(const struct mimo_bdev_io *io, mimo_bdev_io_cb cb);
 
+/*
+ * Latency histograms of reads and writes (the metrics endpoint's mimo_bdev_*_latency_seconds):
+ * how many completed within each bound, in seconds, the last bucket being everything slower
+ * (+Inf). Not cumulative here: bucket i counts the I/Os above bound i-1 and within bound i.
+ */
+#define MIMO_BDEV_LAT_BOUNDS  17
+#define MIMO_BDEV_LAT_BUCKETS (MIMO_BDEV_LAT_BOUNDS + 1)
+extern const double mimo_bdev_lat_bounds[MIMO_BDEV_LAT_BOUNDS];
+
 struct mimo_bdev_io_stat {
 	uint64_t bytes_read, num_read_ops;
 	uint64_t bytes_written, num_write_ops;
 	uint64_t bytes_unmapped, num_unmap_ops;
 	uint64_t read_latency_ticks, write_latency_ticks, unmap_latency_ticks;
 	uint64_t num_failed_ops;
+	/* SPDK's extremes (min_*: UINT64_MAX until the first I/O of the type) and its io_error
+	 * counts by status. mimo has no copy I/O: SPDK's copy fields are always 0. */
+	uint64_t max_read_latency_ticks, min_read_latency_ticks;
+	uint64_t max_write_latency_ticks, min_write_latency_ticks;
+	uint64_t max_unmap_latency_ticks, min_unmap_latency_ticks;
+	uint64_t io_error_failed, io_error_nomem, io_error_aborted, io_error_miscompare;
+	/* mimo's own (the metrics endpoint's; not in bdev_get_iostat, SPDK has no such fields). */
+	uint64_t num_flush_ops, flush_latency_ticks;
+	uint64_t read_lat_hist[MIMO_BDEV_LAT_BUCKETS], write_lat_hist[MIMO_BDEV_LAT_BUCKETS];
 };
 
 /* Statistics summed over every channel the bdev has had (any thread). */
 void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_io_stat *stat);
+/*
+ * Call fn with every bdev's name and statistics, from any thread (the metrics endpoint's).
+ * fn runs under the bdev registry's lock: it must only copy what it was given (the name is
+ * valid during the call), never call back into the bdev layer. bdev_reset_iostat resets
+ * what it reads, as it does bdev_get_iostat's.
+ */
+typedef void (*mimo_bdev_stat_fn)(void *arg, const char *name, const struct mimo_bdev_io_stat *st);
+void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg);
 
 /*
  * The bdev as bdev_get_bdevs shows it (SPDK's object: name, aliases, product_name,
@@ -181,7 +213,8 @@ char *mimo_bdev_list_text(const char *name_or_uuid, size_t *len);
 json_t *mimo_bdev_config_json(void);
 
 /*
- * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed. Open
+ * Delete a bdev (any module), on a reactor: refused with -EBUSY while claimed by a module
+ * whose claims are not removable (bdev_module.h, claims_removable). Open
  * descriptors are told (REMOVE) and the bdev goes once they are closed; cb(arg, 0) then runs
  * on this reactor. Returns 0, -ENODEV or -EBUSY (then cb is not called).
  */

@@ -29,6 +29,11 @@ struct mimo_bdev_module {
 	const char *name;
 	/* Bytes of per-I/O context the module needs (mimo_bdev_io_driver_ctx). */
 	size_t ctx_size;
+	/* A bdev this module claims may still be deleted (SPDK's hot removal): the module's
+	 * descriptor gets MIMO_BDEV_EVENT_REMOVE and must release the claim and close it, as
+	 * split, passthru, delay and raid do when their base goes. false: the deletion of a bdev
+	 * it claims is refused (-EBUSY), as the error module wants. */
+	bool claims_removable;
 	TAILQ_ENTRY(mimo_bdev_module) link;
 };
 
@@ -68,6 +73,7 @@ static inline bool mimo_bdev_block_size_ok(uint32_t bs)
 }
 
 struct bdev_channel;
+struct bdev_ext;
 struct mimo_bdev_desc;
 TAILQ_HEAD(bdev_desc_list, mimo_bdev_desc);
 TAILQ_HEAD(bdev_channel_list, bdev_channel);
@@ -92,6 +98,7 @@ struct mimo_bdev {
 		struct bdev_desc_list descs;
 		struct bdev_channel_list channels;
 		struct mimo_bdev_io_stat retired; /* stats of channels that are gone */
+		struct bdev_ext *ext;		  /* statistics, histograms, QoS (lib/bdev) */
 		char *info_text; /* bdev_get_bdevs' object, serialised; NULL when stale */
 		size_t info_len;
 		uint64_t info_gen; /* bumped whenever info_text goes stale */
@@ -107,6 +114,18 @@ struct mimo_bdev {
 int mimo_bdev_register(struct mimo_bdev *bdev);
 /* For destruct returning 1. */
 void mimo_bdev_destruct_done(struct mimo_bdev *bdev, int rc);
+/*
+ * The module changed the bdev's size (bdev_null_resize, bdev_aio_rescan): the layer takes the
+ * new count and tells every open descriptor (MIMO_BDEV_EVENT_RESIZE, on its reactor), as
+ * SPDK's spdk_bdev_notify_blockcnt_change. Shrinking a bdev that is open is refused
+ * (-EBUSY): its users could have I/O beyond the new end. Returns 0, -EBUSY or -EINVAL (0
+ * blocks, or more than MIMO_BDEV_MAX_BYTES).
+ */
+int mimo_bdev_notify_blockcnt_change(struct mimo_bdev *bdev, uint64_t blockcnt);
+
+/* What dump_info_json writes changed (a delay bdev's latencies, a raid's members): the layer
+ * caches bdev_get_bdevs' object of a bdev and builds it again after this. Any thread. */
+void mimo_bdev_info_changed(struct mimo_bdev *bdev);
 
 /* Exclusive use by a module (an error bdev over its base): others may still open read-only.
  * Returns 0 or -EPERM when already claimed. */
@@ -134,6 +153,10 @@ struct mimo_bdev_io {
 	 * hooks run), and the reactor the completion then goes back to. */
 	uint32_t holds; /* __atomic builtins: this header is also C++ */
 	struct mimo_reactor *hold_reactor;
+	bool zcopy; /* a zero-copy read: completes without reaching the module */
+	/* With status -EIO: the NVMe status the module completed with (SCT, SC), for front-ends
+	 * that speak NVMe (mimo_bdev_io_complete_nvme_status); 0, 0 when it gave none. */
+	uint8_t nvme_sct, nvme_sc;
 	STAILQ_ENTRY(mimo_bdev_io)
 	link; /* free list, deferred completions; modules may use it
 		 while they own the I/O */
@@ -142,6 +165,9 @@ struct mimo_bdev_io {
 
 /* status: 0 or a negative errno. On the reactor that submitted the I/O. */
 void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status);
+/* A failure with an NVMe status (SPDK's spdk_bdev_io_complete_nvme_status): NVMe-oF hosts get
+ * that status; every other user sees -EIO. */
+void mimo_bdev_io_complete_nvme_status(struct mimo_bdev_io *io, uint8_t sct, uint8_t sc);
 
 static inline void *mimo_bdev_io_driver_ctx(struct mimo_bdev_io *io)
 {

@@ -89,6 +89,15 @@ bool mimo_rpc_is_method_allowed(const char *method, uint32_t state);
  * for a method nobody registered. A configuration replay sorts a saved file's calls with it,
  * as SPDK's loader does: those allowed at start-up first, the rest after initialisation. */
 int mimo_rpc_get_method_state_mask(const char *method, uint32_t *state_mask);
+/*
+ * Requests per method since the start, from any thread (the metrics endpoint): fn gets each
+ * method that was called at least once, with its calls (those refused for the framework's
+ * state included) and how many were answered with an error. Requests for methods nobody
+ * registered are counted apart.
+ */
+typedef void (*mimo_rpc_stat_fn)(void *arg, const char *method, uint64_t calls, uint64_t errors);
+void mimo_rpc_foreach_method_stat(mimo_rpc_stat_fn fn, void *arg);
+uint64_t mimo_rpc_unknown_method_calls(void);
 /* Names of registered methods (legacy ones with include_legacy), optionally only those
  * allowed in the current state. A new JSON array. */
 json_t *mimo_rpc_list_methods(bool current_only, bool include_legacy);

@@ -78,6 +78,11 @@ static inline uint8_t mimo_nvme_status_sct(uint16_t status)
 #define MIMO_NVME_SCT_GENERIC	       0x0
 #define MIMO_NVME_SCT_COMMAND_SPECIFIC 0x1
 #define MIMO_NVME_SCT_MEDIA	       0x2
+#define MIMO_NVME_SCT_PATH	       0x3 /* Path Related Status */
+/* Path Related Status codes: Asymmetric Namespace Access states a command cannot run in. */
+#define MIMO_NVME_SC_ANA_PERSISTENT_LOSS 0x01
+#define MIMO_NVME_SC_ANA_INACCESSIBLE	 0x02
+#define MIMO_NVME_SC_ANA_TRANSITION	 0x03
 
 #define MIMO_NVME_SC_SUCCESS			 0x00
 #define MIMO_NVME_SC_INVALID_OPCODE		 0x01
@@ -155,6 +160,7 @@ static inline uint8_t mimo_nvme_status_sct(uint16_t status)
 #define MIMO_NVME_LOG_HEALTH	      0x02
 #define MIMO_NVME_LOG_FIRMWARE	      0x03
 #define MIMO_NVME_LOG_CHANGED_NS_LIST 0x04
+#define MIMO_NVME_LOG_ANA	      0x0c /* Asymmetric Namespace Access */
 #define MIMO_NVME_LOG_DISCOVERY	      0x70
 
 /* Features. */
@@ -403,7 +409,12 @@ struct mimo_nvme_ctrlr_data {
 	uint16_t cctemp;
 	uint8_t rsvd270[50];
 	uint16_t kas; /* keep alive support, in 100 ms units */
-	uint8_t rsvd322[190];
+	uint8_t rsvd322[20];
+	uint8_t anatt;	    /* ANA Transition Time, seconds */
+	uint8_t anacap;	    /* ANA Capabilities: states reported, ANAGRPID behaviour */
+	uint32_t anagrpmax; /* ANA Group Identifier Maximum */
+	uint32_t nanagrpid; /* Number of ANA Group Identifiers */
+	uint8_t rsvd352[160];
 	uint8_t sqes;
 	uint8_t cqes;
 	uint16_t maxcmd;
@@ -441,6 +452,9 @@ _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, sgls) == 536, "sgls");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, subnqn) == 768, "subnqn");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, ioccsz) == 1792, "ioccsz");
 _Static_assert(offsetof(struct mimo_nvme_ctrlr_data, crdt) == 128, "crdt");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, anatt) == 342, "anatt");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, nanagrpid) == 348, "nanagrpid");
+_Static_assert(offsetof(struct mimo_nvme_ctrlr_data, mnan) == 540, "mnan");
 
 /* Identify CNS 06h with CSI 00h: the NVM Command Set's controller data (NVM Command Set
  * Specification 1.0, "I/O Command Set Specific Identify Controller"). */
@@ -477,7 +491,9 @@ struct mimo_nvme_ns_data {
 	uint16_t nabspf;
 	uint16_t noiob;
 	uint8_t nvmcap[16];
-	uint8_t rsvd64[40];
+	uint8_t rsvd64[28];
+	uint32_t anagrpid; /* the namespace's ANA group (with ANA reporting) */
+	uint8_t rsvd96[8];
 	uint8_t nguid[16];
 	uint8_t eui64[8];
 	struct {
@@ -489,6 +505,7 @@ struct mimo_nvme_ns_data {
 };
 _Static_assert(sizeof(struct mimo_nvme_ns_data) == 4096, "identify namespace");
 _Static_assert(offsetof(struct mimo_nvme_ns_data, nguid) == 104, "nguid");
+_Static_assert(offsetof(struct mimo_nvme_ns_data, anagrpid) == 92, "anagrpid");
 _Static_assert(offsetof(struct mimo_nvme_ns_data, lbaf) == 128, "lbaf");
 
 /* Namespace identification descriptor types. */
@@ -497,6 +514,32 @@ _Static_assert(offsetof(struct mimo_nvme_ns_data, lbaf) == 128, "lbaf");
 #define MIMO_NVME_NIDT_UUID  3
 
 /* --- log pages ------------------------------------------------------------------------------- */
+
+/* ANA states (the ANA log's and Identify's). */
+#define MIMO_NVME_ANA_OPTIMIZED	      0x1
+#define MIMO_NVME_ANA_NON_OPTIMIZED   0x2
+#define MIMO_NVME_ANA_INACCESSIBLE    0x3
+#define MIMO_NVME_ANA_PERSISTENT_LOSS 0x4
+#define MIMO_NVME_ANA_CHANGE	      0xf
+
+/* The ANA log page (LID 0Ch): this header, then per group a descriptor and, unless only the
+ * groups were asked for (LSP bit 0, RGO), the NSIDs in it. */
+struct mimo_nvme_ana_log_header {
+	uint64_t chgcnt;
+	uint16_t ngrps;
+	uint8_t rsvd10[6];
+};
+_Static_assert(sizeof(struct mimo_nvme_ana_log_header) == 16, "ana log header");
+
+struct mimo_nvme_ana_group_desc {
+	uint32_t anagrpid;
+	uint32_t nnsids;
+	uint64_t chgcnt;
+	uint8_t state; /* bits 3:0 */
+	uint8_t rsvd17[15];
+	uint32_t nsids[];
+};
+_Static_assert(sizeof(struct mimo_nvme_ana_group_desc) == 32, "ana group descriptor");
 
 struct mimo_nvme_error_log_entry {
 	uint64_t error_count;

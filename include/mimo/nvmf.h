@@ -120,6 +120,9 @@ struct mimo_nvmf_subsystem_opts {
 	 * 0 (the default): no limit. A command beyond them is still carried out whole. */
 	uint32_t dmrsl;
 	uint8_t wzsl;
+	/* Asymmetric Namespace Access reporting (SPDK's ana_reporting): each listener has a
+	 * state per ANA group, set with nvmf_subsystem_listener_set_ana_state (default false). */
+	bool ana_reporting;
 };
 
 void mimo_nvmf_subsystem_opts_init(struct mimo_nvmf_subsystem_opts *opts);
@@ -155,6 +158,8 @@ struct mimo_nvmf_ns_opts {
 	/* SPDK's --no-auto-visible: no host sees the namespace until mimo_nvmf_ns_add_host
 	 * names it (default false: every host the subsystem allows sees it). */
 	bool no_auto_visible;
+	/* Its ANA group, 1 to max_namespaces (default 0: its nsid, as SPDK). */
+	uint32_t anagrpid;
 };
 
 void mimo_nvmf_ns_opts_init(struct mimo_nvmf_ns_opts *opts);
@@ -274,6 +279,21 @@ json_t *mimo_nvmf_subsystem_qpairs_json(struct mimo_nvmf_subsystem *subsys);
 json_t *mimo_nvmf_tgt_transports_json(struct mimo_nvmf_tgt *tgt);
 /* save_config's "nvmf" subsystem: the {method, params} that re-create the target. */
 json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt);
+
+/*
+ * The process' NVMe-oF target counters, every target summed, readable from any thread (the
+ * metrics endpoint): controllers that exist now; queue pairs now, as nvmf_get_stats counts
+ * them (connected admin and I/O queues, and those accepted whose Connect has not succeeded);
+ * commands answered on I/O queues since the start, those with an error status, and those the
+ * bdev had no resources for (retried).
+ */
+struct mimo_nvmf_stats {
+	uint64_t controllers;
+	uint64_t admin_qpairs, io_qpairs, unassociated_qpairs;
+	uint64_t io_commands, io_command_errors;
+	uint64_t bdev_retries;
+};
+void mimo_nvmf_get_stats(struct mimo_nvmf_stats *st);
 
 #ifdef __cplusplus
 }

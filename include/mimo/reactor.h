@@ -98,13 +98,18 @@ int mimo_for_each_reactor(mimo_msg_fn fn, void *arg, mimo_msg_fn done);
  * run about every period_us (a timer). Returns NULL on allocation failure.
  * Unregistering from inside the poller itself is allowed; *p is set to NULL.
  */
-struct mimo_poller *mimo_poller_register(mimo_poller_fn fn, void *arg, uint64_t period_us);
+struct mimo_poller *mimo_poller_register_named(mimo_poller_fn fn, void *arg, uint64_t period_us,
+					       const char *name);
 /*
  * An active poller that runs after every other active poller of the turn: for work that
  * gathers what the others produced, such as sending the responses completions queued, so
  * they leave in the same turn instead of after another pass through epoll.
  */
-struct mimo_poller *mimo_poller_register_late(mimo_poller_fn fn, void *arg);
+struct mimo_poller *mimo_poller_register_late_named(mimo_poller_fn fn, void *arg, const char *name);
+/* A poller is named after its function, as SPDK_POLLER_REGISTER names it: the name is what
+ * thread_get_pollers and mimo_top show. name must outlive the poller (a string literal). */
+#define mimo_poller_register(fn, arg, period_us) mimo_poller_register_named(fn, arg, period_us, #fn)
+#define mimo_poller_register_late(fn, arg)	 mimo_poller_register_late_named(fn, arg, #fn)
 void mimo_poller_unregister(struct mimo_poller **p);
 
 /* Watch a file descriptor on the current reactor (edge-triggered if events has EPOLLET).
@@ -163,6 +168,32 @@ struct mimo_reactor_stats {
 	uint64_t sleeps; /* times the reactor went to sleep */
 };
 void mimo_reactor_get_stats(struct mimo_reactor *r, struct mimo_reactor_stats *st);
+
+/*
+ * Introspection, for SPDK's framework_get_reactors and thread_get_* methods. The thread id, the
+ * tick at which the reactor started and its mode may be read from any thread once the reactors
+ * started; pollers and channels belong to their reactor, so their walks run on it
+ * (mimo_reactor_current(), e.g. from mimo_for_each_reactor) and visit that reactor's own.
+ */
+int mimo_reactor_tid(const struct mimo_reactor *r); /* the Linux thread id (gettid) */
+uint64_t mimo_reactor_start_ticks(const struct mimo_reactor *r);
+bool mimo_reactor_poll_mode(const struct mimo_reactor *r); /* never sleeps (--poll) */
+
+struct mimo_poller_info {
+	const char *name;
+	uint64_t id;	       /* unique on its reactor, from 1, in registration order */
+	uint64_t period_ticks; /* 0: active (runs every turn) */
+	uint64_t run_count;    /* times it ran */
+	uint64_t busy_count;   /* of those, times it returned > 0 (found work) */
+};
+typedef void (*mimo_poller_info_fn)(const struct mimo_poller_info *info, void *arg);
+/* On a reactor: fn for each live poller of this reactor, active ones (in running order) then
+ * timed ones (soonest first). */
+void mimo_reactor_foreach_poller(mimo_poller_info_fn fn, void *arg);
+
+/* On a reactor: fn for each io_channel this reactor holds: its io_device's name, references. */
+typedef void (*mimo_channel_info_fn)(const char *io_device_name, uint32_t refs, void *arg);
+void mimo_reactor_foreach_channel(mimo_channel_info_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,11 @@ int mimo_vhost_blk_create(const char *name, const char *bdev, const char *cpumas
  * tells the guest at once; cb(arg) runs on that reactor once its requests have completed and
  * its device is gone.
  */
-int mimo_vhost_scsi_create(const char *name, const char *cpumask, char *err, size_t err_len);
+int mimo_vhost_scsi_create(const char *name, const char *cpumask, bool delay, char *err,
+			   size_t err_len);
+/* Start listening on a controller created with delay (SPDK's vhost_start_scsi_controller):
+ * 0 (also when it listens already), -ENODEV, -EINVAL (not a vhost-user-scsi controller). */
+int mimo_vhost_scsi_start(const char *name, char *err, size_t err_len);
 int mimo_vhost_scsi_add_target(const char *ctrlr, int32_t num, const char *bdev, char *err,
 			       size_t err_len);
 int mimo_vhost_scsi_remove_target(const char *ctrlr, uint32_t num, void (*cb)(void *arg), void *arg,
@@ -61,6 +65,15 @@ json_t *mimo_vhost_scsi_config_json(void);
 /* Close every connection and controller (at exit), on the reactor that created them; done(arg)
  * runs there once every request has completed and every socket is gone. */
 void mimo_vhost_fini(void (*done)(void *arg), void *arg);
+
+/* What exists now, readable from any thread (the metrics endpoint): controllers by device
+ * type (deleted ones whose front-ends are still connected no longer count), and front-end
+ * connections (sessions) of every controller. */
+struct mimo_vhost_stats {
+	uint64_t blk_controllers, scsi_controllers;
+	uint64_t sessions;
+};
+void mimo_vhost_get_stats(struct mimo_vhost_stats *st);
 
 #ifdef __cplusplus
 }

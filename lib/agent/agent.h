@@ -184,6 +184,7 @@ struct agent {
 	uint64_t plugins_refused; /* HELLOs and GSE keepalives refused (no slot, pid, name) */
 	uint64_t up_delivered;	  /* callbacks answered 2xx */
 	uint64_t up_dropped;	  /* refused for good, expired, or their slot deleted */
+	uint64_t up_retried;	  /* callback attempts that failed and were tried again */
 };
 
 /* conn.c */
@@ -233,6 +234,11 @@ void agent_backend_init(struct agent *a, struct fab_backend *be);
 int deliver_ensure_locked(struct agent *a, uint64_t slot_id);
 /* Stop and join every delivery thread (what they were posting stays queued). */
 void deliver_stop_all(struct agent *a);
+
+/* metrics.c: the Prometheus families (--metrics), from the counters /v1/health reads;
+ * arg is the agent. Any thread. */
+struct mimo_expo;
+void agent_metrics_collect(void *arg, struct mimo_expo *e);
 
 /* nats_agent.c */
 int nats_agent_start(struct agent *a);

@@ -41,6 +41,14 @@ static int callback_body(const struct up_rec *r, const char *agent_id, struct mi
 	return fab_callback_json(out, &m);
 }
 
+/* Before each pause between attempts: one retry more. */
+static void retrying(void *arg)
+{
+	struct agent *a = arg;
+
+	__atomic_add_fetch(&a->up_retried, 1, __ATOMIC_RELAXED);
+}
+
 static bool stopping(void *arg)
 {
 	struct agent *a = arg;
@@ -61,7 +69,7 @@ static bool deliver_one(struct deliverer *d, const struct up_rec *r, struct mimo
 				.key_lo = r->key_lo,
 				.expires_ms = r->expires_ms,
 				.name = name };
-	struct fab_cb_hooks h = { .arg = d->a, .stopping = stopping };
+	struct fab_cb_hooks h = { .arg = d->a, .stopping = stopping, .pausing = retrying };
 	enum fab_cb_outcome out;
 
 	if (callback_body(r, d->a->o.agent_id, body) != 0)

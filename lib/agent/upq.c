@@ -160,5 +160,6 @@ void upq_get_stats(struct upq *q, struct upq_stats *st)
 	pthread_mutex_lock(&q->lock);
 	*st = q->st;
 	st->segments = q->nsegs;
+	st->disk_bytes = q->bytes;
 	pthread_mutex_unlock(&q->lock);
 }

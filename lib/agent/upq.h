@@ -107,6 +107,7 @@ void upq_consumer_close(struct upq_consumer *c);
 
 struct upq_stats {
 	uint64_t appended, duplicates, commits, bytes, segments, fsyncs;
+	uint64_t disk_bytes; /* the segments' bytes on disk now (the bound is --up-max-mb) */
 };
 void upq_get_stats(struct upq *q, struct upq_stats *st);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
+#include "bdev_rpc.h"
 #include "buf.h"
 #include "compiler.h"
 #include "log.h"
@@ -75,6 +76,7 @@ MIMO_EXPORT void mimo_register_bdev_layer(void)
 	mimo_event_register_type("error_occurred");
 	bdev_rpc_register();
 	bdev_opts_rpc_register();
+	bdev_stat_rpc_register();
 }
 
 static json_t *bdev_event_payload(const char *name, const char *product, uint32_t blocklen,
@@ -83,6 +85,16 @@ static json_t *bdev_event_payload(const char *name, const char *product, uint32_
 	return json_pack("{s:s, s:s, s:i, s:I, s:I}", "name", name, "product_name", product,
 			 "block_size", (int)blocklen, "num_blocks", (json_int_t)blockcnt, "size",
 			 (json_int_t)(blockcnt * blocklen));
+}
+
+void bdev_registry_lock(void)
+{
+	pthread_mutex_lock(&g_lock);
+}
+
+void bdev_registry_unlock(void)
+{
+	pthread_mutex_unlock(&g_lock);
 }
 
 size_t bdev_io_ctx_size(void)
@@ -106,13 +118,21 @@ void bdev_report_io_error(struct mimo_bdev_io *io)
 	mimo_event_emit("error_occurred", io->bdev->name, p);
 }
 
-/* The cached bdev_get_bdevs object goes stale only when the claim changes: everything else in
- * it is fixed for the bdev's life. */
+/* The cached bdev_get_bdevs object goes stale when the claim, the size or the QoS limits
+ * change, or when its module says its driver_specific part did (mimo_bdev_info_changed):
+ * everything else in it is fixed for the bdev's life. */
 static void invalidate_info_locked(struct mimo_bdev *bdev)
 {
 	free(bdev->internal.info_text);
 	bdev->internal.info_text = NULL;
 	bdev->internal.info_gen++;
+}
+
+MIMO_EXPORT void mimo_bdev_info_changed(struct mimo_bdev *bdev)
+{
+	pthread_mutex_lock(&bdev->internal.lock);
+	invalidate_info_locked(bdev);
+	pthread_mutex_unlock(&bdev->internal.lock);
 }
 
 /* --- accessors ------------------------------------------------------------------------- */
@@ -134,7 +154,8 @@ MIMO_EXPORT uint32_t mimo_bdev_get_block_size(const struct mimo_bdev *bdev)
 
 MIMO_EXPORT uint64_t mimo_bdev_get_num_blocks(const struct mimo_bdev *bdev)
 {
-	return bdev->blockcnt;
+	/* A resize stores it from the module's reactor while others read it. */
+	return __atomic_load_n(&bdev->blockcnt, __ATOMIC_RELAXED);
 }
 
 MIMO_EXPORT const uint8_t *mimo_bdev_get_uuid(const struct mimo_bdev *bdev)
@@ -201,6 +222,25 @@ MIMO_EXPORT char *mimo_bdev_unused_name(const char *prefix)
 	return strdup(name);
 }
 
+/* --- latency histograms ------------------------------------------------------------------ */
+
+/* From 10 us to 2.5 s in 1-2.5-5 steps: a memory bdev's microseconds to a stalled disk's
+ * seconds, in few enough buckets that a scrape of many bdevs stays small. */
+MIMO_EXPORT const double mimo_bdev_lat_bounds[MIMO_BDEV_LAT_BOUNDS] = {
+	10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
+	10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,  2.5,
+};
+uint64_t g_bdev_lat_bounds_ticks[MIMO_BDEV_LAT_BOUNDS];
+static pthread_once_t g_lat_once = PTHREAD_ONCE_INIT;
+
+static void lat_bounds_init(void)
+{
+	double hz = (double)mimo_get_ticks_hz();
+
+	for (int i = 0; i < MIMO_BDEV_LAT_BOUNDS; i++)
+		g_bdev_lat_bounds_ticks[i] = (uint64_t)(mimo_bdev_lat_bounds[i] * hz);
+}
+
 /* --- channels -------------------------------------------------------------------------- */
 
 static int channel_create(void *io_device, void *ctx)
@@ -210,6 +250,8 @@ static int channel_create(void *io_device, void *ctx)
 
 	ch->bdev = bdev;
 	STAILQ_INIT(&ch->free_ios);
+	STAILQ_INIT(&ch->qos_queue);
+	bdev_stat_init(ch);
 	ch->module_ch = bdev->fn_table->get_io_channel(bdev->ctxt);
 	if (ch->module_ch == NULL)
 		return -ENOMEM;
@@ -219,36 +261,25 @@ static int channel_create(void *io_device, void *ctx)
 	return 0;
 }
 
-static void stat_add(struct mimo_bdev_io_stat *to, const struct bdev_channel *ch)
-{
-	to->bytes_read += stat_get(ch, STAT_BYTES_READ);
-	to->num_read_ops += stat_get(ch, STAT_READ_OPS);
-	to->bytes_written += stat_get(ch, STAT_BYTES_WRITTEN);
-	to->num_write_ops += stat_get(ch, STAT_WRITE_OPS);
-	to->bytes_unmapped += stat_get(ch, STAT_BYTES_UNMAPPED);
-	to->num_unmap_ops += stat_get(ch, STAT_UNMAP_OPS);
-	to->read_latency_ticks += stat_get(ch, STAT_READ_TICKS);
-	to->write_latency_ticks += stat_get(ch, STAT_WRITE_TICKS);
-	to->unmap_latency_ticks += stat_get(ch, STAT_UNMAP_TICKS);
-	to->num_failed_ops += stat_get(ch, STAT_FAILED_OPS);
-}
-
 static void channel_destroy(void *io_device, void *ctx)
 {
 	struct mimo_bdev *bdev = io_device;
 	struct bdev_channel *ch = ctx;
 	struct mimo_bdev_io *io;
 
-	if (ch->outstanding > 0)
+	if (ch_outstanding(ch) > 0)
 		MIMO_ERR(COMP, "%s: channel destroyed with %u I/O outstanding", bdev->name,
-			 ch->outstanding);
+			 ch_outstanding(ch));
 	while ((io = STAILQ_FIRST(&ch->free_ios)) != NULL) {
 		STAILQ_REMOVE_HEAD(&ch->free_ios, link);
 		free(io);
 	}
+	bdev_qos_channel_destroy(ch);
 	mimo_put_io_channel(ch->module_ch);
+	bdev_stat_catch_up(ch); /* a reset it has not applied yet applies to what it retires */
 	pthread_mutex_lock(&bdev->internal.lock);
-	stat_add(&bdev->internal.retired, ch);
+	bdev_stat_add_channel(&bdev->internal.retired, ch, bdev_ext(bdev));
+	bdev_hist_channel_destroy(ch);
 	TAILQ_REMOVE(&bdev->internal.channels, ch, link);
 	pthread_mutex_unlock(&bdev->internal.lock);
 }
@@ -260,7 +291,7 @@ MIMO_EXPORT void mimo_bdev_get_io_stat(struct mimo_bdev *bdev, struct mimo_bdev_
 	pthread_mutex_lock(&bdev->internal.lock);
 	*stat = bdev->internal.retired;
 	TAILQ_FOREACH(ch, &bdev->internal.channels, link)
-	stat_add(stat, ch);
+	bdev_stat_add_channel(stat, ch, bdev_ext(bdev));
 	pthread_mutex_unlock(&bdev->internal.lock);
 }
 
@@ -274,10 +305,17 @@ MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 		return -EINVAL;
 	if (mimo_uuid_is_null(bdev->uuid))
 		mimo_uuid_generate(bdev->uuid);
+	/* Before any channel of any bdev exists: their I/Os are counted in these buckets. */
+	pthread_once(&g_lat_once, lat_bounds_init);
+	bdev->internal.ext = calloc(1, sizeof(struct bdev_ext));
+	if (bdev->internal.ext == NULL)
+		return -ENOMEM;
+	bdev->internal.ext->hist_io_type = -1;
+	bdev_qos_init(&bdev->internal.ext->qos);
 	pthread_mutex_init(&bdev->internal.lock, NULL);
 	TAILQ_INIT(&bdev->internal.descs);
 	TAILQ_INIT(&bdev->internal.channels);
-	memset(&bdev->internal.retired, 0, sizeof(bdev->internal.retired));
+	bdev_stat_empty(&bdev->internal.retired);
 	bdev->internal.removing = false;
 	bdev->internal.claim_module = NULL;
 	bdev->internal.info_text = NULL;
@@ -289,6 +327,7 @@ MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 	if (!module_registered_locked(bdev->module)) {
 		pthread_mutex_unlock(&g_lock);
 		pthread_mutex_destroy(&bdev->internal.lock);
+		free(bdev->internal.ext);
 		MIMO_ERR(COMP, "%s: bdev module %s is not registered", bdev->name,
 			 bdev->module->name);
 		return -EINVAL;
@@ -296,6 +335,7 @@ MIMO_EXPORT int mimo_bdev_register(struct mimo_bdev *bdev)
 	if (find_locked(bdev->name) != NULL) {
 		pthread_mutex_unlock(&g_lock);
 		pthread_mutex_destroy(&bdev->internal.lock);
+		free(bdev->internal.ext);
 		return -EEXIST;
 	}
 	mimo_io_device_register(bdev, channel_create, channel_destroy, sizeof(struct bdev_channel),
@@ -450,6 +490,12 @@ static void after_channels(void *arg)
 		ri->arg = bdev->internal.unregister_arg;
 	}
 	bdev->internal.unregister_arg = ri;
+	pthread_mutex_lock(&g_lock);
+	bdev_qd_sampler_detach(bdev);
+	pthread_mutex_unlock(&g_lock);
+	bdev_hist_free(&bdev->internal.ext->retired_hist);
+	free(bdev->internal.ext);
+	bdev->internal.ext = NULL;
 	free(bdev->internal.info_text);
 	bdev->internal.info_text = NULL;
 	pthread_mutex_destroy(&bdev->internal.lock);
@@ -487,7 +533,9 @@ MIMO_EXPORT int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc)
 		return -ENODEV;
 	}
 	pthread_mutex_lock(&bdev->internal.lock);
-	if (bdev->internal.claim_module != NULL || bdev->internal.removing) {
+	if ((bdev->internal.claim_module != NULL &&
+	     !bdev->internal.claim_module->claims_removable) ||
+	    bdev->internal.removing) {
 		pthread_mutex_unlock(&bdev->internal.lock);
 		pthread_mutex_unlock(&g_lock);
 		return -EBUSY;
@@ -575,6 +623,7 @@ MIMO_EXPORT json_t *mimo_bdev_info_json(struct mimo_bdev *bdev)
 	char uuid[MIMO_UUID_STR_LEN];
 	json_t *io_types = json_object(), *driver = json_object();
 	bool claimed = mimo_bdev_is_claimed(bdev);
+	uint64_t qos[QOS_NUM];
 	json_t *j;
 
 	for (int t = 0; t < MIMO_BDEV_IO_NUM_TYPES; t++)
@@ -585,11 +634,14 @@ MIMO_EXPORT json_t *mimo_bdev_info_json(struct mimo_bdev *bdev)
 	if (bdev->fn_table->dump_info_json != NULL)
 		bdev->fn_table->dump_info_json(bdev->ctxt, driver);
 	mimo_uuid_format(bdev->uuid, uuid);
-	j = json_pack("{s:s, s:[], s:s, s:i, s:I, s:s, s:{s:i, s:i, s:i, s:i}, s:b, s:b, s:o, s:o}",
+	bdev_qos_get(bdev, qos);
+	j = json_pack("{s:s, s:[], s:s, s:i, s:I, s:s, s:{s:I, s:I, s:I, s:I}, s:b, s:b, s:o, s:o}",
 		      "name", bdev->name, "aliases", "product_name", bdev->product_name,
-		      "block_size", (int)bdev->blocklen, "num_blocks", (json_int_t)bdev->blockcnt,
-		      "uuid", uuid, "assigned_rate_limits", "rw_ios_per_sec", 0,
-		      "rw_mbytes_per_sec", 0, "r_mbytes_per_sec", 0, "w_mbytes_per_sec", 0,
+		      "block_size", (int)bdev->blocklen, "num_blocks",
+		      (json_int_t)mimo_bdev_get_num_blocks(bdev), "uuid", uuid,
+		      "assigned_rate_limits", "rw_ios_per_sec", (json_int_t)qos[QOS_RW_IOPS],
+		      "rw_mbytes_per_sec", (json_int_t)qos[QOS_RW_BPS], "r_mbytes_per_sec",
+		      (json_int_t)qos[QOS_R_BPS], "w_mbytes_per_sec", (json_int_t)qos[QOS_W_BPS],
 		      "claimed", claimed, "zoned", false, "supported_io_types", io_types,
 		      "driver_specific", driver);
 	if (claimed)
@@ -699,45 +751,252 @@ MIMO_EXPORT char *mimo_bdev_list_text(const char *name, size_t *len)
 
 MIMO_EXPORT json_t *mimo_bdev_config_json(void)
 {
-	json_t *arr = json_array();
+	json_t *arr = bdev_examine_config_json();
 	struct mimo_bdev *b;
+	uint32_t window_kb, max_mb;
+
+	/* The raid module's options, first (as SPDK's module entries), when not the defaults. */
+	bdev_raid_process_opts(&window_kb, &max_mb);
+	if (window_kb != 1024 || max_mb != 0)
+		json_array_append_new(arr, json_pack("{s:s, s:{s:i, s:i}}", "method",
+						     "bdev_raid_set_options", "params",
+						     "process_window_size_kb", (int)window_kb,
+						     "process_max_bandwidth_mb_sec", (int)max_mb));
 
 	pthread_mutex_lock(&g_lock);
 	TAILQ_FOREACH(b, &g_bdevs, internal.link)
 	{
 		if (b->fn_table->write_config_json != NULL)
 			b->fn_table->write_config_json(b, arr);
+		bdev_layer_config_json(b, arr);
 	}
 	pthread_mutex_unlock(&g_lock);
 	return arr;
 }
 
-json_t *bdev_iostat_json(const char *name)
+/* Read a bdev's statistics and reset what mode says, in one hold of its lock. */
+static void stat_read_reset(struct mimo_bdev *b, struct mimo_bdev_io_stat *st,
+			    enum bdev_reset_mode mode)
 {
-	json_t *arr = json_array();
+	struct bdev_channel *ch;
+
+	pthread_mutex_lock(&b->internal.lock);
+	*st = b->internal.retired;
+	TAILQ_FOREACH(ch, &b->internal.channels, link)
+	bdev_stat_add_channel(st, ch, bdev_ext(b));
+	pthread_mutex_unlock(&b->internal.lock);
+	bdev_reset_io_stat(b, mode);
+}
+
+static json_t *iostat_entry(struct mimo_bdev *b, enum bdev_reset_mode mode)
+{
+	struct bdev_ext *ext = bdev_ext(b);
+	struct mimo_bdev_io_stat st;
+	json_t *o = json_pack("{s:s}", "name", b->name);
+
+	stat_read_reset(b, &st, mode);
+	bdev_stat_to_json(&st, o);
+	/* SPDK adds the sampled figures only while sampling is on. */
+	if (ext->qd_period_us > 0) {
+		json_object_set_new(o, "queue_depth_polling_period",
+				    json_integer((json_int_t)ext->qd_period_us));
+		json_object_set_new(o, "queue_depth",
+				    json_integer((json_int_t)atomic_load(&ext->queue_depth)));
+		json_object_set_new(o, "io_time",
+				    json_integer((json_int_t)atomic_load(&ext->io_time)));
+		json_object_set_new(o, "weighted_io_time",
+				    json_integer((json_int_t)atomic_load(&ext->weighted_io_time)));
+	}
+	return o;
+}
+
+MIMO_EXPORT void mimo_bdev_foreach_io_stat(mimo_bdev_stat_fn fn, void *arg)
+{
 	struct mimo_bdev *b;
 
-	pthread_mutex_lock(&g_lock);
+	/* Under the registry's lock, as bdev_get_iostat: no bdev goes while it is read. */
+	bdev_registry_lock();
 	TAILQ_FOREACH(b, &g_bdevs, internal.link)
 	{
 		struct mimo_bdev_io_stat st;
 
-		if (name != NULL && strcmp(b->name, name) != 0)
-			continue;
 		mimo_bdev_get_io_stat(b, &st);
+		fn(arg, b->name, &st);
+	}
+	bdev_registry_unlock();
+}
+
+json_t *bdev_iostat_json(char *const *names, size_t n, enum bdev_reset_mode mode, int *rc)
+{
+	json_t *arr = json_array();
+	struct mimo_bdev *b;
+
+	*rc = 0;
+	bdev_registry_lock();
+	if (names == NULL) {
+		TAILQ_FOREACH(b, &g_bdevs, internal.link)
+		json_array_append_new(arr, iostat_entry(b, mode));
+	} else {
+		for (size_t i = 0; i < n && *rc == 0; i++) {
+			b = find_locked(names[i]);
+			if (b == NULL)
+				*rc = -ENODEV;
+			else
+				json_array_append_new(arr, iostat_entry(b, mode));
+		}
+	}
+	bdev_registry_unlock();
+	if (*rc != 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+json_t *bdev_iostat_channels_json(const char *name, enum bdev_reset_mode mode, int *rc)
+{
+	struct mimo_bdev *b;
+	struct bdev_channel *ch;
+	json_t *chans = json_array(), *o = NULL;
+
+	bdev_registry_lock();
+	b = find_locked(name);
+	if (b == NULL) {
+		*rc = -ENODEV;
+		json_decref(chans);
+	} else {
+		*rc = 0;
+		pthread_mutex_lock(&b->internal.lock);
+		TAILQ_FOREACH(ch, &b->internal.channels, link)
+		{
+			struct mimo_bdev_io_stat st;
+			json_t *c = json_pack("{s:I}", "thread_id", (json_int_t)ch->tid);
+
+			bdev_stat_empty(&st);
+			bdev_stat_add_channel(&st, ch, bdev_ext(b));
+			bdev_stat_to_json(&st, c);
+			json_array_append_new(chans, c);
+		}
+		pthread_mutex_unlock(&b->internal.lock);
+		bdev_reset_io_stat(b, mode);
+		o = json_pack("{s:s, s:o}", "name", b->name, "channels", chans);
+	}
+	bdev_registry_unlock();
+	return o;
+}
+
+int bdev_reset_iostat_named(const char *name, enum bdev_reset_mode mode)
+{
+	struct mimo_bdev *b;
+	int rc = 0;
+
+	bdev_registry_lock();
+	if (name != NULL) {
+		b = find_locked(name);
+		if (b == NULL)
+			rc = -ENODEV;
+		else
+			bdev_reset_io_stat(b, mode);
+	} else {
+		TAILQ_FOREACH(b, &g_bdevs, internal.link)
+		bdev_reset_io_stat(b, mode);
+	}
+	bdev_registry_unlock();
+	return rc;
+}
+
+/* bdev_set_qos_limit and bdev_enable_histogram for b, as SPDK saves them after the bdev. */
+void bdev_layer_config_json(struct mimo_bdev *b, json_t *arr)
+{
+	struct bdev_ext *ext = bdev_ext(b);
+	static const char *const names[QOS_NUM] = { "rw_ios_per_sec", "rw_mbytes_per_sec",
+						    "r_mbytes_per_sec", "w_mbytes_per_sec" };
+	uint64_t qos[QOS_NUM];
+	json_t *p = NULL;
+
+	bdev_qos_get(b, qos);
+	for (int i = 0; i < QOS_NUM; i++) {
+		if (qos[i] == 0)
+			continue;
+		if (p == NULL)
+			p = json_pack("{s:s}", "name", b->name);
+		json_object_set_new(p, names[i], json_integer((json_int_t)qos[i]));
+	}
+	if (p != NULL)
 		json_array_append_new(
-			arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				       "name", b->name, "bytes_read", (json_int_t)st.bytes_read,
-				       "num_read_ops", (json_int_t)st.num_read_ops, "bytes_written",
-				       (json_int_t)st.bytes_written, "num_write_ops",
-				       (json_int_t)st.num_write_ops, "bytes_unmapped",
-				       (json_int_t)st.bytes_unmapped, "num_unmap_ops",
-				       (json_int_t)st.num_unmap_ops, "read_latency_ticks",
-				       (json_int_t)st.read_latency_ticks, "write_latency_ticks",
-				       (json_int_t)st.write_latency_ticks, "unmap_latency_ticks",
-				       (json_int_t)st.unmap_latency_ticks, "num_failed_ops",
-				       (json_int_t)st.num_failed_ops));
+			arr, json_pack("{s:s, s:o}", "method", "bdev_set_qos_limit", "params", p));
+	pthread_mutex_lock(&b->internal.lock);
+	if (ext->hist_enabled) {
+		p = json_pack("{s:s, s:b}", "name", b->name, "enable", true);
+		if (ext->hist_io_type >= 0)
+			json_object_set_new(p, "opc",
+					    json_string(mimo_bdev_io_type_name(ext->hist_io_type)));
+		json_array_append_new(arr, json_pack("{s:s, s:o}", "method",
+						     "bdev_enable_histogram", "params", p));
+	}
+	pthread_mutex_unlock(&b->internal.lock);
+}
+
+/* --- resize ------------------------------------------------------------------------------- */
+
+struct resize_note {
+	char *name;
+	struct mimo_bdev_desc *desc;
+};
+
+/* On the descriptor's reactor: tell its owner, if it still has the descriptor open (it may
+ * have closed it since, or the bdev may be gone). */
+static void notify_resize(void *arg)
+{
+	struct resize_note *n = arg;
+	struct mimo_bdev_desc *d, *found = NULL;
+	struct mimo_bdev *b;
+
+	pthread_mutex_lock(&g_lock);
+	b = find_locked(n->name);
+	if (b != NULL) {
+		pthread_mutex_lock(&b->internal.lock);
+		TAILQ_FOREACH(d, &b->internal.descs, link)
+		{
+			if (d == n->desc)
+				found = d;
+		}
+		pthread_mutex_unlock(&b->internal.lock);
 	}
 	pthread_mutex_unlock(&g_lock);
-	return arr;
+	/* Only this reactor closes the descriptor, so it stays open while its owner hears. */
+	if (found != NULL && found->event_cb != NULL)
+		found->event_cb(MIMO_BDEV_EVENT_RESIZE, b, found->ctx);
+	free(n->name);
+	free(n);
+}
+
+MIMO_EXPORT int mimo_bdev_notify_blockcnt_change(struct mimo_bdev *bdev, uint64_t blockcnt)
+{
+	struct mimo_bdev_desc *d;
+
+	if (blockcnt == 0 || blockcnt > MIMO_BDEV_MAX_BYTES / bdev->blocklen)
+		return -EINVAL;
+	pthread_mutex_lock(&bdev->internal.lock);
+	if (blockcnt < bdev->blockcnt && !TAILQ_EMPTY(&bdev->internal.descs)) {
+		pthread_mutex_unlock(&bdev->internal.lock);
+		return -EBUSY;
+	}
+	__atomic_store_n(&bdev->blockcnt, blockcnt, __ATOMIC_RELAXED);
+	invalidate_info_locked(bdev);
+	TAILQ_FOREACH(d, &bdev->internal.descs, link)
+	{
+		struct resize_note *n = calloc(1, sizeof(*n));
+
+		if (n == NULL || (n->name = strdup(bdev->name)) == NULL) {
+			free(n);
+			MIMO_ERR(COMP, "%s: no memory to tell a user of the new size", bdev->name);
+			continue;
+		}
+		n->desc = d;
+		bdev_send(d->reactor, notify_resize, n);
+	}
+	pthread_mutex_unlock(&bdev->internal.lock);
+	MIMO_INFO(COMP, "%s resized to %" PRIu64 " blocks", bdev->name, blockcnt);
+	return 0;
 }

@@ -211,39 +211,6 @@ static void rpc_bdev_get_bdevs(struct mimo_jsonrpc_request *req, const json_t *p
 	free(p.name);
 }
 
-/* --- bdev_get_iostat ---------------------------------------------------------------------- */
-
-struct get_iostat {
-	char *name;
-	bool per_channel;
-};
-
-static const struct mimo_json_decoder get_iostat_decoders[] = {
-	{ "name", offsetof(struct get_iostat, name), mimo_json_decode_string, true },
-	{ "per_channel", offsetof(struct get_iostat, per_channel), mimo_json_decode_bool, true },
-};
-
-static void rpc_bdev_get_iostat(struct mimo_jsonrpc_request *req, const json_t *params)
-{
-	struct get_iostat p = { 0 };
-	json_t *bdevs;
-
-	if (!mimo_rpc_decode(req, params, get_iostat_decoders, MIMO_COUNTOF(get_iostat_decoders),
-			     &p))
-		return;
-	bdevs = bdev_iostat_json(p.name);
-	if (p.name != NULL && json_array_size(bdevs) == 0) {
-		json_decref(bdevs);
-		mimo_jsonrpc_send_errno(req, -ENODEV);
-	} else {
-		mimo_jsonrpc_send_result(req,
-					 json_pack("{s:I, s:I, s:o}", "tick_rate",
-						   (json_int_t)mimo_get_ticks_hz(), "ticks",
-						   (json_int_t)mimo_get_ticks(), "bdevs", bdevs));
-	}
-	free(p.name);
-}
-
 /* --- delete_bdev (legacy, any module) --------------------------------------------------- */
 
 static void rpc_delete_bdev(struct mimo_jsonrpc_request *req, const json_t *params)

@@ -80,4 +80,8 @@ typedef int (*bdev_rpc_create_fn)(const char *name, uint64_t num_blocks, uint32_
 void bdev_rpc_create(struct mimo_jsonrpc_request *req, struct bdev_rpc_create_params *p,
 		     bdev_rpc_create_fn fn);
 
+/* bdev_raid_set_options' values (bdev_opts_rpc.c), for the raid module's rebuild: the window
+ * it copies at a time in KiB (SPDK's default 1024), its bandwidth in MiB/s (0: no limit). */
+void bdev_raid_process_opts(uint32_t *window_kb, uint32_t *max_mb_sec);
+
 #endif

@@ -40,7 +40,7 @@ static pthread_mutex_t g_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
 static void call_completion(struct mimo_bdev_io *io)
 {
 	/* Outstanding until the submitter hears of it: a held write still is. */
-	io->ch->outstanding--;
+	ch_outstanding_add(io->ch, -1);
 	io->cb(io, io->status == 0, io->cb_arg);
 }
 
@@ -122,30 +122,11 @@ MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
 {
 	struct bdev_channel *ch = io->ch;
 	uint64_t ticks = mimo_get_ticks() - io->submit_ticks;
-	uint64_t bytes = io->num_blocks * io->bdev->blocklen;
 
 	io->status = status;
+	bdev_stat_count(ch, io, ticks);
+	bdev_hist_complete(ch, io, ticks);
 	if (mimo_likely(status == 0)) {
-		switch (io->type) {
-		case MIMO_BDEV_IO_READ:
-			stat_add_one(ch, STAT_BYTES_READ, bytes);
-			stat_add_one(ch, STAT_READ_OPS, 1);
-			stat_add_one(ch, STAT_READ_TICKS, ticks);
-			break;
-		case MIMO_BDEV_IO_WRITE:
-		case MIMO_BDEV_IO_WRITE_ZEROES:
-			stat_add_one(ch, STAT_BYTES_WRITTEN, bytes);
-			stat_add_one(ch, STAT_WRITE_OPS, 1);
-			stat_add_one(ch, STAT_WRITE_TICKS, ticks);
-			break;
-		case MIMO_BDEV_IO_UNMAP:
-			stat_add_one(ch, STAT_BYTES_UNMAPPED, bytes);
-			stat_add_one(ch, STAT_UNMAP_OPS, 1);
-			stat_add_one(ch, STAT_UNMAP_TICKS, ticks);
-			break;
-		default:
-			break;
-		}
 		if (io->type == MIMO_BDEV_IO_WRITE || io->type == MIMO_BDEV_IO_WRITE_ZEROES ||
 		    io->type == MIMO_BDEV_IO_UNMAP) {
 			if (atomic_load_explicit(&g_nhooks, memory_order_relaxed) > 0 &&
@@ -153,7 +134,6 @@ MIMO_EXPORT void mimo_bdev_io_complete(struct mimo_bdev_io *io, int status)
 				return; /* held: the last mimo_bdev_io_release completes it */
 		}
 	} else {
-		stat_add_one(ch, STAT_FAILED_OPS, 1);
 		bdev_report_io_error(io);
 	}
 	if (t_submit_depth > 0)
@@ -191,9 +171,49 @@ MIMO_EXPORT int mimo_bdev_io_get_status(const struct mimo_bdev_io *io)
 	return io->status;
 }
 
+MIMO_EXPORT void mimo_bdev_io_complete_nvme_status(struct mimo_bdev_io *io, uint8_t sct, uint8_t sc)
+{
+	io->nvme_sct = sct;
+	io->nvme_sc = sc;
+	mimo_bdev_io_complete(io, -EIO);
+}
+
+MIMO_EXPORT bool mimo_bdev_io_get_nvme_status(const struct mimo_bdev_io *io, uint8_t *sct,
+					      uint8_t *sc)
+{
+	if (io->status != -EIO || (io->nvme_sct == 0 && io->nvme_sc == 0))
+		return false;
+	*sct = io->nvme_sct;
+	*sc = io->nvme_sc;
+	return true;
+}
+
 static bool needs_write(enum mimo_bdev_io_type t)
 {
 	return t == MIMO_BDEV_IO_WRITE || t == MIMO_BDEV_IO_WRITE_ZEROES || t == MIMO_BDEV_IO_UNMAP;
+}
+
+void bdev_io_dispatch(struct mimo_bdev_io *io)
+{
+	t_submit_depth++;
+	if (io->zcopy)
+		mimo_bdev_io_complete(io, 0);
+	else
+		io->bdev->fn_table->submit_request(io->ch->module_ch, io);
+	t_submit_depth--;
+}
+
+/* Count it outstanding and dispatch it, unless QoS holds it back for now. */
+static void start(struct bdev_channel *ch, struct mimo_bdev_io *io)
+{
+	struct bdev_ext *ext = bdev_ext(io->bdev);
+
+	io->submit_ticks = mimo_get_ticks();
+	ch_outstanding_add(ch, 1);
+	if (mimo_unlikely(atomic_load_explicit(&ext->qos.enabled, memory_order_relaxed)) &&
+	    !bdev_qos_admit(ch, io))
+		return;
+	bdev_io_dispatch(io);
 }
 
 static int submit(struct mimo_bdev_desc *desc, struct mimo_io_channel *ioch,
@@ -202,12 +222,13 @@ static int submit(struct mimo_bdev_desc *desc, struct mimo_io_channel *ioch,
 {
 	struct bdev_channel *ch = mimo_io_channel_get_ctx(ioch);
 	struct mimo_bdev *bdev = desc->bdev;
+	uint64_t blockcnt = mimo_bdev_get_num_blocks(bdev);
 	struct mimo_bdev_io *io;
 
 	if (mimo_unlikely(needs_write(type) && !desc->write))
 		return -EBADF;
 	if (mimo_unlikely(type != MIMO_BDEV_IO_RESET &&
-			  (offset > bdev->blockcnt || num > bdev->blockcnt - offset ||
+			  (offset > blockcnt || num > blockcnt - offset ||
 			   (num == 0 && type != MIMO_BDEV_IO_FLUSH))))
 		return -EINVAL;
 	if (mimo_unlikely(!bdev->fn_table->io_type_supported(bdev->ctxt, type)))
@@ -245,11 +266,9 @@ static int submit(struct mimo_bdev_desc *desc, struct mimo_io_channel *ioch,
 	io->status = 0;
 	io->cb = cb;
 	io->cb_arg = cb_arg;
-	io->submit_ticks = mimo_get_ticks();
-	ch->outstanding++;
-	t_submit_depth++;
-	bdev->fn_table->submit_request(ch->module_ch, io);
-	t_submit_depth--;
+	io->zcopy = false;
+	io->nvme_sct = io->nvme_sc = 0;
+	start(ch, io);
 	return 0;
 }
 
@@ -267,8 +286,8 @@ MIMO_EXPORT bool mimo_bdev_zcopy_supported(const struct mimo_bdev *bdev)
 
 /*
  * No module call at all: the module only says where the blocks are. The I/O still goes
- * through the layer's accounting (statistics, outstanding count) and completes deferred, at
- * the end of the turn, as a malloc read would.
+ * through the layer's accounting (statistics, outstanding count, QoS) and completes deferred,
+ * at the end of the turn, as a malloc read would.
  */
 MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 					    struct mimo_io_channel *ioch, uint64_t offset,
@@ -281,7 +300,8 @@ MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 
 	if (mimo_unlikely(bdev->fn_table->zcopy_addr == NULL))
 		return -ENOTSUP;
-	if (mimo_unlikely(offset > bdev->blockcnt || num == 0 || num > bdev->blockcnt - offset))
+	if (mimo_unlikely(offset > mimo_bdev_get_num_blocks(bdev) || num == 0 ||
+			  num > mimo_bdev_get_num_blocks(bdev) - offset))
 		return -EINVAL;
 	addr = bdev->fn_table->zcopy_addr(bdev->ctxt, offset * bdev->blocklen,
 					  num * bdev->blocklen);
@@ -301,11 +321,10 @@ MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 	io->num_blocks = num;
 	io->cb = cb;
 	io->cb_arg = cb_arg;
-	io->submit_ticks = mimo_get_ticks();
-	ch->outstanding++;
-	t_submit_depth++;
-	mimo_bdev_io_complete(io, 0);
-	t_submit_depth--;
+	io->status = 0;
+	io->zcopy = true;
+	io->nvme_sct = io->nvme_sc = 0;
+	start(ch, io);
 	return 0;
 }
 

@@ -33,6 +33,10 @@ static void rpc_notify_get_notifications(struct mimo_jsonrpc_request *req, const
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "notify_get_types", rpc_notify_get_types, MIMO_RPC_RUNTIME },
 	{ "notify_get_notifications", rpc_notify_get_notifications, MIMO_RPC_RUNTIME },
+	/* SPDK 19.x's names (SPDK_RPC_REGISTER_ALIAS_DEPRECATED in its notify_rpc.c). */
+	{ "get_notification_types", rpc_notify_get_types, MIMO_RPC_RUNTIME, "notify_get_types" },
+	{ "get_notifications", rpc_notify_get_notifications, MIMO_RPC_RUNTIME,
+	  "notify_get_notifications" },
 };
 
 MIMO_EXPORT void mimo_register_events(void)

@@ -56,6 +56,9 @@ struct fab_http {
 	pthread_t loop;
 	bool loop_started;
 	_Atomic uint64_t body_bytes; /* reserved by requests in progress (FAB_HTTP_BODY_BUDGET) */
+	/* For fab_http_get_stats (the metrics endpoint's thread reads them). */
+	_Atomic uint64_t responses[6]; /* by status class: [2] is 2xx */
+	_Atomic uint64_t conns_open;
 	struct mimo_ratelimit rl_limit, rl_busy;
 };
 
@@ -132,8 +135,10 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
+		atomic_fetch_add_explicit(&h->conns_open, 1, memory_order_relaxed);
 		*socket_context = ci != NULL ? fab_guard_opened(h->guard, ci->connect_fd) : NULL;
 	} else {
+		atomic_fetch_sub_explicit(&h->conns_open, 1, memory_order_relaxed);
 		fab_guard_closed(h->guard, *socket_context);
 		*socket_context = NULL;
 	}
@@ -163,8 +168,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static enum MHD_Result answer(struct MHD_Connection *c, int status, const char *ctype,
-			      const void *data, size_t len, const char *retry_after)
+static enum MHD_Result answer(struct fab_http *h, struct MHD_Connection *c, int status,
+			      const char *ctype, const void *data, size_t len,
+			      const char *retry_after)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
@@ -177,13 +183,15 @@ static enum MHD_Result answer(struct MHD_Connection *c, int status, const char *
 		MHD_add_response_header(resp, "Retry-After", retry_after);
 	ret = MHD_queue_response(c, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
+	if (ret == MHD_YES && status >= 100 && status < 600)
+		atomic_fetch_add_explicit(&h->responses[status / 100], 1, memory_order_relaxed);
 	return ret;
 }
 
-static enum MHD_Result answer_json(struct MHD_Connection *c, int status, const char *json,
-				   const char *retry_after)
+static enum MHD_Result answer_json(struct fab_http *h, struct MHD_Connection *c, int status,
+				   const char *json, const char *retry_after)
 {
-	return answer(c, status, "application/json", json, strlen(json), retry_after);
+	return answer(h, c, status, "application/json", json, strlen(json), retry_after);
 }
 
 /* Take n more bytes of the body budget for rc: false when every client together holds
@@ -235,7 +243,8 @@ static enum MHD_Result send_answer(struct req_ctx *rc)
 {
 	const struct fab_http_response *r = &rc->resp;
 
-	return answer(rc->c, r->status, r->content_type ? r->content_type : "application/json",
+	return answer(rc->h, rc->c, r->status,
+		      r->content_type ? r->content_type : "application/json",
 		      r->body.data != NULL ? r->body.data : "", r->body.len, NULL);
 }
 
@@ -256,7 +265,7 @@ static enum MHD_Result first_call(struct fab_http *h, struct req_ctx *rc)
 			"{\"error\":\"body larger than 16 MiB (refused from its Content-Length)\","
 			"\"code\":413}";
 
-		return answer_json(rc->c, 413, msg, NULL);
+		return answer_json(h, rc->c, 413, msg, NULL);
 	}
 	if (!reserve_body(h, rc, n)) {
 		static const char msg[] = "{\"error\":\"busy: too many request bodies in flight; "
@@ -266,7 +275,7 @@ static enum MHD_Result first_call(struct fab_http *h, struct req_ctx *rc)
 		if (mimo_ratelimit_allow(&h->rl_busy, 1000000000, &sup))
 			MIMO_WARN(COMP, "request bodies held reach %u MiB: refusing more (503)",
 				  FAB_HTTP_BODY_BUDGET >> 20);
-		return answer_json(rc->c, 503, msg, "1");
+		return answer_json(h, rc->c, 503, msg, "1");
 	}
 	return MHD_YES;
 }
@@ -322,7 +331,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 		if (mimo_ratelimit_allow(&h->rl_busy, 1000000000, &sup))
 			MIMO_WARN(COMP, "worker queue full: refusing requests that may wait (503)");
-		return answer_json(c, 503, msg, "1");
+		return answer_json(h, c, 503, msg, "1");
 	}
 	/* Suspend before the worker can resume it. */
 	atomic_store(&rc->state, REQ_WAITING);
@@ -578,6 +587,14 @@ int fab_http_start(struct fab_http **out, const char *addr, const struct fab_htt
 		  h->o.workers);
 	*out = h;
 	return 0;
+}
+
+void fab_http_get_stats(struct fab_http *h, struct fab_http_stats *st)
+{
+	for (int i = 0; i < 6; i++)
+		st->responses[i] = atomic_load_explicit(&h->responses[i], memory_order_relaxed);
+	st->conns_open = atomic_load_explicit(&h->conns_open, memory_order_relaxed);
+	st->deadline_closed = fab_guard_reaped(h->guard);
 }
 
 uint16_t fab_http_port(struct fab_http *h)

@@ -47,6 +47,13 @@ struct fab_http;
 int fab_http_start(struct fab_http **out, const char *addr, const struct fab_http_opts *o,
 		   struct fab_api *api);
 void fab_http_stop(struct fab_http *h);
+/* What the front did, from any thread (the metrics endpoint). */
+struct fab_http_stats {
+	uint64_t responses[6];	  /* answers sent, by status class: [2] counts the 2xx */
+	uint64_t conns_open;	  /* connections open now */
+	uint64_t deadline_closed; /* closed for not sending a whole request in time */
+};
+void fab_http_get_stats(struct fab_http *h, struct fab_http_stats *st);
 /* The port actually bound (addr may say 0). */
 uint16_t fab_http_port(struct fab_http *h);
 

@@ -52,6 +52,7 @@ struct mimo_jsonrpc_request {
 	struct rpc_batch *batch;
 	size_t index;
 	bool answered;
+	const struct rpc_method *m; /* its method once invoked (its error count) */
 };
 
 /* One parsed value from a sink (an object or a batch array). On the sink's reactor. */
@@ -64,6 +65,10 @@ char *jsonrpc_error_response(const json_t *id, int code, const char *message);
 struct rpc_method;
 const struct rpc_method *jsonrpc_find_method(const char *name);
 void jsonrpc_invoke(const struct rpc_method *m, struct mimo_jsonrpc_request *req);
+/* The counters of mimo_rpc_foreach_method_stat (registry.c). */
+void jsonrpc_count_unknown(void);
+void jsonrpc_count_refused(const struct rpc_method *m);
+void jsonrpc_count_error(const struct rpc_method *m);
 bool jsonrpc_method_allowed(const struct rpc_method *m, uint32_t state, const char **why);
 
 #endif

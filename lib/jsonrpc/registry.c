@@ -18,8 +18,13 @@ struct rpc_method {
 	uint32_t state_mask;
 	const char *replacement; /* legacy methods: the modern name */
 	_Atomic bool warned;
+	/* Requests that reached this method (refused for the state included), and those answered
+	 * with an error: the metrics endpoint reads them from its own thread. */
+	_Atomic uint64_t calls, errors;
 	struct rpc_method *_Atomic next;
 };
+
+static _Atomic uint64_t g_unknown_calls; /* requests for a method nobody registered */
 
 /*
  * A list in registration order (rpc_get_methods lists methods as they were added). Methods
@@ -133,8 +138,44 @@ MIMO_EXPORT int mimo_rpc_get_method_state_mask(const char *method, uint32_t *sta
 	return 0;
 }
 
+void jsonrpc_count_unknown(void)
+{
+	atomic_fetch_add_explicit(&g_unknown_calls, 1, memory_order_relaxed);
+}
+
+void jsonrpc_count_refused(const struct rpc_method *m)
+{
+	struct rpc_method *w = (struct rpc_method *)m;
+
+	atomic_fetch_add_explicit(&w->calls, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed);
+}
+
+void jsonrpc_count_error(const struct rpc_method *m)
+{
+	atomic_fetch_add_explicit(&((struct rpc_method *)m)->errors, 1, memory_order_relaxed);
+}
+
+MIMO_EXPORT void mimo_rpc_foreach_method_stat(mimo_rpc_stat_fn fn, void *arg)
+{
+	for (struct rpc_method *m = first(); m != NULL; m = next(m)) {
+		uint64_t calls = atomic_load_explicit(&m->calls, memory_order_relaxed);
+
+		if (calls > 0)
+			fn(arg, m->name, calls,
+			   atomic_load_explicit(&m->errors, memory_order_relaxed));
+	}
+}
+
+MIMO_EXPORT uint64_t mimo_rpc_unknown_method_calls(void)
+{
+	return atomic_load_explicit(&g_unknown_calls, memory_order_relaxed);
+}
+
 void jsonrpc_invoke(const struct rpc_method *m, struct mimo_jsonrpc_request *req)
 {
+	atomic_fetch_add_explicit(&((struct rpc_method *)m)->calls, 1, memory_order_relaxed);
+	req->m = m;
 	if (m->replacement != NULL) {
 		bool expected = false;
 

@@ -124,6 +124,8 @@ static void complete_text(struct mimo_jsonrpc_request *req, const char *key, con
 		return;
 	}
 	req->answered = true;
+	if (req->m != NULL && strcmp(key, "error") == 0)
+		jsonrpc_count_error(req->m);
 	/* A notification: nobody hears the answer. */
 	if (req->id != NULL)
 		req->response = response_text(req->id, key, member, member_len);
@@ -292,6 +294,7 @@ static void handle_single(struct rpc_sink *sink, json_t *obj, struct rpc_batch *
 	}
 	m = jsonrpc_find_method(method);
 	if (m == NULL) {
+		jsonrpc_count_unknown();
 		route(sink, batch, idx,
 		      id != NULL ? jsonrpc_error_response(id, MIMO_JSONRPC_ERROR_METHOD_NOT_FOUND,
 							  "Method not found")
@@ -299,6 +302,7 @@ static void handle_single(struct rpc_sink *sink, json_t *obj, struct rpc_batch *
 		return;
 	}
 	if (!jsonrpc_method_allowed(m, mimo_rpc_get_state(), &why)) {
+		jsonrpc_count_refused(m);
 		route(sink, batch, idx,
 		      id != NULL ? jsonrpc_error_response(id, MIMO_JSONRPC_ERROR_INVALID_STATE, why)
 				 : NULL);

@@ -6,8 +6,9 @@
 #include "transport.h"
 #include "ticks.h"
 
-#define AEN_NS_ATTR   (1u << 8)
-#define AEN_DISCOVERY (1u << 31)
+#define AEN_NS_ATTR    (1u << 8)
+#define AEN_ANA_CHANGE (1u << 11)
+#define AEN_DISCOVERY  (1u << 31)
 
 static bool is_discovery(const struct nvmf_ctrlr *c)
 {
@@ -90,6 +91,21 @@ static void build_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_ctrlr_
 	cd->cntrltype = 1;
 	cd->cmic = 0x3; /* more than one port, more than one controller */
 	cd->oaes = AEN_NS_ATTR;
+	if (s->ana_reporting) {
+		/* One ANA group per possible namespace, as SPDK. */
+		uint32_t ngrps = s->max_nsid;
+
+		cd->cmic |= 1u << 3; /* ANA reporting */
+		cd->oaes |= AEN_ANA_CHANGE;
+		cd->anatt = 10; /* seconds; states change at once here */
+		/* Optimized, non-optimized and inaccessible states reported (bits 0-2); a
+		 * namespace's group does not change while it is attached (bit 6). */
+		cd->anacap = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 6);
+		cd->anagrpmax = ngrps;
+		cd->nanagrpid = ngrps;
+		cd->mnan = ngrps; /* as SPDK; Linux's multipath refuses an ANA controller
+				     without it */
+	}
 	cd->acl = 3;
 	cd->frmw = 0x3; /* one slot, read-only */
 	cd->maxcmd = (uint16_t)o->max_queue_depth;
@@ -112,6 +128,8 @@ static void build_nvm_ctrlr_data(const struct nvmf_ctrlr *c, struct mimo_nvme_nv
 
 static void build_ns_data(const struct nvmf_ns *ns, struct mimo_nvme_ns_data *nd)
 {
+	const struct mimo_nvmf_subsystem *s = ns->subsys;
+
 	uint64_t bytes = ns->num_blocks << ns->block_shift;
 
 	memset(nd, 0, sizeof(*nd));
@@ -119,6 +137,8 @@ static void build_ns_data(const struct nvmf_ns *ns, struct mimo_nvme_ns_data *nd
 	nd->ncap = ns->num_blocks;
 	nd->nuse = ns->num_blocks;
 	nd->nmic = 1; /* may be shared by several controllers */
+	if (s->ana_reporting)
+		nd->anagrpid = atomic_load(&ns->anagrpid);
 	nd->lbaf[0].lbads = (uint8_t)ns->block_shift;
 	memcpy(nd->nvmcap, &bytes, sizeof(bytes));
 	memcpy(nd->nguid, ns->nguid, sizeof(nd->nguid));
@@ -339,6 +359,11 @@ void nvmf_admin_get_log_page(struct nvmf_req *req)
 		if (!is_discovery(c))
 			page = changed_ns_log(c, &page_len);
 		break;
+	case MIMO_NVME_LOG_ANA:
+		/* LSP bit 0 (cdw10 bit 8): Return Groups Only. */
+		if (!is_discovery(c))
+			page = nvmf_ana_log(c, (cmd->cdw10 >> 8) & 1, &page_len);
+		break;
 	case MIMO_NVME_LOG_DISCOVERY:
 		if (is_discovery(c))
 			page = nvmf_discovery_log(c->subsys->tgt, c->hostnqn, &page_len);
@@ -486,7 +511,7 @@ void nvmf_admin_set_features(struct nvmf_req *req)
 	case MIMO_NVME_FEAT_KEEP_ALIVE_TIMER:
 		break; /* the caller re-arms the timer */
 	case MIMO_NVME_FEAT_ASYNC_EVENT_CONFIG:
-		c->aen_config = cdw11 & (AEN_NS_ATTR | AEN_DISCOVERY | 0xff);
+		c->aen_config = cdw11 & (AEN_NS_ATTR | AEN_ANA_CHANGE | AEN_DISCOVERY | 0xff);
 		break;
 	case MIMO_NVME_FEAT_VOLATILE_WRITE_CACHE:
 		c->vwc_enabled = cdw11 & 1;

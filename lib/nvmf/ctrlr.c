@@ -74,6 +74,7 @@ static void keep_alive_arm(struct nvmf_ctrlr *c, uint32_t kato_ms)
 /* --- asynchronous events ------------------------------------------------------------------- */
 
 #define AEN_NS_ATTR	(1u << 8)
+#define AEN_ANA_CHANGE	(1u << 11)
 #define AEN_DISCOVERY	(1u << 31)
 #define AER_TYPE_NOTICE 0x2
 
@@ -88,6 +89,12 @@ static void aer_deliver(struct nvmf_ctrlr *c)
 			       (MIMO_NVME_LOG_CHANGED_NS_LIST << 16);
 			c->ns_notice_pending = false;
 			c->ns_notice_masked = true;
+		} else if (c->ana_notice_pending && !c->ana_notice_masked &&
+			   (c->aen_config & AEN_ANA_CHANGE)) {
+			/* Notice 03h: Asymmetric Namespace Access Change. */
+			cdw0 = AER_TYPE_NOTICE | (0x03u << 8) | ((uint32_t)MIMO_NVME_LOG_ANA << 16);
+			c->ana_notice_pending = false;
+			c->ana_notice_masked = true;
 		} else if (c->disc_notice_pending && !c->disc_notice_masked &&
 			   (c->aen_config & AEN_DISCOVERY)) {
 			cdw0 = AER_TYPE_NOTICE | (0xf0u << 8) |
@@ -169,6 +176,19 @@ static void visible_init(struct nvmf_ctrlr *c)
 	}
 }
 
+void nvmf_ctrlr_ana_changed(struct nvmf_ctrlr *c, const struct nvmf_subsys_listener *l)
+{
+	if (c->ana_state == NULL)
+		return;
+	for (uint32_t g = 0; g < c->subsys->max_nsid; g++)
+		atomic_store_explicit(&c->ana_state[g], l->ana_state[g], memory_order_relaxed);
+	c->ana_chgcnt = l->ana_chgcnt;
+	if (c->disconnecting)
+		return;
+	c->ana_notice_pending = true;
+	aer_deliver(c);
+}
+
 void nvmf_ctrlr_discovery_changed(struct nvmf_ctrlr *c)
 {
 	if (c->disconnecting)
@@ -186,6 +206,9 @@ void nvmf_ctrlr_log_read(struct nvmf_ctrlr *c, uint8_t lid, bool rae)
 		c->num_changed_ns = 0;
 		c->ns_notice_pending = false;
 		c->ns_notice_masked = false;
+	} else if (lid == MIMO_NVME_LOG_ANA) {
+		c->ana_notice_pending = false;
+		c->ana_notice_masked = false;
 	} else if (lid == MIMO_NVME_LOG_DISCOVERY) {
 		c->disc_notice_pending = false;
 		c->disc_notice_masked = false;
@@ -244,9 +267,12 @@ static struct nvmf_ctrlr *ctrlr_create(struct mimo_nvmf_subsystem *s, struct nvm
 	c->max_qpairs = tt->opts.max_qpairs_per_ctrlr;
 	c->io_qps = calloc(c->max_qpairs, sizeof(*c->io_qps));
 	c->visible_ns = calloc((s->max_nsid + 63) / 64, sizeof(*c->visible_ns));
-	if (c->io_qps == NULL || c->visible_ns == NULL) {
+	c->subsys = s;
+	c->port = nvmf_qpair_port(req->qp);
+	if (c->io_qps == NULL || c->visible_ns == NULL || nvmf_ctrlr_ana_init(c) != 0) {
 		free(c->io_qps);
 		free(c->visible_ns);
+		free(c->ana_state);
 		free(c);
 		return NULL;
 	}
@@ -260,12 +286,15 @@ static struct nvmf_ctrlr *ctrlr_create(struct mimo_nvmf_subsystem *s, struct nvm
 	c->admin_qp = req->qp;
 	c->num_io_queues = c->max_qpairs - 1;
 	c->aen_config = s->subtype == MIMO_NVMF_SUBTYPE_DISCOVERY ? AEN_DISCOVERY : AEN_NS_ATTR;
+	if (s->ana_reporting)
+		c->aen_config |= AEN_ANA_CHANGE; /* as SPDK: on until the host turns it off */
 	c->vwc_enabled = true;
 	c->temp_over = 343; /* 70 °C; the health log reports 298 K */
 	c->start_ticks = mimo_get_ticks();
 	visible_init(c);
 	keep_alive_arm(c, cmd->kato);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
+	nvmf_stats_ctrlr(1);
 	return c;
 }
 
@@ -291,8 +320,10 @@ static void ctrlr_destroy_unused(struct nvmf_ctrlr *c)
 {
 	mimo_poller_unregister(&c->ka_poller);
 	TAILQ_REMOVE(&c->subsys->ctrlrs, c, link);
+	nvmf_stats_ctrlr(-1);
 	free(c->io_qps);
 	free(c->visible_ns);
+	free(c->ana_state);
 	free(c);
 }
 
@@ -772,7 +803,9 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 		nvmf_ctrlr_emit(c, "nvmf_host_disconnected");
 	mimo_poller_unregister(&c->ka_poller);
 	TAILQ_REMOVE(&s->ctrlrs, c, link);
+	nvmf_stats_ctrlr(-1);
 	free(c->io_qps);
+	free(c->ana_state);
 	free(c->visible_ns);
 	free(c);
 	nvmf_subsystem_ctrlr_gone(s);

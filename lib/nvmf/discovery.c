@@ -1,4 +1,6 @@
-/* The discovery log page: one record per (subsystem the host may use, port it listens on). */
+/* The discovery log page: one record per (subsystem the host may use, port it listens on),
+ * then one per referral (nvmf_discovery_add_referral: another discovery service, or a
+ * subsystem elsewhere, that every host is pointed to). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,10 +33,31 @@ static void fill_entry(struct mimo_nvmf_discovery_entry *e, const struct mimo_nv
 		port->tt->ops->listener_discover(port, e);
 }
 
+/* A referral's entry, as SPDK makes it: the discovery subtype when it names a discovery
+ * subsystem, TREQ saying whether a secure channel is required (01b) or not (10b), no port ID,
+ * the dynamic controller model. */
+static void fill_referral(struct mimo_nvmf_discovery_entry *e, const struct nvmf_referral *r)
+{
+	memset(e, 0, sizeof(*e));
+	e->trtype = MIMO_NVMF_TRTYPE_TCP;
+	e->adrfam = strcasecmp(r->addr.adrfam, "IPv6") == 0 ? MIMO_NVMF_ADRFAM_IPV6
+							    : MIMO_NVMF_ADRFAM_IPV4;
+	e->subtype = strcmp(r->subnqn, MIMO_NVMF_DISCOVERY_NQN) == 0 ? MIMO_NVMF_SUBTYPE_DISCOVERY
+								     : MIMO_NVMF_SUBTYPE_NVME;
+	e->treq = r->secure_channel ? 1 : 2;
+	e->cntlid = 0xffff;
+	memset(e->trsvcid, ' ', sizeof(e->trsvcid));
+	memcpy(e->trsvcid, r->addr.trsvcid, strnlen(r->addr.trsvcid, sizeof(e->trsvcid)));
+	memset(e->traddr, ' ', sizeof(e->traddr));
+	memcpy(e->traddr, r->addr.traddr, strnlen(r->addr.traddr, sizeof(e->traddr)));
+	snprintf(e->subnqn, sizeof(e->subnqn), "%s", r->subnqn);
+}
+
 void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len)
 {
 	struct mimo_nvmf_discovery_log *log;
 	const struct mimo_nvmf_subsystem *s;
+	const struct nvmf_referral *r;
 	uint64_t n = 0, i = 0;
 
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
@@ -47,6 +70,8 @@ void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t 
 		TAILQ_FOREACH(l, &s->listeners, link)
 		n++;
 	}
+	TAILQ_FOREACH(r, &tgt->referrals, link)
+	n++;
 	log = calloc(1, sizeof(*log) + n * sizeof(log->entries[0]));
 	if (log == NULL)
 		return NULL;
@@ -62,6 +87,8 @@ void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t 
 		TAILQ_FOREACH(l, &s->listeners, link)
 		fill_entry(&log->entries[i++], s, l->port);
 	}
+	TAILQ_FOREACH(r, &tgt->referrals, link)
+	fill_referral(&log->entries[i++], r);
 	*len = sizeof(*log) + n * sizeof(log->entries[0]);
 	return log;
 }

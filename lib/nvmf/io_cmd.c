@@ -105,6 +105,8 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 	struct nvmf_req *req = arg;
 	struct nvmf_ns *ns = req->ns;
 	bool nomem = !success && mimo_bdev_io_get_status(io) == -ENOMEM;
+	uint8_t sct, sc;
+	bool nvme_status = !success && mimo_bdev_io_get_nvme_status(io, &sct, &sc);
 
 	mimo_bdev_free_io(io);
 	req->ns = NULL;
@@ -114,7 +116,10 @@ static void io_done(struct mimo_bdev_io *io, bool success, void *arg)
 		nvmf_req_retry_later(req);
 		return;
 	}
-	io_status(req, success);
+	if (nvme_status) /* what the bdev below said (an NVMe device, an injected error) */
+		nvmf_req_set_status(req, sct, sc);
+	else
+		io_status(req, success);
 	nvmf_req_complete(req);
 }
 
@@ -291,6 +296,19 @@ static bool oncs_masked(uint16_t masked, uint8_t opc)
 	       (opc == MIMO_NVME_OPC_WRITE_ZEROES && (masked & (1u << 3)));
 }
 
+/* Whether the namespace's ANA group is optimized or non-optimized on the controller's path
+ * (a relaxed load of the state the target's reactor copied into the controller). */
+static bool ana_accessible(const struct nvmf_ctrlr *c, const struct nvmf_ns *ns)
+{
+	uint32_t g = atomic_load_explicit(&ns->anagrpid, memory_order_relaxed);
+	uint8_t st;
+
+	if (c->ana_state == NULL || g == 0 || g > ns->subsys->max_nsid)
+		return true;
+	st = atomic_load_explicit(&c->ana_state[g - 1], memory_order_relaxed);
+	return st == MIMO_NVME_ANA_OPTIMIZED || st == MIMO_NVME_ANA_NON_OPTIMIZED;
+}
+
 void nvmf_io_exec(struct nvmf_req *req)
 {
 	const struct mimo_nvme_cmd *cmd = &req->cmd;
@@ -303,6 +321,10 @@ void nvmf_io_exec(struct nvmf_req *req)
 
 	if (mimo_unlikely(ns == NULL)) {
 		finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_NAMESPACE);
+		return;
+	}
+	if (mimo_unlikely(ns->subsys->ana_reporting) && !ana_accessible(req->qp->ctrlr, ns)) {
+		finish(req, MIMO_NVME_SCT_PATH, MIMO_NVME_SC_ANA_INACCESSIBLE);
 		return;
 	}
 	ch = nvmf_ns_get_channel(ns);

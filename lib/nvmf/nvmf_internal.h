@@ -77,6 +77,9 @@ struct nvmf_ns {
 	/* Visible to every host, or (no_auto_visible) only to the hosts listed; the list is the
 	 * target reactor's, the I/O path reads each controller's bitmap (nvmf_ctrlr). */
 	bool auto_visible;
+	/* Its ANA group (1 to max_nsid; the nsid unless set): written on the target's reactor,
+	 * read by the I/O path to find the path's ANA state. */
+	_Atomic uint32_t anagrpid;
 	TAILQ_HEAD(, nvmf_host) visible_hosts;
 	atomic_int draining_reactors;
 	void (*drained)(struct nvmf_ns *ns);
@@ -103,6 +106,10 @@ struct nvmf_host {
 
 struct nvmf_subsys_listener {
 	struct nvmf_port *port;
+	/* With ANA reporting: this path's state per ANA group ([max_nsid], MIMO_NVME_ANA_*),
+	 * and the number of times it changed (the ANA log's change count). */
+	uint8_t *ana_state;
+	uint64_t ana_chgcnt;
 	TAILQ_ENTRY(nvmf_subsys_listener) link;
 };
 
@@ -122,7 +129,8 @@ struct mimo_nvmf_subsystem {
 	bool allow_any_host;
 	uint16_t min_cntlid, max_cntlid, next_cntlid;
 	uint32_t max_nsid;
-	uint32_t dmrsl; /* reported in Identify CNS 06h (mimo_nvmf_subsystem_opts) */
+	uint32_t dmrsl;	    /* reported in Identify CNS 06h (mimo_nvmf_subsystem_opts) */
+	bool ana_reporting; /* Asymmetric Namespace Access: per listener and ANA group states */
 	uint8_t wzsl;
 	uint32_t num_ns;
 	_Atomic(struct nvmf_ns *) *ns; /* [max_nsid], by nsid - 1 */
@@ -156,6 +164,31 @@ uint16_t nvmf_subsystem_alloc_cntlid(struct mimo_nvmf_subsystem *s);
 
 /* --- target -------------------------------------------------------------------------------- */
 
+/* nvmf_get_stats' counters of one reactor (SPDK's poll group statistics). Only that reactor
+ * writes them, with a relaxed load and store (no locked instruction on the I/O path); the RPC
+ * reactor reads them. */
+struct nvmf_reactor_stat {
+	_Atomic uint32_t admin_qpairs, io_qpairs; /* connected since start */
+	_Atomic uint32_t current_admin_qpairs, current_io_qpairs;
+	_Atomic uint32_t current_unassociated_qpairs; /* served here, not connected (yet) */
+	_Atomic uint64_t pending_bdev_io;   /* commands the bdev had no resources for, retried */
+	_Atomic uint64_t completed_nvme_io; /* commands answered on I/O queues */
+	_Atomic uint64_t failed_nvme_io;    /* those answered with an error status (metrics) */
+} __attribute__((aligned(MIMO_CACHELINE)));
+
+#define NVMF_STAT_ADD(field, d)                                                           \
+	atomic_store_explicit(&(field),                                                   \
+			      atomic_load_explicit(&(field), memory_order_relaxed) + (d), \
+			      memory_order_relaxed)
+
+/* A discovery log entry the target points hosts to (nvmf_discovery_add_referral). */
+struct nvmf_referral {
+	struct mimo_nvmf_listen_addr addr;
+	char subnqn[MIMO_NVMF_NQN_MAX_LEN + 1];
+	bool secure_channel;
+	TAILQ_ENTRY(nvmf_referral) link;
+};
+
 struct mimo_nvmf_tgt {
 	char *name;
 	struct mimo_nvmf_tgt_opts opts;
@@ -170,7 +203,9 @@ struct mimo_nvmf_tgt {
 	uint32_t dhchap_dhgroups;
 	uint32_t auth_seqnum;
 	uint64_t discovery_genctr;
-	uint16_t crdt[3]; /* nvmf_set_crdt: reported in Identify Controller */
+	TAILQ_HEAD(, nvmf_referral) referrals; /* in the order added */
+	struct nvmf_reactor_stat *stat;	       /* [NVMF_MAX_REACTORS], cache-line aligned */
+	uint16_t crdt[3];		       /* nvmf_set_crdt: reported in Identify Controller */
 	/* TLS PSKs by (host, subsystem), for the handshakes of every reactor (nvmf_tgt_psk_*). */
 	pthread_mutex_t psk_lock;
 	TAILQ_HEAD(, nvmf_psk) psks;
@@ -198,6 +233,8 @@ int nvmf_tgt_psk_set(struct mimo_nvmf_tgt *tgt, const char *subnqn, const char *
 struct mimo_key *nvmf_tgt_psk_get(struct mimo_nvmf_tgt *tgt, const char *subnqn,
 				  const char *hostnqn);
 
+/* A referral as SPDK shows and saves it (nvmf_referral_rpc.c). */
+json_t *nvmf_referral_json(const struct nvmf_referral *r);
 /* A subsystem, host, listener or namespace changed: discovery controllers hear of it. */
 void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt);
 /* A subsystem (or the last discovery controller) is gone: a target being destroyed goes on. */
@@ -238,6 +275,12 @@ struct nvmf_ctrlr {
 	uint32_t num_aer;
 	bool ns_notice_pending, ns_notice_masked;
 	bool disc_notice_pending, disc_notice_masked;
+	bool ana_notice_pending, ana_notice_masked;
+	/* With ANA reporting: the states of the listener it came through, per ANA group, and
+	 * their change count (copied by the target's reactor when they change; the I/O path
+	 * of any reactor reads a state with a relaxed load). */
+	_Atomic uint8_t *ana_state;
+	uint64_t ana_chgcnt;
 	uint32_t changed_ns[NVMF_CHANGED_NS_MAX];
 	uint32_t num_changed_ns; /* > NVMF_CHANGED_NS_MAX: overflowed */
 
@@ -302,6 +345,31 @@ void nvmf_admin_get_log_page(struct nvmf_req *req);
 void nvmf_admin_get_features(struct nvmf_req *req);
 void nvmf_admin_set_features(struct nvmf_req *req);
 uint64_t nvmf_ctrlr_cap(const struct nvmf_ctrlr *ctrlr);
+
+/* ana.c: Asymmetric Namespace Access. */
+const char *nvmf_ana_state_name(uint8_t state);
+/* "optimized", "non_optimized", "inaccessible" (any case): the state, or 0. */
+uint8_t nvmf_ana_state_parse(const char *name);
+/* The ANA log page as controller c sees it (its path's states); rgo: groups only. */
+void *nvmf_ana_log(const struct nvmf_ctrlr *c, bool rgo, size_t *len);
+/* On the target's reactor: set the state of a listener for one ANA group (0: all); its
+ * controllers get the new states and an ANA change notice. -ENOENT (not a listener of s),
+ * -EINVAL (group out of range, or no ANA reporting). */
+int nvmf_subsystem_set_ana_state(struct mimo_nvmf_subsystem *s, const struct nvmf_port *port,
+				 uint8_t state, uint32_t anagrpid);
+/* Move a namespace to another ANA group (1 to max_nsid); every controller hears of it.
+ * -ENOENT (no such namespace), -EINVAL. */
+int nvmf_subsystem_set_ns_ana_group(struct mimo_nvmf_subsystem *s, uint32_t nsid,
+				    uint32_t anagrpid);
+/* A new listener's states (every group optimized); -ENOMEM. */
+int nvmf_listener_ana_init(const struct mimo_nvmf_subsystem *s, struct nvmf_subsys_listener *l);
+/* A new controller's copy of its listener's states; -ENOMEM. */
+int nvmf_ctrlr_ana_init(struct nvmf_ctrlr *c);
+/* ctrlr.c: the controller's path changed state: copy the listener's, tell the host. */
+void nvmf_ctrlr_ana_changed(struct nvmf_ctrlr *c, const struct nvmf_subsys_listener *l);
+/* The listener of s on port, or NULL. */
+struct nvmf_subsys_listener *nvmf_subsystem_find_listener(const struct mimo_nvmf_subsystem *s,
+							  const struct nvmf_port *port);
 
 /* discovery.c: the log for a host, as one buffer (header + entries). */
 void *nvmf_discovery_log(struct mimo_nvmf_tgt *tgt, const char *hostnqn, size_t *len);
@@ -384,7 +452,9 @@ struct nvmf_qpair {
 	bool ctrlr_released;   /* the controller let go of it */
 	bool close_after_send; /* Disconnect answered, or authentication failed: close once sent */
 	bool free_scheduled;
-	char traddr[64]; /* the host's address, for logs, events and RPCs */
+	bool stat_counted;	/* in its reactor's current_admin/io_qpairs */
+	bool stat_unassociated; /* in its reactor's current_unassociated_qpairs */
+	char traddr[64];	/* the host's address, for logs, events and RPCs */
 	char trsvcid[8];
 	TAILQ_ENTRY(nvmf_qpair) link; /* its poll group's */
 };
@@ -499,17 +569,25 @@ void nvmf_poll_group_fini(struct nvmf_poll_group *pg);
 /* Errors a host may retry go without Do Not Retry; every other error has it. */
 static inline void nvmf_req_set_status(struct nvmf_req *req, uint8_t sct, uint8_t sc)
 {
-	bool retry = sct == MIMO_NVME_SCT_GENERIC &&
-		     (sc == MIMO_NVME_SC_SUCCESS || sc == MIMO_NVME_SC_INTERNAL_DEVICE_ERROR ||
-		      sc == MIMO_NVME_SC_ABORTED_SQ_DELETION ||
-		      sc == MIMO_NVME_SC_TRANSIENT_TRANSPORT_ERROR ||
-		      sc == MIMO_NVME_SC_NAMESPACE_NOT_READY);
+	/* A path error (ANA) without Do Not Retry: the host tries another path. */
+	bool retry = sct == MIMO_NVME_SCT_PATH ||
+		     (sct == MIMO_NVME_SCT_GENERIC &&
+		      (sc == MIMO_NVME_SC_SUCCESS || sc == MIMO_NVME_SC_INTERNAL_DEVICE_ERROR ||
+		       sc == MIMO_NVME_SC_ABORTED_SQ_DELETION ||
+		       sc == MIMO_NVME_SC_TRANSIENT_TRANSPORT_ERROR ||
+		       sc == MIMO_NVME_SC_NAMESPACE_NOT_READY));
 
 	req->cpl.status = mimo_nvme_status(sct, sc, !retry);
 }
 
 /* Send a message between reactors (mimo_reactor_post: never a spin on a full ring). */
 void nvmf_msg(struct mimo_reactor *r, mimo_msg_fn fn, void *arg);
+
+/* mimo_nvmf_get_stats (stats.c): a controller was made (+1) or freed (-1). */
+void nvmf_stats_ctrlr(int delta);
+/* Every target's per-reactor counters in turn, from any thread, under the targets' list lock
+ * (no target is freed meanwhile; tgt.c). */
+void nvmf_tgts_foreach_stat(void (*fn)(void *arg, const struct nvmf_reactor_stat *st), void *arg);
 
 /* Namespace I/O accounting on the calling reactor (io_cmd.c). */
 struct mimo_io_channel *nvmf_ns_get_channel(struct nvmf_ns *ns);

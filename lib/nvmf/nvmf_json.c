@@ -73,6 +73,8 @@ static json_t *ns_json(const struct nvmf_ns *ns, bool config)
 		json_object_set_new(o, "uuid", uuid_json(ns->uuid));
 	if (ns->has_eui64)
 		json_object_set_new(o, "eui64", hex(ns->eui64, 8));
+	if (ns->subsys->ana_reporting)
+		json_object_set_new(o, "anagrpid", json_integer(atomic_load(&ns->anagrpid)));
 	if (!ns->auto_visible) {
 		json_object_set_new(o, "no_auto_visible", json_true());
 		/* The configuration replays nvmf_ns_add_host for each; a listing shows them. */
@@ -284,6 +286,34 @@ static bool transports_config(const struct mimo_nvmf_tgt *tgt, json_t *config)
 	return any;
 }
 
+/* A listener's ANA states that are not the default (optimized), as the calls that set them:
+ * one for every group when they are all the same, else one per group. SPDK's save_config
+ * leaves them out (a restart makes every path optimized again); mimo keeps them. */
+static void ana_config(json_t *config, const struct mimo_nvmf_subsystem *s,
+		       const struct nvmf_subsys_listener *l)
+{
+	bool same = true;
+
+	if (l->ana_state == NULL)
+		return;
+	for (uint32_t g = 1; g < s->max_nsid; g++)
+		same = same && l->ana_state[g] == l->ana_state[0];
+	for (uint32_t g = 1; g <= s->max_nsid; g++) {
+		json_t *p;
+
+		if (l->ana_state[g - 1] == MIMO_NVME_ANA_OPTIMIZED)
+			continue;
+		p = json_pack("{s:s, s:o, s:s}", "nqn", s->nqn, "listen_address",
+			      listen_addr_json(l->port), "ana_state",
+			      nvmf_ana_state_name(l->ana_state[g - 1]));
+		if (!same)
+			json_object_set_new(p, "anagrpid", json_integer(g));
+		add_call(config, "nvmf_subsystem_listener_set_ana_state", p);
+		if (same)
+			return;
+	}
+}
+
 MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 {
 	json_t *config = json_array();
@@ -315,6 +345,13 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 				   "crdt3", tgt->crdt[2]));
 	if (!transports_config(tgt, config))
 		return config;
+	/* Referrals after the transports, as SPDK writes them. */
+	{
+		const struct nvmf_referral *r;
+
+		TAILQ_FOREACH(r, &tgt->referrals, link)
+		add_call(config, "nvmf_discovery_add_referral", nvmf_referral_json(r));
+	}
 	TAILQ_FOREACH(s, &tgt->subsystems, link)
 	{
 		const struct nvmf_subsys_listener *l;
@@ -333,6 +370,8 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 				json_object_set_new(p, "dmrsl", json_integer(s->dmrsl));
 			if (s->wzsl != 0)
 				json_object_set_new(p, "wzsl", json_integer(s->wzsl));
+			if (s->ana_reporting)
+				json_object_set_new(p, "ana_reporting", json_true());
 			add_call(config, "nvmf_create_subsystem", p);
 		}
 		TAILQ_FOREACH(h, &s->hosts, link)
@@ -369,6 +408,7 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 			if (l->port->secure)
 				json_object_set_new(p, "secure_channel", json_true());
 			add_call(config, "nvmf_subsystem_add_listener", p);
+			ana_config(config, s, l);
 		}
 	}
 	return config;

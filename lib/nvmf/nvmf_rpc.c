@@ -14,6 +14,7 @@
 #include "dhchap.h"
 #include "keyring.h"
 #include "mimo/jsonrpc.h"
+#include "nvmf_rpc_internal.h"
 #include "transport.h"
 #include "uuid.h"
 
@@ -29,7 +30,7 @@
 		name, offsetof(s, ignored), mimo_json_decode_unsupported, true \
 	}
 
-static struct mimo_nvmf_tgt *get_tgt(struct mimo_jsonrpc_request *req, const char *name)
+struct mimo_nvmf_tgt *nvmf_rpc_get_tgt(struct mimo_jsonrpc_request *req, const char *name)
 {
 	struct mimo_nvmf_tgt *tgt = mimo_nvmf_tgt_find(name);
 
@@ -43,10 +44,10 @@ static struct mimo_nvmf_tgt *get_tgt(struct mimo_jsonrpc_request *req, const cha
 	return tgt;
 }
 
-static struct mimo_nvmf_subsystem *get_subsys(struct mimo_jsonrpc_request *req,
-					      const char *tgt_name, const char *nqn)
+struct mimo_nvmf_subsystem *nvmf_rpc_get_subsys(struct mimo_jsonrpc_request *req,
+						const char *tgt_name, const char *nqn)
 {
-	struct mimo_nvmf_tgt *tgt = get_tgt(req, tgt_name);
+	struct mimo_nvmf_tgt *tgt = nvmf_rpc_get_tgt(req, tgt_name);
 	struct mimo_nvmf_subsystem *s;
 
 	if (tgt == NULL)
@@ -162,7 +163,7 @@ static void rpc_nvmf_create_transport(struct mimo_jsonrpc_request *req, const js
 	if (!mimo_rpc_decode(req, params, create_transport_decoders,
 			     MIMO_COUNTOF(create_transport_decoders), &p))
 		return;
-	tgt = get_tgt(req, p.tgt_name);
+	tgt = nvmf_rpc_get_tgt(req, p.tgt_name);
 	if (tgt == NULL)
 		goto out;
 	if (strcasecmp(p.trtype, "TCP") != 0) {
@@ -210,7 +211,7 @@ static void rpc_nvmf_get_transports(struct mimo_jsonrpc_request *req, const json
 	if (!mimo_rpc_decode(req, params, get_transports_decoders,
 			     MIMO_COUNTOF(get_transports_decoders), &p))
 		return;
-	tgt = get_tgt(req, p.tgt_name);
+	tgt = nvmf_rpc_get_tgt(req, p.tgt_name);
 	if (tgt != NULL) {
 		a = mimo_nvmf_tgt_transports_json(tgt);
 		if (p.trtype != NULL && strcasecmp(p.trtype, "TCP") != 0) {
@@ -239,6 +240,7 @@ struct create_subsystem {
 	uint32_t max_namespaces;
 	uint16_t min_cntlid, max_cntlid;
 	uint32_t dmrsl, wzsl;
+	bool ana_reporting;
 	const json_t *ignored;
 };
 
@@ -262,7 +264,7 @@ static const struct mimo_json_decoder create_subsystem_decoders[] = {
 	{ "max_namespaces", offsetof(CS, max_namespaces), mimo_json_decode_uint32, true },
 	{ "min_cntlid", offsetof(CS, min_cntlid), mimo_json_decode_uint16, true },
 	{ "max_cntlid", offsetof(CS, max_cntlid), mimo_json_decode_uint16, true },
-	UNSUPPORTED(CS, "ana_reporting"),
+	{ "ana_reporting", offsetof(CS, ana_reporting), mimo_json_decode_bool, true },
 	UNSUPPORTED(CS, "passthrough"),
 	UNSUPPORTED(CS, "enable_nssr"),
 	{ "dmrsl", offsetof(CS, dmrsl), mimo_json_decode_uint32, true },
@@ -292,6 +294,7 @@ static struct mimo_nvmf_subsystem *create_subsystem(struct mimo_jsonrpc_request 
 		o.max_cntlid = p->max_cntlid;
 	o.dmrsl = p->dmrsl;
 	o.wzsl = (uint8_t)p->wzsl;
+	o.ana_reporting = p->ana_reporting;
 	rc = mimo_nvmf_subsystem_create(tgt, p->nqn, &o, &s);
 	if (rc == -EEXIST) {
 		mimo_jsonrpc_send_error(req, INVALID, "Subsystem NQN '%s' already exists", p->nqn);
@@ -330,7 +333,7 @@ static void rpc_nvmf_create_subsystem(struct mimo_jsonrpc_request *req, const js
 	if (!mimo_rpc_decode(req, params, create_subsystem_decoders,
 			     MIMO_COUNTOF(create_subsystem_decoders), &p))
 		return;
-	tgt = get_tgt(req, p.tgt_name);
+	tgt = nvmf_rpc_get_tgt(req, p.tgt_name);
 	if (tgt != NULL && create_subsystem(req, tgt, &p) != NULL)
 		mimo_jsonrpc_send_bool(req, true);
 	mimo_json_decode_free(create_subsystem_decoders, MIMO_COUNTOF(create_subsystem_decoders),
@@ -365,7 +368,7 @@ static void rpc_nvmf_delete_subsystem(struct mimo_jsonrpc_request *req, const js
 
 	if (!mimo_rpc_decode(req, params, nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
 		rc = mimo_nvmf_subsystem_destroy(s, deleted, req);
 		if (rc == -EPERM)
@@ -396,7 +399,7 @@ static void rpc_nvmf_get_subsystems(struct mimo_jsonrpc_request *req, const json
 	if (!mimo_rpc_decode(req, params, get_subsystems_decoders,
 			     MIMO_COUNTOF(get_subsystems_decoders), &p))
 		return;
-	tgt = get_tgt(req, p.tgt_name);
+	tgt = nvmf_rpc_get_tgt(req, p.tgt_name);
 	if (tgt != NULL) {
 		json_t *a = mimo_nvmf_tgt_subsystems_json(tgt, p.nqn);
 
@@ -417,7 +420,7 @@ static void rpc_nvmf_subsystem_get_controllers(struct mimo_jsonrpc_request *req,
 
 	if (!mimo_rpc_decode(req, params, nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL)
 		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_controllers_json(s));
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
@@ -487,14 +490,11 @@ static int add_ns(struct mimo_jsonrpc_request *req, struct mimo_nvmf_subsystem *
 		mimo_jsonrpc_send_error(req, INVALID, "namespace: %s", err);
 		goto out;
 	}
-	/* SPDK saves every namespace in the ANA group of its own nsid: that is the one group
-	 * mimo has (no ANA reporting yet). Any other group is refused. */
-	if (p.anagrpid != 0 && p.anagrpid != p.nsid) {
-		mimo_jsonrpc_send_error(
-			req, INVALID,
-			"namespace: anagrpid %u: ANA groups are not supported (only "
-			"the namespace's own nsid, SPDK's default)",
-			p.anagrpid);
+	if (p.anagrpid > s->max_nsid) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"namespace: anagrpid %u: ANA groups are 1 to %u "
+					"(max_namespaces)",
+					p.anagrpid, s->max_nsid);
 		goto out;
 	}
 	mimo_nvmf_ns_opts_init(&o);
@@ -509,6 +509,7 @@ static int add_ns(struct mimo_jsonrpc_request *req, struct mimo_nvmf_subsystem *
 	o.has_nguid = p.nguid != NULL;
 	o.has_eui64 = p.eui64 != NULL;
 	o.no_auto_visible = p.no_auto_visible;
+	o.anagrpid = p.anagrpid;
 	rc = mimo_nvmf_subsystem_add_ns(s, p.bdev_name, &o);
 	if (rc > 0)
 		goto out;
@@ -553,7 +554,7 @@ static void rpc_nvmf_subsystem_add_ns(struct mimo_jsonrpc_request *req, const js
 
 	if (!mimo_rpc_decode(req, params, add_ns_decoders, MIMO_COUNTOF(add_ns_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
 		nsid = add_ns(req, s, p.ns);
 		if (nsid > 0)
@@ -581,7 +582,7 @@ static void rpc_nvmf_subsystem_remove_ns(struct mimo_jsonrpc_request *req, const
 
 	if (!mimo_rpc_decode(req, params, remove_ns_decoders, MIMO_COUNTOF(remove_ns_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
 		if (mimo_nvmf_subsystem_remove_ns(s, p.nsid) != 0)
 			mimo_jsonrpc_send_error(req, INVALID, "Namespace %u not found in %s",
@@ -671,7 +672,7 @@ static void host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, boo
 
 	if (!mimo_rpc_decode(req, params, host_decoders, MIMO_COUNTOF(host_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
 		if (add) {
 			struct mimo_nvmf_host_opts o;
@@ -737,7 +738,7 @@ static void rpc_nvmf_subsystem_set_keys(struct mimo_jsonrpc_request *req, const 
 
 	if (!mimo_rpc_decode(req, params, set_keys_decoders, MIMO_COUNTOF(set_keys_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
 		rc = mimo_nvmf_subsystem_set_keys(s, p.host, p.dhchap_key, p.dhchap_ctrlr_key);
 		if (key_error(req, rc, &p))
@@ -763,7 +764,7 @@ static void rpc_nvmf_subsystem_get_qpairs(struct mimo_jsonrpc_request *req, cons
 
 	if (!mimo_rpc_decode(req, params, nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL)
 		mimo_jsonrpc_send_result(req, mimo_nvmf_subsystem_qpairs_json(s));
 	mimo_json_decode_free(nqn_decoders, MIMO_COUNTOF(nqn_decoders), &p);
@@ -884,7 +885,7 @@ static void rpc_nvmf_set_config(struct mimo_jsonrpc_request *req, const json_t *
 	if (!mimo_rpc_decode(req, params, set_config_decoders, MIMO_COUNTOF(set_config_decoders),
 			     &p))
 		return;
-	tgt = get_tgt(req, NULL);
+	tgt = nvmf_rpc_get_tgt(req, NULL);
 	if (tgt == NULL)
 		goto out;
 	mimo_nvmf_tgt_get_dhchap(tgt, &digests, &dhgroups);
@@ -925,7 +926,7 @@ static void ns_host_rpc(struct mimo_jsonrpc_request *req, const json_t *params, 
 
 	if (!mimo_rpc_decode(req, params, ns_host_decoders, MIMO_COUNTOF(ns_host_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s == NULL)
 		goto out;
 	rc = add ? mimo_nvmf_ns_add_host(s, p.nsid, p.host)
@@ -986,7 +987,7 @@ static void rpc_nvmf_subsystem_allow_any_host(struct mimo_jsonrpc_request *req,
 
 	if (!mimo_rpc_decode(req, params, allow_decoders, MIMO_COUNTOF(allow_decoders), &p))
 		return;
-	s = get_subsys(req, p.tgt_name, p.nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, p.nqn);
 	if (s != NULL) {
 		mimo_nvmf_subsystem_allow_any_host(s, p.allow_any_host);
 		mimo_jsonrpc_send_bool(req, true);
@@ -1015,8 +1016,8 @@ static const struct mimo_json_decoder addr_decoders[] = {
 #undef AP
 
 /* Decode a listen_address object; answers errors itself. */
-static bool decode_addr(struct mimo_jsonrpc_request *req, const json_t *obj,
-			struct mimo_nvmf_listen_addr *a)
+bool nvmf_rpc_decode_addr(struct mimo_jsonrpc_request *req, const json_t *obj,
+			  struct mimo_nvmf_listen_addr *a)
 {
 	struct addr_params p = { 0 };
 	char err[256];
@@ -1091,19 +1092,21 @@ struct listener_params {
 	char *tgt_name;
 	const json_t *addr;
 	const json_t *ana_state;
+	uint32_t anagrpid;
 	const char *sock_impl;
 	bool secure_channel;
 	const json_t *ignored;
 };
 
-/* Without ANA reporting every listener is what SPDK calls "optimized". */
+/* A listener's first ANA state (of every group, or of anagrpid's): what
+ * nvmf_subsystem_listener_set_ana_state takes. */
 static const char *decode_ana_state(const json_t *val, void *out)
 {
 	*(const json_t **)out = val;
 	if (json_is_null(val) ||
-	    (json_is_string(val) && strcasecmp(json_string_value(val), "optimized") == 0))
+	    (json_is_string(val) && nvmf_ana_state_parse(json_string_value(val)) != 0))
 		return NULL;
-	return "\"optimized\": ANA states are not supported";
+	return "\"optimized\", \"non_optimized\" or \"inaccessible\"";
 }
 
 /* SPDK's socket layers: "posix" and "uring" are plain TCP, which mimo speaks over epoll;
@@ -1126,7 +1129,7 @@ static const struct mimo_json_decoder listener_decoders[] = {
 	{ "listen_address", offsetof(LP, addr), mimo_json_decode_json, false },
 	{ "secure_channel", offsetof(LP, secure_channel), mimo_json_decode_bool, true },
 	{ "ana_state", offsetof(LP, ana_state), decode_ana_state, true },
-	UNSUPPORTED(LP, "anagrpid"),
+	{ "anagrpid", offsetof(LP, anagrpid), mimo_json_decode_uint32, true },
 	{ "sock_impl", offsetof(LP, sock_impl), decode_sock_impl, true },
 	NO_MEANING(LP, "numa_id"),
 };
@@ -1134,9 +1137,24 @@ static const struct mimo_json_decoder listener_decoders[] = {
 
 struct listener_ctx {
 	struct mimo_jsonrpc_request *req;
+	struct mimo_nvmf_subsystem *s;
 	struct mimo_nvmf_listen_addr addr;
 	bool secure;
+	uint8_t ana_state; /* 0: leave every group optimized */
+	uint32_t anagrpid;
 };
+
+/* The listener is in place: its first ANA state. */
+static int listener_ana(struct listener_ctx *ctx)
+{
+	struct nvmf_transport *tt = nvmf_tgt_find_transport(ctx->s->tgt, ctx->addr.trtype);
+
+	if (ctx->ana_state == 0)
+		return 0;
+	return nvmf_subsystem_set_ana_state(ctx->s,
+					    tt != NULL ? nvmf_port_find(tt, &ctx->addr) : NULL,
+					    ctx->ana_state, ctx->anagrpid);
+}
 
 static void listener_done(void *arg, int rc)
 {
@@ -1148,7 +1166,8 @@ static void listener_done(void *arg, int rc)
 					"there must be one too (or use another port)",
 					ctx->addr.traddr, ctx->addr.trsvcid,
 					ctx->secure ? "plain TCP" : "a secure channel (TLS only)");
-	else if (listener_rc_error(ctx->req, rc, &ctx->addr) == 0)
+	else if (listener_rc_error(ctx->req, rc, &ctx->addr) == 0 &&
+		 listener_rc_error(ctx->req, listener_ana(ctx), &ctx->addr) == 0)
 		mimo_jsonrpc_send_bool(ctx->req, true);
 	free(ctx);
 }
@@ -1164,7 +1183,7 @@ static void listener_rpc(struct mimo_jsonrpc_request *req, const json_t *params,
 		return;
 	/* rpc.py's shortcut for the discovery subsystem. */
 	nqn = strcmp(p.nqn, "discovery") == 0 ? MIMO_NVMF_DISCOVERY_NQN : p.nqn;
-	s = get_subsys(req, p.tgt_name, nqn);
+	s = nvmf_rpc_get_subsys(req, p.tgt_name, nqn);
 	if (s == NULL)
 		goto out;
 	ctx = calloc(1, sizeof(*ctx));
@@ -1173,9 +1192,38 @@ static void listener_rpc(struct mimo_jsonrpc_request *req, const json_t *params,
 		goto out;
 	}
 	ctx->req = req;
-	if (!decode_addr(req, p.addr, &ctx->addr)) {
+	ctx->s = s;
+	if (!nvmf_rpc_decode_addr(req, p.addr, &ctx->addr)) {
 		free(ctx);
 		goto out;
+	}
+	/* A listener being removed has no state to set. */
+	if (!add && ((p.ana_state != NULL && !json_is_null(p.ana_state)) || p.anagrpid != 0)) {
+		mimo_jsonrpc_send_error(req, INVALID,
+					"ana_state/anagrpid: only when adding a listener");
+		free(ctx);
+		goto out;
+	}
+	if (json_is_string(p.ana_state))
+		ctx->ana_state = nvmf_ana_state_parse(json_string_value(p.ana_state));
+	ctx->anagrpid = p.anagrpid;
+	/* A state other than every group optimized needs ANA reporting, and a group of it. */
+	if (add && ((ctx->ana_state != 0 && ctx->ana_state != MIMO_NVME_ANA_OPTIMIZED) ||
+		    p.anagrpid != 0)) {
+		if (!s->ana_reporting || p.anagrpid > s->max_nsid) {
+			mimo_jsonrpc_send_error(
+				req, INVALID, "ana_state/anagrpid: %s",
+				!s->ana_reporting
+					? "ANA reporting is disabled (nvmf_create_subsystem "
+					  "--ana-reporting)"
+					: "ANA groups are 1 to max_namespaces");
+			free(ctx);
+			goto out;
+		}
+		if (ctx->ana_state == 0)
+			ctx->ana_state = MIMO_NVME_ANA_OPTIMIZED;
+	} else {
+		ctx->ana_state = 0;
 	}
 	if (add) {
 		struct mimo_nvmf_listener_opts o;
@@ -1370,7 +1418,7 @@ static void construct(struct mimo_jsonrpc_request *req, struct mimo_nvmf_tgt *tg
 		struct mimo_nvmf_listen_addr addr;
 		int rc = -EINPROGRESS;
 
-		if (!decode_addr(req, v, &addr))
+		if (!nvmf_rpc_decode_addr(req, v, &addr))
 			goto undo;
 		/* mimo opens listeners at once: the callback has run when this returns. */
 		mimo_nvmf_subsystem_add_listener(s, &addr, store_rc, &rc);
@@ -1390,7 +1438,7 @@ static void rpc_construct_nvmf_subsystem(struct mimo_jsonrpc_request *req, const
 
 	if (!mimo_rpc_decode(req, params, construct_decoders, MIMO_COUNTOF(construct_decoders), &p))
 		return;
-	tgt = get_tgt(req, p.tgt_name);
+	tgt = nvmf_rpc_get_tgt(req, p.tgt_name);
 	if (tgt != NULL)
 		construct(req, tgt, &p);
 	mimo_json_decode_free(construct_decoders, MIMO_COUNTOF(construct_decoders), &p);
@@ -1425,4 +1473,7 @@ static const struct mimo_rpc_method g_rpcs[] = {
 void nvmf_rpc_register(void)
 {
 	mimo_rpc_register_methods(g_rpcs, MIMO_COUNTOF(g_rpcs));
+	nvmf_info_rpc_register();
+	nvmf_referral_rpc_register();
+	nvmf_ana_rpc_register();
 }

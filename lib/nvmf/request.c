@@ -15,6 +15,23 @@
 
 /* --- completion ---------------------------------------------------------------------------- */
 
+/* nvmf_get_stats: a queue pair joined its controller (nvmf_qpair_leave_ctrlr takes it off
+ * the current count again). */
+static void count_connected(struct nvmf_qpair *qp)
+{
+	struct nvmf_reactor_stat *st = &qp->tt->tgt->stat[qp->group->reactor_index];
+
+	if (qp->qid == 0) {
+		NVMF_STAT_ADD(st->admin_qpairs, 1);
+		NVMF_STAT_ADD(st->current_admin_qpairs, 1);
+	} else {
+		NVMF_STAT_ADD(st->io_qpairs, 1);
+		NVMF_STAT_ADD(st->current_io_qpairs, 1);
+	}
+	qp->stat_counted = true;
+	nvmf_qpair_stat_associated(qp);
+}
+
 /* The Connect answer came back from the target's reactor: the queue pair joins its
  * controller (or, if it closed meanwhile, leaves it at once). */
 static void connect_done(struct nvmf_qpair *qp, struct nvmf_req *req)
@@ -30,6 +47,7 @@ static void connect_done(struct nvmf_qpair *qp, struct nvmf_req *req)
 		qp->qid = cmd->qid;
 		qp->sqsize = cmd->sqsize;
 		qp->sq_fc_disabled = (cmd->cattr & MIMO_NVMF_CATTR_DISABLE_SQ_FLOW_CONTROL) != 0;
+		count_connected(qp);
 		if (qp->state == NVMF_QP_CLOSING) {
 			nvmf_qpair_leave_ctrlr(qp);
 			return;
@@ -81,6 +99,14 @@ static void respond(struct nvmf_req *req)
 
 	if (mimo_unlikely(req->cmd.opc == MIMO_NVME_OPC_FABRIC))
 		fabrics_done(qp, req);
+	/* NVMe commands of I/O queues (not their Connect). */
+	if (mimo_likely(qp->qid != 0 && req->cmd.opc != MIMO_NVME_OPC_FABRIC)) {
+		struct nvmf_reactor_stat *st = &qp->tt->tgt->stat[qp->group->reactor_index];
+
+		NVMF_STAT_ADD(st->completed_nvme_io, 1);
+		if (mimo_unlikely((req->cpl.status >> 1) != 0))
+			NVMF_STAT_ADD(st->failed_nvme_io, 1);
+	}
 	req->cpl.cid = req->cmd.cid;
 	req->cpl.sqid = qp->qid;
 	req->cpl.sqhd = qp->sqhd;
@@ -261,6 +287,7 @@ void nvmf_req_retry_later(struct nvmf_req *req)
 		}
 	}
 	STAILQ_INSERT_TAIL(&pg->retry, req, link);
+	NVMF_STAT_ADD(pg->tt->tgt->stat[pg->reactor_index].pending_bdev_io, 1);
 }
 
 void nvmf_qpair_drop_retries(struct nvmf_qpair *qp)

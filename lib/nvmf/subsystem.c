@@ -116,6 +116,7 @@ MIMO_EXPORT int mimo_nvmf_subsystem_create(struct mimo_nvmf_tgt *tgt, const char
 	s->max_nsid = disc ? 0 : o.max_namespaces;
 	s->dmrsl = o.dmrsl;
 	s->wzsl = o.wzsl;
+	s->ana_reporting = o.ana_reporting && !disc;
 	TAILQ_INIT(&s->hosts);
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->ctrlrs);
@@ -233,6 +234,7 @@ void nvmf_subsystem_free(struct mimo_nvmf_subsystem *s)
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
 		TAILQ_REMOVE(&s->listeners, l, link);
 		nvmf_port_put(l->port);
+		free(l->ana_state);
 		free(l);
 	}
 	TAILQ_REMOVE(&s->tgt->subsystems, s, link);
@@ -338,7 +340,14 @@ static void ns_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 {
 	struct nvmf_ns *ns = ctx;
 
-	(void)bdev;
+	if (type == MIMO_BDEV_EVENT_RESIZE) {
+		/* Identify Namespace reports the new size; hosts hear of it by a Namespace
+		 * Attribute Changed notice (and the Changed Namespace List). */
+		__atomic_store_n(&ns->num_blocks, mimo_bdev_get_num_blocks(bdev), __ATOMIC_RELAXED);
+		if (nvmf_subsystem_get_ns(ns->subsys, ns->nsid) == ns)
+			nvmf_ctrlr_ns_changed(ns->subsys, ns);
+		return;
+	}
 	if (type != MIMO_BDEV_EVENT_REMOVE)
 		return;
 	/* The bdev is being deleted: the namespace goes first, so the bdev can. */
@@ -377,6 +386,8 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *s, const 
 	} else if (atomic_load(&s->ns[nsid - 1]) != NULL) {
 		return -EEXIST;
 	}
+	if (o.anagrpid > s->max_nsid)
+		return -EINVAL;
 	ns = aligned_alloc(MIMO_CACHELINE, sizeof(*ns));
 	if (ns == NULL)
 		return -ENOMEM;
@@ -384,6 +395,7 @@ MIMO_EXPORT int mimo_nvmf_subsystem_add_ns(struct mimo_nvmf_subsystem *s, const 
 	ns->nsid = nsid;
 	ns->subsys = s;
 	ns->auto_visible = !o.no_auto_visible;
+	atomic_init(&ns->anagrpid, o.anagrpid != 0 ? o.anagrpid : nsid);
 	TAILQ_INIT(&ns->visible_hosts);
 	ns->bdev_name = strdup(bdev_name);
 	if (ns->bdev_name == NULL) {
@@ -808,8 +820,14 @@ MIMO_EXPORT void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem
 		rc = -ENOMEM;
 		goto out;
 	}
+	rc = nvmf_listener_ana_init(s, l);
+	if (rc != 0) {
+		free(l);
+		goto out;
+	}
 	rc = nvmf_port_get(tt, addr, &o, &port);
 	if (rc != 0) {
+		free(l->ana_state);
 		free(l);
 		goto out;
 	}
@@ -852,6 +870,7 @@ MIMO_EXPORT void mimo_nvmf_subsystem_remove_listener(struct mimo_nvmf_subsystem 
 				nvmf_ctrlr_disconnect(c);
 		}
 		nvmf_port_put(port);
+		free(l->ana_state);
 		free(l);
 		nvmf_tgt_discovery_changed(s->tgt);
 		rc = 0;

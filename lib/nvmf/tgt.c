@@ -41,8 +41,15 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt = calloc(1, sizeof(*tgt));
 	if (tgt == NULL)
 		return -ENOMEM;
+	tgt->stat = aligned_alloc(MIMO_CACHELINE, NVMF_MAX_REACTORS * sizeof(*tgt->stat));
+	if (tgt->stat == NULL) {
+		free(tgt);
+		return -ENOMEM;
+	}
+	memset(tgt->stat, 0, NVMF_MAX_REACTORS * sizeof(*tgt->stat));
 	mimo_nvmf_tgt_opts_init(&tgt->opts);
 	if (mimo_opts_copy(&tgt->opts, sizeof(tgt->opts), opts) != 0) {
+		free(tgt->stat);
 		free(tgt);
 		return -EINVAL;
 	}
@@ -58,10 +65,12 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 	tgt->dhchap_digests = DHCHAP_ALL_DIGESTS;
 	tgt->dhchap_dhgroups = DHCHAP_ALL_DHGROUPS;
 	TAILQ_INIT(&tgt->subsystems);
+	TAILQ_INIT(&tgt->referrals);
 	TAILQ_INIT(&tgt->transports);
 	TAILQ_INIT(&tgt->psks);
 	pthread_mutex_init(&tgt->psk_lock, NULL);
 	if (tgt->name == NULL) {
+		free(tgt->stat);
 		free(tgt);
 		return -ENOMEM;
 	}
@@ -71,6 +80,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		if (strcmp(t->name, name) == 0) {
 			pthread_mutex_unlock(&g_tgts_lock);
 			free(tgt->name);
+			free(tgt->stat);
 			free(tgt);
 			return -EEXIST;
 		}
@@ -88,6 +98,7 @@ MIMO_EXPORT int mimo_nvmf_tgt_create(const char *name, const struct mimo_nvmf_tg
 		TAILQ_REMOVE(&g_tgts, tgt, link);
 		pthread_mutex_unlock(&g_tgts_lock);
 		free(tgt->name);
+		free(tgt->stat);
 		free(tgt);
 		return rc;
 	}
@@ -121,6 +132,19 @@ MIMO_EXPORT void mimo_nvmf_tgt_set_crdt(struct mimo_nvmf_tgt *tgt, const uint16_
 MIMO_EXPORT void mimo_nvmf_tgt_get_crdt(const struct mimo_nvmf_tgt *tgt, uint16_t crdt[3])
 {
 	memcpy(crdt, tgt->crdt, sizeof(tgt->crdt));
+}
+
+void nvmf_tgts_foreach_stat(void (*fn)(void *arg, const struct nvmf_reactor_stat *st), void *arg)
+{
+	struct mimo_nvmf_tgt *t;
+
+	pthread_mutex_lock(&g_tgts_lock);
+	TAILQ_FOREACH(t, &g_tgts, link)
+	{
+		for (uint32_t i = 0; i < NVMF_MAX_REACTORS; i++)
+			fn(arg, &t->stat[i]);
+	}
+	pthread_mutex_unlock(&g_tgts_lock);
 }
 
 MIMO_EXPORT struct mimo_nvmf_tgt *mimo_nvmf_tgt_find(const char *name)
@@ -210,13 +234,19 @@ static void destroy_finish(void *arg)
 	struct mimo_nvmf_tgt *tgt = arg;
 	void (*cb)(void *) = tgt->destroy_cb;
 	void *cb_arg = tgt->destroy_arg;
+	struct nvmf_referral *r;
 
 	nvmf_subsystem_free(tgt->discovery);
 	pthread_mutex_lock(&g_tgts_lock);
 	TAILQ_REMOVE(&g_tgts, tgt, link);
 	pthread_mutex_unlock(&g_tgts_lock);
 	pthread_mutex_destroy(&tgt->psk_lock);
+	while ((r = TAILQ_FIRST(&tgt->referrals)) != NULL) {
+		TAILQ_REMOVE(&tgt->referrals, r, link);
+		free(r);
+	}
 	free(tgt->name);
+	free(tgt->stat);
 	free(tgt);
 	if (cb != NULL)
 		cb(cb_arg);

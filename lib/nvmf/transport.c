@@ -203,10 +203,22 @@ void nvmf_poll_group_add(struct nvmf_poll_group *pg, struct nvmf_qpair *qp)
 {
 	qp->group = pg;
 	TAILQ_INSERT_TAIL(&pg->qpairs, qp, link);
+	/* nvmf_get_stats: until its Connect succeeds. */
+	NVMF_STAT_ADD(pg->tt->tgt->stat[pg->reactor_index].current_unassociated_qpairs, 1);
+	qp->stat_unassociated = true;
+}
+
+void nvmf_qpair_stat_associated(struct nvmf_qpair *qp)
+{
+	if (!qp->stat_unassociated)
+		return;
+	qp->stat_unassociated = false;
+	NVMF_STAT_ADD(qp->tt->tgt->stat[qp->group->reactor_index].current_unassociated_qpairs, -1);
 }
 
 void nvmf_poll_group_remove(struct nvmf_qpair *qp)
 {
+	nvmf_qpair_stat_associated(qp);
 	TAILQ_REMOVE(&qp->group->qpairs, qp, link);
 }
 
@@ -378,6 +390,15 @@ static void ctrlr_qpair_gone_msg(void *arg)
 
 void nvmf_qpair_leave_ctrlr(struct nvmf_qpair *qp)
 {
+	if (qp->stat_counted) {
+		struct nvmf_reactor_stat *st = &qp->tt->tgt->stat[qp->group->reactor_index];
+
+		qp->stat_counted = false;
+		if (qp->qid == 0)
+			NVMF_STAT_ADD(st->current_admin_qpairs, -1);
+		else
+			NVMF_STAT_ADD(st->current_io_qpairs, -1);
+	}
 	if (qp->ctrlr != NULL)
 		nvmf_msg(qp->tt->tgt->reactor, ctrlr_qpair_gone_msg, qp);
 	else if (!qp->connect_pending)

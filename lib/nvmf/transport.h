@@ -87,6 +87,8 @@ void nvmf_transport_qpair_gone(struct nvmf_transport *tt);
 /* The queue pair is served by pg (on pg's reactor) / no longer. */
 void nvmf_poll_group_add(struct nvmf_poll_group *pg, struct nvmf_qpair *qp);
 void nvmf_poll_group_remove(struct nvmf_qpair *qp);
+/* nvmf_get_stats: the queue pair is no longer unassociated (Connect succeeded, or it goes). */
+void nvmf_qpair_stat_associated(struct nvmf_qpair *qp);
 
 extern const struct nvmf_transport_ops nvmf_tcp_ops;
 /* TCP's cap on max_connections_per_listener (3/4 of RLIMIT_NOFILE), for nvmf_create_transport's

@@ -271,6 +271,21 @@ void io_channels_release_all(struct mimo_reactor *r)
 	}
 }
 
+void mimo_reactor_foreach_channel(mimo_channel_info_fn fn, void *arg)
+{
+	struct mimo_reactor *r = mimo_reactor_current();
+	struct mimo_io_channel *ch;
+
+	if (r == NULL)
+		return;
+	/* The device's name is fixed at registration and the device outlives its channels. */
+	TAILQ_FOREACH(ch, &r->channels, link)
+	{
+		if (!ch->destroying)
+			fn(ch->dev->name, ch->ref, arg);
+	}
+}
+
 void *mimo_io_channel_get_ctx(struct mimo_io_channel *ch)
 {
 	return ch->ctx;

@@ -14,6 +14,10 @@
 struct mimo_poller {
 	mimo_poller_fn fn;
 	void *arg;
+	const char *name;   /* the function's name (mimo_poller_register) */
+	uint64_t id;	    /* per reactor, from 1 */
+	uint64_t run_count; /* only the reactor writes these, and readers run on it */
+	uint64_t busy_count;
 	uint64_t period_ticks; /* 0: active */
 	uint64_t next_run;
 	bool dead;     /* unregistered: skipped, unlinked and freed after the turn */
@@ -76,6 +80,9 @@ struct mimo_reactor {
 	struct channel_list channels;
 	struct overflow_list overflow; /* posted by this reactor, waiting for room */
 	bool releasing; /* stopping: channels are destroyed at once, not from messages */
+	uint64_t next_poller_id;
+	uint64_t start_ticks; /* when the reactor was created (lw_threads' elapsed) */
+	_Atomic int tid;      /* set by the thread itself as it starts */
 
 	_Atomic uint64_t busy_ticks, idle_ticks, nmsgs, sleeps;
 };

@@ -105,6 +105,9 @@ static void bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, v
 	(void)bdev;
 	if (type == MIMO_BDEV_EVENT_REMOVE && !atomic_load(&lun->removing))
 		scsi_dev_lun_hot_removed(lun);
+	/* At once, not at the next command: an idle initiator hears of it (PARAM_CHANGE). */
+	else if (type == MIMO_BDEV_EVENT_RESIZE && !atomic_load(&lun->removing))
+		scsi_lun_check_capacity(lun);
 }
 
 int scsi_lun_create(struct mimo_scsi_dev *dev, uint32_t id, const char *bdev_name,

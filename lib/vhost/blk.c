@@ -100,8 +100,9 @@ struct vhost_blk {
 	struct mimo_bdev_desc *desc;
 	bool readonly;
 	uint32_t block_size;
-	uint64_t num_blocks;
+	_Atomic uint64_t num_blocks; /* grows on a resize (home reactor), read by the queues' */
 	bool unmap, write_zeroes, flush;
+	struct vhost_ctrlr *c;
 	char id[VIRTIO_BLK_ID_BYTES];
 	struct mimo_reactor *home;
 	struct blk_reactor *pr;
@@ -535,7 +536,15 @@ static void on_bdev_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev
 {
 	struct vhost_blk *b = ctx;
 
-	(void)bdev;
+	if (type == MIMO_BDEV_EVENT_RESIZE) {
+		/* The layer only lets an open bdev grow: requests in flight stay in range. */
+		atomic_store(&b->num_blocks, mimo_bdev_get_num_blocks(bdev));
+		MIMO_INFO(COMP, "bdev %s resized to %llu blocks: telling the front-ends",
+			  b->bdev_name, (unsigned long long)atomic_load(&b->num_blocks));
+		if (b->c != NULL)
+			vhost_ctrlr_config_changed(b->c);
+		return;
+	}
 	if (type != MIMO_BDEV_EVENT_REMOVE)
 		return;
 	MIMO_WARN(COMP, "bdev %s is being deleted: its vhost-blk controller fails I/O from now on",
@@ -627,12 +636,13 @@ MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, c
 	b->flush = mimo_bdev_io_type_supported(bdev, MIMO_BDEV_IO_FLUSH);
 	/* virtio's id: 20 bytes, NUL-padded, not terminated when the name fills them. */
 	memcpy(b->id, bdev_name, MIMO_MIN(strlen(bdev_name), sizeof(b->id)));
-	rc = vhost_ctrlr_create(name, cpumask, &g_blk_ops, b, &c, err, err_len);
+	rc = vhost_ctrlr_create(name, cpumask, &g_blk_ops, b, false, &c, err, err_len);
 	if (rc != 0) {
 		mimo_bdev_close(b->desc);
 		blk_free(b);
 		return rc;
 	}
+	b->c = c;
 	vhost_emit("vhost_controller_created", name,
 		   json_pack("{s:s, s:s, s:s, s:s, s:b}", "ctrlr", name, "socket", c->socket_path,
 			     "type", "blk", "bdev", bdev_name, "readonly", readonly));

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,13 +182,43 @@ static bool name_ok(const char *name)
 	return true;
 }
 
+/* Counted for the metrics endpoint, which reads them from its own thread: the registry
+ * itself belongs to the reactor that created the controllers. */
+static _Atomic int64_t g_blk_ctrlrs, g_scsi_ctrlrs, g_sessions;
+
+static void count_ctrlr(const struct vhost_ctrlr *c, int delta)
+{
+	atomic_fetch_add_explicit(strcmp(c->ops->type, "scsi") == 0 ? &g_scsi_ctrlrs
+								    : &g_blk_ctrlrs,
+				  delta, memory_order_relaxed);
+}
+
+void vhost_stats_session(int delta)
+{
+	atomic_fetch_add_explicit(&g_sessions, delta, memory_order_relaxed);
+}
+
+static uint64_t nonneg(_Atomic int64_t *v)
+{
+	int64_t n = atomic_load_explicit(v, memory_order_relaxed);
+
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+MIMO_EXPORT void mimo_vhost_get_stats(struct mimo_vhost_stats *st)
+{
+	st->blk_controllers = nonneg(&g_blk_ctrlrs);
+	st->scsi_controllers = nonneg(&g_scsi_ctrlrs);
+	st->sessions = nonneg(&g_sessions);
+}
+
 int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost_dev_ops *ops,
-		       void *dev, struct vhost_ctrlr **out, char *err, size_t err_len)
+		       void *dev, bool delay, struct vhost_ctrlr **out, char *err, size_t err_len)
 {
 	uint64_t mask = 0, have = 0;
 	struct vhost_ctrlr *c;
 	char path[PATH_MAX];
-	int fd, rc;
+	int rc;
 
 	if (!name_ok(name)) {
 		snprintf(err, err_len,
@@ -230,28 +261,49 @@ int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost
 	c->ops = ops;
 	c->dev = dev;
 	c->iops_threshold = 60000;
+	c->listen_fd = -1;
 	TAILQ_INIT(&c->sessions);
-	fd = c->name && c->socket_path ? listen_on(path, err, err_len) : -ENOMEM;
-	if (fd < 0) {
-		free(c->name);
-		free(c->socket_path);
-		free(c);
-		return fd;
+	if (c->name == NULL || c->socket_path == NULL) {
+		rc = -ENOMEM;
+	} else if (!delay) {
+		rc = vhost_ctrlr_start(c, err, err_len);
+	} else {
+		/* Held back (SPDK's delay): nobody may connect before the targets are added. */
+		MIMO_INFO(COMP, "%s: vhost-user-%s controller, not listening until started", name,
+			  ops->type);
+		rc = 0;
 	}
-	c->listen_fd = fd;
-	rc = mimo_fd_watch_add(fd, EPOLLIN, on_accept, c, &c->listen_watch);
 	if (rc != 0) {
-		close(fd);
-		unlink(path);
 		free(c->name);
 		free(c->socket_path);
 		free(c);
-		snprintf(err, err_len, "cannot watch %s", path);
 		return rc;
 	}
 	TAILQ_INSERT_TAIL(&g_ctrlrs, c, link);
-	MIMO_INFO(COMP, "%s: vhost-user-%s controller on %s", name, ops->type, path);
+	count_ctrlr(c, 1);
 	*out = c;
+	return 0;
+}
+
+int vhost_ctrlr_start(struct vhost_ctrlr *c, char *err, size_t err_len)
+{
+	int fd, rc;
+
+	if (c->listen_fd >= 0)
+		return 0; /* started already: nothing to do, as SPDK */
+	fd = listen_on(c->socket_path, err, err_len);
+	if (fd < 0)
+		return fd;
+	rc = mimo_fd_watch_add(fd, EPOLLIN, on_accept, c, &c->listen_watch);
+	if (rc != 0) {
+		close(fd);
+		unlink(c->socket_path);
+		snprintf(err, err_len, "cannot watch %s", c->socket_path);
+		return rc;
+	}
+	c->listen_fd = fd;
+	MIMO_INFO(COMP, "%s: vhost-user-%s controller on %s", c->name, c->ops->type,
+		  c->socket_path);
 	return 0;
 }
 
@@ -268,11 +320,14 @@ void vhost_ctrlr_delete(struct vhost_ctrlr *c)
 	uint32_t left = c->nsessions;
 
 	TAILQ_REMOVE(&g_ctrlrs, c, link);
+	count_ctrlr(c, -1);
 	TAILQ_INSERT_TAIL(&g_orphans, c, link);
 	c->deleted = true;
-	mimo_fd_watch_remove(&c->listen_watch);
-	close(c->listen_fd);
-	unlink(c->socket_path);
+	if (c->listen_fd >= 0) { /* a controller held back never listened */
+		mimo_fd_watch_remove(&c->listen_watch);
+		close(c->listen_fd);
+		unlink(c->socket_path);
+	}
 	if (left != 0)
 		MIMO_WARN(COMP,
 			  "%s: deleted with %u front-end(s) connected: their requests fail until "
@@ -314,8 +369,20 @@ json_t *vhost_ctrlr_config_json(const char *type)
 	struct vhost_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link)
-	if (strcmp(c->ops->type, type) == 0)
+	{
+		size_t before = json_array_size(arr);
+
+		if (strcmp(c->ops->type, type) != 0)
+			continue;
 		c->ops->config_json(c->dev, c, arr);
+		/* As SPDK saves it: after the controller, only when coalescing is on. */
+		if (json_array_size(arr) > before && c->delay_base_us != 0)
+			json_array_append_new(
+				arr, json_pack("{s:s, s:{s:s, s:i, s:i}}", "method",
+					       "vhost_controller_set_coalescing", "params", "ctrlr",
+					       c->name, "delay_base_us", (int)c->delay_base_us,
+					       "iops_threshold", (int)c->iops_threshold));
+	}
 	return arr;
 }
 
@@ -366,4 +433,12 @@ MIMO_EXPORT void mimo_vhost_fini(void (*done)(void *arg), void *arg)
 		vhost_session_close(s, "the target is shutting down");
 	}
 	fini_one(f);
+}
+
+void vhost_ctrlr_config_changed(struct vhost_ctrlr *c)
+{
+	struct vhost_session *s;
+
+	TAILQ_FOREACH(s, &c->sessions, link)
+	vhost_session_config_changed(s);
 }

@@ -104,6 +104,9 @@ int vhost_msg_check(const struct vhost_user_hdr *h, const uint8_t *p, uint32_t n
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
 		want = 8;
 		break;
+	case VHOST_USER_SET_SLAVE_REQ_FD:
+		fds = 1;
+		break;
 	case VHOST_USER_SET_VRING_NUM:
 	case VHOST_USER_SET_VRING_BASE:
 	case VHOST_USER_GET_VRING_BASE:

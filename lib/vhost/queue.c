@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "ticks.h"
 #include "vhost_internal.h"
 
 static inline struct vhost_req *req_at(struct vhost_queue *q, uint16_t head)
@@ -115,17 +116,87 @@ static void on_kick(void *arg, uint32_t events)
 	process(q);
 }
 
+static void call(struct vhost_queue *q)
+{
+	signal_fd(q->call_fd);
+	atomic_store_explicit(&q->calls, atomic_load_explicit(&q->calls, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/*
+ * Interrupt coalescing, SPDK's rule: completions are counted over 10 ms windows; when a
+ * window saw more than the threshold (iops_threshold × 10 ms), each call is followed by a
+ * quiet time of delay_base_us × (count − threshold) / threshold, and completions in it are
+ * signalled together when it ends. (SPDK keeps counting across windows until the threshold
+ * is passed; mimo starts every window at zero, so a queue below the threshold never waits.)
+ * SPDK's polling reactors signal the held call at their next poll; mimo's may be asleep,
+ * so a one-shot timer delivers it.
+ */
+#define COALESCING_WINDOW_MS 10
+
+static void update_call_delay(struct vhost_queue *q, uint64_t now, uint32_t base_us)
+{
+	uint64_t hz = mimo_get_ticks_hz();
+	uint32_t iops = atomic_load_explicit(&q->s->c->iops_threshold, memory_order_relaxed);
+	uint64_t thr = (uint64_t)iops * COALESCING_WINDOW_MS / 1000;
+
+	if (now < q->window_end)
+		return;
+	if (thr == 0)
+		thr = 1;
+	q->call_delay_ticks = q->window_reqs > thr ? (uint64_t)base_us * (q->window_reqs - thr) /
+							     thr * hz / 1000000
+						   : 0;
+	q->window_reqs = 0;
+	q->window_end = now + hz * COALESCING_WINDOW_MS / 1000;
+}
+
+static int call_timer_fired(void *arg)
+{
+	struct vhost_queue *q = arg;
+
+	mimo_poller_unregister(&q->call_timer);
+	if (q->call_held) {
+		q->call_held = false;
+		call(q);
+		q->next_call = mimo_get_ticks() + q->call_delay_ticks;
+	}
+	return 1;
+}
+
+/* The driver wants an interrupt for what was published: now, or when the quiet time ends. */
+static void call_or_hold(struct vhost_queue *q)
+{
+	uint32_t base_us = atomic_load_explicit(&q->s->c->delay_base_us, memory_order_relaxed);
+	uint64_t now;
+
+	if (mimo_likely(base_us == 0)) {
+		call(q);
+		return;
+	}
+	now = mimo_get_ticks();
+	update_call_delay(q, now, base_us);
+	if (now < q->next_call) {
+		uint64_t us = (q->next_call - now) * 1000000 / mimo_get_ticks_hz() + 1;
+
+		q->call_held = true;
+		if (q->call_timer == NULL)
+			q->call_timer = mimo_poller_register(call_timer_fired, q, us);
+		if (q->call_timer != NULL)
+			return;
+		q->call_held = false; /* no timer: signal now rather than never */
+	}
+	call(q);
+	q->next_call = mimo_get_ticks() + q->call_delay_ticks;
+}
+
 static void flush(struct vhost_queue *q)
 {
 	if (!q->dirty)
 		return;
 	q->dirty = false;
-	if (vring_publish(&q->vr) && q->call_fd >= 0) {
-		signal_fd(q->call_fd);
-		atomic_store_explicit(&q->calls,
-				      atomic_load_explicit(&q->calls, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
-	}
+	if (vring_publish(&q->vr) && q->call_fd >= 0)
+		call_or_hold(q);
 }
 
 static void stopped_on_session(void *arg)
@@ -144,9 +215,11 @@ static void finish_stop(struct vhost_queue *q)
 	/* What a stop publishes (virtio-scsi's event buffers given back) may be signalled on
 	 * a call eventfd the front-end is replacing - QEMU swaps it when the guest masks or
 	 * unmasks the queue's vector - and be lost: the next start signals once more. */
-	q->signal_at_start |= q->dirty;
+	q->signal_at_start |= q->dirty || q->call_held;
 	flush(q);
 	mimo_poller_unregister(&q->poller);
+	mimo_poller_unregister(&q->call_timer);
+	q->call_held = false;
 	if (q->s->c->ops->queue_stopped != NULL)
 		q->s->c->ops->queue_stopped(q->s->c->dev, q);
 	q->base = q->vr.last_avail;
@@ -187,6 +260,7 @@ void vhost_req_complete(struct vhost_req *req, uint32_t used_len)
 	req->inflight = false;
 	vring_push_used(&q->vr, req->head, used_len);
 	q->dirty = true;
+	q->window_reqs++;
 	atomic_store_explicit(&q->inflight,
 			      atomic_load_explicit(&q->inflight, memory_order_relaxed) - 1,
 			      memory_order_relaxed);

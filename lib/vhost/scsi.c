@@ -678,9 +678,14 @@ static void scsi_config_json(void *dev, struct vhost_ctrlr *c, json_t *arr)
 	char mask[32];
 
 	snprintf(mask, sizeof(mask), "0x%llx", (unsigned long long)c->cpumask);
-	json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:s}}", "method",
-					     "vhost_create_scsi_controller", "params", "ctrlr",
-					     c->name, "cpumask", mask));
+	/* One held back (delay) and not started yet is saved so: replayed, it waits too. */
+	json_array_append_new(
+		arr, c->listen_fd >= 0 ? json_pack("{s:s, s:{s:s, s:s}}", "method",
+						   "vhost_create_scsi_controller", "params",
+						   "ctrlr", c->name, "cpumask", mask)
+				       : json_pack("{s:s, s:{s:s, s:s, s:b}}", "method",
+						   "vhost_create_scsi_controller", "params",
+						   "ctrlr", c->name, "cpumask", mask, "delay", 1));
 	for (uint32_t i = 0; i < VSCSI_MAX_TARGETS; i++) {
 		struct scsi_tgt *t = &vs->tgts[i];
 
@@ -712,7 +717,7 @@ static const struct vhost_dev_ops g_scsi_ops = {
 	.free = scsi_free,
 };
 
-MIMO_EXPORT int mimo_vhost_scsi_create(const char *name, const char *cpumask, char *err,
+MIMO_EXPORT int mimo_vhost_scsi_create(const char *name, const char *cpumask, bool delay, char *err,
 				       size_t err_len)
 {
 	struct vhost_scsi *vs = calloc(1, sizeof(*vs));
@@ -726,7 +731,7 @@ MIMO_EXPORT int mimo_vhost_scsi_create(const char *name, const char *cpumask, ch
 		vs->tgts[i].vs = vs;
 		vs->tgts[i].num = (uint8_t)i;
 	}
-	rc = vhost_ctrlr_create(name, cpumask, &g_scsi_ops, vs, &c, err, err_len);
+	rc = vhost_ctrlr_create(name, cpumask, &g_scsi_ops, vs, delay, &c, err, err_len);
 	if (rc != 0) {
 		free(vs);
 		return rc;
@@ -736,6 +741,14 @@ MIMO_EXPORT int mimo_vhost_scsi_create(const char *name, const char *cpumask, ch
 		   json_pack("{s:s, s:s, s:s}", "ctrlr", name, "socket", c->socket_path, "type",
 			     "scsi"));
 	return 0;
+}
+
+MIMO_EXPORT int mimo_vhost_scsi_start(const char *name, char *err, size_t err_len)
+{
+	struct vhost_scsi *vs = scsi_of(name, err, err_len);
+
+	return vs == NULL ? (vhost_ctrlr_find(name) == NULL ? -ENODEV : -EINVAL)
+			  : vhost_ctrlr_start(vs->c, err, err_len);
 }
 
 MIMO_EXPORT json_t *mimo_vhost_scsi_config_json(void)

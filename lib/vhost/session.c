@@ -32,9 +32,10 @@ enum h_result {
 	H_ASYNC,   /* waiting for queues to stop; resume() finishes it */
 };
 
-#define PROTOCOL_FEATURES                                                                 \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+#define PROTOCOL_FEATURES                                                                        \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |        \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
+	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))
 
 static void on_readable(void *arg, uint32_t events);
 static void teardown(struct vhost_session *s);
@@ -520,6 +521,37 @@ static enum h_result h_set_vring_enable(struct vhost_session *s)
 	return stop_then(s, 1ull << st.index, apply_vring_enable);
 }
 
+/* The back-end channel: where mimo tells the front-end that the configuration changed. */
+static enum h_result h_set_backend_req_fd(struct vhost_session *s)
+{
+	if (!(s->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))) {
+		VHOST_BAD("%s: SET_BACKEND_REQ_FD refused: BACKEND_REQ was not negotiated",
+			  s->name);
+		return H_REFUSE;
+	}
+	if (s->backend_fd >= 0)
+		close(s->backend_fd);
+	s->backend_fd = s->fds[0];
+	s->fds[0] = -1; /* kept: clear_message must not close it */
+	return H_OK;
+}
+
+void vhost_session_config_changed(struct vhost_session *s)
+{
+	struct vhost_user_hdr h = { .request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+				    .flags = VHOST_USER_VERSION };
+
+	if (s->closing || s->backend_fd < 0 ||
+	    !(s->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
+		return;
+	/* Twelve bytes on a socket nobody else writes: it has room unless the front-end stopped
+	 * reading it, and then a lost notice is its own doing (GET_CONFIG still tells). */
+	if (send(s->backend_fd, &h, VHOST_USER_HDR_SIZE, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    (ssize_t)VHOST_USER_HDR_SIZE)
+		VHOST_BAD("%s: cannot send the configuration-change notice: %s", s->name,
+			  strerror(errno));
+}
+
 static enum h_result h_get_config(struct vhost_session *s)
 {
 	struct vhost_user_config cfg;
@@ -575,6 +607,8 @@ static enum h_result handle(struct vhost_session *s)
 		return h_set_vring_enable(s);
 	case VHOST_USER_GET_CONFIG:
 		return h_get_config(s);
+	case VHOST_USER_SET_SLAVE_REQ_FD:
+		return h_set_backend_req_fd(s);
 	case VHOST_USER_SET_CONFIG:
 		VHOST_BAD("%s: SET_CONFIG refused: no field of the configuration is writable",
 			  s->name);
@@ -732,6 +766,7 @@ int vhost_session_create(struct vhost_ctrlr *c, int fd)
 		return -ENOMEM;
 	s->c = c;
 	s->fd = fd;
+	s->backend_fd = -1;
 	s->id = c->next_session_id++;
 	snprintf(s->name, sizeof(s->name), "%ss%u", c->name, s->id);
 	rc = mimo_fd_watch_add(fd, EPOLLIN, on_readable, s, &s->watch);
@@ -741,6 +776,7 @@ int vhost_session_create(struct vhost_ctrlr *c, int fd)
 	}
 	TAILQ_INSERT_TAIL(&c->sessions, s, link);
 	c->nsessions++;
+	vhost_stats_session(1);
 	MIMO_INFO(COMP, "%s: a front-end connected to %s", s->name, c->socket_path);
 	return 0;
 }
@@ -754,6 +790,8 @@ static void free_session(struct vhost_session *s)
 	vhost_mem_unmap(s->mem);
 	clear_message(s);
 	close(s->fd);
+	if (s->backend_fd >= 0)
+		close(s->backend_fd);
 	if (s->announced)
 		vhost_emit("vhost_guest_disconnected", c->name,
 			   json_pack("{s:s, s:i, s:s}", "ctrlr", c->name, "session", (int)s->id,
@@ -762,6 +800,7 @@ static void free_session(struct vhost_session *s)
 		  s->close_reason ? s->close_reason : "closed");
 	TAILQ_REMOVE(&c->sessions, s, link);
 	c->nsessions--;
+	vhost_stats_session(-1);
 	free(s);
 	vhost_ctrlr_session_gone(c, NULL);
 }

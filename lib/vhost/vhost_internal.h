@@ -118,6 +118,12 @@ struct vhost_queue {
 	bool signal_at_start; /* the last stop published entries: signal them again */
 	STAILQ_HEAD(, vhost_req) deferred;
 	void *dev_ctx; /* the device's per-queue state (malloc'd; freed with the queue) */
+	/* Interrupt coalescing: completions counted per window; above the threshold the call
+	 * is held until next_call, a timer delivering it. */
+	uint32_t window_reqs;
+	uint64_t window_end, next_call, call_delay_ticks;
+	bool call_held;
+	struct mimo_poller *call_timer;
 	void (*stop_done)(struct vhost_queue *q);
 
 	/* Counters, written on the queue's reactor, read anywhere. */
@@ -135,6 +141,7 @@ struct vhost_session {
 	uint32_t id;
 	char name[80];
 	int fd;
+	int backend_fd; /* SET_BACKEND_REQ_FD's socket, or -1 */
 	struct mimo_fd_watch *watch;
 	/* Receiving the current message. */
 	uint8_t buf[VHOST_USER_HDR_SIZE + VHOST_USER_MAX_PAYLOAD];
@@ -172,7 +179,9 @@ struct vhost_ctrlr {
 	TAILQ_HEAD(, vhost_session) sessions;
 	uint32_t nsessions;
 	uint32_t next_session_id;
-	uint32_t delay_base_us, iops_threshold;
+	/* Interrupt coalescing (vhost_controller_set_coalescing; delay 0: off): set on the
+	 * home reactor, read by the queues' reactors at each signal. */
+	_Atomic uint32_t delay_base_us, iops_threshold;
 	const struct vhost_dev_ops *ops;
 	void *dev;
 	bool deleted;  /* gone from the registry: sessions left fail their I/O */
@@ -183,10 +192,16 @@ struct vhost_ctrlr {
 };
 
 /* --- ctrlr.c ------------------------------------------------------------------------------ */
+/* The counts of mimo_vhost_get_stats: a session came (+1) or went (-1). */
+void vhost_stats_session(int delta);
 struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
-/* Make a controller listening on socket_dir/name with device (ops, dev). On its reactor. */
+/* Make a controller listening on socket_dir/name with device (ops, dev) - or, with delay,
+ * not listening until vhost_ctrlr_start. On its reactor. */
 int vhost_ctrlr_create(const char *name, const char *cpumask, const struct vhost_dev_ops *ops,
-		       void *dev, struct vhost_ctrlr **out, char *err, size_t err_len);
+		       void *dev, bool delay, struct vhost_ctrlr **out, char *err, size_t err_len);
+/* Listen on a controller created with delay (SPDK's vhost_start_scsi_controller); 0 when it
+ * listens already. */
+int vhost_ctrlr_start(struct vhost_ctrlr *c, char *err, size_t err_len);
 /* Delete: the socket goes at once; sessions still connected fail every request until their
  * front-end disconnects. */
 void vhost_ctrlr_delete(struct vhost_ctrlr *c);
@@ -204,6 +219,10 @@ struct mimo_ratelimit *vhost_ratelimit(void);
 int vhost_session_create(struct vhost_ctrlr *c, int fd);
 /* End a session now (shutdown): its queues stop, then it frees itself. */
 void vhost_session_close(struct vhost_session *s, const char *reason);
+/* Tell the front-end (back-end channel) that the device configuration changed: it reads it
+ * again (GET_CONFIG) and tells the guest. On the controller's home reactor. */
+void vhost_session_config_changed(struct vhost_session *s);
+void vhost_ctrlr_config_changed(struct vhost_ctrlr *c);
 json_t *vhost_session_info_json(struct vhost_session *s);
 
 /* --- queue.c ----------------------------------------------------------------------------- */

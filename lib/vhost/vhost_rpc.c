@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compiler.h"
+#include "ticks.h"
 #include "mimo/events.h"
 #include "mimo/jsonrpc.h"
 #include "mimo/vhost.h"
@@ -69,8 +70,8 @@ static const struct mimo_json_decoder scsi_create_decoders[] = {
 	{ "delay", offsetof(struct scsi_create_params, delay), mimo_json_decode_bool, true },
 };
 
-/* SPDK's "delay" holds the controller back until vhost_start_scsi_controller; mimo has no
- * such call, so it is refused rather than leaving a controller that never starts. */
+/* SPDK's "delay" holds the controller back until vhost_start_scsi_controller, so no front-end
+ * connects before the targets are added (SPDK's own save_config writes it that way). */
 static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct scsi_create_params p = { 0 };
@@ -80,15 +81,34 @@ static void rpc_vhost_create_scsi_controller(struct mimo_jsonrpc_request *req, c
 	if (!mimo_rpc_decode(req, params, scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders),
 			     &p))
 		return;
-	if (p.delay)
-		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
-					"delay: a controller listens as soon as it is created "
-					"(there is no vhost_start_scsi_controller)");
-	else if ((rc = mimo_vhost_scsi_create(p.ctrlr, p.cpumask, err, sizeof(err))) != 0)
+	if ((rc = mimo_vhost_scsi_create(p.ctrlr, p.cpumask, p.delay, err, sizeof(err))) != 0)
 		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
 	else
 		mimo_jsonrpc_send_bool(req, true);
 	mimo_json_decode_free(scsi_create_decoders, MIMO_COUNTOF(scsi_create_decoders), &p);
+}
+
+struct start_params {
+	char *ctrlr;
+};
+
+static const struct mimo_json_decoder start_decoders[] = {
+	{ "ctrlr", offsetof(struct start_params, ctrlr), mimo_json_decode_string, false },
+};
+
+static void rpc_vhost_start_scsi_controller(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct start_params p = { 0 };
+	char err[512] = "";
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, start_decoders, MIMO_COUNTOF(start_decoders), &p))
+		return;
+	if ((rc = mimo_vhost_scsi_start(p.ctrlr, err, sizeof(err))) != 0)
+		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	mimo_json_decode_free(start_decoders, MIMO_COUNTOF(start_decoders), &p);
 }
 
 struct target_params {
@@ -220,8 +240,8 @@ static const struct mimo_json_decoder coalescing_decoders[] = {
 	  mimo_json_decode_uint32, false },
 };
 
-/* Coalescing in SPDK delays interrupts under load. mimo signals at most once per queue and
- * reactor turn already, and takes no timer on the data path: only "off" is accepted. */
+/* SPDK's limits: the threshold counts requests per 10 ms window, so below 100 IOPS it would be
+ * zero; the delay is kept in ticks in 32 bits. */
 static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req,
 						const json_t *params)
 {
@@ -233,16 +253,18 @@ static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req
 		return;
 	if ((c = vhost_ctrlr_find(p.ctrlr)) == NULL) {
 		mimo_jsonrpc_send_errno(req, -ENODEV);
-	} else if (p.iops_threshold == 0) {
-		mimo_jsonrpc_send_error(req, -EINVAL, "iops_threshold must be more than 0");
-	} else if (p.delay_base_us != 0) {
-		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
-					"interrupt coalescing is not implemented: completions are "
-					"signalled once per queue and reactor turn; only "
-					"delay_base_us 0 (off) is accepted");
+	} else if ((uint64_t)p.iops_threshold * 10 / 1000 == 0) {
+		mimo_jsonrpc_send_error(
+			req, -EINVAL,
+			"iops_threshold %u is too low: the minimum is 100 (requests "
+			"are counted per 10 ms)",
+			p.iops_threshold);
+	} else if ((uint64_t)p.delay_base_us * mimo_get_ticks_hz() / 1000000 >= UINT32_MAX) {
+		mimo_jsonrpc_send_error(req, -EINVAL, "delay_base_us %u is too big",
+					p.delay_base_us);
 	} else {
-		c->delay_base_us = 0;
 		c->iops_threshold = p.iops_threshold;
+		c->delay_base_us = p.delay_base_us;
 		mimo_jsonrpc_send_bool(req, true);
 	}
 	mimo_json_decode_free(coalescing_decoders, MIMO_COUNTOF(coalescing_decoders), &p);
@@ -251,6 +273,7 @@ static void rpc_vhost_controller_set_coalescing(struct mimo_jsonrpc_request *req
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "vhost_create_blk_controller", rpc_vhost_create_blk_controller, MIMO_RPC_RUNTIME },
 	{ "vhost_create_scsi_controller", rpc_vhost_create_scsi_controller, MIMO_RPC_RUNTIME },
+	{ "vhost_start_scsi_controller", rpc_vhost_start_scsi_controller, MIMO_RPC_RUNTIME },
 	{ "vhost_scsi_controller_add_target", rpc_vhost_scsi_controller_add_target,
 	  MIMO_RPC_RUNTIME },
 	{ "vhost_scsi_controller_remove_target", rpc_vhost_scsi_controller_remove_target,

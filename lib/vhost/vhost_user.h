@@ -54,10 +54,14 @@ enum vhost_user_request {
 #define VHOST_USER_VRING_IDX_MASK 0xffu
 #define VHOST_USER_VRING_NOFD	  (1u << 8)
 
+/* Messages the back-end sends on the back-end channel (SET_BACKEND_REQ_FD). */
+#define VHOST_USER_BACKEND_CONFIG_CHANGE_MSG 2
+
 /* Protocol features (GET/SET_PROTOCOL_FEATURES). */
 #define VHOST_USER_PROTOCOL_F_MQ	   0
 #define VHOST_USER_PROTOCOL_F_LOG_SHMFD	   1
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK	   3
+#define VHOST_USER_PROTOCOL_F_BACKEND_REQ  5 /* "SLAVE_REQ" in older texts */
 #define VHOST_USER_PROTOCOL_F_CONFIG	   9
 #define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
 

@@ -10,7 +10,8 @@ import json
 import logging
 import sys
 
-from . import cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vhost
+from . import (cli_bdev, cli_framework, cli_fuse, cli_net, cli_nvmf, cli_spdk_opts, cli_vbdev,
+               cli_vhost)
 from .client import DEFAULT_SOCKET, Client, RpcConnectionError, RpcError
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1"]
@@ -225,8 +226,13 @@ def build_parser():
     p.add_argument("-b", "--name")
     p.add_argument("-t", "--timeout-ms", dest="timeout", type=int,
                    help="ms to wait for the bdev to appear")
-    p = _simple(sub, "bdev_get_iostat", "I/O statistics", lambda a: _params(name=a.name))
+    p = _simple(sub, "bdev_get_iostat", "I/O statistics",
+                lambda a: _params(name=a.name, names=a.names, per_channel=a.per_channel,
+                                  reset_mode=a.reset_mode))
     p.add_argument("-b", "--name")
+    p.add_argument("--names", type=lambda t: t.split(","), help="comma-separated bdev names")
+    p.add_argument("-c", "--per-channel", action="store_true")
+    p.add_argument("--reset-mode", choices=["all", "maxmin", "error", "none"])
     _simple(sub, "notify_get_types", "notification types")
     p = _simple(sub, "notify_get_notifications", "notifications from the ring",
                 lambda a: _params(id=a.id, max=a.max))
@@ -235,11 +241,14 @@ def build_parser():
 
     _simple(sub, "scsi_get_devices", "SCSI devices (vhost-user-scsi targets) and their LUNs")
 
+    cli_bdev.add_commands(sub, _simple)
     cli_nvmf.add_commands(sub, _simple)
     cli_spdk_opts.add_commands(sub, _simple)
+    cli_framework.add_commands(sub, _simple)
     cli_fuse.add_commands(sub, _simple)
     cli_net.add_commands(sub, _simple)
     cli_vhost.add_commands(sub, _simple)
+    cli_vbdev.add_commands(sub, _simple)
 
     p = sub.add_parser("call", help="call any method with JSON params")
     p.add_argument("method")

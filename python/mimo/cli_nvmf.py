@@ -50,7 +50,8 @@ def add_commands(sub, simple):
                                     model_number=a.model_number,
                                     allow_any_host=a.allow_any_host or None,
                                     max_namespaces=a.max_namespaces, min_cntlid=a.min_cntlid,
-                                    max_cntlid=a.max_cntlid, dmrsl=a.dmrsl, wzsl=a.wzsl))
+                                    max_cntlid=a.max_cntlid, dmrsl=a.dmrsl, wzsl=a.wzsl,
+                                    ana_reporting=a.ana_reporting or None))
     p.add_argument("nqn")
     p.add_argument("-s", "--serial-number")
     p.add_argument("-d", "--model-number")
@@ -62,12 +63,15 @@ def add_commands(sub, simple):
                    "reported to hosts")
     p.add_argument("--wzsl", type=int, help="Write Zeroes Size Limit (2^n 4 KiB pages) "
                    "reported to hosts")
+    p.add_argument("-r", "--ana-reporting", action="store_true",
+                   help="Asymmetric Namespace Access: a state per listener and ANA group")
     p = simple(sub, "nvmf_delete_subsystem", "delete a subsystem", lambda a: {"nqn": a.nqn})
     p.add_argument("nqn")
     p = simple(sub, "nvmf_subsystem_add_ns", "add a bdev as a namespace",
                lambda a: {"nqn": a.nqn, "namespace": _drop_none(
                    bdev_name=a.bdev_name, nsid=a.nsid, nguid=a.nguid, eui64=a.eui64,
-                   uuid=a.uuid, no_auto_visible=a.no_auto_visible or None)})
+                   uuid=a.uuid, no_auto_visible=a.no_auto_visible or None,
+                   anagrpid=a.anagrpid)})
     p.add_argument("nqn")
     p.add_argument("bdev_name")
     p.add_argument("-n", "--nsid", type=int)
@@ -76,6 +80,12 @@ def add_commands(sub, simple):
     p.add_argument("-u", "--uuid")
     p.add_argument("--no-auto-visible", action="store_true",
                    help="no host sees it until nvmf_ns_add_host names one")
+    p.add_argument("-a", "--anagrpid", type=int, help="its ANA group (default: its nsid)")
+    p = simple(sub, "nvmf_subsystem_set_ns_ana_group", "move a namespace to another ANA group",
+               lambda a: {"nqn": a.nqn, "nsid": a.nsid, "anagrpid": a.anagrpid})
+    p.add_argument("nqn")
+    p.add_argument("nsid", type=int)
+    p.add_argument("anagrpid", type=int)
     for name, help in (("nvmf_ns_add_host", "let a host see a namespace"),
                        ("nvmf_ns_remove_host", "hide a namespace from a host")):
         p = simple(sub, name, help,
@@ -89,7 +99,8 @@ def add_commands(sub, simple):
     p.add_argument("nsid", type=int)
     def add_listener(a):
         return dict(_listen_address(a), **_drop_none(secure_channel=a.secure_channel or None,
-                                                     sock_impl=a.sock_impl))
+                                                     sock_impl=a.sock_impl,
+                                                     ana_state=a.ana_state))
 
     for name, help, build in (("nvmf_subsystem_add_listener", "listen for a subsystem",
                                add_listener),
@@ -105,6 +116,45 @@ def add_commands(sub, simple):
             p.add_argument("-k", "--secure-channel", action="store_true",
                            help="every connection must set up TLS 1.3 with a host's PSK first")
             p.add_argument("-S", "--sock-impl", help="posix (plain TCP) or ssl (TLS)")
+            p.add_argument("-n", "--ana-state",
+                           choices=["optimized", "non_optimized", "inaccessible"],
+                           help="the new path's ANA state (needs ANA reporting)")
+    p = simple(sub, "nvmf_subsystem_listener_set_ana_state", "set a listener's (a path's) ANA "
+               "state, of one ANA group or all",
+               lambda a: dict(_listen_address(a), **_drop_none(ana_state=a.ana_state,
+                                                               anagrpid=a.anagrpid)))
+    p.add_argument("nqn")
+    p.add_argument("-n", "--ana-state", required=True,
+                   choices=["optimized", "non_optimized", "inaccessible"])
+    p.add_argument("-t", "--trtype", required=True)
+    p.add_argument("-a", "--traddr", required=True)
+    p.add_argument("-f", "--adrfam")
+    p.add_argument("-s", "--trsvcid")
+    p.add_argument("-g", "--anagrpid", type=int, help="one ANA group (default: all)")
+    p = simple(sub, "nvmf_subsystem_get_listeners", "listeners of a subsystem, with their ANA "
+               "states", lambda a: {"nqn": a.nqn})
+    p.add_argument("nqn")
+    simple(sub, "nvmf_get_stats", "queue pair and command counters per reactor")
+
+    def referral(a, add):
+        subnqn = "nqn.2014-08.org.nvmexpress.discovery" if a.subnqn == "discovery" else a.subnqn
+        p = {"address": _drop_none(trtype=a.trtype, traddr=a.traddr, adrfam=a.adrfam,
+                                   trsvcid=a.trsvcid)}
+        return dict(p, **_drop_none(subnqn=subnqn,
+                                    secure_channel=(a.secure_channel or None) if add else None))
+
+    for name, help, add in (("nvmf_discovery_add_referral", "point hosts' discovery logs to "
+                             "another discovery service or subsystem", True),
+                            ("nvmf_discovery_remove_referral", "remove a referral", False)):
+        p = simple(sub, name, help, lambda a, add=add: referral(a, add))
+        p.add_argument("-t", "--trtype", required=True)
+        p.add_argument("-a", "--traddr", required=True)
+        p.add_argument("-f", "--adrfam")
+        p.add_argument("-s", "--trsvcid")
+        p.add_argument("-n", "--subnqn", help="default: the discovery NQN")
+        if add:
+            p.add_argument("-k", "--secure-channel", action="store_true")
+    simple(sub, "nvmf_discovery_get_referrals", "list the referrals")
     p = simple(sub, "nvmf_subsystem_add_host",
                "allow a host (with its TLS PSK and DH-HMAC-CHAP keys)",
                lambda a: _drop_none(nqn=a.nqn, host=a.host, psk=a.psk,

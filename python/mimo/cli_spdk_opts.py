@@ -81,7 +81,7 @@ def add_commands(sub, simple):
     simple(sub, "sock_get_default_impl", "the default socket implementation")
 
     # --- bdev ---------------------------------------------------------------------------------
-    p = simple(sub, "bdev_set_options", "SPDK's bdev pools and caches (no meaning in mimo)",
+    p = simple(sub, "bdev_set_options", "SPDK's bdev pools (no meaning in mimo), auto-examine",
                lambda a: _params_of(a, ("bdev_io_pool_size", "bdev_io_cache_size",
                                         "bdev_auto_examine", "iobuf_small_cache_size",
                                         "iobuf_large_cache_size")))
@@ -91,7 +91,7 @@ def add_commands(sub, simple):
     p.add_argument("--iobuf-small-cache-size", type=int)
     p.add_argument("--iobuf-large-cache-size", type=int)
     simple(sub, "bdev_wait_for_examine", "wait until every bdev is examined")
-    p = simple(sub, "bdev_raid_set_options", "raid's background process (no raid module yet)",
+    p = simple(sub, "bdev_raid_set_options", "a raid1 rebuild's window and bandwidth",
                lambda a: _params_of(a, ("process_window_size_kb",
                                         "process_max_bandwidth_mb_sec")))
     p.add_argument("-w", "--process-window-size-kb", type=int)

@@ -30,7 +30,7 @@ def add_commands(sub, simple):
                lambda a: {"ctrlr": a.ctrlr})
     p.add_argument("ctrlr")
     p = simple(sub, "vhost_controller_set_coalescing",
-               "interrupt coalescing (only delay_base_us 0, off, is accepted)",
+               "interrupt coalescing (delay_base_us 0: off)",
                lambda a: {"ctrlr": a.ctrlr, "delay_base_us": a.delay_base_us,
                           "iops_threshold": a.iops_threshold})
     p.add_argument("ctrlr")
@@ -50,7 +50,11 @@ def add_commands(sub, simple):
     p.add_argument("ctrlr", help="controller name (its socket: the -S directory/ctrlr)")
     p.add_argument("--cpumask", help="reactors serving its queues (default: all)")
     p.add_argument("--delay", action="store_true",
-                   help="start later (refused: there is no vhost_start_scsi_controller)")
+                   help="do not listen until vhost_start_scsi_controller")
+    p = simple(sub, "vhost_start_scsi_controller",
+               "start listening on a controller created with --delay",
+               lambda a: {"ctrlr": a.ctrlr})
+    p.add_argument("ctrlr")
     p = simple(sub, "vhost_scsi_controller_add_target",
                "add a target (a SCSI device, LUN 0 the bdev) to a vhost-user-scsi controller",
                lambda a: {"ctrlr": a.ctrlr, "scsi_target_num": a.scsi_target_num,

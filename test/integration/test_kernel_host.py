@@ -88,3 +88,26 @@ nvme discover -t tcp -a "$GUEST_tgt" -s "$GUEST_port" -o json
     wait_until(lambda: guest.target.result("nvmf_subsystem_get_controllers",
                                            {"nqn": DISCOVERY_NQN}) == [], 10,
                "the discovery controller to go")
+
+
+def test_discover_lists_referrals(guest):
+    """Referrals (nvmf_discovery_add_referral) are entries of the log the kernel's host reads:
+    one to a discovery service (this target's, on the same port), one to a subsystem
+    elsewhere."""
+    port = guest.export(NQN)
+    t = guest.target
+    t.result("nvmf_discovery_add_referral", {"address": {
+        "trtype": "TCP", "adrfam": "IPv4", "traddr": guest.addr, "trsvcid": str(port)}})
+    t.result("nvmf_discovery_add_referral", {
+        "address": {"trtype": "TCP", "adrfam": "IPv4", "traddr": "192.0.2.9", "trsvcid": "4421"},
+        "subnqn": "nqn.2016-06.io.mimo:elsewhere", "secure_channel": True})
+    r = guest.run(r"""
+nvme discover -t tcp -a "$GUEST_tgt" -s "$GUEST_port" -o json
+""")
+    import json
+    records = json.loads(r.output)["records"]
+    seen = [(e["subtype"], e["traddr"], e["trsvcid"], e["subnqn"]) for e in records]
+    assert ("discovery subsystem referral", guest.addr, str(port), DISCOVERY_NQN) in seen, seen
+    assert ("nvme subsystem", "192.0.2.9", "4421", "nqn.2016-06.io.mimo:elsewhere") in seen, seen
+    ref = [e for e in records if e["traddr"] == "192.0.2.9"][0]
+    assert ref["treq"].startswith("required"), ref

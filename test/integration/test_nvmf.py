@@ -499,8 +499,7 @@ def test_spdk_options_are_implemented_or_refused(daemons):
         "acceptor_poll_rate": 10000, "control_msg_num": 32}) is True
     tr = d.result("nvmf_get_transports")[0]
     assert (tr["kas"], tr["min_kato"], tr["masked_oncs"]) == (5, 5000, 1)
-    for params, says in (({"ana_reporting": True}, "ana_reporting"),
-                         ({"passthrough": True}, "passthrough"),
+    for params, says in (({"passthrough": True}, "passthrough"),
                          ({"admin_label": "rack-7"}, "admin_label"),
                          ({"enable_nssr": True}, "enable_nssr")):
         refused(d, "nvmf_create_subsystem", {"nqn": NQN + "x", **params}, says)
@@ -509,7 +508,7 @@ def test_spdk_options_are_implemented_or_refused(daemons):
     refused(d, "nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
         "bdev_name": "Malloc0", "ptpl_file": "/tmp/ptpl"}}, "ptpl_file")
     refused(d, "nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
-        "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 2}}, "ANA groups")
+        "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 33}}, "ANA groups are 1 to 32")
     assert d.result("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {
         "bdev_name": "Malloc0", "nsid": 1, "anagrpid": 1}}) == 1
     # PSKs (test_tls.py) and DH-HMAC-CHAP keys (test_auth.py) name keyring keys: an unknown
@@ -520,7 +519,8 @@ def test_spdk_options_are_implemented_or_refused(daemons):
     addr = {"trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": str(port)}
     for params, says in (({"secure_channel": True, "sock_impl": "uring"}, "secure_channel"),
                          ({"sock_impl": "tls"}, "ssl"),
-                         ({"ana_state": "inaccessible"}, "ANA states"),
+                         ({"ana_state": "inaccessible"}, "ANA reporting is disabled"),
+                         ({"ana_state": "unknown"}, "non_optimized"),
                          ({"listen_address": dict(addr, priority=3)}, "priority")):
         refused(d, "nvmf_subsystem_add_listener",
                 {"nqn": NQN, "listen_address": addr, **params}, says)

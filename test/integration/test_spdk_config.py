@@ -353,7 +353,6 @@ RUNTIME_REFUSALS = [
     ("bdev_null_create", {"name": "N", "num_blocks": 8, "block_size": 512,
                           "preferred_write_granularity": 8}, "preferred_write_granularity"),
     ("nvmf_create_subsystem", {"nqn": CNODE1, "wzsl": 256}, "wzsl"),
-    ("nvmf_create_subsystem", {"nqn": CNODE1, "ana_reporting": True}, "ana_reporting"),
     ("nvmf_create_subsystem", {"nqn": CNODE1, "passthrough": True}, "passthrough"),
 ]
 

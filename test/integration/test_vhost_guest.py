@@ -126,6 +126,28 @@ fi
     assert len(sums) == 2 and sums[0] == sums[1], r.output
 
 
+def test_resize_reaches_the_guest(guest):
+    """bdev_null_resize under a running guest: the back-end's CONFIG_CHANGE makes QEMU read
+    the new capacity and tell the driver, which resizes the disk; the new blocks serve."""
+    guest.target.result("bdev_null_create", {"name": "N0", "block_size": 512,
+                                             "num_blocks": 16384})
+    sock = guest.vhost_blk(bdev="N0")
+    run = guest.start(SETUP + """
+echo "size $(cat /sys/block/vda/size)"
+mark sized
+wait_host
+wait_for 30 grep -qx 32768 /sys/block/vda/size
+echo "size $(cat /sys/block/vda/size)"
+dd if=/dev/vda of=/dev/null bs=4k count=1 skip=4000 iflag=direct 2>/dev/null && echo read-new-blocks
+""", shared_mem=True, qemu_args=guest.vhost_blk_args(sock))
+    run.wait_for("sized")
+    assert guest.target.result("bdev_null_resize", {"name": "N0", "new_size": 16}) is True
+    run.send("go")
+    r = run.wait()
+    assert "size 16384" in r.output and "size 32768" in r.output, r.output
+    assert "read-new-blocks" in r.output, r.output
+
+
 def test_controller_deleted_while_the_guest_runs(guest):
     sock = guest.vhost_blk()
     run = guest.start(SETUP + """

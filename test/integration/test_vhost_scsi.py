@@ -106,7 +106,8 @@ def test_create_add_list_remove(stgt):
     ("vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": -1}, -22,
      "0 to 7"),
     ("vhost_create_scsi_controller", {"ctrlr": "vs0"}, -17, "exists"),
-    ("vhost_create_scsi_controller", {"ctrlr": "vs1", "delay": True}, -95, "delay"),
+    ("vhost_start_scsi_controller", {"ctrlr": "x"}, -19, "no controller"),
+    ("vhost_start_scsi_controller", {"ctrlr": "vb0"}, -22, "not a vhost-user-scsi"),
     ("vhost_create_scsi_controller", {"ctrlr": "vs1", "cpumask": "0x2"}, -22, "reactor"),
 ])
 def test_refused(stgt, method, params, code, text):
@@ -137,6 +138,39 @@ def test_saved_and_replayed(daemons, stgt, rundir, tmp_path):
         (1, [{"id": 0, "bdev_name": "M1"}])]
 
 
+def test_delay_then_start_as_spdk_saves_it(daemons, stgt, rundir, tmp_path):
+    """delay: no socket (no front-end can connect) until vhost_start_scsi_controller, which the
+    targets come before - the order SPDK's save_config writes, so SPDK's files load."""
+    path = os.path.join(rundir, "vs1")
+    assert stgt.result("vhost_create_scsi_controller", {"ctrlr": "vs1", "delay": True}) is True
+    assert not os.path.exists(path)
+    stgt.result("vhost_scsi_controller_add_target",
+                {"ctrlr": "vs1", "scsi_target_num": 0, "bdev_name": "M0"})
+    saved = stgt.result("framework_get_config", {"name": "vhost_scsi"})
+    assert saved[0] == {"method": "vhost_create_scsi_controller",
+                        "params": {"ctrlr": "vs1", "cpumask": "0x1", "delay": True}}
+    assert stgt.result("vhost_start_scsi_controller", {"ctrlr": "vs1"}) is True
+    assert stgt.result("vhost_start_scsi_controller", {"ctrlr": "vs1"}) is True  # again: nothing
+    c = client(path)
+    assert ready(c.queue(2))[0][:2] == (UNIT_ATTENTION, 0x29)   # power on: target 0 serves
+    c.close()
+    stgt.stop()
+    # A configuration in SPDK's own form.
+    f = tmp_path / "spdk.json"
+    f.write_text(json.dumps({"subsystems": [
+        {"subsystem": "bdev", "config": [{"method": "bdev_malloc_create", "params": {
+            "name": "M9", "num_blocks": 2048, "block_size": 512}}]},
+        {"subsystem": "vhost_scsi", "config": [
+            {"method": "vhost_create_scsi_controller",
+             "params": {"ctrlr": "vs9", "cpumask": "0x1", "delay": True}},
+            {"method": "vhost_scsi_controller_add_target",
+             "params": {"ctrlr": "vs9", "scsi_target_num": 0, "bdev_name": "M9"}},
+            {"method": "vhost_start_scsi_controller", "params": {"ctrlr": "vs9"}}]}]}))
+    t2 = daemons("-S", rundir, "-c", str(f), name="spdk-config")
+    c, = t2.result("vhost_get_controllers")
+    assert c["ctrlr"] == "vs9" and os.path.exists(os.path.join(rundir, "vs9"))
+
+
 def test_mimo_rpc_commands(stgt):
     def rpc(*args):
         return subprocess.run([os.path.join(BIN, "mimo-rpc"), "-s", stgt.sock, *args],
@@ -148,8 +182,10 @@ def test_mimo_rpc_commands(stgt):
     assert json.loads(r.stdout)[0]["backend_specific"]["scsi"][0]["luns"] == [
         {"id": 0, "bdev_name": "M0"}]
     assert rpc("vhost_scsi_controller_remove_target", "vs1", "0").returncode == 0
-    r = rpc("vhost_create_scsi_controller", "vs2", "--delay")
-    assert r.returncode == 1 and "delay" in r.stderr
+    assert rpc("vhost_create_scsi_controller", "vs2", "--delay").returncode == 0
+    assert not os.path.exists(os.path.join(stgt.vhost_dir, "vs2"))
+    assert rpc("vhost_start_scsi_controller", "vs2").returncode == 0
+    assert os.path.exists(os.path.join(stgt.vhost_dir, "vs2"))
     assert rpc("vhost_delete_controller", "vs1").returncode == 0
 
 
@@ -274,6 +310,23 @@ def test_hot_add_and_remove_events(stgt):
     e2.event_bufs(2)
     assert [e[1] for e in e2.events(2, repost=False)] == [1, 2]
     ev2.close()
+    c.close()
+
+
+def test_resize_is_an_event_and_a_unit_attention(stgt):
+    """A bdev that grows under a target: PARAM_CHANGE (CAPACITY DATA HAS CHANGED) at once,
+    then the unit attention, then READ CAPACITY's new size."""
+    stgt.result("bdev_null_create", {"name": "N0", "block_size": 512, "num_blocks": 2048})
+    path = ctrlr(stgt, targets=("N0",))
+    c = client(path)
+    ev, q = c.queue(1), c.queue(2)
+    ev.event_bufs(4)
+    ready(q)
+    assert stgt.result("bdev_null_resize", {"name": "N0", "new_size": 4}) is True
+    assert ev.events() == [(vu.EV_PARAM_CHANGE, 0, 0, 0x2a | 0x09 << 8, 16)]
+    assert ready(q) == [(UNIT_ATTENTION, 0x2a, 0x09)]
+    r = q.scsi(bytes([0x25]) + bytes(9), in_len=8)
+    assert struct.unpack(">II", r.data) == (4 * 2048 - 1, 512)
     c.close()
 
 

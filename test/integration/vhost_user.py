@@ -30,7 +30,9 @@ GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE = 
 GET_CONFIG, SET_CONFIG = 24, 25
 
 F_PROTOCOL_FEATURES, F_INDIRECT, F_EVENT_IDX, F_VERSION_1 = 30, 28, 29, 32
-PF_MQ, PF_REPLY_ACK, PF_CONFIG = 0, 3, 9
+PF_MQ, PF_REPLY_ACK, PF_BACKEND_REQ, PF_CONFIG = 0, 3, 5, 9
+SET_BACKEND_REQ_FD = 21
+BACKEND_CONFIG_CHANGE_MSG = 2
 NEED_REPLY = 1 << 3
 
 DESC_NEXT, DESC_WRITE, DESC_INDIRECT = 1, 2, 4
@@ -181,6 +183,14 @@ class Client:
     def set_mem_table(self, fd=None, ack=False):
         return self.call(SET_MEM_TABLE, self.mem_table([(GPA, MEM, UVA, 0)]),
                          [self.fd if fd is None else fd], ack=ack)
+
+    def backend_channel(self):
+        """SET_BACKEND_REQ_FD as QEMU sends it: our end of a socket pair, on which the back-end
+        sends its own requests (configuration changes)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.call(SET_BACKEND_REQ_FD, b"", [theirs.fileno()], ack=True)
+        theirs.close()
+        return ours
 
     def get_config(self, offset=0, size=60):
         r = self.call(GET_CONFIG, struct.pack("<III", offset, size, 0) + bytes(size))

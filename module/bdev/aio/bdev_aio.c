@@ -440,11 +440,60 @@ static int open_backing(struct aio_disk *d)
 	return 0;
 }
 
+/* The size of the file or device in bytes, and its logical block size (512 for files). */
+static int backing_size(struct aio_disk *d, uint64_t *size, uint32_t *sector)
+{
+	struct stat st;
+
+	if (fstat(d->fd, &st) != 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		int ss = 0;
+
+		d->blockdev = true;
+		if (ioctl(d->fd, BLKGETSIZE64, size) != 0)
+			return -errno;
+		if (ioctl(d->fd, BLKSSZGET, &ss) == 0 && ss > 0)
+			*sector = (uint32_t)ss;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* SPDK's bdev_aio_rescan: the size read again; a file or device now empty is hot-removed
+ * (the bdev deleted), as SPDK does. */
+int bdev_aio_rescan(const char *name)
+{
+	struct mimo_bdev *bdev = mimo_bdev_get_by_name(name);
+	struct aio_disk *d;
+	uint64_t size = 0, blockcnt;
+	uint32_t sector = 512;
+	int rc;
+
+	if (bdev == NULL || bdev->module != &g_aio_module)
+		return -ENODEV;
+	d = bdev->ctxt;
+	rc = backing_size(d, &size, &sector);
+	if (rc != 0)
+		return rc;
+	blockcnt = size / bdev->blocklen;
+	if (blockcnt == 0) {
+		MIMO_WARN(COMP, "%s: %s is now smaller than one block: removing the bdev", name,
+			  d->filename);
+		return mimo_bdev_delete(name, NULL, NULL);
+	}
+	if (blockcnt == mimo_bdev_get_num_blocks(bdev))
+		return 0;
+	return mimo_bdev_notify_blockcnt_change(bdev, blockcnt);
+}
+
 int bdev_aio_create(const char *name, const char *filename, uint32_t block_size, bool readonly,
 		    const uint8_t *uuid, struct mimo_bdev **out)
 {
 	struct aio_disk *d;
-	struct stat st;
 	uint64_t size = 0;
 	uint32_t sector = 512;
 	int rc;
@@ -467,26 +516,9 @@ int bdev_aio_create(const char *name, const char *filename, uint32_t block_size,
 	rc = open_backing(d);
 	if (rc != 0)
 		goto fail;
-	if (fstat(d->fd, &st) != 0) {
-		rc = -errno;
+	rc = backing_size(d, &size, &sector);
+	if (rc != 0)
 		goto fail;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		int ss = 0;
-
-		d->blockdev = true;
-		if (ioctl(d->fd, BLKGETSIZE64, &size) != 0) {
-			rc = -errno;
-			goto fail;
-		}
-		if (ioctl(d->fd, BLKSSZGET, &ss) == 0 && ss > 0)
-			sector = (uint32_t)ss;
-	} else if (S_ISREG(st.st_mode)) {
-		size = (uint64_t)st.st_size;
-	} else {
-		rc = -EINVAL;
-		goto fail;
-	}
 	if (block_size == 0)
 		block_size = sector;
 	if (block_size < sector && d->direct) {

@@ -13,6 +13,11 @@
 int bdev_aio_create(const char *name, const char *filename, uint32_t block_size, bool readonly,
 		    const uint8_t *uuid, struct mimo_bdev **out);
 
+/* Read the file's or device's size again; a new size is the bdev's (its users are told),
+ * nothing left of it deletes the bdev. -ENODEV: no aio bdev of that name; -EBUSY: it shrank
+ * while open. On a reactor. */
+int bdev_aio_rescan(const char *name);
+
 extern struct mimo_bdev_module g_aio_module;
 
 /* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of

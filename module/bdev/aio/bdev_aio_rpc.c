@@ -84,10 +84,40 @@ static void rpc_bdev_aio_delete(struct mimo_jsonrpc_request *req, const json_t *
 	bdev_rpc_delete_params(req, params, &g_aio_module);
 }
 
+struct aio_rescan {
+	char *name;
+};
+
+static const struct mimo_json_decoder aio_rescan_decoders[] = {
+	{ "name", offsetof(struct aio_rescan, name), mimo_json_decode_string, false },
+};
+
+static void rpc_bdev_aio_rescan(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct aio_rescan p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, aio_rescan_decoders, MIMO_COUNTOF(aio_rescan_decoders),
+			     &p))
+		return;
+	rc = bdev_aio_rescan(p.name);
+	if (rc == -EBUSY)
+		mimo_jsonrpc_send_error(req, rc,
+					"Device or resource busy: %s shrank while it is open; "
+					"its users could have I/O beyond the new end",
+					p.name);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	free(p.name);
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_aio_create", rpc_bdev_aio_create, MIMO_RPC_RUNTIME },
 	{ "construct_aio_bdev", rpc_construct_aio_bdev, MIMO_RPC_RUNTIME, "bdev_aio_create" },
 	{ "bdev_aio_delete", rpc_bdev_aio_delete, MIMO_RPC_RUNTIME },
+	{ "bdev_aio_rescan", rpc_bdev_aio_rescan, MIMO_RPC_RUNTIME },
 };
 
 void bdev_aio_rpc_register(void)

@@ -1,7 +1,8 @@
 /*
  * error: a virtual bdev "EE_<base>" over a base bdev (which it claims), passing I/O through
  * except where bdev_error_inject_error says otherwise: fail it (-EIO), fail it for lack of
- * memory (-ENOMEM), hold it without completing (pending, released by a reset), or corrupt
+ * memory (-ENOMEM), hold it without completing (pending: failed by a reset, or sent on by
+ * bdev_error_resume_pending), or corrupt
  * its data. Each injection covers the next `num` I/Os of a type, counted across reactors.
  */
 #include <errno.h>
@@ -21,6 +22,8 @@ struct injection {
 	_Atomic uint32_t remaining;
 	_Atomic uint64_t corrupt_offset;
 	_Atomic uint8_t corrupt_value;
+	_Atomic uint64_t queue_depth; /* only while this many I/Os are at the base (SPDK's) */
+	_Atomic uint16_t nvme_status; /* nvme_failure's SCT << 8 | SC */
 };
 
 struct error_disk {
@@ -38,14 +41,17 @@ STAILQ_HEAD(io_list, mimo_bdev_io);
 struct error_channel {
 	struct mimo_io_channel *base_ch;
 	struct io_list pending; /* held by a "pending" injection until a reset */
+	uint64_t inflight;	/* I/Os of this channel at the base */
 };
 
 struct error_task {
+	struct error_channel *ch;
 	void *bounce; /* corrupted copy of a write's data */
 	struct iovec bounce_iov;
 	uint64_t corrupt_offset;
 	uint8_t corrupt_value;
 	bool corrupt_read;
+	uint16_t nvme_status;
 };
 
 struct mimo_bdev_module g_error_module = { .name = "error", .ctx_size = sizeof(struct error_task) };
@@ -56,17 +62,21 @@ MIMO_EXPORT void mimo_register_bdev_error(void)
 	bdev_error_rpc_register();
 }
 
-/* Take one injection for this I/O type, if any is left. */
-static enum error_inject_type take(struct error_disk *d, enum mimo_bdev_io_type type,
-				   struct error_task *t)
+/* Take one injection for this I/O type, if any is left and the channel has at least the
+ * injection's queue depth at the base. */
+static enum error_inject_type take(struct error_disk *d, struct error_channel *ch,
+				   enum mimo_bdev_io_type type, struct error_task *t)
 {
 	struct injection *inj = &d->inj[type];
 	uint32_t left = atomic_load(&inj->remaining);
 
+	if (left > 0 && ch->inflight < atomic_load(&inj->queue_depth))
+		return ERROR_INJECT_NONE;
 	while (left > 0) {
 		if (atomic_compare_exchange_weak(&inj->remaining, &left, left - 1)) {
 			t->corrupt_offset = atomic_load(&inj->corrupt_offset);
 			t->corrupt_value = atomic_load(&inj->corrupt_value);
+			t->nvme_status = atomic_load(&inj->nvme_status);
 			return atomic_load(&inj->type);
 		}
 	}
@@ -90,6 +100,7 @@ static void base_done(struct mimo_bdev_io *child, bool success, void *arg)
 	struct error_task *t = mimo_bdev_io_driver_ctx(io);
 	int status = success ? 0 : mimo_bdev_io_get_status(child);
 
+	t->ch->inflight--;
 	mimo_bdev_free_io(child);
 	if (status == 0 && t->corrupt_read)
 		corrupt(io->iovs, io->iovcnt, t->corrupt_offset, t->corrupt_value);
@@ -106,6 +117,9 @@ static void pass_through(struct error_disk *d, struct error_channel *ch, struct 
 	uint64_t off = io->offset_blocks, num = io->num_blocks;
 	int rc;
 
+	/* Counted before the submission: base_done may run before it returns. */
+	t->ch = ch;
+	ch->inflight++;
 	switch (io->type) {
 	case MIMO_BDEV_IO_READ:
 		rc = mimo_bdev_readv_blocks(d->base_desc, ch->base_ch, iov, iovcnt, off, num,
@@ -133,6 +147,7 @@ static void pass_through(struct error_disk *d, struct error_channel *ch, struct 
 		break;
 	}
 	if (rc != 0) {
+		ch->inflight--;
 		free(t->bounce);
 		t->bounce = NULL;
 		mimo_bdev_io_complete(io, rc);
@@ -154,12 +169,16 @@ static void error_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
 			mimo_bdev_io_complete(held, -EIO);
 		}
 	}
-	switch (take(d, io->type, t)) {
+	switch (take(d, ch, io->type, t)) {
 	case ERROR_INJECT_FAILURE:
 		mimo_bdev_io_complete(io, -EIO);
 		return;
 	case ERROR_INJECT_NOMEM:
 		mimo_bdev_io_complete(io, -ENOMEM);
+		return;
+	case ERROR_INJECT_NVME_FAILURE:
+		mimo_bdev_io_complete_nvme_status(io, (uint8_t)(t->nvme_status >> 8),
+						  (uint8_t)t->nvme_status);
 		return;
 	case ERROR_INJECT_PENDING:
 		STAILQ_INSERT_TAIL(&ch->pending, io, link);
@@ -186,6 +205,41 @@ static void error_submit(struct mimo_io_channel *ioch, struct mimo_bdev_io *io)
 		break;
 	}
 	pass_through(d, ch, io);
+}
+
+/* On each channel's reactor: send what it holds on, as if it had just arrived (SPDK's
+ * resume; the pending injections are cleared first, so they pass through, unless another
+ * kind of injection for their type is armed). */
+static int resume_channel(struct mimo_io_channel *ioch, void *arg)
+{
+	struct error_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct io_list held = ch->pending;
+	struct mimo_bdev_io *io;
+
+	(void)arg;
+	if (STAILQ_EMPTY(&held))
+		return 0;
+	STAILQ_INIT(&ch->pending);
+	while ((io = STAILQ_FIRST(&held)) != NULL) {
+		STAILQ_REMOVE_HEAD(&held, link);
+		error_submit(ioch, io);
+	}
+	return 0;
+}
+
+int bdev_error_resume_pending(const char *name, void (*done)(void *arg, int status), void *arg)
+{
+	struct mimo_bdev *bdev = mimo_bdev_get_by_name(name);
+	struct error_disk *d;
+
+	if (bdev == NULL || bdev->module != &g_error_module)
+		return -ENODEV;
+	d = bdev->ctxt;
+	for (int t = 0; t < MIMO_BDEV_IO_NUM_TYPES; t++) {
+		if (atomic_load(&d->inj[t].type) == ERROR_INJECT_PENDING)
+			atomic_store(&d->inj[t].remaining, 0);
+	}
+	return mimo_for_each_channel(&d->io_device, resume_channel, arg, done);
 }
 
 static bool error_io_type_supported(void *ctx, enum mimo_bdev_io_type type)
@@ -275,9 +329,11 @@ static const struct mimo_bdev_fn_table error_fn_table = {
 
 static void base_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, void *ctx)
 {
-	/* The base is claimed, so it cannot be deleted under us; nothing else is sent. */
-	(void)type;
+	/* The base is claimed, so it cannot be deleted under us. A resize of the base leaves
+	 * EE_<base> at its size, as SPDK's error bdev (a part of fixed size). */
 	(void)ctx;
+	if (type == MIMO_BDEV_EVENT_RESIZE)
+		return;
 	MIMO_WARN(COMP, "unexpected event for base bdev %s", mimo_bdev_get_name(bdev));
 }
 
@@ -332,6 +388,14 @@ int bdev_error_create(const char *base_name, const uint8_t *uuid, struct mimo_bd
 int bdev_error_inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
 		      uint64_t corrupt_offset, uint8_t corrupt_value)
 {
+	return bdev_error_inject_at_depth(name, io_type, type, num, corrupt_offset, corrupt_value,
+					  0);
+}
+
+static int inject(const char *name, int io_type, enum error_inject_type type, uint32_t num,
+		  uint64_t corrupt_offset, uint8_t corrupt_value, uint64_t queue_depth,
+		  uint16_t nvme_status)
+{
 	struct mimo_bdev *bdev = mimo_bdev_get_by_name(name);
 	struct error_disk *d;
 
@@ -348,7 +412,23 @@ int bdev_error_inject(const char *name, int io_type, enum error_inject_type type
 		atomic_store(&inj->type, type);
 		atomic_store(&inj->corrupt_offset, corrupt_offset);
 		atomic_store(&inj->corrupt_value, corrupt_value);
+		atomic_store(&inj->queue_depth, queue_depth);
+		atomic_store(&inj->nvme_status, nvme_status);
 		atomic_store(&inj->remaining, type == ERROR_INJECT_NONE ? 0 : num);
 	}
 	return 0;
+}
+
+int bdev_error_inject_at_depth(const char *name, int io_type, enum error_inject_type type,
+			       uint32_t num, uint64_t corrupt_offset, uint8_t corrupt_value,
+			       uint64_t queue_depth)
+{
+	return inject(name, io_type, type, num, corrupt_offset, corrupt_value, queue_depth, 0);
+}
+
+int bdev_error_inject_nvme(const char *name, int io_type, uint32_t num, uint64_t queue_depth,
+			   uint8_t sct, uint8_t sc)
+{
+	return inject(name, io_type, ERROR_INJECT_NVME_FAILURE, num, 0, 0, queue_depth,
+		      (uint16_t)(sct << 8 | sc));
 }

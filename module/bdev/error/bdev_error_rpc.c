@@ -83,6 +83,7 @@ struct inject {
 	uint64_t queue_depth;
 	uint64_t corrupt_offset;
 	uint32_t corrupt_value;
+	uint32_t nvme_sct, nvme_sc;
 };
 
 static const struct mimo_json_decoder inject_decoders[] = {
@@ -94,6 +95,8 @@ static const struct mimo_json_decoder inject_decoders[] = {
 	{ "corrupt_offset", offsetof(struct inject, corrupt_offset), mimo_json_decode_uint64,
 	  true },
 	{ "corrupt_value", offsetof(struct inject, corrupt_value), mimo_json_decode_uint32, true },
+	{ "nvme_sct", offsetof(struct inject, nvme_sct), mimo_json_decode_uint32, true },
+	{ "nvme_sc", offsetof(struct inject, nvme_sc), mimo_json_decode_uint32, true },
 };
 
 static int parse_io_type(const char *s)
@@ -109,10 +112,12 @@ static int parse_io_type(const char *s)
 
 static int parse_error_type(const char *s)
 {
-	static const char *const names[] = { "failure", "pending", "corrupt_data", "nomem" };
+	static const char *const names[] = { "failure", "pending", "corrupt_data", "nomem",
+					     "nvme_failure" };
 	static const enum error_inject_type types[] = { ERROR_INJECT_FAILURE, ERROR_INJECT_PENDING,
 							ERROR_INJECT_CORRUPT_DATA,
-							ERROR_INJECT_NOMEM };
+							ERROR_INJECT_NOMEM,
+							ERROR_INJECT_NVME_FAILURE };
 
 	for (size_t i = 0; i < MIMO_COUNTOF(names); i++) {
 		if (strcmp(s, names[i]) == 0)
@@ -138,17 +143,32 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 			"of clear, all, read, write, unmap, flush, reset, "
 			"write_zeroes");
 	} else if (error_type < 0) {
+		mimo_jsonrpc_send_error(
+			req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+			"bdev_error_inject_error: parameter \"error_type\" must be "
+			"one of failure, pending, corrupt_data, nomem, nvme_failure");
+	} else if (p.nvme_sct > 7 || p.nvme_sc > 255) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
-					"bdev_error_inject_error: parameter \"error_type\" must be "
-					"one of failure, pending, corrupt_data, nomem");
+					"bdev_error_inject_error: \"nvme_sct\" is 0..7 and "
+					"\"nvme_sc\" 0..255");
+	} else if ((error_type == ERROR_INJECT_NVME_FAILURE) !=
+		   (p.nvme_sct != 0 || p.nvme_sc != 0)) {
+		/* SPDK's rule and message: a status with nvme_failure, and only with it. */
+		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
+					"nvme_sct or nvme_sc should be specified for NVMe error "
+					"injection");
 	} else if (error_type == ERROR_INJECT_CORRUPT_DATA &&
 		   (p.corrupt_value == 0 || p.corrupt_value > 255)) {
 		mimo_jsonrpc_send_error(req, MIMO_JSONRPC_ERROR_INVALID_PARAMS,
 					"bdev_error_inject_error: parameter \"corrupt_value\" must "
 					"be 1..255");
 	} else {
-		rc = bdev_error_inject(p.name, io_type, error_type, p.num, p.corrupt_offset,
-				       (uint8_t)p.corrupt_value);
+		rc = error_type == ERROR_INJECT_NVME_FAILURE
+			     ? bdev_error_inject_nvme(p.name, io_type, p.num, p.queue_depth,
+						      (uint8_t)p.nvme_sct, (uint8_t)p.nvme_sc)
+			     : bdev_error_inject_at_depth(p.name, io_type, error_type, p.num,
+							  p.corrupt_offset,
+							  (uint8_t)p.corrupt_value, p.queue_depth);
 		if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 		else
@@ -157,11 +177,43 @@ static void rpc_bdev_error_inject_error(struct mimo_jsonrpc_request *req, const 
 	mimo_json_decode_free(inject_decoders, MIMO_COUNTOF(inject_decoders), &p);
 }
 
+struct resume {
+	char *name;
+};
+
+static const struct mimo_json_decoder resume_decoders[] = {
+	{ "name", offsetof(struct resume, name), mimo_json_decode_string, false },
+};
+
+static void resumed(void *arg, int status)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (status == 0)
+		mimo_jsonrpc_send_bool(req, true);
+	else
+		mimo_jsonrpc_send_errno(req, status);
+}
+
+static void rpc_bdev_error_resume_pending(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct resume p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, resume_decoders, MIMO_COUNTOF(resume_decoders), &p))
+		return;
+	rc = bdev_error_resume_pending(p.name, resumed, req);
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	free(p.name);
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_error_create", rpc_bdev_error_create, MIMO_RPC_RUNTIME },
 	{ "construct_error_bdev", rpc_construct_error_bdev, MIMO_RPC_RUNTIME, "bdev_error_create" },
 	{ "bdev_error_delete", rpc_bdev_error_delete, MIMO_RPC_RUNTIME },
 	{ "bdev_error_inject_error", rpc_bdev_error_inject_error, MIMO_RPC_RUNTIME },
+	{ "bdev_error_resume_pending", rpc_bdev_error_resume_pending, MIMO_RPC_RUNTIME },
 };
 
 void bdev_error_rpc_register(void)

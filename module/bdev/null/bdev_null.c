@@ -78,6 +78,22 @@ static const struct mimo_bdev_fn_table null_fn_table = {
 	.write_config_json = null_write_config,
 };
 
+/* SPDK's bdev_null_resize: the size in MiB, never smaller than it is (in whole MiB). */
+int bdev_null_resize(const char *name, uint64_t new_size_mib)
+{
+	struct mimo_bdev *bdev = mimo_bdev_get_by_name(name);
+	uint64_t cur_mib;
+
+	if (bdev == NULL)
+		return -ENODEV;
+	if (bdev->module != &g_null_module)
+		return -EINVAL;
+	cur_mib = mimo_bdev_get_num_blocks(bdev) * bdev->blocklen / (1024 * 1024);
+	if (new_size_mib < cur_mib || new_size_mib > MIMO_BDEV_MAX_BYTES / (1024 * 1024))
+		return -EINVAL;
+	return mimo_bdev_notify_blockcnt_change(bdev, new_size_mib * 1024 * 1024 / bdev->blocklen);
+}
+
 int bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size,
 		     const uint8_t *uuid, struct mimo_bdev **out)
 {

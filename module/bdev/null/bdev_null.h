@@ -10,6 +10,10 @@
 int bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size,
 		     const uint8_t *uuid, struct mimo_bdev **out);
 
+/* Grow the bdev to new_size_mib MiB and tell its users (SPDK's bdev_null_resize). -ENODEV: no
+ * such bdev; -EINVAL: not a null bdev, or smaller than it is. On a reactor. */
+int bdev_null_resize(const char *name, uint64_t new_size_mib);
+
 extern struct mimo_bdev_module g_null_module;
 
 /* Register the module and its RPC methods (mimo/jsonrpc.h, "Registration"): before any of

@@ -62,10 +62,45 @@ static void rpc_bdev_null_delete(struct mimo_jsonrpc_request *req, const json_t 
 	bdev_rpc_delete_params(req, params, &g_null_module);
 }
 
+struct null_resize {
+	char *name;
+	uint64_t new_size;
+};
+
+static const struct mimo_json_decoder null_resize_decoders[] = {
+	{ "name", offsetof(struct null_resize, name), mimo_json_decode_string, false },
+	{ "new_size", offsetof(struct null_resize, new_size), mimo_json_decode_uint64, false },
+};
+
+static void rpc_bdev_null_resize(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct null_resize p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, null_resize_decoders, MIMO_COUNTOF(null_resize_decoders),
+			     &p))
+		return;
+	rc = bdev_null_resize(p.name, p.new_size);
+	if (rc == -EINVAL)
+		mimo_jsonrpc_send_error(
+			req, rc,
+			"Invalid argument: %s is not a null bdev, or new_size (MiB) "
+			"is smaller than its size",
+			p.name);
+	else if (rc == -EBUSY)
+		mimo_jsonrpc_send_error(req, rc, "Device or resource busy: %s is open", p.name);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+	free(p.name);
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "bdev_null_create", rpc_bdev_null_create, MIMO_RPC_RUNTIME },
 	{ "construct_null_bdev", rpc_construct_null_bdev, MIMO_RPC_RUNTIME, "bdev_null_create" },
 	{ "bdev_null_delete", rpc_bdev_null_delete, MIMO_RPC_RUNTIME },
+	{ "bdev_null_resize", rpc_bdev_null_resize, MIMO_RPC_RUNTIME },
 };
 
 void bdev_null_rpc_register(void)

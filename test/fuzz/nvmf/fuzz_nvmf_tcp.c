@@ -178,7 +178,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	rpc("bdev_malloc_create",
 	    json_pack("{s:s, s:i, s:i}", "name", "Fuzz0", "num_blocks", 2048, "block_size", 512));
 	rpc("nvmf_create_transport", json_pack("{s:s}", "trtype", "TCP"));
-	rpc("nvmf_create_subsystem", json_pack("{s:s, s:b}", "nqn", NQN, "allow_any_host", 1));
+	/* With ANA reporting, so that its Identify fields, log page and path checks are fuzzed. */
+	rpc("nvmf_create_subsystem",
+	    json_pack("{s:s, s:b, s:b}", "nqn", NQN, "allow_any_host", 1, "ana_reporting", 1));
 	rpc("nvmf_subsystem_add_ns",
 	    json_pack("{s:s, s:{s:s}}", "nqn", NQN, "namespace", "bdev_name", "Fuzz0"));
 	rpc("nvmf_subsystem_add_listener",

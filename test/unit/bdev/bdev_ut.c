@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "bdev_aio.h"
+#include "bdev_internal.h"
 #include "bdev_error.h"
 #include "bdev_malloc.h"
 #include "bdev_null.h"
@@ -131,12 +132,17 @@ static int io(struct call *h, enum mimo_bdev_io_type type, void *buf, uint64_t o
 }
 
 static int removed_events;
+static _Atomic int resize_events;
 
 static void on_event(enum mimo_bdev_event_type type, struct mimo_bdev *bdev, void *ctx)
 {
 	struct call *h = ctx;
 
 	(void)bdev;
+	if (type == MIMO_BDEV_EVENT_RESIZE) {
+		resize_events++;
+		return;
+	}
 	assert_int_equal(type, MIMO_BDEV_EVENT_REMOVE);
 	removed_events++;
 	/* As a real owner would: drop the channel and close. */
@@ -525,6 +531,115 @@ static void test_delete_while_open(void **state)
 	assert_null(mimo_bdev_get_by_name("D0"));
 }
 
+/* Statistics: extremes, errors, and resets that show at once although each reactor clears
+ * its own counters later. */
+static enum bdev_reset_mode g_reset_mode;
+
+static int do_reset(struct call *c)
+{
+	bdev_reset_io_stat(mimo_bdev_get_by_name(c->name), g_reset_mode);
+	return 0;
+}
+
+static void test_stats_and_resets(void **state)
+{
+	struct call h = { .name = "S0" };
+	struct mimo_bdev_io_stat st;
+	uint8_t *buf = calloc(1, 8 * 512);
+	struct mimo_bdev *b;
+
+	(void)state;
+	assert_int_equal(create("malloc", "S0", NULL, 64, 512), 0);
+	b = mimo_bdev_get_by_name("S0");
+	assert_int_equal(run(do_open, &h), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(io(&h, MIMO_BDEV_IO_WRITE, buf, 0, 8), 0);
+		assert_int_equal(io(&h, MIMO_BDEV_IO_READ, buf, 0, 8), 0);
+	}
+	mimo_bdev_get_io_stat(b, &st);
+	assert_int_equal(st.num_read_ops, 3);
+	assert_int_equal(st.bytes_written, 3 * 8 * 512);
+	assert_true(st.min_read_latency_ticks <= st.max_read_latency_ticks);
+	assert_true(st.max_read_latency_ticks <= st.read_latency_ticks);
+	assert_true(st.min_unmap_latency_ticks == UINT64_MAX && st.max_unmap_latency_ticks == 0);
+	g_reset_mode = BDEV_RESET_MAXMIN;
+	assert_int_equal(run(do_reset, &h), 0);
+	mimo_bdev_get_io_stat(b, &st);
+	assert_int_equal(st.num_read_ops, 3);
+	assert_true(st.max_read_latency_ticks == 0 && st.min_read_latency_ticks == UINT64_MAX);
+	g_reset_mode = BDEV_RESET_ALL;
+	assert_int_equal(run(do_reset, &h), 0);
+	mimo_bdev_get_io_stat(b, &st); /* before the channel has counted anything since */
+	assert_int_equal(st.num_read_ops, 0);
+	assert_int_equal(st.bytes_written, 0);
+	assert_int_equal(io(&h, MIMO_BDEV_IO_READ, buf, 0, 8), 0);
+	mimo_bdev_get_io_stat(b, &st);
+	assert_int_equal(st.num_read_ops, 1);
+	assert_int_equal(st.num_write_ops, 0);
+	assert_int_equal(run(do_close, &h), 0);
+	assert_int_equal(del("S0"), 0);
+	free(buf);
+}
+
+/* SPDK's histogram layout (include/spdk/histogram_data.h), worked by hand. */
+static void test_histogram_layout(void **state)
+{
+	struct bdev_hist h;
+
+	(void)state;
+	assert_int_equal(bdev_hist_init(&h, 7, 0, UINT64_MAX), 0);
+	assert_int_equal(h.min_range, 0);
+	assert_int_equal(h.max_range, 57);
+	assert_int_equal(bdev_hist_num_buckets(&h), 58 * 128);
+	bdev_hist_tally(&h, 0);	  /* range 0, bucket 0 */
+	bdev_hist_tally(&h, 127); /* range 0, bucket 127 */
+	bdev_hist_tally(&h, 128); /* clz 56: range 1, bucket 128 & 127 = 0 */
+	bdev_hist_tally(&h, 300); /* clz 55: range 2, bucket (300 >> 1) & 127 = 22 */
+	assert_int_equal(h.bucket[0], 1);
+	assert_int_equal(h.bucket[127], 1);
+	assert_int_equal(h.bucket[128], 1);
+	assert_int_equal(h.bucket[2 * 128 + 22], 1);
+	bdev_hist_free(&h);
+	/* Clamped: below min_range to its first bucket, above max_range to its last. */
+	assert_int_equal(bdev_hist_init(&h, 7, 1000, 1000000), 0);
+	assert_int_equal(h.min_range, 3);  /* clz(1000) = 54 */
+	assert_int_equal(h.max_range, 13); /* clz(999999) = 44 */
+	bdev_hist_tally(&h, 5);
+	bdev_hist_tally(&h, 1ull << 40);
+	assert_int_equal(h.bucket[0], 1);
+	assert_int_equal(h.bucket[bdev_hist_num_buckets(&h) - 1], 1);
+	bdev_hist_free(&h);
+	assert_int_equal(bdev_hist_init(&h, 7, 10, 10), -EINVAL);
+}
+
+static uint64_t g_resize_mib;
+
+static int do_null_resize(struct call *c)
+{
+	return bdev_null_resize(c->name, g_resize_mib);
+}
+
+static void test_resize_tells_owners(void **state)
+{
+	struct call h = { .name = "R0" };
+
+	(void)state;
+	assert_int_equal(create("null", "R0", NULL, 2048, 512), 0); /* 1 MiB */
+	assert_int_equal(run(do_open, &h), 0);
+	resize_events = 0;
+	g_resize_mib = 4;
+	assert_int_equal(run(do_null_resize, &h), 0);
+	assert_int_equal(mimo_bdev_get_num_blocks(mimo_bdev_get_by_name("R0")), 8192);
+	/* The event is a message to the owner's reactor, after the one that resized. */
+	for (int i = 0; i < 10000 && atomic_load(&resize_events) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&resize_events), 1);
+	g_resize_mib = 0; /* smaller than it is: refused, as SPDK */
+	assert_int_equal(run(do_null_resize, &h), -EINVAL);
+	assert_int_equal(run(do_close, &h), 0);
+	assert_int_equal(del("R0"), 0);
+}
+
 static int g_hook_calls;
 static uint64_t g_hook_off, g_hook_num;
 
@@ -629,6 +744,9 @@ int main(void)
 		cmocka_unit_test(test_delete_while_open),
 		cmocka_unit_test(test_write_hook),
 		cmocka_unit_test(test_write_hook_holds_completion),
+		cmocka_unit_test(test_stats_and_resets),
+		cmocka_unit_test(test_histogram_layout),
+		cmocka_unit_test(test_resize_tells_owners),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -248,6 +249,92 @@ static void test_late_pollers_run_last(void **state)
 	/* Turns are whole: ordinary pollers in registration order, then the late ones. */
 	assert_true(g_order_len >= 8);
 	assert_memory_equal(g_order + g_order_len - 8, "abyzabyz", 8);
+}
+
+/* --- introspection: names, ids and counts of pollers (thread_get_pollers) --------------- */
+
+static struct mimo_poller *g_counted, *g_ticker;
+static int g_counted_runs;
+
+static int counted(void *arg)
+{
+	(void)arg;
+	/* Busy every other run, and done after ten. */
+	if (++g_counted_runs == 10)
+		sem_post(&g_sem);
+	return g_counted_runs % 2;
+}
+
+static int ticker(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void start_counted(void *arg)
+{
+	(void)arg;
+	g_counted_runs = 0;
+	g_counted = mimo_poller_register(counted, NULL, 0);
+	g_ticker = mimo_poller_register(ticker, NULL, 1000000);
+	sem_post(&g_sem);
+}
+
+struct seen {
+	struct mimo_poller_info info[8];
+	char names[8][32];
+	int n;
+};
+
+static void see_poller(const struct mimo_poller_info *info, void *arg)
+{
+	struct seen *s = arg;
+
+	if (s->n < 8) {
+		s->info[s->n] = *info;
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", info->name);
+		s->n++;
+	}
+}
+
+static void look_and_stop(void *arg)
+{
+	mimo_poller_unregister(&g_counted);
+	mimo_reactor_foreach_poller(see_poller, arg); /* an unregistered poller is not listed */
+	mimo_poller_unregister(&g_ticker);
+	sem_post(&g_sem);
+}
+
+static void look(void *arg)
+{
+	mimo_reactor_foreach_poller(see_poller, arg);
+	sem_post(&g_sem);
+}
+
+static void test_poller_introspection(void **state)
+{
+	struct seen s = { 0 }, after = { 0 };
+
+	(void)state;
+	run_on(1, start_counted, NULL);
+	wait_sem(); /* ten runs */
+	run_on(1, look, &s);
+	assert_int_equal(s.n, 2);
+	/* Active pollers first, each named after its function, ids in registration order. */
+	assert_string_equal(s.names[0], "counted");
+	assert_int_equal(s.info[0].period_ticks, 0);
+	assert_true(s.info[0].run_count >= 10);
+	assert_true(s.info[0].busy_count >= 5 && s.info[0].busy_count <= s.info[0].run_count);
+	assert_string_equal(s.names[1], "ticker");
+	assert_true(s.info[1].period_ticks > 0);
+	assert_int_equal(s.info[1].run_count, 0); /* a second has not passed */
+	assert_true(s.info[1].id > s.info[0].id);
+	run_on(1, look_and_stop, &after);
+	assert_int_equal(after.n, 1);
+	assert_string_equal(after.names[0], "ticker");
+	assert_true(mimo_reactor_tid(mimo_reactor_get(1)) > 0);
+	assert_true(mimo_reactor_start_ticks(mimo_reactor_get(1)) > 0);
+	assert_false(mimo_reactor_poll_mode(mimo_reactor_get(1)));
 }
 
 /* --- fd watches ------------------------------------------------------------------------- */
@@ -513,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_wakes_from_sleep),
 		cmocka_unit_test(test_pollers_and_timers),
 		cmocka_unit_test(test_late_pollers_run_last),
+		cmocka_unit_test(test_poller_introspection),
 		cmocka_unit_test(test_fd_watch),
 		cmocka_unit_test(test_io_channels),
 		cmocka_unit_test(test_for_each_reactor),
