@@ -186,6 +186,14 @@ uint32_t mimo_nvme_ctrlr_get_max_xfer_size(const struct mimo_nvme_ctrlr *ctrlr);
 bool mimo_nvme_ctrlr_is_discovery(const struct mimo_nvme_ctrlr *ctrlr);
 /* False once the admin connection failed or the target dropped the controller. */
 bool mimo_nvme_ctrlr_is_connected(const struct mimo_nvme_ctrlr *ctrlr);
+/*
+ * Drop the admin connection as a transport error would, without a shutdown: what the admin
+ * queue holds completes aborted (at its next processing), the controller shows failed, and
+ * the object stays valid until detached. A host's reset (bdev_nvme_reset_controller,
+ * _disable_controller) does this, then connects a new controller object. The I/O queues are
+ * their owners' to free (each on its thread). On the admin thread.
+ */
+void mimo_nvme_ctrlr_disconnect(struct mimo_nvme_ctrlr *ctrlr);
 
 /* Admin queue: send, reap, keep alive. Returns completions reaped, or -ENXIO when the
  * connection failed. */

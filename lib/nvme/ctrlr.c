@@ -805,6 +805,12 @@ MIMO_EXPORT bool mimo_nvme_ctrlr_is_discovery(const struct mimo_nvme_ctrlr *c)
 	return c->is_discovery;
 }
 
+MIMO_EXPORT void mimo_nvme_ctrlr_disconnect(struct mimo_nvme_ctrlr *c)
+{
+	/* -ECANCELED: asked for, not an error worth a warning. */
+	nvme_qpair_fail(c->adminq, -ECANCELED);
+}
+
 MIMO_EXPORT bool mimo_nvme_ctrlr_is_connected(const struct mimo_nvme_ctrlr *c)
 {
 	/* Any thread: the admin queue's own state belongs to the admin thread. */

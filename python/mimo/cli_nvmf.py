@@ -233,7 +233,11 @@ def add_commands(sub, simple):
                                     hostnqn=a.hostnqn, hdgst=a.hdgst or None,
                                     ddgst=a.ddgst or None, psk=a.psk,
                                     dhchap_key=a.dhchap_key,
-                                    dhchap_ctrlr_key=a.dhchap_ctrlr_key))
+                                    dhchap_ctrlr_key=a.dhchap_ctrlr_key,
+                                    ctrlr_loss_timeout_sec=a.ctrlr_loss_timeout_sec,
+                                    reconnect_delay_sec=a.reconnect_delay_sec,
+                                    fast_io_fail_timeout_sec=a.fast_io_fail_timeout_sec,
+                                    multipath=a.multipath))
     p.add_argument("-b", "--name", required=True, help="controller name, bdev name prefix")
     p.add_argument("-t", "--trtype", required=True)
     p.add_argument("-a", "--traddr", required=True)
@@ -246,11 +250,53 @@ def add_commands(sub, simple):
     p.add_argument("-k", "--psk", help="keyring name of the TLS PSK: connect over TLS 1.3")
     p.add_argument("--dhchap-key", help="keyring name of the host's DH-HMAC-CHAP secret")
     p.add_argument("--dhchap-ctrlr-key", help="keyring name of the controller's secret")
+    p.add_argument("-l", "--ctrlr-loss-timeout-sec", type=int,
+                   help="reconnect a lost controller this long (-1: forever, 0: never)")
+    p.add_argument("-o", "--reconnect-delay-sec", type=int)
+    p.add_argument("-u", "--fast-io-fail-timeout-sec", type=int)
+    p.add_argument("-x", "--multipath", choices=["disable", "failover", "multipath"],
+                   help="a second path under an attached name")
     # rpc.py prints the bdev names on one line.
     p.set_defaults(format=lambda names: " ".join(names))
-    p = simple(sub, "bdev_nvme_detach_controller", "detach a controller and its bdevs",
-               lambda a: {"name": a.name})
+    p = simple(sub, "bdev_nvme_detach_controller", "detach a controller and its bdevs (or one "
+               "path of it)", lambda a: _drop_none(name=a.name, trtype=a.trtype,
+                                                   traddr=a.traddr, adrfam=a.adrfam,
+                                                   trsvcid=a.trsvcid, subnqn=a.subnqn))
     p.add_argument("name")
+    p.add_argument("-t", "--trtype")
+    p.add_argument("-a", "--traddr")
+    p.add_argument("-f", "--adrfam")
+    p.add_argument("-s", "--trsvcid")
+    p.add_argument("-n", "--subnqn")
+    for method, what in (("reset", "drop the connection and connect again"),
+                         ("enable", "connect a disabled controller again"),
+                         ("disable", "disconnect until enabled")):
+        p = simple(sub, f"bdev_nvme_{method}_controller", what,
+                   lambda a: _drop_none(name=a.name, cntlid=a.cntlid))
+        p.add_argument("name")
+        p.add_argument("-c", "--cntlid", type=int)
+    p = simple(sub, "bdev_nvme_get_controller_health_info", "the SMART / health log page",
+               lambda a: {"name": a.name})
+    p.add_argument("-c", "--name", required=True)
+    simple(sub, "bdev_nvme_get_transport_statistics", "per-reactor NVMe/TCP counters",
+           lambda a: None)
+    p = simple(sub, "bdev_nvme_get_io_paths", "the I/O paths of each reactor",
+               lambda a: _drop_none(name=a.name) or None)
+    p.add_argument("-n", "--name")
+    p = simple(sub, "bdev_nvme_get_path_iostat", "a bdev's I/O statistics per path",
+               lambda a: {"name": a.name})
+    p.add_argument("-b", "--name", required=True)
+    p = simple(sub, "bdev_nvme_set_multipath_policy", "a multipath bdev's policy",
+               lambda a: _drop_none(name=a.name, policy=a.policy, selector=a.selector,
+                                    rr_min_io=a.rr_min_io))
+    p.add_argument("-b", "--name", required=True)
+    p.add_argument("-p", "--policy", choices=["active_passive", "active_active"], required=True)
+    p.add_argument("-s", "--selector", choices=["round_robin", "queue_depth"])
+    p.add_argument("-r", "--rr-min-io", type=int)
+    p = simple(sub, "bdev_nvme_set_preferred_path", "a multipath bdev's preferred controller",
+               lambda a: {"name": a.name, "cntlid": a.cntlid})
+    p.add_argument("-b", "--name", required=True)
+    p.add_argument("-c", "--cntlid", type=int, required=True)
     p = simple(sub, "bdev_nvme_get_controllers", "list attached controllers",
                lambda a: _drop_none(name=a.name) or None)
     p.add_argument("-n", "--name")

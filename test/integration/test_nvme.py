@@ -529,21 +529,25 @@ def test_perf_verify_needs_writes(served):
     assert after["num_write_ops"] == before["num_write_ops"]  # a read-only run stays so
 
 
-def test_bdev_nvme_refuses_reconnect_and_multipath(daemons):
-    # mimo has one path and never reconnects: asking for either is an error, not a silent
-    # no-op. SPDK's defaults (0, "disable") are accepted.
+def test_bdev_nvme_second_path_modes_checked(daemons):
+    # A second attach under a name must say how (multipath or failover: test_nvme_multipath.py,
+    # test_nvme_failover.py); without a mode, or the same path again, it is refused. SPDK's
+    # defaults (0, "disable") are accepted.
     t1, t2 = daemons(), daemons()
     port = free_port()
     serve(t1, port)
-    for extra in ({"ctrlr_loss_timeout_sec": -1}, {"ctrlr_loss_timeout_sec": 30},
-                  {"reconnect_delay_sec": 5}, {"fast_io_fail_timeout_sec": 10},
-                  {"multipath": "failover"}, {"multipath": "multipath"}):
-        with pytest.raises(RpcFailure) as e:
-            attach(t2, port, **extra)
-        assert e.value.code == -95 and "mimo does not reconnect" in e.value.message, extra
-    assert t2.result("bdev_nvme_get_controllers") == []
     assert attach(t2, port, ctrlr_loss_timeout_sec=0, reconnect_delay_sec=0,
                   fast_io_fail_timeout_sec=0, multipath="disable") == ["Nvme0n1"]
+    with pytest.raises(RpcFailure) as e:
+        attach(t2, port)
+    assert e.value.code == -114 and "multipath is disabled" in e.value.message
+    for mode in ("multipath", "failover"):
+        with pytest.raises(RpcFailure) as e:
+            attach(t2, port, multipath=mode)
+        assert e.value.code == -114 and "specified network path" in e.value.message
+    with pytest.raises(RpcFailure) as e:
+        attach(t2, port, multipath="sideways")
+    assert e.value.code == -22
 
 
 def test_bdev_nvme_teardown_after_losing_the_target(daemons):

@@ -612,7 +612,20 @@ def test_cli_bdev_nvme_commands(tgt):
     assert (b["block_size"], b["num_blocks"]) == (512, 16384)
     c = json.loads(ok("bdev_nvme_get_controllers", "-n", "Nvme0"))
     assert c[0]["name"] == "Nvme0"
+    h = json.loads(ok("bdev_nvme_get_controller_health_info", "-c", "Nvme0"))
+    assert "temperature_celsius" in h
+    assert "poll_groups" in json.loads(ok("bdev_nvme_get_transport_statistics"))
+    ok("bdev_nvme_reset_controller", "Nvme0")
+    c2 = json.loads(ok("bdev_nvme_get_controllers", "-n", "Nvme0"))[0]["ctrlrs"][0]
+    assert c2["state"] == "enabled" and c2["cntlid"] != c[0]["ctrlrs"][0]["cntlid"]
     ok("bdev_nvme_detach_controller", "Nvme0")
+    # The reconnect options go as given.
+    assert ok("bdev_nvme_attach_controller", "-b", "Nvme1", "-t", "tcp", "-a", "127.0.0.1",
+              "-f", "ipv4", "-s", port, "-n", nqn, "-l", "30", "-o", "2") == "Nvme1n1"
+    cfg = json.loads(ok("framework_get_config", "bdev"))
+    att = [m["params"] for m in cfg if m["method"] == "bdev_nvme_attach_controller"][0]
+    assert (att["ctrlr_loss_timeout_sec"], att["reconnect_delay_sec"]) == (30, 2)
+    ok("bdev_nvme_detach_controller", "Nvme1")
     assert json.loads(ok("bdev_nvme_get_controllers")) == []
 
 

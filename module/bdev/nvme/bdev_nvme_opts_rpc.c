@@ -127,8 +127,8 @@ static void refuse(struct mimo_jsonrpc_request *req, const char *param, const ch
 #define DHCHAP_CHOICES \
 	"sha256, sha384, sha512; null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192"
 
-/* One path per controller: a policy that spreads I/O over paths is refused; the others -
- * active_passive, and the selector and min_io only active_active uses - say what one path is. */
+/* Multipath bdevs start active_passive (bdev_nvme_set_multipath_policy changes one): a
+ * default of active_active is refused; the selector and min_io only active_active uses. */
 static bool multipath_ok(struct mimo_jsonrpc_request *req, const json_t *m)
 {
 	const char *key;
@@ -147,8 +147,9 @@ static bool multipath_ok(struct mimo_jsonrpc_request *req, const json_t *m)
 		if (strcmp(key, "policy") == 0) {
 			if (s == NULL || strcmp(s, "active_passive") != 0) {
 				refuse(req, "multipath_opts",
-				       "policy must be \"active_passive\": mimo's controllers have "
-				       "one path each (no multipath)");
+				       "policy must be \"active_passive\": multipath bdevs start "
+				       "active_passive, bdev_nvme_set_multipath_policy sets "
+				       "active_active per bdev");
 				return false;
 			}
 		} else if (strcmp(key, "selector") == 0) {
@@ -204,19 +205,12 @@ static bool check_unsupported(struct mimo_jsonrpc_request *req, const struct set
 		refuse(req, "transport_ack_timeout",
 		       "must be 0: mimo's initiator leaves the TCP retransmission timeout to the "
 		       "kernel");
-	else if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
-		 p->fast_io_fail_timeout_sec != 0)
-		refuse(req,
-		       p->ctrlr_loss_timeout_sec != 0 ? "ctrlr_loss_timeout_sec"
-		       : p->reconnect_delay_sec != 0  ? "reconnect_delay_sec"
-						      : "fast_io_fail_timeout_sec",
-		       "must be 0: mimo does not reconnect a lost controller");
 	else if (p->generate_uuids)
 		refuse(req, "generate_uuids",
 		       "must be false: a namespace without an NGUID or UUID gets a random UUID");
-	else if (p->nvme_error_stat || p->io_path_stat)
-		refuse(req, p->nvme_error_stat ? "nvme_error_stat" : "io_path_stat",
-		       "must be false: mimo keeps no such statistics");
+	else if (p->nvme_error_stat)
+		refuse(req, "nvme_error_stat",
+		       "must be false: mimo keeps no count of NVMe error statuses");
 	else if (p->tcp_connect_timeout_ms != 0)
 		refuse(req, "tcp_connect_timeout_ms",
 		       "must be 0: each step of connecting (the TCP connection included) has "
@@ -230,6 +224,7 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 {
 	struct set_options p = { 0 };
 	struct bdev_nvme_opts o;
+	const char *why;
 	int rc;
 
 	/* As SPDK: what is left out keeps its value. */
@@ -239,7 +234,11 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 	p.nvme_adminq_poll_period_us = o.adminq_poll_period_us;
 	p.nvme_ioq_poll_period_us = o.ioq_poll_period_us;
 	p.enable_flush = o.enable_flush;
+	p.ctrlr_loss_timeout_sec = o.reconnect.ctrlr_loss_timeout_sec;
+	p.reconnect_delay_sec = o.reconnect.reconnect_delay_sec;
+	p.fast_io_fail_timeout_sec = o.reconnect.fast_io_fail_timeout_sec;
 	p.delay_cmd_submit = true;
+	p.io_path_stat = o.io_path_stat;
 	if (!mimo_rpc_decode(req, params, set_options_decoders, MIMO_COUNTOF(set_options_decoders),
 			     &p))
 		return;
@@ -253,11 +252,20 @@ static void rpc_bdev_nvme_set_options(struct mimo_jsonrpc_request *req, const js
 		refuse(req, "bdev_retry_count", "must be -1 (no limit) or more");
 		goto out;
 	}
+	o.reconnect.ctrlr_loss_timeout_sec = p.ctrlr_loss_timeout_sec;
+	o.reconnect.reconnect_delay_sec = p.reconnect_delay_sec;
+	o.reconnect.fast_io_fail_timeout_sec = p.fast_io_fail_timeout_sec;
+	why = bdev_nvme_reconnect_opts_check(&o.reconnect);
+	if (why != NULL) {
+		mimo_jsonrpc_send_error(req, INVALID, "bdev_nvme_set_options: %s", why);
+		goto out;
+	}
 	o.keep_alive_timeout_ms = p.keep_alive_timeout_ms;
 	o.bdev_retry_count = p.bdev_retry_count;
 	o.adminq_poll_period_us = p.nvme_adminq_poll_period_us;
 	o.ioq_poll_period_us = p.nvme_ioq_poll_period_us;
 	o.enable_flush = p.enable_flush;
+	o.io_path_stat = p.io_path_stat;
 	rc = bdev_nvme_set_opts(&o);
 	if (rc == -EPERM)
 		mimo_jsonrpc_send_error(req, -EPERM,

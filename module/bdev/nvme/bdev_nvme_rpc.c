@@ -103,8 +103,11 @@ static bool copy_checked(struct mimo_jsonrpc_request *req, const char *what, cha
 /* Turn the parameters into a transport ID and options; answers the error and returns false
  * when they do not make one. */
 static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *p,
-		  struct mimo_nvme_trid *trid, struct mimo_nvme_ctrlr_opts *opts)
+		  struct mimo_nvme_trid *trid, struct mimo_nvme_ctrlr_opts *opts,
+		  struct bdev_nvme_reconnect_opts *reconnect)
 {
+	const char *why;
+
 	memset(trid, 0, sizeof(*trid));
 	bdev_nvme_ctrlr_opts_init(opts); /* with bdev_nvme_set_options' */
 	if (strcasecmp(p->trtype, "loop") == 0) {
@@ -168,27 +171,28 @@ static bool build(struct mimo_jsonrpc_request *req, const struct attach_params *
 		}
 		trid->priority = (uint32_t)v;
 	}
-	/* One path, no reconnect: silently ignoring these would promise a recovery that
-	 * never happens. */
-	if (p->ctrlr_loss_timeout_sec != 0 || p->reconnect_delay_sec != 0 ||
-	    p->fast_io_fail_timeout_sec != 0) {
-		mimo_jsonrpc_send_error(
-			req, -ENOTSUP,
-			"mimo does not reconnect: ctrlr_loss_timeout_sec, "
-			"reconnect_delay_sec and fast_io_fail_timeout_sec must be 0");
+	/* Left out, they are bdev_nvme_set_options' (attach() starts from those). */
+	reconnect->ctrlr_loss_timeout_sec = p->ctrlr_loss_timeout_sec;
+	reconnect->reconnect_delay_sec = p->reconnect_delay_sec;
+	reconnect->fast_io_fail_timeout_sec = p->fast_io_fail_timeout_sec;
+	why = bdev_nvme_reconnect_opts_check(reconnect);
+	if (why != NULL) {
+		mimo_jsonrpc_send_error(req, -EINVAL, "%s", why);
 		return false;
 	}
-	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0) {
-		mimo_jsonrpc_send_error(req, -ENOTSUP,
-					"mimo does not reconnect or fail over: multipath \"%s\" is "
-					"not supported (only \"disable\")",
-					p->multipath);
+	/* SPDK's modes; what a second path under a name does is attach()'s. */
+	if (p->multipath != NULL && strcasecmp(p->multipath, "disable") != 0 &&
+	    strcasecmp(p->multipath, "failover") != 0 &&
+	    strcasecmp(p->multipath, "multipath") != 0) {
+		mimo_jsonrpc_send_error(
+			req, -EINVAL, "multipath %s: disable, failover or multipath", p->multipath);
 		return false;
 	}
 	if (p->multipath_opts != NULL && !json_is_null(p->multipath_opts)) {
 		mimo_jsonrpc_send_error(req, -ENOTSUP,
-					"mimo does not do multipath: multipath_opts "
-					"is not supported");
+					"multipath_opts is not supported: a multipath bdev starts "
+					"active_passive; bdev_nvme_set_multipath_policy sets its "
+					"policy");
 		return false;
 	}
 	/* psk: a TLS PSK of the keyring, by name (SPDK's form; a file path, its old one, is
@@ -241,20 +245,60 @@ static void attach_done(void *arg, int rc, json_t *names)
 		mimo_jsonrpc_send_result(req, json_incref(names));
 }
 
+/* A second path under an attached controller's name (SPDK's rules and words). */
+static void add_path(struct mimo_jsonrpc_request *req, const struct attach_params *p,
+		     const struct mimo_nvme_trid *trid, const struct mimo_nvme_ctrlr_opts *opts,
+		     const struct bdev_nvme_reconnect_opts *reconnect)
+{
+	const char *why;
+	int rc;
+
+	if (p->multipath == NULL || strcasecmp(p->multipath, "disable") == 0) {
+		mimo_jsonrpc_send_error(req, -EALREADY,
+					"A controller named %s already exists and multipath is "
+					"disabled",
+					p->name);
+		return;
+	}
+	/* multipath: a further controller of the name's bdevs; failover: another address of
+	 * its controller, connected when the one in use is lost. */
+	if (strcasecmp(p->multipath, "multipath") == 0)
+		rc = bdev_nvme_attach_multipath(p->name, trid, opts, reconnect, p->dhchap_key,
+						p->dhchap_ctrlr_key,
+						p->psk != NULL && p->psk[0] != '\0' ? p->psk : NULL,
+						attach_done, req, &why);
+	else
+		rc = bdev_nvme_add_path(p->name, trid, p->hostnqn, attach_done, req, &why);
+	if (rc != 0 && why != NULL)
+		mimo_jsonrpc_send_error(req, rc, "A controller named %s %s", p->name, why);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+}
+
 static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 		   const struct mimo_json_decoder *decoders, size_t count)
 {
 	struct attach_params p = { 0 };
+	struct bdev_nvme_reconnect_opts reconnect;
 	struct mimo_nvme_ctrlr_opts opts;
 	struct mimo_nvme_trid trid;
+	struct bdev_nvme_opts mod;
 	int rc;
 
+	bdev_nvme_get_opts(&mod);
+	p.ctrlr_loss_timeout_sec = mod.reconnect.ctrlr_loss_timeout_sec;
+	p.reconnect_delay_sec = mod.reconnect.reconnect_delay_sec;
+	p.fast_io_fail_timeout_sec = mod.reconnect.fast_io_fail_timeout_sec;
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
-	if (build(req, &p, &trid, &opts)) {
-		rc = bdev_nvme_attach(p.name, &trid, &opts, p.dhchap_key, p.dhchap_ctrlr_key,
-				      p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done,
-				      req);
+	if (!build(req, &p, &trid, &opts, &reconnect)) {
+		/* answered */
+	} else if (bdev_nvme_get_trid(p.name) != NULL) {
+		add_path(req, &p, &trid, &opts, &reconnect);
+	} else {
+		rc = bdev_nvme_attach(
+			p.name, &trid, &opts, &reconnect, p.dhchap_key, p.dhchap_ctrlr_key,
+			p.psk != NULL && p.psk[0] != '\0' ? p.psk : NULL, attach_done, req);
 		explicit_bzero(&opts, sizeof(opts));
 		if (rc == -EALREADY)
 			mimo_jsonrpc_send_error(req, -EALREADY,
@@ -276,6 +320,7 @@ static void attach(struct mimo_jsonrpc_request *req, const json_t *params,
 		else if (rc != 0)
 			mimo_jsonrpc_send_errno(req, rc);
 	}
+	explicit_bzero(&opts, sizeof(opts));
 	mimo_json_decode_free(decoders, count, &p);
 }
 
@@ -326,8 +371,7 @@ static void detach_done(void *arg, int rc)
 		mimo_jsonrpc_send_bool(req, true);
 }
 
-/* SPDK removes one path when a transport ID is given; mimo has one path per controller, so
- * a transport ID must name that path. */
+/* Whether the transport ID fields given (any, all or none) name path t. */
 static bool path_matches(const struct detach_params *p, const struct mimo_nvme_trid *t)
 {
 	if (p->traddr != NULL && strcmp(p->traddr, t->traddr) != 0)
@@ -349,20 +393,42 @@ static bool path_matches(const struct detach_params *p, const struct mimo_nvme_t
 	return true;
 }
 
+static bool match_detach(const struct mimo_nvme_trid *t, const void *arg)
+{
+	return path_matches(arg, t);
+}
+
 static void detach(struct mimo_jsonrpc_request *req, const json_t *params,
 		   const struct mimo_json_decoder *decoders, size_t count)
 {
 	struct detach_params p = { 0 };
-	const struct mimo_nvme_trid *trid;
+	const struct mimo_nvme_trid *paths;
+	uint32_t n, i = 0;
 	int rc;
 
 	if (!mimo_rpc_decode(req, params, decoders, count, &p))
 		return;
-	trid = bdev_nvme_get_trid(p.name);
-	if (trid != NULL && !path_matches(&p, trid))
+	/* As SPDK: a transport ID removes the path it names (the controller goes with its last
+	 * path); none, the controller with every path. */
+	paths = bdev_nvme_get_paths(p.name, &n);
+	while (i < n && !path_matches(&p, &paths[i]))
+		i++;
+	if (p.trsvcid != NULL) {
+		/* A further controller of the name (multipath) at that address goes alone. */
+		rc = bdev_nvme_detach_secondary(p.name, match_detach, &p, detach_done, req);
+		if (rc != -ENOENT)
+			goto answered;
+	}
+	if (n > 0 && i == n)
 		rc = -ENODEV;
-	else
+	else if (n > 1 && (p.traddr != NULL || p.trsvcid != NULL || p.subnqn != NULL ||
+			   p.hostaddr != NULL || p.trtype != NULL || p.adrfam != NULL)) {
+		rc = bdev_nvme_remove_path(p.name, i);
+		if (rc == 0)
+			mimo_jsonrpc_send_bool(req, true);
+	} else
 		rc = bdev_nvme_detach(p.name, detach_done, req);
+answered:
 	if (rc != 0)
 		mimo_jsonrpc_send_errno(req, rc);
 	mimo_json_decode_free(decoders, count, &p);
@@ -401,7 +467,128 @@ static void rpc_bdev_nvme_get_controllers(struct mimo_jsonrpc_request *req, cons
 	mimo_json_decode_free(get_decoders, MIMO_COUNTOF(get_decoders), &p);
 }
 
+/* --- discovery ------------------------------------------------------------------------------ */
+
+struct discovery_params {
+	char *name;
+	char *trtype;
+	char *traddr;
+	char *adrfam;
+	char *trsvcid;
+	char *hostnqn;
+	bool wait_for_attach;
+	uint64_t attach_timeout_ms;
+	int32_t ctrlr_loss_timeout_sec;
+	uint32_t reconnect_delay_sec;
+	uint32_t fast_io_fail_timeout_sec;
+};
+
+#define DP(field, fn, opt)                                                \
+	{                                                                 \
+#field, offsetof(struct discovery_params, field), fn, opt \
+	}
+
+static const struct mimo_json_decoder discovery_decoders[] = {
+	DP(name, mimo_json_decode_string, false),
+	DP(trtype, mimo_json_decode_string, false),
+	DP(traddr, mimo_json_decode_string, false),
+	DP(adrfam, mimo_json_decode_string, true),
+	DP(trsvcid, mimo_json_decode_string, true),
+	DP(hostnqn, mimo_json_decode_string, true),
+	DP(wait_for_attach, mimo_json_decode_bool, true),
+	DP(attach_timeout_ms, mimo_json_decode_uint64, true),
+	DP(ctrlr_loss_timeout_sec, mimo_json_decode_int32, true),
+	DP(reconnect_delay_sec, mimo_json_decode_uint32, true),
+	DP(fast_io_fail_timeout_sec, mimo_json_decode_uint32, true),
+};
+
+static void discovery_started(void *arg, int rc)
+{
+	struct mimo_jsonrpc_request *req = arg;
+
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	else
+		mimo_jsonrpc_send_bool(req, true);
+}
+
+static void rpc_bdev_nvme_start_discovery(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct discovery_params p = { 0 };
+	struct bdev_nvme_reconnect_opts reconnect;
+	struct attach_params a = { 0 };
+	struct mimo_nvme_ctrlr_opts opts;
+	struct mimo_nvme_trid trid;
+	struct bdev_nvme_opts mod;
+	int rc;
+
+	bdev_nvme_get_opts(&mod);
+	p.ctrlr_loss_timeout_sec = mod.reconnect.ctrlr_loss_timeout_sec;
+	p.reconnect_delay_sec = mod.reconnect.reconnect_delay_sec;
+	p.fast_io_fail_timeout_sec = mod.reconnect.fast_io_fail_timeout_sec;
+	if (!mimo_rpc_decode(req, params, discovery_decoders, MIMO_COUNTOF(discovery_decoders), &p))
+		return;
+	if (p.attach_timeout_ms != 0) {
+		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
+					"attach_timeout_ms: mimo waits for the attaches without a "
+					"deadline of its own (wait_for_attach; each attach has its "
+					"connect timeout)");
+		goto out;
+	}
+	/* The attach's rules for the address; the discovery NQN; 8009, the discovery port. */
+	a.trtype = p.trtype;
+	a.traddr = p.traddr;
+	a.adrfam = p.adrfam;
+	a.trsvcid = p.trsvcid != NULL ? p.trsvcid : "8009";
+	a.ctrlr_loss_timeout_sec = p.ctrlr_loss_timeout_sec; /* build checks them */
+	a.reconnect_delay_sec = p.reconnect_delay_sec;
+	a.fast_io_fail_timeout_sec = p.fast_io_fail_timeout_sec;
+	if (!build(req, &a, &trid, &opts, &reconnect))
+		goto out;
+	explicit_bzero(&opts, sizeof(opts));
+	rc = bdev_nvme_start_discovery(p.name, &trid, p.hostnqn, p.wait_for_attach, &reconnect,
+				       discovery_started, req);
+	if (rc == -EEXIST)
+		mimo_jsonrpc_send_error(req, -EEXIST, "Discovery service %s already exists",
+					p.name);
+	else if (rc == -EALREADY)
+		mimo_jsonrpc_send_error(req, -EALREADY,
+					"Discovery service at %s:%s is already discovered",
+					trid.traddr, trid.trsvcid);
+	else if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+out:
+	mimo_json_decode_free(discovery_decoders, MIMO_COUNTOF(discovery_decoders), &p);
+}
+
+static void discovery_stopped(void *arg)
+{
+	mimo_jsonrpc_send_bool(arg, true);
+}
+
+static void rpc_bdev_nvme_stop_discovery(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	struct get_params p = { 0 };
+	int rc;
+
+	if (!mimo_rpc_decode(req, params, get_decoders, MIMO_COUNTOF(get_decoders), &p))
+		return;
+	rc = p.name != NULL ? bdev_nvme_stop_discovery(p.name, discovery_stopped, req) : -EINVAL;
+	if (rc != 0)
+		mimo_jsonrpc_send_errno(req, rc);
+	mimo_json_decode_free(get_decoders, MIMO_COUNTOF(get_decoders), &p);
+}
+
+static void rpc_bdev_nvme_get_discovery_info(struct mimo_jsonrpc_request *req, const json_t *params)
+{
+	(void)params;
+	mimo_jsonrpc_send_result(req, bdev_nvme_discovery_info_json());
+}
+
 static const struct mimo_rpc_method g_rpcs[] = {
+	{ "bdev_nvme_start_discovery", rpc_bdev_nvme_start_discovery, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_stop_discovery", rpc_bdev_nvme_stop_discovery, MIMO_RPC_RUNTIME },
+	{ "bdev_nvme_get_discovery_info", rpc_bdev_nvme_get_discovery_info, MIMO_RPC_RUNTIME },
 	{ "bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller, MIMO_RPC_RUNTIME },
 	{ "construct_nvme_bdev", rpc_construct_nvme_bdev, MIMO_RPC_RUNTIME,
 	  "bdev_nvme_attach_controller" },
