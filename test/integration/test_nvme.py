@@ -573,3 +573,21 @@ def test_bdev_nvme_teardown_after_losing_the_target(daemons):
     assert t2.result("bdev_nvme_detach_controller", {"name": "Nvme0"}) is True
     assert t2.result("bdev_get_bdevs") == []
     assert t2.stop() == 0
+
+
+@pytest.mark.parametrize("method, params, text", [
+    ("bdev_nvme_cuse_register", {"name": "Nvme0"}, "CUSE"),
+    ("bdev_nvme_cuse_unregister", {"name": "Nvme0"}, "CUSE"),
+    ("bdev_nvme_opal_init", {"nvme_ctrlr_name": "Nvme0", "password": "x"}, "Opal"),
+    ("bdev_nvme_opal_revert", {"nvme_ctrlr_name": "Nvme0", "password": "x"}, "Opal"),
+    ("bdev_nvme_apply_firmware", {"filename": "fw.bin", "bdev_name": "Nvme0n1"}, "firmware"),
+    ("bdev_nvme_start_mdns_discovery", {"name": "cdc", "svcname": "_nvme-disc._tcp"}, "mDNS"),
+    ("bdev_nvme_stop_mdns_discovery", {"name": "cdc"}, "mDNS"),
+    ("bdev_nvme_get_mdns_discovery_info", None, "mDNS"),
+])
+def test_pcie_and_mdns_commands_say_why_not(tgt, method, params, text):
+    """rpc.py's bdev_nvme commands for local PCIe drives and mDNS: -95 with the reason, not
+    "Method not found"."""
+    with pytest.raises(RpcFailure) as e:
+        tgt.result(method, params)
+    assert e.value.code == -95 and text in e.value.message, e.value.message

@@ -104,6 +104,7 @@ MIMO_EXPORT void mimo_register_bdev_nvme(void)
 	bdev_nvme_opts_rpc_register();
 	bdev_nvme_ctrlr_rpc_register();
 	bdev_nvme_passthru_rpc_register();
+	bdev_nvme_refused_rpc_register();
 }
 
 static struct nvme_bdev_ctrlr *find_nbc(const char *name)

@@ -72,6 +72,7 @@ void bdev_nvme_rpc_register(void);
 void bdev_nvme_opts_rpc_register(void);	    /* bdev_nvme_opts_rpc.c */
 void bdev_nvme_ctrlr_rpc_register(void);    /* bdev_nvme_ctrlr_rpc.c */
 void bdev_nvme_passthru_rpc_register(void); /* bdev_nvme_passthru.c */
+void bdev_nvme_refused_rpc_register(void);  /* bdev_nvme_refused_rpc.c */
 /* bdev_nvme_get_controllers' result; NULL when name is given and unknown. */
 json_t *bdev_nvme_controllers_json(const char *name);
 /*
