@@ -34,6 +34,7 @@ static _Atomic uint64_t g_unknown_calls; /* requests for a method nobody registe
  */
 static struct rpc_method *_Atomic g_methods;
 static pthread_mutex_t g_register_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t g_registered; /* methods added so far: rpc_get_methods' cache key */
 static _Atomic uint32_t g_state = MIMO_RPC_RUNTIME;
 
 static bool same_replacement(const char *a, const char *b)
@@ -66,6 +67,7 @@ static void add_locked(const struct mimo_rpc_method *def)
 	     tail = &atomic_load_explicit(tail, memory_order_relaxed)->next)
 		;
 	atomic_store_explicit(tail, m, memory_order_release);
+	atomic_fetch_add(&g_registered, 1);
 }
 
 MIMO_EXPORT void mimo_rpc_register_methods(const struct mimo_rpc_method *methods, size_t count)
@@ -214,14 +216,64 @@ static const struct mimo_json_decoder get_methods_decoders[] = {
 	  mimo_json_decode_bool, true },
 };
 
+/*
+ * rpc_get_methods' answers, serialised once per (current, include_aliases) and kept until a
+ * method is registered or the state changes: tools poll it (it is how scripts wait for a
+ * daemon), and with two hundred methods building the list through jansson took most of a
+ * call's time.
+ */
+struct methods_answer {
+	char *text;
+	size_t len;
+	uint64_t registered;
+	uint32_t state;
+};
+static struct methods_answer g_answers[2][2];
+static pthread_mutex_t g_answers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *methods_text(bool current, bool aliases, size_t *len)
+{
+	uint64_t registered = atomic_load(&g_registered);
+	uint32_t state = mimo_rpc_get_state();
+	struct methods_answer *a = &g_answers[current][aliases];
+	char *copy = NULL;
+
+	pthread_mutex_lock(&g_answers_lock);
+	if (a->text == NULL || a->registered != registered || a->state != state) {
+		json_t *list = mimo_rpc_list_methods(current, aliases);
+		char *text = json_dumps(list, JSON_COMPACT);
+
+		json_decref(list);
+		if (text != NULL) {
+			free(a->text);
+			a->text = text;
+			a->len = strlen(text);
+			a->registered = registered;
+			a->state = state;
+		}
+	}
+	if (a->text != NULL && (copy = malloc(a->len)) != NULL) {
+		memcpy(copy, a->text, a->len);
+		*len = a->len;
+	}
+	pthread_mutex_unlock(&g_answers_lock);
+	return copy;
+}
+
 static void rpc_get_methods(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	struct rpc_get_methods_params p = { 0 };
+	size_t len = 0;
+	char *text;
 
 	if (!mimo_rpc_decode(req, params, get_methods_decoders, MIMO_COUNTOF(get_methods_decoders),
 			     &p))
 		return;
-	mimo_jsonrpc_send_result(req, mimo_rpc_list_methods(p.current, p.include_aliases));
+	text = methods_text(p.current, p.include_aliases, &len);
+	if (text != NULL)
+		mimo_jsonrpc_send_result_text(req, text, len);
+	else
+		mimo_jsonrpc_send_errno(req, -ENOMEM);
 }
 
 static void get_rpc_methods(struct mimo_jsonrpc_request *req, const json_t *params)

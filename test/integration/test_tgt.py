@@ -166,6 +166,9 @@ def test_wait_for_rpc_state_machine(daemons):
     resp = waiter.recv_json()
     assert resp["id"] == 9 and resp["result"] is True
     assert c.result("framework_wait_init") is True
+    # The list follows the state (rpc_get_methods' answers are cached per state).
+    current = c.result("rpc_get_methods", {"current": True})
+    assert "bdev_malloc_create" in current and "framework_start_init" not in current
     assert c.result("bdev_malloc_create", {"num_blocks": 8, "block_size": 512}) == "Malloc0"
     assert err(c, "framework_start_init")[0] == -1
 
