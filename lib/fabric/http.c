@@ -15,7 +15,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <signal.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -25,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +35,7 @@
 #include "http_front.h"
 #include "http_guard.h"
 #include "http_pool.h"
+#include "mhd_loop.h"
 #include "log.h"
 
 #define COMP "http"
@@ -49,12 +47,8 @@ struct fab_http {
 	uint16_t port;
 	struct fab_pool *pool;
 	struct fab_guard *guard;
-	/* The loop's epoll set: libmicrohttpd's epoll descriptor, a stop signal, and the wake-up
-	 * a worker sends after MHD_resume_connection (without its internal thread,
-	 * libmicrohttpd leaves that to the application). */
-	int epfd, stopfd, wakefd;
-	pthread_t loop;
-	bool loop_started;
+	/* The event loop; a worker wakes it after MHD_resume_connection. */
+	struct fab_mhd_loop loop;
 	_Atomic uint64_t body_bytes; /* reserved by requests in progress (FAB_HTTP_BODY_BUDGET) */
 	/* For fab_http_get_stats (the metrics endpoint's thread reads them). */
 	_Atomic uint64_t responses[6]; /* by status class: [2] is 2xx */
@@ -228,15 +222,12 @@ static void run_job(struct fab_job *job)
 	struct req_ctx *rc = (struct req_ctx *)job;
 
 	struct fab_http *h = rc->h;
-	uint64_t one = 1;
 
 	run_api(rc);
 	atomic_store_explicit(&rc->state, REQ_ANSWERED, memory_order_release);
 	MHD_resume_connection(rc->c);
-	/* rc may be gone from here on: the loop can answer and complete the request. An
-	 * eventfd's counter cannot overflow from these, so the write cannot fail short. */
-	if (write(h->wakefd, &one, sizeof(one)) < 0)
-		MIMO_DEBUG(COMP, "wake-up: %s", strerror(errno));
+	/* rc may be gone from here on: the loop can answer and complete the request. */
+	fab_mhd_loop_wake(&h->loop);
 }
 
 static enum MHD_Result send_answer(struct req_ctx *rc)
@@ -431,97 +422,15 @@ static void apply_defaults(struct fab_http_opts *o)
 		o->workers = FAB_HTTP_WORKERS;
 }
 
-/* The event loop: wait on libmicrohttpd's epoll descriptor (connections, the listening
- * socket, and the wake-up that MHD_resume_connection sends), run it without blocking, and
- * sweep the deadlines on time. */
-static void *loop_main(void *arg)
-{
-	struct fab_http *h = arg;
-	int64_t period = fab_guard_period_ns(h->guard), next_sweep = mimo_now_ns() + period;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	for (;;) {
-		struct epoll_event ev[4];
-		MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
-		int64_t now = mimo_now_ns(), wait_ms = (next_sweep - now + 999999) / 1000000;
-		bool stop = false;
-		int n;
-
-		if (MHD_get_timeout(h->d, &mhd_ms) == MHD_YES)
-			wait_ms = MIMO_MIN(
-				wait_ms,
-				(int64_t)MIMO_MIN(mhd_ms, (MHD_UNSIGNED_LONG_LONG)INT32_MAX));
-		n = epoll_wait(h->epfd, ev, (int)MIMO_ARRAY_SIZE(ev), (int)MIMO_MAX(wait_ms, 0));
-		for (int i = 0; i < n; i++) {
-			uint64_t count;
-
-			stop |= ev[i].data.fd == h->stopfd;
-			if (ev[i].data.fd == h->wakefd &&
-			    read(h->wakefd, &count, sizeof(count)) < 0)
-				MIMO_DEBUG(COMP, "wake-up: %s", strerror(errno));
-		}
-		if (stop)
-			break;
-		MHD_run(h->d);
-		now = mimo_now_ns();
-		if (now >= next_sweep) {
-			fab_guard_sweep(h->guard, now);
-			next_sweep = now + period;
-		}
-	}
-	return NULL;
-}
-
 static void free_http(struct fab_http *h)
 {
 	/* Workers first: they resume connections, which needs the loop. */
 	fab_pool_stop(h->pool);
-	if (h->loop_started) {
-		uint64_t one = 1;
-
-		if (write(h->stopfd, &one, sizeof(one)) != sizeof(one))
-			MIMO_ERR(COMP, "cannot stop the HTTP loop: %s", strerror(errno));
-		pthread_join(h->loop, NULL);
-	}
+	fab_mhd_loop_stop(&h->loop);
 	if (h->d != NULL)
 		MHD_stop_daemon(h->d);
-	if (h->epfd >= 0)
-		close(h->epfd);
-	if (h->stopfd >= 0)
-		close(h->stopfd);
-	if (h->wakefd >= 0)
-		close(h->wakefd);
 	fab_guard_free(h->guard);
 	free(h);
-}
-
-static int start_loop(struct fab_http *h)
-{
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-	struct epoll_event ev = { .events = EPOLLIN };
-	int rc;
-
-	h->epfd = epoll_create1(EPOLL_CLOEXEC);
-	h->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	h->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (info == NULL || h->epfd < 0 || h->stopfd < 0 || h->wakefd < 0)
-		return -EMFILE;
-	ev.data.fd = info->epoll_fd;
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0)
-		return -errno;
-	ev.data.fd = h->stopfd;
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->stopfd, &ev) != 0)
-		return -errno;
-	ev.data.fd = h->wakefd;
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->wakefd, &ev) != 0)
-		return -errno;
-	rc = pthread_create(&h->loop, NULL, loop_main, h);
-	if (rc != 0)
-		return -rc;
-	h->loop_started = true;
-	return 0;
 }
 
 int fab_http_start(struct fab_http **out, const char *addr, const struct fab_http_opts *opts,
@@ -543,7 +452,7 @@ int fab_http_start(struct fab_http **out, const char *addr, const struct fab_htt
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
-	h->epfd = h->stopfd = h->wakefd = -1;
+	fab_mhd_loop_init(&h->loop);
 	h->api = api;
 	h->o = *opts;
 	apply_defaults(&h->o);
@@ -572,7 +481,7 @@ int fab_http_start(struct fab_http **out, const char *addr, const struct fab_htt
 		free_http(h);
 		return -EADDRINUSE;
 	}
-	rc = start_loop(h);
+	rc = fab_mhd_loop_start(&h->loop, h->d, h->guard);
 	if (rc != 0) {
 		MIMO_ERR(COMP, "cannot start the HTTP loop: %s", strerror(-rc));
 		free_http(h);

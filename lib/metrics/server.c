@@ -16,20 +16,16 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "compiler.h"
 #include "http_guard.h"
+#include "mhd_loop.h"
 #include "log.h"
 
 #define COMP "metrics"
@@ -50,9 +46,7 @@ struct mimo_metrics_server {
 	mimo_metrics_collect_fn collect;
 	void *arg;
 	struct fab_guard *guard;
-	int epfd, stopfd;
-	pthread_t thread;
-	bool started;
+	struct fab_mhd_loop loop;
 	uint16_t port;
 	_Atomic uint64_t answers[ANS_COUNT];
 	struct mimo_ratelimit rl;
@@ -258,83 +252,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return respond(s, c, ANS_OK, e.b.data, e.b.len, MIMO_METRICS_CONTENT_TYPE);
 }
 
-/* libmicrohttpd's epoll descriptor, the stop signal, and the guard's sweep on time. */
-static void *loop_main(void *arg)
-{
-	struct mimo_metrics_server *s = arg;
-	int64_t period = fab_guard_period_ns(s->guard), next_sweep = mimo_now_ns() + period;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	for (;;) {
-		struct epoll_event ev[2];
-		MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
-		int64_t now = mimo_now_ns(), wait_ms = (next_sweep - now + 999999) / 1000000;
-		bool stop = false;
-		int n;
-
-		if (MHD_get_timeout(s->d, &mhd_ms) == MHD_YES)
-			wait_ms = MIMO_MIN(
-				wait_ms,
-				(int64_t)MIMO_MIN(mhd_ms, (MHD_UNSIGNED_LONG_LONG)INT32_MAX));
-		n = epoll_wait(s->epfd, ev, (int)MIMO_ARRAY_SIZE(ev), (int)MIMO_MAX(wait_ms, 0));
-		for (int i = 0; i < n; i++)
-			stop |= ev[i].data.fd == s->stopfd;
-		if (stop)
-			break;
-		MHD_run(s->d);
-		now = mimo_now_ns();
-		if (now >= next_sweep) {
-			fab_guard_sweep(s->guard, now);
-			next_sweep = now + period;
-		}
-	}
-	return NULL;
-}
-
 void mimo_metrics_stop(struct mimo_metrics_server *s)
 {
 	if (s == NULL)
 		return;
-	if (s->started) {
-		uint64_t one = 1;
-
-		if (write(s->stopfd, &one, sizeof(one)) != sizeof(one))
-			MIMO_ERR(COMP, "cannot stop the metrics thread: %s", strerror(errno));
-		pthread_join(s->thread, NULL);
-	}
+	fab_mhd_loop_stop(&s->loop);
 	if (s->d != NULL)
 		MHD_stop_daemon(s->d);
-	if (s->epfd >= 0)
-		close(s->epfd);
-	if (s->stopfd >= 0)
-		close(s->stopfd);
 	fab_guard_free(s->guard);
 	free(s);
-}
-
-static int start_loop(struct mimo_metrics_server *s)
-{
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
-	struct epoll_event ev = { .events = EPOLLIN };
-	int rc;
-
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (info == NULL || s->epfd < 0 || s->stopfd < 0)
-		return -EMFILE;
-	ev.data.fd = info->epoll_fd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0)
-		return -errno;
-	ev.data.fd = s->stopfd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stopfd, &ev) != 0)
-		return -errno;
-	rc = pthread_create(&s->thread, NULL, loop_main, s);
-	if (rc != 0)
-		return -rc;
-	s->started = true;
-	return 0;
 }
 
 int mimo_metrics_start(const char *addr, mimo_metrics_collect_fn collect, void *arg,
@@ -356,7 +282,7 @@ int mimo_metrics_start(const char *addr, mimo_metrics_collect_fn collect, void *
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	s->epfd = s->stopfd = -1;
+	fab_mhd_loop_init(&s->loop);
 	s->collect = collect;
 	s->arg = arg;
 	s->guard = fab_guard_new(MIMO_METRICS_HEADER_TIMEOUT_S, MIMO_METRICS_IDLE_TIMEOUT_S);
@@ -379,7 +305,7 @@ int mimo_metrics_start(const char *addr, mimo_metrics_collect_fn collect, void *
 		mimo_metrics_stop(s);
 		return -EADDRINUSE;
 	}
-	rc = start_loop(s);
+	rc = fab_mhd_loop_start(&s->loop, s->d, s->guard);
 	if (rc != 0) {
 		MIMO_ERR(COMP, "cannot start the metrics thread: %s", strerror(-rc));
 		mimo_metrics_stop(s);
