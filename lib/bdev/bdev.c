@@ -408,13 +408,18 @@ static void unregister_finish(void *arg);
 MIMO_EXPORT void mimo_bdev_close(struct mimo_bdev_desc *desc)
 {
 	struct mimo_bdev *bdev = desc->bdev;
-	bool last;
+	bool last, keep;
 
 	pthread_mutex_lock(&bdev->internal.lock);
 	TAILQ_REMOVE(&bdev->internal.descs, desc, link);
 	last = bdev->internal.removing && TAILQ_EMPTY(&bdev->internal.descs);
+	/* A REMOVE notice still queued holds a pointer to desc: it frees it instead. The bdev
+	 * itself may be gone by then, so the notice must not need it. */
+	keep = desc->remove_pending;
+	desc->closed = true;
 	pthread_mutex_unlock(&bdev->internal.lock);
-	free(desc);
+	if (!keep)
+		free(desc);
 	if (last)
 		bdev_send(bdev->internal.unregister_reactor, unregister_finish, bdev);
 }
@@ -514,10 +519,16 @@ static void unregister_finish(void *arg)
 static void notify_remove(void *arg)
 {
 	struct mimo_bdev_desc *desc = arg;
-	struct mimo_bdev *bdev = desc->bdev;
 
+	/* Closed since the notice was queued (on this reactor, the only one that closes it):
+	 * its owner no longer wants to hear, and its bdev may be freed. */
+	if (desc->closed) {
+		free(desc);
+		return;
+	}
+	desc->remove_pending = false;
 	if (desc->event_cb != NULL)
-		desc->event_cb(MIMO_BDEV_EVENT_REMOVE, bdev, desc->ctx);
+		desc->event_cb(MIMO_BDEV_EVENT_REMOVE, desc->bdev, desc->ctx);
 }
 
 MIMO_EXPORT int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc), void *arg)
@@ -547,7 +558,10 @@ MIMO_EXPORT int mimo_bdev_delete(const char *name, void (*cb)(void *arg, int rc)
 	TAILQ_REMOVE(&g_bdevs, bdev, internal.link);
 	/* Owners learn on their own reactors; the bdev goes when the last one closes. */
 	TAILQ_FOREACH(desc, &bdev->internal.descs, link)
-	bdev_send(desc->reactor, notify_remove, desc);
+	{
+		desc->remove_pending = true;
+		bdev_send(desc->reactor, notify_remove, desc);
+	}
 	none_open = TAILQ_EMPTY(&bdev->internal.descs);
 	pthread_mutex_unlock(&bdev->internal.lock);
 	pthread_mutex_unlock(&g_lock);

@@ -14,6 +14,11 @@ struct mimo_bdev_desc {
 	mimo_bdev_event_cb event_cb;
 	void *ctx;
 	struct mimo_reactor *reactor;
+	/* A REMOVE notice is queued to reactor (set under the bdev's lock by the delete); a
+	 * close meanwhile leaves the freeing to the notice, which then tells nobody. Both are
+	 * touched on reactor only after that, since only it closes the descriptor. */
+	bool remove_pending;
+	bool closed;
 	TAILQ_ENTRY(mimo_bdev_desc) link;
 };
 
