@@ -228,6 +228,13 @@ def spdk_perf_total(port, args, seconds):
     raise RuntimeError(f"spdk_nvme_perf gave no total: {p.stdout[-2000:]} {p.stderr[-2000:]}")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a whole process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def headline_round(name, exe, d):
     """One target (pinned to CPU 0, one reactor): the bdev written through, then each
     workload with the target's peak RSS sampled."""
@@ -237,9 +244,13 @@ def headline_round(name, exe, d):
         spdk_perf_total(t.port, ["-q", "8", "-o", "131072", "-w", "write"], 2)
         res = {}
         for w, args in HEADLINE.items():
+            cpu0 = cpu_seconds(t.pid)
             with RssSampler(t.pid) as s:
                 res[w] = spdk_perf_total(t.port, args, SECONDS)
             res[w]["rss_kib"] = s.peak
+            # The target's share of its core over the run (perf's start-up included): a
+            # polling target shows 1.0 whatever it does; a sleeping one, what it needed.
+            res[w]["target_cpu"] = round((cpu_seconds(t.pid) - cpu0) / SECONDS, 3)
         return res
     finally:
         t.stop()
@@ -275,6 +286,7 @@ def headline(d):
             t[w] = {key: spread([r[w][key] for r in rs])}
             if w == "read_128k_qd8":
                 t[w]["mibps"] = spread([r[w]["mibps"] for r in rs])
+            t[w]["target_cpu"] = spread([r[w]["target_cpu"] for r in rs])
         t["rss_mib_under_load"] = spread([round(max(r[w]["rss_kib"] for w in HEADLINE) / 1024)
                                           for r in rs])
         out["targets"][name] = t
