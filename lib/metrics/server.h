@@ -5,7 +5,8 @@
  * the daemon's HTTP front, and a stuck reactor can still be seen from outside.
  *
  * What a scrape costs is bounded as every network-facing part's is (docs/ROBUSTNESS.md):
- * MIMO_METRICS_MAX_CONNS connections at once, request headers complete within
+ * MIMO_METRICS_MAX_CONNS connections at once and MIMO_METRICS_MAX_CONNS_PER_IP from one address
+ * (so that slow clients on one host cannot keep the scraper out), request headers complete within
  * MIMO_METRICS_HEADER_TIMEOUT_S of the connection's start (and of the previous answer on a
  * kept connection), MIMO_METRICS_MAX_REQUEST bytes of request, no body, answers written
  * without blocking from the server's thread whatever their size.
@@ -22,7 +23,8 @@
 
 #include "expo.h"
 
-#define MIMO_METRICS_MAX_CONNS	      8
+#define MIMO_METRICS_MAX_CONNS	      64
+#define MIMO_METRICS_MAX_CONNS_PER_IP 8
 #define MIMO_METRICS_HEADER_TIMEOUT_S 5
 #define MIMO_METRICS_IDLE_TIMEOUT_S   60
 #define MIMO_METRICS_MAX_REQUEST      (16u << 10)
