@@ -252,12 +252,15 @@ def main():
                     help="null: mimo's null bdev and qsd's null-co (neither fills a guest's "
                          "read buffers; qsd_zero: read-zeroes=on), the vhost "
                          "path alone; tmpfs: one file on /dev/shm through io_uring in both")
+    ap.add_argument("--jobs", nargs="+", default=[n for n, _ in JOBS],
+                    choices=[n for n, _ in JOBS], help="the jobs to run (default: all)")
     ap.add_argument("--idle-spin-us", type=int, default=0,
                     help="mimo_tgt's --idle-spin-us (0: its reactor sleeps as soon as it is idle)")
     ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
                     help="mimo: mimo_tgt's vhost-user-blk; qsd: qemu-storage-daemon's "
                          "vhost-user-blk; mimo_scsi: mimo_tgt's vhost-user-scsi (qsd has none)")
     a = ap.parse_args()
+    JOBS[:] = [j for j in JOBS if j[0] in a.jobs]
     work = tempfile.mkdtemp(prefix="mimo-vb-")
     img = f"/dev/shm/mimo-vhost-bench-{os.getpid()}.img"
     with open(img, "wb") as f:
