@@ -147,7 +147,7 @@ IRQS = ("awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/
 class Counters:
     """The back-end's system calls (perf stat -e raw_syscalls:sys_enter over all its
     threads) and context switches (/proc/PID/task/*/status) between start and stop, and for
-    mimo_tgt the queue's kicks, calls and requests (vhost_get_controllers)."""
+    mimo_tgt the queue's kicks and calls (vhost_get_controllers)."""
 
     def __init__(self, pid, rpc):
         self.pid, self.rpc = pid, rpc
@@ -165,7 +165,7 @@ class Counters:
     def _queues(self):
         if self.rpc is None:
             return {}
-        out = {"kicks": 0, "calls": 0, "requests": 0}
+        out = {"kicks": 0, "calls": 0}
         for c in self.rpc.call("vhost_get_controllers"):
             for s in c["sessions"]:
                 for q in s["queues"]:
@@ -192,7 +192,7 @@ class Counters:
         calls = line.split(",")[0]
         self.counts = {"syscalls": int(calls) if calls.isdigit() else None,
                        "ctxsw": sw1 - self.sw0}
-        self.counts.update({k: q1[k] - self.q0[k] for k in q1 if k != "requests"})
+        self.counts.update({k: q1[k] - self.q0[k] for k in q1})
 
     def per_io(self, ios):
         return {f"{k}_per_io": v / ios if v is not None else None
