@@ -12,8 +12,16 @@ bench/vblk_load (Linux AIO, O_DIRECT) on it: 4 KiB random reads at queue depth 1
 io_uring (mimo: an aio bdev; qsd: the file driver with aio=io_uring), one queue each, on one
 host core each. The host samples the back-end's CPU time (/proc/PID/stat utime+stime) at the
 start and end of each job: CPU time per I/O is what carries to a KVM host, where the guest is
-not the bottleneck. Rounds alternate the back-ends; medians and min-max over the rounds (with
---rounds 1, the one value three times). One JSON object on stdout.
+not the bottleneck. Per job also, figures the load moves less: the back-end's system calls
+and context switches per I/O (perf stat -e raw_syscalls:sys_enter and /proc over all its
+threads), the guest's interrupts from the disk per I/O (/proc/interrupts), and for mimo_tgt
+its queue's kicks and calls per I/O. Rounds alternate the back-ends; medians and min-max over
+the rounds (with --rounds 1, the one value three times). One JSON object on stdout.
+
+The null backing: mimo's null bdev leaves a vhost guest's read buffers as they were (as SPDK's
+null bdev does), and qsd's null-co runs with read-zeroes=off (QEMU 7.2's default), so neither
+fills them; qsd_zero is qsd with read-zeroes=on, for comparison with builds whose null bdev
+zeroed. mimo_b is another build's mimo_tgt (MIMO_TGT_B=path), to A/B two builds in one run.
 
     /usr/bin/python3 bench/vhost.py [--rounds 3] [--seconds 5] [--backends mimo qsd mimo_scsi]
 """
@@ -21,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,13 +64,14 @@ def wait_socket(path, proc, timeout=20):
         time.sleep(0.02)
 
 
-def mimo_tgt(work, img, backing, spin):
+def mimo_tgt(work, img, backing, spin, exe=None, env=None):
     sock = os.path.join(work, "mimo.sock")
     # Its log is kept beside the guests' (work/runN-*/console.log): when a guest hangs, the
     # two together say which side stopped.
     p, c = common.start_tgt(sock, "-m", "0x1", "-S", work, "--idle-spin-us", str(spin),
+                            exe=exe,
                             log=os.path.join(work, f"mimo_tgt.{time.time_ns()}.log"),
-                            env={"MIMO_LOG": "info"})
+                            env=dict({"MIMO_LOG": "info"}, **(env or {})))
     if backing == "null":
         c.call("bdev_null_create", {"name": "A0", "block_size": 512,
                                     "num_blocks": DISK_MIB * 2048})
@@ -70,10 +80,15 @@ def mimo_tgt(work, img, backing, spin):
     return p, c
 
 
-def start_mimo(work, img, backing, spin):
-    p, c = mimo_tgt(work, img, backing, spin)
+def start_mimo(work, img, backing, spin, exe=None, env=None):
+    p, c = mimo_tgt(work, img, backing, spin, exe, env)
     c.call("vhost_create_blk_controller", {"ctrlr": "vb.mimo", "dev_name": "A0"})
     return p, os.path.join(work, "vb.mimo"), c
+
+
+def start_mimo_b(work, img, backing, spin):
+    """Another build's mimo_tgt (MIMO_TGT_B), for an A/B of two builds in one run."""
+    return start_mimo(work, img, backing, spin, exe=os.environ["MIMO_TGT_B"])
 
 
 def start_mimo_scsi(work, img, backing, spin):
@@ -84,9 +99,9 @@ def start_mimo_scsi(work, img, backing, spin):
     return p, os.path.join(work, "vs.mimo"), c
 
 
-def start_qsd(work, img, backing, spin):
+def start_qsd(work, img, backing, spin, read_zeroes="off"):
     path = os.path.join(work, "vb.qsd")
-    node = (f"driver=null-co,node-name=f0,size={DISK_MIB << 20},read-zeroes=on"
+    node = (f"driver=null-co,node-name=f0,size={DISK_MIB << 20},read-zeroes={read_zeroes}"
             if backing == "null" else f"driver=file,node-name=f0,filename={img},aio=io_uring")
     p = subprocess.Popen(
         ["taskset", "-c", "0", "qemu-storage-daemon",
@@ -96,6 +111,12 @@ def start_qsd(work, img, backing, spin):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_socket(path, p)
     return p, path, None
+
+
+def start_qsd_zero(work, img, backing, spin):
+    """qsd's null-co filling every read with zeroes (as mimo's null bdev did for vhost
+    guests before it left their buffers alone)."""
+    return start_qsd(work, img, backing, spin, read_zeroes="on")
 
 
 # The guest's side of each back-end: its module, its disk, QEMU's device.
@@ -115,42 +136,112 @@ def probe(modprobe):
             "  exit 1\n"
             "fi\n")
 BACKENDS = {"mimo": (start_mimo, "blk"), "qsd": (start_qsd, "blk"),
-            "mimo_scsi": (start_mimo_scsi, "scsi")}
+            "mimo_scsi": (start_mimo_scsi, "scsi"), "mimo_b": (start_mimo_b, "blk"),
+            "qsd_zero": (start_qsd_zero, "blk")}
+# Interrupts the guest took from the disk's request queues (virtio-blk "virtioN-req.M",
+# virtio-scsi "virtioN-request"), summed over its CPUs: what each back-end's calls cost it.
+IRQS = ("awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i }"
+        " END { print s + 0 }' /proc/interrupts")
 
 
-def run_guest(guest, sock, pid, seconds, kind):
+class Counters:
+    """The back-end's system calls (perf stat -e raw_syscalls:sys_enter over all its
+    threads) and context switches (/proc/PID/task/*/status) between start and stop, and for
+    mimo_tgt the queue's kicks and calls (vhost_get_controllers)."""
+
+    def __init__(self, pid, rpc):
+        self.pid, self.rpc = pid, rpc
+
+    def _switches(self):
+        n = 0
+        for t in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{t}/status") as f:
+                    n += sum(int(ln.split()[1]) for ln in f if "ctxt_switches" in ln)
+            except OSError:
+                pass
+        return n
+
+    def _queues(self):
+        if self.rpc is None:
+            return {}
+        out = {"kicks": 0, "calls": 0}
+        for c in self.rpc.call("vhost_get_controllers"):
+            for s in c["sessions"]:
+                for q in s["queues"]:
+                    for k in out:
+                        out[k] += q[k]
+        return out
+
+    def start(self):
+        self.out = tempfile.NamedTemporaryFile(suffix=".perf", delete=False).name
+        self.perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter",
+                                      "-p", str(self.pid), "-o", self.out],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # perf needs a moment to attach; nothing can signal it
+        self.sw0, self.q0 = self._switches(), self._queues()
+
+    def stop(self):
+        """At the job's end, while the guest (and its session) is still there."""
+        sw1, q1 = self._switches(), self._queues()
+        self.perf.send_signal(signal.SIGINT)
+        self.perf.wait(timeout=30)
+        with open(self.out) as f:
+            line = next((ln for ln in f if "sys_enter" in ln), "")
+        os.unlink(self.out)
+        calls = line.split(",")[0]
+        self.counts = {"syscalls": int(calls) if calls.isdigit() else None,
+                       "ctxsw": sw1 - self.sw0}
+        self.counts.update({k: q1[k] - self.q0[k] for k in q1})
+
+    def per_io(self, ios):
+        return {f"{k}_per_io": v / ios if v is not None else None
+                for k, v in self.counts.items()}
+
+
+def run_guest(guest, sock, pid, seconds, kind, rpc):
     modprobe, disk, device = FRONT[kind]
     script = f"{probe(modprobe)}wait_for 30 test -b {disk}\n"
     for name, args in JOBS:
-        script += (f"mark {name}-start\nwait_host\n"
+        script += (f"mark {name}-start\nwait_host\ni0=$({IRQS})\n"
                    f"/test/vblk_load -d {disk} -t {seconds} {' '.join(args)} > /tmp/{name}\n"
-                   f"mark {name}-end\nwait_host\ncat /tmp/{name}\n")
+                   f"i1=$({IRQS})\n"
+                   f"mark {name}-end\nwait_host\ncat /tmp/{name}\n"
+                   f"echo \"irq {name} $((i1 - i0))\"\n")
     with open(os.path.join(common.BIN, "vblk_load"), "rb") as f:
         tool = f.read()
     run = guest.start(script, files={"test/vblk_load": tool}, shared_mem=True,
                       qemu_args=["-chardev", f"socket,id=vu0,path={sock}",
                                  "-device", device])
-    cpu = {}
+    cpu, counters = {}, {}
     for name, _ in JOBS:
         run.wait_for(f"{name}-start")
+        counters[name] = Counters(pid, rpc)
+        counters[name].start()
         c0 = cpu_seconds(pid)
         run.send("go")
         run.wait_for(f"{name}-end")
         cpu[name] = cpu_seconds(pid) - c0
+        counters[name].stop()
         run.send("go")
     out = run.wait().output
     results = {}
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    irqs = dict(ln.split()[1:3] for ln in out.splitlines() if ln.startswith("irq "))
     for (name, _), ln in zip(JOBS, lines):
         r = json.loads(ln)
         r["cpu_us_per_io"] = cpu[name] * 1e6 / r["ios"]
+        # The counters ran a little longer than the job (perf attached before "go"): an
+        # idle back-end makes no system calls, so what they count is the job's.
+        r.update(counters[name].per_io(r["ios"]))
+        r["guest_irqs_per_io"] = int(irqs[name]) / r["ios"]
         results[name] = r
     return results
 
 
 def summary(values):
-    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
-            "max": round(max(values), 2)}
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3)}
 
 
 def main():
@@ -158,14 +249,18 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--backing", nargs="+", default=["null", "tmpfs"],
-                    help="null: mimo's null bdev and qsd's null-co (read-zeroes), the vhost "
+                    help="null: mimo's null bdev and qsd's null-co (neither fills a guest's "
+                         "read buffers; qsd_zero: read-zeroes=on), the vhost "
                          "path alone; tmpfs: one file on /dev/shm through io_uring in both")
+    ap.add_argument("--jobs", nargs="+", default=[n for n, _ in JOBS],
+                    choices=[n for n, _ in JOBS], help="the jobs to run (default: all)")
     ap.add_argument("--idle-spin-us", type=int, default=0,
                     help="mimo_tgt's --idle-spin-us (0: its reactor sleeps as soon as it is idle)")
     ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
                     help="mimo: mimo_tgt's vhost-user-blk; qsd: qemu-storage-daemon's "
                          "vhost-user-blk; mimo_scsi: mimo_tgt's vhost-user-scsi (qsd has none)")
     a = ap.parse_args()
+    JOBS[:] = [j for j in JOBS if j[0] in a.jobs]
     work = tempfile.mkdtemp(prefix="mimo-vb-")
     img = f"/dev/shm/mimo-vhost-bench-{os.getpid()}.img"
     with open(img, "wb") as f:
@@ -185,7 +280,7 @@ def main():
                     proc, sock, rpc = start(work, img, backing, a.idle_spin_us)
                     try:
                         raw[backing][name].append(run_guest(guest, sock, proc.pid, a.seconds,
-                                                            kind))
+                                                            kind, rpc))
                     except Exception:
                         # The back-end's view of the rings (requests taken, kicks, calls, in
                         # flight) beside the guest's, for whoever reads the failure.
@@ -212,6 +307,7 @@ def main():
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "rounds": a.rounds, "seconds_per_job": a.seconds,
               "mimo_idle_spin_us": a.idle_spin_us, "backends": a.backends,
+              "mimo_b": os.environ.get("MIMO_TGT_B"),
               "note": "qemu-storage-daemon has no vhost-user-scsi export: mimo_scsi's ratios are "
                       "to qsd's vhost-user-blk and to mimo's vhost-user-blk",
               "backing": {}}
@@ -221,9 +317,12 @@ def main():
             j = {}
             for name, runs in raw[backing].items():
                 j[name] = {k: summary([r[job][k] for r in runs])
-                           for k in ("iops", "mbps", "cpu_us_per_io")}
+                           for k in runs[0][job]
+                           if k not in ("ios", "seconds") and runs[0][job][k] is not None}
             # Ratios of medians: "<a>_vs_<b>" is a's over b's.
-            for x, y in (("mimo", "qsd"), ("mimo_scsi", "qsd"), ("mimo_scsi", "mimo")):
+            for x, y in (("mimo", "qsd"), ("mimo_scsi", "qsd"), ("mimo_scsi", "mimo"),
+                         ("mimo_b", "qsd"), ("mimo", "mimo_b"), ("mimo_b", "qsd_zero"),
+                         ("mimo", "qsd_zero")):
                 if x in j and y in j:
                     j[f"{x}_vs_{y}"] = {
                         k: round(j[x][k]["median"] / j[y][k]["median"], 2)

@@ -75,6 +75,14 @@ int mimo_bdev_open(const char *name, bool write, mimo_bdev_event_cb event_cb, vo
 		   struct mimo_bdev_desc **desc);
 void mimo_bdev_close(struct mimo_bdev_desc *desc);
 struct mimo_bdev *mimo_bdev_desc_get_bdev(struct mimo_bdev_desc *desc);
+/*
+ * Say that the buffers of desc's reads are its user's own memory - a vhost guest's, into
+ * which nothing of another client can leak - so a module may leave in them what a read does
+ * not define: the null bdev then does not zero them (SPDK's null never fills a buffer it is
+ * given). Off by default: buffers from a pool shared between clients (NVMe-oF, FUSE) must
+ * not come back with what a previous request left in them. Before the first I/O.
+ */
+void mimo_bdev_desc_set_private_buffers(struct mimo_bdev_desc *desc, bool private_buffers);
 /* This reactor's channel for desc's bdev (put it with mimo_put_io_channel). */
 struct mimo_io_channel *mimo_bdev_get_io_channel(struct mimo_bdev_desc *desc);
 

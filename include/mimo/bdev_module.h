@@ -154,6 +154,9 @@ struct mimo_bdev_io {
 	uint32_t holds; /* __atomic builtins: this header is also C++ */
 	struct mimo_reactor *hold_reactor;
 	bool zcopy; /* a zero-copy read: completes without reaching the module */
+	/* The buffers are the submitter's own memory (mimo_bdev_desc_set_private_buffers): a
+	 * read may leave in them what it does not define. */
+	bool private_bufs;
 	/* With status -EIO: the NVMe status the module completed with (SCT, SC), for front-ends
 	 * that speak NVMe (mimo_bdev_io_complete_nvme_status); 0, 0 when it gave none. */
 	uint8_t nvme_sct, nvme_sc;

@@ -398,6 +398,12 @@ MIMO_EXPORT struct mimo_bdev *mimo_bdev_desc_get_bdev(struct mimo_bdev_desc *des
 	return desc->bdev;
 }
 
+MIMO_EXPORT void mimo_bdev_desc_set_private_buffers(struct mimo_bdev_desc *desc,
+						    bool private_buffers)
+{
+	desc->private_bufs = private_buffers;
+}
+
 MIMO_EXPORT struct mimo_io_channel *mimo_bdev_get_io_channel(struct mimo_bdev_desc *desc)
 {
 	return mimo_get_io_channel(desc->bdev);

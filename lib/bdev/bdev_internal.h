@@ -11,6 +11,7 @@
 struct mimo_bdev_desc {
 	struct mimo_bdev *bdev;
 	bool write;
+	bool private_bufs; /* mimo_bdev_desc_set_private_buffers */
 	mimo_bdev_event_cb event_cb;
 	void *ctx;
 	struct mimo_reactor *reactor;

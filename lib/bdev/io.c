@@ -267,6 +267,7 @@ static int submit(struct mimo_bdev_desc *desc, struct mimo_io_channel *ioch,
 	io->cb = cb;
 	io->cb_arg = cb_arg;
 	io->zcopy = false;
+	io->private_bufs = desc->private_bufs;
 	io->nvme_sct = io->nvme_sc = 0;
 	start(ch, io);
 	return 0;
@@ -323,6 +324,7 @@ MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 	io->cb_arg = cb_arg;
 	io->status = 0;
 	io->zcopy = true;
+	io->private_bufs = false;
 	io->nvme_sct = io->nvme_sc = 0;
 	start(ch, io);
 	return 0;

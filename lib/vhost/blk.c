@@ -628,6 +628,8 @@ MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, c
 		blk_free(b);
 		return rc;
 	}
+	/* Reads land in the guest's memory, its own: a null bdev need not zero them. */
+	mimo_bdev_desc_set_private_buffers(b->desc, true);
 	bdev = mimo_bdev_desc_get_bdev(b->desc);
 	b->block_size = mimo_bdev_get_block_size(bdev);
 	b->num_blocks = mimo_bdev_get_num_blocks(bdev);

@@ -286,6 +286,21 @@ def test_resize_is_told_to_the_front_end(vtgt):
     c.close()
 
 
+def test_null_read_leaves_the_guest_buffer(vtgt):
+    """A null bdev's read into guest memory leaves the buffer as it was (SPDK's null bdev
+    does not fill buffers it is given; the guest's memory holds only the guest's data), and
+    succeeds with the full length; through the bdev layer for anyone else it still reads
+    zeroes (bdev_null's own tests)."""
+    vtgt.result("bdev_null_create", {"name": "N0", "block_size": 512, "num_blocks": 2048})
+    c = vu.Client(ctrlr(vtgt, dev_name="N0"))
+    c.negotiate()
+    q = c.queue(0)
+    st, data, used = q.blk(vu.T_IN, 8, in_len=8192)    # blk() fills the buffer with 0xee
+    assert (st, used) == (vu.S_OK, 8193)
+    assert data == b"\xee" * 8192
+    c.close()
+
+
 def test_readonly(vtgt):
     c = vu.Client(ctrlr(vtgt, readonly=True))
     offered, _ = c.negotiate()
