@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from bdev_helpers import SPDK_RPC, rpc_py
 from conftest import REPO, RpcFailure, free_port, wait_until
 from nvme_tcp_host import admin_session, io_session, status_of
 
@@ -144,3 +145,24 @@ def test_uring_options_and_names(tgt):
     with pytest.raises(RpcFailure) as e:
         tgt.result("sock_set_default_impl", {"impl_name": "ssl"})
     assert e.value.code == -32602
+
+
+@pytest.mark.skipif(not SPDK_RPC, reason="SPDK's rpc.py not found (SPDK_RPC_PY)")
+def test_spdk_rpc_py_recipe(daemons):
+    """SPDK's own client, SPDK's recipe: sock_set_default_impl -i uring before
+    framework_start_init, and a listener's --sock-impl."""
+    d = daemons("--wait-for-rpc")
+    rpc_py(d, "sock_impl_set_options", "-i", "uring", "--recv-buf-size", 1 << 20)
+    rpc_py(d, "sock_set_default_impl", "-i", "uring")
+    rpc_py(d, "framework_start_init")
+    assert rpc_py(d, "sock_get_default_impl") == {"impl_name": "uring"}
+    port, other = free_port(), free_port()
+    serve(d, port)
+    rpc_py(d, "nvmf_subsystem_add_listener", NQN, "-t", "tcp", "-a", "127.0.0.1", "-s", other,
+           "--sock-impl", "posix")
+    for h in io_round_trip(port) + io_round_trip(other):
+        h.close()
+    sock = d.result("framework_get_config", {"name": "sock"})
+    assert sock[0] == {"method": "sock_set_default_impl", "params": {"impl_name": "uring"}}
+    assert any(c["method"] == "sock_impl_set_options" and c["params"]["impl_name"] == "uring"
+               for c in sock)
