@@ -37,6 +37,9 @@
 #define COMP "nvmf_tcp"
 
 #define RING_ENTRIES 512
+/* Completions: room for a multishot receive's and a send's per connection of a storm before
+ * the kernel keeps the rest on its overflow list (see reap). */
+#define CQ_ENTRIES 4096
 /* Provided receive buffers, per reactor: 4 MiB. A completion carries at most one buffer, so
  * larger buffers mean fewer completions for bulk data. */
 #define RECV_BUFS     128 /* a power of two */
@@ -174,6 +177,10 @@ static int reap(struct nvmf_tcp_uring *u)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
+	/* Completions the full CQ could not take wait on the kernel's overflow list, and the
+	 * ring's fd reads as ready until they are flushed into the CQ: flush them. */
+	if (mimo_unlikely(io_uring_cq_has_overflow(&u->ring)))
+		io_uring_get_events(&u->ring);
 	io_uring_for_each_cqe(&u->ring, head, cqe)
 	{
 		uint64_t data = io_uring_cqe_get_data64(cqe);
@@ -231,9 +238,18 @@ static struct nvmf_tcp_uring *ring_create(char *why, size_t len)
 	TAILQ_INIT(&u->zombies);
 	/* Completions are collected at the reactor's next system call (it makes one every turn)
 	 * instead of interrupting it; a sleeping reactor is still woken. Linux 5.19. */
-	rc = io_uring_queue_init(RING_ENTRIES, &u->ring, IORING_SETUP_COOP_TASKRUN);
-	if (rc == -EINVAL)
-		rc = io_uring_queue_init(RING_ENTRIES, &u->ring, 0);
+	{
+		struct io_uring_params p = { .flags = IORING_SETUP_COOP_TASKRUN |
+						      IORING_SETUP_CQSIZE,
+					     .cq_entries = CQ_ENTRIES };
+
+		rc = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+		if (rc == -EINVAL) {
+			p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE,
+						      .cq_entries = CQ_ENTRIES };
+			rc = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+		}
+	}
 	if (rc != 0) {
 		snprintf(why, len, "io_uring_setup: %s", strerror(-rc));
 		free(u->bufs);
@@ -334,8 +350,10 @@ int nvmf_tcp_uring_submit(struct nvmf_tcp_poll_group *pg)
 
 	if (u == NULL || u->queued == 0)
 		return 0;
-	u->queued = 0;
-	io_uring_submit(&u->ring);
+	/* Refused as a whole (-EBUSY, -EAGAIN: the kernel is short of room): they stay in the
+	 * SQ and the next turn tries again. */
+	if (io_uring_submit(&u->ring) >= 0)
+		u->queued = 0;
 	return 1;
 }
 
