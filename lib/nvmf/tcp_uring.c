@@ -63,7 +63,6 @@ struct nvmf_tcp_uring {
 	struct mimo_fd_watch *watch;
 	struct mimo_poller *poller;
 	uint32_t queued;		      /* SQEs prepared, not yet submitted */
-	uint32_t conns;			      /* connections on the ring, zombies too */
 	TAILQ_HEAD(, nvmf_tcp_qpair) zombies; /* freed by the core, SQEs still out */
 };
 
@@ -73,8 +72,8 @@ static struct io_uring_sqe *get_sqe(struct nvmf_tcp_uring *u)
 
 	if (mimo_unlikely(sqe == NULL)) {
 		/* The submission ring is full: hand it to the kernel now. */
-		io_uring_submit(&u->ring);
-		u->queued = 0;
+		if (io_uring_submit(&u->ring) >= 0)
+			u->queued = 0;
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	if (sqe != NULL)
@@ -110,7 +109,6 @@ static void op_done(struct nvmf_tcp_qpair *qp)
 	if (--qp->ring_ops != 0 || !qp->free_pending)
 		return;
 	TAILQ_REMOVE(&u->zombies, qp, zombie_link);
-	u->conns--;
 	nvmf_tcp_qpair_free_final(qp);
 }
 
@@ -315,7 +313,6 @@ int nvmf_tcp_uring_attach(struct nvmf_tcp_qpair *qp)
 		qp->send_iov = NULL;
 		return -EAGAIN;
 	}
-	pg->uring->conns++;
 	atomic_fetch_add(&qp->tt->uring_qpairs, 1);
 	return 0;
 }
@@ -381,7 +378,6 @@ bool nvmf_tcp_uring_free_later(struct nvmf_tcp_qpair *qp)
 		TAILQ_INSERT_TAIL(&u->zombies, qp, zombie_link);
 		return true;
 	}
-	u->conns--;
 	return false;
 }
 
