@@ -70,6 +70,14 @@ def test_default_impl_uring_serves_io(tgt):
     # Both connections went through a ring, and the daemon holds one.
     assert wait_until(lambda: uring_qpairs(tgt) == 2, what="two io_uring queue pairs")
     assert has_ring_fd(tgt)
+    # Idle connections on a ring still let the reactors sleep (nothing busy-polls), and a
+    # receive completing on the ring wakes a sleeping one: the ring's fd is in its epoll.
+    def sleeps():
+        return sum(r["sleeps"] for r in tgt.result("framework_get_reactors")["reactors"])
+    s0 = sleeps()
+    wait_until(lambda: sleeps() > s0 + 2, what="the reactors to sleep")
+    cqe, _ = io.read(1, 0, 8)
+    assert status_of(cqe["status"])[:2] == (0, 0)
     admin.close()
     io.close()
     assert wait_until(lambda: uring_qpairs(tgt) == 0, what="the queue pairs to go")
