@@ -31,6 +31,15 @@ def serve(d, port, nqn=NQN, sock_impl=None, bdev="M0"):
     d.result("nvmf_subsystem_add_listener", params)
 
 
+def two_ports():
+    """Two free ports, distinct (free_port may hand back the same one twice)."""
+    a = free_port()
+    b = free_port()
+    while b == a:
+        b = free_port()
+    return a, b
+
+
 def uring_qpairs(d):
     return d.result("nvmf_get_transports")[0]["num_uring_qpairs"]
 
@@ -88,7 +97,7 @@ def test_default_impl_uring_serves_io(tgt):
 
 def test_listener_sock_impl(daemons, rundir):
     d = daemons()
-    p_uring, p_posix = free_port(), free_port()
+    p_uring, p_posix = two_ports()
     serve(d, p_uring, NQN, "uring")
     serve(d, p_posix, NQN + "2", "posix", bdev="M1")
     hosts = io_round_trip(p_posix, NQN + "2")
@@ -164,7 +173,7 @@ def test_spdk_rpc_py_recipe(daemons):
     rpc_py(d, "sock_set_default_impl", "-i", "uring")
     rpc_py(d, "framework_start_init")
     assert rpc_py(d, "sock_get_default_impl") == {"impl_name": "uring"}
-    port, other = free_port(), free_port()
+    port, other = two_ports()
     serve(d, port)
     rpc_py(d, "nvmf_subsystem_add_listener", NQN, "-t", "tcp", "-a", "127.0.0.1", "-s", other,
            "--sock-impl", "posix")
