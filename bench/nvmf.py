@@ -24,7 +24,8 @@ both targets: each target pinned to CPU 0 with one reactor, spdk_nvme_perf on th
 KiB sequential read QD8 and 4 KiB random read QD1 (average latency), target RSS sampled under
 load; BENCH_ROUNDS (default 3) rounds alternating the targets; medians with min-max and the
 load average around each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third
-target (sock_set_default_impl -i uring before framework_start_init). BENCH_HEADLINE_ONLY=1
+target (sock_set_default_impl -i uring before framework_start_init); mimo_tgt on io_uring
+("mimo-uring", the same call) is a target too unless BENCH_MIMO_URING=0. BENCH_HEADLINE_ONLY=1
 stops after it. MIMO_TGT_BEFORE (another mimo_tgt binary) adds it as "mimo-before", for a
 change's before and after in the same run. The mimo_perf figures below it are another table: a different initiator.
 What each I/O costs the target (instructions, syscalls) is bench/nvmf_cost.py.
@@ -265,6 +266,8 @@ def headline(d):
     """spdk_nvme_perf driving mimo_tgt and SPDK's nvmf_tgt (and its io_uring build), rounds
     alternating the targets, medians with their ranges; ratios are of the medians."""
     targets = [("mimo", None), ("spdk-posix", SPDK_TGT)]
+    if os.environ.get("BENCH_MIMO_URING", "1") != "0":
+        targets.insert(1, ("mimo-uring", None))
     if os.environ.get("MIMO_TGT_BEFORE"):  # another mimo_tgt: a before/after pair
         targets.insert(1, ("mimo-before", os.environ["MIMO_TGT_BEFORE"]))
     if SPDK_TGT_URING:
@@ -290,10 +293,11 @@ def headline(d):
         t["rss_mib_under_load"] = spread([round(max(r[w]["rss_kib"] for w in HEADLINE) / 1024)
                                           for r in rs])
         out["targets"][name] = t
-    m = out["targets"]["mimo"]
-    for peer in [n for n, _ in targets if n not in ("mimo", "mimo-before")]:
-        p = out["targets"][peer]
-        out[f"mimo_over_{peer.replace('-', '_')}"] = {
+    for me, peer in [(m, p) for m in ("mimo", "mimo-uring") if m in out["targets"]
+                     for p, _ in targets if p.startswith("spdk")] + \
+            ([("mimo-uring", "mimo")] if "mimo-uring" in out["targets"] else []):
+        m, p = out["targets"][me], out["targets"][peer]
+        out[f"{me.replace('-', '_')}_over_{peer.replace('-', '_')}"] = {
             **{w: round(m[w]["iops"]["median"] / p[w]["iops"]["median"], 2)
                for w in HEADLINE if w != "randread_4k_qd1"},
             "randread_4k_qd1_avg_latency": round(m["randread_4k_qd1"]["avg_us"]["median"]

@@ -2,8 +2,9 @@
 """What one NVMe/TCP I/O costs the target, in figures a shared, noisy VM cannot move much.
 Prints one JSON object.
 
-For each target (mimo_tgt; SPDK's nvmf_tgt when SPDK_NVMF_TGT is set; its io_uring build when
-SPDK_NVMF_TGT_URING is set) and each workload (4 KiB random read QD32, 4 KiB random write QD32,
+For each target (mimo_tgt on epoll; mimo_tgt on io_uring, "mimo-uring": sock_set_default_impl
+-i uring before framework_start_init, unless COST_MIMO_URING=0; SPDK's nvmf_tgt when
+SPDK_NVMF_TGT is set; its io_uring build when SPDK_NVMF_TGT_URING is set) and each workload (4 KiB random read QD32, 4 KiB random write QD32,
 128 KiB sequential read QD8):
 
 - instructions per I/O: the target runs under `valgrind --tool=callgrind --instr-atstart=no`;
@@ -17,6 +18,11 @@ SPDK_NVMF_TGT_URING is set) and each workload (4 KiB random read QD32, 4 KiB ran
 - syscalls per I/O: `strace -c -f -p` on the target (not under valgrind) over a run, divided by
   the bdev's I/O count of the same run. strace slows every syscall, so the batching it sees is
   that of a slowed target: compare targets with each other, not with a run without strace.
+- CPU time per I/O: the target's user + system time (/proc/PID/stat) over a run without strace
+  or valgrind, divided by its I/Os - the one figure that holds the kernel's side too (io_uring
+  moves the socket copies into task work that neither callgrind nor strace count). A
+  busy-polling target (SPDK) spends its whole core whatever it serves: its figure is the core
+  over the I/Os it managed.
 
 The initiator is spdk_nvme_perf (SPDK_NVME_PERF) when set, else mimo_perf, on the last CPU; the
 target on CPU 0 with one reactor. The 64 MiB malloc bdev is written end to end first.
@@ -70,12 +76,12 @@ class Target:
         self.name, self.d = name, d
         self.sock = os.path.join(d, f"{name}.sock")
         self.cg_out = os.path.join(d, f"cg-{name}.out")
-        uring = name == "spdk-uring"
+        uring = name.endswith("-uring")
         argv = [exe or os.path.join(BIN, "mimo_tgt"), "-r", self.sock, "-m", "0x1"]
         if exe is not None and "mimo" not in os.path.basename(exe):
             argv += SPDK_MEM + ["-u", "--disable-cpumask-locks"]
-            if uring:
-                argv.append("--wait-for-rpc")
+        if uring:
+            argv.append("--wait-for-rpc")
         if callgrind:
             argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                     f"--callgrind-out-file={self.cg_out}", "--dump-instr=no"] + argv
@@ -217,12 +223,25 @@ def instructions(name, exe, d):
     return res
 
 
+def cpu_ticks(pid):
+    """utime + stime of the process (all threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def syscalls(name, exe, d):
     t = Target(name, exe, d, callgrind=False)
     res = {}
+    hz = os.sysconf("SC_CLK_TCK")
     try:
         fill(t)
         for w, (args, key) in WORKLOADS.items():
+            # CPU per I/O first, with nothing attached to the target.
+            n0, c0 = t.iostat(key)[0], cpu_ticks(t.pid)
+            initiator(t.port, args, SECONDS)
+            ios, cpu = t.iostat(key)[0] - n0, cpu_ticks(t.pid) - c0
+            cpu_ns = round(cpu / hz * 1e9 / ios) if ios else None
             out = os.path.join(d, f"strace-{name}-{w}.txt")
             n0 = t.iostat(key)[0]
             st = subprocess.Popen(["strace", "-c", "-f", "-p", str(t.pid), "-o", out],
@@ -242,7 +261,7 @@ def syscalls(name, exe, d):
                 elif f and f[-1] == "total":
                     calls = int(f[3])
             top = sorted(per.items(), key=lambda kv: -kv[1])[:4]
-            res[w] = {"ios": ios, "syscalls": calls,
+            res[w] = {"cpu_ns_per_io": cpu_ns, "ios": ios, "syscalls": calls,
                       "syscalls_per_io": round(calls / ios, 3) if ios else None,
                       "top_per_io": {k: round(v / ios, 3) for k, v in top} if ios else {}}
     finally:
@@ -258,6 +277,8 @@ def main():
         print(json.dumps({"benchmark": "nvmf_cost", "skipped": f"not installed: {missing}"}))
         return
     targets = [("mimo", None)]
+    if os.environ.get("COST_MIMO_URING", "1") != "0":
+        targets.append(("mimo-uring", None))
     if os.environ.get("MIMO_TGT_BEFORE"):  # another mimo_tgt: a before/after pair
         targets.insert(0, ("mimo-before", os.environ["MIMO_TGT_BEFORE"]))
     if SPDK_TGT:

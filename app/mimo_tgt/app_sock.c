@@ -1,10 +1,11 @@
 /*
  * The "sock" subsystem of mimo_tgt: SPDK's sock_* methods for the NVMe/TCP sockets (state in
- * lib/nvme_tcp/sock_opts.h). SPDK has socket implementations; mimo has two kinds of NVMe/TCP
+ * lib/nvme_tcp/sock_opts.h). SPDK has socket implementations; mimo has three kinds of NVMe/TCP
  * socket, which take the names of the SPDK implementations that carry them: "posix" (plain
- * TCP) and "ssl" (TLS, userspace). Each option is implemented, without meaning here (a
- * mechanism mimo does not have, such as SPDK's receive pipe or MSG_ZEROCOPY), or refused -
- * the table in docs/mimo_tgt.md says which and why.
+ * TCP over epoll), "uring" (plain TCP whose target connections move bytes through the
+ * reactors' io_uring) and "ssl" (TLS, userspace). Each option is implemented, without meaning here
+ * (a mechanism mimo does not have, such as SPDK's receive pipe or MSG_ZEROCOPY), or refused - the
+ * table in docs/mimo_tgt.md says which and why.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ static bool impl_of(struct mimo_jsonrpc_request *req, const char *name, enum mim
 		return true;
 	mimo_jsonrpc_send_error(req, INVALID,
 				"%s: no socket implementation \"%s\" in mimo: its NVMe/TCP sockets "
-				"are \"posix\" (plain TCP) and \"ssl\" (TLS 1.3, in userspace)",
+				"are \"posix\" (plain TCP, epoll), \"uring\" (plain TCP, io_uring) "
+				"and \"ssl\" (TLS 1.3, in userspace)",
 				mimo_jsonrpc_request_method(req), name);
 	return false;
 }
@@ -160,16 +162,27 @@ static void rpc_sock_set_default_impl(struct mimo_jsonrpc_request *req, const js
 	if (!mimo_rpc_decode(req, params, impl_name_decoders, MIMO_COUNTOF(impl_name_decoders), &p))
 		return;
 	if (impl_of(req, p.impl_name, &impl)) {
+		char why[160];
+
 		/* A socket is TLS because its listener or its host asks for it, never because of
 		 * a process-wide default that would also turn every plain listener into TLS. */
-		if (impl == MIMO_SOCK_IMPL_POSIX)
-			mimo_jsonrpc_send_bool(req, true);
-		else
+		if (impl == MIMO_SOCK_IMPL_SSL) {
 			refuse(req, "impl_name",
-			       "the default stays \"posix\": a listener is TLS when it asks "
-			       "(nvmf_subsystem_add_listener --secure-channel), a host's "
-			       "connections "
-			       "when it has a PSK");
+			       "the default is \"posix\" or \"uring\": a listener is TLS when it "
+			       "asks (nvmf_subsystem_add_listener --secure-channel), a host's "
+			       "connections when it has a PSK");
+		} else if (impl == MIMO_SOCK_IMPL_URING &&
+			   mimo_sock_uring_probe(why, sizeof(why)) != 0) {
+			/* Refused, not accepted and served by epoll: the caller learns why. */
+			mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
+						"sock_set_default_impl: io_uring is unusable here: "
+						"%s; the default stays \"%s\" (epoll)",
+						why,
+						mimo_sock_impl_name(mimo_sock_get_default_impl()));
+		} else {
+			mimo_sock_set_default_impl(impl);
+			mimo_jsonrpc_send_bool(req, true);
+		}
 	}
 	free(p.impl_name);
 }
@@ -177,7 +190,9 @@ static void rpc_sock_set_default_impl(struct mimo_jsonrpc_request *req, const js
 static void rpc_sock_get_default_impl(struct mimo_jsonrpc_request *req, const json_t *params)
 {
 	if (mimo_rpc_no_params(req, params))
-		mimo_jsonrpc_send_result(req, json_pack("{s:s}", "impl_name", "posix"));
+		mimo_jsonrpc_send_result(
+			req, json_pack("{s:s}", "impl_name",
+				       mimo_sock_impl_name(mimo_sock_get_default_impl())));
 }
 
 /* save_config's "sock" subsystem: the implementations whose options were changed. */
@@ -185,6 +200,12 @@ json_t *app_sock_config(void)
 {
 	json_t *arr = json_array();
 
+	/* First, as SPDK saves it: the listeners replayed later follow it. */
+	if (mimo_sock_get_default_impl() != MIMO_SOCK_IMPL_POSIX)
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:{s:s}}", "method", "sock_set_default_impl",
+						"params", "impl_name",
+						mimo_sock_impl_name(mimo_sock_get_default_impl())));
 	for (int i = 0; i < MIMO_SOCK_IMPL_COUNT; i++) {
 		struct mimo_sock_opts o;
 
@@ -205,7 +226,8 @@ json_t *app_sock_config(void)
 static const struct mimo_rpc_method g_rpcs[] = {
 	{ "sock_impl_set_options", rpc_sock_impl_set_options, MIMO_RPC_STARTUP },
 	{ "sock_impl_get_options", rpc_sock_impl_get_options, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
-	{ "sock_set_default_impl", rpc_sock_set_default_impl, MIMO_RPC_STARTUP },
+	/* Also at run time (SPDK: startup only): it decides for listeners opened afterwards. */
+	{ "sock_set_default_impl", rpc_sock_set_default_impl, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
 	{ "sock_get_default_impl", rpc_sock_get_default_impl, MIMO_RPC_STARTUP | MIMO_RPC_RUNTIME },
 };
 

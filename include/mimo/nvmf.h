@@ -253,9 +253,17 @@ void mimo_nvmf_subsystem_add_listener(struct mimo_nvmf_subsystem *subsys,
  * for a secure channel (-EINVAL: it has no hosts, so no PSKs), nor can a loop listener
  * (-EINVAL: TLS secures a TCP connection, and loop has none).
  */
+/* How a plain TCP listener's connections move bytes (SPDK's listener sock_impl). */
+enum mimo_nvmf_sock_impl {
+	MIMO_NVMF_SOCK_IMPL_DEFAULT, /* as sock_set_default_impl says when the port opens */
+	MIMO_NVMF_SOCK_IMPL_POSIX,   /* epoll and readv/sendmsg */
+	MIMO_NVMF_SOCK_IMPL_URING,   /* the reactor's io_uring */
+};
+
 struct mimo_nvmf_listener_opts {
 	size_t opts_size;
 	bool secure_channel;
+	enum mimo_nvmf_sock_impl sock_impl; /* plain TCP only; a secure channel is TLS */
 };
 void mimo_nvmf_listener_opts_init(struct mimo_nvmf_listener_opts *opts);
 void mimo_nvmf_subsystem_add_listener_ext(struct mimo_nvmf_subsystem *subsys,

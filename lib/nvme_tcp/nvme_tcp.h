@@ -228,6 +228,14 @@ static inline bool mimo_tcp_sendq_empty(const struct mimo_tcp_sendq *sq)
  * EPOLLOUT) or a negative errno. done callbacks run for every PDU fully sent (over TLS: once
  * OpenSSL took every byte of it). */
 int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, struct mimo_tcp_sock *sk);
+/*
+ * The same in two halves, for a caller that sends asynchronously (io_uring): gather the
+ * iovecs of what is queued (from the first unsent byte; at most max, whole PDUs) - they stay
+ * valid until the bytes are advanced past - then, once n bytes went, drop them, running done
+ * for every PDU they finish.
+ */
+int mimo_tcp_sendq_gather(const struct mimo_tcp_sendq *sq, struct iovec *iov, int max);
+void mimo_tcp_sendq_advance(struct mimo_tcp_sendq *sq, size_t n);
 /* Drop everything queued (the connection is gone), running done for each. */
 void mimo_tcp_sendq_abort(struct mimo_tcp_sendq *sq);
 

@@ -347,6 +347,29 @@ int mimo_tcp_rx_feed(struct mimo_tcp_rx *rx, const void *data, size_t len,
 {
 	const uint8_t *p = data;
 
+	/*
+	 * Nothing staged: parse straight from the caller's bytes (io_uring's receive buffer), so
+	 * headers and in-capsule data are copied once, to where they belong, not through
+	 * staging first; only an incomplete PDU's tail is staged below. Full staging only: with
+	 * the small one, the ICReq's handler grows (reallocates) rx->buf, which is not ours here.
+	 */
+	if (rx->head == rx->tail && rx->buf_size >= MIMO_TCP_RX_STAGING && len <= UINT32_MAX) {
+		uint8_t *staging = rx->buf;
+		uint32_t used;
+		int rc;
+
+		rx->buf = (uint8_t *)(uintptr_t)p; /* process() only reads it */
+		rx->head = 0;
+		rx->tail = (uint32_t)len;
+		rc = process(rx, ops, ctx);
+		used = rx->head;
+		rx->buf = staging;
+		rx->head = rx->tail = 0;
+		if (rc != 0)
+			return rc;
+		p += used;
+		len -= used;
+	}
 	while (len != 0) {
 		size_t n;
 		int rc;

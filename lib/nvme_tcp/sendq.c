@@ -27,8 +27,7 @@ void mimo_tcp_sendq_push(struct mimo_tcp_sendq *sq, struct mimo_tcp_send *s)
 	sq->count++;
 }
 
-/* Drop n sent bytes from the front, completing the PDUs they finish. */
-static void advance(struct mimo_tcp_sendq *sq, size_t n)
+void mimo_tcp_sendq_advance(struct mimo_tcp_sendq *sq, size_t n)
 {
 	struct mimo_tcp_send *s;
 
@@ -44,32 +43,39 @@ static void advance(struct mimo_tcp_sendq *sq, size_t n)
 	sq->offset = n;
 }
 
+int mimo_tcp_sendq_gather(const struct mimo_tcp_sendq *sq, struct iovec *iov, int max)
+{
+	const struct mimo_tcp_send *s;
+	size_t skip = sq->offset;
+	int cnt = 0;
+
+	STAILQ_FOREACH(s, &sq->q, link)
+	{
+		if (cnt + s->iovcnt > max)
+			break;
+		for (int i = 0; i < s->iovcnt; i++) {
+			const struct iovec *v = &s->iov[i];
+
+			if (skip >= v->iov_len) {
+				skip -= v->iov_len;
+				continue;
+			}
+			iov[cnt].iov_base = (uint8_t *)v->iov_base + skip;
+			iov[cnt++].iov_len = v->iov_len - skip;
+			skip = 0;
+		}
+	}
+	return cnt;
+}
+
 int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, struct mimo_tcp_sock *sk)
 {
 	while (!STAILQ_EMPTY(&sq->q)) {
 		struct iovec iov[FLUSH_IOV];
 		struct msghdr msg = { .msg_iov = iov };
-		struct mimo_tcp_send *s;
-		size_t skip = sq->offset;
-		int cnt = 0;
+		int cnt = mimo_tcp_sendq_gather(sq, iov, FLUSH_IOV);
 		ssize_t n;
 
-		STAILQ_FOREACH(s, &sq->q, link)
-		{
-			if (cnt + s->iovcnt > FLUSH_IOV)
-				break;
-			for (int i = 0; i < s->iovcnt; i++) {
-				const struct iovec *v = &s->iov[i];
-
-				if (skip >= v->iov_len) {
-					skip -= v->iov_len;
-					continue;
-				}
-				iov[cnt].iov_base = (uint8_t *)v->iov_base + skip;
-				iov[cnt++].iov_len = v->iov_len - skip;
-				skip = 0;
-			}
-		}
 		msg.msg_iovlen = (size_t)cnt;
 		if (mimo_likely(sk->tls == NULL))
 			n = sendmsg(sk->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -80,7 +86,7 @@ int mimo_tcp_sendq_flush(struct mimo_tcp_sendq *sq, struct mimo_tcp_sock *sk)
 				continue;
 			return errno == EAGAIN ? 1 : -errno;
 		}
-		advance(sq, (size_t)n);
+		mimo_tcp_sendq_advance(sq, (size_t)n);
 	}
 	return 0;
 }

@@ -13,7 +13,9 @@ static _Atomic uint32_t g_recv[MIMO_SOCK_IMPL_COUNT];
 static _Atomic uint32_t g_send[MIMO_SOCK_IMPL_COUNT];
 static _Atomic bool g_quickack[MIMO_SOCK_IMPL_COUNT];
 
-static const char *const g_names[MIMO_SOCK_IMPL_COUNT] = { "posix", "ssl" };
+static _Atomic int g_default_impl = MIMO_SOCK_IMPL_POSIX;
+
+static const char *const g_names[MIMO_SOCK_IMPL_COUNT] = { "posix", "ssl", "uring" };
 
 int mimo_sock_impl_from_name(const char *name, enum mimo_sock_impl *impl)
 {
@@ -29,6 +31,16 @@ int mimo_sock_impl_from_name(const char *name, enum mimo_sock_impl *impl)
 const char *mimo_sock_impl_name(enum mimo_sock_impl impl)
 {
 	return (unsigned)impl < MIMO_SOCK_IMPL_COUNT ? g_names[impl] : "?";
+}
+
+enum mimo_sock_impl mimo_sock_get_default_impl(void)
+{
+	return (enum mimo_sock_impl)atomic_load(&g_default_impl);
+}
+
+void mimo_sock_set_default_impl(enum mimo_sock_impl impl)
+{
+	atomic_store(&g_default_impl, (int)impl);
 }
 
 void mimo_sock_get_opts(enum mimo_sock_impl impl, struct mimo_sock_opts *opts)

@@ -16,6 +16,7 @@
 enum mimo_sock_impl {
 	MIMO_SOCK_IMPL_POSIX, /* plain NVMe/TCP */
 	MIMO_SOCK_IMPL_SSL,   /* NVMe/TCP in TLS (secure listeners, connections with a PSK) */
+	MIMO_SOCK_IMPL_URING, /* plain NVMe/TCP whose target connections move bytes by io_uring */
 	MIMO_SOCK_IMPL_COUNT,
 };
 
@@ -28,7 +29,7 @@ struct mimo_sock_opts {
 	bool enable_quickack; /* TCP_QUICKACK once the connection is made (default false) */
 };
 
-/* "posix" or "ssl" (any case) into *impl: 0, or -ENOENT for any other name. */
+/* "posix", "ssl" or "uring" (any case) into *impl: 0, or -ENOENT for any other name. */
 int mimo_sock_impl_from_name(const char *name, enum mimo_sock_impl *impl);
 const char *mimo_sock_impl_name(enum mimo_sock_impl impl);
 
@@ -42,5 +43,20 @@ bool mimo_sock_opts_changed(enum mimo_sock_impl impl);
 void mimo_sock_apply_buffers(int fd, enum mimo_sock_impl impl);
 /* A connected socket (accepted, or once connect() was issued): TCP_QUICKACK if asked. */
 void mimo_sock_apply_connected(int fd, enum mimo_sock_impl impl);
+
+/*
+ * The implementation plain listeners take when they name none (sock_set_default_impl):
+ * MIMO_SOCK_IMPL_POSIX (epoll) or MIMO_SOCK_IMPL_URING. Listeners opened afterwards follow it.
+ */
+enum mimo_sock_impl mimo_sock_get_default_impl(void);
+void mimo_sock_set_default_impl(enum mimo_sock_impl impl);
+
+/*
+ * Whether this process may move socket bytes through io_uring the way the NVMe/TCP target
+ * does (a ring, multishot receive into a registered buffer ring, sendmsg): 0, or a negative
+ * errno with why[] saying what failed (io_uring_setup refused: kernel.io_uring_disabled,
+ * seccomp, a kernel without io_uring; or a kernel older than 6.0). Probed once, then cached.
+ */
+int mimo_sock_uring_probe(char *why, size_t len);
 
 #endif

@@ -403,6 +403,8 @@ struct nvmf_port {
 	/* A secure channel only (listener option secure_channel; TCP: TLS 1.3 with the hosts'
 	 * PSKs before the first PDU), for every subsystem on it. */
 	bool secure;
+	/* As the listener asked (enum mimo_nvmf_sock_impl): what save_config says. */
+	uint8_t sock_impl;
 	bool closed;
 	TAILQ_ENTRY(nvmf_port) link;
 };

@@ -407,6 +407,13 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 				      listen_addr_json(l->port));
 			if (l->port->secure)
 				json_object_set_new(p, "secure_channel", json_true());
+			/* Only when the listener named one: else the default decides, as saved. */
+			if (l->port->sock_impl != MIMO_NVMF_SOCK_IMPL_DEFAULT)
+				json_object_set_new(
+					p, "sock_impl",
+					json_string(l->port->sock_impl == MIMO_NVMF_SOCK_IMPL_URING
+							    ? "uring"
+							    : "posix"));
 			add_call(config, "nvmf_subsystem_add_listener", p);
 			ana_config(config, s, l);
 		}

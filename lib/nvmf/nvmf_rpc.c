@@ -15,6 +15,7 @@
 #include "keyring.h"
 #include "mimo/jsonrpc.h"
 #include "nvmf_rpc_internal.h"
+#include "sock_opts.h"
 #include "transport.h"
 #include "uuid.h"
 
@@ -1109,8 +1110,9 @@ static const char *decode_ana_state(const json_t *val, void *out)
 	return "\"optimized\", \"non_optimized\" or \"inaccessible\"";
 }
 
-/* SPDK's socket layers: "posix" and "uring" are plain TCP, which mimo speaks over epoll;
- * "ssl" is TLS, a secure channel listener as --secure-channel makes one. */
+/* SPDK's socket layers: "posix" and "uring" are plain TCP, served by epoll or by the reactors'
+ * io_uring (lib/nvmf/tcp_uring.c); "ssl" is TLS, a secure channel listener as
+ * --secure-channel makes one. */
 static const char *decode_sock_impl(const json_t *val, void *out)
 {
 	const char *v = json_string_value(val);
@@ -1160,7 +1162,13 @@ static void listener_done(void *arg, int rc)
 {
 	struct listener_ctx *ctx = arg;
 
-	if (rc == -EPROTOTYPE)
+	if (rc == -ESOCKTNOSUPPORT)
+		mimo_jsonrpc_send_error(
+			ctx->req, INVALID,
+			"Listener %s:%s serves its subsystems with another "
+			"sock_impl; a listener there must name the same one (or none)",
+			ctx->addr.traddr, ctx->addr.trsvcid);
+	else if (rc == -EPROTOTYPE)
 		mimo_jsonrpc_send_error(ctx->req, INVALID,
 					"Listener %s:%s is %s for the subsystems on it; a listener "
 					"there must be one too (or use another port)",
@@ -1240,6 +1248,22 @@ static void listener_rpc(struct mimo_jsonrpc_request *req, const json_t *params,
 		}
 		mimo_nvmf_listener_opts_init(&o);
 		o.secure_channel = p.secure_channel || ssl;
+		if (p.sock_impl != NULL && strcmp(p.sock_impl, "uring") == 0) {
+			char why[160];
+
+			if (mimo_sock_uring_probe(why, sizeof(why)) != 0) {
+				mimo_jsonrpc_send_error(
+					req, -EOPNOTSUPP,
+					"sock_impl \"uring\": io_uring is unusable "
+					"here: %s; \"posix\" (epoll) serves plain TCP",
+					why);
+				free(ctx);
+				goto out;
+			}
+			o.sock_impl = MIMO_NVMF_SOCK_IMPL_URING;
+		} else if (p.sock_impl != NULL && strcmp(p.sock_impl, "posix") == 0) {
+			o.sock_impl = MIMO_NVMF_SOCK_IMPL_POSIX;
+		}
 		if (o.secure_channel && strcmp(nqn, MIMO_NVMF_DISCOVERY_NQN) == 0) {
 			mimo_jsonrpc_send_error(
 				req, INVALID,

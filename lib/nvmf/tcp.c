@@ -100,7 +100,8 @@ static int pg_poll(void *arg)
 		nvmf_tcp_qpair_flush(qp);
 		work++;
 	}
-	return work;
+	/* io_uring connections: this turn's sendmsgs (and receives re-armed) in one call. */
+	return work + nvmf_tcp_uring_submit(pg);
 }
 
 static struct nvmf_poll_group *tcp_poll_group_create(struct nvmf_transport *core)
@@ -131,6 +132,7 @@ static void tcp_poll_group_destroy(struct nvmf_poll_group *core)
 {
 	struct nvmf_tcp_poll_group *pg = mimo_container_of(core, struct nvmf_tcp_poll_group, core);
 
+	nvmf_tcp_uring_destroy(pg);
 	mimo_poller_unregister(&pg->poller);
 	while (pg->num_free_bufs != 0)
 		free(pg->free_bufs[--pg->num_free_bufs]);
@@ -177,6 +179,7 @@ struct conn_msg {
 	struct nvmf_tcp_port *port;
 	int fd;
 	bool secure; /* the port's, as it was at accept */
+	bool uring;  /* the port's: through the poll group's io_uring */
 	char traddr[64];
 	char trsvcid[8];
 };
@@ -188,6 +191,7 @@ static void qpair_free_mem(struct nvmf_tcp_qpair *qp)
 	mimo_tls_free(qp->handshake);
 	mimo_tls_free(qp->sock.tls);
 	mimo_tcp_rx_fini(&qp->rx);
+	free(qp->send_iov);
 	if (qp->reqs != NULL)
 		free(qp->reqs[0].inline_buf);
 	free(qp->reqs);
@@ -308,7 +312,10 @@ static void qpair_create(void *arg)
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
 	}
-	if (mimo_fd_watch_add(qp->sock.fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
+	/* TLS stays on epoll: its records are read and written by OpenSSL on the socket. */
+	if (m->uring && !m->secure && nvmf_tcp_uring_attach(qp) == 0) {
+		/* served by the ring */
+	} else if (mimo_fd_watch_add(qp->sock.fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
 		unconnected_remove(qp);
 		mimo_tls_free(qp->handshake);
 		mimo_tcp_rx_fini(&qp->rx);
@@ -376,6 +383,10 @@ void nvmf_tcp_qpair_flush(struct nvmf_tcp_qpair *qp)
 
 	if (qp->core.state == NVMF_QP_CLOSING)
 		return;
+	if (qp->ring != NULL) {
+		nvmf_tcp_uring_flush(qp);
+		return;
+	}
 	rc = mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 	if (rc < 0) {
 		MIMO_DEBUG(COMP, "%s:%s: send failed: %s", qp->core.traddr, qp->core.trsvcid,
@@ -415,6 +426,20 @@ void nvmf_tcp_qpair_read(struct nvmf_tcp_qpair *qp)
 	qpair_close(qp);
 }
 
+void nvmf_tcp_qpair_feed(struct nvmf_tcp_qpair *qp, const void *data, size_t len)
+{
+	int rc = mimo_tcp_rx_feed(&qp->rx, data, len, &nvmf_tcp_rx_ops, qp);
+
+	if (mimo_likely(rc >= 0) || qp->core.state == NVMF_QP_CLOSING)
+		return;
+	if (rc == -EPROTO) {
+		nvmf_tcp_qpair_terminate(qp, qp->rx.fes, qp->rx.fei);
+		return;
+	}
+	MIMO_INFO(COMP, "%s:%s: %s; closing", qp->core.traddr, qp->core.trsvcid, strerror(-rc));
+	qpair_close(qp);
+}
+
 static void qpair_event(void *arg, uint32_t events)
 {
 	struct nvmf_tcp_qpair *qp = arg;
@@ -443,22 +468,33 @@ void nvmf_tcp_qpair_terminate(struct nvmf_tcp_qpair *qp, uint16_t fes, uint32_t 
 	mimo_tcp_send_add(&qp->send_term, qp->term_hdr, len);
 	qp->send_term.done = NULL;
 	mimo_tcp_sendq_push(&qp->sq, &qp->send_term);
-	/* What was queued before goes first; whatever does not fit is lost with the link. */
-	(void)mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
+	/* What was queued before goes first; whatever does not fit is lost with the link. With
+	 * io_uring, only when no sendmsg is in flight: bytes must not overtake it. */
+	if (qp->ring == NULL || !qp->send_busy)
+		(void)mimo_tcp_sendq_flush(&qp->sq, &qp->sock);
 	qpair_close(qp);
+}
+
+void nvmf_tcp_qpair_free_final(struct nvmf_tcp_qpair *qp)
+{
+	struct nvmf_tcp_transport *tt = qp->tt;
+	struct nvmf_tcp_port *port = mimo_container_of(qp->core.port, struct nvmf_tcp_port, core);
+
+	if (qp->sock.fd >= 0)
+		close(qp->sock.fd);
+	qpair_free_mem(qp);
+	conn_gone(tt, port);
 }
 
 static void tcp_qpair_free(struct nvmf_qpair *core)
 {
 	struct nvmf_tcp_qpair *qp = nvmf_tcp_qpair(core);
-	struct nvmf_tcp_transport *tt = qp->tt;
-	struct nvmf_tcp_port *port = mimo_container_of(core->port, struct nvmf_tcp_port, core);
 
 	nvmf_poll_group_remove(&qp->core);
-	if (qp->sock.fd >= 0)
-		close(qp->sock.fd);
-	qpair_free_mem(qp);
-	conn_gone(tt, port);
+	/* The kernel may still hold its buffers: the ring finishes this once it gave them. */
+	if (qp->ring != NULL && nvmf_tcp_uring_free_later(qp))
+		return;
+	nvmf_tcp_qpair_free_final(qp);
 }
 
 static void qpair_close(struct nvmf_tcp_qpair *qp)
@@ -467,7 +503,10 @@ static void qpair_close(struct nvmf_tcp_qpair *qp)
 		return;
 	qp->core.state = NVMF_QP_CLOSING;
 	unconnected_remove(qp);
-	mimo_fd_watch_remove(&qp->watch);
+	if (qp->ring != NULL)
+		nvmf_tcp_uring_cancel(qp);
+	else
+		mimo_fd_watch_remove(&qp->watch);
 	shutdown(qp->sock.fd, SHUT_RDWR);
 	if (qp->dirty) {
 		TAILQ_REMOVE(&qp->pg->dirty, qp, dirty_link);
@@ -484,7 +523,9 @@ static void qpair_close(struct nvmf_tcp_qpair *qp)
 		nvmf_tcp_req_release(req);
 	}
 	nvmf_qpair_drop_retries(&qp->core);
-	mimo_tcp_sendq_abort(&qp->sq);
+	/* PDUs the kernel is sending stay until its completion (tcp_uring.c drops them then). */
+	if (qp->ring == NULL || !qp->send_busy)
+		mimo_tcp_sendq_abort(&qp->sq);
 	nvmf_qpair_leave_ctrlr(&qp->core);
 	nvmf_qpair_try_free(&qp->core);
 }
@@ -515,6 +556,13 @@ static void refuse(struct nvmf_tcp_port *port, int fd)
 			  "refusing more (%" PRIu64 " refused so far)",
 			  port->core.addr.traddr, port->core.addr.trsvcid, port->nconns,
 			  port->refused);
+}
+
+static enum mimo_sock_impl port_impl(const struct nvmf_tcp_port *port)
+{
+	return port->core.secure ? MIMO_SOCK_IMPL_SSL
+	       : port->uring	 ? MIMO_SOCK_IMPL_URING
+				 : MIMO_SOCK_IMPL_POSIX;
 }
 
 static void port_accept(void *arg, uint32_t events)
@@ -553,8 +601,7 @@ static void port_accept(void *arg, uint32_t events)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/* Its buffer sizes came from the listener (sock_impl_set_options). */
-		mimo_sock_apply_connected(fd, port->core.secure ? MIMO_SOCK_IMPL_SSL
-								: MIMO_SOCK_IMPL_POSIX);
+		mimo_sock_apply_connected(fd, port_impl(port));
 		if (tt->core.opts.sock_priority != 0)
 			setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &tt->core.opts.sock_priority,
 				   sizeof(tt->core.opts.sock_priority));
@@ -567,6 +614,7 @@ static void port_accept(void *arg, uint32_t events)
 		m->port = port;
 		m->fd = fd;
 		m->secure = port->core.secure;
+		m->uring = port->uring;
 		if (getnameinfo((struct sockaddr *)&ss, len, m->traddr, sizeof(m->traddr),
 				m->trsvcid, sizeof(m->trsvcid),
 				NI_NUMERICHOST | NI_NUMERICSERV) != 0)
@@ -640,6 +688,29 @@ static int open_listener(struct mimo_nvmf_listen_addr *a, int backlog, enum mimo
 	return fd;
 }
 
+/*
+ * Whether a plain listener's connections go through io_uring: asked by its sock_impl, or by
+ * the default (sock_set_default_impl). Asked by name where io_uring is unusable: refused (the
+ * RPC said why already). By default only: epoll, said once.
+ */
+static int listen_uring(const struct mimo_nvmf_listener_opts *opts,
+			const struct mimo_nvmf_listen_addr *addr, bool *uring)
+{
+	char why[160];
+
+	*uring = opts->sock_impl == MIMO_NVMF_SOCK_IMPL_URING ||
+		 (opts->sock_impl == MIMO_NVMF_SOCK_IMPL_DEFAULT &&
+		  mimo_sock_get_default_impl() == MIMO_SOCK_IMPL_URING);
+	if (!*uring || mimo_sock_uring_probe(why, sizeof(why)) == 0)
+		return 0;
+	*uring = false;
+	if (opts->sock_impl == MIMO_NVMF_SOCK_IMPL_URING)
+		return -EOPNOTSUPP;
+	MIMO_WARN(COMP, "%s:%s: no io_uring (%s); its connections use epoll", addr->traddr,
+		  addr->trsvcid, why);
+	return 0;
+}
+
 static int tcp_listen(struct nvmf_transport *core, struct mimo_nvmf_listen_addr *addr,
 		      const struct mimo_nvmf_listener_opts *opts, struct nvmf_port **out)
 {
@@ -654,8 +725,14 @@ static int tcp_listen(struct nvmf_transport *core, struct mimo_nvmf_listen_addr 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
+	if (!opts->secure_channel && listen_uring(opts, addr, &p->uring) != 0) {
+		free(p);
+		return -EOPNOTSUPP;
+	}
 	fd = open_listener(addr, (int)MIMO_MIN(core->opts.acceptor_backlog, (uint32_t)INT32_MAX),
-			   opts->secure_channel ? MIMO_SOCK_IMPL_SSL : MIMO_SOCK_IMPL_POSIX);
+			   opts->secure_channel ? MIMO_SOCK_IMPL_SSL
+			   : p->uring		? MIMO_SOCK_IMPL_URING
+						: MIMO_SOCK_IMPL_POSIX);
 	if (fd < 0) {
 		MIMO_ERR(COMP, "cannot listen on %s:%s: %s", addr->traddr, addr->trsvcid,
 			 strerror(-fd));
@@ -771,6 +848,9 @@ static void tcp_dump(const struct nvmf_transport *core, json_t *j, bool config)
 		json_object_set_new(j, "num_qpairs", json_integer(atomic_load(&core->num_qpairs)));
 		json_object_set_new(j, "shared_buffers_allocated",
 				    json_integer(atomic_load(&tt->shared_buffers)));
+		/* Of num_qpairs, those whose bytes move through io_uring (sock_impl "uring"). */
+		json_object_set_new(j, "num_uring_qpairs",
+				    json_integer(atomic_load(&tt->uring_qpairs)));
 	}
 }
 

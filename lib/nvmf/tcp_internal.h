@@ -6,6 +6,8 @@
 #ifndef MIMO_NVMF_TCP_INTERNAL_H
 #define MIMO_NVMF_TCP_INTERNAL_H
 
+#include <sys/socket.h>
+
 #include "accept_backoff.h"
 #include "compiler.h"
 #include "nvme_tcp.h"
@@ -21,6 +23,7 @@ struct nvmf_tcp_transport {
 	uint32_t inline_size;	    /* per-request buffer: in-capsule data and small transfers */
 	atomic_uint shared_buffers; /* large buffers allocated, over every poll group */
 	struct mimo_tls_ctx *tls;   /* made with the first secure port (tcp_tls.c) */
+	atomic_uint uring_qpairs;   /* connections served through io_uring now */
 };
 
 /* A listening socket. On the target's reactor. Freed once it is closed and the last of
@@ -32,7 +35,10 @@ struct nvmf_tcp_port {
 	uint32_t nconns; /* accepted and not yet freed */
 	uint64_t refused;
 	struct mimo_accept_backoff backoff;
+	bool uring; /* its connections move bytes through io_uring (tcp_uring.c) */
 };
+
+struct nvmf_tcp_uring;
 
 /* One per reactor that serves queue pairs: flushes their output, lends large buffers. */
 struct nvmf_tcp_poll_group {
@@ -45,6 +51,8 @@ struct nvmf_tcp_poll_group {
 	struct mimo_poller *timeout_poller;	  /* while unconnected is not empty */
 	void **free_bufs;
 	uint32_t num_free_bufs, max_free_bufs;
+	struct nvmf_tcp_uring *uring; /* made with its first io_uring connection */
+	bool uring_failed;	      /* could not be made: its connections use epoll */
 };
 
 enum nvmf_tcp_req_state {
@@ -99,6 +107,14 @@ struct nvmf_tcp_qpair {
 	uint8_t ctl_hdr[MIMO_TCP_HDR_BUF];
 	struct mimo_tcp_send send_term; /* C2HTermReq */
 	uint8_t term_hdr[MIMO_TCP_HDR_BUF];
+	/* io_uring (tcp_uring.c); ring NULL: epoll. SQEs out (the multishot receive, one
+	 * sendmsg): the queue pair is freed only once none is. */
+	struct nvmf_tcp_uring *ring;
+	uint8_t ring_ops;
+	bool recv_armed, send_busy, free_pending;
+	struct msghdr send_msg;
+	struct iovec *send_iov;
+	TAILQ_ENTRY(nvmf_tcp_qpair) zombie_link;
 	bool unconnected;	 /* on pg->unconnected */
 	uint64_t accepted_ticks; /* when the connect timeout started */
 	TAILQ_ENTRY(nvmf_tcp_qpair) unconnected_link;
@@ -125,6 +141,10 @@ void nvmf_tcp_qpair_terminate(struct nvmf_tcp_qpair *qp, uint16_t fes, uint32_t 
 void nvmf_tcp_qpair_close(struct nvmf_tcp_qpair *qp);
 /* Read and parse what the socket has; a failure closes the queue pair. */
 void nvmf_tcp_qpair_read(struct nvmf_tcp_qpair *qp);
+/* Parse len bytes that arrived (io_uring's receive); a failure closes the queue pair. */
+void nvmf_tcp_qpair_feed(struct nvmf_tcp_qpair *qp, const void *data, size_t len);
+/* The last of freeing a queue pair: its socket, its memory, its count on the port. */
+void nvmf_tcp_qpair_free_final(struct nvmf_tcp_qpair *qp);
 /* After the ICReq: the queue pair's requests and full receive staging. 0 or -ENOMEM. */
 int nvmf_tcp_qpair_alloc_reqs(struct nvmf_tcp_qpair *qp);
 /* Connect succeeded: the connect timeout no longer applies. */
@@ -139,6 +159,22 @@ void nvmf_tcp_req_got_buf(struct nvmf_tcp_req *req, void *buf);
 void nvmf_tcp_req_release(struct nvmf_tcp_req *req);
 /* The core's completion hook (transport.h): send the response. */
 void nvmf_tcp_queue_response(struct nvmf_req *req);
+
+/* tcp_uring.c: connections whose bytes move through the poll group's io_uring. */
+
+/* On the queue pair's reactor, before its first byte: serve it through the ring (made now if
+ * this is the poll group's first). 0, or a negative errno: the caller serves it by epoll. */
+int nvmf_tcp_uring_attach(struct nvmf_tcp_qpair *qp);
+/* Prepare a sendmsg of what the send queue holds, unless one is in flight. */
+void nvmf_tcp_uring_flush(struct nvmf_tcp_qpair *qp);
+/* Hand the turn's SQEs to the kernel in one call. Returns 1 if there were any. */
+int nvmf_tcp_uring_submit(struct nvmf_tcp_poll_group *pg);
+/* The queue pair is closing: cancel its SQEs. */
+void nvmf_tcp_uring_cancel(struct nvmf_tcp_qpair *qp);
+/* The core frees the queue pair: true when SQEs are still out, and the ring calls
+ * nvmf_tcp_qpair_free_final once the last completes. */
+bool nvmf_tcp_uring_free_later(struct nvmf_tcp_qpair *qp);
+void nvmf_tcp_uring_destroy(struct nvmf_tcp_poll_group *pg);
 
 /* tcp_tls.c: NVMe/TCP's secure channel, TLS 1.3 with the PSKs of the hosts. */
 

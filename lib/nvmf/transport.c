@@ -142,6 +142,10 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	if (p != NULL) {
 		if (p->secure != opts->secure_channel)
 			return -EPROTOTYPE;
+		/* One socket layer per port: a listener naming another one is refused. */
+		if (opts->sock_impl != MIMO_NVMF_SOCK_IMPL_DEFAULT &&
+		    p->sock_impl != MIMO_NVMF_SOCK_IMPL_DEFAULT && opts->sock_impl != p->sock_impl)
+			return -ESOCKTNOSUPPORT;
 		p->refs++;
 		*out = p;
 		return 0;
@@ -154,6 +158,7 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	p->tt = tt;
 	p->refs = 1;
 	p->secure = opts->secure_channel;
+	p->sock_impl = (uint8_t)opts->sock_impl;
 	p->closed = false;
 	p->portid = alloc_portid(tt);
 	TAILQ_INSERT_TAIL(&tt->ports, p, link);

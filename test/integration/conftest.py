@@ -21,6 +21,8 @@ LIB = os.path.join(BUILD, "lib")
 # The sanitizers the programs under test were built with ("address,undefined", "thread"), as
 # `make test-asan` / `make test-tsan` say; empty for the plain build.
 SANITIZE = os.environ.get("MIMO_SANITIZE", "")
+# The socket layer every daemon's plain NVMe/TCP listeners default to ("" leaves "posix").
+SOCK_IMPL = os.environ.get("MIMO_TEST_SOCK_IMPL", "")
 PY = "/usr/bin/python3"
 # An explicit, empty bridge configuration: no file on this machine changes the tests.
 EMPTY_CONFIG = os.path.join(os.path.dirname(__file__), "empty_config.json")
@@ -187,6 +189,10 @@ class Daemon:
         self.conns = []
         if wait:
             self.wait_ready()
+            # MIMO_TEST_SOCK_IMPL=uring runs a test file's NVMe/TCP targets on io_uring: the
+            # plain listeners the test opens take the default this sets.
+            if SOCK_IMPL:
+                self.result("sock_set_default_impl", {"impl_name": SOCK_IMPL})
 
     def wait_ready(self, timeout=10.0):
         def answers():

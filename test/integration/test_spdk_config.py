@@ -319,7 +319,7 @@ START_UP_REFUSALS = [
      "psk_identity"),
     ("sock_impl_set_options", {"impl_name": "posix", "enable_placement_id": 1},
      "enable_placement_id"),
-    ("sock_impl_set_options", {"impl_name": "uring", "recv_buf_size": 1}, "uring"),
+    ("sock_impl_set_options", {"impl_name": "vpp", "recv_buf_size": 1}, "vpp"),
     ("sock_impl_set_options", {"impl_name": "posix", "recv_buf_size": "big"}, "recv_buf_size"),
     ("sock_impl_set_options", {"impl_name": "posix", "bogus": 1}, "bogus"),
     ("sock_set_default_impl", {"impl_name": "ssl"}, "impl_name"),

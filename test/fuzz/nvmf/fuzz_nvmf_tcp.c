@@ -5,6 +5,10 @@
  * the fuzzer reaches every state: 0 raw bytes, 1 after ICReq, 2 after ICReq with digests,
  * 3 on a connected admin queue, 4 on a connected I/O queue of an enabled controller.
  *
+ * FUZZ_SOCK_IMPL=uring serves the connection through the reactors' io_uring instead of epoll
+ * (lib/nvmf/tcp_uring.c: the bytes reach the parser through mimo_tcp_rx_feed, from the
+ * kernel's receive buffers).
+ *
  * Properties: nothing crashes, leaks or trips a sanitizer; every connection ends (the target
  * answers or closes, never hangs); and once the connection is gone, every queue pair the
  * target had for it is freed, so nothing accumulates across inputs.
@@ -184,8 +188,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	rpc("nvmf_subsystem_add_ns",
 	    json_pack("{s:s, s:{s:s}}", "nqn", NQN, "namespace", "bdev_name", "Fuzz0"));
 	rpc("nvmf_subsystem_add_listener",
-	    json_pack("{s:s, s:{s:s, s:s, s:s}}", "nqn", NQN, "listen_address", "trtype", "TCP",
-		      "traddr", "127.0.0.1", "trsvcid", port));
+	    json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "nqn", NQN, "sock_impl",
+		      getenv("FUZZ_SOCK_IMPL") != NULL ? getenv("FUZZ_SOCK_IMPL") : "posix",
+		      "listen_address", "trtype", "TCP", "traddr", "127.0.0.1", "trsvcid", port));
 	atexit(teardown);
 	return 0;
 }

@@ -39,9 +39,16 @@ static void test_names(void **state)
 	assert_int_equal(impl, MIMO_SOCK_IMPL_POSIX);
 	assert_int_equal(mimo_sock_impl_from_name("SSL", &impl), 0);
 	assert_int_equal(impl, MIMO_SOCK_IMPL_SSL);
-	assert_int_equal(mimo_sock_impl_from_name("uring", &impl), -ENOENT);
+	assert_int_equal(mimo_sock_impl_from_name("uring", &impl), 0);
+	assert_int_equal(impl, MIMO_SOCK_IMPL_URING);
+	assert_int_equal(mimo_sock_impl_from_name("vpp", &impl), -ENOENT);
 	assert_int_equal(mimo_sock_impl_from_name(NULL, &impl), -ENOENT);
 	assert_string_equal(mimo_sock_impl_name(MIMO_SOCK_IMPL_SSL), "ssl");
+	/* The default plain listeners take: posix until sock_set_default_impl says uring. */
+	assert_int_equal(mimo_sock_get_default_impl(), MIMO_SOCK_IMPL_POSIX);
+	mimo_sock_set_default_impl(MIMO_SOCK_IMPL_URING);
+	assert_int_equal(mimo_sock_get_default_impl(), MIMO_SOCK_IMPL_URING);
+	mimo_sock_set_default_impl(MIMO_SOCK_IMPL_POSIX);
 }
 
 static void test_buffers_raised_for_their_kind_only(void **state)
