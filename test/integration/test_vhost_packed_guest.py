@@ -62,14 +62,28 @@ class Qmp:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def stop_and_cont(guest, qmp):
+    """QMP stop (QEMU stops the rings: GET_VRING_BASE) and cont (SET_VRING_BASE with what
+    it kept), waiting for mimo to see both."""
+    qmp.execute("stop")
+    wait_until(lambda: not any(q["started"] for q in sessions(guest)[0]["queues"]),
+               what="the rings stopped")
+    qmp.execute("cont")
+    wait_until(lambda: sum(q["started"] for q in sessions(guest)[0]["queues"]) == 2,
+               what="the rings started again")
+
+
 def test_patterns_and_stop_cont_keep_the_ring(guest):
     """Two queues of 128 descriptors; 16 MiB in 64 KiB requests and 4 KiB ones go round them
-    many times. The VM stopped (GET_VRING_BASE: positions and wrap counters) and continued
-    (SET_VRING_BASE with them): the driver's rings go on where they were."""
+    many times. The VM is stopped and continued twice - before the first lap ends (wrap
+    counters 1) and after three (0) - and the driver's rings go on where they were: QEMU
+    keeps the positions and wrap counters GET_VRING_BASE gave and sets them again."""
     sock = guest.vhost_blk(bdev_mib=64, packed_ring=True)
     qmp = Qmp()
     try:
         run = guest.start(SETUP + """
+mark probed
+wait_host
 for cpu in 0 1; do
     dd if=/dev/urandom of=/tmp/p$cpu bs=64k count=128 2>/dev/null
     taskset -c $cpu dd if=/tmp/p$cpu of=/dev/vda bs=64k count=128 seek=$((cpu * 128)) \
@@ -89,22 +103,21 @@ done
 echo patterns-ok
 """, shared_mem=True, qemu_args=qmp.args() + guest.vhost_blk_args(sock, num_queues=2,
                                                                    packed=True))
-        run.wait_for("written")
+        run.wait_for("probed")
         s, = sessions(guest)
         assert int(s["features"], 16) & PACKED, s
+        assert all(q["requests"] < 128 for q in s["queues"]), s
+        qmp.connect()
+        stop_and_cont(guest, qmp)
+        run.send("go")
+        run.wait_for("written")
+        s, = sessions(guest)
         served = [q["requests"] for q in s["queues"] if q["started"]]
         assert len(served) == 2 and all(n > 2 * 128 for n in served), s
-        qmp.connect()
-        qmp.execute("stop")
-        wait_until(lambda: not any(q["started"] for q in sessions(guest)[0]["queues"]),
-                   what="the rings stopped")
-        qmp.execute("cont")
-        wait_until(lambda: sum(q["started"] for q in sessions(guest)[0]["queues"]) == 2,
-                   what="the rings started again")
+        stop_and_cont(guest, qmp)
         run.send("go")
         r = run.wait()
         assert "patterns-ok" in r.output, r.output
-        assert not any(q["broken"] for q in sessions(guest)[0]["queues"])
     finally:
         qmp.close()
 
