@@ -300,3 +300,30 @@ def test_saved_and_replayed(daemons, vtgt, rundir, tmp_path):
     c = vu.Client(os.path.join(rundir, "vb1"))
     assert not c.u64(vu.GET_FEATURES) & PACKED
     c.close()
+
+
+def test_queues_on_two_reactors(daemons, rundir):
+    """Queue 1 on the second reactor: its buffers, completions, stop (the base with the wrap
+    counters handed back to the session's reactor) and restart cross reactors."""
+    t = daemons("-m", "0x3", "-S", rundir)
+    t.vhost_dir = rundir
+    t.result("bdev_malloc_create", {"name": "M0", "block_size": 512, "num_blocks": 32768})
+    c = packed_client(ctrlr(t), event_idx=True)
+    qs = [c.queue(0, size=8), c.queue(1, size=8)]
+    for rnd in range(3):
+        for i, q in enumerate(qs):
+            d = os.urandom(4096)
+            for _ in range(3):                       # 9 descriptors: a lap and one
+                assert q.blk_write(8 * i, d) == vu.S_OK
+            assert q.blk_read(8 * i, 4096, indirect=True) == (vu.S_OK, d)
+            num, = struct.unpack_from("<I", c.call(vu.GET_VRING_BASE,
+                                                   struct.pack("<II", q.index, 0)), 4)
+            assert num == q.base()
+            wait_until(lambda: not queue_info(t, q.index)["started"], what="the queue stopped")
+            q.restart()
+    assert [x["requests"] for x in queue_info_all(t)] == [12, 12]
+    c.close()
+
+
+def queue_info_all(t, name="vb0"):
+    return t.result("vhost_get_controllers", {"name": name})[0]["sessions"][0]["queues"]
