@@ -50,8 +50,10 @@ def test_offered_only_when_asked(vtgt):
     assert c.closed()
     c.close()
     c = packed_client(ctrlr(vtgt))
-    s, = vtgt.result("vhost_get_controllers", {"name": "vb0"})[0]["sessions"]
-    assert int(s["features"], 16) & PACKED
+    # The session's features once SET_FEATURES is handled (the front-end does not wait).
+    wait_until(lambda: int(vtgt.result("vhost_get_controllers", {"name": "vb0"})[0]
+                           ["sessions"][0]["features"], 16) & PACKED,
+               what="the session to take packed rings")
     c.close()
 
 
