@@ -81,9 +81,9 @@ test-asan: deps
 
 # The tests that exercise threads, under ThreadSanitizer: the threaded unit tests, and the
 # integration tests of the threaded programs (agent, gateway, plugin SDK, mimo_perf, the event
-# bridge), of queues served on other reactors than their session's (vhost-user-blk and
-# vhost-user-scsi), of the bdev layer's state shared by reactors (statistics, QoS), and the
-# metrics endpoint's thread reading what reactors and the agent's threads count.
+# bridge), of queues served on other reactors than their session's (vhost-user-blk with split
+# and packed rings, vhost-user-scsi), of the bdev layer's state shared by reactors (statistics,
+# QoS), and the metrics endpoint's thread reading what reactors and the agent's threads count.
 test-tsan: deps
 	@[ -f $(TSAN_DIR)/build.ninja ] || meson setup $(TSAN_DIR) -Db_sanitize=thread \
 		-Db_lundef=false -Dbuildtype=debug \
@@ -97,7 +97,8 @@ test-tsan: deps
 		$(PY) -m pytest -q test/integration/test_agent.py test/integration/test_agent_nats.py \
 		test/integration/test_nvme.py test/integration/test_fuse.py \
 		test/integration/test_hostile.py test/integration/test_notify.py test/integration/test_vhost.py \
-		test/integration/test_vhost_scsi.py test/integration/test_bdev.py \
+		test/integration/test_vhost_scsi.py test/integration/test_vhost_packed.py \
+		test/integration/test_bdev.py \
 		test/integration/test_bdev_qos.py test/integration/test_metrics.py \
 		$(PYTEST_ARGS)
 

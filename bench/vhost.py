@@ -24,6 +24,7 @@ fills them; qsd_zero is qsd with read-zeroes=on, for comparison with builds whos
 zeroed. mimo_b is another build's mimo_tgt (MIMO_TGT_B=path), to A/B two builds in one run.
 
     /usr/bin/python3 bench/vhost.py [--rounds 3] [--seconds 5] [--backends mimo qsd mimo_scsi]
+    /usr/bin/python3 bench/vhost.py --backing null --backends mimo mimo_packed qsd
 """
 import argparse
 import json
@@ -91,6 +92,13 @@ def start_mimo_b(work, img, backing, spin):
     return start_mimo(work, img, backing, spin, exe=os.environ["MIMO_TGT_B"])
 
 
+def start_mimo_packed(work, img, backing, spin):
+    p, c = mimo_tgt(work, img, backing, spin)
+    c.call("vhost_create_blk_controller", {"ctrlr": "vb.mimo", "dev_name": "A0",
+                                           "packed_ring": True})
+    return p, os.path.join(work, "vb.mimo"), c
+
+
 def start_mimo_scsi(work, img, backing, spin):
     p, c = mimo_tgt(work, img, backing, spin)
     c.call("vhost_create_scsi_controller", {"ctrlr": "vs.mimo"})
@@ -121,6 +129,8 @@ def start_qsd_zero(work, img, backing, spin):
 
 # The guest's side of each back-end: its module, its disk, QEMU's device.
 FRONT = {"blk": ("modprobe virtio_blk", "/dev/vda", "vhost-user-blk-pci,chardev=vu0,num-queues=1"),
+         "blk_packed": ("modprobe virtio_blk", "/dev/vda",
+                        "vhost-user-blk-pci,chardev=vu0,num-queues=1,packed=on"),
          "scsi": ("modprobe -a virtio_scsi sd_mod", "/dev/sda",
                   "vhost-user-scsi-pci,chardev=vu0,num_queues=1")}
 # A driver's probe that does not finish within this many seconds: the guest prints what the
@@ -137,7 +147,8 @@ def probe(modprobe):
             "fi\n")
 BACKENDS = {"mimo": (start_mimo, "blk"), "qsd": (start_qsd, "blk"),
             "mimo_scsi": (start_mimo_scsi, "scsi"), "mimo_b": (start_mimo_b, "blk"),
-            "qsd_zero": (start_qsd_zero, "blk")}
+            "qsd_zero": (start_qsd_zero, "blk"),
+            "mimo_packed": (start_mimo_packed, "blk_packed")}
 # Interrupts the guest took from the disk's request queues (virtio-blk "virtioN-req.M",
 # virtio-scsi "virtioN-request"), summed over its CPUs: what each back-end's calls cost it.
 IRQS = ("awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i }"
@@ -202,6 +213,8 @@ class Counters:
 def run_guest(guest, sock, pid, seconds, kind, rpc):
     modprobe, disk, device = FRONT[kind]
     script = f"{probe(modprobe)}wait_for 30 test -b {disk}\n"
+    if kind.startswith("blk"):  # what the driver took: bit 34 is VIRTIO_F_RING_PACKED
+        script += "echo \"virtio_features $(cat /sys/block/vda/device/features)\"\n"
     for name, args in JOBS:
         script += (f"mark {name}-start\nwait_host\ni0=$({IRQS})\n"
                    f"/test/vblk_load -d {disk} -t {seconds} {' '.join(args)} > /tmp/{name}\n"
@@ -228,6 +241,7 @@ def run_guest(guest, sock, pid, seconds, kind, rpc):
     results = {}
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     irqs = dict(ln.split()[1:3] for ln in out.splitlines() if ln.startswith("irq "))
+    feats = [ln.split()[1] for ln in out.splitlines() if ln.startswith("virtio_features ")]
     for (name, _), ln in zip(JOBS, lines):
         r = json.loads(ln)
         r["cpu_us_per_io"] = cpu[name] * 1e6 / r["ios"]
@@ -235,6 +249,8 @@ def run_guest(guest, sock, pid, seconds, kind, rpc):
         # idle back-end makes no system calls, so what they count is the job's.
         r.update(counters[name].per_io(r["ios"]))
         r["guest_irqs_per_io"] = int(irqs[name]) / r["ios"]
+        if feats:
+            r["ring_packed"] = feats[0][34] == "1"
         results[name] = r
     return results
 
@@ -256,9 +272,12 @@ def main():
                     choices=[n for n, _ in JOBS], help="the jobs to run (default: all)")
     ap.add_argument("--idle-spin-us", type=int, default=0,
                     help="mimo_tgt's --idle-spin-us (0: its reactor sleeps as soon as it is idle)")
-    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
+    ap.add_argument("--backends", nargs="+", default=[b for b in BACKENDS if b != "mimo_packed"],
+                    choices=list(BACKENDS),
                     help="mimo: mimo_tgt's vhost-user-blk; qsd: qemu-storage-daemon's "
-                         "vhost-user-blk; mimo_scsi: mimo_tgt's vhost-user-scsi (qsd has none)")
+                         "vhost-user-blk; mimo_scsi: mimo_tgt's vhost-user-scsi (qsd has none); "
+                         "mimo_packed: mimo_tgt's vhost-user-blk with packed rings (QEMU's "
+                         "packed=on; qsd's export does not offer them)")
     a = ap.parse_args()
     JOBS[:] = [j for j in JOBS if j[0] in a.jobs]
     work = tempfile.mkdtemp(prefix="mimo-vb-")
@@ -318,11 +337,11 @@ def main():
             for name, runs in raw[backing].items():
                 j[name] = {k: summary([r[job][k] for r in runs])
                            for k in runs[0][job]
-                           if k not in ("ios", "seconds") and runs[0][job][k] is not None}
+                           if k not in ("ios", "seconds", "ring_packed") and runs[0][job][k] is not None}
             # Ratios of medians: "<a>_vs_<b>" is a's over b's.
             for x, y in (("mimo", "qsd"), ("mimo_scsi", "qsd"), ("mimo_scsi", "mimo"),
                          ("mimo_b", "qsd"), ("mimo", "mimo_b"), ("mimo_b", "qsd_zero"),
-                         ("mimo", "qsd_zero")):
+                         ("mimo", "qsd_zero"), ("mimo_packed", "mimo"), ("mimo_packed", "qsd")):
                 if x in j and y in j:
                     j[f"{x}_vs_{y}"] = {
                         k: round(j[x][k]["median"] / j[y][k]["median"], 2)

@@ -99,6 +99,7 @@ struct vhost_blk {
 	char *bdev_name;
 	struct mimo_bdev_desc *desc;
 	bool readonly;
+	bool packed_ring; /* VIRTIO_F_RING_PACKED offered */
 	uint32_t block_size;
 	_Atomic uint64_t num_blocks; /* grows on a resize (home reactor), read by the queues' */
 	bool unmap, write_zeroes, flush;
@@ -162,6 +163,8 @@ static uint64_t blk_features(void *dev)
 
 	if (b->readonly)
 		f |= 1ull << VIRTIO_BLK_F_RO;
+	if (b->packed_ring)
+		f |= 1ull << VIRTIO_F_RING_PACKED;
 	if (!b->readonly && b->unmap)
 		f |= 1ull << VIRTIO_BLK_F_DISCARD;
 	if (!b->readonly && b->write_zeroes)
@@ -568,15 +571,20 @@ static void blk_config_json(void *dev, struct vhost_ctrlr *c, json_t *arr)
 {
 	struct vhost_blk *b = dev;
 	char mask[32];
+	json_t *call;
 
 	if (b->closed || b->detaching)
 		return;
 	snprintf(mask, sizeof(mask), "0x%llx", (unsigned long long)c->cpumask);
-	json_array_append_new(arr,
-			      json_pack("{s:s, s:{s:s, s:s, s:s, s:b, s:s}}", "method",
-					"vhost_create_blk_controller", "params", "ctrlr", c->name,
-					"dev_name", b->bdev_name, "cpumask", mask, "readonly",
-					b->readonly, "transport", "vhost_user_blk"));
+	call = json_pack("{s:s, s:{s:s, s:s, s:s, s:b, s:s}}", "method",
+			 "vhost_create_blk_controller", "params", "ctrlr", c->name, "dev_name",
+			 b->bdev_name, "cpumask", mask, "readonly", b->readonly, "transport",
+			 "vhost_user_blk");
+	/* SPDK's save_config leaves packed_ring out, so its replay loses it; mimo writes it when
+	 * set (SPDK's decoder takes it), so that a replayed controller offers what it did. */
+	if (b->packed_ring)
+		json_object_set_new(json_object_get(call, "params"), "packed_ring", json_true());
+	json_array_append_new(arr, call);
 }
 
 static void blk_free(void *dev)
@@ -602,7 +610,7 @@ static const struct vhost_dev_ops g_blk_ops = {
 };
 
 MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, const char *cpumask,
-				      bool readonly, char *err, size_t err_len)
+				      bool readonly, bool packed_ring, char *err, size_t err_len)
 {
 	struct vhost_blk *b = calloc(1, sizeof(*b));
 	struct vhost_ctrlr *c;
@@ -618,6 +626,7 @@ MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, c
 	}
 	b->nreactors = mimo_reactor_count();
 	b->readonly = readonly;
+	b->packed_ring = packed_ring;
 	b->home = mimo_reactor_current();
 	rc = mimo_bdev_open(bdev_name, !readonly, on_bdev_event, b, &b->desc);
 	if (rc != 0) {
@@ -646,7 +655,8 @@ MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, c
 	}
 	b->c = c;
 	vhost_emit("vhost_controller_created", name,
-		   json_pack("{s:s, s:s, s:s, s:s, s:b}", "ctrlr", name, "socket", c->socket_path,
-			     "type", "blk", "bdev", bdev_name, "readonly", readonly));
+		   json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "ctrlr", name, "socket",
+			     c->socket_path, "type", "blk", "bdev", bdev_name, "readonly", readonly,
+			     "packed_ring", packed_ring));
 	return 0;
 }

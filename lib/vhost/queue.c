@@ -46,6 +46,11 @@ static void mark_broken(struct vhost_queue *q, const char *why)
 	signal_fd(q->err_fd);
 }
 
+void vhost_queue_broken(struct vhost_queue *q, const char *why)
+{
+	mark_broken(q, why);
+}
+
 static void take(struct vhost_queue *q, uint16_t head)
 {
 	struct vhost_req *req = req_at(q, head);
@@ -88,6 +93,10 @@ static void process(struct vhost_queue *q)
 
 	if (q->stopping || atomic_load_explicit(&q->broken, memory_order_relaxed))
 		return;
+	if (q->packed) {
+		vhost_queue_process_packed(q);
+		return;
+	}
 	do {
 		enum vring_pop p;
 
@@ -195,7 +204,7 @@ static void flush(struct vhost_queue *q)
 	if (!q->dirty)
 		return;
 	q->dirty = false;
-	if (vring_publish(&q->vr) && q->call_fd >= 0)
+	if ((q->packed ? vring_packed_publish(&q->vp) : vring_publish(&q->vr)) && q->call_fd >= 0)
 		call_or_hold(q);
 }
 
@@ -222,7 +231,7 @@ static void finish_stop(struct vhost_queue *q)
 	q->call_held = false;
 	if (q->s->c->ops->queue_stopped != NULL)
 		q->s->c->ops->queue_stopped(q->s->c->dev, q);
-	q->base = q->vr.last_avail;
+	q->base = q->packed ? vring_packed_base(&q->vp) : q->vr.last_avail;
 	q->stopping = false;
 	post(q->s->c->home, stopped_on_session, q);
 }
@@ -258,7 +267,10 @@ void vhost_req_complete(struct vhost_req *req, uint32_t used_len)
 	struct vhost_queue *q = req->q;
 
 	req->inflight = false;
-	vring_push_used(&q->vr, req->head, used_len);
+	if (q->packed)
+		vring_packed_push_used(&q->vp, req->head, req->ndescs, used_len);
+	else
+		vring_push_used(&q->vr, req->head, used_len);
 	q->dirty = true;
 	q->window_reqs++;
 	atomic_store_explicit(&q->inflight,
@@ -302,7 +314,7 @@ static void stop_here(void *arg)
 		q->s->c->ops->queue_stopping(q->s->c->dev, q);
 	if (q->poller == NULL) { /* the start failed */
 		q->stopping = false;
-		q->base = q->vr.last_avail;
+		q->base = q->packed ? vring_packed_base(&q->vp) : q->vr.last_avail;
 		post(q->s->c->home, stopped_on_session, q);
 		return;
 	}
@@ -328,16 +340,24 @@ static int translate(struct vhost_queue *q)
 	return 0;
 }
 
+/* The ring layout the features chose. */
+static int translate_ring(struct vhost_queue *q)
+{
+	if (q->s->features & (1ull << VIRTIO_F_RING_PACKED))
+		return vhost_queue_translate_packed(q);
+	return translate(q);
+}
+
 int vhost_queue_check_addr(struct vhost_queue *q)
 {
-	return q->s->mem != NULL && q->num != 0 && q->addr_set ? translate(q) : 0;
+	return q->s->mem != NULL && q->num != 0 && q->addr_set ? translate_ring(q) : 0;
 }
 
 int vhost_queue_start(struct vhost_queue *q)
 {
 	struct vhost_session *s = q->s;
 	size_t stride = sizeof(struct vhost_req) + ((s->c->ops->req_ctx_size + 15) & ~(size_t)15);
-	int rc = translate(q);
+	int rc = translate_ring(q);
 
 	if (rc != 0)
 		return rc;
@@ -352,12 +372,21 @@ int vhost_queue_start(struct vhost_queue *q)
 	}
 	/* Every slot is free: a new array is zeroed, and a stop waited for every request. The
 	 * slots are not touched here, so only those the driver's heads use cost memory. */
-	q->vr.size = (uint16_t)q->num;
-	q->vr.last_avail = q->base;
-	q->vr.used_idx = __atomic_load_n(&q->vr.used->idx, __ATOMIC_ACQUIRE);
-	q->vr.signalled_valid = false;
-	q->vr.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
-	q->vr.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	q->packed = s->features & (1ull << VIRTIO_F_RING_PACKED);
+	if (q->packed) {
+		q->vp.size = (uint16_t)q->num;
+		q->vp.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+		q->vp.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+		if (vring_packed_start(&q->vp, q->base) != 0)
+			return -ERANGE; /* a ring base beyond the ring */
+	} else {
+		q->vr.size = (uint16_t)q->num;
+		q->vr.last_avail = (uint16_t)q->base;
+		q->vr.used_idx = __atomic_load_n(&q->vr.used->idx, __ATOMIC_ACQUIRE);
+		q->vr.signalled_valid = false;
+		q->vr.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+		q->vr.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	}
 	q->mem = s->mem;
 	q->stopping = false;
 	q->dirty = false;

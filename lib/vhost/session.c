@@ -138,6 +138,12 @@ static enum h_result start_ready(struct vhost_session *s)
 			drop(s, "a ring lies outside the memory table");
 			return H_DROP;
 		}
+		if (rc == -ERANGE) {
+			/* Not started until the front-end sets the ring again. */
+			VHOST_BAD("%s: queue %u: the ring base lies beyond the ring", s->name, i);
+			atomic_store(&q->broken, true);
+			continue;
+		}
 		if (rc != 0) {
 			MIMO_ERR(COMP, "%s: cannot start queue %u: %s", s->name, i, strerror(-rc));
 			return H_REFUSE;
@@ -389,7 +395,7 @@ static int apply_vring_base(struct vhost_session *s)
 {
 	struct vhost_vring_state st = state_at(s);
 
-	s->queues[st.index]->base = (uint16_t)st.num;
+	s->queues[st.index]->base = st.num;
 	atomic_store(&s->queues[st.index]->broken, false);
 	return start_ready(s);
 }
@@ -400,8 +406,11 @@ static enum h_result h_set_vring_base(struct vhost_session *s)
 
 	if (msg_queue(s, st.index) == NULL)
 		return H_DROP;
-	if (st.num > 0xffff) {
-		drop(s, "ring base beyond 16 bits (packed rings are not offered)");
+	/* A packed ring's base carries wrap counters above its 15-bit positions (the used
+	 * half too, from QEMU: ignored, as nothing is in flight at a start); a split ring's
+	 * is 16 bits. */
+	if (st.num > 0xffff && !(s->features & (1ull << VIRTIO_F_RING_PACKED))) {
+		drop(s, "ring base beyond 16 bits on a split ring");
 		return H_DROP;
 	}
 	return stop_then(s, 1ull << st.index, apply_vring_base);

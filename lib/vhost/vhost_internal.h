@@ -27,6 +27,7 @@
 #include "mimo/reactor.h"
 #include "vhost_user.h"
 #include "vring.h"
+#include "vring_packed.h"
 
 #ifndef TAILQ_FOREACH_SAFE
 #define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                         \
@@ -46,7 +47,8 @@ struct vhost_queue;
  * per-request context follows it (vhost_req_ctx). */
 struct vhost_req {
 	struct vhost_queue *q;
-	uint16_t head;
+	uint16_t head;	 /* split: the chain's head; packed: the buffer's id */
+	uint16_t ndescs; /* packed: descriptors the buffer took in the ring */
 	uint16_t iovcnt;
 	uint16_t out_cnt;
 	bool inflight;
@@ -98,14 +100,16 @@ struct vhost_queue {
 	uint32_t num;
 	bool addr_set;
 	struct vhost_vring_addr addr;
-	uint16_t base;
+	uint32_t base; /* split: the next available entry; packed: vring_packed_base() */
 	int kick_fd, call_fd, err_fd;
 	bool enabled;
 	bool started;	     /* the session's view: started, its stop not yet acknowledged */
 	_Atomic bool broken; /* the driver broke the ring: not restarted until reconfigured */
 
 	/* On the queue's reactor while started. */
+	bool packed; /* VIRTIO_F_RING_PACKED: vp is the ring, not vr (queue_packed.c) */
 	struct vring vr;
+	struct vring_packed vp;
 	struct vhost_mem *mem;
 	struct mimo_fd_watch *kick_watch;
 	struct mimo_poller *poller;
@@ -238,6 +242,14 @@ int vhost_queue_check_addr(struct vhost_queue *q);
 void vhost_req_complete(struct vhost_req *req, uint32_t used_len);
 /* Queue: run fn(req) again at the end of this reactor turn (a resource was short). */
 void vhost_req_defer(struct vhost_req *req, void (*fn)(struct vhost_req *req));
+
+/* --- queue_packed.c: the packed ring's side of queue.c ------------------------------------- */
+/* Queue: take every available buffer of a packed ring, then arm for the next kick. */
+void vhost_queue_process_packed(struct vhost_queue *q);
+/* Session: point vp at the rings in guest memory (-EFAULT if they are not all in it). */
+int vhost_queue_translate_packed(struct vhost_queue *q);
+/* queue.c: the driver broke the ring (stop taking from it, say so on the error fd). */
+void vhost_queue_broken(struct vhost_queue *q, const char *why);
 
 /* --- iovec helpers (blk.c) ---------------------------------------------------------------- */
 size_t vhost_iov_copy_out(const struct iovec *iov, uint32_t cnt, size_t off, void *dst, size_t len);

@@ -20,6 +20,7 @@ struct create_params {
 	char *cpumask;
 	bool readonly;
 	bool packed_ring;
+	bool packed_ring_recovery;
 	char *transport;
 };
 
@@ -29,6 +30,8 @@ static const struct mimo_json_decoder create_decoders[] = {
 	{ "cpumask", offsetof(struct create_params, cpumask), mimo_json_decode_string, true },
 	{ "readonly", offsetof(struct create_params, readonly), mimo_json_decode_bool, true },
 	{ "packed_ring", offsetof(struct create_params, packed_ring), mimo_json_decode_bool, true },
+	{ "packed_ring_recovery", offsetof(struct create_params, packed_ring_recovery),
+	  mimo_json_decode_bool, true },
 	{ "transport", offsetof(struct create_params, transport), mimo_json_decode_string, true },
 };
 
@@ -40,17 +43,20 @@ static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req, co
 
 	if (!mimo_rpc_decode(req, params, create_decoders, MIMO_COUNTOF(create_decoders), &p))
 		return;
-	if (p.packed_ring) {
+	/* Older SPDK's packed_ring_recovery kept packed rings' positions in the front-end's
+	 * inflight area, so that a restarted back-end finds them: mimo offers no inflight area
+	 * (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD). */
+	if (p.packed_ring_recovery) {
 		mimo_jsonrpc_send_error(
 			req, -EOPNOTSUPP,
-			"packed_ring: packed virtqueues are not implemented; create "
-			"the controller without it (QEMU then uses split rings)");
+			"packed_ring_recovery: mimo has no inflight area to recover packed rings "
+			"from; packed_ring alone works until mimo_tgt restarts under a guest");
 	} else if (p.transport != NULL && strcmp(p.transport, "vhost_user_blk") != 0) {
 		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
 					"transport '%s': mimo has only vhost_user_blk",
 					p.transport);
-	} else if ((rc = mimo_vhost_blk_create(p.ctrlr, p.dev_name, p.cpumask, p.readonly, err,
-					       sizeof(err))) != 0) {
+	} else if ((rc = mimo_vhost_blk_create(p.ctrlr, p.dev_name, p.cpumask, p.readonly,
+					       p.packed_ring, err, sizeof(err))) != 0) {
 		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
 	} else {
 		mimo_jsonrpc_send_bool(req, true);

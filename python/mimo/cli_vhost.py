@@ -22,7 +22,7 @@ def add_commands(sub, simple):
     p.add_argument("--transport", help="virtio-blk transport (only vhost_user_blk)")
     p.add_argument("-r", "--readonly", action="store_true", help="read-only disk")
     p.add_argument("-p", "--packed-ring", action="store_true",
-                   help="packed virtqueues (refused: not implemented)")
+                   help="offer packed virtqueues (VIRTIO_F_RING_PACKED)")
     p = simple(sub, "vhost_get_controllers", "list vhost controllers, or one",
                lambda a: {"name": a.name} if a.name else None)
     p.add_argument("-n", "--name", help="one controller")

@@ -123,11 +123,13 @@ class GuestEnv:
         return os.path.join(self.vhost_dir, ctrlr)
 
     @staticmethod
-    def vhost_blk_args(sock, num_queues=1, index=0, reconnect=False):
-        """QEMU arguments for a vhost-user-blk-pci disk on sock (run with shared_mem=True)."""
+    def vhost_blk_args(sock, num_queues=1, index=0, reconnect=False, packed=False):
+        """QEMU arguments for a vhost-user-blk-pci disk on sock (run with shared_mem=True);
+        packed: packed virtqueues (taken if the controller offers them)."""
         chardev = f"socket,id=vu{index},path={sock}" + (",reconnect=1" if reconnect else "")
         return ["-chardev", chardev, "-device",
-                f"vhost-user-blk-pci,chardev=vu{index},num-queues={num_queues}"]
+                f"vhost-user-blk-pci,chardev=vu{index},num-queues={num_queues}" +
+                (",packed=on" if packed else "")]
 
     def vhost_scsi(self, ctrlr="vhost.0", bdevs=("Malloc0",), bdev_mib=64, block_size=512):
         """Malloc bdevs (made unless they exist) as targets 0.. of a vhost-user-scsi

@@ -30,12 +30,15 @@ GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE = 
 GET_CONFIG, SET_CONFIG = 24, 25
 
 F_PROTOCOL_FEATURES, F_INDIRECT, F_EVENT_IDX, F_VERSION_1 = 30, 28, 29, 32
+F_RING_PACKED = 34
 PF_MQ, PF_REPLY_ACK, PF_BACKEND_REQ, PF_CONFIG = 0, 3, 5, 9
 SET_BACKEND_REQ_FD = 21
 BACKEND_CONFIG_CHANGE_MSG = 2
 NEED_REPLY = 1 << 3
 
 DESC_NEXT, DESC_WRITE, DESC_INDIRECT = 1, 2, 4
+DESC_AVAIL, DESC_USED = 1 << 7, 1 << 15            # packed rings
+EVENT_ENABLE, EVENT_DISABLE, EVENT_DESC = 0, 1, 2  # packed rings' event structures
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
 S_OK, S_IOERR, S_UNSUPP = 0, 1, 2
 
@@ -197,7 +200,9 @@ class Client:
         return r[12:]
 
     def queue(self, index, size=64, enable=True):
-        q = Queue(self, index, size)
+        """A queue in the layout negotiated: packed rings (PackedQueue) once F_RING_PACKED
+        was, split ones otherwise."""
+        q = (PackedQueue if self.features & (1 << F_RING_PACKED) else Queue)(self, index, size)
         self.queues[index] = q
         q.setup(enable)
         return q
@@ -434,3 +439,134 @@ class Queue:
             if repost:
                 self.event_bufs(1)
         return out
+
+
+class PackedQueue(Queue):
+    """A packed ring (virtio 1.1 2.7) as Linux's driver fills it: buffers take consecutive
+    descriptors (or one pointing to an indirect table), the head's flags written last, the
+    id in every descriptor of the chain; used buffers come back in any order, each in the
+    next slot of the device's position. The vhost-user addresses: desc = the ring,
+    avail = the driver area (our event structure), used = the device area (the back-end's).
+    Same methods as Queue, so blk()/scsi() work on either."""
+
+    def __init__(self, client, index, size):
+        super().__init__(client, index, size)
+        self.driver = self.desc + 16 * size          # struct pvirtq_event_suppress (ours)
+        self.device = self.driver + 4                # the device's
+        self.avail_pos, self.avail_wrap = 0, 1
+        self.used_pos, self.used_wrap = 0, 1
+        self.ndescs = {}                             # id -> descriptors it took
+
+    def setup(self, enable=True, base=None):
+        """base: the vhost-user ring base; QEMU's at a start: both halves, wrap bits set."""
+        m = self.c.mem
+        m[self.desc:self.device + 4] = bytes(self.device + 4 - self.desc)
+        if base is None:
+            base = self.base()
+        c = self.c
+        c.call(SET_VRING_NUM, struct.pack("<II", self.index, self.size))
+        c.call(SET_VRING_BASE, struct.pack("<II", self.index, base))
+        c.call(SET_VRING_ADDR, struct.pack("<IIQQQQ", self.index, 0, UVA + self.desc,
+                                           UVA + self.device, UVA + self.driver, 0))
+        c.call(SET_VRING_CALL, struct.pack("<Q", self.index), [self.callfd])
+        c.call(SET_VRING_KICK, struct.pack("<Q", self.index), [self.kick])
+        if enable:
+            c.call(SET_VRING_ENABLE, struct.pack("<II", self.index, 1))
+
+    def base(self):
+        """Our positions as a vhost-user ring base (avail low, used high, wrap in bit 15)."""
+        return (self.avail_pos | self.avail_wrap << 15 |
+                (self.used_pos | self.used_wrap << 15) << 16)
+
+    def restart(self, base=None):
+        """Set the ring up again on the same memory (after GET_VRING_BASE), as QEMU does on
+        a VM's stop and cont."""
+        c = self.c
+        base = self.base() if base is None else base
+        c.call(SET_VRING_NUM, struct.pack("<II", self.index, self.size))
+        c.call(SET_VRING_BASE, struct.pack("<II", self.index, base))
+        c.call(SET_VRING_ADDR, struct.pack("<IIQQQQ", self.index, 0, UVA + self.desc,
+                                           UVA + self.device, UVA + self.driver, 0))
+        c.call(SET_VRING_CALL, struct.pack("<Q", self.index), [self.callfd])
+        c.call(SET_VRING_KICK, struct.pack("<Q", self.index), [self.kick])
+
+    def event(self, flags, off_wrap=0):
+        """Our event structure: when the device should call (EVENT_* and a position)."""
+        struct.pack_into("<HH", self.c.mem, self.driver, off_wrap, flags)
+
+    def device_event(self):
+        """The device's event structure: (off_wrap, flags)."""
+        return struct.unpack_from("<HH", self.c.mem, self.device)
+
+    def used_idx(self):
+        return self.used_pos
+
+    def _avail_bits(self, wrap):
+        return DESC_AVAIL if wrap else DESC_USED
+
+    def raw(self, descs, kick=True):
+        """Make descriptors [(addr, len, id, flags)] available at the next positions
+        as given (flags without the AVAIL/USED bits), the first one last. Returns the
+        positions they took."""
+        m = self.c.mem
+        heads = []
+        pos, wrap = self.avail_pos, self.avail_wrap
+        for k, (addr, n, id_, flags) in enumerate(descs):
+            off = self.desc + 16 * pos
+            struct.pack_into("<QIH", m, off, addr, n, id_)
+            heads.append((off, flags | self._avail_bits(wrap)))
+            if k > 0:
+                struct.pack_into("<H", m, off + 14, flags | self._avail_bits(wrap))
+            pos += 1
+            if pos == self.size:
+                pos, wrap = 0, wrap ^ 1
+        struct.pack_into("<H", m, heads[0][0] + 14, heads[0][1])
+        self.avail_pos, self.avail_wrap = pos, wrap
+        if kick:
+            os.eventfd_write(self.kick, 1)
+        return heads
+
+    def submit(self, chain, indirect=False, kick=True):
+        """chain: [(offset in memory, length, writable)]. Returns the buffer's id."""
+        id_ = self.free.pop(0)
+        if indirect:
+            table = self.c.alloc(16 * len(chain), 16)
+            for i, (off, n, w) in enumerate(chain):
+                struct.pack_into("<QIHH", self.c.mem, table + 16 * i, GPA + off, n, 0,
+                                 DESC_WRITE if w else 0)
+            descs = [(GPA + table, 16 * len(chain), id_, DESC_INDIRECT)]
+        else:
+            descs = [(GPA + off, n, id_, (DESC_WRITE if w else 0) |
+                      (DESC_NEXT if k + 1 < len(chain) else 0))
+                     for k, (off, n, w) in enumerate(chain)]
+        self.ndescs[id_] = len(descs)
+        self.raw(descs, kick)
+        return id_
+
+    def _used(self):
+        flags, = struct.unpack_from("<H", self.c.mem, self.desc + 16 * self.used_pos + 14)
+        return bool(flags & DESC_AVAIL) == bool(self.used_wrap) and \
+            bool(flags & DESC_USED) == bool(self.used_wrap)
+
+    def wait(self, n=1, timeout=10.0):
+        """The next n used buffers [(id, len)], waiting for them."""
+        deadline = time.monotonic() + timeout
+        out = []
+        while len(out) < n:
+            if not self._used():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"queue {self.index}: {n} used buffer(s) not there in "
+                                       f"{timeout} s (got {len(out)}, at {self.used_pos})")
+                select.select([self.callfd], [], [], 0.01)
+                continue
+            _, length, id_ = struct.unpack_from("<QIH", self.c.mem, self.desc + 16 * self.used_pos)
+            out.append((id_, length))
+            self.used_pos += self.ndescs.pop(id_, 1)
+            if self.used_pos >= self.size:
+                self.used_pos -= self.size
+                self.used_wrap ^= 1
+        return out
+
+    def recycle(self, head, count):
+        """The buffer's id is free again (its descriptors went back with it)."""
+        self.free.append(head)

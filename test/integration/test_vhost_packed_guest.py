@@ -1,0 +1,165 @@
+"""vhost-user-blk with packed virtqueues and their real client: QEMU's vhost-user-blk-pci with
+packed=on and Debian 12's virtio_blk in a guest under TCG, against a controller created with
+packed_ring (docs/vhost.md). Patterns from both vCPUs read back and compared over rings gone
+round many times; the VM stopped and continued (QEMU stops the rings, keeps their positions
+with the wrap counters and sets them again); QEMU killed and started again; a guest reboot."""
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+
+import pytest
+
+from conftest import wait_until
+
+pytestmark = pytest.mark.guest
+
+PACKED = 1 << 34
+
+SETUP = """
+modprobe virtio_blk
+wait_for 30 test -b /dev/vda
+"""
+
+
+def sessions(guest, ctrlr="vhost.0"):
+    return guest.target.result("vhost_get_controllers", {"name": ctrlr})[0]["sessions"]
+
+
+class Qmp:
+    """QEMU's monitor on a Unix socket: enough of it to stop and continue the VM."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mimo-qmp-")
+        self.path = os.path.join(self.dir, "qmp.sock")
+        self.sock = None
+
+    def args(self):
+        return ["-qmp", f"unix:{self.path},server=on,wait=off"]
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(self.path)
+        self.f = self.sock.makefile("rw")
+        json.loads(self.f.readline())                 # the greeting
+        self.execute("qmp_capabilities")
+
+    def execute(self, cmd):
+        self.f.write(json.dumps({"execute": cmd}) + "\n")
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "return" in r or "error" in r:
+                assert "error" not in r, r
+                return r["return"]
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stop_and_cont(guest, qmp):
+    """QMP stop (QEMU stops the rings: GET_VRING_BASE) and cont (SET_VRING_BASE with what
+    it kept), waiting for mimo to see both."""
+    qmp.execute("stop")
+    wait_until(lambda: not any(q["started"] for q in sessions(guest)[0]["queues"]),
+               what="the rings stopped")
+    qmp.execute("cont")
+    wait_until(lambda: sum(q["started"] for q in sessions(guest)[0]["queues"]) == 2,
+               what="the rings started again")
+
+
+def test_patterns_and_stop_cont_keep_the_ring(guest):
+    """Two queues of 128 descriptors; 16 MiB in 64 KiB requests and 4 KiB ones go round them
+    many times. The VM is stopped and continued twice - before the first lap ends (wrap
+    counters 1) and after three (0) - and the driver's rings go on where they were: QEMU
+    keeps the positions and wrap counters GET_VRING_BASE gave and sets them again."""
+    sock = guest.vhost_blk(bdev_mib=64, packed_ring=True)
+    qmp = Qmp()
+    try:
+        run = guest.start(SETUP + """
+mark probed
+wait_host
+for cpu in 0 1; do
+    dd if=/dev/urandom of=/tmp/p$cpu bs=64k count=128 2>/dev/null
+    taskset -c $cpu dd if=/tmp/p$cpu of=/dev/vda bs=64k count=128 seek=$((cpu * 128)) \
+        oflag=direct 2>/dev/null
+    taskset -c $cpu dd if=/tmp/p$cpu of=/dev/vda bs=4k count=300 seek=$((8192 + cpu * 300)) \
+        oflag=direct 2>/dev/null
+done
+mark written
+wait_host
+for cpu in 0 1; do
+    taskset -c $((1 - cpu)) dd if=/dev/vda of=/tmp/q$cpu bs=64k count=128 skip=$((cpu * 128)) \
+        iflag=direct 2>/dev/null
+    cmp /tmp/p$cpu /tmp/q$cpu
+    taskset -c $cpu dd if=/dev/vda bs=4k count=300 skip=$((8192 + cpu * 300)) iflag=direct \
+        2>/dev/null | cmp - /tmp/p$cpu 2>&1 | grep -q EOF
+done
+echo patterns-ok
+""", shared_mem=True, qemu_args=qmp.args() + guest.vhost_blk_args(sock, num_queues=2,
+                                                                   packed=True))
+        run.wait_for("probed")
+        s, = sessions(guest)
+        assert int(s["features"], 16) & PACKED, s
+        assert all(q["requests"] < 128 for q in s["queues"]), s
+        qmp.connect()
+        stop_and_cont(guest, qmp)
+        run.send("go")
+        run.wait_for("written")
+        s, = sessions(guest)
+        served = [q["requests"] for q in s["queues"] if q["started"]]
+        assert len(served) == 2 and all(n > 2 * 128 for n in served), s
+        stop_and_cont(guest, qmp)
+        run.send("go")
+        r = run.wait()
+        assert "patterns-ok" in r.output, r.output
+    finally:
+        qmp.close()
+
+
+def test_qemu_killed_and_started_again(guest):
+    sock = guest.vhost_blk(packed_ring=True)
+    data = os.urandom(1 << 20)
+    run = guest.start(SETUP + """
+dd if=/test/data of=/dev/vda bs=64k oflag=direct 2>/dev/null
+mark written
+wait_host
+""", files={"test/data": data}, shared_mem=True,
+        qemu_args=guest.vhost_blk_args(sock, packed=True))
+    run.wait_for("written")
+    run.kill()                               # QEMU dies with the device running
+    wait_until(lambda: sessions(guest) == [], what="the dead QEMU's session to end")
+    r = guest.run(SETUP + """
+dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
+""", shared_mem=True, qemu_args=guest.vhost_blk_args(sock, packed=True))
+    assert hashlib.md5(data).hexdigest() in r.output
+
+
+def test_guest_reboot(guest):
+    """The guest reboots after going round its ring: QEMU resets the device, the new kernel's
+    driver starts at the ring's beginning with both wrap counters set again."""
+    sock = guest.vhost_blk(packed_ring=True)
+    r = guest.run(SETUP + """
+if dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | grep -q second-boot; then
+    dd if=/dev/vda bs=64k count=16 skip=1 iflag=direct 2>/dev/null | md5sum
+    echo after-reboot
+else
+    echo second-boot | dd of=/dev/vda conv=sync bs=512 count=1 oflag=direct 2>/dev/null
+    dd if=/dev/urandom of=/tmp/d bs=64k count=16 2>/dev/null
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        dd if=/tmp/d of=/dev/vda bs=4k seek=16 oflag=direct 2>/dev/null
+    done
+    dd if=/tmp/d of=/dev/vda bs=64k seek=1 oflag=direct 2>/dev/null
+    md5sum /tmp/d
+    echo rebooting
+    reboot -f
+fi
+""", shared_mem=True, reboot=True, qemu_args=guest.vhost_blk_args(sock, packed=True))
+    assert "rebooting" in r.output and "after-reboot" in r.output, r.output
+    sums = [ln.split()[0] for ln in r.output.splitlines() if "  " in ln and len(ln) > 32]
+    assert len(sums) == 2 and sums[0] == sums[1], r.output
