@@ -224,6 +224,24 @@ def sequential_hosts(name, exe, d, n=16):
         t.stop()
 
 
+def attempt(name, exe, tmask, d, hosts, pmask, failures):
+    """One run on a fresh target; a run that fails (on a loaded machine some hosts' I/O
+    queues time out connecting) is counted in "failed_runs" with its reason and tried again,
+    up to twice."""
+    for i in range(3):
+        t = Target(name, exe, tmask, d)
+        try:
+            return one_run(t, hosts, pmask)
+        except RuntimeError as e:
+            failures.append({"target": name, "target_mask": tmask, "hosts": hosts,
+                             "utc": time.strftime("%H:%M:%SZ", time.gmtime()),
+                             "reason": " ".join(str(e).split())[-300:]})
+            if i == 2:
+                raise
+        finally:
+            t.stop()
+
+
 def main():
     if not (SPDK_PERF and SPDK_TGT):
         sys.exit("set SPDK_NVME_PERF and SPDK_NVMF_TGT (the driver and the peer)")
@@ -239,17 +257,14 @@ def main():
                           for k, v in PLACEMENTS.items()},
            "loadavg_before_after": []}
     runs = {}
+    failures = out["failed_runs"] = []
     with tempfile.TemporaryDirectory(prefix="mimo-hosts-") as d:
         for _ in range(ROUNDS):
             before = os.getloadavg()
             for pl, (tmask, pmask) in PLACEMENTS.items():
                 for hosts in HOSTS:
                     for name, exe in targets:
-                        t = Target(name, exe, tmask, d)
-                        try:
-                            r = one_run(t, hosts, pmask)
-                        finally:
-                            t.stop()
+                        r = attempt(name, exe, tmask, d, hosts, pmask, failures)
                         runs.setdefault((pl, hosts, name), []).append(r)
             out["loadavg_before_after"].append(
                 [round(x, 2) for x in before] + [round(x, 2) for x in os.getloadavg()])
