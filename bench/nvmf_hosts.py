@@ -113,8 +113,12 @@ class Target:
 
 
 def perf_argv(port, hosts, mask):
+    # -k 60000: spdk_nvme_perf attaches the hosts one by one and keeps none alive meanwhile;
+    # on a loaded machine 64 attaches took over 20 s, past the default 10 s keep-alive
+    # timeout, and the target dropped the first hosts' controllers before their I/O queues
+    # connected (SPDK logged "Unknown controller ID").
     argv = [SPDK_PERF, "--no-huge", "-s", "1024", "-c", mask, "-q", str(QD), "-o", "4096",
-            "-w", "randread", "-t", str(SECONDS)]
+            "-w", "randread", "-t", str(SECONDS), "-k", "60000"]
     for i in range(hosts):
         argv += ["-r", f"trtype:tcp adrfam:IPv4 traddr:127.0.0.1 trsvcid:{port} subnqn:{NQN} "
                        f"hostnqn:{hostnqn(i)}"]
