@@ -21,6 +21,8 @@ as bench/nvmf_cost.py starts it: --no-huge -s 1024 -u --disable-cpumask-locks):
 Per run: total IOPS (spdk_nvme_perf's Total line), per-host IOPS (its per-namespace lines: min,
 median, max) and Jain's fairness index over them, (sum x)^2 / (n sum x^2), 1.0 when every host
 gets the same; per initiator core (spdk_nvme_perf's worker), its hosts' IOPS and their index;
+the hosts whose I/O queue's poll group runs on their initiator worker's CPU ("same_cpu") and
+the others (nvmf_subsystem_get_qpairs' "thread"), their mean IOPS and index;
 the queue pairs per poll group during the run (nvmf_get_stats: current_admin_qpairs,
 current_io_qpairs) and each poll group's share of the I/O it answered (completed_nvme_io over
 the run). From the moment every host's I/O queue is connected, over 80 % of the run time: each
@@ -160,6 +162,11 @@ def one_run(t, hosts, perf_mask):
         time.sleep(0.02)
     r0, c0, w0 = t.reactors(), t.cpu_s(), time.monotonic()
     mid = t.groups()
+    # Which poll group serves each host's I/O queue ("thread", named by index as SPDK does;
+    # poll group i runs on CPU i of the mask's CPUs here).
+    io_group = {q["hostnqn"]: int(q["thread"].rsplit("_", 1)[1])
+                for q in t.c.call("nvmf_subsystem_get_qpairs", {"nqn": NQN})
+                if q["qid"] != 0 and "thread" in q}
     time.sleep(SECONDS * 0.8)
     r1, c1, w1 = t.reactors(), t.cpu_s(), time.monotonic()
     ios = sum(g["completed_nvme_io"] for g in t.groups()) - \
@@ -173,6 +180,16 @@ def one_run(t, hosts, perf_mask):
     by_core = {}
     for core, x in per_host:
         by_core.setdefault(core, []).append(x)
+    # spdk_nvme_perf hands the hosts to its workers round robin (host i to the i-th worker
+    # modulo their number) and prints each worker's hosts in that order: a host whose I/O
+    # queue's poll group runs on the CPU of its initiator worker shares that CPU with it.
+    cores = sorted(by_core)
+    colocated = {"same_cpu": [], "other_cpu": []}
+    for ci, core in enumerate(cores):
+        for k, x in enumerate(by_core[core]):
+            g = io_group.get(hostnqn(k * len(cores) + ci))
+            if g is not None:
+                colocated["same_cpu" if g == core else "other_cpu"].append(x)
     done = [b["completed_nvme_io"] - a["completed_nvme_io"] for a, b in zip(g0, g1)]
     busy = {}
     for lcore, (b1, i1) in r1.items():
@@ -189,6 +206,8 @@ def one_run(t, hosts, perf_mask):
         # is the target's, between workers mostly the initiator's.
         "per_initiator_core": {str(c): {"hosts": len(v), "iops": round(sum(v)),
                                         "jain": jain(v)} for c, v in sorted(by_core.items())},
+        "initiator_and_poll_group": {k: {"hosts": len(v), "iops_mean": round(sum(v) / len(v)),
+                                         "jain": jain(v)} for k, v in colocated.items() if v},
         "io_qpairs_per_group": [g["current_io_qpairs"] for g in mid],
         "admin_qpairs_per_group": [g["current_admin_qpairs"] for g in mid],
         "io_share_per_group": [round(x / max(1, sum(done)), 3) for x in done],
@@ -277,7 +296,8 @@ def main():
             e = {k: spread([r[k] for r in rs])
                  for k in ("iops", "host_iops_min", "host_iops_median", "host_iops_max",
                            "jain", "target_cpu_cores", "target_cpu_us_per_io")}
-            e["runs"] = [{k: r[k] for k in ("per_initiator_core", "io_qpairs_per_group",
+            e["runs"] = [{k: r[k] for k in ("per_initiator_core", "initiator_and_poll_group",
+                                            "io_qpairs_per_group",
                                             "admin_qpairs_per_group", "io_share_per_group",
                                             "reactor_busy")} for r in rs]
             res.setdefault(pl, {}).setdefault(f"{hosts}_hosts", {})[name] = e
