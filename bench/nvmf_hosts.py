@@ -174,7 +174,11 @@ def one_run(t, hosts, perf_mask):
     out, err = p.communicate(timeout=SECONDS + 120)
     g1 = t.groups()
     if p.returncode != 0:
-        raise RuntimeError(f"spdk_nvme_perf failed on {t.name}: {out[-2000:]} {err[-2000:]}")
+        # Its own error lines, not the flood of teardown messages from every queue pair.
+        why = [x for x in (out + err).splitlines() if "ERROR" in x and "sock_flush" not in x
+               and "transport error -6" not in x and "QUIESCING" not in x]
+        raise RuntimeError(f"spdk_nvme_perf failed on {t.name} (exit {p.returncode}): "
+                           + " | ".join(why[:5] or [err[-300:]]))
     total, per_host = parse_perf(out, hosts)
     iops = [x for _, x in per_host]
     by_core = {}
@@ -258,7 +262,7 @@ def attempt(name, exe, tmask, d, hosts, pmask, failures):
         except RuntimeError as e:
             failures.append({"target": name, "target_mask": tmask, "hosts": hosts,
                              "utc": time.strftime("%H:%M:%SZ", time.gmtime()),
-                             "reason": " ".join(str(e).split())[-300:]})
+                             "reason": " ".join(str(e).split())[:600]})
             if i == 2:
                 raise
         finally:
