@@ -3,12 +3,15 @@ nvmf_get_stats (per poll group) and nvmf_subsystem_get_qpairs (per queue, its "t
 it. Hosts that connect one after another, each an admin queue and then one I/O queue (as
 Linux does for a host with one I/O queue), must not have every I/O queue on the same reactor -
 which round robin over connections gives them, since every host opens two connections on a
-target of two reactors (docs/nvmf.md, "Which reactor serves a queue pair")."""
+target of two reactors (docs/nvmf.md, "Which reactor serves a queue pair"). And a host with
+a deep queue does not keep another host on the same reactor from being served."""
 import collections
+import os
+import subprocess
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import BIN, clean_env, free_port, wait_until
 from nvme_tcp_host import admin_session, io_session, status_of
 from nvmf_target import NQN, NvmfTarget
 
@@ -97,3 +100,35 @@ def test_new_hosts_go_to_the_reactor_others_left(target):
     for a, q in sessions.values():
         q.close()
         a.close()
+
+
+def test_a_greedy_host_does_not_stop_another_on_the_same_reactor(daemons, procs):
+    """One reactor (-m 0x1): mimo_perf keeps 128 reads outstanding on its queue while a second
+    host reads one block at a time; every read of the second host is answered while the
+    greedy one's count keeps growing (each ready connection gets one read per reactor turn:
+    docs/nvmf.md, "Fairness between connections on a reactor")."""
+    t = NvmfTarget.start(daemons, free_port(), cores="0x1")
+    d = t.daemon
+    wait_until(lambda: sum(g["current_unassociated_qpairs"] for g in groups(d)) == 0,
+               what="the listen probe to leave the counts")
+    greedy = procs([os.path.join(BIN, "mimo_perf"), "-r", t.trid() + f" hostnqn:{hostnqn(1)}",
+                    "-q", "128", "-o", "4096", "-w", "randread", "-t", "60", "-c",
+                    hex(1 << (os.cpu_count() - 1))],
+                   env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def served():
+        return groups(d)[0]["completed_nvme_io"]
+
+    wait_until(lambda: served() > 1000, what="the greedy host's reads to flow")
+    a, q = connect(t.port, 2)
+    before = served()
+    for i in range(200):
+        cqe, data = q.read(1, i, 1)
+        assert status_of(cqe["status"])[:2] == (0, 0)
+    # All of it while the greedy host ran, and it is still being served.
+    assert greedy.poll() is None
+    wait_until(lambda: served() - before > 200 + 1000, what="the greedy host's reads to go on")
+    q.close()
+    a.close()
+    greedy.terminate()
+    t.stop()
