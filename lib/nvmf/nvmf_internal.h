@@ -210,6 +210,8 @@ struct mimo_nvmf_tgt {
 	pthread_mutex_t psk_lock;
 	TAILQ_HEAD(, nvmf_psk) psks;
 	atomic_uint next_reactor; /* round robin over reactor_mask (any thread: loop hosts) */
+	/* Connections placed on each reactor (placement.c) that have not reached it yet. */
+	_Atomic uint32_t placing[NVMF_MAX_REACTORS];
 	bool destroying;
 	void (*destroy_cb)(void *arg);
 	void *destroy_arg;
@@ -240,6 +242,12 @@ void nvmf_tgt_discovery_changed(struct mimo_nvmf_tgt *tgt);
 /* A subsystem (or the last discovery controller) is gone: a target being destroyed goes on. */
 void nvmf_tgt_subsystem_removed(struct mimo_nvmf_tgt *tgt);
 struct mimo_reactor *nvmf_tgt_next_reactor(struct mimo_nvmf_tgt *tgt);
+/* placement.c: the reactor a new connection goes to (the least load, an I/O queue pair or a
+ * connection not connected yet counting two, an admin queue pair one), from any thread. Its reactor
+ * calls nvmf_tgt_qpair_arrived once the queue pair is counted in its poll group, or was dropped
+ * before. */
+struct mimo_reactor *nvmf_tgt_place_qpair(struct mimo_nvmf_tgt *tgt);
+void nvmf_tgt_qpair_arrived(struct mimo_nvmf_tgt *tgt);
 static inline bool nvmf_on_tgt_reactor(const struct mimo_nvmf_tgt *tgt)
 {
 	return mimo_reactor_current() == tgt->reactor;

@@ -194,11 +194,17 @@ MIMO_EXPORT json_t *mimo_nvmf_subsystem_controllers_json(struct mimo_nvmf_subsys
 static json_t *qpair_json(const struct nvmf_ctrlr *c, const struct nvmf_qpair *qp, uint32_t qid)
 {
 	const struct nvmf_auth *a = qp->auth;
-	json_t *o = json_pack(
-		"{s:i, s:i, s:s, s:s, s:{s:s, s:s}}", "cntlid", c->cntlid, "qid", qid, "state",
-		a != NULL && a->required && !a->authenticated ? "authenticating" : "enabled",
-		"hostnqn", c->hostnqn, "peer_address", "traddr", qp->traddr, "trsvcid",
-		qp->trsvcid);
+	char thread[32];
+	json_t *o;
+
+	/* The poll group serving it, named as nvmf_get_stats and SPDK name it: set when the
+	 * connection arrived on its reactor and never changed, so readable from here. */
+	snprintf(thread, sizeof(thread), "nvmf_tgt_poll_group_%03u", qp->group->reactor_index);
+	o = json_pack("{s:i, s:i, s:s, s:s, s:s, s:{s:s, s:s}}", "cntlid", c->cntlid, "qid", qid,
+		      "state",
+		      a != NULL && a->required && !a->authenticated ? "authenticating" : "enabled",
+		      "thread", thread, "hostnqn", c->hostnqn, "peer_address", "traddr", qp->traddr,
+		      "trsvcid", qp->trsvcid);
 
 	if (c->port != NULL)
 		json_object_set_new(o, "listen_address", listen_addr_json(c->port));

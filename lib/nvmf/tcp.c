@@ -322,11 +322,13 @@ static void qpair_create(void *arg)
 		goto fail;
 	}
 	nvmf_poll_group_add(&pg->core, &qp->core);
+	nvmf_tgt_qpair_arrived(tt->core.tgt); /* counted as unassociated from here */
 	MIMO_DEBUG(COMP, "connection from %s:%s on reactor %u", qp->core.traddr, qp->core.trsvcid,
 		   pg->core.reactor_index);
 	free(m);
 	return;
 fail:
+	nvmf_tgt_qpair_arrived(tt->core.tgt);
 	free(qp);
 	close(m->fd);
 	conn_gone(tt, m->port);
@@ -623,7 +625,8 @@ static void port_accept(void *arg, uint32_t events)
 		n = nvmf_transport_qpair_counted(&tt->core);
 		if (n > tt->qpairs_high)
 			tt->qpairs_high = n;
-		nvmf_msg(nvmf_tgt_next_reactor(tt->core.tgt), qpair_create, m);
+		/* placement.c: the least loaded reactor, not round robin. */
+		nvmf_msg(nvmf_tgt_place_qpair(tt->core.tgt), qpair_create, m);
 	}
 }
 
