@@ -272,7 +272,8 @@ def main():
                     choices=[n for n, _ in JOBS], help="the jobs to run (default: all)")
     ap.add_argument("--idle-spin-us", type=int, default=0,
                     help="mimo_tgt's --idle-spin-us (0: its reactor sleeps as soon as it is idle)")
-    ap.add_argument("--backends", nargs="+", default=[b for b in BACKENDS if b != "mimo_packed"],
+    ap.add_argument("--backends", nargs="+", default=[b for b in BACKENDS if b != "mimo_packed"
+                             and (b != "mimo_b" or "MIMO_TGT_B" in os.environ)],
                     choices=list(BACKENDS),
                     help="mimo: mimo_tgt's vhost-user-blk; qsd: qemu-storage-daemon's "
                          "vhost-user-blk; mimo_scsi: mimo_tgt's vhost-user-scsi (qsd has none); "
