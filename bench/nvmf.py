@@ -22,9 +22,10 @@ With both set, the headline ("headline_spdk_nvme_perf", run first) is SPDK's ini
 both targets: each target pinned to CPU 0 with one reactor, spdk_nvme_perf on the last CPU, the
 64 MiB bdev written through first, then 4 KiB random read QD32, 4 KiB random write QD32, 128
 KiB sequential read QD8, 4 KiB random read QD1 (average latency) and 128 KiB sequential write
-QD8 (BENCH_HEADLINE_WORKLOADS picks some), target RSS sampled under load; BENCH_ROUNDS (default 3) rounds alternating the targets; medians with min-max and the
-load average around each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third
-target (sock_set_default_impl -i uring before framework_start_init); mimo_tgt on io_uring
+QD8 (BENCH_HEADLINE_WORKLOADS picks some), target RSS sampled under load; BENCH_ROUNDS
+(default 3) rounds alternating the targets; medians with min-max and the load average around
+each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third target
+(sock_set_default_impl -i uring before framework_start_init); mimo_tgt on io_uring
 ("mimo-uring", the same call) is a target too unless BENCH_MIMO_URING=0. BENCH_HEADLINE_ONLY=1
 stops after it. MIMO_TGT_BEFORE (another mimo_tgt binary) adds it as "mimo-before", for a
 change's before and after in the same run. The mimo_perf figures below it are another table: a different initiator.
