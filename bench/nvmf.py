@@ -21,10 +21,11 @@ mimo_tgt / nvmf_tgt with the same initiator, and its resident memory).
 With both set, the headline ("headline_spdk_nvme_perf", run first) is SPDK's initiator on
 both targets: each target pinned to CPU 0 with one reactor, spdk_nvme_perf on the last CPU, the
 64 MiB bdev written through first, then 4 KiB random read QD32, 4 KiB random write QD32, 128
-KiB sequential read QD8 and 4 KiB random read QD1 (average latency), target RSS sampled under
-load; BENCH_ROUNDS (default 3) rounds alternating the targets; medians with min-max and the
-load average around each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third
-target (sock_set_default_impl -i uring before framework_start_init); mimo_tgt on io_uring
+KiB sequential read QD8, 4 KiB random read QD1 (average latency) and 128 KiB sequential write
+QD8 (BENCH_HEADLINE_WORKLOADS picks some), target RSS sampled under load; BENCH_ROUNDS
+(default 3) rounds alternating the targets; medians with min-max and the load average around
+each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third target
+(sock_set_default_impl -i uring before framework_start_init); mimo_tgt on io_uring
 ("mimo-uring", the same call) is a target too unless BENCH_MIMO_URING=0. BENCH_HEADLINE_ONLY=1
 stops after it. MIMO_TGT_BEFORE (another mimo_tgt binary) adds it as "mimo-before", for a
 change's before and after in the same run. The mimo_perf figures below it are another table: a different initiator.
@@ -211,7 +212,11 @@ HEADLINE = {  # spdk_nvme_perf arguments
     "randwrite_4k_qd32": ["-q", "32", "-o", "4096", "-w", "randwrite"],
     "read_128k_qd8": ["-q", "8", "-o", "131072", "-w", "read"],
     "randread_4k_qd1": ["-q", "1", "-o", "4096", "-w", "randread"],
+    "write_128k_qd8": ["-q", "8", "-o", "131072", "-w", "write"],
 }
+# BENCH_HEADLINE_WORKLOADS: a comma-separated subset of the names above (default: all).
+if os.environ.get("BENCH_HEADLINE_WORKLOADS"):
+    HEADLINE = {k: HEADLINE[k] for k in os.environ["BENCH_HEADLINE_WORKLOADS"].split(",")}
 
 
 def spdk_perf_total(port, args, seconds):
@@ -287,7 +292,7 @@ def headline(d):
         for w in HEADLINE:
             key = "avg_us" if w == "randread_4k_qd1" else "iops"
             t[w] = {key: spread([r[w][key] for r in rs])}
-            if w == "read_128k_qd8":
+            if w in ("read_128k_qd8", "write_128k_qd8"):
                 t[w]["mibps"] = spread([r[w]["mibps"] for r in rs])
             t[w]["target_cpu"] = spread([r[w]["target_cpu"] for r in rs])
         t["rss_mib_under_load"] = spread([round(max(r[w]["rss_kib"] for w in HEADLINE) / 1024)
@@ -300,8 +305,10 @@ def headline(d):
         out[f"{me.replace('-', '_')}_over_{peer.replace('-', '_')}"] = {
             **{w: round(m[w]["iops"]["median"] / p[w]["iops"]["median"], 2)
                for w in HEADLINE if w != "randread_4k_qd1"},
-            "randread_4k_qd1_avg_latency": round(m["randread_4k_qd1"]["avg_us"]["median"]
-                                                 / p["randread_4k_qd1"]["avg_us"]["median"], 2),
+            **({"randread_4k_qd1_avg_latency": round(
+                m["randread_4k_qd1"]["avg_us"]["median"]
+                / p["randread_4k_qd1"]["avg_us"]["median"], 2)}
+               if "randread_4k_qd1" in HEADLINE else {}),
             "rss_under_load": round(m["rss_mib_under_load"]["median"]
                                     / p["rss_mib_under_load"]["median"], 3),
         }

@@ -4,8 +4,9 @@ Prints one JSON object.
 
 For each target (mimo_tgt on epoll; mimo_tgt on io_uring, "mimo-uring": sock_set_default_impl
 -i uring before framework_start_init, unless COST_MIMO_URING=0; SPDK's nvmf_tgt when
-SPDK_NVMF_TGT is set; its io_uring build when SPDK_NVMF_TGT_URING is set) and each workload (4 KiB random read QD32, 4 KiB random write QD32,
-128 KiB sequential read QD8):
+SPDK_NVMF_TGT is set; its io_uring build when SPDK_NVMF_TGT_URING is set) and each workload
+(4 KiB random read QD32, 4 KiB random write QD32, 128 KiB sequential read QD8, 128 KiB
+sequential write QD8, 4 KiB random write QD32 with a data digest; COST_WORKLOADS picks some):
 
 - instructions per I/O: the target runs under `valgrind --tool=callgrind --instr-atstart=no`;
   instrumentation is switched on (callgrind_control -i on) only while the initiator runs, then the
@@ -60,7 +61,14 @@ WORKLOADS = {
     "randread_4k_qd32": (["-q", "32", "-o", "4096", "-w", "randread"], "num_read_ops"),
     "randwrite_4k_qd32": (["-q", "32", "-o", "4096", "-w", "randwrite"], "num_write_ops"),
     "read_128k_qd8": (["-q", "8", "-o", "131072", "-w", "read"], "num_read_ops"),
+    "write_128k_qd8": (["-q", "8", "-o", "131072", "-w", "write"], "num_write_ops"),
+    # With a data digest (-I), where writes stay staged in a buffer (docs/nvmf.md).
+    "randwrite_4k_qd32_ddgst": (["-q", "32", "-o", "4096", "-w", "randwrite", "-I"],
+                                "num_write_ops"),
 }
+# COST_WORKLOADS: a comma-separated subset of the names above (default: all of them).
+if os.environ.get("COST_WORKLOADS"):
+    WORKLOADS = {k: WORKLOADS[k] for k in os.environ["COST_WORKLOADS"].split(",")}
 
 
 def lib_env(exe):

@@ -138,7 +138,32 @@ bool mimo_bdev_zcopy_supported(const struct mimo_bdev *bdev);
 int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
 				uint64_t offset_blocks, uint64_t num_blocks, mimo_bdev_io_cb cb,
 				void *cb_arg);
-/* The data of a completed I/O (a zero-copy read's: the bdev's memory). */
+/*
+ * Zero-copy write, for a bdev mimo_bdev_zcopy_supported says is memory (SPDK's
+ * spdk_bdev_zcopy_start with populate false, then spdk_bdev_zcopy_end). Start hands back, at
+ * once (a front-end may already hold the data's header and be about to receive it), an I/O
+ * whose iovec (mimo_bdev_io_get_iovec) is the bdev's own memory at those blocks; the caller
+ * puts the data there and ends the I/O, on the channel's reactor.
+ *
+ * The blocks are live while the data lands: a read of them before the end may see any mix
+ * of old and new bytes. End with commit true: the write happens as any other does (QoS,
+ * statistics, write hooks) and cb runs with its outcome. With commit false (the data did
+ * not all come): nothing is counted, but the blocks may hold part of the new data, so the
+ * write hooks still hear of the range; cb runs with success false (-ECANCELED). Either way
+ * free the I/O with mimo_bdev_free_io(). The memory stays valid until then, as a zero-copy
+ * read's.
+ *
+ * Start returns 0, or -EBADF (descriptor not writable), -EINVAL (range), -ENOTSUP (not
+ * memory), -EAGAIN (the bdev has a QoS limit: a limited write must not land before QoS lets
+ * it), -ENOMEM. On any failure, write through a buffer instead.
+ */
+int mimo_bdev_zcopy_write_start(struct mimo_bdev_desc *desc, struct mimo_io_channel *ch,
+				uint64_t offset_blocks, uint64_t num_blocks,
+				struct mimo_bdev_io **io);
+void mimo_bdev_zcopy_write_end(struct mimo_bdev_io *io, bool commit, mimo_bdev_io_cb cb,
+			       void *cb_arg);
+/* The data of a completed I/O (a zero-copy read's: the bdev's memory), or of a started
+ * zero-copy write (where its data goes). */
 void mimo_bdev_io_get_iovec(struct mimo_bdev_io *io, struct iovec **iovs, int *iovcnt);
 int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
 /* The NVMe status a failed I/O carries (a module's mimo_bdev_io_complete_nvme_status): true
@@ -146,8 +171,9 @@ int mimo_bdev_io_get_status(const struct mimo_bdev_io *io);
 bool mimo_bdev_io_get_nvme_status(const struct mimo_bdev_io *io, uint8_t *sct, uint8_t *sc);
 
 /*
- * Listen to writes: after every successful write, write-zeroes or unmap, cb runs on the
- * submitting reactor with the range, before the submitter's completion callback. Keep cb short;
+ * Listen to writes: after every successful write, write-zeroes or unmap, and every zero-copy
+ * write ended without commit (its blocks may have changed), cb runs on the submitting reactor
+ * with the range, before the submitter's completion callback. Keep cb short;
  * it must not submit I/O. It may hold the completion back from the submitter
  * (mimo_bdev_io_hold) until something outside the bdev layer has caught up with the write - the
  * FUSE export holds writes until the kernel's page cache of the range is updated, so that

@@ -57,8 +57,11 @@ struct mimo_bdev_fn_table {
 	/* Optional: append the {method, params} that re-create this disk (save_config). */
 	void (*write_config_json)(struct mimo_bdev *bdev, json_t *config);
 	/* Optional: the address of len bytes at byte offset off of a disk held in memory, for
-	 * zero-copy reads (mimo_bdev_zcopy_read_blocks); valid until destruct. NULL: not here
-	 * (the layer fails the zero-copy read with -ENOTSUP). */
+	 * zero-copy reads and writes (mimo_bdev_zcopy_read_blocks, mimo_bdev_zcopy_write_start):
+	 * valid until destruct, read from and written to directly, without the module hearing of
+	 * it. Only a module whose every write is a plain store into that memory may give it: one
+	 * that must see each write (to fail it, delay it, mirror it) leaves this NULL, and the
+	 * layer refuses zero-copy with -ENOTSUP. */
 	void *(*zcopy_addr)(void *ctx, uint64_t off, uint64_t len);
 };
 
@@ -153,7 +156,7 @@ struct mimo_bdev_io {
 	 * hooks run), and the reactor the completion then goes back to. */
 	uint32_t holds; /* __atomic builtins: this header is also C++ */
 	struct mimo_reactor *hold_reactor;
-	bool zcopy; /* a zero-copy read: completes without reaching the module */
+	bool zcopy; /* zero-copy: completes without reaching the module */
 	/* The buffers are the submitter's own memory (mimo_bdev_desc_set_private_buffers): a
 	 * read may leave in them what it does not define. */
 	bool private_bufs;

@@ -252,7 +252,7 @@ void bdev_qos_get(struct mimo_bdev *bdev, uint64_t limits[QOS_NUM]);
 /* On the I/O's reactor: submit now (true) or hold in the channel's queue (false). */
 bool bdev_qos_admit(struct bdev_channel *ch, struct mimo_bdev_io *io);
 void bdev_qos_channel_destroy(struct bdev_channel *ch);
-/* io.c: hand an I/O to its module (or complete a zero-copy read), after QoS let it go. */
+/* io.c: hand an I/O to its module (or complete a zero-copy one), after QoS let it go. */
 void bdev_io_dispatch(struct mimo_bdev_io *io);
 
 /* bdev_get_iostat's "bdevs" array: every bdev, or those named (-ENODEV when one is not). */

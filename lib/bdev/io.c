@@ -330,6 +330,83 @@ MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 	return 0;
 }
 
+/*
+ * The start only finds the memory and takes an I/O: nothing is counted yet but the I/O as
+ * outstanding (it holds the channel's memory). The write is counted, admitted by QoS and
+ * heard of by the write hooks at its end, as a malloc write of a buffer would be after its
+ * copy: the data landing in between is what the copy was.
+ */
+MIMO_EXPORT int mimo_bdev_zcopy_write_start(struct mimo_bdev_desc *desc,
+					    struct mimo_io_channel *ioch, uint64_t offset,
+					    uint64_t num, struct mimo_bdev_io **out)
+{
+	struct bdev_channel *ch = mimo_io_channel_get_ctx(ioch);
+	struct mimo_bdev *bdev = desc->bdev;
+	struct mimo_bdev_io *io;
+	void *addr;
+
+	if (mimo_unlikely(!desc->write))
+		return -EBADF;
+	if (mimo_unlikely(bdev->fn_table->zcopy_addr == NULL))
+		return -ENOTSUP;
+	if (mimo_unlikely(offset > mimo_bdev_get_num_blocks(bdev) || num == 0 ||
+			  num > mimo_bdev_get_num_blocks(bdev) - offset))
+		return -EINVAL;
+	/* A limited write waits for its budget; its data must not be visible before. */
+	if (mimo_unlikely(atomic_load_explicit(&bdev_ext(bdev)->qos.enabled, memory_order_relaxed)))
+		return -EAGAIN;
+	addr = bdev->fn_table->zcopy_addr(bdev->ctxt, offset * bdev->blocklen,
+					  num * bdev->blocklen);
+	if (mimo_unlikely(addr == NULL))
+		return -ENOTSUP;
+	io = get_io(ch);
+	if (mimo_unlikely(io == NULL))
+		return -ENOMEM;
+	io->bdev = bdev;
+	io->ch = ch;
+	io->type = MIMO_BDEV_IO_WRITE;
+	io->iov.iov_base = addr;
+	io->iov.iov_len = num * bdev->blocklen;
+	io->iovs = &io->iov;
+	io->iovcnt = 1;
+	io->offset_blocks = offset;
+	io->num_blocks = num;
+	io->cb = NULL;
+	io->cb_arg = NULL;
+	io->status = 0;
+	io->zcopy = true;
+	io->private_bufs = false;
+	io->nvme_sct = io->nvme_sc = 0;
+	ch_outstanding_add(ch, 1);
+	*out = io;
+	return 0;
+}
+
+MIMO_EXPORT void mimo_bdev_zcopy_write_end(struct mimo_bdev_io *io, bool commit, mimo_bdev_io_cb cb,
+					   void *cb_arg)
+{
+	struct bdev_ext *ext = bdev_ext(io->bdev);
+
+	io->cb = cb;
+	io->cb_arg = cb_arg;
+	io->submit_ticks = mimo_get_ticks();
+	if (mimo_likely(commit)) {
+		/* Outstanding since the start: only QoS and the dispatch of start() remain. */
+		if (mimo_unlikely(atomic_load_explicit(&ext->qos.enabled, memory_order_relaxed)) &&
+		    !bdev_qos_admit(io->ch, io))
+			return;
+		bdev_io_dispatch(io);
+		return;
+	}
+	/* Not a write that happened (no statistics, no error event: the front-end gave up on
+	 * it), but part of its data may be in the blocks: whoever caches them must hear of it.
+	 * The completion comes at the end of the turn, never inside the caller's teardown. */
+	io->status = -ECANCELED;
+	if (atomic_load_explicit(&g_nhooks, memory_order_relaxed) > 0 && call_write_hooks(io))
+		return;
+	defer(io);
+}
+
 MIMO_EXPORT void mimo_bdev_io_get_iovec(struct mimo_bdev_io *io, struct iovec **iovs, int *iovcnt)
 {
 	*iovs = io->iovs;

@@ -155,16 +155,31 @@ bool nvmf_req_zcopy_possible(struct nvmf_req *req)
 	return ns != NULL && mimo_bdev_zcopy_supported(ns->bdev);
 }
 
+/* A zero-copy write given up on is done with: only now may the namespace drain. */
+static void zcopy_write_dropped(struct mimo_bdev_io *io, bool success, void *arg)
+{
+	(void)success;
+	mimo_bdev_free_io(io);
+	nvmf_ns_io_done(arg);
+}
+
 void nvmf_req_zcopy_end(struct nvmf_req *req)
 {
 	struct nvmf_ns *ns = req->ns;
+	struct mimo_bdev_io *io = req->zcopy_io;
 
-	if (req->zcopy_io == NULL)
+	if (io == NULL)
 		return;
-	mimo_bdev_free_io(req->zcopy_io);
 	req->zcopy_io = NULL;
 	req->data = NULL;
 	req->ns = NULL;
+	if (req->cmd.opc == MIMO_NVME_OPC_WRITE) {
+		/* Its data did not all come (the connection went): the blocks may hold part of
+		 * it. The bdev layer tells whoever caches them, then hands the I/O back. */
+		mimo_bdev_zcopy_write_end(io, false, zcopy_write_dropped, ns);
+		return;
+	}
+	mimo_bdev_free_io(io);
 	nvmf_ns_io_done(ns);
 }
 
@@ -309,16 +324,65 @@ static bool ana_accessible(const struct nvmf_ctrlr *c, const struct nvmf_ns *ns)
 	return st == MIMO_NVME_ANA_OPTIMIZED || st == MIMO_NVME_ANA_NON_OPTIMIZED;
 }
 
+/*
+ * Everything nvmf_io_exec checks before a Write, done before its data arrives, so that data
+ * landing in the bdev's memory never belongs to a command that is then refused: a running
+ * I/O queue, not fused, a namespace this controller sees, an accessible ANA path, the range,
+ * and an SGL of exactly the blocks' length (anything else goes the buffered way, whose
+ * checks then answer the host as always). The namespace is counted in flight from here, so
+ * it cannot drain, nor its bdev's memory go, while data lands in it.
+ */
+bool nvmf_req_zcopy_write_start(struct nvmf_req *req)
+{
+	const struct mimo_nvme_cmd *cmd = &req->cmd;
+	struct nvmf_qpair *qp = req->qp;
+	struct nvmf_ns *ns;
+	struct mimo_io_channel *ch;
+	struct mimo_bdev_io *io;
+	struct iovec *iov;
+	uint64_t slba = cmd->cdw10 | (uint64_t)cmd->cdw11 << 32;
+	uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+	int iovcnt;
+
+	if (cmd->opc != MIMO_NVME_OPC_WRITE || (cmd->fuse_psdt & 3) != 0 || qp->qid == 0 ||
+	    qp->state != NVMF_QP_RUNNING || qp->ctrlr == NULL)
+		return false;
+	ns = nvmf_ctrlr_get_ns(qp->ctrlr, cmd->nsid);
+	if (ns == NULL || !mimo_bdev_zcopy_supported(ns->bdev) || !range_ok(ns, slba, nlb) ||
+	    ((uint64_t)nlb << ns->block_shift) != req->data_len)
+		return false;
+	if (mimo_unlikely(ns->subsys->ana_reporting) && !ana_accessible(qp->ctrlr, ns))
+		return false;
+	ch = nvmf_ns_get_channel(ns);
+	if (ch == NULL || mimo_bdev_zcopy_write_start(ns->desc, ch, slba, nlb, &io) != 0)
+		return false;
+	mimo_bdev_io_get_iovec(io, &iov, &iovcnt);
+	req->data = iov[0].iov_base;
+	req->zcopy_io = io;
+	req->ns = ns;
+	ns_here(ns)->inflight++;
+	return true;
+}
+
 void nvmf_io_exec(struct nvmf_req *req)
 {
 	const struct mimo_nvme_cmd *cmd = &req->cmd;
-	struct nvmf_ns *ns = nvmf_ctrlr_get_ns(req->qp->ctrlr, cmd->nsid);
+	struct nvmf_ns *ns;
 	struct mimo_io_channel *ch;
 	uint64_t slba = cmd->cdw10 | (uint64_t)cmd->cdw11 << 32;
 	uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
 	uint64_t len;
 	int rc;
 
+	if (req->zcopy_io != NULL) {
+		/* A zero-copy write whose data is in the bdev: checked when it started. */
+		struct mimo_bdev_io *io = req->zcopy_io;
+
+		req->zcopy_io = NULL;
+		mimo_bdev_zcopy_write_end(io, true, io_done, req);
+		return;
+	}
+	ns = nvmf_ctrlr_get_ns(req->qp->ctrlr, cmd->nsid);
 	if (mimo_unlikely(ns == NULL)) {
 		finish(req, MIMO_NVME_SCT_GENERIC, MIMO_NVME_SC_INVALID_NAMESPACE);
 		return;

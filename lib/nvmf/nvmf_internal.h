@@ -391,6 +391,17 @@ void nvmf_io_exec(struct nvmf_req *req);
  * it no longer needs req->data (sent, or dropped), on the queue pair's reactor.
  */
 bool nvmf_req_zcopy_possible(struct nvmf_req *req);
+/*
+ * A Write whose data may land in the bdev's memory (no buffer, no copy by the bdev): called
+ * once the command and req->data_len (the SGL's length) are known and before any of its data
+ * is placed. true: req->data is where the data goes, and every check the command would meet
+ * in nvmf_io_exec has passed already (none runs again after the data, so data in the bdev
+ * never belongs to a refused command); nvmf_req_exec commits it once the data is in, and
+ * nvmf_req_zcopy_end drops it if the data never all comes. false: give it a buffer.
+ */
+bool nvmf_req_zcopy_write_start(struct nvmf_req *req);
+/* The transport is done with req->data: a zero-copy read's was sent, or a zero-copy write's
+ * will never all come (a write already committed has nothing left to end). */
 void nvmf_req_zcopy_end(struct nvmf_req *req);
 
 /* --- queue pairs and requests, as the core sees them --------------------------------------- */
@@ -488,7 +499,9 @@ struct nvmf_req {
 	void *aux; /* compare: the read-back buffer; Connect: the controller */
 	/* Set by the transport before exec: a Read may leave data pointing at the bdev's own
 	 * memory (no buffer given). zcopy_io then holds that memory, and ns stays counted in
-	 * flight, until the transport calls nvmf_req_zcopy_end once the data is sent. */
+	 * flight, until the transport calls nvmf_req_zcopy_end once the data is sent. A Write
+	 * started by nvmf_req_zcopy_write_start holds zcopy_io (and ns) from before its data
+	 * until exec commits it; zcopy stays false for it. */
 	bool zcopy;
 	struct mimo_bdev_io *zcopy_io;
 	STAILQ_ENTRY(nvmf_req) link; /* the poll group's retry list */

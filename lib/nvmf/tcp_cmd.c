@@ -230,6 +230,13 @@ static void capsule_start(struct nvmf_tcp_req *req, uint32_t icd_len)
 		exec(req);
 		return;
 	}
+	if (req->h2c && !qp->ddgst && nvmf_req_zcopy_write_start(&req->core)) {
+		/* A write to a bdev in memory: the R2T asks for data that H2CData then brings
+		 * straight into the bdev (nvmf_req_zcopy_write_start checked the command first;
+		 * no data digest, as for in-capsule data: on_header's icd_zcopy says why). */
+		data_ready(req);
+		return;
+	}
 	if (len <= qp->tt->inline_size) {
 		req->core.data = req->inline_buf;
 	} else if (qp->core.qid == 0) {
@@ -315,6 +322,26 @@ static bool icd_beyond_sgl(const struct mimo_nvme_cmd *cmd, uint32_t icd_len)
 	       (uint64_t)icd_len > sgl->address + (uint64_t)sgl->length;
 }
 
+/*
+ * Whether a Write's in-capsule data may go straight into the bdev's memory. Decided here, on
+ * the header, because the data follows at once (often in the same read): only for an SGL that
+ * names exactly this data, and without a data digest - a digest is checked once the data is
+ * in, and damaged data in the bdev could not be taken back (the write fails with a Transient
+ * Transport Error and the host retries, expecting the blocks untouched). The core checks
+ * the command itself (nvmf_req_zcopy_write_start), so that capsule_start cannot refuse it
+ * after its data landed.
+ */
+static bool icd_zcopy(struct nvmf_tcp_qpair *qp, struct nvmf_tcp_req *req, uint32_t icd_len)
+{
+	const struct mimo_nvme_sgl *sgl = &req->core.cmd.dptr;
+
+	if (qp->ddgst || sgl->id != MIMO_NVME_SGL_DATA_BLOCK_OFFSET || sgl->address != 0 ||
+	    sgl->length != icd_len)
+		return false;
+	req->core.data_len = icd_len;
+	return nvmf_req_zcopy_write_start(&req->core);
+}
+
 static int on_header(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 {
 	struct nvmf_tcp_qpair *qp = ctx;
@@ -354,7 +381,9 @@ static int on_header(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 			*fei = offsetof(struct mimo_nvme_tcp_ch, plen);
 			return MIMO_NVME_TCP_FES_DATA_OUT_OF_RANGE;
 		}
-		if (pdu->data_len <= qp->tt->inline_size) {
+		if (icd_zcopy(qp, req, pdu->data_len)) {
+			/* req->core.data is the bdev's memory */
+		} else if (pdu->data_len <= qp->tt->inline_size) {
 			req->core.data = req->inline_buf;
 		} else {
 			req->core.data = malloc(pdu->data_len);

@@ -722,6 +722,102 @@ static void test_write_hook(void **state)
 	free(buf);
 }
 
+/* Zero-copy writes: the start hands out the bdev's memory, the end makes it a write. */
+static struct mimo_bdev_io *g_zw_io;
+static bool g_zw_commit;
+
+static int do_zw_start(struct call *c)
+{
+	return mimo_bdev_zcopy_write_start(c->desc, c->ch, c->off, c->num, &g_zw_io);
+}
+
+static int do_zw_end(struct call *c)
+{
+	mimo_bdev_zcopy_write_end(g_zw_io, g_zw_commit, io_done, c);
+	return 1;
+}
+
+/* Start a zero-copy write of num blocks at off and fill it with byte v. */
+static void zw_fill(struct call *h, uint64_t off, uint64_t num, uint8_t v)
+{
+	struct iovec *iov;
+	int iovcnt;
+
+	h->off = off;
+	h->num = num;
+	assert_int_equal(run(do_zw_start, h), 0);
+	mimo_bdev_io_get_iovec(g_zw_io, &iov, &iovcnt);
+	assert_int_equal(iovcnt, 1);
+	assert_int_equal(iov[0].iov_len, num * 512);
+	memset(iov[0].iov_base, v, iov[0].iov_len);
+}
+
+static int zw_end(struct call *h, bool commit)
+{
+	g_zw_commit = commit;
+	assert_int_equal(run(do_zw_end, h), 0); /* rc 0 once io_done ran */
+	return h->status;
+}
+
+static void test_malloc_zcopy_write(void **state)
+{
+	struct call h = { .name = "W0" };
+	struct mimo_bdev_io_stat st;
+	uint8_t *r = malloc(4 * 512), want[4 * 512];
+	uint64_t qos[QOS_NUM] = { 1000, 0, 0, 0 };
+
+	(void)state;
+	assert_int_equal(create("malloc", "W0", NULL, 64, 512), 0);
+	assert_int_equal(run(do_open, &h), 0);
+	assert_int_equal(mimo_bdev_add_write_hook(hook, NULL), 0);
+	g_hook_calls = 0;
+	/* The data lands in the bdev itself: a read before the end already sees it. */
+	zw_fill(&h, 10, 4, 0xa5);
+	memset(want, 0xa5, sizeof(want));
+	assert_int_equal(io(&h, MIMO_BDEV_IO_READ, r, 10, 4), 0);
+	assert_memory_equal(r, want, sizeof(want));
+	mimo_bdev_get_io_stat(mimo_bdev_get_by_name("W0"), &st);
+	assert_int_equal(st.num_write_ops, 0);
+	assert_int_equal(g_hook_calls, 0);
+	/* Committed: a write like any other, counted and heard of by the hooks. */
+	assert_int_equal(zw_end(&h, true), 0);
+	mimo_bdev_get_io_stat(mimo_bdev_get_by_name("W0"), &st);
+	assert_int_equal(st.num_write_ops, 1);
+	assert_int_equal(st.bytes_written, 4 * 512);
+	assert_int_equal(g_hook_calls, 1);
+	assert_int_equal(g_hook_off, 10);
+	assert_int_equal(g_hook_num, 4);
+	/* Dropped: not counted, cancelled, but the hooks hear of the range it may have changed. */
+	zw_fill(&h, 20, 2, 0x5a);
+	assert_int_equal(zw_end(&h, false), -ECANCELED);
+	mimo_bdev_get_io_stat(mimo_bdev_get_by_name("W0"), &st);
+	assert_int_equal(st.num_write_ops, 1);
+	assert_int_equal(st.num_failed_ops, 0);
+	assert_int_equal(g_hook_calls, 2);
+	assert_int_equal(g_hook_off, 20);
+	mimo_bdev_remove_write_hook(hook, NULL);
+	/* Refused: past the end; under a QoS limit (the data would land before QoS let it). */
+	h.off = 62;
+	h.num = 4;
+	assert_int_equal(run(do_zw_start, &h), -EINVAL);
+	assert_int_equal(bdev_qos_set(mimo_bdev_get_by_name("W0"), qos), 0);
+	h.off = 0;
+	h.num = 1;
+	assert_int_equal(run(do_zw_start, &h), -EAGAIN);
+	qos[QOS_RW_IOPS] = 0;
+	assert_int_equal(bdev_qos_set(mimo_bdev_get_by_name("W0"), qos), 0);
+	assert_int_equal(run(do_close, &h), 0);
+	assert_int_equal(del("W0"), 0);
+	/* A bdev that is not memory refuses. */
+	assert_int_equal(create("null", "W1", NULL, 64, 512), 0);
+	h.name = "W1";
+	assert_int_equal(run(do_open, &h), 0);
+	assert_int_equal(run(do_zw_start, &h), -ENOTSUP);
+	assert_int_equal(run(do_close, &h), 0);
+	assert_int_equal(del("W1"), 0);
+	free(r);
+}
+
 /* A hook that holds every write twice; the test thread releases them. */
 static struct mimo_bdev_io *_Atomic g_held;
 static _Atomic int g_holding_hooks;
@@ -788,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_close_before_remove_notice),
 		cmocka_unit_test(test_write_hook),
 		cmocka_unit_test(test_write_hook_holds_completion),
+		cmocka_unit_test(test_malloc_zcopy_write),
 		cmocka_unit_test(test_stats_and_resets),
 		cmocka_unit_test(test_histogram_layout),
 		cmocka_unit_test(test_resize_tells_owners),
