@@ -77,6 +77,9 @@ struct mimo_nvmf_transport_opts {
 					  in-capsule size, allocated as needed (default 511) */
 	bool c2h_success;	       /* C2HData SUCCESS without a response when the host
 					  disabled SQ flow control (default true) */
+	bool zcopy; /* SPDK's zcopy: reads leave from, and writes land in, the memory of a bdev
+		       that gives it (malloc) - a reader may then see a write's data before
+		       it completes. Default true here; SPDK's default is false. */
 	/* mimo's own (SPDK has no such options): what a hostile client can hold. */
 	uint32_t connect_timeout_ms; /* a connection that has not sent ICReq and a successful
 					Connect by then is closed (default 10000) */

@@ -149,7 +149,8 @@ bool nvmf_req_zcopy_possible(struct nvmf_req *req)
 {
 	struct nvmf_ns *ns;
 
-	if (req->cmd.opc != MIMO_NVME_OPC_READ || req->qp->qid == 0 || req->qp->ctrlr == NULL)
+	if (req->cmd.opc != MIMO_NVME_OPC_READ || req->qp->qid == 0 || req->qp->ctrlr == NULL ||
+	    !req->qp->tt->opts.zcopy)
 		return false;
 	ns = nvmf_ctrlr_get_ns(req->qp->ctrlr, req->cmd.nsid);
 	return ns != NULL && mimo_bdev_zcopy_supported(ns->bdev);
@@ -345,7 +346,7 @@ bool nvmf_req_zcopy_write_start(struct nvmf_req *req)
 	int iovcnt;
 
 	if (cmd->opc != MIMO_NVME_OPC_WRITE || (cmd->fuse_psdt & 3) != 0 || qp->qid == 0 ||
-	    qp->state != NVMF_QP_RUNNING || qp->ctrlr == NULL)
+	    qp->state != NVMF_QP_RUNNING || qp->ctrlr == NULL || !qp->tt->opts.zcopy)
 		return false;
 	ns = nvmf_ctrlr_get_ns(qp->ctrlr, cmd->nsid);
 	if (ns == NULL || !mimo_bdev_zcopy_supported(ns->bdev) || !range_ok(ns, slba, nlb) ||

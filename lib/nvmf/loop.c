@@ -471,7 +471,8 @@ static bool tcp_only_opts_set(const struct mimo_nvmf_transport_opts *o)
 	mimo_nvmf_transport_opts_init(&d);
 	return o->in_capsule_data_size != d.in_capsule_data_size ||
 	       o->io_unit_size != d.io_unit_size || o->num_shared_buffers != d.num_shared_buffers ||
-	       o->c2h_success != d.c2h_success || o->connect_timeout_ms != d.connect_timeout_ms ||
+	       o->c2h_success != d.c2h_success || o->zcopy != d.zcopy ||
+	       o->connect_timeout_ms != d.connect_timeout_ms ||
 	       o->max_connections_per_listener != d.max_connections_per_listener ||
 	       o->sock_priority != d.sock_priority || o->acceptor_backlog != d.acceptor_backlog ||
 	       o->buf_cache_size != d.buf_cache_size;
@@ -484,8 +485,8 @@ static int loop_create(struct mimo_nvmf_tgt *tgt, const struct mimo_nvmf_transpo
 
 	if (tcp_only_opts_set(opts)) {
 		MIMO_ERR(COMP, "loop transport: in-capsule size, I/O unit, shared buffers, "
-			       "c2h_success and the socket options are TCP's; leave them at their "
-			       "defaults");
+			       "c2h_success, zcopy and the socket options are TCP's; leave them at "
+			       "their defaults");
 		return -EINVAL;
 	}
 	if (opts->max_queue_depth < 2 || opts->max_queue_depth > 65535 || opts->max_aq_depth < 2 ||

@@ -242,6 +242,8 @@ static json_t *transport_json(const struct nvmf_transport *tt, bool config)
 			  o->io_unit_size, "max_aq_depth", o->max_aq_depth, "num_shared_buffers",
 			  o->num_shared_buffers, "c2h_success", o->c2h_success);
 
+	/* Shown and saved always, as SPDK does: its default differs from mimo's. */
+	json_object_set_new(j, "zcopy", json_boolean(o->zcopy));
 	/* SPDK's options mimo implements beyond the basics: shown always, saved when set. */
 	if (!config || o->kas != 1)
 		json_object_set_new(j, "kas", json_integer(o->kas));

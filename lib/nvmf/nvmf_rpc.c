@@ -71,7 +71,7 @@ struct create_transport {
 	uint32_t connect_timeout_ms, max_connections_per_listener;
 	uint32_t kas, min_kato, sock_priority, acceptor_backlog, buf_cache_size;
 	uint16_t masked_oncs;
-	bool c2h_success;
+	bool c2h_success, zcopy;
 	const json_t *ignored;
 };
 
@@ -89,6 +89,7 @@ static const struct mimo_json_decoder create_transport_decoders[] = {
 	{ "max_aq_depth", offsetof(CT, max_aq_depth), mimo_json_decode_uint32, true },
 	{ "num_shared_buffers", offsetof(CT, num_shared_buffers), mimo_json_decode_uint32, true },
 	{ "c2h_success", offsetof(CT, c2h_success), mimo_json_decode_bool, true },
+	{ "zcopy", offsetof(CT, zcopy), mimo_json_decode_bool, true },
 	{ "connect_timeout_ms", offsetof(CT, connect_timeout_ms), mimo_json_decode_uint32, true },
 	{ "max_connections_per_listener", offsetof(CT, max_connections_per_listener),
 	  mimo_json_decode_uint32, true },
@@ -101,7 +102,6 @@ static const struct mimo_json_decoder create_transport_decoders[] = {
 	UNSUPPORTED(CT, "dif_insert_or_strip"),
 	NO_MEANING(CT, "iobuf_small_cache_size"),
 	NO_MEANING(CT, "iobuf_large_cache_size"),
-	NO_MEANING(CT, "zcopy"),
 	NO_MEANING(CT, "num_cqe"),
 	NO_MEANING(CT, "max_srq_depth"),
 	NO_MEANING(CT, "no_srq"),
@@ -152,12 +152,13 @@ static int create_transport(struct mimo_nvmf_tgt *tgt, const struct create_trans
 	if (p->buf_cache_size != 0)
 		o.buf_cache_size = p->buf_cache_size;
 	o.c2h_success = p->c2h_success;
+	o.zcopy = p->zcopy;
 	return mimo_nvmf_tgt_add_transport(tgt, p->trtype, &o);
 }
 
 static void rpc_nvmf_create_transport(struct mimo_jsonrpc_request *req, const json_t *params)
 {
-	struct create_transport p = { .c2h_success = true };
+	struct create_transport p = { .c2h_success = true, .zcopy = true };
 	struct mimo_nvmf_tgt *tgt;
 	int rc;
 
@@ -1411,7 +1412,9 @@ static void construct(struct mimo_jsonrpc_request *req, struct mimo_nvmf_tgt *tg
 	}
 	/* Old SPDK created the TCP transport on demand: so do we, with defaults. */
 	if (json_array_size(p->listen_addresses) != 0) {
-		struct create_transport ct = { .trtype = "TCP", .c2h_success = true };
+		struct create_transport ct = { .trtype = "TCP",
+					       .c2h_success = true,
+					       .zcopy = true };
 		int rc = create_transport(tgt, &ct);
 
 		if (rc != 0 && rc != -EEXIST) {

@@ -221,6 +221,7 @@ MIMO_EXPORT void mimo_nvmf_transport_opts_init(struct mimo_nvmf_transport_opts *
 	opts->io_unit_size = 131072;
 	opts->num_shared_buffers = 511;
 	opts->c2h_success = true;
+	opts->zcopy = true;
 	opts->connect_timeout_ms = 10000;
 	opts->kas = 1;
 	opts->acceptor_backlog = 512;

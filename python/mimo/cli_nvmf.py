@@ -20,7 +20,7 @@ def add_commands(sub, simple):
                                     max_io_size=a.max_io_size, io_unit_size=a.io_unit_size,
                                     max_aq_depth=a.max_aq_depth,
                                     num_shared_buffers=a.num_shared_buffers,
-                                    c2h_success=a.c2h_success,
+                                    c2h_success=a.c2h_success, zcopy=a.zcopy,
                                     connect_timeout_ms=a.connect_timeout_ms,
                                     max_connections_per_listener=a.max_connections_per_listener))
     p.add_argument("-t", "--trtype", required=True, help="transport type (TCP)")
@@ -33,6 +33,11 @@ def add_commands(sub, simple):
     p.add_argument("-n", "--num-shared-buffers", type=int)
     p.add_argument("-o", "--c2h-success", action="store_false",
                    help="disable the C2H success optimization")
+    z = p.add_mutually_exclusive_group()
+    z.add_argument("-z", "--zcopy", action="store_true", default=None,
+                   help="zero copy with bdevs that allow it (mimo's default; SPDK's is off)")
+    z.add_argument("--no-zcopy", dest="zcopy", action="store_false",
+                   help="mimo: every read and write through a buffer of the target's")
     p.add_argument("--connect-timeout-ms", type=int,
                    help="mimo: close a connection that has not sent ICReq and Connect by then "
                         "(default 10000)")

@@ -158,6 +158,37 @@ def test_reader_sees_in_capsule_data_land_before_completion(target):
         h.close()
 
 
+def test_transport_zcopy_false_keeps_writes_staged(daemons):
+    """SPDK's transport option zcopy (off by default there, on in mimo): false gives every
+    write a buffer, so a reader sees nothing of it before it completes. The barrier is a Read
+    on the writing queue itself, which the target takes after the H2CData PDU sent before it."""
+    t = NvmfTarget.start(daemons, free_port(), cores="0x1", transport={"zcopy": False})
+    try:
+        (tr,) = t.daemon.result("nvmf_get_transports")
+        assert tr["zcopy"] is False
+        saved = [c for c in t.daemon.result("framework_get_config", {"name": "nvmf"})
+                 if c["method"] == "nvmf_create_transport"]
+        assert saved[0]["params"]["zcopy"] is False
+        a = admin_session(t.port, NQN)
+        q = io_session(t.port, a, NQN)
+        data = os.urandom(32 * 1024)
+        cid, sqe = write_cmd(q, 64, len(data), icd=False)
+        q.send_raw(q.pdu_bytes(CMD, sqe))
+        pdu = q.recv_pdu()
+        assert pdu.type == R2T
+        ttag = struct.unpack_from("<HH", pdu.header, 8)[1]
+        h2c(q, cid, ttag, 0, data[:16384], last=False)
+        assert q.read(1, 64, 32)[1] == b"\0" * 16384
+        h2c(q, cid, ttag, 16384, data[16384:], last=True)
+        pdu = q.recv_pdu()
+        assert pdu.type == RSP and st(pdu.cqe()) == OK
+        assert q.read(1, 64, 64)[1] == data
+        for h in (q, a):
+            h.close()
+    finally:
+        t.stop()
+
+
 # --- what must leave the bdev unchanged ------------------------------------------------------
 
 def test_damaged_data_digest_leaves_bdev_unchanged(target):
