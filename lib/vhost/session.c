@@ -471,6 +471,15 @@ static int apply_vring_fd(struct vhost_session *s)
 		s->fds[0] = -1; /* ours now */
 	if (hdr(s)->request == VHOST_USER_SET_VRING_KICK)
 		atomic_store(&q->broken, false);
+	/* Completions may have been published with no call descriptor yet (QEMU starts a ring
+	 * before it sends the guest's call eventfd: the queue's first requests can be answered
+	 * in between) or signalled on one nobody reads any more (QEMU's "masked" notifier,
+	 * replaced, not read, under TCG): that interrupt is lost and the guest waits forever
+	 * for a request that is done. So a new call descriptor is signalled once when the
+	 * queue starts with it, as libvhost-user and SPDK do; a spurious interrupt costs the
+	 * driver nothing. */
+	if (hdr(s)->request == VHOST_USER_SET_VRING_CALL && fd >= 0)
+		q->signal_at_start = true;
 	return start_ready(s);
 }
 

@@ -115,7 +115,8 @@ struct vhost_queue {
 	_Atomic uint32_t inflight; /* one writer (the queue's reactor); read anywhere */
 	bool stopping;
 	bool dirty;	      /* used entries not yet published */
-	bool signal_at_start; /* the last stop published entries: signal them again */
+	bool signal_at_start; /* signal the call fd when (re)started: a new one, or the last
+			       * stop published entries */
 	STAILQ_HEAD(, vhost_req) deferred;
 	void *dev_ctx; /* the device's per-queue state (malloc'd; freed with the queue) */
 	/* Interrupt coalescing: completions counted per window; above the threshold the call
