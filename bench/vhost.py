@@ -139,12 +139,17 @@ PROBE_SECONDS = 90
 
 
 def probe(modprobe):
+    # A hung probe waits for the host before it ends: the back-end's view of the rings is
+    # taken while QEMU still runs (once it exits, the session and its counters are gone).
     return (f"({modprobe}; echo > /tmp/probed) &\n"
             f"if ! wait_for {PROBE_SECONDS} test -e /tmp/probed; then\n"
             "  echo '--- probe hung: dmesg'; dmesg | tail -80\n"
             "  for p in $(pidof modprobe); do echo \"--- stack of $p\"; cat /proc/$p/stack; done\n"
+            "  mark probe-hung\n"
+            "  wait_host\n"
             "  exit 1\n"
-            "fi\n")
+            "fi\n"
+            "mark probed\n")
 BACKENDS = {"mimo": (start_mimo, "blk"), "qsd": (start_qsd, "blk"),
             "mimo_scsi": (start_mimo_scsi, "scsi"), "mimo_b": (start_mimo_b, "blk"),
             "qsd_zero": (start_qsd_zero, "blk"),
@@ -210,7 +215,16 @@ class Counters:
                 for k, v in self.counts.items()}
 
 
-def run_guest(guest, sock, pid, seconds, kind, rpc):
+def dump_controllers(rpc, work):
+    """The back-end's view of its rings (requests taken, kicks, calls, in flight), beside the
+    guest's, for whoever reads a failure; the first dump (taken while QEMU ran) is kept."""
+    path = os.path.join(work, "vhost_get_controllers.json")
+    if rpc is not None and not os.path.exists(path):
+        with open(path, "w") as f:
+            json.dump(rpc.call("vhost_get_controllers"), f, indent=1)
+
+
+def run_guest(guest, sock, pid, seconds, kind, rpc=None, work=None):
     modprobe, disk, device = FRONT[kind]
     script = f"{probe(modprobe)}wait_for 30 test -b {disk}\n"
     if kind.startswith("blk"):  # what the driver took: bit 34 is VIRTIO_F_RING_PACKED
@@ -226,6 +240,13 @@ def run_guest(guest, sock, pid, seconds, kind, rpc):
     run = guest.start(script, files={"test/vblk_load": tool}, shared_mem=True,
                       qemu_args=["-chardev", f"socket,id=vu0,path={sock}",
                                  "-device", device])
+    marks = (b"probed", b"probe-hung")
+    seen = run._wait(lambda: next((m for m in marks if b"@@mimo:mark=" + m + b"@@" in run.buf),
+                                  None), "the probe", None)
+    if seen == b"probe-hung":
+        dump_controllers(rpc, work)
+        run.send("go")
+        run.wait()  # raises, with the guest's output (its dmesg, the probe's stack)
     cpu, counters = {}, {}
     for name, _ in JOBS:
         run.wait_for(f"{name}-start")
@@ -300,14 +321,9 @@ def main():
                     proc, sock, rpc = start(work, img, backing, a.idle_spin_us)
                     try:
                         raw[backing][name].append(run_guest(guest, sock, proc.pid, a.seconds,
-                                                            kind, rpc))
+                                                            kind, rpc, work))
                     except Exception:
-                        # The back-end's view of the rings (requests taken, kicks, calls, in
-                        # flight) beside the guest's, for whoever reads the failure.
-                        if rpc is not None:
-                            with open(os.path.join(work, "vhost_get_controllers.json"),
-                                      "w") as f:
-                                json.dump(rpc.call("vhost_get_controllers"), f, indent=1)
+                        dump_controllers(rpc, work)
                         raise
                     finally:
                         proc.terminate()

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "inflight.h"
 #include "msg.h"
 
 static const char *const g_names[VHOST_USER_MAX_REQUEST] = {
@@ -51,6 +52,7 @@ bool vhost_msg_has_reply(uint32_t request)
 	case VHOST_USER_GET_VRING_BASE:
 	case VHOST_USER_GET_QUEUE_NUM:
 	case VHOST_USER_GET_CONFIG:
+	case VHOST_USER_GET_INFLIGHT_FD:
 		return true;
 	default:
 		return false;
@@ -122,6 +124,13 @@ int vhost_msg_check(const struct vhost_user_hdr *h, const uint8_t *p, uint32_t n
 		want = 8;
 		if (size == 8)
 			fds = vring_fd_count(p);
+		break;
+	case VHOST_USER_GET_INFLIGHT_FD:
+		want = sizeof(struct vhost_user_inflight);
+		break;
+	case VHOST_USER_SET_INFLIGHT_FD:
+		want = sizeof(struct vhost_user_inflight);
+		fds = 1;
 		break;
 	case VHOST_USER_SET_MEM_TABLE: {
 		uint32_t n;

@@ -51,6 +51,15 @@ void vhost_queue_broken(struct vhost_queue *q, const char *why)
 	mark_broken(q, why);
 }
 
+/* Into the used ring of a split queue (published at the end of the turn), and into the
+ * inflight region's batch when the queue is tracked. */
+static void push_used(struct vhost_queue *q, uint16_t head, uint32_t len)
+{
+	vring_push_used(&q->vr, head, len);
+	if (q->track != NULL)
+		vhost_inflight_push(q->track, head);
+}
+
 static void take(struct vhost_queue *q, uint16_t head)
 {
 	struct vhost_req *req = req_at(q, head);
@@ -64,11 +73,15 @@ static void take(struct vhost_queue *q, uint16_t head)
 	}
 	req->q = q;
 	req->head = head;
+	/* Noted before anything is done with it: a back-end that dies from here on leaves it
+	 * to the next one to submit again. */
+	if (q->track != NULL)
+		vhost_inflight_take(q->track, head, q->track_counter++);
 	rc = vring_walk(&q->vr, q->mem, head, req->iov, VHOST_MAX_IOVS, &ch, &why);
 	if (mimo_unlikely(rc != 0)) {
 		/* The request goes back unread: the driver sees a zero-length completion. */
 		VHOST_BAD("%s: queue %u: request %u refused: %s", q->s->name, q->index, head, why);
-		vring_push_used(&q->vr, head, 0);
+		push_used(q, head, 0);
 		q->dirty = true;
 		return;
 	}
@@ -206,6 +219,8 @@ static void flush(struct vhost_queue *q)
 	q->dirty = false;
 	if ((q->packed ? vring_packed_publish(&q->vp) : vring_publish(&q->vr)) && q->call_fd >= 0)
 		call_or_hold(q);
+	if (q->track != NULL)
+		vhost_inflight_published(q->track, q->vr.size, q->vr.used_idx);
 }
 
 static void stopped_on_session(void *arg)
@@ -270,7 +285,7 @@ void vhost_req_complete(struct vhost_req *req, uint32_t used_len)
 	if (q->packed)
 		vring_packed_push_used(&q->vp, req->head, req->ndescs, used_len);
 	else
-		vring_push_used(&q->vr, req->head, used_len);
+		push_used(q, req->head, used_len);
 	q->dirty = true;
 	q->window_reqs++;
 	atomic_store_explicit(&q->inflight,
@@ -299,6 +314,10 @@ static void start_here(void *arg)
 		q->signal_at_start = false;
 		signal_fd(q->call_fd); /* a spurious interrupt costs a driver nothing */
 	}
+	/* Requests a back-end that died had taken (inflight tracking), oldest first. */
+	for (uint16_t i = 0; i < q->nresubmit && !atomic_load(&q->broken); i++)
+		take(q, q->resubmit[i]);
+	q->nresubmit = 0;
 	/* Requests made before the start (a restart after a stop) do not kick again. */
 	process(q);
 }
@@ -353,6 +372,50 @@ int vhost_queue_check_addr(struct vhost_queue *q)
 	return q->s->mem != NULL && q->num != 0 && q->addr_set ? translate_ring(q) : 0;
 }
 
+/*
+ * The queue's part of the session's inflight region, if any: what it says a back-end that
+ * died had taken and not given back is submitted again at start, and the ring goes on after
+ * them (the front-end's base is then its used index: it could not ask the dead back-end).
+ * After a clean stop nothing is left in flight, and the base is kept.
+ */
+static int track(struct vhost_queue *q)
+{
+	struct vhost_session *s = q->s;
+	struct vhost_inflight_queue *r;
+	uint16_t *heads;
+	int n;
+
+	q->track = NULL;
+	q->nresubmit = 0;
+	/* The ring must fit in its part of the region (the part's size is the session's, not
+	 * what the region says of itself). */
+	if (s->inflight == NULL || q->index >= s->inflight_queues || q->num > s->inflight_qsize)
+		return 0;
+	heads = realloc(q->resubmit, sizeof(*heads) * q->num);
+	if (heads == NULL)
+		return -ENOMEM;
+	q->resubmit = heads;
+	r = vhost_inflight_queue_at(s->inflight, s->inflight_qsize, q->index);
+	n = vhost_inflight_recover(r, (uint16_t)q->num, q->vr.used_idx, heads, &q->track_counter);
+	if (n < 0) {
+		VHOST_BAD("%s: queue %u: the inflight region does not fit the ring (%u entries): "
+			  "not tracked",
+			  s->name, q->index, q->num);
+		return 0;
+	}
+	q->track = r;
+	q->nresubmit = (uint16_t)n;
+	if (n > 0) {
+		/* A warning: it means a back-end died under a guest. */
+		MIMO_WARN(COMP,
+			  "%s: queue %u: %d request(s) left in flight by the last back-end are "
+			  "submitted again",
+			  s->name, q->index, n);
+		q->vr.last_avail = (uint16_t)(q->vr.used_idx + n);
+	}
+	return 0;
+}
+
 int vhost_queue_start(struct vhost_queue *q)
 {
 	struct vhost_session *s = q->s;
@@ -374,6 +437,9 @@ int vhost_queue_start(struct vhost_queue *q)
 	 * slots are not touched here, so only those the driver's heads use cost memory. */
 	q->packed = s->features & (1ull << VIRTIO_F_RING_PACKED);
 	if (q->packed) {
+		/* Untracked: the inflight region mimo offers has the split layout only. */
+		q->track = NULL;
+		q->nresubmit = 0;
 		q->vp.size = (uint16_t)q->num;
 		q->vp.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 		q->vp.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
@@ -385,6 +451,8 @@ int vhost_queue_start(struct vhost_queue *q)
 		q->vr.used_idx = __atomic_load_n(&q->vr.used->idx, __ATOMIC_ACQUIRE);
 		q->vr.signalled_valid = false;
 		q->vr.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+		if ((rc = track(q)) != 0)
+			return rc;
 		q->vr.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 	}
 	q->mem = s->mem;
@@ -415,6 +483,7 @@ void vhost_queue_free(struct vhost_queue *q)
 	if (q->err_fd >= 0)
 		close(q->err_fd);
 	free(q->reqs);
+	free(q->resubmit);
 	free(q->dev_ctx);
 	free(q);
 }

@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "compiler.h"
@@ -35,7 +37,8 @@ enum h_result {
 #define PROTOCOL_FEATURES                                                                        \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |        \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))
+	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |                                           \
+	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
 static void on_readable(void *arg, uint32_t events);
 static void teardown(struct vhost_session *s);
@@ -81,6 +84,43 @@ static int send_reply(struct vhost_session *s, const void *data, uint32_t len)
 	n = send(s->fd, out, sizeof(h) + len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != (ssize_t)(sizeof(h) + len)) {
 		/* A front-end that does not read its replies has left the protocol. */
+		VHOST_BAD("%s: cannot send a reply: %s", s->name,
+			  n < 0 ? strerror(errno) : "short write");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A reply carrying a file descriptor (GET_INFLIGHT_FD). */
+static int send_reply_fd(struct vhost_session *s, const void *data, uint32_t len, int fd)
+{
+	uint8_t out[VHOST_USER_HDR_SIZE + 64];
+	struct vhost_user_hdr h = {
+		.request = s->pending.request,
+		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
+		.size = len,
+	};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { out, sizeof(h) + len };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+
+	memcpy(out, &h, sizeof(h));
+	memcpy(out + sizeof(h), data, len);
+	memset(&cm, 0, sizeof(cm));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	n = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != (ssize_t)(sizeof(h) + len)) {
 		VHOST_BAD("%s: cannot send a reply: %s", s->name,
 			  n < 0 ? strerror(errno) : "short write");
 		return -EIO;
@@ -269,6 +309,14 @@ static enum h_result h_set_owner(struct vhost_session *s)
 	return H_OK;
 }
 
+static void inflight_unmap(struct vhost_session *s)
+{
+	if (s->inflight != NULL)
+		munmap(s->inflight, s->inflight_size);
+	s->inflight = NULL;
+	s->inflight_size = 0;
+}
+
 /* RESET_OWNER (deprecated) and RESET_DEVICE: every ring stopped and forgotten. */
 static int apply_reset(struct vhost_session *s)
 {
@@ -278,6 +326,7 @@ static int apply_reset(struct vhost_session *s)
 	}
 	vhost_mem_unmap(s->mem);
 	s->mem = NULL;
+	inflight_unmap(s);
 	s->features = 0;
 	s->features_set = false;
 	return H_OK;
@@ -480,6 +529,15 @@ static int apply_vring_fd(struct vhost_session *s)
 		s->fds[0] = -1; /* ours now */
 	if (hdr(s)->request == VHOST_USER_SET_VRING_KICK)
 		atomic_store(&q->broken, false);
+	/* Completions may have been published with no call descriptor yet (QEMU starts a ring
+	 * before it sends the guest's call eventfd: the queue's first requests can be answered
+	 * in between) or signalled on one nobody reads any more (QEMU's "masked" notifier,
+	 * replaced, not read, under TCG): that interrupt is lost and the guest waits forever
+	 * for a request that is done. So a new call descriptor is signalled once when the
+	 * queue starts with it, as libvhost-user and SPDK do; a spurious interrupt costs the
+	 * driver nothing. */
+	if (hdr(s)->request == VHOST_USER_SET_VRING_CALL && fd >= 0)
+		q->signal_at_start = true;
 	return start_ready(s);
 }
 
@@ -528,6 +586,117 @@ static enum h_result h_set_vring_enable(struct vhost_session *s)
 	if (st.num == 1)
 		return apply_vring_enable(s);
 	return stop_then(s, 1ull << st.index, apply_vring_enable);
+}
+
+/* --- inflight tracking (INFLIGHT_SHMFD) ------------------------------------------------------ */
+
+/* What a region for these queues needs; 0 if the front-end asks for something impossible. */
+static size_t inflight_bytes(struct vhost_session *s, const struct vhost_user_inflight *in)
+{
+	if (in->num_queues == 0 || !queue_index_ok(s, in->num_queues - 1u) || in->queue_size == 0 ||
+	    in->queue_size > VHOST_MAX_QUEUE_SIZE)
+		return 0;
+	return (size_t)in->num_queues * vhost_inflight_queue_bytes(in->queue_size);
+}
+
+/* GET_INFLIGHT_FD: a new, zeroed region for the front-end to keep and hand to every back-end
+ * it connects to from now on (a sealed memfd: nobody can shrink it under a mapping). */
+static int apply_get_inflight(struct vhost_session *s)
+{
+	struct vhost_user_inflight in;
+	size_t size;
+	void *p;
+	int fd, rc;
+
+	memcpy(&in, payload(s), sizeof(in));
+	if ((size = inflight_bytes(s, &in)) == 0) {
+		drop(s, "inflight region for no queue, too many, or rings over 1024 entries");
+		return H_DROP;
+	}
+	fd = memfd_create("mimo-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
+	    (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		MIMO_ERR(COMP, "%s: cannot make an inflight region of %zu bytes: %s", s->name, size,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return H_REFUSE;
+	}
+	vhost_inflight_init(p, in.num_queues, in.queue_size);
+	inflight_unmap(s);
+	s->inflight = p;
+	s->inflight_size = size;
+	s->inflight_queues = in.num_queues;
+	s->inflight_qsize = in.queue_size;
+	in.mmap_size = size;
+	in.mmap_offset = 0;
+	rc = send_reply_fd(s, &in, sizeof(in), fd);
+	close(fd);
+	return rc == 0 ? H_REPLIED : H_DROP;
+}
+
+static enum h_result h_get_inflight_fd(struct vhost_session *s)
+{
+	if (!(s->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))) {
+		drop(s, "GET_INFLIGHT_FD without INFLIGHT_SHMFD");
+		return H_DROP; /* it expects a reply with a descriptor: nothing else will do */
+	}
+	return stop_then(s, ALL_QUEUES, apply_get_inflight);
+}
+
+/* SET_INFLIGHT_FD: the region the front-end kept - from this process, or from one that died
+ * with requests in flight, which the queues submit again when they start. */
+static int apply_set_inflight(struct vhost_session *s)
+{
+	struct vhost_user_inflight in;
+	struct stat st;
+	size_t size;
+	long page = sysconf(_SC_PAGESIZE);
+	int seals;
+	void *p;
+
+	memcpy(&in, payload(s), sizeof(in));
+	size = inflight_bytes(s, &in);
+	if (size == 0 || in.mmap_size < size || in.mmap_size > size + (uint64_t)page ||
+	    in.mmap_offset % (uint64_t)page != 0 || in.mmap_offset > INT64_MAX - in.mmap_size) {
+		drop(s, "inflight region of the wrong size or offset");
+		return H_DROP;
+	}
+	if (fstat(s->fds[0], &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < in.mmap_offset + in.mmap_size) {
+		drop(s, "inflight region: not a file, or shorter than the region");
+		return H_DROP;
+	}
+	/* The same rule as guest memory: a memfd that could shrink under the mapping is not
+	 * taken (mimo's own are sealed). */
+	seals = fcntl(s->fds[0], F_GET_SEALS);
+	if (seals >= 0 && !(seals & F_SEAL_SHRINK)) {
+		drop(s, "inflight region: a memfd without F_SEAL_SHRINK");
+		return H_DROP;
+	}
+	p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fds[0],
+		 (off_t)in.mmap_offset);
+	if (p == MAP_FAILED) {
+		MIMO_ERR(COMP, "%s: cannot map the inflight region: %s", s->name, strerror(errno));
+		return H_REFUSE;
+	}
+	inflight_unmap(s);
+	s->inflight = p;
+	s->inflight_size = in.mmap_size;
+	s->inflight_queues = in.num_queues;
+	s->inflight_qsize = in.queue_size;
+	return start_ready(s);
+}
+
+static enum h_result h_set_inflight_fd(struct vhost_session *s)
+{
+	if (!(s->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))) {
+		VHOST_BAD("%s: SET_INFLIGHT_FD refused: INFLIGHT_SHMFD was not negotiated",
+			  s->name);
+		return H_REFUSE;
+	}
+	return stop_then(s, ALL_QUEUES, apply_set_inflight);
 }
 
 /* The back-end channel: where mimo tells the front-end that the configuration changed. */
@@ -618,6 +787,10 @@ static enum h_result handle(struct vhost_session *s)
 		return h_get_config(s);
 	case VHOST_USER_SET_SLAVE_REQ_FD:
 		return h_set_backend_req_fd(s);
+	case VHOST_USER_GET_INFLIGHT_FD:
+		return h_get_inflight_fd(s);
+	case VHOST_USER_SET_INFLIGHT_FD:
+		return h_set_inflight_fd(s);
 	case VHOST_USER_SET_CONFIG:
 		VHOST_BAD("%s: SET_CONFIG refused: no field of the configuration is writable",
 			  s->name);
@@ -797,6 +970,7 @@ static void free_session(struct vhost_session *s)
 	for (uint32_t i = 0; i < VHOST_MAX_QUEUES; i++)
 		vhost_queue_free(s->queues[i]);
 	vhost_mem_unmap(s->mem);
+	inflight_unmap(s);
 	clear_message(s);
 	close(s->fd);
 	if (s->backend_fd >= 0)

@@ -22,6 +22,7 @@
 #include <sys/queue.h>
 #include <sys/uio.h>
 
+#include "inflight.h"
 #include "log.h"
 #include "memory.h"
 #include "mimo/reactor.h"
@@ -119,8 +120,15 @@ struct vhost_queue {
 	_Atomic uint32_t inflight; /* one writer (the queue's reactor); read anywhere */
 	bool stopping;
 	bool dirty;	      /* used entries not yet published */
-	bool signal_at_start; /* the last stop published entries: signal them again */
+	bool signal_at_start; /* signal the call fd when (re)started: a new one, or the last
+			       * stop published entries */
 	STAILQ_HEAD(, vhost_req) deferred;
+	/* Inflight tracking (INFLIGHT_SHMFD): this queue's part of the session's region, the
+	 * next request's counter, and the requests a dead back-end left, to submit at start. */
+	struct vhost_inflight_queue *track;
+	uint64_t track_counter;
+	uint16_t *resubmit;
+	uint16_t nresubmit;
 	void *dev_ctx; /* the device's per-queue state (malloc'd; freed with the queue) */
 	/* Interrupt coalescing: completions counted per window; above the threshold the call
 	 * is held until next_call, a timer delivering it. */
@@ -159,6 +167,10 @@ struct vhost_session {
 	bool owner;
 	bool announced;
 	struct vhost_mem *mem;
+	/* The inflight region (GET/SET_INFLIGHT_FD), mapped; NULL when there is none. */
+	void *inflight;
+	size_t inflight_size;
+	uint16_t inflight_queues, inflight_qsize;
 	struct vhost_queue *queues[VHOST_MAX_QUEUES];
 	/* A message whose handling waits for queues to stop. */
 	bool busy;

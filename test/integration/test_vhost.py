@@ -218,7 +218,7 @@ def test_negotiation_and_config(vtgt):
     assert not offered & (1 << 34)        # no packed ring unless asked for
     assert not offered & (1 << 26)        # no dirty logging
     assert pf == ((1 << vu.PF_MQ) | (1 << vu.PF_REPLY_ACK) | (1 << vu.PF_BACKEND_REQ) |
-                  (1 << vu.PF_CONFIG) | (1 << 13))
+                  (1 << vu.PF_CONFIG) | (1 << vu.PF_INFLIGHT_SHMFD) | (1 << 13))
     assert c.u64(vu.GET_QUEUE_NUM) == 16
     cfg = c.get_config()
     capacity, size_max, seg_max = struct.unpack_from("<QII", cfg, 0)

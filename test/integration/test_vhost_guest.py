@@ -3,7 +3,9 @@ driver in a guest under TCG, against mimo_tgt (docs/vhost.md, docs/guest-tests.m
 written and read back, a filesystem, discard, two queues, QEMU killed and started again, a
 guest reboot, the controller deleted under the running guest, mimo_tgt restarted under it."""
 import hashlib
+import json
 import os
+import signal
 
 import pytest
 
@@ -202,3 +204,67 @@ dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
     run.send("go")
     r = run.wait()
     assert hashlib.md5(data).hexdigest() in r.output
+
+
+def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
+    """mimo_tgt is killed (SIGKILL: nothing completes, nothing is said) while a guest write is
+    held in the bdev and a second writer's requests completed after it, and is started again
+    from its saved configuration. QEMU reconnects and hands the new process the inflight
+    region the old one kept; the held write is submitted again and the ring goes on after the
+    later ones: both writers end without an error, the data reads back, and the guest's log
+    has no error (without the region the held write is never answered and a later one is
+    taken again: docs/vhost.md, inflight)."""
+    img = os.path.join(rundir, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    one, two = os.urandom(1 << 20), os.urandom(1 << 20)
+    t = guest.target
+    t.result("bdev_aio_create", {"name": "A0", "filename": img, "block_size": 512})
+    t.result("bdev_error_create", {"base_name": "A0"})
+    t.result("vhost_create_blk_controller", {"ctrlr": "vhost.0", "dev_name": "EE_A0"})
+    cfg = tmp_path / "saved.json"
+    cfg.write_text(json.dumps({"subsystems": [
+        {"subsystem": s["subsystem"],
+         "config": t.result("framework_get_config", {"name": s["subsystem"]})}
+        for s in t.result("framework_get_subsystems")]}))
+    sock = os.path.join(rundir, "vhost.0")
+    run = guest.start(SETUP + """
+mark ready
+wait_host
+(dd if=/test/one of=/dev/vda bs=64k oflag=direct 2>/tmp/one.err && echo ONE-OK) > /tmp/one &
+wait_host
+dd if=/test/two of=/dev/vda bs=64k seek=64 oflag=direct 2>/tmp/two.err && echo TWO-OK
+mark second-done
+wait_host
+wait
+cat /tmp/one /tmp/one.err /tmp/two.err
+dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
+dd if=/dev/vda bs=64k skip=64 count=16 iflag=direct 2>/dev/null | md5sum
+dmesg | grep -i -e 'I/O error' -e 'not a head' -e broken || true
+echo DMESG-END
+""", files={"test/one": one, "test/two": two}, shared_mem=True,
+        qemu_args=guest.vhost_blk_args(sock, reconnect=True))
+    run.wait_for("ready")
+    # The first writer's next write stays in the bdev: in flight when the target dies.
+    t.result("bdev_error_inject_error", {"name": "EE_A0", "io_type": "write",
+                                         "error_type": "pending", "num": 1})
+    run.send("go")
+    wait_until(lambda: sessions(guest)[0]["inflight_task_cnt"] >= 1, timeout=60,
+               what="the first writer's write held in flight")
+    # The second writer's writes complete after it (out of order).
+    run.send("go")
+    run.wait_for("second-done")
+    assert sessions(guest)[0]["inflight_task_cnt"] >= 1
+    t.stop(signal.SIGKILL)
+    t2 = daemons("-m", "0x1", "-S", rundir, "-c", str(cfg), name="again",
+                 prefix=guest.net.prefix())
+    wait_until(lambda: t2.result("vhost_get_controllers")[0]["sessions"],
+               timeout=60, what="QEMU to connect again")
+    run.send("go")
+    r = run.wait()
+    assert "ONE-OK" in r.output and "TWO-OK" in r.output, r.output
+    assert hashlib.md5(one).hexdigest() in r.output
+    assert hashlib.md5(two).hexdigest() in r.output
+    log = r.output.split("TWO-OK")[1].split("DMESG-END")[0]
+    assert "i/o error" not in log.lower() and "not a head" not in log, r.output
+    assert "submitted again" in t2.output()

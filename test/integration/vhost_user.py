@@ -33,6 +33,8 @@ F_PROTOCOL_FEATURES, F_INDIRECT, F_EVENT_IDX, F_VERSION_1 = 30, 28, 29, 32
 F_RING_PACKED = 34
 PF_MQ, PF_REPLY_ACK, PF_BACKEND_REQ, PF_CONFIG = 0, 3, 5, 9
 SET_BACKEND_REQ_FD = 21
+GET_INFLIGHT_FD, SET_INFLIGHT_FD = 31, 32
+PF_INFLIGHT_SHMFD = 12
 BACKEND_CONFIG_CHANGE_MSG = 2
 NEED_REPLY = 1 << 3
 
@@ -194,6 +196,22 @@ class Client:
         self.call(SET_BACKEND_REQ_FD, b"", [theirs.fileno()], ack=True)
         theirs.close()
         return ours
+
+    def get_inflight(self, num_queues, queue_size):
+        """GET_INFLIGHT_FD as QEMU sends it: (mmap_size, mmap_offset, fd of the region)."""
+        self.send(GET_INFLIGHT_FD, struct.pack("<QQHH4x", 0, 0, num_queues, queue_size))
+        hdr, fds, _, _ = socket.recv_fds(self.sock, 12 + 24, 1)
+        while len(hdr) < 12 + 24:
+            hdr += self.recv_exact(12 + 24 - len(hdr))
+        req, flags, size = struct.unpack_from("<III", hdr)
+        assert req == GET_INFLIGHT_FD and flags == 0x5 and size == 24, (req, flags, size)
+        mmap_size, mmap_offset, _, _ = struct.unpack_from("<QQHH", hdr, 12)
+        assert len(fds) == 1
+        return mmap_size, mmap_offset, fds[0]
+
+    def set_inflight(self, fd, mmap_size, mmap_offset, num_queues, queue_size, ack=False):
+        return self.call(SET_INFLIGHT_FD, struct.pack("<QQHH4x", mmap_size, mmap_offset,
+                                                      num_queues, queue_size), [fd], ack=ack)
 
     def get_config(self, offset=0, size=60):
         r = self.call(GET_CONFIG, struct.pack("<III", offset, size, 0) + bytes(size))
