@@ -285,6 +285,33 @@ MIMO_EXPORT bool mimo_bdev_zcopy_supported(const struct mimo_bdev *bdev)
 	return bdev->fn_table->zcopy_addr != NULL;
 }
 
+/* An I/O over the bdev's own memory at addr (zero copy), one iovec, nothing counted yet. */
+static struct mimo_bdev_io *zcopy_io(struct bdev_channel *ch, struct mimo_bdev *bdev,
+				     enum mimo_bdev_io_type type, void *addr, uint64_t offset,
+				     uint64_t num, mimo_bdev_io_cb cb, void *cb_arg)
+{
+	struct mimo_bdev_io *io = get_io(ch);
+
+	if (mimo_unlikely(io == NULL))
+		return NULL;
+	io->bdev = bdev;
+	io->ch = ch;
+	io->type = type;
+	io->iov.iov_base = addr;
+	io->iov.iov_len = num * bdev->blocklen;
+	io->iovs = &io->iov;
+	io->iovcnt = 1;
+	io->offset_blocks = offset;
+	io->num_blocks = num;
+	io->cb = cb;
+	io->cb_arg = cb_arg;
+	io->status = 0;
+	io->zcopy = true;
+	io->private_bufs = false;
+	io->nvme_sct = io->nvme_sc = 0;
+	return io;
+}
+
 /*
  * No module call at all: the module only says where the blocks are. The I/O still goes
  * through the layer's accounting (statistics, outstanding count, QoS) and completes deferred,
@@ -308,24 +335,9 @@ MIMO_EXPORT int mimo_bdev_zcopy_read_blocks(struct mimo_bdev_desc *desc,
 					  num * bdev->blocklen);
 	if (mimo_unlikely(addr == NULL))
 		return -ENOTSUP;
-	io = get_io(ch);
+	io = zcopy_io(ch, bdev, MIMO_BDEV_IO_READ, addr, offset, num, cb, cb_arg);
 	if (mimo_unlikely(io == NULL))
 		return -ENOMEM;
-	io->bdev = bdev;
-	io->ch = ch;
-	io->type = MIMO_BDEV_IO_READ;
-	io->iov.iov_base = addr;
-	io->iov.iov_len = num * bdev->blocklen;
-	io->iovs = &io->iov;
-	io->iovcnt = 1;
-	io->offset_blocks = offset;
-	io->num_blocks = num;
-	io->cb = cb;
-	io->cb_arg = cb_arg;
-	io->status = 0;
-	io->zcopy = true;
-	io->private_bufs = false;
-	io->nvme_sct = io->nvme_sc = 0;
 	start(ch, io);
 	return 0;
 }
@@ -359,24 +371,9 @@ MIMO_EXPORT int mimo_bdev_zcopy_write_start(struct mimo_bdev_desc *desc,
 					  num * bdev->blocklen);
 	if (mimo_unlikely(addr == NULL))
 		return -ENOTSUP;
-	io = get_io(ch);
+	io = zcopy_io(ch, bdev, MIMO_BDEV_IO_WRITE, addr, offset, num, NULL, NULL);
 	if (mimo_unlikely(io == NULL))
 		return -ENOMEM;
-	io->bdev = bdev;
-	io->ch = ch;
-	io->type = MIMO_BDEV_IO_WRITE;
-	io->iov.iov_base = addr;
-	io->iov.iov_len = num * bdev->blocklen;
-	io->iovs = &io->iov;
-	io->iovcnt = 1;
-	io->offset_blocks = offset;
-	io->num_blocks = num;
-	io->cb = NULL;
-	io->cb_arg = NULL;
-	io->status = 0;
-	io->zcopy = true;
-	io->private_bufs = false;
-	io->nvme_sct = io->nvme_sc = 0;
 	ch_outstanding_add(ch, 1);
 	*out = io;
 	return 0;

@@ -165,3 +165,23 @@ uint8_t *vhost_uva_to_host(const struct vhost_mem *mem, uint64_t uva, uint64_t l
 	}
 	return NULL;
 }
+
+int vhost_mem_add_range(const struct vhost_mem *mem, uint64_t gpa, uint32_t len, struct iovec *iov,
+			uint16_t max, uint16_t *cnt)
+{
+	while (len > 0) {
+		uint64_t got;
+		uint8_t *p = vhost_gpa_to_host(mem, gpa, len, &got);
+
+		if (p == NULL)
+			return -EFAULT;
+		if (*cnt >= max)
+			return -E2BIG;
+		iov[*cnt].iov_base = p;
+		iov[*cnt].iov_len = (size_t)got;
+		(*cnt)++;
+		gpa += got;
+		len -= (uint32_t)got;
+	}
+	return 0;
+}

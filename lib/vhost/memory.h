@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vhost_user.h"
 
@@ -58,6 +59,29 @@ static inline uint8_t *vhost_gpa_to_host(const struct vhost_mem *mem, uint64_t g
 		}
 	}
 	return NULL;
+}
+
+/* Append [gpa, gpa+len) to iov (*cnt entries used of max), split where it crosses regions:
+ * 0, -EFAULT (outside guest memory) or -E2BIG (more than max entries). Both ring layouts
+ * walk their descriptors into iovecs with it. */
+int vhost_mem_add_range(const struct vhost_mem *mem, uint64_t gpa, uint32_t len, struct iovec *iov,
+			uint16_t max, uint16_t *cnt);
+
+/*
+ * A full barrier between our stores and our next loads, against the driver in another
+ * process (the Dekker-style check of notification suppression needs store-load order, in
+ * both ring layouts). Written in assembly: ThreadSanitizer builds refuse
+ * atomic_thread_fence, and the other side is not a thread of ours anyway.
+ */
+static inline void vhost_full_barrier(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("mfence" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("dmb ish" ::: "memory");
+#else
+#error "a full memory barrier for this architecture"
+#endif
 }
 
 /* The front-end address uva as a pointer, if [uva, uva+len) lies inside one region. */

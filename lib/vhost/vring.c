@@ -9,23 +9,6 @@
 #define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-/*
- * A full barrier between our stores and our next loads, against the driver in another
- * process (the Dekker-style check of notification suppression needs store-load order).
- * Written in assembly: ThreadSanitizer builds refuse atomic_thread_fence, and the other side
- * is not a thread of ours anyway.
- */
-static inline void full_barrier(void)
-{
-#if defined(__x86_64__)
-	__asm__ __volatile__("mfence" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("dmb ish" ::: "memory");
-#else
-#error "a full memory barrier for this architecture"
-#endif
-}
-
 static inline uint16_t *used_event(const struct vring *vr)
 {
 	return &vr->avail->ring[vr->size];
@@ -59,27 +42,6 @@ enum vring_pop vring_pop_head(struct vring *vr, uint16_t *head)
 	vr->last_avail++;
 	*head = h;
 	return VRING_GOT;
-}
-
-/* Append [gpa, gpa+len) to the iovecs, split where it crosses regions. */
-static int add_range(const struct vhost_mem *mem, uint64_t gpa, uint32_t len, struct iovec *iov,
-		     uint16_t max, uint16_t *cnt)
-{
-	while (len > 0) {
-		uint64_t got;
-		uint8_t *p = vhost_gpa_to_host(mem, gpa, len, &got);
-
-		if (p == NULL)
-			return -EFAULT;
-		if (*cnt >= max)
-			return -E2BIG;
-		iov[*cnt].iov_base = p;
-		iov[*cnt].iov_len = (size_t)got;
-		(*cnt)++;
-		gpa += got;
-		len -= (uint32_t)got;
-	}
-	return 0;
 }
 
 static void read_desc(const struct vring_desc *src, struct vring_desc *d)
@@ -147,7 +109,7 @@ int vring_walk(const struct vring *vr, const struct vhost_mem *mem, uint16_t hea
 			}
 			out_len += d.len;
 		}
-		rc = add_range(mem, d.addr, d.len, iov, max, &cnt);
+		rc = vhost_mem_add_range(mem, d.addr, d.len, iov, max, &cnt);
 		if (rc != 0) {
 			*why = rc == -EFAULT ? "buffer outside guest memory" : "too many segments";
 			return rc;
@@ -185,7 +147,7 @@ bool vring_publish(struct vring *vr)
 
 	STORE_REL(&vr->used->idx, now);
 	/* The driver's used_event (or flags) must be read after our index is visible. */
-	full_barrier();
+	vhost_full_barrier();
 	if (!vr->event_idx)
 		return !(LOAD(&vr->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	vr->signalled = now;
@@ -200,6 +162,6 @@ bool vring_arm(struct vring *vr)
 {
 	if (vr->event_idx)
 		STORE(avail_event(vr), vr->last_avail);
-	full_barrier();
+	vhost_full_barrier();
 	return LOAD_ACQ(&vr->avail->idx) != vr->last_avail;
 }

@@ -12,23 +12,6 @@
 #define F_AVAIL VRING_PACKED_DESC_F_AVAIL
 #define F_USED	VRING_PACKED_DESC_F_USED
 
-/*
- * A full barrier between our stores and our next loads, against the driver in another
- * process (store-load order for the notification checks). In assembly for the reason
- * vring.c gives: ThreadSanitizer builds refuse atomic_thread_fence. (vring.c keeps its own
- * copy, so that the split ring's file is left as it is.)
- */
-static inline void full_barrier(void)
-{
-#if defined(__x86_64__)
-	__asm__ __volatile__("mfence" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("dmb ish" ::: "memory");
-#else
-#error "a full memory barrier for this architecture"
-#endif
-}
-
 /* The driver made descriptor flags f available in the lap whose wrap counter is wrap. */
 static inline bool is_avail(uint16_t f, bool wrap)
 {
@@ -102,27 +85,6 @@ enum vring_pop vring_packed_pop(struct vring_packed *vr, struct vring_packed_buf
 	return VRING_GOT;
 }
 
-/* Append [gpa, gpa+len) to the iovecs, split where it crosses regions. */
-static int add_range(const struct vhost_mem *mem, uint64_t gpa, uint32_t len, struct iovec *iov,
-		     uint16_t max, uint16_t *cnt)
-{
-	while (len > 0) {
-		uint64_t got;
-		uint8_t *p = vhost_gpa_to_host(mem, gpa, len, &got);
-
-		if (p == NULL)
-			return -EFAULT;
-		if (*cnt >= max)
-			return -E2BIG;
-		iov[*cnt].iov_base = p;
-		iov[*cnt].iov_len = (size_t)got;
-		(*cnt)++;
-		gpa += got;
-		len -= (uint32_t)got;
-	}
-	return 0;
-}
-
 static void read_desc(const struct vring_packed_desc *src, struct vring_packed_desc *d)
 {
 	/* One copy, then only the copy is looked at: the guest may change the ring meanwhile. */
@@ -153,7 +115,7 @@ static int add_desc(struct walk_state *w, const struct vhost_mem *mem,
 		}
 		w->out_len += d->len;
 	}
-	rc = add_range(mem, d->addr, d->len, w->iov, w->max, &w->cnt);
+	rc = vhost_mem_add_range(mem, d->addr, d->len, w->iov, w->max, &w->cnt);
 	if (rc != 0) {
 		*why = rc == -EFAULT ? "buffer outside guest memory" : "too many segments";
 		return rc;
@@ -271,7 +233,7 @@ bool vring_packed_publish(struct vring_packed *vr)
 	int32_t o, e;
 
 	/* The driver's event structure must be read after our used flags are visible. */
-	full_barrier();
+	vhost_full_barrier();
 	flags = LOAD(&vr->driver->flags);
 	/* Kept at every publish, called or not: a driver that turns DESC on again names a
 	 * position after those it has seen, so only what is used from now on matters. */
@@ -301,7 +263,7 @@ bool vring_packed_arm(struct vring_packed *vr)
 		STORE(&vr->device->off_wrap,
 		      (uint16_t)(vr->last_avail | (uint16_t)vr->avail_wrap
 							  << VRING_PACKED_WRAP_BIT));
-	full_barrier();
+	vhost_full_barrier();
 	return is_avail(LOAD_ACQ(&vr->desc[vr->last_avail].flags), vr->avail_wrap);
 }
 
