@@ -633,7 +633,11 @@ static int apply_get_inflight(struct vhost_session *s)
 	in.mmap_offset = 0;
 	rc = send_reply_fd(s, &in, sizeof(in), fd);
 	close(fd);
-	return rc == 0 ? H_REPLIED : H_DROP;
+	if (rc != 0)
+		return H_DROP;
+	/* The queues were stopped only to swap the region under them: those that were running
+	 * go on, tracked in the new one (QEMU asks before the first start, when none runs). */
+	return start_ready(s) == H_DROP ? H_DROP : H_REPLIED;
 }
 
 static enum h_result h_get_inflight_fd(struct vhost_session *s)

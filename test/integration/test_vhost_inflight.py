@@ -218,3 +218,27 @@ def test_bad_regions_cost_the_connection(daemons, rundir, case):
     c.negotiate()
     assert c.queue(0).blk_read(0, 512)[0] == vu.S_OK
     c.close()
+
+
+def test_running_queues_go_on_after_get_inflight_fd(daemons, rundir):
+    """GET_INFLIGHT_FD stops the queues to put a new region under them. QEMU sends it before
+    the first start; a front-end may send it while they run: they go on, tracked in the new
+    region (left stopped, the next request would never complete)."""
+    t = daemons("-S", rundir)
+    t.result("bdev_malloc_create", {"name": "M0", "block_size": 512, "num_blocks": 8192})
+    t.result("vhost_create_blk_controller", {"ctrlr": "b0", "dev_name": "M0"})
+    c, (_, _, fd) = connect(os.path.join(rundir, "b0"))
+    c.set_mem_table(ack=True)
+    q = c.queue(0, QSIZE)
+    st, _ = q.blk_read(0, 512)
+    assert st == vu.S_OK
+    size2, _, fd2 = c.get_inflight(1, QSIZE)
+    st, _ = q.blk_read(1, 512)
+    assert st == vu.S_OK
+    m = mmap.mmap(fd2, size2)
+    # The used index noted in the new region is the ring's: both requests.
+    wait_until(lambda: Region(m).header()[4] == 2, what="the new region's used index")
+    m.close()
+    for f in (fd, fd2):
+        os.close(f)
+    c.close()
