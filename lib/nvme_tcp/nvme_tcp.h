@@ -31,6 +31,14 @@
 #define MIMO_TCP_RX_STAGING (64 * 1024)
 /* Staging of a connection that has not sent its ICReq yet: room for any one header. */
 #define MIMO_TCP_RX_STAGING_MIN 256
+/*
+ * After a PDU with this much data or more, read only MIMO_TCP_RX_AHEAD bytes ahead into
+ * staging: a stream of large transfers (128 KiB H2C or C2H data) would otherwise have up to
+ * 64 KiB of the next PDU's data read into staging and copied out again, where a read after
+ * its header puts it in place.
+ */
+#define MIMO_TCP_RX_LARGE_DATA (16 * 1024)
+#define MIMO_TCP_RX_AHEAD      512
 
 /* --- sockets ------------------------------------------------------------------------------- */
 
@@ -139,7 +147,9 @@ struct mimo_tcp_rx {
 	uint8_t ddgst_recv[4];
 	uint8_t scratch[MIMO_NVME_TCP_TERM_REQ_DATA_MAX];
 
-	uint8_t *buf; /* staging */
+	bool large;	      /* the last PDU with data had MIMO_TCP_RX_LARGE_DATA or more */
+	uint64_t staged_data; /* PDU data bytes that came through staging (copied twice) */
+	uint8_t *buf;	      /* staging */
 	uint32_t buf_size;
 	uint32_t head, tail;
 

@@ -166,6 +166,8 @@ static int start_pdu(struct mimo_tcp_rx *rx, const struct mimo_tcp_rx_ops *ops, 
 		return fail(rx, (uint16_t)rc, fei);
 	if (rc < 0)
 		return rc;
+	if (pdu->data_len != 0)
+		rx->large = pdu->data_len >= MIMO_TCP_RX_LARGE_DATA;
 	if (pdu->data_len != 0 && pdu->data == NULL) {
 		if (pdu->data_len > sizeof(rx->scratch))
 			return fail(rx, MIMO_NVME_TCP_FES_DATA_LIMIT_EXCEEDED, 0);
@@ -241,6 +243,7 @@ static int process(struct mimo_tcp_rx *rx, const struct mimo_tcp_rx_ops *ops, vo
 		n = MIMO_MIN(rx->pdu.data_len - rx->data_done, avail);
 		if (n != 0) /* a PDU without data has no destination */
 			memcpy((uint8_t *)rx->pdu.data + rx->data_done, rx->buf + rx->head, n);
+		rx->staged_data += n;
 		rx->data_done += n;
 		rx->head += n;
 		avail -= n;
@@ -294,6 +297,8 @@ int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, struct mimo_tcp_sock *sk,
 		}
 		iov[cnt].iov_base = rx->buf + rx->tail;
 		iov[cnt++].iov_len = rx->buf_size - rx->tail;
+		if (rx->large && iov[cnt - 1].iov_len > MIMO_TCP_RX_AHEAD)
+			iov[cnt - 1].iov_len = MIMO_TCP_RX_AHEAD;
 		n = mimo_tcp_sock_readv(sk, iov, cnt);
 		if (n < 0) {
 			if (total != 0)
