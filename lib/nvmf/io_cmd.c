@@ -11,15 +11,6 @@
 
 #define COMP "nvmf"
 
-/* The largest write given the bdev's memory to land in; larger ones are staged in a buffer
- * and copied by the bdev module. Measured on this project's VM (spdk_nvme_perf, malloc bdev,
- * the same binary with zcopy on and off, 4 alternating rounds on a quiet machine): 4 KiB
- * random writes ran the same either way with 21 % fewer instructions in place, while 128 KiB
- * sequential writes ran 17-48 % slower in place (docs/PERFORMANCE.md, "writes land in the
- * bdev"). The cut between the two sizes measured is set at 64 KiB, the staging read's size:
- * at or below it a PDU's data mostly arrives with its header in any case. */
-#define NVMF_ZCOPY_WRITE_MAX (64u << 10)
-
 /* --- per-reactor namespace state ----------------------------------------------------------- */
 
 static struct nvmf_ns_reactor *ns_here(struct nvmf_ns *ns)
@@ -359,8 +350,7 @@ bool nvmf_req_zcopy_write_start(struct nvmf_req *req)
 		return false;
 	ns = nvmf_ctrlr_get_ns(qp->ctrlr, cmd->nsid);
 	if (ns == NULL || !mimo_bdev_zcopy_supported(ns->bdev) || !range_ok(ns, slba, nlb) ||
-	    ((uint64_t)nlb << ns->block_shift) != req->data_len ||
-	    req->data_len > NVMF_ZCOPY_WRITE_MAX)
+	    ((uint64_t)nlb << ns->block_shift) != req->data_len)
 		return false;
 	if (mimo_unlikely(ns->subsys->ana_reporting) && !ana_accessible(qp->ctrlr, ns))
 		return false;
