@@ -28,7 +28,10 @@ each round. SPDK_NVMF_TGT_URING adds SPDK's io_uring build as a third target
 (sock_set_default_impl -i uring before framework_start_init); mimo_tgt on io_uring
 ("mimo-uring", the same call) is a target too unless BENCH_MIMO_URING=0. BENCH_HEADLINE_ONLY=1
 stops after it. MIMO_TGT_BEFORE (another mimo_tgt binary) adds it as "mimo-before", for a
-change's before and after in the same run. The mimo_perf figures below it are another table: a different initiator.
+change's before and after in the same run. "floor" (bench/tcp_floor.c, unless BENCH_FLOOR=0)
+runs each workload's bytes through loopback with no target work, placed as the targets are:
+"ceiling_over_floor" is each target's CPU per I/O over the floor's - the most a target on the
+kernel's sockets could lead it by per core. The mimo_perf figures below it are another table: a different initiator.
 What each I/O costs the target (instructions, syscalls) is bench/nvmf_cost.py.
 """
 import json
@@ -262,6 +265,36 @@ def headline_round(name, exe, d):
         t.stop()
 
 
+# tcp_floor's arguments for each headline workload: the same bytes each way, no target work
+# (bench/tcp_floor.c). Its 128 KiB writes travel in the capsule - no R2T - so it stays a floor.
+FLOOR = {w: ["-w", "write" if "write" in w else "read", "-b", args[args.index("-o") + 1],
+             "-q", args[args.index("-q") + 1]] for w, args in HEADLINE.items()}
+
+
+def floor_round():
+    """The kernel's loopback cost of each headline workload alone: tcp_floor with its target on
+    CPU 0 and its initiator on the last CPU, as the targets and spdk_nvme_perf are placed."""
+    res = {}
+    for w, args in FLOOR.items():
+        p = subprocess.run([os.path.join(BIN, "tcp_floor"), *args, "-t", str(SECONDS),
+                            "-c", "0", "-C", str(LAST_CPU)], capture_output=True, text=True,
+                           timeout=SECONDS + 60, check=True)
+        f = json.loads(p.stdout)
+        res[w] = {"iops": round(f["iops"]), "mibps": f["mibps"],
+                  "avg_us": round(1e6 / f["iops"], 2) if f["iops"] else None,
+                  "target_cpu": f["target_cpu_share"], "rss_kib": 0,
+                  "target_cpu_us_per_io": f["target_cpu_us_per_io"],
+                  "target_syscalls_per_io": f["target_syscalls_per_io"]}
+    return res
+
+
+def cpu_us_per_io(t, w):
+    """A target's CPU time per I/O from its medians: its core share over its IOPS."""
+    key = "avg_us" if w == "randread_4k_qd1" else "iops"
+    iops = 1e6 / t[w][key]["median"] if key == "avg_us" else t[w][key]["median"]
+    return t[w]["target_cpu"]["median"] / iops * 1e6
+
+
 def spread(vals):
     v = sorted(vals)
     return {"median": v[len(v) // 2], "min": v[0], "max": v[-1], "all": vals}
@@ -277,12 +310,14 @@ def headline(d):
         targets.insert(1, ("mimo-before", os.environ["MIMO_TGT_BEFORE"]))
     if SPDK_TGT_URING:
         targets.append(("spdk-uring", SPDK_TGT_URING))
+    if os.environ.get("BENCH_FLOOR", "1") != "0":
+        targets.append(("floor", "tcp_floor"))
     runs = {n: [] for n, _ in targets}
     loads = []
     for _ in range(ROUNDS):
         for name, exe in targets:
             before = os.getloadavg()
-            runs[name].append(headline_round(name, exe, d))
+            runs[name].append(floor_round() if name == "floor" else headline_round(name, exe, d))
             loads.append([round(x, 2) for x in before] + [round(x, 2) for x in os.getloadavg()])
     out = {"method": f"spdk_nvme_perf on CPU {LAST_CPU}, targets on CPU 0 (-m 0x1), "
                      f"{SECONDS} s per workload, {ROUNDS} alternating rounds",
@@ -298,6 +333,13 @@ def headline(d):
         t["rss_mib_under_load"] = spread([round(max(r[w]["rss_kib"] for w in HEADLINE) / 1024)
                                           for r in rs])
         out["targets"][name] = t
+    if "floor" in out["targets"]:
+        # The most any target using the kernel's sockets could lead each peer by per core: the
+        # peer's CPU per I/O over the floor's (the floor does no work of its own).
+        fl = out["targets"]["floor"]
+        out["ceiling_over_floor"] = {
+            peer: {w: round(cpu_us_per_io(t, w) / cpu_us_per_io(fl, w), 2) for w in HEADLINE}
+            for peer, t in out["targets"].items() if peer != "floor"}
     for me, peer in [(m, p) for m in ("mimo", "mimo-uring") if m in out["targets"]
                      for p, _ in targets if p.startswith("spdk")] + \
             ([("mimo-uring", "mimo")] if "mimo-uring" in out["targets"] else []):
