@@ -167,6 +167,8 @@ def test_default_impl_at_run_time_decides_for_later_listeners_only(daemons, rund
     before keeps epoll, one opened after is io_uring's; save_config names the first one's
     layer (the saved default would make it io_uring otherwise), so the replay is the same."""
     d = daemons()
+    # posix to start with, whatever MIMO_TEST_SOCK_IMPL made the daemon's default.
+    assert d.result("sock_set_default_impl", {"impl_name": "posix"}) is True
     before, after = two_ports()
     serve(d, before)
     assert d.result("sock_set_default_impl", {"impl_name": "uring"}) is True
