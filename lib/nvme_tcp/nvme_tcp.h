@@ -156,6 +156,14 @@ struct mimo_tcp_rx {
 	/* Set when a read or check failed: what the TermReq should say. */
 	uint16_t fes;
 	uint32_t fei;
+
+	/* TLS: one read of the buffers per mimo_tcp_rx_read, as over plain TCP, instead of
+	 * reading on while OpenSSL holds more (the target sets it: one fast host must not keep
+	 * its reactor from the others). tls_held then says the last read left decrypted or
+	 * buffered bytes in OpenSSL, which the socket will not signal again: the caller reads
+	 * again on its next turn. */
+	bool one_read;
+	bool tls_held;
 };
 
 int mimo_tcp_rx_init(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len);

@@ -277,6 +277,7 @@ int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, struct mimo_tcp_sock *sk,
 {
 	ssize_t total = 0;
 
+	rx->tls_held = false;
 	for (;;) {
 		struct iovec iov[3];
 		int cnt = 0, rc;
@@ -324,13 +325,18 @@ int mimo_tcp_rx_read(struct mimo_tcp_rx *rx, struct mimo_tcp_sock *sk,
 		total += n;
 		/* Plain TCP: one readv a call. TLS: what OpenSSL decrypted or read ahead beyond
 		 * the buffers would wait for the socket to become readable again, maybe forever:
-		 * read it now (only a read that filled every buffer can have left some). */
+		 * read it now (only a read that filled every buffer can have left some) - or,
+		 * with one_read, leave it to the caller's next turn (tls_held). */
 		if (mimo_likely(sk->tls == NULL))
 			break;
 		for (int i = 0; i < cnt; i++)
 			asked += iov[i].iov_len;
 		if ((size_t)n < asked || !mimo_tls_pending(sk->tls))
 			break;
+		if (rx->one_read) {
+			rx->tls_held = true;
+			break;
+		}
 	}
 	/* TLS, in the middle of a PDU: acknowledge now. A peer with a small send buffer (SPDK's
 	 * ssl socket layer has 4 KiB by default) sends the rest of a PDU only once what it sent

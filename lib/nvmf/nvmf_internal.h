@@ -424,6 +424,10 @@ struct nvmf_port {
 	bool secure;
 	/* As the listener asked (enum mimo_nvmf_sock_impl): what save_config says. */
 	uint8_t sock_impl;
+	/* The default socket layer when it opened (enum mimo_sock_impl): a listener that
+	 * followed the default keeps what it gave then, whatever sock_set_default_impl says
+	 * later, so save_config names it when the default has changed since. */
+	uint8_t default_impl;
 	bool closed;
 	TAILQ_ENTRY(nvmf_port) link;
 };
@@ -477,6 +481,10 @@ struct nvmf_qpair {
 	bool stat_unassociated; /* in its reactor's current_unassociated_qpairs */
 	char traddr[64];	/* the host's address, for logs, events and RPCs */
 	char trsvcid[8];
+	/* How its bytes move (TCP: "posix", "uring", "ssl"; NULL: no socket), set by the
+	 * transport before the queue pair is served and never changed: nvmf_subsystem_get_qpairs
+	 * shows it, so a uring listener's connection that fell back to epoll is seen. */
+	const char *sock_impl;
 	TAILQ_ENTRY(nvmf_qpair) link; /* its poll group's */
 };
 

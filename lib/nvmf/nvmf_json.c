@@ -7,6 +7,7 @@
 #include "nvmf_auth.h"
 #include "keyring.h"
 #include "mimo/events.h"
+#include "sock_opts.h"
 #include "transport.h"
 #include "uuid.h"
 
@@ -208,6 +209,9 @@ static json_t *qpair_json(const struct nvmf_ctrlr *c, const struct nvmf_qpair *q
 
 	if (c->port != NULL)
 		json_object_set_new(o, "listen_address", listen_addr_json(c->port));
+	/* mimo's: the socket layer that really serves it (SPDK's has no such key). */
+	if (qp->sock_impl != NULL)
+		json_object_set_new(o, "sock_impl", json_string(qp->sock_impl));
 	if (a != NULL)
 		json_object_set_new(o, "auth", auth_json(a));
 	return o;
@@ -415,13 +419,21 @@ MIMO_EXPORT json_t *mimo_nvmf_tgt_config_json(struct mimo_nvmf_tgt *tgt)
 				      listen_addr_json(l->port));
 			if (l->port->secure)
 				json_object_set_new(p, "secure_channel", json_true());
-			/* Only when the listener named one: else the default decides, as saved. */
+			/* When the listener named one, or when it followed a default that
+			 * sock_set_default_impl (at run time, mimo's) has changed since: else the
+			 * default decides, as saved. */
 			if (l->port->sock_impl != MIMO_NVMF_SOCK_IMPL_DEFAULT)
 				json_object_set_new(
 					p, "sock_impl",
 					json_string(l->port->sock_impl == MIMO_NVMF_SOCK_IMPL_URING
 							    ? "uring"
 							    : "posix"));
+			else if (!l->port->secure &&
+				 l->port->default_impl != (uint8_t)mimo_sock_get_default_impl())
+				json_object_set_new(
+					p, "sock_impl",
+					json_string(mimo_sock_impl_name(
+						(enum mimo_sock_impl)l->port->default_impl)));
 			add_call(config, "nvmf_subsystem_add_listener", p);
 			ana_config(config, s, l);
 		}

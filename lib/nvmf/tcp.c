@@ -94,6 +94,13 @@ static int pg_poll(void *arg)
 	struct nvmf_tcp_qpair *qp;
 	int work = 0;
 
+	/* TLS connections with bytes left in OpenSSL: one more read each, as a readable socket
+	 * gets one a turn. Those put back by these reads wait for the next turn. */
+	pg->turn++;
+	while ((qp = TAILQ_FIRST(&pg->rx_held)) != NULL && qp->held_turn != pg->turn) {
+		nvmf_tcp_qpair_read(qp);
+		work++;
+	}
 	while ((qp = TAILQ_FIRST(&pg->dirty)) != NULL) {
 		TAILQ_REMOVE(&pg->dirty, qp, dirty_link);
 		qp->dirty = false;
@@ -123,6 +130,7 @@ static struct nvmf_poll_group *tcp_poll_group_create(struct nvmf_transport *core
 	pg->tt = tt;
 	pg->max_free_bufs = MIMO_MIN(core->opts.num_shared_buffers, core->opts.buf_cache_size);
 	TAILQ_INIT(&pg->dirty);
+	TAILQ_INIT(&pg->rx_held);
 	TAILQ_INIT(&pg->unconnected);
 	STAILQ_INIT(&pg->buf_waiters);
 	return &pg->core;
@@ -293,6 +301,8 @@ static void qpair_create(void *arg)
 				   MIMO_MAX(MIMO_MAX(tt->core.opts.io_unit_size, NVMF_ADMIN_ICD),
 					    tt->core.opts.in_capsule_data_size)) != 0)
 		goto fail;
+	/* One read per turn over TLS too (rx.h): the reactor's other connections come next. */
+	qp->rx.one_read = true;
 	qp->core.tt = &tt->core;
 	qp->core.port = &m->port->core;
 	qp->core.state = NVMF_QP_AWAIT_IC;
@@ -314,12 +324,19 @@ static void qpair_create(void *arg)
 	}
 	/* TLS stays on epoll: its records are read and written by OpenSSL on the socket. */
 	if (m->uring && !m->secure && nvmf_tcp_uring_attach(qp) == 0) {
-		/* served by the ring */
+		qp->core.sock_impl = "uring";
 	} else if (mimo_fd_watch_add(qp->sock.fd, EPOLLIN, qpair_event, qp, &qp->watch) != 0) {
 		unconnected_remove(qp);
 		mimo_tls_free(qp->handshake);
 		mimo_tcp_rx_fini(&qp->rx);
 		goto fail;
+	} else {
+		qp->core.sock_impl = m->secure ? "ssl" : "posix";
+		/* Its listener asked for io_uring and it did not get it: counted and shown
+		 * (nvmf_get_transports, the queue pair's sock_impl), the reason logged by
+		 * nvmf_tcp_uring_attach. */
+		if (m->uring && !m->secure)
+			atomic_fetch_add(&tt->uring_fallback_qpairs, 1);
 	}
 	nvmf_poll_group_add(&pg->core, &qp->core);
 	nvmf_tgt_qpair_arrived(tt->core.tgt); /* counted as unassociated from here */
@@ -407,12 +424,31 @@ void nvmf_tcp_qpair_flush(struct nvmf_tcp_qpair *qp)
 	}
 }
 
+static void rx_held_remove(struct nvmf_tcp_qpair *qp)
+{
+	if (qp->rx_held) {
+		TAILQ_REMOVE(&qp->pg->rx_held, qp, rx_held_link);
+		qp->rx_held = false;
+	}
+}
+
 void nvmf_tcp_qpair_read(struct nvmf_tcp_qpair *qp)
 {
-	int rc = mimo_tcp_rx_read(&qp->rx, &qp->sock, &nvmf_tcp_rx_ops, qp);
+	int rc;
 
-	if (mimo_likely(rc >= 0) || qp->core.state == NVMF_QP_CLOSING)
+	rx_held_remove(qp);
+	rc = mimo_tcp_rx_read(&qp->rx, &qp->sock, &nvmf_tcp_rx_ops, qp);
+	if (mimo_likely(rc >= 0) || qp->core.state == NVMF_QP_CLOSING) {
+		/* TLS stopped at the turn's read with more in OpenSSL: the poll group reads it
+		 * next turn (the socket may never say so). */
+		if (mimo_unlikely(qp->rx.tls_held) && qp->core.state != NVMF_QP_CLOSING) {
+			qp->rx_held = true;
+			qp->held_turn = qp->pg->turn;
+			TAILQ_INSERT_TAIL(&qp->pg->rx_held, qp, rx_held_link);
+			atomic_fetch_add_explicit(&qp->tt->tls_reads_held, 1, memory_order_relaxed);
+		}
 		return;
+	}
 	if (rc == -EPROTO) {
 		nvmf_tcp_qpair_terminate(qp, qp->rx.fes, qp->rx.fei);
 		return;
@@ -453,6 +489,10 @@ static void qpair_event(void *arg, uint32_t events)
 	if (events & EPOLLOUT)
 		nvmf_tcp_qpair_flush(qp);
 	if (qp->core.state == NVMF_QP_CLOSING || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	/* Bytes held in OpenSSL: the poll group reads it this turn, once (the read takes from
+	 * the socket as well). */
+	if (qp->rx_held)
 		return;
 	nvmf_tcp_qpair_read(qp);
 }
@@ -514,6 +554,7 @@ static void qpair_close(struct nvmf_tcp_qpair *qp)
 		TAILQ_REMOVE(&qp->pg->dirty, qp, dirty_link);
 		qp->dirty = false;
 	}
+	rx_held_remove(qp);
 	/* Requests waiting on us, not on a bdev or the target's reactor, end now. */
 	for (uint32_t i = 0; i < qp->num_reqs; i++) {
 		struct nvmf_tcp_req *req = &qp->reqs[i];
@@ -854,6 +895,13 @@ static void tcp_dump(const struct nvmf_transport *core, json_t *j, bool config)
 		/* Of num_qpairs, those whose bytes move through io_uring (sock_impl "uring"). */
 		json_object_set_new(j, "num_uring_qpairs",
 				    json_integer(atomic_load(&tt->uring_qpairs)));
+		/* Since the start: connections a uring listener had served by epoll instead (their
+		 * reactor had no ring), and TLS reads cut at the per-turn budget. */
+		json_object_set_new(
+			j, "num_uring_fallback_qpairs",
+			json_integer((json_int_t)atomic_load(&tt->uring_fallback_qpairs)));
+		json_object_set_new(j, "num_tls_reads_held",
+				    json_integer((json_int_t)atomic_load(&tt->tls_reads_held)));
 	}
 }
 

@@ -24,6 +24,12 @@ struct nvmf_tcp_transport {
 	atomic_uint shared_buffers; /* large buffers allocated, over every poll group */
 	struct mimo_tls_ctx *tls;   /* made with the first secure port (tcp_tls.c) */
 	atomic_uint uring_qpairs;   /* connections served through io_uring now */
+	/* Connections of a uring listener served by epoll: their reactor has no ring (it could
+	 * not be made) or the ring could not take them. Since the start. */
+	atomic_uint_fast64_t uring_fallback_qpairs;
+	/* TLS reads that stopped at the per-turn budget with OpenSSL holding more bytes (read
+	 * on the reactor's next turn). Since the start. */
+	atomic_uint_fast64_t tls_reads_held;
 };
 
 /* A listening socket. On the target's reactor. Freed once it is closed and the last of
@@ -53,6 +59,10 @@ struct nvmf_tcp_poll_group {
 	uint32_t num_free_bufs, max_free_bufs;
 	struct nvmf_tcp_uring *uring; /* made with its first io_uring connection */
 	bool uring_failed;	      /* could not be made: its connections use epoll */
+	/* TLS connections whose last read left bytes in OpenSSL (rx.tls_held): read once each
+	 * turn by the poll group's poller, oldest first, until one ends with nothing held. */
+	TAILQ_HEAD(, nvmf_tcp_qpair) rx_held;
+	uint64_t turn; /* the poller's turns, to read each held connection once a turn */
 };
 
 enum nvmf_tcp_req_state {
@@ -119,6 +129,9 @@ struct nvmf_tcp_qpair {
 	uint64_t accepted_ticks; /* when the connect timeout started */
 	TAILQ_ENTRY(nvmf_tcp_qpair) unconnected_link;
 	TAILQ_ENTRY(nvmf_tcp_qpair) dirty_link;
+	bool rx_held;	    /* on pg->rx_held */
+	uint64_t held_turn; /* the poll group's turn when it was put there */
+	TAILQ_ENTRY(nvmf_tcp_qpair) rx_held_link;
 };
 
 static inline struct nvmf_tcp_qpair *nvmf_tcp_qpair(struct nvmf_qpair *qp)

@@ -304,13 +304,18 @@ int nvmf_tcp_uring_attach(struct nvmf_tcp_qpair *qp)
 		}
 	}
 	qp->send_iov = calloc(SEND_IOV, sizeof(*qp->send_iov));
-	if (qp->send_iov == NULL)
+	if (qp->send_iov == NULL) {
+		MIMO_WARN(COMP, "%s:%s: out of memory for its io_uring sends; it uses epoll",
+			  qp->core.traddr, qp->core.trsvcid);
 		return -ENOMEM;
+	}
 	qp->ring = pg->uring;
 	if (arm_recv(qp) != 0) {
 		qp->ring = NULL;
 		free(qp->send_iov);
 		qp->send_iov = NULL;
+		MIMO_WARN(COMP, "%s:%s: reactor %u's ring is full; it uses epoll", qp->core.traddr,
+			  qp->core.trsvcid, pg->core.reactor_index);
 		return -EAGAIN;
 	}
 	atomic_fetch_add(&qp->tt->uring_qpairs, 1);

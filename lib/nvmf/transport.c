@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "opts.h"
+#include "sock_opts.h"
 #include "transport.h"
 
 #define COMP "nvmf"
@@ -159,6 +160,7 @@ int nvmf_port_get(struct nvmf_transport *tt, struct mimo_nvmf_listen_addr *addr,
 	p->refs = 1;
 	p->secure = opts->secure_channel;
 	p->sock_impl = (uint8_t)opts->sock_impl;
+	p->default_impl = (uint8_t)mimo_sock_get_default_impl();
 	p->closed = false;
 	p->portid = alloc_portid(tt);
 	TAILQ_INSERT_TAIL(&tt->ports, p, link);
