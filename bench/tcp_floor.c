@@ -35,19 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define CMD_BYTES 72
 #define HDR_BYTES 24
 #define MEM_BYTES (64u << 20)
 #define MAX_BATCH 512
 #define RX_BYTES  (1u << 20)
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void pin(int cpu)
 {
@@ -130,8 +124,8 @@ static void initiator(const struct job *j, struct sockaddr_in *addr)
 	}
 	if (send_all(fd, iov, j->qd) != 0)
 		_exit(1);
-	end = now() + j->seconds;
-	while (now() < end) {
+	end = bench_now() + j->seconds;
+	while (bench_now() < end) {
 		ssize_t n = recv(fd, rx, RX_BYTES, MSG_DONTWAIT);
 		size_t done;
 
@@ -154,14 +148,6 @@ static void initiator(const struct job *j, struct sockaddr_in *addr)
 }
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	g_rng ^= g_rng << 13;
-	g_rng ^= g_rng >> 7;
-	g_rng ^= g_rng << 17;
-	return g_rng;
-}
 
 int main(int argc, char **argv)
 {
@@ -237,7 +223,7 @@ int main(int argc, char **argv)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cmd_len = CMD_BYTES + (j.write ? j.bytes : 0);
-	t0 = now();
+	t0 = bench_now();
 	c0 = cpu_seconds();
 	for (;;) {
 		ssize_t n = recv(fd, rx, RX_BYTES, MSG_DONTWAIT);
@@ -259,7 +245,7 @@ int main(int argc, char **argv)
 			iov[k].iov_base = hdrs[i % MAX_BATCH];
 			iov[k++].iov_len = HDR_BYTES;
 			if (!j.write) {
-				iov[k].iov_base = mem + (rnd() % blocks) * j.bytes;
+				iov[k].iov_base = mem + (bench_rnd(&g_rng) % blocks) * j.bytes;
 				iov[k++].iov_len = j.bytes;
 			}
 		}
@@ -271,7 +257,7 @@ int main(int argc, char **argv)
 		ios += cmds;
 	}
 	{
-		double secs = now() - t0, cpu = cpu_seconds() - c0;
+		double secs = bench_now() - t0, cpu = cpu_seconds() - c0;
 
 		waitpid(child, NULL, 0);
 		printf("{\"workload\": \"%s\", \"bytes\": %zu, \"qd\": %d, \"ios\": %llu, "

@@ -19,25 +19,11 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "bench_util.h"
+
 #define MAX_QD 256
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	g_rng ^= g_rng << 13;
-	g_rng ^= g_rng >> 7;
-	g_rng ^= g_rng << 17;
-	return g_rng;
-}
 
 int main(int argc, char **argv)
 {
@@ -99,12 +85,12 @@ int main(int argc, char **argv)
 		cbs[i].aio_nbytes = (uint64_t)bs;
 		cbs[i].aio_data = (uint64_t)i;
 	}
-#define OFFSET() ((seq ? (next++ % blocks) : (rnd() % blocks)) * (uint64_t)bs)
+#define OFFSET() ((seq ? (next++ % blocks) : (bench_rnd(&g_rng) % blocks)) * (uint64_t)bs)
 	for (int i = 0; i < qd; i++) {
 		cbs[i].aio_offset = (int64_t)OFFSET();
 		ptrs[i] = &cbs[i];
 	}
-	t0 = now();
+	t0 = bench_now();
 	if (syscall(SYS_io_submit, ctx, qd, ptrs) != qd) {
 		fprintf(stderr, "vblk_load: io_submit: %s\n", strerror(errno));
 		return 1;
@@ -119,7 +105,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vblk_load: io_getevents: %s\n", strerror(errno));
 			return 1;
 		}
-		t1 = now();
+		t1 = bench_now();
 		for (int i = 0; i < n; i++) {
 			struct iocb *cb = &cbs[evs[i].data];
 
