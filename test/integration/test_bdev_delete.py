@@ -1,5 +1,5 @@
-"""Deleting bdevs while they are in use on two reactors (-m 0x3), in a real mimo_tgt: a malloc
-bdev and each stacked module (passthru, split, delay, raid0, raid1) exported over NVMe/TCP,
+"""Deleting bdevs while they are in use on two reactors (-m 0x3), in a real mimo_tgt: null and
+malloc bdevs and each stacked module (passthru, split, delay, raid0, raid1) exported over NVMe/TCP,
 mimo_perf keeping I/O outstanding on queue pairs of both reactors, and the base or the stacked
 bdev deleted with SPDK's rpc.py meanwhile. Each time the RPC answers, the bdevs go, the I/O
 ends (with errors where the namespace went, none where a raid1 keeps serving) instead of
@@ -51,12 +51,12 @@ class Load:
     """mimo_perf on the target: four I/O queue pairs per namespace, which the target spreads
     over its two reactors; running until stopped."""
 
-    def __init__(self, procs, d, port, tmp_path):
+    def __init__(self, procs, d, port, tmp_path, workload):
         self.d = d
         self.err = open(tmp_path / "perf.err", "w+")
         trid = f"trtype:tcp adrfam:IPv4 traddr:127.0.0.1 trsvcid:{port} subnqn:{NQN}"
         self.p = procs([os.path.join(BIN, "mimo_perf"), "-r", trid, "-q", "8", "-o", "4096",
-                        "-w", "randrw", "-t", "600", "-P", "4", "-k", "0", "--json"],
+                        "-w", workload, "-t", "600", "-P", "4", "-k", "0", "--json"],
                        env=clean_env(), stdout=subprocess.PIPE, stderr=self.err, text=True)
         # Both reactors serve some of it, and it flows, before anything is deleted.
         base = completed(d)
@@ -82,12 +82,12 @@ def closed_where_opened(d):
 
 
 def run_delete(daemons, procs, tmp_path, setup, exported, delete, gone, errors_expected=True,
-               env=None):
+               env=None, workload="randrw"):
     """A target on two reactors with setup's bdevs, exported under load; delete while the
     load runs; the target afterwards (the load stopped, the subsystem gone)."""
     d = daemons("-m", "0x3", env=env)
     setup(d)
-    load = Load(procs, d, export(d, exported), tmp_path)
+    load = Load(procs, d, export(d, exported), tmp_path, workload)
     delete(d)  # rpc_py asserts that the RPC answered, with success
     wait_until(lambda: not (set(gone) & names(d)), 20, f"{gone} to be deleted")
     # The target still serves RPCs, and the I/O left (if any) still ends.
@@ -101,32 +101,49 @@ def run_delete(daemons, procs, tmp_path, setup, exported, delete, gone, errors_e
     return d
 
 
-def malloc(d, *names_, mib=16):
+def malloc(d, *names_):
     for n in names_:
-        rpc_py(d, "bdev_malloc_create", "-b", n, mib, 512)
+        rpc_py(d, "bdev_malloc_create", "-b", n, 16, 512)
+
+
+def null(d, *names_):
+    """Bases of null bdevs: the tests that write do so from both reactors to the same blocks,
+    which on a malloc bdev is a data race by design (two reactors copy in and out of its
+    memory at once: docs/nvmf.md, "What a reader sees"), and TSan would report that."""
+    for n in names_:
+        rpc_py(d, "bdev_null_create", n, 16, 512)
 
 
 def released(d, name):
-    """name is left unclaimed (its stacked bdev let it go), and can be deleted."""
+    """name (a null bdev) is left unclaimed (its stacked bdev let it go), and can be deleted."""
     wait_until(lambda: d.result("bdev_get_bdevs", {"name": name})[0]["claimed"] is False, 10,
                f"{name} to be released")
-    rpc_py(d, "bdev_malloc_delete", name)
+    rpc_py(d, "bdev_null_delete", name)
 
 
 # --- the generic path ---------------------------------------------------------------------
 
 
-def test_malloc_deleted_under_io_on_both_reactors(daemons, procs, tmp_path):
+def test_null_deleted_under_io_on_both_reactors(daemons, procs, tmp_path):
+    d = run_delete(daemons, procs, tmp_path, lambda d: null(d, "N0"), ["N0"],
+                   lambda d: rpc_py(d, "bdev_null_delete", "N0"), ["N0"])
+    closed_where_opened(d)
+
+
+def test_malloc_deleted_under_zero_copy_reads(daemons, procs, tmp_path):
+    """A malloc bdev's reads are sent from its own memory, each keeping its I/O (and the
+    namespace's in-flight count) until the send is done: the namespace's removal waits for
+    them. Reads only, so that no write races them."""
     d = run_delete(daemons, procs, tmp_path, lambda d: malloc(d, "M0"), ["M0"],
-                   lambda d: rpc_py(d, "bdev_malloc_delete", "M0"), ["M0"])
+                   lambda d: rpc_py(d, "bdev_malloc_delete", "M0"), ["M0"], workload="randread")
     closed_where_opened(d)
 
 
 def test_delete_with_small_rings_under_io(daemons, procs, tmp_path):
     """The same with rings of 8 messages: the delete's notices (and the channels' puts) meet
     full rings while both reactors are busy, and wait on their sender's overflow list."""
-    d = run_delete(daemons, procs, tmp_path, lambda d: malloc(d, "M0"), ["M0"],
-                   lambda d: rpc_py(d, "bdev_malloc_delete", "M0"), ["M0"],
+    d = run_delete(daemons, procs, tmp_path, lambda d: null(d, "N0"), ["N0"],
+                   lambda d: rpc_py(d, "bdev_null_delete", "N0"), ["N0"],
                    env={"MIMO_TGT_MSG_RING_SIZE": "8"})
     closed_where_opened(d)
 
@@ -159,70 +176,70 @@ def test_bad_ring_size_stops_the_start(rundir):
 @pytest.mark.parametrize("which", ["base", "stacked"])
 def test_passthru_deleted_under_io(daemons, procs, tmp_path, which):
     def setup(d):
-        malloc(d, "M0")
-        rpc_py(d, "bdev_passthru_create", "-b", "M0", "-p", "PT0")
+        null(d, "N0")
+        rpc_py(d, "bdev_passthru_create", "-b", "N0", "-p", "PT0")
 
     if which == "base":
         d = run_delete(daemons, procs, tmp_path, setup, ["PT0"],
-                       lambda d: rpc_py(d, "bdev_malloc_delete", "M0"), ["PT0", "M0"])
+                       lambda d: rpc_py(d, "bdev_null_delete", "N0"), ["PT0", "N0"])
     else:
         d = run_delete(daemons, procs, tmp_path, setup, ["PT0"],
                        lambda d: rpc_py(d, "bdev_passthru_delete", "PT0"), ["PT0"])
-        released(d, "M0")
+        released(d, "N0")
     closed_where_opened(d)
 
 
 @pytest.mark.parametrize("which", ["base", "stacked"])
 def test_split_deleted_under_io(daemons, procs, tmp_path, which):
     def setup(d):
-        malloc(d, "M0")
-        rpc_py(d, "bdev_split_create", "M0", 2)
+        null(d, "N0")
+        rpc_py(d, "bdev_split_create", "N0", 2)
 
     if which == "base":
-        d = run_delete(daemons, procs, tmp_path, setup, ["M0p0", "M0p1"],
-                       lambda d: rpc_py(d, "bdev_malloc_delete", "M0"), ["M0p0", "M0p1", "M0"])
+        d = run_delete(daemons, procs, tmp_path, setup, ["N0p0", "N0p1"],
+                       lambda d: rpc_py(d, "bdev_null_delete", "N0"), ["N0p0", "N0p1", "N0"])
     else:
-        d = run_delete(daemons, procs, tmp_path, setup, ["M0p0", "M0p1"],
-                       lambda d: rpc_py(d, "bdev_split_delete", "M0"), ["M0p0", "M0p1"])
-        released(d, "M0")
+        d = run_delete(daemons, procs, tmp_path, setup, ["N0p0", "N0p1"],
+                       lambda d: rpc_py(d, "bdev_split_delete", "N0"), ["N0p0", "N0p1"])
+        released(d, "N0")
     closed_where_opened(d)
 
 
 @pytest.mark.parametrize("which", ["base", "stacked"])
 def test_delay_deleted_under_io(daemons, procs, tmp_path, which):
     def setup(d):
-        malloc(d, "M0")
+        null(d, "N0")
         # Completions held 100 us to 1 ms: some always wait on a reactor's timer.
-        rpc_py(d, "bdev_delay_create", "-b", "M0", "-d", "D0", "-r", 100, "-t", 1000, "-w", 100,
+        rpc_py(d, "bdev_delay_create", "-b", "N0", "-d", "D0", "-r", 100, "-t", 1000, "-w", 100,
                "-n", 1000)
 
     if which == "base":
         d = run_delete(daemons, procs, tmp_path, setup, ["D0"],
-                       lambda d: rpc_py(d, "bdev_malloc_delete", "M0"), ["D0", "M0"])
+                       lambda d: rpc_py(d, "bdev_null_delete", "N0"), ["D0", "N0"])
     else:
         d = run_delete(daemons, procs, tmp_path, setup, ["D0"],
                        lambda d: rpc_py(d, "bdev_delay_delete", "D0"), ["D0"])
-        released(d, "M0")
+        released(d, "N0")
     closed_where_opened(d)
 
 
 @pytest.mark.parametrize("which", ["member", "stacked"])
 def test_raid0_deleted_under_io(daemons, procs, tmp_path, which):
     def setup(d):
-        malloc(d, "M0", "M1")
-        rpc_py(d, "bdev_raid_create", "-n", "R0", "-r", "raid0", "-z", 64, "-b", "M0 M1")
+        null(d, "N0", "N1")
+        rpc_py(d, "bdev_raid_create", "-n", "R0", "-r", "raid0", "-z", 64, "-b", "N0 N1")
 
     if which == "member":
         # raid0 cannot lose a member: its bdev goes, the raid stays offline until deleted.
         d = run_delete(daemons, procs, tmp_path, setup, ["R0"],
-                       lambda d: rpc_py(d, "bdev_malloc_delete", "M1"), ["R0", "M1"])
+                       lambda d: rpc_py(d, "bdev_null_delete", "N1"), ["R0", "N1"])
         rpc_py(d, "bdev_raid_delete", "R0")
-        released(d, "M0")
+        released(d, "N0")
     else:
         d = run_delete(daemons, procs, tmp_path, setup, ["R0"],
                        lambda d: rpc_py(d, "bdev_raid_delete", "R0"), ["R0"])
-        released(d, "M0")
-        released(d, "M1")
+        released(d, "N0")
+        released(d, "N1")
     assert d.result("bdev_raid_get_bdevs", {"category": "all"}) == []
     closed_where_opened(d)
 
@@ -231,14 +248,14 @@ def test_raid1_member_deleted_under_io(daemons, procs, tmp_path):
     """A raid1 losing a member under I/O keeps serving: each reactor's channel lets the
     member go on that reactor, and no I/O fails."""
     def setup(d):
-        malloc(d, "M0", "M1")
-        rpc_py(d, "bdev_raid_create", "-n", "R1", "-r", "raid1", "-b", "M0 M1")
+        null(d, "N0", "N1")
+        rpc_py(d, "bdev_raid_create", "-n", "R1", "-r", "raid1", "-b", "N0 N1")
 
     d = run_delete(daemons, procs, tmp_path, setup, ["R1"],
-                   lambda d: rpc_py(d, "bdev_malloc_delete", "M1"), ["M1"],
+                   lambda d: rpc_py(d, "bdev_null_delete", "N1"), ["N1"],
                    errors_expected=False)
     [r] = d.result("bdev_raid_get_bdevs", {"category": "online"})
     assert r["num_base_bdevs_operational"] == 1
     rpc_py(d, "bdev_raid_delete", "R1")
-    released(d, "M0")
+    released(d, "N0")
     closed_where_opened(d)
