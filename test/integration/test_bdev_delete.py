@@ -11,9 +11,11 @@ the removal by spinning until that reactor's message ring had room, while it hel
 registry's and the bdev's locks. A reactor whose ring was full and which was itself waiting
 for those locks - or the deleting reactor itself, the owner of most descriptors - never made
 room. MIMO_TGT_MSG_RING_SIZE shrinks the rings so that a delete meets a full one for sure."""
+import http.client
 import os
 import signal
 import subprocess
+import threading
 
 import pytest
 
@@ -75,23 +77,80 @@ class Load:
         return out, err
 
 
+class Readers:
+    """While the delete runs, what else reads the layer's state under its locks: bdev_get_iostat
+    over RPC (on the RPC reactor, as the delete) and /metrics scrapes (the metrics endpoint's
+    own thread, reading every bdev's counters under the registry's and each bdev's lock)."""
+
+    def __init__(self, d, metrics_port):
+        self.d, self.port = d, metrics_port
+        self.done = threading.Event()
+        self.counts = [0, 0]
+        self.errors = []
+        self.threads = [threading.Thread(target=self.loop, args=(i, f))
+                        for i, f in enumerate((self.iostat, self.scrape))]
+        for t in self.threads:
+            t.start()
+
+    def iostat(self):
+        assert isinstance(self.d.result("bdev_get_iostat"), dict)
+
+    def scrape(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10 * SLOW)
+        try:
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            assert r.status == 200 and r.read()
+        finally:
+            c.close()
+
+    def loop(self, i, fn):
+        while not self.done.is_set():
+            try:
+                fn()
+                self.counts[i] += 1
+            except Exception as e:  # reported by stop()
+                self.errors.append(repr(e))
+                return
+
+    def running(self):
+        """Each has read again since now."""
+        base = list(self.counts)
+        wait_until(lambda: self.errors or all(n > b for n, b in zip(self.counts, base)), 20,
+                   "the readers to go on")
+        assert not self.errors, self.errors
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(timeout=30 * SLOW)
+        assert not self.errors, self.errors
+
+
 def closed_where_opened(d):
     """Every descriptor was closed on the reactor that opened it (the layer logs one that
-    was not: its REMOVE notice could free it under the close)."""
-    assert "is closed on reactor" not in d.output(), d.output()[-4000:]
+    was not: its REMOVE notice could free it under the close), and no channel went while
+    I/O on it was still outstanding (whose completion would find it freed)."""
+    out = d.output()
+    assert "is closed on reactor" not in out, out[-4000:]
+    assert "channel destroyed with" not in out, out[-4000:]
 
 
 def run_delete(daemons, procs, tmp_path, setup, exported, delete, gone, errors_expected=True,
                env=None, workload="randrw"):
     """A target on two reactors with setup's bdevs, exported under load; delete while the
     load runs; the target afterwards (the load stopped, the subsystem gone)."""
-    d = daemons("-m", "0x3", env=env)
+    mport = free_port()
+    d = daemons("-m", "0x3", "--metrics", f"127.0.0.1:{mport}", env=env)
     setup(d)
     load = Load(procs, d, export(d, exported), tmp_path, workload)
+    readers = Readers(d, mport)
+    readers.running()
     delete(d)  # rpc_py asserts that the RPC answered, with success
     wait_until(lambda: not (set(gone) & names(d)), 20, f"{gone} to be deleted")
-    # The target still serves RPCs, and the I/O left (if any) still ends.
-    assert d.result("bdev_get_bdevs") is not None
+    # The target still serves RPCs and scrapes, and the I/O left (if any) still ends.
+    readers.running()
+    readers.stop()
     _, err = load.stop()
     if errors_expected:
         assert load.p.returncode == 2, err
