@@ -207,6 +207,36 @@ def test_delete_with_small_rings_under_io(daemons, procs, tmp_path):
     closed_where_opened(d)
 
 
+def test_many_deleted_at_once_with_small_rings(daemons, procs, tmp_path):
+    """Eight namespaces under load on both reactors, deleted by four RPC clients at once, with
+    rings of two messages: every removal's notices, the namespaces' channel puts and the I/O's
+    messages compete for the rings. Before the layer stopped waiting for room under its locks,
+    this deadlocked in about one run of three: the deletes never answered, and the target
+    could not even stop."""
+    bdevs = [f"N{i}" for i in range(8)]
+
+    def delete_all(d):
+        answers = []
+
+        def worker(part):
+            for b in part:
+                try:
+                    answers.append(d.result("bdev_null_delete", {"name": b}))
+                except Exception as e:  # checked below
+                    answers.append(repr(e))
+
+        threads = [threading.Thread(target=worker, args=(bdevs[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60 * SLOW)
+        assert answers == [True] * len(bdevs), answers
+
+    d = run_delete(daemons, procs, tmp_path, lambda d: null(d, *bdevs), bdevs, delete_all, bdevs,
+                   env={"MIMO_TGT_MSG_RING_SIZE": "2"})
+    closed_where_opened(d)
+
+
 def test_delete_with_more_users_than_the_ring_holds(daemons, rundir):
     """A bdev open 12 times on the RPC reactor (12 vhost-blk controllers over it), rings of 4
     messages: the delete tells each user on that reactor - itself - while holding the layer's
