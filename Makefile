@@ -83,7 +83,8 @@ test-asan: deps
 # integration tests of the threaded programs (agent, gateway, plugin SDK, mimo_perf, the event
 # bridge), of queues served on other reactors than their session's (vhost-user-blk with split
 # and packed rings, vhost-user-scsi), of the bdev layer's state shared by reactors (statistics,
-# QoS), and the metrics endpoint's thread reading what reactors and the agent's threads count.
+# QoS, bdevs and their stacks deleted under I/O on two reactors), and the metrics endpoint's
+# thread reading what reactors and the agent's threads count.
 test-tsan: deps
 	@[ -f $(TSAN_DIR)/build.ninja ] || meson setup $(TSAN_DIR) -Db_sanitize=thread \
 		-Db_lundef=false -Dbuildtype=debug \
@@ -98,7 +99,7 @@ test-tsan: deps
 		test/integration/test_nvme.py test/integration/test_fuse.py \
 		test/integration/test_hostile.py test/integration/test_notify.py test/integration/test_vhost.py \
 		test/integration/test_vhost_scsi.py test/integration/test_vhost_packed.py \
-		test/integration/test_bdev.py \
+		test/integration/test_bdev.py test/integration/test_bdev_delete.py \
 		test/integration/test_bdev_qos.py test/integration/test_metrics.py \
 		$(PYTEST_ARGS)
 

@@ -30,7 +30,7 @@ struct perf_opts g_opts = {
 	.qpairs_per_ns = 1,
 	.keep_alive_ms = 10000,
 };
-volatile bool g_stop;
+_Atomic bool g_stop;
 struct worker_list g_workers = TAILQ_HEAD_INITIALIZER(g_workers);
 
 static struct perf_ctrlr g_ctrlrs[MAX_TRIDS];

@@ -3,6 +3,7 @@
 #define MIMO_PERF_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -32,7 +33,9 @@ struct perf_opts {
 };
 
 extern struct perf_opts g_opts;
-extern volatile bool g_stop; /* SIGINT */
+/* SIGINT or SIGTERM: set by the handler, read by the workers (an atomic: volatile is no
+ * ordering between threads, and TSan says so). */
+extern _Atomic bool g_stop;
 
 struct perf_ctrlr {
 	struct mimo_nvme_trid trid;

@@ -644,15 +644,39 @@ static void register_parts(void)
 	mimo_register_bdev_raid();
 }
 
+/*
+ * MIMO_TGT_MSG_RING_SIZE: the reactors' message rings, in messages (a test knob: the default
+ * holds thousands, so the tests that must see a ring full - docs/mimo_tgt.md - ask for a few).
+ */
+static int msg_ring_size_from_env(uint32_t *size)
+{
+	const char *v = getenv("MIMO_TGT_MSG_RING_SIZE");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 2 || n > (1UL << 24)) {
+		fprintf(stderr, "mimo_tgt: MIMO_TGT_MSG_RING_SIZE=%s: not a number from 2 to %lu\n",
+			v, 1UL << 24);
+		return -EINVAL;
+	}
+	*size = (uint32_t)n;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mimo_reactor_opts ropts;
+	uint32_t msg_ring_size = 0; /* 0: the reactors' default */
 	sigset_t sigs;
 	siginfo_t info;
 	int rc, sig;
 
 	register_parts();
-	if (parse_args(argc, argv) != 0)
+	if (parse_args(argc, argv) != 0 || msg_ring_size_from_env(&msg_ring_size) != 0)
 		return 1;
 	/* A mountpoint that cannot be one fails the start before anything runs (the mount
 	 * itself comes once the bdevs of -c exist). */
@@ -691,6 +715,7 @@ int main(int argc, char **argv)
 	ropts.poll_mode = g_app_opts.poll_mode;
 	if (g_idle_spin_us >= 0)
 		ropts.idle_spin_us = (uint32_t)g_idle_spin_us;
+	ropts.msg_ring_size = msg_ring_size;
 	rc = mimo_reactors_start(&ropts);
 	if (rc != 0) {
 		fprintf(stderr, "mimo_tgt: cannot start reactors: %s\n", strerror(-rc));

@@ -414,7 +414,15 @@ static void unregister_finish(void *arg);
 MIMO_EXPORT void mimo_bdev_close(struct mimo_bdev_desc *desc)
 {
 	struct mimo_bdev *bdev = desc->bdev;
+	struct mimo_reactor *here = mimo_reactor_current();
 	bool last, keep;
+
+	/* Its REMOVE notice runs on the reactor that opened it and reads closed there without
+	 * the lock: a close elsewhere could free it under the notice (ARCHITECTURE.md, "Locking
+	 * rules of the bdev layer"). Said loudly, for the tests that delete under I/O to see. */
+	if (here != NULL && desc->reactor != NULL && here != desc->reactor)
+		MIMO_ERR(COMP, "%s: a descriptor opened on reactor %u is closed on reactor %u",
+			 bdev->name, mimo_reactor_index(desc->reactor), mimo_reactor_index(here));
 
 	pthread_mutex_lock(&bdev->internal.lock);
 	TAILQ_REMOVE(&bdev->internal.descs, desc, link);

@@ -195,11 +195,21 @@ static inline void ch_outstanding_add(struct bdev_channel *ch, int32_t d)
 			      memory_order_relaxed);
 }
 
-/* Send a message, retrying while the target's ring is full (it drains every turn). */
+/*
+ * Send a message without waiting for room in r's ring. The layer sends while it holds g_lock
+ * and a bdev's lock (a delete tells every descriptor's reactor), and r may be this reactor or
+ * one blocked on those very locks: a sender that spun until r drained would wait forever
+ * (docs/ARCHITECTURE.md, "Locking rules of the bdev layer"). mimo_reactor_post parks what does
+ * not fit on this reactor's overflow list instead, sent on in order by its own loop. Only when
+ * it has no memory for that does this wait for room, as the SCSI layer's scsi_post does.
+ */
 static inline void bdev_send(struct mimo_reactor *r, mimo_msg_fn fn, void *arg)
 {
-	while (mimo_reactor_send_msg(r, fn, arg) == -EAGAIN)
+	while (mimo_reactor_post(r, fn, arg) != 0) {
+		if (mimo_reactor_send_msg(r, fn, arg) == 0)
+			return;
 		sched_yield();
+	}
 }
 
 /* stat.c: statistics. */
