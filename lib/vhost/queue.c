@@ -60,6 +60,22 @@ static void push_used(struct vhost_queue *q, uint16_t head, uint32_t len)
 		vhost_inflight_push(q->track, head);
 }
 
+void vhost_req_submit(struct vhost_queue *q, struct vhost_req *req, const struct vring_chain *ch)
+{
+	req->iovcnt = ch->iovcnt;
+	req->out_cnt = ch->out_cnt;
+	req->out_len = ch->out_len;
+	req->in_len = ch->in_len;
+	req->inflight = true;
+	atomic_store_explicit(&q->inflight,
+			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&q->requests,
+			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	q->s->c->ops->submit(q->s->c->dev, req);
+}
+
 static void take(struct vhost_queue *q, uint16_t head)
 {
 	struct vhost_req *req = req_at(q, head);
@@ -85,18 +101,7 @@ static void take(struct vhost_queue *q, uint16_t head)
 		q->dirty = true;
 		return;
 	}
-	req->iovcnt = ch.iovcnt;
-	req->out_cnt = ch.out_cnt;
-	req->out_len = ch.out_len;
-	req->in_len = ch.in_len;
-	req->inflight = true;
-	atomic_store_explicit(&q->inflight,
-			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&q->requests,
-			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	q->s->c->ops->submit(q->s->c->dev, req);
+	vhost_req_submit(q, req, &ch);
 }
 
 /* Take every available request; then ask for the next kick and look once more. */

@@ -53,18 +53,7 @@ static void take(struct vhost_queue *q, const struct vring_packed_buf *b)
 		q->dirty = true;
 		return;
 	}
-	req->iovcnt = ch.iovcnt;
-	req->out_cnt = ch.out_cnt;
-	req->out_len = ch.out_len;
-	req->in_len = ch.in_len;
-	req->inflight = true;
-	atomic_store_explicit(&q->inflight,
-			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&q->requests,
-			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	q->s->c->ops->submit(q->s->c->dev, req);
+	vhost_req_submit(q, req, &ch);
 }
 
 void vhost_queue_process_packed(struct vhost_queue *q)

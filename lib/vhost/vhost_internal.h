@@ -250,6 +250,9 @@ void vhost_queue_free(struct vhost_queue *q);
 /* On the session's reactor: 0 if the ring addresses lie in the memory table (or are not all
  * known yet), -EFAULT if not. */
 int vhost_queue_check_addr(struct vhost_queue *q);
+/* Queue: a request taken from the ring and walked into ch goes to the device (counted in
+ * flight). Split and packed rings alike. */
+void vhost_req_submit(struct vhost_queue *q, struct vhost_req *req, const struct vring_chain *ch);
 /* Queue: the device is done with req; used_len bytes were written into its writable part. */
 void vhost_req_complete(struct vhost_req *req, uint32_t used_len);
 /* Queue: run fn(req) again at the end of this reactor turn (a resource was short). */
