@@ -87,45 +87,58 @@ wait_host
     run.wait()
 
 
-def test_qemu_killed_and_started_again(guest):
-    sock = guest.vhost_blk()
+def qemu_killed_and_started_again(guest, packed=False):
+    """Data written, QEMU killed with the device running, a new QEMU reads it back (split
+    rings, or packed ones: test_vhost_packed_guest.py)."""
+    sock = guest.vhost_blk(**({"packed_ring": True} if packed else {}))
     data = os.urandom(1 << 20)
     run = guest.start(SETUP + """
 dd if=/test/data of=/dev/vda bs=64k oflag=direct 2>/dev/null
 mark written
 wait_host
 """, files={"test/data": data}, shared_mem=True,
-        qemu_args=guest.vhost_blk_args(sock))
+        qemu_args=guest.vhost_blk_args(sock, packed=packed))
     run.wait_for("written")
     assert len(sessions(guest)) == 1
     run.kill()                               # QEMU dies with the device running
     wait_until(lambda: sessions(guest) == [], what="the dead QEMU's session to end")
     r = guest.run(SETUP + """
 dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
-""", shared_mem=True, qemu_args=guest.vhost_blk_args(sock))
+""", shared_mem=True, qemu_args=guest.vhost_blk_args(sock, packed=packed))
     assert hashlib.md5(data).hexdigest() in r.output
 
 
-def test_guest_reboot(guest):
-    """The guest reboots: QEMU resets the device (stops its rings) and the new kernel's
-    driver starts it again, on the same connection."""
-    sock = guest.vhost_blk()
-    r = guest.run(SETUP + """
+def test_qemu_killed_and_started_again(guest):
+    qemu_killed_and_started_again(guest)
+
+
+def guest_reboot(guest, packed=False, laps=0):
+    """The guest writes (laps times, to go round a ring) and reboots: QEMU resets the device
+    and the new kernel's driver starts it again, on the same connection, and reads back."""
+    sock = guest.vhost_blk(**({"packed_ring": True} if packed else {}))
+    r = guest.run(SETUP + f"""
 if dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | grep -q second-boot; then
     dd if=/dev/vda bs=64k count=16 skip=1 iflag=direct 2>/dev/null | md5sum
     echo after-reboot
 else
     echo second-boot | dd of=/dev/vda conv=sync bs=512 count=1 oflag=direct 2>/dev/null
     dd if=/dev/urandom of=/tmp/d bs=64k count=16 2>/dev/null
+    for i in $(seq {laps}); do
+        dd if=/tmp/d of=/dev/vda bs=4k seek=16 oflag=direct 2>/dev/null
+    done
     dd if=/tmp/d of=/dev/vda bs=64k seek=1 oflag=direct 2>/dev/null
     md5sum /tmp/d
     echo rebooting
     reboot -f
 fi
-""", shared_mem=True, reboot=True, qemu_args=guest.vhost_blk_args(sock))
+""", shared_mem=True, reboot=True, qemu_args=guest.vhost_blk_args(sock, packed=packed))
     assert "rebooting" in r.output and "after-reboot" in r.output, r.output
     sums = [ln.split()[0] for ln in r.output.splitlines() if "  " in ln and len(ln) > 32]
     assert len(sums) == 2 and sums[0] == sums[1], r.output
+
+
+def test_guest_reboot(guest):
+    guest_reboot(guest)
 
 
 def test_resize_reaches_the_guest(guest):
