@@ -219,14 +219,15 @@ dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
     assert hashlib.md5(data).hexdigest() in r.output
 
 
-def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
+def target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path, packed=False):
     """mimo_tgt is killed (SIGKILL: nothing completes, nothing is said) while a guest write is
     held in the bdev and a second writer's requests completed after it, and is started again
     from its saved configuration. QEMU reconnects and hands the new process the inflight
     region the old one kept; the held write is submitted again and the ring goes on after the
     later ones: both writers end without an error, the data reads back, and the guest's log
     has no error (without the region the held write is never answered and a later one is
-    taken again: docs/vhost.md, inflight)."""
+    taken again: docs/vhost.md, inflight). Split rings, or packed ones
+    (test_vhost_packed_guest.py)."""
     img = os.path.join(rundir, "disk.img")
     with open(img, "wb") as f:
         f.truncate(16 << 20)
@@ -234,7 +235,8 @@ def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
     t = guest.target
     t.result("bdev_aio_create", {"name": "A0", "filename": img, "block_size": 512})
     t.result("bdev_error_create", {"base_name": "A0"})
-    t.result("vhost_create_blk_controller", {"ctrlr": "vhost.0", "dev_name": "EE_A0"})
+    t.result("vhost_create_blk_controller", dict({"ctrlr": "vhost.0", "dev_name": "EE_A0"},
+                                                 **({"packed_ring": True} if packed else {})))
     cfg = tmp_path / "saved.json"
     cfg.write_text(json.dumps({"subsystems": [
         {"subsystem": s["subsystem"],
@@ -256,7 +258,7 @@ dd if=/dev/vda bs=64k skip=64 count=16 iflag=direct 2>/dev/null | md5sum
 dmesg | grep -i -e 'I/O error' -e 'not a head' -e broken || true
 echo DMESG-END
 """, files={"test/one": one, "test/two": two}, shared_mem=True,
-        qemu_args=guest.vhost_blk_args(sock, reconnect=True))
+        qemu_args=guest.vhost_blk_args(sock, reconnect=True, packed=packed))
     run.wait_for("ready")
     # The first writer's next write stays in the bdev: in flight when the target dies.
     t.result("bdev_error_inject_error", {"name": "EE_A0", "io_type": "write",
@@ -281,3 +283,8 @@ echo DMESG-END
     log = r.output.split("TWO-OK")[1].split("DMESG-END")[0]
     assert "i/o error" not in log.lower() and "not a head" not in log, r.output
     assert "submitted again" in t2.output()
+    return t2
+
+
+def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
+    target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path)

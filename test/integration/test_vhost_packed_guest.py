@@ -2,7 +2,8 @@
 packed=on and Debian 12's virtio_blk in a guest under TCG, against a controller created with
 packed_ring (docs/vhost.md). Patterns from both vCPUs read back and compared over rings gone
 round many times; the VM stopped and continued (QEMU stops the rings, keeps their positions
-with the wrap counters and sets them again); QEMU killed and started again; a guest reboot."""
+with the wrap counters and sets them again); QEMU killed and started again; a guest reboot;
+mimo_tgt killed with a write in flight and started again (inflight tracking)."""
 import json
 import os
 import shutil
@@ -12,7 +13,8 @@ import tempfile
 import pytest
 
 from conftest import wait_until
-from test_vhost_guest import SETUP, guest_reboot, qemu_killed_and_started_again, sessions
+from test_vhost_guest import (SETUP, guest_reboot, qemu_killed_and_started_again, sessions,
+                              target_killed_with_a_write_in_flight)
 
 pytestmark = pytest.mark.guest
 
@@ -121,3 +123,12 @@ def test_guest_reboot(guest):
     """The guest reboots after going round its ring: QEMU resets the device, the new kernel's
     driver starts at the ring's beginning with both wrap counters set again."""
     guest_reboot(guest, packed=True, laps=10)
+
+
+def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
+    """The split test's SIGKILL of mimo_tgt with a write held and a later one completed, on
+    packed rings: QEMU sends the stale base of the ring's first start; the new mimo_tgt finds
+    the positions and the held write's descriptors in the inflight region's packed layout
+    (without it the queue fails on the used descriptors at the stale base and both writers
+    hang)."""
+    target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path, packed=True)
