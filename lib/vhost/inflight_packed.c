@@ -156,23 +156,11 @@ static int chain_ok(const struct vhost_inflight_pqueue *r, uint16_t size, uint16
 	return e == r->desc[h].last && r->desc[e].id < size ? n : -1;
 }
 
-struct pending {
-	uint64_t counter;
-	uint16_t head;
-};
-
-static int by_counter(const void *a, const void *b)
-{
-	const struct pending *x = a, *y = b;
-
-	return x->counter < y->counter ? -1 : x->counter > y->counter;
-}
-
 int vhost_inflight_packed_recover(struct vhost_inflight_pqueue *r, uint16_t size,
 				  const struct vring_packed_desc *ring, uint16_t *heads,
 				  struct vhost_inflight_packed_pos *pos)
 {
-	struct pending *p;
+	struct vhost_inflight_pending *p;
 	uint8_t *owner;
 	uint32_t descs = 0, avail;
 	uint16_t n = 0;
@@ -204,10 +192,7 @@ int vhost_inflight_packed_recover(struct vhost_inflight_pqueue *r, uint16_t size
 		n++;
 	}
 	free(owner);
-	qsort(p, n, sizeof(*p), by_counter);
-	for (uint16_t i = 0; i < n; i++)
-		heads[i] = p[i].head;
-	pos->counter = n > 0 ? p[n - 1].counter + 1 : 0;
+	pos->counter = vhost_inflight_order(p, n, heads);
 	free(p);
 	/* The driver made available, in order, every descriptor given back and every one in
 	 * flight: its next buffer lies after them all. */

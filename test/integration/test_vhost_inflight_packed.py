@@ -3,15 +3,13 @@ a guest: the region's packed layout - the spec's QueueRegionPacked - and its con
 buffers are taken and given back, and a mimo_tgt killed with a write in flight whose
 successor, handed the same region and the stale base QEMU sends, writes it and goes on where
 the ring stands (docs/vhost.md, inflight tracking)."""
-import json
 import mmap
 import os
-import signal
 import struct
 
 import vhost_user as vu
 from conftest import wait_until
-from test_vhost_inflight import QSIZE, connect, read_req, write_req
+from test_vhost_inflight import QSIZE, connect, killed_with_a_write_held, read_req
 
 START = 1 << 15 | (1 << 15) << 16     # QEMU's base at a ring's first start: both wraps set
 
@@ -100,61 +98,8 @@ def test_killed_target_resubmits_what_was_in_flight(daemons, rundir, tmp_path):
     region and the base QEMU sends after a crash - the one of the ring's last start, stale -
     submits the held write again from the region's copies and takes new buffers after both.
     Without the packed layout it starts at the stale base and finds the ring used there."""
-    img = tmp_path / "disk.img"
-    img.write_bytes(bytes(4 << 20))
-    t = daemons("-S", rundir)
-    t.result("bdev_aio_create", {"name": "A0", "filename": str(img), "block_size": 512})
-    t.result("bdev_error_create", {"base_name": "A0"})
-    controller(t, "EE_A0")
-    cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"subsystems": [
-        {"subsystem": s["subsystem"],
-         "config": t.result("framework_get_config", {"name": s["subsystem"]})}
-        for s in t.result("framework_get_subsystems")]}))
-    path = os.path.join(rundir, "b0")
-    c, region = connect(path)
-    r = Region(mmap.mmap(region[2], region[0]))
-    c.set_mem_table(ack=True)
-    q = c.queue(0, QSIZE)
-    assert q.blk_write(0, b"A" * 512) == vu.S_OK
-    t.result("bdev_error_inject_error", {"name": "EE_A0", "io_type": "write",
-                                         "error_type": "pending", "num": 1})
-    held, held_st = write_req(q, 8, b"B" * 4096)
-    held_id = q.submit(held)
-    wait_until(lambda: len(r.in_flight()) == 1, what="the held write noted in flight")
-    later, later_st = write_req(q, 16, b"C" * 512)
-    later_id = q.submit(later)
-    (hid, _), = q.wait()
-    assert hid == later_id and c.mem[later_st] == vu.S_OK
-    t.stop(signal.SIGKILL)
-    assert c.mem[held_st] == 0xff and len(r.in_flight()) == 1
-
-    t2 = daemons("-S", rundir, "-c", str(cfg), name="again")
-    wait_until(lambda: t2.result("vhost_get_controllers"), what="the controller again")
-    c2 = vu.Client(path)
-    c2.mem.close()
-    os.close(c2.fd)
-    c2.fd, c2.mem = c.fd, c.mem  # the same guest memory
-    c2.negotiate(protocol=None, mem=False)
-    c2.set_inflight(region[2], region[0], region[1], 1, QSIZE, ack=True)
-    c2.set_mem_table(ack=True)
-    q.c = c2
-    q.configure(START)
-    (hid, _), = q.wait()
-    assert hid == held_id and c.mem[held_st] == vu.S_OK
-    assert "submitted again" in t2.output()
-    q.recycle(held_id, 3)
-    q.recycle(later_id, 3)
-    # The ring goes on after them - the later write is not taken again - and the disk has
-    # all three writes.
-    st, data = q.blk_read(8, 4096)
-    assert st == vu.S_OK and data == b"B" * 4096
-    assert (q.avail_pos, q.used_pos) == (12, 12)
-    with open(img, "rb") as f:
-        disk = f.read(16 * 512 + 512)
-    assert disk[:512] == b"A" * 512 and disk[8 * 512:16 * 512] == b"B" * 4096
-    assert disk[16 * 512:] == b"C" * 512
-    assert r.in_flight() == []
-    c2.sock.close()
-    c.close()
-    os.close(region[2])
+    def check(q):
+        # Three buffers of three descriptors before the read of the held write's data.
+        assert (q.avail_pos, q.used_pos) == (12, 12)
+    killed_with_a_write_held(daemons, rundir, tmp_path, Region, lambda q: START, check,
+                             packed=True)
