@@ -10,9 +10,12 @@ depth 1 - each a kick, the ring walked, the bdev I/O, the used element, the call
 counts are dumped: instructions per request, the target's user space only, including the
 reactor's wake-up and the eventfd handling that both layouts share. Rounds alternate the
 layouts, each in a fresh mimo_tgt; direct chains (3 descriptors) and indirect tables (1).
+A layout named with "_tracked" (split_tracked, packed_tracked) first gets an inflight region
+(GET/SET_INFLIGHT_FD, as QEMU's vhost-user-blk does): what inflight tracking adds a request.
 One JSON object on stdout.
 
     /usr/bin/python3 bench/vhost_ring_cost.py [--requests 2000] [--rounds 3]
+        [--layouts split,packed,packed_tracked]
 """
 import argparse
 import glob
@@ -65,7 +68,12 @@ def one(work, layout, indirect, n):
                                                "packed_ring": True})
         f = vu.Client(os.path.join(work, "vb"), timeout=60)
         offered = f.u64(vu.GET_FEATURES) & ~(1 << vu.F_EVENT_IDX)
-        f.negotiate(features=offered if layout == "packed" else offered & ~(1 << vu.F_RING_PACKED))
+        f.negotiate(features=offered if layout.startswith("packed")
+                    else offered & ~(1 << vu.F_RING_PACKED))
+        if layout.endswith("_tracked"):
+            size, off, fd = f.get_inflight(1, 128)
+            f.set_inflight(fd, size, off, 1, 128, ack=True)
+            os.close(fd)
         q = f.queue(0, size=128)
         for _ in range(50):                     # warm: slots, channel, code paths
             f.next_buf = vu.RING_AREA           # depth 1: the last request's buffers are free
@@ -89,19 +97,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--layouts", default="split,packed",
+                    help="comma-separated: split, packed, split_tracked, packed_tracked")
     a = ap.parse_args()
+    layouts = a.layouts.split(",")
     work = tempfile.mkdtemp(prefix="mimo-vrc-")
     before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    raw = {f"{lay}_{kind}": [] for kind in ("direct", "indirect") for lay in ("split", "packed")}
+    raw = {f"{lay}_{kind}": [] for kind in ("direct", "indirect") for lay in layouts}
     for _ in range(a.rounds):
         for kind in ("direct", "indirect"):
-            for lay in ("split", "packed"):
+            for lay in layouts:
                 raw[f"{lay}_{kind}"].append(one(work, lay, kind == "indirect", a.requests))
     res = {k: {"median": round(statistics.median(v)), "min": round(min(v)),
                "max": round(max(v))} for k, v in raw.items()}
     for kind in ("direct", "indirect"):
-        res[f"packed_vs_split_{kind}"] = round(res[f"packed_{kind}"]["median"] /
-                                               res[f"split_{kind}"]["median"], 3)
+        for lay in layouts[1:]:
+            res[f"{lay}_vs_{layouts[0]}_{kind}"] = round(res[f"{lay}_{kind}"]["median"] /
+                                                        res[f"{layouts[0]}_{kind}"]["median"], 3)
     for x in glob.glob(os.path.join(work, "*")):
         os.unlink(x)
     os.rmdir(work)

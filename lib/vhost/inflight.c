@@ -49,22 +49,25 @@ void vhost_inflight_published(struct vhost_inflight_queue *r, uint16_t size, uin
 	__atomic_store_n(&r->used_idx, used_idx, __ATOMIC_RELEASE);
 }
 
-struct pending {
-	uint64_t counter;
-	uint16_t head;
-};
-
 static int by_counter(const void *a, const void *b)
 {
-	const struct pending *x = a, *y = b;
+	const struct vhost_inflight_pending *x = a, *y = b;
 
 	return x->counter < y->counter ? -1 : x->counter > y->counter;
+}
+
+uint64_t vhost_inflight_order(struct vhost_inflight_pending *p, uint16_t n, uint16_t *heads)
+{
+	qsort(p, n, sizeof(*p), by_counter);
+	for (uint16_t i = 0; i < n; i++)
+		heads[i] = p[i].head;
+	return n > 0 ? p[n - 1].counter + 1 : 0;
 }
 
 int vhost_inflight_recover(struct vhost_inflight_queue *r, uint16_t size, uint16_t used_idx,
 			   uint16_t *heads, uint64_t *counter)
 {
-	struct pending *p;
+	struct vhost_inflight_pending *p;
 	uint16_t n = 0;
 
 	*counter = 0;
@@ -88,11 +91,7 @@ int vhost_inflight_recover(struct vhost_inflight_queue *r, uint16_t size, uint16
 			r->desc[i].inflight = 0; /* not ours: nothing is taken that way */
 		}
 	}
-	qsort(p, n, sizeof(*p), by_counter);
-	for (uint16_t i = 0; i < n; i++)
-		heads[i] = p[i].head;
-	if (n > 0)
-		*counter = p[n - 1].counter + 1;
+	*counter = vhost_inflight_order(p, n, heads);
 	free(p);
 	return n;
 }

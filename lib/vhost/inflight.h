@@ -71,6 +71,16 @@ static inline void vhost_inflight_push(struct vhost_inflight_queue *r, uint16_t 
  * ring's size (every head below it). */
 void vhost_inflight_published(struct vhost_inflight_queue *r, uint16_t size, uint16_t used_idx);
 
+/* A head found in flight by recovery, and its counter. */
+struct vhost_inflight_pending {
+	uint64_t counter;
+	uint16_t head;
+};
+
+/* Recovery, both layouts: the n heads of p into heads, oldest first (p is sorted); returns
+ * the next counter to use. */
+uint64_t vhost_inflight_order(struct vhost_inflight_pending *p, uint16_t n, uint16_t *heads);
+
 /*
  * A queue starts over a region that may come from a back-end that died: finish its last
  * batch if the used index went further than the region says, then list the requests still

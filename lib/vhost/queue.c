@@ -60,6 +60,22 @@ static void push_used(struct vhost_queue *q, uint16_t head, uint32_t len)
 		vhost_inflight_push(q->track, head);
 }
 
+void vhost_req_submit(struct vhost_queue *q, struct vhost_req *req, const struct vring_chain *ch)
+{
+	req->iovcnt = ch->iovcnt;
+	req->out_cnt = ch->out_cnt;
+	req->out_len = ch->out_len;
+	req->in_len = ch->in_len;
+	req->inflight = true;
+	atomic_store_explicit(&q->inflight,
+			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&q->requests,
+			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	q->s->c->ops->submit(q->s->c->dev, req);
+}
+
 static void take(struct vhost_queue *q, uint16_t head)
 {
 	struct vhost_req *req = req_at(q, head);
@@ -85,18 +101,7 @@ static void take(struct vhost_queue *q, uint16_t head)
 		q->dirty = true;
 		return;
 	}
-	req->iovcnt = ch.iovcnt;
-	req->out_cnt = ch.out_cnt;
-	req->out_len = ch.out_len;
-	req->in_len = ch.in_len;
-	req->inflight = true;
-	atomic_store_explicit(&q->inflight,
-			      atomic_load_explicit(&q->inflight, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&q->requests,
-			      atomic_load_explicit(&q->requests, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	q->s->c->ops->submit(q->s->c->dev, req);
+	vhost_req_submit(q, req, &ch);
 }
 
 /* Take every available request; then ask for the next kick and look once more. */
@@ -283,7 +288,7 @@ void vhost_req_complete(struct vhost_req *req, uint32_t used_len)
 
 	req->inflight = false;
 	if (q->packed)
-		vring_packed_push_used(&q->vp, req->head, req->ndescs, used_len);
+		vhost_queue_push_used_packed(q, req, used_len);
 	else
 		push_used(q, req->head, used_len);
 	q->dirty = true;
@@ -315,8 +320,12 @@ static void start_here(void *arg)
 		signal_fd(q->call_fd); /* a spurious interrupt costs a driver nothing */
 	}
 	/* Requests a back-end that died had taken (inflight tracking), oldest first. */
-	for (uint16_t i = 0; i < q->nresubmit && !atomic_load(&q->broken); i++)
-		take(q, q->resubmit[i]);
+	for (uint16_t i = 0; i < q->nresubmit && !atomic_load(&q->broken); i++) {
+		if (q->packed)
+			vhost_queue_resubmit_packed(q, q->resubmit[i]);
+		else
+			take(q, q->resubmit[i]);
+	}
 	q->nresubmit = 0;
 	/* Requests made before the start (a restart after a stop) do not kick again. */
 	process(q);
@@ -389,7 +398,8 @@ static int track(struct vhost_queue *q)
 	q->nresubmit = 0;
 	/* The ring must fit in its part of the region (the part's size is the session's, not
 	 * what the region says of itself). */
-	if (s->inflight == NULL || q->index >= s->inflight_queues || q->num > s->inflight_qsize)
+	if (s->inflight == NULL || s->inflight_packed || q->index >= s->inflight_queues ||
+	    q->num > s->inflight_qsize)
 		return 0;
 	heads = realloc(q->resubmit, sizeof(*heads) * q->num);
 	if (heads == NULL)
@@ -437,15 +447,10 @@ int vhost_queue_start(struct vhost_queue *q)
 	 * slots are not touched here, so only those the driver's heads use cost memory. */
 	q->packed = s->features & (1ull << VIRTIO_F_RING_PACKED);
 	if (q->packed) {
-		/* Untracked: the inflight region mimo offers has the split layout only. */
-		q->track = NULL;
-		q->nresubmit = 0;
-		q->vp.size = (uint16_t)q->num;
-		q->vp.event_idx = s->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
-		q->vp.indirect = s->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
-		if (vring_packed_start(&q->vp, q->base) != 0)
-			return -ERANGE; /* a ring base beyond the ring */
+		if ((rc = vhost_queue_start_packed(q)) != 0)
+			return rc;
 	} else {
+		q->ptrack = NULL;
 		q->vr.size = (uint16_t)q->num;
 		q->vr.last_avail = (uint16_t)q->base;
 		q->vr.used_idx = __atomic_load_n(&q->vr.used->idx, __ATOMIC_ACQUIRE);

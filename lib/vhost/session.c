@@ -590,13 +590,23 @@ static enum h_result h_set_vring_enable(struct vhost_session *s)
 
 /* --- inflight tracking (INFLIGHT_SHMFD) ------------------------------------------------------ */
 
+/* The layout of the region: the packed rings' when the front-end took them. QEMU (5.2 and
+ * later) sets the features before it asks for the region or hands it over; one that does not
+ * gets the split layout, and its packed rings are not tracked (queue_packed.c). */
+static bool packed_layout(const struct vhost_session *s)
+{
+	return s->features & (1ull << VIRTIO_F_RING_PACKED);
+}
+
 /* What a region for these queues needs; 0 if the front-end asks for something impossible. */
 static size_t inflight_bytes(struct vhost_session *s, const struct vhost_user_inflight *in)
 {
 	if (in->num_queues == 0 || !queue_index_ok(s, in->num_queues - 1u) || in->queue_size == 0 ||
 	    in->queue_size > VHOST_MAX_QUEUE_SIZE)
 		return 0;
-	return (size_t)in->num_queues * vhost_inflight_queue_bytes(in->queue_size);
+	return (size_t)in->num_queues * (packed_layout(s)
+						 ? vhost_inflight_packed_queue_bytes(in->queue_size)
+						 : vhost_inflight_queue_bytes(in->queue_size));
 }
 
 /* GET_INFLIGHT_FD: a new, zeroed region for the front-end to keep and hand to every back-end
@@ -623,8 +633,12 @@ static int apply_get_inflight(struct vhost_session *s)
 			close(fd);
 		return H_REFUSE;
 	}
-	vhost_inflight_init(p, in.num_queues, in.queue_size);
+	/* A packed part stays zeroed (version 0) until its queue first starts: it is laid out
+	 * then, from the ring base. */
+	if (!packed_layout(s))
+		vhost_inflight_init(p, in.num_queues, in.queue_size);
 	inflight_unmap(s);
+	s->inflight_packed = packed_layout(s);
 	s->inflight = p;
 	s->inflight_size = size;
 	s->inflight_queues = in.num_queues;
@@ -686,6 +700,7 @@ static int apply_set_inflight(struct vhost_session *s)
 		return H_REFUSE;
 	}
 	inflight_unmap(s);
+	s->inflight_packed = packed_layout(s);
 	s->inflight = p;
 	s->inflight_size = in.mmap_size;
 	s->inflight_queues = in.num_queues;

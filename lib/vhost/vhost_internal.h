@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 
 #include "inflight.h"
+#include "inflight_packed.h"
 #include "log.h"
 #include "memory.h"
 #include "mimo/reactor.h"
@@ -50,6 +51,7 @@ struct vhost_req {
 	struct vhost_queue *q;
 	uint16_t head;	 /* split: the chain's head; packed: the buffer's id */
 	uint16_t ndescs; /* packed: descriptors the buffer took in the ring */
+	uint16_t slot;	 /* packed, tracked: its head entry in the inflight region */
 	uint16_t iovcnt;
 	uint16_t out_cnt;
 	bool inflight;
@@ -126,6 +128,7 @@ struct vhost_queue {
 	/* Inflight tracking (INFLIGHT_SHMFD): this queue's part of the session's region, the
 	 * next request's counter, and the requests a dead back-end left, to submit at start. */
 	struct vhost_inflight_queue *track;
+	struct vhost_inflight_pqueue *ptrack; /* the same for a packed ring */
 	uint64_t track_counter;
 	uint16_t *resubmit;
 	uint16_t nresubmit;
@@ -171,6 +174,7 @@ struct vhost_session {
 	void *inflight;
 	size_t inflight_size;
 	uint16_t inflight_queues, inflight_qsize;
+	bool inflight_packed; /* its layout: packed rings' (the features when it was set) */
 	struct vhost_queue *queues[VHOST_MAX_QUEUES];
 	/* A message whose handling waits for queues to stop. */
 	bool busy;
@@ -250,6 +254,9 @@ void vhost_queue_free(struct vhost_queue *q);
 /* On the session's reactor: 0 if the ring addresses lie in the memory table (or are not all
  * known yet), -EFAULT if not. */
 int vhost_queue_check_addr(struct vhost_queue *q);
+/* Queue: a request taken from the ring and walked into ch goes to the device (counted in
+ * flight). Split and packed rings alike. */
+void vhost_req_submit(struct vhost_queue *q, struct vhost_req *req, const struct vring_chain *ch);
 /* Queue: the device is done with req; used_len bytes were written into its writable part. */
 void vhost_req_complete(struct vhost_req *req, uint32_t used_len);
 /* Queue: run fn(req) again at the end of this reactor turn (a resource was short). */
@@ -260,6 +267,14 @@ void vhost_req_defer(struct vhost_req *req, void (*fn)(struct vhost_req *req));
 void vhost_queue_process_packed(struct vhost_queue *q);
 /* Session: point vp at the rings in guest memory (-EFAULT if they are not all in it). */
 int vhost_queue_translate_packed(struct vhost_queue *q);
+/* Session: the ring's positions and its inflight tracking, at start (-ERANGE for a base
+ * beyond the ring, -ENOMEM). */
+int vhost_queue_start_packed(struct vhost_queue *q);
+/* Queue: the buffer of head entry e of the queue's inflight part, left in flight by a back-end
+ * that died, submitted again. */
+void vhost_queue_resubmit_packed(struct vhost_queue *q, uint16_t e);
+/* Queue: give req's buffer back (len bytes written), through the inflight region if tracked. */
+void vhost_queue_push_used_packed(struct vhost_queue *q, const struct vhost_req *req, uint32_t len);
 /* queue.c: the driver broke the ring (stop taking from it, say so on the error fd). */
 void vhost_queue_broken(struct vhost_queue *q, const char *why);
 

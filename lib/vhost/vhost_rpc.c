@@ -43,15 +43,11 @@ static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req, co
 
 	if (!mimo_rpc_decode(req, params, create_decoders, MIMO_COUNTOF(create_decoders), &p))
 		return;
-	/* Older SPDK's packed_ring_recovery kept packed rings' positions in the front-end's
-	 * inflight area, so that a restarted back-end finds them: mimo's inflight area
-	 * (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) has the split layout only. */
-	if (p.packed_ring_recovery) {
-		mimo_jsonrpc_send_error(
-			req, -EOPNOTSUPP,
-			"packed_ring_recovery: mimo's inflight area tracks split rings only; "
-			"packed_ring alone works until mimo_tgt restarts under a guest");
-	} else if (p.transport != NULL && strcmp(p.transport, "vhost_user_blk") != 0) {
+	/* packed_ring_recovery: older SPDK's switch for keeping packed rings' positions in the
+	 * inflight region (QEMU before 5.2 asked for the region before it set the features, so
+	 * the layout could not follow them). mimo always tracks packed rings when the front-end
+	 * set the features first, and never otherwise: true and false are both taken (docs). */
+	if (p.transport != NULL && strcmp(p.transport, "vhost_user_blk") != 0) {
 		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
 					"transport '%s': mimo has only vhost_user_blk",
 					p.transport);

@@ -267,19 +267,26 @@ bool vring_packed_arm(struct vring_packed *vr)
 	return is_avail(LOAD_ACQ(&vr->desc[vr->last_avail].flags), vr->avail_wrap);
 }
 
-int vring_packed_start(struct vring_packed *vr, uint32_t base)
+int vring_packed_resume(struct vring_packed *vr, uint16_t avail, uint16_t used)
 {
-	uint16_t pos = base & 0x7fff;
+	const uint16_t wrap = 1u << VRING_PACKED_WRAP_BIT;
 
-	if (vr->size == 0 || pos >= vr->size)
+	if (vr->size == 0 || (avail & (wrap - 1)) >= vr->size || (used & (wrap - 1)) >= vr->size)
 		return -EINVAL;
-	vr->last_avail = vr->used_pos = pos;
-	vr->avail_wrap = vr->used_wrap = (base >> VRING_PACKED_WRAP_BIT) & 1;
+	vr->last_avail = avail & (wrap - 1);
+	vr->avail_wrap = !!(avail & wrap);
+	vr->used_pos = used & (wrap - 1);
+	vr->used_wrap = !!(used & wrap);
 	vr->signalled_valid = false;
-	STORE(&vr->device->off_wrap, (uint16_t)(base & 0xffff));
+	STORE(&vr->device->off_wrap, avail);
 	STORE(&vr->device->flags,
 	      (uint16_t)(vr->event_idx ? VRING_PACKED_EVENT_DESC : VRING_PACKED_EVENT_ENABLE));
 	return 0;
+}
+
+int vring_packed_start(struct vring_packed *vr, uint32_t base)
+{
+	return vring_packed_resume(vr, (uint16_t)base, (uint16_t)base);
 }
 
 uint32_t vring_packed_base(const struct vring_packed *vr)

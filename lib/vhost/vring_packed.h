@@ -112,6 +112,11 @@ bool vring_packed_arm(struct vring_packed *vr);
  * lies beyond the ring. Sets the device's event structure to ask for kicks. */
 int vring_packed_start(struct vring_packed *vr, uint32_t base);
 
+/* Start with the available and used positions apart (each bits 0-14 the descriptor, bit 15
+ * its wrap counter): buffers between them are in flight, as inflight tracking found them
+ * after a restart. -EINVAL if either lies beyond the ring. */
+int vring_packed_resume(struct vring_packed *vr, uint16_t avail, uint16_t used);
+
 /* The ring base to report in GET_VRING_BASE: the available position and wrap counter in the
  * low 16 bits, the used ones in the high 16 (what QEMU keeps and sends back). */
 uint32_t vring_packed_base(const struct vring_packed *vr);

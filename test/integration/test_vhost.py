@@ -53,7 +53,6 @@ def test_create_list_delete(vtgt):
 
 @pytest.mark.parametrize("params,code,text", [
     ({"dev_name": "nope"}, -19, "no such bdev"),
-    ({"packed_ring_recovery": True}, -95, "inflight"),
     ({"transport": "vfio_user_blk"}, -95, "vhost_user_blk"),
     ({"cpumask": "0x2"}, -22, "without a reactor"),
     ({"cpumask": "zz"}, -22, "not a core mask"),

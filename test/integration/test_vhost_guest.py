@@ -87,45 +87,58 @@ wait_host
     run.wait()
 
 
-def test_qemu_killed_and_started_again(guest):
-    sock = guest.vhost_blk()
+def qemu_killed_and_started_again(guest, packed=False):
+    """Data written, QEMU killed with the device running, a new QEMU reads it back (split
+    rings, or packed ones: test_vhost_packed_guest.py)."""
+    sock = guest.vhost_blk(**({"packed_ring": True} if packed else {}))
     data = os.urandom(1 << 20)
     run = guest.start(SETUP + """
 dd if=/test/data of=/dev/vda bs=64k oflag=direct 2>/dev/null
 mark written
 wait_host
 """, files={"test/data": data}, shared_mem=True,
-        qemu_args=guest.vhost_blk_args(sock))
+        qemu_args=guest.vhost_blk_args(sock, packed=packed))
     run.wait_for("written")
     assert len(sessions(guest)) == 1
     run.kill()                               # QEMU dies with the device running
     wait_until(lambda: sessions(guest) == [], what="the dead QEMU's session to end")
     r = guest.run(SETUP + """
 dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
-""", shared_mem=True, qemu_args=guest.vhost_blk_args(sock))
+""", shared_mem=True, qemu_args=guest.vhost_blk_args(sock, packed=packed))
     assert hashlib.md5(data).hexdigest() in r.output
 
 
-def test_guest_reboot(guest):
-    """The guest reboots: QEMU resets the device (stops its rings) and the new kernel's
-    driver starts it again, on the same connection."""
-    sock = guest.vhost_blk()
-    r = guest.run(SETUP + """
+def test_qemu_killed_and_started_again(guest):
+    qemu_killed_and_started_again(guest)
+
+
+def guest_reboot(guest, packed=False, laps=0):
+    """The guest writes (laps times, to go round a ring) and reboots: QEMU resets the device
+    and the new kernel's driver starts it again, on the same connection, and reads back."""
+    sock = guest.vhost_blk(**({"packed_ring": True} if packed else {}))
+    r = guest.run(SETUP + f"""
 if dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | grep -q second-boot; then
     dd if=/dev/vda bs=64k count=16 skip=1 iflag=direct 2>/dev/null | md5sum
     echo after-reboot
 else
     echo second-boot | dd of=/dev/vda conv=sync bs=512 count=1 oflag=direct 2>/dev/null
     dd if=/dev/urandom of=/tmp/d bs=64k count=16 2>/dev/null
+    for i in $(seq {laps}); do
+        dd if=/tmp/d of=/dev/vda bs=4k seek=16 oflag=direct 2>/dev/null
+    done
     dd if=/tmp/d of=/dev/vda bs=64k seek=1 oflag=direct 2>/dev/null
     md5sum /tmp/d
     echo rebooting
     reboot -f
 fi
-""", shared_mem=True, reboot=True, qemu_args=guest.vhost_blk_args(sock))
+""", shared_mem=True, reboot=True, qemu_args=guest.vhost_blk_args(sock, packed=packed))
     assert "rebooting" in r.output and "after-reboot" in r.output, r.output
     sums = [ln.split()[0] for ln in r.output.splitlines() if "  " in ln and len(ln) > 32]
     assert len(sums) == 2 and sums[0] == sums[1], r.output
+
+
+def test_guest_reboot(guest):
+    guest_reboot(guest)
 
 
 def test_resize_reaches_the_guest(guest):
@@ -206,14 +219,15 @@ dd if=/dev/vda bs=64k count=16 iflag=direct 2>/dev/null | md5sum
     assert hashlib.md5(data).hexdigest() in r.output
 
 
-def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
+def target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path, packed=False):
     """mimo_tgt is killed (SIGKILL: nothing completes, nothing is said) while a guest write is
     held in the bdev and a second writer's requests completed after it, and is started again
     from its saved configuration. QEMU reconnects and hands the new process the inflight
     region the old one kept; the held write is submitted again and the ring goes on after the
     later ones: both writers end without an error, the data reads back, and the guest's log
     has no error (without the region the held write is never answered and a later one is
-    taken again: docs/vhost.md, inflight)."""
+    taken again: docs/vhost.md, inflight). Split rings, or packed ones
+    (test_vhost_packed_guest.py)."""
     img = os.path.join(rundir, "disk.img")
     with open(img, "wb") as f:
         f.truncate(16 << 20)
@@ -221,7 +235,8 @@ def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
     t = guest.target
     t.result("bdev_aio_create", {"name": "A0", "filename": img, "block_size": 512})
     t.result("bdev_error_create", {"base_name": "A0"})
-    t.result("vhost_create_blk_controller", {"ctrlr": "vhost.0", "dev_name": "EE_A0"})
+    t.result("vhost_create_blk_controller", dict({"ctrlr": "vhost.0", "dev_name": "EE_A0"},
+                                                 **({"packed_ring": True} if packed else {})))
     cfg = tmp_path / "saved.json"
     cfg.write_text(json.dumps({"subsystems": [
         {"subsystem": s["subsystem"],
@@ -243,7 +258,7 @@ dd if=/dev/vda bs=64k skip=64 count=16 iflag=direct 2>/dev/null | md5sum
 dmesg | grep -i -e 'I/O error' -e 'not a head' -e broken || true
 echo DMESG-END
 """, files={"test/one": one, "test/two": two}, shared_mem=True,
-        qemu_args=guest.vhost_blk_args(sock, reconnect=True))
+        qemu_args=guest.vhost_blk_args(sock, reconnect=True, packed=packed))
     run.wait_for("ready")
     # The first writer's next write stays in the bdev: in flight when the target dies.
     t.result("bdev_error_inject_error", {"name": "EE_A0", "io_type": "write",
@@ -268,3 +283,8 @@ echo DMESG-END
     log = r.output.split("TWO-OK")[1].split("DMESG-END")[0]
     assert "i/o error" not in log.lower() and "not a head" not in log, r.output
     assert "submitted again" in t2.output()
+    return t2
+
+
+def test_target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path):
+    target_killed_with_a_write_in_flight(guest, daemons, rundir, tmp_path)

@@ -260,11 +260,21 @@ class Queue:
         m = self.c.mem
         m[self.desc:self.used + 4 + 8 * self.size + 2] = bytes(
             self.used + 4 + 8 * self.size + 2 - self.desc)
+        self.configure(base, enable)
+
+    def areas(self):
+        """The addresses SET_VRING_ADDR carries: (descriptors, "used", "avail")."""
+        return self.desc, self.used, self.avail
+
+    def configure(self, base, enable=True):
+        """The messages that set the ring up on the memory it lies in, as QEMU sends them at
+        every start."""
         c = self.c
+        desc, used, avail = self.areas()
         c.call(SET_VRING_NUM, struct.pack("<II", self.index, self.size))
         c.call(SET_VRING_BASE, struct.pack("<II", self.index, base))
-        c.call(SET_VRING_ADDR, struct.pack("<IIQQQQ", self.index, 0, UVA + self.desc,
-                                           UVA + self.used, UVA + self.avail, 0))
+        c.call(SET_VRING_ADDR, struct.pack("<IIQQQQ", self.index, 0, UVA + desc,
+                                           UVA + used, UVA + avail, 0))
         c.call(SET_VRING_CALL, struct.pack("<Q", self.index), [self.callfd])
         c.call(SET_VRING_KICK, struct.pack("<Q", self.index), [self.kick])
         if enable:
@@ -479,17 +489,10 @@ class PackedQueue(Queue):
         """base: the vhost-user ring base; QEMU's at a start: both halves, wrap bits set."""
         m = self.c.mem
         m[self.desc:self.device + 4] = bytes(self.device + 4 - self.desc)
-        if base is None:
-            base = self.base()
-        c = self.c
-        c.call(SET_VRING_NUM, struct.pack("<II", self.index, self.size))
-        c.call(SET_VRING_BASE, struct.pack("<II", self.index, base))
-        c.call(SET_VRING_ADDR, struct.pack("<IIQQQQ", self.index, 0, UVA + self.desc,
-                                           UVA + self.device, UVA + self.driver, 0))
-        c.call(SET_VRING_CALL, struct.pack("<Q", self.index), [self.callfd])
-        c.call(SET_VRING_KICK, struct.pack("<Q", self.index), [self.kick])
-        if enable:
-            c.call(SET_VRING_ENABLE, struct.pack("<II", self.index, 1))
+        self.configure(self.base() if base is None else base, enable)
+
+    def areas(self):
+        return self.desc, self.device, self.driver
 
     def base(self):
         """Our positions as a vhost-user ring base (avail low, used high, wrap in bit 15)."""
@@ -499,14 +502,7 @@ class PackedQueue(Queue):
     def restart(self, base=None):
         """Set the ring up again on the same memory (after GET_VRING_BASE), as QEMU does on
         a VM's stop and cont."""
-        c = self.c
-        base = self.base() if base is None else base
-        c.call(SET_VRING_NUM, struct.pack("<II", self.index, self.size))
-        c.call(SET_VRING_BASE, struct.pack("<II", self.index, base))
-        c.call(SET_VRING_ADDR, struct.pack("<IIQQQQ", self.index, 0, UVA + self.desc,
-                                           UVA + self.device, UVA + self.driver, 0))
-        c.call(SET_VRING_CALL, struct.pack("<Q", self.index), [self.callfd])
-        c.call(SET_VRING_KICK, struct.pack("<Q", self.index), [self.kick])
+        self.configure(self.base() if base is None else base, enable=False)
 
     def event(self, flags, off_wrap=0):
         """Our event structure: when the device should call (EVENT_* and a position)."""
