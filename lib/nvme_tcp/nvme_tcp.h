@@ -110,7 +110,10 @@ struct mimo_tcp_rx_pdu {
 	/* Set by on_header when data_len > 0: where the data goes. Left NULL, data of a
 	 * TermReq (at most 128 bytes) goes to the receiver's own scratch. */
 	void *data;
-	void *arg;     /* on_header's, for on_pdu */
+	void *arg; /* on_header's, for on_pdu */
+	/* Set by on_header when data goes where it will not be read back soon (a bdev's
+	 * memory): bytes staged ahead of it are copied there with mimo_copy_cold. */
+	bool data_cold;
 	bool ddgst_ok; /* false when the data digest did not match */
 };
 

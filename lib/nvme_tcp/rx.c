@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "copy.h"
 #include "nvme_tcp.h"
 
 static int rx_init(struct mimo_tcp_rx *rx, bool host, uint32_t max_data_len, uint32_t staging)
@@ -152,6 +153,7 @@ static int start_pdu(struct mimo_tcp_rx *rx, const struct mimo_tcp_rx_ops *ops, 
 	}
 	pdu->data = NULL;
 	pdu->arg = NULL;
+	pdu->data_cold = false;
 	pdu->ddgst_ok = true;
 	pdu->data_len = 0;
 	rx->pad_left = 0;
@@ -241,7 +243,10 @@ static int process(struct mimo_tcp_rx *rx, const struct mimo_tcp_rx_ops *ops, vo
 		if (rx->pad_left != 0)
 			return 0;
 		n = MIMO_MIN(rx->pdu.data_len - rx->data_done, avail);
-		if (n != 0) /* a PDU without data has no destination */
+		if (n != 0 && rx->pdu.data_cold)
+			mimo_copy_cold((uint8_t *)rx->pdu.data + rx->data_done, rx->buf + rx->head,
+				       n);
+		else if (n != 0) /* a PDU without data has no destination */
 			memcpy((uint8_t *)rx->pdu.data + rx->data_done, rx->buf + rx->head, n);
 		rx->staged_data += n;
 		rx->data_done += n;

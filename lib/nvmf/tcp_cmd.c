@@ -383,6 +383,7 @@ static int on_header(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 		}
 		if (icd_zcopy(qp, req, pdu->data_len)) {
 			/* req->core.data is the bdev's memory */
+			pdu->data_cold = true;
 		} else if (pdu->data_len <= qp->tt->inline_size) {
 			req->core.data = req->inline_buf;
 		} else {
@@ -420,6 +421,7 @@ static int on_header(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 		    h->datal > req->core.data_len - req->h2c_done)
 			return MIMO_NVME_TCP_FES_DATA_OUT_OF_RANGE;
 		pdu->data = req->core.data + h->datao;
+		pdu->data_cold = req->core.zcopy_io != NULL; /* landing in the bdev */
 		pdu->arg = req;
 		return 0;
 	}
