@@ -31,11 +31,12 @@ const char *mimo_vhost_socket_dir(void);
 /*
  * On a reactor: a vhost-user-blk controller named name (its socket: socket_dir/name) over
  * bdev, served on the reactors of cpumask (NULL: all). packed_ring: offer packed virtqueues
- * (VIRTIO_F_RING_PACKED) besides split ones. Returns 0, or a negative errno with a message in
- * err.
+ * (VIRTIO_F_RING_PACKED) besides split ones; packed_recovery: track them in the inflight
+ * region, so that they survive this process (SPDK's packed_ring_recovery; mimo's default is
+ * true). Returns 0, or a negative errno with a message in err.
  */
 int mimo_vhost_blk_create(const char *name, const char *bdev, const char *cpumask, bool readonly,
-			  bool packed_ring, char *err, size_t err_len);
+			  bool packed_ring, bool packed_recovery, char *err, size_t err_len);
 /*
  * On a reactor: a vhost-user-scsi controller (QEMU's vhost-user-scsi-pci) with no targets yet.
  * Targets 0..7 are added and removed on the reactor that created the controller; each is a

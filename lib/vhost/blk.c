@@ -584,6 +584,10 @@ static void blk_config_json(void *dev, struct vhost_ctrlr *c, json_t *arr)
 	 * set (SPDK's decoder takes it), so that a replayed controller offers what it did. */
 	if (b->packed_ring)
 		json_object_set_new(json_object_get(call, "params"), "packed_ring", json_true());
+	/* Written only when it differs from mimo's default (true; SPDK's is false). */
+	if (c->packed_untracked)
+		json_object_set_new(json_object_get(call, "params"), "packed_ring_recovery",
+				    json_false());
 	json_array_append_new(arr, call);
 }
 
@@ -610,7 +614,8 @@ static const struct vhost_dev_ops g_blk_ops = {
 };
 
 MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, const char *cpumask,
-				      bool readonly, bool packed_ring, char *err, size_t err_len)
+				      bool readonly, bool packed_ring, bool packed_recovery,
+				      char *err, size_t err_len)
 {
 	struct vhost_blk *b = calloc(1, sizeof(*b));
 	struct vhost_ctrlr *c;
@@ -654,6 +659,8 @@ MIMO_EXPORT int mimo_vhost_blk_create(const char *name, const char *bdev_name, c
 		return rc;
 	}
 	b->c = c;
+	/* Set before the reactor turns again: no front-end can have connected yet. */
+	c->packed_untracked = !packed_recovery;
 	vhost_emit("vhost_controller_created", name,
 		   json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "ctrlr", name, "socket",
 			     c->socket_path, "type", "blk", "bdev", bdev_name, "readonly", readonly,

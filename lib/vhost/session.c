@@ -592,10 +592,11 @@ static enum h_result h_set_vring_enable(struct vhost_session *s)
 
 /* The layout of the region: the packed rings' when the front-end took them. QEMU (5.2 and
  * later) sets the features before it asks for the region or hands it over; one that does not
- * gets the split layout, and its packed rings are not tracked (queue_packed.c). */
+ * gets the split layout, and its packed rings are not tracked (queue_packed.c) - as do those
+ * of a controller created with packed_ring_recovery false. */
 static bool packed_layout(const struct vhost_session *s)
 {
-	return s->features & (1ull << VIRTIO_F_RING_PACKED);
+	return (s->features & (1ull << VIRTIO_F_RING_PACKED)) && !s->c->packed_untracked;
 }
 
 /* What a region for these queues needs; 0 if the front-end asks for something impossible. */

@@ -206,6 +206,9 @@ struct vhost_ctrlr {
 	void *dev;
 	bool deleted;  /* gone from the registry: sessions left fail their I/O */
 	bool detached; /* the device released what it held */
+	/* packed_ring_recovery false: packed rings get no inflight tracking (the split layout
+	 * is handed out, as for a front-end that asks before it sets the features). */
+	bool packed_untracked;
 	TAILQ_ENTRY(vhost_ctrlr) link;
 	void (*gone)(void *arg); /* once freed (shutdown) */
 	void *gone_arg;

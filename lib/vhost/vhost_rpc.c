@@ -37,22 +37,24 @@ static const struct mimo_json_decoder create_decoders[] = {
 
 static void rpc_vhost_create_blk_controller(struct mimo_jsonrpc_request *req, const json_t *params)
 {
-	struct create_params p = { 0 };
+	/* packed_ring_recovery defaults to true here (SPDK's default is false): see below. */
+	struct create_params p = { .packed_ring_recovery = true };
 	char err[512] = "";
 	int rc;
 
 	if (!mimo_rpc_decode(req, params, create_decoders, MIMO_COUNTOF(create_decoders), &p))
 		return;
 	/* packed_ring_recovery: older SPDK's switch for keeping packed rings' positions in the
-	 * inflight region (QEMU before 5.2 asked for the region before it set the features, so
-	 * the layout could not follow them). mimo always tracks packed rings when the front-end
-	 * set the features first, and never otherwise: true and false are both taken (docs). */
+	 * inflight region. mimo tracks packed rings unless it is false (then, as SPDK without
+	 * it, a packed ring does not survive this process); a front-end that asks for the region
+	 * before it sets the features gets the split layout and untracked packed rings anyway. */
 	if (p.transport != NULL && strcmp(p.transport, "vhost_user_blk") != 0) {
 		mimo_jsonrpc_send_error(req, -EOPNOTSUPP,
 					"transport '%s': mimo has only vhost_user_blk",
 					p.transport);
 	} else if ((rc = mimo_vhost_blk_create(p.ctrlr, p.dev_name, p.cpumask, p.readonly,
-					       p.packed_ring, err, sizeof(err))) != 0) {
+					       p.packed_ring, p.packed_ring_recovery, err,
+					       sizeof(err))) != 0) {
 		mimo_jsonrpc_send_error(req, rc, "%s", err[0] ? err : strerror(-rc));
 	} else {
 		mimo_jsonrpc_send_bool(req, true);

@@ -92,6 +92,31 @@ def test_region_layout_and_contents(daemons, rundir):
     c.close()
 
 
+def test_packed_ring_recovery_false_leaves_packed_rings_untracked(daemons, rundir):
+    """SPDK's switch, false: the region has the split layout, so a packed ring's requests are
+    not marked in it; the choice is saved and comes back with the replay."""
+    t = daemons("-S", rundir)
+    t.result("bdev_malloc_create", {"name": "M0", "block_size": 512, "num_blocks": 8192})
+    t.result("vhost_create_blk_controller", {"ctrlr": "b0", "dev_name": "M0",
+                                             "packed_ring": True, "packed_ring_recovery": False})
+    c, (size, off, fd) = connect(os.path.join(rundir, "b0"))
+    assert c.features & (1 << vu.F_RING_PACKED)
+    assert (size, off) == ((16 + 16 * QSIZE + 63) & ~63, 0)   # the split layout's size
+    saved = [m for m in t.result("framework_get_config", {"name": "vhost_blk"})
+             if m["method"] == "vhost_create_blk_controller"]
+    assert saved[0]["params"]["packed_ring_recovery"] is False
+    c.close()
+    # The default (true) keeps the packed layout, and is not written.
+    t.result("vhost_create_blk_controller", {"ctrlr": "b1", "dev_name": "M0",
+                                             "packed_ring": True})
+    c, (size, off, fd) = connect(os.path.join(rundir, "b1"))
+    assert (size, off) == (region_bytes(QSIZE), 0)
+    saved = [m for m in t.result("framework_get_config", {"name": "vhost_blk"})
+             if m["method"] == "vhost_create_blk_controller" and m["params"]["ctrlr"] == "b1"]
+    assert "packed_ring_recovery" not in saved[0]["params"]
+    c.close()
+
+
 def test_killed_target_resubmits_what_was_in_flight(daemons, rundir, tmp_path):
     """A write held in the bdev when mimo_tgt is killed, with a later write completed before
     it: its used descriptor overwrote the held write's in the ring. The next mimo_tgt gets the

@@ -58,8 +58,8 @@ def test_offered_only_when_asked(vtgt):
 
 
 def test_packed_ring_recovery_taken_scsi_packed_ring_refused(vtgt):
-    # Older SPDK's packed_ring_recovery: mimo always tracks packed rings (docs/vhost.md), so
-    # either value is taken.
+    # Older SPDK's packed_ring_recovery: both values are taken (false leaves packed rings
+    # untracked: test_vhost_inflight_packed.py).
     for v in (True, False):
         ctrlr(vtgt, packed_ring_recovery=v)
         assert vtgt.result("vhost_delete_controller", {"ctrlr": "vb0"}) is True
