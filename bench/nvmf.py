@@ -268,7 +268,9 @@ def headline_round(name, exe, d):
 # tcp_floor's arguments for each headline workload: the same bytes each way, no target work
 # (bench/tcp_floor.c). Its 128 KiB writes travel in the capsule - no R2T - so it stays a floor.
 FLOOR = {w: ["-w", "write" if "write" in w else "read", "-b", args[args.index("-o") + 1],
-             "-q", args[args.index("-q") + 1]] for w, args in HEADLINE.items()}
+             "-q", args[args.index("-q") + 1],
+             *(["-s"] if args[args.index("-w") + 1] in ("read", "write") else [])]
+         for w, args in HEADLINE.items()}
 
 
 def floor_round():

@@ -80,15 +80,19 @@ def lib_env(exe):
 
 
 class Target:
-    def __init__(self, name, exe, d, callgrind):
+    def __init__(self, name, exe, d, callgrind, pre_init=()):
+        """pre_init: (method, params) calls made before framework_start_init (the socket
+        layer's options, which SPDK and mimo take only then); "-uring" names add one."""
         self.name, self.d = name, d
         self.sock = os.path.join(d, f"{name}.sock")
         self.cg_out = os.path.join(d, f"cg-{name}.out")
-        uring = name.endswith("-uring")
+        pre_init = list(pre_init)
+        if name.endswith("-uring"):
+            pre_init.append(("sock_set_default_impl", {"impl_name": "uring"}))
         argv = [exe or os.path.join(BIN, "mimo_tgt"), "-r", self.sock, "-m", "0x1"]
         if exe is not None and "mimo" not in os.path.basename(exe):
             argv += SPDK_MEM + ["-u", "--disable-cpumask-locks"]
-        if uring:
+        if pre_init:
             argv.append("--wait-for-rpc")
         if callgrind:
             argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -107,8 +111,9 @@ class Target:
                     self.stop()
                     raise RuntimeError(f"{name} did not start")
                 time.sleep(0.1)
-        if uring:
-            self.c.call("sock_set_default_impl", {"impl_name": "uring"})
+        if pre_init:
+            for method, params in pre_init:
+                self.c.call(method, params)
             self.c.call("framework_start_init")
         self.port = free_port()
         self.c.call("nvmf_create_transport", {"trtype": "TCP"})

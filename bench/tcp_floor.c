@@ -13,7 +13,11 @@
  * (bench/nvmf.py) pay this and their own work on top, and a target can lead another per core by at
  * most the other's cost over this floor.
  *
- *     tcp_floor -w read|write -b BYTES -q QD -t SECONDS [-c TARGET_CPU] [-C INITIATOR_CPU]
+ *     tcp_floor -w read|write -b BYTES -q QD -t SECONDS [-s] [-c TARGET_CPU] [-C INITIATOR_CPU]
+ *
+ * -s: reads from consecutive blocks (spdk_nvme_perf's "read"), else from random ones
+ * ("randread"): the copy of sequential data is helped by the prefetcher, so the floor of a
+ * sequential workload is lower.
  *
  * Prints one JSON object: ios, seconds, iops, mibps, target CPU seconds and share of a core,
  * target CPU µs per I/O and system calls per I/O.
@@ -154,16 +158,16 @@ int main(int argc, char **argv)
 	struct job j = { .write = 0, .bytes = 4096, .qd = 32, .seconds = 5 };
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	socklen_t alen = sizeof(addr);
-	int tcpu = 0, icpu = 1, c, ls, fd, ep, one = 1;
+	int tcpu = 0, icpu = 1, c, ls, fd, ep, one = 1, seq = 0;
 	uint64_t ios = 0, syscalls = 0;
-	size_t cmd_len, partial = 0, blocks;
+	size_t cmd_len, partial = 0, blocks, next = 0;
 	char *mem, *rx, hdrs[MAX_BATCH][HDR_BYTES];
 	struct iovec iov[2 * MAX_BATCH];
 	struct epoll_event ev = { .events = EPOLLIN };
 	double t0, c0;
 	pid_t child;
 
-	while ((c = getopt(argc, argv, "w:b:q:t:c:C:")) != -1) {
+	while ((c = getopt(argc, argv, "w:b:q:t:sc:C:")) != -1) {
 		switch (c) {
 		case 'w':
 			j.write = strcmp(optarg, "write") == 0;
@@ -177,6 +181,9 @@ int main(int argc, char **argv)
 		case 't':
 			j.seconds = atof(optarg);
 			break;
+		case 's':
+			seq = 1;
+			break;
 		case 'c':
 			tcpu = atoi(optarg);
 			break;
@@ -185,7 +192,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: tcp_floor -w read|write -b BYTES -q QD -t SECONDS "
-					"[-c TARGET_CPU] [-C INITIATOR_CPU]\n");
+					"[-s] [-c TARGET_CPU] [-C INITIATOR_CPU]\n");
 			return 2;
 		}
 	}
@@ -245,7 +252,9 @@ int main(int argc, char **argv)
 			iov[k].iov_base = hdrs[i % MAX_BATCH];
 			iov[k++].iov_len = HDR_BYTES;
 			if (!j.write) {
-				iov[k].iov_base = mem + (bench_rnd(&g_rng) % blocks) * j.bytes;
+				iov[k].iov_base =
+					mem + (seq ? next++ % blocks : bench_rnd(&g_rng) % blocks) *
+						      j.bytes;
 				iov[k++].iov_len = j.bytes;
 			}
 		}
