@@ -260,8 +260,10 @@ static void rmw_unlock(struct fuse_aio *a, bool excl, bool defer)
 		TAILQ_REMOVE(&granted, w, link);
 		if (w->r == mimo_reactor_current() && !defer)
 			w->cont(w->a);
-		else
-			/* Another reactor's export of the same bdev: continue there. */
+		else if (mimo_reactor_post(w->r, rmw_granted, w->a) != 0)
+			/* Another reactor's export of the same bdev: continue there. Posted, not
+			 * sent: spinning here on its full ring while it spins on ours would stop
+			 * both. Only without memory for the overflow list is room waited for. */
 			while (mimo_reactor_send_msg(w->r, rmw_granted, w->a) == -EAGAIN)
 				usleep(10);
 	}
