@@ -219,6 +219,16 @@ class Daemon:
         finally:
             c.close()
 
+    def save_config(self, path):
+        """What rpc.py's save_config writes: every subsystem's framework_get_config, in
+        framework_get_subsystems' order. Returns path, for `-c`."""
+        with open(path, "w") as f:
+            json.dump({"subsystems": [
+                {"subsystem": s["subsystem"],
+                 "config": self.result("framework_get_config", {"name": s["subsystem"]})}
+                for s in self.result("framework_get_subsystems")]}, f)
+        return path
+
     def output(self):
         self.log.flush()
         self.log.seek(0)

@@ -5,7 +5,6 @@ read a turn like a plain one, so another host on the same reactor keeps being an
 sock_set_default_impl at run time (mimo's; SPDK takes it before framework_start_init only)
 decides for the listeners opened afterwards, not for those open already, and save_config
 replays both as they were."""
-import json
 import os
 import subprocess
 import sys
@@ -183,12 +182,7 @@ def test_default_impl_at_run_time_decides_for_later_listeners_only(daemons, rund
                  for c in d.result("framework_get_config", {"name": "nvmf"})
                  if c["method"] == "nvmf_subsystem_add_listener"}
     assert listeners == {str(before): "posix", str(after): None}
-    path = os.path.join(rundir, "config.json")
-    with open(path, "w") as f:
-        json.dump({"subsystems": [
-            {"subsystem": s["subsystem"],
-             "config": d.result("framework_get_config", {"name": s["subsystem"]})}
-            for s in d.result("framework_get_subsystems")]}, f)
+    path = d.save_config(os.path.join(rundir, "config.json"))
     d.stop()
     again = daemons("-c", path, name="again")
     assert again.result("framework_wait_init") is True

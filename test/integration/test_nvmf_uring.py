@@ -2,7 +2,6 @@
 a listener's sock_impl, really served by the reactors' rings (a counter and the ring's fd show
 it), saved and replayed, and refused with the reason where io_uring cannot be used. The rest of
 the NVMe/TCP tests run on it with MIMO_TEST_SOCK_IMPL=uring (conftest)."""
-import json
 import os
 import sys
 
@@ -118,12 +117,7 @@ def test_listener_sock_impl(daemons, rundir):
     impls = {c["params"]["listen_address"]["trsvcid"]: c["params"].get("sock_impl")
              for c in calls}
     assert impls == {str(p_uring): "uring", str(p_posix): "posix"}
-    path = os.path.join(rundir, "config.json")
-    with open(path, "w") as f:
-        json.dump({"subsystems": [
-            {"subsystem": s["subsystem"],
-             "config": d.result("framework_get_config", {"name": s["subsystem"]})}
-            for s in d.result("framework_get_subsystems")]}, f)
+    path = d.save_config(os.path.join(rundir, "config.json"))
     d.stop()
     again = daemons("-c", path, name="again")
     assert again.result("framework_wait_init") is True

@@ -242,6 +242,26 @@ static int on_pdu(void *ctx, struct mimo_tcp_rx_pdu *pdu, uint32_t *fei)
 
 static const struct mimo_tcp_rx_ops g_ops = { on_header, on_pdu };
 
+/* 64 C2HData PDUs of 16 KiB each, data[] in order, queued on sq. */
+static void queue_c2h(struct mimo_tcp_sendq *sq, struct mimo_tcp_send sends[64],
+		      uint8_t hdrs[64][MIMO_TCP_HDR_BUF], const uint8_t *data)
+{
+	mimo_tcp_sendq_init(sq);
+	for (int i = 0; i < 64; i++) {
+		struct mimo_nvme_tcp_data *d = (struct mimo_nvme_tcp_data *)hdrs[i];
+		uint32_t n;
+
+		memset(d, 0, sizeof(*d));
+		d->datao = (uint32_t)i * 16384;
+		d->datal = 16384;
+		n = mimo_tcp_hdr_build(d, MIMO_NVME_TCP_C2H_DATA, 0, 16384, false, false, 0);
+		mimo_tcp_send_reset(&sends[i]);
+		mimo_tcp_send_add(&sends[i], d, n);
+		mimo_tcp_send_add(&sends[i], data + (size_t)i * 16384, 16384);
+		sends[i].done = NULL;
+		mimo_tcp_sendq_push(sq, &sends[i]);
+	}
+}
 /* 64 C2HData PDUs of 16 KiB (1 MiB) through a 64 KiB socket buffer: the send queue stops
  * when the socket is full and resumes; the receiver reads everything OpenSSL holds. */
 static void test_pdus_over_tls(void **state)
@@ -262,21 +282,7 @@ static void test_pdus_over_tls(void **state)
 	assert_int_equal(handshake(g_psk, HOST, &c, &s, &cctx, sctx, sv, &crc), 0);
 	assert_int_equal(crc, 0);
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	mimo_tcp_sendq_init(&sq);
-	for (int i = 0; i < 64; i++) {
-		struct mimo_nvme_tcp_data *d = (struct mimo_nvme_tcp_data *)hdrs[i];
-		uint32_t n;
-
-		memset(d, 0, sizeof(*d));
-		d->datao = (uint32_t)i * 16384;
-		d->datal = 16384;
-		n = mimo_tcp_hdr_build(d, MIMO_NVME_TCP_C2H_DATA, 0, 16384, false, false, 0);
-		mimo_tcp_send_reset(&sends[i]);
-		mimo_tcp_send_add(&sends[i], d, n);
-		mimo_tcp_send_add(&sends[i], data + (size_t)i * 16384, 16384);
-		sends[i].done = NULL;
-		mimo_tcp_sendq_push(&sq, &sends[i]);
-	}
+	queue_c2h(&sq, sends, hdrs, data);
 	assert_int_equal(mimo_tcp_rx_init(&rx, true, 65536), 0);
 	for (int i = 0; i < 100000 && (rc != 0 || seen.pdus < 64); i++) {
 		struct mimo_tcp_sock ss = { sv[1], s }, cs = { sv[0], c };
@@ -323,21 +329,7 @@ static void test_one_read_over_tls(void **state)
 	assert_int_equal(handshake(g_psk, HOST, &c, &s, &cctx, sctx, sv, &crc), 0);
 	assert_int_equal(crc, 0);
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	mimo_tcp_sendq_init(&sq);
-	for (int i = 0; i < 64; i++) {
-		struct mimo_nvme_tcp_data *d = (struct mimo_nvme_tcp_data *)hdrs[i];
-		uint32_t n;
-
-		memset(d, 0, sizeof(*d));
-		d->datao = (uint32_t)i * 16384;
-		d->datal = 16384;
-		n = mimo_tcp_hdr_build(d, MIMO_NVME_TCP_C2H_DATA, 0, 16384, false, false, 0);
-		mimo_tcp_send_reset(&sends[i]);
-		mimo_tcp_send_add(&sends[i], d, n);
-		mimo_tcp_send_add(&sends[i], data + (size_t)i * 16384, 16384);
-		sends[i].done = NULL;
-		mimo_tcp_sendq_push(&sq, &sends[i]);
-	}
+	queue_c2h(&sq, sends, hdrs, data);
 	assert_int_equal(mimo_tcp_rx_init(&rx, true, 65536), 0);
 	rx.one_read = true;
 	for (int i = 0; i < 100000 && (rc != 0 || seen.pdus < 64); i++) {
