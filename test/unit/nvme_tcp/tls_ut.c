@@ -244,7 +244,7 @@ static const struct mimo_tcp_rx_ops g_ops = { on_header, on_pdu };
 
 /* 64 C2HData PDUs of 16 KiB each, data[] in order, queued on sq. */
 static void queue_c2h(struct mimo_tcp_sendq *sq, struct mimo_tcp_send sends[64],
-		      uint8_t hdrs[64][MIMO_TCP_HDR_BUF], const uint8_t *data)
+		      uint8_t hdrs[64][MIMO_TCP_HDR_BUF], uint8_t *data)
 {
 	mimo_tcp_sendq_init(sq);
 	for (int i = 0; i < 64; i++) {
