@@ -219,14 +219,18 @@ class Daemon:
         finally:
             c.close()
 
-    def save_config(self, path):
+    def saved_config(self):
         """What rpc.py's save_config writes: every subsystem's framework_get_config, in
-        framework_get_subsystems' order. Returns path, for `-c`."""
+        framework_get_subsystems' order."""
+        return {"subsystems": [
+            {"subsystem": s["subsystem"],
+             "config": self.result("framework_get_config", {"name": s["subsystem"]})}
+            for s in self.result("framework_get_subsystems")]}
+
+    def save_config(self, path):
+        """saved_config() written to path; returns path, for `-c`."""
         with open(path, "w") as f:
-            json.dump({"subsystems": [
-                {"subsystem": s["subsystem"],
-                 "config": self.result("framework_get_config", {"name": s["subsystem"]})}
-                for s in self.result("framework_get_subsystems")]}, f)
+            json.dump(self.saved_config(), f)
         return path
 
     def output(self):

@@ -31,13 +31,6 @@ def key_file(tmp_path, name, text, mode=0o600):
     return str(path)
 
 
-def saved(d):
-    """What save_config writes: every subsystem's configuration, in order."""
-    return {"subsystems": [{"subsystem": s["subsystem"],
-                            "config": d.result("framework_get_config", {"name": s["subsystem"]})}
-                           for s in d.result("framework_get_subsystems")]}
-
-
 def refused(d, method, params, says, code=None):
     with pytest.raises(RpcFailure) as e:
         d.result(method, params)
@@ -63,7 +56,7 @@ def test_keyring_adds_lists_and_removes_keys_without_showing_them(tgt, tmp_path)
         {"name": "key1", "module": "keyring_file", "removed": False, "probed": False,
          "refcnt": 1, "path": p1, "kind": "tls_psk"}]
     # The secrets appear nowhere: not in the listing, not in the saved configuration.
-    listing = json.dumps(keys) + json.dumps(saved(tgt))
+    listing = json.dumps(keys) + json.dumps(tgt.saved_config())
     for secret in (dh, psk):
         assert secret.split(":")[2] not in listing
     assert tgt.result("framework_get_config", {"name": "keyring"}) == [
@@ -117,7 +110,7 @@ def test_keyring_is_saved_first_and_replayed_with_c(daemons, tmp_path):
     path = key_file(tmp_path, "k0", make_dhchap_key(hh=3, length=64))
     d.result("keyring_file_add_key", {"name": "key0", "path": path})
     d.result("bdev_malloc_create", {"name": "M0", "num_blocks": 64, "block_size": 512})
-    config = saved(d)
+    config = d.saved_config()
     subs = [s["subsystem"] for s in config["subsystems"]]
     assert subs[0] == "keyring" and subs.index("keyring") < subs.index("bdev")
     cfg = tmp_path / "cfg.json"
@@ -627,7 +620,7 @@ def test_saved_configuration_with_keys_replays(daemons, tmp_path):
     at.add_host(key="key0", ctrl_key="ckey0")
     at.add_host("nqn.2014-08.io.mimo:plain")
     at.d.result("nvmf_set_config", {"dhchap_dhgroups": ["ffdhe3072"]})
-    config = saved(at.d)
+    config = at.d.saved_config()
     text = json.dumps(config)
     assert key.split(":")[2] not in text and ckey.split(":")[2] not in text
     hosts = [c["params"] for c in at.d.result("framework_get_config", {"name": "nvmf"})
@@ -643,7 +636,7 @@ def test_saved_configuration_with_keys_replays(daemons, tmp_path):
     a = admin_session(at.port, NQN, HOSTNQN, dhchap=dict(key=key, ctrl_key=ckey))
     assert a.auth == {"hash": "sha512", "group": "ffdhe3072", "bidirectional": True}
     a.close()
-    assert saved(d) == config
+    assert d.saved_config() == config
 
 
 # --- mimo's initiator: mimo_identify, mimo_perf, bdev_nvme -----------------------------------
@@ -742,7 +735,7 @@ def test_bdev_nvme_attaches_with_keyring_keys(daemons, tmp_path):
                        dict(attach, dhchap_key="hkey", dhchap_ctrlr_key="hckey")) == ["Nvme0n1"]
     assert [q["auth"]["state"] for q in at.qpairs()] == ["completed"] * len(at.qpairs())
     # The configuration names the keys; the keyring, saved first, says where they are.
-    config = saved(host)
+    config = host.saved_config()
     calls = [c for s in config["subsystems"] for c in s["config"]]
     att = next(c["params"] for c in calls if c["method"] == "bdev_nvme_attach_controller")
     assert (att["dhchap_key"], att["dhchap_ctrlr_key"]) == ("hkey", "hckey")

@@ -885,10 +885,7 @@ def test_save_config_replays_into_a_new_daemon(daemons, tmp_path):
     port = free_port()
     t = NvmfTarget.start(daemons, port)
     t.daemon.result("nvmf_subsystem_add_host", {"nqn": NQN, "host": HOSTNQN})
-    cfg = {"subsystems": [{"subsystem": s["subsystem"],
-                           "config": t.daemon.result("framework_get_config",
-                                                     {"name": s["subsystem"]})}
-                          for s in t.daemon.result("framework_get_subsystems")]}
+    cfg = t.daemon.saved_config()
     t.stop()
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg))

@@ -455,9 +455,7 @@ def test_nvmf_start_up_options_and_subsystem_limits(daemons, tmp_path):
     assert [c["method"] for c in nvmf[:2]] == ["nvmf_set_max_subsystems", "nvmf_set_crdt"]
     assert nvmf[0]["params"] == {"max_subsystems": 3}
     assert nvmf[1]["params"] == {"crdt1": 5, "crdt2": 10, "crdt3": 15}
-    saved = {"subsystems": [{"subsystem": s["subsystem"],
-                             "config": d.result("framework_get_config", {"name": s["subsystem"]})}
-                            for s in d.result("framework_get_subsystems")]}
+    saved = d.saved_config()
     path = tmp_path / "saved.json"
     path.write_text(json.dumps(saved))
     d.stop()

@@ -426,10 +426,7 @@ def test_saved_configuration_replays(daemons, tmp_path):
     psk = make_tls_psk(hh=1)
     tt.key("psk", psk)
     tt.add_host(psk="psk")
-    config = {"subsystems": [{"subsystem": s["subsystem"],
-                              "config": tt.d.result("framework_get_config",
-                                                    {"name": s["subsystem"]})}
-                             for s in tt.d.result("framework_get_subsystems")]}
+    config = tt.d.saved_config()
     calls = [c for s in config["subsystems"] for c in s["config"]]
     assert any(c["method"] == "nvmf_subsystem_add_listener" and
                c["params"].get("secure_channel") is True for c in calls)

@@ -143,9 +143,7 @@ def test_interrupt_coalescing(daemons, vtgt, rundir, tmp_path):
     saved = vtgt.result("framework_get_config", {"name": "vhost_blk"})
     assert saved[-1] == {"method": "vhost_controller_set_coalescing", "params": {
         "ctrlr": "vb0", "delay_base_us": 1000, "iops_threshold": 100}}
-    cfg = {"subsystems": [{"subsystem": s["subsystem"],
-                           "config": vtgt.result("framework_get_config", {"name": s["subsystem"]})}
-                          for s in vtgt.result("framework_get_subsystems")]}
+    cfg = vtgt.saved_config()
     vtgt.stop()
     f = tmp_path / "saved.json"
     f.write_text(json.dumps(cfg))
@@ -169,9 +167,7 @@ def test_a_file_in_the_way_is_not_replaced(vtgt):
 
 def test_saved_and_replayed(daemons, vtgt, rundir, tmp_path):
     ctrlr(vtgt, readonly=True)
-    cfg = {"subsystems": [{"subsystem": s["subsystem"],
-                           "config": vtgt.result("framework_get_config", {"name": s["subsystem"]})}
-                          for s in vtgt.result("framework_get_subsystems")]}
+    cfg = vtgt.saved_config()
     vb = [s for s in cfg["subsystems"] if s["subsystem"] == "vhost_blk"][0]
     assert vb["config"] == [{"method": "vhost_create_blk_controller", "params": {
         "ctrlr": "vb0", "dev_name": "M0", "cpumask": "0x1", "readonly": True,

@@ -123,10 +123,7 @@ def killed_with_a_write_held(daemons, rundir, tmp_path, view, base, check, packe
     t.result("vhost_create_blk_controller", dict({"ctrlr": "b0", "dev_name": "EE_A0"},
                                                  **({"packed_ring": True} if packed else {})))
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"subsystems": [
-        {"subsystem": s["subsystem"],
-         "config": t.result("framework_get_config", {"name": s["subsystem"]})}
-        for s in t.result("framework_get_subsystems")]}))
+    cfg.write_text(json.dumps(t.saved_config()))
     path = os.path.join(rundir, "b0")
     c, region = connect(path)
     assert bool(c.features & (1 << vu.F_RING_PACKED)) == packed

@@ -278,9 +278,7 @@ def test_saved_and_replayed(daemons, vtgt, rundir, tmp_path):
     ctrlr(vtgt)
     vtgt.result("vhost_create_blk_controller", {"ctrlr": "vb1", "dev_name": "M0",
                                                 "readonly": True})
-    cfg = {"subsystems": [{"subsystem": s["subsystem"],
-                           "config": vtgt.result("framework_get_config", {"name": s["subsystem"]})}
-                          for s in vtgt.result("framework_get_subsystems")]}
+    cfg = vtgt.saved_config()
     vb = [s for s in cfg["subsystems"] if s["subsystem"] == "vhost_blk"][0]
     assert sorted(vb["config"], key=lambda m: m["params"]["ctrlr"]) == [
         {"method": "vhost_create_blk_controller", "params": {

@@ -121,9 +121,7 @@ def test_refused(stgt, method, params, code, text):
 def test_saved_and_replayed(daemons, stgt, rundir, tmp_path):
     ctrlr(stgt, targets=("M0", "M1"))
     stgt.result("vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 0})
-    cfg = {"subsystems": [{"subsystem": s["subsystem"],
-                           "config": stgt.result("framework_get_config", {"name": s["subsystem"]})}
-                          for s in stgt.result("framework_get_subsystems")]}
+    cfg = stgt.saved_config()
     vs = [s for s in cfg["subsystems"] if s["subsystem"] == "vhost_scsi"][0]
     assert vs["config"] == [
         {"method": "vhost_create_scsi_controller", "params": {"ctrlr": "vs0", "cpumask": "0x1"}},
